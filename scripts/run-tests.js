@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// Runs every compiled test file with Node's built-in test runner.
+// Threads are pinned to 2 (the CI machine's cores) unless the caller set CYCLENER_THREADS.
+const { readdirSync } = require('node:fs');
+const { join } = require('node:path');
+const { spawnSync } = require('node:child_process');
+const dir = join(__dirname, '..', 'dist', 'test');
+const only = process.argv.slice(2);
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.test.js'))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort()
+  .map((f) => join(dir, f));
+if (files.length === 0) { console.error('no test files found in', dir); process.exit(1); }
+const r = spawnSync(process.execPath, ['--expose-gc', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);

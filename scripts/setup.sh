@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One-command install on Debian (run as root): system packages, npm packages, the libtorch addon, the TypeScript build.
+# Set CYCLENER_SKIP_APT=1 to skip apt (e.g. when the packages are already there and you are not root).
+# LIBTORCH_DIR=/path/to/libtorch builds the addon against another libtorch (e.g. a CUDA build; see docs/engine-api.md).
+# libopenblas0-openmp matters: with Debian's default reference BLAS, libtorch matmuls are ~20x slower;
+# scripts/check-engine.js (last step) fails loudly if the reference BLAS is what gets loaded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APT_PACKAGES=(libtorch-dev libopenblas0-openmp python3-torch sentencepiece build-essential python3 xz-utils)
+if [ "${CYCLENER_SKIP_APT:-0}" != "1" ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != "0" ]; then echo "setup: missing Debian packages: ${missing[*]} (run as root)" >&2; exit 1; fi
+    echo "setup: installing ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+npm ci --no-audit --no-fund
+# Build the addon against the installed Node headers instead of downloading them (node-api is ABI-stable).
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
+npm run build:native
+npm run build
+node scripts/check-engine.js

@@ -1,0 +1,106 @@
+// Minimal flag parser for the CLI: --flag value, --flag=value, boolean --flag, positionals.
+// Unknown flags, missing values and bad numbers are UsageErrors (one line, exit code 2).
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type FlagType = 'string' | 'int' | 'number' | 'boolean';
+
+export interface FlagSpec {
+  type: FlagType;
+  help: string;
+  /** Placeholder shown in help, e.g. FILE. */
+  arg?: string;
+  default?: string | number | boolean;
+  required?: boolean;
+  choices?: readonly string[];
+}
+
+export interface PositionalSpec {
+  name: string;
+  help: string;
+  required?: boolean;
+}
+
+export type FlagValue = string | number | boolean | undefined;
+
+export interface ParsedArgs {
+  flags: Record<string, FlagValue>;
+  positionals: string[];
+  help: boolean;
+}
+
+export function parseArgs(argv: readonly string[], flags: Readonly<Record<string, FlagSpec>>, positionals: readonly PositionalSpec[], command: string): ParsedArgs {
+  const out: Record<string, FlagValue> = {};
+  const pos: string[] = [];
+  let help = false;
+  const hint = `(see cyclener ${command} --help)`;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--help' || a === '-h') { help = true; continue; }
+    if (a === '--') { pos.push(...argv.slice(i + 1)); break; }
+    if (!a.startsWith('-') || a === '-') { pos.push(a); continue; }
+    if (!a.startsWith('--')) throw new UsageError(`unknown option ${a} for "cyclener ${command}" ${hint}`);
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const spec = flags[name];
+    if (!spec) throw new UsageError(`unknown option --${name} for "cyclener ${command}" ${hint}`);
+    if (spec.type === 'boolean') {
+      if (eq >= 0) {
+        const v = a.slice(eq + 1);
+        if (v !== 'true' && v !== 'false') throw new UsageError(`--${name} takes no value or true/false, got "${v}"`);
+        out[name] = v === 'true';
+      } else out[name] = true;
+      continue;
+    }
+    let raw: string;
+    if (eq >= 0) raw = a.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value ${spec.arg ?? ''}`.trimEnd());
+      raw = next;
+      i++;
+    }
+    out[name] = convert(name, raw, spec);
+  }
+  if (help) return { flags: out, positionals: pos, help };
+  for (const [name, spec] of Object.entries(flags)) {
+    if (out[name] === undefined && spec.default !== undefined) out[name] = spec.default;
+    if (out[name] === undefined && spec.required) throw new UsageError(`missing required option --${name} ${hint}`);
+  }
+  const required = positionals.filter((p) => p.required !== false).length;
+  if (pos.length < required) throw new UsageError(`missing ${positionals[pos.length]?.name ?? 'argument'} ${hint}`);
+  if (pos.length > positionals.length) throw new UsageError(`unexpected argument "${pos[positionals.length]}" ${hint}`);
+  return { flags: out, positionals: pos, help };
+}
+
+function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
+  if (spec.choices && !spec.choices.includes(raw)) throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}; got "${raw}"`);
+  if (spec.type === 'string') return raw;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got "${raw}"`);
+  if (spec.type === 'int' && !Number.isInteger(n)) throw new UsageError(`--${name} needs an integer, got "${raw}"`);
+  return n;
+}
+
+export function formatHelp(command: string, summary: string, flags: Readonly<Record<string, FlagSpec>>, positionals: readonly PositionalSpec[], details?: string): string {
+  const usage = [`cyclener ${command}`, ...positionals.map((p) => (p.required === false ? `[${p.name}]` : p.name)), Object.keys(flags).length > 0 ? '[options]' : ''].filter(Boolean).join(' ');
+  const lines = [`usage: ${usage}`, '', summary];
+  if (positionals.length > 0) {
+    lines.push('', 'arguments:');
+    for (const p of positionals) lines.push(`  ${p.name.padEnd(24)} ${p.help}`);
+  }
+  lines.push('', 'options:');
+  for (const [name, s] of Object.entries(flags)) {
+    const left = `--${name}${s.type === 'boolean' ? '' : ` ${s.arg ?? (s.type === 'string' ? 'VALUE' : 'N')}`}`;
+    const extra = [s.required ? 'required' : '', s.default !== undefined ? `default ${String(s.default)}` : '', s.choices ? `one of ${s.choices.join('|')}` : ''].filter(Boolean).join('; ');
+    lines.push(`  ${left.padEnd(24)} ${s.help}${extra ? ` (${extra})` : ''}`);
+  }
+  lines.push(`  ${'--help'.padEnd(24)} show this help`);
+  if (details) lines.push('', details);
+  return lines.join('\n');
+}

@@ -1,0 +1,46 @@
+// `cyclener baseline lexical`: the paper's Lexical Matcher (gazetteer from Q, longest match),
+// scored like every other system.
+
+import { writeFileSync } from 'node:fs';
+import { Gazetteer, predictEntities } from '../../baselines/lexical-matcher';
+import { readQFile, sentenceToJson } from '../../data/readers';
+import { charMentions, tokenMentions } from '../../eval/compare';
+import { evaluate } from '../../eval/metrics';
+import { formatReport } from '../../eval/report';
+import type { ParsedArgs } from '../args';
+import { registerCommand, type Io } from '../registry';
+import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
+
+registerCommand({
+  name: 'baseline lexical',
+  summary: "run the paper's Lexical Matcher (gazetteer from a Q file) on a labelled file and score it",
+  flags: {
+    q: { type: 'string', arg: 'FILE', help: 'Q file whose entity sequences form the gazetteer', required: true },
+    gold: { type: 'string', arg: 'FILE', help: 'labelled sentences to tag and score (train or dev, never tuned on test)', required: true },
+    'gold-format': { type: 'string', arg: 'F', help: 'gold format', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
+    ...READER_FLAGS,
+    ...VERBALIZER_FLAGS,
+    out: { type: 'string', arg: 'FILE', help: 'write the predictions as JSONL (character offsets)' },
+    json: { type: 'boolean', help: 'print the report as JSON' },
+  },
+  details: 'Each Q surface maps to its most frequent type; matching is case-sensitive, over whole tokens, longest first, left to right.',
+  run(args: ParsedArgs, io: Io): number {
+    const f = args.flags;
+    const gold = readLabeledWithFlags(str(f.gold) as string, f, str(f['gold-format']));
+    const v = chooseVerbalizer(f, corpusLabels(gold));
+    const q = readQFile(str(f.q) as string, v.wordSet());
+    const g = new Gazetteer(q);
+    const preds = gold.sentences.map((s) => predictEntities(g, s, (t) => v.label(t)));
+    const byChars = gold.format === 'jsonl';
+    const report = evaluate(gold.sentences.map((s, i) => {
+      const p = { ...s, entities: preds[i]! };
+      return byChars ? { gold: charMentions(s), pred: charMentions(p) } : { gold: tokenMentions(s), pred: tokenMentions(p) };
+    }));
+    if (str(f.out)) writeFileSync(str(f.out) as string, preds.map((p, i) => sentenceToJson({ text: gold.sentences[i]!.text, entities: p })).join('\n') + '\n');
+    const head = { q: str(f.q), gold: str(f.gold), qSequences: q.length, gazetteerEntries: g.size };
+    if (f.json === true) { io.out(JSON.stringify({ ...head, ...report }, null, 2)); return 0; }
+    io.out(`Lexical Matcher: gazetteer of ${g.size} surfaces from ${q.length} sequences in ${head.q}\n`);
+    io.out(formatReport(report));
+    return 0;
+  },
+});

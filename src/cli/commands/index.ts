@@ -1,0 +1,6 @@
+// Every CLI command module is imported here once, which registers it with the dispatcher.
+// To add a command (train, predict, pretrain, demo, ...), create a module that calls
+// registerCommand and import it below.
+import './data';
+import './evaluate';
+import './baseline';

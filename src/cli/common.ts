@@ -1,0 +1,79 @@
+// Helpers shared by CLI commands: common reader flags, verbaliser choice, file writing.
+
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { DataError } from '../data/errors';
+import { readLabeled, type LabeledCorpus, type LabeledFormat } from '../data/readers';
+import { parseScheme } from '../data/tags';
+import { defaultVerbalizer, loadVerbalizer, verbalizerForLabels, DEFAULT_VERBALIZERS, type Verbalizer } from '../data/verbalizer';
+import type { FlagSpec, FlagValue } from './args';
+import { UsageError } from './args';
+
+export const READER_FLAGS: Record<string, FlagSpec> = {
+  'tag-column': { type: 'int', arg: 'N', help: 'column holding the tag, 0-based, negative from the end (default: last column)' },
+  scheme: { type: 'string', arg: 'S', help: 'tag scheme instead of detecting it', choices: ['IOB1', 'IOB2', 'IOBES', 'BILOU', 'BIO', 'BIOES'] },
+  'repair-tags': { type: 'boolean', help: 're-encode invalid tag sequences from their conlleval reading (counted) instead of failing' },
+};
+
+export const VERBALIZER_FLAGS: Record<string, FlagSpec> = {
+  dataset: { type: 'string', arg: 'NAME', help: `default label verbaliser to use (${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); guessed from the labels when absent` },
+  verbalizer: { type: 'string', arg: 'FILE', help: 'JSON object {"LABEL": "type word", ...} overriding the default verbaliser' },
+};
+
+export function str(v: FlagValue): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function num(v: FlagValue): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+export function readLabeledWithFlags(file: string, flags: Record<string, FlagValue>, format?: string): LabeledCorpus {
+  const schemeFlag = str(flags.scheme);
+  const scheme = schemeFlag ? parseScheme(schemeFlag) : undefined;
+  return readLabeled(file, {
+    format: (format && format !== 'auto' ? format : 'auto') as LabeledFormat | 'auto',
+    ...(num(flags['tag-column']) !== undefined ? { tagColumn: num(flags['tag-column']) as number } : {}),
+    ...(scheme ? { scheme } : {}),
+    repair: flags['repair-tags'] === true,
+  });
+}
+
+/** --verbalizer FILE, else --dataset NAME, else the default whose labels cover the corpus. */
+export function chooseVerbalizer(flags: Record<string, FlagValue>, labels: Iterable<string>, dataset?: string): Verbalizer {
+  const file = str(flags.verbalizer);
+  const ds = str(flags.dataset) ?? dataset;
+  let v: Verbalizer;
+  if (file) v = loadVerbalizer(file);
+  else if (ds && DEFAULT_VERBALIZERS[ds]) v = defaultVerbalizer(ds);
+  else if (ds && str(flags.dataset)) throw new UsageError(`no default verbaliser for dataset "${ds}" (known: ${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); pass --verbalizer FILE`);
+  else v = verbalizerForLabels(labels).verbalizer;
+  const missing = [...new Set(labels)].filter((l) => !v.has(l));
+  if (missing.length > 0) throw new UsageError(`the verbaliser has no word for label(s) ${missing.join(', ')}; pass --verbalizer FILE with a mapping`);
+  return v;
+}
+
+export function corpusLabels(c: LabeledCorpus): string[] {
+  const s = new Set<string>();
+  for (const x of c.sentences) for (const e of x.entities) s.add(e.label);
+  return [...s].sort();
+}
+
+/** Refuse to use invalid tag sequences silently. */
+export function requireCleanTags(c: LabeledCorpus): void {
+  if (c.tagProblems.length === 0) return;
+  const p = c.tagProblems[0]!;
+  throw new DataError(c.file, p.line, `${p.problem}; ${c.tagProblems.length} invalid tag sequence(s) for ${c.scheme} in this file (pass --repair-tags to re-encode them, or --scheme to override the detected scheme)`);
+}
+
+export function ensureDir(dir: string): void {
+  if (existsSync(dir)) return;
+  mkdirSync(dir, { recursive: true });
+}
+
+export function writeLines(file: string, lines: readonly string[]): void {
+  writeFileSync(file, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+}
+
+export function fmtInt(n: number): string {
+  return n.toLocaleString('en-US');
+}

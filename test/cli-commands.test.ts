@@ -1,0 +1,156 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '../src/cli/commands';
+import { runCli } from '../src/cli/registry';
+
+const FIX = join(__dirname, '..', '..', 'test', 'fixtures');
+const tmp = mkdtempSync(join(tmpdir(), 'cyclener-cli-'));
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '', err = '';
+  const code = await runCli(argv, { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; } });
+  return { code, out, err };
+}
+
+/** A CoNLL file of n sentences "PersonK met PlaceK ." with unique names. */
+function bigConll(name: string, n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    lines.push(`Person${i} NNP I-NP I-PER`, 'met VBD I-VP O', i % 4 === 3 ? 'nobody NN I-NP O' : `Place${i} NNP I-NP I-LOC`, '. . O O', '');
+  }
+  const p = join(tmp, name);
+  writeFileSync(p, lines.join('\n'));
+  return p;
+}
+
+test('--help lists the registered commands', async () => {
+  const r = await cli('--help');
+  assert.equal(r.code, 0);
+  for (const c of ['data stats', 'data build', 'evaluate', 'baseline lexical']) assert.match(r.out, new RegExp(c));
+  const sub = await cli('data', 'build', '--help');
+  assert.equal(sub.code, 0);
+  assert.match(sub.out, /--config NAME/);
+});
+
+test('unknown flags, unknown commands and missing files: one line, exit 2', async () => {
+  for (const argv of [['data', 'stats', 'x.txt', '--bogus'], ['frobnicate'], ['data', 'stats', join(tmp, 'missing.txt')], ['evaluate', '--gold', 'a']]) {
+    const r = await cli(...argv);
+    assert.equal(r.code, 2, `${argv.join(' ')}: ${r.err}`);
+    assert.equal(r.err.trim().split('\n').length, 1, r.err);
+    assert.doesNotMatch(r.err, /\s+at\s/);
+  }
+  assert.match((await cli('data', 'stats', 'x.txt', '--bogus')).err, /unknown option --bogus/);
+  assert.match((await cli('data', 'stats', join(tmp, 'missing.txt'))).err, /missing\.txt: no such file/);
+});
+
+test('malformed data: exit 1 with file:line: problem', async () => {
+  const p = join(tmp, 'bad.txt');
+  writeFileSync(p, 'EU NNP I-NP I-ORG\nrejects VBZ\n');
+  const r = await cli('data', 'stats', p);
+  assert.equal(r.code, 1);
+  assert.equal(r.err.trim(), `cyclener: ${p}:2: expected 4 space-separated columns (as on line 1), found 2: "rejects VBZ"`);
+});
+
+test('data stats counts sentences, tokens and entities', async () => {
+  const r = await cli('data', 'stats', join(FIX, 'conll-mini.txt'), '--json');
+  assert.equal(r.code, 0);
+  const s = JSON.parse(r.out);
+  assert.deepEqual([s.sentences, s.tokens, s.documents, s.entities, s.sentencesWithoutEntities, s.scheme], [5, 30, 2, 10, 1, 'IOB1']);
+  assert.deepEqual(s.entitiesByType, { LOC: 4, MISC: 2, ORG: 2, PER: 2 });
+  const t = await cli('data', 'stats', join(FIX, 'conll-mini.txt'));
+  assert.match(t.out, /^sentences\s+5$/m);
+});
+
+test('data build (GQ): files, manifest, independence, reproducibility, test split refused', async () => {
+  const train = bigConll('train.txt', 40);
+  const dev = bigConll('dev.txt', 12);
+  const out = join(tmp, 'gq');
+  const args = ['data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'gq', '--dev-sentences', '6', '--dev-sequences', '4', '--out', out, '--seed', '3'];
+  const r = await cli(...args);
+  assert.equal(r.code, 0, r.err);
+  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl', 'manifest.json']) assert.ok(existsSync(join(out, f)), f);
+  const S = readFileSync(join(out, 'S.txt'), 'utf8').trim().split('\n');
+  const Q = readFileSync(join(out, 'Q.txt'), 'utf8').trim().split('\n');
+  assert.equal(S.length, 20);
+  assert.equal(Q.length, 10);
+  assert.match(Q[0]!, /^Person\d+ <sep> person( <sep> Place\d+ <sep> location)?$/);
+  const sPersons = new Set(S.map((l) => l.split(' ')[0]));
+  for (const q of Q) assert.ok(!sPersons.has(q.split(' ')[0]), `Q line "${q}" comes from a sentence of S`);
+  const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  assert.equal(m.seed, 3);
+  assert.deepEqual(m.actual, { S: 20, Q: 10, devS: 6, devQ: 4 });
+  const first = readFileSync(join(out, 'Q.txt'), 'utf8');
+  assert.equal((await cli(...args)).code, 2); // exists, no --force
+  assert.equal((await cli(...args, '--force')).code, 0);
+  assert.equal(readFileSync(join(out, 'Q.txt'), 'utf8'), first);
+  const testFile = bigConll('test.txt', 5);
+  const refused = await cli('data', 'build', '--train', testFile, '--num-sentences', '2', '--num-sequences', '2', '--mode', 'gq', '--out', join(tmp, 'x'));
+  assert.equal(refused.code, 2);
+  assert.match(refused.err, /test split/);
+});
+
+test('data build (SQ) is deterministic under --seed', async () => {
+  const train = bigConll('train2.txt', 60);
+  const run = async (dir: string, seed: string) => {
+    const r = await cli('data', 'build', '--train', train, '--num-sentences', '30', '--num-sequences', '25', '--mode', 'sq', '--seed-entities', '20', '--out', join(tmp, dir), '--seed', seed);
+    assert.equal(r.code, 0, r.err);
+    return readFileSync(join(tmp, dir, 'Q.txt'), 'utf8');
+  };
+  const a = await run('sq1', '5');
+  assert.equal(await run('sq2', '5'), a);
+  assert.notEqual(await run('sq3', '6'), a);
+  assert.equal(a.trim().split('\n').length, 25);
+});
+
+test('data build by config name with --data-dir', async () => {
+  const dir = join(tmp, 'data', 'conll2003');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'train.txt'), readFileSync(bigConll('t3.txt', 30)));
+  writeFileSync(join(dir, 'dev.txt'), readFileSync(bigConll('d3.txt', 10)));
+  const r = await cli('data', 'build', '--config', 'conll2003/0.01k/0.01k-gq', '--data-dir', join(tmp, 'data'), '--out', join(tmp, 'cfg'));
+  assert.equal(r.code, 0, r.err);
+  const m = JSON.parse(readFileSync(join(tmp, 'cfg', 'manifest.json'), 'utf8'));
+  assert.equal(m.config, 'conll2003/0.01k/0.01k-gq');
+  assert.deepEqual([m.actual.S, m.actual.Q], [10, 10]);
+  assert.match(r.err, /note: dev: only 10 sentences available/); // Table 3 dev size (3.2k) exceeds the tiny dev file
+});
+
+test('evaluate: sequences against CoNLL gold, and identical CoNLL files', async () => {
+  const pred = join(tmp, 'pred.txt');
+  // Sentence 3 gold: Paris/LOC Paris/LOC Hilton/PER EU/ORG.
+  writeFileSync(pred, [
+    'EU <sep> organization <sep> German <sep> miscellaneous <sep> British <sep> location',
+    'Peter Blackburn <sep> person',
+    'Paris <sep> location <sep> Paris Hilton <sep> person <sep> Rome <sep> location',
+    '',
+    'Spain <sep> location <sep> France <sep> location',
+  ].join('\n') + '\n');
+  const r = await cli('evaluate', '--gold', join(FIX, 'conll-mini.txt'), '--pred', pred, '--json');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  // pred mentions 9: s1 3 (British is MISC in gold), s2 1, s3 3 (Paris Hilton is wrong, Rome is not in the
+  // sentence and still counts), s5 2; correct: EU, German, Peter Blackburn, Paris, Spain, France = 6; gold 10
+  assert.deepEqual([j.exact.micro.correct, j.exact.micro.pred, j.exact.micro.gold], [6, 9, 10]);
+  assert.equal(j.alignment.hallucinated, 1);
+  const same = await cli('evaluate', '--gold', join(FIX, 'conll-mini.txt'), '--pred', join(FIX, 'conll-mini.txt'));
+  assert.equal(same.code, 0, same.err);
+  assert.match(same.out, /micro\s+1\.000\s+1\.000\s+1\.000\s+10\s+10\s+10/);
+  const short = join(tmp, 'short.txt');
+  writeFileSync(short, 'EU <sep> organization\n');
+  const bad = await cli('evaluate', '--gold', join(FIX, 'conll-mini.txt'), '--pred', short);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /has 1 lines but the gold file .* has 5 sentences/);
+});
+
+test('baseline lexical runs and scores', async () => {
+  const q = join(tmp, 'Q.txt');
+  writeFileSync(q, 'Paris <sep> location <sep> EU <sep> organization\nParis <sep> person\nParis <sep> location\n');
+  const r = await cli('baseline', 'lexical', '--q', q, '--gold', join(FIX, 'conll-mini.txt'), '--json');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  // predictions: EU (s1), Paris, Paris, EU (s3) -> all 4 correct; gold 10
+  assert.deepEqual([j.exact.micro.correct, j.exact.micro.pred, j.exact.micro.gold, j.gazetteerEntries], [4, 4, 10, 2]);
+});
