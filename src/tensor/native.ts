@@ -153,6 +153,9 @@ export function defaultThreads(): number {
   return physicalCores();
 }
 
+// libgomp reads OMP_WAIT_POLICY when the addon is loaded. Its default (spin) made a 5 s suite take 2 min when
+// another process held a core; passive waiting costs nothing measurable when the machine is quiet.
+if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 export const N: NativeAddon = require(addonPath()) as NativeAddon;
 N.setNumThreads(defaultThreads());

@@ -1,0 +1,144 @@
+// Hugging Face model directories: config.json + model.safetensors (or shards + index)
+// + generation_config.json (+ tokenizer.json). Names/shapes are T5ForConditionalGeneration's.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as T from '../tensor';
+import type { Tensor, DType } from '../tensor';
+import { T5Config, configFromHF, configToHF } from './config';
+import { T5ForConditionalGeneration } from './model';
+import { RawTensor, StDType, atomicWriteFile, readModelWeights, writeModelWeights } from './safetensors';
+import { T5Tokenizer } from './tokenizer';
+
+const TO_ENGINE: Partial<Record<StDType, DType>> = { F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', BOOL: 'bool' };
+const TO_ST: Partial<Record<DType, StDType>> = { float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', bool: 'BOOL' };
+
+// Tied to `shared.weight`; save_pretrained drops them, older exports may carry only one of them.
+const EMBED_ALIASES = ['shared.weight', 'encoder.embed_tokens.weight', 'decoder.embed_tokens.weight'];
+// Present in the original t5-* checkpoints and ignored by transformers (the cross attention never had a bias).
+const IGNORED = /^decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight$/;
+
+export function readConfig(dir: string): T5Config {
+  const p = path.join(dir, 'config.json');
+  if (!fs.existsSync(p)) throw new Error(`checkpoint ${dir}: no config.json`);
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(fs.readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new Error(`${p}: not valid JSON (${(e as Error).message})`);
+  }
+  return configFromHF(j);
+}
+
+/** Copy checkpoint tensors into a model's parameters (converted to the parameter dtype), validating names and shapes. */
+export function loadStateDict(model: T5ForConditionalGeneration, tensors: Map<string, RawTensor>, source = 'checkpoint'): void {
+  const named = model.namedParameters();
+  const expected = new Set(named.map(([n]) => n));
+  const used = new Set<string>();
+  const lookup = (name: string): [string, RawTensor] | null => {
+    const candidates = name === 'shared.weight' ? [...EMBED_ALIASES, ...(model.config.tieWordEmbeddings ? ['lm_head.weight'] : [])] : [name];
+    for (const c of candidates) {
+      const t = tensors.get(c);
+      if (t) return [c, t];
+    }
+    return null;
+  };
+  // Validate everything before touching any parameter, so a bad file leaves the model intact.
+  const plan: Array<[Tensor, RawTensor, string]> = [];
+  for (const [name, p] of named) {
+    const hit = lookup(name);
+    if (!hit) throw new Error(`${source}: missing tensor "${name}" (expected shape [${p.shape.join(', ')}])`);
+    const [found, raw] = hit;
+    if (raw.shape.length !== p.shape.length || raw.shape.some((d, i) => d !== p.shape[i])) {
+      throw new Error(`${source}: tensor "${found}" has shape [${raw.shape.join(', ')}] but the config expects [${p.shape.join(', ')}]`);
+    }
+    if (!TO_ENGINE[raw.dtype] || raw.dtype === 'BOOL' || raw.dtype.startsWith('I')) throw new Error(`${source}: tensor "${found}" has dtype ${raw.dtype}, expected a float type`);
+    plan.push([p, raw, found]);
+    used.add(found);
+  }
+  for (const name of tensors.keys()) {
+    if (used.has(name) || IGNORED.test(name)) continue;
+    if (EMBED_ALIASES.includes(name) || (name === 'lm_head.weight' && model.config.tieWordEmbeddings)) continue; // tied duplicates
+    if (!expected.has(name)) throw new Error(`${source}: unexpected tensor "${name}" (not a parameter of this T5 config)`);
+  }
+  T.noGrad(() => {
+    for (const [p, raw] of plan) {
+      T.tidy(() => {
+        // fromBuffer needs its own aligned copy: file views may sit at odd offsets.
+        const src = T.fromBuffer(new Uint8Array(raw.data), TO_ENGINE[raw.dtype]!, raw.shape);
+        p.copy_(src.dtype === p.dtype ? src : src.to(p.dtype));
+      });
+    }
+  });
+}
+
+export interface LoadedCheckpoint {
+  model: T5ForConditionalGeneration;
+  config: T5Config;
+  generationConfig: Record<string, unknown> | null;
+  tokenizer: T5Tokenizer | null;
+}
+
+/** Parameters are float32 (bf16/fp16 checkpoints are upcast); use autocast for bf16 compute. */
+export function loadModel(dir: string): T5ForConditionalGeneration {
+  const config = readConfig(dir);
+  const weights = readModelWeights(dir);
+  const model = new T5ForConditionalGeneration(config, { init: false });
+  try {
+    loadStateDict(model, weights.tensors, `checkpoint ${dir}`);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model.eval();
+}
+
+export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  const model = loadModel(dir);
+  const gp = path.join(dir, 'generation_config.json');
+  const generationConfig = fs.existsSync(gp) ? (JSON.parse(fs.readFileSync(gp, 'utf8')) as Record<string, unknown>) : null;
+  const hasTok = fs.existsSync(path.join(dir, 'tokenizer.json')) || fs.existsSync(path.join(dir, 'spiece.model'));
+  return { model, config: model.config, generationConfig, tokenizer: hasTok ? T5Tokenizer.fromDir(dir) : null };
+}
+
+export interface SaveOptions {
+  tokenizer?: T5Tokenizer | null;
+  generationConfig?: Record<string, unknown>;
+  /** Shard when the weights exceed this many bytes (default 5 GiB, as transformers). */
+  maxShardBytes?: number;
+  /** Store weights as bf16 to halve the file (default: parameter dtype). */
+  dtype?: 'float32' | 'bfloat16';
+}
+
+export function defaultGenerationConfig(c: T5Config): Record<string, unknown> {
+  return { decoder_start_token_id: c.decoderStartTokenId, eos_token_id: c.eosTokenId, pad_token_id: c.padTokenId };
+}
+
+/** Tensors under the names save_pretrained writes (tied aliases dropped). */
+export function exportTensors(model: T5ForConditionalGeneration, dtype?: 'float32' | 'bfloat16'): Map<string, RawTensor> {
+  const out = new Map<string, RawTensor>();
+  T.noGrad(() => {
+    for (const [name, p] of model.namedParameters()) {
+      T.tidy(() => {
+        const t = dtype && p.dtype !== dtype ? p.to(dtype) : p;
+        const st = TO_ST[t.dtype];
+        if (!st) throw new Error(`save: parameter "${name}" has unsupported dtype ${t.dtype}`);
+        out.set(name, { dtype: st, shape: [...t.shape], data: t.contiguous().toBuffer() });
+      });
+    }
+  });
+  return out;
+}
+
+/** Write a Hugging Face model directory that `T5ForConditionalGeneration.from_pretrained` can load. Every file is written atomically. */
+export function saveCheckpoint(dir: string, model: T5ForConditionalGeneration, opts: SaveOptions = {}): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const tensors = exportTensors(model, opts.dtype);
+  writeModelWeights(dir, tensors, { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' } });
+  const cfg = configToHF(model.config);
+  if (opts.dtype) cfg.torch_dtype = opts.dtype;
+  atomicWriteFile(path.join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const gen = { ...defaultGenerationConfig(model.config), ...(opts.generationConfig ?? {}) };
+  atomicWriteFile(path.join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+  if (opts.tokenizer) atomicWriteFile(path.join(dir, 'tokenizer.json'), opts.tokenizer.json);
+}

@@ -1,0 +1,8 @@
+// Public surface of the T5 package.
+export * from './config';
+export * from './safetensors';
+export * from './tokenizer';
+export * from './model';
+export * from './checkpoint';
+export * from './generate';
+export * from './train';

@@ -1,0 +1,439 @@
+// T5ForConditionalGeneration on the tensor engine, following Hugging Face modeling_t5.py:
+// pre-norm blocks with RMS layer norm (no bias, no mean subtraction, computed in fp32),
+// attention WITHOUT 1/sqrt(d) scaling (folded into the init), relative position bias
+// computed by the first layer of each stack and shared by the others, ReLU or gated-GELU FFN,
+// tied embeddings rescaled by d_model^-0.5 before the LM head.
+// Parameter names are exactly the keys of HF's state_dict.
+
+import * as T from '../tensor';
+import type { Tensor } from '../tensor';
+import { T5Config, ffnKind, validateConfig } from './config';
+
+const F32_MIN = -3.4028234663852886e38; // torch.finfo(float32).min: masked scores stay finite (no NaN rows)
+
+// False while building a model whose weights are about to be loaded: skips the random draws.
+let randomInit = true;
+
+/** A weight drawn from T5's init scheme (std null = ones, for layer norms), kept alive across tidy() scopes. */
+function param(shape: number[], std: number | null): Tensor {
+  const t = T.zeros(shape);
+  if (std === null) t.fill_(1);
+  else if (randomInit) t.normal_(0, std);
+  return t.setRequiresGrad(true).keep();
+}
+
+type Named = Array<[string, Tensor]>;
+
+/**
+ * Inverted dropout. Free when inactive (generation runs hundreds per step). Composed from rand/lt/maskedFill
+ * because libtorch's CPU dropout draws Bernoulli samples about twice as slowly as uniform ones, and a T5 train
+ * step draws ~20M of them; same distribution and gradient (grad * mask / (1 - p)), dtype preserved for bf16.
+ */
+export function drop(x: Tensor, p: number, training: boolean): Tensor {
+  if (!training || p <= 0) return x;
+  return x.maskedFill(T.rand(x.shape).lt(p), 0).mul(1 / (1 - p));
+}
+
+export class T5LayerNorm {
+  readonly weight: Tensor;
+  constructor(d: number, readonly eps: number) {
+    this.weight = param([d], null); // HF init: ones (times initializer_factor)
+  }
+  forward(x: Tensor): Tensor {
+    return T.rmsNorm(x, this.weight, this.eps);
+  }
+  named(prefix: string): Named {
+    return [[`${prefix}.weight`, this.weight]];
+  }
+}
+
+/** v1.0 FFN: wo(dropout(relu(wi(x)))). */
+export class T5DenseActDense {
+  readonly wi: Tensor;
+  readonly wo: Tensor;
+  constructor(readonly cfg: T5Config, readonly act: (x: Tensor) => Tensor) {
+    const f = cfg.initializerFactor;
+    this.wi = param([cfg.dFf, cfg.dModel], f * cfg.dModel ** -0.5);
+    this.wo = param([cfg.dModel, cfg.dFf], f * cfg.dFf ** -0.5);
+  }
+  forward(x: Tensor, training: boolean): Tensor {
+    const h = this.act(T.linear(x, this.wi));
+    return T.linear(drop(h, this.cfg.dropoutRate, training), this.wo);
+  }
+  named(prefix: string): Named {
+    return [[`${prefix}.wi.weight`, this.wi], [`${prefix}.wo.weight`, this.wo]];
+  }
+}
+
+/** v1.1/flan FFN: wo(dropout(act(wi_0(x)) * wi_1(x))). */
+export class T5DenseGatedActDense {
+  readonly wi0: Tensor;
+  readonly wi1: Tensor;
+  readonly wo: Tensor;
+  constructor(readonly cfg: T5Config, readonly act: (x: Tensor) => Tensor) {
+    const f = cfg.initializerFactor;
+    this.wi0 = param([cfg.dFf, cfg.dModel], f * cfg.dModel ** -0.5);
+    this.wi1 = param([cfg.dFf, cfg.dModel], f * cfg.dModel ** -0.5);
+    this.wo = param([cfg.dModel, cfg.dFf], f * cfg.dFf ** -0.5);
+  }
+  forward(x: Tensor, training: boolean): Tensor {
+    const h = this.act(T.linear(x, this.wi0)).mul(T.linear(x, this.wi1));
+    return T.linear(drop(h, this.cfg.dropoutRate, training), this.wo);
+  }
+  named(prefix: string): Named {
+    return [[`${prefix}.wi_0.weight`, this.wi0], [`${prefix}.wi_1.weight`, this.wi1], [`${prefix}.wo.weight`, this.wo]];
+  }
+}
+
+/** Keys/values of one attention, [batch, heads, length, d_kv]. */
+export interface KV {
+  k: Tensor;
+  v: Tensor;
+}
+
+export class T5Attention {
+  readonly q: Tensor;
+  readonly k: Tensor;
+  readonly v: Tensor;
+  readonly o: Tensor;
+  readonly relativeAttentionBias: Tensor | null;
+  readonly inner: number;
+  constructor(readonly cfg: T5Config, hasRelativeAttentionBias: boolean) {
+    const f = cfg.initializerFactor;
+    const d = cfg.dModel;
+    this.inner = cfg.numHeads * cfg.dKv;
+    // HF _init_weights: q absorbs the missing 1/sqrt(d_kv) attention scaling.
+    this.q = param([this.inner, d], f * (d * cfg.dKv) ** -0.5);
+    this.k = param([this.inner, d], f * d ** -0.5);
+    this.v = param([this.inner, d], f * d ** -0.5);
+    this.o = param([d, this.inner], f * this.inner ** -0.5);
+    this.relativeAttentionBias = hasRelativeAttentionBias ? param([cfg.relativeAttentionNumBuckets, cfg.numHeads], f * d ** -0.5) : null;
+  }
+
+  /** [B, L, inner] -> [B, H, L, d_kv] */
+  private heads(x: Tensor): Tensor {
+    const [b, l] = x.shape;
+    return x.view([b, l, this.cfg.numHeads, this.cfg.dKv]).transpose(1, 2);
+  }
+
+  /** Project keys/values from `x` ([B, L, D]); used for self-attention steps and (once) for cross-attention. */
+  project(x: Tensor): KV {
+    return { k: this.heads(T.linear(x, this.k)), v: this.heads(T.linear(x, this.v)) };
+  }
+
+  /**
+   * x: normed hidden [B, Lq, D]; kv: keys/values [B, H, Lk, d_kv];
+   * bias: position bias + mask, broadcastable to [B, H, Lq, Lk], or null.
+   */
+  forward(x: Tensor, kv: KV, bias: Tensor | null, training: boolean): Tensor {
+    const [b, l] = x.shape;
+    const q = this.heads(T.linear(x, this.q));
+    let scores = q.matmul(kv.k.transpose(2, 3)); // no 1/sqrt(d_kv): T5 folds it into q's init
+    if (bias) scores = scores.add(bias);
+    let w = (scores.dtype === 'float32' ? scores : scores.float()).softmax(-1); // softmax in fp32 as HF does
+    if (w.dtype !== kv.v.dtype) w = w.to(kv.v.dtype);
+    w = drop(w, this.cfg.dropoutRate, training);
+    const out = w.matmul(kv.v).transpose(1, 2).reshape([b, l, this.inner]);
+    return T.linear(out, this.o);
+  }
+
+  named(prefix: string): Named {
+    const n: Named = [[`${prefix}.q.weight`, this.q], [`${prefix}.k.weight`, this.k], [`${prefix}.v.weight`, this.v], [`${prefix}.o.weight`, this.o]];
+    if (this.relativeAttentionBias) n.push([`${prefix}.relative_attention_bias.weight`, this.relativeAttentionBias]);
+    return n;
+  }
+}
+
+/**
+ * HF `_relative_position_bucket` on integers. The log branch is evaluated in float32 steps
+ * (Math.fround) because torch computes it on float32 tensors and the truncation must agree.
+ */
+export function relativePositionBucket(relativePosition: number, bidirectional: boolean, numBuckets: number, maxDistance: number): number {
+  let bucket = 0;
+  let n = numBuckets;
+  let rp = relativePosition;
+  if (bidirectional) {
+    n = Math.floor(n / 2);
+    if (rp > 0) bucket += n;
+    rp = Math.abs(rp);
+  } else {
+    rp = -Math.min(rp, 0);
+  }
+  const maxExact = Math.floor(n / 2);
+  if (rp < maxExact) return bucket + rp;
+  const ratio = Math.fround(Math.fround(rp) / maxExact);
+  const logRatio = Math.fround(Math.log(ratio));
+  const scaled = Math.fround(Math.fround(logRatio / Math.fround(Math.log(maxDistance / maxExact))) * (n - maxExact));
+  return bucket + Math.min(maxExact + Math.trunc(scaled), n - 1);
+}
+
+const bucketCache = new Map<string, Int32Array>();
+
+/** Buckets for queries at positions [qStart, qStart+qLen) against keys [0, kLen), row-major [qLen, kLen]. */
+export function bucketMatrix(qStart: number, qLen: number, kLen: number, bidirectional: boolean, numBuckets: number, maxDistance: number): Int32Array {
+  const key = `${qStart},${qLen},${kLen},${bidirectional},${numBuckets},${maxDistance}`;
+  let m = bucketCache.get(key);
+  if (!m) {
+    m = new Int32Array(qLen * kLen);
+    for (let i = 0; i < qLen; i++) {
+      for (let j = 0; j < kLen; j++) m[i * kLen + j] = relativePositionBucket(j - (qStart + i), bidirectional, numBuckets, maxDistance);
+    }
+    if (bucketCache.size > 4096) bucketCache.clear();
+    bucketCache.set(key, m);
+  }
+  return m;
+}
+
+export class T5Block {
+  readonly selfLn: T5LayerNorm;
+  readonly selfAttn: T5Attention;
+  readonly crossLn: T5LayerNorm | null;
+  readonly crossAttn: T5Attention | null;
+  readonly ffLn: T5LayerNorm;
+  readonly ff: T5DenseActDense | T5DenseGatedActDense;
+  constructor(readonly cfg: T5Config, readonly isDecoder: boolean, hasRelativeAttentionBias: boolean) {
+    this.selfLn = new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon);
+    this.selfAttn = new T5Attention(cfg, hasRelativeAttentionBias);
+    this.crossLn = isDecoder ? new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon) : null;
+    this.crossAttn = isDecoder ? new T5Attention(cfg, false) : null;
+    this.ffLn = new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon);
+    const { gated, act } = ffnKind(cfg);
+    const fn = act === 'relu' ? (x: Tensor) => x.relu() : act === 'gelu' ? (x: Tensor) => x.gelu('none') : (x: Tensor) => x.gelu('tanh');
+    this.ff = gated ? new T5DenseGatedActDense(cfg, fn) : new T5DenseActDense(cfg, fn);
+  }
+
+  named(prefix: string): Named {
+    const n: Named = [...this.selfAttn.named(`${prefix}.layer.0.SelfAttention`), ...this.selfLn.named(`${prefix}.layer.0.layer_norm`)];
+    let i = 1;
+    if (this.crossAttn && this.crossLn) {
+      n.push(...this.crossAttn.named(`${prefix}.layer.1.EncDecAttention`), ...this.crossLn.named(`${prefix}.layer.1.layer_norm`));
+      i = 2;
+    }
+    n.push(...this.ff.named(`${prefix}.layer.${i}.DenseReluDense`), ...this.ffLn.named(`${prefix}.layer.${i}.layer_norm`));
+    return n;
+  }
+}
+
+/** Decoder cache for one layer: self-attention K/V grow by one position per step; cross K/V are computed once. */
+export interface LayerCache {
+  self: KV | null;
+  cross: KV;
+}
+
+export interface DecoderCache {
+  /** Number of decoder positions already in the self-attention cache. */
+  length: number;
+  layers: LayerCache[];
+}
+
+/** Every tensor of the cache (for dispose / keep). */
+export function cacheTensors(c: DecoderCache): Tensor[] {
+  const out: Tensor[] = [];
+  for (const l of c.layers) {
+    if (l.self) out.push(l.self.k, l.self.v);
+    out.push(l.cross.k, l.cross.v);
+  }
+  return out;
+}
+
+export interface Seq2SeqBatch {
+  /** int64 [B, S] */
+  inputIds: Tensor;
+  /** [B, S], 1 = token, 0 = padding; omitted = no padding */
+  attentionMask?: Tensor | null;
+  /** int64 [B, T]; defaults to shiftRight(labels) */
+  decoderInputIds?: Tensor | null;
+  /** int64 [B, T] with -100 where no loss is taken */
+  labels?: Tensor | null;
+}
+
+export class T5ForConditionalGeneration {
+  readonly config: T5Config;
+  readonly shared: Tensor;
+  readonly encoderBlocks: T5Block[];
+  readonly encoderFinalLn: T5LayerNorm;
+  readonly decoderBlocks: T5Block[];
+  readonly decoderFinalLn: T5LayerNorm;
+  readonly lmHead: Tensor | null;
+  training = false;
+
+  /**
+   * Randomly initialised per HF `_init_weights`; `seed` seeds the engine's global generator first.
+   * `init: false` leaves weights at zero (layer norms at one) for a checkpoint load to fill.
+   */
+  constructor(config: T5Config, opts: { seed?: number; init?: boolean } = {}) {
+    const cfg = validateConfig({ ...config });
+    this.config = cfg;
+    if (opts.seed !== undefined) T.manualSeed(opts.seed);
+    const f = cfg.initializerFactor;
+    randomInit = opts.init ?? true;
+    try {
+      this.shared = param([cfg.vocabSize, cfg.dModel], f * 1.0);
+      this.encoderBlocks = Array.from({ length: cfg.numLayers }, (_, i) => new T5Block(cfg, false, i === 0));
+      this.encoderFinalLn = new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon);
+      this.decoderBlocks = Array.from({ length: cfg.numDecoderLayers }, (_, i) => new T5Block(cfg, true, i === 0));
+      this.decoderFinalLn = new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon);
+      this.lmHead = cfg.tieWordEmbeddings ? null : param([cfg.vocabSize, cfg.dModel], f * 1.0);
+    } finally {
+      randomInit = true;
+    }
+  }
+
+  train(on = true): this {
+    this.training = on;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Unique parameters with their canonical HF names (shared once; lm_head only when untied). */
+  namedParameters(): Named {
+    const n: Named = [['shared.weight', this.shared]];
+    this.encoderBlocks.forEach((b, i) => n.push(...b.named(`encoder.block.${i}`)));
+    n.push(...this.encoderFinalLn.named('encoder.final_layer_norm'));
+    this.decoderBlocks.forEach((b, i) => n.push(...b.named(`decoder.block.${i}`)));
+    n.push(...this.decoderFinalLn.named('decoder.final_layer_norm'));
+    if (this.lmHead) n.push(['lm_head.weight', this.lmHead]);
+    return n;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  /** All keys of HF's state_dict(), tied aliases included (same order as torch's module registration). */
+  stateDict(): Map<string, Tensor> {
+    const m = new Map<string, Tensor>();
+    m.set('shared.weight', this.shared);
+    m.set('encoder.embed_tokens.weight', this.shared);
+    this.encoderBlocks.forEach((b, i) => b.named(`encoder.block.${i}`).forEach(([k, t]) => m.set(k, t)));
+    m.set('encoder.final_layer_norm.weight', this.encoderFinalLn.weight);
+    m.set('decoder.embed_tokens.weight', this.shared);
+    this.decoderBlocks.forEach((b, i) => b.named(`decoder.block.${i}`).forEach(([k, t]) => m.set(k, t)));
+    m.set('decoder.final_layer_norm.weight', this.decoderFinalLn.weight);
+    m.set('lm_head.weight', this.lmHead ?? this.shared);
+    return m;
+  }
+
+  /** Free every parameter. The model is unusable afterwards. */
+  dispose(): void {
+    for (const t of this.parameters()) t.dispose();
+  }
+
+  /** Additive mask bias [B, 1, 1, S] from a [B, S] attention mask: 0 where attended, finfo.min where padded. */
+  static maskBias(attentionMask: Tensor): Tensor {
+    const [b, s] = attentionMask.shape;
+    return T.where(attentionMask.gt(0).view([b, 1, 1, s]), 0, F32_MIN);
+  }
+
+  /** Relative position bias [1, H, qLen, kLen] of a stack (its first layer owns the embedding). */
+  private positionBias(decoder: boolean, qStart: number, qLen: number, kLen: number): Tensor {
+    const cfg = this.config;
+    const blocks = decoder ? this.decoderBlocks : this.encoderBlocks;
+    const w = blocks[0].selfAttn.relativeAttentionBias!;
+    const buckets = bucketMatrix(qStart, qLen, kLen, !decoder, cfg.relativeAttentionNumBuckets, cfg.relativeAttentionMaxDistance);
+    const ids = T.tensor(buckets, [qLen, kLen], 'int64');
+    return T.embedding(w, ids).permute([2, 0, 1]).unsqueeze(0);
+  }
+
+  /** Encoder: ids int64 [B, S] (+ mask [B, S]) -> hidden states [B, S, D]. */
+  encode(inputIds: Tensor, attentionMask?: Tensor | null): Tensor {
+    const cfg = this.config;
+    const tr = this.training;
+    const s = inputIds.shape[1];
+    let h = drop(T.embedding(this.shared, inputIds), cfg.dropoutRate, tr);
+    let bias = this.positionBias(false, 0, s, s);
+    if (attentionMask) bias = bias.add(T5ForConditionalGeneration.maskBias(attentionMask));
+    for (const blk of this.encoderBlocks) {
+      const x = blk.selfLn.forward(h);
+      h = h.add(drop(blk.selfAttn.forward(x, blk.selfAttn.project(x), bias, tr), cfg.dropoutRate, tr));
+      h = h.add(drop(blk.ff.forward(blk.ffLn.forward(h), tr), cfg.dropoutRate, tr));
+    }
+    return drop(this.encoderFinalLn.forward(h), cfg.dropoutRate, tr);
+  }
+
+  /** Cross-attention keys/values of every decoder layer, computed once per encoded batch. */
+  crossKV(encoderHidden: Tensor): KV[] {
+    return this.decoderBlocks.map((b) => b.crossAttn!.project(encoderHidden));
+  }
+
+  /**
+   * Decoder + LM head. Without a cache: full teacher-forced pass over decoderInputIds [B, T].
+   * With a cache (from `emptyCache` or a previous call): the ids are the next positions; returns the grown cache.
+   * encoderMaskBias: [B, 1, 1, S] from maskBias(), or null when the source has no padding.
+   */
+  decode(decoderInputIds: Tensor, encoderHidden: Tensor | null, encoderMaskBias: Tensor | null, cache?: DecoderCache | null): { logits: Tensor; cache: DecoderCache | null } {
+    const cfg = this.config;
+    const tr = this.training;
+    const t = decoderInputIds.shape[1];
+    const past = cache ? cache.length : 0;
+    const kLen = past + t;
+    let h = drop(T.embedding(this.shared, decoderInputIds), cfg.dropoutRate, tr);
+    let selfBias = this.positionBias(true, past, t, kLen);
+    if (t > 1) {
+      // Causal mask; a single new position may attend to everything cached.
+      const allowed = new Uint8Array(t * kLen);
+      for (let i = 0; i < t; i++) allowed.fill(1, i * kLen, i * kLen + past + i + 1);
+      selfBias = selfBias.add(T.where(T.tensor(allowed, [1, 1, t, kLen], 'bool'), 0, F32_MIN));
+    }
+    const cross = cache ? null : this.crossKV(this.requireEncoder(encoderHidden));
+    const newLayers: LayerCache[] = [];
+    this.decoderBlocks.forEach((blk, i) => {
+      const x = blk.selfLn.forward(h);
+      let kv = blk.selfAttn.project(x);
+      const prev = cache?.layers[i].self;
+      if (prev) kv = { k: T.cat([prev.k, kv.k], 2), v: T.cat([prev.v, kv.v], 2) };
+      h = h.add(drop(blk.selfAttn.forward(x, kv, selfBias, tr), cfg.dropoutRate, tr));
+      const ckv = cache ? cache.layers[i].cross : cross![i];
+      h = h.add(drop(blk.crossAttn!.forward(blk.crossLn!.forward(h), ckv, encoderMaskBias, tr), cfg.dropoutRate, tr));
+      h = h.add(drop(blk.ff.forward(blk.ffLn.forward(h), tr), cfg.dropoutRate, tr));
+      newLayers.push({ self: kv, cross: ckv });
+    });
+    h = drop(this.decoderFinalLn.forward(h), cfg.dropoutRate, tr);
+    return { logits: this.lmLogits(h), cache: cache ? { length: kLen, layers: newLayers } : null };
+  }
+
+  /** A cache holding only the cross-attention K/V; feed it to decode() step by step. */
+  emptyCache(encoderHidden: Tensor): DecoderCache {
+    return { length: 0, layers: this.crossKV(encoderHidden).map((cross) => ({ self: null, cross })) };
+  }
+
+  /** hidden [.., D] -> logits [.., V]; with scaleDecoderOutputs (v1.0) rescaled by d_model^-0.5 first (mesh-tf convention). */
+  lmLogits(h: Tensor): Tensor {
+    const x = this.config.scaleDecoderOutputs ? h.mul(this.config.dModel ** -0.5) : h;
+    return T.linear(x, this.lmHead ?? this.shared);
+  }
+
+  private requireEncoder(e: Tensor | null): Tensor {
+    if (!e) throw new Error('T5 decode: encoderHidden is required without a cache');
+    return e;
+  }
+
+  /** Full forward as HF's T5ForConditionalGeneration.forward: logits [B, T, V] and, given labels, the mean CE loss. */
+  forward(batch: Seq2SeqBatch): { logits: Tensor; loss: Tensor | null } {
+    const enc = this.encode(batch.inputIds, batch.attentionMask);
+    const maskBias = batch.attentionMask ? T5ForConditionalGeneration.maskBias(batch.attentionMask) : null;
+    let dec = batch.decoderInputIds ?? null;
+    if (!dec) {
+      if (!batch.labels) throw new Error('T5 forward: need decoderInputIds or labels');
+      dec = shiftRight(batch.labels, this.config.decoderStartTokenId, this.config.padTokenId);
+    }
+    const { logits } = this.decode(dec, enc, maskBias, null);
+    let loss: Tensor | null = null;
+    if (batch.labels) {
+      const [b, t, v] = logits.shape;
+      loss = T.crossEntropy(logits.reshape([b * t, v]).float(), batch.labels.reshape([b * t]), { ignoreIndex: -100 });
+    }
+    return { logits, loss };
+  }
+}
+
+/** HF `_shift_right`: decoder inputs = [start, labels[:-1]], with -100 replaced by pad. */
+export function shiftRight(labels: Tensor, decoderStartTokenId: number, padTokenId: number): Tensor {
+  const [b, t] = labels.shape;
+  const start = T.full([b, 1], decoderStartTokenId, { dtype: 'int64' });
+  const shifted = T.cat([start, labels.narrow(1, 0, t - 1).to('int64')], 1);
+  return T.where(shifted.eq(-100), padTokenId, shifted).to('int64');
+}
