@@ -20,6 +20,11 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
+export interface RngState {
+  seed: number;
+  words: [number, number, number, number];
+}
+
 export class Rng {
   private a: number;
   private b: number;
@@ -33,6 +38,21 @@ export class Rng {
     const sm = splitmix32(seed);
     this.a = sm(); this.b = sm(); this.c = sm(); this.d = sm();
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1; // all-zero state is a fixed point
+  }
+
+  /** The generator's full state (seed + the four xoshiro words), for exact resume. */
+  getState(): RngState {
+    return { seed: this.seed, words: [this.a, this.b, this.c, this.d] };
+  }
+
+  /** A generator continuing exactly where the one that produced `s` stood. */
+  static fromState(s: RngState): Rng {
+    if (!Number.isInteger(s.seed) || s.words.length !== 4 || !s.words.every((w) => Number.isInteger(w) && w >= 0 && w < 4294967296)) {
+      throw new Error(`Rng.fromState: malformed state ${JSON.stringify(s)}`);
+    }
+    const rng = new Rng(s.seed);
+    [rng.a, rng.b, rng.c, rng.d] = s.words;
+    return rng;
   }
 
   /** Uniform 32-bit unsigned integer. */

@@ -1,0 +1,292 @@
+// `cyclener pretrain`: tokenizer (trained or reused), model (preset, config file or --init checkpoint), the objective
+// mixture over a streamed corpus, AdamW with warmup + linear/inverse-sqrt decay, optional bf16 autocast and gradient
+// accumulation, time-boxed sittings with atomic checkpoints every N minutes and exact --resume, metrics JSONL and a
+// loss-curve SVG, and a final Hugging Face directory (config.json, model.safetensors, tokenizer.json, spiece.model).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as T from '../tensor';
+import { configFromHF, presetConfig, PRESETS, type T5Config } from '../t5/config';
+import { loadModel, saveCheckpoint } from '../t5/checkpoint';
+import { T5ForConditionalGeneration } from '../t5/model';
+import type { T5Tokenizer } from '../t5/tokenizer';
+import { Seq2SeqTrainer } from '../t5/train';
+import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics, type MetricsRecord } from './metrics';
+import { formatMixture, parseMixture, type BuiltExample } from './objectives';
+import { readHeldOut, TrainStream, validationBatches, type DataOptions } from './sampler';
+import { makeSchedule, type ScheduleKind } from './schedule';
+import { checkLayout, loadTokenizerDir, trainTokenizer } from './spm';
+import { findCheckpoint, readTrainState, restoreOptimizerAndRng, saveTrainState, type Optimizer, type Recipe } from './train-state';
+import { checkCorpusFiles } from './corpus';
+
+export interface PretrainOptions {
+  corpus: string[];
+  out: string;
+  /** preset name, a config.json, or a model directory whose config.json gives the dimensions */
+  model: string;
+  vocabSize: number;
+  tokenizerDir?: string | null;
+  init?: string | null;
+  mixture: string;
+  maxMinutes?: number | null;
+  steps?: number | null;
+  resume?: boolean;
+  batch: number;
+  accum: number;
+  /** AdamW (betas 0.9/0.98, wd 0.01) or Adafactor with the same external lr schedule (no relative step, no scaling) */
+  optimizer?: 'adamw' | 'adafactor';
+  lr: number;
+  warmup: number;
+  schedule?: ScheduleKind | null;
+  seed: number;
+  bf16: boolean;
+  dropout: number;
+  maxSource: number;
+  maxTarget: number;
+  checkpointMinutes: number;
+  evalEvery: number;
+  logEvery: number;
+  valDocs: number;
+  valBatches: number;
+  valBatchSize: number;
+  holdoutEvery: number;
+  chunkDocs: number;
+  spmSentences: number;
+  saveDtype: 'float32' | 'bfloat16';
+  /** stop this sitting after this many steps (the schedule still uses `steps`); for tests and benchmarks */
+  stopAfter?: number | null;
+  /** skip the final HF export (benchmarks) */
+  noExport?: boolean;
+  /** spm_train: allow fewer pieces than asked (tiny corpora) */
+  softVocabLimit?: boolean;
+  log: (line: string) => void;
+}
+
+export const PRETRAIN_DEFAULTS = {
+  model: 'mini', vocabSize: 16000, mixture: 'span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25', batch: 32, accum: 1,
+  lr: 2e-3, warmup: 1000, seed: 0, dropout: 0, maxSource: 128, maxTarget: 128, checkpointMinutes: 10, evalEvery: 200,
+  logEvery: 20, valDocs: 50, valBatches: 2, valBatchSize: 64, holdoutEvery: 200, chunkDocs: 2000, spmSentences: 300_000,
+} as const;
+
+export interface PretrainResult {
+  /** step reached (all sittings) */
+  step: number;
+  tokens: number;
+  /** loss of every optimizer step of this sitting, in order */
+  losses: number[];
+  valLoss: Record<string, number> | null;
+  tokensPerSecond: number;
+  seconds: number;
+  stoppedBy: 'steps' | 'time' | 'stop-after';
+  params: number;
+}
+
+/** T5 config for `spec` with the tokenizer's vocabulary. */
+export function resolveModelConfig(spec: string, vocabSize: number): T5Config {
+  let cfg: T5Config;
+  if (PRESETS[spec]) cfg = presetConfig(spec);
+  else {
+    const file = fs.existsSync(spec) && fs.statSync(spec).isDirectory() ? path.join(spec, 'config.json') : spec;
+    if (!fs.existsSync(file)) throw new Error(`--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}) nor a config file`);
+    cfg = configFromHF(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>);
+  }
+  return { ...cfg, vocabSize };
+}
+
+function countParams(m: T5ForConditionalGeneration): number {
+  return m.parameters().reduce((a, p) => a + p.numel(), 0);
+}
+
+function batchTokens(mbs: BuiltExample[][]): number {
+  let n = 0;
+  for (const mb of mbs) for (const e of mb) n += e.source.length + e.target.length;
+  return n;
+}
+
+async function getTokenizer(o: PretrainOptions, resumeFromOut: boolean): Promise<T5Tokenizer> {
+  const outTok = path.join(o.out, 'tokenizer.json');
+  let tok: T5Tokenizer;
+  let srcDir: string | null = null;
+  if (resumeFromOut && fs.existsSync(outTok)) tok = loadTokenizerDir(o.out);
+  else if (o.init || o.tokenizerDir) {
+    srcDir = (o.init ?? o.tokenizerDir)!;
+    tok = loadTokenizerDir(srcDir);
+    o.log(`tokenizer: reusing ${srcDir} (${tok.vocabSize} tokens)`);
+  } else {
+    tok = await trainTokenizer({ files: o.corpus, outDir: o.out, vocabSize: o.vocabSize, sampleSentences: o.spmSentences, seed: o.seed, softVocabLimit: o.softVocabLimit, log: o.log });
+  }
+  if (srcDir) {
+    fs.writeFileSync(outTok, tok.json);
+    const sp = path.join(srcDir, 'spiece.model');
+    if (fs.existsSync(sp)) fs.copyFileSync(sp, path.join(o.out, 'spiece.model'));
+  }
+  const { sentinel0, sep } = checkLayout(tok);
+  o.log(`tokenizer: ${tok.vocabSize} tokens, <pad>=${tok.padId} </s>=${tok.eosId} <unk>=${tok.unkId} <extra_id_0>=${sentinel0} <sep>=${sep}`);
+  return tok;
+}
+
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  checkCorpusFiles(o.corpus);
+  fs.mkdirSync(o.out, { recursive: true });
+  const ckDir = o.resume ? findCheckpoint(o.out) : null;
+  if (o.resume && !ckDir) o.log(`resume: no checkpoint in ${o.out}; starting from scratch`);
+  const saved = ckDir ? readTrainState(ckDir) : null;
+
+  // The recipe of a resumed run is the saved one (only the step budget may change), so the trajectory continues.
+  const recipe: Recipe = saved ? { ...saved.recipe, steps: o.steps ?? saved.recipe.steps } : {
+    mixture: formatMixture(parseMixture(o.mixture)), batch: o.batch, accum: o.accum, optimizer: o.optimizer ?? 'adamw', lr: o.lr, warmup: o.warmup,
+    schedule: o.schedule ?? (o.steps ? 'linear' : 'inverse-sqrt'), steps: o.steps ?? null, seed: o.seed, bf16: o.bf16,
+    dropout: o.dropout, maxSource: o.maxSource, maxTarget: o.maxTarget, holdoutEvery: o.holdoutEvery, chunkDocs: o.chunkDocs,
+    corpus: o.corpus.map((f) => path.resolve(f)), init: o.init ? path.resolve(o.init) : null,
+  };
+  if (saved && recipe.corpus.join(',') !== o.corpus.map((f) => path.resolve(f)).join(',')) {
+    throw new Error(`resume: the checkpoint was trained on ${recipe.corpus.join(',')}, not ${o.corpus.join(',')}`);
+  }
+  const schedule = makeSchedule({ kind: recipe.schedule as ScheduleKind, lr: recipe.lr, warmup: recipe.warmup, totalSteps: recipe.steps ?? undefined });
+  const tok = await getTokenizer(o, saved !== null);
+
+  // Model: checkpoint (resume) > --init > fresh from preset/config.
+  T.manualSeed(recipe.seed);
+  let model: T5ForConditionalGeneration;
+  let configDropout: number;
+  if (ckDir && saved) {
+    model = loadModel(ckDir);
+    configDropout = saved.configDropout;
+  } else if (o.init) {
+    model = loadModel(o.init);
+    configDropout = model.config.dropoutRate;
+    if (model.config.vocabSize < tok.vocabSize) throw new Error(`--init ${o.init}: vocab_size ${model.config.vocabSize} < tokenizer ${tok.vocabSize}`);
+  } else {
+    const cfg = resolveModelConfig(o.model, tok.vocabSize);
+    configDropout = cfg.dropoutRate;
+    model = new T5ForConditionalGeneration(cfg, { seed: recipe.seed });
+  }
+  // Dropout off while pretraining (T5 v1.1 practice, as the GPU script); config.json keeps the fine-tuning rate.
+  model.config.dropoutRate = recipe.dropout;
+  const params = countParams(model);
+  o.log(`model: ${(params / 1e6).toFixed(2)}M parameters (d_model ${model.config.dModel}, d_ff ${model.config.dFf}, ${model.config.numLayers}+${model.config.numDecoderLayers} layers, ${model.config.numHeads} heads, ${model.config.feedForwardProj})`);
+
+  const opt: Optimizer = (recipe.optimizer ?? 'adamw') === 'adafactor'
+    ? new T.Adafactor(model.parameters(), { lr: recipe.lr, relativeStep: false, scaleParameter: false, warmupInit: false })
+    : new T.AdamW(model.parameters(), { lr: recipe.lr, betas: [0.9, 0.98], weightDecay: 0.01 });
+  const trainer = new Seq2SeqTrainer(model, opt, { autocast: recipe.bf16 ? 'bfloat16' : null, maxGradNorm: 1.0, schedule });
+  if (ckDir && saved) {
+    restoreOptimizerAndRng(ckDir, opt, saved);
+    trainer.stepCount = saved.step;
+    o.log(`resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})`);
+  }
+
+  const dataOpts: DataOptions = {
+    files: o.corpus, mixture: parseMixture(recipe.mixture), holdoutEvery: recipe.holdoutEvery, chunkDocs: recipe.chunkDocs,
+    maxSource: recipe.maxSource, maxTarget: recipe.maxTarget,
+  };
+  const valDocs = await readHeldOut(dataOpts, o.valDocs);
+  const val = await validationBatches(valDocs, dataOpts, tok, o.valBatches, o.valBatchSize);
+  o.log(`data: ${o.corpus.join(',')} | mixture ${recipe.mixture} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`);
+  const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
+
+  const metricsFile = path.join(o.out, 'metrics.jsonl');
+  if (saved) truncateMetrics(metricsFile, saved.step);
+  else if (fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
+
+  const evaluate = (): Record<string, number> => {
+    const r: Record<string, number> = {};
+    for (const [name, batches] of val) r[name] = batches.reduce((a, b) => a + trainer.evaluate(b), 0) / batches.length;
+    return r;
+  };
+  const meanOf = (r: Record<string, number>) => { const v = Object.values(r); return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length); };
+
+  if (!saved && val.size > 0) {
+    // Step-0 validation: the starting point of the curve (for --init, the loss before adaptation).
+    const v0 = evaluate();
+    appendMetrics(metricsFile, { step: 0, tokens: 0, minutes: 0, lr: 0, train_loss: NaN, tokens_per_s: 0, val_loss: v0, val_mean: meanOf(v0) });
+    o.log(`step 0 | val ${meanOf(v0).toFixed(3)} ${JSON.stringify(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, +v.toFixed(3)])))}`);
+  }
+  let step = saved?.step ?? 0;
+  let tokens = saved?.tokens ?? 0;
+  const priorMinutes = saved?.minutes ?? 0;
+  const losses: number[] = [];
+  const t0 = Date.now();
+  let lastCkpt = t0;
+  let winLoss = 0, winSteps = 0, winTokens = 0, winStart = t0;
+  let sittingTokens = 0;
+  let lastVal: Record<string, number> | null = null;
+  const budgetMs = o.maxMinutes ? o.maxMinutes * 60_000 : Infinity;
+  const stopAfter = o.stopAfter ?? Infinity;
+  let stoppedBy: PretrainResult['stoppedBy'] = 'steps';
+
+  const checkpoint = () => {
+    const saveCfgDropout = model.config.dropoutRate;
+    model.config.dropoutRate = configDropout;
+    try {
+      saveTrainState(o.out, model, opt, {
+        version: 1, step, tokens, minutes: priorMinutes + (Date.now() - t0) / 60_000, recipe, data: stream.state(), configDropout,
+      });
+    } finally {
+      model.config.dropoutRate = saveCfgDropout;
+    }
+    fs.writeFileSync(path.join(o.out, 'loss.svg'), lossCurveSvg(readMetrics(metricsFile)));
+    lastCkpt = Date.now();
+  };
+
+  try {
+    for (;;) {
+      if (recipe.steps !== null && step >= recipe.steps) { stoppedBy = 'steps'; break; }
+      if (Date.now() - t0 >= budgetMs) { stoppedBy = 'time'; break; }
+      if (losses.length >= stopAfter) { stoppedBy = 'stop-after'; break; }
+      const mbs: BuiltExample[][] = [];
+      for (let a = 0; a < recipe.accum; a++) {
+        const b = await stream.batch(recipe.batch);
+        if (b.length > 0) mbs.push(b);
+      }
+      if (mbs.length === 0) continue;
+      const lr = schedule(step);
+      const r = trainer.step(mbs);
+      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1} (lr ${lr}); lower --lr or use more --warmup`);
+      step++;
+      const n = batchTokens(mbs);
+      tokens += n; sittingTokens += n; winTokens += n;
+      losses.push(r.loss);
+      winLoss += r.loss; winSteps++;
+      const evalNow = step % o.evalEvery === 0;
+      if (step % o.logEvery === 0 || evalNow) {
+        const now = Date.now();
+        const rec: MetricsRecord = {
+          step, tokens, minutes: +(priorMinutes + (now - t0) / 60_000).toFixed(3), lr, train_loss: winLoss / winSteps,
+          tokens_per_s: Math.round(winTokens / Math.max(1e-3, (now - winStart) / 1000)),
+        };
+        if (evalNow && val.size > 0) { lastVal = evaluate(); rec.val_loss = lastVal; rec.val_mean = meanOf(lastVal); }
+        appendMetrics(metricsFile, rec);
+        const el = (now - t0) / 60_000;
+        const etaSteps = recipe.steps !== null ? ((recipe.steps - step) * (now - t0)) / Math.max(1, losses.length) / 60_000 : Infinity;
+        const eta = Math.min(etaSteps, o.maxMinutes ? o.maxMinutes - el : Infinity);
+        o.log(`step ${step}${recipe.steps ? `/${recipe.steps}` : ''} | loss ${rec.train_loss.toFixed(3)}${rec.val_mean !== undefined ? ` | val ${rec.val_mean.toFixed(3)}` : ''} | lr ${lr.toExponential(2)} | ${rec.tokens_per_s} tok/s | ${(tokens / 1e6).toFixed(2)}M tokens | ${el.toFixed(1)} min${Number.isFinite(eta) ? ` | ETA ${Math.max(0, eta).toFixed(1)} min` : ''}`);
+        winLoss = 0; winSteps = 0; winTokens = 0; winStart = Date.now();
+      }
+      if (Date.now() - lastCkpt >= o.checkpointMinutes * 60_000) checkpoint();
+    }
+    const warn = stream.warning();
+    if (warn) o.log(warn);
+    if (losses.length > 0 && val.size > 0 && step % o.evalEvery !== 0) {
+      lastVal = evaluate();
+      appendMetrics(metricsFile, { step, tokens, minutes: +(priorMinutes + (Date.now() - t0) / 60_000).toFixed(3), lr: schedule(Math.max(0, step - 1)), train_loss: winSteps ? winLoss / winSteps : NaN, tokens_per_s: 0, val_loss: lastVal, val_mean: meanOf(lastVal) });
+    }
+    if (losses.length > 0) checkpoint();
+    const seconds = (Date.now() - t0) / 1000;
+    if (!o.noExport) {
+      model.config.dropoutRate = configDropout;
+      saveCheckpoint(o.out, model, { tokenizer: tok, dtype: o.saveDtype === 'bfloat16' ? 'bfloat16' : undefined });
+      model.config.dropoutRate = recipe.dropout;
+      const summary = { step, tokens, minutes: priorMinutes + seconds / 60, params, recipe, valLoss: lastVal, stoppedBy, corpusWarning: warn };
+      fs.writeFileSync(path.join(o.out, 'pretrain_summary.json'), JSON.stringify(summary, null, 1) + '\n');
+    }
+    const result: PretrainResult = { step, tokens, losses, valLoss: lastVal, tokensPerSecond: sittingTokens / Math.max(1e-3, seconds), seconds, stoppedBy, params };
+    o.log(`done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting (stopped by ${stoppedBy})${lastVal ? `, val ${JSON.stringify(Object.fromEntries(Object.entries(lastVal).map(([k, v]) => [k, +v.toFixed(3)])))}` : ''} -> ${o.out}`);
+    return result;
+  } finally {
+    stream.close();
+    opt.dispose();
+    model.dispose();
+  }
+}
+

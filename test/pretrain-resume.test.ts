@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pretrain, readMetrics, spmTrainAvailable, PRETRAIN_DEFAULTS, type PretrainOptions } from '../src/pretrain';
+import { loadCheckpoint } from '../src/t5/checkpoint';
+import * as T from '../src/tensor';
+import { corpusLines, tmpDir } from './pretrain-helpers';
+
+const skip = spmTrainAvailable() ? false : 'spm_train not installed (Debian package sentencepiece)';
+
+function options(corpus: string, out: string, extra: Partial<PretrainOptions> = {}): PretrainOptions {
+  return {
+    ...PRETRAIN_DEFAULTS, corpus: [corpus], out, model: 'tiny', vocabSize: 101 + 200, softVocabLimit: true, steps: 8, batch: 6, accum: 2,
+    lr: 3e-3, warmup: 2, schedule: 'linear', bf16: false, logEvery: 2, evalEvery: 4, valDocs: 4, valBatches: 1, valBatchSize: 8,
+    holdoutEvery: 10, chunkDocs: 15, spmSentences: 2000, checkpointMinutes: 60, saveDtype: 'float32', log: () => {}, ...extra,
+  };
+}
+
+test('pretrain N steps straight == N/2 + resume + N/2 (same losses, same weights); HF output loads; --init continues', { skip }, async () => {
+  const dir = tmpDir('resume');
+  const corpus = path.join(dir, 'c.txt');
+  fs.writeFileSync(corpus, corpusLines(120, 4).join('\n') + '\n');
+  const live = T.liveTensors();
+  const a = await pretrain(options(corpus, path.join(dir, 'a')));
+  assert.equal(T.liveTensors(), live, 'no tensor leaks');
+  assert.equal(a.losses.length, 8);
+  assert.ok(a.losses.every(Number.isFinite));
+
+  const bOut = path.join(dir, 'b');
+  fs.mkdirSync(bOut);
+  fs.copyFileSync(path.join(dir, 'a', 'tokenizer.json'), path.join(bOut, 'tokenizer.json')); // skip a second spm_train
+  const b1 = await pretrain(options(corpus, bOut, { tokenizerDir: bOut, stopAfter: 4 }));
+  assert.equal(b1.stoppedBy, 'stop-after');
+  // A resumed run takes its recipe from the checkpoint, whatever the flags say.
+  const b2 = await pretrain(options(corpus, bOut, { resume: true, lr: 1, batch: 1, seed: 99 }));
+  assert.deepEqual([...b1.losses, ...b2.losses], a.losses);
+  assert.equal(b2.step, 8);
+  assert.equal(b2.tokens, a.tokens);
+  const weights = (d: string) => fs.readFileSync(path.join(d, 'checkpoint', 'model.safetensors'));
+  assert.ok(weights(path.join(dir, 'a')).equals(weights(bOut)), 'identical final weights');
+
+  // Outputs: HF layout that loads, metrics for every logged step, a loss curve.
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'generation_config.json', 'metrics.jsonl', 'loss.svg', 'pretrain_summary.json']) {
+    assert.ok(fs.existsSync(path.join(bOut, f)), f);
+  }
+  const m = readMetrics(path.join(bOut, 'metrics.jsonl'));
+  assert.deepEqual(m.map((r) => r.step), [0, 2, 4, 6, 8]);
+  assert.ok(m[0]!.val_mean! > 0 && m[2]!.val_mean! > 0 && m[4]!.val_loss!.span! > 0);
+  assert.match(fs.readFileSync(path.join(bOut, 'loss.svg'), 'utf8'), /<polyline/);
+  const ck = loadCheckpoint(bOut);
+  assert.equal(ck.config.dropoutRate, 0.1, 'config.json keeps the fine-tuning dropout');
+  assert.equal(ck.tokenizer!.vocabSize, ck.config.vocabSize);
+  ck.model.dispose();
+
+  // Adafactor state resumes exactly too.
+  const fa = await pretrain(options(corpus, path.join(dir, 'fa'), { tokenizerDir: bOut, optimizer: 'adafactor', steps: 4, lr: 1e-2 }));
+  const fbOut = path.join(dir, 'fb');
+  const fb1 = await pretrain(options(corpus, fbOut, { tokenizerDir: bOut, optimizer: 'adafactor', steps: 4, lr: 1e-2, stopAfter: 2 }));
+  const fb2 = await pretrain(options(corpus, fbOut, { resume: true, steps: 4 }));
+  assert.deepEqual([...fb1.losses, ...fb2.losses], fa.losses);
+  assert.notDeepEqual(fa.losses, a.losses.slice(0, 4));
+
+  // Continued pretraining from the result reuses its tokenizer.
+  const c = await pretrain(options(corpus, path.join(dir, 'c'), { init: bOut, steps: 2, mixture: 'span' }));
+  assert.equal(c.step, 2);
+  assert.equal(fs.readFileSync(path.join(dir, 'c', 'tokenizer.json'), 'utf8'), fs.readFileSync(path.join(bOut, 'tokenizer.json'), 'utf8'));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
