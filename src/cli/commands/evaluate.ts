@@ -8,14 +8,18 @@ import { evaluate, type EvalSentence } from '../../eval/metrics';
 import { formatReport } from '../../eval/report';
 import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
+import { PREDICT_FLAGS, predictWithModel } from './cycle';
+import { UsageError } from '../args';
+import { chooseVerbalizer, corpusLabels, num, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'evaluate',
   summary: 'score predictions against gold annotations (per-type P/R/F1, conlleval-exact)',
   flags: {
     gold: { type: 'string', arg: 'FILE', help: 'gold file: CoNLL columns, CoNLL-2012 or JSONL', required: true },
-    pred: { type: 'string', arg: 'FILE', help: 'predictions: CoNLL columns (same tokens), JSONL (same texts) or entity sequences (one line per gold sentence)', required: true },
+    pred: { type: 'string', arg: 'FILE', help: 'predictions: CoNLL columns (same tokens), JSONL (same texts) or entity sequences (one line per gold sentence)' },
+    model: { type: 'string', arg: 'DIR', help: 'instead of --pred: predict the gold sentences with this S2E model (or run / best/) first' },
+    ...PREDICT_FLAGS,
     'gold-format': { type: 'string', arg: 'F', help: 'gold format', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
     'pred-format': { type: 'string', arg: 'F', help: 'prediction format (seq = entity sequences)', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl', 'seq'] },
     ...READER_FLAGS,
@@ -28,13 +32,22 @@ registerCommand({
     'The bag-of-mentions variant compares per sentence the multisets of (surface, type), ignoring positions.',
     'For entity-sequence predictions, entities that cannot be placed in the sentence count as wrong predictions.',
   ].join('\n'),
-  run(args: ParsedArgs, io: Io): number {
+  async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const goldFile = str(f.gold) as string;
-    const predFile = str(f.pred) as string;
+    const modelDir = str(f.model);
+    if ((modelDir === undefined) === (str(f.pred) === undefined)) throw new UsageError('give exactly one of --pred FILE and --model DIR');
+    const predFile = modelDir ?? (str(f.pred) as string);
     const gold = readLabeledWithFlags(goldFile, f, str(f['gold-format']));
     let pf = str(f['pred-format']) ?? 'auto';
-    if (pf === 'auto') {
+    let modelLines: string[] | undefined;
+    if (modelDir) {
+      const p = await predictWithModel(modelDir, gold.sentences.map((s) => s.text), {
+        grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number,
+      });
+      modelLines = p.seqs;
+      pf = 'seq';
+    } else if (pf === 'auto') {
       const lines = readSequenceLines(predFile);
       const seqLike = lines.some((l) => l.includes(SEP) || l.trim() === NONE_LINE);
       pf = seqLike ? 'seq' : detectFormat(predFile);
@@ -43,7 +56,7 @@ registerCommand({
     const extra: Record<string, unknown> = { gold: goldFile, pred: predFile, predFormat: pf, goldScheme: gold.scheme };
     if (pf === 'seq') {
       const v = chooseVerbalizer(f, corpusLabels(gold));
-      const r = compareSequences(gold, predFile, readSequenceLines(predFile), v, { fallback: f['no-fallback'] !== true });
+      const r = compareSequences(gold, predFile, modelLines ?? readSequenceLines(predFile), v, { fallback: f['no-fallback'] !== true });
       sentences = r.sentences;
       Object.assign(extra, { alignment: r.align, malformedSequences: r.malformed, unknownTypeEntities: r.unknownType });
     } else {

@@ -4,3 +4,5 @@
 import './data';
 import './evaluate';
 import './baseline';
+import './pretrain';
+import './cycle';

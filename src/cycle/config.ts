@@ -1,0 +1,93 @@
+// Cycle-training configuration: every knob with its default, recorded in RUN/config.json.
+
+import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX } from './model-io';
+import type { DecodeConfig } from './seq2seq';
+
+export interface CycleConfig {
+  s2ePrefix: string;
+  e2sPrefix: string;
+  batchSize: number;
+  epochs: number;
+  /** Stop after this many steps in total (0 = only the epoch count). */
+  maxSteps: number;
+  lrS2E: number;
+  lrE2S: number;
+  weightDecay: number;
+  /** Clip each model's gradient norm (0 = off). */
+  maxGradNorm: number;
+  seed: number;
+  /** Grounded S2E decoding inside the cycles (S-cycle step 1 and the dev S-cycle loss). */
+  grounded: boolean;
+  /** Let grounded S2E emit the empty sequence inside the cycles (off: see grounding.ts). */
+  cycleAllowEmpty: boolean;
+  /** Grounded S2E decoding for the dev F1 and for the model's default at prediction. */
+  groundedEval: boolean;
+  /** Cycle decoding (separate from inference decoding). */
+  s2eDecode: DecodeConfig;
+  e2sDecode: DecodeConfig;
+  /** Inference decoding for dev F1. */
+  evalDecode: DecodeConfig;
+  maxSourceTokens: number;
+  maxTargetTokens: number;
+  /** Evaluate every N steps (0 = at the end of each epoch). */
+  evalEvery: number;
+  /** Stop after this many evaluations without a better selection score (0 = never). */
+  patience: number;
+  /** Save the resumable checkpoint every N steps (0 = at each evaluation only). */
+  checkpointEvery: number;
+  logEvery: number;
+  /** Triplets (s, q′, s″) and (q, s′, q″) written to the log at each evaluation. */
+  samples: number;
+  /** Warn when one S2E output is this share of a window of recent outputs. */
+  collapseShare: number;
+  /** Selection criterion for best/: the paper's dev E-cycle loss, or labelled dev F1 if asked. */
+  selectOn: 'dev-e-loss' | 'dev-f1';
+  evalBatchSize: number;
+  /** Type words S2E may emit; default: those found in Q. */
+  types: string[] | null;
+  /** Dataset label -> type word, recorded in the saved S2E for prediction output. */
+  verbalizer: Record<string, string> | null;
+}
+
+export const DEFAULT_CONFIG: CycleConfig = {
+  s2ePrefix: DEFAULT_S2E_PREFIX,
+  e2sPrefix: DEFAULT_E2S_PREFIX,
+  batchSize: 32,
+  epochs: 10,
+  maxSteps: 0,
+  lrS2E: 3e-4,
+  lrE2S: 3e-4,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  seed: 42,
+  grounded: true,
+  cycleAllowEmpty: false,
+  groundedEval: true,
+  s2eDecode: { maxNewTokens: 96 },
+  e2sDecode: { maxNewTokens: 128 },
+  evalDecode: { maxNewTokens: 96 },
+  maxSourceTokens: 192,
+  maxTargetTokens: 192,
+  evalEvery: 0,
+  patience: 0,
+  checkpointEvery: 0,
+  logEvery: 10,
+  samples: 3,
+  collapseShare: 0.5,
+  selectOn: 'dev-e-loss',
+  evalBatchSize: 64,
+  types: null,
+  verbalizer: null,
+};
+
+/** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */
+export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): CycleConfig {
+  for (const k of Object.keys(over)) if (!(k in DEFAULT_CONFIG)) throw new Error(`${source}: unknown key "${k}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
+  const c = { ...DEFAULT_CONFIG, ...over };
+  for (const k of ['s2eDecode', 'e2sDecode', 'evalDecode'] as const) {
+    const d = c[k];
+    if (!d || !Number.isInteger(d.maxNewTokens) || d.maxNewTokens < 1) throw new Error(`${source}: ${k}.maxNewTokens must be a positive integer`);
+  }
+  if (!(c.batchSize >= 1)) throw new Error(`${source}: batchSize must be >= 1`);
+  return c;
+}

@@ -1,0 +1,131 @@
+// Grounded S2E decoding (beyond the paper): through generate()'s allowedTokens hook, S2E may only
+// emit `span <sep> type (<sep> span <sep> type)*` where every span is a run of the input sentence's
+// own sub-tokens starting at a word boundary and every type is one of the known type words.
+// A weak S2E can then neither collapse to a constant string nor hallucinate surfaces, which is what
+// made cycle training from small base models work at all (see the note in the report).
+//
+// Spans are read off the tokenised sentence: the tokenizers used here split words independently
+// (SentencePiece Metaspace with split, or word level), so a span tokenised on its own, as it is
+// inside a training target, has exactly the sub-tokens it has inside the sentence.
+
+import type { AllowedTokensFn } from '../t5/generate';
+import type { T5Tokenizer } from '../t5/tokenizer';
+
+export interface GroundingOptions {
+  /** Longest span in sub-tokens (default 24). */
+  maxSpanTokens?: number;
+  /** Allow the empty sequence (default true). Inside the cycles it is off by default: "nothing" is the
+   *  easiest collapse for a weak S2E, and an E2S trained on empty Q′ learns nothing about entities. */
+  allowEmpty?: boolean;
+}
+
+/** Token ids of a sentence and which of them start a word. */
+export interface SentenceTokens {
+  ids: number[];
+  wordStart: boolean[];
+  /** A span may end after this token: the next one starts a word or is punctuation, or none follows.
+   *  Stops "Leicester" being cut out of "Leicestershire" while "Paris" of "Paris-based" stays possible. */
+  canEnd?: boolean[];
+}
+
+export class SpanConstraint {
+  private readonly starts: number[];
+  private readonly maxSpan: number;
+  private readonly allowEmpty: boolean;
+
+  constructor(readonly sentence: SentenceTokens, readonly typeSeqs: readonly number[][], readonly sepId: number, readonly eosId: number, opts: GroundingOptions = {}, readonly unkId = -1) {
+    if (typeSeqs.length === 0) throw new Error('grounded decoding needs at least one type word');
+    this.starts = sentence.wordStart.flatMap((w, i) => (w ? [i] : []));
+    this.maxSpan = opts.maxSpanTokens ?? 24;
+    // A sentence without any word start has no span to offer: then only the empty sequence remains.
+    this.allowEmpty = (opts.allowEmpty ?? true) || this.starts.length === 0;
+  }
+
+  private endsOk(i: number): boolean {
+    return this.sentence.canEnd ? this.sentence.canEnd[i] === true : true;
+  }
+
+  private matches(start: number, toks: readonly number[]): boolean {
+    const ids = this.sentence.ids;
+    if (start + toks.length > ids.length) return false;
+    for (let k = 0; k < toks.length; k++) if (ids[start + k] !== toks[k]) return false;
+    return true;
+  }
+
+  /** Allowed next tokens after `prefix` (an empty array lets generate() emit only EOS). */
+  allowed(prefix: ArrayLike<number>): Int32Array {
+    // Re-parse the prefix: surface mode collects span tokens until <sep>, type mode collects type tokens.
+    // Entities come in sentence order without overlap (as in the paper's format): `cursor` is the end
+    // of the earliest placement of the previous spans, and the next span must start at or after it.
+    const ids = this.sentence.ids;
+    let inType = false;
+    let cur: number[] = [];
+    let cursor = 0;
+    for (let i = 0; i < prefix.length; i++) {
+      const x = prefix[i] as number;
+      if (x !== this.sepId) { cur.push(x); continue; }
+      if (!inType) {
+        const at = this.starts.find((st) => st >= cursor && this.matches(st, cur));
+        cursor = at === undefined ? ids.length : at + cur.length;
+      }
+      inType = !inType;
+      cur = [];
+    }
+    const out = new Set<number>();
+    if (inType) {
+      const more = this.starts.some((st) => st >= cursor);
+      for (const t of this.typeSeqs) {
+        if (cur.length > t.length || !cur.every((x, k) => x === t[k])) continue;
+        if (cur.length === t.length) { if (more) out.add(this.sepId); out.add(this.eosId); } else out.add(t[cur.length] as number);
+      }
+      return Int32Array.from(out);
+    }
+    if (cur.length === 0 && prefix.length === 0 && this.allowEmpty) out.add(this.eosId); // the empty sequence: no entities
+    if (cur.length > 0 && this.starts.some((st) => st >= cursor && this.matches(st, cur) && this.endsOk(st + cur.length - 1))) out.add(this.sepId);
+    if (cur.length < this.maxSpan) {
+      for (const s of this.starts) {
+        if (s < cursor || s + cur.length >= ids.length || !this.matches(s, cur)) continue;
+        // <unk> cannot be copied back faithfully, so spans never contain it.
+        if (ids[s + cur.length] !== this.unkId) out.add(ids[s + cur.length] as number);
+      }
+    }
+    return Int32Array.from(out);
+  }
+}
+
+/** Tokenise sentences (no prefix, no EOS) with word-start flags from the character offsets. */
+export async function sentenceTokens(tokenizer: T5Tokenizer, texts: readonly string[]): Promise<SentenceTokens[]> {
+  if (texts.length === 0) return [];
+  const encs = await tokenizer.inner.encodeBatch([...texts], { addSpecialTokens: false });
+  return encs.map((e, b) => {
+    const text = texts[b] as string;
+    const ids = e.getIds();
+    const offs = e.getOffsets();
+    // A token starts a word when it starts the text, or its span begins at / right after whitespace
+    // (Metaspace pieces "▁x" cover the preceding space; word-level tokens follow it).
+    const wordStart = ids.map((_, i) => {
+      const st = (offs[i] as [number, number])[0];
+      return st === 0 || /\s/.test(text[st] ?? '') || /\s/.test(text[st - 1] ?? '');
+    });
+    const canEnd = ids.map((_, i) => {
+      if (i + 1 >= ids.length || wordStart[i + 1]) return true;
+      const next = text[(offs[i + 1] as [number, number])[0]] ?? '';
+      return !/[\p{L}\p{N}]/u.test(next);
+    });
+    return { ids, wordStart, canEnd };
+  });
+}
+
+export async function typeTokenSeqs(tokenizer: T5Tokenizer, types: readonly string[]): Promise<number[][]> {
+  const seqs = await tokenizer.encodeBatch([...types], { addEos: false });
+  seqs.forEach((s, i) => { if (s.length === 0) throw new Error(`type word "${types[i]}" tokenises to nothing`); });
+  return seqs;
+}
+
+/** One constraint per sentence, as an allowedTokens hook for a batch. */
+export async function groundingHook(tokenizer: T5Tokenizer, texts: readonly string[], types: readonly string[], opts: GroundingOptions = {}): Promise<AllowedTokensFn> {
+  if (tokenizer.sepId < 0) throw new Error('grounded decoding: the tokenizer has no <sep> token');
+  const [sents, typeSeqs] = await Promise.all([sentenceTokens(tokenizer, texts), typeTokenSeqs(tokenizer, types)]);
+  const cons = sents.map((s) => new SpanConstraint(s, typeSeqs, tokenizer.sepId, tokenizer.eosId, opts, tokenizer.unkId));
+  return (b, prefix) => (cons[b] as SpanConstraint).allowed(prefix);
+}

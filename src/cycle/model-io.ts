@@ -1,0 +1,83 @@
+// Model directories: Hugging Face layout plus `cyclener.json` (task prefix, type words, label map),
+// so `cyclener predict --model DIR` needs no other flags. DIR may be a model, a run's `best/` or a run.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadCheckpoint, saveCheckpoint } from '../t5/checkpoint';
+import type { T5ForConditionalGeneration } from '../t5/model';
+import { T5Tokenizer } from '../t5/tokenizer';
+import { atomicWriteFile } from '../t5/safetensors';
+
+export const META_FILE = 'cyclener.json';
+/** Task prefixes the base models were pretrained with (tools/gpu/pretrain_t5.py). */
+export const DEFAULT_S2E_PREFIX = 'entities: ';
+export const DEFAULT_E2S_PREFIX = 'sentence: ';
+
+export interface ModelMeta {
+  task: 's2e' | 'e2s';
+  prefix: string;
+  /** Type words S2E may emit (grounded decoding), e.g. ["location", "person"]. */
+  types: string[];
+  /** Dataset label -> type word, when known (for CoNLL/JSONL output). */
+  verbalizer?: Record<string, string>;
+}
+
+/** The S2E model directory inside DIR (a model, a run's best/ or ckpt/, or a run). */
+export function resolveS2EDir(dir: string): string {
+  for (const c of [dir, path.join(dir, 's2e'), path.join(dir, 'best', 's2e')]) {
+    // A run directory has a config.json too (the run's): a model also has weights.
+    if (fs.existsSync(path.join(c, 'config.json')) && (fs.existsSync(path.join(c, 'model.safetensors')) || fs.existsSync(path.join(c, 'model.safetensors.index.json')))) return c;
+  }
+  throw new Error(`${dir}: not a model directory (no config.json + model.safetensors in it, in s2e/ or in best/s2e/)`);
+}
+
+export function readMeta(dir: string): ModelMeta | null {
+  const p = path.join(dir, META_FILE);
+  if (!fs.existsSync(p)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(p, 'utf8')) as ModelMeta;
+  } catch (e) {
+    throw new Error(`${p}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export interface Loaded {
+  model: T5ForConditionalGeneration;
+  tokenizer: T5Tokenizer;
+  meta: ModelMeta | null;
+}
+
+/** Load in fp32 (bf16 checkpoints are upcast), with a tokenizer that has `<sep>`. */
+export function loadModelDir(dir: string, tokenizerDir?: string): Loaded {
+  const ck = loadCheckpoint(dir);
+  let tok = ck.tokenizer;
+  if (!tok && tokenizerDir) tok = T5Tokenizer.fromDir(tokenizerDir);
+  if (!tok) {
+    ck.model.dispose();
+    throw new Error(`${dir}: no tokenizer.json or spiece.model (pass a model directory that has its tokenizer)`);
+  }
+  tok = tok.withSep();
+  if (tok.vocabSize > ck.config.vocabSize) {
+    ck.model.dispose();
+    throw new Error(`${dir}: tokenizer has ${tok.vocabSize} tokens but the model only ${ck.config.vocabSize}`);
+  }
+  return { model: ck.model, tokenizer: tok, meta: readMeta(dir) };
+}
+
+/** Save a model directory (fp32 unless told) with its tokenizer and meta; atomic per file. */
+export function saveModelDir(dir: string, model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, meta: ModelMeta): void {
+  saveCheckpoint(dir, model, { tokenizer });
+  atomicWriteFile(path.join(dir, META_FILE), JSON.stringify(meta, null, 2) + '\n');
+}
+
+/** Replace `dir` by a directory written by `write(tmp)`: readers see the old or the new one, never a half-written one. */
+export function atomicDir(dir: string, write: (tmp: string) => void): void {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  const old = `${dir}.old-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  write(tmp);
+  if (fs.existsSync(dir)) fs.renameSync(dir, old);
+  fs.renameSync(tmp, dir);
+  fs.rmSync(old, { recursive: true, force: true });
+}

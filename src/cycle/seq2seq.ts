@@ -1,0 +1,80 @@
+// Text-level wrapper around one T5 direction (S2E or E2S): task prefix, tokenisation with explicit
+// length limits (truncations are counted, never silent), generation and the single training-step
+// implementation shared by the supervised baseline and both cycles.
+
+import * as T from '../tensor';
+import { generate, type AllowedTokensFn, type GenerateOptions } from '../t5/generate';
+import type { T5ForConditionalGeneration } from '../t5/model';
+import type { T5Tokenizer } from '../t5/tokenizer';
+import { Seq2SeqTrainer, type Seq2SeqExample, type StepResult } from '../t5/train';
+
+export interface DecodeConfig {
+  /** Required everywhere: no hidden short default. */
+  maxNewTokens: number;
+  numBeams?: number;
+  doSample?: boolean;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+}
+
+export interface Limits {
+  maxSourceTokens: number;
+  maxTargetTokens: number;
+}
+
+export class Direction {
+  /** Sequences cut to the length limits so far (reported in the logs). */
+  truncated = 0;
+  constructor(readonly model: T5ForConditionalGeneration, readonly tokenizer: T5Tokenizer, readonly prefix: string, readonly limits: Limits) {}
+
+  private async enc(texts: readonly string[], max: number): Promise<number[][]> {
+    const full = await this.tokenizer.encodeBatch([...texts]);
+    return full.map((ids) => {
+      if (ids.length <= max) return ids;
+      this.truncated++;
+      return [...ids.slice(0, max - 1), this.tokenizer.eosId];
+    });
+  }
+
+  encodeSources(texts: readonly string[]): Promise<number[][]> {
+    return this.enc(texts.map((t) => this.prefix + t), this.limits.maxSourceTokens);
+  }
+
+  async examples(sources: readonly string[], targets: readonly string[]): Promise<Seq2SeqExample[]> {
+    if (sources.length !== targets.length) throw new Error('examples: sources and targets differ in number');
+    const [src, tgt] = await Promise.all([this.encodeSources(sources), this.enc(targets, this.limits.maxTargetTokens)]);
+    return src.map((s, i) => ({ source: s, target: tgt[i] as number[] }));
+  }
+
+  /** Generate in eval mode without gradients (generate() switches mode and restores it). */
+  async generate(sources: readonly string[], decode: DecodeConfig, allowed?: AllowedTokensFn, seed = 0): Promise<string[]> {
+    if (sources.length === 0) return [];
+    const src = await this.encodeSources(sources);
+    const opts: GenerateOptions = { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams ?? 1, seed };
+    if (decode.doSample) Object.assign(opts, { doSample: true, temperature: decode.temperature ?? 1, topP: decode.topP ?? 1, topK: decode.topK ?? 0 });
+    if (allowed) opts.allowedTokens = allowed;
+    const out = T.tidy(() => generate(this.model, src, opts));
+    const texts = await this.tokenizer.decodeBatch(out.sequences);
+    return texts.map((t) => t.trim());
+  }
+}
+
+/** The one training step: teacher-forced cross-entropy on ⟨source → target⟩ texts, one optimizer step. */
+export async function trainStep(dir: Direction, trainer: Seq2SeqTrainer, sources: readonly string[], targets: readonly string[]): Promise<StepResult> {
+  const ex = await dir.examples(sources, targets);
+  return trainer.step([ex]);
+}
+
+/** Token-weighted mean loss without gradients or dropout. */
+export async function evalLoss(dir: Direction, trainer: Seq2SeqTrainer, sources: readonly string[], targets: readonly string[], batchSize: number): Promise<{ loss: number; tokens: number }> {
+  let sum = 0;
+  let tokens = 0;
+  for (let i = 0; i < sources.length; i += batchSize) {
+    const ex = await dir.examples(sources.slice(i, i + batchSize), targets.slice(i, i + batchSize));
+    const n = ex.reduce((a, e) => a + e.target.length, 0);
+    sum += trainer.evaluate(ex) * n;
+    tokens += n;
+  }
+  return { loss: tokens > 0 ? sum / tokens : NaN, tokens };
+}

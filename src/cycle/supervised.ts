@@ -1,0 +1,75 @@
+// Supervised S2E fine-tuning on ⟨sentence → entity sequence⟩ pairs: the paper's Table 4 baseline
+// and the base-model gate. Uses the cycle trainer's S2E step (trainStep) unchanged.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as T from '../tensor';
+import { Rng } from '../data/rng';
+import type { T5ForConditionalGeneration } from '../t5/model';
+import type { T5Tokenizer } from '../t5/tokenizer';
+import { Seq2SeqTrainer } from '../t5/train';
+import { saveModelDir, type ModelMeta } from './model-io';
+import { Direction, trainStep } from './seq2seq';
+
+export interface Pair {
+  sentence: string;
+  /** Model-level entity sequence ("" = none). */
+  sequence: string;
+}
+
+export interface SupervisedConfig {
+  prefix: string;
+  batchSize: number;
+  /** Total optimizer steps (epochs are converted by the caller). */
+  steps: number;
+  lr: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  seed: number;
+  maxSourceTokens: number;
+  maxTargetTokens: number;
+  logEvery: number;
+}
+
+export async function trainSupervised(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly Pair[], cfg: SupervisedConfig, outDir: string, meta: Omit<ModelMeta, 'task' | 'prefix'>, log: (l: string) => void = () => undefined): Promise<{ losses: number[]; seconds: number }> {
+  if (pairs.length === 0) throw new Error('train-supervised: no training pairs');
+  const dir = new Direction(model, tokenizer, cfg.prefix, { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens });
+  const opt = new T.AdamW(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  const tr = new Seq2SeqTrainer(model, opt, { maxGradNorm: cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null });
+  fs.mkdirSync(outDir, { recursive: true });
+  const metrics = path.join(outDir, 'metrics.jsonl');
+  fs.writeFileSync(metrics, '');
+  const t0 = Date.now();
+  const losses: number[] = [];
+  let order: number[] = [];
+  let epoch = -1;
+  let k = 0;
+  let acc = 0;
+  try {
+    for (let step = 0; step < cfg.steps; step++) {
+      const src: string[] = [];
+      const tgt: string[] = [];
+      while (src.length < cfg.batchSize) {
+        if (k >= order.length) { epoch++; k = 0; order = new Rng(cfg.seed).fork(`supervised/epoch${epoch}`).permutation(pairs.length); }
+        const p = pairs[order[k++] as number] as Pair;
+        src.push(p.sentence);
+        tgt.push(p.sequence);
+      }
+      const r = await trainStep(dir, tr, src, tgt);
+      losses.push(r.loss);
+      acc += r.loss;
+      const elapsed = (Date.now() - t0) / 1000;
+      fs.appendFileSync(metrics, JSON.stringify({ type: 'step', step: step + 1, epoch: epoch + 1, loss: r.loss, gradNorm: r.gradNorm, elapsed }) + '\n');
+      if ((step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps) {
+        const rate = (step + 1) / Math.max(elapsed, 1e-9);
+        log(`step ${step + 1}/${cfg.steps} (epoch ${epoch + 1}) | loss ${(acc / ((step % cfg.logEvery) + 1)).toFixed(4)} | ${(rate * cfg.batchSize).toFixed(1)} pairs/s | ETA ${Math.round((cfg.steps - step - 1) / rate)}s`);
+        acc = 0;
+      }
+    }
+  } finally {
+    opt.dispose();
+  }
+  saveModelDir(outDir, model, tokenizer, { task: 's2e', prefix: cfg.prefix, ...meta });
+  if (dir.truncated > 0) log(`note: ${dir.truncated} sequences were cut to the token limits`);
+  return { losses, seconds: (Date.now() - t0) / 1000 };
+}

@@ -1,0 +1,288 @@
+// CycleNER joint training (paper section 4.2). Per batch:
+//   S-cycle: S2E generates Q′ from S (eval mode, no grad; grounded by default), E2S trains on ⟨Q′ → S⟩ (L_φ);
+//   E-cycle: E2S generates S′ from Q (eval mode, no grad), S2E trains on ⟨S′ → Q⟩ (L_θ).
+// Separate AdamW optimizers; the smaller of S and Q is cycled; both reshuffled every epoch from the seed.
+// best/ is chosen by the lowest dev E-cycle loss (paper section 7.2) unless asked otherwise.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as T from '../tensor';
+import type { LabeledCorpus } from '../data/readers';
+import { compareSequences } from '../eval/compare';
+import { evaluate } from '../eval/metrics';
+import type { T5ForConditionalGeneration } from '../t5/model';
+import type { T5Tokenizer } from '../t5/tokenizer';
+import { Seq2SeqTrainer } from '../t5/train';
+import type { CycleConfig } from './config';
+import { groundingHook } from './grounding';
+import { atomicDir, saveModelDir, type ModelMeta } from './model-io';
+import { EpochOrder } from './order';
+import { lossF1Svg, type EvalPoint } from './plot';
+import { predictSequences, verbalizerForTypes } from './predict';
+import { hasRunCheckpoint, loadRunCheckpoint, saveRunCheckpoint, type RunState } from './run-state';
+import { Direction, evalLoss, trainStep } from './seq2seq';
+
+export interface CycleData {
+  /** Sentences. */
+  S: string[];
+  /** Entity sequences at model level ("" = no entities). */
+  Q: string[];
+  devS?: string[];
+  devQ?: string[];
+  /** Labelled dev sentences: F1 is logged, used for selection only with selectOn 'dev-f1'. */
+  devGold?: LabeledCorpus;
+}
+
+export interface CycleModels {
+  s2e: T5ForConditionalGeneration;
+  e2s: T5ForConditionalGeneration;
+  tokenizer: T5Tokenizer;
+}
+
+export interface TrainHooks {
+  /** Human-readable progress lines (progress bar, warnings). */
+  log?: (line: string) => void;
+}
+
+export interface EvalResult {
+  devSLoss: number | null;
+  devELoss: number | null;
+  devF1: number | null;
+  devBagF1: number | null;
+}
+
+export interface CycleResult {
+  steps: number;
+  epochsDone: number;
+  bestStep: number | null;
+  bestScore: number | null;
+  /** Per-step losses of this invocation (for tests). */
+  losses: { step: number; lossS: number; lossE: number }[];
+  evals: (EvalResult & { step: number; epoch: number })[];
+  stoppedEarly: boolean;
+}
+
+/** Type words of Q (sorted), for grounded decoding. */
+export function typesOf(Q: readonly string[]): string[] {
+  const s = new Set<string>();
+  for (const q of Q) {
+    const f = q.trim() === '' ? [] : q.split(/\s*<sep>\s*/);
+    for (let i = 1; i < f.length; i += 2) s.add((f[i] as string).trim());
+  }
+  return [...s].filter((t) => t !== '').sort();
+}
+
+/** Share of the most common string and of empty strings. */
+export function collapseStats(outs: readonly string[]): { top: string; topShare: number; emptyShare: number } {
+  const c = new Map<string, number>();
+  for (const o of outs) c.set(o, (c.get(o) ?? 0) + 1);
+  let top = '';
+  let n = 0;
+  for (const [k, v] of c) if (v > n) { top = k; n = v; }
+  const total = Math.max(1, outs.length);
+  return { top, topShare: n / total, emptyShare: (c.get('') ?? 0) / total };
+}
+
+function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.round(s % 60)).padStart(2, '0')}`;
+}
+
+export async function trainCycle(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: string, opts: { resume?: boolean } & TrainHooks = {}): Promise<CycleResult> {
+  const log = opts.log ?? (() => undefined);
+  if (data.S.length === 0 || data.Q.length === 0) throw new Error('cycle training needs non-empty S and Q');
+  if ((data.devS === undefined) !== (data.devQ === undefined)) throw new Error('give both dev sentences and dev entity sequences, or neither');
+  const types = cfg.types ?? typesOf(data.Q);
+  if (types.length === 0) throw new Error('Q holds no entity types');
+  fs.mkdirSync(runDir, { recursive: true });
+  const limits = { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens };
+  const s2e = new Direction(models.s2e, models.tokenizer, cfg.s2ePrefix, limits);
+  const e2s = new Direction(models.e2s, models.tokenizer, cfg.e2sPrefix, limits);
+  const optS2E = new T.AdamW(models.s2e.parameters(), { lr: cfg.lrS2E, weightDecay: cfg.weightDecay });
+  const optE2S = new T.AdamW(models.e2s.parameters(), { lr: cfg.lrE2S, weightDecay: cfg.weightDecay });
+  const clip = cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null;
+  const trS2E = new Seq2SeqTrainer(models.s2e, optS2E, { maxGradNorm: clip });
+  const trE2S = new Seq2SeqTrainer(models.e2s, optE2S, { maxGradNorm: clip });
+  const metaS2E: ModelMeta = { task: 's2e', prefix: cfg.s2ePrefix, types, ...(cfg.verbalizer ? { verbalizer: cfg.verbalizer } : {}) };
+  const metaE2S: ModelMeta = { task: 'e2s', prefix: cfg.e2sPrefix, types };
+  const parts = { s2e: models.s2e, e2s: models.e2s, optS2E, optE2S, tokenizer: models.tokenizer, metaS2E, metaE2S };
+  const metricsFile = path.join(runDir, 'metrics.jsonl');
+
+  let state: RunState = { position: { epoch: 0, stepInEpoch: 0, globalStep: 0 }, bestScore: null, bestStep: null, evalsWithoutImprovement: 0, stopped: false, trainerSteps: { s2e: 0, e2s: 0 } };
+  if (opts.resume && hasRunCheckpoint(runDir)) {
+    state = loadRunCheckpoint(runDir, parts);
+    trS2E.stepCount = state.trainerSteps.s2e;
+    trE2S.stepCount = state.trainerSteps.e2s;
+    // Drop log lines written after the checkpoint (they will be produced again).
+    if (fs.existsSync(metricsFile)) {
+      const keep = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l.trim() !== '' && ((JSON.parse(l) as { step?: number }).step ?? 0) <= state.position.globalStep);
+      fs.writeFileSync(metricsFile, keep.map((l) => l + '\n').join(''));
+    }
+    log(`resumed from ${runDir}/ckpt at step ${state.position.globalStep} (epoch ${state.position.epoch + 1}, step ${state.position.stepInEpoch} of it)`);
+  } else {
+    fs.writeFileSync(metricsFile, '');
+  }
+  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ ...cfg, types, sizes: { S: data.S.length, Q: data.Q.length, devS: data.devS?.length ?? 0, devQ: data.devQ?.length ?? 0, devGold: data.devGold?.sentences.length ?? 0 } }, null, 2) + '\n');
+  const emit = (rec: Record<string, unknown>) => fs.appendFileSync(metricsFile, JSON.stringify(rec) + '\n');
+
+  const bs = cfg.batchSize;
+  const stepsPerEpoch = Math.ceil(Math.max(data.S.length, data.Q.length) / bs);
+  const orderS = new EpochOrder(cfg.seed, 'S', data.S.length);
+  const orderQ = new EpochOrder(cfg.seed, 'Q', data.Q.length);
+  const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.epochs) : stepsPerEpoch * cfg.epochs;
+  const result: CycleResult = { steps: 0, epochsDone: state.position.epoch, bestStep: state.bestStep, bestScore: state.bestScore, losses: [], evals: [], stoppedEarly: false };
+  const recent: string[] = [];
+  let warnedEpoch = -1;
+  const t0 = Date.now();
+  let stepsThisRun = 0;
+  let sumS = 0;
+  let sumE = 0;
+  let nSum = 0;
+
+  const runEval = async (): Promise<EvalResult> => {
+    const r: EvalResult = { devSLoss: null, devELoss: null, devF1: null, devBagF1: null };
+    const eb = cfg.evalBatchSize;
+    const sampleRec: Record<string, unknown> = { type: 'samples', step: state.position.globalStep, epoch: state.position.epoch };
+    if (data.devS && data.devQ) {
+      const qPrime: string[] = [];
+      for (let i = 0; i < data.devS.length; i += eb) {
+        const b = data.devS.slice(i, i + eb);
+        const hook = cfg.grounded ? await groundingHook(models.tokenizer, b, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
+        qPrime.push(...(await s2e.generate(b, cfg.s2eDecode, hook)));
+      }
+      r.devSLoss = (await evalLoss(e2s, trE2S, qPrime, data.devS, eb)).loss;
+      const sPrime: string[] = [];
+      for (let i = 0; i < data.devQ.length; i += eb) sPrime.push(...(await e2s.generate(data.devQ.slice(i, i + eb), cfg.e2sDecode)));
+      r.devELoss = (await evalLoss(s2e, trS2E, sPrime, data.devQ, eb)).loss;
+      const k = Math.min(cfg.samples, data.devS.length, data.devQ.length);
+      if (k > 0) {
+        const sBack = await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
+        const hook = cfg.grounded ? await groundingHook(models.tokenizer, sPrime.slice(0, k), types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
+        const qBack = await s2e.generate(sPrime.slice(0, k), cfg.s2eDecode, hook);
+        sampleRec.sCycle = Array.from({ length: k }, (_, i) => ({ s: data.devS![i], qPrime: qPrime[i], sRecon: sBack[i] }));
+        sampleRec.eCycle = Array.from({ length: k }, (_, i) => ({ q: data.devQ![i], sPrime: sPrime[i], qRecon: qBack[i] }));
+      }
+      const c = collapseStats(qPrime);
+      sampleRec.devCollapse = c;
+      if (c.topShare >= cfg.collapseShare || c.emptyShare >= 0.9) {
+        const msg = c.emptyShare >= 0.9 ? `S2E outputs nothing for ${(c.emptyShare * 100).toFixed(0)}% of the dev sentences` : `S2E emits the same sequence "${c.top}" for ${(c.topShare * 100).toFixed(0)}% of the dev sentences`;
+        log(`warning: collapse: ${msg}`);
+        emit({ type: 'warning', step: state.position.globalStep, message: `collapse: ${msg}` });
+      }
+    }
+    if (data.devGold) {
+      const gold = data.devGold;
+      const seqs = await predictSequences(s2e, gold.sentences.map((s) => s.text), { grounded: cfg.groundedEval, types, batchSize: eb, decode: cfg.evalDecode });
+      const v = verbalizerForTypes(types, cfg.verbalizer ?? undefined);
+      const rep = evaluate(compareSequences(gold, gold.file, seqs, v).sentences);
+      r.devF1 = rep.exact.micro.f1;
+      r.devBagF1 = rep.bag.micro.f1;
+    }
+    emit(sampleRec);
+    return r;
+  };
+
+  const afterEval = (r: EvalResult): boolean => {
+    const score = cfg.selectOn === 'dev-f1' ? (r.devF1 === null ? null : -r.devF1) : r.devELoss;
+    let improved = false;
+    if (score !== null && (state.bestScore === null || score < state.bestScore)) {
+      improved = true;
+      state.bestScore = score;
+      state.bestStep = state.position.globalStep;
+      state.evalsWithoutImprovement = 0;
+      atomicDir(path.join(runDir, 'best'), (tmp) => {
+        saveModelDir(path.join(tmp, 's2e'), models.s2e, models.tokenizer, metaS2E);
+        saveModelDir(path.join(tmp, 'e2s'), models.e2s, models.tokenizer, metaE2S);
+        fs.writeFileSync(path.join(tmp, 'info.json'), JSON.stringify({ step: state.position.globalStep, epoch: state.position.epoch + 1, selectOn: cfg.selectOn, ...r }, null, 2) + '\n');
+      });
+    } else if (score !== null) state.evalsWithoutImprovement++;
+    const rec = { type: 'eval', step: state.position.globalStep, epoch: state.position.epoch + (state.position.stepInEpoch / stepsPerEpoch), ...r, best: improved };
+    emit(rec);
+    result.evals.push({ ...r, step: state.position.globalStep, epoch: rec.epoch });
+    // Figure 4 of the paper for this run: rebuilt from the metrics log, so it survives a resume.
+    const pts = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l.includes('"type":"eval"')).map((l) => JSON.parse(l) as EvalPoint);
+    fs.writeFileSync(path.join(runDir, 'curves.svg'), lossF1Svg(pts, `CycleNER run ${path.basename(runDir)}`));
+    const f = (x: number | null) => (x === null ? '-' : x.toFixed(4));
+    log(`eval @ step ${state.position.globalStep}: dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}${improved ? '  (best)' : ''}`);
+    return cfg.patience > 0 && state.evalsWithoutImprovement >= cfg.patience;
+  };
+
+  const save = () => {
+    state.trainerSteps = { s2e: trS2E.stepCount, e2s: trE2S.stepCount };
+    saveRunCheckpoint(runDir, parts, state);
+  };
+
+  try {
+    while (!state.stopped && state.position.globalStep < totalSteps) {
+      const pos = state.position;
+      if (pos.stepInEpoch >= stepsPerEpoch) { pos.epoch++; pos.stepInEpoch = 0; }
+      const first = pos.stepInEpoch * bs;
+      const sb: string[] = [];
+      const qb: string[] = [];
+      for (let k = first; k < first + bs; k++) {
+        // The larger set is walked once per epoch (last batch may be short); the smaller one wraps.
+        const lim = Math.max(data.S.length, data.Q.length);
+        if (k >= lim) break;
+        sb.push(data.S[orderS.at(pos.epoch, k)] as string);
+        qb.push(data.Q[orderQ.at(pos.epoch, k)] as string);
+      }
+      const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
+      // S-cycle
+      const hook = cfg.grounded ? await groundingHook(models.tokenizer, sb, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
+      const qPrime = await s2e.generate(sb, cfg.s2eDecode, hook, seed);
+      const rS = await trainStep(e2s, trE2S, qPrime, sb);
+      // E-cycle
+      const sPrime = await e2s.generate(qb, cfg.e2sDecode, undefined, seed + 1);
+      const rE = await trainStep(s2e, trS2E, sPrime, qb);
+      pos.stepInEpoch++;
+      pos.globalStep++;
+      stepsThisRun++;
+      result.steps++;
+      result.losses.push({ step: pos.globalStep, lossS: rS.loss, lossE: rE.loss });
+      sumS += rS.loss; sumE += rE.loss; nSum++;
+      recent.push(...qPrime);
+      if (recent.length > 256) recent.splice(0, recent.length - 256);
+      const elapsed = (Date.now() - t0) / 1000;
+      emit({ type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, lossS: rS.loss, lossE: rE.loss, lrS2E: optS2E.lr, lrE2S: optE2S.lr, gradNormS2E: rE.gradNorm, gradNormE2S: rS.gradNorm, elapsed });
+      if (pos.globalStep % cfg.logEvery === 0 || pos.globalStep === totalSteps) {
+        const rate = (stepsThisRun * bs) / Math.max(elapsed, 1e-9);
+        const eta = ((totalSteps - pos.globalStep) * bs) / rate;
+        log(`epoch ${pos.epoch + 1}/${cfg.epochs} step ${pos.stepInEpoch}/${stepsPerEpoch} (${pos.globalStep}/${totalSteps}) | L_phi ${(sumS / nSum).toFixed(4)} L_theta ${(sumE / nSum).toFixed(4)} | ${rate.toFixed(1)} pairs/s | ETA ${fmtTime(eta)}`);
+        sumS = 0; sumE = 0; nSum = 0;
+        const c = collapseStats(recent);
+        if (recent.length >= Math.min(128, data.S.length) && warnedEpoch !== pos.epoch && (c.topShare >= cfg.collapseShare || c.emptyShare >= 0.9)) {
+          warnedEpoch = pos.epoch;
+          const msg = c.emptyShare >= 0.9 ? `S2E outputs nothing for ${(c.emptyShare * 100).toFixed(0)}% of recent sentences` : `S2E emits "${c.top}" for ${(c.topShare * 100).toFixed(0)}% of recent sentences`;
+          log(`warning: collapse: ${msg}`);
+          emit({ type: 'warning', step: pos.globalStep, message: `collapse: ${msg}` });
+        }
+      }
+      const endOfEpoch = pos.stepInEpoch >= stepsPerEpoch;
+      const isLast = pos.globalStep >= stepsPerEpoch * cfg.epochs;
+      const evalDue = (data.devS !== undefined || data.devGold !== undefined) && (cfg.evalEvery > 0 ? pos.globalStep % cfg.evalEvery === 0 || isLast : endOfEpoch);
+      if (evalDue && afterEval(await runEval())) {
+        state.stopped = true;
+        result.stoppedEarly = true;
+        log(`early stop: no better ${cfg.selectOn} in ${cfg.patience} evaluations`);
+      }
+      if (endOfEpoch) result.epochsDone = pos.epoch + 1;
+      if (evalDue || state.stopped || pos.globalStep >= totalSteps || (cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0)) save();
+    }
+    if (!fs.existsSync(path.join(runDir, 'best')) && data.devS === undefined && data.devGold === undefined) {
+      // No held-out data: nothing to select on, so best/ is the last model (said in the log).
+      log('warning: no dev data: best/ holds the final models (no model selection)');
+      atomicDir(path.join(runDir, 'best'), (tmp) => {
+        saveModelDir(path.join(tmp, 's2e'), models.s2e, models.tokenizer, metaS2E);
+        saveModelDir(path.join(tmp, 'e2s'), models.e2s, models.tokenizer, metaE2S);
+      });
+    }
+  } finally {
+    optS2E.dispose();
+    optE2S.dispose();
+  }
+  result.bestStep = state.bestStep;
+  result.bestScore = state.bestScore;
+  if (s2e.truncated + e2s.truncated > 0) log(`note: ${s2e.truncated + e2s.truncated} sequences were cut to maxSourceTokens/maxTargetTokens`);
+  return result;
+}
