@@ -6,3 +6,4 @@ import './evaluate';
 import './baseline';
 import './pretrain';
 import './cycle';
+import './demo';
