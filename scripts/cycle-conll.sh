@@ -2,12 +2,13 @@
 # Short CycleNER run on CoNLL-2003 /2k/1k-gq from the base model, with and without grounded decoding.
 # Dev losses on the first DEVN dev_S / dev_Q lines, dev F1 on the first DEVN labelled dev sentences
 # (logged only; best/ is chosen by dev E-cycle loss). Never touches the test split.
-# Usage: scripts/cycle-conll.sh [OUT] [MAX_STEPS] [BATCH] [EVAL_EVERY] [DEVN]   (MODES="ground plain")
+# Usage: [DATA_DIR=../shared/data] [MODES="ground plain"] scripts/cycle-conll.sh [OUT] [MAX_STEPS] [BATCH] [EVAL_EVERY] [DEVN]
 set -euo pipefail
+DATA_DIR=${DATA_DIR:-../shared/data}
 OUT=${1:-/tmp/cycle-conll}; STEPS=${2:-60}; BATCH=${3:-16}; EVERY=${4:-20}; DEVN=${5:-200}; MODES=${MODES:-ground plain}
 CLI="node dist/src/cli/main.js"
 mkdir -p "$OUT"
-[ -f "$OUT/data/S.txt" ] || $CLI data build --config conll2003/2k/1k-gq --data-dir /work/shared/data --out "$OUT/data"
+[ -f "$OUT/data/S.txt" ] || $CLI data build --config conll2003/2k/1k-gq --data-dir "$DATA_DIR" --out "$OUT/data"
 head -n "$DEVN" "$OUT/data/dev_S.txt" > "$OUT/dev_S.txt"
 head -n "$DEVN" "$OUT/data/dev_Q.txt" > "$OUT/dev_Q.txt"
 head -n "$DEVN" "$OUT/data/dev_gold.jsonl" > "$OUT/dev_gold.jsonl"

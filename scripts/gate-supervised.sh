@@ -3,10 +3,10 @@
 # budget, scored on the first DEVN CoNLL dev sentences (conlleval micro and bag), grounded and plain
 # decoding, next to random init and the Lexical Matcher (gazetteer from the same 1,000 sentences' GQ).
 # Never evaluates on test.
-# Usage: INITS="base random" scripts/gate-supervised.sh [OUT_DIR] [STEPS] [BATCH] [DEVN]
+# Usage: [DATA_DIR=../shared/data] INITS="base random" scripts/gate-supervised.sh [OUT_DIR] [STEPS] [BATCH] [DEVN]
 set -euo pipefail
 OUT=${1:-/tmp/gate}; STEPS=${2:-600}; BATCH=${3:-32}; DEVN=${4:-500}; INITS=${INITS:-base random}
-DATA=/work/shared/data/conll2003
+DATA=${DATA_DIR:-../shared/data}/conll2003
 CLI="node dist/src/cli/main.js"
 mkdir -p "$OUT"
 # First DEVN sentences of dev (blank-line separated blocks, -DOCSTART- dropped) to bound decoding time on 2 cores.
