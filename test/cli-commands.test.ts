@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../src/cli/commands';
@@ -8,6 +8,7 @@ import { runCli } from '../src/cli/registry';
 
 const FIX = join(__dirname, '..', '..', 'test', 'fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'cyclener-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '', err = '';

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLabeled, readQFile, readSentenceLines, readSequenceLines } from '../src/data/readers';
@@ -8,6 +8,7 @@ import { DataError } from '../src/data/errors';
 
 const FIX = join(__dirname, '..', '..', 'test', 'fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'cyclener-readers-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 function file(name: string, content: string | Buffer): string {
   const p = join(tmp, name);
   writeFileSync(p, content);

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSQ, lengthDistribution } from '../src/data/sq';
@@ -11,6 +11,7 @@ import type { SeqEntity } from '../src/data/entity-seq';
 import type { LabeledSentence } from '../src/data/types';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cyclener-sq-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 // Two clear clusters in 3-d: fruit-like words and city-like words.
 const vecFile = join(tmp, 'vec.txt');
 writeFileSync(vecFile, [
