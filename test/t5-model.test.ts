@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { T5Config, presetConfig, numParameters } from '../src/t5/config';
 import { T5ForConditionalGeneration, drop, relativePositionBucket } from '../src/t5/model';
-import { beamSearchGenerate, generate, padBatch } from '../src/t5/generate';
+import { bannedNgramTokens, beamSearchGenerate, generate, padBatch } from '../src/t5/generate';
 import { loadModel, saveCheckpoint } from '../src/t5/checkpoint';
 import { readSafetensors, writeSafetensors } from '../src/t5/safetensors';
 import { Seq2SeqTrainer, collate, seq2seqLoss } from '../src/t5/train';
@@ -159,6 +159,51 @@ test('generation: maxNewTokens is required and respected; constraint hook restri
   const nb = generate(model, SRC, { maxNewTokens: 6, numBeams: 3, numReturnSequences: 3, allowedTokens: one });
   assert.deepEqual(nb.sequences, [[7, 7, 1], [], [], [7, 7, 1], [], []]);
   assert.deepEqual(nb.scores.map((s) => s === -Infinity), [false, true, true, false, true, true]);
+  model.dispose();
+});
+
+test('no-repeat n-grams and repetition penalty: greedy equals a reference on full recomputation; beam never repeats an n-gram', () => {
+  assert.deepEqual(bannedNgramTokens([0, 5, 6, 5], 2), [6]);
+  assert.deepEqual(bannedNgramTokens([0, 5, 6, 5, 6, 5], 3), [6]);
+  assert.deepEqual(bannedNgramTokens([0, 5, 5, 5], 2), [5, 5]);
+  assert.deepEqual(bannedNgramTokens([0, 5], 3), []);
+  assert.deepEqual(bannedNgramTokens([0, 1, 2, 3], 2), []);
+  const model = new T5ForConditionalGeneration(tinyV10(), { seed: 8 });
+  const V = model.config.vocabSize;
+  const eos = model.config.eosTokenId;
+  // Reference: teacher-forced logits of the whole prefix at every step, processors applied in JS (HF order).
+  const reference = (n: number, penalty: number, steps: number): number[][] => {
+    const dec = SRC.map(() => [0]);
+    const done = SRC.map(() => false);
+    for (let t = 0; t < steps; t++) {
+      const all = fullLogits(model, dec);
+      const T_ = dec[0].length;
+      for (let b = 0; b < SRC.length; b++) {
+        if (done[b]) { dec[b].push(0); continue; }
+        const row = Array.from(all.subarray((b * T_ + T_ - 1) * V, (b * T_ + T_) * V));
+        const hist = dec[b];
+        for (const tok of new Set(hist)) row[tok] = row[tok] < 0 ? row[tok] * penalty : row[tok] / penalty;
+        for (const tok of bannedNgramTokens(hist, n)) row[tok] = -Infinity;
+        let best = 0;
+        for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+        dec[b].push(best);
+        if (best === eos) done[b] = true;
+      }
+    }
+    return dec.map((d) => { const s = d.slice(1); const e = s.indexOf(eos); return e < 0 ? s : s.slice(0, e + 1); });
+  };
+  const plain = generate(model, SRC, { maxNewTokens: 16 }).sequences;
+  const hasRepeat = (s: number[], n: number) => new Set(s.map((_, i) => s.slice(i, i + n).join(',')).slice(0, s.length - n + 1)).size < s.length - n + 1;
+  assert.ok(plain.some((s) => hasRepeat([0, ...s], 2)), 'the random model repeats itself without the processors (else the test proves nothing)');
+  for (const [n, penalty] of [[2, 1], [0, 1.5], [3, 1.3]] as const) {
+    const got = generate(model, SRC, { maxNewTokens: 16, noRepeatNgramSize: n, repetitionPenalty: penalty }).sequences;
+    assert.deepEqual(got, reference(n, penalty, 16), `n=${n} penalty=${penalty}`);
+    if (n > 0) for (const s of got) assert.ok(!hasRepeat([0, ...s], n), `no repeated ${n}-gram in ${s}`);
+  }
+  const beam = generate(model, SRC, { maxNewTokens: 16, numBeams: 3, numReturnSequences: 3, noRepeatNgramSize: 2 }).sequences;
+  for (const s of beam) assert.ok(!hasRepeat([0, ...s], 2), `beam hypothesis ${s} repeats a bigram`);
+  assert.throws(() => generate(model, SRC, { maxNewTokens: 4, repetitionPenalty: 0 }), /repetitionPenalty must be > 0/);
+  assert.throws(() => generate(model, SRC, { maxNewTokens: 4, noRepeatNgramSize: 1.5 }), /noRepeatNgramSize/);
   model.dispose();
 });
 

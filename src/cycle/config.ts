@@ -40,6 +40,14 @@ export interface CycleConfig {
   samples: number;
   /** Warn when one S2E output is this share of a window of recent outputs. */
   collapseShare: number;
+  /**
+   * What a collapse seen at a dev evaluation does: 'warn' (log only); 'stop'; 'rollback' (reload both models
+   * from best/, reset both optimizers, multiply the learning rates by rollbackLrFactor; stop after maxRollbacks).
+   * With 'stop'/'rollback' a collapsed evaluation is never selected as best/.
+   */
+  onCollapse: 'warn' | 'stop' | 'rollback';
+  rollbackLrFactor: number;
+  maxRollbacks: number;
   /** Selection criterion for best/: the paper's dev E-cycle loss, or labelled dev F1 if asked. */
   selectOn: 'dev-e-loss' | 'dev-f1';
   evalBatchSize: number;
@@ -64,7 +72,7 @@ export const DEFAULT_CONFIG: CycleConfig = {
   cycleAllowEmpty: false,
   groundedEval: true,
   s2eDecode: { maxNewTokens: 96 },
-  e2sDecode: { maxNewTokens: 128 },
+  e2sDecode: { maxNewTokens: 128, noRepeatNgramSize: 3 },
   evalDecode: { maxNewTokens: 96 },
   maxSourceTokens: 192,
   maxTargetTokens: 192,
@@ -74,6 +82,9 @@ export const DEFAULT_CONFIG: CycleConfig = {
   logEvery: 10,
   samples: 3,
   collapseShare: 0.5,
+  onCollapse: 'warn',
+  rollbackLrFactor: 0.5,
+  maxRollbacks: 3,
   selectOn: 'dev-e-loss',
   evalBatchSize: 64,
   types: null,
@@ -88,6 +99,7 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
     const d = c[k];
     if (!d || !Number.isInteger(d.maxNewTokens) || d.maxNewTokens < 1) throw new Error(`${source}: ${k}.maxNewTokens must be a positive integer`);
   }
+  if (!['warn', 'stop', 'rollback'].includes(c.onCollapse)) throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
   if (!(c.batchSize >= 1)) throw new Error(`${source}: batchSize must be >= 1`);
   return c;
 }

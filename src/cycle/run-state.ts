@@ -27,6 +27,8 @@ export interface RunState {
   evalsWithoutImprovement: number;
   stopped: boolean;
   trainerSteps: { s2e: number; e2s: number };
+  /** Collapse rollbacks done so far (onCollapse 'rollback'). */
+  rollbacks: number;
 }
 
 interface StateFile extends RunState {
@@ -101,5 +103,5 @@ export function loadRunCheckpoint(runDir: string, parts: Omit<Parts, 'tokenizer'
   loadOptim(parts.optS2E, path.join(dir, 'optim-s2e.safetensors'), s.optim.s2e.step, s.optim.s2e.hyper);
   loadOptim(parts.optE2S, path.join(dir, 'optim-e2s.safetensors'), s.optim.e2s.step, s.optim.e2s.hyper);
   T.setRngState(new Uint8Array(Buffer.from(s.engineRng, 'base64')));
-  return { position: s.position, bestScore: s.bestScore, bestStep: s.bestStep, evalsWithoutImprovement: s.evalsWithoutImprovement, stopped: s.stopped, trainerSteps: s.trainerSteps };
+  return { position: s.position, bestScore: s.bestScore, bestStep: s.bestStep, evalsWithoutImprovement: s.evalsWithoutImprovement, stopped: s.stopped, trainerSteps: s.trainerSteps, rollbacks: s.rollbacks ?? 0 };
 }

@@ -16,6 +16,10 @@ export interface DecodeConfig {
   temperature?: number;
   topP?: number;
   topK?: number;
+  /** Never repeat an n-gram (0/undefined = off); against the looping E2S sentences of weak base models. */
+  noRepeatNgramSize?: number;
+  /** HF repetition penalty (1/undefined = off). */
+  repetitionPenalty?: number;
 }
 
 export interface Limits {
@@ -53,6 +57,8 @@ export class Direction {
     const src = await this.encodeSources(sources);
     const opts: GenerateOptions = { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams ?? 1, seed };
     if (decode.doSample) Object.assign(opts, { doSample: true, temperature: decode.temperature ?? 1, topP: decode.topP ?? 1, topK: decode.topK ?? 0 });
+    if (decode.noRepeatNgramSize) opts.noRepeatNgramSize = decode.noRepeatNgramSize;
+    if (decode.repetitionPenalty !== undefined && decode.repetitionPenalty !== 1) opts.repetitionPenalty = decode.repetitionPenalty;
     if (allowed) opts.allowedTokens = allowed;
     const out = T.tidy(() => generate(this.model, src, opts));
     const texts = await this.tokenizer.decodeBatch(out.sequences);

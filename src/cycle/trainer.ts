@@ -11,6 +11,8 @@ import type { LabeledCorpus } from '../data/readers';
 import { compareSequences } from '../eval/compare';
 import { evaluate } from '../eval/metrics';
 import type { T5ForConditionalGeneration } from '../t5/model';
+import { loadStateDict } from '../t5/checkpoint';
+import { readModelWeights } from '../t5/safetensors';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { Seq2SeqTrainer } from '../t5/train';
 import type { CycleConfig } from './config';
@@ -31,6 +33,8 @@ export interface CycleData {
   devQ?: string[];
   /** Labelled dev sentences: F1 is logged, used for selection only with selectOn 'dev-f1'. */
   devGold?: LabeledCorpus;
+  /** Labelled test sentences: P/R/F1 logged at each evaluation for the paper's Figure 4; never used for selection. */
+  testGold?: LabeledCorpus;
 }
 
 export interface CycleModels {
@@ -49,6 +53,10 @@ export interface EvalResult {
   devELoss: number | null;
   devF1: number | null;
   devBagF1: number | null;
+  /** Present only when test gold is given (reported, never selected on). */
+  testP?: number;
+  testR?: number;
+  testF1?: number;
 }
 
 export interface CycleResult {
@@ -83,6 +91,16 @@ export function collapseStats(outs: readonly string[]): { top: string; topShare:
   return { top, topShare: n / total, emptyShare: (c.get('') ?? 0) / total };
 }
 
+/** Reload both models from a best/ directory, reset both optimizers and scale their learning rates. */
+export function rollbackTo(bestDir: string, parts: { s2e: T5ForConditionalGeneration; e2s: T5ForConditionalGeneration; optS2E: T.AdamW; optE2S: T.AdamW }, lrFactor: number): void {
+  loadStateDict(parts.s2e, readModelWeights(path.join(bestDir, 's2e')).tensors, `${bestDir}/s2e`);
+  loadStateDict(parts.e2s, readModelWeights(path.join(bestDir, 'e2s')).tensors, `${bestDir}/e2s`);
+  for (const o of [parts.optS2E, parts.optE2S]) {
+    o.reset();
+    o.lr *= lrFactor;
+  }
+}
+
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
@@ -109,7 +127,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   const parts = { s2e: models.s2e, e2s: models.e2s, optS2E, optE2S, tokenizer: models.tokenizer, metaS2E, metaE2S };
   const metricsFile = path.join(runDir, 'metrics.jsonl');
 
-  let state: RunState = { position: { epoch: 0, stepInEpoch: 0, globalStep: 0 }, bestScore: null, bestStep: null, evalsWithoutImprovement: 0, stopped: false, trainerSteps: { s2e: 0, e2s: 0 } };
+  let state: RunState = { position: { epoch: 0, stepInEpoch: 0, globalStep: 0 }, bestScore: null, bestStep: null, evalsWithoutImprovement: 0, stopped: false, trainerSteps: { s2e: 0, e2s: 0 }, rollbacks: 0 };
   if (opts.resume && hasRunCheckpoint(runDir)) {
     state = loadRunCheckpoint(runDir, parts);
     trS2E.stepCount = state.trainerSteps.s2e;
@@ -123,7 +141,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   } else {
     fs.writeFileSync(metricsFile, '');
   }
-  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ ...cfg, types, sizes: { S: data.S.length, Q: data.Q.length, devS: data.devS?.length ?? 0, devQ: data.devQ?.length ?? 0, devGold: data.devGold?.sentences.length ?? 0 } }, null, 2) + '\n');
+  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ ...cfg, types, sizes: { S: data.S.length, Q: data.Q.length, devS: data.devS?.length ?? 0, devQ: data.devQ?.length ?? 0, devGold: data.devGold?.sentences.length ?? 0, testGold: data.testGold?.sentences.length ?? 0 } }, null, 2) + '\n');
   const emit = (rec: Record<string, unknown>) => fs.appendFileSync(metricsFile, JSON.stringify(rec) + '\n');
 
   const bs = cfg.batchSize;
@@ -140,7 +158,9 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   let sumE = 0;
   let nSum = 0;
 
+  let collapsedAtEval = false;
   const runEval = async (): Promise<EvalResult> => {
+    collapsedAtEval = false;
     const r: EvalResult = { devSLoss: null, devELoss: null, devF1: null, devBagF1: null };
     const eb = cfg.evalBatchSize;
     const sampleRec: Record<string, unknown> = { type: 'samples', step: state.position.globalStep, epoch: state.position.epoch };
@@ -166,18 +186,25 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       const c = collapseStats(qPrime);
       sampleRec.devCollapse = c;
       if (c.topShare >= cfg.collapseShare || c.emptyShare >= 0.9) {
+        collapsedAtEval = true;
         const msg = c.emptyShare >= 0.9 ? `S2E outputs nothing for ${(c.emptyShare * 100).toFixed(0)}% of the dev sentences` : `S2E emits the same sequence "${c.top}" for ${(c.topShare * 100).toFixed(0)}% of the dev sentences`;
         log(`warning: collapse: ${msg}`);
         emit({ type: 'warning', step: state.position.globalStep, message: `collapse: ${msg}` });
       }
     }
-    if (data.devGold) {
-      const gold = data.devGold;
+    const score = async (gold: LabeledCorpus) => {
       const seqs = await predictSequences(s2e, gold.sentences.map((s) => s.text), { grounded: cfg.groundedEval, types, batchSize: eb, decode: cfg.evalDecode });
       const v = verbalizerForTypes(types, cfg.verbalizer ?? undefined);
-      const rep = evaluate(compareSequences(gold, gold.file, seqs, v).sentences);
+      return evaluate(compareSequences(gold, gold.file, seqs, v).sentences);
+    };
+    if (data.devGold) {
+      const rep = await score(data.devGold);
       r.devF1 = rep.exact.micro.f1;
       r.devBagF1 = rep.bag.micro.f1;
+    }
+    if (data.testGold) {
+      const m = (await score(data.testGold)).exact.micro;
+      Object.assign(r, { testP: m.precision, testR: m.recall, testF1: m.f1 });
     }
     emit(sampleRec);
     return r;
@@ -186,7 +213,8 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   const afterEval = (r: EvalResult): boolean => {
     const score = cfg.selectOn === 'dev-f1' ? (r.devF1 === null ? null : -r.devF1) : r.devELoss;
     let improved = false;
-    if (score !== null && (state.bestScore === null || score < state.bestScore)) {
+    const selectable = !(collapsedAtEval && cfg.onCollapse !== 'warn');
+    if (score !== null && selectable && (state.bestScore === null || score < state.bestScore)) {
       improved = true;
       state.bestScore = score;
       state.bestStep = state.position.globalStep;
@@ -204,7 +232,8 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
     const pts = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l.includes('"type":"eval"')).map((l) => JSON.parse(l) as EvalPoint);
     fs.writeFileSync(path.join(runDir, 'curves.svg'), lossF1Svg(pts, `CycleNER run ${path.basename(runDir)}`));
     const f = (x: number | null) => (x === null ? '-' : x.toFixed(4));
-    log(`eval @ step ${state.position.globalStep}: dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}${improved ? '  (best)' : ''}`);
+    const test = r.testF1 === undefined ? '' : `  | test P ${f(r.testP ?? null)} R ${f(r.testR ?? null)} F1 ${f(r.testF1)} (reported only)`;
+    log(`eval @ step ${state.position.globalStep}: dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}${improved ? '  (best)' : ''}${test}`);
     return cfg.patience > 0 && state.evalsWithoutImprovement >= cfg.patience;
   };
 
@@ -260,11 +289,26 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       }
       const endOfEpoch = pos.stepInEpoch >= stepsPerEpoch;
       const isLast = pos.globalStep >= stepsPerEpoch * cfg.epochs;
-      const evalDue = (data.devS !== undefined || data.devGold !== undefined) && (cfg.evalEvery > 0 ? pos.globalStep % cfg.evalEvery === 0 || isLast : endOfEpoch);
+      const evalDue = (data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined) && (cfg.evalEvery > 0 ? pos.globalStep % cfg.evalEvery === 0 || isLast : endOfEpoch);
       if (evalDue && afterEval(await runEval())) {
         state.stopped = true;
         result.stoppedEarly = true;
         log(`early stop: no better ${cfg.selectOn} in ${cfg.patience} evaluations`);
+      }
+      if (evalDue && collapsedAtEval && cfg.onCollapse !== 'warn' && !state.stopped) {
+        const bestDir = path.join(runDir, 'best');
+        if (cfg.onCollapse === 'rollback' && state.rollbacks < cfg.maxRollbacks && fs.existsSync(bestDir)) {
+          rollbackTo(bestDir, parts, cfg.rollbackLrFactor);
+          state.rollbacks++;
+          emit({ type: 'rollback', step: pos.globalStep, toStep: state.bestStep, rollbacks: state.rollbacks, lrS2E: optS2E.lr, lrE2S: optE2S.lr });
+          log(`collapse: rolled back to best/ (step ${state.bestStep ?? '-'}), optimizers reset, learning rates now ${optS2E.lr} / ${optE2S.lr} (rollback ${state.rollbacks} of ${cfg.maxRollbacks})`);
+        } else {
+          state.stopped = true;
+          result.stoppedEarly = true;
+          const why = cfg.onCollapse === 'stop' ? 'onCollapse stop' : fs.existsSync(bestDir) ? `${cfg.maxRollbacks} rollbacks used` : 'no earlier best/ to roll back to';
+          emit({ type: 'warning', step: pos.globalStep, message: `stopped on collapse (${why})` });
+          log(`stopped on collapse (${why})`);
+        }
       }
       if (endOfEpoch) result.epochsDone = pos.epoch + 1;
       if (evalDue || state.stopped || pos.globalStep >= totalSteps || (cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0)) save();

@@ -30,6 +30,10 @@ export interface GenerateOptions {
   /** Seed of the sampling PRNG (default 0). */
   seed?: number;
   allowedTokens?: AllowedTokensFn;
+  /** HF `no_repeat_ngram_size`: a hypothesis never repeats an n-gram (decoder start included, as in transformers). 0 = off. */
+  noRepeatNgramSize?: number;
+  /** HF `repetition_penalty` (CTRL): scores of tokens already in the hypothesis are divided (if > 0) or multiplied (if < 0) by it. 1 = off. */
+  repetitionPenalty?: number;
   eosTokenId?: number;
   padTokenId?: number;
   decoderStartTokenId?: number;
@@ -111,6 +115,47 @@ function constraintMask(ctx: Ctx, rows: number, hook: AllowedTokensFn | undefine
   return m ? T.tensor(m, [rows, ctx.vocab]) : null;
 }
 
+/** Tokens that would complete an n-gram already in `seq` (transformers' NoRepeatNGramLogitsProcessor). */
+export function bannedNgramTokens(seq: readonly number[], n: number): number[] {
+  if (n <= 0 || seq.length + 1 < n) return [];
+  const key = (i: number) => seq.slice(i, i + n - 1).join(',');
+  const tail = key(seq.length - n + 1);
+  const banned: number[] = [];
+  for (let i = 0; i + n <= seq.length; i++) if (key(i) === tail) banned.push(seq[i + n - 1] as number);
+  return banned;
+}
+
+/**
+ * Repetition processors on [rows, V] scores (raw logits for greedy/sampling, log-probs for beam search, as in
+ * transformers). `history(r)` is row r's tokens including the decoder start; finished rows are skipped.
+ */
+function repetitionProcess(ctx: Ctx, scores: Tensor, rows: number, opts: GenerateOptions, history: (r: number) => number[], skip: (r: number) => boolean): Tensor {
+  const penalty = opts.repetitionPenalty ?? 1;
+  const n = opts.noRepeatNgramSize ?? 0;
+  let out = scores;
+  if (penalty !== 1) {
+    const uniq = Array.from({ length: rows }, (_, r) => [...new Set(history(r))]);
+    const k = Math.max(1, ...uniq.map((u) => u.length));
+    const idx = new Int32Array(rows * k);
+    uniq.forEach((u, r) => { for (let j = 0; j < k; j++) idx[r * k + j] = (u[j] ?? u[0] ?? ctx.start) as number; });
+    const it = T.tensor(idx, [rows, k], 'int64');
+    const g = out.gather(1, it);
+    out = out.scatter(1, it, T.where(g.lt(0), g.mul(penalty), g.div(penalty)));
+  }
+  if (n > 0) {
+    let m: Float32Array | null = null;
+    for (let r = 0; r < rows; r++) {
+      if (skip(r)) continue;
+      const banned = bannedNgramTokens(history(r), n);
+      if (banned.length === 0) continue;
+      if (!m) m = new Float32Array(rows * ctx.vocab);
+      for (const t of banned) m[r * ctx.vocab + t] = -Infinity;
+    }
+    if (m) out = out.add(T.tensor(m, [rows, ctx.vocab]));
+  }
+  return out;
+}
+
 /** Encode once; returns the cross-attention cache and the source mask bias, both kept. */
 function prepare(model: T5ForConditionalGeneration, ids: Int32Array, mask: Int32Array, rows: number, len: number): { cache: DecoderCache; maskBias: Tensor } {
   return T.tidy(() => {
@@ -160,6 +205,8 @@ function run(model: T5ForConditionalGeneration, input: GenerateInput | number[][
   const inp = Array.isArray(input) ? padBatch(input, ctx.pad) : input;
   if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length) throw new Error('generate: ids/mask size does not match batch * length');
   const numBeams = opts.numBeams ?? 1;
+  if (opts.repetitionPenalty !== undefined && !(opts.repetitionPenalty > 0)) throw new Error(`generate: repetitionPenalty must be > 0, got ${opts.repetitionPenalty}`);
+  if (opts.noRepeatNgramSize !== undefined && !(Number.isInteger(opts.noRepeatNgramSize) && opts.noRepeatNgramSize >= 0)) throw new Error(`generate: noRepeatNgramSize must be a non-negative integer, got ${opts.noRepeatNgramSize}`);
   const wasTraining = model.training;
   model.eval(); // no dropout while generating
   try {
@@ -188,7 +235,8 @@ function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): Ge
   const last = new Int32Array(rows).fill(ctx.start);
   try {
     for (let t = 0; t < opts.maxNewTokens && !finished.every(Boolean); t++) {
-      const r = step(ctx, cache, maskBias, last, null, (logits) => {
+      const r = step(ctx, cache, maskBias, last, null, (raw) => {
+        const logits = repetitionProcess(ctx, raw, rows, opts, (i) => [ctx.start, ...seqs[i]], (i) => finished[i]);
         const mask = constraintMask(ctx, rows, opts.allowedTokens, (i) => Math.floor(i / n), (i) => seqs[i], (i) => finished[i]);
         const masked = mask ? logits.add(mask) : logits;
         if (!opts.doSample) {
@@ -336,7 +384,7 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
     for (let t = 0; t < opts.maxNewTokens; t++) {
       const bs = beamScores;
       const r = step(ctx, cache, maskBias, last, reorder, (logits) => {
-        let logp = logits.logSoftmax(-1);
+        let logp = repetitionProcess(ctx, logits.logSoftmax(-1), rows, opts, (i) => [ctx.start, ...beamTokens[i]], (i) => done[Math.floor(i / nb)]);
         const mask = constraintMask(ctx, rows, opts.allowedTokens, (i) => Math.floor(i / nb), (i) => beamTokens[i], (i) => done[Math.floor(i / nb)]);
         if (mask) logp = logp.add(mask);
         const total = logp.add(T.tensor(bs, [rows, 1])).view([B, nb * V]);
@@ -439,6 +487,8 @@ export function generationOptionsFromHF(gc: Record<string, unknown>, maxNewToken
     eosTokenId: Array.isArray(gc.eos_token_id) ? (gc.eos_token_id[0] as number) : n('eos_token_id'),
     padTokenId: n('pad_token_id'),
     decoderStartTokenId: n('decoder_start_token_id'),
+    noRepeatNgramSize: n('no_repeat_ngram_size'),
+    repetitionPenalty: n('repetition_penalty'),
   };
 }
 

@@ -85,6 +85,13 @@ abstract class Optimizer {
     this.loadHyper(s.hyper);
   }
 
+  /** Forget all state (moments, step counts), keeping the hyper-parameters: a fresh optimizer on the same parameters. */
+  reset(): void {
+    for (const t of this.state.values()) t.fill_(0);
+    this.paramSteps.fill(0);
+    this.stepCount = 0;
+  }
+
   dispose(): void {
     for (const t of this.state.values()) t.dispose();
     this.state.clear();

@@ -59,6 +59,11 @@ registerCommand({
     'eval-every': { type: 'int', arg: 'N', help: 'evaluate every N steps (default: each epoch)' },
     patience: { type: 'int', arg: 'N', help: 'early stop after N evaluations without improvement' },
     'select-on': { type: 'string', arg: 'C', help: 'selection criterion for best/', choices: ['dev-e-loss', 'dev-f1'] },
+    'test-gold': { type: 'string', arg: 'FILE', help: "labelled test file: P/R/F1 logged at each evaluation (the paper's Figure 4); never used for selection" },
+    'cycle-allow-empty': { type: 'boolean', help: 'grounded S2E may emit the empty sequence inside the cycles (off by default: an easy collapse for a weak S2E)' },
+    'on-collapse': { type: 'string', arg: 'A', help: 'when S2E collapses at a dev evaluation: warn, stop, or rollback to best/ with halved learning rates', choices: ['warn', 'stop', 'rollback'] },
+    'e2s-no-repeat-ngram': { type: 'int', arg: 'N', help: 'E2S cycle decoding never repeats an n-gram of this size (0 = off)' },
+    'e2s-repetition-penalty': { type: 'number', arg: 'P', help: 'E2S cycle decoding repetition penalty (1 = off)' },
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
@@ -81,6 +86,10 @@ registerCommand({
       if (num(f['eval-every']) !== undefined) cfg.evalEvery = num(f['eval-every']) as number;
       if (num(f.patience) !== undefined) cfg.patience = num(f.patience) as number;
       if (str(f['select-on'])) cfg.selectOn = str(f['select-on']) as CycleConfig['selectOn'];
+      if (f['cycle-allow-empty'] === true) cfg.cycleAllowEmpty = true;
+      if (str(f['on-collapse'])) cfg.onCollapse = str(f['on-collapse']) as CycleConfig['onCollapse'];
+      if (num(f['e2s-no-repeat-ngram']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, noRepeatNgramSize: num(f['e2s-no-repeat-ngram']) as number };
+      if (num(f['e2s-repetition-penalty']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, repetitionPenalty: num(f['e2s-repetition-penalty']) as number };
     }
     if (num(f.epochs) !== undefined) cfg.epochs = num(f.epochs) as number;
     if (num(f['max-steps']) !== undefined) cfg.maxSteps = num(f['max-steps']) as number;
@@ -97,6 +106,8 @@ registerCommand({
       const v = chooseVerbalizer(f, corpusLabels(devGold));
       cfg.verbalizer = cfg.verbalizer ?? v.toJSON();
     }
+    const testGold = str(f['test-gold']) ? readLabeledWithFlags(str(f['test-gold']) as string, f) : undefined;
+    if (testGold && !cfg.verbalizer) cfg.verbalizer = chooseVerbalizer(f, corpusLabels(testGold)).toJSON();
     cfg.types = cfg.types ?? typesOf(Q);
     const ckptDir = path.join(runDir, 'ckpt');
     const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
@@ -108,7 +119,7 @@ registerCommand({
     const b = loadModelDir(e2sDir, s2eDir);
     io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
     try {
-      const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold }, cfg, runDir, { resume, log: (l) => io.err(l) });
+      const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold, testGold }, cfg, runDir, { resume, log: (l) => io.err(l) });
       io.out(`done: ${r.steps} steps this run; best step ${r.bestStep ?? '-'} (${cfg.selectOn} ${r.bestScore?.toFixed(4) ?? '-'}); models in ${path.join(runDir, 'best')}`);
     } finally {
       a.model.dispose();

@@ -7,3 +7,5 @@ import './baseline';
 import './pretrain';
 import './cycle';
 import './demo';
+import './experiment';
+import './report';

@@ -1,0 +1,40 @@
+// `cyclener report`: the results of `cyclener experiment` as one Markdown page (plus curve SVGs
+// next to it) and optionally one self-contained HTML file, beside the paper's numbers.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { toHtml, toMarkdown } from '../../experiments/doc';
+import { buildReport, loadResults } from '../../experiments/report';
+import type { ParsedArgs } from '../args';
+import { registerCommand, type Io } from '../registry';
+import { str } from '../common';
+
+registerCommand({
+  name: 'report',
+  summary: "write the experiments' results next to the paper's numbers (Markdown, curve SVGs, optional HTML)",
+  flags: {
+    results: { type: 'string', arg: 'DIR', help: 'folder written by cyclener experiment --out', default: 'runs/experiments' },
+    out: { type: 'string', arg: 'FILE', help: 'Markdown file; curves go to <name>-curves/ beside it', default: 'docs/results.md' },
+    html: { type: 'string', arg: 'FILE', help: 'also write one self-contained HTML page (figures inlined)' },
+  },
+  details: 'Every planned cell appears ("not run" until its result.json exists); seeds are averaged (mean ± sample std).',
+  run(args: ParsedArgs, io: Io): number {
+    const f = args.flags;
+    const resultsDir = str(f.results) as string;
+    const out = str(f.out) as string;
+    if (!fs.existsSync(resultsDir)) io.err(`note: ${resultsDir} does not exist: every cell is reported as not run`);
+    const results = loadResults(resultsDir);
+    const base = path.basename(out).replace(/\.[^.]*$/, '');
+    const svgDir = path.join(path.dirname(out), `${base}-curves`);
+    const blocks = buildReport(results, { svgDir, svgHref: `${base}-curves`, resultsDir });
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, toMarkdown(blocks));
+    const html = str(f.html);
+    if (html) {
+      fs.mkdirSync(path.dirname(html), { recursive: true });
+      fs.writeFileSync(html, toHtml(blocks, 'CycleNER results'));
+    }
+    io.out(`wrote ${out}${html ? ` and ${html}` : ''} from ${results.length} result(s)`);
+    return 0;
+  },
+});

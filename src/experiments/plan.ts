@@ -1,0 +1,219 @@
+// Named experiments as data: each is a list of cells (one training + evaluation each), sized by a
+// preset. Planning is pure (no files read except whether <data-dir>/ontonotes exists), so tests can
+// check every id and data configuration against the paper's Tables 3-6.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseConfigName } from '../data/config';
+import { TRAIN_SENTENCES } from './paper';
+
+export type CellKind = 'cyclener' | 'supervised' | 'lexical';
+
+export interface Cell {
+  /** Path-like, e.g. table6/conll2003/2k-1k-gq/cyclener/seed1; also the cell's folder under <out>/<preset>/. */
+  id: string;
+  experiment: string;
+  kind: CellKind;
+  dataset: string;
+  /** Paper configuration <dataset>/<#S>/<#Q>-<gq|sq>; null for supervised cells (full train split). */
+  dataConfig: string | null;
+  seed: number;
+  /** Extra `data build` flags (e.g. --allow-overlap for the paper's full-size GQ configurations). */
+  dataArgs: string[];
+  /** Training knobs passed to `train` / `train-supervised` (from the preset). */
+  trainArgs: string[];
+  /** Flags for the final `evaluate` (from the preset). */
+  evalArgs: string[];
+  /** Cycle cells: dev subsets and the per-evaluation test curve. */
+  devLossLines: number | null;
+  devGoldLines: number | null;
+  /** Log test P/R/F1 at every evaluation (train --test-gold) on the first N test sentences (null = all). */
+  testCurve: boolean;
+  testCurveSentences: number | null;
+}
+
+export interface Preset {
+  name: string;
+  summary: string;
+  cycleArgs: string[];
+  supervisedArgs: string[];
+  evalArgs: string[];
+  /** First N dev_S/dev_Q lines for the dev cycle losses (null = all). */
+  devLossLines: number | null;
+  /** First N labelled dev sentences for the logged dev F1 (null = all). */
+  devGoldLines: number | null;
+  testCurveSentences: number | null;
+}
+
+export const PRESETS: Readonly<Record<string, Preset>> = {
+  cpu: {
+    name: 'cpu',
+    summary: 'sized for a 2-core CPU: 300 cycle steps x 16, eval every 50; dev losses on 200 dev_S/dev_Q lines, dev F1 on 200 sentences, per-eval test F1 on 500; final evaluation on the full test split',
+    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    testCurveSentences: 500,
+  },
+  paper: {
+    name: 'paper',
+    // The paper states no learning rate, batch size or epoch count; these are cyclener's defaults
+    // (src/cycle/config.ts), with evaluation once per epoch as in Figure 4.
+    summary: "the paper's setting as far as it is stated: full Table 3 dev configurations, evaluation and selection (dev E-cycle loss) once per epoch, test F1 per evaluation on the full test split; 10 epochs, batch 32, lr 3e-4 (not stated in the paper)",
+    cycleArgs: ['--epochs', '10', '--batch', '32'],
+    supervisedArgs: ['--epochs', '3', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: [],
+    devLossLines: null,
+    devGoldLines: null,
+    testCurveSentences: null,
+  },
+  smoke: {
+    name: 'smoke',
+    summary: 'tiny (4 steps), for tests and for checking a setup end to end',
+    cycleArgs: ['--max-steps', '4', '--batch', '2', '--eval-every', '2'],
+    supervisedArgs: ['--steps', '4', '--batch', '2'],
+    evalArgs: ['--max-new-tokens', '16'],
+    devLossLines: 8,
+    devGoldLines: 8,
+    testCurveSentences: 8,
+  },
+};
+
+interface Spec {
+  kind: CellKind;
+  dataset: string;
+  config: string | null;
+  testCurve: boolean;
+}
+
+export interface ExperimentDef {
+  name: string;
+  summary: string;
+  specs(opts: { withOntonotes: boolean }): Spec[];
+}
+
+const cyc = (config: string, testCurve = false): Spec => ({ kind: 'cyclener', dataset: config.split('/')[0] as string, config, testCurve });
+const lex = (config: string): Spec => ({ kind: 'lexical', dataset: config.split('/')[0] as string, config, testCurve: false });
+const both = (f: (m: 'gq' | 'sq') => string[]): string[] => [...f('gq'), ...f('sq')];
+
+export const EXPERIMENTS: Readonly<Record<string, ExperimentDef>> = {
+  table4: {
+    name: 'table4',
+    summary: 'supervised T5 (S2E) on the full train split of CoNLL-2003 and WNUT-17 (paper Table 4)',
+    specs: () => ['conll2003', 'wnut17'].map((dataset) => ({ kind: 'supervised' as const, dataset, config: null, testCurve: false })),
+  },
+  table5a: {
+    name: 'table5a',
+    summary: 'Table 5 (a): #Q varied at fixed #S (CoNLL #S = 14k, #Q 100..14k; WNUT #S = 3.4k, #Q 500..3.4k), GQ and SQ',
+    specs: () => [
+      ...both((m) => ['100', '1k', '1.5k', '2k', '3k', '14k'].map((q) => `conll2003/14k/${q}-${m}`)),
+      ...both((m) => ['500', '1k', '1.5k', '3.4k'].map((q) => `wnut17/3.4k/${q}-${m}`)),
+    ].map((c) => cyc(c)),
+  },
+  table5b: {
+    name: 'table5b',
+    summary: 'Table 5 (b): #S varied at fixed #Q (CoNLL #Q = 1k, #S 1k..14k; WNUT #Q = 500, #S 500..3.4k), GQ and SQ',
+    specs: () => [
+      ...both((m) => ['1k', '1.5k', '2k', '3k', '14k'].map((s) => `conll2003/${s}/1k-${m}`)),
+      ...both((m) => ['500', '1k', '1.5k', '3.4k'].map((s) => `wnut17/${s}/500-${m}`)),
+    ].map((c) => cyc(c)),
+  },
+  table6: {
+    name: 'table6',
+    summary: 'Table 6: CycleNER GQ and SQ rows per dataset (OntoNotes only if <data-dir>/ontonotes exists) and the Lexical Matcher rows',
+    specs: ({ withOntonotes }) => [
+      cyc('conll2003/2k/1k-gq', true), cyc('conll2003/14k/14k-sq', true),
+      cyc('wnut17/3.4k/1k-gq', true), cyc('wnut17/3.4k/3.4k-sq', true),
+      cyc('bc2gm/12.5k/1k-gq', true), cyc('bc2gm/12.5k/12.5k-sq', true),
+      ...(withOntonotes ? [cyc('ontonotes/116k/5k-gq', true), cyc('ontonotes/116k/116k-sq', true)] : []),
+      lex('conll2003/1k/1k-gq'), lex('bc2gm/1k/1k-gq'),
+      ...(withOntonotes ? [lex('ontonotes/5k/5k-gq')] : []),
+    ],
+  },
+  figure4: {
+    name: 'figure4',
+    summary: 'Figure 4: dev S-/E-cycle losses and F1 per evaluation, Pearson of each loss with F1 (CoNLL /14k/1k, WNUT /3.4k/1k, GQ and SQ)',
+    specs: () => ['conll2003/14k/1k-gq', 'conll2003/14k/1k-sq', 'wnut17/3.4k/1k-gq', 'wnut17/3.4k/1k-sq'].map((c) => cyc(c, true)),
+  },
+};
+
+export interface PlanOptions {
+  preset: string;
+  seeds: readonly number[];
+  dataDir: string;
+  /** Include OntoNotes cells even without <data-dir>/ontonotes (the report lists them as not run). */
+  allDatasets?: boolean;
+}
+
+export class PlanError extends Error {}
+
+export function getPreset(name: string): Preset {
+  const p = PRESETS[name];
+  if (!p) throw new PlanError(`unknown preset "${name}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  return p;
+}
+
+export function getExperiment(name: string): ExperimentDef {
+  const e = EXPERIMENTS[name];
+  if (!e) throw new PlanError(`unknown experiment "${name}" (known: ${Object.keys(EXPERIMENTS).join(', ')})`);
+  return e;
+}
+
+/** `conll2003/2k/1k-gq` -> `2k-1k-gq`. */
+export function configSlug(config: string): string {
+  return config.split('/').slice(1).join('-');
+}
+
+/** The paper's full-size GQ configurations need S to reuse Q's sentences (data build caps S otherwise). */
+export function dataArgsFor(config: string): string[] {
+  const c = parseConfigName(config);
+  const n = TRAIN_SENTENCES[c.dataset];
+  if (c.mode !== 'gq' || n === undefined) return [];
+  return c.numS === 'full' || c.numS + c.numQ > n ? ['--allow-overlap'] : [];
+}
+
+export function planExperiment(name: string, o: PlanOptions): Cell[] {
+  const exp = getExperiment(name);
+  const preset = getPreset(o.preset);
+  const withOntonotes = o.allDatasets === true || fs.existsSync(path.join(o.dataDir, 'ontonotes'));
+  const cells: Cell[] = [];
+  for (const s of exp.specs({ withOntonotes })) {
+    for (const seed of o.seeds) {
+      const slug = s.config ? configSlug(s.config) : 'full';
+      const seedArgs = ['--seed', String(seed)];
+      cells.push({
+        id: `${exp.name}/${s.dataset}/${slug}/${s.kind}/seed${seed}`,
+        experiment: exp.name,
+        kind: s.kind,
+        dataset: s.dataset,
+        dataConfig: s.config,
+        seed,
+        dataArgs: s.config ? dataArgsFor(s.config) : [],
+        trainArgs: s.kind === 'cyclener' ? [...preset.cycleArgs, ...seedArgs] : s.kind === 'supervised' ? [...preset.supervisedArgs, ...seedArgs] : [],
+        evalArgs: s.kind === 'lexical' ? [] : [...preset.evalArgs],
+        devLossLines: s.kind === 'cyclener' ? preset.devLossLines : null,
+        devGoldLines: s.kind === 'cyclener' ? preset.devGoldLines : null,
+        testCurve: s.kind === 'cyclener' && s.testCurve,
+        testCurveSentences: preset.testCurveSentences,
+      });
+    }
+  }
+  return cells;
+}
+
+/** `1,2,3` -> [1, 2, 3]. */
+export function parseSeeds(s: string): number[] {
+  const seeds = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
+  if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0)) throw new PlanError(`--seeds needs comma-separated non-negative integers, got "${s}"`);
+  return [...new Set(seeds)];
+}
+
+/** Keep cells whose id contains any of the comma-separated substrings; none matching is an error. */
+export function filterCells(cells: readonly Cell[], filter: string | undefined): Cell[] {
+  if (!filter) return [...cells];
+  const parts = filter.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const out = cells.filter((c) => parts.some((p) => c.id.includes(p)));
+  if (out.length === 0) throw new PlanError(`--cells "${filter}" matches no cell (known: ${cells.map((c) => c.id).join(', ')})`);
+  return out;
+}

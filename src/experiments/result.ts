@@ -1,0 +1,142 @@
+// result.json of a cell: what ran (commands, base model, preset) and what it scored, in a shape
+// the report reads without knowing the CLI's full JSON output.
+
+import { pearson } from '../cycle/plot';
+import type { BaseModelInfo } from './files';
+import type { CellKind } from './plan';
+
+export interface Micro {
+  precision: number;
+  recall: number;
+  f1: number;
+  correct?: number;
+  pred?: number;
+  gold?: number;
+}
+
+export interface TestScores {
+  sentences: number;
+  exact: { micro: Micro; macro?: { precision: number; recall: number; f1: number }; perType: (Micro & { type: string })[] };
+  bag: { micro: Micro };
+  withEntitiesOnly: { sentences: number; exact: { micro: Micro }; bag: { micro: Micro } };
+  errors: Record<string, number>;
+  /** Generated entities that could not be placed in the sentence (model cells only). */
+  hallucinated: number | null;
+  malformedSequences: number | null;
+  unknownTypeEntities: number | null;
+}
+
+export interface EvalRecord {
+  step: number;
+  epoch: number;
+  devSLoss: number | null;
+  devELoss: number | null;
+  devF1: number | null;
+  testP?: number | null;
+  testR?: number | null;
+  testF1?: number | null;
+}
+
+/** One subprocess of a cell (failed and interrupted ones included: `exit` says which). */
+export interface CommandRecord {
+  stage: string;
+  /** Shell-quoted, relative to `cwd`. */
+  cmd: string;
+  argv: string[];
+  cwd: string;
+  seconds: number;
+  exit: number | null;
+  at: string;
+}
+
+export interface CellResult {
+  version: 1;
+  experiment: string;
+  cellId: string;
+  kind: CellKind;
+  dataset: string;
+  dataConfig: string | null;
+  seed: number;
+  preset: string;
+  baseModel: BaseModelInfo | null;
+  dataDir: string;
+  /** The labelled file of the final evaluation, and which split it is. */
+  evalFile: string;
+  evalSplit: 'test' | 'dev';
+  threads: string | null;
+  commands: CommandRecord[];
+  wallSeconds: Record<string, number>;
+  test: TestScores;
+  /** Cycle cells: the eval records of RUN/metrics.jsonl. */
+  evals: EvalRecord[];
+  /** Pearson of each dev loss with F1 per evaluation (test F1 when logged, else dev F1). */
+  pearson: { against: 'testF1' | 'devF1' | null; eLoss: number | null; sLoss: number | null; eLossDevF1: number | null; sLossDevF1: number | null } | null;
+  notes: string[];
+  finishedAt: string;
+}
+
+type J = Record<string, unknown>;
+const obj = (v: unknown): J => (v !== null && typeof v === 'object' ? (v as J) : {});
+const micro = (v: unknown): Micro => {
+  const m = obj(v);
+  const n = (k: string) => (typeof m[k] === 'number' ? (m[k] as number) : 0);
+  return { precision: n('precision'), recall: n('recall'), f1: n('f1'), correct: n('correct'), pred: n('pred'), gold: n('gold') };
+};
+
+/** The scores kept from `evaluate --json` / `baseline lexical --json` output. */
+export function summarizeEval(json: unknown): TestScores {
+  const j = obj(json);
+  const exact = obj(j.exact);
+  const w = obj(j.withEntitiesOnly);
+  const align = j.alignment === undefined ? null : obj(j.alignment);
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  return {
+    sentences: num(j.sentences) ?? 0,
+    exact: {
+      micro: micro(exact.micro),
+      ...(exact.macro ? { macro: micro(exact.macro) } : {}),
+      perType: (Array.isArray(exact.perType) ? exact.perType : []).map((t) => ({ type: String(obj(t).type), ...micro(t) })),
+    },
+    bag: { micro: micro(obj(j.bag).micro) },
+    withEntitiesOnly: { sentences: num(w.sentences) ?? 0, exact: { micro: micro(obj(w.exact).micro) }, bag: { micro: micro(obj(w.bag).micro) } },
+    errors: Object.fromEntries(Object.entries(obj(j.errors)).filter(([, v]) => typeof v === 'number')) as Record<string, number>,
+    hallucinated: align ? num(align.hallucinated) : null,
+    malformedSequences: num(j.malformedSequences),
+    unknownTypeEntities: num(j.unknownTypeEntities),
+  };
+}
+
+/** Eval records of a cycle run's metrics.jsonl (malformed lines are skipped: the run may be live). */
+export function evalRecords(metricsText: string): EvalRecord[] {
+  const out: EvalRecord[] = [];
+  for (const line of metricsText.split('\n')) {
+    if (!line.includes('"eval"')) continue;
+    let r: J;
+    try { r = JSON.parse(line) as J; } catch { continue; }
+    if (r.type !== 'eval') continue;
+    const n = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : null);
+    const rec: EvalRecord = { step: n('step') ?? 0, epoch: n('epoch') ?? 0, devSLoss: n('devSLoss'), devELoss: n('devELoss'), devF1: n('devF1') };
+    for (const k of ['testP', 'testR', 'testF1'] as const) if (k in r) rec[k] = n(k);
+    out.push(rec);
+  }
+  return out;
+}
+
+export function correlations(evals: readonly EvalRecord[]): NonNullable<CellResult['pearson']> {
+  const hasTest = evals.some((e) => typeof e.testF1 === 'number');
+  const hasDev = evals.some((e) => typeof e.devF1 === 'number');
+  const f1 = evals.map((e) => (hasTest ? e.testF1 ?? null : e.devF1));
+  const dev = evals.map((e) => e.devF1);
+  return {
+    against: hasTest ? 'testF1' : hasDev ? 'devF1' : null,
+    eLoss: pearson(evals.map((e) => e.devELoss), f1),
+    sLoss: pearson(evals.map((e) => e.devSLoss), f1),
+    eLossDevF1: pearson(evals.map((e) => e.devELoss), dev),
+    sLossDevF1: pearson(evals.map((e) => e.devSLoss), dev),
+  };
+}
+
+/** POSIX shell quoting, for command lines a user can paste. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

@@ -1,0 +1,251 @@
+// Runs cells as subprocesses of the cyclener CLI (data build, train / train-supervised, evaluate,
+// baseline lexical): memory is isolated per stage and every command line is recorded. Stages are
+// resumable, and a per-cell lock lets several runner processes share one experiment.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readLabeled, sentenceToJson } from '../data/readers';
+import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
+import { acquireLock, addLockChild, releaseLock } from './lock';
+import type { Cell } from './plan';
+import { correlations, evalRecords, shellQuote, summarizeEval, type CellResult, type CommandRecord } from './result';
+
+/** `cyclener train`'s flag that logs test P/R/F1 at each evaluation (one place, in case it is renamed). */
+export const TRAIN_TEST_GOLD_FLAG = '--test-gold';
+
+export interface RunContext {
+  /** <out>/<preset>: cells live in <root>/<cell id>/. */
+  root: string;
+  preset: string;
+  dataDir: string;
+  baseModel: string;
+  /** dist/src/cli/main.js */
+  cliMain: string;
+  evalSplit: 'test' | 'dev';
+  log: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+  /** Whether `train` accepts TRAIN_TEST_GOLD_FLAG (probed once per runner). */
+  trainHasTestGold: boolean;
+}
+
+export type Outcome = 'done' | 'skipped: done' | 'skipped: locked' | 'failed';
+
+export const cellDir = (ctx: Pick<RunContext, 'root'>, cell: Cell): string => path.join(ctx.root, ...cell.id.split('/'));
+
+/** Does `cyclener train` know the test-curve flag yet? */
+export function probeTrainTestGold(cliMain: string, env?: NodeJS.ProcessEnv): boolean {
+  const r = spawnSync(process.execPath, [cliMain, 'train', '--help'], { encoding: 'utf8', env: env ?? process.env });
+  return (r.stdout ?? '').includes(`${TRAIN_TEST_GOLD_FLAG} `);
+}
+
+/** Input files a cell needs that are missing (each message names the path). */
+export function missingInputs(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel' | 'evalSplit'>): string[] {
+  const errs: string[] = [];
+  const need: ('train' | 'dev' | 'test')[] = [ctx.evalSplit];
+  if (cell.dataConfig) need.push('train', 'dev');
+  else need.push('train');
+  for (const s of [...new Set(need)]) {
+    const r = findSplit(ctx.dataDir, cell.dataset, s);
+    if (r.error) errs.push(r.error);
+  }
+  if (cell.kind !== 'lexical' && !fs.existsSync(path.join(ctx.baseModel, 'config.json'))) errs.push(`base model: no such file ${path.join(ctx.baseModel, 'config.json')}`);
+  return errs;
+}
+
+class StageError extends Error {}
+
+interface CellRun {
+  cell: Cell;
+  ctx: RunContext;
+  dir: string;
+  lockFile: string;
+  records: CommandRecord[];
+}
+
+/** Subprocesses running now, so a runner stopped by a signal can stop them too. */
+const active = new Set<ChildProcess>();
+
+export function killActiveChildren(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const c of active) c.kill(signal);
+}
+
+function readRecords(dir: string): CommandRecord[] {
+  const p = path.join(dir, 'stages.jsonl');
+  if (!fs.existsSync(p)) return [];
+  return fs.readFileSync(p, 'utf8').split('\n').filter((l) => l.trim() !== '').flatMap((l) => { try { return [JSON.parse(l) as CommandRecord]; } catch { return []; } });
+}
+
+/** One CLI subprocess; stdout to `stdoutFile` (truncated) or appended to the stage log. */
+function runStage(r: CellRun, stage: string, args: string[], stdoutFile?: string): Promise<void> {
+  const logs = path.join(r.dir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const out = fs.openSync(stdoutFile ?? path.join(logs, `${stage}.out`), stdoutFile ? 'w' : 'a');
+  const err = fs.openSync(path.join(logs, `${stage}.log`), 'a');
+  const cwd = process.cwd();
+  const argv = ['node', path.relative(cwd, r.ctx.cliMain) || r.ctx.cliMain, ...args];
+  fs.writeSync(err, `\n# ${new Date().toISOString()} pid ${process.pid}: ${shellQuote(argv)}\n`);
+  const t0 = Date.now();
+  r.ctx.log(`${r.cell.id}: ${stage} ...`);
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [r.ctx.cliMain, ...args], { stdio: ['ignore', out, err], env: r.ctx.env ?? process.env });
+    active.add(child);
+    addLockChild(r.lockFile, child.pid);
+    let finished = false;
+    const finish = (code: number | null, problem?: string) => {
+      if (finished) return;
+      finished = true;
+      active.delete(child);
+      fs.closeSync(out);
+      fs.closeSync(err);
+      const seconds = (Date.now() - t0) / 1000;
+      const rec: CommandRecord = { stage, cmd: shellQuote(argv), argv, cwd, seconds, exit: code, at: new Date().toISOString() };
+      r.records.push(rec);
+      fs.appendFileSync(path.join(r.dir, 'stages.jsonl'), JSON.stringify(rec) + '\n');
+      if (code === 0) {
+        r.ctx.log(`${r.cell.id}: ${stage} done in ${seconds.toFixed(1)}s`);
+        resolve();
+      } else {
+        const tail = fs.readFileSync(path.join(logs, `${stage}.log`), 'utf8').trim().split('\n').slice(-3).join(' | ');
+        reject(new StageError(`${stage} failed (${problem ?? `exit ${String(code)}`}) after ${seconds.toFixed(1)}s; see ${path.join(logs, `${stage}.log`)}: ${tail}`));
+      }
+    };
+    child.on('error', (e) => finish(null, e.message));
+    child.on('exit', (code, signal) => finish(code, signal ? `signal ${signal}` : undefined));
+  });
+}
+
+function writeHead(src: string, dst: string, n: number | null): string {
+  if (n === null) return src;
+  const lines = fs.readFileSync(src, 'utf8').split('\n').filter((l, i, a) => !(i === a.length - 1 && l === ''));
+  fs.writeFileSync(dst, lines.slice(0, n).map((l) => l + '\n').join(''));
+  return dst;
+}
+
+/** The first n sentences of a labelled file as JSONL (the per-evaluation test curve). */
+function writeLabeledHead(src: string, dst: string, n: number | null): string {
+  if (n === null) return src;
+  const c = readLabeled(src);
+  fs.writeFileSync(dst, c.sentences.slice(0, n).map((s) => sentenceToJson(s) + '\n').join(''));
+  return dst;
+}
+
+/** What must not change between invocations on the same cell folder. */
+function signature(cell: Cell, ctx: RunContext): Record<string, unknown> {
+  return { id: cell.id, kind: cell.kind, dataConfig: cell.dataConfig, seed: cell.seed, dataArgs: cell.dataArgs, trainArgs: cell.trainArgs, devLossLines: cell.devLossLines, devGoldLines: cell.devGoldLines, baseModel: path.resolve(ctx.baseModel), dataDir: path.resolve(ctx.dataDir) };
+}
+
+async function buildData(r: CellRun): Promise<string> {
+  const data = path.join(r.dir, 'data');
+  if (fs.existsSync(path.join(data, 'manifest.json'))) return data;
+  const force = fs.existsSync(path.join(data, 'S.txt')) ? ['--force'] : [];
+  await runStage(r, 'data', ['data', 'build', '--config', r.cell.dataConfig as string, '--data-dir', r.ctx.dataDir, '--out', data, '--seed', String(r.cell.seed), ...r.cell.dataArgs, ...force]);
+  return data;
+}
+
+async function trainCycle(r: CellRun, data: string, testFile: string | undefined): Promise<string> {
+  const { cell, ctx, dir } = r;
+  const run = path.join(dir, 'run');
+  const marker = path.join(dir, 'train.done');
+  if (fs.existsSync(marker)) return run;
+  const sub = path.join(dir, 'subsets');
+  fs.mkdirSync(sub, { recursive: true });
+  const devS = writeHead(path.join(data, 'dev_S.txt'), path.join(sub, 'dev_S.txt'), cell.devLossLines);
+  const devQ = writeHead(path.join(data, 'dev_Q.txt'), path.join(sub, 'dev_Q.txt'), cell.devLossLines);
+  const devGold = writeHead(path.join(data, 'dev_gold.jsonl'), path.join(sub, 'dev_gold.jsonl'), cell.devGoldLines);
+  const args = ['train', '--sentences', path.join(data, 'S.txt'), '--entities', path.join(data, 'Q.txt'), '--dev-sentences', devS, '--dev-entities', devQ,
+    '--dev-gold', devGold, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', run, ...cell.trainArgs];
+  if (cell.testCurve && ctx.trainHasTestGold && testFile) args.push(TRAIN_TEST_GOLD_FLAG, writeLabeledHead(testFile, path.join(sub, 'test_curve.jsonl'), cell.testCurveSentences));
+  if (fs.existsSync(path.join(run, 'ckpt', 'state.json'))) args.push('--resume');
+  await runStage(r, 'train', args);
+  fs.writeFileSync(marker, new Date().toISOString() + '\n');
+  return run;
+}
+
+async function trainSupervised(r: CellRun): Promise<string> {
+  const { cell, ctx, dir } = r;
+  const model = path.join(dir, 'model');
+  const marker = path.join(dir, 'train.done');
+  if (fs.existsSync(marker)) return model;
+  const train = findSplit(ctx.dataDir, cell.dataset, 'train');
+  if (!train.file) throw new StageError(train.error);
+  // train-supervised cannot resume: an interrupted run starts over.
+  await runStage(r, 'train', ['train-supervised', '--train', train.file, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', model, ...cell.trainArgs]);
+  fs.writeFileSync(marker, new Date().toISOString() + '\n');
+  return model;
+}
+
+async function evaluateStage(r: CellRun, args: string[]): Promise<unknown> {
+  const file = path.join(r.dir, 'eval.json');
+  await runStage(r, 'evaluate', args, file);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  } catch (e) {
+    throw new StageError(`${file}: evaluation output is not JSON (${(e as Error).message})`);
+  }
+}
+
+/** Run (or resume, or skip) one cell. Never throws for a failing stage: the outcome says so. */
+export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: Outcome; message?: string }> {
+  const dir = cellDir(ctx, cell);
+  const resultFile = path.join(dir, 'result.json');
+  if (fs.existsSync(resultFile)) return { outcome: 'skipped: done' };
+  fs.mkdirSync(dir, { recursive: true });
+  const lockFile = path.join(dir, 'lock');
+  const lock = acquireLock(lockFile);
+  if (!lock.ok) return { outcome: 'skipped: locked', message: `held by pid ${lock.pid}` };
+  const r: CellRun = { cell, ctx, dir, lockFile, records: readRecords(dir) };
+  const t0 = Date.now();
+  try {
+    if (fs.existsSync(resultFile)) return { outcome: 'skipped: done' }; // finished by another runner meanwhile
+    const missing = missingInputs(cell, ctx);
+    if (missing.length > 0) throw new StageError(missing.join('; '));
+    const sig = signature(cell, ctx);
+    const sigFile = path.join(dir, 'cell.json');
+    if (fs.existsSync(sigFile)) {
+      const old = fs.readFileSync(sigFile, 'utf8');
+      if (old.trim() !== JSON.stringify(sig, null, 2)) throw new StageError(`${sigFile} was written with other settings (base model, data dir, preset knobs or seed); use another --out or remove ${dir}`);
+    } else fs.writeFileSync(sigFile, JSON.stringify(sig, null, 2) + '\n');
+    const evalFile = findSplit(ctx.dataDir, cell.dataset, ctx.evalSplit).file as string;
+    const testFile = findSplit(ctx.dataDir, cell.dataset, 'test').file;
+    const notes: string[] = [];
+    const base: BaseModelInfo | null = cell.kind === 'lexical' ? null : baseModelInfo(ctx.baseModel);
+    let evalJson: unknown;
+    let evals: CellResult['evals'] = [];
+    if (cell.kind === 'lexical') {
+      const data = await buildData(r);
+      evalJson = await evaluateStage(r, ['baseline', 'lexical', '--q', path.join(data, 'Q.txt'), '--gold', evalFile, '--dataset', cell.dataset, '--json']);
+    } else if (cell.kind === 'supervised') {
+      const model = await trainSupervised(r);
+      evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', model, '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
+    } else {
+      const data = await buildData(r);
+      if (cell.testCurve && !ctx.trainHasTestGold) notes.push(`cyclener train has no ${TRAIN_TEST_GOLD_FLAG} flag yet: no per-evaluation test F1 (correlations use dev F1)`);
+      if (cell.testCurve && !testFile) notes.push(`no test split for ${cell.dataset}: no per-evaluation test F1`);
+      const run = await trainCycle(r, data, testFile);
+      evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', path.join(run, 'best'), '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
+      const metrics = path.join(run, 'metrics.jsonl');
+      evals = fs.existsSync(metrics) ? evalRecords(fs.readFileSync(metrics, 'utf8')) : [];
+    }
+    const wall: Record<string, number> = {};
+    for (const c of r.records) wall[c.stage] = (wall[c.stage] ?? 0) + c.seconds;
+    wall.total = Object.values(wall).reduce((a, b) => a + b, 0);
+    const result: CellResult = {
+      version: 1, experiment: cell.experiment, cellId: cell.id, kind: cell.kind, dataset: cell.dataset, dataConfig: cell.dataConfig, seed: cell.seed,
+      preset: ctx.preset, baseModel: base, dataDir: ctx.dataDir, evalFile, evalSplit: ctx.evalSplit, threads: (ctx.env ?? process.env).CYCLENER_THREADS ?? null,
+      commands: r.records, wallSeconds: wall, test: summarizeEval(evalJson), evals,
+      pearson: cell.kind === 'cyclener' ? correlations(evals) : null, notes, finishedAt: new Date().toISOString(),
+    };
+    const tmp = `${resultFile}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify(result, null, 2) + '\n');
+    fs.renameSync(tmp, resultFile);
+    const m = result.test.exact.micro;
+    ctx.log(`${cell.id}: P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} F1 ${m.f1.toFixed(3)} (${ctx.evalSplit}); ${((Date.now() - t0) / 1000).toFixed(1)}s this run`);
+    return { outcome: 'done' };
+  } catch (e) {
+    if (!(e instanceof StageError) && !(e instanceof Error)) throw e;
+    return { outcome: 'failed', message: e.message };
+  } finally {
+    releaseLock(lockFile);
+  }
+}

@@ -1,0 +1,240 @@
+// Experiment runner and report: planning against the paper's tables, aggregation, Pearson, the
+// Markdown page, resumability and locks, and real lexical / smoke cycle cells on the CoNLL fixture.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import '../src/cli/commands';
+import { runCli } from '../src/cli/registry';
+import { toHtml, toMarkdown } from '../src/experiments/doc';
+import { TABLE5A, TABLE5B, TABLE6 } from '../src/experiments/paper';
+import { filterCells, planExperiment, type Cell } from '../src/experiments/plan';
+import { buildReport, fmtStat, meanStd } from '../src/experiments/report';
+import { correlations, type CellResult, type EvalRecord } from '../src/experiments/result';
+import { cellDir, probeTrainTestGold, runCell, type RunContext } from '../src/experiments/runner';
+
+const CLI_MAIN = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+const FIXTURE = path.join(__dirname, '..', '..', 'test', 'fixtures', 'conll-mini.txt');
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-exp-'));
+process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+const NO_DATA = path.join(root, 'no-data');
+const env = { ...process.env, CYCLENER_THREADS: '1' };
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; } });
+  return { code, out, err };
+}
+
+const ids = (cells: readonly Cell[]) => cells.map((c) => c.id);
+const configs = (cells: readonly Cell[]) => cells.map((c) => `${c.kind}:${c.dataConfig}`);
+
+test('plan: table6 follows the paper (Tables 3 and 6), OntoNotes only when its data exists', () => {
+  const cells = planExperiment('table6', { preset: 'cpu', seeds: [1], dataDir: NO_DATA });
+  assert.deepEqual(configs(cells), [
+    'cyclener:conll2003/2k/1k-gq', 'cyclener:conll2003/14k/14k-sq', 'cyclener:wnut17/3.4k/1k-gq', 'cyclener:wnut17/3.4k/3.4k-sq',
+    'cyclener:bc2gm/12.5k/1k-gq', 'cyclener:bc2gm/12.5k/12.5k-sq', 'lexical:conll2003/1k/1k-gq', 'lexical:bc2gm/1k/1k-gq',
+  ]);
+  assert.equal(cells[0]!.id, 'table6/conll2003/2k-1k-gq/cyclener/seed1');
+  assert.deepEqual(cells[0]!.trainArgs, ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--seed', '1']);
+  assert.equal(cells[0]!.devLossLines, 200);
+  assert.equal(cells[0]!.testCurve, true);
+  assert.deepEqual(cells[0]!.dataArgs, [], '2k + 1k fits in CoNLL train');
+  assert.deepEqual(cells[2]!.dataArgs, ['--allow-overlap'], 'WNUT 3.4k + 1k GQ must reuse Q sentences');
+  assert.equal(cells[6]!.id, 'table6/conll2003/1k-1k-gq/lexical/seed1');
+  const full = planExperiment('table6', { preset: 'cpu', seeds: [1], dataDir: NO_DATA, allDatasets: true });
+  assert.equal(full.length, 11);
+  assert.ok(ids(full).includes('table6/ontonotes/116k-5k-gq/cyclener/seed1'));
+  assert.ok(ids(full).includes('table6/ontonotes/5k-5k-gq/lexical/seed1'));
+  for (const c of full) assert.ok(TABLE6[`${c.kind}:${c.dataConfig}`], `paper number for ${c.id}`);
+  fs.mkdirSync(path.join(root, 'onto-data', 'ontonotes'), { recursive: true });
+  assert.equal(planExperiment('table6', { preset: 'cpu', seeds: [1], dataDir: path.join(root, 'onto-data') }).length, 11);
+});
+
+test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figure4; presets and seeds', () => {
+  const a = planExperiment('table5a', { preset: 'cpu', seeds: [1], dataDir: NO_DATA });
+  assert.equal(a.length, 20);
+  assert.deepEqual(a.slice(0, 6).map((c) => c.dataConfig), ['100', '1k', '1.5k', '2k', '3k', '14k'].map((q) => `conll2003/14k/${q}-gq`));
+  assert.ok(a.every((c) => /^(conll2003\/14k|wnut17\/3\.4k)\//.test(c.dataConfig as string) && TABLE5A[c.dataConfig as string] !== undefined));
+  const b = planExperiment('table5b', { preset: 'cpu', seeds: [1], dataDir: NO_DATA });
+  assert.equal(b.length, 18);
+  assert.ok(b.every((c) => /^(conll2003\/[^/]+\/1k|wnut17\/[^/]+\/500)-[gs]q$/.test(c.dataConfig as string) && TABLE5B[c.dataConfig as string] !== undefined));
+  assert.equal(b.find((c) => c.dataConfig === 'wnut17/500/500-gq')?.id, 'table5b/wnut17/500-500-gq/cyclener/seed1');
+  const t4 = planExperiment('table4', { preset: 'cpu', seeds: [1, 2], dataDir: NO_DATA });
+  assert.deepEqual(ids(t4), ['table4/conll2003/full/supervised/seed1', 'table4/conll2003/full/supervised/seed2', 'table4/wnut17/full/supervised/seed1', 'table4/wnut17/full/supervised/seed2']);
+  assert.deepEqual(t4[1]!.trainArgs, ['--steps', '400', '--batch', '32', '--lr', '5e-4', '--seed', '2']);
+  const f4 = planExperiment('figure4', { preset: 'paper', seeds: [3], dataDir: NO_DATA });
+  assert.deepEqual(f4.map((c) => c.dataConfig), ['conll2003/14k/1k-gq', 'conll2003/14k/1k-sq', 'wnut17/3.4k/1k-gq', 'wnut17/3.4k/1k-sq']);
+  assert.ok(f4.every((c) => c.testCurve && c.devLossLines === null && c.testCurveSentences === null && !c.trainArgs.includes('--max-steps')));
+  const smoke = planExperiment('figure4', { preset: 'smoke', seeds: [1], dataDir: NO_DATA });
+  assert.deepEqual(smoke[0]!.trainArgs.slice(0, 2), ['--max-steps', '4']);
+  assert.throws(() => planExperiment('table7', { preset: 'cpu', seeds: [1], dataDir: NO_DATA }), /unknown experiment "table7" \(known: table4, table5a, table5b, table6, figure4\)/);
+  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, paper, smoke\)/);
+  assert.throws(() => filterCells(f4, 'nothing'), /matches no cell \(known: figure4\//);
+});
+
+test('aggregation: mean ± sample std; Pearson of the dev losses with F1', () => {
+  const s = meanStd([0.8, 0.9, 1.0])!;
+  assert.ok(Math.abs(s.mean - 0.9) < 1e-12 && Math.abs((s.std as number) - 0.1) < 1e-12);
+  assert.equal(fmtStat(s), '0.900 ± 0.100');
+  assert.equal(fmtStat(meanStd([0.5])), '0.500');
+  assert.equal(fmtStat(meanStd([null])), '–');
+  // x = 1,2,3,4; y = 2,4,5,9: sxy = 11, sxx = 5, syy = 26, r = 11 / sqrt(130).
+  const evals: EvalRecord[] = [1, 2, 3, 4].map((x, i) => ({ step: x, epoch: x, devELoss: x, devSLoss: -x, devF1: 0.1, testF1: [2, 4, 5, 9][i]! }));
+  const c = correlations(evals);
+  assert.equal(c.against, 'testF1');
+  assert.ok(Math.abs((c.eLoss as number) - 11 / Math.sqrt(130)) < 1e-12);
+  assert.ok(Math.abs((c.sLoss as number) + 11 / Math.sqrt(130)) < 1e-12);
+  assert.equal(c.eLossDevF1, null, 'no variance in dev F1');
+  assert.equal(correlations(evals.map((e) => ({ ...e, testF1: undefined }))).against, 'devF1');
+});
+
+function fakeResult(cellId: string, kind: CellResult['kind'], dataConfig: string, seed: number, p: number, r: number, f1: number): CellResult {
+  const micro = { precision: p, recall: r, f1 };
+  return {
+    version: 1, experiment: cellId.split('/')[0]!, cellId, kind, dataset: 'conll2003', dataConfig, seed, preset: 'cpu',
+    baseModel: kind === 'lexical' ? null : { path: 'models/base-news-11m', dModel: 256, layers: 4, decoderLayers: 4, vocab: 16000 },
+    dataDir: '../shared/data', evalFile: 'test.txt', evalSplit: 'test', threads: '1',
+    commands: [{ stage: 'data', cmd: `node dist/src/cli/main.js data build --config ${dataConfig} --seed ${seed}`, argv: [], cwd: '/x', seconds: 6, exit: 0, at: '' }],
+    wallSeconds: { data: 6, train: 114, total: 120 },
+    test: { sentences: 10, exact: { micro, perType: [] }, bag: { micro }, withEntitiesOnly: { sentences: 8, exact: { micro: { ...micro, f1: f1 + 0.1 } }, bag: { micro } }, errors: {}, hallucinated: kind === 'lexical' ? null : 4 * seed, malformedSequences: kind === 'lexical' ? null : 0, unknownTypeEntities: null },
+    evals: kind === 'cyclener' ? [50, 100, 150].map((step, i) => ({ step, epoch: i, devSLoss: 4 - i, devELoss: 2 - i * 0.3, devF1: 0.1 * (i + seed) })) : [],
+    pearson: null, notes: [], finishedAt: '',
+  };
+}
+
+test('report: Markdown tables with our numbers, the paper\'s, "not run", curves and commands', () => {
+  const dir = path.join(root, 'report');
+  const rs = [
+    fakeResult('table6/conll2003/2k-1k-gq/cyclener/seed1', 'cyclener', 'conll2003/2k/1k-gq', 1, 0.4, 0.6, 0.5),
+    fakeResult('table6/conll2003/2k-1k-gq/cyclener/seed2', 'cyclener', 'conll2003/2k/1k-gq', 2, 0.6, 0.8, 0.7),
+    fakeResult('table6/conll2003/1k-1k-gq/lexical/seed1', 'lexical', 'conll2003/1k/1k-gq', 1, 0.762, 0.380, 0.507),
+  ];
+  rs[0]!.pearson = correlations(rs[0]!.evals);
+  rs[1]!.pearson = correlations(rs[1]!.evals);
+  const blocks = buildReport(rs, { svgDir: path.join(dir, 'results-curves'), svgHref: 'results-curves', resultsDir: 'runs/experiments' });
+  const md = toMarkdown(blocks);
+  const line = (prefix: string) => md.split('\n').find((l) => l.startsWith(prefix)) ?? '';
+  // dataset, approach, configuration, seeds, P, R, F1, F1 with entities, hallucinated, malformed, wall min, paper P/R/F1
+  assert.equal(line('| conll2003 | CycleNER | /2k/1k-gq |'), '| conll2003 | CycleNER | /2k/1k-gq | 1,2 | 0.500 ± 0.141 | 0.700 ± 0.141 | 0.600 ± 0.141 | 0.700 ± 0.141 | 6.0 ± 2.8 | 0.0 ± 0.0 | 2.0 ± 0.0 | 0.814 | 0.837 | 0.825 |');
+  assert.equal(line('| conll2003 | Lexical Matcher | /1k/1k-gq |'), '| conll2003 | Lexical Matcher | /1k/1k-gq | 1 | 0.762 | 0.380 | 0.507 | 0.607 | – | – | 2.0 | 0.830 | 0.279 | 0.418 |');
+  assert.match(line('| conll2003 | CycleNER | /14k/14k-sq |'), /^\| conll2003 \| CycleNER \| \/14k\/14k-sq \| not run \|.*\| 0\.750 \| 0\.632 \| 0\.686 \|$/);
+  assert.match(line('| conll2003 | not run |'), /\| 0\.913 \| BiLSTM 0\.551; LUKE \(SOTA\) 0\.943 \|$/, 'table 4 row: not run, paper T5 0.913');
+  assert.match(line('| conll2003 | GQ | 14k | 100 |'), /not run.*\| 0\.619 \|$/);
+  assert.match(line('| table6/conll2003/2k-1k-gq/cyclener |'), /\| 1,2 \| 3,3 \| devF1 \| -1\.00 ± 0\.00 \| – \|.*\[seed 1\]\(results-curves\/cpu__table6_conll2003_2k_1k_gq_cyclener_seed1\.svg\)/);
+  assert.match(line('| figure4/conll2003/14k-1k-gq/cyclener |'), /not run \|.*\| -0\.81 \|/);
+  assert.ok(fs.existsSync(path.join(dir, 'results-curves', 'cpu__table6_conll2003_2k_1k_gq_cyclener_seed1.svg')));
+  assert.match(md, /```\nnode dist\/src\/cli\/main\.js data build --config conll2003\/2k\/1k-gq --seed 2\n```/);
+  assert.match(md, /base model: `models\/base-news-11m` \(d_model 256, 4\+4 layers, vocab 16000\)/);
+  const html = toHtml(blocks, 'r');
+  assert.match(html, /<td>not run<\/td>/);
+  assert.match(html, /<figure id="fig-results-curves-cpu-table6-conll2003-2k-1k-gq-cyclener-seed1-svg"><svg/);
+});
+
+function conllDataDir(): string {
+  const d = path.join(root, 'data');
+  fs.mkdirSync(path.join(d, 'conll2003'), { recursive: true });
+  for (const s of ['train', 'dev', 'test']) fs.copyFileSync(FIXTURE, path.join(d, 'conll2003', `${s}.txt`));
+  return d;
+}
+
+function ctxFor(out: string, dataDir: string, baseModel = path.join(root, 'no-model')): RunContext {
+  const lines: string[] = [];
+  return { root: out, preset: 'smoke', dataDir, baseModel, cliMain: CLI_MAIN, evalSplit: 'test', trainHasTestGold: false, env, log: (l) => { lines.push(l); } };
+}
+
+test('runner: a real lexical cell end to end; result.json skips it; live locks are respected, stale ones taken over', async () => {
+  const dataDir = conllDataDir();
+  const [cell] = filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/1k-1k-gq/lexical');
+  const ctx = ctxFor(path.join(root, 'out', 'smoke'), dataDir);
+  const dir = cellDir(ctx, cell!);
+  fs.mkdirSync(dir, { recursive: true });
+  // Held by a live process (our parent): skipped, lock left alone.
+  fs.writeFileSync(path.join(dir, 'lock'), `${process.ppid}\n`);
+  assert.deepEqual(await runCell(cell!, ctx), { outcome: 'skipped: locked', message: `held by pid ${process.ppid}` });
+  assert.equal(fs.readFileSync(path.join(dir, 'lock'), 'utf8'), `${process.ppid}\n`);
+  // Runner dead but its subprocess alive: still locked.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+  fs.writeFileSync(path.join(dir, 'lock'), `${dead}\nhost\ntime\nchild ${process.ppid}\n`);
+  assert.equal((await runCell(cell!, ctx)).outcome, 'skipped: locked');
+  // Held by a dead process: taken over and run.
+  fs.writeFileSync(path.join(dir, 'lock'), `${dead}\n`);
+  const r = await runCell(cell!, ctx);
+  assert.equal(r.outcome, 'done', r.message);
+  assert.ok(!fs.existsSync(path.join(dir, 'lock')), 'lock released');
+  const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8')) as CellResult;
+  assert.equal(res.kind, 'lexical');
+  assert.equal(res.cellId, 'table6/conll2003/1k-1k-gq/lexical/seed1');
+  assert.deepEqual(res.commands.map((c) => c.stage), ['data', 'evaluate']);
+  assert.match(res.commands[0]!.cmd, /^node \S*main\.js data build --config conll2003\/1k\/1k-gq --data-dir \S+ --out \S+ --seed 1$/);
+  assert.match(res.commands[1]!.cmd, /baseline lexical --q \S+Q\.txt --gold \S+test\.txt --dataset conll2003 --json$/);
+  assert.ok(res.test.exact.micro.f1 > 0 && res.test.exact.micro.f1 <= 1, JSON.stringify(res.test.exact.micro));
+  assert.equal(res.test.sentences, 5);
+  // Done: a second run does nothing.
+  assert.deepEqual(await runCell(cell!, ctx), { outcome: 'skipped: done' });
+  // Missing inputs name the path and fail the cell without running anything.
+  const bad = await runCell(filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'bc2gm/1k-1k-gq/lexical')[0]!, ctx);
+  assert.equal(bad.outcome, 'failed');
+  assert.match(bad.message ?? '', /none of .*bc2gm\/train\.tsv/);
+});
+
+test('cli: experiment --dry-run / --list and report', async () => {
+  const dataDir = conllDataDir();
+  let r = await cli(['experiment', 'table6', '--preset', 'smoke', '--data-dir', dataDir, '--base-model', path.join(root, 'no-model'), '--dry-run', '--cells', 'conll2003']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /table6\/conll2003\/2k-1k-gq\/cyclener\/seed1  cyclener conll2003\/2k\/1k-gq  --max-steps 4/);
+  assert.match(r.out, /missing: base model: no such file/);
+  assert.match(r.out, /3 cell\(s\), preset smoke/);
+  r = await cli(['experiment', 'nope']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unknown experiment "nope" \(known: table4/);
+  r = await cli(['experiment', '--list']);
+  assert.match(r.out, /presets:\n {2}cpu/);
+  const out = path.join(root, 'docs', 'results.md');
+  r = await cli(['report', '--results', path.join(root, 'out'), '--out', out, '--html', path.join(root, 'docs', 'results.html')]);
+  assert.equal(r.code, 0, r.err);
+  const md = fs.readFileSync(out, 'utf8');
+  assert.match(md, /## Preset `smoke`/);
+  assert.match(md, /\| conll2003 \| Lexical Matcher \| \/1k\/1k-gq \| 1 \| \d\.\d{3} \|/);
+});
+
+test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed training after an interruption', async () => {
+  const T = await import('../src/tensor');
+  const { T5Tokenizer } = await import('../src/t5/tokenizer');
+  const { presetConfig } = await import('../src/t5/config');
+  const { T5ForConditionalGeneration } = await import('../src/t5/model');
+  const { saveModelDir } = await import('../src/cycle/model-io');
+  T.setNumThreads(1);
+  const tok = T5Tokenizer.fromDir(path.join(__dirname, '..', '..', 'test', 'fixtures', 't5', 'tokenizer')).withSep();
+  const base = path.join(root, 'tiny-base');
+  const m = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: Math.max(128, tok.vocabSize) }), { seed: 1 });
+  saveModelDir(base, m, tok, { task: 's2e', prefix: 'entities: ', types: [] });
+  m.dispose();
+  const dataDir = conllDataDir();
+  const [cell] = filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/2k-1k-gq/cyclener');
+  const ctx = { ...ctxFor(path.join(root, 'out', 'smoke'), dataDir, base), trainHasTestGold: probeTrainTestGold(CLI_MAIN, env) };
+  let r = await runCell(cell!, ctx);
+  assert.equal(r.outcome, 'done', r.message);
+  const dir = cellDir(ctx, cell!);
+  const read = () => JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8')) as CellResult;
+  let res = read();
+  assert.deepEqual(res.commands.map((c) => c.stage), ['data', 'train', 'evaluate']);
+  assert.deepEqual(res.evals.map((e) => e.step), [2, 4]);
+  assert.ok(res.evals.every((e) => typeof e.devELoss === 'number' && typeof e.devF1 === 'number'));
+  assert.equal(res.baseModel?.dModel, 32);
+  assert.equal(typeof res.test.hallucinated, 'number');
+  if (ctx.trainHasTestGold) assert.ok(res.evals.every((e) => typeof e.testF1 === 'number') && res.pearson?.against === 'testF1');
+  assert.match(res.commands[1]!.cmd, / --max-steps 4 --batch 2 --eval-every 2 --seed 1/);
+  // Interrupted after training's checkpoint but before the marker and the evaluation: train resumes.
+  fs.rmSync(path.join(dir, 'result.json'));
+  fs.rmSync(path.join(dir, 'train.done'));
+  r = await runCell(cell!, ctx);
+  assert.equal(r.outcome, 'done', r.message);
+  res = read();
+  assert.deepEqual(res.commands.map((c) => c.stage), ['data', 'train', 'evaluate', 'train', 'evaluate']);
+  assert.match(res.commands[3]!.cmd, / --resume$/);
+  assert.deepEqual(res.evals.map((e) => e.step), [2, 4]);
+});
