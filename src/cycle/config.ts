@@ -51,6 +51,14 @@ export interface CycleConfig {
   /** Selection criterion for best/: the paper's dev E-cycle loss, or labelled dev F1 if asked. */
   selectOn: 'dev-e-loss' | 'dev-f1';
   evalBatchSize: number;
+  /**
+   * Unsupervised warm-up before the cycles (warmup.ts): 'fragments' (S alone: capitalised runs) or 'lexical'
+   * (silver pairs: a gazetteer from Q matched over S); followed by an evaluation at step 0.
+   */
+  warmup: 'none' | 'fragments' | 'lexical';
+  warmupSteps: number;
+  warmupLr: number;
+  warmupDirections: 'both' | 's2e' | 'e2s';
   /** Type words S2E may emit; default: those found in Q. */
   types: string[] | null;
   /** Dataset label -> type word, recorded in the saved S2E for prediction output. */
@@ -87,6 +95,10 @@ export const DEFAULT_CONFIG: CycleConfig = {
   maxRollbacks: 3,
   selectOn: 'dev-e-loss',
   evalBatchSize: 64,
+  warmup: 'none',
+  warmupSteps: 0,
+  warmupLr: 5e-4,
+  warmupDirections: 'both',
   types: null,
   verbalizer: null,
 };
@@ -100,6 +112,8 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
     if (!d || !Number.isInteger(d.maxNewTokens) || d.maxNewTokens < 1) throw new Error(`${source}: ${k}.maxNewTokens must be a positive integer`);
   }
   if (!['warn', 'stop', 'rollback'].includes(c.onCollapse)) throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
+  if (!['none', 'fragments', 'lexical'].includes(c.warmup)) throw new Error(`${source}: warmup must be none, fragments or lexical`);
+  if (!['both', 's2e', 'e2s'].includes(c.warmupDirections)) throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
   if (!(c.batchSize >= 1)) throw new Error(`${source}: batchSize must be >= 1`);
   return c;
 }

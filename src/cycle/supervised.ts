@@ -35,6 +35,7 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
   if (pairs.length === 0) throw new Error('train-supervised: no training pairs');
   const dir = new Direction(model, tokenizer, cfg.prefix, { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens });
   const opt = new T.AdamW(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  T.manualSeed(cfg.seed); // dropout draws: the run is a function of its config
   const tr = new Seq2SeqTrainer(model, opt, { maxGradNorm: cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null });
   fs.mkdirSync(outDir, { recursive: true });
   const metrics = path.join(outDir, 'metrics.jsonl');

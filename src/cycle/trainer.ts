@@ -17,6 +17,7 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import { Seq2SeqTrainer } from '../t5/train';
 import type { CycleConfig } from './config';
 import { groundingHook } from './grounding';
+import { fragmentSequence, lexicalSilverPairs, pairWarmup } from './warmup';
 import { atomicDir, saveModelDir, type ModelMeta } from './model-io';
 import { EpochOrder } from './order';
 import { lossF1Svg, type EvalPoint } from './plot';
@@ -128,7 +129,10 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   const metricsFile = path.join(runDir, 'metrics.jsonl');
 
   let state: RunState = { position: { epoch: 0, stepInEpoch: 0, globalStep: 0 }, bestScore: null, bestStep: null, evalsWithoutImprovement: 0, stopped: false, trainerSteps: { s2e: 0, e2s: 0 }, rollbacks: 0 };
-  if (opts.resume && hasRunCheckpoint(runDir)) {
+  const resumed = opts.resume === true && hasRunCheckpoint(runDir);
+  // Dropout draws come from the engine RNG: seeded here so that a run is a function of its config (a resume restores it).
+  if (!resumed) T.manualSeed(cfg.seed);
+  if (resumed) {
     state = loadRunCheckpoint(runDir, parts);
     trS2E.stepCount = state.trainerSteps.s2e;
     trE2S.stepCount = state.trainerSteps.e2s;
@@ -243,6 +247,17 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   };
 
   try {
+    if (!resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0) {
+      // Part of the run: a resume after the first checkpoint (written right below) does not repeat it.
+      const pairs = cfg.warmup === 'lexical' ? lexicalSilverPairs(data.S, data.Q) : data.S.map((s) => ({ sentence: s, sequence: fragmentSequence(s) }));
+      const tw = Date.now();
+      log(`warm-up (${cfg.warmup}, ${cfg.warmupDirections}): ${cfg.warmupSteps} steps x ${bs} on ${pairs.length} pairs${cfg.warmup === 'lexical' ? ` (sentences of S with a gazetteer match from Q, of ${data.S.length})` : ''} ...`);
+      const w = await pairWarmup(models.s2e, models.e2s, models.tokenizer, pairs, { steps: cfg.warmupSteps, batchSize: bs, lr: cfg.warmupLr, seed: cfg.seed, s2ePrefix: cfg.s2ePrefix, e2sPrefix: cfg.e2sPrefix, directions: cfg.warmupDirections });
+      emit({ type: 'warmup', step: 0, kind: cfg.warmup, directions: cfg.warmupDirections, steps: cfg.warmupSteps, pairs: pairs.length, s2eLoss: w.s2eLoss, e2sLoss: w.e2sLoss, seconds: (Date.now() - tw) / 1000 });
+      log(`warm-up done in ${((Date.now() - tw) / 1000).toFixed(0)} s: last losses S2E ${w.s2eLoss.toFixed(4)} E2S ${w.e2sLoss.toFixed(4)}`);
+      if (data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined) afterEval(await runEval());
+      save();
+    }
     while (!state.stopped && state.position.globalStep < totalSteps) {
       const pos = state.position;
       if (pos.stepInEpoch >= stepsPerEpoch) { pos.epoch++; pos.stepInEpoch = 0; }

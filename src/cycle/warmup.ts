@@ -1,10 +1,17 @@
-// Unsupervised warm-up on the sentences alone (no labels, no Q): S2E learns sentence → capitalised
-// fragments (type placeholder "entity"), E2S learns fragments → sentence. These are the tasks the
-// base models were pretrained with (tools/gpu/pretrain_t5.py); for a randomly initialised model they
-// teach copying, which cycle training cannot discover by itself from scratch (see the report).
+// Unsupervised warm-ups before the cycles (no labels: only S, and for 'lexical' also Q).
+// - fragments: S2E learns sentence → capitalised fragments (type placeholder "entity"), E2S learns
+//   fragments → sentence. These are the tasks the base models were pretrained with
+//   (tools/gpu/pretrain_t5.py); for a randomly initialised model they teach copying, which cycle training
+//   cannot discover by itself from scratch (see docs/cycle.md).
+// - lexical: silver pairs from the Lexical Matcher: a gazetteer built from Q is matched over S, and each
+//   sentence with at least one match gives ⟨s, its matched entity sequence⟩. E2S learns to write real
+//   sentences around typed entities (what a weak base E2S cannot do), S2E learns precise, low-recall tagging.
 
 import * as T from '../tensor';
 import { Rng } from '../data/rng';
+import { tokenizeText } from '../data/detok';
+import { formatEntitySequence, parseEntitySequence } from '../data/entity-seq';
+import { Gazetteer, matchSentence } from '../baselines/lexical-matcher';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { Seq2SeqTrainer } from '../t5/train';
@@ -24,6 +31,20 @@ export function fragmentSequence(sentence: string): string {
   return runs.map((r) => `${r} <sep> ${FRAGMENT_TYPE}`).join(' <sep> ');
 }
 
+/**
+ * Silver ⟨sentence, entity sequence⟩ pairs: the Lexical Matcher with a gazetteer from Q (model-level sequences)
+ * applied to S; sentences without a match are left out.
+ */
+export function lexicalSilverPairs(S: readonly string[], Q: readonly string[]): { sentence: string; sequence: string }[] {
+  const g = new Gazetteer(Q.map((q) => parseEntitySequence(q).entities));
+  const out: { sentence: string; sequence: string }[] = [];
+  for (const text of S) {
+    const m = matchSentence(g, { text, offsets: tokenizeText(text) });
+    if (m.length > 0) out.push({ sentence: text, sequence: formatEntitySequence(m.map((x) => ({ surface: text.slice(x.charStart, x.charEnd), type: x.type }))) });
+  }
+  return out;
+}
+
 export interface WarmupOptions {
   steps: number;
   batchSize: number;
@@ -34,6 +55,13 @@ export interface WarmupOptions {
 }
 
 export async function fragmentWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForConditionalGeneration, tokenizer: T5Tokenizer, S: readonly string[], o: WarmupOptions): Promise<{ s2eLoss: number; e2sLoss: number }> {
+  return pairWarmup(s2e, e2s, tokenizer, S.map((s) => ({ sentence: s, sequence: fragmentSequence(s) })), o);
+}
+
+/** Supervised steps on ⟨s → q⟩ for S2E and ⟨q → s⟩ for E2S (either may be left out), batches drawn with replacement. */
+export async function pairWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly { sentence: string; sequence: string }[], o: WarmupOptions & { directions?: 'both' | 's2e' | 'e2s' }): Promise<{ s2eLoss: number; e2sLoss: number }> {
+  if (pairs.length === 0) throw new Error('warm-up: no pairs (the gazetteer from Q matched no sentence of S?)');
+  const dirs = o.directions ?? 'both';
   const lim = { maxSourceTokens: 256, maxTargetTokens: 256 };
   const ds = new Direction(s2e, tokenizer, o.s2ePrefix, lim);
   const de = new Direction(e2s, tokenizer, o.e2sPrefix, lim);
@@ -41,17 +69,15 @@ export async function fragmentWarmup(s2e: T5ForConditionalGeneration, e2s: T5For
   const oE = new T.AdamW(e2s.parameters(), { lr: o.lr, weightDecay: 0 });
   const tS = new Seq2SeqTrainer(s2e, oS, { maxGradNorm: 1 });
   const tE = new Seq2SeqTrainer(e2s, oE, { maxGradNorm: 1 });
-  const frags = S.map(fragmentSequence);
   let last = { s2eLoss: NaN, e2sLoss: NaN };
   try {
     for (let step = 0; step < o.steps; step++) {
       const perm = new Rng(o.seed).fork(`warmup/${step}`);
-      const idx = Array.from({ length: o.batchSize }, () => perm.int(S.length));
-      const sb = idx.map((i) => S[i] as string);
-      const fb = idx.map((i) => frags[i] as string);
-      const a = await trainStep(ds, tS, sb, fb);
-      const b = await trainStep(de, tE, fb, sb);
-      last = { s2eLoss: a.loss, e2sLoss: b.loss };
+      const idx = Array.from({ length: o.batchSize }, () => perm.int(pairs.length));
+      const sb = idx.map((i) => (pairs[i] as { sentence: string }).sentence);
+      const fb = idx.map((i) => (pairs[i] as { sequence: string }).sequence);
+      if (dirs !== 'e2s') last.s2eLoss = (await trainStep(ds, tS, sb, fb)).loss;
+      if (dirs !== 's2e') last.e2sLoss = (await trainStep(de, tE, fb, sb)).loss;
     }
   } finally {
     oS.dispose();

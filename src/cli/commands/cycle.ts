@@ -61,6 +61,10 @@ registerCommand({
     'select-on': { type: 'string', arg: 'C', help: 'selection criterion for best/', choices: ['dev-e-loss', 'dev-f1'] },
     'test-gold': { type: 'string', arg: 'FILE', help: "labelled test file: P/R/F1 logged at each evaluation (the paper's Figure 4); never used for selection" },
     'cycle-allow-empty': { type: 'boolean', help: 'grounded S2E may emit the empty sequence inside the cycles (off by default: an easy collapse for a weak S2E)' },
+    warmup: { type: 'string', arg: 'W', help: 'unsupervised warm-up before the cycles: fragments (S alone) or lexical (silver pairs: gazetteer from Q matched over S)', choices: ['none', 'fragments', 'lexical'] },
+    'warmup-steps': { type: 'int', arg: 'N', help: 'warm-up steps (batch as --batch)' },
+    'warmup-lr': { type: 'number', arg: 'LR', help: 'warm-up learning rate (default 5e-4)' },
+    'warmup-directions': { type: 'string', arg: 'D', help: 'which models the warm-up trains', choices: ['both', 's2e', 'e2s'] },
     'on-collapse': { type: 'string', arg: 'A', help: 'when S2E collapses at a dev evaluation: warn, stop, or rollback to best/ with halved learning rates', choices: ['warn', 'stop', 'rollback'] },
     'e2s-no-repeat-ngram': { type: 'int', arg: 'N', help: 'E2S cycle decoding never repeats an n-gram of this size (0 = off)' },
     'e2s-repetition-penalty': { type: 'number', arg: 'P', help: 'E2S cycle decoding repetition penalty (1 = off)' },
@@ -86,6 +90,11 @@ registerCommand({
       if (num(f['eval-every']) !== undefined) cfg.evalEvery = num(f['eval-every']) as number;
       if (num(f.patience) !== undefined) cfg.patience = num(f.patience) as number;
       if (str(f['select-on'])) cfg.selectOn = str(f['select-on']) as CycleConfig['selectOn'];
+      if (str(f.warmup)) cfg.warmup = str(f.warmup) as CycleConfig['warmup'];
+      if (num(f['warmup-steps']) !== undefined) cfg.warmupSteps = num(f['warmup-steps']) as number;
+      if (num(f['warmup-lr']) !== undefined) cfg.warmupLr = num(f['warmup-lr']) as number;
+      if (str(f['warmup-directions'])) cfg.warmupDirections = str(f['warmup-directions']) as CycleConfig['warmupDirections'];
+      if (cfg.warmup !== 'none' && cfg.warmupSteps === 0) throw new UsageError('--warmup needs --warmup-steps N');
       if (f['cycle-allow-empty'] === true) cfg.cycleAllowEmpty = true;
       if (str(f['on-collapse'])) cfg.onCollapse = str(f['on-collapse']) as CycleConfig['onCollapse'];
       if (num(f['e2s-no-repeat-ngram']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, noRepeatNgramSize: num(f['e2s-no-repeat-ngram']) as number };

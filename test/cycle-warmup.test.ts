@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as T from '../src/tensor';
+import { makeConfig } from '../src/cycle/config';
+import { buildSyntheticWorld, syntheticTokenizer } from '../src/cycle/synthetic';
+import { trainCycle } from '../src/cycle/trainer';
+import { lexicalSilverPairs } from '../src/cycle/warmup';
+import { presetConfig } from '../src/t5/config';
+import { T5ForConditionalGeneration } from '../src/t5/model';
+
+T.setNumThreads(1);
+
+test('lexical silver pairs: gazetteer from Q, longest match first, sentences without a match left out', () => {
+  const S = ['Paris is in France .', 'nothing here', 'Jeff Bezos met Paris Hilton', 'Parisian food'];
+  const Q = ['Paris <sep> location <sep> France <sep> location', 'Paris Hilton <sep> person', ''];
+  assert.deepEqual(lexicalSilverPairs(S, Q), [
+    { sentence: 'Paris is in France .', sequence: 'Paris <sep> location <sep> France <sep> location' },
+    { sentence: 'Jeff Bezos met Paris Hilton', sequence: 'Paris Hilton <sep> person' },
+  ]);
+});
+
+test('warm-up is part of the run: logged, evaluated at step 0, not repeated on resume (bit-identical); runs are seeded by their config', async () => {
+  const world = buildSyntheticWorld({ seed: 3, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
+  const tok = syntheticTokenizer(world);
+  const mk = (seed: number) => new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0.1 }), { seed });
+  const cfg = (maxSteps: number) => makeConfig({ batchSize: 4, epochs: 5, maxSteps, lrS2E: 1e-3, lrE2S: 1e-3, evalEvery: 2, s2eDecode: { maxNewTokens: 12 }, e2sDecode: { maxNewTokens: 14 }, evalDecode: { maxNewTokens: 12 }, logEvery: 1000, samples: 0, warmup: 'lexical', warmupSteps: 3 });
+  const data = { S: world.S, Q: world.Q, devS: world.S.slice(0, 4), devQ: world.Q.slice(0, 4) };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-warmup-'));
+  try {
+    const a = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+    const ra = await trainCycle(a, data, cfg(4), path.join(root, 'a'));
+    const b = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+    T.manualSeed(4242); // whatever the engine RNG held before: the run seeds its dropout draws from the config
+    const rb1 = await trainCycle(b, data, cfg(2), path.join(root, 'b'));
+    assert.deepEqual(rb1.losses, ra.losses.slice(0, 2), 'a run is a function of its config (dropout on)');
+    const b2 = { s2e: mk(5), e2s: mk(6), tokenizer: tok };
+    T.manualSeed(999);
+    const rb = await trainCycle(b2, data, cfg(4), path.join(root, 'b'), { resume: true });
+    assert.deepEqual(rb.losses, ra.losses.slice(2));
+    const recs = fs.readFileSync(path.join(root, 'b', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const w = recs.filter((r) => r.type === 'warmup');
+    assert.equal(w.length, 1, 'one warm-up record after the resume');
+    assert.ok((w[0]!.pairs as number) > 0 && (w[0]!.pairs as number) <= world.S.length);
+    assert.deepEqual(recs.filter((r) => r.type === 'eval').map((r) => r.step), [0, 2, 4]);
+    a.s2e.dispose(); a.e2s.dispose(); b.s2e.dispose(); b.e2s.dispose(); b2.s2e.dispose(); b2.e2s.dispose();
+    assert.throws(() => makeConfig({ warmup: 'gold' as never }), /warmup must be none, fragments or lexical/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
