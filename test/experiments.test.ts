@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import '../src/cli/commands';
 import { runCli } from '../src/cli/registry';
-import { toHtml, toMarkdown } from '../src/experiments/doc';
+import { markdownBlocks, toHtml, toMarkdown } from '../src/experiments/doc';
 import { TABLE5A, TABLE5B, TABLE6 } from '../src/experiments/paper';
 import { filterCells, planExperiment, type Cell } from '../src/experiments/plan';
 import { buildReport, fmtStat, meanStd } from '../src/experiments/report';
@@ -72,7 +72,7 @@ test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figur
   const smoke = planExperiment('figure4', { preset: 'smoke', seeds: [1], dataDir: NO_DATA });
   assert.deepEqual(smoke[0]!.trainArgs.slice(0, 2), ['--max-steps', '4']);
   assert.throws(() => planExperiment('table7', { preset: 'cpu', seeds: [1], dataDir: NO_DATA }), /unknown experiment "table7" \(known: table4, table5a, table5b, table6, figure4\)/);
-  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, paper, smoke\)/);
+  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-plain, paper, smoke\)/);
   assert.throws(() => filterCells(f4, 'nothing'), /matches no cell \(known: figure4\//);
 });
 
@@ -132,6 +132,22 @@ test('report: Markdown tables with our numbers, the paper\'s, "not run", curves 
   const html = toHtml(blocks, 'r');
   assert.match(html, /<td>not run<\/td>/);
   assert.match(html, /<figure id="fig-results-curves-cpu-table6-conll2003-2k-1k-gq-cyclener-seed1-svg"><svg/);
+});
+
+test('report: a variant preset shows only the cells it ran; hand-written notes follow the introduction', () => {
+  const dir = path.join(root, 'report-variant');
+  const v = { ...fakeResult('table6/conll2003/2k-1k-gq/cyclener/seed1', 'cyclener', 'conll2003/2k/1k-gq', 1, 0.3, 0.4, 0.35), preset: 'cpu-lexwarm' };
+  const notes = markdownBlocks('## Why the numbers differ\n\nThe base model is small\nand `weak`.\n\n- one\n- two\n  continued\n');
+  assert.deepEqual(notes, [
+    { kind: 'heading', level: 2, text: 'Why the numbers differ' },
+    { kind: 'para', text: 'The base model is small and `weak`.' },
+    { kind: 'list', items: ['one', 'two continued'] },
+  ]);
+  const md = toMarkdown(buildReport([v], { svgDir: path.join(dir, 'c'), svgHref: 'c', resultsDir: 'r', notes }));
+  const sec = md.slice(md.indexOf('## Preset `cpu-lexwarm`'));
+  assert.ok(md.indexOf('## Why the numbers differ') < md.indexOf('## Preset'), 'notes come first');
+  assert.match(sec, /\| conll2003 \| CycleNER \| \/2k\/1k-gq \| 1 \| 0\.300 \| 0\.400 \| 0\.350 \|/);
+  assert.doesNotMatch(sec.slice(0, sec.indexOf('## Curves')), /not run|Table 4|Table 5/, 'no empty tables or not-run rows for a variant');
 });
 
 function conllDataDir(): string {

@@ -50,3 +50,20 @@ export function toHtml(blocks: readonly Block[], title: string): string {
   const css = 'body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}figure{display:inline-block;margin:8px}';
   return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${esc(title)}</title><style>${css}</style></head><body>\n${body.join('\n')}\n</body></html>\n`;
 }
+
+/** Hand-written Markdown (headings, "- " lists, paragraphs; inline `code` and links) as blocks, e.g. the report's notes. */
+export function markdownBlocks(text: string): Block[] {
+  const out: Block[] = [];
+  for (const chunk of text.replace(/\r\n/g, '\n').split(/\n\s*\n/)) {
+    const lines = chunk.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length === 0) continue;
+    const h = /^(#{1,6})\s+(.*)$/.exec(lines[0] as string);
+    if (h && lines.length === 1) out.push({ kind: 'heading', level: Math.min(3, (h[1] as string).length) as 1 | 2 | 3, text: h[2] as string });
+    else if (lines.every((l) => /^\s*- |^\s{2,}\S/.test(l)) && /^\s*- /.test(lines[0] as string)) {
+      const items: string[] = [];
+      for (const l of lines) if (/^\s*- /.test(l)) items.push(l.replace(/^\s*- /, '')); else items[items.length - 1] += ' ' + l.trim();
+      out.push({ kind: 'list', items });
+    } else out.push({ kind: 'para', text: lines.map((l) => l.trim()).join(' ') });
+  }
+  return out;
+}

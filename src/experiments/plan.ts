@@ -43,6 +43,8 @@ export interface Preset {
   /** First N labelled dev sentences for the logged dev F1 (null = all). */
   devGoldLines: number | null;
   testCurveSentences: number | null;
+  /** This preset is another one with one lever changed: the report shows only the cells it ran. */
+  variantOf?: string;
 }
 
 export const PRESETS: Readonly<Record<string, Preset>> = {
@@ -52,6 +54,29 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50'],
     supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
     evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    testCurveSentences: 500,
+  },
+  // Variants of `cpu` that switch one lever of docs/cycle.md (the report shows each preset as its own section).
+  'cpu-lexwarm': {
+    name: 'cpu-lexwarm',
+    variantOf: 'cpu',
+    summary: 'cpu, plus 200 steps of the lexical warm-up (silver pairs: a gazetteer from Q matched over S; beyond the paper) before the cycles',
+    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    testCurveSentences: 500,
+  },
+  'cpu-plain': {
+    name: 'cpu-plain',
+    variantOf: 'cpu',
+    summary: "cpu with the paper's plain S2E decoding (no grounding) in the cycles and at evaluation",
+    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--no-ground'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: ['--no-ground'],
     devLossLines: 200,
     devGoldLines: 200,
     testCurveSentences: 500,

@@ -3,7 +3,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { toHtml, toMarkdown } from '../../experiments/doc';
+import { markdownBlocks, toHtml, toMarkdown } from '../../experiments/doc';
+import { readUtf8 } from '../../data/readers';
 import { buildReport, loadResults } from '../../experiments/report';
 import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
@@ -16,6 +17,7 @@ registerCommand({
     results: { type: 'string', arg: 'DIR', help: 'folder written by cyclener experiment --out', default: 'runs/experiments' },
     out: { type: 'string', arg: 'FILE', help: 'Markdown file; curves go to <name>-curves/ beside it', default: 'docs/results.md' },
     html: { type: 'string', arg: 'FILE', help: 'also write one self-contained HTML page (figures inlined)' },
+    notes: { type: 'string', arg: 'FILE', help: 'hand-written Markdown (e.g. why the numbers differ from the paper) placed after the introduction' },
   },
   details: 'Every planned cell appears ("not run" until its result.json exists); seeds are averaged (mean ± sample std).',
   run(args: ParsedArgs, io: Io): number {
@@ -26,7 +28,8 @@ registerCommand({
     const results = loadResults(resultsDir);
     const base = path.basename(out).replace(/\.[^.]*$/, '');
     const svgDir = path.join(path.dirname(out), `${base}-curves`);
-    const blocks = buildReport(results, { svgDir, svgHref: `${base}-curves`, resultsDir });
+    const notes = str(f.notes) ? markdownBlocks(readUtf8(str(f.notes) as string)) : [];
+    const blocks = buildReport(results, { svgDir, svgHref: `${base}-curves`, resultsDir, notes });
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, toMarkdown(blocks));
     const html = str(f.html);
