@@ -1,17 +1,10 @@
 // Shared helpers for the engine tests (not a test file itself).
 import assert from 'node:assert/strict';
 
-/** Deterministic PRNG (mulberry32) so test inputs do not depend on the engine's generator. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../src/t5/generate';
+
+/** Deterministic PRNG (generate()'s mulberry32) so test inputs do not depend on the engine's generator. */
+export const prng = mulberry32;
 
 export function randomArray(n: number, rnd: () => number, lo = -1, hi = 1): number[] {
   return Array.from({ length: n }, () => lo + (hi - lo) * rnd());

@@ -17,7 +17,7 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import { Seq2SeqTrainer } from '../t5/train';
 import type { CycleConfig } from './config';
 import { groundingHook } from './grounding';
-import { fragmentSequence, lexicalSilverPairs, pairWarmup } from './warmup';
+import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
 import { atomicDir, saveModelDir, type ModelMeta } from './model-io';
 import { EpochOrder } from './order';
 import { lossF1Svg, type EvalPoint } from './plot';
@@ -249,7 +249,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   try {
     if (!resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0) {
       // Part of the run: a resume after the first checkpoint (written right below) does not repeat it.
-      const pairs = cfg.warmup === 'lexical' ? lexicalSilverPairs(data.S, data.Q) : data.S.map((s) => ({ sentence: s, sequence: fragmentSequence(s) }));
+      const pairs = cfg.warmup === 'lexical' ? lexicalSilverPairs(data.S, data.Q) : fragmentPairs(data.S);
       const tw = Date.now();
       log(`warm-up (${cfg.warmup}, ${cfg.warmupDirections}): ${cfg.warmupSteps} steps x ${bs} on ${pairs.length} pairs${cfg.warmup === 'lexical' ? ` (sentences of S with a gazetteer match from Q, of ${data.S.length})` : ''} ...`);
       const w = await pairWarmup(models.s2e, models.e2s, models.tokenizer, pairs, { steps: cfg.warmupSteps, batchSize: bs, lr: cfg.warmupLr, seed: cfg.seed, s2ePrefix: cfg.s2ePrefix, e2sPrefix: cfg.e2sPrefix, directions: cfg.warmupDirections });

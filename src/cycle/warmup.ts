@@ -45,6 +45,11 @@ export function lexicalSilverPairs(S: readonly string[], Q: readonly string[]): 
   return out;
 }
 
+/** ⟨sentence, its capitalised fragments⟩ for every sentence of S. */
+export function fragmentPairs(S: readonly string[]): { sentence: string; sequence: string }[] {
+  return S.map((s) => ({ sentence: s, sequence: fragmentSequence(s) }));
+}
+
 export interface WarmupOptions {
   steps: number;
   batchSize: number;
@@ -55,7 +60,7 @@ export interface WarmupOptions {
 }
 
 export async function fragmentWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForConditionalGeneration, tokenizer: T5Tokenizer, S: readonly string[], o: WarmupOptions): Promise<{ s2eLoss: number; e2sLoss: number }> {
-  return pairWarmup(s2e, e2s, tokenizer, S.map((s) => ({ sentence: s, sequence: fragmentSequence(s) })), o);
+  return pairWarmup(s2e, e2s, tokenizer, fragmentPairs(S), o);
 }
 
 /** Supervised steps on ⟨s → q⟩ for S2E and ⟨q → s⟩ for E2S (either may be left out), batches drawn with replacement. */

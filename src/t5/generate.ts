@@ -76,7 +76,7 @@ function repeatRows(x: Int32Array, rows: number, len: number, n: number): Int32A
 }
 
 /** Small seeded PRNG (mulberry32) so sampling is reproducible independent of the engine's generator. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
