@@ -15,7 +15,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 test('cyclener pretrain: help, and one-line errors for bad flags and files', async () => {
   const h = await cli('pretrain', '--help');
   assert.equal(h.code, 0);
-  for (const f of ['--corpus', '--mixture', '--max-minutes', '--resume', '--init', '--bf16', '--accum']) assert.match(h.out, new RegExp(f));
+  for (const f of ['--corpus', '--mixture', '--span-inputs', '--max-minutes', '--resume', '--init', '--bf16', '--accum']) assert.match(h.out, new RegExp(f));
   assert.match((await cli('--help')).out, /pretrain/);
   const dir = tmpDir('pcli');
   const missing = await cli('pretrain', '--corpus', path.join(dir, 'none.txt.xz'), '--out', path.join(dir, 'o'));
@@ -27,6 +27,9 @@ test('cyclener pretrain: help, and one-line errors for bad flags and files', asy
   assert.equal(bad.code, 1);
   assert.match(bad.err, /unknown objective "spam"/);
   assert.equal((await cli('pretrain', '--corpus', corpus, '--out', dir, '--batch', '0')).code, 2);
+  const mode = await cli('pretrain', '--corpus', corpus, '--out', dir, '--span-inputs', 'words');
+  assert.equal(mode.code, 2);
+  assert.match(mode.err, /--span-inputs must be one of packed, sentences/);
   assert.equal((await cli('pretrain', '--corpus', corpus, '--out', dir, '--tokenizer', dir, '--init', dir)).code, 2);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -49,6 +52,9 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
   assert.equal(state.recipe.bf16, true);
   assert.equal(state.recipe.accum, 2);
+  assert.equal(state.recipe.spanInputs, 'packed', 'packed span inputs by default');
+  assert.match(r1.err, /span inputs packed: 141 raw tokens -> source 128 \/ target 29/);
+  assert.match(r1.err, /span inputs packed: \d+ examples, mean source 1[0-9.]+ \/ target [0-9.]+ tokens; \d+ window\(s\) ran out/);
   assert.equal(state.step, 3);
   fs.rmSync(dir, { recursive: true, force: true });
 });

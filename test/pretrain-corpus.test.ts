@@ -110,3 +110,26 @@ test('a restored data state continues with the same batches', async () => {
   assert.deepEqual(texts, expected);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('a restored data state continues with the same batches: packed span windows across chunk documents', async () => {
+  const dir = tmpDir('state-packed');
+  const file = path.join(dir, 'c.txt');
+  fs.writeFileSync(file, corpusLines(40, 6).join('\n') + '\n');
+  const opts: DataOptions = { files: [file], mixture: parseMixture('span=2,denoise=1'), holdoutEvery: 200, chunkDocs: 8, maxSource: 32, maxTarget: 32, spanInputs: 'packed' };
+  // Word-level stub tokenizer: one id per word, so a window of spanRawLength(32, 32) = 34 words.
+  const stub = { inner: { tokenToId: () => 999 }, eosId: 1, encodeBatch: async (t: string[]) => t.map((x) => x.split(' ').map((w) => 3 + (w.length % 50))) } as never;
+  const run = async (s: TrainStream, n: number) => { const out = []; for (let i = 0; i < n; i++) out.push(await s.batch(9)); return out; };
+  const a = new TrainStream(opts, stub, 3);
+  await run(a, 5);
+  const st = a.state();
+  const expected = await run(a, 8);
+  a.close();
+  const span = expected.flat().filter((e) => e.objective === 'span');
+  assert.ok(span.length > 20);
+  assert.ok(span.filter((e) => e.source.length === 32).length >= span.length - a.spanStats.short, 'full windows fill maxSource');
+  assert.ok(span.every((e) => e.target.length <= 32));
+  const b = new TrainStream(opts, stub, 3, JSON.parse(JSON.stringify(st)));
+  assert.deepEqual(await run(b, 8), expected);
+  b.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -1,10 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Rng } from '../src/data/rng';
 import {
-  capitalisedFragments, draftExample, parseMixture, randomFragments, randomSpansNoiseMask, reconstructSpans, roundHalfEven,
-  serialise, spanCorrupt, splitSentences, wordsWithSpans,
+  capitalisedFragments, draftExample, finishExamples, loadTokenizerDir, newSpanStats, parseMixture, randomFragments, randomSpansNoiseMask,
+  reconstructSpans, roundHalfEven, serialise, spanCorrupt, spanCorruptedLengths, spanRawLength, splitSentences, wordsWithSpans,
+  type BatchLimits, type Doc, type Draft,
 } from '../src/pretrain';
+import { corpusLines } from './pretrain-helpers';
 
 const S0 = 1099; // <extra_id_0> of a 1,000-piece vocabulary + 100 sentinels
 const EOS = 1;
@@ -153,4 +157,139 @@ test('mixture parsing', () => {
   assert.throws(() => parseMixture('spam=1'), /unknown objective/);
   assert.throws(() => parseMixture('span=0'), /no objective/);
   assert.throws(() => parseMixture('span=x'), /cannot parse|bad weight/);
+});
+
+test('spanRawLength = T5 random_spans_helper: the longest raw window whose corrupted input/target fit', () => {
+  // T5 (Raffel et al.; random_spans_helper): inputs_length 512, density 0.15, mean span 3 -> 568 raw tokens, targets 114.
+  // 568: round(85.2)=85 noise, 483 kept, round(85/3)=28 spans -> input 483+28+1 = 512, target 85+28+1 = 114.
+  assert.deepEqual(spanRawLength(512), { tokens: 568, inputs: 512, targets: 114 });
+  assert.deepEqual(spanRawLength(512, 114), { tokens: 568, inputs: 512, targets: 114 });
+  // By hand for 128: 141 -> round(21.15)=21 noise, 120 kept, round(7)=7 spans -> 120+7+1 = 128 / 21+7+1 = 29;
+  // 142 -> round(21.3)=21 noise, 121 kept, 7 spans -> input 129 > 128.
+  assert.deepEqual(spanRawLength(128, 128), { tokens: 141, inputs: 128, targets: 29 });
+  assert.deepEqual(spanRawLength(64, 64), { tokens: 70, inputs: 64, targets: 14 });
+  // A binding target limit: 96 -> round(14.4)=14 noise, round(4.67)=5 spans -> target 20; 97 -> 15 noise -> 21.
+  assert.deepEqual(spanRawLength(128, 20), { tokens: 96, inputs: 88, targets: 20 });
+  // 564 -> round(84.6)=85 noise, 28 spans -> target 114 > 113; 563 -> 84 noise, 28 spans -> 113.
+  assert.deepEqual(spanRawLength(512, 113), { tokens: 563, inputs: 508, targets: 113 });
+  assert.throws(() => spanRawLength(2, 5), /cannot hold/);
+  assert.throws(() => spanRawLength(Infinity), /finite/);
+  // The lengths are those spanCorrupt really produces, and the window is the longest that fits.
+  const rng = new Rng(21);
+  for (let n = 2; n < 400; n++) {
+    const ex = spanCorrupt(Array.from({ length: n }, (_, i) => 3 + (i % 50)), randomSpansNoiseMask(n, rng), S0, EOS);
+    assert.deepEqual(spanCorruptedLengths(n), { inputs: ex.source.length, targets: ex.target.length }, `n ${n}`);
+  }
+  for (let rep = 0; rep < 300; rep++) {
+    const src = 3 + rng.int(600);
+    const tgt = 3 + rng.int(200);
+    const r = spanRawLength(src, tgt);
+    const next = spanCorruptedLengths(r.tokens + 1);
+    assert.ok(r.inputs <= src && r.targets <= tgt);
+    assert.ok(next.inputs > src || next.targets > tgt, `${src}/${tgt}: ${r.tokens + 1} would fit too`);
+    if (spanCorruptedLengths(r.tokens + 1).targets <= tgt) assert.equal(r.inputs, src, 'the input is filled exactly unless the target binds');
+  }
+});
+
+const SHIPPED = path.join(__dirname, '..', '..', 'models', 'base-news-11m');
+const noShipped = fs.existsSync(path.join(SHIPPED, 'tokenizer.json')) ? false : 'models/base-news-11m/tokenizer.json missing';
+
+/** The chunk's token stream (each sentence tokenized on its own, concatenated) and where each sentence starts in it. */
+async function tokenStream(docs: readonly Doc[], encode: (t: string[]) => Promise<number[][]>): Promise<{ stream: number[]; at: (doc: number, sent: number) => number }> {
+  const sents = docs.flat();
+  const ids = await encode(sents);
+  const starts: number[] = [];
+  const stream: number[] = [];
+  for (const x of ids) { starts.push(stream.length); stream.push(...x); }
+  const first = docs.map((_, k) => docs.slice(0, k).reduce((a, d) => a + d.length, 0));
+  return { stream, at: (doc, sent) => starts[first[doc]! + sent]! };
+}
+
+test('packed span inputs: exactly maxSource tokens, a contiguous window of the chunk across sentences and documents', { skip: noShipped }, async () => {
+  const tok = loadTokenizerDir(SHIPPED);
+  const s0 = tok.inner.tokenToId('<extra_id_0>')!;
+  const encode = (t: string[]) => tok.encodeBatch(t, { addEos: false });
+  const docs = corpusLines(14, 11).map(splitSentences);
+  const { stream, at } = await tokenStream(docs, encode);
+  const lim: BatchLimits = { maxSource: 128, maxTarget: 128, spanInputs: 'packed' };
+  const build = async (seed: number) => {
+    const rng = new Rng(seed);
+    const drafts = Array.from({ length: 60 }, () => draftExample('span', docs, rng, lim)!);
+    const stats = newSpanStats();
+    const ex = await finishExamples(drafts, tok, rng, lim, stats);
+    return { drafts, ex, stats, rng: rng.getState() };
+  };
+  const { drafts, ex, stats, rng } = await build(4);
+  assert.equal(ex.length, drafts.length, 'no span example dropped');
+  let short = 0, crossDoc = 0, crossSent = 0;
+  drafts.forEach((d, k) => {
+    assert.equal(d.kind, 'span');
+    const p = (d as Extract<Draft, { kind: 'span' }>).packed!;
+    const from = at(p.doc, p.sent);
+    const window = stream.slice(from, from + 141);
+    const e = ex[k]!;
+    assert.deepEqual(reconstructSpans(e.source, e.target, s0, 100, tok.eosId), window, `draft ${k}: input + target = the token window`);
+    if (window.length === 141) {
+      assert.equal(e.source.length, 128, `draft ${k}: source length`);
+      assert.equal(e.target.length, 29);
+    } else {
+      short++;
+      assert.ok(e.source.length < 128);
+    }
+    const nextSent = p.sent + 1 < docs[p.doc]!.length ? at(p.doc, p.sent + 1) : p.doc + 1 < docs.length ? at(p.doc + 1, 0) : stream.length;
+    if (from + 141 > nextSent) crossSent++;
+    if (p.doc + 1 < docs.length && from + 141 > at(p.doc + 1, 0)) crossDoc++;
+    assert.equal(e.source.at(-1), tok.eosId);
+  });
+  assert.equal(stats.short, short, 'windows that ran out of chunk text are counted');
+  assert.ok(short > 0 && short < drafts.length / 2, `short ${short}`);
+  assert.ok(crossDoc > drafts.length / 2, `windows crossing a document boundary: ${crossDoc}`);
+  assert.ok(crossSent >= crossDoc);
+  assert.equal(stats.examples, ex.length);
+  assert.equal(stats.sourceTokens, ex.reduce((a, e) => a + e.source.length, 0));
+  // The draws are in a fixed order: the same seed gives the same examples and leaves the Rng in the same state.
+  const again = await build(4);
+  assert.deepEqual(again.ex, ex);
+  assert.deepEqual(again.rng, rng);
+  assert.notDeepEqual((await build(5)).ex, ex);
+
+  // Text with long tokens (~14 characters each) tokenizes short at first: it is extended, tokenized again, still exact.
+  const long = [Array.from({ length: 30 }, () => 'International administration unemployment representatives manufacturers.')];
+  const ls = await tokenStream(long, encode);
+  const lrng = new Rng(1);
+  const ld = Array.from({ length: 6 }, () => draftExample('span', long, lrng, lim)!);
+  const lstats = newSpanStats();
+  const lex = await finishExamples(ld, tok, lrng, lim, lstats);
+  assert.ok(lstats.retokenized > 0, 'the extension path ran');
+  ld.forEach((d, k) => {
+    const p = (d as Extract<Draft, { kind: 'span' }>).packed!;
+    const w = ls.stream.slice(ls.at(p.doc, p.sent), ls.at(p.doc, p.sent) + 141);
+    assert.deepEqual(reconstructSpans(lex[k]!.source, lex[k]!.target, s0, 100, tok.eosId), w);
+    if (w.length === 141) assert.equal(lex[k]!.source.length, 128);
+  });
+});
+
+test('sentences span inputs are unchanged: 1-3 sentences of one document, cut to maxSource-1 tokens', { skip: noShipped }, async () => {
+  const tok = loadTokenizerDir(SHIPPED);
+  const docs = corpusLines(10, 2).map(splitSentences);
+  for (const lim of [{ maxSource: 16, maxTarget: 128 }, { maxSource: 128, maxTarget: 128, spanInputs: 'sentences' as const }]) {
+    const rng = new Rng(8);
+    const twin = new Rng(8);
+    const drafts = Array.from({ length: 30 }, () => draftExample('span', docs, rng, lim)!);
+    const texts = drafts.map(() => {
+      const d = docs[twin.int(docs.length)]!;
+      const i = twin.int(d.length);
+      return d.slice(i, i + 1 + twin.int(3)).join(' ');
+    });
+    assert.deepEqual(drafts, texts.map((text) => ({ kind: 'span', objective: 'span', text })));
+    const ex = await finishExamples(drafts, tok, rng, lim);
+    const ids = await tok.encodeBatch(texts, { addEos: false });
+    const s0 = tok.inner.tokenToId('<extra_id_0>')!;
+    const expected = ids.map((x) => x.slice(0, lim.maxSource - 1)).filter((x) => x.length >= 4)
+      .map((x) => ({ ...spanCorrupt(x, randomSpansNoiseMask(x.length, twin), s0, tok.eosId), objective: 'span' }))
+      .filter((e) => e.target.length <= lim.maxTarget);
+    assert.deepEqual(ex, expected);
+    assert.ok(ex.every((e) => e.source.length <= lim.maxSource));
+    if (lim.maxSource === 16) assert.ok(ids.some((x) => x.length > 15), 'some inputs are cut');
+  }
 });

@@ -61,6 +61,27 @@ test('pretrain N steps straight == N/2 + resume + N/2 (same losses, same weights
   assert.deepEqual([...fb1.losses, ...fb2.losses], fa.losses);
   assert.notDeepEqual(fa.losses, a.losses.slice(0, 4));
 
+  // The recipe keeps the span inputs (default packed); a checkpoint without them (written before the option) resumes
+  // as 'sentences', whatever the flags say.
+  assert.equal(JSON.parse(fs.readFileSync(path.join(bOut, 'checkpoint', 'state.json'), 'utf8')).recipe.spanInputs, 'packed');
+  const span = { tokenizerDir: bOut, steps: 4, mixture: 'span' };
+  const sa = await pretrain(options(corpus, path.join(dir, 'sa'), { ...span, spanInputs: 'sentences' }));
+  const sbOut = path.join(dir, 'sb');
+  const sb1 = await pretrain(options(corpus, sbOut, { ...span, spanInputs: 'sentences', stopAfter: 2 }));
+  const stateFile = path.join(sbOut, 'checkpoint', 'state.json');
+  const st = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  assert.equal(st.recipe.spanInputs, 'sentences');
+  delete st.recipe.spanInputs;
+  fs.writeFileSync(stateFile, JSON.stringify(st));
+  const sb2 = await pretrain(options(corpus, sbOut, { resume: true, steps: 4, spanInputs: 'packed' }));
+  assert.deepEqual([...sb1.losses, ...sb2.losses], sa.losses);
+  const pa = await pretrain(options(corpus, path.join(dir, 'pa'), span));
+  assert.notDeepEqual(pa.losses, sa.losses);
+  const meanSource = (r: typeof pa) => r.span!.sourceTokens / r.span!.examples;
+  assert.ok(pa.span!.examples === 4 * 12 && pa.span!.short < 12, `packed: ${JSON.stringify(pa.span)}`);
+  assert.ok(meanSource(pa) > 120 && meanSource(sa) < 100, `mean source tokens: packed ${meanSource(pa)}, sentences ${meanSource(sa)}`);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'pa', 'pretrain_summary.json'), 'utf8')).spanThisSitting.short, pa.span!.short);
+
   // Continued pretraining from the result reuses its tokenizer.
   const c = await pretrain(options(corpus, path.join(dir, 'c'), { init: bOut, steps: 2, mixture: 'span' }));
   assert.equal(c.step, 2);

@@ -22,12 +22,43 @@ function segment(n: number, k: number, rng: Rng): number[] {
   return Array.from({ length: k }, (_, i) => bounds[i + 1]! - bounds[i]!);
 }
 
-/** Boolean noise mask of `length` (>= 2) tokens. */
-export function randomSpansNoiseMask(length: number, rng: Rng, noiseDensity = 0.15, meanSpan = 3.0): boolean[] {
-  if (length < 2) throw new Error(`randomSpansNoiseMask: length ${length} < 2`);
+/** Noise tokens and noise spans of a `length`-token mask (the counts randomSpansNoiseMask uses). */
+export function noiseCounts(length: number, noiseDensity = 0.15, meanSpan = 3.0): { numNoise: number; numNonNoise: number; numSpans: number } {
   const numNoise = Math.min(Math.max(roundHalfEven(length * noiseDensity), 1), length - 1);
   const numNonNoise = length - numNoise;
   const numSpans = Math.min(Math.max(roundHalfEven(numNoise / meanSpan), 1), numNoise, numNonNoise);
+  return { numNoise, numNonNoise, numSpans };
+}
+
+/** Lengths (EOS included) of spanCorrupt's input and target for `length` raw tokens: the input keeps the non-noise
+ * tokens and one sentinel per noise span, the target holds the noise tokens and one sentinel per span. */
+export function spanCorruptedLengths(length: number, noiseDensity = 0.15, meanSpan = 3.0): { inputs: number; targets: number } {
+  const { numNoise, numNonNoise, numSpans } = noiseCounts(length, noiseDensity, meanSpan);
+  return { inputs: numNonNoise + numSpans + 1, targets: numNoise + numSpans + 1 };
+}
+
+/**
+ * T5's random_spans_helper (t5.data.preprocessors; t5x/seqio span corruption tasks): the largest raw token count whose
+ * span-corrupted input fits `maxSource` and target fits `maxTarget`, with the rounding of randomSpansNoiseMask.
+ * Both lengths grow monotonically with the raw count (by at most one input token per raw token at density 0.15), so
+ * the input is exactly `maxSource` long unless the target limit binds first. T5: 512 -> 568 raw tokens, targets 114.
+ */
+export function spanRawLength(maxSource: number, maxTarget = Infinity, noiseDensity = 0.15, meanSpan = 3.0): { tokens: number; inputs: number; targets: number } {
+  const fits = (n: number) => {
+    const l = spanCorruptedLengths(n, noiseDensity, meanSpan);
+    return l.inputs <= maxSource && l.targets <= maxTarget;
+  };
+  if (!Number.isFinite(maxSource) && !Number.isFinite(maxTarget)) throw new Error('spanRawLength: give a finite max source or max target');
+  if (!fits(2)) throw new Error(`span corruption: max source ${maxSource} / max target ${maxTarget} cannot hold even 2 corrupted tokens`);
+  let n = 2;
+  while (fits(n + 1)) n++;
+  return { tokens: n, ...spanCorruptedLengths(n, noiseDensity, meanSpan) };
+}
+
+/** Boolean noise mask of `length` (>= 2) tokens. */
+export function randomSpansNoiseMask(length: number, rng: Rng, noiseDensity = 0.15, meanSpan = 3.0): boolean[] {
+  if (length < 2) throw new Error(`randomSpansNoiseMask: length ${length} < 2`);
+  const { numNoise, numNonNoise, numSpans } = noiseCounts(length, noiseDensity, meanSpan);
   const noise = segment(numNoise, numSpans, rng);
   const nonNoise = segment(numNonNoise, numSpans, rng);
   const mask = new Array<boolean>(length).fill(false);

@@ -12,7 +12,8 @@ import { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { Seq2SeqTrainer } from '../t5/train';
 import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics, type MetricsRecord } from './metrics';
-import { formatMixture, parseMixture, type BuiltExample } from './objectives';
+import { spanRawLength } from './noise';
+import { describeSpanStats, formatMixture, newSpanStats, parseMixture, type BuiltExample, type SpanInputs, type SpanStats } from './objectives';
 import { readHeldOut, TrainStream, validationBatches, type DataOptions } from './sampler';
 import { makeSchedule, type ScheduleKind } from './schedule';
 import { checkLayout, loadTokenizerDir, trainTokenizer } from './spm';
@@ -28,6 +29,8 @@ export interface PretrainOptions {
   tokenizerDir?: string | null;
   init?: string | null;
   mixture: string;
+  /** inputs of the span objective: T5's packed fixed-length windows (default) or 1-3 sentences (the old recipe) */
+  spanInputs?: SpanInputs;
   maxMinutes?: number | null;
   steps?: number | null;
   resume?: boolean;
@@ -63,7 +66,7 @@ export interface PretrainOptions {
 }
 
 export const PRETRAIN_DEFAULTS = {
-  model: 'mini', vocabSize: 16000, mixture: 'span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25', batch: 32, accum: 1,
+  model: 'mini', vocabSize: 16000, mixture: 'span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25', spanInputs: 'packed', batch: 32, accum: 1,
   lr: 2e-3, warmup: 1000, seed: 0, dropout: 0, maxSource: 128, maxTarget: 128, checkpointMinutes: 10, evalEvery: 200,
   logEvery: 20, valDocs: 50, valBatches: 2, valBatchSize: 64, holdoutEvery: 200, chunkDocs: 2000, spmSentences: 300_000,
 } as const;
@@ -79,6 +82,8 @@ export interface PretrainResult {
   seconds: number;
   stoppedBy: 'steps' | 'time' | 'stop-after';
   params: number;
+  /** span examples of this sitting (null when the mixture has no span objective) */
+  span: SpanStats | null;
 }
 
 /** T5 config for `spec` with the tokenizer's vocabulary. */
@@ -133,8 +138,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const saved = ckDir ? readTrainState(ckDir) : null;
 
   // The recipe of a resumed run is the saved one (only the step budget may change), so the trajectory continues.
-  const recipe: Recipe = saved ? { ...saved.recipe, steps: o.steps ?? saved.recipe.steps } : {
-    mixture: formatMixture(parseMixture(o.mixture)), batch: o.batch, accum: o.accum, optimizer: o.optimizer ?? 'adamw', lr: o.lr, warmup: o.warmup,
+  const recipe: Recipe = saved ? { ...saved.recipe, spanInputs: saved.recipe.spanInputs ?? 'sentences', steps: o.steps ?? saved.recipe.steps } : {
+    mixture: formatMixture(parseMixture(o.mixture)), spanInputs: o.spanInputs ?? PRETRAIN_DEFAULTS.spanInputs, batch: o.batch, accum: o.accum, optimizer: o.optimizer ?? 'adamw', lr: o.lr, warmup: o.warmup,
     schedule: o.schedule ?? (o.steps ? 'linear' : 'inverse-sqrt'), steps: o.steps ?? null, seed: o.seed, bf16: o.bf16,
     dropout: o.dropout, maxSource: o.maxSource, maxTarget: o.maxTarget, holdoutEvery: o.holdoutEvery, chunkDocs: o.chunkDocs,
     corpus: o.corpus.map((f) => path.resolve(f)), init: o.init ? path.resolve(o.init) : null,
@@ -178,11 +183,19 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 
   const dataOpts: DataOptions = {
     files: o.corpus, mixture: parseMixture(recipe.mixture), holdoutEvery: recipe.holdoutEvery, chunkDocs: recipe.chunkDocs,
-    maxSource: recipe.maxSource, maxTarget: recipe.maxTarget,
+    maxSource: recipe.maxSource, maxTarget: recipe.maxTarget, spanInputs: recipe.spanInputs,
   };
+  const hasSpan = dataOpts.mixture.some(([n]) => n === 'span');
   const valDocs = await readHeldOut(dataOpts, o.valDocs);
-  const val = await validationBatches(valDocs, dataOpts, tok, o.valBatches, o.valBatchSize);
-  o.log(`data: ${o.corpus.join(',')} | mixture ${recipe.mixture} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`);
+  const valSpan = newSpanStats();
+  const val = await validationBatches(valDocs, dataOpts, tok, o.valBatches, o.valBatchSize, valSpan);
+  if (valSpan.short > 0) o.log(`validation: ${describeSpanStats(valSpan, 'packed')}`);
+  let spanNote = '';
+  if (hasSpan && recipe.spanInputs === 'packed') {
+    const p = spanRawLength(recipe.maxSource, recipe.maxTarget);
+    spanNote = ` | span inputs packed: ${p.tokens} raw tokens -> source ${p.inputs} / target ${p.targets}`;
+  } else if (hasSpan) spanNote = ' | span inputs sentences';
+  o.log(`data: ${o.corpus.join(',')} | mixture ${recipe.mixture}${spanNote} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`);
   const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
 
   const metricsFile = path.join(o.out, 'metrics.jsonl');
@@ -267,6 +280,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     const warn = stream.warning();
     if (warn) o.log(warn);
+    const span = hasSpan ? { ...stream.spanStats } : null;
+    if (span) o.log(describeSpanStats(span, recipe.spanInputs ?? 'sentences'));
     if (losses.length > 0 && val.size > 0 && step % o.evalEvery !== 0) {
       lastVal = evaluate();
       appendMetrics(metricsFile, { step, tokens, minutes: +(priorMinutes + (Date.now() - t0) / 60_000).toFixed(3), lr: schedule(Math.max(0, step - 1)), train_loss: winSteps ? winLoss / winSteps : NaN, tokens_per_s: 0, val_loss: lastVal, val_mean: meanOf(lastVal) });
@@ -277,10 +292,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       model.config.dropoutRate = configDropout;
       saveCheckpoint(o.out, model, { tokenizer: tok, dtype: o.saveDtype === 'bfloat16' ? 'bfloat16' : undefined });
       model.config.dropoutRate = recipe.dropout;
-      const summary = { step, tokens, minutes: priorMinutes + seconds / 60, params, recipe, valLoss: lastVal, stoppedBy, corpusWarning: warn };
+      const summary = { step, tokens, minutes: priorMinutes + seconds / 60, params, recipe, valLoss: lastVal, stoppedBy, corpusWarning: warn, spanThisSitting: span };
       fs.writeFileSync(path.join(o.out, 'pretrain_summary.json'), JSON.stringify(summary, null, 1) + '\n');
     }
-    const result: PretrainResult = { step, tokens, losses, valLoss: lastVal, tokensPerSecond: sittingTokens / Math.max(1e-3, seconds), seconds, stoppedBy, params };
+    const result: PretrainResult = { step, tokens, losses, valLoss: lastVal, tokensPerSecond: sittingTokens / Math.max(1e-3, seconds), seconds, stoppedBy, params, span };
     o.log(`done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting (stopped by ${stoppedBy})${lastVal ? `, val ${JSON.stringify(Object.fromEntries(Object.entries(lastVal).map(([k, v]) => [k, +v.toFixed(3)])))}` : ''} -> ${o.out}`);
     return result;
   } finally {

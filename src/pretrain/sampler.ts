@@ -1,13 +1,14 @@
 // Training batches from a streamed corpus. The stream is read in chunks of `chunkDocs` training documents; within a
-// chunk, examples are drawn as in the GPU script (random document, random sentence, objective by mixture weight)
-// until as many draws as the chunk has sentences, then the next chunk is read (wrapping to a new epoch at the end).
+// chunk, examples are drawn as in the GPU script (random document, random sentence, objective by mixture weight; a
+// packed span window runs on from there through the chunk's later sentences and documents) until as many draws as
+// the chunk has sentences, then the next chunk is read (wrapping to a new epoch at the end).
 // The position {epoch, chunk start line/doc, draws in chunk} plus the Rng words is the whole data state, so a resumed
 // run re-reads the same chunk and continues with exactly the same batches.
 
 import { Rng, type RngState } from '../data/rng';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { describeProblems, newStats, readDocuments, type CorpusDoc, type CorpusStats } from './corpus';
-import { draftExample, finishExamples, type BatchLimits, type BuiltExample, type Doc, type Draft, type Mixture } from './objectives';
+import { draftExample, finishExamples, newSpanStats, type BatchLimits, type BuiltExample, type Doc, type Draft, type Mixture, type SpanStats } from './objectives';
 
 export interface DataOptions extends BatchLimits {
   files: string[];
@@ -32,6 +33,8 @@ export interface DataState {
 
 export class TrainStream {
   readonly stats: CorpusStats = newStats();
+  /** span examples built by this stream (this sitting) */
+  readonly spanStats: SpanStats = newSpanStats();
   private rng: Rng;
   private pos: DataPosition;
   private docs: Doc[] = [];
@@ -90,7 +93,7 @@ export class TrainStream {
     const drafts: Draft[] = [];
     for (let i = 0; i < size; i++) {
       if (this.docs.length === 0) await this.loadChunk();
-      const d = draftExample(this.opts.mixture[this.rng.weighted(this.weights)]![0], this.docs, this.rng);
+      const d = draftExample(this.opts.mixture[this.rng.weighted(this.weights)]![0], this.docs, this.rng, this.opts);
       if (d) drafts.push(d);
       if (++this.pos.drawn >= this.budget) {
         // Next chunk starts right after this one; read lazily so the saved position is the chunk start.
@@ -98,7 +101,7 @@ export class TrainStream {
         this.docs = [];
       }
     }
-    return finishExamples(drafts, this.tok, this.rng, this.opts);
+    return finishExamples(drafts, this.tok, this.rng, this.opts, this.spanStats);
   }
 
   warning(): string | null {
@@ -127,7 +130,7 @@ export async function readHeldOut(opts: DataOptions, maxDocs: number, maxLines =
 }
 
 /** Fixed validation batches per objective (own seeded Rng, as the GPU script's Random(1234)). */
-export async function validationBatches(docs: Doc[], opts: DataOptions, tok: T5Tokenizer, batches: number, size: number): Promise<Map<string, BuiltExample[][]>> {
+export async function validationBatches(docs: Doc[], opts: DataOptions, tok: T5Tokenizer, batches: number, size: number, stats?: SpanStats): Promise<Map<string, BuiltExample[][]>> {
   const out = new Map<string, BuiltExample[][]>();
   if (docs.length === 0) return out;
   for (const [name] of opts.mixture) {
@@ -136,10 +139,10 @@ export async function validationBatches(docs: Doc[], opts: DataOptions, tok: T5T
     for (let b = 0; b < batches; b++) {
       const drafts: Draft[] = [];
       for (let i = 0; i < size; i++) {
-        const d = draftExample(name, docs, rng);
+        const d = draftExample(name, docs, rng, opts);
         if (d) drafts.push(d);
       }
-      const ex = await finishExamples(drafts, tok, rng, opts);
+      const ex = await finishExamples(drafts, tok, rng, opts, stats);
       if (ex.length > 0) list.push(ex);
     }
     if (list.length > 0) out.set(name, list);

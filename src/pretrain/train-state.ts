@@ -9,6 +9,7 @@ import { loadModel, saveCheckpoint } from '../t5/checkpoint';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import { readSafetensors, writeSafetensors, type RawTensor } from '../t5/safetensors';
 import type { DataState } from './sampler';
+import type { SpanInputs } from './objectives';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 
@@ -18,6 +19,8 @@ export interface Recipe {
   /** absent in checkpoints written before the option existed: adamw */
   optimizer?: 'adamw' | 'adafactor';
   mixture: string;
+  /** absent in checkpoints written before the option existed: 'sentences' (the old span inputs) */
+  spanInputs?: SpanInputs;
   batch: number;
   accum: number;
   lr: number;

@@ -9,7 +9,11 @@ issue: fine-tuned supervised on 1,000 gold CoNLL-2003 train sentence→entity-se
 CoNLL-2003 dev (never test), next to random initialisation and the Lexical Matcher built from the same 1,000 pairs.
 
 Objectives (choose with --mixture name=weight,...):
-  span       T5 span corruption (noise density 0.15, mean span length 3, sentinels), over 1-3 consecutive sentences
+  span       T5 span corruption (noise density 0.15, mean span length 3, sentinels), over packed inputs (default,
+             --span-inputs packed): a contiguous window of random_spans_helper(128, 128) = 141 tokens of the corpus from
+             a random sentence onward, across sentence and document boundaries, so every input is exactly 128 tokens
+             (T5's reduce_concat_tokens + split_tokens + random_spans_helper); or --span-inputs sentences: 1-3
+             consecutive sentences of one document cut to 127 tokens (the recipe of models/base-news-11m)
   denoise    "denoise: " + sentence with ~25% of its words masked in spans -> the whole original sentence (copying)
   frag2sent  "sentence: " + fragments of the sentence as an entity sequence with pseudo-types -> the sentence (E2S stand-in)
   sent2frag  "entities: " + sentence -> its capitalised fragments as an entity sequence, type `entity` (S2E stand-in)
@@ -134,12 +138,54 @@ def serialise(pairs):
 
 
 # ----------------------------------------------------------------------------------------------------------- objectives
+SPAN_INPUTS = ("packed", "sentences")
+PACKED_CHARS_PER_TOKEN = 6  # characters taken per raw token before tokenizing a packed window (news: ~4.7)
+
+
+def noise_counts(length, noise_density=0.15, mean_span=3.0):
+    """Noise tokens, non-noise tokens and noise spans of a `length`-token mask (random_spans_noise_mask's counts)."""
+    num_noise = min(max(int(round(length * noise_density)), 1), length - 1)
+    num_nonnoise = length - num_noise
+    num_spans = min(max(int(round(num_noise / mean_span)), 1), num_noise, num_nonnoise)
+    return num_noise, num_nonnoise, num_spans
+
+
+def span_corrupted_lengths(length, noise_density=0.15, mean_span=3.0):
+    """(input, target) lengths with EOS after span corruption of `length` raw tokens."""
+    num_noise, num_nonnoise, num_spans = noise_counts(length, noise_density, mean_span)
+    return num_nonnoise + num_spans + 1, num_noise + num_spans + 1
+
+
+def random_spans_helper(inputs_length, targets_length=None, noise_density=0.15, mean_span=3.0):
+    """T5's random_spans_helper: the largest raw token count whose corrupted input fits inputs_length and target fits
+    targets_length (None: unconstrained) -> (raw tokens, input length, target length). T5: 512 -> (568, 512, 114)."""
+    def fits(n):
+        a, b = span_corrupted_lengths(n, noise_density, mean_span)
+        return a <= inputs_length and (targets_length is None or b <= targets_length)
+    if not fits(2):
+        raise ValueError(f"span corruption: {inputs_length}/{targets_length} cannot hold even 2 corrupted tokens")
+    n = 2
+    while fits(n + 1):
+        n += 1
+    return (n,) + span_corrupted_lengths(n, noise_density, mean_span)
+
+
+def packed_text(docs, doc, sent, min_chars):
+    """Text from sentence `sent` of document `doc` onward (sentences and documents in order, joined by a space) up to
+    the first sentence end at or beyond min_chars characters; exhausted when the documents ended first."""
+    parts, n = [], -1
+    for k in range(doc, len(docs)):
+        for s in docs[k][sent if k == doc else 0:]:
+            parts.append(s)
+            n += len(s) + 1
+            if n >= min_chars:
+                return " ".join(parts), False
+    return " ".join(parts), True
+
+
 def random_spans_noise_mask(length, rng, noise_density=0.15, mean_span=3.0):
     """T5's random_spans_noise_mask: alternating non-noise/noise spans, starting with non-noise."""
-    num_noise = int(round(length * noise_density))
-    num_noise = min(max(num_noise, 1), length - 1)
-    num_spans = max(int(round(num_noise / mean_span)), 1)
-    num_nonnoise = length - num_noise
+    num_noise, num_nonnoise, num_spans = noise_counts(length, noise_density, mean_span)
 
     def segment(n, k):
         # random partition of n items into k non-empty segments
@@ -147,7 +193,6 @@ def random_spans_noise_mask(length, rng, noise_density=0.15, mean_span=3.0):
         bounds = [0] + cuts + [n]
         return [bounds[i + 1] - bounds[i] for i in range(k)]
 
-    num_spans = min(num_spans, num_noise, num_nonnoise)
     noise_lens = segment(num_noise, num_spans)
     nonnoise_lens = segment(num_nonnoise, num_spans)
     mask = np.zeros(length, dtype=bool)
@@ -160,26 +205,50 @@ def random_spans_noise_mask(length, rng, noise_density=0.15, mean_span=3.0):
 
 
 class Sampler:
-    def __init__(self, docs, tok, sentinel0, eos, mixture, rng, max_src, max_tgt):
+    def __init__(self, docs, tok, sentinel0, eos, mixture, rng, max_src, max_tgt, span_inputs="packed", label="train"):
         self.docs, self.tok, self.rng = docs, tok, rng
         self.sentinel0, self.eos = sentinel0, eos
         self.names = list(mixture.keys())
         self.weights = np.array([mixture[n] for n in self.names], dtype=float)
         self.weights /= self.weights.sum()
         self.max_src, self.max_tgt = max_src, max_tgt
+        assert span_inputs in SPAN_INPUTS, span_inputs
+        self.span_inputs, self.label = span_inputs, label
+        self.raw_length = random_spans_helper(max_src, max_tgt)[0] if span_inputs == "packed" else None
+        self.short = 0  # packed windows that ran out of text (end of the documents): shorter inputs, reported
 
     def sentence(self):
-        d = self.docs[self.rng.randrange(len(self.docs))]
+        k = self.rng.randrange(len(self.docs))
+        d = self.docs[k]
         i = self.rng.randrange(len(d))
-        return d, i
+        return k, d, i
+
+    def packed_window(self, k, i):
+        """Exactly raw_length tokens of the text from sentence i of document k onward (fewer only at the end)."""
+        min_chars = self.raw_length * PACKED_CHARS_PER_TOKEN
+        while True:
+            text, exhausted = packed_text(self.docs, k, i, min_chars)
+            ids = self.tok.encode(text, add_special_tokens=False).ids
+            if len(ids) >= self.raw_length:
+                return ids[: self.raw_length]
+            if exhausted:
+                self.short += 1
+                if self.short & (self.short - 1) == 0:  # 1, 2, 4, ...: never silent, never flooding the log
+                    log(f"{self.label}: {self.short} packed span window(s) ran out of text at the end of the documents "
+                        f"(shorter inputs)")
+                return ids
+            min_chars *= 2
 
     def example(self, name):
         rng = self.rng
-        d, i = self.sentence()
+        k, d, i = self.sentence()
         s = d[i]
         if name == "span":
-            text = " ".join(d[i:i + rng.randint(1, 3)])
-            ids = self.tok.encode(text, add_special_tokens=False).ids[: self.max_src - 1]
+            if self.span_inputs == "packed":
+                ids = self.packed_window(k, i)
+            else:
+                text = " ".join(d[i:i + rng.randint(1, 3)])
+                ids = self.tok.encode(text, add_special_tokens=False).ids[: self.max_src - 1]
             if len(ids) < 4:
                 return None
             mask = random_spans_noise_mask(len(ids), rng)
@@ -456,6 +525,9 @@ def main():
     ap.add_argument("--minutes", type=float, default=7.0)
     ap.add_argument("--max-docs", type=int, default=None)
     ap.add_argument("--mixture", default="span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25")
+    ap.add_argument("--span-inputs", choices=SPAN_INPUTS, default="packed",
+                    help="span objective inputs: packed = T5 fixed-length windows of consecutive text (every input 128 "
+                         "tokens); sentences = 1-3 sentences (the recipe of models/base-news-11m)")
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--d-kv", type=int, default=64)
     ap.add_argument("--d-ff", type=int, default=640)
@@ -503,10 +575,13 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
     log(f"model: {nparams / 1e6:.2f}M parameters, config {cfg.to_diff_dict()}")
 
-    train_s = Sampler(train_docs, tok, sentinel0, 1, mixture, random.Random(args.seed), 128, 128)
+    if "span" in mixture:
+        raw, src_len, tgt_len = random_spans_helper(128, 128)
+        log(f"span inputs {args.span_inputs}" + (f": {raw} raw tokens -> source {src_len} / target {tgt_len}"
+                                                  if args.span_inputs == "packed" else ": 1-3 sentences"))
     val_batches = {}
     for name in mixture:
-        vs = Sampler(val_docs, tok, sentinel0, 1, {name: 1.0}, random.Random(1234), 128, 128)
+        vs = Sampler(val_docs, tok, sentinel0, 1, {name: 1.0}, random.Random(1234), 128, 128, args.span_inputs, "validation")
         val_batches[name] = [vs.batch(128) for _ in range(2)]
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01, fused=True)
@@ -519,7 +594,8 @@ def main():
             info = torch.utils.data.get_worker_info()
             wid = info.id if info else 0
             np.random.seed(args.seed * 1000 + wid)
-            s = Sampler(train_docs, tok, sentinel0, 1, mixture, random.Random(args.seed * 1000 + wid), 128, 128)
+            s = Sampler(train_docs, tok, sentinel0, 1, mixture, random.Random(args.seed * 1000 + wid), 128, 128,
+                        args.span_inputs, f"train worker {wid}")
             while True:
                 yield s.batch(args.batch)
 

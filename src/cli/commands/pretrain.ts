@@ -1,7 +1,7 @@
 // `cyclener pretrain`: make a base T5 from raw text (tokenizer, objective mixture, resumable time-boxed training).
 
 import * as T from '../../tensor';
-import { DEFAULT_MIXTURE, OBJECTIVES } from '../../pretrain/objectives';
+import { DEFAULT_MIXTURE, OBJECTIVES, SPAN_INPUTS } from '../../pretrain/objectives';
 import { pretrain, PRETRAIN_DEFAULTS as D } from '../../pretrain/pretrain';
 import { SCHEDULES, type ScheduleKind } from '../../pretrain/schedule';
 import type { ParsedArgs } from '../args';
@@ -20,6 +20,7 @@ registerCommand({
     tokenizer: { type: 'string', arg: 'DIR', help: 'reuse tokenizer.json/spiece.model from DIR instead of training one' },
     init: { type: 'string', arg: 'DIR', help: 'continue pretraining this checkpoint (domain adaptation); reuses its tokenizer' },
     mixture: { type: 'string', arg: 'SPEC', help: `objectives and weights (${OBJECTIVES.join(', ')})`, default: DEFAULT_MIXTURE },
+    'span-inputs': { type: 'string', arg: 'MODE', help: 'span objective inputs: packed = fixed-length windows of consecutive text, exactly --max-source tokens after corruption (T5); sentences = 1-3 sentences (the models/base-news-11m recipe)', default: D.spanInputs, choices: SPAN_INPUTS },
     'max-minutes': { type: 'number', arg: 'M', help: 'stop this sitting after M minutes of training (checkpointed; continue with --resume)' },
     steps: { type: 'int', arg: 'N', help: 'total optimizer steps (over all sittings); enables the linear schedule' },
     resume: { type: 'boolean', help: 'continue from DIR/checkpoint with the saved recipe' },
@@ -42,7 +43,9 @@ registerCommand({
     threads: { type: 'int', arg: 'N', help: 'intra-op threads (default: CYCLENER_THREADS or physical cores)' },
   },
   details: [
-    'Objectives (as tools/gpu/pretrain_t5.py, its GPU twin): span = T5 span corruption (15% noise, mean span 3);',
+    'Objectives (as tools/gpu/pretrain_t5.py, its GPU twin): span = T5 span corruption (15% noise, mean span 3) over packed',
+    'inputs (141 raw tokens of consecutive text, across sentences and documents -> 128 source / 29 target tokens at the',
+    'default lengths; --span-inputs sentences: 1-3 sentences, the models/base-news-11m recipe; a checkpoint keeps its mode);',
     'denoise = masked sentence -> sentence; frag2sent = fragments -> sentence; sent2frag = sentence -> capitalised fragments.',
     'Output: config.json, model.safetensors, generation_config.json, tokenizer.json, spiece.model, metrics.jsonl, loss.svg,',
     'pretrain_summary.json, checkpoint/ (fp32 weights + optimizer + RNG + data position for --resume).',
@@ -66,6 +69,7 @@ registerCommand({
       tokenizerDir: str(f.tokenizer) ?? null,
       init: str(f.init) ?? null,
       mixture: str(f.mixture) as string,
+      spanInputs: str(f['span-inputs']) === 'sentences' ? 'sentences' : 'packed',
       maxMinutes: pos('max-minutes') ?? null,
       steps: pos('steps') ?? null,
       resume: f.resume === true,
