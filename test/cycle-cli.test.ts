@@ -6,30 +6,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
 import '../src/cli/commands';
-import { runCli } from '../src/cli/registry';
-import { saveModelDir } from '../src/cycle/model-io';
-import { buildSyntheticWorld, SYN_TYPES, syntheticTokenizer } from '../src/cycle/synthetic';
-import { presetConfig } from '../src/t5/config';
-import { T5ForConditionalGeneration } from '../src/t5/model';
+import { SYN_TYPES } from '../src/cycle/synthetic';
+import { cli, tinySyntheticBase } from './cli-helpers';
 
 T.setNumThreads(1);
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; } });
-  return { code, out, err };
-}
 
 test('cli: train (cycles), train-supervised, predict (jsonl/conll/text), evaluate --model, resume, bad input', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-cli-'));
   try {
-    const w = buildSyntheticWorld({ seed: 5, nS: 10, nQ: 6, nEval: 5, namesPerType: 4, ambiguous: 0 });
-    const tok = syntheticTokenizer(w);
-    const base = path.join(root, 'base');
-    const m = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize }), { seed: 1 });
-    saveModelDir(base, m, tok, { task: 's2e', prefix: 'entities: ', types: [] });
-    m.dispose();
+    const { world: w, base } = tinySyntheticBase(root);
     const f = (n: string, lines: string[]) => { fs.writeFileSync(path.join(root, n), lines.join('\n') + '\n'); return path.join(root, n); };
     const S = f('S.txt', w.S);
     const Q = f('Q.txt', w.Q.map((q) => (q === '' ? '<none>' : q)));

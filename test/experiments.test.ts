@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import '../src/cli/commands';
-import { runCli } from '../src/cli/registry';
+import { cli } from './cli-helpers';
 import { markdownBlocks, toHtml, toMarkdown } from '../src/experiments/doc';
 import { TABLE5A, TABLE5B, TABLE6 } from '../src/experiments/paper';
 import { filterCells, planExperiment, type Cell } from '../src/experiments/plan';
@@ -21,13 +21,6 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-exp-'));
 process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
 const NO_DATA = path.join(root, 'no-data');
 const env = { ...process.env, CYCLENER_THREADS: '1' };
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; } });
-  return { code, out, err };
-}
 
 const ids = (cells: readonly Cell[]) => cells.map((c) => c.id);
 const configs = (cells: readonly Cell[]) => cells.map((c) => `${c.kind}:${c.dataConfig}`);

@@ -5,6 +5,7 @@ import { alignPrediction, type PredictionAlignment } from '../data/align';
 import type { Range } from '../data/types';
 import { Verbalizer } from '../data/verbalizer';
 import { groundingHook } from './grounding';
+import { DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir } from './model-io';
 import { Direction, type DecodeConfig } from './seq2seq';
 
 export interface PredictOptions {
@@ -33,4 +34,26 @@ export function verbalizerForTypes(types: readonly string[], labels?: Record<str
 
 export function alignAll(sentences: readonly { text: string; offsets: readonly Range[] }[], seqs: readonly string[], v: Verbalizer): PredictionAlignment[] {
   return sentences.map((s, i) => alignPrediction(s, seqs[i] ?? '', v));
+}
+
+export interface ModelPrediction {
+  seqs: string[];
+  types: string[];
+  verbalizer: Verbalizer;
+}
+
+/** Load an S2E model directory (or a run / its best/), predict `texts`, and free the model. */
+export async function predictWithModelDir(modelDir: string, texts: readonly string[], opts: { grounded: boolean; batch: number; maxNewTokens: number; numBeams: number }): Promise<ModelPrediction> {
+  const dir = resolveS2EDir(modelDir);
+  const m = loadModelDir(dir);
+  try {
+    const meta = m.meta;
+    const types = meta?.types ?? [];
+    if (opts.grounded && types.length === 0) throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
+    const s2e = new Direction(m.model, m.tokenizer, meta?.prefix ?? DEFAULT_S2E_PREFIX, { maxSourceTokens: 512, maxTargetTokens: 512 });
+    const seqs = await predictSequences(s2e, texts, { grounded: opts.grounded, types, batchSize: opts.batch, decode: { maxNewTokens: opts.maxNewTokens, numBeams: opts.numBeams } });
+    return { seqs, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer) };
+  } finally {
+    m.model.dispose();
+  }
 }

@@ -4,7 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as T from '../tensor';
+import { formatEntitySequence } from '../data/entity-seq';
 import { Rng } from '../data/rng';
+import type { LabeledSentence } from '../data/types';
+import type { Verbalizer } from '../data/verbalizer';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { Seq2SeqTrainer } from '../t5/train';
@@ -73,4 +76,16 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
   saveModelDir(outDir, model, tokenizer, { task: 's2e', prefix: cfg.prefix, ...meta });
   if (dir.truncated > 0) log(`note: ${dir.truncated} sequences were cut to the token limits`);
   return { losses, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** `n` random sentences (seeded; all of them when n is absent or ≥ their number). Shared by
+ *  `train-supervised --num` and `cyclener gate`, so both see the same sentences for a seed. */
+export function sampleSentences<T>(sentences: readonly T[], n: number | undefined, seed: number): T[] {
+  if (n === undefined || n >= sentences.length) return [...sentences];
+  return new Rng(seed).fork('train-supervised/sample').shuffle([...sentences]).slice(0, n);
+}
+
+/** Gold ⟨sentence → entity sequence⟩ pairs, types verbalised (the paper's GQ format). */
+export function pairsFromSentences(sentences: readonly LabeledSentence[], v: Verbalizer): Pair[] {
+  return sentences.map((s) => ({ sentence: s.text, sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))) }));
 }

@@ -543,6 +543,8 @@ def main():
     ap.add_argument("--gate-random", type=int, default=0, help="also gate a randomly initialised model")
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--init", default=None, help="continue from this checkpoint directory (weights only)")
+    ap.add_argument("--gate-only", default=None, metavar="DIR",
+                    help="no pretraining: gate this checkpoint (needs --conll-dir), write OUT/gate.json and exit")
     args = ap.parse_args()
 
     random.seed(args.seed)
@@ -556,6 +558,13 @@ def main():
     sep_id = tok.token_to_id(SEP)
     log(f"tokenizer: {vocab} tokens, <extra_id_0>={sentinel0}, <sep>={sep_id}, </s>={tok.token_to_id('</s>')}, "
         f"<pad>={tok.token_to_id('<pad>')}, <unk>={tok.token_to_id('<unk>')}")
+    if args.gate_only:
+        if not args.conll_dir:
+            sys.exit("--gate-only needs --conll-dir")
+        res = gate(args.gate_only, tok, args.conll_dir, args.gate_steps, args.seed, os.path.basename(args.gate_only.rstrip("/")))
+        with open(os.path.join(args.out, "gate.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        return
     mixture = {k: float(v) for k, v in (kv.split("=") for kv in args.mixture.split(","))}
 
     t0 = time.time()

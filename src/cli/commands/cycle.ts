@@ -7,14 +7,12 @@ import { formatEntitySequence, parseQLine, toQLine } from '../../data/entity-seq
 import { DataError } from '../../data/errors';
 import { readQFile, readSentenceLines, readUtf8, sentenceToJson, splitLines, type LabeledCorpus } from '../../data/readers';
 import { tokenizeText } from '../../data/detok';
-import { Rng } from '../../data/rng';
 import type { LabeledSentence, Range } from '../../data/types';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
-import { DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir } from '../../cycle/model-io';
-import { alignAll, predictSequences, verbalizerForTypes } from '../../cycle/predict';
-import { Direction } from '../../cycle/seq2seq';
+import { DEFAULT_S2E_PREFIX, loadModelDir } from '../../cycle/model-io';
+import { alignAll, predictWithModelDir } from '../../cycle/predict';
 import { T5ForConditionalGeneration } from '../../t5/model';
-import { trainSupervised, type Pair } from '../../cycle/supervised';
+import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../cycle/supervised';
 import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
@@ -155,13 +153,9 @@ function readPairs(f: Record<string, unknown>, io: Io): { pairs: Pair[]; verbali
   if (!trainFile) throw new UsageError('give --pairs FILE or --train FILE');
   const corpus = readLabeledWithFlags(trainFile, f as never);
   const v = chooseVerbalizer(f as never, corpusLabels(corpus));
-  let sents: LabeledSentence[] = corpus.sentences;
-  const n = num(f.num as number);
-  if (n !== undefined && n < sents.length) {
-    sents = new Rng(num(f.seed as number) ?? 42).fork('train-supervised/sample').shuffle([...sents]).slice(0, n);
-  }
+  const sents: LabeledSentence[] = sampleSentences(corpus.sentences, num(f.num as number), num(f.seed as number) ?? 42);
   io.err(`${sents.length} labelled sentences from ${trainFile}`);
-  return { pairs: sents.map((s) => ({ sentence: s.text, sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))) })), verbalizer: v.toJSON() };
+  return { pairs: pairsFromSentences(sents, v), verbalizer: v.toJSON() };
 }
 
 registerCommand({
@@ -235,27 +229,6 @@ export function readInput(file: string, format: string, f: Record<string, unknow
   return { sentences: corpus.sentences.map((s) => ({ text: s.text, offsets: s.offsets, tokens: s.tokens })), corpus };
 }
 
-export interface ModelPrediction {
-  seqs: string[];
-  types: string[];
-  verbalizer: ReturnType<typeof verbalizerForTypes>;
-}
-
-export async function predictWithModel(modelDir: string, texts: readonly string[], opts: { grounded: boolean; batch: number; maxNewTokens: number; numBeams: number }): Promise<ModelPrediction> {
-  const dir = resolveS2EDir(modelDir);
-  const m = loadModelDir(dir);
-  try {
-    const meta = m.meta;
-    const types = meta?.types ?? [];
-    if (opts.grounded && types.length === 0) throw new UsageError(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
-    const s2e = new Direction(m.model, m.tokenizer, meta?.prefix ?? DEFAULT_S2E_PREFIX, { maxSourceTokens: 512, maxTargetTokens: 512 });
-    const seqs = await predictSequences(s2e, texts, { grounded: opts.grounded, types, batchSize: opts.batch, decode: { maxNewTokens: opts.maxNewTokens, numBeams: opts.numBeams } });
-    return { seqs, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer) };
-  } finally {
-    m.model.dispose();
-  }
-}
-
 export const PREDICT_FLAGS = {
   'no-ground': { type: 'boolean' as const, help: 'plain decoding: S2E may emit any text (grounded decoding is the default)' },
   'max-new-tokens': { type: 'int' as const, arg: 'N', help: 'longest entity sequence in tokens', default: 128 },
@@ -279,7 +252,7 @@ registerCommand({
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const input = readInput(str(f.input) as string, str(f['input-format']) as string, f);
-    const p = await predictWithModel(str(f.model) as string, input.sentences.map((s) => s.text), {
+    const p = await predictWithModelDir(str(f.model) as string, input.sentences.map((s) => s.text), {
       grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number,
     });
     const out = str(f.out) as string;

@@ -8,7 +8,8 @@ import { evaluate, type EvalSentence } from '../../eval/metrics';
 import { formatReport } from '../../eval/report';
 import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { PREDICT_FLAGS, predictWithModel } from './cycle';
+import { predictWithModelDir } from '../../cycle/predict';
+import { PREDICT_FLAGS } from './cycle';
 import { UsageError } from '../args';
 import { chooseVerbalizer, corpusLabels, num, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
@@ -42,7 +43,7 @@ registerCommand({
     let pf = str(f['pred-format']) ?? 'auto';
     let modelLines: string[] | undefined;
     if (modelDir) {
-      const p = await predictWithModel(modelDir, gold.sentences.map((s) => s.text), {
+      const p = await predictWithModelDir(modelDir, gold.sentences.map((s) => s.text), {
         grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number,
       });
       modelLines = p.seqs;

@@ -9,3 +9,4 @@ import './cycle';
 import './demo';
 import './experiment';
 import './report';
+import './gate';
