@@ -1,6 +1,7 @@
 // Shared by the CLI tests: run the dispatcher with captured output, and a tiny random-init base model
 // over a small synthetic world's vocabulary.
 import * as path from 'node:path';
+import '../src/cli/commands';
 import { runCli } from '../src/cli/registry';
 import { saveModelDir } from '../src/cycle/model-io';
 import { buildSyntheticWorld, syntheticTokenizer, type SyntheticWorld } from '../src/cycle/synthetic';

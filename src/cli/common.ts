@@ -77,3 +77,26 @@ export function writeLines(file: string, lines: readonly string[]): void {
 export function fmtInt(n: number): string {
   return n.toLocaleString('en-US');
 }
+
+/**
+ * Ctrl-C / SIGTERM during a long run: the first signal asks the run to stop after its current step and write its
+ * checkpoint (so `--resume` loses nothing); a second one, seconds later, quits at once. Repeats within 2 s are the
+ * same request (a terminal's Ctrl-C reaches an experiment runner's stage directly and again through the runner).
+ */
+export function onInterrupt(log: (line: string) => void): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  let first = 0;
+  const handler = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) {
+      if (Date.now() - first < 2000) return;
+      log(`${sig} again: quitting without a checkpoint`);
+      process.exit(130);
+    }
+    first = Date.now();
+    log(`${sig}: stopping after the current step and writing the checkpoint (again to quit at once)`);
+    ac.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return { signal: ac.signal, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
+}

@@ -47,6 +47,8 @@ export interface CycleModels {
 export interface TrainHooks {
   /** Human-readable progress lines (progress bar, warnings). */
   log?: (line: string) => void;
+  /** Aborted = stop after the current step and write the resume checkpoint (Ctrl-C); the run stays resumable. */
+  signal?: AbortSignal;
 }
 
 export interface EvalResult {
@@ -69,6 +71,8 @@ export interface CycleResult {
   losses: { step: number; lossS: number; lossE: number }[];
   evals: (EvalResult & { step: number; epoch: number })[];
   stoppedEarly: boolean;
+  /** Stopped by `signal`: the checkpoint holds the last step; `--resume` continues. */
+  interrupted: boolean;
 }
 
 /** Type words of Q (sorted), for grounded decoding. */
@@ -153,7 +157,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   const orderS = new EpochOrder(cfg.seed, 'S', data.S.length);
   const orderQ = new EpochOrder(cfg.seed, 'Q', data.Q.length);
   const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.epochs) : stepsPerEpoch * cfg.epochs;
-  const result: CycleResult = { steps: 0, epochsDone: state.position.epoch, bestStep: state.bestStep, bestScore: state.bestScore, losses: [], evals: [], stoppedEarly: false };
+  const result: CycleResult = { steps: 0, epochsDone: state.position.epoch, bestStep: state.bestStep, bestScore: state.bestScore, losses: [], evals: [], stoppedEarly: false, interrupted: false };
   const recent: string[] = [];
   let warnedEpoch = -1;
   const t0 = Date.now();
@@ -326,9 +330,11 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
         }
       }
       if (endOfEpoch) result.epochsDone = pos.epoch + 1;
-      if (evalDue || state.stopped || pos.globalStep >= totalSteps || (cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0)) save();
+      const interrupted = opts.signal?.aborted === true && !state.stopped && pos.globalStep < totalSteps;
+      if (interrupted || evalDue || state.stopped || pos.globalStep >= totalSteps || (cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0)) save();
+      if (interrupted) { result.interrupted = true; log(`interrupted at step ${pos.globalStep}: checkpoint written`); break; }
     }
-    if (!fs.existsSync(path.join(runDir, 'best')) && data.devS === undefined && data.devGold === undefined) {
+    if (!result.interrupted && !fs.existsSync(path.join(runDir, 'best')) && data.devS === undefined && data.devGold === undefined) {
       // No held-out data: nothing to select on, so best/ is the last model (said in the log).
       log('warning: no dev data: best/ holds the final models (no model selection)');
       atomicDir(path.join(runDir, 'best'), (tmp) => {

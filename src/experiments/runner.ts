@@ -70,6 +70,20 @@ export function killActiveChildren(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const c of active) c.kill(signal);
 }
 
+/** Set once the runner is stopping: no new stage starts. */
+let stopRequested = false;
+
+/** SIGTERM to the running stages, resolved when they have exited (train and pretrain write their checkpoint first). */
+export function stopActiveChildren(): Promise<void> {
+  stopRequested = true;
+  const running = [...active].filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of running) c.kill('SIGTERM');
+  return Promise.all(running.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) resolve();
+    else c.once('exit', () => resolve());
+  }))).then(() => undefined);
+}
+
 function readRecords(dir: string): CommandRecord[] {
   const p = path.join(dir, 'stages.jsonl');
   if (!fs.existsSync(p)) return [];
@@ -78,6 +92,7 @@ function readRecords(dir: string): CommandRecord[] {
 
 /** One CLI subprocess; stdout to `stdoutFile` (truncated) or appended to the stage log. */
 function runStage(r: CellRun, stage: string, args: string[], stdoutFile?: string): Promise<void> {
+  if (stopRequested) return Promise.reject(new StageError(`${stage} not started: the runner is stopping`));
   const logs = path.join(r.dir, 'logs');
   fs.mkdirSync(logs, { recursive: true });
   const out = fs.openSync(stdoutFile ?? path.join(logs, `${stage}.out`), stdoutFile ? 'w' : 'a');

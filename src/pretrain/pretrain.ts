@@ -58,6 +58,8 @@ export interface PretrainOptions {
   saveDtype: 'float32' | 'bfloat16';
   /** stop this sitting after this many steps (the schedule still uses `steps`); for tests and benchmarks */
   stopAfter?: number | null;
+  /** aborted = stop after the current step, checkpoint and export as at the end of a sitting (Ctrl-C) */
+  signal?: AbortSignal;
   /** skip the final HF export (benchmarks) */
   noExport?: boolean;
   /** spm_train: allow fewer pieces than asked (tiny corpora) */
@@ -80,7 +82,7 @@ export interface PretrainResult {
   valLoss: Record<string, number> | null;
   tokensPerSecond: number;
   seconds: number;
-  stoppedBy: 'steps' | 'time' | 'stop-after';
+  stoppedBy: 'steps' | 'time' | 'stop-after' | 'signal';
   params: number;
   /** span examples of this sitting (null when the mixture has no span objective) */
   span: SpanStats | null;
@@ -247,6 +249,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       if (recipe.steps !== null && step >= recipe.steps) { stoppedBy = 'steps'; break; }
       if (Date.now() - t0 >= budgetMs) { stoppedBy = 'time'; break; }
       if (losses.length >= stopAfter) { stoppedBy = 'stop-after'; break; }
+      if (o.signal?.aborted) { stoppedBy = 'signal'; break; }
       const mbs: BuiltExample[][] = [];
       for (let a = 0; a < recipe.accum; a++) {
         const b = await stream.batch(recipe.batch);

@@ -17,7 +17,7 @@ import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
+import { chooseVerbalizer, corpusLabels, onInterrupt, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
 
 function qLinesToModel(file: string): string[] {
   return readQFile(file).map((es) => (es.length === 0 ? '' : formatEntitySequence(es)));
@@ -125,10 +125,16 @@ registerCommand({
     const a = loadModelDir(s2eDir);
     const b = loadModelDir(e2sDir, s2eDir);
     io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
+    const interrupt = onInterrupt((l) => io.err(l));
     try {
-      const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold, testGold }, cfg, runDir, { resume, log: (l) => io.err(l) });
+      const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold, testGold }, cfg, runDir, { resume, log: (l) => io.err(l), signal: interrupt.signal });
+      if (r.interrupted) {
+        io.err(`interrupted after ${r.steps} steps this run; continue with the same command and --resume`);
+        return 130;
+      }
       io.out(`done: ${r.steps} steps this run; best step ${r.bestStep ?? '-'} (${cfg.selectOn} ${r.bestScore?.toFixed(4) ?? '-'}); models in ${path.join(runDir, 'best')}`);
     } finally {
+      interrupt.dispose();
       a.model.dispose();
       b.model.dispose();
     }

@@ -3,7 +3,7 @@
 
 import * as path from 'node:path';
 import { EXPERIMENTS, filterCells, getPreset, parseSeeds, PlanError, planExperiment, PRESETS } from '../../experiments/plan';
-import { cellDir, killActiveChildren, missingInputs, probeTrainTestGold, runCell, TRAIN_TEST_GOLD_FLAG, type RunContext } from '../../experiments/runner';
+import { cellDir, killActiveChildren, stopActiveChildren, missingInputs, probeTrainTestGold, runCell, TRAIN_TEST_GOLD_FLAG, type RunContext } from '../../experiments/runner';
 import { shellQuote } from '../../experiments/result';
 import { UsageError, type ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
@@ -69,10 +69,22 @@ registerCommand({
       ctx.trainHasTestGold = cells.some((c) => c.testCurve) && probeTrainTestGold(ctx.cliMain);
       if (cells.some((c) => c.testCurve) && !ctx.trainHasTestGold) io.err(`note: cyclener train has no ${TRAIN_TEST_GOLD_FLAG} flag yet: no per-evaluation test F1 will be logged`);
       io.out(`${stamp()} experiment ${name}, preset ${preset.name}: ${cells.length} cell(s) in ${root}; CYCLENER_THREADS=${process.env.CYCLENER_THREADS ?? '(unset)'}`);
-      // Stop the stage's subprocess with the runner, so no orphan keeps writing into a cell whose lock looks stale.
-      const stop = (sig: NodeJS.Signals) => { killActiveChildren(sig); io.err(`stopped by ${sig}; rerun the same command to resume`); process.exit(sig === 'SIGINT' ? 130 : 143); };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      // Stop the stage's subprocess with the runner and wait for it (a training stage writes its checkpoint first), so no
+      // orphan keeps writing into a cell whose lock looks stale. A second signal, seconds later, kills it at once.
+      let stopping = 0;
+      const stop = (sig: NodeJS.Signals) => {
+        const code = sig === 'SIGINT' ? 130 : 143;
+        if (stopping > 0) {
+          if (Date.now() - stopping < 2000) return;
+          killActiveChildren('SIGKILL');
+          process.exit(code);
+        }
+        stopping = Date.now();
+        io.err(`${sig}: stopping the running stage after its current step (again to kill it at once)`);
+        void stopActiveChildren().then(() => { io.err(`stopped by ${sig}; rerun the same command to resume`); process.exit(code); });
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
       const counts = new Map<string, number>();
       for (const [i, c] of cells.entries()) {
         const r = await runCell(c, ctx);

@@ -6,7 +6,7 @@ import { pretrain, PRETRAIN_DEFAULTS as D } from '../../pretrain/pretrain';
 import { SCHEDULES, type ScheduleKind } from '../../pretrain/schedule';
 import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
-import { num, str } from '../common';
+import { num, onInterrupt, str } from '../common';
 import { registerCommand, type Io } from '../registry';
 
 registerCommand({
@@ -61,41 +61,50 @@ registerCommand({
     for (const k of ['batch', 'accum', 'lr', 'warmup', 'checkpoint-minutes', 'eval-every', 'log-every', 'max-source', 'max-target', 'spm-sentences', 'vocab-size']) pos(k);
     if (num(f.threads) !== undefined) T.setNumThreads(pos('threads')!);
     if (str(f.tokenizer) && str(f.init)) throw new UsageError('--tokenizer and --init both give a tokenizer; pass one');
-    await pretrain({
-      corpus: (str(f.corpus) as string).split(',').filter(Boolean),
-      out: str(f.out) as string,
-      model: str(f.model) as string,
-      vocabSize: num(f['vocab-size']) as number,
-      tokenizerDir: str(f.tokenizer) ?? null,
-      init: str(f.init) ?? null,
-      mixture: str(f.mixture) as string,
-      spanInputs: str(f['span-inputs']) === 'sentences' ? 'sentences' : 'packed',
-      maxMinutes: pos('max-minutes') ?? null,
-      steps: pos('steps') ?? null,
-      resume: f.resume === true,
-      batch: num(f.batch) as number,
-      accum: num(f.accum) as number,
-      optimizer: str(f.optimizer) === 'adafactor' ? 'adafactor' : 'adamw',
-      lr: num(f.lr) as number,
-      warmup: num(f.warmup) as number,
-      schedule: (str(f.schedule) as ScheduleKind | undefined) ?? null,
-      seed: num(f.seed) as number,
-      bf16: f.bf16 === true,
-      dropout: num(f.dropout) as number,
-      maxSource: num(f['max-source']) as number,
-      maxTarget: num(f['max-target']) as number,
-      checkpointMinutes: num(f['checkpoint-minutes']) as number,
-      evalEvery: num(f['eval-every']) as number,
-      logEvery: num(f['log-every']) as number,
-      valDocs: D.valDocs,
-      valBatches: D.valBatches,
-      valBatchSize: D.valBatchSize,
-      holdoutEvery: D.holdoutEvery,
-      chunkDocs: D.chunkDocs,
-      spmSentences: num(f['spm-sentences']) as number,
-      saveDtype: str(f['save-dtype']) === 'bfloat16' ? 'bfloat16' : 'float32',
-      log: (line) => io.err(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
-    });
-    return 0;
+    const interrupt = onInterrupt((line) => io.err(line));
+    let stoppedBy: string;
+    try {
+      ({ stoppedBy } = await pretrain({
+        corpus: (str(f.corpus) as string).split(',').filter(Boolean),
+        out: str(f.out) as string,
+        model: str(f.model) as string,
+        vocabSize: num(f['vocab-size']) as number,
+        tokenizerDir: str(f.tokenizer) ?? null,
+        init: str(f.init) ?? null,
+        mixture: str(f.mixture) as string,
+        spanInputs: str(f['span-inputs']) === 'sentences' ? 'sentences' : 'packed',
+        maxMinutes: pos('max-minutes') ?? null,
+        steps: pos('steps') ?? null,
+        resume: f.resume === true,
+        batch: num(f.batch) as number,
+        accum: num(f.accum) as number,
+        optimizer: str(f.optimizer) === 'adafactor' ? 'adafactor' : 'adamw',
+        lr: num(f.lr) as number,
+        warmup: num(f.warmup) as number,
+        schedule: (str(f.schedule) as ScheduleKind | undefined) ?? null,
+        seed: num(f.seed) as number,
+        bf16: f.bf16 === true,
+        dropout: num(f.dropout) as number,
+        maxSource: num(f['max-source']) as number,
+        maxTarget: num(f['max-target']) as number,
+        checkpointMinutes: num(f['checkpoint-minutes']) as number,
+        evalEvery: num(f['eval-every']) as number,
+        logEvery: num(f['log-every']) as number,
+        valDocs: D.valDocs,
+        valBatches: D.valBatches,
+        valBatchSize: D.valBatchSize,
+        holdoutEvery: D.holdoutEvery,
+        chunkDocs: D.chunkDocs,
+        spmSentences: num(f['spm-sentences']) as number,
+        saveDtype: str(f['save-dtype']) === 'bfloat16' ? 'bfloat16' : 'float32',
+        log: (line) => io.err(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
+        signal: interrupt.signal,
+      }));
+    } finally {
+      interrupt.dispose();
+    }
+    if (stoppedBy !== 'signal') return 0;
+    io.err(`interrupted: checkpoint and model written to ${str(f.out)}; continue with the same command and --resume`);
+    return 130;
   },
 });
