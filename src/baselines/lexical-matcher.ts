@@ -4,7 +4,11 @@
 // how both Q surfaces and S sentences are produced, so multi-token names match exactly.
 
 import type { SeqEntity } from '../data/entity-seq';
+import type { LabeledCorpus } from '../data/readers';
 import type { Entity, LabeledSentence, Range } from '../data/types';
+import type { Verbalizer } from '../data/verbalizer';
+import { charMentions, tokenMentions } from '../eval/compare';
+import { evaluate, type EvalReport } from '../eval/metrics';
 
 export class Gazetteer {
   /** surface -> type word. */
@@ -66,4 +70,12 @@ export function predictEntities(g: Gazetteer, s: LabeledSentence, toLabel: (type
     start: m.start, end: m.end, charStart: m.charStart, charEnd: m.charEnd,
     label: toLabel(m.type) ?? m.type, surface: s.text.slice(m.charStart, m.charEnd),
   }));
+}
+
+/** Tag every sentence of `gold` and score it like every other system (character spans for JSONL, tokens otherwise). */
+export function scoreLexicalMatcher(g: Gazetteer, gold: LabeledCorpus, v: Verbalizer): { preds: Entity[][]; report: EvalReport } {
+  const preds = gold.sentences.map((s) => predictEntities(g, s, (t) => v.label(t)));
+  const mentions = gold.format === 'jsonl' ? charMentions : tokenMentions;
+  const report = evaluate(gold.sentences.map((s, i) => ({ gold: mentions(s), pred: mentions({ ...s, entities: preds[i]! }) })));
+  return { preds, report };
 }

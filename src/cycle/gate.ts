@@ -6,14 +6,13 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Gazetteer, predictEntities } from '../baselines/lexical-matcher';
+import { Gazetteer, scoreLexicalMatcher } from '../baselines/lexical-matcher';
 import type { LabeledCorpus } from '../data/readers';
 import type { LabeledSentence } from '../data/types';
 import type { Verbalizer } from '../data/verbalizer';
-import { compareSequences, tokenMentions } from '../eval/compare';
+import { compareSequences } from '../eval/compare';
 import { evaluate, type EvalReport } from '../eval/metrics';
-import { T5ForConditionalGeneration } from '../t5/model';
-import { DEFAULT_S2E_PREFIX, loadModelDir } from './model-io';
+import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from './model-io';
 import { predictWithModelDir } from './predict';
 import { trainSupervised, type Pair } from './supervised';
 
@@ -58,21 +57,14 @@ function score(r: EvalReport): GateScore {
 export function lexicalGate(train: readonly LabeledSentence[], dev: LabeledCorpus, v: Verbalizer): GateRow {
   const t0 = Date.now();
   const g = new Gazetteer(train.map((s) => s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))));
-  const report = evaluate(dev.sentences.map((s) => {
-    const pred = predictEntities(g, s, (t) => v.label(t));
-    return { gold: tokenMentions(s), pred: tokenMentions({ ...s, entities: pred }) };
-  }));
+  const { report } = scoreLexicalMatcher(g, dev, v);
   return { label: 'Lexical Matcher', base: '', randomInit: false, trainSeconds: 0, evalSeconds: (Date.now() - t0) / 1000, ...score(report) };
 }
 
 /** Fine-tune one base (or its random-init control) on `pairs`, then score it on `dev`. The model is written to `outDir`. */
 export async function gateBase(base: string, randomInit: boolean, label: string, pairs: readonly Pair[], dev: LabeledCorpus, v: Verbalizer, types: readonly string[], s: GateSettings, outDir: string, log: (l: string) => void = () => undefined): Promise<GateRow> {
   const m = loadModelDir(base);
-  if (randomInit) {
-    const cfg = m.model.config;
-    m.model.dispose();
-    m.model = new T5ForConditionalGeneration(cfg, { seed: s.seed });
-  }
+  if (randomInit) reinitialise(m, s.seed);
   let trained: { losses: number[]; seconds: number };
   try {
     trained = await trainSupervised(m.model, m.tokenizer, pairs, {

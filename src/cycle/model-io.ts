@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../t5/checkpoint';
-import type { T5ForConditionalGeneration } from '../t5/model';
+import { T5ForConditionalGeneration } from '../t5/model';
 import { T5Tokenizer } from '../t5/tokenizer';
 import { atomicWriteFile } from '../t5/safetensors';
 
@@ -80,4 +80,11 @@ export function atomicDir(dir: string, write: (tmp: string) => void): void {
   if (fs.existsSync(dir)) fs.renameSync(dir, old);
   fs.renameSync(tmp, dir);
   fs.rmSync(old, { recursive: true, force: true });
+}
+
+/** The no-pretraining control: `loaded`'s architecture and tokenizer with fresh, seeded random weights. */
+export function reinitialise(loaded: Loaded, seed: number): void {
+  const cfg = loaded.model.config;
+  loaded.model.dispose();
+  loaded.model = new T5ForConditionalGeneration(cfg, { seed });
 }

@@ -2,10 +2,8 @@
 // scored like every other system.
 
 import { writeFileSync } from 'node:fs';
-import { Gazetteer, predictEntities } from '../../baselines/lexical-matcher';
+import { Gazetteer, scoreLexicalMatcher } from '../../baselines/lexical-matcher';
 import { readQFile, sentenceToJson } from '../../data/readers';
-import { charMentions, tokenMentions } from '../../eval/compare';
-import { evaluate } from '../../eval/metrics';
 import { formatReport } from '../../eval/report';
 import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
@@ -30,12 +28,7 @@ registerCommand({
     const v = chooseVerbalizer(f, corpusLabels(gold));
     const q = readQFile(str(f.q) as string, v.wordSet());
     const g = new Gazetteer(q);
-    const preds = gold.sentences.map((s) => predictEntities(g, s, (t) => v.label(t)));
-    const byChars = gold.format === 'jsonl';
-    const report = evaluate(gold.sentences.map((s, i) => {
-      const p = { ...s, entities: preds[i]! };
-      return byChars ? { gold: charMentions(s), pred: charMentions(p) } : { gold: tokenMentions(s), pred: tokenMentions(p) };
-    }));
+    const { preds, report } = scoreLexicalMatcher(g, gold, v);
     if (str(f.out)) writeFileSync(str(f.out) as string, preds.map((p, i) => sentenceToJson({ text: gold.sentences[i]!.text, entities: p })).join('\n') + '\n');
     const head = { q: str(f.q), gold: str(f.gold), qSequences: q.length, gazetteerEntries: g.size };
     if (f.json === true) { io.out(JSON.stringify({ ...head, ...report }, null, 2)); return 0; }

@@ -9,9 +9,8 @@ import { readQFile, readSentenceLines, readUtf8, sentenceToJson, splitLines, typ
 import { tokenizeText } from '../../data/detok';
 import type { LabeledSentence, Range } from '../../data/types';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
-import { DEFAULT_S2E_PREFIX, loadModelDir } from '../../cycle/model-io';
+import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from '../../cycle/model-io';
 import { alignAll, predictWithModelDir } from '../../cycle/predict';
-import { T5ForConditionalGeneration } from '../../t5/model';
 import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../cycle/supervised';
 import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { ParsedArgs } from '../args';
@@ -191,11 +190,7 @@ registerCommand({
     const steps = num(f.steps) ?? Math.ceil(((num(f.epochs) ?? 3) * pairs.length) / batch);
     const types = str(f.types) ? (str(f.types) as string).split(',').map((t) => t.trim()) : typesOf(pairs.map((p) => p.sequence));
     const m = loadModelDir(str(f['base-model']) as string);
-    if (f['random-init'] === true) {
-      const cfg = m.model.config;
-      m.model.dispose();
-      m.model = new T5ForConditionalGeneration(cfg, { seed: num(f.seed) as number });
-    }
+    if (f['random-init'] === true) reinitialise(m, num(f.seed) as number);
     try {
       const r = await trainSupervised(m.model, m.tokenizer, pairs, {
         prefix: str(f.prefix) as string, batchSize: batch, steps, lr: num(f.lr) as number, weightDecay: 0, maxGradNorm: 1,

@@ -67,7 +67,14 @@ registerCommand({
     io.err(`gate: ${sents.length} gold sentences of ${trainFile} (seed ${s.seed}), ${s.steps} steps × ${s.batchSize}, lr ${s.lr}; ${dev.sentences.length} sentences of ${devFile}`);
 
     const rows: GateRow[] = [lexicalGate(sents, dev, v)];
-    const candidates = bases.map((b, i) => ({ base: b, randomInit: false, label: path.basename(path.resolve(b)) + (bases.slice(0, i).some((x) => path.basename(path.resolve(x)) === path.basename(path.resolve(b))) ? `#${i + 1}` : '') }));
+    // Rows are labelled by the base's folder name (#N when two bases share one).
+    const used = new Set<string>();
+    const candidates = bases.map((b, i) => {
+      const name = path.basename(path.resolve(b));
+      const label = used.has(name) ? `${name}#${i + 1}` : name;
+      used.add(name);
+      return { base: b, randomInit: false, label };
+    });
     if (f['random-init'] === true) candidates.push({ base: bases[0] as string, randomInit: true, label: 'random init' });
     for (const c of candidates) {
       const dir = path.join(out, c.label.replace(/[^A-Za-z0-9._#-]+/g, '-'));
