@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ALL = ['engine', 't5'];
+const ALL = ['engine', 't5', 'jobs'];
+// Arguments a benchmark gets inside the suite: the full jobs benchmark takes ~10 minutes (npm run bench:jobs).
+const SUITE_ARGS: Record<string, string[]> = { jobs: ['--quick'] };
 const wanted = process.argv.slice(2);
 const names = wanted.length > 0 ? wanted : ALL;
 let failed = false;
@@ -12,7 +14,7 @@ for (const name of names) {
   const file = join(__dirname, `${name}.js`);
   if (!existsSync(file)) { console.error(`bench: no benchmark '${name}' (${file})`); failed = true; continue; }
   console.log(`\n=== bench ${name} ===`);
-  const r = spawnSync(process.execPath, ['--expose-gc', file], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--expose-gc', file, ...(SUITE_ARGS[name] ?? [])], { stdio: 'inherit' });
   if (r.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -15,7 +15,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 test('cyclener pretrain: help, and one-line errors for bad flags and files', async () => {
   const h = await cli('pretrain', '--help');
   assert.equal(h.code, 0);
-  for (const f of ['--corpus', '--mixture', '--span-inputs', '--max-minutes', '--resume', '--init', '--bf16', '--accum']) assert.match(h.out, new RegExp(f));
+  for (const f of ['--corpus', '--mixture', '--span-inputs', '--max-minutes', '--resume', '--init', '--fp32', '--accum']) assert.match(h.out, new RegExp(f));
   assert.match((await cli('--help')).out, /pretrain/);
   const dir = tmpDir('pcli');
   const missing = await cli('pretrain', '--corpus', path.join(dir, 'none.txt.xz'), '--out', path.join(dir, 'o'));
@@ -42,7 +42,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   fs.writeFileSync(corpus, corpusLines(60, 8).join('\n') + '\n');
   const out = path.join(dir, 'o');
   const common = ['pretrain', '--corpus', corpus, '--out', out, '--log-every', '1', '--eval-every', '2'];
-  const r1 = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--bf16', '--accum', '2', '--batch', '4', '--steps', '2', '--warmup', '1');
+  const r1 = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4', '--steps', '2', '--warmup', '1');
   assert.equal(r1.code, 0, r1.err);
   assert.match(r1.err, /step 2\/2 \| loss [0-9.]+ \| val [0-9.]+ \| lr .* tok\/s .* ETA/);
   const r2 = await cli(...common, '--resume', '--steps', '3');
@@ -50,7 +50,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   assert.match(r2.err, /resume: step 2/);
   assert.match(r2.err, /done: step 3/);
   const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
-  assert.equal(state.recipe.bf16, true);
+  assert.equal(state.recipe.bf16, true, 'bf16 autocast by default (--fp32 opts out)');
   assert.equal(state.recipe.accum, 2);
   assert.equal(state.recipe.spanInputs, 'packed', 'packed span inputs by default');
   assert.match(r1.err, /span inputs packed: 141 raw tokens -> source 128 \/ target 29/);

@@ -46,6 +46,9 @@ test('pretrain N steps straight == N/2 + resume + N/2 (same losses, same weights
   }
   const m = readMetrics(path.join(bOut, 'metrics.jsonl'));
   assert.deepEqual(m.map((r) => r.step), [0, 2, 4, 6, 8]);
+  // Batches are split into length groups (default bound: 20% of positions padded); the share is logged.
+  assert.ok(a.padding.all <= 0.2 + 1e-9 && a.padding.all >= 0, JSON.stringify(a.padding));
+  assert.ok(m.slice(1).every((r) => r.pad_source! >= 0 && r.pad_target! >= 0 && r.pad_source! <= 1 && r.pad_target! <= 1));
   assert.ok(m[0]!.val_mean! > 0 && m[2]!.val_mean! > 0 && m[4]!.val_loss!.span! > 0);
   assert.match(fs.readFileSync(path.join(bOut, 'loss.svg'), 'utf8'), /<polyline/);
   const ck = loadCheckpoint(bOut);

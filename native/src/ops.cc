@@ -2,8 +2,17 @@
 // so a call costs one napi round trip and no per-call JS object in C++ beyond the result number.
 // Scalar variants ("addS") exist so JS never has to materialise a tensor for a number.
 #include "common.h"
+#include "kernels.h"
 
+#include <ATen/ExpandUtils.h>
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/Reduction.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+#include <initializer_list>
+#include <vector>
 
 namespace cy {
 namespace {
@@ -12,6 +21,232 @@ namespace {
   { NAME, [](Call& c) -> Napi::Value { return EXPR; } }
 #define VOID_OP(NAME, STMT) \
   { NAME, [](Call& c) -> Napi::Value { STMT; return c.undef(); } }
+
+// ---- small-tensor fast paths -------------------------------------------------------------------
+// At decoder-step sizes libtorch 1.13 spends most of its time outside the arithmetic: bmm runs one gemm call per
+// batch entry, argmax does not vectorize, bf16 converts element by element, rmsNorm is seven kernels. The loops in
+// kernels.inc take contiguous (inner dim) CPU float32 / bf16 inputs when no gradient is wanted, with libtorch's
+// semantics: results equal up to summation order (bit-identical where noted), libtorch's kernels otherwise.
+
+bool gradNeeded(std::initializer_list<const at::Tensor*> ts) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const at::Tensor* t : ts)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+// Element offset of each entry of the (flattened) batch dims [0, nb) of a strided tensor, in row-major order.
+std::vector<int64_t> batchOffsets(const at::Tensor& t, int64_t nb, int64_t count) {
+  std::vector<int64_t> off(static_cast<size_t>(count));
+  std::vector<int64_t> idx(static_cast<size_t>(nb), 0);
+  int64_t cur = 0;
+  for (int64_t b = 0; b < count; ++b) {
+    off[b] = cur;
+    for (int64_t d = nb - 1; d >= 0; --d) {
+      if (++idx[d] < t.size(d)) {
+        cur += t.stride(d);
+        break;
+      }
+      cur -= t.stride(d) * (t.size(d) - 1);
+      idx[d] = 0;
+    }
+  }
+  return off;
+}
+
+// The mean of squares comes from libtorch's own kernels (its summation order, so results are bit-identical to the
+// composite below); the rest, (x * rsqrt(var + eps)) * w, is one loop instead of four kernels.
+at::Tensor rmsNormFast(const at::Tensor& x, const at::Tensor& w, float eps) {
+  const at::Tensor h = x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
+  const at::Tensor var = h.pow(2).mean(-1, true).contiguous();
+  const int64_t n = h.size(-1), rows = h.numel() / n;
+  at::Tensor out = at::empty(h.sizes(), h.options());
+  const float* hp = h.data_ptr<float>();
+  const float* vp = var.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, rows, std::max<int64_t>(1, 32768 / n), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float inv = 1.f / std::sqrt(vp[r] + eps);
+      const float* a = hp + r * n;
+      float* o = op + r * n;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) o[i] = wp[i] * (a[i] * inv);
+    }
+  });
+  return out;
+}
+
+Napi::Value argmaxOp(Call& c) {
+  const at::Tensor& t = c.t(0);
+  const int64_t dim = c.i64(1);
+  const bool keep = c.b(2);
+  const int64_t nd = t.dim();
+  if (nd >= 1 && (dim == -1 || dim == nd - 1) && t.is_cpu() && t.is_contiguous() && t.size(-1) > 0 &&
+      (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16)) {
+    std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+    if (keep) shape.back() = 1;
+    else shape.pop_back();
+    at::Tensor out = at::empty(shape, t.options().dtype(at::kLong));
+    const int64_t n = t.size(-1), rows = t.numel() / n;
+    const void* x = t.data_ptr();
+    const bool bf16 = t.scalar_type() == at::kBFloat16;
+    int64_t* o = out.data_ptr<int64_t>();
+    at::parallel_for(0, rows, std::max<int64_t>(1, 65536 / n), [&](int64_t begin, int64_t end) { kern::argmaxRows(x, bf16, begin, end, n, o); });
+    return c.ret(out);
+  }
+  return c.ret(at::argmax(t, dim, keep));
+}
+
+// float32 <-> bfloat16 of a contiguous CPU tensor without autograd: a vectorised loop (libtorch 1.13 converts
+// element by element, ~1 ns each); other conversions go to Tensor::to.
+Napi::Value toOp(Call& c) {
+  const at::Tensor& t = c.t(0);
+  const at::ScalarType to = scalarType(c.i32(1));
+  const at::ScalarType from = t.scalar_type();
+  if (t.is_cpu() && t.is_contiguous() && !gradNeeded({&t}) &&
+      ((from == at::kBFloat16 && to == at::kFloat) || (from == at::kFloat && to == at::kBFloat16))) {
+    at::Tensor out = at::empty(t.sizes(), t.options().dtype(to));
+    const int64_t n = t.numel();
+    const void* x = t.data_ptr();
+    void* y = out.data_ptr();
+    at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+      if (from == at::kBFloat16)
+        kern::bf16ToFloat(static_cast<const uint16_t*>(x) + begin, static_cast<float*>(y) + begin, end - begin);
+      else
+        kern::floatToBf16(static_cast<const float*>(x) + begin, static_cast<uint16_t*>(y) + begin, end - begin);
+    });
+    return c.ret(out);
+  }
+  return c.ret(t.to(to));
+}
+
+// GELU. The tanh approximation (T5 v1.1's gelu_new) of a CPU float32/bf16 tensor runs vectorised loops, forward and,
+// through a custom autograd function, backward: libtorch 1.13 takes ~5-15 ns an element for either (its tanh does not
+// vectorise here), which was ~18% of a bf16 training step of the shipped model and a decoder step's FFN pays it too.
+bool geluFastOk(const at::Tensor& t) {
+  return t.is_cpu() && t.numel() > 0 && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16);
+}
+
+// Elementwise over the contiguous copies of the inputs (views of rows are made contiguous first: one copy).
+at::Tensor geluTanhForward(const at::Tensor& input) {
+  const at::Tensor t = input.contiguous();
+  at::Tensor out = at::empty(t.sizes(), t.options());
+  const bool bf16 = t.scalar_type() == at::kBFloat16;
+  const size_t es = t.element_size();
+  const char* x = static_cast<const char*>(t.data_ptr());
+  char* y = static_cast<char*>(out.data_ptr());
+  at::parallel_for(0, t.numel(), 16384, [&](int64_t begin, int64_t end) {
+    kern::geluTanh(x + begin * es, y + begin * es, bf16, end - begin);
+  });
+  return out;
+}
+
+at::Tensor geluTanhBackwardFast(const at::Tensor& grad, const at::Tensor& input) {
+  const at::Tensor x = input.contiguous();
+  const at::Tensor g = grad.to(x.scalar_type()).contiguous();
+  at::Tensor dx = at::empty(x.sizes(), x.options());
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const size_t es = x.element_size();
+  const char* gp = static_cast<const char*>(g.data_ptr());
+  const char* xp = static_cast<const char*>(x.data_ptr());
+  char* dp = static_cast<char*>(dx.data_ptr());
+  at::parallel_for(0, x.numel(), 16384, [&](int64_t begin, int64_t end) {
+    kern::geluTanhBackward(gp + begin * es, xp + begin * es, dp + begin * es, bf16, end - begin);
+  });
+  return dx;
+}
+
+struct GeluTanhFunction : public torch::autograd::Function<GeluTanhFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
+    ctx->save_for_backward({x});
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return geluTanhForward(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    const at::Tensor x = ctx->get_saved_variables()[0];
+    return {geluTanhBackwardFast(grads[0], x)};
+  }
+};
+
+Napi::Value geluOp(Call& c) {
+  const at::Tensor& t = c.t(0);
+  const bool tanh = c.b(1);
+  if (tanh && geluFastOk(t)) return c.ret(gradNeeded({&t}) ? GeluTanhFunction::apply(t) : geluTanhForward(t));
+  return c.ret(at::gelu(t, tanh ? "tanh" : "none"));
+}
+
+// Whether libtorch 1.13 multiplies a bf16 batch [b, m, k] x [b, k, n] in its small-matrix loop, which rounds every
+// partial sum to bf16: when oneDNN's bf16 gemm is out (it needs AVX512 and b*m*k*n > 4096) and k*m*n < 400.
+bool bf16NaiveBmm(int64_t b, int64_t m, int64_t k, int64_t n) {
+  static const bool onednnBf16 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  }();
+  const bool onednn = onednnBf16 && at::globalContext().userEnabledMkldnn() && b * m * k * n > 4096;
+  return !onednn && k * m * n < 400;
+}
+
+// attention(q [..., Lq, d], k [..., Lk, d], v [..., Lk, dv], bias broadcastable to [..., Lq, Lk] or 0, scale):
+// softmax(q k^T * scale + bias) v with the softmax in float32, batch dims broadcast. A fused loop for CPU
+// float32/bf16 without autograd (and without autocast of float32 inputs), bit-identical in bf16 to the composite
+// (scores and probabilities rounded to bf16 where its matmuls round); the composite (matmul/softmax) otherwise.
+Napi::Value attentionOp(Call& c) {
+  const at::Tensor& q0 = c.t(0);
+  const at::Tensor& k0 = c.t(1);
+  const at::Tensor& v0 = c.t(2);
+  c10::optional<at::Tensor> bias = c.optT(3);
+  const double scale = c.d(4);
+  if (q0.dim() < 2 || k0.dim() < 2 || v0.dim() < 2 || q0.size(-1) != k0.size(-1) || k0.size(-2) != v0.size(-2))
+    throw std::runtime_error("attention: expected q [..., Lq, d], k [..., Lk, d], v [..., Lk, dv]");
+  const at::ScalarType st = q0.scalar_type();
+  const bool fast = q0.is_cpu() && k0.is_cpu() && v0.is_cpu() && (!bias || (bias->is_cpu() && bias->scalar_type() == at::kFloat)) &&
+                    (st == at::kFloat || st == at::kBFloat16) && k0.scalar_type() == st && v0.scalar_type() == st &&
+                    !(st == at::kFloat && at::autocast::is_cpu_enabled()) &&
+                    !gradNeeded({&q0, &k0, &v0, bias ? &*bias : nullptr});
+  auto composite = [&] {
+    at::Tensor s = at::matmul(q0, k0.transpose(-2, -1));
+    if (scale != 1.0) s = s * scale;
+    if (bias) s = s + *bias;
+    at::Tensor p = at::softmax(s.scalar_type() == at::kDouble ? s : s.to(at::kFloat), -1);
+    if (!at::autocast::is_cpu_enabled() && p.scalar_type() != v0.scalar_type()) p = p.to(v0.scalar_type());
+    return at::matmul(p, v0);
+  };
+  if (!fast) return c.ret(composite());
+  auto inner = [](const at::Tensor& t) { return t.size(-1) <= 1 || t.stride(-1) == 1 ? t : t.contiguous(); };
+  const at::Tensor q1 = inner(q0), k1 = inner(k0), v1 = inner(v0);
+  auto batchOf = [](const at::Tensor& t) { return t.sizes().slice(0, t.dim() - 2).vec(); };
+  std::vector<int64_t> batch = at::infer_size(at::infer_size(batchOf(q1), batchOf(k1)), batchOf(v1));
+  if (bias && bias->dim() > 2) batch = at::infer_size(batch, bias->sizes().slice(0, bias->dim() - 2));
+  const int64_t nb = static_cast<int64_t>(batch.size());
+  int64_t count = 1;
+  for (int64_t s : batch) count *= s;
+  auto full = [&](int64_t a, int64_t b) {
+    std::vector<int64_t> f = batch;
+    f.push_back(a);
+    f.push_back(b);
+    return f;
+  };
+  const int64_t lq = q1.size(-2), d = q1.size(-1), lk = k1.size(-2), dv = v1.size(-1);
+  // Where libtorch's bf16 bmm would round every partial sum, the composite keeps its results.
+  if (st == at::kBFloat16 && (bf16NaiveBmm(count, lq, d, lk) || bf16NaiveBmm(count, lq, lk, dv))) return c.ret(composite());
+  const at::Tensor q = q1.expand(full(lq, d)), k = k1.expand(full(lk, d)), v = v1.expand(full(lk, dv));
+  at::Tensor be;
+  if (bias) be = bias->expand(full(lq, lk));
+  at::Tensor out = at::empty(full(lq, dv), q0.options());
+  if (count * lq == 0 || dv == 0) return c.ret(out);
+  const auto qo = batchOffsets(q, nb, count), ko = batchOffsets(k, nb, count), vo = batchOffsets(v, nb, count);
+  const auto bo = bias ? batchOffsets(be, nb, count) : std::vector<int64_t>();
+  kern::AttentionArgs a{q.data_ptr(), k.data_ptr(), v.data_ptr(), bias ? be.data_ptr<float>() : nullptr, out.data_ptr(),
+                        qo.data(), ko.data(), vo.data(), bias ? bo.data() : nullptr,
+                        lq, d, lk, dv, q.stride(-2), k.stride(-2), v.stride(-2), bias ? be.stride(-2) : 0, bias ? be.stride(-1) : 0,
+                        static_cast<float>(scale), st == at::kBFloat16};
+  at::parallel_for(0, count * lq, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, lk * (d + dv))), [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(static_cast<size_t>(d + lk + dv));
+    kern::attentionRows(a, begin, end, scratch.data());
+  });
+  return c.ret(out);
+}
 
 // Reductions: dims may be omitted (reduce everything), a number, or an array of numbers.
 Napi::Value sumOp(Call& c) {
@@ -36,9 +271,39 @@ Napi::Value minOp(Call& c) {
   if (!c.has(1)) return c.ret(at::min(t));
   return c.ret(std::get<0>(at::min(t, c.i64(1), c.b(2))));
 }
+// Last-dim reductions of a contiguous CPU float32 tensor without autograd, by the vectorised loops in kernels.inc.
+bool lastDimFast(const at::Tensor& t, int64_t dim) {
+  const int64_t nd = t.dim();
+  return nd >= 1 && (dim == -1 || dim == nd - 1) && t.is_cpu() && t.is_contiguous() && t.scalar_type() == at::kFloat &&
+         t.size(-1) > 0 && !gradNeeded({&t});
+}
+Napi::Value logSoftmaxOp(Call& c) {
+  const at::Tensor& t = c.t(0);
+  const int64_t dim = c.i64(1);
+  if (!lastDimFast(t, dim)) return c.ret(at::log_softmax(t, dim));
+  at::Tensor out = at::empty(t.sizes(), t.options());
+  const int64_t n = t.size(-1), rows = t.numel() / n;
+  const float* x = t.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, rows, std::max<int64_t>(1, 65536 / n), [&](int64_t begin, int64_t end) { kern::logSoftmaxRows(x, begin, end, n, o); });
+  return c.ret(out);
+}
 Napi::Value logsumexpOp(Call& c) {
+  const at::Tensor& t = c.t(0);
   auto d = c.ints(1);
-  return c.ret(at::logsumexp(c.t(0), at::IntArrayRef(d), c.b(2)));
+  // Fast path: float32, last dim, contiguous, no autograd (a vectorised exp; within a few ulp of libtorch's).
+  if (d.size() == 1 && lastDimFast(t, d[0])) {
+    std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+    if (c.b(2)) shape.back() = 1;
+    else shape.pop_back();
+    at::Tensor out = at::empty(shape, t.options());
+    const int64_t n = t.size(-1), rows = t.numel() / n;
+    const float* x = t.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    at::parallel_for(0, rows, std::max<int64_t>(1, 65536 / n), [&](int64_t begin, int64_t end) { kern::logsumexpRows(x, false, begin, end, n, o); });
+    return c.ret(out);
+  }
+  return c.ret(at::logsumexp(t, at::IntArrayRef(d), c.b(2)));
 }
 Napi::Value topkOp(Call& c) {
   auto r = at::topk(c.t(0), c.i64(1), c.i64(2), c.b(3), true);
@@ -72,6 +337,10 @@ Napi::Value rmsNormOp(Call& c) {
   const at::Tensor& x = c.t(0);
   const at::Tensor& w = c.t(1);
   double eps = c.d(2);
+  if (x.is_cpu() && w.is_cpu() && x.dim() >= 1 && w.dim() == 1 && x.size(-1) == w.size(0) && x.numel() > 0 &&
+      x.is_contiguous() && w.is_contiguous() && w.scalar_type() == at::kFloat &&
+      (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && !gradNeeded({&x, &w}))
+    return c.ret(rmsNormFast(x, w, static_cast<float>(eps)));
   at::Tensor h = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);
   at::Tensor var = h.pow(2).mean(-1, true);
   h = h * at::rsqrt(var + eps);
@@ -87,7 +356,7 @@ Napi::Value backwardOp(Call& c) {
 
 const OpDef kDefs[] = {
     // conversion / copies
-    OP("to", c.ret(c.t(0).to(scalarType(c.i32(1))))),
+    {"to", toOp},
     OP("toDevice", c.ret(c.t(0).to(device(c.i32(1))))),
     OP("clone", c.ret(c.t(0).clone())),
     OP("contiguous", c.ret(c.t(0).contiguous())),
@@ -123,7 +392,7 @@ const OpDef kDefs[] = {
     OP("tanh", c.ret(at::tanh(c.t(0)))),
     OP("sigmoid", c.ret(at::sigmoid(c.t(0)))),
     OP("relu", c.ret(at::relu(c.t(0)))),
-    OP("gelu", c.ret(at::gelu(c.t(0), c.b(1) ? "tanh" : "none"))),
+    {"gelu", geluOp},
     OP("minimum", c.ret(at::minimum(c.t(0), c.t(1)))),
     OP("minimumS", c.ret(at::clamp_max(c.t(0), scalarOf(c.d(1))))),
     OP("maximum", c.ret(at::maximum(c.t(0), c.t(1)))),
@@ -160,14 +429,15 @@ const OpDef kDefs[] = {
     {"mean", meanOp},
     {"max", maxOp},
     {"min", minOp},
-    OP("argmax", c.ret(at::argmax(c.t(0), c.i64(1), c.b(2)))),
+    {"argmax", argmaxOp},
     {"topk", topkOp},
     {"logsumexp", logsumexpOp},
     OP("softmax", c.ret(at::softmax(c.t(0), c.i64(1)))),
-    OP("logSoftmax", c.ret(at::log_softmax(c.t(0), c.i64(1)))),
+    {"logSoftmax", logSoftmaxOp},
     OP("cumsum", c.ret(at::cumsum(c.t(0), c.i64(1)))),
     {"sort", sortOp},
     {"rmsNorm", rmsNormOp},
+    {"attention", attentionOp},
     // indexing
     OP("gather", c.ret(at::gather(c.t(0), c.i64(1), c.t(2)))),
     OP("indexSelect", c.ret(at::index_select(c.t(0), c.i64(1), c.t(2)))),

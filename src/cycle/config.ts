@@ -2,6 +2,7 @@
 
 import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX } from './model-io';
 import type { DecodeConfig } from './seq2seq';
+import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
 
 export interface CycleConfig {
   s2ePrefix: string;
@@ -63,6 +64,8 @@ export interface CycleConfig {
   types: string[] | null;
   /** Dataset label -> type word, recorded in the saved S2E for prediction output. */
   verbalizer: Record<string, string> | null;
+  /** bf16 autocast (default) or fp32, for the cycles' training and generation, the warm-up and evaluation. */
+  precision: Precision;
 }
 
 export const DEFAULT_CONFIG: CycleConfig = {
@@ -101,6 +104,7 @@ export const DEFAULT_CONFIG: CycleConfig = {
   warmupDirections: 'both',
   types: null,
   verbalizer: null,
+  precision: DEFAULT_PRECISION,
 };
 
 /** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */
@@ -114,6 +118,7 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
   if (!['warn', 'stop', 'rollback'].includes(c.onCollapse)) throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
   if (!['none', 'fragments', 'lexical'].includes(c.warmup)) throw new Error(`${source}: warmup must be none, fragments or lexical`);
   if (!['both', 's2e', 'e2s'].includes(c.warmupDirections)) throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
+  if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
   if (!(c.batchSize >= 1)) throw new Error(`${source}: batchSize must be >= 1`);
   return c;
 }

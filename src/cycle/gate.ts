@@ -5,6 +5,7 @@
 // Lexical Matcher here will not make the cycles work either. Never run on a test split.
 
 import * as fs from 'node:fs';
+import type { Precision } from '../t5/precision';
 import * as path from 'node:path';
 import { Gazetteer, scoreLexicalMatcher } from '../baselines/lexical-matcher';
 import type { LabeledCorpus } from '../data/readers';
@@ -28,6 +29,8 @@ export interface GateSettings {
   grounded: boolean;
   maxNewTokens: number;
   predictBatch: number;
+  /** bf16 autocast (default) or fp32, for fine-tuning and prediction. */
+  precision?: Precision;
 }
 
 export interface GateScore {
@@ -69,13 +72,13 @@ export async function gateBase(base: string, randomInit: boolean, label: string,
   try {
     trained = await trainSupervised(m.model, m.tokenizer, pairs, {
       prefix: DEFAULT_S2E_PREFIX, batchSize: s.batchSize, steps: s.steps, lr: s.lr, weightDecay: 0, maxGradNorm: 1,
-      seed: s.seed, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20,
+      seed: s.seed, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: s.precision,
     }, outDir, { types: [...types], verbalizer: v.toJSON() }, log);
   } finally {
     m.model.dispose();
   }
   const t0 = Date.now();
-  const p = await predictWithModelDir(outDir, dev.sentences.map((x) => x.text), { grounded: s.grounded, batch: s.predictBatch, maxNewTokens: s.maxNewTokens, numBeams: 1 });
+  const p = await predictWithModelDir(outDir, dev.sentences.map((x) => x.text), { grounded: s.grounded, batch: s.predictBatch, maxNewTokens: s.maxNewTokens, numBeams: 1, precision: s.precision });
   const cmp = compareSequences(dev, outDir, p.seqs, v);
   const row: GateRow = {
     label, base, randomInit, trainSeconds: trained.seconds, evalSeconds: (Date.now() - t0) / 1000,

@@ -5,8 +5,9 @@
 import * as T from '../tensor';
 import { generate, type AllowedTokensFn, type GenerateOptions } from '../t5/generate';
 import type { T5ForConditionalGeneration } from '../t5/model';
+import { autocastOf, DEFAULT_PRECISION, withPrecision, type Precision } from '../t5/precision';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { Seq2SeqTrainer, type Seq2SeqExample, type StepResult } from '../t5/train';
+import { Seq2SeqTrainer, type Optimizer, type Seq2SeqExample, type StepResult, type TrainerOptions } from '../t5/train';
 
 export interface DecodeConfig {
   /** Required everywhere: no hidden short default. */
@@ -30,7 +31,13 @@ export interface Limits {
 export class Direction {
   /** Sequences cut to the length limits so far (reported in the logs). */
   truncated = 0;
-  constructor(readonly model: T5ForConditionalGeneration, readonly tokenizer: T5Tokenizer, readonly prefix: string, readonly limits: Limits) {}
+  /** `precision` applies to this direction's generation and to the trainer made by trainer(). */
+  constructor(readonly model: T5ForConditionalGeneration, readonly tokenizer: T5Tokenizer, readonly prefix: string, readonly limits: Limits, readonly precision: Precision = DEFAULT_PRECISION) {}
+
+  /** A trainer for this direction's model at this direction's precision. */
+  trainer(optimizer: Optimizer, opts: Omit<TrainerOptions, 'autocast'> = {}): Seq2SeqTrainer {
+    return new Seq2SeqTrainer(this.model, optimizer, { ...opts, autocast: autocastOf(this.precision) });
+  }
 
   private async enc(texts: readonly string[], max: number): Promise<number[][]> {
     const full = await this.tokenizer.encodeBatch([...texts]);
@@ -60,10 +67,28 @@ export class Direction {
     if (decode.noRepeatNgramSize) opts.noRepeatNgramSize = decode.noRepeatNgramSize;
     if (decode.repetitionPenalty !== undefined && decode.repetitionPenalty !== 1) opts.repetitionPenalty = decode.repetitionPenalty;
     if (allowed) opts.allowedTokens = allowed;
-    const out = T.tidy(() => generate(this.model, src, opts));
+    const out = T.tidy(() => withPrecision(this.precision, () => generate(this.model, src, opts)));
     const texts = await this.tokenizer.decodeBatch(out.sequences);
     return texts.map((t) => t.trim());
   }
+}
+
+/**
+ * Generate for any number of sources in batches of `batchSize`, sources of similar length together (less padding in
+ * the encoder, and rows of a batch tend to finish together), outputs in input order. `hookFor` builds the
+ * allowedTokens hook of one batch (grounding depends on the batch's sentences).
+ */
+export async function generateAll(dir: Direction, sources: readonly string[], decode: DecodeConfig, batchSize: number, hookFor?: (batch: readonly string[]) => Promise<AllowedTokensFn | undefined>): Promise<string[]> {
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`generateAll: batchSize must be a positive integer, got ${batchSize}`);
+  const order = sources.map((_, i) => i).sort((a, b) => (sources[a] as string).length - (sources[b] as string).length || a - b);
+  const out = new Array<string>(sources.length);
+  for (let i = 0; i < order.length; i += batchSize) {
+    const idx = order.slice(i, i + batchSize);
+    const batch = idx.map((k) => sources[k] as string);
+    const gen = await dir.generate(batch, decode, hookFor ? await hookFor(batch) : undefined);
+    idx.forEach((k, j) => { out[k] = gen[j] as string; });
+  }
+  return out;
 }
 
 /** The one training step: teacher-forced cross-entropy on ⟨source → target⟩ texts, one optimizer step. */
@@ -72,12 +97,15 @@ export async function trainStep(dir: Direction, trainer: Seq2SeqTrainer, sources
   return trainer.step([ex]);
 }
 
-/** Token-weighted mean loss without gradients or dropout. */
+/** Token-weighted mean loss without gradients or dropout; pairs of similar length are batched together (less padding). */
 export async function evalLoss(dir: Direction, trainer: Seq2SeqTrainer, sources: readonly string[], targets: readonly string[], batchSize: number): Promise<{ loss: number; tokens: number }> {
+  const len = (i: number) => (sources[i] as string).length + (targets[i] as string).length;
+  const order = sources.map((_, i) => i).sort((a, b) => len(a) - len(b) || a - b);
   let sum = 0;
   let tokens = 0;
-  for (let i = 0; i < sources.length; i += batchSize) {
-    const ex = await dir.examples(sources.slice(i, i + batchSize), targets.slice(i, i + batchSize));
+  for (let i = 0; i < order.length; i += batchSize) {
+    const idx = order.slice(i, i + batchSize);
+    const ex = await dir.examples(idx.map((k) => sources[k] as string), idx.map((k) => targets[k] as string));
     const n = ex.reduce((a, e) => a + e.target.length, 0);
     sum += trainer.evaluate(ex) * n;
     tokens += n;

@@ -10,7 +10,7 @@ import type { LabeledSentence } from '../data/types';
 import type { Verbalizer } from '../data/verbalizer';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { Seq2SeqTrainer } from '../t5/train';
+import type { Precision } from '../t5/precision';
 import { saveModelDir, type ModelMeta } from './model-io';
 import { Direction, trainStep } from './seq2seq';
 
@@ -32,14 +32,16 @@ export interface SupervisedConfig {
   maxSourceTokens: number;
   maxTargetTokens: number;
   logEvery: number;
+  /** bf16 autocast (default) or fp32. */
+  precision?: Precision;
 }
 
 export async function trainSupervised(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly Pair[], cfg: SupervisedConfig, outDir: string, meta: Omit<ModelMeta, 'task' | 'prefix'>, log: (l: string) => void = () => undefined): Promise<{ losses: number[]; seconds: number }> {
   if (pairs.length === 0) throw new Error('train-supervised: no training pairs');
-  const dir = new Direction(model, tokenizer, cfg.prefix, { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens });
+  const dir = new Direction(model, tokenizer, cfg.prefix, { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens }, cfg.precision);
   const opt = new T.AdamW(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   T.manualSeed(cfg.seed); // dropout draws: the run is a function of its config
-  const tr = new Seq2SeqTrainer(model, opt, { maxGradNorm: cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null });
+  const tr = dir.trainer(opt, { maxGradNorm: cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null });
   fs.mkdirSync(outDir, { recursive: true });
   const metrics = path.join(outDir, 'metrics.jsonl');
   fs.writeFileSync(metrics, '');

@@ -14,7 +14,6 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import { loadStateDict } from '../t5/checkpoint';
 import { readModelWeights } from '../t5/safetensors';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { Seq2SeqTrainer } from '../t5/train';
 import type { CycleConfig } from './config';
 import { groundingHook } from './grounding';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
@@ -23,7 +22,7 @@ import { EpochOrder } from './order';
 import { lossF1Svg, type EvalPoint } from './plot';
 import { predictSequences, verbalizerForTypes } from './predict';
 import { hasRunCheckpoint, loadRunCheckpoint, saveRunCheckpoint, type RunState } from './run-state';
-import { Direction, evalLoss, trainStep } from './seq2seq';
+import { Direction, evalLoss, generateAll, trainStep } from './seq2seq';
 
 export interface CycleData {
   /** Sentences. */
@@ -120,13 +119,13 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   if (types.length === 0) throw new Error('Q holds no entity types');
   fs.mkdirSync(runDir, { recursive: true });
   const limits = { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens };
-  const s2e = new Direction(models.s2e, models.tokenizer, cfg.s2ePrefix, limits);
-  const e2s = new Direction(models.e2s, models.tokenizer, cfg.e2sPrefix, limits);
+  const s2e = new Direction(models.s2e, models.tokenizer, cfg.s2ePrefix, limits, cfg.precision);
+  const e2s = new Direction(models.e2s, models.tokenizer, cfg.e2sPrefix, limits, cfg.precision);
   const optS2E = new T.AdamW(models.s2e.parameters(), { lr: cfg.lrS2E, weightDecay: cfg.weightDecay });
   const optE2S = new T.AdamW(models.e2s.parameters(), { lr: cfg.lrE2S, weightDecay: cfg.weightDecay });
   const clip = cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null;
-  const trS2E = new Seq2SeqTrainer(models.s2e, optS2E, { maxGradNorm: clip });
-  const trE2S = new Seq2SeqTrainer(models.e2s, optE2S, { maxGradNorm: clip });
+  const trS2E = s2e.trainer(optS2E, { maxGradNorm: clip });
+  const trE2S = e2s.trainer(optE2S, { maxGradNorm: clip });
   const metaS2E: ModelMeta = { task: 's2e', prefix: cfg.s2ePrefix, types, ...(cfg.verbalizer ? { verbalizer: cfg.verbalizer } : {}) };
   const metaE2S: ModelMeta = { task: 'e2s', prefix: cfg.e2sPrefix, types };
   const parts = { s2e: models.s2e, e2s: models.e2s, optS2E, optE2S, tokenizer: models.tokenizer, metaS2E, metaE2S };
@@ -166,6 +165,9 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   let sumE = 0;
   let nSum = 0;
 
+  // Grounding of S2E inside the cycles (S-cycle step 1 and the dev S-cycle): built per batch of sentences.
+  const cycleHook = cfg.grounded ? (b: readonly string[]) => groundingHook(models.tokenizer, b, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
+
   let collapsedAtEval = false;
   const runEval = async (): Promise<EvalResult> => {
     collapsedAtEval = false;
@@ -173,21 +175,14 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
     const eb = cfg.evalBatchSize;
     const sampleRec: Record<string, unknown> = { type: 'samples', step: state.position.globalStep, epoch: state.position.epoch };
     if (data.devS && data.devQ) {
-      const qPrime: string[] = [];
-      for (let i = 0; i < data.devS.length; i += eb) {
-        const b = data.devS.slice(i, i + eb);
-        const hook = cfg.grounded ? await groundingHook(models.tokenizer, b, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
-        qPrime.push(...(await s2e.generate(b, cfg.s2eDecode, hook)));
-      }
+      const qPrime = await generateAll(s2e, data.devS, cfg.s2eDecode, eb, cycleHook);
       r.devSLoss = (await evalLoss(e2s, trE2S, qPrime, data.devS, eb)).loss;
-      const sPrime: string[] = [];
-      for (let i = 0; i < data.devQ.length; i += eb) sPrime.push(...(await e2s.generate(data.devQ.slice(i, i + eb), cfg.e2sDecode)));
+      const sPrime = await generateAll(e2s, data.devQ, cfg.e2sDecode, eb);
       r.devELoss = (await evalLoss(s2e, trS2E, sPrime, data.devQ, eb)).loss;
       const k = Math.min(cfg.samples, data.devS.length, data.devQ.length);
       if (k > 0) {
         const sBack = await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
-        const hook = cfg.grounded ? await groundingHook(models.tokenizer, sPrime.slice(0, k), types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
-        const qBack = await s2e.generate(sPrime.slice(0, k), cfg.s2eDecode, hook);
+        const qBack = await s2e.generate(sPrime.slice(0, k), cfg.s2eDecode, await cycleHook?.(sPrime.slice(0, k)));
         sampleRec.sCycle = Array.from({ length: k }, (_, i) => ({ s: data.devS![i], qPrime: qPrime[i], sRecon: sBack[i] }));
         sampleRec.eCycle = Array.from({ length: k }, (_, i) => ({ q: data.devQ![i], sPrime: sPrime[i], qRecon: qBack[i] }));
       }
@@ -256,7 +251,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       const pairs = cfg.warmup === 'lexical' ? lexicalSilverPairs(data.S, data.Q) : fragmentPairs(data.S);
       const tw = Date.now();
       log(`warm-up (${cfg.warmup}, ${cfg.warmupDirections}): ${cfg.warmupSteps} steps x ${bs} on ${pairs.length} pairs${cfg.warmup === 'lexical' ? ` (sentences of S with a gazetteer match from Q, of ${data.S.length})` : ''} ...`);
-      const w = await pairWarmup(models.s2e, models.e2s, models.tokenizer, pairs, { steps: cfg.warmupSteps, batchSize: bs, lr: cfg.warmupLr, seed: cfg.seed, s2ePrefix: cfg.s2ePrefix, e2sPrefix: cfg.e2sPrefix, directions: cfg.warmupDirections });
+      const w = await pairWarmup(models.s2e, models.e2s, models.tokenizer, pairs, { steps: cfg.warmupSteps, batchSize: bs, lr: cfg.warmupLr, seed: cfg.seed, s2ePrefix: cfg.s2ePrefix, e2sPrefix: cfg.e2sPrefix, directions: cfg.warmupDirections, precision: cfg.precision });
       emit({ type: 'warmup', step: 0, kind: cfg.warmup, directions: cfg.warmupDirections, steps: cfg.warmupSteps, pairs: pairs.length, s2eLoss: w.s2eLoss, e2sLoss: w.e2sLoss, seconds: (Date.now() - tw) / 1000 });
       log(`warm-up done in ${((Date.now() - tw) / 1000).toFixed(0)} s: last losses S2E ${w.s2eLoss.toFixed(4)} E2S ${w.e2sLoss.toFixed(4)}`);
       if (data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined) afterEval(await runEval());
@@ -277,8 +272,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       }
       const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
       // S-cycle
-      const hook = cfg.grounded ? await groundingHook(models.tokenizer, sb, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
-      const qPrime = await s2e.generate(sb, cfg.s2eDecode, hook, seed);
+      const qPrime = await s2e.generate(sb, cfg.s2eDecode, await cycleHook?.(sb), seed);
       const rS = await trainStep(e2s, trE2S, qPrime, sb);
       // E-cycle
       const sPrime = await e2s.generate(qb, cfg.e2sDecode, undefined, seed + 1);

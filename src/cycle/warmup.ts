@@ -14,7 +14,7 @@ import { formatEntitySequence, parseEntitySequence } from '../data/entity-seq';
 import { Gazetteer, matchSentence } from '../baselines/lexical-matcher';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { Seq2SeqTrainer } from '../t5/train';
+import type { Precision } from '../t5/precision';
 import { Direction, trainStep } from './seq2seq';
 
 export const FRAGMENT_TYPE = 'entity';
@@ -57,6 +57,8 @@ export interface WarmupOptions {
   seed: number;
   s2ePrefix: string;
   e2sPrefix: string;
+  /** Default bf16 (autocast), as the cycles. */
+  precision?: Precision;
 }
 
 export async function fragmentWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForConditionalGeneration, tokenizer: T5Tokenizer, S: readonly string[], o: WarmupOptions): Promise<{ s2eLoss: number; e2sLoss: number }> {
@@ -68,12 +70,12 @@ export async function pairWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForCond
   if (pairs.length === 0) throw new Error('warm-up: no pairs (the gazetteer from Q matched no sentence of S?)');
   const dirs = o.directions ?? 'both';
   const lim = { maxSourceTokens: 256, maxTargetTokens: 256 };
-  const ds = new Direction(s2e, tokenizer, o.s2ePrefix, lim);
-  const de = new Direction(e2s, tokenizer, o.e2sPrefix, lim);
+  const ds = new Direction(s2e, tokenizer, o.s2ePrefix, lim, o.precision);
+  const de = new Direction(e2s, tokenizer, o.e2sPrefix, lim, o.precision);
   const oS = new T.AdamW(s2e.parameters(), { lr: o.lr, weightDecay: 0 });
   const oE = new T.AdamW(e2s.parameters(), { lr: o.lr, weightDecay: 0 });
-  const tS = new Seq2SeqTrainer(s2e, oS, { maxGradNorm: 1 });
-  const tE = new Seq2SeqTrainer(e2s, oE, { maxGradNorm: 1 });
+  const tS = ds.trainer(oS, { maxGradNorm: 1 });
+  const tE = de.trainer(oE, { maxGradNorm: 1 });
   let last = { s2eLoss: NaN, e2sLoss: NaN };
   try {
     for (let step = 0; step < o.steps; step++) {

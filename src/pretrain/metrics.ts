@@ -12,6 +12,9 @@ export interface MetricsRecord {
   tokens_per_s: number;
   val_loss?: Record<string, number>;
   val_mean?: number;
+  /** share of padded positions of the collated training batches since the last record (sources, targets) */
+  pad_source?: number;
+  pad_target?: number;
 }
 
 export function appendMetrics(file: string, rec: MetricsRecord): void {

@@ -10,7 +10,7 @@ import { configFromHF, presetConfig, PRESETS, type T5Config } from '../t5/config
 import { loadModel, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { Seq2SeqTrainer } from '../t5/train';
+import { groupDefaults, newPaddingStats, paddingShare, Seq2SeqTrainer, type GroupOptions, type PaddingStats } from '../t5/train';
 import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics, type MetricsRecord } from './metrics';
 import { spanRawLength } from './noise';
 import { describeSpanStats, formatMixture, newSpanStats, parseMixture, type BuiltExample, type SpanInputs, type SpanStats } from './objectives';
@@ -64,6 +64,8 @@ export interface PretrainOptions {
   noExport?: boolean;
   /** spm_train: allow fewer pieces than asked (tiny corpora) */
   softVocabLimit?: boolean;
+  /** split each batch into length-grouped micro-batches (same gradient, less padding); unset fields = groupDefaults(), null = off */
+  lengthGrouping?: GroupOptions | null;
   log: (line: string) => void;
 }
 
@@ -86,6 +88,8 @@ export interface PretrainResult {
   params: number;
   /** span examples of this sitting (null when the mixture has no span objective) */
   span: SpanStats | null;
+  /** share of padded positions of this sitting's collated training batches */
+  padding: { source: number; target: number; all: number };
 }
 
 /** T5 config for `spec` with the tokenizer's vocabulary. */
@@ -145,6 +149,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     schedule: o.schedule ?? (o.steps ? 'linear' : 'inverse-sqrt'), steps: o.steps ?? null, seed: o.seed, bf16: o.bf16,
     dropout: o.dropout, maxSource: o.maxSource, maxTarget: o.maxTarget, holdoutEvery: o.holdoutEvery, chunkDocs: o.chunkDocs,
     corpus: o.corpus.map((f) => path.resolve(f)), init: o.init ? path.resolve(o.init) : null,
+    lengthGrouping: o.lengthGrouping === null ? null : { ...groupDefaults(o.bf16 ? 'bfloat16' : null), ...o.lengthGrouping },
   };
   if (saved && recipe.corpus.join(',') !== o.corpus.map((f) => path.resolve(f)).join(',')) {
     throw new Error(`resume: the checkpoint was trained on ${recipe.corpus.join(',')}, not ${o.corpus.join(',')}`);
@@ -176,7 +181,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const opt: Optimizer = (recipe.optimizer ?? 'adamw') === 'adafactor'
     ? new T.Adafactor(model.parameters(), { lr: recipe.lr, relativeStep: false, scaleParameter: false, warmupInit: false })
     : new T.AdamW(model.parameters(), { lr: recipe.lr, betas: [0.9, 0.98], weightDecay: 0.01 });
-  const trainer = new Seq2SeqTrainer(model, opt, { autocast: recipe.bf16 ? 'bfloat16' : null, maxGradNorm: 1.0, schedule });
+  // Stored resolved, so a resumed run groups exactly as before even if the defaults change.
+  const grouping = recipe.lengthGrouping === undefined ? groupDefaults(recipe.bf16 ? 'bfloat16' : null) : recipe.lengthGrouping;
+  const trainer = new Seq2SeqTrainer(model, opt, { autocast: recipe.bf16 ? 'bfloat16' : null, maxGradNorm: 1.0, schedule, groupByLength: grouping });
   if (ckDir && saved) {
     restoreOptimizerAndRng(ckDir, opt, saved);
     trainer.stepCount = saved.step;
@@ -197,7 +204,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const p = spanRawLength(recipe.maxSource, recipe.maxTarget);
     spanNote = ` | span inputs packed: ${p.tokens} raw tokens -> source ${p.inputs} / target ${p.targets}`;
   } else if (hasSpan) spanNote = ' | span inputs sentences';
-  o.log(`data: ${o.corpus.join(',')} | mixture ${recipe.mixture}${spanNote} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`);
+  o.log(`data: ${o.corpus.join(',')} | mixture ${recipe.mixture}${spanNote} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum}${grouping ? ` in length groups (<= ${Math.round(100 * (grouping.maxPadFraction ?? 1))}% padding)` : ''} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`);
   const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
 
   const metricsFile = path.join(o.out, 'metrics.jsonl');
@@ -225,6 +232,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   let lastCkpt = t0;
   let winLoss = 0, winSteps = 0, winTokens = 0, winStart = t0;
   let sittingTokens = 0;
+  const sittingPad = newPaddingStats();
+  let winPad = newPaddingStats();
+  const addPad = (into: PaddingStats, p: PaddingStats) => { for (const k of Object.keys(p) as Array<keyof PaddingStats>) into[k] += p[k]; };
   let lastVal: Record<string, number> | null = null;
   const budgetMs = o.maxMinutes ? o.maxMinutes * 60_000 : Infinity;
   const stopAfter = o.stopAfter ?? Infinity;
@@ -263,6 +273,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       const n = batchTokens(mbs);
       tokens += n; sittingTokens += n; winTokens += n;
       losses.push(r.loss);
+      addPad(sittingPad, r.padding);
+      addPad(winPad, r.padding);
       winLoss += r.loss; winSteps++;
       const evalNow = step % o.evalEvery === 0;
       if (step % o.logEvery === 0 || evalNow) {
@@ -271,13 +283,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           step, tokens, minutes: +(priorMinutes + (now - t0) / 60_000).toFixed(3), lr, train_loss: winLoss / winSteps,
           tokens_per_s: Math.round(winTokens / Math.max(1e-3, (now - winStart) / 1000)),
         };
+        const pad = paddingShare(winPad);
+        rec.pad_source = +pad.source.toFixed(3);
+        rec.pad_target = +pad.target.toFixed(3);
         if (evalNow && val.size > 0) { lastVal = evaluate(); rec.val_loss = lastVal; rec.val_mean = meanOf(lastVal); }
         appendMetrics(metricsFile, rec);
         const el = (now - t0) / 60_000;
         const etaSteps = recipe.steps !== null ? ((recipe.steps - step) * (now - t0)) / Math.max(1, losses.length) / 60_000 : Infinity;
         const eta = Math.min(etaSteps, o.maxMinutes ? o.maxMinutes - el : Infinity);
-        o.log(`step ${step}${recipe.steps ? `/${recipe.steps}` : ''} | loss ${rec.train_loss.toFixed(3)}${rec.val_mean !== undefined ? ` | val ${rec.val_mean.toFixed(3)}` : ''} | lr ${lr.toExponential(2)} | ${rec.tokens_per_s} tok/s | ${(tokens / 1e6).toFixed(2)}M tokens | ${el.toFixed(1)} min${Number.isFinite(eta) ? ` | ETA ${Math.max(0, eta).toFixed(1)} min` : ''}`);
-        winLoss = 0; winSteps = 0; winTokens = 0; winStart = Date.now();
+        o.log(`step ${step}${recipe.steps ? `/${recipe.steps}` : ''} | loss ${rec.train_loss.toFixed(3)}${rec.val_mean !== undefined ? ` | val ${rec.val_mean.toFixed(3)}` : ''} | lr ${lr.toExponential(2)} | ${rec.tokens_per_s} tok/s | pad ${Math.round(100 * pad.source)}%/${Math.round(100 * pad.target)}% | ${(tokens / 1e6).toFixed(2)}M tokens | ${el.toFixed(1)} min${Number.isFinite(eta) ? ` | ETA ${Math.max(0, eta).toFixed(1)} min` : ''}`);
+        winLoss = 0; winSteps = 0; winTokens = 0; winStart = Date.now(); winPad = newPaddingStats();
       }
       if (Date.now() - lastCkpt >= o.checkpointMinutes * 60_000) checkpoint();
     }
@@ -295,11 +310,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       model.config.dropoutRate = configDropout;
       saveCheckpoint(o.out, model, { tokenizer: tok, dtype: o.saveDtype === 'bfloat16' ? 'bfloat16' : undefined });
       model.config.dropoutRate = recipe.dropout;
-      const summary = { step, tokens, minutes: priorMinutes + seconds / 60, params, recipe, valLoss: lastVal, stoppedBy, corpusWarning: warn, spanThisSitting: span };
+      const summary = { step, tokens, minutes: priorMinutes + seconds / 60, params, recipe, valLoss: lastVal, stoppedBy, corpusWarning: warn, spanThisSitting: span, paddingThisSitting: paddingShare(sittingPad) };
       fs.writeFileSync(path.join(o.out, 'pretrain_summary.json'), JSON.stringify(summary, null, 1) + '\n');
     }
-    const result: PretrainResult = { step, tokens, losses, valLoss: lastVal, tokensPerSecond: sittingTokens / Math.max(1e-3, seconds), seconds, stoppedBy, params, span };
-    o.log(`done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting (stopped by ${stoppedBy})${lastVal ? `, val ${JSON.stringify(Object.fromEntries(Object.entries(lastVal).map(([k, v]) => [k, +v.toFixed(3)])))}` : ''} -> ${o.out}`);
+    const padding = paddingShare(sittingPad);
+    const result: PretrainResult = { step, tokens, losses, valLoss: lastVal, tokensPerSecond: sittingTokens / Math.max(1e-3, seconds), seconds, stoppedBy, params, span, padding };
+    o.log(`done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting, padding ${Math.round(100 * padding.source)}% of source / ${Math.round(100 * padding.target)}% of target positions (stopped by ${stoppedBy})${lastVal ? `, val ${JSON.stringify(Object.fromEntries(Object.entries(lastVal).map(([k, v]) => [k, +v.toFixed(3)])))}` : ''} -> ${o.out}`);
     return result;
   } finally {
     stream.close();

@@ -10,6 +10,7 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import { readSafetensors, writeSafetensors, type RawTensor } from '../t5/safetensors';
 import type { DataState } from './sampler';
 import type { SpanInputs } from './objectives';
+import type { GroupOptions } from '../t5/train';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 
@@ -36,6 +37,8 @@ export interface Recipe {
   chunkDocs: number;
   corpus: string[];
   init: string | null;
+  /** length grouping of each batch (null = off); absent in checkpoints written before the option: the defaults */
+  lengthGrouping?: GroupOptions | null;
 }
 
 export interface TrainState {

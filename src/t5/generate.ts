@@ -1,10 +1,13 @@
 // Generation for T5: greedy, beam search (HF BeamSearchScorer semantics: length penalty,
 // early stopping True/False/'never', n-best) and sampling (temperature -> top-k -> top-p).
-// Batched over padded sources; the decoder runs one position per step on a KV cache.
+// Batched over padded sources; the decoder runs one position per step on a KV cache, and finished
+// rows leave the batch.
 
 import * as T from '../tensor';
-import type { Tensor } from '../tensor';
-import { DecoderCache, T5ForConditionalGeneration } from './model';
+import type { DType, Device, Tensor } from '../tensor';
+import { DecoderCache, T5DenseActDense, T5DenseGatedActDense, T5ForConditionalGeneration, bucketMatrix } from './model';
+
+const F32_MIN = -3.4028234663852886e38; // torch.finfo(float32).min, as model.ts masks
 
 /**
  * Per-hypothesis constraint: given the batch index and the tokens generated so far (decoder start
@@ -156,7 +159,31 @@ function repetitionProcess(ctx: Ctx, scores: Tensor, rows: number, opts: Generat
   return out;
 }
 
-/** Encode once; returns the cross-attention cache and the source mask bias, both kept. */
+/** Switches for tests and benchmarks (A/B in one process); both are on in normal use. */
+export const generationTuning = {
+  /** Fused projections, preallocated KV cache, single-query attention; false = model.decode() step by step (the reference). */
+  fastDecoder: true,
+  /** Drop finished rows (greedy/sampling) and finished inputs (beam search) from the decoded batch. */
+  dropFinished: true,
+};
+
+/** Decoding state behind the search loops: advances the rows currently in the batch by one position per step. */
+interface Decoder {
+  /** Feeds `last` (one token per batch row); `body` turns the float32 logits [rows, V] into the tensors to return. */
+  step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[];
+  /**
+   * Keeps batch rows `idx`, in that order (beam reorder, dropping finished rows). `sameSources`: every row keeps
+   * its source (a reorder among the beams of each input), so the cross-attention state stays as it is.
+   */
+  select(idx: Int32Array, sameSources: boolean): void;
+  dispose(): void;
+}
+
+function makeDecoder(ctx: Ctx, inp: GenerateInput, n: number, maxNewTokens: number): Decoder {
+  return generationTuning.fastDecoder ? new FastDecoder(ctx, inp, n, maxNewTokens) : new ReferenceDecoder(ctx, inp, n);
+}
+
+/** Encode once (rows repeated n times); returns the cross-attention cache and the source mask bias, both kept. */
 function prepare(model: T5ForConditionalGeneration, ids: Int32Array, mask: Int32Array, rows: number, len: number): { cache: DecoderCache; maskBias: Tensor } {
   return T.tidy(() => {
     const m = T.tensor(mask, [rows, len]);
@@ -165,28 +192,267 @@ function prepare(model: T5ForConditionalGeneration, ids: Int32Array, mask: Int32
   });
 }
 
-/** One cached decoder step: logits [rows, V] (fp32) for `last` tokens; disposes the previous self-attention cache. */
-function step(ctx: Ctx, cache: DecoderCache, maskBias: Tensor, last: Int32Array, reorder: Int32Array | null, body: (logits: Tensor) => Tensor[]): { cache: DecoderCache; out: Tensor[] } {
-  const rows = last.length;
-  const res = T.tidy(() => {
-    let c = cache;
-    if (reorder) {
-      const idx = T.tensor(reorder, [rows], 'int64');
-      c = { length: c.length, layers: c.layers.map((l) => ({ cross: l.cross, self: l.self && { k: l.self.k.indexSelect(0, idx), v: l.self.v.indexSelect(0, idx) } })) };
+/** model.decode() one position at a time on its growing (T.cat) cache: the straightforward reference. */
+class ReferenceDecoder implements Decoder {
+  private cache: DecoderCache;
+  private maskBias: Tensor;
+  constructor(private readonly ctx: Ctx, inp: GenerateInput, n: number) {
+    const p = prepare(ctx.model, repeatRows(inp.ids, inp.batch, inp.length, n), repeatRows(inp.mask, inp.batch, inp.length, n), inp.batch * n, inp.length);
+    this.cache = p.cache;
+    this.maskBias = p.maskBias;
+  }
+
+  step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[] {
+    const rows = last.length;
+    const res = T.tidy(() => {
+      const { logits, cache } = this.ctx.model.decode(T.tensor(last, [rows, 1], 'int64'), null, this.maskBias, this.cache);
+      return { cache: cache!, out: body(logits.view([rows, this.ctx.vocab]).float()) };
+    });
+    for (const l of this.cache.layers) if (l.self) T.dispose([l.self.k, l.self.v]);
+    this.cache = res.cache;
+    return res.out;
+  }
+
+  select(idx: Int32Array, sameSources: boolean): void {
+    const old = this.cache;
+    const oldBias = this.maskBias;
+    const res = T.tidy(() => {
+      const ix = T.tensor(idx, [idx.length], 'int64');
+      const pick = (t: Tensor) => t.indexSelect(0, ix);
+      const layers = old.layers.map((l) => ({ self: l.self && { k: pick(l.self.k), v: pick(l.self.v) }, cross: sameSources ? l.cross : { k: pick(l.cross.k), v: pick(l.cross.v) } }));
+      return { cache: { length: old.length, layers }, maskBias: sameSources ? oldBias : pick(oldBias) };
+    });
+    for (const l of old.layers) {
+      if (l.self) T.dispose([l.self.k, l.self.v]);
+      if (!sameSources) T.dispose([l.cross.k, l.cross.v]);
     }
-    const { logits, cache: next } = ctx.model.decode(T.tensor(last, [rows, 1], 'int64'), null, maskBias, c);
-    return { cache: next!, out: body(logits.view([rows, ctx.vocab]).float()) };
-  });
-  for (const l of cache.layers) if (l.self) T.dispose([l.self.k, l.self.v]);
-  return res;
+    if (!sameSources) oldBias.dispose();
+    this.cache = res.cache;
+    this.maskBias = res.maskBias;
+  }
+
+  dispose(): void {
+    for (const l of this.cache.layers) {
+      if (l.self) T.dispose([l.self.k, l.self.v]);
+      T.dispose([l.cross.k, l.cross.v]);
+    }
+    this.maskBias.dispose();
+  }
 }
 
-function disposeCache(cache: DecoderCache, maskBias: Tensor): void {
-  for (const l of cache.layers) {
-    if (l.self) T.dispose([l.self.k, l.self.v]);
-    T.dispose([l.cross.k, l.cross.v]);
+/** One decoder block as the fast path runs it: weights (fused or cast for this call) and the per-row state. */
+interface StepLayer {
+  lnSelf: Tensor;
+  /** q, k, v rows interleaved per head ([H, 3, d_kv, D] flattened, in proj()'s layout), so one copy_ stores a step's q/k/v. */
+  qkv: Tensor;
+  o: Tensor;
+  lnCross: Tensor;
+  cq: Tensor;
+  co: Tensor;
+  lnFf: Tensor;
+  /** wi, or wi_0 and wi_1 stacked (gated: dFf > 0). */
+  wi: Tensor;
+  wo: Tensor;
+  dFf: number;
+  act: (x: Tensor) => Tensor;
+  /** [rows, H, cap, 3, d_kv]: q, k, v of every decoded position; q/k/v are views on it ([rows, H, cap, d_kv]). */
+  cache: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  /** Cross-attention keys and values [rows, H, S, d_kv]. */
+  crossK: Tensor;
+  crossV: Tensor;
+}
+
+/**
+ * The decoder of T5ForConditionalGeneration.decode() specialised to one new position per step (same math, see
+ * model.ts), built for one generate() call. Per block and step: self-attention q/k/v in one linear, stored by one
+ * copy_ into a preallocated cache; attention as one fused native call (T.attention) on cache views, with the
+ * relative position bias and the source mask broadcast over rows; the gated FFN's two inputs in one linear.
+ * Fused weights are rebuilt per call (training updates the parameters in place between calls) and disposed with
+ * the decoder. Under autocast every weight is cast to bf16 here once: the fused ones are not leaf parameters,
+ * which autocast's weight cache would cast again on every call.
+ */
+class FastDecoder implements Decoder {
+  private readonly owned: Tensor[] = [];
+  private readonly layers: StepLayer[] = [];
+  private readonly H: number;
+  private readonly dKv: number;
+  private readonly eps: number;
+  private readonly maxLen: number;
+  private readonly dtype: DType;
+  private readonly device: Device;
+  /** float32 weights are kept transposed ([in, out]) for proj(). */
+  private readonly transposed: boolean;
+  private embed!: Tensor;
+  private lnFinal!: Tensor;
+  private outScale = 1;
+  private lmHead!: Tensor;
+  /** [1, H, 1, maxLen]: relative position bias of key offsets -(maxLen-1) .. 0 (a query at t sees -t .. 0). */
+  private posBias!: Tensor;
+  /** [rows, 1, 1, S]: 0 where the source has a token, finfo.min on padding; null when no source is padded. */
+  private maskBias: Tensor | null = null;
+  private rows: number;
+  private pos = 0;
+  private cap = 0;
+
+  constructor(private readonly ctx: Ctx, inp: GenerateInput, n: number, maxLen: number) {
+    const cfg = ctx.model.config;
+    this.H = cfg.numHeads;
+    this.dKv = cfg.dKv;
+    this.eps = cfg.layerNormEpsilon;
+    this.maxLen = maxLen;
+    this.rows = inp.batch * n;
+    // Autocast (CPU, bf16) is on when a float32 linear comes out in bf16.
+    const autocast = T.tidy(() => T.linear(T.zeros([1, 1]), T.zeros([1, 1])).dtype) !== 'float32';
+    this.dtype = autocast ? 'bfloat16' : ctx.model.shared.dtype;
+    this.device = ctx.model.shared.device;
+    this.transposed = this.dtype === 'float32';
+    try {
+      T.tidy(() => this.build(inp, n, autocast));
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
   }
-  maskBias.dispose();
+
+  /** x [rows, in] times a projection weight prepared by build(). */
+  private proj(x: Tensor, w: Tensor): Tensor {
+    return this.transposed ? x.matmul(w) : T.linear(x, w);
+  }
+
+  private own(t: Tensor): Tensor {
+    this.owned.push(t.keep());
+    return t;
+  }
+
+  private build(inp: GenerateInput, n: number, autocast: boolean): void {
+    const model = this.ctx.model;
+    const cfg = model.config;
+    const { H, dKv: d } = this;
+    const D = cfg.dModel;
+    // Projection weights as proj() takes them: bf16 [out, in] under autocast; float32 [in, out] (a contiguous
+    // transpose: OpenBLAS multiplies 16-row inputs 1.2-1.5x faster by it than by the transposed [out, in]).
+    const w = (p: Tensor) => (autocast ? this.own(p.to('bfloat16')) : this.transposed ? this.own(p.transpose(0, 1).contiguous()) : p);
+    const B = inp.batch;
+    const S = inp.length;
+    const mask = T.tensor(inp.mask, [B, S]);
+    const enc = model.encode(T.tensor(inp.ids, [B, S], 'int64'), mask); // each source once, repeated below
+    const rep = n > 1 ? T.tensor(Int32Array.from({ length: B * n }, (_, i) => Math.floor(i / n)), [B * n], 'int64') : null;
+    const repeat = (t: Tensor) => (rep ? t.indexSelect(0, rep) : t);
+    const heads = (t: Tensor) => repeat(t.view([B, S, H, d]).transpose(1, 2)).keep(); // [rows, H, S, d]
+    for (const blk of model.decoderBlocks) {
+      const sa = blk.selfAttn;
+      const ca = blk.crossAttn!;
+      const ff = blk.ff;
+      const gated = ff instanceof T5DenseGatedActDense;
+      this.layers.push({
+        lnSelf: blk.selfLn.weight,
+        qkv: w(T.stack([sa.q, sa.k, sa.v].map((p) => p.view([H, d, D])), 1).view([3 * H * d, D])),
+        o: w(sa.o),
+        lnCross: blk.crossLn!.weight,
+        cq: w(ca.q),
+        co: w(ca.o),
+        lnFf: blk.ffLn.weight,
+        wi: w(gated ? T.cat([ff.wi0, ff.wi1], 0) : (ff as T5DenseActDense).wi),
+        wo: w(ff.wo),
+        dFf: gated ? cfg.dFf : 0,
+        act: ff.act,
+        cache: null!, q: null!, k: null!, v: null!,
+        crossK: heads(T.linear(enc, ca.k)),
+        crossV: heads(T.linear(enc, ca.v)),
+      });
+    }
+    this.embed = model.shared;
+    this.lnFinal = model.decoderFinalLn.weight;
+    this.outScale = cfg.scaleDecoderOutputs ? cfg.dModel ** -0.5 : 1;
+    const head = model.lmHead ?? model.shared;
+    this.lmHead = autocast ? this.own(head.to('bfloat16')) : head; // [V, D]: T.linear is as fast on it
+    const buckets = bucketMatrix(this.maxLen - 1, 1, this.maxLen, false, cfg.relativeAttentionNumBuckets, cfg.relativeAttentionMaxDistance);
+    const rel = model.decoderBlocks[0].selfAttn.relativeAttentionBias!;
+    this.posBias = T.embedding(rel, T.tensor(buckets, [this.maxLen], 'int64')).transpose(0, 1).view([1, H, 1, this.maxLen]).keep();
+    if (inp.mask.some((m) => m === 0)) this.maskBias = repeat(T.where(mask.gt(0), 0, F32_MIN)).view([this.rows, 1, 1, S]).keep();
+    this.cap = Math.min(this.maxLen, 32);
+    for (const l of this.layers) this.setCache(l, T.zeros([this.rows, H, this.cap, 3, d], { dtype: this.dtype, device: this.device }));
+  }
+
+  /** Installs a self-attention cache tensor and its q / k / v views (inside a tidy). */
+  private setCache(l: StepLayer, c: Tensor): void {
+    T.dispose([l.cache, l.q, l.k, l.v]);
+    l.cache = c.keep();
+    l.q = c.narrow(3, 0, 1).squeeze(3).keep();
+    l.k = c.narrow(3, 1, 1).squeeze(3).keep();
+    l.v = c.narrow(3, 2, 1).squeeze(3).keep();
+  }
+
+  step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[] {
+    const R = this.rows;
+    if (last.length !== R) throw new Error(`generate: ${last.length} tokens for ${R} decoder rows`);
+    const t = this.pos;
+    if (t >= this.maxLen) throw new Error(`generate: decoder step ${t} beyond maxNewTokens ${this.maxLen}`);
+    if (t >= this.cap) this.grow();
+    const L = t + 1;
+    const { H, dKv: d, eps } = this;
+    const inner = H * d;
+    const out = T.tidy(() => {
+      let h = T.embedding(this.embed, T.tensor(last, [R], 'int64'));
+      const pb = this.posBias.narrow(3, this.maxLen - 1 - t, L);
+      for (const l of this.layers) {
+        l.cache.narrow(2, t, 1).copy_(this.proj(T.rmsNorm(h, l.lnSelf, eps), l.qkv).view([R, H, 1, 3, d]));
+        const a = T.attention(l.q.narrow(2, t, 1), l.k.narrow(2, 0, L), l.v.narrow(2, 0, L), pb); // no 1/sqrt(d_kv), as T5
+        h = h.add(this.proj(a.view([R, inner]), l.o));
+        const cq = this.proj(T.rmsNorm(h, l.lnCross, eps), l.cq).view([R, H, 1, d]);
+        h = h.add(this.proj(T.attention(cq, l.crossK, l.crossV, this.maskBias).view([R, inner]), l.co));
+        let u = this.proj(T.rmsNorm(h, l.lnFf, eps), l.wi);
+        u = l.dFf > 0 ? l.act(u.narrow(1, 0, l.dFf)).mul(u.narrow(1, l.dFf, l.dFf)) : l.act(u);
+        h = h.add(this.proj(u, l.wo));
+      }
+      h = T.rmsNorm(h, this.lnFinal, eps);
+      // The tied-embedding rescale as lmLogits() applies it (folding it into the norm's weight rounds differently).
+      const logits = T.linear(this.outScale === 1 ? h : h.mul(this.outScale), this.lmHead);
+      return body(this.dtype === 'float32' ? logits : logits.float());
+    });
+    this.pos++;
+    return out;
+  }
+
+  /** Doubles the self-attention cache's capacity (up to maxNewTokens), keeping the positions decoded so far. */
+  private grow(): void {
+    const cap = Math.min(this.maxLen, this.cap * 2);
+    T.tidy(() => {
+      for (const l of this.layers) {
+        const extra = T.zeros([this.rows, this.H, cap - this.cap, 3, this.dKv], { dtype: this.dtype, device: this.device });
+        this.setCache(l, T.cat([l.cache, extra], 2));
+      }
+    });
+    this.cap = cap;
+  }
+
+  select(idx: Int32Array, sameSources: boolean): void {
+    T.tidy(() => {
+      const ix = T.tensor(idx, [idx.length], 'int64');
+      const pick = (x: Tensor) => {
+        const y = x.indexSelect(0, ix).keep();
+        x.dispose();
+        return y;
+      };
+      for (const l of this.layers) {
+        this.setCache(l, l.cache.indexSelect(0, ix));
+        if (sameSources) continue;
+        l.crossK = pick(l.crossK);
+        l.crossV = pick(l.crossV);
+      }
+      if (!sameSources && this.maskBias) this.maskBias = pick(this.maskBias);
+    });
+    this.rows = idx.length;
+  }
+
+  dispose(): void {
+    T.dispose(this.owned);
+    for (const l of this.layers) T.dispose([l.cache, l.q, l.k, l.v, l.crossK, l.crossV]);
+    T.dispose([this.posBias, this.maskBias]);
+  }
 }
 
 export function generate(model: T5ForConditionalGeneration, input: GenerateInput | number[][], opts: GenerateOptions): GenerateOutput {
@@ -200,6 +466,7 @@ export function beamSearchGenerate(model: T5ForConditionalGeneration, input: Gen
 
 function run(model: T5ForConditionalGeneration, input: GenerateInput | number[][], opts: GenerateOptions, forceBeam: boolean): GenerateOutput {
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
+  T.governThreads(); // fewer threads while other processes want the cores (src/tensor/threads.ts)
   const cfg = model.config;
   const ctx: Ctx = { model, eos: opts.eosTokenId ?? cfg.eosTokenId, pad: opts.padTokenId ?? cfg.padTokenId, start: opts.decoderStartTokenId ?? cfg.decoderStartTokenId, vocab: cfg.vocabSize };
   const inp = Array.isArray(input) ? padBatch(input, ctx.pad) : input;
@@ -217,6 +484,11 @@ function run(model: T5ForConditionalGeneration, input: GenerateInput | number[][
   }
 }
 
+/** A finished-row count worth a compaction: copying the caches costs about one step of the rows dropped. */
+function worthDropping(finished: number, rows: number): boolean {
+  return generationTuning.dropFinished && finished > 0 && finished * 8 >= rows;
+}
+
 function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): GenerateOutput {
   const n = opts.numReturnSequences ?? 1;
   if (!opts.doSample && n !== 1) throw new Error('generate: greedy decoding returns one sequence per input; use numBeams or doSample for more');
@@ -227,22 +499,25 @@ function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): Ge
   const topK = opts.topK ?? 0;
   const topP = opts.topP ?? 1;
   if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
-  const { cache: c0, maskBias } = prepare(ctx.model, repeatRows(inp.ids, inp.batch, inp.length, n), repeatRows(inp.mask, inp.batch, inp.length, n), rows, inp.length);
-  let cache = c0;
+  const dec = makeDecoder(ctx, inp, n, opts.maxNewTokens);
   const seqs: number[][] = Array.from({ length: rows }, () => []);
   const scores = new Array<number>(rows).fill(0);
   const finished = new Array<boolean>(rows).fill(false);
-  const last = new Int32Array(rows).fill(ctx.start);
+  let live = rows;
+  // Batch row i decodes row act[i] (ascending: rows are only ever dropped).
+  let act = Int32Array.from({ length: rows }, (_, i) => i);
+  let last = new Int32Array(rows).fill(ctx.start);
   try {
-    for (let t = 0; t < opts.maxNewTokens && !finished.every(Boolean); t++) {
-      const r = step(ctx, cache, maskBias, last, null, (raw) => {
-        const logits = repetitionProcess(ctx, raw, rows, opts, (i) => [ctx.start, ...seqs[i]], (i) => finished[i]);
-        const mask = constraintMask(ctx, rows, opts.allowedTokens, (i) => Math.floor(i / n), (i) => seqs[i], (i) => finished[i]);
+    for (let t = 0; t < opts.maxNewTokens && live > 0; t++) {
+      const R = act.length;
+      const out = dec.step(last, (raw) => {
+        const logits = repetitionProcess(ctx, raw, R, opts, (i) => [ctx.start, ...seqs[act[i]]], (i) => finished[act[i]]);
+        const mask = constraintMask(ctx, R, opts.allowedTokens, (i) => Math.floor(act[i] / n), (i) => seqs[act[i]], (i) => finished[act[i]]);
         const masked = mask ? logits.add(mask) : logits;
         if (!opts.doSample) {
-          const lp = masked.logSoftmax(-1);
-          const best = lp.argmax(-1, true);
-          return [best, lp.gather(1, best)];
+          // Argmax of the logits and its log-probability (logit - logsumexp): no [rows, V] log-softmax.
+          const best = masked.argmax(-1, true);
+          return [best, masked.gather(1, best).sub(masked.logsumexp(-1, true))];
         }
         // Order candidates in libtorch (top-k: only k per row cross over); JS then filters and draws.
         const scaled = masked.div(temperature);
@@ -256,39 +531,56 @@ function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): Ge
         }
         return [scaled];
       });
-      cache = r.cache;
       let next: number[];
       let stepScores: number[];
       if (!opts.doSample) {
-        next = r.out[0].toArray();
-        stepScores = r.out[1].toArray();
+        next = out[0].toArray();
+        stepScores = out[1].toArray();
       } else {
-        const vals = r.out[0].toFloat32Array();
-        const idx = r.out.length > 1 ? r.out[1].toArray() : null;
-        const width = vals.length / rows;
+        const vals = out[0].toFloat32Array();
+        const idx = out.length > 1 ? out[1].toArray() : null;
+        const width = vals.length / R;
         next = [];
         stepScores = [];
-        for (let i = 0; i < rows; i++) {
-          const row = vals.subarray(i * width, (i + 1) * width);
-          const [j, lp] = sampleRow(row, idx !== null, topP, rand);
+        // One draw per row of the full batch in row order, dropped rows included, so dropping leaves the draws unchanged.
+        for (let r = 0, i = 0; r < rows; r++) {
+          if (i >= R || act[i] !== r) {
+            rand();
+            continue;
+          }
+          const [j, lp] = sampleRow(vals.subarray(i * width, (i + 1) * width), idx !== null, topP, rand);
           next.push(idx ? idx[i * width + j] : j);
           stepScores.push(lp);
+          i++;
         }
       }
-      T.dispose(r.out);
-      for (let i = 0; i < rows; i++) {
-        if (finished[i]) {
+      T.dispose(out);
+      let done = 0;
+      for (let i = 0; i < R; i++) {
+        const r = act[i];
+        if (finished[r]) {
           last[i] = ctx.pad;
+          done++;
           continue;
         }
-        seqs[i].push(next[i]);
-        scores[i] += stepScores[i];
+        seqs[r].push(next[i]);
+        scores[r] += stepScores[i];
         last[i] = next[i];
-        if (next[i] === ctx.eos) finished[i] = true;
+        if (next[i] === ctx.eos) {
+          finished[r] = true;
+          live--;
+          done++;
+        }
+      }
+      if (live > 0 && t + 1 < opts.maxNewTokens && worthDropping(done, R)) {
+        const keep = Int32Array.from(act.keys()).filter((i) => !finished[act[i]]);
+        dec.select(keep, false);
+        act = keep.map((i) => act[i]);
+        last = keep.map((i) => last[i]);
       }
     }
   } finally {
-    disposeCache(cache, maskBias);
+    dec.dispose();
   }
   return { sequences: seqs, scores };
 }
@@ -367,90 +659,103 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
   const nRet = opts.numReturnSequences ?? 1;
   if (nRet > nb) throw new Error(`generate: numReturnSequences ${nRet} > numBeams ${nb}`);
   const B = inp.batch;
-  const rows = B * nb;
   const V = ctx.vocab;
   const lp = opts.lengthPenalty ?? 1;
   const hyps = Array.from({ length: B }, () => new BeamHyps(nb, lp, opts.earlyStopping ?? false, opts.maxNewTokens));
   const done = new Array<boolean>(B).fill(false);
-  const { cache: c0, maskBias } = prepare(ctx.model, repeatRows(inp.ids, B, inp.length, nb), repeatRows(inp.mask, B, inp.length, nb), rows, inp.length);
-  let cache = c0;
+  const dec = makeDecoder(ctx, inp, nb, opts.maxNewTokens);
   // Only the first beam of each input is live at the start (the others would duplicate it). HF uses -1e9;
   // -inf is the same whenever the vocabulary has 2*numBeams live tokens, and keeps constrained beams from duplicating.
-  let beamScores = new Float32Array(rows).map((_, i) => (i % nb === 0 ? 0 : -Infinity));
-  let beamTokens: number[][] = Array.from({ length: rows }, () => []);
-  const last = new Int32Array(rows).fill(ctx.start);
-  let reorder: Int32Array | null = null;
+  // Scores and tokens are indexed by global row b * nb + j; the batch holds the beams of inputs actB.
+  const beamScores = new Float32Array(B * nb).map((_, i) => (i % nb === 0 ? 0 : -Infinity));
+  let beamTokens: number[][] = Array.from({ length: B * nb }, () => []);
+  let actB = Int32Array.from({ length: B }, (_, b) => b);
+  let last = new Int32Array(B * nb).fill(ctx.start);
+  const row = (g: number) => actB[Math.floor(g / nb)] * nb + (g % nb); // batch row -> global row
   try {
     for (let t = 0; t < opts.maxNewTokens; t++) {
-      const bs = beamScores;
-      const r = step(ctx, cache, maskBias, last, reorder, (logits) => {
-        let logp = repetitionProcess(ctx, logits.logSoftmax(-1), rows, opts, (i) => [ctx.start, ...beamTokens[i]], (i) => done[Math.floor(i / nb)]);
-        const mask = constraintMask(ctx, rows, opts.allowedTokens, (i) => Math.floor(i / nb), (i) => beamTokens[i], (i) => done[Math.floor(i / nb)]);
+      const Ba = actB.length;
+      const rows = Ba * nb;
+      const bs = new Float32Array(rows).map((_, g) => beamScores[row(g)]);
+      const skip = (g: number) => done[actB[Math.floor(g / nb)]];
+      const out = dec.step(last, (logits) => {
+        let logp = repetitionProcess(ctx, logits.logSoftmax(-1), rows, opts, (g) => [ctx.start, ...beamTokens[row(g)]], skip);
+        const mask = constraintMask(ctx, rows, opts.allowedTokens, (g) => actB[Math.floor(g / nb)], (g) => beamTokens[row(g)], skip);
         if (mask) logp = logp.add(mask);
-        const total = logp.add(T.tensor(bs, [rows, 1])).view([B, nb * V]);
+        const total = logp.add(T.tensor(bs, [rows, 1])).view([Ba, nb * V]);
         const { values, indices } = total.topk(2 * nb, 1, true);
         return [values, indices];
       });
-      cache = r.cache;
-      const vals = r.out[0].toFloat32Array();
-      const idxs = r.out[1].toArray();
-      T.dispose(r.out);
-      const nextScores = new Float32Array(rows);
-      const nextTokens: number[][] = new Array(rows);
-      const src = new Int32Array(rows);
+      const vals = out[0].toFloat32Array();
+      const idxs = out[1].toArray();
+      T.dispose(out);
+      const nextTokens = beamTokens.slice();
+      const src = new Int32Array(rows); // batch row -> batch row it continues
       const curLen = t + 1;
-      for (let b = 0; b < B; b++) {
+      for (let a = 0; a < Ba; a++) {
+        const b = actB[a];
         if (done[b]) {
           for (let j = 0; j < nb; j++) {
-            const g = b * nb + j;
-            nextScores[g] = 0;
-            src[g] = g;
-            nextTokens[g] = beamTokens[g];
-            last[g] = ctx.pad;
+            src[a * nb + j] = a * nb + j;
+            last[a * nb + j] = ctx.pad;
           }
           continue;
         }
         let k = 0;
         for (let rank = 0; rank < 2 * nb && k < nb; rank++) {
-          const flat = idxs[b * 2 * nb + rank];
-          const score = vals[b * 2 * nb + rank];
+          const flat = idxs[a * 2 * nb + rank];
+          const score = vals[a * 2 * nb + rank];
           if (score === -Infinity) break; // banned by the constraint hook: never a hypothesis
           const tok = flat % V;
-          const from = b * nb + Math.floor(flat / V);
+          const from = Math.floor(flat / V);
           if (tok === ctx.eos) {
             if (rank >= nb) continue; // HF: an EOS ranked below the top numBeams does not count
-            hyps[b].add([...beamTokens[from], tok], score, curLen);
+            hyps[b].add([...beamTokens[b * nb + from], tok], score, curLen);
           } else {
-            const g = b * nb + k;
-            nextScores[g] = score;
-            src[g] = from;
-            nextTokens[g] = [...beamTokens[from], tok];
-            last[g] = tok;
+            beamScores[b * nb + k] = score;
+            src[a * nb + k] = a * nb + from;
+            nextTokens[b * nb + k] = [...beamTokens[b * nb + from], tok];
+            last[a * nb + k] = tok;
             k++;
           }
         }
         if (k === 0) done[b] = true; // nothing left to extend
         // Constraints can leave fewer live continuations than beams: park the rest as dead beams.
         for (; k < nb; k++) {
-          const g = b * nb + k;
-          nextScores[g] = -Infinity;
-          src[g] = b * nb;
-          nextTokens[g] = beamTokens[b * nb];
-          last[g] = ctx.pad;
+          beamScores[b * nb + k] = -Infinity;
+          src[a * nb + k] = a * nb;
+          nextTokens[b * nb + k] = beamTokens[b * nb];
+          last[a * nb + k] = ctx.pad;
         }
         let best = -Infinity;
-        for (let rank = 0; rank < 2 * nb; rank++) best = Math.max(best, vals[b * 2 * nb + rank]);
+        for (let rank = 0; rank < 2 * nb; rank++) best = Math.max(best, vals[a * 2 * nb + rank]);
         done[b] = done[b] || hyps[b].isDone(best, curLen);
       }
-      beamScores = nextScores;
       beamTokens = nextTokens;
+      if (done.every(Boolean) || t + 1 >= opts.maxNewTokens) break;
       let identity = true;
       for (let g = 0; g < rows; g++) if (src[g] !== g) identity = false;
-      reorder = identity ? null : src;
-      if (done.every(Boolean)) break;
+      const finishedInputs = actB.filter((b) => done[b]).length;
+      if (worthDropping(finishedInputs * nb, rows) || (generationTuning.dropFinished && finishedInputs > 0 && !identity)) {
+        // Reorder and drop in one selection: the beams of finished inputs leave the batch.
+        const keepA = Int32Array.from(actB.keys()).filter((a) => !done[actB[a]]);
+        const idx = new Int32Array(keepA.length * nb);
+        const nextLast = new Int32Array(keepA.length * nb);
+        keepA.forEach((a, i) => {
+          for (let j = 0; j < nb; j++) {
+            idx[i * nb + j] = src[a * nb + j];
+            nextLast[i * nb + j] = last[a * nb + j];
+          }
+        });
+        dec.select(idx, false);
+        actB = keepA.map((a) => actB[a]);
+        last = nextLast;
+      } else if (!identity) {
+        dec.select(src, true);
+      }
     }
   } finally {
-    disposeCache(cache, maskBias);
+    dec.dispose();
   }
   // Unfinished inputs: their live beams compete with the finished hypotheses.
   for (let b = 0; b < B; b++) {

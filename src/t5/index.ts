@@ -6,3 +6,4 @@ export * from './model';
 export * from './checkpoint';
 export * from './generate';
 export * from './train';
+export * from './precision';

@@ -365,6 +365,12 @@ export class T5ForConditionalGeneration {
    * encoderMaskBias: [B, 1, 1, S] from maskBias(), or null when the source has no padding.
    */
   decode(decoderInputIds: Tensor, encoderHidden: Tensor | null, encoderMaskBias: Tensor | null, cache?: DecoderCache | null): { logits: Tensor; cache: DecoderCache | null } {
+    const r = this.decoderHidden(decoderInputIds, encoderHidden, encoderMaskBias, cache);
+    return { logits: this.lmLogits(r.hidden), cache: r.cache };
+  }
+
+  /** decode() without the LM head: the final decoder hidden states [B, T, D] (the loss applies the head to some rows only). */
+  decoderHidden(decoderInputIds: Tensor, encoderHidden: Tensor | null, encoderMaskBias: Tensor | null, cache?: DecoderCache | null): { hidden: Tensor; cache: DecoderCache | null } {
     const cfg = this.config;
     const tr = this.training;
     const t = decoderInputIds.shape[1];
@@ -392,7 +398,7 @@ export class T5ForConditionalGeneration {
       newLayers.push({ self: kv, cross: ckv });
     });
     h = drop(this.decoderFinalLn.forward(h), cfg.dropoutRate, tr);
-    return { logits: this.lmLogits(h), cache: cache ? { length: kLen, layers: newLayers } : null };
+    return { hidden: h, cache: cache ? { length: kLen, layers: newLayers } : null };
   }
 
   /** A cache holding only the cross-attention K/V; feed it to decode() step by step. */
@@ -423,11 +429,40 @@ export class T5ForConditionalGeneration {
     const { logits } = this.decode(dec, enc, maskBias, null);
     let loss: Tensor | null = null;
     if (batch.labels) {
+      // log-softmax of the labelled rows only: padded rows would be ignored by the mean anyway.
       const [b, t, v] = logits.shape;
-      loss = T.crossEntropy(logits.reshape([b * t, v]).float(), batch.labels.reshape([b * t]), { ignoreIndex: -100 });
+      const { rows, targets } = labelledRows(batch.labels);
+      loss = T.crossEntropy(logits.reshape([b * t, v]).indexSelect(0, rows).float(), targets);
     }
     return { logits, loss };
   }
+
+  /**
+   * forward(batch).loss (mean cross-entropy over labels != -100, same gradients) without the full logits: the LM head
+   * and log-softmax run on the labelled decoder rows only, where padded [B*T, V] rows cost a fifth of a train step.
+   */
+  loss(batch: Seq2SeqBatch & { labels: Tensor }): Tensor {
+    const enc = this.encode(batch.inputIds, batch.attentionMask);
+    const maskBias = batch.attentionMask ? T5ForConditionalGeneration.maskBias(batch.attentionMask) : null;
+    const dec = batch.decoderInputIds ?? shiftRight(batch.labels, this.config.decoderStartTokenId, this.config.padTokenId);
+    const h = this.decoderHidden(dec, enc, maskBias).hidden;
+    const [b, t, d] = h.shape;
+    const { rows, targets } = labelledRows(batch.labels);
+    return T.crossEntropy(this.lmLogits(h.reshape([b * t, d]).indexSelect(0, rows)).float(), targets);
+  }
+}
+
+/** Flat indices [N] of the labels != -100 of [B, T] labels, and those labels (int64 [N]). */
+export function labelledRows(labels: Tensor): { rows: Tensor; targets: Tensor } {
+  const all = labels.toInt32Array();
+  let n = 0;
+  for (let i = 0; i < all.length; i++) if (all[i] !== -100) n++;
+  const rows = new Int32Array(n);
+  const targets = new Int32Array(n);
+  for (let i = 0, j = 0; i < all.length; i++) {
+    if (all[i] !== -100) { rows[j] = i; targets[j++] = all[i]!; }
+  }
+  return { rows: T.tensor(rows, [n], 'int64', { device: labels.device }), targets: T.tensor(targets, [n], 'int64', { device: labels.device }) };
 }
 
 /** HF `_shift_right`: decoder inputs = [start, labels[:-1]], with -100 replaced by pad. */

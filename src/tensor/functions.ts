@@ -54,5 +54,15 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   return new Tensor(N.rmsNorm(idOf(x, 'rmsNorm'), idOf(weight, 'rmsNorm'), eps));
 }
 
+/**
+ * softmax(q k^T * scale + bias) v over the last two dims: q [..., Lq, d], k [..., Lk, d], v [..., Lk, dv], bias
+ * (float32) broadcastable to [..., Lq, Lk], batch dims broadcast; the softmax in float32. One native call: a fused
+ * loop for CPU float32/bf16 without autograd (bf16 scores/probabilities rounded as bf16 matmuls would), else
+ * matmul + softmax + matmul (autograd, autocast, CUDA).
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, bias?: Tensor | null, scale = 1): Tensor {
+  return new Tensor(N.attention(idOf(q, 'attention'), idOf(k, 'attention'), idOf(v, 'attention'), bias ? idOf(bias, 'attention') : 0, scale));
+}
+
 export function softmax(x: Tensor, dim: number): Tensor { return x.softmax(dim); }
 export function logSoftmax(x: Tensor, dim: number): Tensor { return x.logSoftmax(dim); }

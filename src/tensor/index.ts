@@ -5,13 +5,14 @@ export type { CreateOptions, TensorData, NestedNumbers } from './create';
 export { tensor, fromBuffer, zeros, ones, full, arange, randn, rand, randint, zerosLike, onesLike } from './create';
 export type { CrossEntropyOptions } from './functions';
 export {
-  cat, stack, where, triu, tril, linear, matmul, embedding, dropout, crossEntropy, rmsNorm, softmax, logSoftmax,
+  cat, stack, where, triu, tril, linear, matmul, embedding, dropout, crossEntropy, rmsNorm, softmax, logSoftmax, attention,
 } from './functions';
 export { tidy, dispose, noGrad, enableGrad, isGradEnabled, autocast, liveTensors, memoryStats } from './scope';
 export {
   setNumThreads, getNumThreads, defaultThreads, physicalCores, manualSeed, getRngState, setRngState,
-  cudaAvailable, defaultDevice, setDefaultDevice, getDefaultDevice, blasLibraries, config,
+  cudaAvailable, defaultDevice, setDefaultDevice, getDefaultDevice, blasLibraries, config, governThreads, onThreadChange, allocator,
 } from './runtime';
+export { waitMode, ompWaitPolicy, governThreadCount, type GovernorState, type WaitMode } from './threads';
 export type { OptimizerStateDict, AdamWOptions, AdafactorOptions } from './optim';
 export { AdamW, Adafactor, clipGradNorm } from './optim';
 export * as schedules from './schedules';

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ompWaitPolicy, runnableTasks, waitMode } from './threads';
 
 type Id = number;
 type Dims = number | readonly number[];
@@ -93,6 +94,7 @@ export interface NativeAddon {
   cumsum(a: Id, dim: number): Id;
   sort(a: Id, dim: number, descending: boolean): [Id, Id];
   rmsNorm(x: Id, w: Id, eps: number): Id;
+  attention(q: Id, k: Id, v: Id, bias: Id, scale: number): Id;
   gather(a: Id, dim: number, index: Id): Id;
   indexSelect(a: Id, dim: number, index: Id): Id;
   scatter(a: Id, dim: number, index: Id, src: Id): Id;
@@ -153,9 +155,12 @@ export function defaultThreads(): number {
   return physicalCores();
 }
 
-// libgomp reads OMP_WAIT_POLICY when the addon is loaded. Its default (spin) made a 5 s suite take 2 min when
-// another process held a core; passive waiting costs nothing measurable when the machine is quiet.
-if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// libgomp reads OMP_WAIT_POLICY when the addon is loaded: spin on a quiet machine, sleep when other processes want
+// the cores (threads.ts has the measurements). An explicit OMP_WAIT_POLICY wins.
+if (process.env.OMP_WAIT_POLICY === undefined) {
+  const tasks = runnableTasks();
+  const policy = ompWaitPolicy(waitMode(), defaultThreads(), physicalCores(), tasks === null ? null : Math.max(0, tasks - 1));
+  if (policy) process.env.OMP_WAIT_POLICY = policy;
+}
 export const N: NativeAddon = require(addonPath()) as NativeAddon;
 N.setNumThreads(defaultThreads());

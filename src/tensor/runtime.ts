@@ -1,11 +1,47 @@
 // Process-wide engine settings: threads, RNG, default device, configuration report.
+import { readFileSync } from 'node:fs';
 import { N, defaultThreads, physicalCores } from './native';
 import { Device } from './dtype';
+import { governThreadCount, ownRunnableThreads, runnableTasks, waitMode, type GovernorState } from './threads';
 
 export { defaultThreads, physicalCores };
 
-export function setNumThreads(n: number): void { N.setNumThreads(n); }
+// The thread count asked for (CYCLENER_THREADS, cores, or setNumThreads); the governor may run fewer for a while.
+let wantedThreads = N.getNumThreads();
+let governor: GovernorState = { current: wantedThreads, pending: null };
+let lastCheck = 0;
+const listeners: Array<(threads: number, wanted: number) => void> = [];
+
+export function setNumThreads(n: number): void {
+  N.setNumThreads(n);
+  wantedThreads = n;
+  governor = { current: n, pending: null };
+}
 export function getNumThreads(): number { return N.getNumThreads(); }
+
+/** Called with (threads now, threads wanted) whenever the governor changes the thread count. */
+export function onThreadChange(fn: (threads: number, wanted: number) => void): void { listeners.push(fn); }
+
+/**
+ * Thread governor (CYCLENER_OMP_WAIT=auto): at most every 2 s, run no more threads than the cores that other
+ * processes leave free, back up to the wanted count when they go. Seq2SeqTrainer.step() and generate() call it; it
+ * costs a clock read between checks. Returns the thread count in use.
+ */
+export function governThreads(minIntervalMs = 2000): number {
+  if (wantedThreads <= 1 || waitMode() !== 'auto') return N.getNumThreads();
+  const now = Date.now();
+  if (now - lastCheck < minIntervalMs) return governor.current;
+  lastCheck = now;
+  const tasks = runnableTasks();
+  if (tasks === null) return governor.current;
+  const before = governor.current;
+  governor = governThreadCount(governor, wantedThreads, physicalCores(), Math.max(0, tasks - ownRunnableThreads()));
+  if (governor.current !== before) {
+    N.setNumThreads(governor.current);
+    for (const fn of listeners) fn(governor.current, wantedThreads);
+  }
+  return governor.current;
+}
 
 /** Seeds the global CPU generator (and every CUDA generator when present). */
 export function manualSeed(seed: number): void {
@@ -31,12 +67,23 @@ export function getDefaultDevice(): Device { return defaultDevice; }
 /** Shared libraries mapped into this process whose name says BLAS/LAPACK/MKL. */
 export function blasLibraries(): string[] { return N.blasLibraries(); }
 
+/** The malloc in use: a preloaded tcmalloc/jemalloc (bin/cyclener preloads tcmalloc), else glibc. */
+export function allocator(): string {
+  try {
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    for (const name of ['tcmalloc', 'jemalloc']) if (maps.includes(`lib${name}`)) return name;
+  } catch { /* not Linux */ }
+  return 'glibc';
+}
+
 /** at::show_config(), plus the BLAS libraries actually loaded and the thread count. */
 export function config(): string {
   return [
     N.showConfig().trimEnd(),
     `BLAS libraries loaded: ${N.blasLibraries().join(', ') || '(none)'}`,
     `intra-op threads: ${N.getNumThreads()}`,
+    `OpenMP wait policy: ${process.env.OMP_WAIT_POLICY ?? 'libgomp default (spin, then sleep)'} (CYCLENER_OMP_WAIT=${waitMode()})`,
+    `allocator: ${allocator()}`,
     `CUDA available: ${N.cudaAvailable()}`,
   ].join('\n');
 }

@@ -16,7 +16,7 @@ import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, onInterrupt, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
+import { chooseVerbalizer, corpusLabels, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
 
 function qLinesToModel(file: string): string[] {
   return readQFile(file).map((es) => (es.length === 0 ? '' : formatEntitySequence(es)));
@@ -65,6 +65,7 @@ registerCommand({
     'on-collapse': { type: 'string', arg: 'A', help: 'when S2E collapses at a dev evaluation: warn, stop, or rollback to best/ with halved learning rates', choices: ['warn', 'stop', 'rollback'] },
     'e2s-no-repeat-ngram': { type: 'int', arg: 'N', help: 'E2S cycle decoding never repeats an n-gram of this size (0 = off)' },
     'e2s-repetition-penalty': { type: 'number', arg: 'P', help: 'E2S cycle decoding repetition penalty (1 = off)' },
+    ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
@@ -76,10 +77,12 @@ registerCommand({
     if (f.resume === true && fs.existsSync(path.join(runDir, 'config.json'))) {
       const saved = readJson(path.join(runDir, 'config.json'));
       delete saved.sizes;
+      if (!('precision' in saved)) saved.precision = 'fp32'; // runs from before bf16 became the default
       cfg = makeConfig(saved as Partial<CycleConfig>, path.join(runDir, 'config.json'));
     } else {
       cfg = makeConfig(str(f.config) ? (readJson(str(f.config) as string) as Partial<CycleConfig>) : {}, str(f.config) ?? 'config');
       if (num(f.batch) !== undefined) cfg.batchSize = num(f.batch) as number;
+      if (f.fp32 === true) cfg.precision = 'fp32';
       if (num(f['lr-s2e']) !== undefined) cfg.lrS2E = num(f['lr-s2e']) as number;
       if (num(f['lr-e2s']) !== undefined) cfg.lrE2S = num(f['lr-e2s']) as number;
       if (num(f.seed) !== undefined) cfg.seed = num(f.seed) as number;
@@ -180,6 +183,7 @@ registerCommand({
     prefix: { type: 'string', arg: 'TEXT', help: 'task prefix', default: DEFAULT_S2E_PREFIX },
     'random-init': { type: 'boolean', help: 'same architecture and tokenizer as --base-model, weights randomly initialised (seeded): the no-pretraining control' },
     types: { type: 'string', arg: 'LIST', help: 'comma-separated type words for grounded prediction (default: from the data)' },
+    ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
@@ -194,7 +198,7 @@ registerCommand({
     try {
       const r = await trainSupervised(m.model, m.tokenizer, pairs, {
         prefix: str(f.prefix) as string, batchSize: batch, steps, lr: num(f.lr) as number, weightDecay: 0, maxGradNorm: 1,
-        seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20,
+        seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f),
       }, str(f.out) as string, { types, ...(verbalizer ? { verbalizer } : {}) }, (l) => io.err(l));
       io.out(`trained ${steps} steps in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}; model in ${str(f.out)}`);
     } finally {
@@ -235,6 +239,7 @@ export const PREDICT_FLAGS = {
   'max-new-tokens': { type: 'int' as const, arg: 'N', help: 'longest entity sequence in tokens', default: 128 },
   beams: { type: 'int' as const, arg: 'N', help: 'beam width (1 = greedy)', default: 1 },
   'predict-batch': { type: 'int' as const, arg: 'N', help: 'sentences per generation batch', default: 32 },
+  ...PRECISION_FLAG,
 };
 
 registerCommand({
@@ -254,7 +259,7 @@ registerCommand({
     const f = args.flags;
     const input = readInput(str(f.input) as string, str(f['input-format']) as string, f);
     const p = await predictWithModelDir(str(f.model) as string, input.sentences.map((s) => s.text), {
-      grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number,
+      grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number, precision: precisionOf(f),
     });
     const out = str(f.out) as string;
     const fmt = str(f.format);

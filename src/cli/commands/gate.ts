@@ -10,7 +10,7 @@ import { atomicWriteFile } from '../../t5/safetensors';
 import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, num, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
+import { chooseVerbalizer, corpusLabels, num, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'gate',
@@ -32,6 +32,7 @@ registerCommand({
     'max-new-tokens': { type: 'int', arg: 'N', help: 'longest entity sequence in tokens', default: 128 },
     'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32 },
     json: { type: 'boolean', help: 'print the rows as JSON' },
+    ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
@@ -54,7 +55,7 @@ registerCommand({
     const s: GateSettings = {
       num: num(f.num) as number, steps: num(f.steps) as number, batchSize: num(f.batch) as number, lr: num(f.lr) as number,
       seed: num(f.seed) as number, devSentences: num(f['dev-sentences']) as number, grounded: f['no-ground'] !== true,
-      maxNewTokens: num(f['max-new-tokens']) as number, predictBatch: num(f['predict-batch']) as number,
+      maxNewTokens: num(f['max-new-tokens']) as number, predictBatch: num(f['predict-batch']) as number, precision: precisionOf(f),
     };
     if (s.num < 1 || s.steps < 1 || s.batchSize < 1 || s.devSentences < 0) throw new UsageError('--num, --steps and --batch must be ≥ 1, --dev-sentences ≥ 0');
     if (s.num > train.sentences.length) throw new UsageError(`--num ${s.num}: ${trainFile} has only ${train.sentences.length} sentences`);

@@ -6,7 +6,7 @@ import { pretrain, PRETRAIN_DEFAULTS as D } from '../../pretrain/pretrain';
 import { SCHEDULES, type ScheduleKind } from '../../pretrain/schedule';
 import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
-import { num, onInterrupt, str } from '../common';
+import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
 import { registerCommand, type Io } from '../registry';
 
 registerCommand({
@@ -31,7 +31,7 @@ registerCommand({
     warmup: { type: 'int', arg: 'N', help: 'linear warmup steps', default: D.warmup },
     schedule: { type: 'string', arg: 'S', help: 'decay after warmup (default: linear with --steps, else inverse-sqrt)', choices: SCHEDULES },
     seed: { type: 'int', arg: 'N', help: 'seed of model init, data sampling and tokenizer sample', default: D.seed },
-    bf16: { type: 'boolean', help: 'bf16 autocast for the forward pass (fp32 master weights)' },
+    ...PRECISION_FLAG,
     dropout: { type: 'number', arg: 'P', help: 'dropout while pretraining (config.json keeps the fine-tuning rate)', default: D.dropout },
     'checkpoint-minutes': { type: 'number', arg: 'M', help: 'write DIR/checkpoint every M minutes', default: D.checkpointMinutes },
     'eval-every': { type: 'int', arg: 'N', help: 'validation loss every N steps', default: D.evalEvery },
@@ -83,7 +83,7 @@ registerCommand({
         warmup: num(f.warmup) as number,
         schedule: (str(f.schedule) as ScheduleKind | undefined) ?? null,
         seed: num(f.seed) as number,
-        bf16: f.bf16 === true,
+        bf16: precisionOf(f) === 'bf16', // a resumed run keeps its recipe's precision
         dropout: num(f.dropout) as number,
         maxSource: num(f['max-source']) as number,
         maxTarget: num(f['max-target']) as number,

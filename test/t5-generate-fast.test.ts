@@ -1,0 +1,197 @@
+// The fast generation path (fused projections, preallocated KV cache, fused attention, finished rows dropped)
+// against references: full recomputation of the prefix at every step (greedy), and model.decode() step by step
+// (generationTuning.fastDecoder = false, the previous implementation) for beam search, sampling and constraints.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../src/tensor';
+import { T5Config, presetConfig } from '../src/t5/config';
+import { T5ForConditionalGeneration } from '../src/t5/model';
+import { AllowedTokensFn, GenerateOptions, GenerateOutput, generate, generationTuning, padBatch } from '../src/t5/generate';
+
+// A larger init than T5's keeps the random models from repeating one token forever.
+const tinyV10 = (): T5Config => presetConfig('tiny', { dropoutRate: 0, initializerFactor: 8 });
+const tinyGated = (): T5Config => presetConfig('tiny', { dropoutRate: 0, initializerFactor: 8, feedForwardProj: 'gated-gelu', tieWordEmbeddings: false, numDecoderLayers: 3 });
+const MODELS = [['v1.0 relu, tied', tinyV10, 21], ['v1.1 gated-gelu, untied', tinyGated, 22]] as const;
+
+// Padded batch of different source lengths.
+const SRC = [[5, 9, 23, 44, 1], [7, 8, 100, 3, 17, 90, 12, 1], [11, 1], [40, 41, 42, 43, 44, 45, 1], [3, 1], [60, 61, 62, 1]];
+
+type Tuning = typeof generationTuning;
+const REF: Tuning = { fastDecoder: false, dropFinished: false };
+const FAST: Tuning = { fastDecoder: true, dropFinished: true };
+const NO_DROP: Tuning = { fastDecoder: true, dropFinished: false };
+
+function run(tuning: Tuning, f: () => GenerateOutput): GenerateOutput {
+  const saved = { ...generationTuning };
+  Object.assign(generationTuning, tuning);
+  try {
+    return f();
+  } finally {
+    Object.assign(generationTuning, saved);
+  }
+}
+
+function assertSame(got: GenerateOutput, want: GenerateOutput, what: string, tol = 1e-4): void {
+  assert.deepEqual(got.sequences, want.sequences, `${what}: sequences`);
+  got.scores.forEach((s, i) => {
+    const w = want.scores[i];
+    assert.ok(s === w || Math.abs(s - w) <= tol * Math.max(1, Math.abs(w)), `${what}: score ${i} ${s} vs ${w}`);
+  });
+}
+
+/** Greedy decoding by teacher-forced recomputation of every prefix, argmax and log-softmax in JS (float64). */
+function referenceGreedy(model: T5ForConditionalGeneration, maxNew: number, eos: number, allowed?: AllowedTokensFn): GenerateOutput {
+  const V = model.config.vocabSize;
+  const dec = SRC.map(() => [model.config.decoderStartTokenId]);
+  const done = SRC.map(() => false);
+  const scores = SRC.map(() => 0);
+  const b = padBatch(SRC, 0);
+  for (let t = 0; t < maxNew && done.some((d) => !d); t++) {
+    const all = T.noGrad(() => T.tidy(() => {
+      const mask = T.tensor(b.mask, [b.batch, b.length]);
+      const enc = model.encode(T.tensor(b.ids, [b.batch, b.length], 'int64'), mask);
+      const ids = T.tensor(dec.flat(), [dec.length, dec[0].length], 'int64');
+      return model.decode(ids, enc, T5ForConditionalGeneration.maskBias(mask), null).logits.toFloat32Array();
+    }));
+    const L = dec[0].length;
+    for (let r = 0; r < SRC.length; r++) {
+      if (done[r]) {
+        dec[r].push(0);
+        continue;
+      }
+      const row = Array.from(all.subarray((r * L + L - 1) * V, (r * L + L) * V));
+      const ok = allowed?.(r, Int32Array.from(dec[r].slice(1)));
+      if (ok) {
+        const keep = new Set(ok.length === 0 ? [eos] : Array.from(ok));
+        for (let i = 0; i < V; i++) if (!keep.has(i)) row[i] = -Infinity;
+      }
+      let best = 0;
+      for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+      const m = row[best];
+      const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+      scores[r] += row[best] - lse;
+      dec[r].push(best);
+      if (best === eos) done[r] = true;
+    }
+  }
+  const sequences = dec.map((d) => {
+    const s = d.slice(1);
+    const e = s.indexOf(eos);
+    return e < 0 ? s : s.slice(0, e + 1);
+  });
+  return { sequences, scores };
+}
+
+/** As EOS, the token whose first appearance in unconstrained greedy outputs varies most: rows end at different lengths. */
+function spreadToken(model: T5ForConditionalGeneration): number {
+  const out = run(REF, () => generate(model, SRC, { maxNewTokens: 12, eosTokenId: -1 }));
+  let best = -1;
+  let spread = 0;
+  for (const t of new Set(out.sequences.flat())) {
+    const n = new Set(out.sequences.map((s) => s.indexOf(t))).size;
+    if (n > spread || (n === spread && t < best)) [best, spread] = [t, n];
+  }
+  return best;
+}
+
+for (const [name, mk, seed] of MODELS) {
+  test(`greedy (${name}): fast path = full recomputation = step-by-step decode(), rows ending at different lengths; dropping them changes nothing`, () => {
+    const model = new T5ForConditionalGeneration(mk(), { seed });
+    const eos = spreadToken(model);
+    const opts: GenerateOptions = { maxNewTokens: 12, eosTokenId: eos };
+    const ref = referenceGreedy(model, 12, eos);
+    const lengths = new Set(ref.sequences.map((s) => s.length));
+    assert.ok(lengths.size >= 3, `rows end at different lengths: ${[...lengths]}`);
+    const fast = run(FAST, () => generate(model, SRC, opts));
+    assertSame(fast, ref, 'fast vs recomputation');
+    assertSame(run(REF, () => generate(model, SRC, opts)), ref, 'decode() steps vs recomputation');
+    assertSame(run(NO_DROP, () => generate(model, SRC, opts)), fast, 'no dropping vs dropping', 1e-5);
+    // Past the cache's first capacity (32 positions), so it has to grow.
+    const long: GenerateOptions = { maxNewTokens: 40, eosTokenId: -1 };
+    assertSame(run(FAST, () => generate(model, SRC.slice(0, 2), long)), run(REF, () => generate(model, SRC.slice(0, 2), long)), '40 steps');
+    model.dispose();
+  });
+
+  test(`beam search (${name}): fast path with finished inputs dropped = step-by-step decode()`, () => {
+    const model = new T5ForConditionalGeneration(mk(), { seed });
+    const eos = spreadToken(model);
+    for (const opts of [
+      { maxNewTokens: 10, numBeams: 3, numReturnSequences: 2, eosTokenId: eos },
+      { maxNewTokens: 10, numBeams: 4, numReturnSequences: 4, eosTokenId: eos, earlyStopping: true, lengthPenalty: 0.6 },
+      { maxNewTokens: 8, numBeams: 2, eosTokenId: eos, earlyStopping: 'never' as const, noRepeatNgramSize: 2 },
+    ]) {
+      const ref = run(REF, () => generate(model, SRC, opts));
+      const fast = run(FAST, () => generate(model, SRC, opts));
+      assertSame(fast, ref, `beam ${JSON.stringify(opts)}`);
+      // Fewer rows can round differently (the matmuls block by batch size): scores agree to float32 precision.
+      assertSame(run(NO_DROP, () => generate(model, SRC, opts)), fast, `beam without dropping ${JSON.stringify(opts)}`, 1e-5);
+    }
+    model.dispose();
+  });
+}
+
+test('allowedTokens: greedy and beam search on the fast path equal the references, constraints hold', () => {
+  const model = new T5ForConditionalGeneration(tinyGated(), { seed: 23 });
+  const eos = model.config.eosTokenId;
+  // Per input: a few allowed tokens that depend on the prefix, and an end (EOS only) at an input-dependent length.
+  const hook: AllowedTokensFn = (b, prefix) => (prefix.length >= 2 + (b % 4) ? new Int32Array(0) : Int32Array.from([10 + b, 20 + prefix.length, 30 + ((b * 7 + prefix.length) % 50)]));
+  const greedy = run(FAST, () => generate(model, SRC, { maxNewTokens: 9, allowedTokens: hook }));
+  assertSame(greedy, referenceGreedy(model, 9, eos, hook), 'greedy vs recomputation');
+  greedy.sequences.forEach((s, b) => {
+    assert.equal(s.length, 2 + (b % 4) + 1);
+    assert.equal(s[s.length - 1], eos);
+  });
+  for (const opts of [{ numBeams: 3, numReturnSequences: 3 }, { numBeams: 2, earlyStopping: true }, { doSample: true, topK: 3, seed: 5, numReturnSequences: 2 }]) {
+    const o: GenerateOptions = { maxNewTokens: 9, allowedTokens: hook, ...opts };
+    assertSame(run(FAST, () => generate(model, SRC, o)), run(REF, () => generate(model, SRC, o)), JSON.stringify(opts));
+  }
+  model.dispose();
+});
+
+test('sampling: dropping finished rows leaves the draws (and outputs) unchanged', () => {
+  const model = new T5ForConditionalGeneration(tinyV10(), { seed: 24 });
+  const eos = spreadToken(model);
+  for (const opts of [{ topK: 20, seed: 3 }, { topP: 0.9, temperature: 1.5, seed: 4, numReturnSequences: 3 }, { seed: 5, repetitionPenalty: 1.3 }]) {
+    const o: GenerateOptions = { maxNewTokens: 12, doSample: true, eosTokenId: eos, ...opts };
+    const ref = run(REF, () => generate(model, SRC, o));
+    assert.ok(new Set(ref.sequences.map((s) => s.length)).size >= 2, 'sampled rows end at different lengths');
+    assertSame(run(FAST, () => generate(model, SRC, o)), ref, JSON.stringify(opts));
+  }
+  model.dispose();
+});
+
+test('fused weights follow in-place parameter updates between calls (training), and nothing leaks', () => {
+  const model = new T5ForConditionalGeneration(tinyGated(), { seed: 25 });
+  const opts: GenerateOptions = { maxNewTokens: 8, numBeams: 2 };
+  const before = run(FAST, () => generate(model, SRC, opts));
+  // An optimizer-like in-place update of every decoder weight the fast path fuses or reads.
+  T.noGrad(() => T.tidy(() => {
+    for (const [name, p] of model.namedParameters()) if (name.startsWith('decoder.') || name === 'lm_head.weight') p.copy_(p.add(T.randn(p.shape).mul(0.3)));
+  }));
+  const live = T.liveTensors();
+  const after = run(FAST, () => generate(model, SRC, opts));
+  const greedy = run(FAST, () => generate(model, SRC, { maxNewTokens: 8 }));
+  T.autocast(() => run(FAST, () => generate(model, SRC, { maxNewTokens: 8, numBeams: 3 })));
+  assert.throws(() => run(FAST, () => generate(model, SRC, { maxNewTokens: 8, allowedTokens: (_b, p) => { if (p.length === 3) throw new Error('hook failed'); return null; } })), /hook failed/);
+  assert.equal(T.liveTensors(), live, 'no tensor outlives generate()');
+  assert.notDeepEqual(after.sequences, before.sequences, 'the update changes the output (else the test proves nothing)');
+  assertSame(after, run(REF, () => generate(model, SRC, opts)), 'after the update');
+  assertSame(greedy, run(REF, () => generate(model, SRC, { maxNewTokens: 8 })), 'greedy after the update');
+  model.dispose();
+});
+
+test('bf16 autocast: the fast path runs in bf16 and stays close to the step-by-step reference', () => {
+  const model = new T5ForConditionalGeneration({ ...tinyGated(), initializerFactor: 1 }, { seed: 26 });
+  const opts: GenerateOptions = { maxNewTokens: 6 };
+  const fast = T.autocast(() => run(FAST, () => generate(model, SRC, opts)));
+  const ref = T.autocast(() => run(REF, () => generate(model, SRC, opts)));
+  const fp32 = run(FAST, () => generate(model, SRC, opts));
+  // bf16 rounds differently along the two paths; the first token's log-probability agrees to bf16 precision.
+  const first = (o: GenerateOptions) => T.autocast(() => run(FAST, () => generate(model, SRC, { ...o, maxNewTokens: 1 }))).scores;
+  const refFirst = T.autocast(() => run(REF, () => generate(model, SRC, { ...opts, maxNewTokens: 1 }))).scores;
+  first(opts).forEach((s, i) => assert.ok(Math.abs(s - refFirst[i]) < 0.02, `first-step log-prob ${s} vs ${refFirst[i]}`));
+  const agree = (a: GenerateOutput, b: GenerateOutput) => a.sequences.filter((s, i) => s.join() === b.sequences[i].join()).length;
+  assert.ok(agree(fast, ref) >= SRC.length - 1, `bf16 fast vs reference: ${agree(fast, ref)} of ${SRC.length} sequences equal`);
+  assert.ok(agree(fast, fp32) >= SRC.length / 2, `bf16 vs fp32: ${agree(fast, fp32)} of ${SRC.length} sequences equal`);
+  model.dispose();
+});
