@@ -545,13 +545,17 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
 /**
  * The CLI (bin/cyclener) runs under tcmalloc when it is installed (CYCLENER_ALLOCATOR=system: glibc), so the jobs are
  * measured under it too: re-run this script with it preloaded. The twin inherits the environment, hence the allocator.
+ * The OpenMP wait policy is fixed to libgomp's default (CYCLENER_OMP_WAIT=active, unless set) for both sides: the
+ * twin's threads spin for a moment after each of its runs, which the thread governor would take for another process
+ * wanting the cores (bench:contention measures the governor).
  */
 function reexecWithCliAllocator(): boolean {
-  if ((process.env.CYCLENER_ALLOCATOR ?? 'tcmalloc') !== 'tcmalloc' || (process.env.LD_PRELOAD ?? '').includes('tcmalloc')) return false;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (env.CYCLENER_OMP_WAIT === undefined) env.CYCLENER_OMP_WAIT = 'active';
   const lib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64'].map((d) => `${d}/libtcmalloc_minimal.so.4`).find((f) => fs.existsSync(f));
-  if (!lib) return false;
-  const preload = process.env.LD_PRELOAD ? `${lib}:${process.env.LD_PRELOAD}` : lib;
-  const r = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, LD_PRELOAD: preload } });
+  if ((env.CYCLENER_ALLOCATOR ?? 'tcmalloc') === 'tcmalloc' && lib && !(env.LD_PRELOAD ?? '').includes('tcmalloc')) env.LD_PRELOAD = env.LD_PRELOAD ? `${lib}:${env.LD_PRELOAD}` : lib;
+  if (env.CYCLENER_OMP_WAIT === process.env.CYCLENER_OMP_WAIT && env.LD_PRELOAD === process.env.LD_PRELOAD) return false;
+  const r = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env });
   process.exitCode = r.status ?? 1;
   return true;
 }
@@ -563,7 +567,7 @@ async function main(): Promise<void> {
   T.onThreadChange((n, wanted) => note(`thread governor: ours now runs ${n} of ${wanted} threads (other processes busy)`));
   installCounters();
   const tStart = now();
-  console.log(`cyclener jobs on ${path.relative(ROOT, modelDir) || modelDir}: ${threads} thread(s), ${precision}${quick ? ', quick' : ''}, ${T.allocator()} malloc; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`cyclener jobs on ${path.relative(ROOT, modelDir) || modelDir}: ${threads} thread(s), ${precision}${quick ? ', quick' : ''}, ${T.allocator()} malloc, OpenMP wait ${process.env.OMP_WAIT_POLICY ?? "libgomp default"}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const twin = await startTwin();
   try {
     peak = { fp32: peakGflops('float32'), bf16: peakGflops('bfloat16') };
