@@ -7,7 +7,7 @@ export type { CrossEntropyOptions } from './functions';
 export {
   cat, stack, where, triu, tril, linear, matmul, embedding, dropout, crossEntropy, rmsNorm, softmax, logSoftmax, attention,
 } from './functions';
-export { tidy, dispose, noGrad, enableGrad, isGradEnabled, autocast, liveTensors, memoryStats } from './scope';
+export { tidy, dispose, noGrad, enableGrad, isGradEnabled, autocast, autocastDtype, liveTensors, memoryStats } from './scope';
 export {
   setNumThreads, getNumThreads, defaultThreads, physicalCores, manualSeed, getRngState, setRngState,
   cudaAvailable, defaultDevice, setDefaultDevice, getDefaultDevice, blasLibraries, config, governThreads, onThreadChange, allocator,

@@ -110,7 +110,15 @@ export function isGradEnabled(): boolean {
  */
 export function autocast<R>(fn: () => R, dtype: 'bfloat16' = 'bfloat16'): R {
   N.autocastEnter(dtypeCode(dtype));
-  try { return fn(); } finally { N.autocastExit(); }
+  autocastStack.push(dtype);
+  try { return fn(); } finally { autocastStack.pop(); N.autocastExit(); }
+}
+
+const autocastStack: 'bfloat16'[] = [];
+
+/** The dtype of the innermost autocast() scope, or null outside one. */
+export function autocastDtype(): 'bfloat16' | null {
+  return autocastStack.length > 0 ? autocastStack[autocastStack.length - 1]! : null;
 }
 
 export function liveTensors(): number {
