@@ -48,6 +48,9 @@ void logSoftmaxRows(const float* x, int64_t begin, int64_t end, int64_t n, float
 }
 void geluTanh(const void* x, void* y, bool bf16, int64_t n) { CY_DISPATCH(geluTanh(x, y, bf16, n)); }
 void geluTanhBackward(const void* g, const void* x, void* dx, bool bf16, int64_t n) { CY_DISPATCH(geluTanhBackward(g, x, dx, bf16, n)); }
+void xentGradRows(const void* x, bool bf16, const float* lse, const int64_t* target, int64_t ignore, float scale, int64_t begin, int64_t end, int64_t n, void* dx) {
+  CY_DISPATCH(xentGradRows(x, bf16, lse, target, ignore, scale, begin, end, n, dx));
+}
 void bf16ToFloat(const uint16_t* x, float* y, int64_t n) { CY_DISPATCH(bf16ToFloat(x, y, n)); }
 void floatToBf16(const float* x, uint16_t* y, int64_t n) { CY_DISPATCH(floatToBf16(x, y, n)); }
 

@@ -38,6 +38,9 @@ void logSoftmaxRows(const float* x, int64_t begin, int64_t end, int64_t n, float
 void geluTanh(const void* x, void* y, bool bf16, int64_t n);
 // dx = g * gelu_tanh'(x) elementwise over n contiguous elements of the same dtype, computed in float32.
 void geluTanhBackward(const void* g, const void* x, void* dx, bool bf16, int64_t n);
+// dx rows [begin, end) = (softmax(x) - onehot(target)) * scale in x's dtype (float32 or bfloat16 bits), from each row's
+// logsumexp `lse`; rows with target == ignore get 0.
+void xentGradRows(const void* x, bool bf16, const float* lse, const int64_t* target, int64_t ignore, float scale, int64_t begin, int64_t end, int64_t n, void* dx);
 // bfloat16 (bits) <-> float32 over n contiguous elements, as c10 converts.
 void bf16ToFloat(const uint16_t* x, float* y, int64_t n);
 void floatToBf16(const float* x, uint16_t* y, int64_t n);

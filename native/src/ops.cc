@@ -326,9 +326,78 @@ Napi::Value linearOp(Call& c) {
   const at::Tensor& w = c.t(1);
   return c.ret(at::linear(x, w, c.optT(2)));
 }
+// Cross-entropy computed in float32 whatever the logits' dtype (bf16 logits are read, not copied). For [N, V] CPU
+// float32/bf16 logits with mean or sum reduction and no label smoothing, one fused autograd function: the forward
+// takes each row's logsumexp in a vectorised loop, the backward writes softmax - onehot in one pass. libtorch 1.13
+// runs log_softmax, its backward and nll_loss as separate passes over [N, V] (plus the float32 copy of bf16 logits):
+// ~9% of a bf16 pretraining step of the shipped model (V = 16,000).
+struct XentFunction : public torch::autograd::Function<XentFunction> {
+  // Per-row logsumexp [N] and the reduced loss; throws on a target outside [0, V) other than `ignore`.
+  static std::pair<at::Tensor, at::Tensor> compute(const at::Tensor& x, const at::Tensor& target, int64_t ignore, int64_t reduction) {
+    const int64_t rows = x.size(0), n = x.size(1);
+    const bool bf16 = x.scalar_type() == at::kBFloat16;
+    at::Tensor lse = at::empty({rows}, x.options().dtype(at::kFloat));
+    const char* xp = static_cast<const char*>(x.data_ptr());
+    const size_t es = x.element_size();
+    float* lp = lse.data_ptr<float>();
+    at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) { kern::logsumexpRows(xp + begin * n * es, bf16, 0, end - begin, n, lp + begin); });
+    const int64_t* tp = target.data_ptr<int64_t>();
+    double sum = 0.0;
+    int64_t count = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = tp[r];
+      if (t == ignore) continue;
+      if (t < 0 || t >= n) throw std::runtime_error("Target " + std::to_string(t) + " is out of bounds.");
+      const float xt = bf16 ? static_cast<float>(static_cast<const c10::BFloat16*>(x.data_ptr())[r * n + t]) : static_cast<const float*>(x.data_ptr())[r * n + t];
+      sum += static_cast<double>(lp[r]) - static_cast<double>(xt);
+      ++count;
+    }
+    const double loss = reduction == at::Reduction::Mean ? sum / static_cast<double>(count) : sum;  // mean of none: NaN, as torch
+    return {lse, at::scalar_tensor(loss, x.options().dtype(at::kFloat))};
+  }
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& target, int64_t ignore, int64_t reduction) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [lse, loss] = compute(x, target, ignore, reduction);
+    int64_t count = 0;
+    const int64_t* tp = target.data_ptr<int64_t>();
+    for (int64_t r = 0; r < target.size(0); ++r) count += tp[r] != ignore;
+    ctx->save_for_backward({x, target, lse});
+    ctx->saved_data["ignore"] = ignore;
+    ctx->saved_data["div"] = reduction == at::Reduction::Mean ? static_cast<double>(count) : 1.0;
+    return loss;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& target = saved[1];
+    const at::Tensor& lse = saved[2];
+    const float scale = static_cast<float>(grads[0].item<double>() / ctx->saved_data["div"].toDouble());
+    const int64_t ignore = ctx->saved_data["ignore"].toInt();
+    at::Tensor dx = at::empty(x.sizes(), x.options());
+    const int64_t n = x.size(1);
+    const bool bf16 = x.scalar_type() == at::kBFloat16;
+    at::parallel_for(0, x.size(0), 8, [&](int64_t begin, int64_t end) {
+      kern::xentGradRows(x.data_ptr(), bf16, lse.data_ptr<float>(), target.data_ptr<int64_t>(), ignore, scale, begin, end, n, dx.data_ptr());
+    });
+    return {dx, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 Napi::Value crossEntropyOp(Call& c) {
   // reduction: 0 none, 1 mean, 2 sum (at::Reduction's values)
-  return c.ret(at::cross_entropy_loss(c.t(0), c.t(1), c10::nullopt, c.i64(4), c.i64(2), c.d(3)));
+  const at::Tensor& x = c.t(0);
+  const at::Tensor& target = c.t(1);
+  const int64_t ignore = c.i64(2), reduction = c.i64(4);
+  const double smoothing = c.d(3);
+  if (x.is_cpu() && target.is_cpu() && x.dim() == 2 && x.size(0) > 0 && x.size(1) > 0 && x.is_contiguous() &&
+      (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && target.dim() == 1 &&
+      target.size(0) == x.size(0) && target.scalar_type() == at::kLong && target.is_contiguous() && smoothing == 0.0 &&
+      (reduction == at::Reduction::Mean || reduction == at::Reduction::Sum)) {
+    if (gradNeeded({&x})) return c.ret(XentFunction::apply(x, target, ignore, reduction));
+    return c.ret(XentFunction::compute(x, target, ignore, reduction).second);
+  }
+  const at::Tensor logits = x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf ? x.to(at::kFloat) : x;
+  return c.ret(at::cross_entropy_loss(logits, target, c10::nullopt, reduction, ignore, smoothing));
 }
 // T5's layer norm: no mean subtraction, no bias, statistics in fp32; the result is cast back to the
 // weight's dtype when that is half/bf16 (as HF's T5LayerNorm does). float64 input stays float64

@@ -436,7 +436,7 @@ export class T5ForConditionalGeneration {
       // log-softmax of the labelled rows only: padded rows would be ignored by the mean anyway.
       const [b, t, v] = logits.shape;
       const { rows, targets } = labelledRows(batch.labels);
-      loss = T.crossEntropy(logits.reshape([b * t, v]).indexSelect(0, rows).float(), targets);
+      loss = T.crossEntropy(logits.reshape([b * t, v]).indexSelect(0, rows), targets); // in fp32 for bf16 logits too
     }
     return { logits, loss };
   }
@@ -452,7 +452,7 @@ export class T5ForConditionalGeneration {
     const h = this.decoderHidden(dec, enc, maskBias).hidden;
     const [b, t, d] = h.shape;
     const { rows, targets } = labelledRows(batch.labels);
-    return T.crossEntropy(this.lmLogits(h.reshape([b * t, d]).indexSelect(0, rows)).float(), targets);
+    return T.crossEntropy(this.lmLogits(h.reshape([b * t, d]).indexSelect(0, rows)), targets); // fp32 math, bf16 logits read as they are
   }
 }
 
