@@ -1,5 +1,10 @@
 // Minimal flag parser for the CLI: --flag value, --flag=value, boolean --flag, positionals.
-// Unknown flags, missing values and bad numbers are UsageErrors (one line, exit code 2).
+// Unknown flags, missing values and bad numbers (not a number, not an integer, outside the flag's declared range)
+// are UsageErrors (one line, exit code 2).
+
+import { describeRange, rangeProblem, type Range } from '../data/range';
+
+export { ANY, AT_LEAST_1, DROPOUT, FRACTION, NON_NEGATIVE, POSITIVE, SEED, type Range } from '../data/range';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -18,6 +23,8 @@ export interface FlagSpec {
   default?: string | number | boolean;
   required?: boolean;
   choices?: readonly string[];
+  /** Allowed values of an int/number flag (every one declares it: test/cli-args.test.ts); shown in --help. */
+  range?: Range;
 }
 
 export interface PositionalSpec {
@@ -84,6 +91,8 @@ function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got "${raw}"`);
   if (spec.type === 'int' && !Number.isInteger(n)) throw new UsageError(`--${name} needs an integer, got "${raw}"`);
+  const problem = spec.range ? rangeProblem(n, spec.range, spec.type === 'int') : null;
+  if (problem) throw new UsageError(`--${name} ${problem}`);
   return n;
 }
 
@@ -97,7 +106,7 @@ export function formatHelp(command: string, summary: string, flags: Readonly<Rec
   lines.push('', 'options:');
   for (const [name, s] of Object.entries(flags)) {
     const left = `--${name}${s.type === 'boolean' ? '' : ` ${s.arg ?? (s.type === 'string' ? 'VALUE' : 'N')}`}`;
-    const extra = [s.required ? 'required' : '', s.default !== undefined ? `default ${String(s.default)}` : '', s.choices ? `one of ${s.choices.join('|')}` : ''].filter(Boolean).join('; ');
+    const extra = [s.required ? 'required' : '', s.default !== undefined ? `default ${String(s.default)}` : '', s.choices ? `one of ${s.choices.join('|')}` : '', s.range ? describeRange(s.range) : ''].filter(Boolean).join('; ');
     lines.push(`  ${left.padEnd(24)} ${s.help}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'--help'.padEnd(24)} show this help`);

@@ -6,7 +6,7 @@ import { readLabeled, type LabeledCorpus, type LabeledFormat } from '../data/rea
 import { parseScheme } from '../data/tags';
 import { defaultVerbalizer, loadVerbalizer, verbalizerForLabels, DEFAULT_VERBALIZERS, type Verbalizer } from '../data/verbalizer';
 import type { FlagSpec, FlagValue } from './args';
-import { UsageError } from './args';
+import { ANY, UsageError } from './args';
 import type { Precision } from '../t5/precision';
 
 /** `--fp32`: the opt-out of bf16 autocast (the default for training and generation, see src/t5/precision.ts). */
@@ -19,7 +19,7 @@ export function precisionOf(f: Record<string, FlagValue | undefined>): Precision
 }
 
 export const READER_FLAGS: Record<string, FlagSpec> = {
-  'tag-column': { type: 'int', arg: 'N', help: 'column holding the tag, 0-based, negative from the end (default: last column)' },
+  'tag-column': { type: 'int', arg: 'N', help: 'column holding the tag, 0-based, negative from the end (default: last column)', range: ANY },
   scheme: { type: 'string', arg: 'S', help: 'tag scheme instead of detecting it', choices: ['IOB1', 'IOB2', 'IOBES', 'BILOU', 'BIO', 'BIOES'] },
   'repair-tags': { type: 'boolean', help: 're-encode invalid tag sequences from their conlleval reading (counted) instead of failing' },
 };

@@ -3,6 +3,7 @@
 import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX } from './model-io';
 import type { DecodeConfig } from './seq2seq';
 import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
+import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, rangeProblem, type Range } from '../data/range';
 
 export interface CycleConfig {
   s2ePrefix: string;
@@ -107,18 +108,65 @@ export const DEFAULT_CONFIG: CycleConfig = {
   precision: DEFAULT_PRECISION,
 };
 
+type NumericKey = { [K in keyof CycleConfig]: CycleConfig[K] extends number ? K : never }[keyof CycleConfig];
+
+/** Allowed values of every numeric key (the same rules as the `cyclener train` flags); int = whole numbers only. */
+export const CONFIG_RANGES: Record<NumericKey, { range: Range; int: boolean }> = {
+  batchSize: { range: AT_LEAST_1, int: true },
+  epochs: { range: AT_LEAST_1, int: true },
+  maxSteps: { range: NON_NEGATIVE, int: true },
+  lrS2E: { range: POSITIVE, int: false },
+  lrE2S: { range: POSITIVE, int: false },
+  weightDecay: { range: NON_NEGATIVE, int: false },
+  maxGradNorm: { range: NON_NEGATIVE, int: false },
+  seed: { range: SEED, int: true },
+  maxSourceTokens: { range: AT_LEAST_1, int: true },
+  maxTargetTokens: { range: AT_LEAST_1, int: true },
+  evalEvery: { range: NON_NEGATIVE, int: true },
+  patience: { range: NON_NEGATIVE, int: true },
+  checkpointEvery: { range: NON_NEGATIVE, int: true },
+  logEvery: { range: AT_LEAST_1, int: true },
+  samples: { range: NON_NEGATIVE, int: true },
+  collapseShare: { range: FRACTION, int: false },
+  rollbackLrFactor: { range: { min: 0, max: 1, minExclusive: true }, int: false },
+  maxRollbacks: { range: NON_NEGATIVE, int: true },
+  evalBatchSize: { range: AT_LEAST_1, int: true },
+  warmupSteps: { range: NON_NEGATIVE, int: true },
+  warmupLr: { range: POSITIVE, int: false },
+};
+
+/** Optional numeric fields of a DecodeConfig (maxNewTokens is required: checked separately). */
+const DECODE_RANGES: Record<Exclude<keyof DecodeConfig, 'maxNewTokens' | 'doSample'>, { range: Range; int: boolean }> = {
+  numBeams: { range: AT_LEAST_1, int: true },
+  temperature: { range: POSITIVE, int: false },
+  topP: { range: { min: 0, max: 1, minExclusive: true }, int: false },
+  topK: { range: NON_NEGATIVE, int: true },
+  noRepeatNgramSize: { range: NON_NEGATIVE, int: true },
+  repetitionPenalty: { range: POSITIVE, int: false },
+};
+
 /** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */
 export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): CycleConfig {
   for (const k of Object.keys(over)) if (!(k in DEFAULT_CONFIG)) throw new Error(`${source}: unknown key "${k}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
   const c = { ...DEFAULT_CONFIG, ...over };
   for (const k of ['s2eDecode', 'e2sDecode', 'evalDecode'] as const) {
     const d = c[k];
-    if (!d || !Number.isInteger(d.maxNewTokens) || d.maxNewTokens < 1) throw new Error(`${source}: ${k}.maxNewTokens must be a positive integer`);
+    if (!d || typeof d !== 'object') throw new Error(`${source}: ${k} must be an object with maxNewTokens`);
+    const p = rangeProblem(d.maxNewTokens, AT_LEAST_1, true);
+    if (p) throw new Error(`${source}: ${k}.maxNewTokens ${p}`);
+    for (const [f, r] of Object.entries(DECODE_RANGES)) {
+      const v = (d as unknown as Record<string, unknown>)[f];
+      const problem = v === undefined ? null : rangeProblem(v, r.range, r.int);
+      if (problem) throw new Error(`${source}: ${k}.${f} ${problem}`);
+    }
+  }
+  for (const [k, r] of Object.entries(CONFIG_RANGES)) {
+    const p = rangeProblem(c[k as NumericKey], r.range, r.int);
+    if (p) throw new Error(`${source}: ${k} ${p}`);
   }
   if (!['warn', 'stop', 'rollback'].includes(c.onCollapse)) throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
   if (!['none', 'fragments', 'lexical'].includes(c.warmup)) throw new Error(`${source}: warmup must be none, fragments or lexical`);
   if (!['both', 's2e', 'e2s'].includes(c.warmupDirections)) throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
   if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
-  if (!(c.batchSize >= 1)) throw new Error(`${source}: batchSize must be >= 1`);
   return c;
 }

@@ -76,7 +76,12 @@ export function atomicDir(dir: string, write: (tmp: string) => void): void {
   const old = `${dir}.old-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  write(tmp);
+  try {
+    write(tmp);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true }); // e.g. a model refused for NaN weights: leave no half-written copy
+    throw e;
+  }
   if (fs.existsSync(dir)) fs.renameSync(dir, old);
   fs.renameSync(tmp, dir);
   fs.rmSync(old, { recursive: true, force: true });

@@ -11,6 +11,7 @@ import type { Verbalizer } from '../data/verbalizer';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { Precision } from '../t5/precision';
+import { nonFiniteStop } from '../t5/train';
 import { saveModelDir, type ModelMeta } from './model-io';
 import { Direction, trainStep } from './seq2seq';
 
@@ -61,7 +62,7 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
         src.push(p.sentence);
         tgt.push(p.sequence);
       }
-      const r = await trainStep(dir, tr, src, tgt);
+      const r = await trainStep(dir, tr, src, tgt).catch((e: unknown) => { throw nonFiniteStop(e, `step ${step + 1}:`, `no model was saved to ${outDir}; lower --lr`); });
       losses.push(r.loss);
       acc += r.loss;
       const elapsed = (Date.now() - t0) / 1000;

@@ -12,6 +12,7 @@ import { compareSequences } from '../eval/compare';
 import { evaluate } from '../eval/metrics';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import { loadStateDict } from '../t5/checkpoint';
+import { nonFiniteStop, type Seq2SeqTrainer } from '../t5/train';
 import { readModelWeights } from '../t5/safetensors';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { CycleConfig } from './config';
@@ -240,9 +241,20 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
     return cfg.patience > 0 && state.evalsWithoutImprovement >= cfg.patience;
   };
 
+  let lastSaved: number | null = resumed ? state.position.globalStep : null;
   const save = () => {
     state.trainerSteps = { s2e: trS2E.stepCount, e2s: trE2S.stepCount };
     saveRunCheckpoint(runDir, parts, state);
+    lastSaved = state.position.globalStep;
+  };
+  // A NaN/Inf step stops the run before it reaches the weights: nothing is saved from it, the checkpoint stays as it was.
+  const guardedStep = async (d: Direction, tr: Seq2SeqTrainer, sources: readonly string[], targets: readonly string[], name: 'S2E' | 'E2S') => {
+    try {
+      return await trainStep(d, tr, sources, targets);
+    } catch (e) {
+      const ckpt = lastSaved === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${lastSaved}) is intact`;
+      throw nonFiniteStop(e, `step ${state.position.globalStep + 1}: ${name}`, `${ckpt}; lower --lr-${name.toLowerCase()} (in a new run: --resume keeps the saved config)`);
+    }
   };
 
   try {
@@ -273,10 +285,10 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
       // S-cycle
       const qPrime = await s2e.generate(sb, cfg.s2eDecode, await cycleHook?.(sb), seed);
-      const rS = await trainStep(e2s, trE2S, qPrime, sb);
+      const rS = await guardedStep(e2s, trE2S, qPrime, sb, 'E2S');
       // E-cycle
       const sPrime = await e2s.generate(qb, cfg.e2sDecode, undefined, seed + 1);
-      const rE = await trainStep(s2e, trS2E, sPrime, qb);
+      const rE = await guardedStep(s2e, trS2E, sPrime, qb, 'S2E');
       pos.stepInEpoch++;
       pos.globalStep++;
       stepsThisRun++;

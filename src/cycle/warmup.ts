@@ -15,6 +15,7 @@ import { Gazetteer, matchSentence } from '../baselines/lexical-matcher';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { Precision } from '../t5/precision';
+import { nonFiniteStop } from '../t5/train';
 import { Direction, trainStep } from './seq2seq';
 
 export const FRAGMENT_TYPE = 'entity';
@@ -83,8 +84,9 @@ export async function pairWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForCond
       const idx = Array.from({ length: o.batchSize }, () => perm.int(pairs.length));
       const sb = idx.map((i) => (pairs[i] as { sentence: string }).sentence);
       const fb = idx.map((i) => (pairs[i] as { sequence: string }).sequence);
-      if (dirs !== 'e2s') last.s2eLoss = (await trainStep(ds, tS, sb, fb)).loss;
-      if (dirs !== 's2e') last.e2sLoss = (await trainStep(de, tE, fb, sb)).loss;
+      const stop = (name: string) => (e: unknown) => { throw nonFiniteStop(e, `warm-up step ${step + 1}: ${name}`, 'nothing was saved; lower --warmup-lr'); };
+      if (dirs !== 'e2s') last.s2eLoss = (await trainStep(ds, tS, sb, fb).catch(stop('S2E'))).loss;
+      if (dirs !== 's2e') last.e2sLoss = (await trainStep(de, tE, fb, sb).catch(stop('E2S'))).loss;
     }
   } finally {
     oS.dispose();

@@ -10,7 +10,7 @@ import { configFromHF, presetConfig, PRESETS, type T5Config } from '../t5/config
 import { loadModel, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { groupDefaults, newPaddingStats, paddingShare, Seq2SeqTrainer, type GroupOptions, type PaddingStats } from '../t5/train';
+import { groupDefaults, newPaddingStats, nonFiniteStop, paddingShare, Seq2SeqTrainer, type GroupOptions, type PaddingStats, type StepResult } from '../t5/train';
 import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics, type MetricsRecord } from './metrics';
 import { spanRawLength } from './noise';
 import { describeSpanStats, formatMixture, newSpanStats, parseMixture, type BuiltExample, type SpanInputs, type SpanStats } from './objectives';
@@ -230,6 +230,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const losses: number[] = [];
   const t0 = Date.now();
   let lastCkpt = t0;
+  let ckptStep: number | null = saved ? saved.step : null;
   let winLoss = 0, winSteps = 0, winTokens = 0, winStart = t0;
   let sittingTokens = 0;
   const sittingPad = newPaddingStats();
@@ -252,6 +253,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     fs.writeFileSync(path.join(o.out, 'loss.svg'), lossCurveSvg(readMetrics(metricsFile)));
     lastCkpt = Date.now();
+    ckptStep = step;
   };
 
   try {
@@ -267,8 +269,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       }
       if (mbs.length === 0) continue;
       const lr = schedule(step);
-      const r = trainer.step(mbs);
-      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1} (lr ${lr}); lower --lr or use more --warmup`);
+      let r: StepResult;
+      try {
+        r = trainer.step(mbs);
+      } catch (e) {
+        const ckpt = ckptStep === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${ckptStep}) is intact`;
+        throw nonFiniteStop(e, `step ${step + 1} (lr ${lr.toExponential(2)}):`, `${ckpt}; lower --lr or use more --warmup`);
+      }
       step++;
       const n = batchTokens(mbs);
       tokens += n; sittingTokens += n; winTokens += n;

@@ -30,6 +30,21 @@ export function readConfig(dir: string): T5Config {
   return configFromHF(j);
 }
 
+/**
+ * NaN and ±Inf counts of a float tensor, or null when every value is finite. The common case costs one elementwise op
+ * and one reduction (x * 0 is 0 exactly when x is finite, so the sum is 0 or NaN); counting runs only on failure.
+ */
+export function nonFiniteValues(t: Tensor): { nan: number; inf: number } | null {
+  return T.tidy(() => {
+    if (t.numel() === 0 || t.mul(0).sum().item() === 0) return null;
+    return { nan: t.ne(t).sum().item(), inf: t.abs().eq(Infinity).sum().item() };
+  });
+}
+
+function describeNonFinite(c: { nan: number; inf: number }, numel: number): string {
+  return `${c.nan} NaN and ${c.inf} infinite value(s) of ${numel}`;
+}
+
 /** Copy checkpoint tensors into a model's parameters (converted to the parameter dtype), validating names and shapes. */
 export function loadStateDict(model: T5ForConditionalGeneration, tensors: Map<string, RawTensor>, source = 'checkpoint'): void {
   const named = model.namedParameters();
@@ -43,7 +58,8 @@ export function loadStateDict(model: T5ForConditionalGeneration, tensors: Map<st
     }
     return null;
   };
-  // Validate everything before touching any parameter, so a bad file leaves the model intact.
+  // Names, shapes and dtypes are validated before touching any parameter, so such a file leaves the model intact;
+  // values (NaN/Inf) are checked as they are copied: callers drop a model whose load failed.
   const plan: Array<[Tensor, RawTensor, string]> = [];
   for (const [name, p] of named) {
     const hit = lookup(name);
@@ -62,10 +78,13 @@ export function loadStateDict(model: T5ForConditionalGeneration, tensors: Map<st
     if (!expected.has(name)) throw new Error(`${source}: unexpected tensor "${name}" (not a parameter of this T5 config)`);
   }
   T.noGrad(() => {
-    for (const [p, raw] of plan) {
+    for (const [p, raw, name] of plan) {
       T.tidy(() => {
         // fromBuffer needs its own aligned copy: file views may sit at odd offsets.
         const src = T.fromBuffer(new Uint8Array(raw.data), TO_ENGINE[raw.dtype]!, raw.shape);
+        // A diverged or corrupt model must not be trained on or predicted with (NaN spreads through every output).
+        const bad = nonFiniteValues(src);
+        if (bad) throw new Error(`${source}: tensor "${name}"${raw.file ? ` in ${raw.file}` : ''} holds ${describeNonFinite(bad, src.numel())} (a diverged or corrupt model)`);
         p.copy_(src.dtype === p.dtype ? src : src.to(p.dtype));
       });
     }
@@ -120,6 +139,8 @@ export function exportTensors(model: T5ForConditionalGeneration, dtype?: 'float3
   T.noGrad(() => {
     for (const [name, p] of model.namedParameters()) {
       T.tidy(() => {
+        const bad = nonFiniteValues(p);
+        if (bad) throw new Error(`refusing to save a model whose parameter "${name}" holds ${describeNonFinite(bad, p.numel())}`);
         const t = dtype && p.dtype !== dtype ? p.to(dtype) : p;
         const st = TO_ST[t.dtype];
         if (!st) throw new Error(`save: parameter "${name}" has unsupported dtype ${t.dtype}`);

@@ -14,6 +14,8 @@ export interface RawTensor {
   shape: number[];
   /** Little-endian bytes; may be a view into a larger file buffer. */
   data: Uint8Array;
+  /** The file it was read from (named in errors about its values). */
+  file?: string;
 }
 
 export interface SafetensorsFile {
@@ -70,7 +72,7 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): Safetens
     const want = numelOf(shape) * ST_ITEMSIZE[dtype];
     if (end - b !== want) throw new Error(`${where}: data_offsets [${b}, ${end}] hold ${end - b} bytes but ${dtype}${JSON.stringify(shape)} needs ${want}`);
     if (end > dataLen) throw new Error(`${where}: truncated file: data ends at ${end} but the data region has ${dataLen} bytes`);
-    tensors.set(name, { dtype, shape, data: buf.subarray(dataStart + b, dataStart + end) });
+    tensors.set(name, { dtype, shape, data: buf.subarray(dataStart + b, dataStart + end), ...(source !== '<buffer>' ? { file: source } : {}) });
     spans.push([b, end, name]);
   }
   // The format forbids overlaps (and holes); overlapping views would alias silently.

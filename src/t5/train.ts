@@ -163,6 +163,23 @@ export interface StepResult {
   padding: PaddingStats;
 }
 
+/**
+ * A step whose loss or gradient norm is NaN/Inf (a diverged model, a too high learning rate). Thrown by
+ * Seq2SeqTrainer.step before the optimizer runs, so the weights are those of the last good step; callers stop the
+ * run and save nothing (they add which model, the step and what to change).
+ */
+export class NonFiniteStepError extends Error {
+  constructor(readonly what: 'loss' | 'gradient norm', readonly value: number, readonly step: number) {
+    super(`training step ${step}: ${what} is ${value} (the step was not applied)`);
+    this.name = 'NonFiniteStepError';
+  }
+}
+
+/** A NaN/Inf step as a run's one-line error, "<where> loss is NaN — stopping; <then>"; other errors unchanged. */
+export function nonFiniteStop(e: unknown, where: string, then: string): unknown {
+  return e instanceof NonFiniteStepError ? new Error(`${where} ${e.what} is ${e.value} — stopping; ${then}`) : e;
+}
+
 function countTargets(examples: Seq2SeqExample[]): number {
   return examples.reduce((a, e) => a + e.target.length, 0);
 }
@@ -213,6 +230,13 @@ export class Seq2SeqTrainer {
     }
     let gradNorm: number | null = null;
     if (this.opts.maxGradNorm) gradNorm = T.clipGradNorm(this.params, this.opts.maxGradNorm);
+    // The loss is already a JS number and clipping's norm comes free: checking them costs nothing, and refusing the
+    // step keeps NaN out of the weights (and so out of every checkpoint or model saved afterwards).
+    const bad = !Number.isFinite(lossSum) ? { what: 'loss' as const, v: lossSum } : gradNorm !== null && !Number.isFinite(gradNorm) ? { what: 'gradient norm' as const, v: gradNorm } : null;
+    if (bad) {
+      this.optimizer.zeroGrad();
+      throw new NonFiniteStepError(bad.what, bad.v, this.stepCount + 1);
+    }
     if (this.opts.schedule) this.optimizer.lr = this.opts.schedule(this.stepCount);
     this.optimizer.step();
     this.optimizer.zeroGrad();

@@ -14,7 +14,7 @@ import { alignAll, predictWithModelDir } from '../../cycle/predict';
 import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../cycle/supervised';
 import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { ParsedArgs } from '../args';
-import { UsageError } from '../args';
+import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { chooseVerbalizer, corpusLabels, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
 
@@ -46,25 +46,25 @@ registerCommand({
     out: { type: 'string', arg: 'RUN', help: 'run directory', required: true },
     config: { type: 'string', arg: 'FILE', help: 'run.json with config keys (see src/cycle/config.ts); flags override it' },
     resume: { type: 'boolean', help: 'continue RUN from RUN/ckpt with RUN/config.json (only --epochs/--max-steps may change)' },
-    epochs: { type: 'int', arg: 'N', help: 'epochs over the larger of S and Q' },
-    'max-steps': { type: 'int', arg: 'N', help: 'stop after N steps in total' },
-    batch: { type: 'int', arg: 'N', help: 'batch size' },
-    'lr-s2e': { type: 'number', arg: 'LR', help: 'S2E learning rate' },
-    'lr-e2s': { type: 'number', arg: 'LR', help: 'E2S learning rate' },
-    seed: { type: 'int', arg: 'N', help: 'seed (data order, sampling)' },
+    epochs: { type: 'int', arg: 'N', help: 'epochs over the larger of S and Q (default 10)', range: AT_LEAST_1 },
+    'max-steps': { type: 'int', arg: 'N', help: 'stop after N steps in total (default: only --epochs)', range: AT_LEAST_1 },
+    batch: { type: 'int', arg: 'N', help: 'batch size (default 32)', range: AT_LEAST_1 },
+    'lr-s2e': { type: 'number', arg: 'LR', help: 'S2E learning rate (default 3e-4)', range: POSITIVE },
+    'lr-e2s': { type: 'number', arg: 'LR', help: 'E2S learning rate (default 3e-4)', range: POSITIVE },
+    seed: { type: 'int', arg: 'N', help: 'seed (data order, sampling; default 42)', range: SEED },
     'no-ground': { type: 'boolean', help: 'plain S2E decoding inside the cycles and for dev F1 (the paper\'s setting)' },
-    'eval-every': { type: 'int', arg: 'N', help: 'evaluate every N steps (default: each epoch)' },
-    patience: { type: 'int', arg: 'N', help: 'early stop after N evaluations without improvement' },
+    'eval-every': { type: 'int', arg: 'N', help: 'evaluate every N steps (0, the default: at the end of each epoch)', range: NON_NEGATIVE },
+    patience: { type: 'int', arg: 'N', help: 'early stop after N evaluations without improvement (0, the default: never)', range: NON_NEGATIVE },
     'select-on': { type: 'string', arg: 'C', help: 'selection criterion for best/', choices: ['dev-e-loss', 'dev-f1'] },
     'test-gold': { type: 'string', arg: 'FILE', help: "labelled test file: P/R/F1 logged at each evaluation (the paper's Figure 4); never used for selection" },
     'cycle-allow-empty': { type: 'boolean', help: 'grounded S2E may emit the empty sequence inside the cycles (off by default: an easy collapse for a weak S2E)' },
     warmup: { type: 'string', arg: 'W', help: 'unsupervised warm-up before the cycles: fragments (S alone) or lexical (silver pairs: gazetteer from Q matched over S)', choices: ['none', 'fragments', 'lexical'] },
-    'warmup-steps': { type: 'int', arg: 'N', help: 'warm-up steps (batch as --batch)' },
-    'warmup-lr': { type: 'number', arg: 'LR', help: 'warm-up learning rate (default 5e-4)' },
+    'warmup-steps': { type: 'int', arg: 'N', help: 'warm-up steps (batch as --batch)', range: AT_LEAST_1 },
+    'warmup-lr': { type: 'number', arg: 'LR', help: 'warm-up learning rate (default 5e-4)', range: POSITIVE },
     'warmup-directions': { type: 'string', arg: 'D', help: 'which models the warm-up trains', choices: ['both', 's2e', 'e2s'] },
     'on-collapse': { type: 'string', arg: 'A', help: 'when S2E collapses at a dev evaluation: warn, stop, or rollback to best/ with halved learning rates', choices: ['warn', 'stop', 'rollback'] },
-    'e2s-no-repeat-ngram': { type: 'int', arg: 'N', help: 'E2S cycle decoding never repeats an n-gram of this size (0 = off)' },
-    'e2s-repetition-penalty': { type: 'number', arg: 'P', help: 'E2S cycle decoding repetition penalty (1 = off)' },
+    'e2s-no-repeat-ngram': { type: 'int', arg: 'N', help: 'E2S cycle decoding never repeats an n-gram of this size (0 = off; default 3)', range: NON_NEGATIVE },
+    'e2s-repetition-penalty': { type: 'number', arg: 'P', help: 'E2S cycle decoding repetition penalty (1 = off, the default; below 1 favours repeats)', range: POSITIVE },
     ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
@@ -172,14 +172,14 @@ registerCommand({
   flags: {
     pairs: { type: 'string', arg: 'FILE', help: 'TSV: sentence<TAB>entity sequence (<none> for none)' },
     train: { type: 'string', arg: 'FILE', help: 'labelled CoNLL / CoNLL-2012 / JSONL file' },
-    num: { type: 'int', arg: 'N', help: 'use N random sentences of --train (seeded)' },
+    num: { type: 'int', arg: 'N', help: 'use N random sentences of --train (seeded)', range: AT_LEAST_1 },
     'base-model': { type: 'string', arg: 'DIR', help: 'HF T5 directory to start from', required: true },
     out: { type: 'string', arg: 'DIR', help: 'output model directory', required: true },
-    steps: { type: 'int', arg: 'N', help: 'optimizer steps (default: from --epochs)' },
-    epochs: { type: 'number', arg: 'N', help: 'epochs over the pairs (default 3 when --steps is absent)' },
-    lr: { type: 'number', arg: 'LR', help: 'learning rate', default: 5e-4 },
-    batch: { type: 'int', arg: 'N', help: 'batch size', default: 32 },
-    seed: { type: 'int', arg: 'N', help: 'seed', default: 42 },
+    steps: { type: 'int', arg: 'N', help: 'optimizer steps (default: from --epochs)', range: AT_LEAST_1 },
+    epochs: { type: 'number', arg: 'N', help: 'epochs over the pairs, may be fractional (default 3 when --steps is absent)', range: POSITIVE },
+    lr: { type: 'number', arg: 'LR', help: 'learning rate', default: 5e-4, range: POSITIVE },
+    batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
+    seed: { type: 'int', arg: 'N', help: 'seed', default: 42, range: SEED },
     prefix: { type: 'string', arg: 'TEXT', help: 'task prefix', default: DEFAULT_S2E_PREFIX },
     'random-init': { type: 'boolean', help: 'same architecture and tokenizer as --base-model, weights randomly initialised (seeded): the no-pretraining control' },
     types: { type: 'string', arg: 'LIST', help: 'comma-separated type words for grounded prediction (default: from the data)' },
@@ -236,9 +236,9 @@ export function readInput(file: string, format: string, f: Record<string, unknow
 
 export const PREDICT_FLAGS = {
   'no-ground': { type: 'boolean' as const, help: 'plain decoding: S2E may emit any text (grounded decoding is the default)' },
-  'max-new-tokens': { type: 'int' as const, arg: 'N', help: 'longest entity sequence in tokens', default: 128 },
-  beams: { type: 'int' as const, arg: 'N', help: 'beam width (1 = greedy)', default: 1 },
-  'predict-batch': { type: 'int' as const, arg: 'N', help: 'sentences per generation batch', default: 32 },
+  'max-new-tokens': { type: 'int' as const, arg: 'N', help: 'longest entity sequence in tokens', default: 128, range: AT_LEAST_1 },
+  beams: { type: 'int' as const, arg: 'N', help: 'beam width (1 = greedy)', default: 1, range: AT_LEAST_1 },
+  'predict-batch': { type: 'int' as const, arg: 'N', help: 'sentences per generation batch', default: 32, range: AT_LEAST_1 },
   ...PRECISION_FLAG,
 };
 

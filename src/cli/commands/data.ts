@@ -13,7 +13,7 @@ import { buildSQ, lengthDistribution, sampleSeeds } from '../../data/sq';
 import type { LabeledSentence } from '../../data/types';
 import type { Verbalizer } from '../../data/verbalizer';
 import { loadTextVectors, trainVectors, wordTokens, type WordVectors } from '../../data/wordvec';
-import { UsageError, type ParsedArgs } from '../args';
+import { AT_LEAST_1, SEED, UsageError, type ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { chooseVerbalizer, corpusLabels, ensureDir, fmtInt, num, READER_FLAGS, readLabeledWithFlags, requireCleanTags, str, VERBALIZER_FLAGS, writeLines } from '../common';
 
@@ -176,6 +176,15 @@ function readSeedsFile(file: string, v: Verbalizer): SeqEntity[] {
   });
 }
 
+/** A count flag (500, 1k, full): a bad one is a usage error naming the flag. */
+function countFlag(flag: string, value: string, allowFull: boolean): number | 'full' {
+  try {
+    return parseCount(value, allowFull);
+  } catch (e) {
+    throw new UsageError(`--${flag}: ${(e as Error).message}`);
+  }
+}
+
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 registerCommand({
@@ -192,11 +201,11 @@ registerCommand({
     'dev-sentences': { type: 'string', arg: 'N', help: "dev #S (default: the paper's Table 3 dev configuration, else 1k)" },
     'dev-sequences': { type: 'string', arg: 'N', help: "dev #Q (default: the paper's Table 3 dev configuration, else 500)" },
     out: { type: 'string', arg: 'DIR', help: 'output folder', required: true },
-    seed: { type: 'int', arg: 'N', help: 'random seed', default: 1 },
+    seed: { type: 'int', arg: 'N', help: 'random seed', default: 1, range: SEED },
     format: { type: 'string', arg: 'F', help: 'format of the annotated files', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
-    'seed-entities': { type: 'int', arg: 'N', help: 'SQ: number of distinct seed entities drawn from the gold annotations', default: 1000 },
+    'seed-entities': { type: 'int', arg: 'N', help: 'SQ: number of distinct seed entities drawn from the gold annotations', default: 1000, range: AT_LEAST_1 },
     seeds: { type: 'string', arg: 'FILE', help: 'SQ: seed entities, one "surface<TAB>type" per line (instead of drawing them)' },
     vectors: { type: 'string', arg: 'FILE', help: 'SQ: GloVe/word2vec text vectors (default: PPMI+SVD vectors trained on the training text)' },
     'allow-overlap': { type: 'boolean', help: "GQ: let S reuse Q's sentences when #S + #Q exceeds the corpus (the paper's full-size configurations)" },
@@ -238,7 +247,7 @@ registerCommand({
         if (!trainFile) throw new UsageError('give --config NAME or --train FILE (see cyclener data build --help)');
         const s = str(f['num-sentences']), q = str(f['num-sequences']), m = str(f.mode);
         if (!s || !q || !m) throw new UsageError('with --train, --num-sentences, --num-sequences and --mode are required');
-        numS = parseCount(s, true); numQ = parseCount(q, false) as number; mode = m as QMode;
+        numS = countFlag('num-sentences', s, true); numQ = countFlag('num-sequences', q, false) as number; mode = m as QMode;
       }
     } catch (e) {
       if (e instanceof UsageError || e instanceof DataError) throw e;
@@ -283,7 +292,7 @@ registerCommand({
     if (dev) {
       const table3 = dataset ? DATASETS[dataset]?.devConfig[mode] : undefined;
       const ds = str(f['dev-sentences']), dq = str(f['dev-sequences']);
-      devCfg = { numS: ds ? parseCount(ds, true) : table3?.numS ?? 1000, numQ: dq ? (parseCount(dq, false) as number) : table3?.numQ ?? 500 };
+      devCfg = { numS: ds ? countFlag('dev-sentences', ds, true) : table3?.numS ?? 1000, numQ: dq ? (countFlag('dev-sequences', dq, false) as number) : table3?.numQ ?? 500 };
       // Dev SQ seeds come from the dev annotations (Table 3 builds dev from the dev split).
       // Dev data is never trained on (it only scores the E-/S-cycle losses for model selection), so by
       // default dev_Q may come from dev_S's sentences, which gives the paper's Table 3 dev sizes.

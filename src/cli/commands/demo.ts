@@ -5,6 +5,7 @@ import * as T from '../../tensor';
 import { markEntities, runSyntheticDemo, DEMO_SETTINGS } from '../../cycle/demo';
 import { SYN_TYPES } from '../../cycle/synthetic';
 import type { ParsedArgs } from '../args';
+import { AT_LEAST_1, NON_NEGATIVE } from '../args';
 import { ensureDir, num, str } from '../common';
 import { registerCommand, type Io } from '../registry';
 
@@ -13,8 +14,8 @@ registerCommand({
   summary: 'run CycleNER end to end on a synthetic world (no labels used in training) and show F1 and tagged sentences',
   flags: {
     out: { type: 'string', arg: 'DIR', help: 'run directory (config, metrics, checkpoints)', default: 'runs/demo' },
-    'cycle-steps': { type: 'int', arg: 'N', help: 'cycle training steps', default: DEMO_SETTINGS.cycleSteps },
-    examples: { type: 'int', arg: 'N', help: 'tagged evaluation sentences to print', default: 8 },
+    'cycle-steps': { type: 'int', arg: 'N', help: 'cycle training steps', default: DEMO_SETTINGS.cycleSteps, range: AT_LEAST_1 },
+    examples: { type: 'int', arg: 'N', help: 'tagged evaluation sentences to print (0 = none)', default: 8, range: NON_NEGATIVE },
   },
   details: [
     'World: template sentences filled from typed gazetteers (person, location, organization); S = 300 sentences,',

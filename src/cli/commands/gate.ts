@@ -8,7 +8,7 @@ import { pairsFromSentences, sampleSentences } from '../../cycle/supervised';
 import { typesOf } from '../../cycle/trainer';
 import { atomicWriteFile } from '../../t5/safetensors';
 import type { ParsedArgs } from '../args';
-import { UsageError } from '../args';
+import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { chooseVerbalizer, corpusLabels, num, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
@@ -20,17 +20,17 @@ registerCommand({
     'random-init': { type: 'boolean', help: 'add the no-pretraining control: the first base\'s architecture and tokenizer, random weights' },
     train: { type: 'string', arg: 'FILE', help: 'labelled training file to draw the N gold sentences from (e.g. conll2003/train.txt)', required: true },
     dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split)', required: true },
-    num: { type: 'int', arg: 'N', help: 'gold training sentences', default: 1000 },
-    steps: { type: 'int', arg: 'N', help: 'supervised optimizer steps', default: 300 },
-    batch: { type: 'int', arg: 'N', help: 'batch size', default: 32 },
-    lr: { type: 'number', arg: 'LR', help: 'learning rate (AdamW, clip 1)', default: 5e-4 },
-    seed: { type: 'int', arg: 'N', help: 'seed of the sentence draw, initialisation and dropout', default: 42 },
-    'dev-sentences': { type: 'int', arg: 'N', help: 'score the first N dev sentences (0 = all)', default: 500 },
-    target: { type: 'number', arg: 'F1', help: 'bag-of-mentions F1 a base must reach (and beat the Lexical Matcher)', default: 0.75 },
+    num: { type: 'int', arg: 'N', help: 'gold training sentences', default: 1000, range: AT_LEAST_1 },
+    steps: { type: 'int', arg: 'N', help: 'supervised optimizer steps', default: 300, range: AT_LEAST_1 },
+    batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
+    lr: { type: 'number', arg: 'LR', help: 'learning rate (AdamW, clip 1)', default: 5e-4, range: POSITIVE },
+    seed: { type: 'int', arg: 'N', help: 'seed of the sentence draw, initialisation and dropout', default: 42, range: SEED },
+    'dev-sentences': { type: 'int', arg: 'N', help: 'score the first N dev sentences (0 = all)', default: 500, range: NON_NEGATIVE },
+    target: { type: 'number', arg: 'F1', help: 'bag-of-mentions F1 a base must reach (and beat the Lexical Matcher)', default: 0.75, range: FRACTION },
     out: { type: 'string', arg: 'DIR', help: 'fine-tuned models, gate.json and gate.md (rows already there with the same settings are reused)', default: 'runs/gate' },
     'no-ground': { type: 'boolean', help: 'plain decoding instead of grounded' },
-    'max-new-tokens': { type: 'int', arg: 'N', help: 'longest entity sequence in tokens', default: 128 },
-    'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32 },
+    'max-new-tokens': { type: 'int', arg: 'N', help: 'longest entity sequence in tokens', default: 128, range: AT_LEAST_1 },
+    'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32, range: AT_LEAST_1 },
     json: { type: 'boolean', help: 'print the rows as JSON' },
     ...PRECISION_FLAG,
     ...READER_FLAGS,
@@ -57,7 +57,6 @@ registerCommand({
       seed: num(f.seed) as number, devSentences: num(f['dev-sentences']) as number, grounded: f['no-ground'] !== true,
       maxNewTokens: num(f['max-new-tokens']) as number, predictBatch: num(f['predict-batch']) as number, precision: precisionOf(f),
     };
-    if (s.num < 1 || s.steps < 1 || s.batchSize < 1 || s.devSentences < 0) throw new UsageError('--num, --steps and --batch must be ≥ 1, --dev-sentences ≥ 0');
     if (s.num > train.sentences.length) throw new UsageError(`--num ${s.num}: ${trainFile} has only ${train.sentences.length} sentences`);
     const dev = s.devSentences > 0 ? { ...devAll, sentences: devAll.sentences.slice(0, s.devSentences) } : devAll;
     const sents = sampleSentences(train.sentences, s.num, s.seed);

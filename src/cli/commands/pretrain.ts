@@ -4,8 +4,9 @@ import * as T from '../../tensor';
 import { DEFAULT_MIXTURE, OBJECTIVES, SPAN_INPUTS } from '../../pretrain/objectives';
 import { pretrain, PRETRAIN_DEFAULTS as D } from '../../pretrain/pretrain';
 import { SCHEDULES, type ScheduleKind } from '../../pretrain/schedule';
+import { ADDED_TOKENS } from '../../pretrain/spm';
 import type { ParsedArgs } from '../args';
-import { UsageError } from '../args';
+import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
 import { registerCommand, type Io } from '../registry';
 
@@ -16,31 +17,31 @@ registerCommand({
     corpus: { type: 'string', arg: 'FILE[,FILE]', help: 'corpus file(s), one document per line, plain or .xz', required: true },
     out: { type: 'string', arg: 'DIR', help: 'output directory (HF layout; checkpoint/ inside for --resume)', required: true },
     model: { type: 'string', arg: 'NAME|FILE', help: 'preset (tiny, mini, small, ...), a config.json, or a model directory whose config.json gives the dims', default: D.model },
-    'vocab-size': { type: 'int', arg: 'N', help: 'total vocabulary when training a tokenizer (SentencePiece pieces + 100 sentinels + <sep>)', default: D.vocabSize },
+    'vocab-size': { type: 'int', arg: 'N', help: 'total vocabulary when training a tokenizer (SentencePiece pieces + 100 sentinels + <sep>)', default: D.vocabSize, range: { min: ADDED_TOKENS + 8 } },
     tokenizer: { type: 'string', arg: 'DIR', help: 'reuse tokenizer.json/spiece.model from DIR instead of training one' },
     init: { type: 'string', arg: 'DIR', help: 'continue pretraining this checkpoint (domain adaptation); reuses its tokenizer' },
     mixture: { type: 'string', arg: 'SPEC', help: `objectives and weights (${OBJECTIVES.join(', ')})`, default: DEFAULT_MIXTURE },
     'span-inputs': { type: 'string', arg: 'MODE', help: 'span objective inputs: packed = fixed-length windows of consecutive text, exactly --max-source tokens after corruption (T5); sentences = 1-3 sentences (the models/base-news-11m recipe)', default: D.spanInputs, choices: SPAN_INPUTS },
-    'max-minutes': { type: 'number', arg: 'M', help: 'stop this sitting after M minutes of training (checkpointed; continue with --resume)' },
-    steps: { type: 'int', arg: 'N', help: 'total optimizer steps (over all sittings); enables the linear schedule' },
+    'max-minutes': { type: 'number', arg: 'M', help: 'stop this sitting after M minutes of training (checkpointed; continue with --resume)', range: POSITIVE },
+    steps: { type: 'int', arg: 'N', help: 'total optimizer steps (over all sittings); enables the linear schedule', range: AT_LEAST_1 },
     resume: { type: 'boolean', help: 'continue from DIR/checkpoint with the saved recipe' },
-    batch: { type: 'int', arg: 'N', help: 'examples per micro-batch', default: D.batch },
-    accum: { type: 'int', arg: 'K', help: 'micro-batches per optimizer step (gradient accumulation)', default: D.accum },
+    batch: { type: 'int', arg: 'N', help: 'examples per micro-batch', default: D.batch, range: AT_LEAST_1 },
+    accum: { type: 'int', arg: 'K', help: 'micro-batches per optimizer step (gradient accumulation)', default: D.accum, range: AT_LEAST_1 },
     optimizer: { type: 'string', arg: 'O', help: 'adamw (betas 0.9/0.98, weight decay 0.01) or adafactor (external lr, no parameter scaling)', default: 'adamw', choices: ['adamw', 'adafactor'] },
-    lr: { type: 'number', arg: 'LR', help: 'peak learning rate', default: D.lr },
-    warmup: { type: 'int', arg: 'N', help: 'linear warmup steps', default: D.warmup },
+    lr: { type: 'number', arg: 'LR', help: 'peak learning rate', default: D.lr, range: POSITIVE },
+    warmup: { type: 'int', arg: 'N', help: 'linear warmup steps (0 = none)', default: D.warmup, range: NON_NEGATIVE },
     schedule: { type: 'string', arg: 'S', help: 'decay after warmup (default: linear with --steps, else inverse-sqrt)', choices: SCHEDULES },
-    seed: { type: 'int', arg: 'N', help: 'seed of model init, data sampling and tokenizer sample', default: D.seed },
+    seed: { type: 'int', arg: 'N', help: 'seed of model init, data sampling and tokenizer sample', default: D.seed, range: SEED },
     ...PRECISION_FLAG,
-    dropout: { type: 'number', arg: 'P', help: 'dropout while pretraining (config.json keeps the fine-tuning rate)', default: D.dropout },
-    'checkpoint-minutes': { type: 'number', arg: 'M', help: 'write DIR/checkpoint every M minutes', default: D.checkpointMinutes },
-    'eval-every': { type: 'int', arg: 'N', help: 'validation loss every N steps', default: D.evalEvery },
-    'log-every': { type: 'int', arg: 'N', help: 'progress line and metrics record every N steps', default: D.logEvery },
-    'max-source': { type: 'int', arg: 'N', help: 'max source tokens', default: D.maxSource },
-    'max-target': { type: 'int', arg: 'N', help: 'max target tokens', default: D.maxTarget },
-    'spm-sentences': { type: 'int', arg: 'N', help: 'sentences sampled to train the tokenizer', default: D.spmSentences },
+    dropout: { type: 'number', arg: 'P', help: 'dropout while pretraining (config.json keeps the fine-tuning rate)', default: D.dropout, range: DROPOUT },
+    'checkpoint-minutes': { type: 'number', arg: 'M', help: 'write DIR/checkpoint every M minutes', default: D.checkpointMinutes, range: POSITIVE },
+    'eval-every': { type: 'int', arg: 'N', help: 'validation loss every N steps', default: D.evalEvery, range: AT_LEAST_1 },
+    'log-every': { type: 'int', arg: 'N', help: 'progress line and metrics record every N steps', default: D.logEvery, range: AT_LEAST_1 },
+    'max-source': { type: 'int', arg: 'N', help: 'max source tokens', default: D.maxSource, range: AT_LEAST_1 },
+    'max-target': { type: 'int', arg: 'N', help: 'max target tokens', default: D.maxTarget, range: AT_LEAST_1 },
+    'spm-sentences': { type: 'int', arg: 'N', help: 'sentences sampled to train the tokenizer', default: D.spmSentences, range: AT_LEAST_1 },
     'save-dtype': { type: 'string', arg: 'T', help: 'dtype of the exported model.safetensors', default: 'float32', choices: ['float32', 'bfloat16'] },
-    threads: { type: 'int', arg: 'N', help: 'intra-op threads (default: CYCLENER_THREADS or physical cores)' },
+    threads: { type: 'int', arg: 'N', help: 'intra-op threads (default: CYCLENER_THREADS or physical cores)', range: AT_LEAST_1 },
   },
   details: [
     'Objectives (as tools/gpu/pretrain_t5.py, its GPU twin): span = T5 span corruption (15% noise, mean span 3) over packed',
@@ -53,13 +54,7 @@ registerCommand({
   ].join('\n'),
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
-    const pos = (name: string) => {
-      const v = num(f[name]);
-      if (v !== undefined && !(v > 0)) throw new UsageError(`--${name} must be positive, got ${v}`);
-      return v;
-    };
-    for (const k of ['batch', 'accum', 'lr', 'warmup', 'checkpoint-minutes', 'eval-every', 'log-every', 'max-source', 'max-target', 'spm-sentences', 'vocab-size']) pos(k);
-    if (num(f.threads) !== undefined) T.setNumThreads(pos('threads')!);
+    if (num(f.threads) !== undefined) T.setNumThreads(num(f.threads) as number);
     if (str(f.tokenizer) && str(f.init)) throw new UsageError('--tokenizer and --init both give a tokenizer; pass one');
     const interrupt = onInterrupt((line) => io.err(line));
     let stoppedBy: string;
@@ -73,8 +68,8 @@ registerCommand({
         init: str(f.init) ?? null,
         mixture: str(f.mixture) as string,
         spanInputs: str(f['span-inputs']) === 'sentences' ? 'sentences' : 'packed',
-        maxMinutes: pos('max-minutes') ?? null,
-        steps: pos('steps') ?? null,
+        maxMinutes: num(f['max-minutes']) ?? null,
+        steps: num(f.steps) ?? null,
         resume: f.resume === true,
         batch: num(f.batch) as number,
         accum: num(f.accum) as number,
