@@ -286,7 +286,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       recent.push(...qPrime);
       if (recent.length > 256) recent.splice(0, recent.length - 256);
       const elapsed = (Date.now() - t0) / 1000;
-      emit({ type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, lossS: rS.loss, lossE: rE.loss, lrS2E: optS2E.lr, lrE2S: optE2S.lr, gradNormS2E: rE.gradNorm, gradNormE2S: rS.gradNorm, elapsed });
+      emit({ type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, epochs: pos.globalStep / stepsPerEpoch, lossS: rS.loss, lossE: rE.loss, lrS2E: optS2E.lr, lrE2S: optE2S.lr, gradNormS2E: rE.gradNorm, gradNormE2S: rS.gradNorm, elapsed });
       if (pos.globalStep % cfg.logEvery === 0 || pos.globalStep === totalSteps) {
         const rate = (stepsThisRun * bs) / Math.max(elapsed, 1e-9);
         const eta = ((totalSteps - pos.globalStep) * bs) / rate;

@@ -183,24 +183,46 @@ registerCommand({
     prefix: { type: 'string', arg: 'TEXT', help: 'task prefix', default: DEFAULT_S2E_PREFIX },
     'random-init': { type: 'boolean', help: 'same architecture and tokenizer as --base-model, weights randomly initialised (seeded): the no-pretraining control' },
     types: { type: 'string', arg: 'LIST', help: 'comma-separated type words for grounded prediction (default: from the data)' },
+    dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split): --out keeps the model with the lowest dev loss' },
+    'dev-num': { type: 'int', arg: 'N', help: 'use the first N sentences of --dev (default: all)' },
+    'eval-every': { type: 'int', arg: 'N', help: 'dev loss every N steps (default: once per epoch; needs --dev)' },
+    patience: { type: 'int', arg: 'N', help: 'stop after N dev evaluations without a lower dev loss (needs --dev; default: run all steps)' },
     ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
+  details: 'With --dev, training is a budget that converges: --steps/--epochs is the most it may run, --patience stops it when the dev loss stops improving, and --out holds the model of the best evaluation (its step is printed and logged in metrics.jsonl).',
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const { pairs, verbalizer } = readPairs(f, io);
     const batch = num(f.batch) as number;
     const steps = num(f.steps) ?? Math.ceil(((num(f.epochs) ?? 3) * pairs.length) / batch);
+    const devFile = str(f.dev);
+    if (!devFile && (num(f['eval-every']) !== undefined || num(f.patience) !== undefined || num(f['dev-num']) !== undefined)) throw new UsageError('--eval-every, --patience and --dev-num need --dev FILE');
+    let dev: { pairs: Pair[]; evalEvery: number; patience: number } | undefined;
+    if (devFile) {
+      if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile))) throw new UsageError(`--dev ${devFile} looks like a test split; model selection runs on dev only`);
+      const corpus = readLabeledWithFlags(devFile, f);
+      const v = verbalizer ? null : chooseVerbalizer(f, corpusLabels(corpus));
+      const toType = (label: string) => (verbalizer ? verbalizer[label] : v!.verbalize(label));
+      const unknown = [...new Set(corpus.sentences.flatMap((s) => s.entities.map((e) => e.label)))].filter((l) => toType(l) === undefined);
+      if (unknown.length > 0) throw new DataError(devFile, undefined, `label(s) ${unknown.join(', ')} do not occur in the training data`);
+      const sents = corpus.sentences.slice(0, num(f['dev-num']) ?? corpus.sentences.length);
+      const devPairs = sents.map((s) => ({ sentence: s.text, sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: toType(e.label) as string }))) }));
+      dev = { pairs: devPairs, evalEvery: num(f['eval-every']) ?? Math.max(1, Math.ceil(pairs.length / batch)), patience: num(f.patience) ?? 0 };
+      io.err(`dev: ${devPairs.length} labelled sentences from ${devFile}, dev loss every ${dev.evalEvery} steps${dev.patience > 0 ? `, patience ${dev.patience}` : ''}`);
+    }
     const types = str(f.types) ? (str(f.types) as string).split(',').map((t) => t.trim()) : typesOf(pairs.map((p) => p.sequence));
     const m = loadModelDir(str(f['base-model']) as string);
     if (f['random-init'] === true) reinitialise(m, num(f.seed) as number);
     try {
       const r = await trainSupervised(m.model, m.tokenizer, pairs, {
         prefix: str(f.prefix) as string, batchSize: batch, steps, lr: num(f.lr) as number, weightDecay: 0, maxGradNorm: 1,
-        seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f),
+        seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f), ...(dev ? { dev } : {}),
       }, str(f.out) as string, { types, ...(verbalizer ? { verbalizer } : {}) }, (l) => io.err(l));
-      io.out(`trained ${steps} steps in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}; model in ${str(f.out)}`);
+      const trained = `trained ${r.steps} steps (${r.epochs.toFixed(2)} epochs) in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}`;
+      const chosen = dev ? `; best dev loss ${r.bestDevLoss?.toFixed(4)} at step ${String(r.bestStep)}${r.stoppedEarly ? ' (stopped early)' : ''}` : '';
+      io.out(`${trained}${chosen}; model in ${str(f.out)}`);
     } finally {
       m.model.dispose();
     }
