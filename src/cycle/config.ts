@@ -66,6 +66,11 @@ export interface CycleConfig {
   verbalizer: Record<string, string> | null;
   /** bf16 autocast (default) or fp32, for the cycles' training and generation, the warm-up and evaluation. */
   precision: Precision;
+  /**
+   * E-cycle pairs S2E is trained on: 'none' keeps every ⟨S′ → Q⟩ (the paper); 'copied' only those whose S′ holds each
+   * of Q's names verbatim (copy.ts), so that S2E never learns to emit a name absent from its input (beyond the paper).
+   */
+  eCycleFilter: 'none' | 'copied';
 }
 
 export const DEFAULT_CONFIG: CycleConfig = {
@@ -105,6 +110,7 @@ export const DEFAULT_CONFIG: CycleConfig = {
   types: null,
   verbalizer: null,
   precision: DEFAULT_PRECISION,
+  eCycleFilter: 'none',
 };
 
 /** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */
@@ -118,6 +124,7 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
   if (!['warn', 'stop', 'rollback'].includes(c.onCollapse)) throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
   if (!['none', 'fragments', 'lexical'].includes(c.warmup)) throw new Error(`${source}: warmup must be none, fragments or lexical`);
   if (!['both', 's2e', 'e2s'].includes(c.warmupDirections)) throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
+  if (!['none', 'copied'].includes(c.eCycleFilter)) throw new Error(`${source}: eCycleFilter must be none or copied`);
   if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
   if (!(c.batchSize >= 1)) throw new Error(`${source}: batchSize must be >= 1`);
   return c;

@@ -76,6 +76,17 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     devGoldLines: 200,
     testCurveSentences: 500,
   },
+  'cpu-lexwarm-copied': {
+    name: 'cpu-lexwarm-copied',
+    variantOf: 'cpu',
+    summary: "cpu-lexwarm, and the E-cycle trains S2E only on pairs whose generated sentence holds each of Q's names verbatim (--e-cycle-filter copied; beyond the paper)",
+    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200', '--e-cycle-filter', 'copied'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    testCurveSentences: 500,
+  },
   'cpu-plain': {
     name: 'cpu-plain',
     variantOf: 'cpu',
