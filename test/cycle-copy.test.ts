@@ -59,3 +59,35 @@ test('eCycleFilter copied: S2E is updated only by E-cycle pairs whose S′ holds
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('self-training: S2E also learns its own outputs whose mean token probability reaches the threshold', async () => {
+  const world = buildSyntheticWorld({ seed: 4, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
+  const tok = syntheticTokenizer(world);
+  const mk = (seed: number) => new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-self-'));
+  try {
+    const data = { S: world.S, Q: world.Q };
+    const run = async (selfTrainMinProb: number) => {
+      const m = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+      const cfg = makeConfig({ batchSize: 4, epochs: 1, maxSteps: 2, lrS2E: 1e-2, lrE2S: 1e-2, s2eDecode: { maxNewTokens: 8 }, e2sDecode: { maxNewTokens: 10 }, logEvery: 1, samples: 0, selfTrainMinProb, precision: 'fp32' });
+      const dir = path.join(root, `run-${selfTrainMinProb}`);
+      await trainCycle(m, data, cfg, dir);
+      const steps = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((x) => x.type === 'step');
+      const p = m.s2e.parameters().map((t) => t.toFloat32Array());
+      m.s2e.dispose(); m.e2s.dispose();
+      return { steps, p };
+    };
+    // A random model's tokens have probability ~1/vocab: 1e-9 keeps every output, 0.999 none.
+    const all = await run(1e-9);
+    const none = await run(0.999);
+    const off = await run(0);
+    assert.deepEqual(all.steps.map((s) => s.selfKept), [4, 4]);
+    assert.deepEqual(none.steps.map((s) => s.selfKept), [0, 0]);
+    assert.ok(off.steps.every((s) => !('selfKept' in s)));
+    const same = (a: Float32Array[], b: Float32Array[]) => a.every((x, i) => x.every((v, k) => v === b[i]![k]));
+    assert.ok(same(none.p, off.p), 'nothing kept = no self-training update');
+    assert.ok(!same(all.p, off.p), 'kept outputs change S2E');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

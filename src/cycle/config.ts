@@ -71,6 +71,12 @@ export interface CycleConfig {
    * of Q's names verbatim (copy.ts), so that S2E never learns to emit a name absent from its input (beyond the paper).
    */
   eCycleFilter: 'none' | 'copied';
+  /**
+   * Self-training of S2E (beyond the paper): after each S-cycle, S2E also takes a step on its own grounded outputs Q′
+   * for the sentences S whose mean token probability is at least `selfTrainMinProb` (0 = off). Reuses the S-cycle's
+   * generation, so it costs one S2E update per batch.
+   */
+  selfTrainMinProb: number;
 }
 
 export const DEFAULT_CONFIG: CycleConfig = {
@@ -111,6 +117,7 @@ export const DEFAULT_CONFIG: CycleConfig = {
   verbalizer: null,
   precision: DEFAULT_PRECISION,
   eCycleFilter: 'none',
+  selfTrainMinProb: 0,
 };
 
 /** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */
@@ -125,6 +132,7 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
   if (!['none', 'fragments', 'lexical'].includes(c.warmup)) throw new Error(`${source}: warmup must be none, fragments or lexical`);
   if (!['both', 's2e', 'e2s'].includes(c.warmupDirections)) throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
   if (!['none', 'copied'].includes(c.eCycleFilter)) throw new Error(`${source}: eCycleFilter must be none or copied`);
+  if (!(c.selfTrainMinProb >= 0 && c.selfTrainMinProb < 1)) throw new Error(`${source}: selfTrainMinProb must be in [0, 1)`);
   if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
   if (!(c.batchSize >= 1)) throw new Error(`${source}: batchSize must be >= 1`);
   return c;

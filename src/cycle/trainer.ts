@@ -170,6 +170,8 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   let nSumE = 0;
   let copyNames = 0;
   let copyCopied = 0;
+  let selfLoss = 0;
+  let selfN = 0;
 
   // Grounding of S2E inside the cycles (S-cycle step 1 and the dev S-cycle): built per batch of sentences.
   const cycleHook = cfg.grounded ? (b: readonly string[]) => groundingHook(models.tokenizer, b, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
@@ -280,8 +282,20 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       }
       const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
       // S-cycle
-      const qPrime = await s2e.generate(sb, cfg.s2eDecode, await cycleHook?.(sb), seed);
+      const gen = await s2e.generateScored(sb, cfg.s2eDecode, await cycleHook?.(sb), seed);
+      const qPrime = gen.texts;
       const rS = await trainStep(e2s, trE2S, qPrime, sb);
+      // Self-training: S2E learns its own confident outputs (the sentences are real, so these pairs are exact inputs).
+      let selfKept: number | null = null;
+      if (cfg.selfTrainMinProb > 0) {
+        const minLp = Math.log(cfg.selfTrainMinProb);
+        const sure = gen.meanLogProbs.map((lp, i) => i).filter((i) => (gen.meanLogProbs[i] as number) >= minLp);
+        selfKept = sure.length;
+        if (sure.length > 0) {
+          const rSelf = await trainStep(s2e, trS2E, sure.map((i) => sb[i] as string), sure.map((i) => qPrime[i] as string));
+          selfLoss += rSelf.loss; selfN++;
+        }
+      }
       // E-cycle
       const sPrime = await e2s.generate(qb, cfg.e2sDecode, undefined, seed + 1);
       const copy = copyCounts(qb, sPrime);
@@ -299,13 +313,13 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       recent.push(...qPrime);
       if (recent.length > 256) recent.splice(0, recent.length - 256);
       const elapsed = (Date.now() - t0) / 1000;
-      emit({ type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, epochs: pos.globalStep / stepsPerEpoch, lossS: rS.loss, lossE: rE?.loss ?? null, copyRate: copyRate(copy), ...(keep ? { eKept: keep.length } : {}), lrS2E: optS2E.lr, lrE2S: optE2S.lr, gradNormS2E: rE?.gradNorm ?? null, gradNormE2S: rS.gradNorm, elapsed });
+      emit({ type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, epochs: pos.globalStep / stepsPerEpoch, lossS: rS.loss, lossE: rE?.loss ?? null, copyRate: copyRate(copy), ...(keep ? { eKept: keep.length } : {}), ...(selfKept !== null ? { selfKept } : {}), lrS2E: optS2E.lr, lrE2S: optE2S.lr, gradNormS2E: rE?.gradNorm ?? null, gradNormE2S: rS.gradNorm, elapsed });
       if (pos.globalStep % cfg.logEvery === 0 || pos.globalStep === totalSteps) {
         const rate = (stepsThisRun * bs) / Math.max(elapsed, 1e-9);
         const eta = ((totalSteps - pos.globalStep) * bs) / rate;
         const cr = copyRate({ names: copyNames, copied: copyCopied });
-        log(`epoch ${pos.epoch + 1}/${cfg.epochs} step ${pos.stepInEpoch}/${stepsPerEpoch} (${pos.globalStep}/${totalSteps}) | L_phi ${(sumS / nSum).toFixed(4)} L_theta ${nSumE > 0 ? (sumE / nSumE).toFixed(4) : '-'} | E2S copies ${cr === null ? '-' : `${(cr * 100).toFixed(0)}%`} of Q's names | ${rate.toFixed(1)} pairs/s | ETA ${fmtTime(eta)}`);
-        sumS = 0; sumE = 0; nSum = 0; nSumE = 0; copyNames = 0; copyCopied = 0;
+        log(`epoch ${pos.epoch + 1}/${cfg.epochs} step ${pos.stepInEpoch}/${stepsPerEpoch} (${pos.globalStep}/${totalSteps}) | L_phi ${(sumS / nSum).toFixed(4)} L_theta ${nSumE > 0 ? (sumE / nSumE).toFixed(4) : '-'} | E2S copies ${cr === null ? '-' : `${(cr * 100).toFixed(0)}%`} of Q's names${cfg.selfTrainMinProb > 0 ? ` | self-training loss ${selfN > 0 ? (selfLoss / selfN).toFixed(4) : '-'}` : ''} | ${rate.toFixed(1)} pairs/s | ETA ${fmtTime(eta)}`);
+        sumS = 0; sumE = 0; nSum = 0; nSumE = 0; copyNames = 0; copyCopied = 0; selfLoss = 0; selfN = 0;
         const c = collapseStats(recent);
         if (recent.length >= Math.min(128, data.S.length) && warnedEpoch !== pos.epoch && (c.topShare >= cfg.collapseShare || c.emptyShare >= 0.9)) {
           warnedEpoch = pos.epoch;

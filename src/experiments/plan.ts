@@ -87,6 +87,17 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     devGoldLines: 200,
     testCurveSentences: 500,
   },
+  'cpu-lexwarm-self': {
+    name: 'cpu-lexwarm-self',
+    variantOf: 'cpu',
+    summary: 'cpu-lexwarm, and S2E self-trains on its own grounded S-cycle outputs whose mean token probability is >= 0.9 (--self-train 0.9; beyond the paper)',
+    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200', '--self-train', '0.9'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    testCurveSentences: 500,
+  },
   'cpu-plain': {
     name: 'cpu-plain',
     variantOf: 'cpu',

@@ -65,6 +65,7 @@ registerCommand({
     'on-collapse': { type: 'string', arg: 'A', help: 'when S2E collapses at a dev evaluation: warn, stop, or rollback to best/ with halved learning rates', choices: ['warn', 'stop', 'rollback'] },
     'e2s-no-repeat-ngram': { type: 'int', arg: 'N', help: 'E2S cycle decoding never repeats an n-gram of this size (0 = off)' },
     'e2s-repetition-penalty': { type: 'number', arg: 'P', help: 'E2S cycle decoding repetition penalty (1 = off)' },
+    'self-train': { type: 'number', arg: 'P', help: 'self-training of S2E: after each S-cycle, also train S2E on its own outputs for the sentences whose mean token probability is >= P (0 = off; beyond the paper)' },
     'e-cycle-filter': { type: 'string', arg: 'F', help: "E-cycle pairs S2E learns from: none (all, the paper) or copied (only those whose generated sentence holds each of Q's names verbatim)", choices: ['none', 'copied'] },
     ...PRECISION_FLAG,
     ...READER_FLAGS,
@@ -100,6 +101,7 @@ registerCommand({
       if (str(f['on-collapse'])) cfg.onCollapse = str(f['on-collapse']) as CycleConfig['onCollapse'];
       if (num(f['e2s-no-repeat-ngram']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, noRepeatNgramSize: num(f['e2s-no-repeat-ngram']) as number };
       if (num(f['e2s-repetition-penalty']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, repetitionPenalty: num(f['e2s-repetition-penalty']) as number };
+      if (num(f['self-train']) !== undefined) cfg.selfTrainMinProb = num(f['self-train']) as number;
       if (str(f['e-cycle-filter'])) cfg.eCycleFilter = str(f['e-cycle-filter']) as CycleConfig['eCycleFilter'];
     }
     if (num(f.epochs) !== undefined) cfg.epochs = num(f.epochs) as number;
