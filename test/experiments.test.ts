@@ -65,7 +65,7 @@ test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figur
   const smoke = planExperiment('figure4', { preset: 'smoke', seeds: [1], dataDir: NO_DATA });
   assert.deepEqual(smoke[0]!.trainArgs.slice(0, 2), ['--max-steps', '4']);
   assert.throws(() => planExperiment('table7', { preset: 'cpu', seeds: [1], dataDir: NO_DATA }), /unknown experiment "table7" \(known: table4, table5a, table5b, table6, figure4\)/);
-  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-plain, cpu-full, paper, smoke\)/);
+  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, paper, smoke\)/);
   // cpu-full: budgets that converge (patience on the selection criterion, both kinds of cell).
   const full = planExperiment('table4', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA });
   assert.equal(full[0]!.supervisedDev, true);
