@@ -65,7 +65,16 @@ test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figur
   const smoke = planExperiment('figure4', { preset: 'smoke', seeds: [1], dataDir: NO_DATA });
   assert.deepEqual(smoke[0]!.trainArgs.slice(0, 2), ['--max-steps', '4']);
   assert.throws(() => planExperiment('table7', { preset: 'cpu', seeds: [1], dataDir: NO_DATA }), /unknown experiment "table7" \(known: table4, table5a, table5b, table6, figure4\)/);
-  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-plain, paper, smoke\)/);
+  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, paper, smoke\)/);
+  // cpu-full: budgets that converge (patience on the selection criterion, both kinds of cell).
+  const full = planExperiment('table4', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA });
+  assert.equal(full[0]!.supervisedDev, true);
+  assert.equal(full[0]!.devLossLines, 1000);
+  assert.deepEqual(full[0]!.trainArgs, ['--steps', '4000', '--batch', '32', '--lr', '5e-4', '--eval-every', '200', '--patience', '3', '--seed', '1']);
+  const fullCycle = planExperiment('table6', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA }).find((c) => c.kind === 'cyclener')!;
+  assert.equal(fullCycle.supervisedDev, false);
+  assert.ok(fullCycle.trainArgs.join(' ').includes('--patience 5'));
+  assert.equal(t4[1]!.supervisedDev, false, 'cpu: fixed supervised budget');
   assert.throws(() => filterCells(f4, 'nothing'), /matches no cell \(known: figure4\//);
 });
 
@@ -108,12 +117,14 @@ test('report: Markdown tables with our numbers, the paper\'s, "not run", curves 
   ];
   rs[0]!.pearson = correlations(rs[0]!.evals);
   rs[1]!.pearson = correlations(rs[1]!.evals);
+  rs[0]!.training = { steps: 300, epochs: 2.5, bestStep: 200 };
+  rs[1]!.training = { steps: 400, epochs: 3.5, bestStep: 300 };
   const blocks = buildReport(rs, { svgDir: path.join(dir, 'results-curves'), svgHref: 'results-curves', resultsDir: 'runs/experiments' });
   const md = toMarkdown(blocks);
   const line = (prefix: string) => md.split('\n').find((l) => l.startsWith(prefix)) ?? '';
-  // dataset, approach, configuration, seeds, P, R, F1, F1 with entities, hallucinated, malformed, wall min, paper P/R/F1
-  assert.equal(line('| conll2003 | CycleNER | /2k/1k-gq |'), '| conll2003 | CycleNER | /2k/1k-gq | 1,2 | 0.500 ± 0.141 | 0.700 ± 0.141 | 0.600 ± 0.141 | 0.700 ± 0.141 | 6.0 ± 2.8 | 0.0 ± 0.0 | 2.0 ± 0.0 | 0.814 | 0.837 | 0.825 |');
-  assert.equal(line('| conll2003 | Lexical Matcher | /1k/1k-gq |'), '| conll2003 | Lexical Matcher | /1k/1k-gq | 1 | 0.762 | 0.380 | 0.507 | 0.607 | – | – | 2.0 | 0.830 | 0.279 | 0.418 |');
+  // dataset, approach, configuration, seeds, P, R, F1, F1 with entities, hallucinated, malformed, epochs, wall min, paper P/R/F1
+  assert.equal(line('| conll2003 | CycleNER | /2k/1k-gq |'), '| conll2003 | CycleNER | /2k/1k-gq | 1,2 | 0.500 ± 0.141 | 0.700 ± 0.141 | 0.600 ± 0.141 | 0.700 ± 0.141 | 6.0 ± 2.8 | 0.0 ± 0.0 | 3.00 ± 0.71 | 2.0 ± 0.0 | 0.814 | 0.837 | 0.825 |');
+  assert.equal(line('| conll2003 | Lexical Matcher | /1k/1k-gq |'), '| conll2003 | Lexical Matcher | /1k/1k-gq | 1 | 0.762 | 0.380 | 0.507 | 0.607 | – | – | – | 2.0 | 0.830 | 0.279 | 0.418 |');
   assert.match(line('| conll2003 | CycleNER | /14k/14k-sq |'), /^\| conll2003 \| CycleNER \| \/14k\/14k-sq \| not run \|.*\| 0\.750 \| 0\.632 \| 0\.686 \|$/);
   assert.match(line('| conll2003 | not run |'), /\| 0\.913 \| BiLSTM 0\.551; LUKE \(SOTA\) 0\.943 \|$/, 'table 4 row: not run, paper T5 0.913');
   assert.match(line('| conll2003 | GQ | 14k | 100 |'), /not run.*\| 0\.619 \|$/);
@@ -246,4 +257,15 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   assert.deepEqual(res.commands.map((c) => c.stage), ['data', 'train', 'evaluate', 'train', 'evaluate']);
   assert.match(res.commands[3]!.cmd, / --resume$/);
   assert.deepEqual(res.evals.map((e) => e.step), [2, 4]);
+  assert.equal(res.training?.steps, 4);
+  assert.equal(typeof res.training?.epochs, 'number');
+
+  // A supervised cell selects on dev loss (smoke: --dev with the first 8 dev sentences, eval every 2 steps).
+  const [sup] = filterCells(planExperiment('table4', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/full/supervised');
+  r = await runCell(sup!, ctx);
+  assert.equal(r.outcome, 'done', r.message);
+  const supRes = JSON.parse(fs.readFileSync(path.join(cellDir(ctx, sup!), 'result.json'), 'utf8')) as CellResult;
+  assert.match(supRes.commands[0]!.cmd, / --dev \S+dev\.txt --dev-num 8 --steps 4 --batch 2 --eval-every 2 --patience 2 --seed 1$/);
+  assert.equal(supRes.training?.steps, 4);
+  assert.ok(supRes.training?.bestStep === 2 || supRes.training?.bestStep === 4);
 });

@@ -4,7 +4,7 @@
 
 import { describeRange, rangeProblem, type Range } from '../data/range';
 
-export { ANY, AT_LEAST_1, DROPOUT, FRACTION, NON_NEGATIVE, POSITIVE, SEED, type Range } from '../data/range';
+export { ANY, AT_LEAST_1, DROPOUT, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, type Range } from '../data/range';
 
 export class UsageError extends Error {
   constructor(message: string) {

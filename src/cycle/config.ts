@@ -3,7 +3,7 @@
 import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX } from './model-io';
 import type { DecodeConfig } from './seq2seq';
 import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
-import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, rangeProblem, type Range } from '../data/range';
+import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, rangeProblem, type Range } from '../data/range';
 
 export interface CycleConfig {
   s2ePrefix: string;
@@ -67,6 +67,17 @@ export interface CycleConfig {
   verbalizer: Record<string, string> | null;
   /** bf16 autocast (default) or fp32, for the cycles' training and generation, the warm-up and evaluation. */
   precision: Precision;
+  /**
+   * E-cycle pairs S2E is trained on: 'none' keeps every ⟨S′ → Q⟩ (the paper); 'copied' only those whose S′ holds each
+   * of Q's names verbatim (copy.ts), so that S2E never learns to emit a name absent from its input (beyond the paper).
+   */
+  eCycleFilter: 'none' | 'copied';
+  /**
+   * Self-training of S2E (beyond the paper): after each S-cycle, S2E also takes a step on its own grounded outputs Q′
+   * for the sentences S whose mean token probability is at least `selfTrainMinProb` (0 = off). Reuses the S-cycle's
+   * generation, so it costs one S2E update per batch.
+   */
+  selfTrainMinProb: number;
 }
 
 export const DEFAULT_CONFIG: CycleConfig = {
@@ -106,6 +117,8 @@ export const DEFAULT_CONFIG: CycleConfig = {
   types: null,
   verbalizer: null,
   precision: DEFAULT_PRECISION,
+  eCycleFilter: 'none',
+  selfTrainMinProb: 0,
 };
 
 type NumericKey = { [K in keyof CycleConfig]: CycleConfig[K] extends number ? K : never }[keyof CycleConfig];
@@ -133,6 +146,7 @@ export const CONFIG_RANGES: Record<NumericKey, { range: Range; int: boolean }> =
   evalBatchSize: { range: AT_LEAST_1, int: true },
   warmupSteps: { range: NON_NEGATIVE, int: true },
   warmupLr: { range: POSITIVE, int: false },
+  selfTrainMinProb: { range: PROBABILITY_BELOW_1, int: false },
 };
 
 /** Optional numeric fields of a DecodeConfig (maxNewTokens is required: checked separately). */
@@ -167,6 +181,7 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
   if (!['warn', 'stop', 'rollback'].includes(c.onCollapse)) throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
   if (!['none', 'fragments', 'lexical'].includes(c.warmup)) throw new Error(`${source}: warmup must be none, fragments or lexical`);
   if (!['both', 's2e', 'e2s'].includes(c.warmupDirections)) throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
+  if (!['none', 'copied'].includes(c.eCycleFilter)) throw new Error(`${source}: eCycleFilter must be none or copied`);
   if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
   return c;
 }

@@ -60,7 +60,13 @@ export class Direction {
 
   /** Generate in eval mode without gradients (generate() switches mode and restores it). */
   async generate(sources: readonly string[], decode: DecodeConfig, allowed?: AllowedTokensFn, seed = 0): Promise<string[]> {
-    if (sources.length === 0) return [];
+    return (await this.generateScored(sources, decode, allowed, seed)).texts;
+  }
+
+  /** As generate(), with each output's mean log-probability per generated token (greedy/sampling: after the
+   *  decoding constraints, so a grounded output is scored among the allowed tokens). */
+  async generateScored(sources: readonly string[], decode: DecodeConfig, allowed?: AllowedTokensFn, seed = 0): Promise<{ texts: string[]; meanLogProbs: number[] }> {
+    if (sources.length === 0) return { texts: [], meanLogProbs: [] };
     const src = await this.encodeSources(sources);
     const opts: GenerateOptions = { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams ?? 1, seed };
     if (decode.doSample) Object.assign(opts, { doSample: true, temperature: decode.temperature ?? 1, topP: decode.topP ?? 1, topK: decode.topK ?? 0 });
@@ -69,7 +75,7 @@ export class Direction {
     if (allowed) opts.allowedTokens = allowed;
     const out = T.tidy(() => withPrecision(this.precision, () => generate(this.model, src, opts)));
     const texts = await this.tokenizer.decodeBatch(out.sequences);
-    return texts.map((t) => t.trim());
+    return { texts: texts.map((t) => t.trim()), meanLogProbs: out.scores.map((sc, i) => sc / Math.max(1, out.sequences[i]!.length)) };
   }
 }
 

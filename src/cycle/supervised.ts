@@ -13,7 +13,7 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import type { Precision } from '../t5/precision';
 import { nonFiniteStop } from '../t5/train';
 import { saveModelDir, type ModelMeta } from './model-io';
-import { Direction, trainStep } from './seq2seq';
+import { Direction, evalLoss, trainStep } from './seq2seq';
 
 export interface Pair {
   sentence: string;
@@ -35,10 +35,32 @@ export interface SupervisedConfig {
   logEvery: number;
   /** bf16 autocast (default) or fp32. */
   precision?: Precision;
+  /**
+   * Held-out pairs for model selection: every `evalEvery` steps the teacher-forced dev loss is measured, the output
+   * directory holds the model with the lowest one, and training stops after `patience` evaluations without
+   * improvement (0 = run all `steps`). Without dev pairs the output is the final model.
+   */
+  dev?: { pairs: readonly Pair[]; evalEvery: number; patience: number };
 }
 
-export async function trainSupervised(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly Pair[], cfg: SupervisedConfig, outDir: string, meta: Omit<ModelMeta, 'task' | 'prefix'>, log: (l: string) => void = () => undefined): Promise<{ losses: number[]; seconds: number }> {
+export interface SupervisedResult {
+  losses: number[];
+  seconds: number;
+  /** Optimizer steps run (fewer than `steps` when patience stopped the run). */
+  steps: number;
+  /** Epochs over the pairs, fractional. */
+  epochs: number;
+  /** With dev pairs: the step whose model was kept and its dev loss; every evaluation in order. */
+  bestStep: number | null;
+  bestDevLoss: number | null;
+  evals: { step: number; devLoss: number }[];
+  stoppedEarly: boolean;
+}
+
+export async function trainSupervised(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly Pair[], cfg: SupervisedConfig, outDir: string, meta: Omit<ModelMeta, 'task' | 'prefix'>, log: (l: string) => void = () => undefined): Promise<SupervisedResult> {
   if (pairs.length === 0) throw new Error('train-supervised: no training pairs');
+  if (cfg.dev && cfg.dev.pairs.length === 0) throw new Error('train-supervised: no dev pairs');
+  if (cfg.dev && !(cfg.dev.evalEvery >= 1)) throw new Error('train-supervised: dev evaluation needs evalEvery >= 1');
   const dir = new Direction(model, tokenizer, cfg.prefix, { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens }, cfg.precision);
   const opt = new T.AdamW(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   T.manualSeed(cfg.seed); // dropout draws: the run is a function of its config
@@ -48,6 +70,31 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
   fs.writeFileSync(metrics, '');
   const t0 = Date.now();
   const losses: number[] = [];
+  const fullMeta: ModelMeta = { task: 's2e', prefix: cfg.prefix, ...meta };
+  const dev = cfg.dev;
+  const evals: { step: number; devLoss: number }[] = [];
+  let bestStep: number | null = null;
+  let bestDevLoss: number | null = null;
+  let sinceBest = 0;
+  let stoppedEarly = false;
+  let stepsRun = 0;
+  // Dev loss, and the output directory's model replaced by this one when it is the best so far (saveModelDir writes
+  // each file atomically and only the weights differ between saves, so a kill leaves the previous best).
+  const evaluate = async (step: number, epochs: number): Promise<boolean> => {
+    if (!dev) return false;
+    const r = await evalLoss(dir, tr, dev.pairs.map((p) => p.sentence), dev.pairs.map((p) => p.sequence), cfg.batchSize);
+    evals.push({ step, devLoss: r.loss });
+    const improved = bestDevLoss === null || r.loss < bestDevLoss;
+    if (improved) {
+      bestDevLoss = r.loss;
+      bestStep = step;
+      sinceBest = 0;
+      saveModelDir(outDir, model, tokenizer, fullMeta);
+    } else sinceBest++;
+    fs.appendFileSync(metrics, JSON.stringify({ type: 'eval', step, epoch: epochs, devLoss: r.loss, best: improved }) + '\n');
+    log(`eval @ step ${step} (epoch ${epochs.toFixed(2)}): dev loss ${r.loss.toFixed(4)}${improved ? '  (best)' : `  (best ${(bestDevLoss as number).toFixed(4)} @ step ${String(bestStep)}, ${sinceBest}/${dev.patience || '-'} without improvement)`}`);
+    return dev.patience > 0 && sinceBest >= dev.patience;
+  };
   let order: number[] = [];
   let epoch = -1;
   let k = 0;
@@ -62,23 +109,32 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
         src.push(p.sentence);
         tgt.push(p.sequence);
       }
-      const r = await trainStep(dir, tr, src, tgt).catch((e: unknown) => { throw nonFiniteStop(e, `step ${step + 1}:`, `no model was saved to ${outDir}; lower --lr`); });
+      const r = await trainStep(dir, tr, src, tgt).catch((e: unknown) => { throw nonFiniteStop(e, `step ${step + 1}:`, `${bestStep === null ? `no model was saved to ${outDir}` : `${outDir} holds the best model so far (step ${String(bestStep)})`}; lower --lr`); });
       losses.push(r.loss);
       acc += r.loss;
       const elapsed = (Date.now() - t0) / 1000;
-      fs.appendFileSync(metrics, JSON.stringify({ type: 'step', step: step + 1, epoch: epoch + 1, loss: r.loss, gradNorm: r.gradNorm, elapsed }) + '\n');
+      fs.appendFileSync(metrics, JSON.stringify({ type: 'step', step: step + 1, epoch: epoch + 1, epochs: ((step + 1) * cfg.batchSize) / pairs.length, loss: r.loss, gradNorm: r.gradNorm, elapsed }) + '\n');
       if ((step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps) {
         const rate = (step + 1) / Math.max(elapsed, 1e-9);
         log(`step ${step + 1}/${cfg.steps} (epoch ${epoch + 1}) | loss ${(acc / ((step % cfg.logEvery) + 1)).toFixed(4)} | ${(rate * cfg.batchSize).toFixed(1)} pairs/s | ETA ${Math.round((cfg.steps - step - 1) / rate)}s`);
         acc = 0;
       }
+      stepsRun = step + 1;
+      const last = step + 1 === cfg.steps;
+      if (dev && ((step + 1) % dev.evalEvery === 0 || last)) {
+        if ((await evaluate(step + 1, (step + 1) * cfg.batchSize / pairs.length)) && !last) {
+          stoppedEarly = true;
+          log(`stopped early: dev loss has not improved for ${dev.patience} evaluations; best step ${String(bestStep)}`);
+          break;
+        }
+      }
     }
   } finally {
     opt.dispose();
   }
-  saveModelDir(outDir, model, tokenizer, { task: 's2e', prefix: cfg.prefix, ...meta });
+  if (!dev) saveModelDir(outDir, model, tokenizer, fullMeta);
   if (dir.truncated > 0) log(`note: ${dir.truncated} sequences were cut to the token limits`);
-  return { losses, seconds: (Date.now() - t0) / 1000 };
+  return { losses, seconds: (Date.now() - t0) / 1000, steps: stepsRun, epochs: (stepsRun * cfg.batchSize) / pairs.length, bestStep, bestDevLoss, evals, stoppedEarly };
 }
 
 /** `n` random sentences (seeded; all of them when n is absent or ≥ their number). Shared by

@@ -19,6 +19,7 @@ import type { CycleConfig } from './config';
 import { groundingHook } from './grounding';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
 import { atomicDir, saveModelDir, type ModelMeta } from './model-io';
+import { copyCounts, copyRate, nameCopy } from './copy';
 import { EpochOrder } from './order';
 import { lossF1Svg, type EvalPoint } from './plot';
 import { predictSequences, verbalizerForTypes } from './predict';
@@ -56,6 +57,8 @@ export interface EvalResult {
   devELoss: number | null;
   devF1: number | null;
   devBagF1: number | null;
+  /** Share of dev Q's entity names that E2S copied verbatim into S′ (copy.ts). */
+  devCopyRate?: number | null;
   /** Present only when test gold is given (reported, never selected on). */
   testP?: number;
   testR?: number;
@@ -67,8 +70,8 @@ export interface CycleResult {
   epochsDone: number;
   bestStep: number | null;
   bestScore: number | null;
-  /** Per-step losses of this invocation (for tests). */
-  losses: { step: number; lossS: number; lossE: number }[];
+  /** Per-step losses of this invocation (for tests); lossE is null for a step whose E-cycle batch the filter emptied. */
+  losses: { step: number; lossS: number; lossE: number | null }[];
   evals: (EvalResult & { step: number; epoch: number })[];
   stoppedEarly: boolean;
   /** Stopped by `signal`: the checkpoint holds the last step; `--resume` continues. */
@@ -165,6 +168,11 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   let sumS = 0;
   let sumE = 0;
   let nSum = 0;
+  let nSumE = 0;
+  let copyNames = 0;
+  let copyCopied = 0;
+  let selfLoss = 0;
+  let selfN = 0;
 
   // Grounding of S2E inside the cycles (S-cycle step 1 and the dev S-cycle): built per batch of sentences.
   const cycleHook = cfg.grounded ? (b: readonly string[]) => groundingHook(models.tokenizer, b, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
@@ -180,6 +188,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       r.devSLoss = (await evalLoss(e2s, trE2S, qPrime, data.devS, eb)).loss;
       const sPrime = await generateAll(e2s, data.devQ, cfg.e2sDecode, eb);
       r.devELoss = (await evalLoss(s2e, trS2E, sPrime, data.devQ, eb)).loss;
+      r.devCopyRate = copyRate(copyCounts(data.devQ, sPrime));
       const k = Math.min(cfg.samples, data.devS.length, data.devQ.length);
       if (k > 0) {
         const sBack = await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
@@ -237,7 +246,8 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
     fs.writeFileSync(path.join(runDir, 'curves.svg'), lossF1Svg(pts, `CycleNER run ${path.basename(runDir)}`));
     const f = (x: number | null) => (x === null ? '-' : x.toFixed(4));
     const test = r.testF1 === undefined ? '' : `  | test P ${f(r.testP ?? null)} R ${f(r.testR ?? null)} F1 ${f(r.testF1)} (reported only)`;
-    log(`eval @ step ${state.position.globalStep}: dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}${improved ? '  (best)' : ''}${test}`);
+    const copied = r.devCopyRate === undefined || r.devCopyRate === null ? '' : `  copy ${(r.devCopyRate * 100).toFixed(0)}%`;
+    log(`eval @ step ${state.position.globalStep}: dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}${copied}${improved ? '  (best)' : ''}${test}`);
     return cfg.patience > 0 && state.evalsWithoutImprovement >= cfg.patience;
   };
 
@@ -284,26 +294,44 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       }
       const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
       // S-cycle
-      const qPrime = await s2e.generate(sb, cfg.s2eDecode, await cycleHook?.(sb), seed);
+      const gen = await s2e.generateScored(sb, cfg.s2eDecode, await cycleHook?.(sb), seed);
+      const qPrime = gen.texts;
       const rS = await guardedStep(e2s, trE2S, qPrime, sb, 'E2S');
+      // Self-training: S2E learns its own confident outputs (the sentences are real, so these pairs are exact inputs).
+      let selfKept: number | null = null;
+      if (cfg.selfTrainMinProb > 0) {
+        const minLp = Math.log(cfg.selfTrainMinProb);
+        const sure = gen.meanLogProbs.map((lp, i) => i).filter((i) => (gen.meanLogProbs[i] as number) >= minLp);
+        selfKept = sure.length;
+        if (sure.length > 0) {
+          const rSelf = await guardedStep(s2e, trS2E, sure.map((i) => sb[i] as string), sure.map((i) => qPrime[i] as string), 'S2E');
+          selfLoss += rSelf.loss; selfN++;
+        }
+      }
       // E-cycle
       const sPrime = await e2s.generate(qb, cfg.e2sDecode, undefined, seed + 1);
-      const rE = await guardedStep(s2e, trS2E, sPrime, qb, 'S2E');
+      const copy = copyCounts(qb, sPrime);
+      copyNames += copy.names; copyCopied += copy.copied;
+      // 'copied': S2E learns only from the pairs whose S′ holds all of Q's names (an empty batch skips the S2E update).
+      const keep = cfg.eCycleFilter === 'copied' ? qb.map((q, i) => i).filter((i) => { const c = nameCopy(qb[i] as string, sPrime[i] as string); return c.copied === c.names; }) : null;
+      const rE = keep === null ? await guardedStep(s2e, trS2E, sPrime, qb, 'S2E') : keep.length > 0 ? await guardedStep(s2e, trS2E, keep.map((i) => sPrime[i] as string), keep.map((i) => qb[i] as string), 'S2E') : null;
       pos.stepInEpoch++;
       pos.globalStep++;
       stepsThisRun++;
       result.steps++;
-      result.losses.push({ step: pos.globalStep, lossS: rS.loss, lossE: rE.loss });
-      sumS += rS.loss; sumE += rE.loss; nSum++;
+      result.losses.push({ step: pos.globalStep, lossS: rS.loss, lossE: rE?.loss ?? null });
+      sumS += rS.loss; nSum++;
+      if (rE) { sumE += rE.loss; nSumE++; }
       recent.push(...qPrime);
       if (recent.length > 256) recent.splice(0, recent.length - 256);
       const elapsed = (Date.now() - t0) / 1000;
-      emit({ type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, lossS: rS.loss, lossE: rE.loss, lrS2E: optS2E.lr, lrE2S: optE2S.lr, gradNormS2E: rE.gradNorm, gradNormE2S: rS.gradNorm, elapsed });
+      emit({ type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, epochs: pos.globalStep / stepsPerEpoch, lossS: rS.loss, lossE: rE?.loss ?? null, copyRate: copyRate(copy), ...(keep ? { eKept: keep.length } : {}), ...(selfKept !== null ? { selfKept } : {}), lrS2E: optS2E.lr, lrE2S: optE2S.lr, gradNormS2E: rE?.gradNorm ?? null, gradNormE2S: rS.gradNorm, elapsed });
       if (pos.globalStep % cfg.logEvery === 0 || pos.globalStep === totalSteps) {
         const rate = (stepsThisRun * bs) / Math.max(elapsed, 1e-9);
         const eta = ((totalSteps - pos.globalStep) * bs) / rate;
-        log(`epoch ${pos.epoch + 1}/${cfg.epochs} step ${pos.stepInEpoch}/${stepsPerEpoch} (${pos.globalStep}/${totalSteps}) | L_phi ${(sumS / nSum).toFixed(4)} L_theta ${(sumE / nSum).toFixed(4)} | ${rate.toFixed(1)} pairs/s | ETA ${fmtTime(eta)}`);
-        sumS = 0; sumE = 0; nSum = 0;
+        const cr = copyRate({ names: copyNames, copied: copyCopied });
+        log(`epoch ${pos.epoch + 1}/${cfg.epochs} step ${pos.stepInEpoch}/${stepsPerEpoch} (${pos.globalStep}/${totalSteps}) | L_phi ${(sumS / nSum).toFixed(4)} L_theta ${nSumE > 0 ? (sumE / nSumE).toFixed(4) : '-'} | E2S copies ${cr === null ? '-' : `${(cr * 100).toFixed(0)}%`} of Q's names${cfg.selfTrainMinProb > 0 ? ` | self-training loss ${selfN > 0 ? (selfLoss / selfN).toFixed(4) : '-'}` : ''} | ${rate.toFixed(1)} pairs/s | ETA ${fmtTime(eta)}`);
+        sumS = 0; sumE = 0; nSum = 0; nSumE = 0; copyNames = 0; copyCopied = 0; selfLoss = 0; selfN = 0;
         const c = collapseStats(recent);
         if (recent.length >= Math.min(128, data.S.length) && warnedEpoch !== pos.epoch && (c.topShare >= cfg.collapseShare || c.emptyShare >= 0.9)) {
           warnedEpoch = pos.epoch;

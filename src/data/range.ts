@@ -20,6 +20,8 @@ export const NON_NEGATIVE: Range = { min: 0 };
 export const AT_LEAST_1: Range = { min: 1 };
 /** [0, 1]: shares and scores. */
 export const FRACTION: Range = { min: 0, max: 1 };
+/** [0, 1): probabilities where 1 would be unreachable (a self-training threshold; 0 = off). */
+export const PROBABILITY_BELOW_1: Range = { min: 0, max: 1, maxExclusive: true };
 /** [0, 1): dropout (1 would drop everything). */
 export const DROPOUT: Range = { min: 0, max: 1, maxExclusive: true };
 /** Seeds: the data RNG takes 32 bits, so a larger seed would silently alias a smaller one. */

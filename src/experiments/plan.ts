@@ -24,8 +24,11 @@ export interface Cell {
   trainArgs: string[];
   /** Flags for the final `evaluate` (from the preset). */
   evalArgs: string[];
-  /** Cycle cells: dev subsets and the per-evaluation test curve. */
+  /** Cycle cells: dev subsets and the per-evaluation test curve. Supervised cells with `supervisedDev`: the first N
+   *  labelled dev sentences whose loss selects the model and stops training (null = all). */
   devLossLines: number | null;
+  /** Supervised cells: select on dev loss with patience (`train-supervised --dev`), from the preset. */
+  supervisedDev: boolean;
   devGoldLines: number | null;
   /** Log test P/R/F1 at every evaluation (train --test-gold) on the first N test sentences (null = all). */
   testCurve: boolean;
@@ -40,6 +43,9 @@ export interface Preset {
   evalArgs: string[];
   /** First N dev_S/dev_Q lines for the dev cycle losses (null = all). */
   devLossLines: number | null;
+  /** Supervised cells select on the loss of the first N labelled dev sentences (null = all; absent = no dev: the
+   *  final model after `supervisedArgs`' steps). */
+  supervisedDevLines?: number | null;
   /** First N labelled dev sentences for the logged dev F1 (null = all). */
   devGoldLines: number | null;
   testCurveSentences: number | null;
@@ -70,6 +76,28 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     devGoldLines: 200,
     testCurveSentences: 500,
   },
+  'cpu-lexwarm-copied': {
+    name: 'cpu-lexwarm-copied',
+    variantOf: 'cpu',
+    summary: "cpu-lexwarm, and the E-cycle trains S2E only on pairs whose generated sentence holds each of Q's names verbatim (--e-cycle-filter copied; beyond the paper)",
+    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200', '--e-cycle-filter', 'copied'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    testCurveSentences: 500,
+  },
+  'cpu-lexwarm-self': {
+    name: 'cpu-lexwarm-self',
+    variantOf: 'cpu',
+    summary: 'cpu-lexwarm, and S2E self-trains on its own grounded S-cycle outputs whose mean token probability is >= 0.9 (--self-train 0.9; beyond the paper)',
+    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200', '--self-train', '0.9'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+    evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    testCurveSentences: 500,
+  },
   'cpu-plain': {
     name: 'cpu-plain',
     variantOf: 'cpu',
@@ -79,6 +107,19 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     evalArgs: ['--no-ground'],
     devLossLines: 200,
     devGoldLines: 200,
+    testCurveSentences: 500,
+  },
+  // Budgets that converge (beyond the paper's unstated ones): both cells train until their selection criterion stops
+  // improving, capped so that one cell fits in about an hour on 2 CPU cores (measured in docs/experiments.md).
+  'cpu-full': {
+    name: 'cpu-full',
+    summary: 'converged CPU budgets: cycle cells up to 2,500 steps x 16 with the lexical warm-up (200 steps), eval every 100, early stop after 5 evaluations without a lower dev E-cycle loss; supervised cells up to 10 epochs (4,000 steps x 32), dev loss on 1,000 dev sentences every 200 steps, patience 3; dev/test subsets as cpu',
+    cycleArgs: ['--max-steps', '2500', '--batch', '16', '--eval-every', '100', '--patience', '5', '--warmup', 'lexical', '--warmup-steps', '200'],
+    supervisedArgs: ['--steps', '4000', '--batch', '32', '--lr', '5e-4', '--eval-every', '200', '--patience', '3'],
+    evalArgs: [],
+    devLossLines: 200,
+    devGoldLines: 200,
+    supervisedDevLines: 1000,
     testCurveSentences: 500,
   },
   paper: {
@@ -97,10 +138,11 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     name: 'smoke',
     summary: 'tiny (4 steps), for tests and for checking a setup end to end',
     cycleArgs: ['--max-steps', '4', '--batch', '2', '--eval-every', '2'],
-    supervisedArgs: ['--steps', '4', '--batch', '2'],
+    supervisedArgs: ['--steps', '4', '--batch', '2', '--eval-every', '2', '--patience', '2'],
     evalArgs: ['--max-new-tokens', '16'],
     devLossLines: 8,
     devGoldLines: 8,
+    supervisedDevLines: 8,
     testCurveSentences: 8,
   },
 };
@@ -217,7 +259,8 @@ export function planExperiment(name: string, o: PlanOptions): Cell[] {
         dataArgs: s.config ? dataArgsFor(s.config) : [],
         trainArgs: s.kind === 'cyclener' ? [...preset.cycleArgs, ...seedArgs] : s.kind === 'supervised' ? [...preset.supervisedArgs, ...seedArgs] : [],
         evalArgs: s.kind === 'lexical' ? [] : [...preset.evalArgs],
-        devLossLines: s.kind === 'cyclener' ? preset.devLossLines : null,
+        devLossLines: s.kind === 'cyclener' ? preset.devLossLines : s.kind === 'supervised' ? (preset.supervisedDevLines ?? null) : null,
+        supervisedDev: s.kind === 'supervised' && preset.supervisedDevLines !== undefined,
         devGoldLines: s.kind === 'cyclener' ? preset.devGoldLines : null,
         testCurve: s.kind === 'cyclener' && s.testCurve,
         testCurveSentences: preset.testCurveSentences,

@@ -62,7 +62,7 @@ interface Row {
 }
 
 function ours(rs: readonly CellResult[]): string[] {
-  if (rs.length === 0) return [NOT_RUN, '', '', '', '', '', '', ''];
+  if (rs.length === 0) return [NOT_RUN, '', '', '', '', '', '', '', ''];
   const seeds = rs.map((r) => r.seed).join(',') + (rs.some((r) => r.evalSplit === 'dev') ? ' (dev split)' : '');
   const m = (f: (r: CellResult) => number | null) => meanStd(rs.map(f));
   return [
@@ -73,10 +73,11 @@ function ours(rs: readonly CellResult[]): string[] {
     fmtStat(m((r) => r.test.withEntitiesOnly.exact.micro.f1)),
     fmtStat(m((r) => r.test.hallucinated), 1),
     fmtStat(m((r) => r.test.malformedSequences), 1),
+    fmtStat(m((r) => r.training?.epochs ?? null), 2),
     fmtStat(m((r) => (r.wallSeconds.total ?? 0) / 60), 1),
   ];
 }
-const OURS_HEAD = ['seeds', 'P', 'R', 'F1', 'F1 (sentences with entities)', 'hallucinated', 'malformed', 'wall min'];
+const OURS_HEAD = ['seeds', 'P', 'R', 'F1', 'F1 (sentences with entities)', 'hallucinated', 'malformed', 'epochs', 'wall min'];
 
 function describeConfig(config: string | null): string[] {
   if (!config) return ['full train', '', ''];

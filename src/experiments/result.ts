@@ -69,6 +69,8 @@ export interface CellResult {
   test: TestScores;
   /** Cycle cells: the eval records of RUN/metrics.jsonl. */
   evals: EvalRecord[];
+  /** Model cells: optimizer steps run, epochs over the training data, and the step whose model was evaluated. */
+  training?: TrainingSummary;
   /** Pearson of each dev loss with F1 per evaluation (test F1 when logged, else dev F1). */
   pearson: { against: 'testF1' | 'devF1' | null; eLoss: number | null; sLoss: number | null; eLossDevF1: number | null; sLossDevF1: number | null } | null;
   notes: string[];
@@ -120,6 +122,30 @@ export function evalRecords(metricsText: string): EvalRecord[] {
     out.push(rec);
   }
   return out;
+}
+
+export interface TrainingSummary {
+  steps: number;
+  epochs: number | null;
+  bestStep: number | null;
+}
+
+/** Steps and epochs of a run (the last `step` record of its metrics.jsonl) and the step of its last `best` eval. */
+export function trainingSummary(metricsText: string): TrainingSummary {
+  let steps = 0;
+  let epochs: number | null = null;
+  let bestStep: number | null = null;
+  for (const line of metricsText.split('\n')) {
+    if (line.trim() === '') continue;
+    let r: J;
+    try { r = JSON.parse(line) as J; } catch { continue; }
+    if (r.type === 'step' && typeof r.step === 'number' && r.step >= steps) {
+      steps = r.step;
+      epochs = typeof r.epochs === 'number' ? r.epochs : null;
+    }
+    if (r.type === 'eval' && r.best === true && typeof r.step === 'number') bestStep = r.step;
+  }
+  return { steps, epochs, bestStep };
 }
 
 export function correlations(evals: readonly EvalRecord[]): NonNullable<CellResult['pearson']> {

@@ -9,7 +9,7 @@ import { readLabeled, sentenceToJson } from '../data/readers';
 import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
 import { acquireLock, addLockChild, releaseLock } from './lock';
 import type { Cell } from './plan';
-import { correlations, evalRecords, shellQuote, summarizeEval, type CellResult, type CommandRecord } from './result';
+import { correlations, evalRecords, shellQuote, summarizeEval, trainingSummary, type CellResult, type CommandRecord, type TrainingSummary } from './result';
 
 /** `cyclener train`'s flag that logs test P/R/F1 at each evaluation (one place, in case it is renamed). */
 export const TRAIN_TEST_GOLD_FLAG = '--test-gold';
@@ -43,7 +43,7 @@ export function probeTrainTestGold(cliMain: string, env?: NodeJS.ProcessEnv): bo
 export function missingInputs(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel' | 'evalSplit'>): string[] {
   const errs: string[] = [];
   const need: ('train' | 'dev' | 'test')[] = [ctx.evalSplit];
-  if (cell.dataConfig) need.push('train', 'dev');
+  if (cell.dataConfig || cell.supervisedDev) need.push('train', 'dev');
   else need.push('train');
   for (const s of [...new Set(need)]) {
     const r = findSplit(ctx.dataDir, cell.dataset, s);
@@ -147,7 +147,7 @@ function writeLabeledHead(src: string, dst: string, n: number | null): string {
 
 /** What must not change between invocations on the same cell folder. */
 function signature(cell: Cell, ctx: RunContext): Record<string, unknown> {
-  return { id: cell.id, kind: cell.kind, dataConfig: cell.dataConfig, seed: cell.seed, dataArgs: cell.dataArgs, trainArgs: cell.trainArgs, devLossLines: cell.devLossLines, devGoldLines: cell.devGoldLines, baseModel: path.resolve(ctx.baseModel), dataDir: path.resolve(ctx.dataDir) };
+  return { id: cell.id, kind: cell.kind, dataConfig: cell.dataConfig, seed: cell.seed, dataArgs: cell.dataArgs, trainArgs: cell.trainArgs, devLossLines: cell.devLossLines, devGoldLines: cell.devGoldLines, ...(cell.supervisedDev ? { supervisedDev: true } : {}), baseModel: path.resolve(ctx.baseModel), dataDir: path.resolve(ctx.dataDir) };
 }
 
 async function buildData(r: CellRun): Promise<string> {
@@ -184,8 +184,14 @@ async function trainSupervised(r: CellRun): Promise<string> {
   if (fs.existsSync(marker)) return model;
   const train = findSplit(ctx.dataDir, cell.dataset, 'train');
   if (!train.file) throw new StageError(train.error);
+  const devArgs: string[] = [];
+  if (cell.supervisedDev) {
+    const dev = findSplit(ctx.dataDir, cell.dataset, 'dev');
+    if (!dev.file) throw new StageError(dev.error);
+    devArgs.push('--dev', dev.file, ...(cell.devLossLines !== null ? ['--dev-num', String(cell.devLossLines)] : []));
+  }
   // train-supervised cannot resume: an interrupted run starts over.
-  await runStage(r, 'train', ['train-supervised', '--train', train.file, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', model, ...cell.trainArgs]);
+  await runStage(r, 'train', ['train-supervised', '--train', train.file, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', model, ...devArgs, ...cell.trainArgs]);
   fs.writeFileSync(marker, new Date().toISOString() + '\n');
   return model;
 }
@@ -227,11 +233,14 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     const base: BaseModelInfo | null = cell.kind === 'lexical' ? null : baseModelInfo(ctx.baseModel);
     let evalJson: unknown;
     let evals: CellResult['evals'] = [];
+    let training: TrainingSummary | undefined;
     if (cell.kind === 'lexical') {
       const data = await buildData(r);
       evalJson = await evaluateStage(r, ['baseline', 'lexical', '--q', path.join(data, 'Q.txt'), '--gold', evalFile, '--dataset', cell.dataset, '--json']);
     } else if (cell.kind === 'supervised') {
       const model = await trainSupervised(r);
+      const metrics = path.join(model, 'metrics.jsonl');
+      if (fs.existsSync(metrics)) training = trainingSummary(fs.readFileSync(metrics, 'utf8'));
       evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', model, '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
     } else {
       const data = await buildData(r);
@@ -241,6 +250,7 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
       evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', path.join(run, 'best'), '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
       const metrics = path.join(run, 'metrics.jsonl');
       evals = fs.existsSync(metrics) ? evalRecords(fs.readFileSync(metrics, 'utf8')) : [];
+      if (fs.existsSync(metrics)) training = trainingSummary(fs.readFileSync(metrics, 'utf8'));
     }
     const wall: Record<string, number> = {};
     for (const c of r.records) wall[c.stage] = (wall[c.stage] ?? 0) + c.seconds;
@@ -248,7 +258,7 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     const result: CellResult = {
       version: 1, experiment: cell.experiment, cellId: cell.id, kind: cell.kind, dataset: cell.dataset, dataConfig: cell.dataConfig, seed: cell.seed,
       preset: ctx.preset, baseModel: base, dataDir: ctx.dataDir, evalFile, evalSplit: ctx.evalSplit, threads: (ctx.env ?? process.env).CYCLENER_THREADS ?? null,
-      commands: r.records, wallSeconds: wall, test: summarizeEval(evalJson), evals,
+      commands: r.records, wallSeconds: wall, test: summarizeEval(evalJson), evals, ...(training ? { training } : {}),
       pearson: cell.kind === 'cyclener' ? correlations(evals) : null, notes, finishedAt: new Date().toISOString(),
     };
     const tmp = `${resultFile}.tmp-${process.pid}`;

@@ -14,7 +14,7 @@ import { alignAll, predictWithModelDir } from '../../cycle/predict';
 import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../cycle/supervised';
 import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { ParsedArgs } from '../args';
-import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
+import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { chooseVerbalizer, corpusLabels, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
 
@@ -65,6 +65,8 @@ registerCommand({
     'on-collapse': { type: 'string', arg: 'A', help: 'when S2E collapses at a dev evaluation: warn, stop, or rollback to best/ with halved learning rates', choices: ['warn', 'stop', 'rollback'] },
     'e2s-no-repeat-ngram': { type: 'int', arg: 'N', help: 'E2S cycle decoding never repeats an n-gram of this size (0 = off; default 3)', range: NON_NEGATIVE },
     'e2s-repetition-penalty': { type: 'number', arg: 'P', help: 'E2S cycle decoding repetition penalty (1 = off, the default; below 1 favours repeats)', range: POSITIVE },
+    'self-train': { type: 'number', arg: 'P', help: 'self-training of S2E: after each S-cycle, also train S2E on its own outputs for the sentences whose mean token probability is >= P (0 = off; beyond the paper)', range: PROBABILITY_BELOW_1 },
+    'e-cycle-filter': { type: 'string', arg: 'F', help: "E-cycle pairs S2E learns from: none (all, the paper) or copied (only those whose generated sentence holds each of Q's names verbatim)", choices: ['none', 'copied'] },
     ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
@@ -99,6 +101,8 @@ registerCommand({
       if (str(f['on-collapse'])) cfg.onCollapse = str(f['on-collapse']) as CycleConfig['onCollapse'];
       if (num(f['e2s-no-repeat-ngram']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, noRepeatNgramSize: num(f['e2s-no-repeat-ngram']) as number };
       if (num(f['e2s-repetition-penalty']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, repetitionPenalty: num(f['e2s-repetition-penalty']) as number };
+      if (num(f['self-train']) !== undefined) cfg.selfTrainMinProb = num(f['self-train']) as number;
+      if (str(f['e-cycle-filter'])) cfg.eCycleFilter = str(f['e-cycle-filter']) as CycleConfig['eCycleFilter'];
     }
     if (num(f.epochs) !== undefined) cfg.epochs = num(f.epochs) as number;
     if (num(f['max-steps']) !== undefined) cfg.maxSteps = num(f['max-steps']) as number;
@@ -183,24 +187,46 @@ registerCommand({
     prefix: { type: 'string', arg: 'TEXT', help: 'task prefix', default: DEFAULT_S2E_PREFIX },
     'random-init': { type: 'boolean', help: 'same architecture and tokenizer as --base-model, weights randomly initialised (seeded): the no-pretraining control' },
     types: { type: 'string', arg: 'LIST', help: 'comma-separated type words for grounded prediction (default: from the data)' },
+    dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split): --out keeps the model with the lowest dev loss' },
+    'dev-num': { type: 'int', arg: 'N', help: 'use the first N sentences of --dev (default: all)', range: AT_LEAST_1 },
+    'eval-every': { type: 'int', arg: 'N', help: 'dev loss every N steps (default: once per epoch; needs --dev)', range: AT_LEAST_1 },
+    patience: { type: 'int', arg: 'N', help: 'stop after N dev evaluations without a lower dev loss (needs --dev; 0 = run all steps, the default)', range: NON_NEGATIVE },
     ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
+  details: 'With --dev, training is a budget that converges: --steps/--epochs is the most it may run, --patience stops it when the dev loss stops improving, and --out holds the model of the best evaluation (its step is printed and logged in metrics.jsonl).',
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const { pairs, verbalizer } = readPairs(f, io);
     const batch = num(f.batch) as number;
     const steps = num(f.steps) ?? Math.ceil(((num(f.epochs) ?? 3) * pairs.length) / batch);
+    const devFile = str(f.dev);
+    if (!devFile && (num(f['eval-every']) !== undefined || num(f.patience) !== undefined || num(f['dev-num']) !== undefined)) throw new UsageError('--eval-every, --patience and --dev-num need --dev FILE');
+    let dev: { pairs: Pair[]; evalEvery: number; patience: number } | undefined;
+    if (devFile) {
+      if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile))) throw new UsageError(`--dev ${devFile} looks like a test split; model selection runs on dev only`);
+      const corpus = readLabeledWithFlags(devFile, f);
+      const v = verbalizer ? null : chooseVerbalizer(f, corpusLabels(corpus));
+      const toType = (label: string) => (verbalizer ? verbalizer[label] : v!.verbalize(label));
+      const unknown = [...new Set(corpus.sentences.flatMap((s) => s.entities.map((e) => e.label)))].filter((l) => toType(l) === undefined);
+      if (unknown.length > 0) throw new DataError(devFile, undefined, `label(s) ${unknown.join(', ')} do not occur in the training data`);
+      const sents = corpus.sentences.slice(0, num(f['dev-num']) ?? corpus.sentences.length);
+      const devPairs = sents.map((s) => ({ sentence: s.text, sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: toType(e.label) as string }))) }));
+      dev = { pairs: devPairs, evalEvery: num(f['eval-every']) ?? Math.max(1, Math.ceil(pairs.length / batch)), patience: num(f.patience) ?? 0 };
+      io.err(`dev: ${devPairs.length} labelled sentences from ${devFile}, dev loss every ${dev.evalEvery} steps${dev.patience > 0 ? `, patience ${dev.patience}` : ''}`);
+    }
     const types = str(f.types) ? (str(f.types) as string).split(',').map((t) => t.trim()) : typesOf(pairs.map((p) => p.sequence));
     const m = loadModelDir(str(f['base-model']) as string);
     if (f['random-init'] === true) reinitialise(m, num(f.seed) as number);
     try {
       const r = await trainSupervised(m.model, m.tokenizer, pairs, {
         prefix: str(f.prefix) as string, batchSize: batch, steps, lr: num(f.lr) as number, weightDecay: 0, maxGradNorm: 1,
-        seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f),
+        seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f), ...(dev ? { dev } : {}),
       }, str(f.out) as string, { types, ...(verbalizer ? { verbalizer } : {}) }, (l) => io.err(l));
-      io.out(`trained ${steps} steps in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}; model in ${str(f.out)}`);
+      const trained = `trained ${r.steps} steps (${r.epochs.toFixed(2)} epochs) in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}`;
+      const chosen = dev ? `; best dev loss ${r.bestDevLoss?.toFixed(4)} at step ${String(r.bestStep)}${r.stoppedEarly ? ' (stopped early)' : ''}` : '';
+      io.out(`${trained}${chosen}; model in ${str(f.out)}`);
     } finally {
       m.model.dispose();
     }
