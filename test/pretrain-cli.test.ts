@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import '../src/cli/commands';
@@ -45,8 +46,23 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   const r1 = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4', '--steps', '2', '--warmup', '1');
   assert.equal(r1.code, 0, r1.err);
   assert.match(r1.err, /step 2\/2 \| loss [0-9.]+ \| val [0-9.]+ \| lr .* tok\/s .* ETA/);
+  // A previous run is refused without --resume/--force; a resume with another recipe or corpus is refused.
+  const again = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--steps', '2');
+  assert.equal(again.code, 2);
+  assert.match(again.err, /holds a previous pretrain run \(checkpoint, metrics\.jsonl, pretrain_summary\.json, model\.safetensors, config\.json\): pass --resume/);
+  fs.appendFileSync(corpus, 'One more document line for the changed corpus.\n');
+  const changed = await cli(...common, '--resume', '--steps', '3', '--batch', '8', '--accum', '2', '--model', 'small');
+  assert.equal(changed.code, 2);
+  assert.match(changed.err, /only --steps, --max-minutes, --threads, --checkpoint-minutes, --log-every, --eval-every, --save-dtype may change/);
+  assert.match(changed.err, /\n {2}--batch: run has 4, command line says 8\n {2}--model: run has tiny, command line says small\n {2}--corpus: c\.txt changed \(sha256 [0-9a-f]{12}…, 61 lines; run was 60 lines/);
+  assert.doesNotMatch(changed.err, /--accum/, 'an unchanged flag is no difference');
+  fs.writeFileSync(corpus, corpusLines(60, 8).join('\n') + '\n');
+  // Killed between the two renames of the checkpoint swap: the old checkpoint is renamed back.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid as number;
+  fs.renameSync(path.join(out, 'checkpoint'), path.join(out, `checkpoint.old-${dead}`));
   const r2 = await cli(...common, '--resume', '--steps', '3');
   assert.equal(r2.code, 0, r2.err);
+  assert.match(r2.err, new RegExp(`restored checkpoint/ from checkpoint\\.old-${dead}`));
   assert.match(r2.err, /resume: step 2/);
   assert.match(r2.err, /done: step 3/);
   const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8'));

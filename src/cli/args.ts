@@ -39,6 +39,8 @@ export interface ParsedArgs {
   flags: Record<string, FlagValue>;
   positionals: string[];
   help: boolean;
+  /** Flags set on the command line (not filled in from a default). */
+  given: ReadonlySet<string>;
 }
 
 export function parseArgs(argv: readonly string[], flags: Readonly<Record<string, FlagSpec>>, positionals: readonly PositionalSpec[], command: string): ParsedArgs {
@@ -74,7 +76,8 @@ export function parseArgs(argv: readonly string[], flags: Readonly<Record<string
     }
     out[name] = convert(name, raw, spec);
   }
-  if (help) return { flags: out, positionals: pos, help };
+  const given = new Set(Object.keys(out));
+  if (help) return { flags: out, positionals: pos, help, given };
   for (const [name, spec] of Object.entries(flags)) {
     if (out[name] === undefined && spec.default !== undefined) out[name] = spec.default;
     if (out[name] === undefined && spec.required) throw new UsageError(`missing required option --${name} ${hint}`);
@@ -82,7 +85,7 @@ export function parseArgs(argv: readonly string[], flags: Readonly<Record<string
   const required = positionals.filter((p) => p.required !== false).length;
   if (pos.length < required) throw new UsageError(`missing ${positionals[pos.length]?.name ?? 'argument'} ${hint}`);
   if (pos.length > positionals.length) throw new UsageError(`unexpected argument "${pos[positionals.length]}" ${hint}`);
-  return { flags: out, positionals: pos, help };
+  return { flags: out, positionals: pos, help, given };
 }
 
 function convert(name: string, raw: string, spec: FlagSpec): FlagValue {

@@ -3,6 +3,7 @@
 
 import { DataError } from '../data/errors';
 import { formatHelp, parseArgs, UsageError, type FlagSpec, type ParsedArgs, type PositionalSpec } from './args';
+import { RunDirError } from '../util/run-dir';
 
 export interface Io {
   out(text: string): void;
@@ -84,6 +85,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
 export function reportError(e: unknown, io: Io): number {
   if (process.env.CYCLENER_DEBUG && e instanceof Error && e.stack) io.err(e.stack);
   if (e instanceof UsageError) { io.err(`cyclener: ${e.message}`); return 2; }
+  if (e instanceof RunDirError) { io.err(`cyclener: ${e.message}`); return e.exitCode; }
   if (e instanceof DataError) {
     io.err(`cyclener: ${e.message}`);
     return e.line === undefined && /^(no such file|is a directory)/.test(e.problem) ? 2 : 1;

@@ -70,23 +70,6 @@ export function saveModelDir(dir: string, model: T5ForConditionalGeneration, tok
   atomicWriteFile(path.join(dir, META_FILE), JSON.stringify(meta, null, 2) + '\n');
 }
 
-/** Replace `dir` by a directory written by `write(tmp)`: readers see the old or the new one, never a half-written one. */
-export function atomicDir(dir: string, write: (tmp: string) => void): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  const old = `${dir}.old-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  try {
-    write(tmp);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true }); // e.g. a model refused for NaN weights: leave no half-written copy
-    throw e;
-  }
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
-  fs.rmSync(old, { recursive: true, force: true });
-}
-
 /** The no-pretraining control: `loaded`'s architecture and tokenizer with fresh, seeded random weights. */
 export function reinitialise(loaded: Loaded, seed: number): void {
   const cfg = loaded.model.config;

@@ -11,7 +11,8 @@ import { loadStateDict } from '../t5/checkpoint';
 import { readModelWeights } from '../t5/safetensors';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { atomicDir, saveModelDir, type ModelMeta } from './model-io';
+import { saveModelDir, type ModelMeta } from './model-io';
+import { atomicDir } from '../util/fs';
 
 export interface Position {
   epoch: number;

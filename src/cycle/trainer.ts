@@ -2,7 +2,8 @@
 //   S-cycle: S2E generates Q′ from S (eval mode, no grad; grounded by default), E2S trains on ⟨Q′ → S⟩ (L_φ);
 //   E-cycle: E2S generates S′ from Q (eval mode, no grad), S2E trains on ⟨S′ → Q⟩ (L_θ).
 // Separate AdamW optimizers; the smaller of S and Q is cycled; both reshuffled every epoch from the seed.
-// best/ is chosen by the lowest dev E-cycle loss (paper section 7.2) unless asked otherwise.
+// best/ is chosen by the lowest dev E-cycle loss (paper section 7.2) unless asked otherwise; without data for the
+// criterion it is the final model of the latest sitting (best/info.json: "final": true).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,8 +19,9 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import type { CycleConfig } from './config';
 import { groundingHook } from './grounding';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
-import { atomicDir, saveModelDir, type ModelMeta } from './model-io';
+import { saveModelDir, type ModelMeta } from './model-io';
 import { copyCounts, copyRate, nameCopy } from './copy';
+import { atomicDir, readJsonLines, recoverSwaps } from '../util/fs';
 import { EpochOrder } from './order';
 import { lossF1Svg, type EvalPoint } from './plot';
 import { predictSequences, verbalizerForTypes } from './predict';
@@ -115,6 +117,11 @@ function fmtTime(s: number): string {
   return `${m}:${String(Math.round(s % 60)).padStart(2, '0')}`;
 }
 
+/** Whether the selection criterion has data: dev S/Q for the dev E-cycle loss, dev gold for dev F1. */
+export function canSelect(cfg: Pick<CycleConfig, 'selectOn'>, data: Pick<CycleData, 'devS' | 'devGold'>): boolean {
+  return cfg.selectOn === 'dev-f1' ? data.devGold !== undefined : data.devS !== undefined;
+}
+
 export async function trainCycle(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: string, opts: { resume?: boolean } & TrainHooks = {}): Promise<CycleResult> {
   const log = opts.log ?? (() => undefined);
   if (data.S.length === 0 || data.Q.length === 0) throw new Error('cycle training needs non-empty S and Q');
@@ -122,6 +129,7 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
   const types = cfg.types ?? typesOf(data.Q);
   if (types.length === 0) throw new Error('Q holds no entity types');
   fs.mkdirSync(runDir, { recursive: true });
+  for (const note of recoverSwaps(runDir)) log(`${runDir}: ${note}`);
   const limits = { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens };
   const s2e = new Direction(models.s2e, models.tokenizer, cfg.s2ePrefix, limits, cfg.precision);
   const e2s = new Direction(models.e2s, models.tokenizer, cfg.e2sPrefix, limits, cfg.precision);
@@ -144,10 +152,11 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
     trS2E.stepCount = state.trainerSteps.s2e;
     trE2S.stepCount = state.trainerSteps.e2s;
     // Drop log lines written after the checkpoint (they will be produced again).
-    if (fs.existsSync(metricsFile)) {
-      const keep = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l.trim() !== '' && ((JSON.parse(l) as { step?: number }).step ?? 0) <= state.position.globalStep);
-      fs.writeFileSync(metricsFile, keep.map((l) => l + '\n').join(''));
-    }
+    // A line cut by a kill (no newline, invalid JSON) is dropped, not fatal.
+    const { records, dropped } = readJsonLines<{ step?: number }>(metricsFile);
+    if (dropped > 0) log(`${metricsFile}: dropped ${dropped} unreadable line(s) (cut short by a kill)`);
+    const keep = records.filter((r) => (r.step ?? 0) <= state.position.globalStep);
+    fs.writeFileSync(metricsFile, keep.map((r) => JSON.stringify(r) + '\n').join(''));
     log(`resumed from ${runDir}/ckpt at step ${state.position.globalStep} (epoch ${state.position.epoch + 1}, step ${state.position.stepInEpoch} of it)`);
   } else {
     fs.writeFileSync(metricsFile, '');
@@ -368,12 +377,14 @@ export async function trainCycle(models: CycleModels, data: CycleData, cfg: Cycl
       if (interrupted || evalDue || state.stopped || pos.globalStep >= totalSteps || (cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0)) save();
       if (interrupted) { result.interrupted = true; log(`interrupted at step ${pos.globalStep}: checkpoint written`); break; }
     }
-    if (!result.interrupted && !fs.existsSync(path.join(runDir, 'best')) && data.devS === undefined && data.devGold === undefined) {
-      // No held-out data: nothing to select on, so best/ is the last model (said in the log).
-      log('warning: no dev data: best/ holds the final models (no model selection)');
+    if (!result.interrupted && !canSelect(cfg, data)) {
+      // Nothing to select on: best/ is the final model, rewritten at the end of every sitting (a resume with
+      // more steps replaces the earlier sitting's), and info.json says so.
+      log(`warning: no dev data for ${cfg.selectOn}: best/ holds the final models (no model selection)`);
       atomicDir(path.join(runDir, 'best'), (tmp) => {
         saveModelDir(path.join(tmp, 's2e'), models.s2e, models.tokenizer, metaS2E);
         saveModelDir(path.join(tmp, 'e2s'), models.e2s, models.tokenizer, metaE2S);
+        fs.writeFileSync(path.join(tmp, 'info.json'), JSON.stringify({ step: state.position.globalStep, epoch: state.position.epoch + 1, selectOn: null, final: true, note: `no dev data for ${cfg.selectOn}: the final model, not selected` }, null, 2) + '\n');
       });
     }
   } finally {

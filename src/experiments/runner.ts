@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLabeled, sentenceToJson } from '../data/readers';
 import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
-import { acquireLock, addLockChild, releaseLock } from './lock';
+import { acquireLock, addLockChild, releaseLock } from '../util/lock';
 import type { Cell } from './plan';
 import { correlations, evalRecords, shellQuote, summarizeEval, trainingSummary, type CellResult, type CommandRecord, type TrainingSummary } from './result';
 
@@ -171,7 +171,9 @@ async function trainCycle(r: CellRun, data: string, testFile: string | undefined
   const args = ['train', '--sentences', path.join(data, 'S.txt'), '--entities', path.join(data, 'Q.txt'), '--dev-sentences', devS, '--dev-entities', devQ,
     '--dev-gold', devGold, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', run, ...cell.trainArgs];
   if (cell.testCurve && ctx.trainHasTestGold && testFile) args.push(TRAIN_TEST_GOLD_FLAG, writeLabeledHead(testFile, path.join(sub, 'test_curve.jsonl'), cell.testCurveSentences));
-  if (fs.existsSync(path.join(run, 'ckpt', 'state.json'))) args.push('--resume');
+  // A run folder left by an earlier attempt: --resume continues its checkpoint (or, if it was killed before the
+  // first one, starts over from step 0 after checking that the inputs and settings are the same).
+  if (fs.existsSync(run) && fs.readdirSync(run).length > 0) args.push('--resume');
   await runStage(r, 'train', args);
   fs.writeFileSync(marker, new Date().toISOString() + '\n');
   return run;
@@ -190,8 +192,9 @@ async function trainSupervised(r: CellRun): Promise<string> {
     if (!dev.file) throw new StageError(dev.error);
     devArgs.push('--dev', dev.file, ...(cell.devLossLines !== null ? ['--dev-num', String(cell.devLossLines)] : []));
   }
-  // train-supervised cannot resume: an interrupted run starts over.
-  await runStage(r, 'train', ['train-supervised', '--train', train.file, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', model, ...devArgs, ...cell.trainArgs]);
+  // train-supervised cannot resume: an interrupted run starts over (--force replaces what it left).
+  const force = fs.existsSync(model) ? ['--force'] : [];
+  await runStage(r, 'train', ['train-supervised', '--train', train.file, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', model, ...devArgs, ...cell.trainArgs, ...force]);
   fs.writeFileSync(marker, new Date().toISOString() + '\n');
   return model;
 }

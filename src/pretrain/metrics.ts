@@ -2,6 +2,7 @@
 
 import * as fs from 'node:fs';
 import { atomicWriteFile } from '../t5/safetensors';
+import { readJsonLines } from '../util/fs';
 
 export interface MetricsRecord {
   step: number;
@@ -22,19 +23,15 @@ export function appendMetrics(file: string, rec: MetricsRecord): void {
 }
 
 export function readMetrics(file: string): MetricsRecord[] {
-  if (!fs.existsSync(file)) return [];
-  const out: MetricsRecord[] = [];
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try { out.push(JSON.parse(line) as MetricsRecord); } catch { /* a line cut by a crash */ }
-  }
-  return out;
+  return readJsonLines<MetricsRecord>(file).records; // a line cut by a crash is skipped
 }
 
-/** Drop records past `step` (a resumed run replays the steps after its checkpoint). */
-export function truncateMetrics(file: string, step: number): void {
-  const keep = readMetrics(file).filter((r) => r.step <= step);
-  atomicWriteFile(file, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+/** Drop records past `step` (a resumed run replays the steps after its checkpoint) and unreadable lines;
+ *  returns how many unreadable lines were dropped. */
+export function truncateMetrics(file: string, step: number): number {
+  const { records, dropped } = readJsonLines<MetricsRecord>(file);
+  atomicWriteFile(file, records.filter((r) => r.step <= step).map((r) => JSON.stringify(r) + '\n').join(''));
+  return dropped;
 }
 
 function fmt(v: number): string {

@@ -139,7 +139,7 @@ async function getTokenizer(o: PretrainOptions, resumeFromOut: boolean): Promise
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   checkCorpusFiles(o.corpus);
   fs.mkdirSync(o.out, { recursive: true });
-  const ckDir = o.resume ? findCheckpoint(o.out) : null;
+  const ckDir = o.resume ? findCheckpoint(o.out, o.log) : null;
   if (o.resume && !ckDir) o.log(`resume: no checkpoint in ${o.out}; starting from scratch`);
   const saved = ckDir ? readTrainState(ckDir) : null;
 
@@ -208,7 +208,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
 
   const metricsFile = path.join(o.out, 'metrics.jsonl');
-  if (saved) truncateMetrics(metricsFile, saved.step);
+  if (saved) {
+    const dropped = truncateMetrics(metricsFile, saved.step);
+    if (dropped > 0) o.log(`${metricsFile}: dropped ${dropped} unreadable line(s) (cut short by a kill)`);
+  }
   else if (fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
 
   const evaluate = (): Record<string, number> => {

@@ -1,6 +1,6 @@
 // Resumable training state in <out>/checkpoint/: the model in HF layout (fp32, exact), optimizer moments
 // (optimizer.safetensors), and state.json (step, tokens, recipe, data position + data Rng words, engine RNG).
-// Written to a temp directory and renamed into place, so a crash leaves either the old or the new checkpoint.
+// Written to a temp directory and renamed into place (atomicDir), so a crash leaves either the old or the new checkpoint.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +11,7 @@ import { readSafetensors, writeSafetensors, type RawTensor } from '../t5/safeten
 import type { DataState } from './sampler';
 import type { SpanInputs } from './objectives';
 import type { GroupOptions } from '../t5/train';
+import { atomicDir, recoverSwaps } from '../util/fs';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 
@@ -62,37 +63,30 @@ export function checkpointPath(out: string): string {
 }
 
 export function saveTrainState(out: string, model: T5ForConditionalGeneration, opt: Optimizer, state: Omit<TrainState, 'engineRng' | 'optimizerStep' | 'optimizerHyper'>): void {
-  const final = checkpointPath(out);
-  const tmp = path.join(out, `.${CHECKPOINT_DIR}.tmp-${process.pid}`);
-  const old = path.join(out, `.${CHECKPOINT_DIR}.old-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  saveCheckpoint(tmp, model); // fp32: the resumed run must start from exactly these weights
-  const sd = opt.stateDict();
-  try {
-    const raw = new Map<string, RawTensor>();
-    for (const [k, t] of Object.entries(sd.tensors)) {
-      if (t.dtype !== 'float32') throw new Error(`optimizer state ${k} is ${t.dtype}, expected float32`);
-      raw.set(k, { dtype: 'F32', shape: [...t.shape], data: T.tidy(() => t.contiguous().toBuffer()) });
+  atomicDir(checkpointPath(out), (tmp) => {
+    saveCheckpoint(tmp, model); // fp32: the resumed run must start from exactly these weights
+    const sd = opt.stateDict();
+    try {
+      const raw = new Map<string, RawTensor>();
+      for (const [k, t] of Object.entries(sd.tensors)) {
+        if (t.dtype !== 'float32') throw new Error(`optimizer state ${k} is ${t.dtype}, expected float32`);
+        raw.set(k, { dtype: 'F32', shape: [...t.shape], data: T.tidy(() => t.contiguous().toBuffer()) });
+      }
+      writeSafetensors(path.join(tmp, 'optimizer.safetensors'), raw);
+    } finally {
+      T.dispose(Object.values(sd.tensors));
     }
-    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), raw);
-  } finally {
-    T.dispose(Object.values(sd.tensors));
-  }
-  const full: TrainState = { ...state, engineRng: Buffer.from(T.getRngState()).toString('base64'), optimizerStep: sd.step, optimizerHyper: sd.hyper };
-  fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify(full, null, 1) + '\n');
-  if (fs.existsSync(final)) fs.renameSync(final, old);
-  fs.renameSync(tmp, final);
-  fs.rmSync(old, { recursive: true, force: true });
+    const full: TrainState = { ...state, engineRng: Buffer.from(T.getRngState()).toString('base64'), optimizerStep: sd.step, optimizerHyper: sd.hyper };
+    fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify(full, null, 1) + '\n');
+  });
 }
 
-/** The checkpoint directory to resume from (also one left half-swapped by a crash between the two renames). */
-export function findCheckpoint(out: string): string | null {
+/** The checkpoint directory to resume from. A checkpoint left half-swapped by a kill between the two renames
+ *  (`checkpoint/` gone, `checkpoint.old-PID` there) is renamed back first (recoverSwaps; notes go to `log`). */
+export function findCheckpoint(out: string, log: (line: string) => void = () => undefined): string | null {
+  for (const note of recoverSwaps(out)) log(`${out}: ${note}`);
   const final = checkpointPath(out);
-  if (fs.existsSync(path.join(final, 'state.json'))) return final;
-  if (!fs.existsSync(out)) return null;
-  const old = fs.readdirSync(out).filter((f) => f.startsWith(`.${CHECKPOINT_DIR}.old-`)).map((f) => path.join(out, f));
-  return old.find((d) => fs.existsSync(path.join(d, 'state.json'))) ?? null;
+  return fs.existsSync(path.join(final, 'state.json')) ? final : null;
 }
 
 export function readTrainState(dir: string): TrainState {

@@ -13,9 +13,10 @@ import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from '../../cycle/mode
 import { alignAll, predictWithModelDir } from '../../cycle/predict';
 import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../cycle/supervised';
 import { trainCycle, typesOf } from '../../cycle/trainer';
-import type { ParsedArgs } from '../args';
+import type { FlagValue, ParsedArgs } from '../args';
 import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
+import { compareInputs, fingerprintFiles, INPUTS_FILE, modelWeightFiles, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
 import { chooseVerbalizer, corpusLabels, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
 
 function qLinesToModel(file: string): string[] {
@@ -29,6 +30,69 @@ function readJson(file: string): Record<string, unknown> {
     if (e instanceof DataError) throw e;
     throw new DataError(file, undefined, `invalid JSON (${(e as Error).message})`);
   }
+}
+
+/** Train's run folder: what marks a previous run, and what --force deletes. */
+const TRAIN_RUN: RunDirSpec = {
+  command: 'train',
+  markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
+  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg'],
+};
+/** The only flags a resume may change (the step budget); all others must match the run's. */
+const TRAIN_RESUME_ALLOWED = ['epochs', 'max-steps'];
+/** Starting models: compared on a resume only when given (the resume continues from RUN/ckpt). */
+const MODEL_FLAGS = new Set(['base-model', 's2e-model', 'e2s-model']);
+
+/** train flags that set config keys: applied to a fresh config, probed against a resumed run's. */
+const CONFIG_FLAGS: Record<string, (c: CycleConfig, v: FlagValue) => void> = {
+  batch: (c, v) => { c.batchSize = v as number; },
+  fp32: (c) => { c.precision = 'fp32'; },
+  'lr-s2e': (c, v) => { c.lrS2E = v as number; },
+  'lr-e2s': (c, v) => { c.lrE2S = v as number; },
+  seed: (c, v) => { c.seed = v as number; },
+  'no-ground': (c) => { c.grounded = false; c.groundedEval = false; },
+  'eval-every': (c, v) => { c.evalEvery = v as number; },
+  patience: (c, v) => { c.patience = v as number; },
+  'select-on': (c, v) => { c.selectOn = v as CycleConfig['selectOn']; },
+  warmup: (c, v) => { c.warmup = v as CycleConfig['warmup']; },
+  'warmup-steps': (c, v) => { c.warmupSteps = v as number; },
+  'warmup-lr': (c, v) => { c.warmupLr = v as number; },
+  'warmup-directions': (c, v) => { c.warmupDirections = v as CycleConfig['warmupDirections']; },
+  'cycle-allow-empty': (c) => { c.cycleAllowEmpty = true; },
+  'on-collapse': (c, v) => { c.onCollapse = v as CycleConfig['onCollapse']; },
+  'e2s-no-repeat-ngram': (c, v) => { c.e2sDecode = { ...c.e2sDecode, noRepeatNgramSize: v as number }; },
+  'e2s-repetition-penalty': (c, v) => { c.e2sDecode = { ...c.e2sDecode, repetitionPenalty: v as number }; },
+  'self-train': (c, v) => { c.selfTrainMinProb = v as number; },
+  'e-cycle-filter': (c, v) => { c.eCycleFilter = v as CycleConfig['eCycleFilter']; },
+};
+
+/** "--batch: run has 16, command line says 8" for each given flag (or --config key) that would change the run's config. */
+function configDifferences(saved: CycleConfig, f: Record<string, FlagValue>): string[] {
+  const show = (c: CycleConfig, keys: string[]) => {
+    const v = (k: string) => { const x = (c as unknown as Record<string, unknown>)[k]; return typeof x === 'string' ? x : JSON.stringify(x); };
+    return keys.length === 1 ? v(keys[0]!) : keys.map((k) => `${k}=${v(k)}`).join(', ');
+  };
+  const changed = (probe: CycleConfig) => Object.keys(saved).filter((k) => JSON.stringify((probe as unknown as Record<string, unknown>)[k]) !== JSON.stringify((saved as unknown as Record<string, unknown>)[k]));
+  const diffs: string[] = [];
+  for (const [flag, apply] of Object.entries(CONFIG_FLAGS)) {
+    if (f[flag] === undefined || f[flag] === false) continue;
+    const probe = structuredClone(saved);
+    apply(probe, f[flag]);
+    const keys = changed(probe);
+    if (keys.length > 0) diffs.push(`--${flag}: run has ${show(saved, keys)}, command line says ${show(probe, keys)}`);
+  }
+  const file = str(f.config);
+  if (file) {
+    const probe = { ...saved, ...(readJson(file) as Partial<CycleConfig>), epochs: saved.epochs, maxSteps: saved.maxSteps };
+    const keys = changed(probe);
+    if (keys.length > 0) diffs.push(`--config ${file}: run has ${show(saved, keys)}, the file says ${show(probe, keys)}`);
+  }
+  return diffs;
+}
+
+/** [file] (or `map(file)`) when the flag is given. */
+function opt(file: string | undefined, map: (f: string) => string[] = (x) => [x]): string[] | undefined {
+  return file === undefined ? undefined : map(file);
 }
 
 registerCommand({
@@ -45,7 +109,8 @@ registerCommand({
     'e2s-model': { type: 'string', arg: 'DIR', help: 'start E2S from this directory instead' },
     out: { type: 'string', arg: 'RUN', help: 'run directory', required: true },
     config: { type: 'string', arg: 'FILE', help: 'run.json with config keys (see src/cycle/config.ts); flags override it' },
-    resume: { type: 'boolean', help: 'continue RUN from RUN/ckpt with RUN/config.json (only --epochs/--max-steps may change)' },
+    resume: { type: 'boolean', help: 'continue RUN from RUN/ckpt with RUN/config.json (only --epochs/--max-steps may change; other flags and the input files must match the run)' },
+    force: { type: 'boolean', help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, ckpt/, best/)' },
     epochs: { type: 'int', arg: 'N', help: 'epochs over the larger of S and Q (default 10)', range: AT_LEAST_1 },
     'max-steps': { type: 'int', arg: 'N', help: 'stop after N steps in total (default: only --epochs)', range: AT_LEAST_1 },
     batch: { type: 'int', arg: 'N', help: 'batch size (default 32)', range: AT_LEAST_1 },
@@ -71,82 +136,103 @@ registerCommand({
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
-  details: 'Writes RUN/config.json, RUN/metrics.jsonl (steps, evaluations, sample triplets, warnings), RUN/ckpt/ (resumable) and RUN/best/{s2e,e2s}.',
+  details: [
+    'Writes RUN/config.json, RUN/inputs.json (sha256 of the input files), RUN/metrics.jsonl (steps, evaluations, sample triplets,',
+    'warnings), RUN/ckpt/ (resumable) and RUN/best/{s2e,e2s} (without dev data: the final models). RUN/.lock keeps a second',
+    'process out; a RUN holding a previous run needs --resume or --force.',
+  ].join('\n'),
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const runDir = str(f.out) as string;
-    let cfg: CycleConfig;
-    if (f.resume === true && fs.existsSync(path.join(runDir, 'config.json'))) {
-      const saved = readJson(path.join(runDir, 'config.json'));
-      delete saved.sizes;
-      if (!('precision' in saved)) saved.precision = 'fp32'; // runs from before bf16 became the default
-      cfg = makeConfig(saved as Partial<CycleConfig>, path.join(runDir, 'config.json'));
-    } else {
-      cfg = makeConfig(str(f.config) ? (readJson(str(f.config) as string) as Partial<CycleConfig>) : {}, str(f.config) ?? 'config');
-      if (num(f.batch) !== undefined) cfg.batchSize = num(f.batch) as number;
-      if (f.fp32 === true) cfg.precision = 'fp32';
-      if (num(f['lr-s2e']) !== undefined) cfg.lrS2E = num(f['lr-s2e']) as number;
-      if (num(f['lr-e2s']) !== undefined) cfg.lrE2S = num(f['lr-e2s']) as number;
-      if (num(f.seed) !== undefined) cfg.seed = num(f.seed) as number;
-      if (f['no-ground'] === true) { cfg.grounded = false; cfg.groundedEval = false; }
-      if (num(f['eval-every']) !== undefined) cfg.evalEvery = num(f['eval-every']) as number;
-      if (num(f.patience) !== undefined) cfg.patience = num(f.patience) as number;
-      if (str(f['select-on'])) cfg.selectOn = str(f['select-on']) as CycleConfig['selectOn'];
-      if (str(f.warmup)) cfg.warmup = str(f.warmup) as CycleConfig['warmup'];
-      if (num(f['warmup-steps']) !== undefined) cfg.warmupSteps = num(f['warmup-steps']) as number;
-      if (num(f['warmup-lr']) !== undefined) cfg.warmupLr = num(f['warmup-lr']) as number;
-      if (str(f['warmup-directions'])) cfg.warmupDirections = str(f['warmup-directions']) as CycleConfig['warmupDirections'];
-      if (cfg.warmup !== 'none' && cfg.warmupSteps === 0) throw new UsageError('--warmup needs --warmup-steps N');
-      if (f['cycle-allow-empty'] === true) cfg.cycleAllowEmpty = true;
-      if (str(f['on-collapse'])) cfg.onCollapse = str(f['on-collapse']) as CycleConfig['onCollapse'];
-      if (num(f['e2s-no-repeat-ngram']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, noRepeatNgramSize: num(f['e2s-no-repeat-ngram']) as number };
-      if (num(f['e2s-repetition-penalty']) !== undefined) cfg.e2sDecode = { ...cfg.e2sDecode, repetitionPenalty: num(f['e2s-repetition-penalty']) as number };
-      if (num(f['self-train']) !== undefined) cfg.selfTrainMinProb = num(f['self-train']) as number;
-      if (str(f['e-cycle-filter'])) cfg.eCycleFilter = str(f['e-cycle-filter']) as CycleConfig['eCycleFilter'];
-    }
-    if (num(f.epochs) !== undefined) cfg.epochs = num(f.epochs) as number;
-    if (num(f['max-steps']) !== undefined) cfg.maxSteps = num(f['max-steps']) as number;
     const sFile = str(f.sentences);
     const qFile = str(f.entities);
     if (!sFile || !qFile) throw new UsageError('--sentences and --entities are required');
-    const S = readSentenceLines(sFile);
-    const Q = qLinesToModel(qFile);
-    const devS = str(f['dev-sentences']) ? readSentenceLines(str(f['dev-sentences']) as string) : undefined;
-    const devQ = str(f['dev-entities']) ? qLinesToModel(str(f['dev-entities']) as string) : undefined;
-    let devGold: LabeledCorpus | undefined;
-    if (str(f['dev-gold'])) {
-      devGold = readLabeledWithFlags(str(f['dev-gold']) as string, f);
-      const v = chooseVerbalizer(f, corpusLabels(devGold));
-      cfg.verbalizer = cfg.verbalizer ?? v.toJSON();
-    }
-    const testGold = str(f['test-gold']) ? readLabeledWithFlags(str(f['test-gold']) as string, f) : undefined;
-    if (testGold && !cfg.verbalizer) cfg.verbalizer = chooseVerbalizer(f, corpusLabels(testGold)).toJSON();
-    cfg.types = cfg.types ?? typesOf(Q);
-    const ckptDir = path.join(runDir, 'ckpt');
-    const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
-    const base = str(f['base-model']);
-    const s2eDir = resume ? path.join(ckptDir, 's2e') : (str(f['s2e-model']) ?? base);
-    const e2sDir = resume ? path.join(ckptDir, 'e2s') : (str(f['e2s-model']) ?? base);
-    if (!s2eDir || !e2sDir) throw new UsageError('give --base-model DIR (or --s2e-model and --e2s-model)');
-    const a = loadModelDir(s2eDir);
-    const b = loadModelDir(e2sDir, s2eDir);
-    io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
-    const interrupt = onInterrupt((l) => io.err(l));
+    const log = (l: string) => io.err(l);
+    const run = openRunDir(runDir, TRAIN_RUN, { resume: f.resume === true, force: f.force === true, log });
     try {
-      const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold, testGold }, cfg, runDir, { resume, log: (l) => io.err(l), signal: interrupt.signal });
-      if (r.interrupted) {
-        io.err(`interrupted after ${r.steps} steps this run; continue with the same command and --resume`);
-        return 130;
+      const diffs: string[] = [];
+      const savedCfg = path.join(runDir, 'config.json');
+      let cfg: CycleConfig;
+      const resumingConfig = f.resume === true && fs.existsSync(savedCfg);
+      if (resumingConfig) {
+        const saved = readJson(savedCfg);
+        delete saved.sizes;
+        if (!('precision' in saved)) saved.precision = 'fp32'; // runs from before bf16 became the default
+        cfg = makeConfig(saved as Partial<CycleConfig>, savedCfg);
+        diffs.push(...configDifferences(cfg, f));
+      } else {
+        cfg = makeConfig(str(f.config) ? (readJson(str(f.config) as string) as Partial<CycleConfig>) : {}, str(f.config) ?? 'config');
+        for (const [flag, apply] of Object.entries(CONFIG_FLAGS)) if (f[flag] !== undefined && f[flag] !== false) apply(cfg, f[flag]);
+        if (cfg.warmup !== 'none' && cfg.warmupSteps === 0) throw new UsageError('--warmup needs --warmup-steps N');
       }
-      io.out(`done: ${r.steps} steps this run; best step ${r.bestStep ?? '-'} (${cfg.selectOn} ${r.bestScore?.toFixed(4) ?? '-'}); models in ${path.join(runDir, 'best')}`);
+      if (num(f.epochs) !== undefined) cfg.epochs = num(f.epochs) as number;
+      if (num(f['max-steps']) !== undefined) cfg.maxSteps = num(f['max-steps']) as number;
+      const S = readSentenceLines(sFile);
+      const Q = qLinesToModel(qFile);
+      const devS = str(f['dev-sentences']) ? readSentenceLines(str(f['dev-sentences']) as string) : undefined;
+      const devQ = str(f['dev-entities']) ? qLinesToModel(str(f['dev-entities']) as string) : undefined;
+      const devGold = str(f['dev-gold']) ? readLabeledWithFlags(str(f['dev-gold']) as string, f) : undefined;
+      const testGold = str(f['test-gold']) ? readLabeledWithFlags(str(f['test-gold']) as string, f) : undefined;
+      const goldForTypes = devGold ?? testGold;
+      if (goldForTypes) {
+        const v = chooseVerbalizer(f, corpusLabels(goldForTypes)).toJSON();
+        if (resumingConfig && cfg.verbalizer && (str(f.verbalizer) || str(f.dataset)) && JSON.stringify(v) !== JSON.stringify(cfg.verbalizer)) {
+          diffs.push(`--verbalizer/--dataset: run has ${JSON.stringify(cfg.verbalizer)}, command line says ${JSON.stringify(v)}`);
+        }
+        cfg.verbalizer = cfg.verbalizer ?? v;
+      }
+      cfg.types = cfg.types ?? typesOf(Q);
+      const base = str(f['base-model']);
+      const inputs = fingerprintFiles({
+        sentences: [sFile], entities: [qFile], 'dev-sentences': opt(str(f['dev-sentences'])), 'dev-entities': opt(str(f['dev-entities'])),
+        'dev-gold': opt(str(f['dev-gold'])), 'test-gold': opt(str(f['test-gold'])),
+        'base-model': base ? modelWeightFiles(base) : undefined, 's2e-model': opt(str(f['s2e-model']), modelWeightFiles), 'e2s-model': opt(str(f['e2s-model']), modelWeightFiles),
+      });
+      const recorded = f.resume === true ? readRunInputs(runDir) : null;
+      if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
+      else if (f.resume === true && run.previous.length > 0) log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
+      refuseDifferences(runDir, diffs, TRAIN_RESUME_ALLOWED);
+      if (!recorded) writeRunInputs(runDir, { command: 'train', files: inputs, settings: {} });
+
+      const ckptDir = path.join(runDir, 'ckpt');
+      const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
+      if (f.resume === true && !resume) log(`no checkpoint in ${ckptDir}: starting from step 0`);
+      const s2eDir = resume ? path.join(ckptDir, 's2e') : (str(f['s2e-model']) ?? base);
+      const e2sDir = resume ? path.join(ckptDir, 'e2s') : (str(f['e2s-model']) ?? base);
+      if (!s2eDir || !e2sDir) throw new UsageError('give --base-model DIR (or --s2e-model and --e2s-model)');
+      const a = loadModelDir(s2eDir);
+      const b = loadModelDir(e2sDir, s2eDir);
+      io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
+      const interrupt = onInterrupt(log);
+      try {
+        const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold, testGold }, cfg, runDir, { resume, log, signal: interrupt.signal });
+        if (r.interrupted) {
+          io.err(`interrupted after ${r.steps} steps this run; continue with the same command and --resume`);
+          return 130;
+        }
+        const best = path.join(runDir, 'best');
+        const info = fs.existsSync(path.join(best, 'info.json')) ? readJson(path.join(best, 'info.json')) : null;
+        const where = !fs.existsSync(best) ? `no evaluation selected a model, so there is no best/ (the latest models are in ${ckptDir})`
+          : info?.final === true ? `models in ${best} (the final models of step ${String(info.step)}: no dev data to select on)` : `models in ${best}`;
+        io.out(`done: ${r.steps} steps this run; best step ${r.bestStep ?? '-'} (${cfg.selectOn} ${r.bestScore?.toFixed(4) ?? '-'}); ${where}`);
+      } finally {
+        interrupt.dispose();
+        a.model.dispose();
+        b.model.dispose();
+      }
+      return 0;
     } finally {
-      interrupt.dispose();
-      a.model.dispose();
-      b.model.dispose();
+      run.release();
     }
-    return 0;
   },
 });
+
+/** train-supervised's --out: a model directory with its metrics.jsonl. */
+const SUPERVISED_RUN: RunDirSpec = {
+  command: 'train-supervised',
+  markers: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json'],
+  clear: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json', 'generation_config.json', 'cyclener.json', 'tokenizer.json', 'spiece.model'],
+};
 
 /** Pairs from --pairs (TSV: sentence \t entity-sequence line) or a labelled file. */
 function readPairs(f: Record<string, unknown>, io: Io): { pairs: Pair[]; verbalizer?: Record<string, string> } {
@@ -185,6 +271,7 @@ registerCommand({
     batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
     seed: { type: 'int', arg: 'N', help: 'seed', default: 42, range: SEED },
     prefix: { type: 'string', arg: 'TEXT', help: 'task prefix', default: DEFAULT_S2E_PREFIX },
+    force: { type: 'boolean', help: 'replace a model or run already in --out (train-supervised cannot resume)' },
     'random-init': { type: 'boolean', help: 'same architecture and tokenizer as --base-model, weights randomly initialised (seeded): the no-pretraining control' },
     types: { type: 'string', arg: 'LIST', help: 'comma-separated type words for grounded prediction (default: from the data)' },
     dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split): --out keeps the model with the lowest dev loss' },
@@ -217,18 +304,28 @@ registerCommand({
       io.err(`dev: ${devPairs.length} labelled sentences from ${devFile}, dev loss every ${dev.evalEvery} steps${dev.patience > 0 ? `, patience ${dev.patience}` : ''}`);
     }
     const types = str(f.types) ? (str(f.types) as string).split(',').map((t) => t.trim()) : typesOf(pairs.map((p) => p.sequence));
-    const m = loadModelDir(str(f['base-model']) as string);
+    const out = str(f.out) as string;
+    if (path.resolve(out) === path.resolve(str(f['base-model']) as string)) throw new UsageError('--out is the --base-model directory: write the fine-tuned model elsewhere');
+    const run = openRunDir(out, SUPERVISED_RUN, { resume: false, force: f.force === true, log: (l) => io.err(l) });
+    let m: ReturnType<typeof loadModelDir>;
+    try {
+      m = loadModelDir(str(f['base-model']) as string);
+    } catch (e) {
+      run.release();
+      throw e;
+    }
     if (f['random-init'] === true) reinitialise(m, num(f.seed) as number);
     try {
       const r = await trainSupervised(m.model, m.tokenizer, pairs, {
         prefix: str(f.prefix) as string, batchSize: batch, steps, lr: num(f.lr) as number, weightDecay: 0, maxGradNorm: 1,
         seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f), ...(dev ? { dev } : {}),
-      }, str(f.out) as string, { types, ...(verbalizer ? { verbalizer } : {}) }, (l) => io.err(l));
+      }, out, { types, ...(verbalizer ? { verbalizer } : {}) }, (l) => io.err(l));
       const trained = `trained ${r.steps} steps (${r.epochs.toFixed(2)} epochs) in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}`;
       const chosen = dev ? `; best dev loss ${r.bestDevLoss?.toFixed(4)} at step ${String(r.bestStep)}${r.stoppedEarly ? ' (stopped early)' : ''}` : '';
-      io.out(`${trained}${chosen}; model in ${str(f.out)}`);
+      io.out(`${trained}${chosen}; model in ${out}`);
     } finally {
       m.model.dispose();
+      run.release();
     }
     return 0;
   },

@@ -1,14 +1,67 @@
 // `cyclener pretrain`: make a base T5 from raw text (tokenizer, objective mixture, resumable time-boxed training).
 
 import * as T from '../../tensor';
-import { DEFAULT_MIXTURE, OBJECTIVES, SPAN_INPUTS } from '../../pretrain/objectives';
+import { DEFAULT_MIXTURE, formatMixture, OBJECTIVES, parseMixture, SPAN_INPUTS } from '../../pretrain/objectives';
 import { pretrain, PRETRAIN_DEFAULTS as D } from '../../pretrain/pretrain';
 import { SCHEDULES, type ScheduleKind } from '../../pretrain/schedule';
 import { ADDED_TOKENS } from '../../pretrain/spm';
-import type { ParsedArgs } from '../args';
+import * as path from 'node:path';
+import { checkCorpusFiles } from '../../pretrain/corpus';
+import { findCheckpoint, readTrainState, type Recipe } from '../../pretrain/train-state';
+import { compareInputs, compareSettings, fingerprintFiles, INPUTS_FILE, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
+import type { FlagValue, ParsedArgs } from '../args';
 import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
 import { registerCommand, type Io } from '../registry';
+
+/** pretrain's run folder: what marks a previous run, and what --force deletes (tokenizer files stay: --tokenizer may name DIR). */
+const PRETRAIN_RUN: RunDirSpec = {
+  command: 'pretrain',
+  markers: ['checkpoint', 'metrics.jsonl', 'pretrain_summary.json', 'model.safetensors', 'config.json'],
+  clear: ['checkpoint', 'metrics.jsonl', 'pretrain_summary.json', 'model.safetensors', 'model.safetensors.index.json', 'config.json', 'generation_config.json', 'loss.svg', INPUTS_FILE],
+};
+/** Flags a resume may change: the budget, bookkeeping and the export dtype; the recipe and inputs must match. */
+const RESUME_ALLOWED = ['steps', 'max-minutes', 'threads', 'checkpoint-minutes', 'log-every', 'eval-every', 'save-dtype'];
+
+/** The recipe as flag values, for the resume check. */
+function recipeFlags(r: Recipe): Record<string, unknown> {
+  return {
+    mixture: r.mixture, 'span-inputs': r.spanInputs ?? 'sentences', batch: r.batch, accum: r.accum, optimizer: r.optimizer ?? 'adamw', lr: r.lr,
+    warmup: r.warmup, schedule: r.schedule, seed: r.seed, fp32: !r.bf16, dropout: r.dropout, 'max-source': r.maxSource, 'max-target': r.maxTarget, init: r.init,
+  };
+}
+
+/** The command line's values for the same flags (only the given ones are compared). */
+function commandRecipeFlags(f: Record<string, FlagValue>): Record<string, unknown> {
+  return {
+    mixture: formatMixture(parseMixture(str(f.mixture) as string)), 'span-inputs': str(f['span-inputs']), batch: num(f.batch), accum: num(f.accum), optimizer: str(f.optimizer),
+    lr: num(f.lr), warmup: num(f.warmup), schedule: str(f.schedule), seed: num(f.seed), fp32: f.fp32 === true, dropout: num(f.dropout),
+    'max-source': num(f['max-source']), 'max-target': num(f['max-target']), init: str(f.init) ? path.resolve(str(f.init) as string) : null,
+  };
+}
+
+/** Settings that neither the recipe nor the checkpoint records (the model and tokenizer of a fresh start). */
+function startSettings(f: Record<string, FlagValue>): Record<string, unknown> {
+  return { model: str(f.model), 'vocab-size': num(f['vocab-size']), tokenizer: str(f.tokenizer) ? path.resolve(str(f.tokenizer) as string) : null, 'spm-sentences': num(f['spm-sentences']) };
+}
+
+/** On --resume from a checkpoint: refuse given flags that differ from the run's and a changed corpus; record the inputs of a fresh start. */
+function checkResume(out: string, f: Record<string, FlagValue>, given: ReadonlySet<string>, corpus: string[], log: (line: string) => void): void {
+  const ck = f.resume === true ? findCheckpoint(out, log) : null;
+  const files = fingerprintFiles({ corpus });
+  if (!ck) {
+    writeRunInputs(out, { command: 'pretrain', files, settings: startSettings(f) });
+    return;
+  }
+  const recorded = readRunInputs(out);
+  const diffs = compareSettings(recipeFlags(readTrainState(ck).recipe), commandRecipeFlags(f), given);
+  if (recorded) {
+    diffs.push(...compareSettings(recorded.settings, startSettings(f), given));
+    diffs.push(...compareInputs(recorded.files, files));
+  } else log(`${out} has no ${INPUTS_FILE} (a run from an older version): corpus files not checked, recorded now`);
+  refuseDifferences(out, diffs, RESUME_ALLOWED);
+  if (!recorded) writeRunInputs(out, { command: 'pretrain', files, settings: {} });
+}
 
 registerCommand({
   name: 'pretrain',
@@ -24,7 +77,8 @@ registerCommand({
     'span-inputs': { type: 'string', arg: 'MODE', help: 'span objective inputs: packed = fixed-length windows of consecutive text, exactly --max-source tokens after corruption (T5); sentences = 1-3 sentences (the models/base-news-11m recipe)', default: D.spanInputs, choices: SPAN_INPUTS },
     'max-minutes': { type: 'number', arg: 'M', help: 'stop this sitting after M minutes of training (checkpointed; continue with --resume)', range: POSITIVE },
     steps: { type: 'int', arg: 'N', help: 'total optimizer steps (over all sittings); enables the linear schedule', range: AT_LEAST_1 },
-    resume: { type: 'boolean', help: 'continue from DIR/checkpoint with the saved recipe' },
+    resume: { type: 'boolean', help: `continue from DIR/checkpoint with the saved recipe (only ${RESUME_ALLOWED.map((a) => `--${a}`).join(', ')} may change; other flags and the corpus must match)` },
+    force: { type: 'boolean', help: 'start over in a DIR that holds a previous run (deletes its checkpoint/, metrics.jsonl and exported model)' },
     batch: { type: 'int', arg: 'N', help: 'examples per micro-batch', default: D.batch, range: AT_LEAST_1 },
     accum: { type: 'int', arg: 'K', help: 'micro-batches per optimizer step (gradient accumulation)', default: D.accum, range: AT_LEAST_1 },
     optimizer: { type: 'string', arg: 'O', help: 'adamw (betas 0.9/0.98, weight decay 0.01) or adafactor (external lr, no parameter scaling)', default: 'adamw', choices: ['adamw', 'adafactor'] },
@@ -50,18 +104,27 @@ registerCommand({
     'denoise = masked sentence -> sentence; frag2sent = fragments -> sentence; sent2frag = sentence -> capitalised fragments.',
     'Output: config.json, model.safetensors, generation_config.json, tokenizer.json, spiece.model, metrics.jsonl, loss.svg,',
     'pretrain_summary.json, checkpoint/ (fp32 weights + optimizer + RNG + data position for --resume).',
+    'DIR/.lock keeps a second process out; a DIR holding a previous run needs --resume or --force; DIR/inputs.json records',
+    'the corpus files\' sha256, checked on --resume.',
     'Example: cyclener pretrain --corpus news.txt.xz --out runs/base --model tiny --max-minutes 30',
   ].join('\n'),
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     if (num(f.threads) !== undefined) T.setNumThreads(num(f.threads) as number);
     if (str(f.tokenizer) && str(f.init)) throw new UsageError('--tokenizer and --init both give a tokenizer; pass one');
+    const out = str(f.out) as string;
+    const corpus = (str(f.corpus) as string).split(',').filter(Boolean);
+    if (f.force === true && str(f.init) && path.resolve(str(f.init) as string) === path.resolve(out)) throw new UsageError('--force would delete the --init model: it is the output directory');
+    const log = (line: string) => io.err(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+    checkCorpusFiles(corpus); // a missing corpus file is reported before the run folder is touched
+    const run = openRunDir(out, PRETRAIN_RUN, { resume: f.resume === true, force: f.force === true, log });
     const interrupt = onInterrupt((line) => io.err(line));
     let stoppedBy: string;
     try {
+      checkResume(out, f, args.given, corpus, log);
       ({ stoppedBy } = await pretrain({
-        corpus: (str(f.corpus) as string).split(',').filter(Boolean),
-        out: str(f.out) as string,
+        corpus,
+        out,
         model: str(f.model) as string,
         vocabSize: num(f['vocab-size']) as number,
         tokenizerDir: str(f.tokenizer) ?? null,
@@ -92,11 +155,12 @@ registerCommand({
         chunkDocs: D.chunkDocs,
         spmSentences: num(f['spm-sentences']) as number,
         saveDtype: str(f['save-dtype']) === 'bfloat16' ? 'bfloat16' : 'float32',
-        log: (line) => io.err(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
+        log,
         signal: interrupt.signal,
       }));
     } finally {
       interrupt.dispose();
+      run.release();
     }
     if (stoppedBy !== 'signal') return 0;
     io.err(`interrupted: checkpoint and model written to ${str(f.out)}; continue with the same command and --resume`);
