@@ -3,6 +3,7 @@
 import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX } from './model-io';
 import type { DecodeConfig } from './seq2seq';
 import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
+import type { ModelSource } from '../hub';
 
 export interface CycleConfig {
   s2ePrefix: string;
@@ -66,6 +67,8 @@ export interface CycleConfig {
   verbalizer: Record<string, string> | null;
   /** bf16 autocast (default) or fp32, for the cycles' training and generation, the warm-up and evaluation. */
   precision: Precision;
+  /** Where S2E and E2S started from (path; Hub repo, revision, commit): recorded by `train`, not a knob. */
+  baseModels: { s2e: ModelSource; e2s: ModelSource } | null;
 }
 
 export const DEFAULT_CONFIG: CycleConfig = {
@@ -105,6 +108,7 @@ export const DEFAULT_CONFIG: CycleConfig = {
   types: null,
   verbalizer: null,
   precision: DEFAULT_PRECISION,
+  baseModels: null,
 };
 
 /** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */

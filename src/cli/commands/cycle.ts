@@ -15,6 +15,8 @@ import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from 
 import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
+import { modelDirArg } from '../model-arg';
+import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
 import { chooseVerbalizer, corpusLabels, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
 
@@ -120,12 +122,13 @@ registerCommand({
     cfg.types = cfg.types ?? typesOf(Q);
     const ckptDir = path.join(runDir, 'ckpt');
     const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
-    const base = str(f['base-model']);
-    const s2eDir = resume ? path.join(ckptDir, 's2e') : (str(f['s2e-model']) ?? base);
-    const e2sDir = resume ? path.join(ckptDir, 'e2s') : (str(f['e2s-model']) ?? base);
+    const base = resume ? undefined : await modelDirArg(str(f['base-model']), '--base-model', io);
+    const s2eDir = resume ? path.join(ckptDir, 's2e') : ((await modelDirArg(str(f['s2e-model']), '--s2e-model', io)) ?? base);
+    const e2sDir = resume ? path.join(ckptDir, 'e2s') : ((await modelDirArg(str(f['e2s-model']), '--e2s-model', io)) ?? base);
     if (!s2eDir || !e2sDir) throw new UsageError('give --base-model DIR (or --s2e-model and --e2s-model)');
     const a = loadModelDir(s2eDir);
     const b = loadModelDir(e2sDir, s2eDir);
+    if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
     io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
     const interrupt = onInterrupt((l) => io.err(l));
     try {
@@ -193,13 +196,14 @@ registerCommand({
     const batch = num(f.batch) as number;
     const steps = num(f.steps) ?? Math.ceil(((num(f.epochs) ?? 3) * pairs.length) / batch);
     const types = str(f.types) ? (str(f.types) as string).split(',').map((t) => t.trim()) : typesOf(pairs.map((p) => p.sequence));
-    const m = loadModelDir(str(f['base-model']) as string);
+    const baseDir = (await modelDirArg(str(f['base-model']), '--base-model', io)) as string;
+    const m = loadModelDir(baseDir);
     if (f['random-init'] === true) reinitialise(m, num(f.seed) as number);
     try {
       const r = await trainSupervised(m.model, m.tokenizer, pairs, {
         prefix: str(f.prefix) as string, batchSize: batch, steps, lr: num(f.lr) as number, weightDecay: 0, maxGradNorm: 1,
         seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f),
-      }, str(f.out) as string, { types, ...(verbalizer ? { verbalizer } : {}) }, (l) => io.err(l));
+      }, str(f.out) as string, { types, ...(verbalizer ? { verbalizer } : {}), baseModel: modelSource(baseDir) }, (l) => io.err(l));
       io.out(`trained ${steps} steps in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}; model in ${str(f.out)}`);
     } finally {
       m.model.dispose();
@@ -258,7 +262,7 @@ registerCommand({
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const input = readInput(str(f.input) as string, str(f['input-format']) as string, f);
-    const p = await predictWithModelDir(str(f.model) as string, input.sentences.map((s) => s.text), {
+    const p = await predictWithModelDir((await modelDirArg(str(f.model), '--model', io)) as string, input.sentences.map((s) => s.text), {
       grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number, precision: precisionOf(f),
     });
     const out = str(f.out) as string;

@@ -11,6 +11,7 @@ import { registerCommand, type Io } from '../registry';
 import { predictWithModelDir } from '../../cycle/predict';
 import { PREDICT_FLAGS } from './cycle';
 import { UsageError } from '../args';
+import { modelDirArg } from '../model-arg';
 import { chooseVerbalizer, corpusLabels, num, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
@@ -43,7 +44,7 @@ registerCommand({
     let pf = str(f['pred-format']) ?? 'auto';
     let modelLines: string[] | undefined;
     if (modelDir) {
-      const p = await predictWithModelDir(modelDir, gold.sentences.map((s) => s.text), {
+      const p = await predictWithModelDir((await modelDirArg(modelDir, '--model', io)) as string, gold.sentences.map((s) => s.text), {
         grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number, precision: precisionOf(f),
       });
       modelLines = p.seqs;

@@ -8,6 +8,7 @@ import { shellQuote } from '../../experiments/result';
 import { UsageError, type ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { str } from '../common';
+import { modelDirArg } from '../model-arg';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
@@ -66,6 +67,7 @@ registerCommand({
         io.out(`${cells.length} cell(s), preset ${preset.name}`);
         return 0;
       }
+      if (cells.some((c) => c.kind !== 'lexical')) ctx.baseModel = (await modelDirArg(ctx.baseModel, '--base-model', io)) as string;
       ctx.trainHasTestGold = cells.some((c) => c.testCurve) && probeTrainTestGold(ctx.cliMain);
       if (cells.some((c) => c.testCurve) && !ctx.trainHasTestGold) io.err(`note: cyclener train has no ${TRAIN_TEST_GOLD_FLAG} flag yet: no per-evaluation test F1 will be logged`);
       io.out(`${stamp()} experiment ${name}, preset ${preset.name}: ${cells.length} cell(s) in ${root}; CYCLENER_THREADS=${process.env.CYCLENER_THREADS ?? '(unset)'}`);

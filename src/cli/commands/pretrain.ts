@@ -8,6 +8,7 @@ import type { ParsedArgs } from '../args';
 import { UsageError } from '../args';
 import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
 import { registerCommand, type Io } from '../registry';
+import { modelDirArg } from '../model-arg';
 
 registerCommand({
   name: 'pretrain',
@@ -69,8 +70,8 @@ registerCommand({
         out: str(f.out) as string,
         model: str(f.model) as string,
         vocabSize: num(f['vocab-size']) as number,
-        tokenizerDir: str(f.tokenizer) ?? null,
-        init: str(f.init) ?? null,
+        tokenizerDir: (await modelDirArg(str(f.tokenizer), '--tokenizer', io)) ?? null,
+        init: (await modelDirArg(str(f.init), '--init', io)) ?? null,
         mixture: str(f.mixture) as string,
         spanInputs: str(f['span-inputs']) === 'sentences' ? 'sentences' : 'packed',
         maxMinutes: pos('max-minutes') ?? null,
