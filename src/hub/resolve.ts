@@ -198,8 +198,9 @@ export async function resolveModel(spec: string, o: { revision?: string; env?: R
       } catch {
         snap = null;
       }
-      if (!snap) throw new HubError('network', `${e.message}; no usable cached snapshot of ${id.repoId} at "${id.revision}" in ${hub.cacheDir}`);
-      c.log(`${e.message}; using the cached snapshot ${c.commit} of ${id.repoId} (set HF_HUB_OFFLINE=1 to skip the Hub)`);
+      const msg = e.message.startsWith(`${spec}: `) ? e.message : `${spec}: ${e.message}`;
+      if (!snap) throw new HubError('network', `${msg}; no usable cached snapshot of ${id.repoId} at "${id.revision}" in ${hub.cacheDir}`);
+      c.log(`${msg}; using the cached snapshot ${c.commit} of ${id.repoId} (set HF_HUB_OFFLINE=1 to skip the Hub)`);
       dir = snap;
     }
   }

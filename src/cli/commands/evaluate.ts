@@ -20,7 +20,7 @@ registerCommand({
   flags: {
     gold: { type: 'string', arg: 'FILE', help: 'gold file: CoNLL columns, CoNLL-2012 or JSONL', required: true },
     pred: { type: 'string', arg: 'FILE', help: 'predictions: CoNLL columns (same tokens), JSONL (same texts) or entity sequences (one line per gold sentence)' },
-    model: { type: 'string', arg: 'DIR', help: 'instead of --pred: predict the gold sentences with this S2E model (or run / best/) first' },
+    model: { type: 'string', arg: 'DIR|HUB_ID', help: 'instead of --pred: predict the gold sentences with this S2E model (or run / best/) first' },
     ...PREDICT_FLAGS,
     'gold-format': { type: 'string', arg: 'F', help: 'gold format', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
     'pred-format': { type: 'string', arg: 'F', help: 'prediction format (seq = entity sequences)', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl', 'seq'] },

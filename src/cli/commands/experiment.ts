@@ -21,7 +21,7 @@ registerCommand({
     out: { type: 'string', arg: 'DIR', help: 'results folder; cells go to DIR/<preset>/<cell id>/', default: 'runs/experiments' },
     seeds: { type: 'string', arg: 'LIST', help: 'comma-separated seeds (data sampling and training)', default: '1' },
     'data-dir': { type: 'string', arg: 'DIR', help: 'folder holding <dataset>/{train,dev,test}.*', default: '../shared/data' },
-    'base-model': { type: 'string', arg: 'DIR', help: 'T5 directory both models start from', default: 'models/base-news-11m' },
+    'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'T5 directory both models start from', default: 'models/base-news-11m' },
     cells: { type: 'string', arg: 'TEXT', help: 'only cells whose id contains TEXT (comma-separated alternatives)' },
     'eval-split': { type: 'string', arg: 'S', help: 'split of the final evaluation (dev only where a test split is absent; recorded in result.json)', default: 'test', choices: ['test', 'dev'] },
     list: { type: 'boolean', help: 'list experiments and presets, or the cells of NAME, and exit' },

@@ -17,7 +17,7 @@ registerCommand({
   name: 'gate',
   summary: 'is a base model good enough for CycleNER? supervised S2E on N gold sentences vs the Lexical Matcher, on dev',
   flags: {
-    'base-model': { type: 'string', arg: 'DIR[,DIR]', help: 'base model directories to compare (same budget each)', required: true },
+    'base-model': { type: 'string', arg: 'DIR|HUB_ID[,...]', help: 'base model directories to compare (same budget each)', required: true },
     'random-init': { type: 'boolean', help: 'add the no-pretraining control: the first base\'s architecture and tokenizer, random weights' },
     train: { type: 'string', arg: 'FILE', help: 'labelled training file to draw the N gold sentences from (e.g. conll2003/train.txt)', required: true },
     dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split)', required: true },
