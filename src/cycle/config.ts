@@ -4,6 +4,7 @@ import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX } from './model-io';
 import type { DecodeConfig } from './seq2seq';
 import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, rangeProblem, type Range } from '../data/range';
+import type { ModelSource } from '../hub';
 
 export interface CycleConfig {
   s2ePrefix: string;
@@ -78,6 +79,8 @@ export interface CycleConfig {
    * generation, so it costs one S2E update per batch.
    */
   selfTrainMinProb: number;
+  /** Where S2E and E2S started from (path; Hub repo, revision, commit): recorded by `train`, not a knob. */
+  baseModels: { s2e: ModelSource; e2s: ModelSource } | null;
 }
 
 export const DEFAULT_CONFIG: CycleConfig = {
@@ -119,6 +122,7 @@ export const DEFAULT_CONFIG: CycleConfig = {
   precision: DEFAULT_PRECISION,
   eCycleFilter: 'none',
   selfTrainMinProb: 0,
+  baseModels: null,
 };
 
 type NumericKey = { [K in keyof CycleConfig]: CycleConfig[K] extends number ? K : never }[keyof CycleConfig];

@@ -7,6 +7,7 @@ import { loadCheckpoint, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
 import { T5Tokenizer } from '../t5/tokenizer';
 import { atomicWriteFile } from '../t5/safetensors';
+import type { ModelSource } from '../hub';
 
 export const META_FILE = 'cyclener.json';
 /** Task prefixes the base models were pretrained with (tools/gpu/pretrain_t5.py). */
@@ -20,6 +21,8 @@ export interface ModelMeta {
   types: string[];
   /** Dataset label -> type word, when known (for CoNLL/JSONL output). */
   verbalizer?: Record<string, string>;
+  /** The model this one was fine-tuned from (path; Hub repo, revision, commit), when known. */
+  baseModel?: ModelSource;
 }
 
 /** The S2E model directory inside DIR (a model, a run's best/ or ckpt/, or a run). */

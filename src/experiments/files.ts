@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DATASETS } from '../data/config';
+import { modelSource } from '../hub';
 
 /** Test splits are never read by `data build`; only the runner's evaluations use them. */
 export const TEST_FILES: Readonly<Record<string, readonly string[]>> = {
@@ -33,6 +34,10 @@ export function findSplit(dataDir: string, dataset: string, split: Split): { fil
 
 export interface BaseModelInfo {
   path: string;
+  /** When the base is a Hub snapshot (src/hub). */
+  repoId?: string;
+  revision?: string;
+  commit?: string;
   dModel: number | null;
   layers: number | null;
   decoderLayers: number | null;
@@ -49,5 +54,6 @@ export function baseModelInfo(dir: string): BaseModelInfo {
     throw new Error(`${p}: invalid JSON (${(e as Error).message})`);
   }
   const n = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : null);
-  return { path: dir, dModel: n('d_model'), layers: n('num_layers'), decoderLayers: n('num_decoder_layers') ?? n('num_layers'), vocab: n('vocab_size') };
+  const src = modelSource(dir);
+  return { path: dir, ...(src.repoId ? { repoId: src.repoId, revision: src.revision, commit: src.commit } : {}), dModel: n('d_model'), layers: n('num_layers'), decoderLayers: n('num_decoder_layers') ?? n('num_layers'), vocab: n('vocab_size') };
 }

@@ -19,6 +19,7 @@ import { makeSchedule, type ScheduleKind } from './schedule';
 import { checkLayout, loadTokenizerDir, trainTokenizer } from './spm';
 import { findCheckpoint, readTrainState, restoreOptimizerAndRng, saveTrainState, type Optimizer, type Recipe } from './train-state';
 import { checkCorpusFiles } from './corpus';
+import { modelSource } from '../hub';
 
 export interface PretrainOptions {
   corpus: string[];
@@ -148,7 +149,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     mixture: formatMixture(parseMixture(o.mixture)), spanInputs: o.spanInputs ?? PRETRAIN_DEFAULTS.spanInputs, batch: o.batch, accum: o.accum, optimizer: o.optimizer ?? 'adamw', lr: o.lr, warmup: o.warmup,
     schedule: o.schedule ?? (o.steps ? 'linear' : 'inverse-sqrt'), steps: o.steps ?? null, seed: o.seed, bf16: o.bf16,
     dropout: o.dropout, maxSource: o.maxSource, maxTarget: o.maxTarget, holdoutEvery: o.holdoutEvery, chunkDocs: o.chunkDocs,
-    corpus: o.corpus.map((f) => path.resolve(f)), init: o.init ? path.resolve(o.init) : null,
+    corpus: o.corpus.map((f) => path.resolve(f)), init: o.init ? path.resolve(o.init) : null, initSource: o.init ? modelSource(o.init) : null,
     lengthGrouping: o.lengthGrouping === null ? null : { ...groupDefaults(o.bf16 ? 'bfloat16' : null), ...o.lengthGrouping },
   };
   if (saved && recipe.corpus.join(',') !== o.corpus.map((f) => path.resolve(f)).join(',')) {

@@ -12,6 +12,7 @@ import type { DataState } from './sampler';
 import type { SpanInputs } from './objectives';
 import type { GroupOptions } from '../t5/train';
 import { atomicDir, recoverSwaps } from '../util/fs';
+import type { ModelSource } from '../hub';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 
@@ -38,6 +39,8 @@ export interface Recipe {
   chunkDocs: number;
   corpus: string[];
   init: string | null;
+  /** --init's origin (Hub repo, revision, commit when it came from the Hub); absent in older checkpoints */
+  initSource?: ModelSource | null;
   /** length grouping of each batch (null = off); absent in checkpoints written before the option: the defaults */
   lengthGrouping?: GroupOptions | null;
 }

@@ -15,6 +15,8 @@ import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from 
 import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { FlagValue, ParsedArgs } from '../args';
 import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, UsageError } from '../args';
+import { modelDirArg } from '../model-arg';
+import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
 import { compareInputs, fingerprintFiles, INPUTS_FILE, modelWeightFiles, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
 import { chooseVerbalizer, corpusLabels, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
@@ -104,9 +106,9 @@ registerCommand({
     'dev-sentences': { type: 'string', arg: 'FILE', help: 'held-out S for the dev cycle losses' },
     'dev-entities': { type: 'string', arg: 'FILE', help: 'held-out Q for the dev cycle losses (best/ = lowest dev E-cycle loss)' },
     'dev-gold': { type: 'string', arg: 'FILE', help: 'labelled dev file: F1 logged at each evaluation (not used for selection unless --select-on dev-f1)' },
-    'base-model': { type: 'string', arg: 'DIR', help: 'HF T5 directory both directions start from' },
-    's2e-model': { type: 'string', arg: 'DIR', help: 'start S2E from this directory instead' },
-    'e2s-model': { type: 'string', arg: 'DIR', help: 'start E2S from this directory instead' },
+    'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'HF T5 directory both directions start from' },
+    's2e-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'start S2E from this directory instead' },
+    'e2s-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'start E2S from this directory instead' },
     out: { type: 'string', arg: 'RUN', help: 'run directory', required: true },
     config: { type: 'string', arg: 'FILE', help: 'run.json with config keys (see src/cycle/config.ts); flags override it' },
     resume: { type: 'boolean', help: 'continue RUN from RUN/ckpt with RUN/config.json (only --epochs/--max-steps may change; other flags and the input files must match the run)' },
@@ -182,11 +184,14 @@ registerCommand({
         cfg.verbalizer = cfg.verbalizer ?? v;
       }
       cfg.types = cfg.types ?? typesOf(Q);
-      const base = str(f['base-model']);
+      // Hub ids resolve to their cached snapshot (downloaded if needed) before anything is fingerprinted or loaded.
+      const base = await modelDirArg(str(f['base-model']), '--base-model', io);
+      const s2eArg = await modelDirArg(str(f['s2e-model']), '--s2e-model', io);
+      const e2sArg = await modelDirArg(str(f['e2s-model']), '--e2s-model', io);
       const inputs = fingerprintFiles({
         sentences: [sFile], entities: [qFile], 'dev-sentences': opt(str(f['dev-sentences'])), 'dev-entities': opt(str(f['dev-entities'])),
         'dev-gold': opt(str(f['dev-gold'])), 'test-gold': opt(str(f['test-gold'])),
-        'base-model': base ? modelWeightFiles(base) : undefined, 's2e-model': opt(str(f['s2e-model']), modelWeightFiles), 'e2s-model': opt(str(f['e2s-model']), modelWeightFiles),
+        'base-model': base ? modelWeightFiles(base) : undefined, 's2e-model': opt(s2eArg, modelWeightFiles), 'e2s-model': opt(e2sArg, modelWeightFiles),
       });
       const recorded = f.resume === true ? readRunInputs(runDir) : null;
       if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
@@ -197,11 +202,12 @@ registerCommand({
       const ckptDir = path.join(runDir, 'ckpt');
       const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
       if (f.resume === true && !resume) log(`no checkpoint in ${ckptDir}: starting from step 0`);
-      const s2eDir = resume ? path.join(ckptDir, 's2e') : (str(f['s2e-model']) ?? base);
-      const e2sDir = resume ? path.join(ckptDir, 'e2s') : (str(f['e2s-model']) ?? base);
+      const s2eDir = resume ? path.join(ckptDir, 's2e') : (s2eArg ?? base);
+      const e2sDir = resume ? path.join(ckptDir, 'e2s') : (e2sArg ?? base);
       if (!s2eDir || !e2sDir) throw new UsageError('give --base-model DIR (or --s2e-model and --e2s-model)');
       const a = loadModelDir(s2eDir);
       const b = loadModelDir(e2sDir, s2eDir);
+      if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
       io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
       const interrupt = onInterrupt(log);
       try {
@@ -263,7 +269,7 @@ registerCommand({
     pairs: { type: 'string', arg: 'FILE', help: 'TSV: sentence<TAB>entity sequence (<none> for none)' },
     train: { type: 'string', arg: 'FILE', help: 'labelled CoNLL / CoNLL-2012 / JSONL file' },
     num: { type: 'int', arg: 'N', help: 'use N random sentences of --train (seeded)', range: AT_LEAST_1 },
-    'base-model': { type: 'string', arg: 'DIR', help: 'HF T5 directory to start from', required: true },
+    'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'HF T5 directory to start from', required: true },
     out: { type: 'string', arg: 'DIR', help: 'output model directory', required: true },
     steps: { type: 'int', arg: 'N', help: 'optimizer steps (default: from --epochs)', range: AT_LEAST_1 },
     epochs: { type: 'number', arg: 'N', help: 'epochs over the pairs, may be fractional (default 3 when --steps is absent)', range: POSITIVE },
@@ -308,8 +314,10 @@ registerCommand({
     if (path.resolve(out) === path.resolve(str(f['base-model']) as string)) throw new UsageError('--out is the --base-model directory: write the fine-tuned model elsewhere');
     const run = openRunDir(out, SUPERVISED_RUN, { resume: false, force: f.force === true, log: (l) => io.err(l) });
     let m: ReturnType<typeof loadModelDir>;
+    let baseDir: string;
     try {
-      m = loadModelDir(str(f['base-model']) as string);
+      baseDir = (await modelDirArg(str(f['base-model']), '--base-model', io)) as string;
+      m = loadModelDir(baseDir);
     } catch (e) {
       run.release();
       throw e;
@@ -319,7 +327,7 @@ registerCommand({
       const r = await trainSupervised(m.model, m.tokenizer, pairs, {
         prefix: str(f.prefix) as string, batchSize: batch, steps, lr: num(f.lr) as number, weightDecay: 0, maxGradNorm: 1,
         seed: num(f.seed) as number, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f), ...(dev ? { dev } : {}),
-      }, out, { types, ...(verbalizer ? { verbalizer } : {}) }, (l) => io.err(l));
+      }, out, { types, ...(verbalizer ? { verbalizer } : {}), baseModel: modelSource(baseDir) }, (l) => io.err(l));
       const trained = `trained ${r.steps} steps (${r.epochs.toFixed(2)} epochs) in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}`;
       const chosen = dev ? `; best dev loss ${r.bestDevLoss?.toFixed(4)} at step ${String(r.bestStep)}${r.stoppedEarly ? ' (stopped early)' : ''}` : '';
       io.out(`${trained}${chosen}; model in ${out}`);
@@ -369,7 +377,7 @@ registerCommand({
   name: 'predict',
   summary: 'tag sentences with an S2E model (text lines, CoNLL or JSONL in; JSONL with character offsets or CoNLL out)',
   flags: {
-    model: { type: 'string', arg: 'DIR', help: 'S2E model directory, a run\'s best/, or a run', required: true },
+    model: { type: 'string', arg: 'DIR|HUB_ID', help: 'S2E model directory, a run\'s best/, or a run', required: true },
     input: { type: 'string', arg: 'FILE', help: 'text (one sentence per line), CoNLL or JSONL', required: true },
     'input-format': { type: 'string', arg: 'F', help: 'input format', default: 'auto', choices: ['auto', 'text', 'conll', 'conll2012', 'jsonl'] },
     out: { type: 'string', arg: 'FILE', help: 'output file', required: true },
@@ -381,7 +389,7 @@ registerCommand({
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const input = readInput(str(f.input) as string, str(f['input-format']) as string, f);
-    const p = await predictWithModelDir(str(f.model) as string, input.sentences.map((s) => s.text), {
+    const p = await predictWithModelDir((await modelDirArg(str(f.model), '--model', io)) as string, input.sentences.map((s) => s.text), {
       grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number, precision: precisionOf(f),
     });
     const out = str(f.out) as string;

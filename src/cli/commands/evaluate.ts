@@ -11,6 +11,7 @@ import { registerCommand, type Io } from '../registry';
 import { predictWithModelDir } from '../../cycle/predict';
 import { PREDICT_FLAGS } from './cycle';
 import { UsageError } from '../args';
+import { modelDirArg } from '../model-arg';
 import { chooseVerbalizer, corpusLabels, num, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
@@ -19,7 +20,7 @@ registerCommand({
   flags: {
     gold: { type: 'string', arg: 'FILE', help: 'gold file: CoNLL columns, CoNLL-2012 or JSONL', required: true },
     pred: { type: 'string', arg: 'FILE', help: 'predictions: CoNLL columns (same tokens), JSONL (same texts) or entity sequences (one line per gold sentence)' },
-    model: { type: 'string', arg: 'DIR', help: 'instead of --pred: predict the gold sentences with this S2E model (or run / best/) first' },
+    model: { type: 'string', arg: 'DIR|HUB_ID', help: 'instead of --pred: predict the gold sentences with this S2E model (or run / best/) first' },
     ...PREDICT_FLAGS,
     'gold-format': { type: 'string', arg: 'F', help: 'gold format', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
     'pred-format': { type: 'string', arg: 'F', help: 'prediction format (seq = entity sequences)', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl', 'seq'] },
@@ -43,7 +44,7 @@ registerCommand({
     let pf = str(f['pred-format']) ?? 'auto';
     let modelLines: string[] | undefined;
     if (modelDir) {
-      const p = await predictWithModelDir(modelDir, gold.sentences.map((s) => s.text), {
+      const p = await predictWithModelDir((await modelDirArg(modelDir, '--model', io)) as string, gold.sentences.map((s) => s.text), {
         grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number, precision: precisionOf(f),
       });
       modelLines = p.seqs;

@@ -8,6 +8,7 @@ import { shellQuote } from '../../experiments/result';
 import { UsageError, type ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { str } from '../common';
+import { modelDirArg } from '../model-arg';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
@@ -20,7 +21,7 @@ registerCommand({
     out: { type: 'string', arg: 'DIR', help: 'results folder; cells go to DIR/<preset>/<cell id>/', default: 'runs/experiments' },
     seeds: { type: 'string', arg: 'LIST', help: 'comma-separated seeds (data sampling and training)', default: '1' },
     'data-dir': { type: 'string', arg: 'DIR', help: 'folder holding <dataset>/{train,dev,test}.*', default: '../shared/data' },
-    'base-model': { type: 'string', arg: 'DIR', help: 'T5 directory both models start from', default: 'models/base-news-11m' },
+    'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'T5 directory both models start from', default: 'models/base-news-11m' },
     cells: { type: 'string', arg: 'TEXT', help: 'only cells whose id contains TEXT (comma-separated alternatives)' },
     'eval-split': { type: 'string', arg: 'S', help: 'split of the final evaluation (dev only where a test split is absent; recorded in result.json)', default: 'test', choices: ['test', 'dev'] },
     list: { type: 'boolean', help: 'list experiments and presets, or the cells of NAME, and exit' },
@@ -66,6 +67,7 @@ registerCommand({
         io.out(`${cells.length} cell(s), preset ${preset.name}`);
         return 0;
       }
+      if (cells.some((c) => c.kind !== 'lexical')) ctx.baseModel = (await modelDirArg(ctx.baseModel, '--base-model', io)) as string;
       ctx.trainHasTestGold = cells.some((c) => c.testCurve) && probeTrainTestGold(ctx.cliMain);
       if (cells.some((c) => c.testCurve) && !ctx.trainHasTestGold) io.err(`note: cyclener train has no ${TRAIN_TEST_GOLD_FLAG} flag yet: no per-evaluation test F1 will be logged`);
       io.out(`${stamp()} experiment ${name}, preset ${preset.name}: ${cells.length} cell(s) in ${root}; CYCLENER_THREADS=${process.env.CYCLENER_THREADS ?? '(unset)'}`);

@@ -10,13 +10,14 @@ import { atomicWriteFile } from '../../t5/safetensors';
 import type { ParsedArgs } from '../args';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
+import { modelDirArg } from '../model-arg';
 import { chooseVerbalizer, corpusLabels, num, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'gate',
   summary: 'is a base model good enough for CycleNER? supervised S2E on N gold sentences vs the Lexical Matcher, on dev',
   flags: {
-    'base-model': { type: 'string', arg: 'DIR[,DIR]', help: 'base model directories to compare (same budget each)', required: true },
+    'base-model': { type: 'string', arg: 'DIR|HUB_ID[,...]', help: 'base model directories to compare (same budget each)', required: true },
     'random-init': { type: 'boolean', help: 'add the no-pretraining control: the first base\'s architecture and tokenizer, random weights' },
     train: { type: 'string', arg: 'FILE', help: 'labelled training file to draw the N gold sentences from (e.g. conll2003/train.txt)', required: true },
     dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split)', required: true },
@@ -45,7 +46,9 @@ registerCommand({
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const bases = (str(f['base-model']) as string).split(',').map((b) => b.trim()).filter((b) => b !== '');
-    for (const b of bases) if (!fs.existsSync(path.join(b, 'config.json'))) throw new UsageError(`--base-model ${b}: no config.json there`);
+    const dirs = new Map<string, string>();
+    for (const b of bases) dirs.set(b, (await modelDirArg(b, '--base-model', io)) as string);
+    for (const b of bases) if (!fs.existsSync(path.join(dirs.get(b)!, 'config.json'))) throw new UsageError(`--base-model ${b}: no config.json there`);
     const trainFile = str(f.train) as string;
     const devFile = str(f.dev) as string;
     if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile))) throw new UsageError(`--dev ${devFile} looks like a test split; the gate selects models, so it runs on dev only`);
@@ -73,9 +76,9 @@ registerCommand({
       const name = path.basename(path.resolve(b));
       const label = used.has(name) ? `${name}#${i + 1}` : name;
       used.add(name);
-      return { base: b, randomInit: false, label };
+      return { base: dirs.get(b)!, randomInit: false, label };
     });
-    if (f['random-init'] === true) candidates.push({ base: bases[0] as string, randomInit: true, label: 'random init' });
+    if (f['random-init'] === true) candidates.push({ base: dirs.get(bases[0]!)!, randomInit: true, label: 'random init' });
     for (const c of candidates) {
       const dir = path.join(out, c.label.replace(/[^A-Za-z0-9._#-]+/g, '-'));
       const cached = cachedGateRow(dir, c.base, c.randomInit, s);

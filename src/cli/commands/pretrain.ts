@@ -13,6 +13,7 @@ import type { FlagValue, ParsedArgs } from '../args';
 import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
 import { registerCommand, type Io } from '../registry';
+import { modelDirArg } from '../model-arg';
 
 /** pretrain's run folder: what marks a previous run, and what --force deletes (tokenizer files stay: --tokenizer may name DIR). */
 const PRETRAIN_RUN: RunDirSpec = {
@@ -71,8 +72,8 @@ registerCommand({
     out: { type: 'string', arg: 'DIR', help: 'output directory (HF layout; checkpoint/ inside for --resume)', required: true },
     model: { type: 'string', arg: 'NAME|FILE', help: 'preset (tiny, mini, small, ...), a config.json, or a model directory whose config.json gives the dims', default: D.model },
     'vocab-size': { type: 'int', arg: 'N', help: 'total vocabulary when training a tokenizer (SentencePiece pieces + 100 sentinels + <sep>)', default: D.vocabSize, range: { min: ADDED_TOKENS + 8 } },
-    tokenizer: { type: 'string', arg: 'DIR', help: 'reuse tokenizer.json/spiece.model from DIR instead of training one' },
-    init: { type: 'string', arg: 'DIR', help: 'continue pretraining this checkpoint (domain adaptation); reuses its tokenizer' },
+    tokenizer: { type: 'string', arg: 'DIR|HUB_ID', help: 'reuse tokenizer.json/spiece.model from DIR instead of training one' },
+    init: { type: 'string', arg: 'DIR|HUB_ID', help: 'continue pretraining this checkpoint (domain adaptation); reuses its tokenizer' },
     mixture: { type: 'string', arg: 'SPEC', help: `objectives and weights (${OBJECTIVES.join(', ')})`, default: DEFAULT_MIXTURE },
     'span-inputs': { type: 'string', arg: 'MODE', help: 'span objective inputs: packed = fixed-length windows of consecutive text, exactly --max-source tokens after corruption (T5); sentences = 1-3 sentences (the models/base-news-11m recipe)', default: D.spanInputs, choices: SPAN_INPUTS },
     'max-minutes': { type: 'number', arg: 'M', help: 'stop this sitting after M minutes of training (checkpointed; continue with --resume)', range: POSITIVE },
@@ -127,8 +128,8 @@ registerCommand({
         out,
         model: str(f.model) as string,
         vocabSize: num(f['vocab-size']) as number,
-        tokenizerDir: str(f.tokenizer) ?? null,
-        init: str(f.init) ?? null,
+        tokenizerDir: (await modelDirArg(str(f.tokenizer), '--tokenizer', io)) ?? null,
+        init: (await modelDirArg(str(f.init), '--init', io)) ?? null,
         mixture: str(f.mixture) as string,
         spanInputs: str(f['span-inputs']) === 'sentences' ? 'sentences' : 'packed',
         maxMinutes: num(f['max-minutes']) ?? null,

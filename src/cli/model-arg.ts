@@ -1,0 +1,20 @@
+// Every flag that takes a model directory also takes a Hugging Face Hub id (src/hub): one resolver for all of them.
+
+import * as fs from 'node:fs';
+import { HubError, parseModelId, resolveModel } from '../hub';
+import { UsageError } from './args';
+import type { Io } from './registry';
+
+/** The model directory for a flag's value (a local path, or a Hub id downloaded into the shared cache). */
+export async function modelDirArg(value: string | undefined, flag: string, io?: Io): Promise<string | undefined> {
+  if (value === undefined) return undefined;
+  // A path that cannot be a Hub id is left to the command, whose own checks name what is wrong with it.
+  if (!fs.existsSync(value) && !parseModelId(value)) return value;
+  try {
+    return (await resolveModel(value, io ? { log: (l) => io.err(l) } : {})).dir;
+  } catch (e) {
+    // Not found, refused, not cached offline: the argument is wrong (exit 2); a network failure is not (exit 1).
+    if (e instanceof HubError && e.kind !== 'network') throw new UsageError(`${flag} ${e.message}`);
+    throw e;
+  }
+}
