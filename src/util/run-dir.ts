@@ -41,14 +41,19 @@ export interface RunDir {
  */
 export function openRunDir(dir: string, spec: RunDirSpec, o: { resume: boolean; force: boolean; log: (line: string) => void }): RunDir {
   if (o.resume && o.force) throw new RunDirError('--resume and --force contradict each other: pass one', 2);
+  const created = !fs.existsSync(dir);
   fs.mkdirSync(dir, { recursive: true });
   const lockFile = path.join(dir, LOCK_FILE);
   const lock = acquireLock(lockFile);
   if (!lock.ok) throw new RunDirError(`${dir} is in use by ${describeOwner(lock.owner)} (${lockFile}); wait for it to finish, or delete ${lockFile} if that process is gone`, 1);
   if (lock.stale) o.log(`removed a stale lock ${lockFile} of ${describeOwner(lock.stale)} (no such process)`);
-  const onExit = () => releaseLock(lockFile);
+  // A folder this run created and left empty (it failed before writing anything) goes too: bad input leaves no trace.
+  const onExit = () => {
+    releaseLock(lockFile);
+    if (created) try { fs.rmdirSync(dir); } catch { /* not empty: the run wrote something */ }
+  };
   process.on('exit', onExit);
-  const release = () => { process.off('exit', onExit); releaseLock(lockFile); };
+  const release = () => { process.off('exit', onExit); onExit(); };
   try {
     for (const note of recoverSwaps(dir)) o.log(`${dir}: ${note}`);
     const previous = spec.markers.filter((m) => fs.existsSync(path.join(dir, m)));
