@@ -112,6 +112,17 @@ test('malformed JSONL lines', () => {
   dataError(() => readLabeled(file('d.jsonl', '{"text":"abc def","entities":[{"start":0,"end":5,"label":"X"},{"start":4,"end":7,"label":"Y"}]}\n')), 1, /overlap/);
 });
 
+test('JSONL offsets: utf16 by default, codepoints (Python/spaCy) on request', () => {
+  // "👍" is 2 UTF-16 units and 1 code point: "Ann" is [3, 6) in JavaScript and [2, 5) in Python.
+  const js = readLabeled(file('u.jsonl', '{"text":"👍 Ann met Zoë","entities":[{"start":3,"end":6,"label":"PER"},{"start":11,"end":14,"label":"PER"}]}\n'));
+  const py = readLabeled(file('p.jsonl', '{"text":"👍 Ann met Zoë","entities":[{"start":2,"end":5,"label":"PER"},{"start":10,"end":13,"label":"PER"}]}\n'), { offsets: 'codepoints' });
+  assert.deepEqual(js.sentences[0]!.entities.map((e) => e.surface), ['Ann', 'Zoë']);
+  assert.deepEqual(py.sentences[0]!.entities, js.sentences[0]!.entities);
+  assert.deepEqual(py.sentences[0]!.entities.map((e) => [e.charStart, e.charEnd]), [[3, 6], [11, 14]], 'stored as UTF-16 units');
+  dataError(() => readLabeled(file('q.jsonl', '{"text":"👍 Ann","entities":[{"start":2,"end":6,"label":"PER"}]}\n'), { offsets: 'codepoints' }), 1, /span \[2, 6\) is outside the text \(length 5 code points\)/);
+  dataError(() => readLabeled(file('r.jsonl', '{"text":"A👍","entities":[{"start":0,"end":2,"label":"X"}]}\n')), 1, /splits a surrogate pair.*--offsets codepoints/);
+});
+
 test('CoNLL-2012: unclosed entity', () => {
   const bad = '#begin document (x); part 000\nd 0 0 Pierre NNP * - - - - (PERSON* *\n\n#end document\n';
   dataError(() => readLabeled(file('bad_conll', bad)), 2, /never closed/);

@@ -103,7 +103,8 @@ test('tokenizer: the transformers-made fixture encodes and decodes identically h
   assert.equal(tok.inner.tokenToId('<extra_id_0>'), fx.extra_id_0);
   assert.equal(tok.vocabSize, fx.vocab_size);
   for (const c of fx.encodings) {
-    const ids = await tok.encode(c.text);
+    // The reference is the raw Hugging Face tokenizer: without cyclener's normalisation (which turns the emoji into spaces).
+    const ids = await tok.encode(c.text, { normalize: false });
     assert.deepEqual(ids, c.ids, `ids of ${JSON.stringify(c.text)}`);
     assert.equal(await tok.decode(ids, { skipSpecialTokens: false, stopAtEos: false, canonicalSep: false }), c.decoded);
     assert.equal(await tok.decode(ids, { stopAtEos: false, canonicalSep: false }), c.decoded_skip_special);
@@ -121,7 +122,7 @@ test('tokenizer: tokenizer.json built from spiece.model equals the fixture conve
   for (const k of ['added_tokens', 'normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'model']) assert.deepEqual(got[k], want[k], `tokenizer.json "${k}"`);
   const tok = T5Tokenizer.fromJSON(json);
   const fx = JSON.parse(fs.readFileSync(path.join(FIX, 'encodings.json'), 'utf8')) as { encodings: FixtureEnc[] };
-  for (const c of fx.encodings) assert.deepEqual(await tok.encode(c.text), c.ids, `ids of ${JSON.stringify(c.text)}`);
+  for (const c of fx.encodings) assert.deepEqual(await tok.encode(c.text, { normalize: false }), c.ids, `ids of ${JSON.stringify(c.text)}`);
 });
 
 test('tokenizer + model: generateText returns one decoded text per hypothesis', { skip: !haveFixture && 'fixture test/fixtures/t5/tokenizer not present' }, async () => {

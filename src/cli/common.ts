@@ -2,7 +2,7 @@
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { DataError } from '../data/errors';
-import { readLabeled, type LabeledCorpus, type LabeledFormat } from '../data/readers';
+import { readLabeled, type LabeledCorpus, type LabeledFormat, type OffsetUnit } from '../data/readers';
 import { parseScheme } from '../data/tags';
 import { defaultVerbalizer, loadVerbalizer, verbalizerForLabels, DEFAULT_VERBALIZERS, type Verbalizer } from '../data/verbalizer';
 import type { FlagSpec, FlagValue } from './args';
@@ -22,7 +22,12 @@ export const READER_FLAGS: Record<string, FlagSpec> = {
   'tag-column': { type: 'int', arg: 'N', help: 'column holding the tag, 0-based, negative from the end (default: last column)', range: ANY },
   scheme: { type: 'string', arg: 'S', help: 'tag scheme instead of detecting it', choices: ['IOB1', 'IOB2', 'IOBES', 'BILOU', 'BIO', 'BIOES'] },
   'repair-tags': { type: 'boolean', help: 're-encode invalid tag sequences from their conlleval reading (counted) instead of failing' },
+  offsets: { type: 'string', arg: 'U', help: 'unit of JSONL start/end: utf16 (JavaScript string indices) or codepoints (Python str indices, spaCy)', default: 'utf16', choices: ['utf16', 'codepoints'] },
 };
+
+export function offsetsOf(f: Record<string, FlagValue | undefined>): OffsetUnit {
+  return f.offsets === 'codepoints' ? 'codepoints' : 'utf16';
+}
 
 export const VERBALIZER_FLAGS: Record<string, FlagSpec> = {
   dataset: { type: 'string', arg: 'NAME', help: `default label verbaliser to use (${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); guessed from the labels when absent` },
@@ -45,6 +50,7 @@ export function readLabeledWithFlags(file: string, flags: Record<string, FlagVal
     ...(num(flags['tag-column']) !== undefined ? { tagColumn: num(flags['tag-column']) as number } : {}),
     ...(scheme ? { scheme } : {}),
     repair: flags['repair-tags'] === true,
+    offsets: offsetsOf(flags),
   });
 }
 

@@ -10,6 +10,7 @@
 
 import type { AllowedTokensFn } from '../t5/generate';
 import type { T5Tokenizer } from '../t5/tokenizer';
+import { codePointToUtf16 } from '../t5/normalize';
 
 export interface GroundingOptions {
   /** Longest span in sub-tokens (default 24). */
@@ -26,23 +27,42 @@ export interface SentenceTokens {
   /** A span may end after this token: the next one starts a word or is punctuation, or none follows.
    *  Stops "Leicester" being cut out of "Leicestershire" while "Paris" of "Paris-based" stays possible. */
   canEnd?: boolean[];
+  /** The token spells no character (a lone "▁" before a piece, or whitespace): a span may not end on it. */
+  blank?: boolean[];
 }
 
 export class SpanConstraint {
   private readonly starts: number[];
   private readonly maxSpan: number;
   private readonly allowEmpty: boolean;
+  /** Per token: the first token at or after it where a span may end with no `<unk>` in between, or -1. */
+  private readonly nextEnd: Int32Array;
 
   constructor(readonly sentence: SentenceTokens, readonly typeSeqs: readonly number[][], readonly sepId: number, readonly eosId: number, opts: GroundingOptions = {}, readonly unkId = -1) {
     if (typeSeqs.length === 0) throw new Error('grounded decoding needs at least one type word');
-    this.starts = sentence.wordStart.flatMap((w, i) => (w ? [i] : []));
     this.maxSpan = opts.maxSpanTokens ?? 24;
-    // A sentence without any word start has no span to offer: then only the empty sequence remains.
+    const ids = sentence.ids;
+    this.nextEnd = new Int32Array(ids.length + 1).fill(-1);
+    for (let i = ids.length - 1; i >= 0; i--) {
+      if (ids[i] === unkId) continue; // <unk> cannot be copied back faithfully, so spans never contain it
+      this.nextEnd[i] = this.endsOk(i) ? i : (this.nextEnd[i + 1] as number);
+    }
+    // Only starts from which a whole span can be completed: decoding can then never dead-end inside a
+    // word ("Bayern M" when the next piece was <unk>) or stop on an empty surface.
+    this.starts = sentence.wordStart.flatMap((w, i) => (w && this.reachable(i, i) ? [i] : []));
+    // A sentence without any such start has no span to offer: then only the empty sequence remains.
     this.allowEmpty = (opts.allowEmpty ?? true) || this.starts.length === 0;
   }
 
   private endsOk(i: number): boolean {
+    if (this.sentence.blank?.[i] === true) return false;
     return this.sentence.canEnd ? this.sentence.canEnd[i] === true : true;
+  }
+
+  /** A span from `start` that has reached token `j` can still be completed within maxSpan. */
+  private reachable(start: number, j: number): boolean {
+    const e = this.nextEnd[j] as number;
+    return e >= 0 && e - start + 1 <= this.maxSpan;
   }
 
   private matches(start: number, toks: readonly number[]): boolean {
@@ -50,6 +70,11 @@ export class SpanConstraint {
     if (start + toks.length > ids.length) return false;
     for (let k = 0; k < toks.length; k++) if (ids[start + k] !== toks[k]) return false;
     return true;
+  }
+
+  /** `toks` is a complete span at `start`. */
+  private completeAt(start: number, toks: readonly number[]): boolean {
+    return toks.length > 0 && this.matches(start, toks) && this.endsOk(start + toks.length - 1);
   }
 
   /** Allowed next tokens after `prefix` (an empty array lets generate() emit only EOS). */
@@ -65,7 +90,7 @@ export class SpanConstraint {
       const x = prefix[i] as number;
       if (x !== this.sepId) { cur.push(x); continue; }
       if (!inType) {
-        const at = this.starts.find((st) => st >= cursor && this.matches(st, cur));
+        const at = this.starts.find((st) => st >= cursor && this.completeAt(st, cur));
         cursor = at === undefined ? ids.length : at + cur.length;
       }
       inType = !inType;
@@ -81,38 +106,47 @@ export class SpanConstraint {
       return Int32Array.from(out);
     }
     if (cur.length === 0 && prefix.length === 0 && this.allowEmpty) out.add(this.eosId); // the empty sequence: no entities
-    if (cur.length > 0 && this.starts.some((st) => st >= cursor && this.matches(st, cur) && this.endsOk(st + cur.length - 1))) out.add(this.sepId);
-    if (cur.length < this.maxSpan) {
-      for (const s of this.starts) {
-        if (s < cursor || s + cur.length >= ids.length || !this.matches(s, cur)) continue;
-        // <unk> cannot be copied back faithfully, so spans never contain it.
-        if (ids[s + cur.length] !== this.unkId) out.add(ids[s + cur.length] as number);
-      }
+    if (this.starts.some((st) => st >= cursor && this.completeAt(st, cur))) out.add(this.sepId);
+    for (const s of this.starts) {
+      const j = s + cur.length;
+      if (s < cursor || j >= ids.length || !this.matches(s, cur) || !this.reachable(s, j)) continue;
+      out.add(ids[j] as number);
     }
     return Int32Array.from(out);
   }
 }
 
-/** Tokenise sentences (no prefix, no EOS) with word-start flags from the character offsets. */
+/** Tokens whose piece spells nothing: only the Metaspace marker "▁" or whitespace. */
+const BLANK_PIECE = /^[\s▁]*$/u;
+
+/**
+ * Tokenise sentences (no prefix, no EOS) as the model sees them (after the tokenizer's normalisation),
+ * with word-start, can-end and blank flags from the character offsets.
+ */
 export async function sentenceTokens(tokenizer: T5Tokenizer, texts: readonly string[]): Promise<SentenceTokens[]> {
   if (texts.length === 0) return [];
-  const encs = await tokenizer.inner.encodeBatch([...texts], { addSpecialTokens: false });
+  const norm = texts.map((t) => tokenizer.normalize(t).text);
+  const encs = await tokenizer.inner.encodeBatch(norm, { addSpecialTokens: false });
   return encs.map((e, b) => {
-    const text = texts[b] as string;
+    const text = norm[b] as string;
     const ids = e.getIds();
-    const offs = e.getOffsets();
+    const pieces = e.getTokens();
+    // `tokenizers` offsets count code points; JS strings index UTF-16 units (they differ after an emoji).
+    const u16 = codePointToUtf16(text);
+    const offs = e.getOffsets().map(([s, en]) => [u16[s] ?? text.length, u16[en] ?? text.length] as const);
     // A token starts a word when it starts the text, or its span begins at / right after whitespace
     // (Metaspace pieces "▁x" cover the preceding space; word-level tokens follow it).
     const wordStart = ids.map((_, i) => {
-      const st = (offs[i] as [number, number])[0];
+      const st = (offs[i] as readonly [number, number])[0];
       return st === 0 || /\s/.test(text[st] ?? '') || /\s/.test(text[st - 1] ?? '');
     });
     const canEnd = ids.map((_, i) => {
       if (i + 1 >= ids.length || wordStart[i + 1]) return true;
-      const next = text[(offs[i + 1] as [number, number])[0]] ?? '';
-      return !/[\p{L}\p{N}]/u.test(next);
+      const next = String.fromCodePoint(text.codePointAt((offs[i + 1] as readonly [number, number])[0]) ?? 32);
+      return !/[\p{L}\p{N}\p{M}]/u.test(next);
     });
-    return { ids, wordStart, canEnd };
+    const blank = ids.map((_, i) => BLANK_PIECE.test(pieces[i] ?? ''));
+    return { ids, wordStart, canEnd, blank };
   });
 }
 

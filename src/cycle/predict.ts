@@ -5,6 +5,8 @@ import { alignPrediction, type PredictionAlignment } from '../data/align';
 import type { Precision } from '../t5/precision';
 import type { Range } from '../data/types';
 import { Verbalizer } from '../data/verbalizer';
+import { formatEntitySequence, NONE_LINE, type SeqEntity } from '../data/entity-seq';
+import { toOriginalRange, type NormalizedText } from '../t5/normalize';
 import { groundingHook } from './grounding';
 import { DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir } from './model-io';
 import { Direction, generateAll, type DecodeConfig } from './seq2seq';
@@ -16,10 +18,106 @@ export interface PredictOptions {
   decode: DecodeConfig;
 }
 
+/** What went wrong in one sentence's generated sequence (nothing: `cut` false, `dropped` empty). */
+export interface SentenceIssues {
+  /** The sequence was malformed: it stopped inside an entity (the --max-new-tokens limit) or had an empty type. */
+  cut: boolean;
+  /** Entities removed from the sequence: an empty surface, or one that is only part of a word of the sentence. */
+  dropped: { surface: string; type: string; why: 'empty-surface' | 'partial-word' }[];
+}
+
+export interface Predictions {
+  /** One entity sequence per sentence ("" = none), surfaces in the sentence's original spelling. */
+  seqs: string[];
+  issues: SentenceIssues[];
+}
+
+/** Entity sequences, cleaned and mapped back to the original sentences (see `finishSequence`). */
+export async function predictDetailed(s2e: Direction, sentences: readonly string[], opts: PredictOptions): Promise<Predictions> {
+  const hook = opts.grounded ? (b: readonly string[]) => groundingHook(s2e.tokenizer, b, opts.types) : undefined;
+  const raw = await generateAll(s2e, sentences, opts.decode, opts.batchSize, hook);
+  const out: Predictions = { seqs: [], issues: [] };
+  sentences.forEach((s, i) => {
+    const r = finishSequence(s2e.tokenizer.normalize(s), raw[i] ?? '');
+    out.seqs.push(r.seq);
+    out.issues.push(r.issues);
+  });
+  return out;
+}
+
 /** One entity sequence per sentence ("" = none). */
 export async function predictSequences(s2e: Direction, sentences: readonly string[], opts: PredictOptions): Promise<string[]> {
-  const hook = opts.grounded ? (b: readonly string[]) => groundingHook(s2e.tokenizer, b, opts.types) : undefined;
-  return generateAll(s2e, sentences, opts.decode, opts.batchSize, hook);
+  return (await predictDetailed(s2e, sentences, opts)).seqs;
+}
+
+const WORD_CHAR = /[\p{L}\p{N}\p{M}]/u;
+const charAt = (t: string, i: number) => String.fromCodePoint(t.codePointAt(i) ?? 32);
+const charBefore = (t: string, i: number) => (i >= 2 && /[\udc00-\udfff]/.test(t[i - 1] ?? '') ? charAt(t, i - 2) : (t[i - 1] ?? ' '));
+
+/** [a, b) does not cut between two letters/digits: it is made of whole words (punctuation may bound it). */
+export function coversWholeWords(text: string, a: number, b: number): boolean {
+  const cuts = (i: number) => i > 0 && i < text.length && WORD_CHAR.test(charBefore(text, i)) && WORD_CHAR.test(charAt(text, i));
+  return !cuts(a) && !cuts(b);
+}
+
+/** Occurrences of `surface` in `text` (any run of whitespace matching any run), in order. */
+function occurrences(text: string, surface: string): { start: number; end: number }[] {
+  const pat = surface.split(/\s+/).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('\\s+');
+  const re = new RegExp(pat, 'gu');
+  const out: { start: number; end: number }[] = [];
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    out.push({ start: m.index, end: m.index + m[0].length });
+    re.lastIndex = m.index + 1;
+  }
+  return out;
+}
+
+/**
+ * Clean one generated sequence against its sentence (normalised as the model saw it): a malformed
+ * tail is cut, an entity with an empty surface or one found only inside a word is dropped (both
+ * counted), and every surface found as whole words is replaced by the ORIGINAL text of that span
+ * ("Bayern Munchen" → "Bayern München"). Surfaces not found at all are kept as generated; alignment
+ * counts them as hallucinations.
+ */
+export function finishSequence(n: NormalizedText, seq: string): { seq: string; issues: SentenceIssues } {
+  const issues: SentenceIssues = { cut: false, dropped: [] };
+  const t = seq.trim();
+  if (t === '' || t === NONE_LINE) return { seq: '', issues };
+  const fields = t.split(/\s*<sep>\s*/);
+  if (fields.length % 2 !== 0) issues.cut = true;
+  const kept: SeqEntity[] = [];
+  let cursor = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const surface = (fields[i] as string).trim();
+    const type = (fields[i + 1] as string).trim().replace(/\s+/g, ' ');
+    if (type === '') { issues.cut = true; continue; }
+    if (surface === '') { issues.dropped.push({ surface, type, why: 'empty-surface' }); continue; }
+    const occ = occurrences(n.text, surface);
+    const whole = occ.filter((r) => coversWholeWords(n.text, r.start, r.end));
+    const at = whole.find((r) => r.start >= cursor) ?? whole[0];
+    if (!at) {
+      if (occ.length > 0) issues.dropped.push({ surface, type, why: 'partial-word' });
+      else kept.push({ surface, type });
+      continue;
+    }
+    if (at.start >= cursor) cursor = at.end;
+    const o = toOriginalRange(n, at.start, at.end);
+    const original = n.original.slice(o.start, o.end).trim();
+    if (original === '') { issues.dropped.push({ surface, type, why: 'empty-surface' }); continue; }
+    kept.push({ surface: /[\r\n]|<sep>/.test(original) ? surface : original, type });
+  }
+  return { seq: kept.length === 0 ? '' : formatEntitySequence(kept), issues };
+}
+
+/** Sentences with output cut or entities dropped, and the dropped entities by reason. */
+export function issueCounts(issues: readonly SentenceIssues[]): { sentences: number; cut: number; emptySurface: number; partialWord: number } {
+  const c = { sentences: 0, cut: 0, emptySurface: 0, partialWord: 0 };
+  for (const x of issues) {
+    if (x.cut || x.dropped.length > 0) c.sentences++;
+    if (x.cut) c.cut++;
+    for (const d of x.dropped) if (d.why === 'empty-surface') c.emptySurface++; else c.partialWord++;
+  }
+  return c;
 }
 
 /** Identity-like verbaliser over type words (label = word) when no label map is known. */
@@ -32,8 +130,7 @@ export function alignAll(sentences: readonly { text: string; offsets: readonly R
   return sentences.map((s, i) => alignPrediction(s, seqs[i] ?? '', v));
 }
 
-export interface ModelPrediction {
-  seqs: string[];
+export interface ModelPrediction extends Predictions {
   types: string[];
   verbalizer: Verbalizer;
 }
@@ -47,8 +144,8 @@ export async function predictWithModelDir(modelDir: string, texts: readonly stri
     const types = meta?.types ?? [];
     if (opts.grounded && types.length === 0) throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
     const s2e = new Direction(m.model, m.tokenizer, meta?.prefix ?? DEFAULT_S2E_PREFIX, { maxSourceTokens: 512, maxTargetTokens: 512 }, opts.precision);
-    const seqs = await predictSequences(s2e, texts, { grounded: opts.grounded, types, batchSize: opts.batch, decode: { maxNewTokens: opts.maxNewTokens, numBeams: opts.numBeams } });
-    return { seqs, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer) };
+    const p = await predictDetailed(s2e, texts, { grounded: opts.grounded, types, batchSize: opts.batch, decode: { maxNewTokens: opts.maxNewTokens, numBeams: opts.numBeams } });
+    return { ...p, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer) };
   } finally {
     m.model.dispose();
   }

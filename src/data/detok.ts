@@ -46,7 +46,9 @@ export function detokenize(tokens: readonly string[]): Detokenized {
 /** Simple word tokenizer for raw text (JSONL input): whitespace, then punctuation split off words. */
 export function tokenizeText(text: string): Range[] {
   const out: Range[] = [];
-  const re = /[\p{L}\p{N}_]+(?:['’][\p{L}]+)*|[^\s\p{L}\p{N}_]/gu;
+  // Combining marks stay in their word ("Mu\u0308ller" is one token); an emoji keeps its modifiers and
+  // ZWJ-joined parts (one token for a family emoji, not five).
+  const re = /[\p{L}\p{N}_][\p{L}\p{N}\p{M}_]*(?:['’]\p{L}[\p{L}\p{M}]*)*|[^\s\p{L}\p{N}_][\p{M}\u{1F3FB}-\u{1F3FF}]*(?:\u200d[^\s\p{L}\p{N}_][\p{M}\u{1F3FB}-\u{1F3FF}]*)*/gu;
   // Keep each whitespace-separated chunk intact when it mixes letters and punctuation in a URL/handle-like way.
   const chunkRe = /\S+/g;
   let m: RegExpExecArray | null;

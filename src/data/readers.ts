@@ -9,6 +9,7 @@ import { detokenize, tokenizeText } from './detok';
 import { chunks, chunksToTags, detectScheme, parseTag, repairTags, validateTags } from './tags';
 import type { Entity, LabeledSentence, Range, TagScheme } from './types';
 import { parseQLine, type SeqEntity } from './entity-seq';
+import { codePointToUtf16, utf16ToCodePoint } from '../t5/normalize';
 
 export type LabeledFormat = 'conll' | 'conll2012' | 'jsonl';
 export type FileFormat = LabeledFormat | 'text';
@@ -24,7 +25,16 @@ export interface ReadOptions {
   scheme?: TagScheme;
   /** Re-encode invalid tag sequences from their conlleval reading (counted in `repairedTags`). */
   repair?: boolean;
+  /** Unit of JSONL `start`/`end` (default utf16). */
+  offsets?: OffsetUnit;
 }
+
+/**
+ * Unit of JSONL character offsets. utf16 (the default): UTF-16 code units, i.e. JavaScript string
+ * indices. codepoints: Unicode code points, i.e. Python `str` indices and spaCy character offsets.
+ * They differ after any character outside the Basic Multilingual Plane (most emoji count 2 in utf16, 1 in codepoints).
+ */
+export type OffsetUnit = 'utf16' | 'codepoints';
 
 export interface TagProblem {
   line: number;
@@ -124,7 +134,7 @@ export function readLabeled(file: string, opts: ReadOptions = {}): LabeledCorpus
   switch (format) {
     case 'conll': return readColumnsText(file, text, opts);
     case 'conll2012': return readConll2012Text(file, text, opts);
-    case 'jsonl': return readJsonlText(file, text);
+    case 'jsonl': return readJsonlText(file, text, opts.offsets);
   }
 }
 
@@ -277,7 +287,7 @@ function readConll2012Text(file: string, text: string, opts: ReadOptions): Label
 
 // ---------------------------------------------------------------- JSONL with character offsets
 
-export function readJsonlText(file: string, text: string): LabeledCorpus {
+export function readJsonlText(file: string, text: string, offsets: OffsetUnit = 'utf16'): LabeledCorpus {
   const lines = splitLines(text);
   const sentences: LabeledSentence[] = [];
   for (let li = 0; li < lines.length; li++) {
@@ -290,7 +300,7 @@ export function readJsonlText(file: string, text: string): LabeledCorpus {
     } catch (e) {
       throw new DataError(file, lineNo, `invalid JSON (${(e as Error).message})`);
     }
-    sentences.push(sentenceFromJson(obj, file, lineNo));
+    sentences.push(sentenceFromJson(obj, file, lineNo, offsets));
   }
   if (sentences.length === 0) throw new DataError(file, undefined, 'no sentences found');
   return { file, format: 'jsonl', scheme: 'IOB2', schemeDetected: false, sentences, documents: 0, tagProblems: [], repairedTags: 0 };
@@ -298,24 +308,31 @@ export function readJsonlText(file: string, text: string): LabeledCorpus {
 
 interface JsonEntity { start: number; end: number; label: string }
 
-export function sentenceFromJson(obj: unknown, file: string, lineNo: number): LabeledSentence {
+export function sentenceFromJson(obj: unknown, file: string, lineNo: number, unit: OffsetUnit = 'utf16'): LabeledSentence {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new DataError(file, lineNo, 'expected a JSON object {"text": ..., "entities": [...]}');
   const rec = obj as Record<string, unknown>;
   if (typeof rec.text !== 'string') throw new DataError(file, lineNo, 'missing string field "text"');
   if (rec.text.trim() === '') throw new DataError(file, lineNo, '"text" is empty');
   if (!Array.isArray(rec.entities)) throw new DataError(file, lineNo, 'missing array field "entities" (use [] for a sentence without entities)');
   const text = rec.text;
+  const toU16 = unit === 'codepoints' ? codePointToUtf16(text) : undefined;
+  const length = toU16 ? toU16.length - 1 : text.length;
   const ents: JsonEntity[] = rec.entities.map((e, k) => {
     const where = `entities[${k}]`;
     if (typeof e !== 'object' || e === null) throw new DataError(file, lineNo, `${where} is not an object`);
     const { start, end, label } = e as Record<string, unknown>;
     if (!Number.isInteger(start) || !Number.isInteger(end)) throw new DataError(file, lineNo, `${where}: "start" and "end" must be integers`);
-    const s = start as number;
-    const en = end as number;
-    if (s < 0 || en > text.length || s >= en) throw new DataError(file, lineNo, `${where}: span [${s}, ${en}) is outside the text (length ${text.length}) or empty`);
+    if ((start as number) < 0 || (end as number) > length || (start as number) >= (end as number)) {
+      throw new DataError(file, lineNo, `${where}: span [${start}, ${end}) is outside the text (length ${length} ${unit === 'codepoints' ? 'code points' : 'UTF-16 units'}) or empty`);
+    }
+    const s = toU16 ? (toU16[start as number] as number) : (start as number);
+    const en = toU16 ? (toU16[end as number] as number) : (end as number);
+    if (isLowSurrogate(text, s) || isLowSurrogate(text, en)) {
+      throw new DataError(file, lineNo, `${where}: span [${s}, ${en}) splits a surrogate pair (an emoji?)${UNIT_HINT}`);
+    }
     if (typeof label !== 'string' || label.trim() === '') throw new DataError(file, lineNo, `${where}: "label" must be a non-empty string`);
     if (/\s/.test(label)) throw new DataError(file, lineNo, `${where}: label "${label}" contains whitespace`);
-    if (/^\s|\s$/.test(text.slice(s, en))) throw new DataError(file, lineNo, `${where}: span "${text.slice(s, en)}" starts or ends with whitespace`);
+    if (/^\s|\s$/.test(text.slice(s, en))) throw new DataError(file, lineNo, `${where}: span "${text.slice(s, en)}" starts or ends with whitespace${unit === 'utf16' && ASTRAL.test(text.slice(0, en)) ? UNIT_HINT : ''}`);
     return { start: s, end: en, label };
   });
   ents.sort((a, b) => a.start - b.start || a.end - b.end);
@@ -346,9 +363,20 @@ export function sentenceFromJson(obj: unknown, file: string, lineNo: number): La
   return { tokens, tags, scheme: 'IOB2', text, offsets, entities, source: { file, line: lineNo } };
 }
 
-/** One JSONL line for a sentence (character offsets, end exclusive). */
+const ASTRAL = /[\ud800-\udbff][\udc00-\udfff]/;
+const UNIT_HINT = ' (offsets are read as UTF-16 units, JavaScript string indices; for Python/spaCy offsets pass --offsets codepoints)';
+const isLowSurrogate = (text: string, i: number) => i > 0 && i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xdc00 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800;
+
+/** One JSONL line for a sentence (character offsets in UTF-16 units, end exclusive). */
 export function sentenceToJson(s: { text: string; entities: readonly { charStart: number; charEnd: number; label: string }[] }): string {
-  return JSON.stringify({ text: s.text, entities: s.entities.map((e) => ({ start: e.charStart, end: e.charEnd, label: e.label })) });
+  return jsonlRecord(s, 'utf16');
+}
+
+/** One JSONL line with offsets in `unit`, plus optional extra fields after "entities". */
+export function jsonlRecord(s: { text: string; entities: readonly { charStart: number; charEnd: number; label: string }[] }, unit: OffsetUnit, extra: Record<string, unknown> = {}): string {
+  const cp = unit === 'codepoints' ? utf16ToCodePoint(s.text) : undefined;
+  const at = (i: number) => (cp ? (cp[i] as number) : i);
+  return JSON.stringify({ text: s.text, entities: s.entities.map((e) => ({ start: at(e.charStart), end: at(e.charEnd), label: e.label })), ...extra });
 }
 
 // ---------------------------------------------------------------- S and Q files

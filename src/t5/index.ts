@@ -7,3 +7,4 @@ export * from './checkpoint';
 export * from './generate';
 export * from './train';
 export * from './precision';
+export * from './normalize';

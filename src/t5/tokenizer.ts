@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from 'tokenizers';
+import { CharNormalizer, identityText, type NormalizedText } from './normalize';
 
 export const SEP_TOKEN = '<sep>';
 
@@ -13,6 +14,8 @@ export interface EncodeOptions {
   addEos?: boolean;
   /** Truncate to this many tokens, `</s>` included. */
   maxLength?: number;
+  /** Map characters the vocabulary lacks first (default true; see `normalize`). False = the raw HF tokenizer. */
+  normalize?: boolean;
 }
 
 export interface DecodeOptions {
@@ -40,6 +43,8 @@ export class T5Tokenizer {
   /** Id of `<sep>`, or -1 when the vocabulary lacks it. */
   readonly sepId: number;
   private readonly specialIds: Set<number>;
+  /** Maps characters the vocabulary lacks (é→e, emoji→space) before encoding; null when it spells them all. */
+  readonly normalizer: CharNormalizer | null;
 
   private constructor(readonly inner: Tokenizer, readonly json: string) {
     const id = (t: string) => inner.tokenToId(t);
@@ -54,6 +59,7 @@ export class T5Tokenizer {
     this.sepId = id(SEP_TOKEN) ?? -1;
     const parsed = JSON.parse(json) as { added_tokens?: Array<{ id: number; special: boolean }> };
     this.specialIds = new Set((parsed.added_tokens ?? []).filter((t) => t.special).map((t) => t.id));
+    this.normalizer = CharNormalizer.fromTokenizerJson(parsed as Record<string, unknown>);
   }
 
   static fromJSON(json: string): T5Tokenizer {
@@ -88,6 +94,14 @@ export class T5Tokenizer {
     return this.specialIds.has(id);
   }
 
+  /**
+   * The text the model sees, with a map back to `text`: every encode goes through this, so training,
+   * grounding and prediction agree. Identity when the vocabulary needs no normalisation.
+   */
+  normalize(text: string): NormalizedText {
+    return this.normalizer ? this.normalizer.normalize(text) : identityText(text);
+  }
+
   save(file: string): void {
     fs.writeFileSync(file, this.json);
   }
@@ -100,7 +114,8 @@ export class T5Tokenizer {
     const addEos = opts.addEos ?? true;
     if (opts.maxLength !== undefined && opts.maxLength < (addEos ? 1 : 0)) throw new Error(`tokenizer: maxLength ${opts.maxLength} too small`);
     if (texts.length === 0) return [];
-    const encs = await this.inner.encodeBatch(texts, { addSpecialTokens: false });
+    const norm = this.normalizer && opts.normalize !== false ? this.normalizer : null;
+    const encs = await this.inner.encodeBatch(norm ? texts.map((t) => norm.normalizeString(t)) : texts, { addSpecialTokens: false });
     return encs.map((e) => {
       let ids = e.getIds();
       if (opts.maxLength !== undefined) ids = ids.slice(0, opts.maxLength - (addEos ? 1 : 0));

@@ -3,11 +3,11 @@
 
 import { writeFileSync } from 'node:fs';
 import { Gazetteer, scoreLexicalMatcher } from '../../baselines/lexical-matcher';
-import { readQFile, sentenceToJson } from '../../data/readers';
+import { jsonlRecord, readQFile } from '../../data/readers';
 import { formatReport } from '../../eval/report';
 import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
+import { chooseVerbalizer, corpusLabels, offsetsOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'baseline lexical',
@@ -29,7 +29,7 @@ registerCommand({
     const q = readQFile(str(f.q) as string, v.wordSet());
     const g = new Gazetteer(q);
     const { preds, report } = scoreLexicalMatcher(g, gold, v);
-    if (str(f.out)) writeFileSync(str(f.out) as string, preds.map((p, i) => sentenceToJson({ text: gold.sentences[i]!.text, entities: p })).join('\n') + '\n');
+    if (str(f.out)) writeFileSync(str(f.out) as string, preds.map((p, i) => jsonlRecord({ text: gold.sentences[i]!.text, entities: p }, offsetsOf(f))).join('\n') + '\n');
     const head = { q: str(f.q), gold: str(f.gold), qSequences: q.length, gazetteerEntries: g.size };
     if (f.json === true) { io.out(JSON.stringify({ ...head, ...report }, null, 2)); return 0; }
     io.out(`Lexical Matcher: gazetteer of ${g.size} surfaces from ${q.length} sequences in ${head.q}\n`);

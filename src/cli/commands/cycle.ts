@@ -5,12 +5,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatEntitySequence, parseQLine, toQLine } from '../../data/entity-seq';
 import { DataError } from '../../data/errors';
-import { readQFile, readSentenceLines, readUtf8, sentenceToJson, splitLines, type LabeledCorpus } from '../../data/readers';
+import { jsonlRecord, readQFile, readSentenceLines, readUtf8, splitLines, type LabeledCorpus } from '../../data/readers';
 import { tokenizeText } from '../../data/detok';
 import type { LabeledSentence, Range } from '../../data/types';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
 import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from '../../cycle/model-io';
-import { alignAll, predictWithModelDir } from '../../cycle/predict';
+import { alignAll, issueCounts, predictWithModelDir, type SentenceIssues } from '../../cycle/predict';
 import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../cycle/supervised';
 import { trainCycle, typesOf } from '../../cycle/trainer';
 import type { FlagValue, ParsedArgs } from '../args';
@@ -19,7 +19,7 @@ import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
 import { compareInputs, fingerprintFiles, INPUTS_FILE, modelWeightFiles, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
-import { chooseVerbalizer, corpusLabels, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
+import { chooseVerbalizer, corpusLabels, offsetsOf, onInterrupt, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, num, VERBALIZER_FLAGS, writeLines } from '../common';
 
 function qLinesToModel(file: string): string[] {
   return readQFile(file).map((es) => (es.length === 0 ? '' : formatEntitySequence(es)));
@@ -385,7 +385,13 @@ registerCommand({
     grounded: { type: 'boolean', help: 'grounded decoding (the default; kept for explicitness)' },
     ...PREDICT_FLAGS,
     ...READER_FLAGS,
+    offsets: { ...READER_FLAGS.offsets!, help: 'unit of JSONL start/end, read and written: utf16 (JavaScript string indices) or codepoints (Python str indices, spaCy)' },
   },
+  details: [
+    'JSONL out: {"text", "entities": [{"start", "end", "label"}]} with end-exclusive offsets in --offsets units; a sentence whose',
+    'generated sequence was cut or lost entities also gets "issues": {"cut": bool, "dropped": [{"surface", "type", "why"}]}.',
+    'Entity surfaces are always the input\'s own text (the model may have seen it normalised: é as e, emoji as a space).',
+  ].join('\n'),
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
     const input = readInput(str(f.input) as string, str(f['input-format']) as string, f);
@@ -394,10 +400,20 @@ registerCommand({
     });
     const out = str(f.out) as string;
     const fmt = str(f.format);
-    if (fmt === 'seq') { writeLines(out, p.seqs.map((s) => (s === '' ? '' : s))); return 0; }
+    if (fmt === 'seq') {
+      writeLines(out, p.seqs.map((s) => (s === '' ? '' : s)));
+      io.err(`${input.sentences.length} sentences written to ${out}; ${issueSummary(p.issues)}`);
+      return 0;
+    }
     const al = alignAll(input.sentences, p.seqs, p.verbalizer);
-    if (fmt === 'jsonl') writeLines(out, al.map((a, i) => sentenceToJson({ text: input.sentences[i]!.text, entities: a.entities })));
-    else {
+    if (fmt === 'jsonl') {
+      writeLines(out, al.map((a, i) => {
+        const is = p.issues[i] as SentenceIssues;
+        const dropped = [...is.dropped, ...a.unplaced.map((u) => ({ surface: u.surface, type: u.type, why: u.why }))];
+        const extra = is.cut || dropped.length > 0 ? { issues: { cut: is.cut, dropped } } : {};
+        return jsonlRecord({ text: input.sentences[i]!.text, entities: a.entities }, offsetsOf(f), extra);
+      }));
+    } else {
       const blocks = al.map((a, i) => {
         const s = input.sentences[i]!;
         const toks = s.tokens ?? s.offsets.map((o) => s.text.slice(o.start, o.end));
@@ -405,10 +421,22 @@ registerCommand({
       });
       fs.writeFileSync(out, blocks.join('\n\n') + '\n');
     }
-    const halluc = al.reduce((n, a) => n + a.unplaced.length, 0);
-    io.err(`${input.sentences.length} sentences, ${al.reduce((n, a) => n + a.entities.length, 0)} entities written to ${out}${halluc ? `; ${halluc} generated entities could not be placed` : ''}`);
+    const entities = al.reduce((n, a) => n + a.entities.length, 0);
+    io.err(`${input.sentences.length} sentences, ${entities} entities written to ${out}; ${issueSummary(p.issues, al.map((a) => a.unplaced.length))}`);
     return 0;
   },
 });
+
+/**
+ * "K sentences had output cut or entities dropped (...)": the end-of-run count of predict and evaluate --model.
+ * `unplaced[i]`: entities of sentence i that alignment could not place (not in the sentence, unknown type, overlap).
+ */
+export function issueSummary(issues: readonly SentenceIssues[], unplaced: readonly number[] = []): string {
+  const c = issueCounts(issues);
+  const sentences = issues.filter((x, i) => x.cut || x.dropped.length > 0 || (unplaced[i] ?? 0) > 0).length;
+  const u = unplaced.reduce((a, b) => a + b, 0);
+  const why = [`${c.emptySurface} empty surface`, `${c.partialWord} partial word`, ...(unplaced.length > 0 ? [`${u} not placed`] : [])];
+  return `${sentences} sentences had output cut or entities dropped (${c.cut} cut: malformed or stopped by --max-new-tokens; ${c.emptySurface + c.partialWord + u} entities dropped: ${why.join(', ')})`;
+}
 
 export { toQLine };

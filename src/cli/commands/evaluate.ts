@@ -8,8 +8,8 @@ import { evaluate, type EvalSentence } from '../../eval/metrics';
 import { formatReport } from '../../eval/report';
 import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { predictWithModelDir } from '../../cycle/predict';
-import { PREDICT_FLAGS } from './cycle';
+import { issueCounts, predictWithModelDir, type SentenceIssues } from '../../cycle/predict';
+import { issueSummary, PREDICT_FLAGS } from './cycle';
 import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { chooseVerbalizer, corpusLabels, num, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
@@ -43,11 +43,13 @@ registerCommand({
     const gold = readLabeledWithFlags(goldFile, f, str(f['gold-format']));
     let pf = str(f['pred-format']) ?? 'auto';
     let modelLines: string[] | undefined;
+    let issues: SentenceIssues[] | undefined;
     if (modelDir) {
       const p = await predictWithModelDir((await modelDirArg(modelDir, '--model', io)) as string, gold.sentences.map((s) => s.text), {
         grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number, precision: precisionOf(f),
       });
       modelLines = p.seqs;
+      issues = p.issues;
       pf = 'seq';
     } else if (pf === 'auto') {
       const lines = readSequenceLines(predFile);
@@ -56,6 +58,7 @@ registerCommand({
     }
     let sentences: EvalSentence[];
     const extra: Record<string, unknown> = { gold: goldFile, pred: predFile, predFormat: pf, goldScheme: gold.scheme };
+    if (issues) extra.modelOutput = issueCounts(issues);
     if (pf === 'seq') {
       const v = chooseVerbalizer(f, corpusLabels(gold));
       const r = compareSequences(gold, predFile, modelLines ?? readSequenceLines(predFile), v, { fallback: f['no-fallback'] !== true });
@@ -73,6 +76,7 @@ registerCommand({
       const a = extra.alignment as { entities: number; exact: number; fallback: number; outOfOrder: number; hallucinated: number; partialToken: number };
       io.out(`\nalignment of generated entities: ${a.entities} with known types; ${a.exact} exact, ${a.fallback} case/space fallback, ${a.outOfOrder} out of order, ${a.partialToken} inside a token, ${a.hallucinated} not found (hallucinated); ${String(extra.malformedSequences)} malformed sequences; ${String(extra.unknownTypeEntities)} entities of unknown type`);
     }
+    if (issues) io.out(`model output: ${issueSummary(issues)}`);
     return 0;
   },
 });
