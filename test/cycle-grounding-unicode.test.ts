@@ -121,6 +121,10 @@ test('finishSequence: cut tails and empty or partial-word surfaces are counted; 
     issues: { cut: false, dropped: [{ surface: 'Munch', type: 'location', why: 'partial-word' }, { surface: '', type: 'person', why: 'empty-surface' }] },
   });
   assert.deepEqual(finishSequence(n, 'Muller <sep>'), { seq: '', issues: { cut: true, dropped: [] } }, 'an empty type is a cut');
+  // A punctuation-only surface names nothing: dropped as empty.
+  assert.deepEqual(finishSequence(identityText('Ann met Bob .'), 'Ann <sep> person <sep> . <sep> location'), {
+    seq: 'Ann <sep> person', issues: { cut: false, dropped: [{ surface: '.', type: 'location', why: 'empty-surface' }] },
+  });
   // Not in the sentence at all: kept as generated (alignment counts it as a hallucination).
   assert.deepEqual(finishSequence(identityText('Ann met Bob'), 'Carl <sep> person'), { seq: 'Carl <sep> person', issues: { cut: false, dropped: [] } });
   assert.deepEqual(finishSequence(identityText('Ann met Bob'), ''), { seq: '', issues: { cut: false, dropped: [] } });

@@ -74,7 +74,7 @@ function occurrences(text: string, surface: string): { start: number; end: numbe
 
 /**
  * Clean one generated sequence against its sentence (normalised as the model saw it): a malformed
- * tail is cut, an entity with an empty surface or one found only inside a word is dropped (both
+ * tail is cut, an entity with an empty surface (no letter or digit) or one found only inside a word is dropped (both
  * counted), and every surface found as whole words is replaced by the ORIGINAL text of that span
  * ("Bayern Munchen" → "Bayern München"). Surfaces not found at all are kept as generated; alignment
  * counts them as hallucinations.
@@ -91,7 +91,8 @@ export function finishSequence(n: NormalizedText, seq: string): { seq: string; i
     const surface = (fields[i] as string).trim();
     const type = (fields[i + 1] as string).trim().replace(/\s+/g, ' ');
     if (type === '') { issues.cut = true; continue; }
-    if (surface === '') { issues.dropped.push({ surface, type, why: 'empty-surface' }); continue; }
+    // A surface with no letter or digit ("", ".", "-") names nothing: dropped as empty.
+    if (!/[\p{L}\p{N}]/u.test(surface)) { issues.dropped.push({ surface, type, why: 'empty-surface' }); continue; }
     const occ = occurrences(n.text, surface);
     const whole = occ.filter((r) => coversWholeWords(n.text, r.start, r.end));
     const at = whole.find((r) => r.start >= cursor) ?? whole[0];
