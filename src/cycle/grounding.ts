@@ -29,6 +29,9 @@ export interface SentenceTokens {
   canEnd?: boolean[];
   /** The token spells no character (a lone "▁" before a piece, or whitespace): a span may not end on it. */
   blank?: boolean[];
+  /** The first non-space character from this token on is a letter or digit: only such word starts begin a span, so
+   *  a surface always names something ("." or "-" alone never become an entity). */
+  alnumStart?: boolean[];
 }
 
 export class SpanConstraint {
@@ -49,7 +52,7 @@ export class SpanConstraint {
     }
     // Only starts from which a whole span can be completed: decoding can then never dead-end inside a
     // word ("Bayern M" when the next piece was <unk>) or stop on an empty surface.
-    this.starts = sentence.wordStart.flatMap((w, i) => (w && this.reachable(i, i) ? [i] : []));
+    this.starts = sentence.wordStart.flatMap((w, i) => (w && sentence.alnumStart?.[i] !== false && this.reachable(i, i) ? [i] : []));
     // A sentence without any such start has no span to offer: then only the empty sequence remains.
     this.allowEmpty = (opts.allowEmpty ?? true) || this.starts.length === 0;
   }
@@ -146,7 +149,8 @@ export async function sentenceTokens(tokenizer: T5Tokenizer, texts: readonly str
       return !/[\p{L}\p{N}\p{M}]/u.test(next);
     });
     const blank = ids.map((_, i) => BLANK_PIECE.test(pieces[i] ?? ''));
-    return { ids, wordStart, canEnd, blank };
+    const alnumStart = ids.map((_, i) => /^\s*[\p{L}\p{N}]/u.test(text.slice((offs[i] as readonly [number, number])[0])));
+    return { ids, wordStart, canEnd, blank, alnumStart };
   });
 }
 
