@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { loadavg } from 'node:os';
 import * as T from '../src/tensor';
 import { Tensor } from '../src/tensor';
+import { N } from '../src/tensor/native';
 
 const PYTHON = process.env.CYCLENER_PYTHON ?? '/usr/bin/python3';
 const MATMUL_N = 1024;
@@ -46,7 +47,6 @@ function addOverhead(threads: number): { jsUs: number; nativeUs: number } {
   const n = 20000;
   const s = bestTime(1, () => T.tidy(() => { for (let i = 0; i < n; i++) a.add(b); }));
   // the same at::add loop entirely in C++: the part of the cost that is libtorch's own
-  const { N } = require('../src/tensor/native') as typeof import('../src/tensor/native');
   let nativeNs = Infinity;
   for (let r = 0; r < REPS; r++) nativeNs = Math.min(nativeNs, N.benchAddNs(a._id, b._id, n));
   T.dispose([a, b]);

@@ -205,7 +205,7 @@ test('cli: experiment --dry-run / --list and report', async () => {
   const dataDir = conllDataDir();
   let r = await cli(['experiment', 'table6', '--preset', 'smoke', '--data-dir', dataDir, '--base-model', path.join(root, 'no-model'), '--dry-run', '--cells', 'conll2003']);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /table6\/conll2003\/2k-1k-gq\/cyclener\/seed1  cyclener conll2003\/2k\/1k-gq  --max-steps 4/);
+  assert.match(r.out, /table6\/conll2003\/2k-1k-gq\/cyclener\/seed1 {2}cyclener conll2003\/2k\/1k-gq {2}--max-steps 4/);
   assert.match(r.out, /missing: base model: no such file/);
   assert.match(r.out, /3 cell\(s\), preset smoke/);
   r = await cli(['experiment', 'nope']);

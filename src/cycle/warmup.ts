@@ -77,7 +77,7 @@ export async function pairWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForCond
   const oE = new T.AdamW(e2s.parameters(), { lr: o.lr, weightDecay: 0 });
   const tS = ds.trainer(oS, { maxGradNorm: 1 });
   const tE = de.trainer(oE, { maxGradNorm: 1 });
-  let last = { s2eLoss: NaN, e2sLoss: NaN };
+  const last = { s2eLoss: NaN, e2sLoss: NaN };
   try {
     for (let step = 0; step < o.steps; step++) {
       const perm = new Rng(o.seed).fork(`warmup/${step}`);

@@ -24,7 +24,7 @@ class MapVectors implements WordVectors {
 
 /** Lower-cased word tokens (letters/digits runs; punctuation dropped) used for vector lookup. */
 export function wordTokens(text: string): string[] {
-  return (text.toLowerCase().match(/[\p{L}\p{N}]+(?:['’.\-][\p{L}\p{N}]+)*/gu) ?? []);
+  return (text.toLowerCase().match(/[\p{L}\p{N}]+(?:['’.-][\p{L}\p{N}]+)*/gu) ?? []);
 }
 
 /**
@@ -103,10 +103,9 @@ export function trainVectors(sentences: readonly string[], opts: TrainOptions = 
     }
   }
   // PPMI in CSR form.
-  let total = 0;
   const rowSum = new Float64Array(V);
   const colSum = new Float64Array(C);
-  rows.forEach((r, w) => r.forEach((n, c) => { rowSum[w] += n; colSum[c] += n; total += n; }));
+  rows.forEach((r, w) => r.forEach((n, c) => { rowSum[w] += n; colSum[c] += n; }));
   let colAlphaTotal = 0;
   const colAlpha = new Float64Array(C);
   for (let c = 0; c < C; c++) { colAlpha[c] = Math.pow(colSum[c] as number, 0.75); colAlphaTotal += colAlpha[c] as number; }

@@ -17,7 +17,7 @@ const CONNECTORS = new Set(['of', 'de', '&', 'and', 'for']);
 // Python: (?<=[.!?])\s+(?=[A-Z"\'(])
 const SENT_SPLIT = /(?<=[.!?])\s+(?=[A-Z"'(])/u;
 // Python's [^\W_] (re.UNICODE) is a letter or digit: \p{L}\p{N}.
-const WORD_RE = /[\p{L}\p{N}][\p{L}\p{N}_'&.\-]*[\p{L}\p{N}]|[\p{L}\p{N}]|\S/gu;
+const WORD_RE = /[\p{L}\p{N}][\p{L}\p{N}_'&.-]*[\p{L}\p{N}]|[\p{L}\p{N}]|\S/gu;
 const UPPER_START = /^\p{Lu}/u;
 const ALNUM_START = /^[\p{L}\p{N}]/u;
 

@@ -162,5 +162,7 @@ if (process.env.OMP_WAIT_POLICY === undefined) {
   const policy = ompWaitPolicy(waitMode(), defaultThreads(), physicalCores(), tasks === null ? null : Math.max(0, tasks - 1));
   if (policy) process.env.OMP_WAIT_POLICY = policy;
 }
+// The addon's path is found at run time (CYCLENER_ADDON or the build folder), so it is a require, not an import.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const N: NativeAddon = require(addonPath()) as NativeAddon;
 N.setNumThreads(defaultThreads());
