@@ -69,7 +69,7 @@ test('data build (GQ): files, manifest, independence, reproducibility, test spli
   const train = bigConll('train.txt', 40);
   const dev = bigConll('dev.txt', 12);
   const out = join(tmp, 'gq');
-  const args = ['data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'gq', '--dev-sentences', '6', '--dev-sequences', '4', '--out', out, '--seed', '3'];
+  const args = ['data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'gq', '--dev-num-sentences', '6', '--dev-num-sequences', '4', '--out', out, '--seed', '3'];
   const r = await cli(...args);
   assert.equal(r.code, 0, r.err);
   for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl', 'manifest.json']) assert.ok(existsSync(join(out, f)), f);
@@ -86,6 +86,12 @@ test('data build (GQ): files, manifest, independence, reproducibility, test spli
   const first = readFileSync(join(out, 'Q.txt'), 'utf8');
   assert.equal((await cli(...args)).code, 2); // exists, no --force
   assert.equal((await cli(...args, '--force')).code, 0);
+  assert.equal(readFileSync(join(out, 'Q.txt'), 'utf8'), first);
+  // The old names of the dev counts still work, with a warning each.
+  const old = await cli(...args.map((a) => a.replace('--dev-num-', '--dev-')), '--force');
+  assert.equal(old.code, 0, old.err);
+  assert.match(old.err, /^cyclener: warning: --dev-sentences is now --dev-num-sentences \(the old name still works for now\)\ncyclener: warning: --dev-sequences is now --dev-num-sequences/);
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).actual, { S: 20, Q: 10, devS: 6, devQ: 4 });
   assert.equal(readFileSync(join(out, 'Q.txt'), 'utf8'), first);
   const testFile = bigConll('test.txt', 5);
   const refused = await cli('data', 'build', '--train', testFile, '--num-sentences', '2', '--num-sequences', '2', '--mode', 'gq', '--out', join(tmp, 'x'));

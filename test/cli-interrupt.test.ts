@@ -32,7 +32,7 @@ test('pretrain: SIGINT checkpoints the current step, exits 130, --resume continu
     const corpus = path.join(dir, 'c.txt');
     fs.writeFileSync(corpus, corpusLines(60, 3).join('\n') + '\n');
     const out = path.join(dir, 'o');
-    const args = ['pretrain', '--corpus', corpus, '--out', out, '--tokenizer', shipped, '--model', 'tiny', '--batch', '4', '--warmup', '1',
+    const args = ['pretrain', '--corpus', corpus, '--out', out, '--tokenizer', shipped, '--model', 'tiny', '--batch', '4', '--warmup-steps', '1',
       '--log-every', '1', '--eval-every', '1000', '--checkpoint-minutes', '100', '--max-minutes', '10'];
     const r = await interruptWhen(args, (e) => /step 3 \|/.test(e));
     assert.equal(r.code, 130, r.err);

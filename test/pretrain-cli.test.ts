@@ -43,7 +43,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   fs.writeFileSync(corpus, corpusLines(60, 8).join('\n') + '\n');
   const out = path.join(dir, 'o');
   const common = ['pretrain', '--corpus', corpus, '--out', out, '--log-every', '1', '--eval-every', '2'];
-  const r1 = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4', '--steps', '2', '--warmup', '1');
+  const r1 = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4', '--steps', '2', '--warmup-steps', '1');
   assert.equal(r1.code, 0, r1.err);
   assert.match(r1.err, /step 2\/2 \| loss [0-9.]+ \| val [0-9.]+ \| lr .* tok\/s .* ETA/);
   // A previous run is refused without --resume/--force; a resume with another recipe or corpus is refused.

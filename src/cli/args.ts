@@ -1,6 +1,8 @@
 // Minimal flag parser for the CLI: --flag value, --flag=value, boolean --flag, positionals.
 // Unknown flags, missing values and bad numbers (not a number, not an integer, outside the flag's declared range)
-// are UsageErrors (one line, exit code 2).
+// are UsageErrors (one line, exit code 2). Old flag names (`aliases`) and retired flags (`deprecated`) still parse,
+// with a warning. `ParsedArgs<F>.flags` is typed from the spec table F: a flag with a default or `required` is never
+// undefined, so commands read `f.batch` as a number without casts.
 
 import { describeRange, rangeProblem, type Range } from '../data/range';
 
@@ -25,7 +27,15 @@ export interface FlagSpec {
   choices?: readonly string[];
   /** Allowed values of an int/number flag (every one declares it: test/cli-args.test.ts); shown in --help. */
   range?: Range;
+  /** Shown in --help as the default but not filled in (the value comes from elsewhere when absent: train's config). */
+  shownDefault?: string | number | boolean;
+  /** Former names, still accepted with a warning (not listed in --help). */
+  aliases?: readonly string[];
+  /** A retired flag: accepted, ignored, and warned about with this text (not listed in --help). */
+  deprecated?: string;
 }
+
+export type FlagTable = Readonly<Record<string, FlagSpec>>;
 
 export interface PositionalSpec {
   name: string;
@@ -35,18 +45,30 @@ export interface PositionalSpec {
 
 export type FlagValue = string | number | boolean | undefined;
 
-export interface ParsedArgs {
-  flags: Record<string, FlagValue>;
+type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean : S['type'] extends 'string' ? string : number;
+
+/** The parsed values of a spec table: defined when the flag has a default or is required, else maybe undefined. */
+export type FlagValues<F extends FlagTable> = string extends keyof F
+  ? Record<string, FlagValue>
+  : { -readonly [K in keyof F]: F[K] extends { required: true } | { default: string | number | boolean } ? ValueOf<F[K]> : ValueOf<F[K]> | undefined };
+
+export interface ParsedArgs<F extends FlagTable = FlagTable> {
+  flags: FlagValues<F>;
   positionals: string[];
   help: boolean;
-  /** Flags set on the command line (not filled in from a default). */
+  /** Flags set on the command line (not filled in from a default), by their current names. */
   given: ReadonlySet<string>;
+  /** Old names and retired flags used: one line each, for stderr. */
+  warnings: string[];
 }
 
-export function parseArgs(argv: readonly string[], flags: Readonly<Record<string, FlagSpec>>, positionals: readonly PositionalSpec[], command: string): ParsedArgs {
+export function parseArgs<F extends FlagTable>(argv: readonly string[], flags: F, positionals: readonly PositionalSpec[], command: string): ParsedArgs<F> {
   const out: Record<string, FlagValue> = {};
   const pos: string[] = [];
+  const warnings: string[] = [];
   let help = false;
+  const aliasOf = new Map<string, string>();
+  for (const [name, spec] of Object.entries(flags)) for (const a of spec.aliases ?? []) aliasOf.set(a, name);
   const hint = `(see cyclener ${command} --help)`;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -55,9 +77,12 @@ export function parseArgs(argv: readonly string[], flags: Readonly<Record<string
     if (!a.startsWith('-') || a === '-') { pos.push(a); continue; }
     if (!a.startsWith('--')) throw new UsageError(`unknown option ${a} for "cyclener ${command}" ${hint}`);
     const eq = a.indexOf('=');
-    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const typed = a.slice(2, eq < 0 ? undefined : eq);
+    const name = aliasOf.get(typed) ?? typed;
     const spec = flags[name];
     if (!spec) throw new UsageError(`unknown option --${name} for "cyclener ${command}" ${hint}`);
+    if (name !== typed) warnings.push(`warning: --${typed} is now --${name} (the old name still works for now)`);
+    if (spec.deprecated) warnings.push(`warning: --${name} ${spec.deprecated}`);
     if (spec.type === 'boolean') {
       if (eq >= 0) {
         const v = a.slice(eq + 1);
@@ -77,7 +102,8 @@ export function parseArgs(argv: readonly string[], flags: Readonly<Record<string
     out[name] = convert(name, raw, spec);
   }
   const given = new Set(Object.keys(out));
-  if (help) return { flags: out, positionals: pos, help, given };
+  const done = () => ({ flags: out as FlagValues<F>, positionals: pos, help, given, warnings });
+  if (help) return done();
   for (const [name, spec] of Object.entries(flags)) {
     if (out[name] === undefined && spec.default !== undefined) out[name] = spec.default;
     if (out[name] === undefined && spec.required) throw new UsageError(`missing required option --${name} ${hint}`);
@@ -85,7 +111,7 @@ export function parseArgs(argv: readonly string[], flags: Readonly<Record<string
   const required = positionals.filter((p) => p.required !== false).length;
   if (pos.length < required) throw new UsageError(`missing ${positionals[pos.length]?.name ?? 'argument'} ${hint}`);
   if (pos.length > positionals.length) throw new UsageError(`unexpected argument "${pos[positionals.length]}" ${hint}`);
-  return { flags: out, positionals: pos, help, given };
+  return done();
 }
 
 function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
@@ -99,7 +125,7 @@ function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
   return n;
 }
 
-export function formatHelp(command: string, summary: string, flags: Readonly<Record<string, FlagSpec>>, positionals: readonly PositionalSpec[], details?: string): string {
+export function formatHelp(command: string, summary: string, flags: FlagTable, positionals: readonly PositionalSpec[], details?: string): string {
   const usage = [`cyclener ${command}`, ...positionals.map((p) => (p.required === false ? `[${p.name}]` : p.name)), Object.keys(flags).length > 0 ? '[options]' : ''].filter(Boolean).join(' ');
   const lines = [`usage: ${usage}`, '', summary];
   if (positionals.length > 0) {
@@ -108,8 +134,10 @@ export function formatHelp(command: string, summary: string, flags: Readonly<Rec
   }
   lines.push('', 'options:');
   for (const [name, s] of Object.entries(flags)) {
+    if (s.deprecated) continue;
+    const shown = s.default ?? s.shownDefault;
     const left = `--${name}${s.type === 'boolean' ? '' : ` ${s.arg ?? (s.type === 'string' ? 'VALUE' : 'N')}`}`;
-    const extra = [s.required ? 'required' : '', s.default !== undefined ? `default ${String(s.default)}` : '', s.choices ? `one of ${s.choices.join('|')}` : '', s.range ? describeRange(s.range) : ''].filter(Boolean).join('; ');
+    const extra = [s.required ? 'required' : '', shown !== undefined ? `default ${String(shown)}` : '', s.choices ? `one of ${s.choices.join('|')}` : '', s.range ? describeRange(s.range) : ''].filter(Boolean).join('; ');
     lines.push(`  ${left.padEnd(24)} ${s.help}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'--help'.padEnd(24)} show this help`);

@@ -2,7 +2,7 @@
 // names may have several words ("data build"). runCli is pure (io injected) so tests can drive it.
 
 import { DataError } from '../data/errors';
-import { formatHelp, parseArgs, UsageError, type FlagSpec, type ParsedArgs, type PositionalSpec } from './args';
+import { formatHelp, parseArgs, UsageError, type FlagTable, type ParsedArgs, type PositionalSpec } from './args';
 import { RunDirError } from '../util/run-dir';
 
 export interface Io {
@@ -10,22 +10,23 @@ export interface Io {
   err(text: string): void;
 }
 
-export interface Command {
+export interface Command<F extends FlagTable = FlagTable> {
   /** Space-separated words, e.g. "data build". */
   name: string;
   summary: string;
-  flags: Record<string, FlagSpec>;
+  flags: F;
   positionals?: PositionalSpec[];
   /** Extra help text (examples, formats). */
   details?: string;
-  run(args: ParsedArgs, io: Io): Promise<number> | number;
+  run(args: ParsedArgs<F>, io: Io): Promise<number> | number;
 }
 
 const commands = new Map<string, Command>();
 
-export function registerCommand(cmd: Command): void {
+/** F is inferred from the `flags` literal, so `run` sees typed flag values. */
+export function registerCommand<F extends FlagTable>(cmd: Command<F>): void {
   if (commands.has(cmd.name)) throw new Error(`command "${cmd.name}" registered twice`);
-  commands.set(cmd.name, cmd);
+  commands.set(cmd.name, cmd as unknown as Command);
 }
 
 export function listCommands(): Command[] {
@@ -71,6 +72,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const rest = argv.slice(used);
   try {
     const args = parseArgs(rest, cmd.flags, cmd.positionals ?? [], cmd.name);
+    for (const w of args.warnings) io.err(`cyclener: ${w}`);
     if (args.help) {
       io.out(formatHelp(cmd.name, cmd.summary, cmd.flags, cmd.positionals ?? [], cmd.details));
       return 0;

@@ -1,6 +1,6 @@
 // Cycle-training configuration: every knob with its default, recorded in RUN/config.json.
 
-import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX } from './model-io';
+import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX, type ModelMeta } from './model-io';
 import type { DecodeConfig } from './seq2seq';
 import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, rangeProblem, type Range } from '../data/range';
@@ -23,12 +23,15 @@ export interface CycleConfig {
   grounded: boolean;
   /** Let grounded S2E emit the empty sequence inside the cycles (off: see grounding.ts). */
   cycleAllowEmpty: boolean;
-  /** Grounded S2E decoding for the dev F1 and for the model's default at prediction. */
+  /** Grounded S2E decoding for the dev/test F1; recorded in the saved S2E as its default at prediction. */
   groundedEval: boolean;
   /** Cycle decoding (separate from inference decoding). */
   s2eDecode: DecodeConfig;
   e2sDecode: DecodeConfig;
-  /** Inference decoding for dev F1. */
+  /**
+   * Inference decoding: dev/test F1 during training, and recorded in the saved S2E (`cyclener.json` decode) so that
+   * `predict` and `evaluate --model` decode as the model was selected (one setting for dev F1 and the reported F1).
+   */
   evalDecode: DecodeConfig;
   maxSourceTokens: number;
   maxTargetTokens: number;
@@ -99,7 +102,7 @@ export const DEFAULT_CONFIG: CycleConfig = {
   groundedEval: true,
   s2eDecode: { maxNewTokens: 96 },
   e2sDecode: { maxNewTokens: 128, noRepeatNgramSize: 3 },
-  evalDecode: { maxNewTokens: 96 },
+  evalDecode: { maxNewTokens: 128 },
   maxSourceTokens: 192,
   maxTargetTokens: 192,
   evalEvery: 0,
@@ -124,6 +127,15 @@ export const DEFAULT_CONFIG: CycleConfig = {
   selfTrainMinProb: 0,
   baseModels: null,
 };
+
+/** What a cycle run records in its saved models' cyclener.json: the S2E's decoding is the one dev F1 was measured with. */
+export function cycleModelMeta(cfg: CycleConfig, types: string[]): { s2e: ModelMeta; e2s: ModelMeta } {
+  const decode = { grounded: cfg.groundedEval, maxNewTokens: cfg.evalDecode.maxNewTokens, ...(cfg.evalDecode.numBeams !== undefined ? { numBeams: cfg.evalDecode.numBeams } : {}) };
+  return {
+    s2e: { task: 's2e', prefix: cfg.s2ePrefix, types, ...(cfg.verbalizer ? { verbalizer: cfg.verbalizer } : {}), decode },
+    e2s: { task: 'e2s', prefix: cfg.e2sPrefix, types },
+  };
+}
 
 type NumericKey = { [K in keyof CycleConfig]: CycleConfig[K] extends number ? K : never }[keyof CycleConfig];
 

@@ -23,6 +23,38 @@ export interface ModelMeta {
   verbalizer?: Record<string, string>;
   /** The model this one was fine-tuned from (path; Hub repo, revision, commit), when known. */
   baseModel?: ModelSource;
+  /** S2E: how `predict` and `evaluate --model` decode by default (flags override); for a cycle run, its dev F1's. */
+  decode?: DecodeDefaults;
+}
+
+export interface DecodeDefaults {
+  grounded: boolean;
+  maxNewTokens: number;
+  numBeams?: number;
+}
+
+/** Decoding of a model that records none (a supervised model or a run from before the setting was recorded). */
+export const FALLBACK_DECODE: DecodeDefaults = { grounded: true, maxNewTokens: 128 };
+
+/**
+ * The S2E model's default decoding: its cyclener.json's, else (an S2E saved by an older `train` in RUN/best/s2e or
+ * RUN/ckpt/s2e) the grounded/evalDecode of RUN/config.json, else FALLBACK_DECODE.
+ */
+export function decodeDefaults(dir: string, meta: ModelMeta | null): DecodeDefaults {
+  if (meta?.decode) return meta.decode;
+  const runConfig = path.join(dir, '..', '..', 'config.json');
+  const inRun = path.basename(dir) === 's2e' && ['best', 'ckpt'].includes(path.basename(path.dirname(path.resolve(dir))));
+  if (meta?.task === 's2e' && inRun && fs.existsSync(runConfig)) {
+    try {
+      const c = JSON.parse(fs.readFileSync(runConfig, 'utf8')) as { groundedEval?: unknown; evalDecode?: { maxNewTokens?: unknown; numBeams?: unknown } };
+      if (typeof c.groundedEval === 'boolean' && typeof c.evalDecode?.maxNewTokens === 'number') {
+        return { grounded: c.groundedEval, maxNewTokens: c.evalDecode.maxNewTokens, ...(typeof c.evalDecode.numBeams === 'number' ? { numBeams: c.evalDecode.numBeams } : {}) };
+      }
+    } catch {
+      // not a run's config: the fallback below
+    }
+  }
+  return FALLBACK_DECODE;
 }
 
 /** The S2E model directory inside DIR (a model, a run's best/ or ckpt/, or a run). */

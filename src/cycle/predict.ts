@@ -8,7 +8,7 @@ import { Verbalizer } from '../data/verbalizer';
 import { formatEntitySequence, NONE_LINE, type SeqEntity } from '../data/entity-seq';
 import { toOriginalRange, type NormalizedText } from '../t5/normalize';
 import { groundingHook } from './grounding';
-import { DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir } from './model-io';
+import { decodeDefaults, DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir, type DecodeDefaults } from './model-io';
 import { Direction, generateAll, type DecodeConfig } from './seq2seq';
 
 export interface PredictOptions {
@@ -134,19 +134,26 @@ export function alignAll(sentences: readonly { text: string; offsets: readonly R
 export interface ModelPrediction extends Predictions {
   types: string[];
   verbalizer: Verbalizer;
+  /** The decoding used: the model's recorded defaults with the given options over them. */
+  decode: DecodeDefaults;
 }
 
-/** Load an S2E model directory (or a run / its best/), predict `texts`, and free the model. */
-export async function predictWithModelDir(modelDir: string, texts: readonly string[], opts: { grounded: boolean; batch: number; maxNewTokens: number; numBeams: number; precision?: Precision }): Promise<ModelPrediction> {
+/**
+ * Load an S2E model directory (or a run / its best/), predict `texts`, and free the model. Decoding options left
+ * undefined take the model's recorded defaults (`decodeDefaults`).
+ */
+export async function predictWithModelDir(modelDir: string, texts: readonly string[], opts: { grounded?: boolean; batch: number; maxNewTokens?: number; numBeams?: number; precision?: Precision }): Promise<ModelPrediction> {
   const dir = resolveS2EDir(modelDir);
   const m = loadModelDir(dir);
   try {
     const meta = m.meta;
     const types = meta?.types ?? [];
-    if (opts.grounded && types.length === 0) throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
+    const d = decodeDefaults(dir, meta);
+    const decode: DecodeDefaults = { grounded: opts.grounded ?? d.grounded, maxNewTokens: opts.maxNewTokens ?? d.maxNewTokens, numBeams: opts.numBeams ?? d.numBeams ?? 1 };
+    if (decode.grounded && types.length === 0) throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
     const s2e = new Direction(m.model, m.tokenizer, meta?.prefix ?? DEFAULT_S2E_PREFIX, { maxSourceTokens: 512, maxTargetTokens: 512 }, opts.precision);
-    const p = await predictDetailed(s2e, texts, { grounded: opts.grounded, types, batchSize: opts.batch, decode: { maxNewTokens: opts.maxNewTokens, numBeams: opts.numBeams } });
-    return { ...p, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer) };
+    const p = await predictDetailed(s2e, texts, { grounded: decode.grounded, types, batchSize: opts.batch, decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams } });
+    return { ...p, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode };
   } finally {
     m.model.dispose();
   }

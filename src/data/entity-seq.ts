@@ -3,6 +3,7 @@
 // empty string; in Q files (one sequence per line) it is the line `<none>`, because an empty line
 // would be ambiguous with a stray blank line.
 
+/** The separator of the text format (the tokenizer adds it as one token: SEP_TOKEN in src/t5/tokenizer.ts). */
 export const SEP = '<sep>';
 export const NONE_LINE = '<none>';
 
@@ -71,4 +72,14 @@ export function parseQLine(line: string, types?: ReadonlySet<string>): ParsedSeq
 
 export function normType(t: string): string {
   return t.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/** Type words of model-level entity sequences (sorted, distinct), e.g. the types grounded decoding may emit. */
+export function typesOf(seqs: readonly string[]): string[] {
+  const s = new Set<string>();
+  for (const q of seqs) {
+    const f = q.trim() === '' ? [] : q.split(/\s*<sep>\s*/);
+    for (let i = 1; i < f.length; i += 2) s.add((f[i] as string).trim());
+  }
+  return [...s].filter((t) => t !== '').sort();
 }

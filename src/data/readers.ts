@@ -8,7 +8,7 @@ import { DataError } from './errors';
 import { detokenize, tokenizeText } from './detok';
 import { chunks, chunksToTags, detectScheme, parseTag, repairTags, validateTags } from './tags';
 import type { Entity, LabeledSentence, Range, TagScheme } from './types';
-import { parseQLine, type SeqEntity } from './entity-seq';
+import { NONE_LINE, parseQLine, SEP, type SeqEntity } from './entity-seq';
 import { codePointToUtf16, utf16ToCodePoint } from '../t5/normalize';
 
 export type LabeledFormat = 'conll' | 'conll2012' | 'jsonl';
@@ -117,6 +117,7 @@ export function splitLines(text: string): string[] {
 
 // ---------------------------------------------------------------- format detection
 
+/** The labelled format of a file: by its name (.jsonl, _conll), else its first line; CoNLL columns otherwise. */
 export function detectFormat(file: string, text?: string): LabeledFormat {
   const name = basename(file).toLowerCase();
   if (name.endsWith('.jsonl') || name.endsWith('.json')) return 'jsonl';
@@ -126,6 +127,26 @@ export function detectFormat(file: string, text?: string): LabeledFormat {
   if (first.trimStart().startsWith('{')) return 'jsonl';
   if (first.startsWith('#begin document')) return 'conll2012';
   return 'conll';
+}
+
+/** A sniffed file: a labelled format, entity sequences (Q files, `predict --format seq` output) or plain text lines. */
+export type SniffedFormat = LabeledFormat | 'q' | 'text';
+
+const TAGGED_LINE = /\s(O|[BIESLU]-\S+)$/;
+
+/**
+ * What a file holds, for every "auto" format: JSONL or CoNLL-2012 by name or first line, entity sequences when a line
+ * holds <sep> or is <none>, CoNLL when most of the first 30 lines end in a tag, else text (one sentence per line).
+ */
+export function sniffFormat(file: string, text?: string): SniffedFormat {
+  const body = text ?? readUtf8(file);
+  const named = detectFormat(file, body);
+  if (named !== 'conll') return named;
+  const lines = splitLines(body);
+  if (lines.some((l) => l.includes(SEP) || l.trim() === NONE_LINE)) return 'q';
+  const head = lines.filter((l) => l.trim() !== '').slice(0, 30);
+  const tagged = head.filter((l) => TAGGED_LINE.test(l.trim()) || l.startsWith('-DOCSTART-')).length;
+  return tagged > head.length / 2 ? 'conll' : 'text';
 }
 
 export function readLabeled(file: string, opts: ReadOptions = {}): LabeledCorpus {

@@ -101,10 +101,10 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-plain': {
     name: 'cpu-plain',
     variantOf: 'cpu',
-    summary: "cpu with the paper's plain S2E decoding (no grounding) in the cycles and at evaluation",
+    summary: "cpu with the paper's plain S2E decoding (no grounding) in the cycles and at evaluation (the models record it)",
     cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--no-ground'],
-    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
-    evalArgs: ['--no-ground'],
+    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4', '--no-ground'],
+    evalArgs: [],
     devLossLines: 200,
     devGoldLines: 200,
     testCurveSentences: 500,

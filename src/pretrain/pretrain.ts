@@ -278,7 +278,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         r = trainer.step(mbs);
       } catch (e) {
         const ckpt = ckptStep === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${ckptStep}) is intact`;
-        throw nonFiniteStop(e, `step ${step + 1} (lr ${lr.toExponential(2)}):`, `${ckpt}; lower --lr or use more --warmup`);
+        throw nonFiniteStop(e, `step ${step + 1} (lr ${lr.toExponential(2)}):`, `${ckpt}; lower --lr or use more --warmup-steps`);
       }
       step++;
       const n = batchTokens(mbs);

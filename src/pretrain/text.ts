@@ -3,11 +3,11 @@
 // Character offsets are JS string (UTF-16) offsets; they are only used to slice the same string.
 
 import type { Rng } from '../data/rng';
+import { SEP } from '../data/entity-seq';
 
 export const S2E_PREFIX = 'entities: ';
 export const E2S_PREFIX = 'sentence: ';
 export const DENOISE_PREFIX = 'denoise: ';
-export const SEP = '<sep>';
 export const PSEUDO_TYPES = ['entity', 'person', 'location', 'organization', 'miscellaneous', 'group', 'product', 'corporation',
   'creative work', 'geopolitical', 'date', 'event', 'facility', 'gene', 'nationality', 'title'];
 const FUNCTION_WORDS = new Set(`the a an in on at for but and or of to he she it we they i this that these those his her its

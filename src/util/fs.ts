@@ -111,3 +111,8 @@ export function fingerprint(file: string): Fingerprint {
   if (bytes > 0 && last !== 10) lines++; // a last line without its newline
   return { path: path.resolve(file), bytes, lines, sha256: h.digest('hex') };
 }
+
+/** Write lines with a final newline (nothing for no lines). */
+export function writeLines(file: string, lines: readonly string[]): void {
+  fs.writeFileSync(file, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+}

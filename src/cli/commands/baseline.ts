@@ -5,9 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { Gazetteer, scoreLexicalMatcher } from '../../baselines/lexical-matcher';
 import { jsonlRecord, readQFile } from '../../data/readers';
 import { formatReport } from '../../eval/report';
-import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, offsetsOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
+import { chooseVerbalizer, corpusLabels, offsetsOf, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'baseline lexical',
@@ -22,15 +21,15 @@ registerCommand({
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
   details: 'Each Q surface maps to its most frequent type; matching is case-sensitive, over whole tokens, longest first, left to right.',
-  run(args: ParsedArgs, io: Io): number {
+  run(args, io: Io): number {
     const f = args.flags;
-    const gold = readLabeledWithFlags(str(f.gold) as string, f, str(f['gold-format']));
+    const gold = readLabeledWithFlags(f.gold, f, f['gold-format']);
     const v = chooseVerbalizer(f, corpusLabels(gold));
-    const q = readQFile(str(f.q) as string, v.wordSet());
+    const q = readQFile(f.q, v.wordSet());
     const g = new Gazetteer(q);
     const { preds, report } = scoreLexicalMatcher(g, gold, v);
-    if (str(f.out)) writeFileSync(str(f.out) as string, preds.map((p, i) => jsonlRecord({ text: gold.sentences[i]!.text, entities: p }, offsetsOf(f))).join('\n') + '\n');
-    const head = { q: str(f.q), gold: str(f.gold), qSequences: q.length, gazetteerEntries: g.size };
+    if (f.out) writeFileSync(f.out, preds.map((p, i) => jsonlRecord({ text: gold.sentences[i]!.text, entities: p }, offsetsOf(f))).join('\n') + '\n');
+    const head = { q: f.q, gold: f.gold, qSequences: q.length, gazetteerEntries: g.size };
     if (f.json === true) { io.out(JSON.stringify({ ...head, ...report }, null, 2)); return 0; }
     io.out(`Lexical Matcher: gazetteer of ${g.size} surfaces from ${q.length} sequences in ${head.q}\n`);
     io.out(formatReport(report));

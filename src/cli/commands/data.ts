@@ -1,21 +1,15 @@
-// `cyclener data stats` and `cyclener data build`.
+// `cyclener data stats` and `cyclener data build` (a thin wrapper over buildData in src/data/build.ts).
 
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { buildData, readSeedsFile, type Count } from '../../data/build';
 import { DATASETS, parseConfigName, parseCount, type QMode } from '../../data/config';
 import { DataError } from '../../data/errors';
-import { NONE_LINE, SEP, toQLine, parseQLine, type SeqEntity } from '../../data/entity-seq';
-import { buildGQ } from '../../data/gq';
-import { readQFile, readSentenceLines, readUtf8, sentenceToJson, splitLines, type LabeledCorpus } from '../../data/readers';
-import { Rng } from '../../data/rng';
-import { buildSQ, lengthDistribution, sampleSeeds } from '../../data/sq';
-import type { LabeledSentence } from '../../data/types';
-import type { Verbalizer } from '../../data/verbalizer';
-import { loadTextVectors, trainVectors, wordTokens, type WordVectors } from '../../data/wordvec';
-import { AT_LEAST_1, SEED, UsageError, type ParsedArgs } from '../args';
+import { NONE_LINE } from '../../data/entity-seq';
+import { readQFile, readSentenceLines, sniffFormat, type LabeledCorpus } from '../../data/readers';
+import { AT_LEAST_1, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, ensureDir, fmtInt, num, READER_FLAGS, readLabeledWithFlags, requireCleanTags, str, VERBALIZER_FLAGS, writeLines } from '../common';
+import { fmtInt, READER_FLAGS, readLabeledWithFlags, requireCleanTags, chooseVerbalizer, corpusLabels, VERBALIZER_FLAGS } from '../common';
 
 // ------------------------------------------------------------------ data stats
 
@@ -58,11 +52,6 @@ function qStats(file: string) {
   };
 }
 
-function guessPlainFormat(file: string): 'q' | undefined {
-  const lines = splitLines(readUtf8(file));
-  return lines.some((l) => l.includes(SEP) || l.trim() === NONE_LINE) ? 'q' : undefined;
-}
-
 registerCommand({
   name: 'data stats',
   summary: 'count sentences, tokens and entities of a labelled file, an S file or a Q file',
@@ -73,10 +62,11 @@ registerCommand({
     json: { type: 'boolean', help: 'print JSON instead of a table' },
   },
   details: 'Sentences are separated by blank or whitespace-only lines; -DOCSTART- lines are counted as documents, not tokens.',
-  run(args: ParsedArgs, io: Io): number {
+  run(args, io: Io): number {
     const file = args.positionals[0] as string;
-    let format = str(args.flags.format) ?? 'auto';
-    if (format === 'auto') format = guessPlainFormat(file) ?? 'auto';
+    let format: string = args.flags.format;
+    // Auto: text files are not guessed (a CoNLL file with the tag elsewhere than last would look like text).
+    if (format === 'auto') format = sniffFormat(file) === 'q' ? 'q' : 'auto';
     const stats = format === 'text' ? textStats(file) : format === 'q' ? qStats(file) : labeledStats(readLabeledWithFlags(file, args.flags, format));
     if (args.flags.json === true) { io.out(JSON.stringify(stats, null, 2)); return 0; }
     const rows: [string, string][] = [];
@@ -117,65 +107,6 @@ function refuseTestSplit(file: string): void {
   }
 }
 
-interface SplitResult {
-  S: string[];
-  Q: SeqEntity[][];
-  sSentences: LabeledSentence[];
-  notices: string[];
-  info: Record<string, unknown>;
-}
-
-function buildSplit(
-  corpus: LabeledCorpus, mode: QMode, numS: number | 'full', numQ: number, rng: Rng, v: Verbalizer,
-  opts: { allowOverlap: boolean; includeEmptyQ: boolean; seedEntities: number; seeds?: SeqEntity[]; vectors: () => WordVectors; lengthFrom: LabeledSentence[] },
-): SplitResult {
-  const sents = corpus.sentences;
-  if (mode === 'gq') {
-    const r = buildGQ(sents, { numS, numQ, rng, verbalizer: v, allowOverlap: opts.allowOverlap, includeEmptyQ: opts.includeEmptyQ });
-    return { S: r.S, Q: r.Q, sSentences: r.sIndices.map((i) => sents[i] as LabeledSentence), notices: r.notices, info: { qFromSentences: r.qIndices.length } };
-  }
-  // SQ: S is a random sample; seeds come from the other sentences first, so S and the seed list
-  // are independent whenever the corpus is large enough.
-  const notices: string[] = [];
-  const perm = rng.fork('sq-s-order').permutation(sents.length);
-  let nS = numS === 'full' ? sents.length : numS;
-  if (nS > sents.length) { notices.push(`only ${sents.length} sentences available: S has ${sents.length} instead of ${nS}`); nS = sents.length; }
-  const sIdx = perm.slice(0, nS);
-  const inS = new Set(sIdx);
-  let seeds = opts.seeds;
-  let seedSource = 'file';
-  if (!seeds) {
-    const others = sents.filter((_, i) => !inS.has(i));
-    seeds = sampleSeeds(others, opts.seedEntities, v, rng.fork('sq-seeds'));
-    seedSource = 'sentences not in S';
-    if (seeds.length < opts.seedEntities) {
-      const outside = seeds.length;
-      const more = sampleSeeds(sents, opts.seedEntities, v, rng.fork('sq-seeds-all'));
-      const have = new Set(seeds.map((s) => `${s.surface}\u0000${s.type}`));
-      for (const m of more) if (seeds.length < opts.seedEntities && !have.has(`${m.surface}\u0000${m.type}`)) seeds.push(m);
-      notices.push(`seed entities: ${outside} from sentences outside S, ${seeds.length - outside} from S's sentences` +
-        (seeds.length < opts.seedEntities ? `; only ${seeds.length} distinct entities exist, fewer than the ${opts.seedEntities} requested` : ''));
-      seedSource = 'sentences not in S, then S';
-    }
-  }
-  const r = buildSQ({ numQ, seeds, lengthDist: lengthDistribution(opts.lengthFrom), vectors: opts.vectors(), rng: rng.fork('sq-build') });
-  if (r.seedsWithoutVector > 0) notices.push(`${r.seedsWithoutVector} of ${seeds.length} seed entities have no word vector and were grouped at random`);
-  return { S: sIdx.map((i) => (sents[i] as LabeledSentence).text), Q: r.Q, sSentences: sIdx.map((i) => sents[i] as LabeledSentence), notices, info: { seeds: seeds.length, seedSource, seedsWithoutVector: r.seedsWithoutVector } };
-}
-
-function readSeedsFile(file: string, v: Verbalizer): SeqEntity[] {
-  // One seed per line: "surface<TAB>type" where type is a label (PER) or a type word (person).
-  return splitLines(readUtf8(file)).flatMap((line, i) => {
-    if (line.trim() === '') return [];
-    const parts = line.split('\t');
-    if (parts.length !== 2 || !parts[0]!.trim() || !parts[1]!.trim()) throw new DataError(file, i + 1, 'expected "surface<TAB>type"');
-    const t = parts[1]!.trim();
-    const type = v.has(t) ? v.verbalize(t) : v.label(t) !== undefined ? t : undefined;
-    if (type === undefined) throw new DataError(file, i + 1, `unknown type "${t}" (known: ${v.labels().join(', ')} or ${v.words().join(', ')})`);
-    return [{ surface: parts[0]!.trim(), type }];
-  });
-}
-
 /** A count flag (500, 1k, full): a bad one is a usage error naming the flag. */
 function countFlag(flag: string, value: string, allowFull: boolean): number | 'full' {
   try {
@@ -184,8 +115,6 @@ function countFlag(flag: string, value: string, allowFull: boolean): number | 'f
     throw new UsageError(`--${flag}: ${(e as Error).message}`);
   }
 }
-
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 registerCommand({
   name: 'data build',
@@ -198,8 +127,8 @@ registerCommand({
     'num-sentences': { type: 'string', arg: 'N', help: '#S, e.g. 2k or full (with --train)' },
     'num-sequences': { type: 'string', arg: 'N', help: '#Q, e.g. 1k (with --train)' },
     mode: { type: 'string', arg: 'M', help: 'how Q is made (with --train)', choices: ['gq', 'sq'] },
-    'dev-sentences': { type: 'string', arg: 'N', help: "dev #S (default: the paper's Table 3 dev configuration, else 1k)" },
-    'dev-sequences': { type: 'string', arg: 'N', help: "dev #Q (default: the paper's Table 3 dev configuration, else 500)" },
+    'dev-num-sentences': { type: 'string', arg: 'N', help: "dev #S (default: the paper's Table 3 dev configuration, else 1k)", aliases: ['dev-sentences'] },
+    'dev-num-sequences': { type: 'string', arg: 'N', help: "dev #Q (default: the paper's Table 3 dev configuration, else 500)", aliases: ['dev-sequences'] },
     out: { type: 'string', arg: 'DIR', help: 'output folder', required: true },
     seed: { type: 'int', arg: 'N', help: 'random seed', default: 1, range: SEED },
     format: { type: 'string', arg: 'F', help: 'format of the annotated files', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
@@ -221,13 +150,13 @@ registerCommand({
     '  cyclener data build --config conll2003/2k/1k-gq --out runs/data/conll-2k-1k-gq',
     '  cyclener data build --train train.txt --dev dev.txt --num-sentences full --num-sequences 1k --mode sq --out out/',
   ].join('\n'),
-  run(args: ParsedArgs, io: Io): number {
+  run(args, io: Io): number {
     const f = args.flags;
-    const cfgName = str(f.config);
-    let dataset: string | undefined = str(f.dataset);
-    let trainFile = str(f.train);
-    let devFile = str(f.dev);
-    let numS: number | 'full';
+    const cfgName = f.config;
+    let dataset: string | undefined = f.dataset;
+    let trainFile = f.train;
+    let devFile = f.dev;
+    let numS: Count;
     let numQ: number;
     let mode: QMode;
     try {
@@ -237,7 +166,7 @@ registerCommand({
         const info = DATASETS[cfg.dataset];
         if (!info && !trainFile) throw new UsageError(`unknown dataset "${cfg.dataset}" in --config (known: ${Object.keys(DATASETS).join(', ')}); pass --train FILE`);
         dataset = dataset ?? cfg.dataset;
-        const dir = join(str(f['data-dir']) ?? defaultDataDir(), cfg.dataset);
+        const dir = join(f['data-dir'] ?? defaultDataDir(), cfg.dataset);
         if (info) {
           trainFile = trainFile ?? findFile(dir, info.train, 'train');
           devFile = devFile ?? findFile(dir, info.dev, 'dev');
@@ -245,7 +174,7 @@ registerCommand({
         numS = cfg.numS; numQ = cfg.numQ; mode = cfg.mode;
       } else {
         if (!trainFile) throw new UsageError('give --config NAME or --train FILE (see cyclener data build --help)');
-        const s = str(f['num-sentences']), q = str(f['num-sequences']), m = str(f.mode);
+        const s = f['num-sentences'], q = f['num-sequences'], m = f.mode;
         if (!s || !q || !m) throw new UsageError('with --train, --num-sentences, --num-sequences and --mode are required');
         numS = countFlag('num-sentences', s, true); numQ = countFlag('num-sequences', q, false) as number; mode = m as QMode;
       }
@@ -253,93 +182,32 @@ registerCommand({
       if (e instanceof UsageError || e instanceof DataError) throw e;
       throw new UsageError((e as Error).message);
     }
-    const out = str(f.out) as string;
-    const seed = num(f.seed) as number;
+    const out = f.out;
     refuseTestSplit(trainFile as string);
     if (devFile) refuseTestSplit(devFile);
     if (!f.force && existsSync(join(out, 'S.txt'))) throw new UsageError(`${join(out, 'S.txt')} exists; pass --force to overwrite`);
 
-    const format = str(f.format);
-    const train = readLabeledWithFlags(trainFile as string, f, format);
+    const train = readLabeledWithFlags(trainFile as string, f, f.format);
     requireCleanTags(train);
-    const dev = devFile ? readLabeledWithFlags(devFile, f, format) : undefined;
+    const dev = devFile ? readLabeledWithFlags(devFile, f, f.format) : undefined;
     if (dev) requireCleanTags(dev);
     const v = chooseVerbalizer(f, [...corpusLabels(train), ...(dev ? corpusLabels(dev) : [])], dataset && DATASETS[dataset] ? dataset : undefined);
+    const seeds = f.seeds ? readSeedsFile(f.seeds, v) : undefined;
+    // Dev sizes: the flags, else the paper's Table 3 dev configuration, else 1k/500.
+    const table3 = dataset ? DATASETS[dataset]?.devConfig[mode] : undefined;
+    const ds = f['dev-num-sentences'], dq = f['dev-num-sequences'];
+    const devNumS = ds ? countFlag('dev-num-sentences', ds, true) : table3?.numS ?? 1000;
+    const devNumQ = dq ? (countFlag('dev-num-sequences', dq, false) as number) : table3?.numQ ?? 500;
 
-    const rng = new Rng(seed);
-    const seeds = str(f.seeds) ? readSeedsFile(str(f.seeds) as string, v) : undefined;
-    let vectors: WordVectors | undefined;
-    const getVectors = (): WordVectors => {
-      if (vectors) return vectors;
-      const vf = str(f.vectors);
-      if (vf) {
-        const need = new Set<string>();
-        for (const s of [...train.sentences, ...(dev?.sentences ?? [])]) for (const e of s.entities) for (const w of wordTokens(e.surface)) need.add(w);
-        for (const s of seeds ?? []) for (const w of wordTokens(s.surface)) need.add(w);
-        vectors = loadTextVectors(vf, need);
-      } else {
-        // Unsupervised: only the text of the train/dev files is used, never their labels.
-        vectors = trainVectors([...train.sentences, ...(dev?.sentences ?? [])].map((s) => s.text), { seed });
-      }
-      return vectors;
-    };
-    const common = { allowOverlap: f['allow-overlap'] === true, includeEmptyQ: f['include-empty-q'] === true, seedEntities: num(f['seed-entities']) as number, vectors: getVectors };
-    const tr = buildSplit(train, mode, numS, numQ, rng.fork('train'), v, { ...common, ...(seeds ? { seeds } : {}), lengthFrom: train.sentences });
-
-    let dv: SplitResult | undefined;
-    const notices = tr.notices.map((n) => `train: ${n}`);
-    let devCfg: { numS: number | 'full'; numQ: number } | undefined;
-    if (dev) {
-      const table3 = dataset ? DATASETS[dataset]?.devConfig[mode] : undefined;
-      const ds = str(f['dev-sentences']), dq = str(f['dev-sequences']);
-      devCfg = { numS: ds ? countFlag('dev-sentences', ds, true) : table3?.numS ?? 1000, numQ: dq ? (countFlag('dev-sequences', dq, false) as number) : table3?.numQ ?? 500 };
-      // Dev SQ seeds come from the dev annotations (Table 3 builds dev from the dev split).
-      // Dev data is never trained on (it only scores the E-/S-cycle losses for model selection), so by
-      // default dev_Q may come from dev_S's sentences, which gives the paper's Table 3 dev sizes.
-      const devOverlap = f['dev-independent'] !== true;
-      dv = buildSplit(dev, mode, devCfg.numS, devCfg.numQ, rng.fork('dev'), v, { ...common, allowOverlap: devOverlap, lengthFrom: dev.sentences });
-      notices.push(...dv.notices.map((n) => `dev: ${n}`));
-    } else notices.push('no dev file: dev_S.txt/dev_Q.txt not written (model selection needs them; pass --dev FILE)');
-
-    ensureDir(out);
-    const files: Record<string, { lines: number; sha256: string }> = {};
-    const put = (name: string, lines: string[]) => {
-      const p = join(out, name);
-      writeLines(p, lines);
-      files[name] = { lines: lines.length, sha256: sha256(p) };
-    };
-    put('S.txt', tr.S);
-    put('Q.txt', tr.Q.map(toQLine));
-    if (dv) {
-      put('dev_S.txt', dv.S);
-      put('dev_Q.txt', dv.Q.map(toQLine));
-      put('dev_gold.jsonl', dv.sSentences.map(sentenceToJson));
-    }
-    // Round-trip check: what we wrote parses back to what we built (no lossy surfaces).
-    tr.Q.forEach((q, i) => {
-      const back = parseQLine(toQLine(q)).entities;
-      if (back.length !== q.length || back.some((e, k) => e.surface !== q[k]!.surface || e.type !== q[k]!.type)) throw new Error(`internal: Q line ${i + 1} does not round-trip`);
+    const r = buildData(out, {
+      train, ...(dev ? { dev, devNumS, devNumQ } : {}), mode, numS, numQ, seed: f.seed, verbalizer: v,
+      ...(cfgName ? { configName: cfgName } : {}), ...(dataset ? { dataset } : {}), ...(seeds ? { seeds } : {}), seedEntities: f['seed-entities'],
+      ...(f.vectors ? { vectorsFile: f.vectors } : {}),
+      allowOverlap: f['allow-overlap'] === true, devIndependent: f['dev-independent'] === true, includeEmptyQ: f['include-empty-q'] === true,
     });
-    const manifest = {
-      tool: 'cyclener data build',
-      config: cfgName ?? `${dataset ?? 'custom'}/${numS}/${numQ}-${mode}`,
-      dataset: dataset ?? null,
-      mode,
-      seed,
-      requested: { numS, numQ, dev: devCfg ?? null },
-      actual: { S: tr.S.length, Q: tr.Q.length, devS: dv?.S.length ?? 0, devQ: dv?.Q.length ?? 0 },
-      inputs: { train: { path: resolve(trainFile as string), sha256: sha256(trainFile as string), scheme: train.scheme }, dev: dev ? { path: resolve(devFile as string), sha256: sha256(devFile as string), scheme: dev.scheme } : null },
-      options: { allowOverlap: common.allowOverlap, devIndependent: f['dev-independent'] === true, includeEmptyQ: common.includeEmptyQ, seedEntities: mode === 'sq' ? (seeds ? seeds.length : common.seedEntities) : null, vectors: mode === 'sq' ? str(f.vectors) ?? 'trained: PPMI+SVD on the train/dev text' : null },
-      train: tr.info,
-      dev: dv?.info ?? null,
-      format: { S: 'one sentence per line', Q: `entities "surface ${SEP} type" joined by " ${SEP} "; ${NONE_LINE} = no entities`, sep: SEP, none: NONE_LINE },
-      verbalizer: v.toJSON(),
-      files,
-      notices,
-    };
-    writeFileSync(join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    for (const n of notices) io.err(`note: ${n}`);
-    io.out(`wrote ${out}: S ${fmtInt(tr.S.length)}, Q ${fmtInt(tr.Q.length)}${dv ? `, dev_S ${fmtInt(dv.S.length)}, dev_Q ${fmtInt(dv.Q.length)}` : ''} (seed ${seed})`);
+    for (const n of r.notices) io.err(`note: ${n}`);
+    const c = r.counts;
+    io.out(`wrote ${out}: S ${fmtInt(c.S)}, Q ${fmtInt(c.Q)}${dev ? `, dev_S ${fmtInt(c.devS)}, dev_Q ${fmtInt(c.devQ)}` : ''} (seed ${f.seed})`);
     return 0;
   },
 });

@@ -4,9 +4,8 @@ import * as path from 'node:path';
 import * as T from '../../tensor';
 import { markEntities, runSyntheticDemo, DEMO_SETTINGS } from '../../cycle/demo';
 import { SYN_TYPES } from '../../cycle/synthetic';
-import type { ParsedArgs } from '../args';
 import { AT_LEAST_1, NON_NEGATIVE } from '../args';
-import { ensureDir, num, str } from '../common';
+import { ensureDir, num } from '../common';
 import { registerCommand, type Io } from '../registry';
 
 registerCommand({
@@ -23,8 +22,8 @@ registerCommand({
     `Models: a tiny T5 pair (d_model ${DEMO_SETTINGS.dModel}) from random initialisation; fragment warm-up on S alone, then grounded`,
     'S-/E-cycle training. Scores are conlleval-exact micro F1, next to the paper\'s Lexical Matcher built from Q.',
   ].join('\n'),
-  async run(args: ParsedArgs, io: Io): Promise<number> {
-    const out = str(args.flags.out) as string;
+  async run(args, io: Io): Promise<number> {
+    const out = args.flags.out;
     ensureDir(out);
     // Tiny models gain nothing from a second thread, and a busy core makes OpenMP collapse (measured 10-30x).
     if (process.env.CYCLENER_THREADS === undefined) T.setNumThreads(1);

@@ -1,18 +1,16 @@
 // `cyclener evaluate --gold FILE --pred FILE`: conlleval-exact scores, bag of mentions, error
 // breakdown and the sentences-with-entities variant, as a table or JSON.
 
-import { detectFormat, readSequenceLines, type LabeledCorpus } from '../../data/readers';
-import { NONE_LINE, SEP } from '../../data/entity-seq';
+import { readSequenceLines, sniffFormat, type LabeledCorpus } from '../../data/readers';
 import { compareCorpora, compareSequences } from '../../eval/compare';
 import { evaluate, type EvalSentence } from '../../eval/metrics';
 import { formatReport } from '../../eval/report';
-import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { issueCounts, predictWithModelDir, type SentenceIssues } from '../../cycle/predict';
-import { issueSummary, PREDICT_FLAGS } from './cycle';
+import { issueSummary, predictOptions, PREDICT_FLAGS } from '../predict-flags';
 import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
-import { chooseVerbalizer, corpusLabels, num, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
+import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'evaluate',
@@ -34,27 +32,24 @@ registerCommand({
     'The bag-of-mentions variant compares per sentence the multisets of (surface, type), ignoring positions.',
     'For entity-sequence predictions, entities that cannot be placed in the sentence count as wrong predictions.',
   ].join('\n'),
-  async run(args: ParsedArgs, io: Io): Promise<number> {
+  async run(args, io: Io): Promise<number> {
     const f = args.flags;
-    const goldFile = str(f.gold) as string;
-    const modelDir = str(f.model);
-    if ((modelDir === undefined) === (str(f.pred) === undefined)) throw new UsageError('give exactly one of --pred FILE and --model DIR');
-    const predFile = modelDir ?? (str(f.pred) as string);
-    const gold = readLabeledWithFlags(goldFile, f, str(f['gold-format']));
-    let pf = str(f['pred-format']) ?? 'auto';
+    const goldFile = f.gold;
+    const modelDir = f.model;
+    if ((modelDir === undefined) === (f.pred === undefined)) throw new UsageError('give exactly one of --pred FILE and --model DIR');
+    const predFile = modelDir ?? (f.pred as string);
+    const gold = readLabeledWithFlags(goldFile, f, f['gold-format']);
+    let pf: string = f['pred-format'];
     let modelLines: string[] | undefined;
     let issues: SentenceIssues[] | undefined;
     if (modelDir) {
-      const p = await predictWithModelDir((await modelDirArg(modelDir, '--model', io)) as string, gold.sentences.map((s) => s.text), {
-        grounded: f['no-ground'] !== true, batch: num(f['predict-batch']) as number, maxNewTokens: num(f['max-new-tokens']) as number, numBeams: num(f.beams) as number, precision: precisionOf(f),
-      });
+      const p = await predictWithModelDir((await modelDirArg(modelDir, '--model', io)) as string, gold.sentences.map((s) => s.text), predictOptions(f));
       modelLines = p.seqs;
       issues = p.issues;
       pf = 'seq';
     } else if (pf === 'auto') {
-      const lines = readSequenceLines(predFile);
-      const seqLike = lines.some((l) => l.includes(SEP) || l.trim() === NONE_LINE);
-      pf = seqLike ? 'seq' : detectFormat(predFile);
+      const sniffed = sniffFormat(predFile, readSequenceLines(predFile).join('\n'));
+      pf = sniffed === 'q' ? 'seq' : sniffed === 'text' ? 'conll' : sniffed;
     }
     let sentences: EvalSentence[];
     const extra: Record<string, unknown> = { gold: goldFile, pred: predFile, predFormat: pf, goldScheme: gold.scheme };

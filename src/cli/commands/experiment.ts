@@ -5,9 +5,8 @@ import * as path from 'node:path';
 import { EXPERIMENTS, filterCells, getPreset, parseSeeds, PlanError, planExperiment, PRESETS } from '../../experiments/plan';
 import { cellDir, killActiveChildren, stopActiveChildren, missingInputs, probeTrainTestGold, runCell, TRAIN_TEST_GOLD_FLAG, type RunContext } from '../../experiments/runner';
 import { shellQuote } from '../../experiments/result';
-import { UsageError, type ParsedArgs } from '../args';
+import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { str } from '../common';
 import { modelDirArg } from '../model-arg';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -35,11 +34,11 @@ registerCommand({
     `Cycle cells of table6 and figure4 log test P/R/F1 per evaluation with \`train ${TRAIN_TEST_GOLD_FLAG}\` when train supports it.`,
     'Then: cyclener report --results DIR. See docs/experiments.md.',
   ].join('\n'),
-  async run(args: ParsedArgs, io: Io): Promise<number> {
+  async run(args, io: Io): Promise<number> {
     const f = args.flags;
     const name = args.positionals[0];
     try {
-      const preset = getPreset(str(f.preset) as string);
+      const preset = getPreset(f.preset);
       if (f.list === true && !name) {
         io.out('experiments:');
         for (const e of Object.values(EXPERIMENTS)) io.out(`  ${e.name.padEnd(8)} ${e.summary}`);
@@ -48,13 +47,13 @@ registerCommand({
         return 0;
       }
       if (!name) throw new UsageError(`give an experiment name (${Object.keys(EXPERIMENTS).join(', ')}) or --list`);
-      const dataDir = str(f['data-dir']) as string;
-      const all = planExperiment(name, { preset: preset.name, seeds: parseSeeds(str(f.seeds) as string), dataDir });
-      const cells = filterCells(all, str(f.cells));
-      const root = path.join(str(f.out) as string, preset.name);
+      const dataDir = f['data-dir'];
+      const all = planExperiment(name, { preset: preset.name, seeds: parseSeeds(f.seeds), dataDir });
+      const cells = filterCells(all, f.cells);
+      const root = path.join(f.out, preset.name);
       const ctx: RunContext = {
-        root, preset: preset.name, dataDir, baseModel: str(f['base-model']) as string, cliMain: path.resolve(__dirname, '..', 'main.js'),
-        evalSplit: str(f['eval-split']) as 'test' | 'dev', trainHasTestGold: false, log: (l) => io.out(`${stamp()} ${l}`),
+        root, preset: preset.name, dataDir, baseModel: f['base-model'], cliMain: path.resolve(__dirname, '..', 'main.js'),
+        evalSplit: f['eval-split'] as 'test' | 'dev', trainHasTestGold: false, log: (l) => io.out(`${stamp()} ${l}`),
       };
       if (f.list === true || f['dry-run'] === true) {
         for (const c of cells) {

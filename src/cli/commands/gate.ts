@@ -5,13 +5,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cachedGateRow, formatGateTable, gateBase, lexicalGate, type GateRow, type GateSettings } from '../../cycle/gate';
 import { pairsFromSentences, sampleSentences } from '../../cycle/supervised';
-import { typesOf } from '../../cycle/trainer';
+import { typesOf } from '../../data/entity-seq';
 import { atomicWriteFile } from '../../t5/safetensors';
-import type { ParsedArgs } from '../args';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { modelDirArg } from '../model-arg';
-import { chooseVerbalizer, corpusLabels, num, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, str, VERBALIZER_FLAGS } from '../common';
+import { chooseVerbalizer, corpusLabels, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'gate',
@@ -26,7 +25,7 @@ registerCommand({
     batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
     lr: { type: 'number', arg: 'LR', help: 'learning rate (AdamW, clip 1)', default: 5e-4, range: POSITIVE },
     seed: { type: 'int', arg: 'N', help: 'seed of the sentence draw, initialisation and dropout', default: 42, range: SEED },
-    'dev-sentences': { type: 'int', arg: 'N', help: 'score the first N dev sentences (0 = all)', default: 500, range: NON_NEGATIVE },
+    'dev-num': { type: 'int', arg: 'N', help: 'score the first N dev sentences (0 = all)', default: 500, range: NON_NEGATIVE, aliases: ['dev-sentences'] },
     target: { type: 'number', arg: 'F1', help: 'bag-of-mentions F1 a base must reach (and beat the Lexical Matcher)', default: 0.75, range: FRACTION },
     out: { type: 'string', arg: 'DIR', help: 'fine-tuned models, gate.json and gate.md (rows already there with the same settings are reused)', default: 'runs/gate' },
     'no-ground': { type: 'boolean', help: 'plain decoding instead of grounded' },
@@ -43,29 +42,29 @@ registerCommand({
     'and bag-of-mentions micro P/R/F1; the verdict uses bag F1. Example:',
     '  cyclener gate --base-model models/base-news-11m --random-init --train conll2003/train.txt --dev conll2003/dev.txt',
   ].join('\n'),
-  async run(args: ParsedArgs, io: Io): Promise<number> {
+  async run(args, io: Io): Promise<number> {
     const f = args.flags;
-    const bases = (str(f['base-model']) as string).split(',').map((b) => b.trim()).filter((b) => b !== '');
+    const bases = f['base-model'].split(',').map((b) => b.trim()).filter((b) => b !== '');
     const dirs = new Map<string, string>();
     for (const b of bases) dirs.set(b, (await modelDirArg(b, '--base-model', io)) as string);
     for (const b of bases) if (!fs.existsSync(path.join(dirs.get(b)!, 'config.json'))) throw new UsageError(`--base-model ${b}: no config.json there`);
-    const trainFile = str(f.train) as string;
-    const devFile = str(f.dev) as string;
+    const trainFile = f.train;
+    const devFile = f.dev;
     if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile))) throw new UsageError(`--dev ${devFile} looks like a test split; the gate selects models, so it runs on dev only`);
     const train = readLabeledWithFlags(trainFile, f);
     const devAll = readLabeledWithFlags(devFile, f);
     const v = chooseVerbalizer(f, [...corpusLabels(train), ...corpusLabels(devAll)]);
     const s: GateSettings = {
-      num: num(f.num) as number, steps: num(f.steps) as number, batchSize: num(f.batch) as number, lr: num(f.lr) as number,
-      seed: num(f.seed) as number, devSentences: num(f['dev-sentences']) as number, grounded: f['no-ground'] !== true,
-      maxNewTokens: num(f['max-new-tokens']) as number, predictBatch: num(f['predict-batch']) as number, precision: precisionOf(f),
+      num: f.num, steps: f.steps, batchSize: f.batch, lr: f.lr,
+      seed: f.seed, devSentences: f['dev-num'], grounded: f['no-ground'] !== true,
+      maxNewTokens: f['max-new-tokens'], predictBatch: f['predict-batch'], precision: precisionOf(f),
     };
     if (s.num > train.sentences.length) throw new UsageError(`--num ${s.num}: ${trainFile} has only ${train.sentences.length} sentences`);
     const dev = s.devSentences > 0 ? { ...devAll, sentences: devAll.sentences.slice(0, s.devSentences) } : devAll;
     const sents = sampleSentences(train.sentences, s.num, s.seed);
     const pairs = pairsFromSentences(sents, v);
     const types = typesOf(pairs.map((p) => p.sequence));
-    const out = str(f.out) as string;
+    const out = f.out;
     fs.mkdirSync(out, { recursive: true });
     io.err(`gate: ${sents.length} gold sentences of ${trainFile} (seed ${s.seed}), ${s.steps} steps × ${s.batchSize}, lr ${s.lr}; ${dev.sentences.length} sentences of ${devFile}`);
 
@@ -86,8 +85,8 @@ registerCommand({
       io.err(`${c.label}: fine-tuning ${c.randomInit ? `a randomly initialised ${c.base}` : c.base}`);
       rows.push(await gateBase(c.base, c.randomInit, c.label, pairs, dev, v, types, s, dir, (l) => io.err(`  ${l}`)));
     }
-    atomicWriteFile(path.join(out, 'gate.json'), JSON.stringify({ train: trainFile, dev: devFile, target: num(f.target), settings: s, rows }, null, 2) + '\n');
-    const table = formatGateTable(rows, num(f.target) as number);
+    atomicWriteFile(path.join(out, 'gate.json'), JSON.stringify({ train: trainFile, dev: devFile, target: f.target, settings: s, rows }, null, 2) + '\n');
+    const table = formatGateTable(rows, f.target);
     atomicWriteFile(path.join(out, 'gate.md'), `${table}\n`);
     if (f.json === true) io.out(JSON.stringify(rows, null, 2));
     else io.out(table);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { checkCorpusFiles } from '../../pretrain/corpus';
 import { findCheckpoint, readTrainState, type Recipe } from '../../pretrain/train-state';
 import { compareInputs, compareSettings, fingerprintFiles, INPUTS_FILE, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
-import type { FlagValue, ParsedArgs } from '../args';
+import type { FlagValue } from '../args';
 import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
 import { registerCommand, type Io } from '../registry';
@@ -28,7 +28,7 @@ const RESUME_ALLOWED = ['steps', 'max-minutes', 'threads', 'checkpoint-minutes',
 function recipeFlags(r: Recipe): Record<string, unknown> {
   return {
     mixture: r.mixture, 'span-inputs': r.spanInputs ?? 'sentences', batch: r.batch, accum: r.accum, optimizer: r.optimizer ?? 'adamw', lr: r.lr,
-    warmup: r.warmup, schedule: r.schedule, seed: r.seed, fp32: !r.bf16, dropout: r.dropout, 'max-source': r.maxSource, 'max-target': r.maxTarget, init: r.init,
+    'warmup-steps': r.warmup, schedule: r.schedule, seed: r.seed, fp32: !r.bf16, dropout: r.dropout, 'max-source': r.maxSource, 'max-target': r.maxTarget, init: r.init,
   };
 }
 
@@ -36,7 +36,7 @@ function recipeFlags(r: Recipe): Record<string, unknown> {
 function commandRecipeFlags(f: Record<string, FlagValue>): Record<string, unknown> {
   return {
     mixture: formatMixture(parseMixture(str(f.mixture) as string)), 'span-inputs': str(f['span-inputs']), batch: num(f.batch), accum: num(f.accum), optimizer: str(f.optimizer),
-    lr: num(f.lr), warmup: num(f.warmup), schedule: str(f.schedule), seed: num(f.seed), fp32: f.fp32 === true, dropout: num(f.dropout),
+    lr: num(f.lr), 'warmup-steps': num(f['warmup-steps']), schedule: str(f.schedule), seed: num(f.seed), fp32: f.fp32 === true, dropout: num(f.dropout),
     'max-source': num(f['max-source']), 'max-target': num(f['max-target']), init: str(f.init) ? path.resolve(str(f.init) as string) : null,
   };
 }
@@ -84,7 +84,7 @@ registerCommand({
     accum: { type: 'int', arg: 'K', help: 'micro-batches per optimizer step (gradient accumulation)', default: D.accum, range: AT_LEAST_1 },
     optimizer: { type: 'string', arg: 'O', help: 'adamw (betas 0.9/0.98, weight decay 0.01) or adafactor (external lr, no parameter scaling)', default: 'adamw', choices: ['adamw', 'adafactor'] },
     lr: { type: 'number', arg: 'LR', help: 'peak learning rate', default: D.lr, range: POSITIVE },
-    warmup: { type: 'int', arg: 'N', help: 'linear warmup steps (0 = none)', default: D.warmup, range: NON_NEGATIVE },
+    'warmup-steps': { type: 'int', arg: 'N', help: 'linear warmup steps (0 = none)', default: D.warmup, range: NON_NEGATIVE, aliases: ['warmup'] },
     schedule: { type: 'string', arg: 'S', help: 'decay after warmup (default: linear with --steps, else inverse-sqrt)', choices: SCHEDULES },
     seed: { type: 'int', arg: 'N', help: 'seed of model init, data sampling and tokenizer sample', default: D.seed, range: SEED },
     ...PRECISION_FLAG,
@@ -109,13 +109,13 @@ registerCommand({
     'the corpus files\' sha256, checked on --resume.',
     'Example: cyclener pretrain --corpus news.txt.xz --out runs/base --model tiny --max-minutes 30',
   ].join('\n'),
-  async run(args: ParsedArgs, io: Io): Promise<number> {
+  async run(args, io: Io): Promise<number> {
     const f = args.flags;
-    if (num(f.threads) !== undefined) T.setNumThreads(num(f.threads) as number);
-    if (str(f.tokenizer) && str(f.init)) throw new UsageError('--tokenizer and --init both give a tokenizer; pass one');
-    const out = str(f.out) as string;
-    const corpus = (str(f.corpus) as string).split(',').filter(Boolean);
-    if (f.force === true && str(f.init) && path.resolve(str(f.init) as string) === path.resolve(out)) throw new UsageError('--force would delete the --init model: it is the output directory');
+    if (f.threads !== undefined) T.setNumThreads(f.threads);
+    if (f.tokenizer && f.init) throw new UsageError('--tokenizer and --init both give a tokenizer; pass one');
+    const out = f.out;
+    const corpus = f.corpus.split(',').filter(Boolean);
+    if (f.force === true && f.init && path.resolve(f.init) === path.resolve(out)) throw new UsageError('--force would delete the --init model: it is the output directory');
     const log = (line: string) => io.err(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
     checkCorpusFiles(corpus); // a missing corpus file is reported before the run folder is touched
     const run = openRunDir(out, PRETRAIN_RUN, { resume: f.resume === true, force: f.force === true, log });
@@ -126,36 +126,36 @@ registerCommand({
       ({ stoppedBy } = await pretrain({
         corpus,
         out,
-        model: str(f.model) as string,
-        vocabSize: num(f['vocab-size']) as number,
-        tokenizerDir: (await modelDirArg(str(f.tokenizer), '--tokenizer', io)) ?? null,
-        init: (await modelDirArg(str(f.init), '--init', io)) ?? null,
-        mixture: str(f.mixture) as string,
-        spanInputs: str(f['span-inputs']) === 'sentences' ? 'sentences' : 'packed',
-        maxMinutes: num(f['max-minutes']) ?? null,
-        steps: num(f.steps) ?? null,
+        model: f.model,
+        vocabSize: f['vocab-size'],
+        tokenizerDir: (await modelDirArg(f.tokenizer, '--tokenizer', io)) ?? null,
+        init: (await modelDirArg(f.init, '--init', io)) ?? null,
+        mixture: f.mixture,
+        spanInputs: f['span-inputs'] === 'sentences' ? 'sentences' : 'packed',
+        maxMinutes: f['max-minutes'] ?? null,
+        steps: f.steps ?? null,
         resume: f.resume === true,
-        batch: num(f.batch) as number,
-        accum: num(f.accum) as number,
-        optimizer: str(f.optimizer) === 'adafactor' ? 'adafactor' : 'adamw',
-        lr: num(f.lr) as number,
-        warmup: num(f.warmup) as number,
-        schedule: (str(f.schedule) as ScheduleKind | undefined) ?? null,
-        seed: num(f.seed) as number,
+        batch: f.batch,
+        accum: f.accum,
+        optimizer: f.optimizer === 'adafactor' ? 'adafactor' : 'adamw',
+        lr: f.lr,
+        warmup: f['warmup-steps'],
+        schedule: (f.schedule as ScheduleKind | undefined) ?? null,
+        seed: f.seed,
         bf16: precisionOf(f) === 'bf16', // a resumed run keeps its recipe's precision
-        dropout: num(f.dropout) as number,
-        maxSource: num(f['max-source']) as number,
-        maxTarget: num(f['max-target']) as number,
-        checkpointMinutes: num(f['checkpoint-minutes']) as number,
-        evalEvery: num(f['eval-every']) as number,
-        logEvery: num(f['log-every']) as number,
+        dropout: f.dropout,
+        maxSource: f['max-source'],
+        maxTarget: f['max-target'],
+        checkpointMinutes: f['checkpoint-minutes'],
+        evalEvery: f['eval-every'],
+        logEvery: f['log-every'],
         valDocs: D.valDocs,
         valBatches: D.valBatches,
         valBatchSize: D.valBatchSize,
         holdoutEvery: D.holdoutEvery,
         chunkDocs: D.chunkDocs,
-        spmSentences: num(f['spm-sentences']) as number,
-        saveDtype: str(f['save-dtype']) === 'bfloat16' ? 'bfloat16' : 'float32',
+        spmSentences: f['spm-sentences'],
+        saveDtype: f['save-dtype'] === 'bfloat16' ? 'bfloat16' : 'float32',
         log,
         signal: interrupt.signal,
       }));
@@ -164,7 +164,7 @@ registerCommand({
       run.release();
     }
     if (stoppedBy !== 'signal') return 0;
-    io.err(`interrupted: checkpoint and model written to ${str(f.out)}; continue with the same command and --resume`);
+    io.err(`interrupted: checkpoint and model written to ${f.out}; continue with the same command and --resume`);
     return 130;
   },
 });

@@ -6,9 +6,7 @@ import * as path from 'node:path';
 import { markdownBlocks, toHtml, toMarkdown } from '../../experiments/doc';
 import { readUtf8 } from '../../data/readers';
 import { buildReport, loadResults } from '../../experiments/report';
-import type { ParsedArgs } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { str } from '../common';
 
 registerCommand({
   name: 'report',
@@ -20,19 +18,19 @@ registerCommand({
     notes: { type: 'string', arg: 'FILE', help: 'hand-written Markdown (e.g. why the numbers differ from the paper) placed after the introduction' },
   },
   details: 'Every planned cell appears ("not run" until its result.json exists); seeds are averaged (mean ± sample std).',
-  run(args: ParsedArgs, io: Io): number {
+  run(args, io: Io): number {
     const f = args.flags;
-    const resultsDir = str(f.results) as string;
-    const out = str(f.out) as string;
+    const resultsDir = f.results;
+    const out = f.out;
     if (!fs.existsSync(resultsDir)) io.err(`note: ${resultsDir} does not exist: every cell is reported as not run`);
     const results = loadResults(resultsDir);
     const base = path.basename(out).replace(/\.[^.]*$/, '');
     const svgDir = path.join(path.dirname(out), `${base}-curves`);
-    const notes = str(f.notes) ? markdownBlocks(readUtf8(str(f.notes) as string)) : [];
+    const notes = f.notes ? markdownBlocks(readUtf8(f.notes)) : [];
     const blocks = buildReport(results, { svgDir, svgHref: `${base}-curves`, resultsDir, notes });
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, toMarkdown(blocks));
-    const html = str(f.html);
+    const html = f.html;
     if (html) {
       fs.mkdirSync(path.dirname(html), { recursive: true });
       fs.writeFileSync(html, toHtml(blocks, 'CycleNER results'));

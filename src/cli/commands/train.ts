@@ -1,0 +1,162 @@
+// `cyclener train`: CycleNER training (S-cycle + E-cycle) from unpaired S and Q files. The knobs (flags that set
+// config keys) come from src/cli/train-knobs.ts; this module reads the inputs, guards the run folder and calls trainCycle.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { formatEntitySequence, typesOf } from '../../data/entity-seq';
+import { DataError } from '../../data/errors';
+import { readQFile, readSentenceLines, readUtf8 } from '../../data/readers';
+import { makeConfig, type CycleConfig } from '../../cycle/config';
+import { loadModelDir } from '../../cycle/model-io';
+import { trainCycle } from '../../cycle/trainer';
+import { UsageError } from '../args';
+import { modelDirArg } from '../model-arg';
+import { modelSource } from '../../hub';
+import { registerCommand, type Io } from '../registry';
+import { compareInputs, fingerprintFiles, INPUTS_FILE, modelWeightFiles, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
+import { chooseVerbalizer, corpusLabels, onInterrupt, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
+import { applyKnobs, BUDGET_FLAGS, configDifferences, knobFlags, TRAIN_KNOBS } from '../train-knobs';
+
+function qLinesToModel(file: string): string[] {
+  return readQFile(file).map((es) => (es.length === 0 ? '' : formatEntitySequence(es)));
+}
+
+function readJson(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readUtf8(file)) as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(file, undefined, `invalid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Train's run folder: what marks a previous run, and what --force deletes. */
+const TRAIN_RUN: RunDirSpec = {
+  command: 'train',
+  markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
+  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg'],
+};
+/** Starting models: compared on a resume only when given (the resume continues from RUN/ckpt). */
+const MODEL_FLAGS = new Set(['base-model', 's2e-model', 'e2s-model']);
+
+/** [file] (or `map(file)`) when the flag is given. */
+function opt(file: string | undefined, map: (f: string) => string[] = (x) => [x]): string[] | undefined {
+  return file === undefined ? undefined : map(file);
+}
+
+registerCommand({
+  name: 'train',
+  summary: 'CycleNER training (S-cycle + E-cycle) from unpaired sentences S and entity sequences Q',
+  flags: {
+    sentences: { type: 'string', arg: 'FILE', help: 'S file: one sentence per line' },
+    entities: { type: 'string', arg: 'FILE', help: 'Q file: one entity sequence per line (<none> = no entities)' },
+    'dev-sentences': { type: 'string', arg: 'FILE', help: 'held-out S for the dev cycle losses' },
+    'dev-entities': { type: 'string', arg: 'FILE', help: 'held-out Q for the dev cycle losses (best/ = lowest dev E-cycle loss)' },
+    'dev-gold': { type: 'string', arg: 'FILE', help: 'labelled dev file: F1 logged at each evaluation (not used for selection unless --select-on dev-f1)' },
+    'test-gold': { type: 'string', arg: 'FILE', help: "labelled test file: P/R/F1 logged at each evaluation (the paper's Figure 4); never used for selection" },
+    'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'HF T5 directory both directions start from' },
+    's2e-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'start S2E from this directory instead' },
+    'e2s-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'start E2S from this directory instead' },
+    out: { type: 'string', arg: 'RUN', help: 'run directory', required: true },
+    config: { type: 'string', arg: 'FILE', help: 'run.json with config keys (see src/cycle/config.ts); flags override it' },
+    resume: { type: 'boolean', help: `continue RUN from RUN/ckpt with RUN/config.json (only ${BUDGET_FLAGS.map((b) => `--${b}`).join('/')} may change; other flags and the input files must match the run)` },
+    force: { type: 'boolean', help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, ckpt/, best/)' },
+    ...knobFlags(TRAIN_KNOBS),
+    ...READER_FLAGS,
+    ...VERBALIZER_FLAGS,
+  },
+  details: [
+    'Writes RUN/config.json, RUN/inputs.json (sha256 of the input files), RUN/metrics.jsonl (steps, evaluations, sample triplets,',
+    'warnings), RUN/ckpt/ (resumable) and RUN/best/{s2e,e2s} (without dev data: the final models). RUN/.lock keeps a second',
+    'process out; a RUN holding a previous run needs --resume or --force. The saved S2E records its decoding (grounding,',
+    '--max-new-tokens): predict and evaluate --model use it, so the reported F1 is decoded as the dev F1 was.',
+  ].join('\n'),
+  async run(args, io: Io): Promise<number> {
+    const f = args.flags;
+    const runDir = f.out;
+    const sFile = f.sentences;
+    const qFile = f.entities;
+    if (!sFile || !qFile) throw new UsageError('--sentences and --entities are required');
+    const log = (l: string) => io.err(l);
+    const run = openRunDir(runDir, TRAIN_RUN, { resume: f.resume === true, force: f.force === true, log });
+    try {
+      const diffs: string[] = [];
+      const savedCfg = path.join(runDir, 'config.json');
+      let cfg: CycleConfig;
+      const resumingConfig = f.resume === true && fs.existsSync(savedCfg);
+      if (resumingConfig) {
+        const saved = readJson(savedCfg);
+        delete saved.sizes;
+        if (!('precision' in saved)) saved.precision = 'fp32'; // runs from before bf16 became the default
+        cfg = makeConfig(saved as Partial<CycleConfig>, savedCfg);
+        diffs.push(...configDifferences(cfg, f, f.config ? { file: f.config, values: readJson(f.config) as Partial<CycleConfig> } : undefined));
+        applyKnobs(cfg, f, 'budget');
+      } else {
+        cfg = makeConfig(f.config ? (readJson(f.config) as Partial<CycleConfig>) : {}, f.config ?? 'config');
+        applyKnobs(cfg, f);
+        if (cfg.warmup !== 'none' && cfg.warmupSteps === 0) throw new UsageError('--warmup needs --warmup-steps N');
+      }
+      const S = readSentenceLines(sFile);
+      const Q = qLinesToModel(qFile);
+      const devS = f['dev-sentences'] ? readSentenceLines(f['dev-sentences']) : undefined;
+      const devQ = f['dev-entities'] ? qLinesToModel(f['dev-entities']) : undefined;
+      const devGold = f['dev-gold'] ? readLabeledWithFlags(f['dev-gold'], f) : undefined;
+      const testGold = f['test-gold'] ? readLabeledWithFlags(f['test-gold'], f) : undefined;
+      const goldForTypes = devGold ?? testGold;
+      if (goldForTypes) {
+        const v = chooseVerbalizer(f, corpusLabels(goldForTypes)).toJSON();
+        if (resumingConfig && cfg.verbalizer && (f.verbalizer || f.dataset) && JSON.stringify(v) !== JSON.stringify(cfg.verbalizer)) {
+          diffs.push(`--verbalizer/--dataset: run has ${JSON.stringify(cfg.verbalizer)}, command line says ${JSON.stringify(v)}`);
+        }
+        cfg.verbalizer = cfg.verbalizer ?? v;
+      }
+      cfg.types = cfg.types ?? typesOf(Q);
+      // Hub ids resolve to their cached snapshot (downloaded if needed) before anything is fingerprinted or loaded.
+      const base = await modelDirArg(f['base-model'], '--base-model', io);
+      const s2eArg = await modelDirArg(f['s2e-model'], '--s2e-model', io);
+      const e2sArg = await modelDirArg(f['e2s-model'], '--e2s-model', io);
+      const inputs = fingerprintFiles({
+        sentences: [sFile], entities: [qFile], 'dev-sentences': opt(f['dev-sentences']), 'dev-entities': opt(f['dev-entities']),
+        'dev-gold': opt(f['dev-gold']), 'test-gold': opt(f['test-gold']),
+        'base-model': base ? modelWeightFiles(base) : undefined, 's2e-model': opt(s2eArg, modelWeightFiles), 'e2s-model': opt(e2sArg, modelWeightFiles),
+      });
+      const recorded = f.resume === true ? readRunInputs(runDir) : null;
+      if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
+      else if (f.resume === true && run.previous.length > 0) log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
+      refuseDifferences(runDir, diffs, BUDGET_FLAGS);
+      if (!recorded) writeRunInputs(runDir, { command: 'train', files: inputs, settings: {} });
+
+      const ckptDir = path.join(runDir, 'ckpt');
+      const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
+      if (f.resume === true && !resume) log(`no checkpoint in ${ckptDir}: starting from step 0`);
+      const s2eDir = resume ? path.join(ckptDir, 's2e') : (s2eArg ?? base);
+      const e2sDir = resume ? path.join(ckptDir, 'e2s') : (e2sArg ?? base);
+      if (!s2eDir || !e2sDir) throw new UsageError('give --base-model DIR (or --s2e-model and --e2s-model)');
+      const a = loadModelDir(s2eDir);
+      const b = loadModelDir(e2sDir, s2eDir);
+      if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
+      io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
+      const interrupt = onInterrupt(log);
+      try {
+        const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold, testGold }, cfg, runDir, { resume, log, signal: interrupt.signal });
+        if (r.interrupted) {
+          io.err(`interrupted after ${r.steps} steps this run; continue with the same command and --resume`);
+          return 130;
+        }
+        const best = path.join(runDir, 'best');
+        const info = fs.existsSync(path.join(best, 'info.json')) ? readJson(path.join(best, 'info.json')) : null;
+        const where = !fs.existsSync(best) ? `no evaluation selected a model, so there is no best/ (the latest models are in ${ckptDir})`
+          : info?.final === true ? `models in ${best} (the final models of step ${String(info.step)}: no dev data to select on)` : `models in ${best}`;
+        io.out(`done: ${r.steps} steps this run; best step ${r.bestStep ?? '-'} (${cfg.selectOn} ${r.bestScore?.toFixed(4) ?? '-'}); ${where}`);
+      } finally {
+        interrupt.dispose();
+        a.model.dispose();
+        b.model.dispose();
+      }
+      return 0;
+    } finally {
+      run.release();
+    }
+  },
+});
+

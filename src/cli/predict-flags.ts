@@ -1,0 +1,38 @@
+// Decoding flags shared by `predict` and `evaluate --model`, and their end-of-run issue count. Grounding and the
+// length limit default to the model's recorded setting (cyclener.json `decode`, see src/cycle/model-io.ts).
+
+import { issueCounts, type SentenceIssues } from '../cycle/predict';
+import { FALLBACK_DECODE } from '../cycle/model-io';
+import type { FlagSpec, FlagValue } from './args';
+import { AT_LEAST_1 } from './args';
+import { PRECISION_FLAG, precisionOf } from './common';
+
+export const PREDICT_FLAGS = {
+  'no-ground': { type: 'boolean', help: "plain decoding: S2E may emit any text (default: the model's setting, grounded unless it was trained with --no-ground; --no-ground=false forces grounded)" },
+  'max-new-tokens': { type: 'int', arg: 'N', help: `longest entity sequence in tokens (default: the model's setting, else ${FALLBACK_DECODE.maxNewTokens})`, range: AT_LEAST_1 },
+  beams: { type: 'int', arg: 'N', help: 'beam width (1 = greedy)', shownDefault: 1, range: AT_LEAST_1 },
+  'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32, range: AT_LEAST_1 },
+  ...PRECISION_FLAG,
+} satisfies Record<string, FlagSpec>;
+
+/** predictWithModelDir's options from the flags: decoding left undefined where the model's setting applies. */
+export function predictOptions(f: { 'no-ground'?: boolean; 'max-new-tokens'?: number; beams?: number; 'predict-batch': number } & Record<string, FlagValue>) {
+  return {
+    ...(f['no-ground'] !== undefined ? { grounded: !f['no-ground'] } : {}),
+    ...(f['max-new-tokens'] !== undefined ? { maxNewTokens: f['max-new-tokens'] } : {}),
+    ...(f.beams !== undefined ? { numBeams: f.beams } : {}),
+    batch: f['predict-batch'], precision: precisionOf(f),
+  };
+}
+
+/**
+ * "K sentences had output cut or entities dropped (...)": the end-of-run count of predict and evaluate --model.
+ * `unplaced[i]`: entities of sentence i that alignment could not place (not in the sentence, unknown type, overlap).
+ */
+export function issueSummary(issues: readonly SentenceIssues[], unplaced: readonly number[] = []): string {
+  const c = issueCounts(issues);
+  const sentences = issues.filter((x, i) => x.cut || x.dropped.length > 0 || (unplaced[i] ?? 0) > 0).length;
+  const u = unplaced.reduce((a, b) => a + b, 0);
+  const why = [`${c.emptySurface} empty surface`, `${c.partialWord} partial word`, ...(unplaced.length > 0 ? [`${u} not placed`] : [])];
+  return `${sentences} sentences had output cut or entities dropped (${c.cut} cut: malformed or stopped by --max-new-tokens; ${c.emptySurface + c.partialWord + u} entities dropped: ${why.join(', ')})`;
+}
