@@ -4,7 +4,7 @@
 //   pretrain   pretrain() sittings (default mixture and span-only) vs the twin replaying the very batches they drew
 //   supervised one S2E train step (batch 16 of CoNLL sentence -> entity sequence pairs)
 //   cycle      one CycleNER step (batch 16): grounded S2E generation, E2S step, E2S generation, S2E step
-//   eval       what trainCycle's runEval does for 200 dev items
+//   eval       what trainCycle's evaluation (cycle/evaluate.ts) does for 200 dev items
 //   predict    grounded S2E prediction over 500 CoNLL dev sentences, batch 64
 // Our side and the twin alternate run by run (the twin is a child process answering one timed request at a time), so
 // load from other processes hits both alike; figures are medians. Ratio = our throughput / the twin's (>= 1: we are
@@ -440,7 +440,7 @@ async function jobCycle(twin: Twin, data: Data): Promise<Row> {
   return row;
 }
 
-// ---------------------------------------------------------------- job 4: one evaluation (trainCycle's runEval)
+// ---------------------------------------------------------------- job 4: one evaluation (trainCycle's, cycle/evaluate.ts)
 
 function chunks<X>(xs: readonly X[], n: number): X[][] {
   const out: X[][] = [];
@@ -456,12 +456,12 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
   const types = data.verbalizer.words().sort();
   const { cfg, tok, s2e, e2s, trS, trE, dispose } = await cycleModels(twin, false);
   const eb = cfg.evalBatchSize;
-  const row: Row = { job: 'eval (runEval)', unit: `${items.length} dev items`, rate: null, samples: [] };
+  const row: Row = { job: 'eval (cycleEvaluator)', unit: `${items.length} dev items`, rate: null, samples: [] };
   try {
     for (let r = 0; r < SIZE.evalR; r++) {
       const since = mark();
       const t0 = now();
-      // As runEval: S-cycle generation + E2S dev loss, E-cycle generation + S2E dev loss, 3 sample triplets, dev F1.
+      // As cycleEvaluator: S-cycle generation + E2S dev loss, E-cycle generation + S2E dev loss, 3 sample triplets, dev F1.
       const qPrime: string[] = [];
       for (const b of chunks(devS, eb)) {
         const hook = cfg.grounded ? await groundingHook(tok, b, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;

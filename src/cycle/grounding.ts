@@ -9,6 +9,7 @@
 // inside a training target, has exactly the sub-tokens it has inside the sentence.
 
 import type { AllowedTokensFn } from '../t5/generate';
+import type { DecodeConfig, Direction } from './seq2seq';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { codePointToUtf16 } from '../t5/normalize';
 
@@ -166,4 +167,16 @@ export async function groundingHook(tokenizer: T5Tokenizer, texts: readonly stri
   const [sents, typeSeqs] = await Promise.all([sentenceTokens(tokenizer, texts), typeTokenSeqs(tokenizer, types)]);
   const cons = sents.map((s) => new SpanConstraint(s, typeSeqs, tokenizer.sepId, tokenizer.eosId, opts, tokenizer.unkId));
   return (b, prefix) => (cons[b] as SpanConstraint).allowed(prefix);
+}
+
+/** S2E generation as the cycles do it: Q′ for a batch of sentences and each output's mean token log-probability. */
+export type S2EGenerate = (sentences: readonly string[], seed?: number) => Promise<{ texts: string[]; meanLogProbs: number[] }>;
+
+/** The one S2E generator of the cycles (the S-cycle, the dev S-cycle and the samples): the cycles' decode settings,
+ *  grounded in each batch's own sentences unless `grounded` is off. */
+export function cycleS2EGenerate(s2e: Direction, decode: DecodeConfig, types: readonly string[], opts: { grounded: boolean; allowEmpty: boolean }): S2EGenerate {
+  return async (sentences, seed = 0) => {
+    const hook = opts.grounded ? await groundingHook(s2e.tokenizer, sentences, types, { allowEmpty: opts.allowEmpty }) : undefined;
+    return s2e.generateScored(sentences, decode, hook, seed);
+  };
 }

@@ -85,14 +85,18 @@ export class Direction {
  * allowedTokens hook of one batch (grounding depends on the batch's sentences).
  */
 export async function generateAll(dir: Direction, sources: readonly string[], decode: DecodeConfig, batchSize: number, hookFor?: (batch: readonly string[]) => Promise<AllowedTokensFn | undefined>): Promise<string[]> {
+  return inLengthBatches(sources, batchSize, async (batch) => dir.generate(batch, decode, hookFor ? await hookFor(batch) : undefined));
+}
+
+/** `gen` over batches of `batchSize` sources of similar length (as generateAll), outputs in input order. */
+export async function inLengthBatches(sources: readonly string[], batchSize: number, gen: (batch: readonly string[]) => Promise<readonly string[]>): Promise<string[]> {
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`generateAll: batchSize must be a positive integer, got ${batchSize}`);
   const order = sources.map((_, i) => i).sort((a, b) => (sources[a] as string).length - (sources[b] as string).length || a - b);
   const out = new Array<string>(sources.length);
   for (let i = 0; i < order.length; i += batchSize) {
     const idx = order.slice(i, i + batchSize);
-    const batch = idx.map((k) => sources[k] as string);
-    const gen = await dir.generate(batch, decode, hookFor ? await hookFor(batch) : undefined);
-    idx.forEach((k, j) => { out[k] = gen[j] as string; });
+    const out1 = await gen(idx.map((k) => sources[k] as string));
+    idx.forEach((k, j) => { out[k] = out1[j] as string; });
   }
   return out;
 }

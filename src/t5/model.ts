@@ -206,6 +206,31 @@ export class T5Block {
     this.ff = gated ? new T5DenseGatedActDense(cfg, fn) : new T5DenseActDense(cfg, fn);
   }
 
+  /**
+   * One pre-norm block, each sub-layer added to the residual stream `h`: self-attention (over `past` keys/values, if
+   * any, followed by this call's positions), cross-attention to `cross` (decoder blocks only), FFN.
+   * Returns the new hidden states and the self-attention keys/values (the decoder cache keeps them).
+   */
+  forward(
+    h: Tensor,
+    selfBias: Tensor | null,
+    training: boolean,
+    past: KV | null = null,
+    cross: { kv: KV; bias: Tensor | null } | null = null,
+  ): { hidden: Tensor; selfKV: KV } {
+    const p = this.cfg.dropoutRate;
+    const x = this.selfLn.forward(h);
+    let kv = this.selfAttn.project(x);
+    if (past) kv = { k: T.cat([past.k, kv.k], 2), v: T.cat([past.v, kv.v], 2) };
+    h = h.add(drop(this.selfAttn.forward(x, kv, selfBias, training), p, training));
+    if (this.crossAttn && this.crossLn) {
+      if (!cross) throw new Error('T5Block: a decoder block needs the cross-attention keys/values');
+      h = h.add(drop(this.crossAttn.forward(this.crossLn.forward(h), cross.kv, cross.bias, training), p, training));
+    }
+    h = h.add(drop(this.ff.forward(this.ffLn.forward(h), training), p, training));
+    return { hidden: h, selfKV: kv };
+  }
+
   named(prefix: string): Named {
     const n: Named = [...this.selfAttn.named(`${prefix}.layer.0.SelfAttention`), ...this.selfLn.named(`${prefix}.layer.0.layer_norm`)];
     let i = 1;
@@ -350,11 +375,7 @@ export class T5ForConditionalGeneration {
     let h = drop(T.embedding(this.shared, inputIds), cfg.dropoutRate, tr);
     let bias = this.positionBias(false, 0, s, s);
     if (attentionMask) bias = bias.add(T5ForConditionalGeneration.maskBias(attentionMask));
-    for (const blk of this.encoderBlocks) {
-      const x = blk.selfLn.forward(h);
-      h = h.add(drop(blk.selfAttn.forward(x, blk.selfAttn.project(x), bias, tr), cfg.dropoutRate, tr));
-      h = h.add(drop(blk.ff.forward(blk.ffLn.forward(h), tr), cfg.dropoutRate, tr));
-    }
+    for (const blk of this.encoderBlocks) h = blk.forward(h, bias, tr).hidden;
     return drop(this.encoderFinalLn.forward(h), cfg.dropoutRate, tr);
   }
 
@@ -391,15 +412,10 @@ export class T5ForConditionalGeneration {
     const cross = cache ? null : this.crossKV(this.requireEncoder(encoderHidden));
     const newLayers: LayerCache[] = [];
     this.decoderBlocks.forEach((blk, i) => {
-      const x = blk.selfLn.forward(h);
-      let kv = blk.selfAttn.project(x);
-      const prev = cache?.layers[i].self;
-      if (prev) kv = { k: T.cat([prev.k, kv.k], 2), v: T.cat([prev.v, kv.v], 2) };
-      h = h.add(drop(blk.selfAttn.forward(x, kv, selfBias, tr), cfg.dropoutRate, tr));
       const ckv = cache ? cache.layers[i].cross : cross![i];
-      h = h.add(drop(blk.crossAttn!.forward(blk.crossLn!.forward(h), ckv, encoderMaskBias, tr), cfg.dropoutRate, tr));
-      h = h.add(drop(blk.ff.forward(blk.ffLn.forward(h), tr), cfg.dropoutRate, tr));
-      newLayers.push({ self: kv, cross: ckv });
+      const out = blk.forward(h, selfBias, tr, cache?.layers[i].self ?? null, { kv: ckv, bias: encoderMaskBias });
+      h = out.hidden;
+      newLayers.push({ self: out.selfKV, cross: ckv });
     });
     h = drop(this.decoderFinalLn.forward(h), cfg.dropoutRate, tr);
     return { hidden: h, cache: cache ? { length: kLen, layers: newLayers } : null };

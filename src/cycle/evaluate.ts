@@ -1,0 +1,95 @@
+// The evaluation the trainer calls at every evaluation point: the dev S-cycle and E-cycle losses (the paper's selection
+// criterion is the latter), E2S's copy rate on dev, a few sample triplets, dev F1 (with dev gold) and test P/R/F1 (with
+// test gold, reported only). It reads the models and writes nothing: what to do with the result is the selection's.
+
+import type { LabeledCorpus } from '../data/readers';
+import { compareSequences } from '../eval/compare';
+import { evaluate } from '../eval/metrics';
+import type { Seq2SeqTrainer } from '../t5/train';
+import type { CycleConfig } from './config';
+import { copyCounts, copyRate } from './copy';
+import type { S2EGenerate } from './grounding';
+import { predictSequences, verbalizerForTypes } from './predict';
+import { collapseStats, type CollapseStats } from './selection';
+import { evalLoss, generateAll, inLengthBatches, type Direction } from './seq2seq';
+
+export interface EvalResult {
+  devSLoss: number | null;
+  devELoss: number | null;
+  devF1: number | null;
+  devBagF1: number | null;
+  /** Share of dev Q's entity names that E2S copied verbatim into S′ (copy.ts). */
+  devCopyRate?: number | null;
+  /** Present only when test gold is given (reported, never selected on). */
+  testP?: number;
+  testR?: number;
+  testF1?: number;
+}
+
+/** Sample triplets (s, q′, s″) and (q, s′, q″): present when dev data and cfg.samples > 0. */
+export interface Samples {
+  sCycle?: { s: string; qPrime: string; sRecon: string }[];
+  eCycle?: { q: string; sPrime: string; qRecon: string }[];
+}
+
+export interface Evaluation {
+  result: EvalResult;
+  samples: Samples;
+  /** Statistics of S2E's dev outputs Q′ (collapse detection); null without dev sentences. */
+  devOutputs: CollapseStats | null;
+}
+
+export interface EvalContext {
+  s2e: Direction;
+  e2s: Direction;
+  /** The trainers' evaluate() gives the losses (no gradients, no dropout). */
+  trS2E: Seq2SeqTrainer;
+  trE2S: Seq2SeqTrainer;
+  s2eGenerate: S2EGenerate;
+  types: readonly string[];
+  data: { devS?: string[]; devQ?: string[]; devGold?: LabeledCorpus; testGold?: LabeledCorpus };
+  cfg: Pick<CycleConfig, 'evalBatchSize' | 'e2sDecode' | 'samples' | 'groundedEval' | 'evalDecode' | 'verbalizer'>;
+}
+
+/** The evaluation callback of a cycle run. */
+export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
+  const { s2e, e2s, data, cfg } = ctx;
+  const eb = cfg.evalBatchSize;
+  const f1 = async (gold: LabeledCorpus) => {
+    const sentences = gold.sentences.map((s) => s.text);
+    const seqs = await predictSequences(s2e, sentences, { grounded: cfg.groundedEval, types: ctx.types, batchSize: eb, decode: cfg.evalDecode });
+    return evaluate(compareSequences(gold, gold.file, seqs, verbalizerForTypes(ctx.types, cfg.verbalizer ?? undefined)).sentences);
+  };
+  return async () => {
+    const result: EvalResult = { devSLoss: null, devELoss: null, devF1: null, devBagF1: null };
+    const samples: Samples = {};
+    let devOutputs: CollapseStats | null = null;
+    const { devS, devQ } = data;
+    if (devS && devQ) {
+      // Dev S-cycle: L_φ of E2S on ⟨Q′ → S⟩; dev E-cycle: L_θ of S2E on ⟨S′ → Q⟩.
+      const qPrime = await inLengthBatches(devS, eb, async (b) => (await ctx.s2eGenerate(b)).texts);
+      result.devSLoss = (await evalLoss(e2s, ctx.trE2S, qPrime, devS, eb)).loss;
+      const sPrime = await generateAll(e2s, devQ, cfg.e2sDecode, eb);
+      result.devELoss = (await evalLoss(s2e, ctx.trS2E, sPrime, devQ, eb)).loss;
+      result.devCopyRate = copyRate(copyCounts(devQ, sPrime));
+      const k = Math.min(cfg.samples, devS.length, devQ.length);
+      if (k > 0) {
+        const sBack = await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
+        const qBack = (await ctx.s2eGenerate(sPrime.slice(0, k))).texts;
+        samples.sCycle = Array.from({ length: k }, (_, i) => ({ s: devS[i] as string, qPrime: qPrime[i] as string, sRecon: sBack[i] as string }));
+        samples.eCycle = Array.from({ length: k }, (_, i) => ({ q: devQ[i] as string, sPrime: sPrime[i] as string, qRecon: qBack[i] as string }));
+      }
+      devOutputs = collapseStats(qPrime);
+    }
+    if (data.devGold) {
+      const rep = await f1(data.devGold);
+      result.devF1 = rep.exact.micro.f1;
+      result.devBagF1 = rep.bag.micro.f1;
+    }
+    if (data.testGold) {
+      const m = (await f1(data.testGold)).exact.micro;
+      Object.assign(result, { testP: m.precision, testR: m.recall, testF1: m.f1 });
+    }
+    return { result, samples, devOutputs };
+  };
+}

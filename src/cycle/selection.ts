@@ -1,0 +1,141 @@
+// Model selection, collapse detection and rollback: one evaluation in, one decision out.
+// best/ holds the models of the evaluation with the lowest dev E-cycle loss (paper section 7.2), or the highest dev F1
+// if asked. A collapse (S2E emitting one sequence, or nothing, for most dev sentences) is warned about; with onCollapse
+// 'stop'/'rollback' a collapsed evaluation is never selected and ends the run or rolls both models back to best/.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as T from '../tensor';
+import { loadStateDict } from '../t5/checkpoint';
+import type { T5ForConditionalGeneration } from '../t5/model';
+import { readModelWeights } from '../t5/safetensors';
+import type { T5Tokenizer } from '../t5/tokenizer';
+import { atomicDir } from '../util/fs';
+import type { CycleConfig } from './config';
+import type { EvalResult } from './evaluate';
+import { saveModelDir, type ModelMeta } from './model-io';
+import type { Position, RunState } from './run-state';
+
+export interface CollapseStats {
+  top: string;
+  topShare: number;
+  emptyShare: number;
+}
+
+/** Share of the most common string and of empty strings. */
+export function collapseStats(outs: readonly string[]): CollapseStats {
+  const c = new Map<string, number>();
+  for (const o of outs) c.set(o, (c.get(o) ?? 0) + 1);
+  let top = '';
+  let n = 0;
+  for (const [k, v] of c) if (v > n) { top = k; n = v; }
+  const total = Math.max(1, outs.length);
+  return { top, topShare: n / total, emptyShare: (c.get('') ?? 0) / total };
+}
+
+/** What collapsed in these S2E outputs (of the dev sentences, or of a window of recent training sentences), or null. */
+export function collapseMessage(c: CollapseStats, share: number, of: 'dev' | 'recent'): string | null {
+  if (!(c.topShare >= share || c.emptyShare >= 0.9)) return null;
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  if (c.emptyShare >= 0.9) return `S2E outputs nothing for ${pct(c.emptyShare)} of ${of === 'dev' ? 'the dev sentences' : 'recent sentences'}`;
+  if (of === 'dev') return `S2E emits the same sequence "${c.top}" for ${pct(c.topShare)} of the dev sentences`;
+  return `S2E emits "${c.top}" for ${pct(c.topShare)} of recent sentences`;
+}
+
+export interface Decision {
+  /** This evaluation's models are the new best/. */
+  improved: boolean;
+  /** Warnings about this evaluation (each a log line and a metrics record). */
+  warnings: string[];
+  /** The run stops here: by patience (a log line) or on a collapse (also a warning record). */
+  stop: { on: 'patience' | 'collapse'; message: string } | null;
+  /** Roll both models back to best/ (rollback() does it). */
+  rollback: boolean;
+}
+
+type SelectionConfig = Pick<CycleConfig, 'selectOn' | 'patience' | 'collapseShare' | 'onCollapse' | 'maxRollbacks' | 'rollbackLrFactor'>;
+
+/** The selection part of the run state, updated in place (it is saved with each checkpoint). */
+export type SelectionState = Pick<RunState, 'bestScore' | 'bestStep' | 'evalsWithoutImprovement' | 'rollbacks'>;
+
+export class Selection {
+  /** `writeBest(info)` writes best/ with the current models and info.json (saveBest). */
+  constructor(
+    private readonly cfg: SelectionConfig,
+    readonly state: SelectionState,
+    readonly bestDir: string,
+    private readonly writeBest: (info: Record<string, unknown>) => void,
+  ) {}
+
+  /** Judge the evaluation at `pos`; `devOutputs`: statistics of S2E's dev outputs (null without dev sentences). */
+  decide(r: EvalResult, devOutputs: CollapseStats | null, pos: Position): Decision {
+    const { cfg, state } = this;
+    const collapse = devOutputs === null ? null : collapseMessage(devOutputs, cfg.collapseShare, 'dev');
+    const warnings = collapse === null ? [] : [`collapse: ${collapse}`];
+    const actOnCollapse = collapse !== null && cfg.onCollapse !== 'warn';
+    const score = cfg.selectOn === 'dev-f1' ? (r.devF1 === null ? null : -r.devF1) : r.devELoss;
+    const improved = score !== null && !actOnCollapse && (state.bestScore === null || score < state.bestScore);
+    if (improved) {
+      state.bestScore = score;
+      state.bestStep = pos.globalStep;
+      state.evalsWithoutImprovement = 0;
+      this.writeBest({ step: pos.globalStep, epoch: pos.epoch + 1, selectOn: cfg.selectOn, ...r });
+    } else if (score !== null) state.evalsWithoutImprovement++;
+    const decision: Decision = { improved, warnings, stop: null, rollback: false };
+    if (cfg.patience > 0 && state.evalsWithoutImprovement >= cfg.patience) {
+      decision.stop = { on: 'patience', message: `early stop: no better ${cfg.selectOn} in ${cfg.patience} evaluations` };
+    } else if (actOnCollapse) {
+      const hasBest = fs.existsSync(this.bestDir);
+      if (cfg.onCollapse === 'rollback' && state.rollbacks < cfg.maxRollbacks && hasBest) decision.rollback = true;
+      else {
+        const why = cfg.onCollapse === 'stop' ? 'onCollapse stop' : hasBest ? `${cfg.maxRollbacks} rollbacks used` : 'no earlier best/ to roll back to';
+        decision.stop = { on: 'collapse', message: `stopped on collapse (${why})` };
+      }
+    }
+    return decision;
+  }
+
+  /** Carry out a rollback decision: both models from best/, optimizers reset, learning rates scaled. */
+  rollback(parts: RollbackParts): void {
+    rollbackTo(this.bestDir, parts, this.cfg.rollbackLrFactor);
+    this.state.rollbacks++;
+  }
+
+  /** Without data for the criterion best/ is the final model, rewritten at the end of every sitting (a resume with
+   *  more steps replaces the earlier sitting's), and info.json says so. */
+  saveFinal(pos: Position): void {
+    const note = `no dev data for ${this.cfg.selectOn}: the final model, not selected`;
+    this.writeBest({ step: pos.globalStep, epoch: pos.epoch + 1, selectOn: null, final: true, note });
+  }
+}
+
+interface RollbackParts {
+  s2e: T5ForConditionalGeneration;
+  e2s: T5ForConditionalGeneration;
+  optS2E: T.AdamW;
+  optE2S: T.AdamW;
+}
+
+/** Reload both models from a best/ directory, reset both optimizers and scale their learning rates. */
+export function rollbackTo(bestDir: string, parts: RollbackParts, lrFactor: number): void {
+  loadStateDict(parts.s2e, readModelWeights(path.join(bestDir, 's2e')).tensors, `${bestDir}/s2e`);
+  loadStateDict(parts.e2s, readModelWeights(path.join(bestDir, 'e2s')).tensors, `${bestDir}/e2s`);
+  for (const o of [parts.optS2E, parts.optE2S]) {
+    o.reset();
+    o.lr *= lrFactor;
+  }
+}
+
+/** The one place best/ is written: both models and info.json, replaced atomically. */
+export function saveBest(
+  bestDir: string,
+  models: { s2e: T5ForConditionalGeneration; e2s: T5ForConditionalGeneration; tokenizer: T5Tokenizer },
+  metas: { s2e: ModelMeta; e2s: ModelMeta },
+  info: Record<string, unknown>,
+): void {
+  atomicDir(bestDir, (tmp) => {
+    saveModelDir(path.join(tmp, 's2e'), models.s2e, models.tokenizer, metas.s2e);
+    saveModelDir(path.join(tmp, 'e2s'), models.e2s, models.tokenizer, metas.e2s);
+    fs.writeFileSync(path.join(tmp, 'info.json'), JSON.stringify(info, null, 2) + '\n');
+  });
+}
