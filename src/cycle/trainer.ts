@@ -15,7 +15,8 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import { nonFiniteStop, type StepResult } from '../t5/train';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { recoverSwaps } from '../util/fs';
-import type { CycleConfig } from './config';
+import { cycleModelMeta, type CycleConfig } from './config';
+import { typesOf } from '../data/entity-seq';
 import { copyCounts, nameCopy } from './copy';
 import { cycleEvaluator, type EvalResult } from './evaluate';
 import { cycleS2EGenerate } from './grounding';
@@ -158,15 +159,8 @@ export async function trainCycle(
   return result;
 }
 
-/** Type words of Q (sorted), for grounded decoding. */
-export function typesOf(Q: readonly string[]): string[] {
-  const s = new Set<string>();
-  for (const q of Q) {
-    const f = q.trim() === '' ? [] : q.split(/\s*<sep>\s*/);
-    for (let i = 1; i < f.length; i += 2) s.add((f[i] as string).trim());
-  }
-  return [...s].filter((t) => t !== '').sort();
-}
+/** Type words of Q (sorted), for grounded decoding: parsed where entity sequences are (data/entity-seq.ts). */
+export { typesOf };
 
 /** Whether the selection criterion has data: dev S/Q for the dev E-cycle loss, dev gold for dev F1. */
 export function canSelect(cfg: Pick<CycleConfig, 'selectOn'>, data: Pick<CycleData, 'devS' | 'devGold'>): boolean {
@@ -201,10 +195,8 @@ function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: s
   const clip = cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null;
   const trS2E = s2e.trainer(optS2E, { maxGradNorm: clip });
   const trE2S = e2s.trainer(optE2S, { maxGradNorm: clip });
-  const metas: { s2e: ModelMeta; e2s: ModelMeta } = {
-    s2e: { task: 's2e', prefix: cfg.s2ePrefix, types, ...(cfg.verbalizer ? { verbalizer: cfg.verbalizer } : {}) },
-    e2s: { task: 'e2s', prefix: cfg.e2sPrefix, types },
-  };
+  // What the saved models carry: prefixes, type words, label map and (S2E) the decoding they were selected with.
+  const metas: { s2e: ModelMeta; e2s: ModelMeta } = cycleModelMeta(cfg, types);
   const parts = { s2e: models.s2e, e2s: models.e2s, optS2E, optE2S, tokenizer: models.tokenizer, metaS2E: metas.s2e, metaE2S: metas.e2s };
 
   let state: RunState = {
