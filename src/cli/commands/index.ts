@@ -10,3 +10,4 @@ import './demo';
 import './experiment';
 import './report';
 import './gate';
+import './serve';
