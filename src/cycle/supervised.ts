@@ -55,9 +55,11 @@ export interface SupervisedResult {
   bestDevLoss: number | null;
   evals: { step: number; devLoss: number }[];
   stoppedEarly: boolean;
+  /** Stopped by `signal` after a step: the output holds that step's model (with dev pairs: the best evaluated one). */
+  interrupted: boolean;
 }
 
-export async function trainSupervised(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly Pair[], cfg: SupervisedConfig, outDir: string, meta: Omit<ModelMeta, 'task' | 'prefix'>, log: (l: string) => void = () => undefined): Promise<SupervisedResult> {
+export async function trainSupervised(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly Pair[], cfg: SupervisedConfig, outDir: string, meta: Omit<ModelMeta, 'task' | 'prefix'>, log: (l: string) => void = () => undefined, signal?: AbortSignal): Promise<SupervisedResult> {
   if (pairs.length === 0) throw new Error('train-supervised: no training pairs');
   if (cfg.dev && cfg.dev.pairs.length === 0) throw new Error('train-supervised: no dev pairs');
   if (cfg.dev && !(cfg.dev.evalEvery >= 1)) throw new Error('train-supervised: dev evaluation needs evalEvery >= 1');
@@ -77,6 +79,7 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
   let bestDevLoss: number | null = null;
   let sinceBest = 0;
   let stoppedEarly = false;
+  let interrupted = false;
   let stepsRun = 0;
   // Dev loss, and the output directory's model replaced by this one when it is the best so far (saveModelDir writes
   // each file atomically and only the weights differ between saves, so a kill leaves the previous best).
@@ -120,7 +123,9 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
         acc = 0;
       }
       stepsRun = step + 1;
-      const last = step + 1 === cfg.steps;
+      // An abort ends the run like its last step: evaluated (with dev pairs) and saved below.
+      interrupted = signal?.aborted === true && step + 1 < cfg.steps;
+      const last = step + 1 === cfg.steps || interrupted;
       if (dev && ((step + 1) % dev.evalEvery === 0 || last)) {
         if ((await evaluate(step + 1, (step + 1) * cfg.batchSize / pairs.length)) && !last) {
           stoppedEarly = true;
@@ -128,13 +133,14 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
           break;
         }
       }
+      if (interrupted) { log(`interrupted at step ${step + 1}`); break; }
     }
   } finally {
     opt.dispose();
   }
   if (!dev) saveModelDir(outDir, model, tokenizer, fullMeta);
   if (dir.truncated > 0) log(`note: ${dir.truncated} sequences were cut to the token limits`);
-  return { losses, seconds: (Date.now() - t0) / 1000, steps: stepsRun, epochs: (stepsRun * cfg.batchSize) / pairs.length, bestStep, bestDevLoss, evals, stoppedEarly };
+  return { losses, seconds: (Date.now() - t0) / 1000, steps: stepsRun, epochs: (stepsRun * cfg.batchSize) / pairs.length, bestStep, bestDevLoss, evals, stoppedEarly, interrupted };
 }
 
 /** `n` random sentences (seeded; all of them when n is absent or ≥ their number). Shared by

@@ -12,3 +12,4 @@ import './demo';
 import './experiment';
 import './report';
 import './gate';
+import './serve';

@@ -1,0 +1,231 @@
+// `NerModel`: an S2E model loaded once, tagging texts of any length with entity offsets into the caller's strings.
+
+import * as T from '../tensor';
+import { alignPrediction } from '../data/align';
+import { tokenizeText } from '../data/detok';
+import type { Verbalizer } from '../data/verbalizer';
+import { utf16ToCodePoint } from '../t5/normalize';
+import { DEFAULT_PRECISION, type Precision } from '../t5/precision';
+import { modelSource, type ModelSource } from '../hub';
+import { DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir, type Loaded } from '../cycle/model-io';
+import { predictDetailed, verbalizerForTypes, type Predictions } from '../cycle/predict';
+import { Direction } from '../cycle/seq2seq';
+import { chunkText, mergePieces, type Piece } from './chunk';
+import { modelDir } from './model-ref';
+
+/** One entity: `text === input.slice(start, end)` with the default UTF-16 offsets, end exclusive. */
+export interface NerEntity {
+  start: number;
+  end: number;
+  text: string;
+  /** The dataset label when the model knows one (e.g. `PER`), else the model's type word (e.g. `person`). */
+  label: string;
+}
+
+export interface LoadOptions {
+  /** Intra-op threads of the engine (default: CYCLENER_THREADS or the physical cores); process-wide. */
+  threads?: number;
+  /** Grounded decoding (default true): entities are spans of the input with the model's type words. */
+  grounded?: boolean;
+  /** Longest generated entity sequence of one piece, in tokens (default 128). */
+  maxNewTokens?: number;
+  /** Beam width (default 1, greedy). */
+  numBeams?: number;
+  /** bf16 autocast (default) or fp32. */
+  precision?: Precision;
+  /** The model's input limit in tokens; longer texts are split (default 192, the training limit). */
+  maxSourceTokens?: number;
+  /** Tokens shared by consecutive windows of an over-long sentence (default 32). */
+  overlapTokens?: number;
+  /** Download progress of a Hub id. */
+  log?: (line: string) => void;
+}
+
+export interface NerPredictOptions {
+  /** Pieces per generation batch (default 32). */
+  batchSize?: number;
+  /** Unit of start/end: utf16 (JavaScript string indices, the default) or codepoints (Python str indices, spaCy). */
+  offsets?: 'utf16' | 'codepoints';
+}
+
+export interface ModelInfo {
+  /** The S2E model directory loaded. */
+  dir: string;
+  /** Where it came from (a Hub repo and commit for a Hub id) and the model it was fine-tuned from, when recorded. */
+  source: ModelSource;
+  baseModel: ModelSource | null;
+  /** Type words the model emits, and dataset label -> type word when known. */
+  types: string[];
+  labels: Record<string, string>;
+  prefix: string;
+  decode: { grounded: boolean; maxNewTokens: number; numBeams: number; precision: Precision };
+  maxSourceTokens: number;
+  overlapTokens: number;
+}
+
+/** Counts since load: texts tagged, pieces generated for them, and pieces cut to the input limit (always 0). */
+export interface NerStats {
+  texts: number;
+  pieces: number;
+  truncated: number;
+}
+
+export class NerModel {
+  readonly stats: NerStats = { texts: 0, pieces: 0, truncated: 0 };
+  private loaded: Loaded | null;
+  private readonly s2e: Direction;
+  private readonly verbalizer: Verbalizer;
+  /** One prediction at a time: concurrent calls queue here instead of interleaving on the engine. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    loaded: Loaded,
+    readonly info: ModelInfo,
+  ) {
+    this.loaded = loaded;
+    this.s2e = new Direction(
+      loaded.model,
+      loaded.tokenizer,
+      info.prefix,
+      { maxSourceTokens: info.maxSourceTokens, maxTargetTokens: 512 },
+      info.decode.precision,
+    );
+    this.verbalizer = verbalizerForTypes(info.types, loaded.meta?.verbalizer);
+  }
+
+  /** Load a model directory (a model, a run's best/, or a run) or a Hub id. */
+  static async load(ref: string, o: LoadOptions = {}): Promise<NerModel> {
+    if (o.threads !== undefined) {
+      if (!(Number.isInteger(o.threads) && o.threads >= 1))
+        throw new Error(`NerModel.load: threads must be a positive integer, got ${o.threads}`);
+      T.setNumThreads(o.threads);
+    }
+    const dir = resolveS2EDir(await modelDir(ref, o.log));
+    const grounded = o.grounded ?? true;
+    const maxSourceTokens = o.maxSourceTokens ?? 192;
+    const overlapTokens = o.overlapTokens ?? 32;
+    if (!(maxSourceTokens >= 8))
+      throw new Error(`NerModel.load: maxSourceTokens must be at least 8, got ${maxSourceTokens}`);
+    if (!(overlapTokens >= 0 && overlapTokens < maxSourceTokens / 2))
+      throw new Error(`NerModel.load: overlapTokens must be in [0, maxSourceTokens/2), got ${overlapTokens}`);
+    const loaded = loadModelDir(dir);
+    const types = loaded.meta?.types ?? [];
+    if (grounded && types.length === 0) {
+      loaded.model.dispose();
+      throw new Error(`${dir}: no type words recorded (cyclener.json); load with {grounded: false}`);
+    }
+    return new NerModel(loaded, {
+      dir,
+      source: modelSource(dir),
+      baseModel: loaded.meta?.baseModel ?? null,
+      types,
+      labels: { ...(loaded.meta?.verbalizer ?? {}) },
+      prefix: loaded.meta?.prefix ?? DEFAULT_S2E_PREFIX,
+      decode: {
+        grounded,
+        maxNewTokens: o.maxNewTokens ?? 128,
+        numBeams: o.numBeams ?? 1,
+        precision: o.precision ?? DEFAULT_PRECISION,
+      },
+      maxSourceTokens,
+      overlapTokens,
+    });
+  }
+
+  /** Entities of each text, in input order. Texts longer than the input limit are split, never truncated. */
+  predict(texts: readonly string[], o: NerPredictOptions = {}): Promise<NerEntity[][]> {
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string'))
+      return Promise.reject(new TypeError('NerModel.predict: texts must be an array of strings'));
+    const run = this.tail.then(() => this.predictNow(texts, o));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Entities of each text of a (possibly endless) stream, yielded in order, `batchSize` texts at a time. */
+  async *predictStream(
+    texts: AsyncIterable<string> | Iterable<string>,
+    o: NerPredictOptions = {},
+  ): AsyncGenerator<NerEntity[]> {
+    const size = o.batchSize ?? 32;
+    let batch: string[] = [];
+    for await (const t of texts) {
+      batch.push(t);
+      if (batch.length >= size) {
+        yield* await this.predict(batch, o);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield* await this.predict(batch, o);
+  }
+
+  /** Free the model's memory; the object is unusable afterwards. */
+  dispose(): void {
+    this.loaded?.model.dispose();
+    this.loaded = null;
+  }
+
+  /**
+   * Raw entity sequences of sentences that are already model-sized (no splitting; longer ones are cut and counted in
+   * `stats.truncated`): what evaluation compares with gold sentences.
+   */
+  async sequences(sentences: readonly string[], batchSize = 32): Promise<Predictions> {
+    this.live();
+    const before = this.s2e.truncated;
+    const p = await predictDetailed(this.s2e, sentences, {
+      grounded: this.info.decode.grounded,
+      types: this.info.types,
+      batchSize,
+      decode: this.decode(),
+    });
+    this.stats.truncated += this.s2e.truncated - before;
+    return p;
+  }
+
+  /** The verbaliser that maps the model's type words to dataset labels. */
+  labelMap(): Verbalizer {
+    return this.verbalizer;
+  }
+
+  private live(): void {
+    if (!this.loaded) throw new Error('NerModel: used after dispose()');
+  }
+
+  private decode() {
+    return { maxNewTokens: this.info.decode.maxNewTokens, numBeams: this.info.decode.numBeams };
+  }
+
+  private async predictNow(texts: readonly string[], o: NerPredictOptions): Promise<NerEntity[][]> {
+    this.live();
+    const batchSize = o.batchSize ?? 32;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1))
+      throw new Error(`NerModel.predict: batchSize must be a positive integer, got ${batchSize}`);
+    const tok = this.s2e.tokenizer;
+    const prefix = this.info.prefix;
+    const count = async (xs: string[]) => (await tok.encodeBatch(xs.map((x) => prefix + x))).map((ids) => ids.length);
+    const chunkOpts = { maxTokens: this.info.maxSourceTokens, overlapTokens: this.info.overlapTokens };
+    const pieces: Piece[][] = [];
+    for (const t of texts) pieces.push(await chunkText(t, count, chunkOpts));
+    const flat = pieces.flatMap((ps, i) => ps.map((p) => (texts[i] as string).slice(p.start, p.end)));
+    const p = await this.sequences(flat, batchSize);
+    this.stats.texts += texts.length;
+    this.stats.pieces += flat.length;
+    let k = 0;
+    return texts.map((text, i) => {
+      const ps = pieces[i] as Piece[];
+      const per = ps.map(() => {
+        const piece = flat[k] as string;
+        const a = alignPrediction({ text: piece, offsets: tokenizeText(piece) }, p.seqs[k++] ?? '', this.verbalizer);
+        return a.entities.map((e) => ({ start: e.charStart, end: e.charEnd, label: e.label }));
+      });
+      const merged = mergePieces(ps, per);
+      const cp = o.offsets === 'codepoints' ? utf16ToCodePoint(text) : null;
+      const at = (x: number) => (cp ? (cp[x] as number) : x);
+      return merged.map((e) => ({
+        start: at(e.start),
+        end: at(e.end),
+        text: text.slice(e.start, e.end),
+        label: e.label,
+      }));
+    });
+  }
+}

@@ -1,0 +1,44 @@
+// The cyclener library: `require('cyclener')` / `import … from 'cyclener'`. See docs/api.md.
+//
+//   const { NerModel } = require('cyclener');
+//   const ner = await NerModel.load('runs/conll/best', { threads: 2 });
+//   const [entities] = await ner.predict(['Angela Merkel visited Paris.']);
+//   ner.dispose();
+
+export {
+  NerModel,
+  type NerEntity,
+  type LoadOptions,
+  type NerPredictOptions,
+  type ModelInfo,
+  type NerStats,
+} from './api/ner-model';
+export {
+  train,
+  trainSupervised,
+  evaluate,
+  type TrainOptions,
+  type SupervisedOptions,
+  type EvaluateOptions,
+  type ModelEvaluation,
+  type ProgressEvent,
+  type RunHooks,
+  type EntitiesOf,
+} from './api/train';
+export {
+  chunkText,
+  mergePieces,
+  sentenceRanges,
+  type Piece,
+  type ChunkOptions,
+  type CountTokens,
+  type PlacedEntity,
+} from './api/chunk';
+export { startServer, type ServeOptions, type Server } from './serve/server';
+export type { CycleConfig } from './cycle/config';
+export type { CycleResult } from './cycle/trainer';
+export type { SupervisedResult } from './cycle/supervised';
+export type { EvalReport, ScoreTable, PRF } from './eval/metrics';
+export type { SeqEntity } from './data/entity-seq';
+export { readLabeled, type LabeledCorpus } from './data/readers';
+export type { ModelSource } from './hub';

@@ -1,0 +1,90 @@
+// The page at `/`: paste text, press Tag, see the entities highlighted (one colour per label, offsets on hover).
+// One static string, no build step. The user's text and the model's labels only ever reach the page through
+// textContent / attributes set from script, never as HTML, so nothing typed can inject markup.
+
+export const PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>cyclener</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  textarea { width: 100%; min-height: 8rem; font: inherit; padding: .5rem; box-sizing: border-box; }
+  button { font: inherit; padding: .3rem 1.2rem; margin: .5rem 0; }
+  #out { white-space: pre-wrap; line-height: 2.4; border-top: 1px solid #ddd; padding-top: 1rem; }
+  mark { padding: .15em .35em; border-radius: .35em; }
+  mark .label { font-size: .65em; font-weight: bold; text-transform: uppercase; margin-left: .4em; opacity: .75; }
+  #legend mark { margin-right: .5rem; }
+  #status { color: #a00; min-height: 1.5em; }
+  small { color: #666; }
+</style>
+</head>
+<body>
+<h1>cyclener</h1>
+<p><small id="model">loading model information…</small></p>
+<textarea id="text" placeholder="Paste text here">Angela Merkel met Emmanuel Macron in Paris.</textarea>
+<div><button id="tag">Tag</button> <span id="legend"></span></div>
+<div id="status"></div>
+<div id="out"></div>
+<script>
+"use strict";
+const colours = new Map();
+function colourOf(label) {
+  if (!colours.has(label)) {
+    let h = 0;
+    for (const c of label) h = (h * 31 + c.codePointAt(0)) % 360;
+    colours.set(label, "hsl(" + ((h * 47) % 360) + ", 80%, 82%)");
+  }
+  return colours.get(label);
+}
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+function render(text, entities) {
+  const out = document.getElementById("out");
+  out.replaceChildren();
+  let at = 0;
+  for (const e of entities) {
+    if (e.start < at) continue;
+    out.append(document.createTextNode(text.slice(at, e.start)));
+    const m = el("mark", text.slice(e.start, e.end), { title: e.label + " [" + e.start + ", " + e.end + ")", "data-label": e.label });
+    m.style.background = colourOf(e.label);
+    m.append(el("span", e.label, { class: "label" }));
+    out.append(m);
+    at = e.end;
+  }
+  out.append(document.createTextNode(text.slice(at)));
+  if (entities.length === 0) out.append(el("p", "(no entities)"));
+}
+async function tag() {
+  const text = document.getElementById("text").value;
+  const status = document.getElementById("status");
+  status.textContent = "";
+  if (text.trim() === "") { status.textContent = "Type some text first."; return; }
+  const button = document.getElementById("tag");
+  button.disabled = true;
+  try {
+    const r = await fetch("v1/entities", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ texts: [text] }) });
+    const body = await r.json();
+    if (!r.ok) { status.textContent = "Error " + r.status + ": " + (body.error || r.statusText); return; }
+    render(text, body.results[0]);
+  } catch (err) {
+    status.textContent = "Request failed: " + err;
+  } finally {
+    button.disabled = false;
+  }
+}
+document.getElementById("tag").addEventListener("click", tag);
+fetch("v1/model").then((r) => r.json()).then((m) => {
+  document.getElementById("model").textContent = "model " + m.model + " · types: " + m.types.join(", ");
+  const legend = document.getElementById("legend");
+  for (const t of m.labels) { const k = el("mark", t); k.style.background = colourOf(t); legend.append(k); }
+}).catch(() => { document.getElementById("model").textContent = "model information unavailable"; });
+</script>
+</body>
+</html>
+`;
