@@ -34,6 +34,8 @@ export {
   type CountTokens,
   type PlacedEntity,
 } from './api/chunk';
+export { buildData, type BuildDataOptions } from './api/data';
+export type { BuildResult } from './data/build';
 export { startServer, type ServeOptions, type Server } from './serve/server';
 export type { CycleConfig } from './cycle/config';
 export type { CycleResult } from './cycle/trainer';

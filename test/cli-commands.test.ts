@@ -161,3 +161,16 @@ test('baseline lexical runs and scores', async () => {
   // predictions: EU (s1), Paris, Paris, EU (s3) -> all 4 correct; gold 10
   assert.deepEqual([j.exact.micro.correct, j.exact.micro.pred, j.exact.micro.gold, j.gazetteerEntries], [4, 4, 10, 2]);
 });
+
+test('library buildData writes what data build writes (same files, same seed)', async () => {
+  const { buildData } = await import('../src/index');
+  const train = bigConll('lib-train.txt', 40);
+  const dev = bigConll('lib-dev.txt', 12);
+  const a = join(tmp, 'lib-cli');
+  const b = join(tmp, 'lib-api');
+  const r = await cli('data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'gq', '--dev-num-sentences', '6', '--dev-num-sequences', '4', '--out', a, '--seed', '3');
+  assert.equal(r.code, 0, r.err);
+  const res = buildData({ train, dev, out: b, mode: 'gq', numS: 20, numQ: 10, devNumS: 6, devNumQ: 4, seed: 3 });
+  assert.deepEqual(res.counts, { S: 20, Q: 10, devS: 6, devQ: 4 });
+  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl']) assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
+});
