@@ -124,8 +124,9 @@ export async function trainCycle(
         eKept: cfg.eCycleFilter === 'copied' ? keep.length : null, selfKept: sure === null ? null : sure.length,
       });
       const endOfEpoch = pos.stepInEpoch >= run.stepsPerEpoch;
-      const isLast = pos.globalStep >= run.stepsPerEpoch * cfg.epochs;
-      const evalDue = canEvaluate && (cfg.evalEvery > 0 ? pos.globalStep % cfg.evalEvery === 0 || isLast : endOfEpoch);
+      // The last step of the run (epochs or --max-steps) is always evaluated: the final model is a candidate for best/.
+      const isLast = pos.globalStep >= run.totalSteps;
+      const evalDue = canEvaluate && ((cfg.evalEvery > 0 ? pos.globalStep % cfg.evalEvery === 0 : endOfEpoch) || isLast);
       if (evalDue) {
         const d = await evaluateAndSelect();
         if (d.stop) {
