@@ -12,7 +12,7 @@ import { modelSource } from '../hub';
 import { makeConfig, type CycleConfig } from '../cycle/config';
 import { DEFAULT_S2E_PREFIX, loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
-import { trainSupervised as runSupervised, type Pair, type SupervisedResult } from '../cycle/supervised';
+import { trainSupervised as runSupervised, type Pair, type SupervisedResult } from '../supervised/supervised';
 import { trainCycle, typesOf, type CycleResult } from '../cycle/trainer';
 import type { Precision } from '../t5/precision';
 import { openRunDir, type RunDirSpec } from '../util/run-dir';

@@ -3,8 +3,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cachedGateRow, formatGateTable, gateBase, lexicalGate, type GateRow, type GateSettings } from '../../cycle/gate';
-import { pairsFromSentences, sampleSentences } from '../../cycle/supervised';
+import { cachedGateRow, formatGateTable, gateBase, lexicalGate, type GateRow, type GateSettings } from '../../supervised/gate';
+import { pairsFromSentences, sampleSentences } from '../../supervised/supervised';
 import { typesOf } from '../../data/entity-seq';
 import { atomicWriteFile } from '../../t5/safetensors';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';

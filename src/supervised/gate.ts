@@ -13,8 +13,8 @@ import type { LabeledSentence } from '../data/types';
 import type { Verbalizer } from '../data/verbalizer';
 import { compareSequences } from '../eval/compare';
 import { evaluate, type EvalReport } from '../eval/metrics';
-import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from './model-io';
-import { predictWithModelDir } from './predict';
+import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from '../cycle/model-io';
+import { predictWithModelDir } from '../cycle/predict';
 import { trainSupervised, type Pair } from './supervised';
 
 export interface GateSettings {
