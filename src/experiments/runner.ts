@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLabeled, sentenceToJson } from '../data/readers';
 import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
+import { writeJsonFile } from '../util/fs';
 import { acquireLock, addLockChild, releaseLock } from '../util/lock';
 import type { Cell } from './plan';
 import { correlations, evalRecords, shellQuote, summarizeEval, trainingSummary, type CellResult, type CommandRecord, type TrainingSummary } from './result';
@@ -264,9 +265,7 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
       commands: r.records, wallSeconds: wall, test: summarizeEval(evalJson), evals, ...(training ? { training } : {}),
       pearson: cell.kind === 'cyclener' ? correlations(evals) : null, notes, finishedAt: new Date().toISOString(),
     };
-    const tmp = `${resultFile}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(result, null, 2) + '\n');
-    fs.renameSync(tmp, resultFile);
+    writeJsonFile(resultFile, result);
     const m = result.test.exact.micro;
     ctx.log(`${cell.id}: P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} F1 ${m.f1.toFixed(3)} (${ctx.evalSplit}); ${((Date.now() - t0) / 1000).toFixed(1)}s this run`);
     return { outcome: 'done' };

@@ -5,7 +5,7 @@ import * as T from '../../tensor';
 import { markEntities, runSyntheticDemo, DEMO_SETTINGS } from '../../demo/demo';
 import { SYN_TYPES } from '../../demo/synthetic';
 import { AT_LEAST_1, NON_NEGATIVE } from '../args';
-import { ensureDir, num } from '../common';
+import { ensureDir } from '../common';
 import { registerCommand, type Io } from '../registry';
 
 registerCommand({
