@@ -247,7 +247,7 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   assert.equal(res.baseModel?.dModel, 32);
   assert.equal(typeof res.test.hallucinated, 'number');
   assert.ok(res.evals.every((e) => typeof e.testF1 === 'number') && res.pearson?.against === 'testF1', JSON.stringify(res.evals));
-  assert.match(res.commands[1]!.cmd, / --test-gold \S+test_curve\.jsonl /);
+  assert.match(res.commands[1]!.cmd, / --test-gold \S+test_curve\.jsonl$/);
   assert.match(res.commands[1]!.cmd, / --max-steps 4 --batch 2 --eval-every 2 --seed 1/);
   // Interrupted after training's checkpoint but before the marker and the evaluation: train resumes.
   fs.rmSync(path.join(dir, 'result.json'));
