@@ -35,8 +35,8 @@ import { groundingHook } from '../src/cycle/grounding';
 import { DEFAULT_S2E_PREFIX, loadModelDir } from '../src/cycle/model-io';
 import { predictSequences, verbalizerForTypes } from '../src/cycle/predict';
 import { Direction, evalLoss, trainStep } from '../src/cycle/seq2seq';
-import { pairsFromSentences, sampleSentences } from '../src/cycle/supervised';
-import { buildSyntheticWorld, SYN_TYPES } from '../src/cycle/synthetic';
+import { pairsFromSentences, sampleSentences } from '../src/supervised/supervised';
+import { buildSyntheticWorld, SYN_TYPES } from '../src/demo/synthetic';
 import { collapseStats, typesOf } from '../src/cycle/trainer';
 import { formatMixture, loadTokenizerDir, makeSchedule, parseMixture, pretrain, PRETRAIN_DEFAULTS, TrainStream, type DataOptions } from '../src/pretrain';
 

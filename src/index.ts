@@ -39,7 +39,7 @@ export type { BuildResult } from './data/build';
 export { startServer, type ServeOptions, type Server } from './serve/server';
 export type { CycleConfig } from './cycle/config';
 export type { CycleResult } from './cycle/trainer';
-export type { SupervisedResult } from './cycle/supervised';
+export type { SupervisedResult } from './supervised/supervised';
 export type { EvalReport, ScoreTable, PRF } from './eval/metrics';
 export type { SeqEntity } from './data/entity-seq';
 export { readLabeled, type LabeledCorpus } from './data/readers';

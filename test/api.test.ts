@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { loadModelDir, saveModelDir } from '../src/cycle/model-io';
 import { alignAll, predictWithModelDir } from '../src/cycle/predict';
-import { SYN_TYPES } from '../src/cycle/synthetic';
+import { SYN_TYPES } from '../src/demo/synthetic';
 import { tokenizeText } from '../src/data/detok';
 import { cli, tinySyntheticBase } from './cli-helpers';
 

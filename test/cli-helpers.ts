@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import '../src/cli/commands';
 import { runCli } from '../src/cli/registry';
 import { saveModelDir } from '../src/cycle/model-io';
-import { buildSyntheticWorld, syntheticTokenizer, type SyntheticWorld } from '../src/cycle/synthetic';
+import { buildSyntheticWorld, syntheticTokenizer, type SyntheticWorld } from '../src/demo/synthetic';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 

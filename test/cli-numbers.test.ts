@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { loadModelDir, saveModelDir } from '../src/cycle/model-io';
-import { syntheticTokenizer } from '../src/cycle/synthetic';
+import { syntheticTokenizer } from '../src/demo/synthetic';
 import { sentenceToJson } from '../src/data/readers';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
 import '../src/cli/commands';
-import { SYN_TYPES } from '../src/cycle/synthetic';
+import { SYN_TYPES } from '../src/demo/synthetic';
 import { cli, tinySyntheticBase } from './cli-helpers';
 
 T.setNumThreads(1);

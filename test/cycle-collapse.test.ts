@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { makeConfig, type CycleConfig } from '../src/cycle/config';
 import { saveModelDir } from '../src/cycle/model-io';
-import { buildSyntheticWorld, syntheticTokenizer } from '../src/cycle/synthetic';
+import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
 import { rollbackTo, trainCycle } from '../src/cycle/trainer';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';

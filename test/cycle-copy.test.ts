@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { makeConfig } from '../src/cycle/config';
 import { copyCounts, copyRate, nameCopy } from '../src/cycle/copy';
-import { buildSyntheticWorld, syntheticTokenizer } from '../src/cycle/synthetic';
+import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
 import { trainCycle } from '../src/cycle/trainer';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';

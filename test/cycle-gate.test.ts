@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
 import '../src/cli/commands';
-import type { GateRow } from '../src/cycle/gate';
+import type { GateRow } from '../src/supervised/gate';
 import { cli, tinySyntheticBase } from './cli-helpers';
 
 T.setNumThreads(1);

@@ -8,7 +8,7 @@ import { typesOf, collapseStats } from '../src/cycle/trainer';
 import { fragmentSequence } from '../src/cycle/warmup';
 import { EpochOrder } from '../src/cycle/order';
 import { lossF1Svg, pearson } from '../src/cycle/plot';
-import { wordTokenizerJson } from '../src/cycle/synthetic';
+import { wordTokenizerJson } from '../src/demo/synthetic';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 import { T5Tokenizer } from '../src/t5/tokenizer';

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { makeConfig } from '../src/cycle/config';
-import { buildSyntheticWorld, syntheticTokenizer } from '../src/cycle/synthetic';
+import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
 import { trainCycle, type CycleResult } from '../src/cycle/trainer';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { makeConfig, type CycleConfig } from '../src/cycle/config';
 import type { EvalResult } from '../src/cycle/evaluate';
-import { buildSyntheticWorld, syntheticTokenizer } from '../src/cycle/synthetic';
+import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
 import { collapseMessage, collapseStats, saveBest, Selection, type Decision, type SelectionState } from '../src/cycle/selection';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';

@@ -26,7 +26,7 @@ test('runner stop: SIGTERM to the running stage, wait for its exit, no new stage
       `setInterval(() => {}, 1000);`,
     ].join('\n'));
     const [cell] = filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/1k-1k-gq/lexical');
-    const ctx: RunContext = { root: path.join(root, 'out'), preset: 'smoke', dataDir, baseModel: path.join(root, 'no-model'), cliMain: fake, evalSplit: 'test', trainHasTestGold: false, log: () => undefined };
+    const ctx: RunContext = { root: path.join(root, 'out'), preset: 'smoke', dataDir, baseModel: path.join(root, 'no-model'), cliMain: fake, evalSplit: 'test', log: () => undefined };
     const running = runCell(cell!, ctx);
     for (let i = 0; i < 200 && !fs.existsSync(path.join(root, 'started')); i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(fs.existsSync(path.join(root, 'started')), 'the stage started');

@@ -13,7 +13,7 @@ import { TABLE5A, TABLE5B, TABLE6 } from '../src/experiments/paper';
 import { filterCells, planExperiment, type Cell } from '../src/experiments/plan';
 import { buildReport, fmtStat, meanStd } from '../src/experiments/report';
 import { correlations, type CellResult, type EvalRecord } from '../src/experiments/result';
-import { cellDir, probeTrainTestGold, runCell, type RunContext } from '../src/experiments/runner';
+import { cellDir, runCell, type RunContext } from '../src/experiments/runner';
 
 const CLI_MAIN = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const FIXTURE = path.join(__dirname, '..', '..', 'test', 'fixtures', 'conll-mini.txt');
@@ -163,7 +163,7 @@ function conllDataDir(): string {
 
 function ctxFor(out: string, dataDir: string, baseModel = path.join(root, 'no-model')): RunContext {
   const lines: string[] = [];
-  return { root: out, preset: 'smoke', dataDir, baseModel, cliMain: CLI_MAIN, evalSplit: 'test', trainHasTestGold: false, env, log: (l) => { lines.push(l); } };
+  return { root: out, preset: 'smoke', dataDir, baseModel, cliMain: CLI_MAIN, evalSplit: 'test', env, log: (l) => { lines.push(l); } };
 }
 
 test('runner: a real lexical cell end to end; result.json skips it; live locks are respected, stale ones taken over', async () => {
@@ -235,7 +235,7 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   m.dispose();
   const dataDir = conllDataDir();
   const [cell] = filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/2k-1k-gq/cyclener');
-  const ctx = { ...ctxFor(path.join(root, 'out', 'smoke'), dataDir, base), trainHasTestGold: probeTrainTestGold(CLI_MAIN, env) };
+  const ctx = ctxFor(path.join(root, 'out', 'smoke'), dataDir, base);
   let r = await runCell(cell!, ctx);
   assert.equal(r.outcome, 'done', r.message);
   const dir = cellDir(ctx, cell!);
@@ -246,7 +246,8 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   assert.ok(res.evals.every((e) => typeof e.devELoss === 'number' && typeof e.devF1 === 'number'));
   assert.equal(res.baseModel?.dModel, 32);
   assert.equal(typeof res.test.hallucinated, 'number');
-  if (ctx.trainHasTestGold) assert.ok(res.evals.every((e) => typeof e.testF1 === 'number') && res.pearson?.against === 'testF1');
+  assert.ok(res.evals.every((e) => typeof e.testF1 === 'number') && res.pearson?.against === 'testF1', JSON.stringify(res.evals));
+  assert.match(res.commands[1]!.cmd, / --test-gold \S+test_curve\.jsonl$/);
   assert.match(res.commands[1]!.cmd, / --max-steps 4 --batch 2 --eval-every 2 --seed 1/);
   // Interrupted after training's checkpoint but before the marker and the evaluation: train resumes.
   fs.rmSync(path.join(dir, 'result.json'));

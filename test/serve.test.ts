@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { NerModel } from '../src/api/ner-model';
 import { loadModelDir, saveModelDir } from '../src/cycle/model-io';
-import { SYN_TYPES } from '../src/cycle/synthetic';
+import { SYN_TYPES } from '../src/demo/synthetic';
 import { startServer } from '../src/serve/server';
 import { tinySyntheticBase } from './cli-helpers';
 

@@ -9,8 +9,8 @@ import * as T from '../src/tensor';
 import '../src/cli/commands';
 import { loadModelDir } from '../src/cycle/model-io';
 import { Direction, evalLoss } from '../src/cycle/seq2seq';
-import { trainSupervised, type Pair, type SupervisedConfig } from '../src/cycle/supervised';
-import { SYN_TYPES } from '../src/cycle/synthetic';
+import { trainSupervised, type Pair, type SupervisedConfig } from '../src/supervised/supervised';
+import { SYN_TYPES } from '../src/demo/synthetic';
 import { cli, tinySyntheticBase } from './cli-helpers';
 
 T.setNumThreads(1);

@@ -12,9 +12,10 @@ import { modelSource } from '../hub';
 import { makeConfig, type CycleConfig } from '../cycle/config';
 import { DEFAULT_S2E_PREFIX, loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
-import { trainSupervised as runSupervised, type Pair, type SupervisedResult } from '../cycle/supervised';
+import { trainSupervised as runSupervised, type Pair, type SupervisedResult } from '../supervised/supervised';
 import { trainCycle, typesOf, type CycleResult } from '../cycle/trainer';
 import type { Precision } from '../t5/precision';
+import { readJsonFile } from '../util/fs';
 import { openRunDir, type RunDirSpec } from '../util/run-dir';
 import { modelDir } from './model-ref';
 import { NerModel } from './ner-model';
@@ -104,7 +105,7 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     const resume = o.resume === true && fs.existsSync(path.join(ckpt, 'state.json'));
     let cfg: CycleConfig;
     if (resume && fs.existsSync(savedCfg)) {
-      const saved = JSON.parse(fs.readFileSync(savedCfg, 'utf8')) as Partial<CycleConfig> & { sizes?: unknown };
+      const saved = readJsonFile<Partial<CycleConfig> & { sizes?: unknown }>(savedCfg);
       delete saved.sizes;
       cfg = makeConfig({ ...saved, ...pick(o.config, ['epochs', 'maxSteps']) }, savedCfg);
     } else cfg = makeConfig({ ...o.config }, 'config');

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
 import { T5Tokenizer } from '../t5/tokenizer';
-import { atomicWriteFile } from '../t5/safetensors';
+import { readJsonFile, writeJsonFile } from '../util/fs';
 import type { ModelSource } from '../hub';
 
 export const META_FILE = 'cyclener.json';
@@ -46,7 +46,7 @@ export function decodeDefaults(dir: string, meta: ModelMeta | null): DecodeDefau
   const inRun = path.basename(dir) === 's2e' && ['best', 'ckpt'].includes(path.basename(path.dirname(path.resolve(dir))));
   if (meta?.task === 's2e' && inRun && fs.existsSync(runConfig)) {
     try {
-      const c = JSON.parse(fs.readFileSync(runConfig, 'utf8')) as { groundedEval?: unknown; evalDecode?: { maxNewTokens?: unknown; numBeams?: unknown } };
+      const c = readJsonFile<{ groundedEval?: unknown; evalDecode?: { maxNewTokens?: unknown; numBeams?: unknown } }>(runConfig);
       if (typeof c.groundedEval === 'boolean' && typeof c.evalDecode?.maxNewTokens === 'number') {
         return { grounded: c.groundedEval, maxNewTokens: c.evalDecode.maxNewTokens, ...(typeof c.evalDecode.numBeams === 'number' ? { numBeams: c.evalDecode.numBeams } : {}) };
       }
@@ -69,11 +69,7 @@ export function resolveS2EDir(dir: string): string {
 export function readMeta(dir: string): ModelMeta | null {
   const p = path.join(dir, META_FILE);
   if (!fs.existsSync(p)) return null;
-  try {
-    return JSON.parse(fs.readFileSync(p, 'utf8')) as ModelMeta;
-  } catch (e) {
-    throw new Error(`${p}: not valid JSON (${(e as Error).message})`);
-  }
+  return readJsonFile<ModelMeta>(p);
 }
 
 export interface Loaded {
@@ -102,7 +98,7 @@ export function loadModelDir(dir: string, tokenizerDir?: string): Loaded {
 /** Save a model directory (fp32 unless told) with its tokenizer and meta; atomic per file. */
 export function saveModelDir(dir: string, model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, meta: ModelMeta): void {
   saveCheckpoint(dir, model, { tokenizer });
-  atomicWriteFile(path.join(dir, META_FILE), JSON.stringify(meta, null, 2) + '\n');
+  writeJsonFile(path.join(dir, META_FILE), meta);
 }
 
 /** The no-pretraining control: `loaded`'s architecture and tokenizer with fresh, seeded random weights. */

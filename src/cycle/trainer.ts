@@ -27,6 +27,7 @@ import { hasRunCheckpoint, loadRunCheckpoint, saveRunCheckpoint, type Position, 
 import { saveBest, Selection, type Decision } from './selection';
 import { Direction, trainStep } from './seq2seq';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
+import { writeJsonFile } from '../util/fs';
 
 export type { EvalResult } from './evaluate';
 export { collapseStats, rollbackTo } from './selection';
@@ -222,7 +223,7 @@ function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: s
     S: data.S.length, Q: data.Q.length, devS: data.devS?.length ?? 0, devQ: data.devQ?.length ?? 0,
     devGold: data.devGold?.sentences.length ?? 0, testGold: data.testGold?.sentences.length ?? 0,
   };
-  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ ...cfg, types, sizes }, null, 2) + '\n');
+  writeJsonFile(path.join(runDir, 'config.json'), { ...cfg, types, sizes });
 
   const orderS = new EpochOrder(cfg.seed, 'S', data.S.length);
   const orderQ = new EpochOrder(cfg.seed, 'Q', data.Q.length);

@@ -2,7 +2,7 @@
 // dev_S/dev_Q/dev_gold for model selection, and manifest.json (what was asked, what was built, from which files).
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { QMode } from './config';
 import { DataError } from './errors';
@@ -14,7 +14,7 @@ import { buildSQ, lengthDistribution, sampleSeeds } from './sq';
 import type { LabeledSentence } from './types';
 import type { Verbalizer } from './verbalizer';
 import { loadTextVectors, trainVectors, wordTokens, type WordVectors } from './wordvec';
-import { writeLines } from '../util/fs';
+import { writeJsonFile, writeLines } from '../util/fs';
 
 export type Count = number | 'full';
 
@@ -182,6 +182,6 @@ export function buildData(out: string, o: BuildOptions): BuildResult {
     files,
     notices,
   };
-  writeFileSync(join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  writeJsonFile(join(out, 'manifest.json'), manifest);
   return { counts: manifest.actual, notices, manifest };
 }

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DATASETS } from '../data/config';
 import { modelSource } from '../hub';
+import { readJsonFile } from '../util/fs';
 
 /** Test splits are never read by `data build`; only the runner's evaluations use them. */
 export const TEST_FILES: Readonly<Record<string, readonly string[]>> = {
@@ -47,12 +48,7 @@ export interface BaseModelInfo {
 export function baseModelInfo(dir: string): BaseModelInfo {
   const p = path.join(dir, 'config.json');
   if (!fs.existsSync(p)) throw new Error(`base model ${dir}: no such file ${p} (pass --base-model DIR, a T5 directory in Hugging Face layout)`);
-  let c: Record<string, unknown>;
-  try {
-    c = JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${p}: invalid JSON (${(e as Error).message})`);
-  }
+  const c = readJsonFile<Record<string, unknown>>(p);
   const n = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : null);
   const src = modelSource(dir);
   return { path: dir, ...(src.repoId ? { repoId: src.repoId, revision: src.revision, commit: src.commit } : {}), dModel: n('d_model'), layers: n('num_layers'), decoderLayers: n('num_decoder_layers') ?? n('num_layers'), vocab: n('vocab_size') };

@@ -9,6 +9,7 @@ import type { Block } from './doc';
 import { FIGURE4_PEARSON_E, FIGURE4_PEARSON_S_MEAN, TABLE4_OTHERS, TABLE4_T5, TABLE5A, TABLE5B, TABLE6, TABLE6_BERT } from './paper';
 import { EXPERIMENTS, planExperiment, PRESETS, type Cell } from './plan';
 import type { CellResult } from './result';
+import { readJsonFile } from '../util/fs';
 
 export interface Stat {
   mean: number;
@@ -42,7 +43,7 @@ export function loadResults(dir: string): CellResult[] {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.name === 'result.json') {
-        try { out.push(JSON.parse(fs.readFileSync(p, 'utf8')) as CellResult); } catch (err) { throw new Error(`${p}: not valid JSON (${(err as Error).message})`); }
+        out.push(readJsonFile<CellResult>(p));
       }
     }
   };

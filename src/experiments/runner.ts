@@ -2,11 +2,12 @@
 // baseline lexical): memory is isolated per stage and every command line is recorded. Stages are
 // resumable, and a per-cell lock lets several runner processes share one experiment.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLabeled, sentenceToJson } from '../data/readers';
 import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
+import { writeJsonFile } from '../util/fs';
 import { acquireLock, addLockChild, releaseLock } from '../util/lock';
 import type { Cell } from './plan';
 import { correlations, evalRecords, shellQuote, summarizeEval, trainingSummary, type CellResult, type CommandRecord, type TrainingSummary } from './result';
@@ -25,19 +26,11 @@ export interface RunContext {
   evalSplit: 'test' | 'dev';
   log: (line: string) => void;
   env?: NodeJS.ProcessEnv;
-  /** Whether `train` accepts TRAIN_TEST_GOLD_FLAG (probed once per runner). */
-  trainHasTestGold: boolean;
 }
 
 export type Outcome = 'done' | 'skipped: done' | 'skipped: locked' | 'failed';
 
 export const cellDir = (ctx: Pick<RunContext, 'root'>, cell: Cell): string => path.join(ctx.root, ...cell.id.split('/'));
-
-/** Does `cyclener train` know the test-curve flag yet? */
-export function probeTrainTestGold(cliMain: string, env?: NodeJS.ProcessEnv): boolean {
-  const r = spawnSync(process.execPath, [cliMain, 'train', '--help'], { encoding: 'utf8', env: env ?? process.env });
-  return (r.stdout ?? '').includes(`${TRAIN_TEST_GOLD_FLAG} `);
-}
 
 /** Input files a cell needs that are missing (each message names the path). */
 export function missingInputs(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel' | 'evalSplit'>): string[] {
@@ -158,7 +151,7 @@ async function buildData(r: CellRun): Promise<string> {
   return data;
 }
 
-async function trainCycle(r: CellRun, data: string, testFile: string | undefined): Promise<string> {
+async function trainCycleStage(r: CellRun, data: string, testFile: string | undefined): Promise<string> {
   const { cell, ctx, dir } = r;
   const run = path.join(dir, 'run');
   const marker = path.join(dir, 'train.done');
@@ -170,7 +163,7 @@ async function trainCycle(r: CellRun, data: string, testFile: string | undefined
   const devGold = writeHead(path.join(data, 'dev_gold.jsonl'), path.join(sub, 'dev_gold.jsonl'), cell.devGoldLines);
   const args = ['train', '--sentences', path.join(data, 'S.txt'), '--entities', path.join(data, 'Q.txt'), '--dev-sentences', devS, '--dev-entities', devQ,
     '--dev-gold', devGold, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', run, ...cell.trainArgs];
-  if (cell.testCurve && ctx.trainHasTestGold && testFile) args.push(TRAIN_TEST_GOLD_FLAG, writeLabeledHead(testFile, path.join(sub, 'test_curve.jsonl'), cell.testCurveSentences));
+  if (cell.testCurve && testFile) args.push(TRAIN_TEST_GOLD_FLAG, writeLabeledHead(testFile, path.join(sub, 'test_curve.jsonl'), cell.testCurveSentences));
   // A run folder left by an earlier attempt: --resume continues its checkpoint (or, if it was killed before the
   // first one, starts over from step 0 after checking that the inputs and settings are the same).
   if (fs.existsSync(run) && fs.readdirSync(run).length > 0) args.push('--resume');
@@ -179,7 +172,7 @@ async function trainCycle(r: CellRun, data: string, testFile: string | undefined
   return run;
 }
 
-async function trainSupervised(r: CellRun): Promise<string> {
+async function trainSupervisedStage(r: CellRun): Promise<string> {
   const { cell, ctx, dir } = r;
   const model = path.join(dir, 'model');
   const marker = path.join(dir, 'train.done');
@@ -241,15 +234,14 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
       const data = await buildData(r);
       evalJson = await evaluateStage(r, ['baseline', 'lexical', '--q', path.join(data, 'Q.txt'), '--gold', evalFile, '--dataset', cell.dataset, '--json']);
     } else if (cell.kind === 'supervised') {
-      const model = await trainSupervised(r);
+      const model = await trainSupervisedStage(r);
       const metrics = path.join(model, 'metrics.jsonl');
       if (fs.existsSync(metrics)) training = trainingSummary(fs.readFileSync(metrics, 'utf8'));
       evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', model, '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
     } else {
       const data = await buildData(r);
-      if (cell.testCurve && !ctx.trainHasTestGold) notes.push(`cyclener train has no ${TRAIN_TEST_GOLD_FLAG} flag yet: no per-evaluation test F1 (correlations use dev F1)`);
       if (cell.testCurve && !testFile) notes.push(`no test split for ${cell.dataset}: no per-evaluation test F1`);
-      const run = await trainCycle(r, data, testFile);
+      const run = await trainCycleStage(r, data, testFile);
       evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', path.join(run, 'best'), '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
       const metrics = path.join(run, 'metrics.jsonl');
       evals = fs.existsSync(metrics) ? evalRecords(fs.readFileSync(metrics, 'utf8')) : [];
@@ -264,9 +256,7 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
       commands: r.records, wallSeconds: wall, test: summarizeEval(evalJson), evals, ...(training ? { training } : {}),
       pearson: cell.kind === 'cyclener' ? correlations(evals) : null, notes, finishedAt: new Date().toISOString(),
     };
-    const tmp = `${resultFile}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(result, null, 2) + '\n');
-    fs.renameSync(tmp, resultFile);
+    writeJsonFile(resultFile, result);
     const m = result.test.exact.micro;
     ctx.log(`${cell.id}: P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} F1 ${m.f1.toFixed(3)} (${ctx.evalSplit}); ${((Date.now() - t0) / 1000).toFixed(1)}s this run`);
     return { outcome: 'done' };

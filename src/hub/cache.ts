@@ -7,6 +7,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { atomicWriteFile } from '../util/fs';
 
 export const COMMIT_RE = /^[0-9a-f]{40}$/;
 
@@ -41,9 +42,7 @@ export class RepoCache {
     const f = this.refFile(revision);
     if (this.commitOf(revision) === commit) return;
     fs.mkdirSync(path.dirname(f), { recursive: true });
-    const tmp = `${f}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, commit);
-    fs.renameSync(tmp, f);
+    atomicWriteFile(f, commit);
   }
 
   snapshotDir(commit: string): string {

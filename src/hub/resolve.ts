@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readJsonFile } from '../util/fs';
 import { COMMIT_RE, RepoCache } from './cache';
 import { hubSettings, type HubSettings } from './env';
 import { HubError, downloadBlob, headFile } from './http';
@@ -136,7 +137,7 @@ async function fetchFile(c: Ctx, file: string, opts: { required?: boolean; probe
 
 function readShards(c: Ctx): string[] {
   const p = path.join(c.cache.snapshotDir(c.commit!), 'model.safetensors.index.json');
-  const j = JSON.parse(fs.readFileSync(p, 'utf8')) as { weight_map?: Record<string, string> };
+  const j = readJsonFile<{ weight_map?: Record<string, string> }>(p);
   return [...new Set(Object.values(j.weight_map ?? {}))].sort();
 }
 

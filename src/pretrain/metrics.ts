@@ -1,7 +1,7 @@
 // Metrics log (one JSON object per line, appended across resumed sittings) and a dependency-free SVG loss curve.
 
 import * as fs from 'node:fs';
-import { atomicWriteFile } from '../t5/safetensors';
+import { atomicWriteFile } from '../util/fs';
 import { readJsonLines } from '../util/fs';
 
 export interface MetricsRecord {

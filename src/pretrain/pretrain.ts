@@ -20,6 +20,7 @@ import { checkLayout, loadTokenizerDir, trainTokenizer } from './spm';
 import { findCheckpoint, readTrainState, restoreOptimizerAndRng, saveTrainState, type Optimizer, type Recipe } from './train-state';
 import { checkCorpusFiles } from './corpus';
 import { modelSource } from '../hub';
+import { readJsonFile } from '../util/fs';
 
 export interface PretrainOptions {
   corpus: string[];
@@ -100,7 +101,7 @@ export function resolveModelConfig(spec: string, vocabSize: number): T5Config {
   else {
     const file = fs.existsSync(spec) && fs.statSync(spec).isDirectory() ? path.join(spec, 'config.json') : spec;
     if (!fs.existsSync(file)) throw new Error(`--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}) nor a config file`);
-    cfg = configFromHF(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>);
+    cfg = configFromHF(readJsonFile<Record<string, unknown>>(file));
   }
   return { ...cfg, vocabSize };
 }

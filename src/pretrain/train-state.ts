@@ -11,7 +11,7 @@ import { readSafetensors, writeSafetensors, type RawTensor } from '../t5/safeten
 import type { DataState } from './sampler';
 import type { SpanInputs } from './objectives';
 import type { GroupOptions } from '../t5/train';
-import { atomicDir, recoverSwaps } from '../util/fs';
+import { atomicDir, readJsonFile, recoverSwaps } from '../util/fs';
 import type { ModelSource } from '../hub';
 
 export const CHECKPOINT_DIR = 'checkpoint';
@@ -93,7 +93,7 @@ export function findCheckpoint(out: string, log: (line: string) => void = () => 
 }
 
 export function readTrainState(dir: string): TrainState {
-  const s = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as TrainState;
+  const s = readJsonFile<TrainState>(path.join(dir, 'state.json'));
   if (s.version !== 1) throw new Error(`${dir}/state.json: unknown version ${String(s.version)}`);
   return s;
 }

@@ -7,7 +7,8 @@ import * as T from '../tensor';
 import type { Tensor, DType } from '../tensor';
 import { T5Config, configFromHF, configToHF } from './config';
 import { T5ForConditionalGeneration } from './model';
-import { RawTensor, StDType, atomicWriteFile, readModelWeights, writeModelWeights } from './safetensors';
+import { atomicWriteFile, readJsonFile, writeJsonFile } from '../util/fs';
+import { RawTensor, StDType, readModelWeights, writeModelWeights } from './safetensors';
 import { T5Tokenizer } from './tokenizer';
 
 const TO_ENGINE: Partial<Record<StDType, DType>> = { F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', BOOL: 'bool' };
@@ -21,13 +22,7 @@ const IGNORED = /^decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attenti
 export function readConfig(dir: string): T5Config {
   const p = path.join(dir, 'config.json');
   if (!fs.existsSync(p)) throw new Error(`checkpoint ${dir}: no config.json`);
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(fs.readFileSync(p, 'utf8'));
-  } catch (e) {
-    throw new Error(`${p}: not valid JSON (${(e as Error).message})`);
-  }
-  return configFromHF(j);
+  return configFromHF(readJsonFile<Record<string, unknown>>(p));
 }
 
 /**
@@ -115,7 +110,7 @@ export function loadModel(dir: string): T5ForConditionalGeneration {
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const model = loadModel(dir);
   const gp = path.join(dir, 'generation_config.json');
-  const generationConfig = fs.existsSync(gp) ? (JSON.parse(fs.readFileSync(gp, 'utf8')) as Record<string, unknown>) : null;
+  const generationConfig = fs.existsSync(gp) ? readJsonFile<Record<string, unknown>>(gp) : null;
   const hasTok = fs.existsSync(path.join(dir, 'tokenizer.json')) || fs.existsSync(path.join(dir, 'spiece.model'));
   return { model, config: model.config, generationConfig, tokenizer: hasTok ? T5Tokenizer.fromDir(dir) : null };
 }
@@ -158,8 +153,8 @@ export function saveCheckpoint(dir: string, model: T5ForConditionalGeneration, o
   writeModelWeights(dir, tensors, { maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' } });
   const cfg = configToHF(model.config);
   if (opts.dtype) cfg.torch_dtype = opts.dtype;
-  atomicWriteFile(path.join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeJsonFile(path.join(dir, 'config.json'), cfg);
   const gen = { ...defaultGenerationConfig(model.config), ...(opts.generationConfig ?? {}) };
-  atomicWriteFile(path.join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+  writeJsonFile(path.join(dir, 'generation_config.json'), gen);
   if (opts.tokenizer) atomicWriteFile(path.join(dir, 'tokenizer.json'), opts.tokenizer.json);
 }

@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { atomicWriteFile, readJsonFile, writeJsonFile } from '../util/fs';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -113,30 +114,6 @@ export function serializeSafetensors(tensors: Map<string, RawTensor> | Record<st
   return out;
 }
 
-/** Write via temp file + fsync + rename so a crash never leaves a half-written file under the final name. */
-export function atomicWriteFile(file: string, data: Uint8Array | string): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(dir, 'r'); // persist the rename itself
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
-  } catch {
-    /* some filesystems refuse fsync on directories; the rename is still atomic */
-  }
-}
-
 export function writeSafetensors(file: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>): void {
   atomicWriteFile(file, serializeSafetensors(tensors, metadata));
 }
@@ -155,12 +132,7 @@ export function readModelWeights(dir: string): SafetensorsFile {
     if (!fs.existsSync(single)) throw new Error(`no ${SINGLE_FILE} or ${INDEX_FILE} in ${dir}`);
     return readSafetensors(single);
   }
-  let index: { metadata?: Record<string, unknown>; weight_map?: Record<string, string> };
-  try {
-    index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    throw new Error(`${indexPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const index = readJsonFile<{ metadata?: Record<string, unknown>; weight_map?: Record<string, string> }>(indexPath);
   const wm = index.weight_map;
   if (!wm || typeof wm !== 'object') throw new Error(`${indexPath}: no weight_map`);
   const shards = new Map<string, SafetensorsFile>();
@@ -222,7 +194,7 @@ export function writeModelWeights(dir: string, tensors: Map<string, RawTensor>, 
       writeSafetensors(path.join(dir, file), m, metadata);
       written.push(file);
     });
-    atomicWriteFile(path.join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+    writeJsonFile(path.join(dir, INDEX_FILE), { metadata: { total_size: total }, weight_map: weightMap });
     written.push(INDEX_FILE);
   }
   // A directory must not hold both layouts: loaders prefer the index and would read stale shards.

@@ -1,11 +1,50 @@
-// File helpers shared by the run folders of train / train-supervised / pretrain: atomic directory replacement,
-// the recovery of a replacement cut short by a kill, JSON-lines logs that tolerate a cut last line, and file
-// fingerprints (sha256 + size + line count) for the resume check. No project imports: the bottom layer.
+// File helpers shared by every layer: atomic file writes and directory replacement, the recovery of a replacement
+// cut short by a kill, JSON files and JSON-lines logs that tolerate a cut last line, and file fingerprints
+// (sha256 + size + line count) for the resume check. No project imports: the bottom layer.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pidAlive } from './lock';
+
+/** Write via temp file + fsync + rename so a crash never leaves a half-written file under the final name. */
+export function atomicWriteFile(file: string, data: Uint8Array | string): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+  try {
+    const dfd = fs.openSync(dir, 'r'); // persist the rename itself
+    fs.fsyncSync(dfd);
+    fs.closeSync(dfd);
+  } catch {
+    /* some filesystems refuse fsync on directories; the rename is still atomic */
+  }
+}
+
+/** `value` as pretty-printed JSON (2-space indent, final newline), written atomically. */
+export function writeJsonFile(file: string, value: unknown): void {
+  atomicWriteFile(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** A JSON file's value; a file that does not parse throws `FILE: not valid JSON (why)`. Not validated: callers check fields. */
+export function readJsonFile<T = unknown>(file: string): T {
+  const text = fs.readFileSync(file, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
 
 /** Replace `dir` by a directory written by `write(tmp)`: readers see the old or the new one, never a half-written one.
  *  A kill between the two renames leaves `dir` missing and `NAME.old-PID` present: see recoverSwaps. */

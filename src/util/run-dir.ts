@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fingerprint, recoverSwaps, type Fingerprint } from './fs';
+import { fingerprint, recoverSwaps, writeJsonFile, type Fingerprint } from './fs';
 import { acquireLock, describeOwner, releaseLock } from './lock';
 
 export const LOCK_FILE = '.lock';
@@ -94,7 +94,7 @@ export function modelWeightFiles(dir: string): string[] {
 }
 
 export function writeRunInputs(dir: string, rec: Omit<RunInputs, 'version'>): void {
-  fs.writeFileSync(path.join(dir, INPUTS_FILE), JSON.stringify({ version: 1, ...rec }, null, 2) + '\n');
+  writeJsonFile(path.join(dir, INPUTS_FILE), { version: 1, ...rec });
 }
 
 export function readRunInputs(dir: string): RunInputs | null {

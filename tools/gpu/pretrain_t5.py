@@ -4,9 +4,8 @@
 Why this exists: on the project's 2-core CPU machines a briefly pretrained 9M T5 (span corruption only) could not copy
 names, and CycleNER collapsed from it. A lent GPU can afford ~10^8 tokens in minutes. This script implements the same
 objective mixture as `cyclener pretrain` (src/pretrain/), writes a Hugging Face checkpoint (config.json,
-model.safetensors in bf16, tokenizer.json) that cyclener loads, and measures the base-model gate of the pretraining
-issue: fine-tuned supervised on 1,000 gold CoNLL-2003 train sentence→entity-sequence pairs, bag-of-mentions F1 on
-CoNLL-2003 dev (never test), next to random initialisation and the Lexical Matcher built from the same 1,000 pairs.
+model.safetensors in bf16, tokenizer.json) that cyclener loads. Pretraining only: the base-model gate (supervised S2E
+on gold pairs vs the Lexical Matcher, on dev) is `cyclener gate`, run on the returned model (docs/pretraining.md).
 
 Objectives (choose with --mixture name=weight,...):
   span       T5 span corruption (noise density 0.15, mean span length 3, sentinels), over packed inputs (default,
@@ -21,17 +20,15 @@ Fragments are maximal runs of capitalised tokens (leading function words strippe
 frag2sent also mixes in random lowercase spans so E2S learns to place any fragment.
 
 Usage (paths are arguments; nothing from ../shared is committed):
-  python3 pretrain_t5.py --corpus news.txt.xz --spm spiece.model --conll-dir conll2003 --out runs/base \
+  python3 pretrain_t5.py --corpus news.txt.xz --spm spiece.model --out runs/base \
       --minutes 7 --mixture span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25
 """
 import argparse
 import json
 import lzma
-import math
 import os
 import random
 import re
-import sys
 import time
 
 import numpy as np
@@ -49,7 +46,6 @@ PSEUDO_TYPES = ["entity", "person", "location", "organization", "miscellaneous",
 FUNCTION_WORDS = set("""the a an in on at for but and or of to he she it we they i this that these those his her its
 their our my your there here when while after before as if by with from not no yes so then thus also however mr mrs ms dr
 """.split())
-CONLL_TYPES = {"PER": "person", "ORG": "organization", "LOC": "location", "MISC": "miscellaneous"}
 
 SENT_SPLIT = re.compile(r'(?<=[.!?])\s+(?=[A-Z"\'(])')
 WORD_RE = re.compile(r"[^\W_][\w'&.\-]*[^\W_]|[^\W_]|\S", re.UNICODE)
@@ -339,173 +335,6 @@ def build_tokenizer(spm_path, out_dir):
     return tok
 
 
-# ----------------------------------------------------------------------------------------------------------- CoNLL gate
-def read_conll(path):
-    sents, toks, tags = [], [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line.strip() or line.startswith("-DOCSTART-"):
-                if toks:
-                    sents.append((toks, tags))
-                toks, tags = [], []
-                continue
-            parts = line.split(" ")
-            toks.append(parts[0])
-            tags.append(parts[-1])
-    if toks:
-        sents.append((toks, tags))
-    return sents
-
-
-NO_SPACE_BEFORE = {".", ",", ";", ":", "!", "?", ")", "]", "}", "'s", "n't", "'", "%", "'re", "'ve", "'ll", "'d", "'m"}
-NO_SPACE_AFTER = {"(", "[", "{", "$"}
-
-
-def detok(tokens):
-    """Tokens -> natural text and each token's character span (a simplified detokeniser for the gate only)."""
-    text, spans = "", []
-    for i, t in enumerate(tokens):
-        if i > 0 and t not in NO_SPACE_BEFORE and tokens[i - 1] not in NO_SPACE_AFTER:
-            text += " "
-        spans.append((len(text), len(text) + len(t)))
-        text += t
-    return text, spans
-
-
-def chunks_iob1(tags):
-    """conlleval chunking (works for IOB1 and IOB2)."""
-    out, start, typ = [], None, None
-    prev_tag, prev_type = "O", ""
-    for i, tag in enumerate(tags + ["O"]):
-        t, ty = (tag.split("-", 1) + [""])[:2] if tag != "O" else ("O", "")
-        end = prev_tag != "O" and (t == "O" or t == "B" or ty != prev_type)
-        if end and start is not None:
-            out.append((start, i, typ))
-            start = None
-        begin = t != "O" and (t == "B" or prev_tag == "O" or ty != prev_type)
-        if begin:
-            start, typ = i, ty
-        prev_tag, prev_type = t, ty
-    return out
-
-
-def conll_pairs(sents):
-    pairs = []
-    for toks, tags in sents:
-        text, spans = detok(toks)
-        ents = [(text[spans[a][0]:spans[b - 1][1]], CONLL_TYPES[ty]) for a, b, ty in chunks_iob1(tags)]
-        pairs.append((text, ents))
-    return pairs
-
-
-def parse_seq(s):
-    parts = [p.strip() for p in s.split(SEP)]
-    if len(parts) == 1 and parts[0] == "":
-        return []
-    return [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2) if parts[i]]
-
-
-def bag_prf(gold, pred):
-    from collections import Counter
-    tp = fp = fn = 0
-    for g, p in zip(gold, pred):
-        cg, cp = Counter(g), Counter(p)
-        inter = sum((cg & cp).values())
-        tp += inter
-        fp += sum(cp.values()) - inter
-        fn += sum(cg.values()) - inter
-    P = tp / (tp + fp) if tp + fp else 0.0
-    R = tp / (tp + fn) if tp + fn else 0.0
-    return P, R, (2 * P * R / (P + R) if P + R else 0.0)
-
-
-def lexical_matcher(train_pairs, dev_pairs):
-    from collections import Counter, defaultdict
-    counts = defaultdict(Counter)
-    for _, ents in train_pairs:
-        for s, t in ents:
-            counts[s][t] += 1
-    gaz = {s: c.most_common(1)[0][0] for s, c in counts.items()}
-    maxlen = max(len(s.split()) for s in gaz)
-    preds = []
-    for text, _ in dev_pairs:
-        ws = text.split(" ")
-        i, out = 0, []
-        while i < len(ws):
-            for n in range(min(maxlen, len(ws) - i), 0, -1):
-                cand = " ".join(ws[i:i + n])
-                cand2 = cand.rstrip(".,;:!?")
-                hit = cand if cand in gaz else (cand2 if cand2 in gaz else None)
-                if hit:
-                    out.append((hit, gaz[hit]))
-                    i += n
-                    break
-            else:
-                i += 1
-        preds.append(out)
-    return bag_prf([e for _, e in dev_pairs], preds)
-
-
-@torch.no_grad()
-def generate_all(model, tok, texts, max_new, bs=256):
-    model.eval()
-    outs = []
-    for k in range(0, len(texts), bs):
-        enc = tok.encode_batch([S2E_PREFIX + t for t in texts[k:k + bs]])
-        srcs = [e.ids for e in enc]
-        inp, att, _ = collate(srcs, [[1]] * len(srcs))
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            gen = model.generate(input_ids=inp.cuda(), attention_mask=att.cuda(), max_new_tokens=max_new, do_sample=False,
-                                 num_beams=1)
-        outs += tok.decode_batch(gen.cpu().tolist(), skip_special_tokens=False)
-    clean = []
-    for o in outs:
-        o = o.replace("<pad>", "").split("</s>")[0]
-        clean.append(o.strip())
-    return clean
-
-
-def gate(model_or_config, tok, conll_dir, steps, seed, label, lr=5e-4, bs=32):
-    """Fine-tune supervised on 1,000 random CoNLL train pairs; bag-of-mentions F1 on dev."""
-    from transformers import T5ForConditionalGeneration
-    t0 = time.time()
-    rng = random.Random(seed)
-    train = conll_pairs(read_conll(os.path.join(conll_dir, "train.txt")))
-    dev = conll_pairs(read_conll(os.path.join(conll_dir, "dev.txt")))
-    sample = rng.sample(train, 1000)
-    torch.manual_seed(seed)
-    if isinstance(model_or_config, str):
-        model = T5ForConditionalGeneration.from_pretrained(model_or_config, dtype=torch.float32).cuda()
-    else:
-        model = T5ForConditionalGeneration(model_or_config).cuda()
-    src = [e.ids for e in tok.encode_batch([S2E_PREFIX + t for t, _ in sample])]
-    tgt = [e.ids for e in tok.encode_batch([serialise(ents) for _, ents in sample])]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    model.train()
-    order = []
-    for step in range(steps):
-        if not order:
-            order = list(range(len(src)))
-            rng.shuffle(order)
-        idx = [order.pop() for _ in range(min(bs, len(order)))]
-        inp, att, lab = collate([src[i] for i in idx], [tgt[i] for i in idx])
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(input_ids=inp.cuda(), attention_mask=att.cuda(), labels=lab.cuda()).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    preds = generate_all(model, tok, [t for t, _ in dev], max_new=96)
-    P, R, F = bag_prf([e for _, e in dev], [parse_seq(p) for p in preds])
-    lm = lexical_matcher(sample, dev)
-    res = {"label": label, "steps": steps, "lr": lr, "batch": bs, "final_train_loss": float(loss.detach()), "dev_bag_P": P,
-           "dev_bag_R": R, "dev_bag_F1": F, "lexical_matcher_bag": {"P": lm[0], "R": lm[1], "F1": lm[2]},
-           "seconds": time.time() - t0, "examples": [(dev[i][0], preds[i]) for i in range(5)]}
-    log(f"gate[{label}] F1={F:.4f} (P {P:.3f} R {R:.3f}); lexical matcher F1={lm[2]:.4f}; {res['seconds']:.0f}s")
-    return res
-
-
 # ----------------------------------------------------------------------------------------------------------- main
 def model_config(args, vocab_size):
     from transformers import T5Config
@@ -521,7 +350,6 @@ def main():
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--spm", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--conll-dir", default=None)
     ap.add_argument("--minutes", type=float, default=7.0)
     ap.add_argument("--max-docs", type=int, default=None)
     ap.add_argument("--mixture", default="span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25")
@@ -539,12 +367,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gate-steps", type=int, default=400)
-    ap.add_argument("--gate-random", type=int, default=0, help="also gate a randomly initialised model")
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--init", default=None, help="continue from this checkpoint directory (weights only)")
-    ap.add_argument("--gate-only", default=None, metavar="DIR",
-                    help="no pretraining: gate this checkpoint (needs --conll-dir), write OUT/gate.json and exit")
     args = ap.parse_args()
 
     random.seed(args.seed)
@@ -558,13 +382,6 @@ def main():
     sep_id = tok.token_to_id(SEP)
     log(f"tokenizer: {vocab} tokens, <extra_id_0>={sentinel0}, <sep>={sep_id}, </s>={tok.token_to_id('</s>')}, "
         f"<pad>={tok.token_to_id('<pad>')}, <unk>={tok.token_to_id('<unk>')}")
-    if args.gate_only:
-        if not args.conll_dir:
-            sys.exit("--gate-only needs --conll-dir")
-        res = gate(args.gate_only, tok, args.conll_dir, args.gate_steps, args.seed, os.path.basename(args.gate_only.rstrip("/")))
-        with open(os.path.join(args.out, "gate.json"), "w") as f:
-            json.dump(res, f, indent=1)
-        return
     mixture = {k: float(v) for k, v in (kv.split("=") for kv in args.mixture.split(","))}
 
     t0 = time.time()
@@ -653,11 +470,6 @@ def main():
     model.save_pretrained(args.out, safe_serialization=True)
     summary = {"steps": step, "minutes": args.minutes, "approx_tokens_seen": tokens * 50, "params": nparams,
                "mixture": mixture, "args": vars(args)}
-    if args.conll_dir:
-        summary["gate"] = gate(args.out, tok, args.conll_dir, args.gate_steps, args.seed, "pretrained")
-        if args.gate_random:
-            summary["gate_random_init"] = gate(model_config(args, vocab), tok, args.conll_dir, args.gate_steps,
-                                               args.seed, "random-init")
     # ship bf16 weights (the <=25 MB budget); training precision was fp32 master weights + bf16 autocast
     bf = T5ForConditionalGeneration.from_pretrained(args.out, dtype=torch.float32).to(torch.bfloat16)
     bf.save_pretrained(args.out, safe_serialization=True)

@@ -3,7 +3,7 @@
 
 import * as path from 'node:path';
 import { EXPERIMENTS, filterCells, getPreset, parseSeeds, PlanError, planExperiment, PRESETS } from '../../experiments/plan';
-import { cellDir, killActiveChildren, stopActiveChildren, missingInputs, probeTrainTestGold, runCell, TRAIN_TEST_GOLD_FLAG, type RunContext } from '../../experiments/runner';
+import { cellDir, killActiveChildren, stopActiveChildren, missingInputs, runCell, TRAIN_TEST_GOLD_FLAG, type RunContext } from '../../experiments/runner';
 import { shellQuote } from '../../experiments/result';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
@@ -31,7 +31,7 @@ registerCommand({
     'logs in <cell>/logs/, and writes <cell>/result.json. Rerunning skips finished stages and resumes training',
     '(`train --resume`). A cell being run by another live runner (<cell>/lock) is skipped, so two runners started on the',
     'same experiment share its cells. CYCLENER_THREADS and the rest of the environment are passed to every subprocess.',
-    `Cycle cells of table6 and figure4 log test P/R/F1 per evaluation with \`train ${TRAIN_TEST_GOLD_FLAG}\` when train supports it.`,
+    `Cycle cells of table6 and figure4 log test P/R/F1 per evaluation with \`train ${TRAIN_TEST_GOLD_FLAG}\`.`,
     'Then: cyclener report --results DIR. See docs/experiments.md.',
   ].join('\n'),
   async run(args, io: Io): Promise<number> {
@@ -53,7 +53,7 @@ registerCommand({
       const root = path.join(f.out, preset.name);
       const ctx: RunContext = {
         root, preset: preset.name, dataDir, baseModel: f['base-model'], cliMain: path.resolve(__dirname, '..', 'main.js'),
-        evalSplit: f['eval-split'] as 'test' | 'dev', trainHasTestGold: false, log: (l) => io.out(`${stamp()} ${l}`),
+        evalSplit: f['eval-split'] as 'test' | 'dev', log: (l) => io.out(`${stamp()} ${l}`),
       };
       if (f.list === true || f['dry-run'] === true) {
         for (const c of cells) {
@@ -67,8 +67,6 @@ registerCommand({
         return 0;
       }
       if (cells.some((c) => c.kind !== 'lexical')) ctx.baseModel = (await modelDirArg(ctx.baseModel, '--base-model', io)) as string;
-      ctx.trainHasTestGold = cells.some((c) => c.testCurve) && probeTrainTestGold(ctx.cliMain);
-      if (cells.some((c) => c.testCurve) && !ctx.trainHasTestGold) io.err(`note: cyclener train has no ${TRAIN_TEST_GOLD_FLAG} flag yet: no per-evaluation test F1 will be logged`);
       io.out(`${stamp()} experiment ${name}, preset ${preset.name}: ${cells.length} cell(s) in ${root}; CYCLENER_THREADS=${process.env.CYCLENER_THREADS ?? '(unset)'}`);
       // Stop the stage's subprocess with the runner and wait for it (a training stage writes its checkpoint first), so no
       // orphan keeps writing into a cell whose lock looks stale. A second signal, seconds later, kills it at once.

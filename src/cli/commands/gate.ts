@@ -3,10 +3,10 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cachedGateRow, formatGateTable, gateBase, lexicalGate, type GateRow, type GateSettings } from '../../cycle/gate';
-import { pairsFromSentences, sampleSentences } from '../../cycle/supervised';
+import { cachedGateRow, formatGateTable, gateBase, lexicalGate, type GateRow, type GateSettings } from '../../supervised/gate';
+import { pairsFromSentences, sampleSentences } from '../../supervised/supervised';
 import { typesOf } from '../../data/entity-seq';
-import { atomicWriteFile } from '../../t5/safetensors';
+import { atomicWriteFile, writeJsonFile } from '../../util/fs';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { modelDirArg } from '../model-arg';
@@ -85,7 +85,7 @@ registerCommand({
       io.err(`${c.label}: fine-tuning ${c.randomInit ? `a randomly initialised ${c.base}` : c.base}`);
       rows.push(await gateBase(c.base, c.randomInit, c.label, pairs, dev, v, types, s, dir, (l) => io.err(`  ${l}`)));
     }
-    atomicWriteFile(path.join(out, 'gate.json'), JSON.stringify({ train: trainFile, dev: devFile, target: f.target, settings: s, rows }, null, 2) + '\n');
+    writeJsonFile(path.join(out, 'gate.json'), { train: trainFile, dev: devFile, target: f.target, settings: s, rows });
     const table = formatGateTable(rows, f.target);
     atomicWriteFile(path.join(out, 'gate.md'), `${table}\n`);
     if (f.json === true) io.out(JSON.stringify(rows, null, 2));

@@ -7,7 +7,7 @@ import { DataError } from '../../data/errors';
 import { readUtf8, splitLines } from '../../data/readers';
 import type { LabeledSentence } from '../../data/types';
 import { DEFAULT_S2E_PREFIX, FALLBACK_DECODE, loadModelDir, reinitialise } from '../../cycle/model-io';
-import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../cycle/supervised';
+import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../supervised/supervised';
 import type { FlagValue } from '../args';
 import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { modelDirArg } from '../model-arg';

@@ -12,8 +12,8 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { Precision } from '../t5/precision';
 import { nonFiniteStop } from '../t5/train';
-import { saveModelDir, type ModelMeta } from './model-io';
-import { Direction, evalLoss, trainStep } from './seq2seq';
+import { saveModelDir, type ModelMeta } from '../cycle/model-io';
+import { Direction, evalLoss, trainStep } from '../cycle/seq2seq';
 
 export interface Pair {
   sentence: string;

@@ -13,8 +13,9 @@ import type { LabeledSentence } from '../data/types';
 import type { Verbalizer } from '../data/verbalizer';
 import { compareSequences } from '../eval/compare';
 import { evaluate, type EvalReport } from '../eval/metrics';
-import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from './model-io';
-import { predictWithModelDir } from './predict';
+import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from '../cycle/model-io';
+import { predictWithModelDir } from '../cycle/predict';
+import { readJsonFile, writeJsonFile } from '../util/fs';
 import { trainSupervised, type Pair } from './supervised';
 
 export interface GateSettings {
@@ -84,7 +85,7 @@ export async function gateBase(base: string, randomInit: boolean, label: string,
     label, base, randomInit, trainSeconds: trained.seconds, evalSeconds: (Date.now() - t0) / 1000,
     finalLoss: trained.losses[trained.losses.length - 1], hallucinated: cmp.align.hallucinated, settings: s, ...score(evaluate(cmp.sentences)),
   };
-  fs.writeFileSync(path.join(outDir, 'gate.json'), JSON.stringify(row, null, 2) + '\n');
+  writeJsonFile(path.join(outDir, 'gate.json'), row);
   return row;
 }
 
@@ -93,7 +94,7 @@ export function cachedGateRow(outDir: string, base: string, randomInit: boolean,
   const f = path.join(outDir, 'gate.json');
   if (!fs.existsSync(f)) return undefined;
   try {
-    const r = JSON.parse(fs.readFileSync(f, 'utf8')) as GateRow;
+    const r = readJsonFile<GateRow>(f);
     return r.base === base && r.randomInit === randomInit && JSON.stringify(r.settings) === JSON.stringify(s) ? r : undefined;
   } catch {
     return undefined;
