@@ -7,7 +7,7 @@ import type { Verbalizer } from '../data/verbalizer';
 import { utf16ToCodePoint } from '../t5/normalize';
 import { DEFAULT_PRECISION, type Precision } from '../t5/precision';
 import { modelSource, type ModelSource } from '../hub';
-import { DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir, type Loaded } from '../cycle/model-io';
+import { decodeDefaults, DEFAULT_S2E_PREFIX, loadModelDir, readMeta, resolveS2EDir, type Loaded } from '../cycle/model-io';
 import { predictDetailed, verbalizerForTypes, type Predictions } from '../cycle/predict';
 import { Direction } from '../cycle/seq2seq';
 import { chunkText, mergePieces, type Piece } from './chunk';
@@ -25,11 +25,11 @@ export interface NerEntity {
 export interface LoadOptions {
   /** Intra-op threads of the engine (default: CYCLENER_THREADS or the physical cores); process-wide. */
   threads?: number;
-  /** Grounded decoding (default true): entities are spans of the input with the model's type words. */
+  /** Grounded decoding (default: as the model records it in cyclener.json, else true): entities are spans of the input with the model's type words. */
   grounded?: boolean;
-  /** Longest generated entity sequence of one piece, in tokens (default 128). */
+  /** Longest generated entity sequence of one piece, in tokens (default: as the model records it, else 128). */
   maxNewTokens?: number;
-  /** Beam width (default 1, greedy). */
+  /** Beam width (default: as the model records it, else 1, greedy). */
   numBeams?: number;
   /** bf16 autocast (default) or fp32. */
   precision?: Precision;
@@ -101,7 +101,9 @@ export class NerModel {
       T.setNumThreads(o.threads);
     }
     const dir = resolveS2EDir(await modelDir(ref, o.log));
-    const grounded = o.grounded ?? true;
+    // Decoding as the model records it (the settings its dev F1 was measured with), as `predict` does; options override.
+    const recorded = decodeDefaults(dir, readMeta(dir));
+    const grounded = o.grounded ?? recorded.grounded;
     const maxSourceTokens = o.maxSourceTokens ?? 192;
     const overlapTokens = o.overlapTokens ?? 32;
     if (!(maxSourceTokens >= 8))
@@ -123,8 +125,8 @@ export class NerModel {
       prefix: loaded.meta?.prefix ?? DEFAULT_S2E_PREFIX,
       decode: {
         grounded,
-        maxNewTokens: o.maxNewTokens ?? 128,
-        numBeams: o.numBeams ?? 1,
+        maxNewTokens: o.maxNewTokens ?? recorded.maxNewTokens,
+        numBeams: o.numBeams ?? recorded.numBeams ?? 1,
         precision: o.precision ?? DEFAULT_PRECISION,
       },
       maxSourceTokens,
