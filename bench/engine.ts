@@ -16,7 +16,14 @@ const MLP = { batch: 64, inp: 512, hidden: 1024, out: 10 };
 const REPS = 5;
 const ROUNDS = 3;
 
-interface Row { name: string; unit: string; node: number; python: number; higherIsBetter: boolean; target?: string }
+interface Row {
+  name: string;
+  unit: string;
+  node: number;
+  python: number;
+  higherIsBetter: boolean;
+  target?: string;
+}
 
 /** Best (minimum) seconds per iteration over REPS timed blocks of `iters` calls. */
 function bestTime(iters: number, fn: () => void, reps = REPS): number {
@@ -34,7 +41,11 @@ function matmulGflops(dtype: 'float32' | 'bfloat16', threads: number): number {
   T.setNumThreads(threads);
   const [a, b] = T.tidy(() => [T.randn([MATMUL_N, MATMUL_N]).to(dtype), T.randn([MATMUL_N, MATMUL_N]).to(dtype)]);
   const iters = dtype === 'float32' ? 4 : 2;
-  const s = bestTime(iters, () => T.tidy(() => { a!.matmul(b!); }));
+  const s = bestTime(iters, () =>
+    T.tidy(() => {
+      a!.matmul(b!);
+    }),
+  );
   T.dispose([a!, b!]);
   return (2 * MATMUL_N ** 3) / s / 1e9;
 }
@@ -45,7 +56,11 @@ function addOverhead(threads: number): { jsUs: number; nativeUs: number } {
   const a = T.tensor([1, 2, 3, 4]);
   const b = T.tensor([1, 2, 3, 4]);
   const n = 20000;
-  const s = bestTime(1, () => T.tidy(() => { for (let i = 0; i < n; i++) a.add(b); }));
+  const s = bestTime(1, () =>
+    T.tidy(() => {
+      for (let i = 0; i < n; i++) a.add(b);
+    }),
+  );
   // the same at::add loop entirely in C++: the part of the cost that is libtorch's own
   let nativeNs = Infinity;
   for (let r = 0; r < REPS; r++) nativeNs = Math.min(nativeNs, N.benchAddNs(a._id, b._id, n));
@@ -56,22 +71,29 @@ function addOverhead(threads: number): { jsUs: number; nativeUs: number } {
 function mlpStepMs(threads: number): number {
   T.setNumThreads(threads);
   T.manualSeed(0);
-  const params = T.tidy(() => [
-    T.randn([MLP.hidden, MLP.inp]).mul(0.02), T.zeros([MLP.hidden]),
-    T.randn([MLP.hidden, MLP.hidden]).mul(0.02), T.zeros([MLP.hidden]),
-    T.randn([MLP.out, MLP.hidden]).mul(0.02), T.zeros([MLP.out]),
-  ].map((p) => p.setRequiresGrad(true).keep()));
+  const params = T.tidy(() =>
+    [
+      T.randn([MLP.hidden, MLP.inp]).mul(0.02),
+      T.zeros([MLP.hidden]),
+      T.randn([MLP.hidden, MLP.hidden]).mul(0.02),
+      T.zeros([MLP.hidden]),
+      T.randn([MLP.out, MLP.hidden]).mul(0.02),
+      T.zeros([MLP.out]),
+    ].map((p) => p.setRequiresGrad(true).keep()),
+  );
   const x = T.randn([MLP.batch, MLP.inp]).keep();
   const y = T.randint(0, MLP.out, [MLP.batch]).keep();
   const opt = new T.AdamW(params, { lr: 1e-3 });
   const [w1, b1, w2, b2, w3, b3] = params as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-  const s = bestTime(5, () => T.tidy(() => {
-    const h1 = T.linear(x, w1, b1).gelu('tanh');
-    const h2 = T.linear(h1, w2, b2).gelu('tanh');
-    T.crossEntropy(T.linear(h2, w3, b3), y).backward();
-    opt.step();
-    opt.zeroGrad();
-  }));
+  const s = bestTime(5, () =>
+    T.tidy(() => {
+      const h1 = T.linear(x, w1, b1).gelu('tanh');
+      const h2 = T.linear(h1, w2, b2).gelu('tanh');
+      T.crossEntropy(T.linear(h2, w3, b3), y).backward();
+      opt.step();
+      opt.zeroGrad();
+    }),
+  );
   opt.dispose();
   T.dispose([params, x, y]);
   return s * 1e3;
@@ -131,8 +153,12 @@ class PythonWorker {
   constructor(threads: number) {
     this.proc = spawn(PYTHON, ['-c', PY_SCRIPT], { env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
     let err = '';
-    this.proc.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    this.proc.on('exit', (code) => { if (code) console.error(`python baseline exited with ${code}: ${err}`); });
+    this.proc.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    this.proc.on('exit', (code) => {
+      if (code) console.error(`python baseline exited with ${code}: ${err}`);
+    });
     this.lines = createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
   }
   async ask<R>(cmd: Record<string, unknown>): Promise<R> {
@@ -141,19 +167,29 @@ class PythonWorker {
     if (r.done) throw new Error(`python baseline (${PYTHON}) died`);
     return JSON.parse(r.value) as R;
   }
-  close(): void { this.proc.stdin.end(); }
+  close(): void {
+    this.proc.stdin.end();
+  }
 }
 
 function fmt(v: number): string {
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
-interface Bench { row: Omit<Row, 'node' | 'python'>; node: () => number; python: Record<string, unknown> }
+interface Bench {
+  row: Omit<Row, 'node' | 'python'>;
+  node: () => number;
+  python: Record<string, unknown>;
+}
 
 async function main(): Promise<void> {
   const maxThreads = T.getNumThreads();
   const threads = maxThreads > 1 ? [1, maxThreads] : [1];
-  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (cores: ${T.physicalCores()})`);
+  console.log(
+    `load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (cores: ${T.physicalCores()})`,
+  );
   console.log(`BLAS: ${T.blasLibraries().join(', ') || '(static)'}`);
   const py = new PythonWorker(maxThreads);
   const version = await py.ask<string>({ op: 'version' });
@@ -161,7 +197,12 @@ async function main(): Promise<void> {
   for (const th of threads) {
     for (const dt of ['float32', 'bfloat16'] as const) {
       benches.push({
-        row: { name: `matmul ${MATMUL_N}^3 ${dt}, ${th} thread(s)`, unit: 'GFLOP/s', higherIsBetter: true, target: 'ratio >= 0.95' },
+        row: {
+          name: `matmul ${MATMUL_N}^3 ${dt}, ${th} thread(s)`,
+          unit: 'GFLOP/s',
+          higherIsBetter: true,
+          target: 'ratio >= 0.95',
+        },
         node: () => matmulGflops(dt, th),
         python: { op: 'matmul', dtype: dt, threads: th, n: MATMUL_N, iters: dt === 'float32' ? 4 : 2, reps: REPS },
       });
@@ -174,8 +215,12 @@ async function main(): Promise<void> {
   });
   for (const th of threads) {
     benches.push({
-      row: { name: `MLP ${MLP.inp}-${MLP.hidden}-${MLP.hidden}-${MLP.out} b${MLP.batch} AdamW step, ${th} thread(s)`,
-        unit: 'ms/step', higherIsBetter: false, target: 'ratio >= 0.95' },
+      row: {
+        name: `MLP ${MLP.inp}-${MLP.hidden}-${MLP.hidden}-${MLP.out} b${MLP.batch} AdamW step, ${th} thread(s)`,
+        unit: 'ms/step',
+        higherIsBetter: false,
+        target: 'ratio >= 0.95',
+      },
       node: () => mlpStepMs(th),
       python: { op: 'mlp', threads: th, mlp: MLP, iters: 5, reps: REPS },
     });
@@ -197,16 +242,31 @@ async function main(): Promise<void> {
   const ov = addOverhead(maxThreads);
 
   const w = Math.max(...rows.map((r) => r.name.length));
-  console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`\nPyTorch ${version} (python) vs cyclener engine (node); best of ${ROUNDS} alternating rounds x ${REPS} reps;`);
+  console.log(
+    `load average after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(
+    `\nPyTorch ${version} (python) vs cyclener engine (node); best of ${ROUNDS} alternating rounds x ${REPS} reps;`,
+  );
   console.log('ratio = engine speed / PyTorch speed\n');
-  console.log(`${'benchmark'.padEnd(w)}  ${'unit'.padEnd(8)} ${'engine'.padStart(8)} ${'pytorch'.padStart(8)} ${'ratio'.padStart(6)}  target`);
+  console.log(
+    `${'benchmark'.padEnd(w)}  ${'unit'.padEnd(8)} ${'engine'.padStart(8)} ${'pytorch'.padStart(8)} ${'ratio'.padStart(6)}  target`,
+  );
   for (const r of rows) {
     const ratio = r.higherIsBetter ? r.node / r.python : r.python / r.node;
-    console.log(`${r.name.padEnd(w)}  ${r.unit.padEnd(8)} ${fmt(r.node).padStart(8)} ${fmt(r.python).padStart(8)} ${ratio.toFixed(2).padStart(6)}  ${r.target ?? ''}`);
+    console.log(
+      `${r.name.padEnd(w)}  ${r.unit.padEnd(8)} ${fmt(r.node).padStart(8)} ${fmt(r.python).padStart(8)} ${ratio.toFixed(2).padStart(6)}  ${r.target ?? ''}`,
+    );
   }
   const overhead = ov.jsUs - ov.nativeUs;
-  console.log(`\nbinding overhead per op: ${overhead.toFixed(2)} µs (JS API ${ov.jsUs.toFixed(2)} µs minus ${ov.nativeUs.toFixed(2)} µs for the same at::add loop in C++; target <= 2 µs)`);
+  console.log(
+    `\nbinding overhead per op: ${overhead.toFixed(2)} µs (JS API ${ov.jsUs.toFixed(2)} µs minus ${ov.nativeUs.toFixed(2)} µs for the same at::add loop in C++; target <= 2 µs)`,
+  );
 }
 
-main().catch((e: unknown) => { console.error(e); process.exit(1); });
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

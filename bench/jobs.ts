@@ -29,7 +29,15 @@ import { evaluate } from '../src/eval/metrics';
 import { ffnKind, type T5Config } from '../src/t5/config';
 import * as G from '../src/t5/generate';
 import { autocastOf, DEFAULT_PRECISION, isPrecision, type Precision } from '../src/t5/precision';
-import { addPadding, groupByLength, groupDefaults, newPaddingStats, paddingShare, Seq2SeqTrainer, type Seq2SeqExample } from '../src/t5/train';
+import {
+  addPadding,
+  groupByLength,
+  groupDefaults,
+  newPaddingStats,
+  paddingShare,
+  Seq2SeqTrainer,
+  type Seq2SeqExample,
+} from '../src/t5/train';
 import { DEFAULT_CONFIG } from '../src/cycle/config';
 import { groundingHook } from '../src/cycle/grounding';
 import { DEFAULT_S2E_PREFIX, loadModelDir } from '../src/cycle/model-io';
@@ -38,7 +46,16 @@ import { Direction, evalLoss, trainStep } from '../src/cycle/seq2seq';
 import { pairsFromSentences, sampleSentences } from '../src/supervised/supervised';
 import { buildSyntheticWorld, SYN_TYPES } from '../src/demo/synthetic';
 import { collapseStats, typesOf } from '../src/cycle/trainer';
-import { formatMixture, loadTokenizerDir, makeSchedule, parseMixture, pretrain, PRETRAIN_DEFAULTS, TrainStream, type DataOptions } from '../src/pretrain';
+import {
+  formatMixture,
+  loadTokenizerDir,
+  makeSchedule,
+  parseMixture,
+  pretrain,
+  PRETRAIN_DEFAULTS,
+  TrainStream,
+  type DataOptions,
+} from '../src/pretrain';
 
 // ---------------------------------------------------------------- options
 
@@ -59,21 +76,50 @@ const precision: Precision = (() => {
   if (!isPrecision(p)) throw new Error(`--precision: bf16 or fp32, not ${p}`);
   return p;
 })();
-const jobs = flag('jobs', ALL_JOBS.join(',')).split(',').map((s) => s.trim()) as Job[];
+const jobs = flag('jobs', ALL_JOBS.join(','))
+  .split(',')
+  .map((s) => s.trim()) as Job[];
 // Paths given are relative to the working directory; the defaults to the repository root (../shared beside it).
-const pathFlag = (name: string, dflt: string) => (argv.includes(`--${name}`) ? path.resolve(flag(name, dflt)) : path.resolve(ROOT, dflt));
+const pathFlag = (name: string, dflt: string) =>
+  argv.includes(`--${name}`) ? path.resolve(flag(name, dflt)) : path.resolve(ROOT, dflt);
 const modelDir = pathFlag('model', 'models/base-news-11m');
 const corpusFile = pathFlag('corpus', '../shared/corpora/news.txt.xz');
 const conllDir = pathFlag('conll', '../shared/data/conll2003');
-if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads: a positive integer, not ${flag('threads', '')}`);
-for (const j of jobs) if (!ALL_JOBS.includes(j)) throw new Error(`--jobs: unknown job "${j}" (known: ${ALL_JOBS.join(', ')})`);
+if (!(Number.isInteger(threads) && threads >= 1))
+  throw new Error(`--threads: a positive integer, not ${flag('threads', '')}`);
+for (const j of jobs)
+  if (!ALL_JOBS.includes(j)) throw new Error(`--jobs: unknown job "${j}" (known: ${ALL_JOBS.join(', ')})`);
 const bf16 = precision === 'bf16';
 
 // Steps / runs per job: W warm-up steps (not timed), N timed steps, R interleaved runs; --quick takes fewer (the whole
 // bench in ~1.5-2 minutes on 1 thread). The unit column of the table says what each job's sample is.
 const SIZE = quick
-  ? { preW: 1, preN: 3, preR: 1, supW: 1, supN: 3, cycW: 1, cycN: 2, evalR: 1, evalItems: 200, predR: 1, predSents: 500 }
-  : { preW: 2, preN: 6, preR: 3, supW: 2, supN: 10, cycW: 1, cycN: 6, evalR: 3, evalItems: 200, predR: 3, predSents: 500 };
+  ? {
+      preW: 1,
+      preN: 3,
+      preR: 1,
+      supW: 1,
+      supN: 3,
+      cycW: 1,
+      cycN: 2,
+      evalR: 1,
+      evalItems: 200,
+      predR: 1,
+      predSents: 500,
+    }
+  : {
+      preW: 2,
+      preN: 6,
+      preR: 3,
+      supW: 2,
+      supN: 10,
+      cycW: 1,
+      cycN: 6,
+      evalR: 3,
+      evalItems: 200,
+      predR: 3,
+      predSents: 500,
+    };
 
 // ---------------------------------------------------------------- small helpers
 
@@ -93,7 +139,10 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 // it as a check.
 const flops = { total: 0, gens: [] as Gen[] };
 /** One generate() call: its input rows and its decoder steps (the longest output; the loop ends when all are done). */
-interface Gen { rows: number; steps: number }
+interface Gen {
+  rows: number;
+  steps: number;
+}
 
 function numel(s: readonly number[]): number {
   return s.reduce((a, b) => a * b, 1);
@@ -106,7 +155,8 @@ function matmulFlops(a: readonly number[], b: readonly number[]): number {
   const ba = A.slice(0, -2);
   const bb = B.slice(0, -2);
   let batch = 1;
-  for (let i = 0; i < Math.max(ba.length, bb.length); i++) batch *= Math.max(ba[ba.length - 1 - i] ?? 1, bb[bb.length - 1 - i] ?? 1);
+  for (let i = 0; i < Math.max(ba.length, bb.length); i++)
+    batch *= Math.max(ba[ba.length - 1 - i] ?? 1, bb[bb.length - 1 - i] ?? 1);
   return 2 * batch * A[A.length - 2]! * A[A.length - 1]! * B[B.length - 1]!;
 }
 
@@ -120,22 +170,34 @@ function installCounters(): void {
   };
   const P = Tensor.prototype;
   const mm = P.matmul;
-  P.matmul = function (this: Tensor, o: Tensor) { flops.total += matmulFlops(this.shape, o.shape) * scale(); return mm.call(this, o); };
+  P.matmul = function (this: Tensor, o: Tensor) {
+    flops.total += matmulFlops(this.shape, o.shape) * scale();
+    return mm.call(this, o);
+  };
   const bmm = P.bmm;
-  P.bmm = function (this: Tensor, o: Tensor) { flops.total += matmulFlops(this.shape, o.shape) * scale(); return bmm.call(this, o); };
-  if (T.linear !== TF.linear) throw new Error('FLOP counter: T.linear is not the patched function (src/tensor/index.ts re-export changed?)');
+  P.bmm = function (this: Tensor, o: Tensor) {
+    flops.total += matmulFlops(this.shape, o.shape) * scale();
+    return bmm.call(this, o);
+  };
+  if (T.linear !== TF.linear)
+    throw new Error('FLOP counter: T.linear is not the patched function (src/tensor/index.ts re-export changed?)');
   // Decoder steps of each generation, for the twin to decode as many.
   const gen = G.generate;
   (G as unknown as { generate: typeof G.generate }).generate = (model, input, opts) => {
     const out = gen(model, input, opts);
-    flops.gens.push({ rows: Array.isArray(input) ? input.length : input.batch, steps: Math.max(0, ...out.sequences.map((q) => q.length)) });
+    flops.gens.push({
+      rows: Array.isArray(input) ? input.length : input.batch,
+      steps: Math.max(0, ...out.sequences.map((q) => q.length)),
+    });
     return out;
   };
 }
 
 /** The same count from the model config, for one training step over collated groups [rows, source len, target len, labelled targets]. */
 function configTrainFlops(c: T5Config, groups: readonly (readonly [number, number, number, number])[]): number {
-  const D = c.dModel, I = c.numHeads * c.dKv, F = D * c.dFf * (ffnKind(c).gated ? 3 : 2); // F: FFN weights
+  const D = c.dModel,
+    I = c.numHeads * c.dKv,
+    F = D * c.dFf * (ffnKind(c).gated ? 3 : 2); // F: FFN weights
   let f = 0;
   for (const [B, S, Tt, lab] of groups) {
     const enc = c.numLayers * (2 * B * S * (4 * D * I + F) + 4 * B * S * S * I);
@@ -151,7 +213,9 @@ function peakGflops(dtype: 'float32' | 'bfloat16', n = 1024): number {
   let best = Infinity;
   for (let r = 0; r < 13; r++) {
     const t0 = now();
-    T.tidy(() => { a!.matmul(b!); });
+    T.tidy(() => {
+      a!.matmul(b!);
+    });
     if (r > 0) best = Math.min(best, now() - t0);
   }
   T.dispose([a!, b!]);
@@ -161,14 +225,26 @@ function peakGflops(dtype: 'float32' | 'bfloat16', n = 1024): number {
 // ---------------------------------------------------------------- the PyTorch twin
 
 type Json = Record<string, unknown>;
-interface Twin { call<R = Json>(req: Json): Promise<R>; close(): void; torch: string }
-interface TwinRun { times: number[]; results: number[] }
+interface Twin {
+  call<R = Json>(req: Json): Promise<R>;
+  close(): void;
+  torch: string;
+}
+interface TwinRun {
+  times: number[];
+  results: number[];
+}
 
 async function startTwin(): Promise<Twin> {
   const script = path.join(ROOT, 'bench', 'jobs_twin.py');
-  const child = spawn(process.env.CYCLENER_PYTHON ?? '/usr/bin/python3', [script, modelDir, String(threads), precision], {
-    stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) },
-  });
+  const child = spawn(
+    process.env.CYCLENER_PYTHON ?? '/usr/bin/python3',
+    [script, modelDir, String(threads), precision],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+    },
+  );
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async (): Promise<Json> => {
     const r = await lines.next();
@@ -189,20 +265,45 @@ async function startTwin(): Promise<Twin> {
 
 const asBatch = (ex: readonly Seq2SeqExample[]) => ex.map((e) => ({ s: e.source, t: e.target }));
 /** The micro-batches `tr` collates for `ex` (its length groups, if it groups), for the twin to collate the same. */
-const groupsOf = (tr: Seq2SeqTrainer, ex: Seq2SeqExample[]) => (tr.opts.groupByLength ? groupByLength(ex, tr.opts.groupByLength) : [ex]).map(asBatch);
+const groupsOf = (tr: Seq2SeqTrainer, ex: Seq2SeqExample[]) =>
+  (tr.opts.groupByLength ? groupByLength(ex, tr.opts.groupByLength) : [ex]).map(asBatch);
 
 // ---------------------------------------------------------------- results
 
-interface Sample { ours: number; twin: number; work: number; flops: number }
+interface Sample {
+  ours: number;
+  twin: number;
+  work: number;
+  flops: number;
+}
 /** One table row: each sample is one `unit` (a step, a run) done by both sides; `rate` names work per second (null: time). */
-interface Row { job: string; unit: string; rate: string | null; samples: Sample[] }
+interface Row {
+  job: string;
+  unit: string;
+  rate: string | null;
+  samples: Sample[];
+}
 const notes: string[] = [];
-const note = (s: string) => { notes.push(s); console.log(`  ${s}`); }; // printed now and again under the table
+const note = (s: string) => {
+  notes.push(s);
+  console.log(`  ${s}`);
+}; // printed now and again under the table
 
 let peak = { fp32: NaN, bf16: NaN };
 
 function printTable(rows: Row[]): void {
-  const head = ['job', 'unit', 'ours', 'pytorch twin', 'ratio', 'ours s/unit', 'GFLOP/unit', 'bound fp32', 'bound bf16', '% of bound'];
+  const head = [
+    'job',
+    'unit',
+    'ours',
+    'pytorch twin',
+    'ratio',
+    'ours s/unit',
+    'GFLOP/unit',
+    'bound fp32',
+    'bound bf16',
+    '% of bound',
+  ];
   const w = [28, 16, 14, 14, 6, 12, 11, 11, 11, 10];
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
   console.log('\n' + line(head));
@@ -215,26 +316,57 @@ function printTable(rows: Row[]): void {
     const fl = mean(s.map((x) => x.flops));
     const peakRun = bf16 ? peak.bf16 : peak.fp32;
     const pct = median(s.map((x) => x.flops / (peakRun * 1e9) / x.ours)) * 100;
-    const fmt = (k: 'ours' | 'twin') => (r.rate ? `${rate(k).toFixed(r.rate === 'tok/s' ? 0 : 1)} ${r.rate}` : `${median(s.map((x) => x[k])).toFixed(2)} s`);
+    const fmt = (k: 'ours' | 'twin') =>
+      r.rate
+        ? `${rate(k).toFixed(r.rate === 'tok/s' ? 0 : 1)} ${r.rate}`
+        : `${median(s.map((x) => x[k])).toFixed(2)} s`;
     const ratio = r.rate ? rate('ours') / rate('twin') : median(s.map((x) => x.twin)) / tOurs;
-    console.log(line([r.job, r.unit, fmt('ours'), fmt('twin'), ratio.toFixed(2), tOurs.toFixed(3), (fl / 1e9).toFixed(1), `${(fl / (peak.fp32 * 1e9)).toFixed(3)} s`, `${(fl / (peak.bf16 * 1e9)).toFixed(3)} s`, `${pct.toFixed(1)}%`]));
+    console.log(
+      line([
+        r.job,
+        r.unit,
+        fmt('ours'),
+        fmt('twin'),
+        ratio.toFixed(2),
+        tOurs.toFixed(3),
+        (fl / 1e9).toFixed(1),
+        `${(fl / (peak.fp32 * 1e9)).toFixed(3)} s`,
+        `${(fl / (peak.bf16 * 1e9)).toFixed(3)} s`,
+        `${pct.toFixed(1)}%`,
+      ]),
+    );
   }
 }
 
 // ---------------------------------------------------------------- data
 
-interface Data { train: LabeledSentence[]; dev: LabeledCorpus; verbalizer: Verbalizer; source: string }
+interface Data {
+  train: LabeledSentence[];
+  dev: LabeledCorpus;
+  verbalizer: Verbalizer;
+  source: string;
+}
 
 function loadData(): Data {
   const tr = path.join(conllDir, 'train.txt');
   const dv = path.join(conllDir, 'dev.txt');
   if (fs.existsSync(tr) && fs.existsSync(dv)) {
-    return { train: readLabeled(tr).sentences, dev: readLabeled(dv), verbalizer: defaultVerbalizer('conll2003'), source: `CoNLL-2003 (${conllDir})` };
+    return {
+      train: readLabeled(tr).sentences,
+      dev: readLabeled(dv),
+      verbalizer: defaultVerbalizer('conll2003'),
+      source: `CoNLL-2003 (${conllDir})`,
+    };
   }
   // No CoNLL here: template sentences of the synthetic world stand in (shorter than news sentences).
   const w = buildSyntheticWorld({ nS: 10, nQ: 10, nEval: 2000, seed: 7 });
   const dev = buildSyntheticWorld({ nS: 10, nQ: 10, nEval: 600, seed: 8 }).evalSet;
-  return { train: w.evalSet.sentences, dev, verbalizer: new Verbalizer(SYN_TYPES), source: `synthetic sentences (no ${tr})` };
+  return {
+    train: w.evalSet.sentences,
+    dev,
+    verbalizer: new Verbalizer(SYN_TYPES),
+    source: `synthetic sentences (no ${tr})`,
+  };
 }
 
 // ---------------------------------------------------------------- job 1: pretraining
@@ -250,16 +382,36 @@ async function jobPretrain(twin: Twin, label: string, mixture: string): Promise<
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cyclener-bench-jobs-'));
   try {
     const o = {
-      ...PRETRAIN_DEFAULTS, corpus: [corpusFile], model: modelDir, init: modelDir, mixture, steps, warmup: 10, batch, bf16,
-      evalEvery: 1e9, logEvery: 1, valDocs: 1, valBatches: 1, valBatchSize: 4, checkpointMinutes: 1e9, saveDtype: 'float32' as const,
-      noExport: true, stopAfter: steps,
+      ...PRETRAIN_DEFAULTS,
+      corpus: [corpusFile],
+      model: modelDir,
+      init: modelDir,
+      mixture,
+      steps,
+      warmup: 10,
+      batch,
+      bf16,
+      evalEvery: 1e9,
+      logEvery: 1,
+      valDocs: 1,
+      valBatches: 1,
+      valBatchSize: 4,
+      checkpointMinutes: 1e9,
+      saveDtype: 'float32' as const,
+      noExport: true,
+      stopAfter: steps,
     };
     // The batches pretrain() will draw: same TrainStream (data options, tokenizer, seed) as inside pretrain(). Drawing
     // them here also times our data building, which our pretrain() figure includes and the twin's replay does not.
     const tok = loadTokenizerDir(modelDir);
     const dataOpts: DataOptions = {
-      files: o.corpus, mixture: parseMixture(formatMixture(parseMixture(mixture))), holdoutEvery: o.holdoutEvery, chunkDocs: o.chunkDocs,
-      maxSource: o.maxSource, maxTarget: o.maxTarget, spanInputs: o.spanInputs,
+      files: o.corpus,
+      mixture: parseMixture(formatMixture(parseMixture(mixture))),
+      holdoutEvery: o.holdoutEvery,
+      chunkDocs: o.chunkDocs,
+      maxSource: o.maxSource,
+      maxTarget: o.maxTarget,
+      spanInputs: o.spanInputs,
     };
     const stream = new TrainStream(dataOpts, tok, o.seed);
     const batches: Seq2SeqExample[][] = [];
@@ -278,7 +430,10 @@ async function jobPretrain(twin: Twin, label: string, mixture: string): Promise<
     // precision): the twin collates the same micro-batches.
     const groups = batches.map((b) => groupByLength(b, groupDefaults(autocastOf(precision))));
     const file = path.join(tmp, 'batches.json');
-    fs.writeFileSync(file, JSON.stringify({ steps: groups.map((g) => g.map(asBatch)), lrs: batches.map((_, k) => schedule(k)) }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ steps: groups.map((g) => g.map(asBatch)), lrs: batches.map((_, k) => schedule(k)) }),
+    );
     const tokensOf = (k: number) => batches[k]!.reduce((a, e) => a + e.source.length + e.target.length, 0);
     const padShare = paddingShare(addPadding(newPaddingStats(), groups.flat()));
 
@@ -288,25 +443,31 @@ async function jobPretrain(twin: Twin, label: string, mixture: string): Promise<
       // Our sitting: the time of step k is the stretch between the log lines of steps k-1 and k (logEvery 1).
       const stamps = new Map<number, { t: number; flops: number }>();
       const res = await pretrain({
-        ...o, out: path.join(tmp, `run${r}`),
+        ...o,
+        out: path.join(tmp, `run${r}`),
         log: (l: string) => {
           const m = /^step (\d+)\b/.exec(l);
           if (m && Number(m[1]) >= 1) stamps.set(Number(m[1]), { t: now(), flops: flops.total });
         },
       });
-      if (![...Array(steps).keys()].every((k) => stamps.has(k + 1))) throw new Error('pretrain(): no per-step log lines (has its log format changed?)');
+      if (![...Array(steps).keys()].every((k) => stamps.has(k + 1)))
+        throw new Error('pretrain(): no per-step log lines (has its log format changed?)');
       const drawn = batches.reduce((acc, _, k) => acc + tokensOf(k), 0);
       if (res.tokens !== drawn || res.losses.length !== steps || Math.abs(res.padding.all - padShare.all) > 1e-9) {
-        note(`${label}: WARNING pretrain() trained ${res.tokens} tokens in ${res.losses.length} steps (${(100 * res.padding.all).toFixed(1)}% padding), the replay holds ${drawn} in ${steps} (${(100 * padShare.all).toFixed(1)}%): the twin's batches differ`);
+        note(
+          `${label}: WARNING pretrain() trained ${res.tokens} tokens in ${res.losses.length} steps (${(100 * res.padding.all).toFixed(1)}% padding), the replay holds ${drawn} in ${steps} (${(100 * padShare.all).toFixed(1)}%): the twin's batches differ`,
+        );
       }
       for (let k = W + 1; k <= steps; k++) {
         const [a, b] = [stamps.get(k - 1)!, stamps.get(k)!];
         row.samples.push({ ours: b.t - a.t, twin: tw.times[k - 1]!, work: tokensOf(k - 1), flops: b.flops - a.flops });
       }
       if (r === 0) {
-        note(`${label}: ${steps} steps of ${batch}, ${(drawn / batches.reduce((x, y) => x + y.length, 0)).toFixed(0)} tokens/example, ${(groups.reduce((a, g) => a + g.length, 0) / steps).toFixed(1)} length groups/step, ` +
-          `${(100 * padShare.all).toFixed(0)}% padding; step-1 loss ours ${res.losses[0]!.toFixed(4)} twin ${tw.losses[0]!.toFixed(4)}; ` +
-          `data building ${(median(drawTimes.slice(W)) * 1000).toFixed(0)} ms/step (inside ours, not in the twin's replay)`);
+        note(
+          `${label}: ${steps} steps of ${batch}, ${(drawn / batches.reduce((x, y) => x + y.length, 0)).toFixed(0)} tokens/example, ${(groups.reduce((a, g) => a + g.length, 0) / steps).toFixed(1)} length groups/step, ` +
+            `${(100 * padShare.all).toFixed(0)}% padding; step-1 loss ours ${res.losses[0]!.toFixed(4)} twin ${tw.losses[0]!.toFixed(4)}; ` +
+            `data building ${(median(drawTimes.slice(W)) * 1000).toFixed(0)} ms/step (inside ours, not in the twin's replay)`,
+        );
       }
     }
     return row;
@@ -328,7 +489,13 @@ async function jobSupervised(twin: Twin, data: Data): Promise<Row> {
   const B = 16;
   const lr = 5e-4; // train-supervised's defaults: AdamW lr 5e-4, no weight decay, clip 1, 192-token limits
   const m = loadModelDir(modelDir);
-  const dir = new Direction(m.model, m.tokenizer, DEFAULT_S2E_PREFIX, { maxSourceTokens: 192, maxTargetTokens: 192 }, precision);
+  const dir = new Direction(
+    m.model,
+    m.tokenizer,
+    DEFAULT_S2E_PREFIX,
+    { maxSourceTokens: 192, maxTargetTokens: 192 },
+    precision,
+  );
   const opt = new T.AdamW(m.model.parameters(), { lr, weightDecay: 0 });
   const tr = dir.trainer(opt, { maxGradNorm: 1 });
   T.manualSeed(42);
@@ -340,16 +507,35 @@ async function jobSupervised(twin: Twin, data: Data): Promise<Row> {
       const src = pairs.slice(k * B, (k + 1) * B).map((p) => p.sentence);
       const tgt = pairs.slice(k * B, (k + 1) * B).map((p) => p.sequence);
       const ex = await dir.examples(src, tgt); // what trainStep trains on, for the twin (and the token count)
-      const tw = await twin.call<TwinRun>({ op: 'run', ops: [{ op: 'train', name: 'sup', groups: groupsOf(tr, ex), lr, clip: 1 }] });
+      const tw = await twin.call<TwinRun>({
+        op: 'run',
+        ops: [{ op: 'train', name: 'sup', groups: groupsOf(tr, ex), lr, clip: 1 }],
+      });
       const since = mark();
       const t0 = now();
       await trainStep(dir, tr, src, tgt);
       const t = now() - t0;
       const f = since().flops;
-      if (k >= W) row.samples.push({ ours: t, twin: tw.times[0]!, work: ex.reduce((a, e) => a + e.source.length + e.target.length, 0), flops: f });
+      if (k >= W)
+        row.samples.push({
+          ours: t,
+          twin: tw.times[0]!,
+          work: ex.reduce((a, e) => a + e.source.length + e.target.length, 0),
+          flops: f,
+        });
       if (k === W) {
-        const shapes = groupsOf(tr, ex).map((g) => [g.length, Math.max(...g.map((e) => e.s.length)), Math.max(...g.map((e) => e.t.length)), g.reduce((a, e) => a + e.t.length, 0)] as const);
-        note(`supervised: FLOPs of a step counted from the executed matmuls ${(f / 1e9).toFixed(2)} G; from the config and the collated shapes ${(configTrainFlops(m.model.config, shapes) / 1e9).toFixed(2)} G`);
+        const shapes = groupsOf(tr, ex).map(
+          (g) =>
+            [
+              g.length,
+              Math.max(...g.map((e) => e.s.length)),
+              Math.max(...g.map((e) => e.t.length)),
+              g.reduce((a, e) => a + e.t.length, 0),
+            ] as const,
+        );
+        note(
+          `supervised: FLOPs of a step counted from the executed matmuls ${(f / 1e9).toFixed(2)} G; from the config and the collated shapes ${(configTrainFlops(m.model.config, shapes) / 1e9).toFixed(2)} G`,
+        );
       }
     }
   } finally {
@@ -364,7 +550,9 @@ async function jobSupervised(twin: Twin, data: Data): Promise<Row> {
 /** Twin ops replaying our generations: same sources, as many decoder steps as ours took (plain greedy there). */
 function genOps(name: string, sources: number[][][], gens: readonly Gen[]): Json[] {
   if (gens.length !== sources.length || gens.some((g, i) => g.rows !== sources[i]!.length)) {
-    throw new Error(`twin replay: expected ${sources.length} generations of ${sources.map((s) => s.length).join(',')} rows, saw ${gens.map((g) => g.rows).join(',')}`);
+    throw new Error(
+      `twin replay: expected ${sources.length} generations of ${sources.map((s) => s.length).join(',')} rows, saw ${gens.map((g) => g.rows).join(',')}`,
+    );
   }
   return sources.map((src, i) => ({ op: 'gen', name, src, steps: gens[i]!.steps }));
 }
@@ -378,8 +566,12 @@ async function cycleModels(twin: Twin, withOptimizers: boolean) {
   const s2e = new Direction(s2eM.model, s2eM.tokenizer, cfg.s2ePrefix, limits, precision);
   const e2s = new Direction(e2sM.model, s2eM.tokenizer, cfg.e2sPrefix, limits, precision);
   // Evaluation never steps the optimizer: a no-op one spares the AdamW state.
-  const optS = withOptimizers ? new T.AdamW(s2eM.model.parameters(), { lr: cfg.lrS2E, weightDecay: cfg.weightDecay }) : null;
-  const optE = withOptimizers ? new T.AdamW(e2sM.model.parameters(), { lr: cfg.lrE2S, weightDecay: cfg.weightDecay }) : null;
+  const optS = withOptimizers
+    ? new T.AdamW(s2eM.model.parameters(), { lr: cfg.lrS2E, weightDecay: cfg.weightDecay })
+    : null;
+  const optE = withOptimizers
+    ? new T.AdamW(e2sM.model.parameters(), { lr: cfg.lrE2S, weightDecay: cfg.weightDecay })
+    : null;
   const none = { lr: 0, step: () => undefined, zeroGrad: () => undefined };
   const clip = cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null;
   const trS = s2e.trainer(optS ?? none, { maxGradNorm: clip });
@@ -404,7 +596,10 @@ async function jobCycle(twin: Twin, data: Data): Promise<Row> {
   // S: sentences; Q: entity sequences of other sentences (unpaired, as in the cycles), non-empty as a Q set is.
   const pool = sampleSentences(data.train, 4000, 7);
   const S = pool.slice(0, B * (W + Nn)).map((s) => s.text);
-  const Q = pairsFromSentences(pool.slice(B * (W + Nn)), data.verbalizer).map((p) => p.sequence).filter((q) => q !== '').slice(0, B * (W + Nn));
+  const Q = pairsFromSentences(pool.slice(B * (W + Nn)), data.verbalizer)
+    .map((p) => p.sequence)
+    .filter((q) => q !== '')
+    .slice(0, B * (W + Nn));
   const types = typesOf(Q);
   const row: Row = { job: 'cycle (S- and E-cycle)', unit: `step b${B}`, rate: null, samples: [] };
   try {
@@ -422,9 +617,15 @@ async function jobCycle(twin: Twin, data: Data): Promise<Row> {
       await trainStep(s2e, trS, sPrime, qb);
       const t = now() - t0;
       const seen = since();
-      const [srcS, srcQ, exE, exS] = await Promise.all([s2e.encodeSources(sb), e2s.encodeSources(qb), e2s.examples(qPrime, sb), s2e.examples(sPrime, qb)]);
+      const [srcS, srcQ, exE, exS] = await Promise.all([
+        s2e.encodeSources(sb),
+        e2s.encodeSources(qb),
+        e2s.examples(qPrime, sb),
+        s2e.examples(sPrime, qb),
+      ]);
       const tw = await twin.call<TwinRun>({
-        op: 'run', ops: [
+        op: 'run',
+        ops: [
           ...genOps('s2e', [srcS], seen.gens.slice(0, 1)),
           { op: 'train', name: 'e2s', groups: groupsOf(trE, exE), lr: cfg.lrE2S, clip: cfg.maxGradNorm },
           ...genOps('e2s', [srcQ], seen.gens.slice(1)),
@@ -432,7 +633,10 @@ async function jobCycle(twin: Twin, data: Data): Promise<Row> {
         ],
       });
       if (k >= W) row.samples.push({ ours: t, twin: tw.times.reduce((a, b) => a + b, 0), work: B, flops: seen.flops });
-      if (k === W) note(`cycle: decoder steps S2E ${seen.gens[0]!.steps} (grounded, max ${cfg.s2eDecode.maxNewTokens}), E2S ${seen.gens[1]!.steps} (no-repeat ${cfg.e2sDecode.noRepeatNgramSize}-grams, max ${cfg.e2sDecode.maxNewTokens}); e.g. Q' "${qPrime[0]}"`);
+      if (k === W)
+        note(
+          `cycle: decoder steps S2E ${seen.gens[0]!.steps} (grounded, max ${cfg.s2eDecode.maxNewTokens}), E2S ${seen.gens[1]!.steps} (no-repeat ${cfg.e2sDecode.noRepeatNgramSize}-grams, max ${cfg.e2sDecode.maxNewTokens}); e.g. Q' "${qPrime[0]}"`,
+        );
     }
   } finally {
     dispose();
@@ -473,20 +677,37 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
       const devELoss = (await evalLoss(s2e, trS, sPrime, devQ, eb)).loss;
       const k = Math.min(cfg.samples, devS.length);
       await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
-      const hook = cfg.grounded ? await groundingHook(tok, sPrime.slice(0, k), types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
+      const hook = cfg.grounded
+        ? await groundingHook(tok, sPrime.slice(0, k), types, { allowEmpty: cfg.cycleAllowEmpty })
+        : undefined;
       await s2e.generate(sPrime.slice(0, k), cfg.s2eDecode, hook);
       collapseStats(qPrime);
-      const seqs = await predictSequences(s2e, devGold.sentences.map((s) => s.text), { grounded: cfg.groundedEval, types, batchSize: eb, decode: cfg.evalDecode });
-      const f1 = evaluate(compareSequences(devGold, devGold.file, seqs, verbalizerForTypes(types, data.verbalizer.toJSON())).sentences).exact.micro.f1;
+      const seqs = await predictSequences(
+        s2e,
+        devGold.sentences.map((s) => s.text),
+        { grounded: cfg.groundedEval, types, batchSize: eb, decode: cfg.evalDecode },
+      );
+      const f1 = evaluate(
+        compareSequences(devGold, devGold.file, seqs, verbalizerForTypes(types, data.verbalizer.toJSON())).sentences,
+      ).exact.micro.f1;
       const t = now() - t0;
       const seen = since();
       const gens = seen.gens;
       const enc = async (d: Direction, xs: string[]) => Promise.all(chunks(xs, eb).map((c) => d.encodeSources(c)));
       const lossGroups = async (d: Direction, tr: Seq2SeqTrainer, src: string[], tgt: string[]) =>
-        (await Promise.all(chunks(src, eb).map(async (c, i) => groupsOf(tr, await d.examples(c, tgt.slice(i * eb, i * eb + c.length)))))).flat();
+        (
+          await Promise.all(
+            chunks(src, eb).map(async (c, i) =>
+              groupsOf(tr, await d.examples(c, tgt.slice(i * eb, i * eb + c.length))),
+            ),
+          )
+        ).flat();
       const srcS = await enc(s2e, devS);
       const srcQ = await enc(e2s, devQ);
-      const srcGold = await enc(s2e, devGold.sentences.map((s) => s.text));
+      const srcGold = await enc(
+        s2e,
+        devGold.sentences.map((s) => s.text),
+      );
       const nS = srcS.length;
       const nQ = srcQ.length;
       const ops: Json[] = [
@@ -501,8 +722,10 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
       const tw = await twin.call<TwinRun>({ op: 'run', ops });
       row.samples.push({ ours: t, twin: tw.times.reduce((a, b) => a + b, 0), work: 1, flops: seen.flops });
       if (r === 0) {
-        note(`eval: dev losses ours / twin on the same pairs: E2S ${devSLoss.toFixed(4)} / ${tw.results[nS]!.toFixed(4)}, S2E ${devELoss.toFixed(4)} / ${tw.results[nS + 1 + nQ]!.toFixed(4)}; ` +
-          `dev F1 (ours, grounded) ${f1.toFixed(3)}; ${gens.length} generations, ${gens.reduce((a, g) => a + g.steps, 0)} decoder steps`);
+        note(
+          `eval: dev losses ours / twin on the same pairs: E2S ${devSLoss.toFixed(4)} / ${tw.results[nS]!.toFixed(4)}, S2E ${devELoss.toFixed(4)} / ${tw.results[nS + 1 + nQ]!.toFixed(4)}; ` +
+            `dev F1 (ours, grounded) ${f1.toFixed(3)}; ${gens.length} generations, ${gens.reduce((a, g) => a + g.steps, 0)} decoder steps`,
+        );
       }
     }
   } finally {
@@ -519,7 +742,13 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
   const texts = data.dev.sentences.slice(0, SIZE.predSents).map((s) => s.text);
   const types = data.verbalizer.words().sort();
   const m = loadModelDir(modelDir);
-  const s2e = new Direction(m.model, m.tokenizer, DEFAULT_S2E_PREFIX, { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens }, precision);
+  const s2e = new Direction(
+    m.model,
+    m.tokenizer,
+    DEFAULT_S2E_PREFIX,
+    { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens },
+    precision,
+  );
   await twin.call({ op: 'load', name: 'pred', dropout: 0, lr: 0, betas: [0.9, 0.999], wd: 0 });
   const src = await Promise.all(chunks(texts, B).map((c) => s2e.encodeSources(c)));
   const row: Row = { job: 'predict (grounded S2E)', unit: `${texts.length} sents b${B}`, rate: 'sent/s', samples: [] };
@@ -532,7 +761,10 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
       const seen = since();
       const tw = await twin.call<TwinRun>({ op: 'run', ops: genOps('pred', src, seen.gens) });
       row.samples.push({ ours: t, twin: tw.times.reduce((a, b) => a + b, 0), work: texts.length, flops: seen.flops });
-      if (r === 0) note(`predict: ${seen.gens.length} batches, decoder steps ${seen.gens.map((g) => g.steps).join(',')} (max ${cfg.evalDecode.maxNewTokens})`);
+      if (r === 0)
+        note(
+          `predict: ${seen.gens.length} batches, decoder steps ${seen.gens.map((g) => g.steps).join(',')} (max ${cfg.evalDecode.maxNewTokens})`,
+        );
     }
   } finally {
     m.model.dispose();
@@ -552,9 +784,13 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
 function reexecWithCliAllocator(): boolean {
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (env.CYCLENER_OMP_WAIT === undefined) env.CYCLENER_OMP_WAIT = 'active';
-  const lib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64'].map((d) => `${d}/libtcmalloc_minimal.so.4`).find((f) => fs.existsSync(f));
-  if ((env.CYCLENER_ALLOCATOR ?? 'tcmalloc') === 'tcmalloc' && lib && !(env.LD_PRELOAD ?? '').includes('tcmalloc')) env.LD_PRELOAD = env.LD_PRELOAD ? `${lib}:${env.LD_PRELOAD}` : lib;
-  if (env.CYCLENER_OMP_WAIT === process.env.CYCLENER_OMP_WAIT && env.LD_PRELOAD === process.env.LD_PRELOAD) return false;
+  const lib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64']
+    .map((d) => `${d}/libtcmalloc_minimal.so.4`)
+    .find((f) => fs.existsSync(f));
+  if ((env.CYCLENER_ALLOCATOR ?? 'tcmalloc') === 'tcmalloc' && lib && !(env.LD_PRELOAD ?? '').includes('tcmalloc'))
+    env.LD_PRELOAD = env.LD_PRELOAD ? `${lib}:${env.LD_PRELOAD}` : lib;
+  if (env.CYCLENER_OMP_WAIT === process.env.CYCLENER_OMP_WAIT && env.LD_PRELOAD === process.env.LD_PRELOAD)
+    return false;
   const r = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env });
   process.exitCode = r.status ?? 1;
   return true;
@@ -564,19 +800,30 @@ async function main(): Promise<void> {
   if (reexecWithCliAllocator()) return;
   T.setNumThreads(threads);
   // The library's thread governor may run fewer threads while other processes hold cores; the twin keeps `threads`.
-  T.onThreadChange((n, wanted) => note(`thread governor: ours now runs ${n} of ${wanted} threads (other processes busy)`));
+  T.onThreadChange((n, wanted) =>
+    note(`thread governor: ours now runs ${n} of ${wanted} threads (other processes busy)`),
+  );
   installCounters();
   const tStart = now();
-  console.log(`cyclener jobs on ${path.relative(ROOT, modelDir) || modelDir}: ${threads} thread(s), ${precision}${quick ? ', quick' : ''}, ${T.allocator()} malloc, OpenMP wait ${process.env.OMP_WAIT_POLICY ?? "libgomp default"}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `cyclener jobs on ${path.relative(ROOT, modelDir) || modelDir}: ${threads} thread(s), ${precision}${quick ? ', quick' : ''}, ${T.allocator()} malloc, OpenMP wait ${process.env.OMP_WAIT_POLICY ?? 'libgomp default'}; load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   const twin = await startTwin();
   try {
     peak = { fp32: peakGflops('float32'), bf16: peakGflops('bfloat16') };
     const tp = await twin.call<{ fp32: number; bf16: number }>({ op: 'peak' });
-    console.log(`peak 1024^3 matmul GFLOP/s: ours fp32 ${peak.fp32.toFixed(1)} bf16 ${peak.bf16.toFixed(1)}; pytorch ${twin.torch} fp32 ${tp.fp32.toFixed(1)} bf16 ${tp.bf16.toFixed(1)}`);
+    console.log(
+      `peak 1024^3 matmul GFLOP/s: ours fp32 ${peak.fp32.toFixed(1)} bf16 ${peak.bf16.toFixed(1)}; pytorch ${twin.torch} fp32 ${tp.fp32.toFixed(1)} bf16 ${tp.bf16.toFixed(1)}`,
+    );
     const data = jobs.some((j) => j !== 'pretrain') ? loadData() : null;
     if (data) console.log(`data: ${data.source}`);
     const rows: Row[] = [];
-    const push = (r: Row | null) => { if (r) rows.push(r); };
+    const push = (r: Row | null) => {
+      if (r) rows.push(r);
+    };
     for (const j of jobs) {
       const t0 = now();
       console.log(`- ${j} ...`);
@@ -590,19 +837,21 @@ async function main(): Promise<void> {
       console.log(`  (${(now() - t0).toFixed(0)} s)`);
     }
     printTable(rows);
-    console.log([
-      '',
-      `ratio = our throughput / the twin's (>= 1: ours faster); medians over the timed ${quick ? 'steps/runs (few: --quick)' : 'steps/runs'}, the two sides interleaved.`,
-      `bound = the job's matmul FLOPs (2mnk over the matmuls ours executed: padded shapes, LM head, x3 in training) at the peak rate above; % of bound = bound at ${precision} / our time.`,
-      'Ours is the library doing the job (tokenization, data building, grounding included); the twin is HF-style PyTorch eager on token ids from our side:',
-      '  pretrain: the exact batches pretrain() drew, as the same length-grouped micro-batches, AdamW 0.9/0.98 wd 0.01, clip 1, same lr and weights;',
-      '  cycle/eval/predict: plain greedy, NO grounding constraint and NO n-gram blocking, every row decoded for as many steps as our batch took',
-      '  (ours drops finished rows), training and scoring on the pairs ours did; full-vocabulary LM head in its training loss.',
-      '',
-      'notes:',
-      ...notes.map((n) => `  ${n}`),
-      `total ${(now() - tStart).toFixed(0)} s`,
-    ].join('\n'));
+    console.log(
+      [
+        '',
+        `ratio = our throughput / the twin's (>= 1: ours faster); medians over the timed ${quick ? 'steps/runs (few: --quick)' : 'steps/runs'}, the two sides interleaved.`,
+        `bound = the job's matmul FLOPs (2mnk over the matmuls ours executed: padded shapes, LM head, x3 in training) at the peak rate above; % of bound = bound at ${precision} / our time.`,
+        'Ours is the library doing the job (tokenization, data building, grounding included); the twin is HF-style PyTorch eager on token ids from our side:',
+        '  pretrain: the exact batches pretrain() drew, as the same length-grouped micro-batches, AdamW 0.9/0.98 wd 0.01, clip 1, same lr and weights;',
+        '  cycle/eval/predict: plain greedy, NO grounding constraint and NO n-gram blocking, every row decoded for as many steps as our batch took',
+        '  (ours drops finished rows), training and scoring on the pairs ours did; full-vocabulary LM head in its training loss.',
+        '',
+        'notes:',
+        ...notes.map((n) => `  ${n}`),
+        `total ${(now() - tStart).toFixed(0)} s`,
+      ].join('\n'),
+    );
   } finally {
     twin.close();
   }

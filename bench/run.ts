@@ -12,7 +12,11 @@ const names = wanted.length > 0 ? wanted : ALL;
 let failed = false;
 for (const name of names) {
   const file = join(__dirname, `${name}.js`);
-  if (!existsSync(file)) { console.error(`bench: no benchmark '${name}' (${file})`); failed = true; continue; }
+  if (!existsSync(file)) {
+    console.error(`bench: no benchmark '${name}' (${file})`);
+    failed = true;
+    continue;
+  }
   console.log(`\n=== bench ${name} ===`);
   const r = spawnSync(process.execPath, ['--expose-gc', file, ...(SUITE_ARGS[name] ?? [])], { stdio: 'inherit' });
   if (r.status !== 0) failed = true;

@@ -67,7 +67,14 @@ function ourJobs(model: T5ForConditionalGeneration): Record<string, () => void> 
   const greedy = () => void generate(model, input, { maxNewTokens: NEW, eosTokenId: -1 });
   const beam = () => void generate(model, input, { maxNewTokens: NEW, eosTokenId: -1, numBeams: BEAMS });
   const bf16 = (f: () => void) => () => T.autocast(f, 'bfloat16');
-  return { train_fp32: trainStep(null), train_bf16: trainStep('bfloat16'), greedy_fp32: greedy, greedy_bf16: bf16(greedy), beam_fp32: beam, beam_bf16: bf16(beam) };
+  return {
+    train_fp32: trainStep(null),
+    train_bf16: trainStep('bfloat16'),
+    greedy_fp32: greedy,
+    greedy_bf16: bf16(greedy),
+    beam_fp32: beam,
+    beam_bf16: bf16(beam),
+  };
 }
 
 const PY = String.raw`
@@ -207,7 +214,10 @@ for line in sys.stdin:  # one timed run per request, so the two sides can be int
 async function startPyTorch(): Promise<((key: string) => Promise<number>) & { close(): void }> {
   const file = path.join(os.tmpdir(), `cyclener-bench-t5-${process.pid}.py`);
   fs.writeFileSync(file, PY);
-  const child = spawn('/usr/bin/python3', [file, String(threads)], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  const child = spawn('/usr/bin/python3', [file, String(threads)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+  });
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async (): Promise<string> => {
     const r = await lines.next();
@@ -224,7 +234,9 @@ async function startPyTorch(): Promise<((key: string) => Promise<number>) & { cl
 }
 
 async function main(): Promise<void> {
-  console.log(`t5-small dims (60.5M params); batch ${B}, source ${S}, target ${TGT}; generation ${NEW} new tokens, beam ${BEAMS}; ${threads} threads${quick ? ' (quick)' : ''}`);
+  console.log(
+    `t5-small dims (60.5M params); batch ${B}, source ${S}, target ${TGT}; generation ${NEW} new tokens, beam ${BEAMS}; ${threads} threads${quick ? ' (quick)' : ''}`,
+  );
   const py = await startPyTorch();
   const model = new T5ForConditionalGeneration(presetConfig('small', { dropoutRate: 0.1 }), { seed: 0 });
   const jobs = ourJobs(model);

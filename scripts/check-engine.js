@@ -28,7 +28,9 @@ N.setNumThreads(threads);
 
 console.log(N.showConfig().trimEnd());
 const libs = N.blasLibraries();
-console.log(`BLAS/LAPACK libraries loaded: ${libs.length ? libs.join(', ') : '(none: BLAS linked statically, e.g. MKL)'}`);
+console.log(
+  `BLAS/LAPACK libraries loaded: ${libs.length ? libs.join(', ') : '(none: BLAS linked statically, e.g. MKL)'}`,
+);
 const alt = spawnSync('update-alternatives', ['--query', 'libblas.so.3-x86_64-linux-gnu'], { encoding: 'utf8' });
 if (alt.status === 0) {
   const value = /^Value: (.*)$/m.exec(alt.stdout);
@@ -42,7 +44,11 @@ console.log(`CUDA available: ${N.cudaAvailable()}`);
 const optimised = /openblas|mkl|blis|atlas|flexiblas/i;
 const reference = libs.filter((p) => {
   let real = p;
-  try { real = realpathSync(p); } catch { /* keep p */ }
+  try {
+    real = realpathSync(p);
+  } catch {
+    /* keep p */
+  }
   return /^libblas\.so/.test(basename(real)) && !optimised.test(real);
 });
 
@@ -60,7 +66,9 @@ for (let i = 0; i < 5; i++) {
 N.release(a);
 N.release(b);
 const gflops = (2 * n ** 3) / best / 1e9;
-console.log(`fp32 matmul ${n}x${n}x${n}: ${gflops.toFixed(1)} GFLOP/s (${threads} threads; minimum accepted ${MIN_GFLOPS})`);
+console.log(
+  `fp32 matmul ${n}x${n}x${n}: ${gflops.toFixed(1)} GFLOP/s (${threads} threads; minimum accepted ${MIN_GFLOPS})`,
+);
 
 let ok = true;
 if (reference.length > 0) {
@@ -71,7 +79,9 @@ if (reference.length > 0) {
 }
 if (!(gflops >= MIN_GFLOPS)) {
   console.error(`check-engine: FAIL: fp32 matmul runs at ${gflops.toFixed(1)} GFLOP/s, below ${MIN_GFLOPS};`);
-  console.error('  an unoptimised BLAS is likely in use (or the machine is heavily loaded: set CYCLENER_MIN_GFLOPS to override).');
+  console.error(
+    '  an unoptimised BLAS is likely in use (or the machine is heavily loaded: set CYCLENER_MIN_GFLOPS to override).',
+  );
   ok = false;
 }
 if (!ok) process.exit(1);

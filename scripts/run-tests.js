@@ -11,9 +11,15 @@ const files = readdirSync(dir)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort()
   .map((f) => join(dir, f));
-if (files.length === 0) { console.error('no test files found in', dir); process.exit(1); }
+if (files.length === 0) {
+  console.error('no test files found in', dir);
+  process.exit(1);
+}
 // Tests are not benchmarks: OpenMP threads sleep instead of spinning, so a busy machine cannot make the suite
 // crawl (src/tensor/threads.ts); the caller may still choose.
 const env = { ...process.env, CYCLENER_OMP_WAIT: process.env.CYCLENER_OMP_WAIT || 'passive' };
-const r = spawnSync(process.execPath, ['--expose-gc', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
+const r = spawnSync(process.execPath, ['--expose-gc', '--test', '--test-concurrency=1', ...files], {
+  stdio: 'inherit',
+  env,
+});
 process.exit(r.status ?? 1);

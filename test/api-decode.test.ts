@@ -17,7 +17,10 @@ test('NerModel.load: recorded decode settings are the defaults, options override
     const { base } = tinySyntheticBase(root);
     const metaFile = path.join(base, META_FILE);
     const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as Record<string, unknown>;
-    fs.writeFileSync(metaFile, JSON.stringify({ ...meta, types: ['person'], decode: { grounded: false, maxNewTokens: 7, numBeams: 2 } }));
+    fs.writeFileSync(
+      metaFile,
+      JSON.stringify({ ...meta, types: ['person'], decode: { grounded: false, maxNewTokens: 7, numBeams: 2 } }),
+    );
     let ner = await NerModel.load(base);
     assert.deepEqual([ner.info.decode.grounded, ner.info.decode.maxNewTokens, ner.info.decode.numBeams], [false, 7, 2]);
     ner.dispose();

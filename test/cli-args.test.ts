@@ -16,10 +16,20 @@ const FLAGS: Record<string, FlagSpec> = {
   column: { type: 'int', arg: 'N', help: 'column', range: {} },
 };
 const parse = (...argv: string[]) => parseArgs(argv, FLAGS, [], 'x').flags;
-const usage = (argv: string[], message: string) => assert.throws(() => parseArgs(argv, FLAGS, [], 'x'), (e: unknown) => e instanceof UsageError && e.message === message);
+const usage = (argv: string[], message: string) =>
+  assert.throws(
+    () => parseArgs(argv, FLAGS, [], 'x'),
+    (e: unknown) => e instanceof UsageError && e.message === message,
+  );
 
 test('parseArgs: values inside the range pass, bounds included unless exclusive', () => {
-  assert.deepEqual(parse('--steps', '1', '--lr', '1e-9', '--dropout', '0', '--target', '1', '--column', '-2'), { steps: 1, lr: 1e-9, dropout: 0, target: 1, column: -2 });
+  assert.deepEqual(parse('--steps', '1', '--lr', '1e-9', '--dropout', '0', '--target', '1', '--column', '-2'), {
+    steps: 1,
+    lr: 1e-9,
+    dropout: 0,
+    target: 1,
+    column: -2,
+  });
   assert.equal(parse('--steps=7').steps, 7);
   assert.equal(parse('--dropout', '0.999').dropout, 0.999);
 });
@@ -71,18 +81,36 @@ test('every int/number flag of every command declares a range, and its default l
       if (spec.type !== 'int' && spec.type !== 'number') continue;
       numeric.push(`${c.name} --${name}`);
       assert.ok(spec.range !== undefined, `cyclener ${c.name} --${name} declares no range`);
-      if (spec.default !== undefined) assert.equal(rangeProblem(spec.default, spec.range, spec.type === 'int'), null, `cyclener ${c.name} --${name}: default ${String(spec.default)}`);
+      if (spec.default !== undefined)
+        assert.equal(
+          rangeProblem(spec.default, spec.range, spec.type === 'int'),
+          null,
+          `cyclener ${c.name} --${name}: default ${String(spec.default)}`,
+        );
     }
   }
   // The walk saw the flags of the issue (so it is walking the real registry).
-  for (const f of ['train --max-steps', 'train --lr-s2e', 'train --epochs', 'train-supervised --lr', 'train-supervised --steps', 'predict --predict-batch', 'predict --beams', 'evaluate --predict-batch', 'pretrain --threads', 'pretrain --dropout', 'gate --target']) {
+  for (const f of [
+    'train --max-steps',
+    'train --lr-s2e',
+    'train --epochs',
+    'train-supervised --lr',
+    'train-supervised --steps',
+    'predict --predict-batch',
+    'predict --beams',
+    'evaluate --predict-batch',
+    'pretrain --threads',
+    'pretrain --dropout',
+    'gate --target',
+  ]) {
     assert.ok(numeric.includes(f), f);
   }
 });
 
 test('ranges of the flags whose meaning sets them (0 = off where it means off)', () => {
   const spec = (cmd: string, flag: string) => listCommands().find((c) => c.name === cmd)!.flags[flag]!;
-  const ok = (cmd: string, flag: string, v: number) => rangeProblem(v, spec(cmd, flag).range!, spec(cmd, flag).type === 'int') === null;
+  const ok = (cmd: string, flag: string, v: number) =>
+    rangeProblem(v, spec(cmd, flag).range!, spec(cmd, flag).type === 'int') === null;
   assert.equal(ok('train', 'eval-every', 0), true); // 0 = at the end of each epoch
   assert.equal(ok('train', 'patience', 0), true); // 0 = never stop early
   assert.equal(ok('train', 'e2s-no-repeat-ngram', 0), true); // 0 = off
@@ -99,7 +127,8 @@ test('ranges of the flags whose meaning sets them (0 = off where it means off)',
 });
 
 test('makeConfig checks every numeric key with the same rules, naming the file and the key', () => {
-  const bad = (over: Record<string, unknown>, message: string) => assert.throws(() => makeConfig(over as never, 'run.json'), { message });
+  const bad = (over: Record<string, unknown>, message: string) =>
+    assert.throws(() => makeConfig(over as never, 'run.json'), { message });
   bad({ maxSteps: -5 }, 'run.json: maxSteps must be >= 0, got -5');
   bad({ lrS2E: -1 }, 'run.json: lrS2E must be > 0, got -1');
   bad({ epochs: 0 }, 'run.json: epochs must be >= 1, got 0');
@@ -108,9 +137,15 @@ test('makeConfig checks every numeric key with the same rules, naming the file a
   bad({ collapseShare: 1.5 }, 'run.json: collapseShare must be in [0, 1], got 1.5');
   bad({ e2sDecode: { maxNewTokens: 0 } }, 'run.json: e2sDecode.maxNewTokens must be >= 1, got 0');
   bad({ evalDecode: { maxNewTokens: 8, numBeams: 0 } }, 'run.json: evalDecode.numBeams must be >= 1, got 0');
-  bad({ s2eDecode: { maxNewTokens: 8, repetitionPenalty: -1 } }, 'run.json: s2eDecode.repetitionPenalty must be > 0, got -1');
+  bad(
+    { s2eDecode: { maxNewTokens: 8, repetitionPenalty: -1 } },
+    'run.json: s2eDecode.repetitionPenalty must be > 0, got -1',
+  );
   assert.equal(makeConfig({ maxSteps: 0, patience: 0, evalEvery: 0 }).maxSteps, 0);
   // Every numeric key of the config has its rule, and the defaults follow them.
-  const numericKeys = Object.entries(DEFAULT_CONFIG).filter(([, v]) => typeof v === 'number').map(([k]) => k).sort();
+  const numericKeys = Object.entries(DEFAULT_CONFIG)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k]) => k)
+    .sort();
   assert.deepEqual(Object.keys(CONFIG_RANGES).sort(), numericKeys);
 });

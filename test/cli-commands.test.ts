@@ -11,8 +11,16 @@ const tmp = mkdtempSync(join(tmpdir(), 'cyclener-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const code = await runCli(argv, { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; } });
+  let out = '',
+    err = '';
+  const code = await runCli(argv, {
+    out: (t) => {
+      out += `${t}\n`;
+    },
+    err: (t) => {
+      err += `${t}\n`;
+    },
+  });
   return { code, out, err };
 }
 
@@ -20,7 +28,13 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 function bigConll(name: string, n: number): string {
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
-    lines.push(`Person${i} NNP I-NP I-PER`, 'met VBD I-VP O', i % 4 === 3 ? 'nobody NN I-NP O' : `Place${i} NNP I-NP I-LOC`, '. . O O', '');
+    lines.push(
+      `Person${i} NNP I-NP I-PER`,
+      'met VBD I-VP O',
+      i % 4 === 3 ? 'nobody NN I-NP O' : `Place${i} NNP I-NP I-LOC`,
+      '. . O O',
+      '',
+    );
   }
   const p = join(tmp, name);
   writeFileSync(p, lines.join('\n'));
@@ -37,7 +51,12 @@ test('--help lists the registered commands', async () => {
 });
 
 test('unknown flags, unknown commands and missing files: one line, exit 2', async () => {
-  for (const argv of [['data', 'stats', 'x.txt', '--bogus'], ['frobnicate'], ['data', 'stats', join(tmp, 'missing.txt')], ['evaluate', '--gold', 'a']]) {
+  for (const argv of [
+    ['data', 'stats', 'x.txt', '--bogus'],
+    ['frobnicate'],
+    ['data', 'stats', join(tmp, 'missing.txt')],
+    ['evaluate', '--gold', 'a'],
+  ]) {
     const r = await cli(...argv);
     assert.equal(r.code, 2, `${argv.join(' ')}: ${r.err}`);
     assert.equal(r.err.trim().split('\n').length, 1, r.err);
@@ -52,14 +71,20 @@ test('malformed data: exit 1 with file:line: problem', async () => {
   writeFileSync(p, 'EU NNP I-NP I-ORG\nrejects VBZ\n');
   const r = await cli('data', 'stats', p);
   assert.equal(r.code, 1);
-  assert.equal(r.err.trim(), `cyclener: ${p}:2: expected 4 space-separated columns (as on line 1), found 2: "rejects VBZ"`);
+  assert.equal(
+    r.err.trim(),
+    `cyclener: ${p}:2: expected 4 space-separated columns (as on line 1), found 2: "rejects VBZ"`,
+  );
 });
 
 test('data stats counts sentences, tokens and entities', async () => {
   const r = await cli('data', 'stats', join(FIX, 'conll-mini.txt'), '--json');
   assert.equal(r.code, 0);
   const s = JSON.parse(r.out);
-  assert.deepEqual([s.sentences, s.tokens, s.documents, s.entities, s.sentencesWithoutEntities, s.scheme], [5, 30, 2, 10, 1, 'IOB1']);
+  assert.deepEqual(
+    [s.sentences, s.tokens, s.documents, s.entities, s.sentencesWithoutEntities, s.scheme],
+    [5, 30, 2, 10, 1, 'IOB1'],
+  );
   assert.deepEqual(s.entitiesByType, { LOC: 4, MISC: 2, ORG: 2, PER: 2 });
   const t = await cli('data', 'stats', join(FIX, 'conll-mini.txt'));
   assert.match(t.out, /^sentences\s+5$/m);
@@ -69,10 +94,32 @@ test('data build (GQ): files, manifest, independence, reproducibility, test spli
   const train = bigConll('train.txt', 40);
   const dev = bigConll('dev.txt', 12);
   const out = join(tmp, 'gq');
-  const args = ['data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'gq', '--dev-num-sentences', '6', '--dev-num-sequences', '4', '--out', out, '--seed', '3'];
+  const args = [
+    'data',
+    'build',
+    '--train',
+    train,
+    '--dev',
+    dev,
+    '--num-sentences',
+    '20',
+    '--num-sequences',
+    '10',
+    '--mode',
+    'gq',
+    '--dev-num-sentences',
+    '6',
+    '--dev-num-sequences',
+    '4',
+    '--out',
+    out,
+    '--seed',
+    '3',
+  ];
   const r = await cli(...args);
   assert.equal(r.code, 0, r.err);
-  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl', 'manifest.json']) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl', 'manifest.json'])
+    assert.ok(existsSync(join(out, f)), f);
   const S = readFileSync(join(out, 'S.txt'), 'utf8').trim().split('\n');
   const Q = readFileSync(join(out, 'Q.txt'), 'utf8').trim().split('\n');
   assert.equal(S.length, 20);
@@ -90,11 +137,32 @@ test('data build (GQ): files, manifest, independence, reproducibility, test spli
   // The old names of the dev counts still work, with a warning each.
   const old = await cli(...args.map((a) => a.replace('--dev-num-', '--dev-')), '--force');
   assert.equal(old.code, 0, old.err);
-  assert.match(old.err, /^cyclener: warning: --dev-sentences is now --dev-num-sentences \(the old name still works for now\)\ncyclener: warning: --dev-sequences is now --dev-num-sequences/);
-  assert.deepEqual(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).actual, { S: 20, Q: 10, devS: 6, devQ: 4 });
+  assert.match(
+    old.err,
+    /^cyclener: warning: --dev-sentences is now --dev-num-sentences \(the old name still works for now\)\ncyclener: warning: --dev-sequences is now --dev-num-sequences/,
+  );
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).actual, {
+    S: 20,
+    Q: 10,
+    devS: 6,
+    devQ: 4,
+  });
   assert.equal(readFileSync(join(out, 'Q.txt'), 'utf8'), first);
   const testFile = bigConll('test.txt', 5);
-  const refused = await cli('data', 'build', '--train', testFile, '--num-sentences', '2', '--num-sequences', '2', '--mode', 'gq', '--out', join(tmp, 'x'));
+  const refused = await cli(
+    'data',
+    'build',
+    '--train',
+    testFile,
+    '--num-sentences',
+    '2',
+    '--num-sequences',
+    '2',
+    '--mode',
+    'gq',
+    '--out',
+    join(tmp, 'x'),
+  );
   assert.equal(refused.code, 2);
   assert.match(refused.err, /test split/);
 });
@@ -102,7 +170,24 @@ test('data build (GQ): files, manifest, independence, reproducibility, test spli
 test('data build (SQ) is deterministic under --seed', async () => {
   const train = bigConll('train2.txt', 60);
   const run = async (dir: string, seed: string) => {
-    const r = await cli('data', 'build', '--train', train, '--num-sentences', '30', '--num-sequences', '25', '--mode', 'sq', '--seed-entities', '20', '--out', join(tmp, dir), '--seed', seed);
+    const r = await cli(
+      'data',
+      'build',
+      '--train',
+      train,
+      '--num-sentences',
+      '30',
+      '--num-sequences',
+      '25',
+      '--mode',
+      'sq',
+      '--seed-entities',
+      '20',
+      '--out',
+      join(tmp, dir),
+      '--seed',
+      seed,
+    );
     assert.equal(r.code, 0, r.err);
     return readFileSync(join(tmp, dir, 'Q.txt'), 'utf8');
   };
@@ -117,7 +202,16 @@ test('data build by config name with --data-dir', async () => {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'train.txt'), readFileSync(bigConll('t3.txt', 30)));
   writeFileSync(join(dir, 'dev.txt'), readFileSync(bigConll('d3.txt', 10)));
-  const r = await cli('data', 'build', '--config', 'conll2003/0.01k/0.01k-gq', '--data-dir', join(tmp, 'data'), '--out', join(tmp, 'cfg'));
+  const r = await cli(
+    'data',
+    'build',
+    '--config',
+    'conll2003/0.01k/0.01k-gq',
+    '--data-dir',
+    join(tmp, 'data'),
+    '--out',
+    join(tmp, 'cfg'),
+  );
   assert.equal(r.code, 0, r.err);
   const m = JSON.parse(readFileSync(join(tmp, 'cfg', 'manifest.json'), 'utf8'));
   assert.equal(m.config, 'conll2003/0.01k/0.01k-gq');
@@ -128,13 +222,16 @@ test('data build by config name with --data-dir', async () => {
 test('evaluate: sequences against CoNLL gold, and identical CoNLL files', async () => {
   const pred = join(tmp, 'pred.txt');
   // Sentence 3 gold: Paris/LOC Paris/LOC Hilton/PER EU/ORG.
-  writeFileSync(pred, [
-    'EU <sep> organization <sep> German <sep> miscellaneous <sep> British <sep> location',
-    'Peter Blackburn <sep> person',
-    'Paris <sep> location <sep> Paris Hilton <sep> person <sep> Rome <sep> location',
-    '',
-    'Spain <sep> location <sep> France <sep> location',
-  ].join('\n') + '\n');
+  writeFileSync(
+    pred,
+    [
+      'EU <sep> organization <sep> German <sep> miscellaneous <sep> British <sep> location',
+      'Peter Blackburn <sep> person',
+      'Paris <sep> location <sep> Paris Hilton <sep> person <sep> Rome <sep> location',
+      '',
+      'Spain <sep> location <sep> France <sep> location',
+    ].join('\n') + '\n',
+  );
   const r = await cli('evaluate', '--gold', join(FIX, 'conll-mini.txt'), '--pred', pred, '--json');
   assert.equal(r.code, 0, r.err);
   const j = JSON.parse(r.out);
@@ -168,9 +265,31 @@ test('library buildData writes what data build writes (same files, same seed)', 
   const dev = bigConll('lib-dev.txt', 12);
   const a = join(tmp, 'lib-cli');
   const b = join(tmp, 'lib-api');
-  const r = await cli('data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'gq', '--dev-num-sentences', '6', '--dev-num-sequences', '4', '--out', a, '--seed', '3');
+  const r = await cli(
+    'data',
+    'build',
+    '--train',
+    train,
+    '--dev',
+    dev,
+    '--num-sentences',
+    '20',
+    '--num-sequences',
+    '10',
+    '--mode',
+    'gq',
+    '--dev-num-sentences',
+    '6',
+    '--dev-num-sequences',
+    '4',
+    '--out',
+    a,
+    '--seed',
+    '3',
+  );
   assert.equal(r.code, 0, r.err);
   const res = buildData({ train, dev, out: b, mode: 'gq', numS: 20, numQ: 10, devNumS: 6, devNumQ: 4, seed: 3 });
   assert.deepEqual(res.counts, { S: 20, Q: 10, devS: 6, devQ: 4 });
-  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl']) assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
+  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl'])
+    assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
 });

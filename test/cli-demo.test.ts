@@ -10,7 +10,10 @@ test('cyclener demo prints the F1 table and tagged sentences, and writes its run
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-demo-'));
   try {
     const main = path.join(__dirname, '..', 'src', 'cli', 'main.js');
-    const r = spawnSync(process.execPath, [main, 'demo', '--out', out, '--examples', '2'], { encoding: 'utf8', env: { ...process.env, CYCLENER_THREADS: '1' } });
+    const r = spawnSync(process.execPath, [main, 'demo', '--out', out, '--examples', '2'], {
+      encoding: 'utf8',
+      env: { ...process.env, CYCLENER_THREADS: '1' },
+    });
     assert.equal(r.status, 0, r.stderr);
     const f1 = (name: string) => Number(new RegExp(`${name}\\s+([0-9.]+)`).exec(r.stdout)?.[1]);
     assert.ok(f1('S2E after CycleNER training') > f1('Lexical Matcher \\(gazetteer from Q\\)'), r.stdout);

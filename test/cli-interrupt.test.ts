@@ -11,17 +11,34 @@ import { corpusLines, tmpDir } from './pretrain-helpers';
 const MAIN = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 
 /** Run the CLI in a child process; send SIGINT once `ready()` holds; resolve with its exit code and stderr. */
-function interruptWhen(args: string[], ready: (stderr: string) => boolean): Promise<{ code: number | null; err: string }> {
+function interruptWhen(
+  args: string[],
+  ready: (stderr: string) => boolean,
+): Promise<{ code: number | null; err: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CYCLENER_THREADS: '1' } });
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, CYCLENER_THREADS: '1' },
+    });
     let err = '';
     let sent = false;
     const timer = setInterval(() => {
-      if (!sent && ready(err)) { sent = true; child.kill('SIGINT'); }
+      if (!sent && ready(err)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
     }, 50);
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('error', (e) => { clearInterval(timer); reject(e); });
-    child.on('exit', (code) => { clearInterval(timer); resolve({ code, err }); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', (e) => {
+      clearInterval(timer);
+      reject(e);
+    });
+    child.on('exit', (code) => {
+      clearInterval(timer);
+      resolve({ code, err });
+    });
   });
 }
 
@@ -32,8 +49,29 @@ test('pretrain: SIGINT checkpoints the current step, exits 130, --resume continu
     const corpus = path.join(dir, 'c.txt');
     fs.writeFileSync(corpus, corpusLines(60, 3).join('\n') + '\n');
     const out = path.join(dir, 'o');
-    const args = ['pretrain', '--corpus', corpus, '--out', out, '--tokenizer', shipped, '--model', 'tiny', '--batch', '4', '--warmup-steps', '1',
-      '--log-every', '1', '--eval-every', '1000', '--checkpoint-minutes', '100', '--max-minutes', '10'];
+    const args = [
+      'pretrain',
+      '--corpus',
+      corpus,
+      '--out',
+      out,
+      '--tokenizer',
+      shipped,
+      '--model',
+      'tiny',
+      '--batch',
+      '4',
+      '--warmup-steps',
+      '1',
+      '--log-every',
+      '1',
+      '--eval-every',
+      '1000',
+      '--checkpoint-minutes',
+      '100',
+      '--max-minutes',
+      '10',
+    ];
     const r = await interruptWhen(args, (e) => /step 3 \|/.test(e));
     assert.equal(r.code, 130, r.err);
     assert.match(r.err, /SIGINT: stopping after the current step/);
@@ -62,7 +100,10 @@ test('train: SIGINT checkpoints the current step, exits 130, --resume continues 
     const run = path.join(root, 'run');
     const common = ['train', '--sentences', S, '--entities', Q, '--base-model', base, '--out', run, '--batch', '2'];
     const metrics = path.join(run, 'metrics.jsonl');
-    const r = await interruptWhen([...common, '--max-steps', '1000'], () => fs.existsSync(metrics) && /"type":"step"/.test(fs.readFileSync(metrics, 'utf8')));
+    const r = await interruptWhen(
+      [...common, '--max-steps', '1000'],
+      () => fs.existsSync(metrics) && /"type":"step"/.test(fs.readFileSync(metrics, 'utf8')),
+    );
     assert.equal(r.code, 130, r.err);
     assert.match(r.err, /interrupted at step (\d+): checkpoint written/);
     const k = Number(/interrupted at step (\d+)/.exec(r.err)![1]);

@@ -28,7 +28,10 @@ test('parseArgs: an old flag name sets the new one with a warning; a retired fla
   const a = parseArgs(['--dev-sentences', '7', '--grounded'], flags, [], 'gate');
   assert.equal(a.flags['dev-num'], 7);
   assert.deepEqual([...a.given].sort(), ['dev-num', 'grounded']);
-  assert.deepEqual(a.warnings, ['warning: --dev-sentences is now --dev-num (the old name still works for now)', 'warning: --grounded does nothing']);
+  assert.deepEqual(a.warnings, [
+    'warning: --dev-sentences is now --dev-num (the old name still works for now)',
+    'warning: --grounded does nothing',
+  ]);
   const b = parseArgs(['--dev-num=3'], flags, [], 'gate');
   assert.equal(b.flags['dev-num'], 3);
   assert.deepEqual(b.warnings, []);
@@ -48,19 +51,38 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
   assert.match(help, /--warmup W +.*\(default none; one of none\|fragments\|lexical\)/);
 
   const c = makeConfig();
-  applyKnobs(c, { batch: 8, 'no-ground': true, 'max-new-tokens': 64, 'e2s-no-repeat-ngram': 0, epochs: 2, fp32: false });
-  assert.deepEqual([c.batchSize, c.grounded, c.groundedEval, c.evalDecode, c.e2sDecode, c.epochs, c.precision], [8, false, false, { maxNewTokens: 64 }, { maxNewTokens: 128, noRepeatNgramSize: 0 }, 2, DEFAULT_CONFIG.precision]);
-  assert.deepEqual(DEFAULT_CONFIG.e2sDecode, { maxNewTokens: 128, noRepeatNgramSize: 3 }, 'the default is not modified');
+  applyKnobs(c, {
+    batch: 8,
+    'no-ground': true,
+    'max-new-tokens': 64,
+    'e2s-no-repeat-ngram': 0,
+    epochs: 2,
+    fp32: false,
+  });
+  assert.deepEqual(
+    [c.batchSize, c.grounded, c.groundedEval, c.evalDecode, c.e2sDecode, c.epochs, c.precision],
+    [8, false, false, { maxNewTokens: 64 }, { maxNewTokens: 128, noRepeatNgramSize: 0 }, 2, DEFAULT_CONFIG.precision],
+  );
+  assert.deepEqual(
+    DEFAULT_CONFIG.e2sDecode,
+    { maxNewTokens: 128, noRepeatNgramSize: 3 },
+    'the default is not modified',
+  );
   const budgetOnly = makeConfig();
   applyKnobs(budgetOnly, { batch: 8, epochs: 2, 'max-steps': 5 }, 'budget');
   assert.deepEqual([budgetOnly.batchSize, budgetOnly.epochs, budgetOnly.maxSteps], [32, 2, 5]);
-  assert.deepEqual(configDifferences(makeConfig(), { 'max-new-tokens': 64, epochs: 3, batch: 32 }), ['--max-new-tokens: run has {"maxNewTokens":128}, command line says {"maxNewTokens":64}']);
+  assert.deepEqual(configDifferences(makeConfig(), { 'max-new-tokens': 64, epochs: 3, batch: 32 }), [
+    '--max-new-tokens: run has {"maxNewTokens":128}, command line says {"maxNewTokens":64}',
+  ]);
 });
 
 test('one sniffer: JSONL, CoNLL-2012, entity sequences, CoNLL columns, text', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-sniff-'));
   try {
-    const f = (name: string, text: string) => { fs.writeFileSync(path.join(dir, name), text); return path.join(dir, name); };
+    const f = (name: string, text: string) => {
+      fs.writeFileSync(path.join(dir, name), text);
+      return path.join(dir, name);
+    };
     assert.equal(sniffFormat(f('a.txt', '{"text": "x", "entities": []}\n')), 'jsonl');
     assert.equal(sniffFormat(f('b.jsonl', 'not json\n')), 'jsonl');
     assert.equal(sniffFormat(f('c.txt', '#begin document (x); part 000\n')), 'conll2012');
@@ -82,33 +104,66 @@ test('decoding settings are stored with the model: cycle meta, run config fallba
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-decode-'));
   try {
     // A cycle run records the dev F1's decoding in its S2E.
-    const meta = cycleModelMeta(makeConfig({ groundedEval: false, evalDecode: { maxNewTokens: 64 }, verbalizer: { PER: 'person' } }), ['person']);
-    assert.deepEqual(meta.s2e, { task: 's2e', prefix: 'entities: ', types: ['person'], verbalizer: { PER: 'person' }, decode: { grounded: false, maxNewTokens: 64 } });
+    const meta = cycleModelMeta(
+      makeConfig({ groundedEval: false, evalDecode: { maxNewTokens: 64 }, verbalizer: { PER: 'person' } }),
+      ['person'],
+    );
+    assert.deepEqual(meta.s2e, {
+      task: 's2e',
+      prefix: 'entities: ',
+      types: ['person'],
+      verbalizer: { PER: 'person' },
+      decode: { grounded: false, maxNewTokens: 64 },
+    });
     assert.equal(meta.e2s.decode, undefined);
 
     // An S2E saved by an older train (no decode in cyclener.json) takes its run's config.json; elsewhere the fallback.
     const run = path.join(root, 'run');
     fs.mkdirSync(path.join(run, 'best', 's2e'), { recursive: true });
-    fs.writeFileSync(path.join(run, 'config.json'), JSON.stringify({ groundedEval: false, evalDecode: { maxNewTokens: 96 } }));
+    fs.writeFileSync(
+      path.join(run, 'config.json'),
+      JSON.stringify({ groundedEval: false, evalDecode: { maxNewTokens: 96 } }),
+    );
     const old = { task: 's2e' as const, prefix: 'entities: ', types: ['person'] };
     assert.deepEqual(decodeDefaults(path.join(run, 'best', 's2e'), old), { grounded: false, maxNewTokens: 96 });
-    assert.deepEqual(decodeDefaults(path.join(run, 'best', 's2e'), { ...old, decode: { grounded: true, maxNewTokens: 5 } }), { grounded: true, maxNewTokens: 5 });
+    assert.deepEqual(
+      decodeDefaults(path.join(run, 'best', 's2e'), { ...old, decode: { grounded: true, maxNewTokens: 5 } }),
+      { grounded: true, maxNewTokens: 5 },
+    );
     assert.deepEqual(decodeDefaults(root, old), { grounded: true, maxNewTokens: 128 });
 
     // A model recording plain decoding and no types: predict needs no --no-ground; forcing grounding fails.
     const { base } = tinySyntheticBase(root);
     const m = loadModelDir(base);
     const plain = path.join(root, 'plain');
-    saveModelDir(plain, m.model, m.tokenizer, { task: 's2e', prefix: 'entities: ', types: [], decode: { grounded: false, maxNewTokens: 3 } });
+    saveModelDir(plain, m.model, m.tokenizer, {
+      task: 's2e',
+      prefix: 'entities: ',
+      types: [],
+      decode: { grounded: false, maxNewTokens: 3 },
+    });
     m.model.dispose();
     const p = await predictWithModelDir(plain, ['Anna went home .'], { batch: 2 });
     assert.deepEqual(p.decode, { grounded: false, maxNewTokens: 3, numBeams: 1 });
-    assert.deepEqual((await predictWithModelDir(plain, ['x'], { batch: 2, maxNewTokens: 2 })).decode, { grounded: false, maxNewTokens: 2, numBeams: 1 });
+    assert.deepEqual((await predictWithModelDir(plain, ['x'], { batch: 2, maxNewTokens: 2 })).decode, {
+      grounded: false,
+      maxNewTokens: 2,
+      numBeams: 1,
+    });
     const input = path.join(root, 'in.txt');
     fs.writeFileSync(input, 'Anna went home .\n');
     let r = await cli(['predict', '--model', plain, '--input', input, '--out', path.join(root, 'out.jsonl')]);
     assert.equal(r.code, 0, r.err);
-    r = await cli(['predict', '--model', plain, '--input', input, '--out', path.join(root, 'out.jsonl'), '--no-ground=false']);
+    r = await cli([
+      'predict',
+      '--model',
+      plain,
+      '--input',
+      input,
+      '--out',
+      path.join(root, 'out.jsonl'),
+      '--no-ground=false',
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.err, /no type words recorded \(cyclener\.json\); pass --no-ground/);
     r = await cli(['predict', '--model', plain, '--input', input, '--out', path.join(root, 'out.jsonl'), '--grounded']);
@@ -120,7 +175,22 @@ test('decoding settings are stored with the model: cycle meta, run config fallba
     const pairs = path.join(root, 'pairs.tsv');
     fs.writeFileSync(pairs, 'Anna went home .\tAnna <sep> person\nBob slept .\tBob <sep> person\n');
     const sup = path.join(root, 'sup');
-    r = await cli(['train-supervised', '--pairs', pairs, '--base-model', base, '--out', sup, '--steps', '1', '--batch', '2', '--no-ground', '--max-new-tokens', '40']);
+    r = await cli([
+      'train-supervised',
+      '--pairs',
+      pairs,
+      '--base-model',
+      base,
+      '--out',
+      sup,
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--no-ground',
+      '--max-new-tokens',
+      '40',
+    ]);
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(readMeta(sup)?.decode, { grounded: false, maxNewTokens: 40 });
     assert.deepEqual(readMeta(sup)?.types, ['person']);
@@ -137,8 +207,14 @@ test('cpu-plain: plain decoding is trained into both models, so the evaluation r
 });
 
 test('renamed flags: pretrain --warmup and gate --dev-sentences still parse as --warmup-steps and --dev-num', () => {
-  const required = { pretrain: ['--corpus', 'c.txt', '--out', 'o'], gate: ['--base-model', 'b', '--train', 't', '--dev', 'd'] };
-  for (const [cmd, old, now] of [['pretrain', 'warmup', 'warmup-steps'], ['gate', 'dev-sentences', 'dev-num']] as const) {
+  const required = {
+    pretrain: ['--corpus', 'c.txt', '--out', 'o'],
+    gate: ['--base-model', 'b', '--train', 't', '--dev', 'd'],
+  };
+  for (const [cmd, old, now] of [
+    ['pretrain', 'warmup', 'warmup-steps'],
+    ['gate', 'dev-sentences', 'dev-num'],
+  ] as const) {
     const spec = listCommands().find((c) => c.name === cmd)!;
     const a = parseArgs([...required[cmd], `--${old}`, '7'], spec.flags, [], cmd);
     assert.equal(a.flags[now], 7);

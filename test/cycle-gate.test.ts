@@ -12,7 +12,8 @@ import { cli, tinySyntheticBase } from './cli-helpers';
 
 T.setNumThreads(1);
 
-const conll = (sents: string[][]) => sents.map((s) => s.map((t) => t.replace(' ', ' X X ')).join('\n')).join('\n\n') + '\n';
+const conll = (sents: string[][]) =>
+  sents.map((s) => s.map((t) => t.replace(' ', ' X X ')).join('\n')).join('\n\n') + '\n';
 
 test('cli: gate (Lexical Matcher row, model rows = evaluate --model, reuse, errors)', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-gate-'));
@@ -20,26 +21,75 @@ test('cli: gate (Lexical Matcher row, model rows = evaluate --model, reuse, erro
     const { base } = tinySyntheticBase(root);
     const train = path.join(root, 'train.txt');
     const dev = path.join(root, 'dev.txt');
-    fs.writeFileSync(train, conll([['Paris I-LOC', 'is O', 'nice O'], ['Obama I-PER', 'visited O', 'Rome I-LOC']]));
+    fs.writeFileSync(
+      train,
+      conll([
+        ['Paris I-LOC', 'is O', 'nice O'],
+        ['Obama I-PER', 'visited O', 'Rome I-LOC'],
+      ]),
+    );
     // Gazetteer {Paris: location, Obama: person, Rome: location}. Dev gold: Paris LOC, Obama ORG, London LOC, Rome LOC.
     // Matches: Paris LOC (right), Obama PER (wrong type), Rome LOC (right); London missed.
     // exact P = 2/3, R = 2/4, F1 = 2·(2/3)(1/2)/(2/3+1/2) = 4/7.
-    fs.writeFileSync(dev, conll([['Paris I-LOC', 'and O', 'Obama I-ORG'], ['London I-LOC', 'calls O', 'Rome I-LOC']]));
+    fs.writeFileSync(
+      dev,
+      conll([
+        ['Paris I-LOC', 'and O', 'Obama I-ORG'],
+        ['London I-LOC', 'calls O', 'Rome I-LOC'],
+      ]),
+    );
     const out = path.join(root, 'gate');
-    const args = ['gate', '--base-model', base, '--random-init', '--train', train, '--dev', dev, '--num', '2', '--steps', '2', '--batch', '2', '--max-new-tokens', '8', '--out', out];
+    const args = [
+      'gate',
+      '--base-model',
+      base,
+      '--random-init',
+      '--train',
+      train,
+      '--dev',
+      dev,
+      '--num',
+      '2',
+      '--steps',
+      '2',
+      '--batch',
+      '2',
+      '--max-new-tokens',
+      '8',
+      '--out',
+      out,
+    ];
     let r = await cli(args);
     assert.equal(r.code, 0, r.err);
     const g = JSON.parse(fs.readFileSync(path.join(out, 'gate.json'), 'utf8')) as { rows: GateRow[] };
-    assert.deepEqual(g.rows.map((x) => x.label), ['Lexical Matcher', 'base', 'random init']);
+    assert.deepEqual(
+      g.rows.map((x) => x.label),
+      ['Lexical Matcher', 'base', 'random init'],
+    );
     const lex = g.rows[0]!;
-    assert.ok(Math.abs(lex.exact.precision - 2 / 3) < 1e-12 && Math.abs(lex.exact.recall - 1 / 2) < 1e-12, JSON.stringify(lex.exact));
+    assert.ok(
+      Math.abs(lex.exact.precision - 2 / 3) < 1e-12 && Math.abs(lex.exact.recall - 1 / 2) < 1e-12,
+      JSON.stringify(lex.exact),
+    );
     assert.ok(Math.abs(lex.exact.f1 - 4 / 7) < 1e-12);
     assert.match(r.out, /\| Lexical Matcher \| 0\.667 \/ 0\.500 \/ 0\.571 \|/);
     assert.match(r.out, /\| base \| .* \| fail \(< 0\.75/);
     for (const row of g.rows.slice(1)) {
-      const e = await cli(['evaluate', '--gold', dev, '--model', path.join(out, row.label.replace(' ', '-')), '--max-new-tokens', '8', '--json']);
+      const e = await cli([
+        'evaluate',
+        '--gold',
+        dev,
+        '--model',
+        path.join(out, row.label.replace(' ', '-')),
+        '--max-new-tokens',
+        '8',
+        '--json',
+      ]);
       assert.equal(e.code, 0, e.err);
-      const rep = JSON.parse(e.out) as { exact: { micro: { f1: number; precision: number } }; bag: { micro: { f1: number } } };
+      const rep = JSON.parse(e.out) as {
+        exact: { micro: { f1: number; precision: number } };
+        bag: { micro: { f1: number } };
+      };
       assert.equal(row.exact.f1, rep.exact.micro.f1, row.label);
       assert.equal(row.exact.precision, rep.exact.micro.precision, row.label);
       assert.equal(row.bag.f1, rep.bag.micro.f1, row.label);

@@ -13,7 +13,22 @@ import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 import { T5Tokenizer } from '../src/t5/tokenizer';
 
-const words = ['Ann', 'Lee', 'visited', 'Paris', 'Paris-based', 'last', 'week', '.', 'person', 'location', 'work', 'of', 'art', 'entities:'];
+const words = [
+  'Ann',
+  'Lee',
+  'visited',
+  'Paris',
+  'Paris-based',
+  'last',
+  'week',
+  '.',
+  'person',
+  'location',
+  'work',
+  'of',
+  'art',
+  'entities:',
+];
 const tok = T5Tokenizer.fromJSON(wordTokenizerJson(words));
 const id = (w: string) => tok.inner.tokenToId(w) as number;
 
@@ -47,7 +62,10 @@ test('word starts from SentencePiece offsets: pieces inside a word never start a
   const [s] = await sentenceTokens(spm, [text]);
   const pieces = s!.ids.map((i) => spm.inner.idToToken(i));
   const starts = pieces.filter((_, i) => s!.wordStart[i]).map((p) => p ?? '');
-  assert.deepEqual(starts.map((p) => p.startsWith('▁')), starts.map(() => true));
+  assert.deepEqual(
+    starts.map((p) => p.startsWith('▁')),
+    starts.map(() => true),
+  );
   // A surface tokenised on its own has the sentence's sub-tokens (what the trie relies on).
   // Spans may end before punctuation inside a word ("Paris" of "Paris-based") but not inside letters.
   const ends = pieces.filter((_, i) => s!.canEnd![i]);
@@ -59,7 +77,9 @@ test('word starts from SentencePiece offsets: pieces inside a word never start a
 });
 
 test('grounded generation from a random model yields only well-formed spans of the input', async () => {
-  const model = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed: 3 });
+  const model = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), {
+    seed: 3,
+  });
   try {
     const dir = new Direction(model, tok, 'entities: ', { maxSourceTokens: 64, maxTargetTokens: 64 });
     const sents = ['Ann Lee visited Paris last week .', 'Paris visited Ann .'];
@@ -71,7 +91,8 @@ test('grounded generation from a random model yields only well-formed spans of t
     outs.forEach((o, i) => {
       const fields = o === '' ? [] : o.split(' <sep> ');
       fields.forEach((x, k) => {
-        if (k % 2 === 0) assert.ok(` ${sents[i]} `.includes(` ${x} `), `"${x}" is a span of "${sents[i]}" (output "${o}")`);
+        if (k % 2 === 0)
+          assert.ok(` ${sents[i]} `.includes(` ${x} `), `"${x}" is a span of "${sents[i]}" (output "${o}")`);
         else assert.ok(['person', 'location'].includes(x), `"${x}" is a known type (output "${o}")`);
       });
     });
@@ -86,21 +107,39 @@ test('helpers: types of Q, collapse statistics, fragments, seeded epoch order', 
   assert.equal(c.top, 'x');
   assert.equal(c.topShare, 0.75);
   assert.equal(c.emptyShare, 0.25);
-  assert.equal(fragmentSequence('the Big Apple met Ann in May .'), 'Big Apple <sep> entity <sep> Ann <sep> entity <sep> May <sep> entity');
+  assert.equal(
+    fragmentSequence('the Big Apple met Ann in May .'),
+    'Big Apple <sep> entity <sep> Ann <sep> entity <sep> May <sep> entity',
+  );
   assert.equal(fragmentSequence('nothing here .'), '');
   const o = new EpochOrder(5, 'S', 7);
   const e0 = Array.from({ length: 14 }, (_, k) => o.at(0, k));
   assert.deepEqual([...e0.slice(0, 7)].sort(), [0, 1, 2, 3, 4, 5, 6]);
   assert.deepEqual([...e0.slice(7)].sort(), [0, 1, 2, 3, 4, 5, 6]);
-  assert.notDeepEqual(e0.slice(0, 7), Array.from({ length: 7 }, (_, k) => o.at(1, k)), 'reshuffled each epoch');
-  assert.deepEqual(e0, Array.from({ length: 14 }, (_, k) => new EpochOrder(5, 'S', 7).at(0, k)), 'a function of the seed');
+  assert.notDeepEqual(
+    e0.slice(0, 7),
+    Array.from({ length: 7 }, (_, k) => o.at(1, k)),
+    'reshuffled each epoch',
+  );
+  assert.deepEqual(
+    e0,
+    Array.from({ length: 14 }, (_, k) => new EpochOrder(5, 'S', 7).at(0, k)),
+    'a function of the seed',
+  );
 });
 
 test('plot: Pearson correlation and an SVG with the three curves', () => {
   assert.ok(Math.abs((pearson([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4]) as number) - 1) < 1e-12);
   assert.ok(Math.abs((pearson([1, 2, 3, 4], [0.4, 0.3, 0.2, 0.1]) as number) + 1) < 1e-12);
   assert.equal(pearson([1, 2], [1, 2]), null);
-  const svg = lossF1Svg([{ epoch: 1, devSLoss: 2, devELoss: 1, devF1: 0.2 }, { epoch: 2, devSLoss: 1.5, devELoss: 0.8, devF1: 0.3 }, { epoch: 3, devSLoss: 1.4, devELoss: 0.7, devF1: 0.35 }], 'run');
+  const svg = lossF1Svg(
+    [
+      { epoch: 1, devSLoss: 2, devELoss: 1, devF1: 0.2 },
+      { epoch: 2, devSLoss: 1.5, devELoss: 0.8, devF1: 0.3 },
+      { epoch: 3, devSLoss: 1.4, devELoss: 0.7, devF1: 0.35 },
+    ],
+    'run',
+  );
   assert.match(svg, /^<svg/);
   assert.equal((svg.match(/<path /g) ?? []).length, 3);
   assert.match(svg, /Pearson E-loss vs F1: -1\.00/);

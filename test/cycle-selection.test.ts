@@ -7,13 +7,26 @@ import * as T from '../src/tensor';
 import { makeConfig, type CycleConfig } from '../src/cycle/config';
 import type { EvalResult } from '../src/cycle/evaluate';
 import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
-import { collapseMessage, collapseStats, saveBest, Selection, type Decision, type SelectionState } from '../src/cycle/selection';
+import {
+  collapseMessage,
+  collapseStats,
+  saveBest,
+  Selection,
+  type Decision,
+  type SelectionState,
+} from '../src/cycle/selection';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 
 T.setNumThreads(1);
 
-const ev = (over: Partial<EvalResult>): EvalResult => ({ devSLoss: 1, devELoss: null, devF1: null, devBagF1: null, ...over });
+const ev = (over: Partial<EvalResult>): EvalResult => ({
+  devSLoss: 1,
+  devELoss: null,
+  devF1: null,
+  devBagF1: null,
+  ...over,
+});
 const fresh = (): SelectionState => ({ bestScore: null, bestStep: null, evalsWithoutImprovement: 0, rollbacks: 0 });
 const at = (globalStep: number) => ({ epoch: 0, stepInEpoch: globalStep, globalStep });
 const healthy = collapseStats(['a <sep> person', 'b <sep> location', 'c <sep> person', 'd <sep> person']); // top share 0.25
@@ -24,7 +37,10 @@ function harness(over: Partial<CycleConfig>) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-select-'));
   const written: Record<string, unknown>[] = [];
   const bestDir = path.join(root, 'best');
-  const sel = new Selection(makeConfig(over), fresh(), bestDir, (info) => { written.push(info); fs.mkdirSync(bestDir, { recursive: true }); });
+  const sel = new Selection(makeConfig(over), fresh(), bestDir, (info) => {
+    written.push(info);
+    fs.mkdirSync(bestDir, { recursive: true });
+  });
   return { sel, written, done: () => fs.rmSync(root, { recursive: true, force: true }) };
 }
 
@@ -59,7 +75,12 @@ test('selection: dev-f1 selects the highest F1; an evaluation without the criter
     assert.equal(h.sel.state.evalsWithoutImprovement, 0);
     assert.deepEqual(brief(h.sel.decide(ev({ devF1: 0.6 }), null, at(3))), [true, null, false, 0]);
     assert.equal(h.sel.state.bestScore, -0.6);
-    assert.deepEqual(brief(h.sel.decide(ev({ devF1: 0.5 }), null, at(4))), [false, 'early stop: no better dev-f1 in 1 evaluations', false, 0]);
+    assert.deepEqual(brief(h.sel.decide(ev({ devF1: 0.5 }), null, at(4))), [
+      false,
+      'early stop: no better dev-f1 in 1 evaluations',
+      false,
+      0,
+    ]);
   } finally {
     h.done();
   }
@@ -69,7 +90,12 @@ test('collapse: warn still selects; stop never selects and stops; patience is ch
   const warn = harness({ collapseShare: 0.5 });
   try {
     const d = warn.sel.decide(ev({ devELoss: 1 }), collapsed, at(1));
-    assert.deepEqual(d, { improved: true, warnings: ['collapse: S2E emits the same sequence "a <sep> person" for 75% of the dev sentences'], stop: null, rollback: false });
+    assert.deepEqual(d, {
+      improved: true,
+      warnings: ['collapse: S2E emits the same sequence "a <sep> person" for 75% of the dev sentences'],
+      stop: null,
+      rollback: false,
+    });
   } finally {
     warn.done();
   }
@@ -85,7 +111,10 @@ test('collapse: warn still selects; stop never selects and stops; patience is ch
   }
   const both = harness({ collapseShare: 0.5, onCollapse: 'stop', patience: 1 });
   try {
-    assert.deepEqual(both.sel.decide(ev({ devELoss: 1 }), collapsed, at(1)).stop, { on: 'patience', message: 'early stop: no better dev-e-loss in 1 evaluations' });
+    assert.deepEqual(both.sel.decide(ev({ devELoss: 1 }), collapsed, at(1)).stop, {
+      on: 'patience',
+      message: 'early stop: no better dev-e-loss in 1 evaluations',
+    });
   } finally {
     both.done();
   }
@@ -94,31 +123,66 @@ test('collapse: warn still selects; stop never selects and stops; patience is ch
 test('collapse: rollback needs a best/ and stops after maxRollbacks; rollback() restores best/ and scales the learning rates', () => {
   const world = buildSyntheticWorld({ seed: 5, nS: 4, nQ: 4, nEval: 2, namesPerType: 3, ambiguous: 0 });
   const tok = syntheticTokenizer(world);
-  const mk = (seed: number) => new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const mk = (seed: number) =>
+    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-select-rb-'));
   const models = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
-  const metas = { s2e: { task: 's2e' as const, prefix: '', types: ['person'] }, e2s: { task: 'e2s' as const, prefix: '', types: ['person'] } };
+  const metas = {
+    s2e: { task: 's2e' as const, prefix: '', types: ['person'] },
+    e2s: { task: 'e2s' as const, prefix: '', types: ['person'] },
+  };
   const bestDir = path.join(root, 'best');
   const optS2E = new T.AdamW(models.s2e.parameters(), { lr: 1e-3 });
   const optE2S = new T.AdamW(models.e2s.parameters(), { lr: 2e-3 });
   try {
-    const sel = new Selection(makeConfig({ collapseShare: 0.5, onCollapse: 'rollback', maxRollbacks: 1, rollbackLrFactor: 0.5 }), fresh(), bestDir, (info) => saveBest(bestDir, models, metas, info));
-    assert.deepEqual(brief(sel.decide(ev({ devELoss: 1 }), collapsed, at(1))), [false, 'stopped on collapse (no earlier best/ to roll back to)', false, 1]);
+    const sel = new Selection(
+      makeConfig({ collapseShare: 0.5, onCollapse: 'rollback', maxRollbacks: 1, rollbackLrFactor: 0.5 }),
+      fresh(),
+      bestDir,
+      (info) => saveBest(bestDir, models, metas, info),
+    );
+    assert.deepEqual(brief(sel.decide(ev({ devELoss: 1 }), collapsed, at(1))), [
+      false,
+      'stopped on collapse (no earlier best/ to roll back to)',
+      false,
+      1,
+    ]);
     assert.deepEqual(brief(sel.decide(ev({ devELoss: 2 }), healthy, at(2))), [true, null, false, 0]);
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(bestDir, 'info.json'), 'utf8')), { step: 2, epoch: 1, selectOn: 'dev-e-loss', devSLoss: 1, devELoss: 2, devF1: null, devBagF1: null });
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(bestDir, 'info.json'), 'utf8')), {
+      step: 2,
+      epoch: 1,
+      selectOn: 'dev-e-loss',
+      devSLoss: 1,
+      devELoss: 2,
+      devF1: null,
+      devBagF1: null,
+    });
     const atBest = models.s2e.parameters()[0]!.toFloat32Array();
     T.noGrad(() => models.s2e.parameters()[0]!.fill_(7)); // the model drifts after best/
     assert.deepEqual(brief(sel.decide(ev({ devELoss: 0.1 }), collapsed, at(3))), [false, null, true, 1]);
     sel.rollback({ ...models, optS2E, optE2S });
     assert.deepEqual(models.s2e.parameters()[0]!.toFloat32Array(), atBest);
     assert.deepEqual([optS2E.lr, optE2S.lr, sel.state.rollbacks], [5e-4, 1e-3, 1]);
-    assert.deepEqual(brief(sel.decide(ev({ devELoss: 0.1 }), collapsed, at(4))), [false, 'stopped on collapse (1 rollbacks used)', false, 1]);
+    assert.deepEqual(brief(sel.decide(ev({ devELoss: 0.1 }), collapsed, at(4))), [
+      false,
+      'stopped on collapse (1 rollbacks used)',
+      false,
+      1,
+    ]);
     // Without data for the criterion, best/ is the final model and says so.
     sel.saveFinal({ epoch: 2, stepInEpoch: 1, globalStep: 9 });
-    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(bestDir, 'info.json'), 'utf8')), { step: 9, epoch: 3, selectOn: null, final: true, note: 'no dev data for dev-e-loss: the final model, not selected' });
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(bestDir, 'info.json'), 'utf8')), {
+      step: 9,
+      epoch: 3,
+      selectOn: null,
+      final: true,
+      note: 'no dev data for dev-e-loss: the final model, not selected',
+    });
   } finally {
-    optS2E.dispose(); optE2S.dispose();
-    models.s2e.dispose(); models.e2s.dispose();
+    optS2E.dispose();
+    optE2S.dispose();
+    models.s2e.dispose();
+    models.e2s.dispose();
     fs.rmSync(root, { recursive: true, force: true });
   }
 });

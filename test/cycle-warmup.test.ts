@@ -25,8 +25,24 @@ test('lexical silver pairs: gazetteer from Q, longest match first, sentences wit
 test('warm-up is part of the run: logged, evaluated at step 0, not repeated on resume (bit-identical); runs are seeded by their config', async () => {
   const world = buildSyntheticWorld({ seed: 3, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
   const tok = syntheticTokenizer(world);
-  const mk = (seed: number) => new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0.1 }), { seed });
-  const cfg = (maxSteps: number) => makeConfig({ batchSize: 4, epochs: 5, maxSteps, lrS2E: 1e-3, lrE2S: 1e-3, evalEvery: 2, s2eDecode: { maxNewTokens: 12 }, e2sDecode: { maxNewTokens: 14 }, evalDecode: { maxNewTokens: 12 }, logEvery: 1000, samples: 0, warmup: 'lexical', warmupSteps: 3 });
+  const mk = (seed: number) =>
+    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0.1 }), { seed });
+  const cfg = (maxSteps: number) =>
+    makeConfig({
+      batchSize: 4,
+      epochs: 5,
+      maxSteps,
+      lrS2E: 1e-3,
+      lrE2S: 1e-3,
+      evalEvery: 2,
+      s2eDecode: { maxNewTokens: 12 },
+      e2sDecode: { maxNewTokens: 14 },
+      evalDecode: { maxNewTokens: 12 },
+      logEvery: 1000,
+      samples: 0,
+      warmup: 'lexical',
+      warmupSteps: 3,
+    });
   const data = { S: world.S, Q: world.Q, devS: world.S.slice(0, 4), devQ: world.Q.slice(0, 4) };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-warmup-'));
   try {
@@ -40,12 +56,24 @@ test('warm-up is part of the run: logged, evaluated at step 0, not repeated on r
     T.manualSeed(999);
     const rb = await trainCycle(b2, data, cfg(4), path.join(root, 'b'), { resume: true });
     assert.deepEqual(rb.losses, ra.losses.slice(2));
-    const recs = fs.readFileSync(path.join(root, 'b', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const recs = fs
+      .readFileSync(path.join(root, 'b', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const w = recs.filter((r) => r.type === 'warmup');
     assert.equal(w.length, 1, 'one warm-up record after the resume');
     assert.ok((w[0]!.pairs as number) > 0 && (w[0]!.pairs as number) <= world.S.length);
-    assert.deepEqual(recs.filter((r) => r.type === 'eval').map((r) => r.step), [0, 2, 4]);
-    a.s2e.dispose(); a.e2s.dispose(); b.s2e.dispose(); b.e2s.dispose(); b2.s2e.dispose(); b2.e2s.dispose();
+    assert.deepEqual(
+      recs.filter((r) => r.type === 'eval').map((r) => r.step),
+      [0, 2, 4],
+    );
+    a.s2e.dispose();
+    a.e2s.dispose();
+    b.s2e.dispose();
+    b.e2s.dispose();
+    b2.s2e.dispose();
+    b2.e2s.dispose();
     assert.throws(() => makeConfig({ warmup: 'gold' as never }), /warmup must be none, fragments or lexical/);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });

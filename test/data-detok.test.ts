@@ -20,10 +20,16 @@ test('hyphens keep their spaces (BC2GM "NFI - DNA")', () => {
 
 test('tokenizeText keeps combining marks in their word and an emoji sequence in one token', () => {
   const text = 'Jose\u0301 Mu\u0308ller 👨‍👩‍👧 said 👍🏽!';
-  assert.deepEqual(tokenizeText(text).map((r) => text.slice(r.start, r.end)), ['Jose\u0301', 'Mu\u0308ller', '👨‍👩‍👧', 'said', '👍🏽', '!']);
+  assert.deepEqual(
+    tokenizeText(text).map((r) => text.slice(r.start, r.end)),
+    ['Jose\u0301', 'Mu\u0308ller', '👨‍👩‍👧', 'said', '👍🏽', '!'],
+  );
 });
 
 test('tokenizeText splits punctuation but keeps URLs and handles', () => {
   const text = 'Hi @bob, see http://x.y/z. Now!';
-  assert.deepEqual(tokenizeText(text).map((r) => text.slice(r.start, r.end)), ['Hi', '@bob', ',', 'see', 'http://x.y/z', '.', 'Now', '!']);
+  assert.deepEqual(
+    tokenizeText(text).map((r) => text.slice(r.start, r.end)),
+    ['Hi', '@bob', ',', 'see', 'http://x.y/z', '.', 'Now', '!'],
+  );
 });

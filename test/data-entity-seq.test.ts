@@ -4,7 +4,10 @@ import { formatEntitySequence, NONE_LINE, parseEntitySequence, parseQLine, toQLi
 import { defaultVerbalizer, Verbalizer, verbalizerForLabels } from '../src/data/verbalizer';
 
 test('format follows the paper: surface <sep> type, joined by <sep>, repeats kept', () => {
-  const q = [{ surface: 'Amazon', type: 'organization' }, { surface: 'Amazon', type: 'location' }];
+  const q = [
+    { surface: 'Amazon', type: 'organization' },
+    { surface: 'Amazon', type: 'location' },
+  ];
   assert.equal(formatEntitySequence(q), 'Amazon <sep> organization <sep> Amazon <sep> location');
   assert.equal(formatEntitySequence([]), '');
   assert.equal(toQLine([]), NONE_LINE);
@@ -13,7 +16,10 @@ test('format follows the paper: surface <sep> type, joined by <sep>, repeats kep
 
 test('parsing tolerates spacing around <sep>', () => {
   const r = parseEntitySequence('EU<sep> organization <sep>German<sep>miscellaneous');
-  assert.deepEqual(r.entities, [{ surface: 'EU', type: 'organization' }, { surface: 'German', type: 'miscellaneous' }]);
+  assert.deepEqual(r.entities, [
+    { surface: 'EU', type: 'organization' },
+    { surface: 'German', type: 'miscellaneous' },
+  ]);
   assert.deepEqual(r.problems, []);
   assert.deepEqual(parseEntitySequence('  ').entities, []);
 });

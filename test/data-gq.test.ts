@@ -13,11 +13,26 @@ const v = defaultVerbalizer('conll2003');
 function corpus(n: number): LabeledSentence[] {
   return Array.from({ length: n }, (_, i) => {
     const tokens = [`Name${i}`, 'visited', `Town${i}`, '.'];
-    const spans = i % 3 === 2 ? [] : [{ start: 0, end: 1, label: 'PER' }, { start: 2, end: 3, label: 'LOC' }];
+    const spans =
+      i % 3 === 2
+        ? []
+        : [
+            { start: 0, end: 1, label: 'PER' },
+            { start: 2, end: 3, label: 'LOC' },
+          ];
     const { text, offsets } = detokenize(tokens);
     return {
-      tokens, tags: chunksToTags(4, spans, 'IOB2'), scheme: 'IOB2' as const, text, offsets,
-      entities: spans.map((s) => ({ ...s, charStart: offsets[s.start]!.start, charEnd: offsets[s.end - 1]!.end, surface: tokens[s.start]! })),
+      tokens,
+      tags: chunksToTags(4, spans, 'IOB2'),
+      scheme: 'IOB2' as const,
+      text,
+      offsets,
+      entities: spans.map((s) => ({
+        ...s,
+        charStart: offsets[s.start]!.start,
+        charEnd: offsets[s.end - 1]!.end,
+        surface: tokens[s.start]!,
+      })),
     };
   });
 }
@@ -31,12 +46,19 @@ test('GQ independence: no sentence of S contributes to Q', () => {
   assert.ok(r.qIndices.every((i) => !sIdx.has(i)));
   // Also by content: no Q surface comes from an S sentence (surfaces are unique per sentence here).
   const sText = new Set(r.S);
-  for (const q of r.Q) for (const e of q) {
-    const re = new RegExp(`\\b${e.surface}\\b`);
-    assert.ok(![...sText].some((t) => re.test(t)), `${e.surface} leaked from S`);
-  }
-  assert.ok(r.Q.every((q) => q.length > 0), 'sentences without entities are not drawn into Q by default');
-  assert.deepEqual(r.Q[0]!.map((e) => e.type), ['person', 'location']);
+  for (const q of r.Q)
+    for (const e of q) {
+      const re = new RegExp(`\\b${e.surface}\\b`);
+      assert.ok(![...sText].some((t) => re.test(t)), `${e.surface} leaked from S`);
+    }
+  assert.ok(
+    r.Q.every((q) => q.length > 0),
+    'sentences without entities are not drawn into Q by default',
+  );
+  assert.deepEqual(
+    r.Q[0]!.map((e) => e.type),
+    ['person', 'location'],
+  );
 });
 
 test('GQ caps S to keep independence, with a notice; --allow-overlap restores the size', () => {

@@ -3,10 +3,18 @@ import assert from 'node:assert/strict';
 import { Rng } from '../src/data/rng';
 
 test('same seed, same stream; different seeds differ', () => {
-  const a = new Rng(42), b = new Rng(42), c = new Rng(43);
+  const a = new Rng(42),
+    b = new Rng(42),
+    c = new Rng(43);
   const xs = Array.from({ length: 20 }, () => a.nextU32());
-  assert.deepEqual(Array.from({ length: 20 }, () => b.nextU32()), xs);
-  assert.notDeepEqual(Array.from({ length: 20 }, () => c.nextU32()), xs);
+  assert.deepEqual(
+    Array.from({ length: 20 }, () => b.nextU32()),
+    xs,
+  );
+  assert.notDeepEqual(
+    Array.from({ length: 20 }, () => c.nextU32()),
+    xs,
+  );
 });
 
 test('int stays in range and covers it; shuffle is a permutation', () => {
@@ -19,7 +27,10 @@ test('int stays in range and covers it; shuffle is a permutation', () => {
   }
   assert.equal(seen.size, 7);
   const p = r.permutation(50);
-  assert.deepEqual([...p].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    [...p].sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   const f = r.float();
   assert.ok(f >= 0 && f < 1);
 });

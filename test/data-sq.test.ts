@@ -14,15 +14,20 @@ const tmp = mkdtempSync(join(tmpdir(), 'cyclener-sq-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 // Two clear clusters in 3-d: fruit-like words and city-like words.
 const vecFile = join(tmp, 'vec.txt');
-writeFileSync(vecFile, [
-  '6 3',
-  'apple 1 0 0', 'pear 0.9 0.1 0', 'plum 0.95 0 0.05',
-  'paris 0 1 0', 'rome 0.1 0.9 0', 'oslo 0 0.95 0.1',
-].join('\n') + '\n');
+writeFileSync(
+  vecFile,
+  ['6 3', 'apple 1 0 0', 'pear 0.9 0.1 0', 'plum 0.95 0 0.05', 'paris 0 1 0', 'rome 0.1 0.9 0', 'oslo 0 0.95 0.1'].join(
+    '\n',
+  ) + '\n',
+);
 
 const seeds: SeqEntity[] = [
-  { surface: 'Apple', type: 'organization' }, { surface: 'Pear', type: 'organization' }, { surface: 'Plum', type: 'organization' },
-  { surface: 'Paris', type: 'location' }, { surface: 'Rome', type: 'location' }, { surface: 'Oslo', type: 'location' },
+  { surface: 'Apple', type: 'organization' },
+  { surface: 'Pear', type: 'organization' },
+  { surface: 'Plum', type: 'organization' },
+  { surface: 'Paris', type: 'location' },
+  { surface: 'Rome', type: 'location' },
+  { surface: 'Oslo', type: 'location' },
 ];
 
 test('SQ groups semantically similar seeds and follows the length distribution', () => {
@@ -60,12 +65,18 @@ test('trained PPMI+SVD vectors are deterministic and capture co-occurrence', () 
   const b = trainVectors(sents, { dim: 8, seed: 3 });
   assert.deepEqual(Array.from(a.get('king')!), Array.from(b.get('king')!));
   const sim = (x: string, y: string) => cosine(entityVector(x, a)!, entityVector(y, a)!);
-  assert.ok(sim('king', 'queen') > sim('king', 'goal'), `king~queen ${sim('king', 'queen')} vs king~goal ${sim('king', 'goal')}`);
+  assert.ok(
+    sim('king', 'queen') > sim('king', 'goal'),
+    `king~queen ${sim('king', 'queen')} vs king~goal ${sim('king', 'goal')}`,
+  );
   assert.equal(entityVector('Zzyzx', a), undefined);
 });
 
 test('vector file errors name the line', () => {
   const bad = join(tmp, 'bad.txt');
   writeFileSync(bad, 'a 1 2 3\nb 1 2\n');
-  assert.throws(() => loadTextVectors(bad), (e: unknown) => e instanceof DataError && e.line === 2 && /has 2 values, expected 3/.test(e.problem));
+  assert.throws(
+    () => loadTextVectors(bad),
+    (e: unknown) => e instanceof DataError && e.line === 2 && /has 2 values, expected 3/.test(e.problem),
+  );
 });

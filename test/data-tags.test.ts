@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chunks, chunksToTags, conllevalChunks, convertTags, detectScheme, repairTags, validateTags } from '../src/data/tags';
+import {
+  chunks,
+  chunksToTags,
+  conllevalChunks,
+  convertTags,
+  detectScheme,
+  repairTags,
+  validateTags,
+} from '../src/data/tags';
 
 const spans = (tags: string[]) => conllevalChunks(tags).map((c) => `${c.label}[${c.start},${c.end})`);
 
@@ -21,7 +29,10 @@ test('IOB2 sequence starting with I- is read as a chunk, as conlleval does', () 
 });
 
 test('IOBES singletons stay separate (conlleval itself would merge S-X S-X)', () => {
-  assert.deepEqual(chunks(['S-LOC', 'S-LOC', 'B-PER', 'E-PER'], 'IOBES').map((c) => `${c.label}[${c.start},${c.end})`), ['LOC[0,1)', 'LOC[1,2)', 'PER[2,4)']);
+  assert.deepEqual(
+    chunks(['S-LOC', 'S-LOC', 'B-PER', 'E-PER'], 'IOBES').map((c) => `${c.label}[${c.start},${c.end})`),
+    ['LOC[0,1)', 'LOC[1,2)', 'PER[2,4)'],
+  );
 });
 
 test('conversion between schemes', () => {
@@ -35,10 +46,19 @@ test('conversion between schemes', () => {
 });
 
 test('validation reports invalid sequences per scheme', () => {
-  assert.deepEqual(validateTags(['O', 'I-PER'], 'IOB2').map((i) => i.index), [1]);
+  assert.deepEqual(
+    validateTags(['O', 'I-PER'], 'IOB2').map((i) => i.index),
+    [1],
+  );
   assert.deepEqual(validateTags(['O', 'I-PER'], 'IOB1'), []);
-  assert.deepEqual(validateTags(['O', 'B-PER'], 'IOB1').map((i) => i.index), [1]);
-  assert.deepEqual(validateTags(['B-PER', 'O'], 'IOBES').map((i) => i.index), [0]);
+  assert.deepEqual(
+    validateTags(['O', 'B-PER'], 'IOB1').map((i) => i.index),
+    [1],
+  );
+  assert.deepEqual(
+    validateTags(['B-PER', 'O'], 'IOBES').map((i) => i.index),
+    [0],
+  );
   assert.deepEqual(validateTags(['B-PER', 'E-PER', 'S-LOC'], 'IOBES'), []);
   assert.match(validateTags(['B-PER', 'X'], 'IOB2')[0]!.problem, /invalid tag "X"/);
 });
@@ -58,5 +78,16 @@ test('scheme detection', () => {
 });
 
 test('chunksToTags rejects overlapping chunks', () => {
-  assert.throws(() => chunksToTags(3, [{ start: 0, end: 2, label: 'A' }, { start: 1, end: 3, label: 'B' }], 'IOB2'), /overlapping/);
+  assert.throws(
+    () =>
+      chunksToTags(
+        3,
+        [
+          { start: 0, end: 2, label: 'A' },
+          { start: 1, end: 3, label: 'B' },
+        ],
+        'IOB2',
+      ),
+    /overlapping/,
+  );
 });

@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { conllevalChunks } from '../src/data/tags';
-import { bagScores, conllevalStream, errorBreakdown, evaluate, exactScores, type EvalSentence } from '../src/eval/metrics';
+import {
+  bagScores,
+  conllevalStream,
+  errorBreakdown,
+  evaluate,
+  exactScores,
+  type EvalSentence,
+} from '../src/eval/metrics';
 import { formatReport } from '../src/eval/report';
 import { Rng } from '../src/data/rng';
 
@@ -17,8 +24,16 @@ const fromTags = (gold: string[], pred: string[]): EvalSentence => ({
 //     pred O B-ORG I-ORG O             -> ORG[1,3)
 //  s3 gold I-PER O / pred I-PER O      -> PER[0,1) both                (I- at sentence start)
 // gold 6, pred 4, correct 2 (both PER) -> P 0.5, R 1/3, F1 0.4
-const GOLD = [['I-PER', 'I-PER', 'O', 'I-LOC', 'B-LOC', 'O'], ['O', 'I-ORG', 'I-MISC', 'O'], ['I-PER', 'O']];
-const PRED = [['B-PER', 'I-PER', 'O', 'B-LOC', 'I-LOC', 'O'], ['O', 'B-ORG', 'I-ORG', 'O'], ['I-PER', 'O']];
+const GOLD = [
+  ['I-PER', 'I-PER', 'O', 'I-LOC', 'B-LOC', 'O'],
+  ['O', 'I-ORG', 'I-MISC', 'O'],
+  ['I-PER', 'O'],
+];
+const PRED = [
+  ['B-PER', 'I-PER', 'O', 'B-LOC', 'I-LOC', 'O'],
+  ['O', 'B-ORG', 'I-ORG', 'O'],
+  ['I-PER', 'O'],
+];
 
 test('exact scores on a hand-computed case with conlleval corner cases', () => {
   const t = exactScores(GOLD.map((g, i) => fromTags(g, PRED[i]!)));
@@ -45,7 +60,8 @@ test('span matching equals the conlleval loop on random tag sequences', () => {
   const rng = new Rng(11);
   const alphabet = ['O', 'O', 'O', 'B-A', 'I-A', 'B-B', 'I-B'];
   for (let trial = 0; trial < 300; trial++) {
-    const gold: string[][] = [], pred: string[][] = [];
+    const gold: string[][] = [],
+      pred: string[][] = [];
     for (let s = 0; s < 4; s++) {
       const n = 1 + rng.int(8);
       gold.push(Array.from({ length: n }, () => alphabet[rng.int(alphabet.length)]!));
@@ -53,7 +69,11 @@ test('span matching equals the conlleval loop on random tag sequences', () => {
     }
     const stream = conllevalStream(gold, pred);
     const spans = exactScores(gold.map((g, i) => fromTags(g, pred[i]!)));
-    assert.deepEqual([spans.micro.correct, spans.micro.pred, spans.micro.gold], [stream.correctChunk, stream.foundGuessed, stream.foundCorrect], JSON.stringify({ gold, pred }));
+    assert.deepEqual(
+      [spans.micro.correct, spans.micro.pred, spans.micro.gold],
+      [stream.correctChunk, stream.foundGuessed, stream.foundCorrect],
+      JSON.stringify({ gold, pred }),
+    );
     for (const r of spans.perType) {
       const c = stream.perType.get(r.type) ?? { correct: 0, pred: 0, gold: 0 };
       assert.deepEqual([r.correct, r.pred, r.gold], [c.correct, c.pred, c.gold]);
@@ -63,8 +83,17 @@ test('span matching equals the conlleval loop on random tag sequences', () => {
 
 test('bag of mentions ignores positions but respects multiplicity', () => {
   const s: EvalSentence = {
-    gold: [{ start: 0, end: 1, label: 'LOC', surface: 'Paris' }, { start: 4, end: 5, label: 'LOC', surface: 'Paris' }, { start: 6, end: 7, label: 'PER', surface: 'Bob' }],
-    pred: [{ start: 2, end: 3, label: 'LOC', surface: 'Paris' }, { start: 5, end: 6, label: 'LOC', surface: 'Paris' }, { start: 7, end: 8, label: 'LOC', surface: 'Paris' }, { start: 6, end: 7, label: 'ORG', surface: 'Bob' }],
+    gold: [
+      { start: 0, end: 1, label: 'LOC', surface: 'Paris' },
+      { start: 4, end: 5, label: 'LOC', surface: 'Paris' },
+      { start: 6, end: 7, label: 'PER', surface: 'Bob' },
+    ],
+    pred: [
+      { start: 2, end: 3, label: 'LOC', surface: 'Paris' },
+      { start: 5, end: 6, label: 'LOC', surface: 'Paris' },
+      { start: 7, end: 8, label: 'LOC', surface: 'Paris' },
+      { start: 6, end: 7, label: 'ORG', surface: 'Bob' },
+    ],
   };
   const b = bagScores([s]);
   assert.deepEqual([b.micro.correct, b.micro.pred, b.micro.gold], [2, 4, 3]);
@@ -73,7 +102,13 @@ test('bag of mentions ignores positions but respects multiplicity', () => {
 
 test('error breakdown classes', () => {
   const s: EvalSentence = {
-    gold: [{ start: 0, end: 2, label: 'PER' }, { start: 3, end: 4, label: 'LOC' }, { start: 5, end: 7, label: 'ORG' }, { start: 8, end: 9, label: 'MISC' }, { start: 10, end: 11, label: 'PER' }],
+    gold: [
+      { start: 0, end: 2, label: 'PER' },
+      { start: 3, end: 4, label: 'LOC' },
+      { start: 5, end: 7, label: 'ORG' },
+      { start: 8, end: 9, label: 'MISC' },
+      { start: 10, end: 11, label: 'PER' },
+    ],
     pred: [
       { start: 0, end: 2, label: 'PER' }, // correct
       { start: 3, end: 4, label: 'ORG' }, // wrong type
@@ -83,12 +118,22 @@ test('error breakdown classes', () => {
       { start: -1, end: -1, label: 'PER' }, // unplaceable (hallucinated) prediction
     ],
   };
-  assert.deepEqual(errorBreakdown([s]), { correct: 1, wrongType: 1, wrongBoundary: 1, wrongBoundaryAndType: 1, spurious: 2, missed: 1 });
+  assert.deepEqual(errorBreakdown([s]), {
+    correct: 1,
+    wrongType: 1,
+    wrongBoundary: 1,
+    wrongBoundaryAndType: 1,
+    spurious: 2,
+    missed: 1,
+  });
 });
 
 test('sentences-with-entities variant drops sentences without gold mentions', () => {
   const sents: EvalSentence[] = [
-    { gold: [{ start: 0, end: 1, label: 'PER', surface: 'A' }], pred: [{ start: 0, end: 1, label: 'PER', surface: 'A' }] },
+    {
+      gold: [{ start: 0, end: 1, label: 'PER', surface: 'A' }],
+      pred: [{ start: 0, end: 1, label: 'PER', surface: 'A' }],
+    },
     { gold: [], pred: [{ start: 0, end: 1, label: 'PER', surface: 'B' }] },
   ];
   const r = evaluate(sents);

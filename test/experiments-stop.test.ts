@@ -19,16 +19,31 @@ test('runner stop: SIGTERM to the running stage, wait for its exit, no new stage
     // A stand-in for the CLI: says it started, and on SIGTERM takes a moment to "write its checkpoint" before exiting 130.
     const fake = path.join(root, 'fake-cli.js');
     const mark = (n: string) => JSON.stringify(path.join(root, n));
-    fs.writeFileSync(fake, [
-      `const fs = require('fs');`,
-      `fs.writeFileSync(${mark('started')}, '');`,
-      `process.on('SIGTERM', () => setTimeout(() => { fs.writeFileSync(${mark('checkpointed')}, ''); process.exit(130); }, 300));`,
-      `setInterval(() => {}, 1000);`,
-    ].join('\n'));
-    const [cell] = filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/1k-1k-gq/lexical');
-    const ctx: RunContext = { root: path.join(root, 'out'), preset: 'smoke', dataDir, baseModel: path.join(root, 'no-model'), cliMain: fake, evalSplit: 'test', log: () => undefined };
+    fs.writeFileSync(
+      fake,
+      [
+        `const fs = require('fs');`,
+        `fs.writeFileSync(${mark('started')}, '');`,
+        `process.on('SIGTERM', () => setTimeout(() => { fs.writeFileSync(${mark('checkpointed')}, ''); process.exit(130); }, 300));`,
+        `setInterval(() => {}, 1000);`,
+      ].join('\n'),
+    );
+    const [cell] = filterCells(
+      planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }),
+      'conll2003/1k-1k-gq/lexical',
+    );
+    const ctx: RunContext = {
+      root: path.join(root, 'out'),
+      preset: 'smoke',
+      dataDir,
+      baseModel: path.join(root, 'no-model'),
+      cliMain: fake,
+      evalSplit: 'test',
+      log: () => undefined,
+    };
     const running = runCell(cell!, ctx);
-    for (let i = 0; i < 200 && !fs.existsSync(path.join(root, 'started')); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && !fs.existsSync(path.join(root, 'started')); i++)
+      await new Promise((r) => setTimeout(r, 50));
     assert.ok(fs.existsSync(path.join(root, 'started')), 'the stage started');
     await stopActiveChildren();
     assert.ok(fs.existsSync(path.join(root, 'checkpointed')), 'resolved only after the stage finished its checkpoint');

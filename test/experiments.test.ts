@@ -28,8 +28,14 @@ const configs = (cells: readonly Cell[]) => cells.map((c) => `${c.kind}:${c.data
 test('plan: table6 follows the paper (Tables 3 and 6), OntoNotes only when its data exists', () => {
   const cells = planExperiment('table6', { preset: 'cpu', seeds: [1], dataDir: NO_DATA });
   assert.deepEqual(configs(cells), [
-    'cyclener:conll2003/2k/1k-gq', 'cyclener:conll2003/14k/14k-sq', 'cyclener:wnut17/3.4k/1k-gq', 'cyclener:wnut17/3.4k/3.4k-sq',
-    'cyclener:bc2gm/12.5k/1k-gq', 'cyclener:bc2gm/12.5k/12.5k-sq', 'lexical:conll2003/1k/1k-gq', 'lexical:bc2gm/1k/1k-gq',
+    'cyclener:conll2003/2k/1k-gq',
+    'cyclener:conll2003/14k/14k-sq',
+    'cyclener:wnut17/3.4k/1k-gq',
+    'cyclener:wnut17/3.4k/3.4k-sq',
+    'cyclener:bc2gm/12.5k/1k-gq',
+    'cyclener:bc2gm/12.5k/12.5k-sq',
+    'lexical:conll2003/1k/1k-gq',
+    'lexical:bc2gm/1k/1k-gq',
   ]);
   assert.equal(cells[0]!.id, 'table6/conll2003/2k-1k-gq/cyclener/seed1');
   assert.deepEqual(cells[0]!.trainArgs, ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--seed', '1']);
@@ -44,34 +50,86 @@ test('plan: table6 follows the paper (Tables 3 and 6), OntoNotes only when its d
   assert.ok(ids(full).includes('table6/ontonotes/5k-5k-gq/lexical/seed1'));
   for (const c of full) assert.ok(TABLE6[`${c.kind}:${c.dataConfig}`], `paper number for ${c.id}`);
   fs.mkdirSync(path.join(root, 'onto-data', 'ontonotes'), { recursive: true });
-  assert.equal(planExperiment('table6', { preset: 'cpu', seeds: [1], dataDir: path.join(root, 'onto-data') }).length, 11);
+  assert.equal(
+    planExperiment('table6', { preset: 'cpu', seeds: [1], dataDir: path.join(root, 'onto-data') }).length,
+    11,
+  );
 });
 
 test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figure4; presets and seeds', () => {
   const a = planExperiment('table5a', { preset: 'cpu', seeds: [1], dataDir: NO_DATA });
   assert.equal(a.length, 20);
-  assert.deepEqual(a.slice(0, 6).map((c) => c.dataConfig), ['100', '1k', '1.5k', '2k', '3k', '14k'].map((q) => `conll2003/14k/${q}-gq`));
-  assert.ok(a.every((c) => /^(conll2003\/14k|wnut17\/3\.4k)\//.test(c.dataConfig as string) && TABLE5A[c.dataConfig as string] !== undefined));
+  assert.deepEqual(
+    a.slice(0, 6).map((c) => c.dataConfig),
+    ['100', '1k', '1.5k', '2k', '3k', '14k'].map((q) => `conll2003/14k/${q}-gq`),
+  );
+  assert.ok(
+    a.every(
+      (c) =>
+        /^(conll2003\/14k|wnut17\/3\.4k)\//.test(c.dataConfig as string) &&
+        TABLE5A[c.dataConfig as string] !== undefined,
+    ),
+  );
   const b = planExperiment('table5b', { preset: 'cpu', seeds: [1], dataDir: NO_DATA });
   assert.equal(b.length, 18);
-  assert.ok(b.every((c) => /^(conll2003\/[^/]+\/1k|wnut17\/[^/]+\/500)-[gs]q$/.test(c.dataConfig as string) && TABLE5B[c.dataConfig as string] !== undefined));
+  assert.ok(
+    b.every(
+      (c) =>
+        /^(conll2003\/[^/]+\/1k|wnut17\/[^/]+\/500)-[gs]q$/.test(c.dataConfig as string) &&
+        TABLE5B[c.dataConfig as string] !== undefined,
+    ),
+  );
   assert.equal(b.find((c) => c.dataConfig === 'wnut17/500/500-gq')?.id, 'table5b/wnut17/500-500-gq/cyclener/seed1');
   const t4 = planExperiment('table4', { preset: 'cpu', seeds: [1, 2], dataDir: NO_DATA });
-  assert.deepEqual(ids(t4), ['table4/conll2003/full/supervised/seed1', 'table4/conll2003/full/supervised/seed2', 'table4/wnut17/full/supervised/seed1', 'table4/wnut17/full/supervised/seed2']);
+  assert.deepEqual(ids(t4), [
+    'table4/conll2003/full/supervised/seed1',
+    'table4/conll2003/full/supervised/seed2',
+    'table4/wnut17/full/supervised/seed1',
+    'table4/wnut17/full/supervised/seed2',
+  ]);
   assert.deepEqual(t4[1]!.trainArgs, ['--steps', '400', '--batch', '32', '--lr', '5e-4', '--seed', '2']);
   const f4 = planExperiment('figure4', { preset: 'paper', seeds: [3], dataDir: NO_DATA });
-  assert.deepEqual(f4.map((c) => c.dataConfig), ['conll2003/14k/1k-gq', 'conll2003/14k/1k-sq', 'wnut17/3.4k/1k-gq', 'wnut17/3.4k/1k-sq']);
-  assert.ok(f4.every((c) => c.testCurve && c.devLossLines === null && c.testCurveSentences === null && !c.trainArgs.includes('--max-steps')));
+  assert.deepEqual(
+    f4.map((c) => c.dataConfig),
+    ['conll2003/14k/1k-gq', 'conll2003/14k/1k-sq', 'wnut17/3.4k/1k-gq', 'wnut17/3.4k/1k-sq'],
+  );
+  assert.ok(
+    f4.every(
+      (c) =>
+        c.testCurve && c.devLossLines === null && c.testCurveSentences === null && !c.trainArgs.includes('--max-steps'),
+    ),
+  );
   const smoke = planExperiment('figure4', { preset: 'smoke', seeds: [1], dataDir: NO_DATA });
   assert.deepEqual(smoke[0]!.trainArgs.slice(0, 2), ['--max-steps', '4']);
-  assert.throws(() => planExperiment('table7', { preset: 'cpu', seeds: [1], dataDir: NO_DATA }), /unknown experiment "table7" \(known: table4, table5a, table5b, table6, figure4\)/);
-  assert.throws(() => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }), /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, paper, smoke\)/);
+  assert.throws(
+    () => planExperiment('table7', { preset: 'cpu', seeds: [1], dataDir: NO_DATA }),
+    /unknown experiment "table7" \(known: table4, table5a, table5b, table6, figure4\)/,
+  );
+  assert.throws(
+    () => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }),
+    /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, paper, smoke\)/,
+  );
   // cpu-full: budgets that converge (patience on the selection criterion, both kinds of cell).
   const full = planExperiment('table4', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA });
   assert.equal(full[0]!.supervisedDev, true);
   assert.equal(full[0]!.devLossLines, 1000);
-  assert.deepEqual(full[0]!.trainArgs, ['--steps', '4000', '--batch', '32', '--lr', '5e-4', '--eval-every', '200', '--patience', '3', '--seed', '1']);
-  const fullCycle = planExperiment('table6', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA }).find((c) => c.kind === 'cyclener')!;
+  assert.deepEqual(full[0]!.trainArgs, [
+    '--steps',
+    '4000',
+    '--batch',
+    '32',
+    '--lr',
+    '5e-4',
+    '--eval-every',
+    '200',
+    '--patience',
+    '3',
+    '--seed',
+    '1',
+  ]);
+  const fullCycle = planExperiment('table6', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA }).find(
+    (c) => c.kind === 'cyclener',
+  )!;
   assert.equal(fullCycle.supervisedDev, false);
   assert.ok(fullCycle.trainArgs.join(' ').includes('--patience 5'));
   assert.equal(t4[1]!.supervisedDev, false, 'cpu: fixed supervised budget');
@@ -85,7 +143,14 @@ test('aggregation: mean ± sample std; Pearson of the dev losses with F1', () =>
   assert.equal(fmtStat(meanStd([0.5])), '0.500');
   assert.equal(fmtStat(meanStd([null])), '–');
   // x = 1,2,3,4; y = 2,4,5,9: sxy = 11, sxx = 5, syy = 26, r = 11 / sqrt(130).
-  const evals: EvalRecord[] = [1, 2, 3, 4].map((x, i) => ({ step: x, epoch: x, devELoss: x, devSLoss: -x, devF1: 0.1, testF1: [2, 4, 5, 9][i]! }));
+  const evals: EvalRecord[] = [1, 2, 3, 4].map((x, i) => ({
+    step: x,
+    epoch: x,
+    devELoss: x,
+    devSLoss: -x,
+    devF1: 0.1,
+    testF1: [2, 4, 5, 9][i]!,
+  }));
   const c = correlations(evals);
   assert.equal(c.against, 'testF1');
   assert.ok(Math.abs((c.eLoss as number) - 11 / Math.sqrt(130)) < 1e-12);
@@ -94,17 +159,68 @@ test('aggregation: mean ± sample std; Pearson of the dev losses with F1', () =>
   assert.equal(correlations(evals.map((e) => ({ ...e, testF1: undefined }))).against, 'devF1');
 });
 
-function fakeResult(cellId: string, kind: CellResult['kind'], dataConfig: string, seed: number, p: number, r: number, f1: number): CellResult {
+function fakeResult(
+  cellId: string,
+  kind: CellResult['kind'],
+  dataConfig: string,
+  seed: number,
+  p: number,
+  r: number,
+  f1: number,
+): CellResult {
   const micro = { precision: p, recall: r, f1 };
   return {
-    version: 1, experiment: cellId.split('/')[0]!, cellId, kind, dataset: 'conll2003', dataConfig, seed, preset: 'cpu',
-    baseModel: kind === 'lexical' ? null : { path: 'models/base-news-11m', dModel: 256, layers: 4, decoderLayers: 4, vocab: 16000 },
-    dataDir: '../shared/data', evalFile: 'test.txt', evalSplit: 'test', threads: '1',
-    commands: [{ stage: 'data', cmd: `node dist/src/cli/main.js data build --config ${dataConfig} --seed ${seed}`, argv: [], cwd: '/x', seconds: 6, exit: 0, at: '' }],
+    version: 1,
+    experiment: cellId.split('/')[0]!,
+    cellId,
+    kind,
+    dataset: 'conll2003',
+    dataConfig,
+    seed,
+    preset: 'cpu',
+    baseModel:
+      kind === 'lexical'
+        ? null
+        : { path: 'models/base-news-11m', dModel: 256, layers: 4, decoderLayers: 4, vocab: 16000 },
+    dataDir: '../shared/data',
+    evalFile: 'test.txt',
+    evalSplit: 'test',
+    threads: '1',
+    commands: [
+      {
+        stage: 'data',
+        cmd: `node dist/src/cli/main.js data build --config ${dataConfig} --seed ${seed}`,
+        argv: [],
+        cwd: '/x',
+        seconds: 6,
+        exit: 0,
+        at: '',
+      },
+    ],
     wallSeconds: { data: 6, train: 114, total: 120 },
-    test: { sentences: 10, exact: { micro, perType: [] }, bag: { micro }, withEntitiesOnly: { sentences: 8, exact: { micro: { ...micro, f1: f1 + 0.1 } }, bag: { micro } }, errors: {}, hallucinated: kind === 'lexical' ? null : 4 * seed, malformedSequences: kind === 'lexical' ? null : 0, unknownTypeEntities: null },
-    evals: kind === 'cyclener' ? [50, 100, 150].map((step, i) => ({ step, epoch: i, devSLoss: 4 - i, devELoss: 2 - i * 0.3, devF1: 0.1 * (i + seed) })) : [],
-    pearson: null, notes: [], finishedAt: '',
+    test: {
+      sentences: 10,
+      exact: { micro, perType: [] },
+      bag: { micro },
+      withEntitiesOnly: { sentences: 8, exact: { micro: { ...micro, f1: f1 + 0.1 } }, bag: { micro } },
+      errors: {},
+      hallucinated: kind === 'lexical' ? null : 4 * seed,
+      malformedSequences: kind === 'lexical' ? null : 0,
+      unknownTypeEntities: null,
+    },
+    evals:
+      kind === 'cyclener'
+        ? [50, 100, 150].map((step, i) => ({
+            step,
+            epoch: i,
+            devSLoss: 4 - i,
+            devELoss: 2 - i * 0.3,
+            devF1: 0.1 * (i + seed),
+          }))
+        : [],
+    pearson: null,
+    notes: [],
+    finishedAt: '',
   };
 }
 
@@ -113,22 +229,42 @@ test('report: Markdown tables with our numbers, the paper\'s, "not run", curves 
   const rs = [
     fakeResult('table6/conll2003/2k-1k-gq/cyclener/seed1', 'cyclener', 'conll2003/2k/1k-gq', 1, 0.4, 0.6, 0.5),
     fakeResult('table6/conll2003/2k-1k-gq/cyclener/seed2', 'cyclener', 'conll2003/2k/1k-gq', 2, 0.6, 0.8, 0.7),
-    fakeResult('table6/conll2003/1k-1k-gq/lexical/seed1', 'lexical', 'conll2003/1k/1k-gq', 1, 0.762, 0.380, 0.507),
+    fakeResult('table6/conll2003/1k-1k-gq/lexical/seed1', 'lexical', 'conll2003/1k/1k-gq', 1, 0.762, 0.38, 0.507),
   ];
   rs[0]!.pearson = correlations(rs[0]!.evals);
   rs[1]!.pearson = correlations(rs[1]!.evals);
   rs[0]!.training = { steps: 300, epochs: 2.5, bestStep: 200 };
   rs[1]!.training = { steps: 400, epochs: 3.5, bestStep: 300 };
-  const blocks = buildReport(rs, { svgDir: path.join(dir, 'results-curves'), svgHref: 'results-curves', resultsDir: 'runs/experiments' });
+  const blocks = buildReport(rs, {
+    svgDir: path.join(dir, 'results-curves'),
+    svgHref: 'results-curves',
+    resultsDir: 'runs/experiments',
+  });
   const md = toMarkdown(blocks);
   const line = (prefix: string) => md.split('\n').find((l) => l.startsWith(prefix)) ?? '';
   // dataset, approach, configuration, seeds, P, R, F1, F1 with entities, hallucinated, malformed, epochs, wall min, paper P/R/F1
-  assert.equal(line('| conll2003 | CycleNER | /2k/1k-gq |'), '| conll2003 | CycleNER | /2k/1k-gq | 1,2 | 0.500 ± 0.141 | 0.700 ± 0.141 | 0.600 ± 0.141 | 0.700 ± 0.141 | 6.0 ± 2.8 | 0.0 ± 0.0 | 3.00 ± 0.71 | 2.0 ± 0.0 | 0.814 | 0.837 | 0.825 |');
-  assert.equal(line('| conll2003 | Lexical Matcher | /1k/1k-gq |'), '| conll2003 | Lexical Matcher | /1k/1k-gq | 1 | 0.762 | 0.380 | 0.507 | 0.607 | – | – | – | 2.0 | 0.830 | 0.279 | 0.418 |');
-  assert.match(line('| conll2003 | CycleNER | /14k/14k-sq |'), /^\| conll2003 \| CycleNER \| \/14k\/14k-sq \| not run \|.*\| 0\.750 \| 0\.632 \| 0\.686 \|$/);
-  assert.match(line('| conll2003 | not run |'), /\| 0\.913 \| BiLSTM 0\.551; LUKE \(SOTA\) 0\.943 \|$/, 'table 4 row: not run, paper T5 0.913');
+  assert.equal(
+    line('| conll2003 | CycleNER | /2k/1k-gq |'),
+    '| conll2003 | CycleNER | /2k/1k-gq | 1,2 | 0.500 ± 0.141 | 0.700 ± 0.141 | 0.600 ± 0.141 | 0.700 ± 0.141 | 6.0 ± 2.8 | 0.0 ± 0.0 | 3.00 ± 0.71 | 2.0 ± 0.0 | 0.814 | 0.837 | 0.825 |',
+  );
+  assert.equal(
+    line('| conll2003 | Lexical Matcher | /1k/1k-gq |'),
+    '| conll2003 | Lexical Matcher | /1k/1k-gq | 1 | 0.762 | 0.380 | 0.507 | 0.607 | – | – | – | 2.0 | 0.830 | 0.279 | 0.418 |',
+  );
+  assert.match(
+    line('| conll2003 | CycleNER | /14k/14k-sq |'),
+    /^\| conll2003 \| CycleNER \| \/14k\/14k-sq \| not run \|.*\| 0\.750 \| 0\.632 \| 0\.686 \|$/,
+  );
+  assert.match(
+    line('| conll2003 | not run |'),
+    /\| 0\.913 \| BiLSTM 0\.551; LUKE \(SOTA\) 0\.943 \|$/,
+    'table 4 row: not run, paper T5 0.913',
+  );
   assert.match(line('| conll2003 | GQ | 14k | 100 |'), /not run.*\| 0\.619 \|$/);
-  assert.match(line('| table6/conll2003/2k-1k-gq/cyclener |'), /\| 1,2 \| 3,3 \| devF1 \| -1\.00 ± 0\.00 \| – \|.*\[seed 1\]\(results-curves\/cpu__table6_conll2003_2k_1k_gq_cyclener_seed1\.svg\)/);
+  assert.match(
+    line('| table6/conll2003/2k-1k-gq/cyclener |'),
+    /\| 1,2 \| 3,3 \| devF1 \| -1\.00 ± 0\.00 \| – \|.*\[seed 1\]\(results-curves\/cpu__table6_conll2003_2k_1k_gq_cyclener_seed1\.svg\)/,
+  );
   assert.match(line('| figure4/conll2003/14k-1k-gq/cyclener |'), /not run \|.*\| -0\.81 \|/);
   assert.ok(fs.existsSync(path.join(dir, 'results-curves', 'cpu__table6_conll2003_2k_1k_gq_cyclener_seed1.svg')));
   assert.match(md, /```\nnode dist\/src\/cli\/main\.js data build --config conll2003\/2k\/1k-gq --seed 2\n```/);
@@ -140,8 +276,13 @@ test('report: Markdown tables with our numbers, the paper\'s, "not run", curves 
 
 test('report: a variant preset shows only the cells it ran; hand-written notes follow the introduction', () => {
   const dir = path.join(root, 'report-variant');
-  const v = { ...fakeResult('table6/conll2003/2k-1k-gq/cyclener/seed1', 'cyclener', 'conll2003/2k/1k-gq', 1, 0.3, 0.4, 0.35), preset: 'cpu-lexwarm' };
-  const notes = markdownBlocks('## Why the numbers differ\n\nThe base model is small\nand `weak`.\n\n- one\n- two\n  continued\n');
+  const v = {
+    ...fakeResult('table6/conll2003/2k-1k-gq/cyclener/seed1', 'cyclener', 'conll2003/2k/1k-gq', 1, 0.3, 0.4, 0.35),
+    preset: 'cpu-lexwarm',
+  };
+  const notes = markdownBlocks(
+    '## Why the numbers differ\n\nThe base model is small\nand `weak`.\n\n- one\n- two\n  continued\n',
+  );
   assert.deepEqual(notes, [
     { kind: 'heading', level: 2, text: 'Why the numbers differ' },
     { kind: 'para', text: 'The base model is small and `weak`.' },
@@ -151,7 +292,11 @@ test('report: a variant preset shows only the cells it ran; hand-written notes f
   const sec = md.slice(md.indexOf('## Preset `cpu-lexwarm`'));
   assert.ok(md.indexOf('## Why the numbers differ') < md.indexOf('## Preset'), 'notes come first');
   assert.match(sec, /\| conll2003 \| CycleNER \| \/2k\/1k-gq \| 1 \| 0\.300 \| 0\.400 \| 0\.350 \|/);
-  assert.doesNotMatch(sec.slice(0, sec.indexOf('## Curves')), /not run|Table 4|Table 5/, 'no empty tables or not-run rows for a variant');
+  assert.doesNotMatch(
+    sec.slice(0, sec.indexOf('## Curves')),
+    /not run|Table 4|Table 5/,
+    'no empty tables or not-run rows for a variant',
+  );
 });
 
 function conllDataDir(): string {
@@ -163,12 +308,26 @@ function conllDataDir(): string {
 
 function ctxFor(out: string, dataDir: string, baseModel = path.join(root, 'no-model')): RunContext {
   const lines: string[] = [];
-  return { root: out, preset: 'smoke', dataDir, baseModel, cliMain: CLI_MAIN, evalSplit: 'test', env, log: (l) => { lines.push(l); } };
+  return {
+    root: out,
+    preset: 'smoke',
+    dataDir,
+    baseModel,
+    cliMain: CLI_MAIN,
+    evalSplit: 'test',
+    env,
+    log: (l) => {
+      lines.push(l);
+    },
+  };
 }
 
 test('runner: a real lexical cell end to end; result.json skips it; live locks are respected, stale ones taken over', async () => {
   const dataDir = conllDataDir();
-  const [cell] = filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/1k-1k-gq/lexical');
+  const [cell] = filterCells(
+    planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }),
+    'conll2003/1k-1k-gq/lexical',
+  );
   const ctx = ctxFor(path.join(root, 'out', 'smoke'), dataDir);
   const dir = cellDir(ctx, cell!);
   fs.mkdirSync(dir, { recursive: true });
@@ -188,22 +347,43 @@ test('runner: a real lexical cell end to end; result.json skips it; live locks a
   const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8')) as CellResult;
   assert.equal(res.kind, 'lexical');
   assert.equal(res.cellId, 'table6/conll2003/1k-1k-gq/lexical/seed1');
-  assert.deepEqual(res.commands.map((c) => c.stage), ['data', 'evaluate']);
-  assert.match(res.commands[0]!.cmd, /^node \S*main\.js data build --config conll2003\/1k\/1k-gq --data-dir \S+ --out \S+ --seed 1$/);
+  assert.deepEqual(
+    res.commands.map((c) => c.stage),
+    ['data', 'evaluate'],
+  );
+  assert.match(
+    res.commands[0]!.cmd,
+    /^node \S*main\.js data build --config conll2003\/1k\/1k-gq --data-dir \S+ --out \S+ --seed 1$/,
+  );
   assert.match(res.commands[1]!.cmd, /baseline lexical --q \S+Q\.txt --gold \S+test\.txt --dataset conll2003 --json$/);
   assert.ok(res.test.exact.micro.f1 > 0 && res.test.exact.micro.f1 <= 1, JSON.stringify(res.test.exact.micro));
   assert.equal(res.test.sentences, 5);
   // Done: a second run does nothing.
   assert.deepEqual(await runCell(cell!, ctx), { outcome: 'skipped: done' });
   // Missing inputs name the path and fail the cell without running anything.
-  const bad = await runCell(filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'bc2gm/1k-1k-gq/lexical')[0]!, ctx);
+  const bad = await runCell(
+    filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'bc2gm/1k-1k-gq/lexical')[0]!,
+    ctx,
+  );
   assert.equal(bad.outcome, 'failed');
   assert.match(bad.message ?? '', /none of .*bc2gm\/train\.tsv/);
 });
 
 test('cli: experiment --dry-run / --list and report', async () => {
   const dataDir = conllDataDir();
-  let r = await cli(['experiment', 'table6', '--preset', 'smoke', '--data-dir', dataDir, '--base-model', path.join(root, 'no-model'), '--dry-run', '--cells', 'conll2003']);
+  let r = await cli([
+    'experiment',
+    'table6',
+    '--preset',
+    'smoke',
+    '--data-dir',
+    dataDir,
+    '--base-model',
+    path.join(root, 'no-model'),
+    '--dry-run',
+    '--cells',
+    'conll2003',
+  ]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /table6\/conll2003\/2k-1k-gq\/cyclener\/seed1 {2}cyclener conll2003\/2k\/1k-gq {2}--max-steps 4/);
   assert.match(r.out, /missing: base model: no such file/);
@@ -214,7 +394,15 @@ test('cli: experiment --dry-run / --list and report', async () => {
   r = await cli(['experiment', '--list']);
   assert.match(r.out, /presets:\n {2}cpu/);
   const out = path.join(root, 'docs', 'results.md');
-  r = await cli(['report', '--results', path.join(root, 'out'), '--out', out, '--html', path.join(root, 'docs', 'results.html')]);
+  r = await cli([
+    'report',
+    '--results',
+    path.join(root, 'out'),
+    '--out',
+    out,
+    '--html',
+    path.join(root, 'docs', 'results.html'),
+  ]);
   assert.equal(r.code, 0, r.err);
   const md = fs.readFileSync(out, 'utf8');
   assert.match(md, /## Preset `smoke`/);
@@ -230,23 +418,37 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   T.setNumThreads(1);
   const tok = T5Tokenizer.fromDir(path.join(__dirname, '..', '..', 'test', 'fixtures', 't5', 'tokenizer')).withSep();
   const base = path.join(root, 'tiny-base');
-  const m = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: Math.max(128, tok.vocabSize) }), { seed: 1 });
+  const m = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: Math.max(128, tok.vocabSize) }), {
+    seed: 1,
+  });
   saveModelDir(base, m, tok, { task: 's2e', prefix: 'entities: ', types: [] });
   m.dispose();
   const dataDir = conllDataDir();
-  const [cell] = filterCells(planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/2k-1k-gq/cyclener');
+  const [cell] = filterCells(
+    planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }),
+    'conll2003/2k-1k-gq/cyclener',
+  );
   const ctx = ctxFor(path.join(root, 'out', 'smoke'), dataDir, base);
   let r = await runCell(cell!, ctx);
   assert.equal(r.outcome, 'done', r.message);
   const dir = cellDir(ctx, cell!);
   const read = () => JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8')) as CellResult;
   let res = read();
-  assert.deepEqual(res.commands.map((c) => c.stage), ['data', 'train', 'evaluate']);
-  assert.deepEqual(res.evals.map((e) => e.step), [2, 4]);
+  assert.deepEqual(
+    res.commands.map((c) => c.stage),
+    ['data', 'train', 'evaluate'],
+  );
+  assert.deepEqual(
+    res.evals.map((e) => e.step),
+    [2, 4],
+  );
   assert.ok(res.evals.every((e) => typeof e.devELoss === 'number' && typeof e.devF1 === 'number'));
   assert.equal(res.baseModel?.dModel, 32);
   assert.equal(typeof res.test.hallucinated, 'number');
-  assert.ok(res.evals.every((e) => typeof e.testF1 === 'number') && res.pearson?.against === 'testF1', JSON.stringify(res.evals));
+  assert.ok(
+    res.evals.every((e) => typeof e.testF1 === 'number') && res.pearson?.against === 'testF1',
+    JSON.stringify(res.evals),
+  );
   assert.match(res.commands[1]!.cmd, / --test-gold \S+test_curve\.jsonl$/);
   assert.match(res.commands[1]!.cmd, / --max-steps 4 --batch 2 --eval-every 2 --seed 1/);
   // Interrupted after training's checkpoint but before the marker and the evaluation: train resumes.
@@ -255,18 +457,30 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   r = await runCell(cell!, ctx);
   assert.equal(r.outcome, 'done', r.message);
   res = read();
-  assert.deepEqual(res.commands.map((c) => c.stage), ['data', 'train', 'evaluate', 'train', 'evaluate']);
+  assert.deepEqual(
+    res.commands.map((c) => c.stage),
+    ['data', 'train', 'evaluate', 'train', 'evaluate'],
+  );
   assert.match(res.commands[3]!.cmd, / --resume$/);
-  assert.deepEqual(res.evals.map((e) => e.step), [2, 4]);
+  assert.deepEqual(
+    res.evals.map((e) => e.step),
+    [2, 4],
+  );
   assert.equal(res.training?.steps, 4);
   assert.equal(typeof res.training?.epochs, 'number');
 
   // A supervised cell selects on dev loss (smoke: --dev with the first 8 dev sentences, eval every 2 steps).
-  const [sup] = filterCells(planExperiment('table4', { preset: 'smoke', seeds: [1], dataDir }), 'conll2003/full/supervised');
+  const [sup] = filterCells(
+    planExperiment('table4', { preset: 'smoke', seeds: [1], dataDir }),
+    'conll2003/full/supervised',
+  );
   r = await runCell(sup!, ctx);
   assert.equal(r.outcome, 'done', r.message);
   const supRes = JSON.parse(fs.readFileSync(path.join(cellDir(ctx, sup!), 'result.json'), 'utf8')) as CellResult;
-  assert.match(supRes.commands[0]!.cmd, / --dev \S+dev\.txt --dev-num 8 --steps 4 --batch 2 --eval-every 2 --patience 2 --seed 1$/);
+  assert.match(
+    supRes.commands[0]!.cmd,
+    / --dev \S+dev\.txt --dev-num 8 --steps 4 --batch 2 --eval-every 2 --patience 2 --seed 1$/,
+  );
   assert.equal(supRes.training?.steps, 4);
   assert.ok(supRes.training?.bestStep === 2 || supRes.training?.bestStep === 4);
 });

@@ -32,7 +32,9 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, token: strin
   const log: string[] = [];
   const cut = { n: 0 };
   const blobs = new Map<string, Buffer>();
-  for (const r of Object.values(repos)) for (const files of Object.values(r.commits)) for (const [f, b] of Object.entries(files)) if (isLfs(f)) blobs.set(sha256(b), b);
+  for (const r of Object.values(repos))
+    for (const files of Object.values(r.commits))
+      for (const [f, b] of Object.entries(files)) if (isLfs(f)) blobs.set(sha256(b), b);
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -48,7 +50,11 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, token: strin
       const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
       const start = m ? Number(m[1]) : 0;
       const body = b.subarray(start);
-      res.writeHead(m ? 206 : 200, { 'Content-Length': String(body.length), 'Accept-Ranges': 'bytes', ...(m ? { 'Content-Range': `bytes ${start}-${b.length - 1}/${b.length}` } : {}) });
+      res.writeHead(m ? 206 : 200, {
+        'Content-Length': String(body.length),
+        'Accept-Ranges': 'bytes',
+        ...(m ? { 'Content-Range': `bytes ${start}-${b.length - 1}/${b.length}` } : {}),
+      });
       if (req.method === 'HEAD') return res.end();
       if (cut.n > 0) {
         cut.n--;
@@ -71,7 +77,14 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, token: strin
     const b = repo.commits[commit]![file];
     if (!b) return fail(404, 'EntryNotFound', { 'X-Repo-Commit': commit });
     if (isLfs(file)) {
-      res.writeHead(302, { 'X-Repo-Commit': commit, 'X-Linked-Etag': `"${sha256(b)}"`, 'X-Linked-Size': String(b.length), ETag: `"${gitSha1(b)}"`, Location: `http://${req.headers.host}/cdn/${sha256(b)}`, 'Content-Length': '0' });
+      res.writeHead(302, {
+        'X-Repo-Commit': commit,
+        'X-Linked-Etag': `"${sha256(b)}"`,
+        'X-Linked-Size': String(b.length),
+        ETag: `"${gitSha1(b)}"`,
+        Location: `http://${req.headers.host}/cdn/${sha256(b)}`,
+        'Content-Length': '0',
+      });
       return res.end();
     }
     res.writeHead(200, { 'X-Repo-Commit': commit, ETag: `"${gitSha1(b)}"`, 'Content-Length': String(b.length) });
@@ -80,7 +93,13 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, token: strin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    endpoint: `http://127.0.0.1:${port}`, log, cut,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    endpoint: `http://127.0.0.1:${port}`,
+    log,
+    cut,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

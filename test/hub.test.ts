@@ -51,12 +51,15 @@ before(async () => {
   await new Promise((r) => probe.once('listening', r));
   dead = `http://127.0.0.1:${(probe.address() as { port: number }).port}`;
   await new Promise((r) => probe.close(r));
-  hub = await startFakeHub({
-    'org/tiny': { refs: { main: C1, v2: C2 }, commits: { [C1]: files, [C2]: v2 } },
-    'org/private': { refs: { main: C3 }, commits: { [C3]: files }, private: true },
-    'org/spiece': { refs: { main: C4 }, commits: { [C4]: spieceOnly } },
-    binonly: { refs: { main: C4 }, commits: { [C4]: binOnly } },
-  }, TOKEN);
+  hub = await startFakeHub(
+    {
+      'org/tiny': { refs: { main: C1, v2: C2 }, commits: { [C1]: files, [C2]: v2 } },
+      'org/private': { refs: { main: C3 }, commits: { [C3]: files }, private: true },
+      'org/spiece': { refs: { main: C4 }, commits: { [C4]: spieceOnly } },
+      binonly: { refs: { main: C4 }, commits: { [C4]: binOnly } },
+    },
+    TOKEN,
+  );
 });
 
 after(async () => {
@@ -73,15 +76,29 @@ test('hub ids and settings: syntax, env precedence, token file', () => {
   assert.deepEqual(parseModelId('t5-small@v1.0'), { repoId: 't5-small', revision: 'v1.0' });
   assert.deepEqual(parseModelId(`org/name@${C1}`), { repoId: 'org/name', revision: C1 });
   assert.deepEqual(parseModelId('org/name@refs/pr/1'), { repoId: 'org/name', revision: 'refs/pr/1' });
-  for (const bad of ['./x', '/abs/dir', 'a/b/c', 'org--x/y', 'a/..', 'org/name@', 'org/name@../x', '~/m', '-x/y']) assert.equal(parseModelId(bad), null, bad);
+  for (const bad of ['./x', '/abs/dir', 'a/b/c', 'org--x/y', 'a/..', 'org/name@', 'org/name@../x', '~/m', '-x/y'])
+    assert.equal(parseModelId(bad), null, bad);
 
   const home = path.join(root, 'home');
-  assert.deepEqual(hubSettings({ HOME: home }), { cacheDir: path.join(os.homedir(), '.cache', 'huggingface', 'hub'), endpoint: 'https://huggingface.co', token: null, offline: false });
+  assert.deepEqual(hubSettings({ HOME: home }), {
+    cacheDir: path.join(os.homedir(), '.cache', 'huggingface', 'hub'),
+    endpoint: 'https://huggingface.co',
+    token: null,
+    offline: false,
+  });
   assert.equal(hubSettings({ XDG_CACHE_HOME: '/x' }).cacheDir, '/x/huggingface/hub');
   assert.equal(hubSettings({ HF_HOME: '/h', XDG_CACHE_HOME: '/x' }).cacheDir, '/h/hub');
   assert.equal(hubSettings({ HF_HUB_CACHE: '/c', HF_HOME: '/h' }).cacheDir, '/c');
   assert.equal(hubSettings({ HF_ENDPOINT: 'http://mirror:8080/' }).endpoint, 'http://mirror:8080');
-  for (const [v, want] of [['1', true], ['true', true], ['YES', true], ['on', true], ['0', false], ['', false]] as const) assert.equal(hubSettings({ HF_HUB_OFFLINE: v }).offline, want, v);
+  for (const [v, want] of [
+    ['1', true],
+    ['true', true],
+    ['YES', true],
+    ['on', true],
+    ['0', false],
+    ['', false],
+  ] as const)
+    assert.equal(hubSettings({ HF_HUB_OFFLINE: v }).offline, want, v);
   const hfHome = path.join(root, 'hfhome');
   fs.mkdirSync(hfHome, { recursive: true });
   fs.writeFileSync(path.join(hfHome, 'token'), 'hf_from_file\n');
@@ -89,7 +106,7 @@ test('hub ids and settings: syntax, env precedence, token file', () => {
   assert.equal(hubSettings({ HF_HOME: hfHome, HF_TOKEN: 'hf_env' }).token, 'hf_env');
 });
 
-test('hub: download writes huggingface_hub\'s layout; warm cache needs one request; offline and unreachable use the cache', async () => {
+test("hub: download writes huggingface_hub's layout; warm cache needs one request; offline and unreachable use the cache", async () => {
   const cache = path.join(root, 'cache-layout');
   const logs: string[] = [];
   hub.log.length = 0;
@@ -105,8 +122,15 @@ test('hub: download writes huggingface_hub\'s layout; warm cache needs one reque
     assert.equal(fs.readlinkSync(path.join(snap, f)), `../../blobs/${etag}`, f);
     assert.ok(fs.readFileSync(path.join(repo, 'blobs', etag)).equals(b), f);
   }
-  assert.deepEqual(fs.readdirSync(path.join(repo, 'blobs')).filter((b) => b.endsWith('.incomplete')), []);
-  assert.deepEqual(fs.readdirSync(path.join(repo, '.no_exist', C1)).sort(), ['special_tokens_map.json', 'spiece.model', 'tokenizer_config.json']);
+  assert.deepEqual(
+    fs.readdirSync(path.join(repo, 'blobs')).filter((b) => b.endsWith('.incomplete')),
+    [],
+  );
+  assert.deepEqual(fs.readdirSync(path.join(repo, '.no_exist', C1)).sort(), [
+    'special_tokens_map.json',
+    'spiece.model',
+    'tokenizer_config.json',
+  ]);
   // The weights came through the CDN redirect; every later request named the commit, not the branch.
   assert.ok(hub.log.includes(`GET /cdn/${sha256(files['model.safetensors']!)}`), hub.log.join('\n'));
   assert.equal(hub.log.filter((l) => l.includes('/resolve/main/')).length, 1);
@@ -118,19 +142,37 @@ test('hub: download writes huggingface_hub\'s layout; warm cache needs one reque
 
   hub.log.length = 0;
   assert.deepEqual(await resolveModel('org/tiny', { env: env(cache, { HF_HUB_OFFLINE: '1' }) }), r);
-  assert.deepEqual(await resolveModel(`org/tiny@${C1}`, { env: env(cache, { HF_ENDPOINT: dead }) }), { ...r, revision: C1 }); // a cached commit needs no request
+  assert.deepEqual(await resolveModel(`org/tiny@${C1}`, { env: env(cache, { HF_ENDPOINT: dead }) }), {
+    ...r,
+    revision: C1,
+  }); // a cached commit needs no request
   assert.deepEqual(hub.log, []);
-  await assert.rejects(resolveModel('org/tiny@v2', { env: env(cache, { HF_HUB_OFFLINE: '1' }) }), /org\/tiny@v2: HF_HUB_OFFLINE is set and .*cache-layout has no org\/tiny at "v2" \(no models--org--tiny\/refs\/v2\)/);
+  await assert.rejects(
+    resolveModel('org/tiny@v2', { env: env(cache, { HF_HUB_OFFLINE: '1' }) }),
+    /org\/tiny@v2: HF_HUB_OFFLINE is set and .*cache-layout has no org\/tiny at "v2" \(no models--org--tiny\/refs\/v2\)/,
+  );
   fs.rmSync(path.join(snap, 'model.safetensors'));
-  await assert.rejects(resolveModel('org/tiny', { env: env(cache, { HF_HUB_OFFLINE: '1' }) }), /the cached snapshot .*aaaa lacks model\.safetensors; download it once with network access/);
+  await assert.rejects(
+    resolveModel('org/tiny', { env: env(cache, { HF_HUB_OFFLINE: '1' }) }),
+    /the cached snapshot .*aaaa lacks model\.safetensors; download it once with network access/,
+  );
   await resolveModel('org/tiny', { env: env(cache) }); // relinks the blob it already has
-  assert.equal(fs.readlinkSync(path.join(snap, 'model.safetensors')), `../../blobs/${sha256(files['model.safetensors']!)}`);
+  assert.equal(
+    fs.readlinkSync(path.join(snap, 'model.safetensors')),
+    `../../blobs/${sha256(files['model.safetensors']!)}`,
+  );
 
   // The Hub unreachable (nothing listens at `dead`): the cached ref is used, with a note; an uncached repo fails.
   const down = env(cache, { HF_ENDPOINT: dead });
   assert.equal((await resolveModel('org/tiny', { env: down, log: (l) => logs.push(l) })).dir, snap);
-  assert.match(logs.join('\n'), /cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); using the cached snapshot a{40} of org\/tiny \(set HF_HUB_OFFLINE=1 to skip the Hub\)/);
-  await assert.rejects(resolveModel('org/other', { env: down }), /cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); no usable cached snapshot of org\/other at "main"/);
+  assert.match(
+    logs.join('\n'),
+    /cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); using the cached snapshot a{40} of org\/tiny \(set HF_HUB_OFFLINE=1 to skip the Hub\)/,
+  );
+  await assert.rejects(
+    resolveModel('org/other', { env: down }),
+    /cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); no usable cached snapshot of org\/other at "main"/,
+  );
 });
 
 test('hub: @revision by branch and by commit, same blobs shared', async () => {
@@ -145,7 +187,10 @@ test('hub: @revision by branch and by commit, same blobs shared', async () => {
   // Unchanged files of the two commits are one blob: 5 files + the changed cyclener.json.
   assert.equal(fs.readdirSync(path.join(repo, 'blobs')).length, Object.keys(files).length + 1);
   // --revision applies when the id names none.
-  assert.equal((await resolveModel('org/tiny', { revision: 'v2', env: env(cache, { HF_HUB_OFFLINE: '1' }) })).commit, C2);
+  assert.equal(
+    (await resolveModel('org/tiny', { revision: 'v2', env: env(cache, { HF_HUB_OFFLINE: '1' }) })).commit,
+    C2,
+  );
 });
 
 test('hub: a download cut off mid-body leaves only blobs/<etag>.incomplete; the next try resumes it with Range', async () => {
@@ -154,7 +199,12 @@ test('hub: a download cut off mid-body leaves only blobs/<etag>.incomplete; the 
   const w = files['model.safetensors']!;
   const etag = sha256(w);
   hub.cut.n = 10;
-  await assert.rejects(resolveModel('org/tiny', { env: env(cache) }), new RegExp(`download of .*/org/tiny/resolve/a{40}/model\\.safetensors cut off after \\d+ of ${w.length} bytes .*; run again to resume it`));
+  await assert.rejects(
+    resolveModel('org/tiny', { env: env(cache) }),
+    new RegExp(
+      `download of .*/org/tiny/resolve/a{40}/model\\.safetensors cut off after \\d+ of ${w.length} bytes .*; run again to resume it`,
+    ),
+  );
   assert.equal(hub.cut.n, 7); // three attempts, each resuming the last
   assert.ok(!fs.existsSync(path.join(blobs, etag)));
   assert.ok(!fs.existsSync(path.join(cache, 'models--org--tiny', 'snapshots', C1, 'model.safetensors')));
@@ -166,24 +216,45 @@ test('hub: a download cut off mid-body leaves only blobs/<etag>.incomplete; the 
   assert.ok(hub.log.includes(`GET /cdn/${etag} bytes=${partial}-`), hub.log.join('\n'));
   assert.equal(hub.log.filter((l) => l.startsWith('GET /cdn/')).length, 2);
   assert.ok(fs.readFileSync(path.join(r.dir, 'model.safetensors')).equals(w));
-  assert.deepEqual(fs.readdirSync(blobs).filter((b) => b.endsWith('.incomplete')), []);
+  assert.deepEqual(
+    fs.readdirSync(blobs).filter((b) => b.endsWith('.incomplete')),
+    [],
+  );
 });
 
 test('hub: 401 for a private repo (then HF_TOKEN or HF_HOME/token), 404s, pytorch_model.bin only', async () => {
   const cache = path.join(root, 'cache-err');
-  await assert.rejects(resolveModel('org/private', { env: env(cache) }), /^HubError: org\/private: the Hub refused access \(HTTP 401\): the model is gated or private \(or does not exist\); set HF_TOKEN to a token that can read it$/);
-  await assert.rejects(resolveModel('org/private', { env: env(cache, { HF_TOKEN: 'wrong' }) }), /refused access with your token \(HTTP 401\): the model is gated \(accept its conditions on http:\/\/127\.0\.0\.1:\d+\/org\/private\) or private, or the token \(HF_TOKEN\) is wrong/);
+  await assert.rejects(
+    resolveModel('org/private', { env: env(cache) }),
+    /^HubError: org\/private: the Hub refused access \(HTTP 401\): the model is gated or private \(or does not exist\); set HF_TOKEN to a token that can read it$/,
+  );
+  await assert.rejects(
+    resolveModel('org/private', { env: env(cache, { HF_TOKEN: 'wrong' }) }),
+    /refused access with your token \(HTTP 401\): the model is gated \(accept its conditions on http:\/\/127\.0\.0\.1:\d+\/org\/private\) or private, or the token \(HF_TOKEN\) is wrong/,
+  );
   assert.equal((await resolveModel('org/private', { env: env(cache, { HF_TOKEN: TOKEN }) })).commit, C3);
   // The token file of HF_HOME, and the cache under HF_HOME/hub when HF_HUB_CACHE is unset.
   const hfHome = path.join(root, 'hf-home-401');
   fs.mkdirSync(hfHome);
   fs.writeFileSync(path.join(hfHome, 'token'), `${TOKEN}\n`);
   const e = { HOME: path.join(root, 'home'), HF_ENDPOINT: hub.endpoint, HF_HOME: hfHome };
-  assert.equal((await resolveModel('org/private', { env: e })).dir, path.join(hfHome, 'hub', 'models--org--private', 'snapshots', C3));
+  assert.equal(
+    (await resolveModel('org/private', { env: e })).dir,
+    path.join(hfHome, 'hub', 'models--org--private', 'snapshots', C3),
+  );
 
-  await assert.rejects(resolveModel('org/nope', { env: env(cache) }), /^HubError: org\/nope: not a local directory, and no such model on http:\/\/127\.0\.0\.1:\d+ \(404\)$/);
-  await assert.rejects(resolveModel('org/tiny@nope', { env: env(cache) }), /org\/tiny@nope: no revision "nope" in org\/tiny on http:\/\/127\.0\.0\.1:\d+ \(404\)/);
-  await assert.rejects(resolveModel('binonly', { env: env(cache) }), /^HubError: binonly: the repo has only pytorch_model\.bin; cyclener reads safetensors weights only/);
+  await assert.rejects(
+    resolveModel('org/nope', { env: env(cache) }),
+    /^HubError: org\/nope: not a local directory, and no such model on http:\/\/127\.0\.0\.1:\d+ \(404\)$/,
+  );
+  await assert.rejects(
+    resolveModel('org/tiny@nope', { env: env(cache) }),
+    /org\/tiny@nope: no revision "nope" in org\/tiny on http:\/\/127\.0\.0\.1:\d+ \(404\)/,
+  );
+  await assert.rejects(
+    resolveModel('binonly', { env: env(cache) }),
+    /^HubError: binonly: the repo has only pytorch_model\.bin; cyclener reads safetensors weights only/,
+  );
   await assert.rejects(resolveModel('/no/such/dir', { env: env(cache) }), /\/no\/such\/dir: no such directory/);
   assert.ok(!fs.existsSync(path.join(cache, 'models--org--nope')));
 });
@@ -204,12 +275,28 @@ test('hub: a repo with only spiece.model stays as the Hub has it; the tokenizer 
   assert.deepEqual(fs.readdirSync(r.dir).sort(), ['config.json', 'model.safetensors', 'spiece.model']);
 });
 
-test('hub: huggingface_hub (Python) finds the files we cached', { skip: spawnSync('python3', ['-c', 'import huggingface_hub']).status !== 0 ? 'huggingface_hub is not installed for python3' : false }, async () => {
-  const cache = path.join(root, 'cache-py');
-  const r = await resolveModel('org/tiny', { env: env(cache) });
-  const py = spawnSync('python3', ['-c', `from huggingface_hub import try_to_load_from_cache as t; print(t("org/tiny", "model.safetensors", cache_dir=${JSON.stringify(cache)}))`], { encoding: 'utf8' });
-  assert.equal(py.stdout.trim(), path.join(r.dir, 'model.safetensors'));
-});
+test(
+  'hub: huggingface_hub (Python) finds the files we cached',
+  {
+    skip:
+      spawnSync('python3', ['-c', 'import huggingface_hub']).status !== 0
+        ? 'huggingface_hub is not installed for python3'
+        : false,
+  },
+  async () => {
+    const cache = path.join(root, 'cache-py');
+    const r = await resolveModel('org/tiny', { env: env(cache) });
+    const py = spawnSync(
+      'python3',
+      [
+        '-c',
+        `from huggingface_hub import try_to_load_from_cache as t; print(t("org/tiny", "model.safetensors", cache_dir=${JSON.stringify(cache)}))`,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(py.stdout.trim(), path.join(r.dir, 'model.safetensors'));
+  },
+);
 
 test('cli: predict --model org/tiny and train-supervised --base-model org/tiny through HF_ENDPOINT / HF_HUB_CACHE', async () => {
   const cache = path.join(root, 'cache-cli');
@@ -220,9 +307,31 @@ test('cli: predict --model org/tiny and train-supervised --base-model org/tiny t
     fs.writeFileSync(input, 'Anna lives in Berlin .\nBob met Carol .\n');
     const local = path.join(root, 'local.jsonl');
     const remote = path.join(root, 'remote.jsonl');
-    let r = await cli(['predict', '--model', base, '--input', input, '--out', local, '--max-new-tokens', '8', '--no-ground']);
+    let r = await cli([
+      'predict',
+      '--model',
+      base,
+      '--input',
+      input,
+      '--out',
+      local,
+      '--max-new-tokens',
+      '8',
+      '--no-ground',
+    ]);
     assert.equal(r.code, 0, r.err);
-    r = await cli(['predict', '--model', 'org/tiny', '--input', input, '--out', remote, '--max-new-tokens', '8', '--no-ground']);
+    r = await cli([
+      'predict',
+      '--model',
+      'org/tiny',
+      '--input',
+      input,
+      '--out',
+      remote,
+      '--max-new-tokens',
+      '8',
+      '--no-ground',
+    ]);
     assert.equal(r.code, 0, r.err);
     assert.equal(fs.readFileSync(remote, 'utf8'), fs.readFileSync(local, 'utf8'));
     assert.ok(fs.existsSync(path.join(cache, 'models--org--tiny', 'snapshots', C1, 'model.safetensors')));
@@ -230,10 +339,28 @@ test('cli: predict --model org/tiny and train-supervised --base-model org/tiny t
     const pairs = path.join(root, 'pairs.tsv');
     fs.writeFileSync(pairs, 'Anna lives in Berlin .\tAnna <sep> person\n');
     const out = path.join(root, 'sup');
-    r = await cli(['train-supervised', '--pairs', pairs, '--base-model', 'org/tiny@v2', '--out', out, '--steps', '1', '--batch', '1', '--fp32']);
+    r = await cli([
+      'train-supervised',
+      '--pairs',
+      pairs,
+      '--base-model',
+      'org/tiny@v2',
+      '--out',
+      out,
+      '--steps',
+      '1',
+      '--batch',
+      '1',
+      '--fp32',
+    ]);
     assert.equal(r.code, 0, r.err);
     const meta = JSON.parse(fs.readFileSync(path.join(out, 'cyclener.json'), 'utf8'));
-    assert.deepEqual(meta.baseModel, { path: path.join(cache, 'models--org--tiny', 'snapshots', C2), repoId: 'org/tiny', revision: 'v2', commit: C2 });
+    assert.deepEqual(meta.baseModel, {
+      path: path.join(cache, 'models--org--tiny', 'snapshots', C2),
+      repoId: 'org/tiny',
+      revision: 'v2',
+      commit: C2,
+    });
 
     // train records where both models came from in RUN/config.json.
     const S = path.join(root, 'S.txt');
@@ -241,14 +368,42 @@ test('cli: predict --model org/tiny and train-supervised --base-model org/tiny t
     fs.writeFileSync(S, world.S.join('\n') + '\n');
     fs.writeFileSync(Q, world.Q.map((q) => (q === '' ? '<none>' : q)).join('\n') + '\n');
     const run = path.join(root, 'run');
-    r = await cli(['train', '--sentences', S, '--entities', Q, '--base-model', 'org/tiny', '--e2s-model', base, '--out', run, '--batch', '2', '--max-steps', '1', '--fp32']);
+    r = await cli([
+      'train',
+      '--sentences',
+      S,
+      '--entities',
+      Q,
+      '--base-model',
+      'org/tiny',
+      '--e2s-model',
+      base,
+      '--out',
+      run,
+      '--batch',
+      '2',
+      '--max-steps',
+      '1',
+      '--fp32',
+    ]);
     assert.equal(r.code, 0, r.err);
     const cfg = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
-    assert.deepEqual(cfg.baseModels, { s2e: { path: path.join(cache, 'models--org--tiny', 'snapshots', C1), repoId: 'org/tiny', revision: 'main', commit: C1 }, e2s: { path: base } });
+    assert.deepEqual(cfg.baseModels, {
+      s2e: {
+        path: path.join(cache, 'models--org--tiny', 'snapshots', C1),
+        repoId: 'org/tiny',
+        revision: 'main',
+        commit: C1,
+      },
+      e2s: { path: base },
+    });
 
     r = await cli(['predict', '--model', 'org/nope', '--input', input, '--out', remote]);
     assert.equal(r.code, 2);
-    assert.match(r.err, /^cyclener: --model org\/nope: not a local directory, and no such model on http:\/\/127\.0\.0\.1:\d+ \(404\)\n$/);
+    assert.match(
+      r.err,
+      /^cyclener: --model org\/nope: not a local directory, and no such model on http:\/\/127\.0\.0\.1:\d+ \(404\)\n$/,
+    );
     process.env.HF_HUB_OFFLINE = '1';
     r = await cli(['predict', '--model', 'org/tiny@v9', '--input', input, '--out', remote]);
     assert.equal(r.code, 2);

@@ -8,15 +8,33 @@ import { runCli } from '../src/cli/registry';
 import { corpusLines, tmpDir } from './pretrain-helpers';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const code = await runCli(argv, { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; } });
+  let out = '',
+    err = '';
+  const code = await runCli(argv, {
+    out: (t) => {
+      out += `${t}\n`;
+    },
+    err: (t) => {
+      err += `${t}\n`;
+    },
+  });
   return { code, out, err };
 }
 
 test('cyclener pretrain: help, and one-line errors for bad flags and files', async () => {
   const h = await cli('pretrain', '--help');
   assert.equal(h.code, 0);
-  for (const f of ['--corpus', '--mixture', '--span-inputs', '--max-minutes', '--resume', '--init', '--fp32', '--accum']) assert.match(h.out, new RegExp(f));
+  for (const f of [
+    '--corpus',
+    '--mixture',
+    '--span-inputs',
+    '--max-minutes',
+    '--resume',
+    '--init',
+    '--fp32',
+    '--accum',
+  ])
+    assert.match(h.out, new RegExp(f));
   assert.match((await cli('--help')).out, /pretrain/);
   const dir = tmpDir('pcli');
   const missing = await cli('pretrain', '--corpus', path.join(dir, 'none.txt.xz'), '--out', path.join(dir, 'o'));
@@ -24,7 +42,17 @@ test('cyclener pretrain: help, and one-line errors for bad flags and files', asy
   assert.match(missing.err, /none\.txt\.xz: no such file/);
   const corpus = path.join(dir, 'c.txt');
   fs.writeFileSync(corpus, 'A line of text that is long enough.\n');
-  const bad = await cli('pretrain', '--corpus', corpus, '--out', path.join(dir, 'o'), '--mixture', 'span=1,spam=2', '--tokenizer', dir);
+  const bad = await cli(
+    'pretrain',
+    '--corpus',
+    corpus,
+    '--out',
+    path.join(dir, 'o'),
+    '--mixture',
+    'span=1,spam=2',
+    '--tokenizer',
+    dir,
+  );
   assert.equal(bad.code, 1);
   assert.match(bad.err, /unknown objective "spam"/);
   assert.equal((await cli('pretrain', '--corpus', corpus, '--out', dir, '--batch', '0')).code, 2);
@@ -43,18 +71,41 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   fs.writeFileSync(corpus, corpusLines(60, 8).join('\n') + '\n');
   const out = path.join(dir, 'o');
   const common = ['pretrain', '--corpus', corpus, '--out', out, '--log-every', '1', '--eval-every', '2'];
-  const r1 = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4', '--steps', '2', '--warmup-steps', '1');
+  const r1 = await cli(
+    ...common,
+    '--tokenizer',
+    shipped,
+    '--model',
+    'tiny',
+    '--accum',
+    '2',
+    '--batch',
+    '4',
+    '--steps',
+    '2',
+    '--warmup-steps',
+    '1',
+  );
   assert.equal(r1.code, 0, r1.err);
   assert.match(r1.err, /step 2\/2 \| loss [0-9.]+ \| val [0-9.]+ \| lr .* tok\/s .* ETA/);
   // A previous run is refused without --resume/--force; a resume with another recipe or corpus is refused.
   const again = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--steps', '2');
   assert.equal(again.code, 2);
-  assert.match(again.err, /holds a previous pretrain run \(checkpoint, metrics\.jsonl, pretrain_summary\.json, model\.safetensors, config\.json\): pass --resume/);
+  assert.match(
+    again.err,
+    /holds a previous pretrain run \(checkpoint, metrics\.jsonl, pretrain_summary\.json, model\.safetensors, config\.json\): pass --resume/,
+  );
   fs.appendFileSync(corpus, 'One more document line for the changed corpus.\n');
   const changed = await cli(...common, '--resume', '--steps', '3', '--batch', '8', '--accum', '2', '--model', 'small');
   assert.equal(changed.code, 2);
-  assert.match(changed.err, /only --steps, --max-minutes, --threads, --checkpoint-minutes, --log-every, --eval-every, --save-dtype may change/);
-  assert.match(changed.err, /\n {2}--batch: run has 4, command line says 8\n {2}--model: run has tiny, command line says small\n {2}--corpus: c\.txt changed \(sha256 [0-9a-f]{12}…, 61 lines; run was 60 lines/);
+  assert.match(
+    changed.err,
+    /only --steps, --max-minutes, --threads, --checkpoint-minutes, --log-every, --eval-every, --save-dtype may change/,
+  );
+  assert.match(
+    changed.err,
+    /\n {2}--batch: run has 4, command line says 8\n {2}--model: run has tiny, command line says small\n {2}--corpus: c\.txt changed \(sha256 [0-9a-f]{12}…, 61 lines; run was 60 lines/,
+  );
   assert.doesNotMatch(changed.err, /--accum/, 'an unchanged flag is no difference');
   fs.writeFileSync(corpus, corpusLines(60, 8).join('\n') + '\n');
   // Killed between the two renames of the checkpoint swap: the old checkpoint is renamed back.
@@ -70,7 +121,10 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   assert.equal(state.recipe.accum, 2);
   assert.equal(state.recipe.spanInputs, 'packed', 'packed span inputs by default');
   assert.match(r1.err, /span inputs packed: 141 raw tokens -> source 128 \/ target 29/);
-  assert.match(r1.err, /span inputs packed: \d+ examples, mean source 1[0-9.]+ \/ target [0-9.]+ tokens; \d+ window\(s\) ran out/);
+  assert.match(
+    r1.err,
+    /span inputs packed: \d+ examples, mean source 1[0-9.]+ \/ target [0-9.]+ tokens; \d+ window\(s\) ran out/,
+  );
   assert.equal(state.step, 3);
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { newStats, readDocuments, readLines, describeProblems, readHeldOut, TrainStream, parseMixture, type DataOptions } from '../src/pretrain';
+import {
+  newStats,
+  readDocuments,
+  readLines,
+  describeProblems,
+  readHeldOut,
+  TrainStream,
+  parseMixture,
+  type DataOptions,
+} from '../src/pretrain';
 import { corpusLines, tmpDir } from './pretrain-helpers';
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -24,10 +33,16 @@ test('plain and .xz corpora stream the same lines; startLine skips', async () =>
   writeXz(path.join(dir, 'c.txt.xz'), Buffer.from(lines.join('\n'))); // no final newline
   const a = await collect(readLines([plain]));
   const b = await collect(readLines([path.join(dir, 'c.txt.xz')]));
-  assert.deepEqual(a.map((l) => l.text), lines);
+  assert.deepEqual(
+    a.map((l) => l.text),
+    lines,
+  );
   assert.deepEqual(b, a);
   const c = await collect(readLines([plain, path.join(dir, 'c.txt.xz')], { startLine: 70 }));
-  assert.deepEqual(c.map((l) => l.lineNo), Array.from({ length: 30 }, (_, i) => 70 + i));
+  assert.deepEqual(
+    c.map((l) => l.lineNo),
+    Array.from({ length: 30 }, (_, i) => 70 + i),
+  );
   assert.equal(c[0]!.text, lines[20]);
   const docs = await collect(readDocuments([plain], { startLine: 10, startDoc: 10 }));
   assert.equal(docs[0]!.docIndex, 10);
@@ -38,7 +53,12 @@ test('plain and .xz corpora stream the same lines; startLine skips', async () =>
 test('invalid UTF-8, over-long lines and a truncated .xz give counted warnings, not a crash', async () => {
   const dir = tmpDir('corrupt');
   const good = corpusLines(200, 3);
-  const parts = [Buffer.from(good.slice(0, 5).join('\n') + '\n'), Buffer.from([0x41, 0x20, 0xc3, 0x28, 0xff, 0x0a]), Buffer.from('x'.repeat(5000) + '\n'), Buffer.from(good.slice(5).join('\n') + '\n')];
+  const parts = [
+    Buffer.from(good.slice(0, 5).join('\n') + '\n'),
+    Buffer.from([0x41, 0x20, 0xc3, 0x28, 0xff, 0x0a]),
+    Buffer.from('x'.repeat(5000) + '\n'),
+    Buffer.from(good.slice(5).join('\n') + '\n'),
+  ];
   const data = Buffer.concat(parts);
   const plain = path.join(dir, 'bad.txt');
   fs.writeFileSync(plain, data);
@@ -67,16 +87,33 @@ test('held-out documents are never trained on; the stream wraps into a new epoch
   const dir = tmpDir('stream');
   const file = path.join(dir, 'c.txt');
   // Document i is a single distinctive sentence, so we can see which documents were sampled.
-  fs.writeFileSync(file, Array.from({ length: 30 }, (_, i) => `Document number ${i} talks about Berlin and Paris.`).join('\n') + '\n');
-  const opts: DataOptions = { files: [file], mixture: parseMixture('sent2frag'), holdoutEvery: 10, chunkDocs: 7, maxSource: 64, maxTarget: 64 };
+  fs.writeFileSync(
+    file,
+    Array.from({ length: 30 }, (_, i) => `Document number ${i} talks about Berlin and Paris.`).join('\n') + '\n',
+  );
+  const opts: DataOptions = {
+    files: [file],
+    mixture: parseMixture('sent2frag'),
+    holdoutEvery: 10,
+    chunkDocs: 7,
+    maxSource: 64,
+    maxTarget: 64,
+  };
   const held = await readHeldOut(opts, 10);
-  assert.deepEqual(held.map((d) => d[0]), [0, 10, 20].map((i) => `Document number ${i} talks about Berlin and Paris.`));
+  assert.deepEqual(
+    held.map((d) => d[0]),
+    [0, 10, 20].map((i) => `Document number ${i} talks about Berlin and Paris.`),
+  );
   // The stream only needs encodeBatch (and an EOS id); a stub keeps this test free of tokenizer training.
   const seen = new Set<number>();
   const stub = {
-    inner: { tokenToId: () => 99 }, eosId: 1,
+    inner: { tokenToId: () => 99 },
+    eosId: 1,
     encodeBatch: async (t: string[]) => {
-      for (const x of t) { const m = /number (\d+)/.exec(x); if (m) seen.add(Number(m[1])); }
+      for (const x of t) {
+        const m = /number (\d+)/.exec(x);
+        if (m) seen.add(Number(m[1]));
+      }
       return t.map(() => [5, 6, 7]);
     },
   } as never;
@@ -93,9 +130,23 @@ test('a restored data state continues with the same batches', async () => {
   const dir = tmpDir('state');
   const file = path.join(dir, 'c.txt');
   fs.writeFileSync(file, corpusLines(40, 5).join('\n') + '\n');
-  const opts: DataOptions = { files: [file], mixture: parseMixture('denoise=1,frag2sent=1,sent2frag=1'), holdoutEvery: 200, chunkDocs: 6, maxSource: 512, maxTarget: 512 };
+  const opts: DataOptions = {
+    files: [file],
+    mixture: parseMixture('denoise=1,frag2sent=1,sent2frag=1'),
+    holdoutEvery: 200,
+    chunkDocs: 6,
+    maxSource: 512,
+    maxTarget: 512,
+  };
   const texts: string[] = [];
-  const stub = { inner: { tokenToId: () => 99 }, eosId: 1, encodeBatch: async (t: string[]) => { texts.push(...t); return t.map(() => [5, 6]); } } as never;
+  const stub = {
+    inner: { tokenToId: () => 99 },
+    eosId: 1,
+    encodeBatch: async (t: string[]) => {
+      texts.push(...t);
+      return t.map(() => [5, 6]);
+    },
+  } as never;
   const a = new TrainStream(opts, stub, 3);
   for (let i = 0; i < 7; i++) await a.batch(9);
   const st = a.state();
@@ -115,10 +166,26 @@ test('a restored data state continues with the same batches: packed span windows
   const dir = tmpDir('state-packed');
   const file = path.join(dir, 'c.txt');
   fs.writeFileSync(file, corpusLines(40, 6).join('\n') + '\n');
-  const opts: DataOptions = { files: [file], mixture: parseMixture('span=2,denoise=1'), holdoutEvery: 200, chunkDocs: 8, maxSource: 32, maxTarget: 32, spanInputs: 'packed' };
+  const opts: DataOptions = {
+    files: [file],
+    mixture: parseMixture('span=2,denoise=1'),
+    holdoutEvery: 200,
+    chunkDocs: 8,
+    maxSource: 32,
+    maxTarget: 32,
+    spanInputs: 'packed',
+  };
   // Word-level stub tokenizer: one id per word, so a window of spanRawLength(32, 32) = 34 words.
-  const stub = { inner: { tokenToId: () => 999 }, eosId: 1, encodeBatch: async (t: string[]) => t.map((x) => x.split(' ').map((w) => 3 + (w.length % 50))) } as never;
-  const run = async (s: TrainStream, n: number) => { const out = []; for (let i = 0; i < n; i++) out.push(await s.batch(9)); return out; };
+  const stub = {
+    inner: { tokenToId: () => 999 },
+    eosId: 1,
+    encodeBatch: async (t: string[]) => t.map((x) => x.split(' ').map((w) => 3 + (w.length % 50))),
+  } as never;
+  const run = async (s: TrainStream, n: number) => {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(await s.batch(9));
+    return out;
+  };
   const a = new TrainStream(opts, stub, 3);
   await run(a, 5);
   const st = a.state();
@@ -126,7 +193,10 @@ test('a restored data state continues with the same batches: packed span windows
   a.close();
   const span = expected.flat().filter((e) => e.objective === 'span');
   assert.ok(span.length > 20);
-  assert.ok(span.filter((e) => e.source.length === 32).length >= span.length - a.spanStats.short, 'full windows fill maxSource');
+  assert.ok(
+    span.filter((e) => e.source.length === 32).length >= span.length - a.spanStats.short,
+    'full windows fill maxSource',
+  );
   assert.ok(span.every((e) => e.target.length <= 32));
   const b = new TrainStream(opts, stub, 3, JSON.parse(JSON.stringify(st)));
   assert.deepEqual(await run(b, 8), expected);

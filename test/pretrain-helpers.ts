@@ -4,18 +4,43 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Rng } from '../src/data/rng';
 
-const PEOPLE = ['Angela Merkel', 'John Smith', 'Maria Garcia', 'Boris Johnson', 'Ken Watanabe', 'Ana Silva', 'Peter Müller'];
+const PEOPLE = [
+  'Angela Merkel',
+  'John Smith',
+  'Maria Garcia',
+  'Boris Johnson',
+  'Ken Watanabe',
+  'Ana Silva',
+  'Peter Müller',
+];
 const PLACES = ['Berlin', 'New York', 'Tokyo', 'Buenos Aires', 'London', 'Paris', 'São Paulo', 'Cape Town'];
-const ORGS = ['the United Nations', 'Bank of England', 'Reuters', 'Toyota Motor Corp', 'European Union', 'Manchester United'];
+const ORGS = [
+  'the United Nations',
+  'Bank of England',
+  'Reuters',
+  'Toyota Motor Corp',
+  'European Union',
+  'Manchester United',
+];
 const VERBS = ['said', 'announced', 'denied', 'confirmed', 'reported', 'warned'];
-const THINGS = ['the new budget', 'a trade agreement', 'record profits', 'the election results', 'heavy rain', 'a football match'];
+const THINGS = [
+  'the new budget',
+  'a trade agreement',
+  'record profits',
+  'the election results',
+  'heavy rain',
+  'a football match',
+];
 
 export function sentence(rng: Rng): string {
   const pick = <T>(a: readonly T[]) => a[rng.int(a.length)]!;
   switch (rng.int(3)) {
-    case 0: return `${pick(PEOPLE)} ${pick(VERBS)} on Monday that ${pick(THINGS)} would affect ${pick(PLACES)}.`;
-    case 1: return `In ${pick(PLACES)}, ${pick(ORGS)} ${pick(VERBS)} ${pick(THINGS)} after talks with ${pick(PEOPLE)}.`;
-    default: return `Officials from ${pick(ORGS)} ${pick(VERBS)} that ${pick(THINGS)} was expected in ${pick(PLACES)} next week.`;
+    case 0:
+      return `${pick(PEOPLE)} ${pick(VERBS)} on Monday that ${pick(THINGS)} would affect ${pick(PLACES)}.`;
+    case 1:
+      return `In ${pick(PLACES)}, ${pick(ORGS)} ${pick(VERBS)} ${pick(THINGS)} after talks with ${pick(PEOPLE)}.`;
+    default:
+      return `Officials from ${pick(ORGS)} ${pick(VERBS)} that ${pick(THINGS)} was expected in ${pick(PLACES)} next week.`;
   }
 }
 

@@ -27,7 +27,10 @@ function setup(label: string) {
   const run = path.join(root, 'run');
   const common = ['train', '--sentences', S, '--entities', Q, '--base-model', base, '--out', run, '--batch', '4'];
   const metrics = () => fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8');
-  const steps = () => readJsonLines<{ type: string; step: number }>(path.join(run, 'metrics.jsonl')).records.filter((r) => r.type === 'step').map((r) => r.step);
+  const steps = () =>
+    readJsonLines<{ type: string; step: number }>(path.join(run, 'metrics.jsonl'))
+      .records.filter((r) => r.type === 'step')
+      .map((r) => r.step);
   return { root, w, base, S, Q, run, common, metrics, steps };
 }
 
@@ -41,7 +44,10 @@ test('train: a previous run is refused without --resume/--force; --force starts 
 
     r = await cli([...t.common, '--max-steps', '1']);
     assert.equal(r.code, 2);
-    assert.match(r.err, /holds a previous train run \(config\.json, metrics\.jsonl, ckpt, best\): pass --resume to continue it, or --force to start over/);
+    assert.match(
+      r.err,
+      /holds a previous train run \(config\.json, metrics\.jsonl, ckpt, best\): pass --resume to continue it, or --force to start over/,
+    );
     assert.equal(t.metrics(), before, 'metrics.jsonl untouched');
     assert.equal((await cli([...t.common, '--resume', '--force'])).code, 2);
 
@@ -66,16 +72,48 @@ test('train: a previous run is refused without --resume/--force; --force starts 
 
     // train-supervised: same refusal, --force replaces the model.
     const gold = path.join(t.root, 'gold.jsonl');
-    fs.writeFileSync(gold, t.w.evalSet.sentences.map((s) => JSON.stringify({ text: s.text, entities: s.entities.map((e) => ({ start: e.charStart, end: e.charEnd, label: e.label })) })).join('\n') + '\n');
-    const sup = ['train-supervised', '--train', gold, '--base-model', t.base, '--out', path.join(t.root, 'sup'), '--steps', '2', '--batch', '2'];
+    fs.writeFileSync(
+      gold,
+      t.w.evalSet.sentences
+        .map((s) =>
+          JSON.stringify({
+            text: s.text,
+            entities: s.entities.map((e) => ({ start: e.charStart, end: e.charEnd, label: e.label })),
+          }),
+        )
+        .join('\n') + '\n',
+    );
+    const sup = [
+      'train-supervised',
+      '--train',
+      gold,
+      '--base-model',
+      t.base,
+      '--out',
+      path.join(t.root, 'sup'),
+      '--steps',
+      '2',
+      '--batch',
+      '2',
+    ];
     assert.equal((await cli(sup)).code, 0);
     r = await cli(sup);
     assert.equal(r.code, 2);
     assert.match(r.err, /holds a previous train-supervised run \(metrics\.jsonl, config\.json, model\.safetensors\)/);
     r = await cli([...sup, '--force']);
     assert.equal(r.code, 0, r.err);
-    assert.equal(fs.readFileSync(path.join(t.root, 'sup', 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2);
-    assert.equal((await cli(['train-supervised', '--train', gold, '--base-model', t.base, '--out', t.base, '--force'])).code, 2, '--out = --base-model');
+    assert.equal(
+      fs
+        .readFileSync(path.join(t.root, 'sup', 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n').length,
+      2,
+    );
+    assert.equal(
+      (await cli(['train-supervised', '--train', gold, '--base-model', t.base, '--out', t.base, '--force'])).code,
+      2,
+      '--out = --base-model',
+    );
   } finally {
     fs.rmSync(t.root, { recursive: true, force: true });
   }
@@ -103,7 +141,10 @@ test('train: leftovers of a killed run, a kill between the checkpoint renames, a
     assert.match(r.err, new RegExp(`removed ckpt\\.tmp-${dead} \\(0\\.0 MB left by pid ${dead}\\)`));
     assert.match(r.err, /resumed from .* at step 2 /, 'continues from the old checkpoint, not step 0');
     assert.match(r.err, /metrics\.jsonl: dropped 1 unreadable line\(s\)/);
-    assert.deepEqual(fs.readdirSync(t.run).filter((e) => /\.(tmp|old)-/.test(e)), []);
+    assert.deepEqual(
+      fs.readdirSync(t.run).filter((e) => /\.(tmp|old)-/.test(e)),
+      [],
+    );
     assert.deepEqual(t.steps(), [1, 2, 3]);
   } finally {
     fs.rmSync(t.root, { recursive: true, force: true });
@@ -115,7 +156,8 @@ test('train: without dev data best/ is the final model after every sitting; the 
   try {
     let r = await cli([...t.common, '--max-steps', '2']);
     assert.equal(r.code, 0, r.err);
-    const info = () => JSON.parse(fs.readFileSync(path.join(t.run, 'best', 'info.json'), 'utf8')) as { step: number; final: boolean };
+    const info = () =>
+      JSON.parse(fs.readFileSync(path.join(t.run, 'best', 'info.json'), 'utf8')) as { step: number; final: boolean };
     assert.deepEqual([info().step, info().final], [2, true]);
 
     // Only --max-steps changes: accepted; best/ is now the step-4 model, as printed.
@@ -139,14 +181,24 @@ test('train: without dev data best/ is the final model after every sitting; the 
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /--resume: the command differs from the run in .* \(only --epochs, --max-steps may change/);
     assert.match(r.err, /\n {2}--batch: run has 4, command line says 8\n/);
-    assert.match(r.err, /\n {2}--no-ground: run has grounded=true, groundedEval=true, command line says grounded=false, groundedEval=false\n/);
-    assert.match(r.err, new RegExp(`\\n {2}--sentences: S8\\.txt changed \\(sha256 ${fingerprint(S8).sha256.slice(0, 12)}…, 8 lines; run was ${t.w.S.length} lines, sha256 ${fingerprint(t.S).sha256.slice(0, 12)}…\\)`));
+    assert.match(
+      r.err,
+      /\n {2}--no-ground: run has grounded=true, groundedEval=true, command line says grounded=false, groundedEval=false\n/,
+    );
+    assert.match(
+      r.err,
+      new RegExp(
+        `\\n {2}--sentences: S8\\.txt changed \\(sha256 ${fingerprint(S8).sha256.slice(0, 12)}…, 8 lines; run was ${t.w.S.length} lines, sha256 ${fingerprint(t.S).sha256.slice(0, 12)}…\\)`,
+      ),
+    );
     assert.equal(t.metrics(), before);
     // Dropping the dev file of a run that had none is fine; adding one is a difference.
     r = await cli([...t.common, '--resume', '--dev-sentences', t.S, '--dev-entities', t.Q]);
     assert.equal(r.code, 2);
     assert.match(r.err, /--dev-entities: the run had none, the command line gives Q\.txt/);
-    const inputs = JSON.parse(fs.readFileSync(path.join(t.run, 'inputs.json'), 'utf8')) as { files: Record<string, { lines: number; sha256: string }[]> };
+    const inputs = JSON.parse(fs.readFileSync(path.join(t.run, 'inputs.json'), 'utf8')) as {
+      files: Record<string, { lines: number; sha256: string }[]>;
+    };
     assert.deepEqual(Object.keys(inputs.files).sort(), ['base-model', 'entities', 'sentences']);
     assert.equal(inputs.files.sentences![0]!.lines, t.w.S.length);
   } finally {
@@ -164,7 +216,13 @@ test('util: recoverSwaps, readJsonLines, fingerprint', () => {
     fs.mkdirSync(path.join(dir, `best.old-${dead}`)); // best/ exists: the old copy is a leftover
     fs.mkdirSync(path.join(dir, `ckpt.tmp-${process.ppid}`)); // a live pid's temp dir is not ours to remove
     const notes = recoverSwaps(dir);
-    assert.deepEqual(notes.map((n) => n.replace(/\d+/g, 'N')), ['restored checkpoint/ from .checkpoint.old-N (a previous run was killed while replacing it)', 'removed best.old-N (N.N MB left by pid N)']);
+    assert.deepEqual(
+      notes.map((n) => n.replace(/\d+/g, 'N')),
+      [
+        'restored checkpoint/ from .checkpoint.old-N (a previous run was killed while replacing it)',
+        'removed best.old-N (N.N MB left by pid N)',
+      ],
+    );
     assert.deepEqual(fs.readdirSync(dir).sort(), ['best', 'checkpoint', `ckpt.tmp-${process.ppid}`]);
 
     const f = path.join(dir, 'm.jsonl');

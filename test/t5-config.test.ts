@@ -4,10 +4,31 @@ import { configFromHF, configToHF, ffnKind, presetConfig } from '../src/t5/confi
 
 // The fields of google/flan-t5-small's config.json that matter (as published).
 const FLAN_SMALL = {
-  architectures: ['T5ForConditionalGeneration'], d_ff: 1024, d_kv: 64, d_model: 512, decoder_start_token_id: 0, dense_act_fn: 'gelu_new',
-  dropout_rate: 0.1, eos_token_id: 1, feed_forward_proj: 'gated-gelu', initializer_factor: 1.0, is_encoder_decoder: true, is_gated_act: true,
-  layer_norm_epsilon: 1e-6, model_type: 't5', n_positions: 512, num_decoder_layers: 8, num_heads: 6, num_layers: 8, output_past: true,
-  pad_token_id: 0, relative_attention_max_distance: 128, relative_attention_num_buckets: 32, tie_word_embeddings: false, use_cache: true, vocab_size: 32128,
+  architectures: ['T5ForConditionalGeneration'],
+  d_ff: 1024,
+  d_kv: 64,
+  d_model: 512,
+  decoder_start_token_id: 0,
+  dense_act_fn: 'gelu_new',
+  dropout_rate: 0.1,
+  eos_token_id: 1,
+  feed_forward_proj: 'gated-gelu',
+  initializer_factor: 1.0,
+  is_encoder_decoder: true,
+  is_gated_act: true,
+  layer_norm_epsilon: 1e-6,
+  model_type: 't5',
+  n_positions: 512,
+  num_decoder_layers: 8,
+  num_heads: 6,
+  num_layers: 8,
+  output_past: true,
+  pad_token_id: 0,
+  relative_attention_max_distance: 128,
+  relative_attention_num_buckets: 32,
+  tie_word_embeddings: false,
+  use_cache: true,
+  vocab_size: 32128,
 };
 
 test('config: flan-t5-small config.json parses to the flan preset; t5-small defaults to v1.0', () => {

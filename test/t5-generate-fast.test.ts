@@ -6,15 +6,39 @@ import assert from 'node:assert/strict';
 import * as T from '../src/tensor';
 import { T5Config, presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
-import { AllowedTokensFn, GenerateOptions, GenerateOutput, generate, generationTuning, padBatch } from '../src/t5/generate';
+import {
+  AllowedTokensFn,
+  GenerateOptions,
+  GenerateOutput,
+  generate,
+  generationTuning,
+  padBatch,
+} from '../src/t5/generate';
 
 // A larger init than T5's keeps the random models from repeating one token forever.
 const tinyV10 = (): T5Config => presetConfig('tiny', { dropoutRate: 0, initializerFactor: 8 });
-const tinyGated = (): T5Config => presetConfig('tiny', { dropoutRate: 0, initializerFactor: 8, feedForwardProj: 'gated-gelu', tieWordEmbeddings: false, numDecoderLayers: 3 });
-const MODELS = [['v1.0 relu, tied', tinyV10, 21], ['v1.1 gated-gelu, untied', tinyGated, 22]] as const;
+const tinyGated = (): T5Config =>
+  presetConfig('tiny', {
+    dropoutRate: 0,
+    initializerFactor: 8,
+    feedForwardProj: 'gated-gelu',
+    tieWordEmbeddings: false,
+    numDecoderLayers: 3,
+  });
+const MODELS = [
+  ['v1.0 relu, tied', tinyV10, 21],
+  ['v1.1 gated-gelu, untied', tinyGated, 22],
+] as const;
 
 // Padded batch of different source lengths.
-const SRC = [[5, 9, 23, 44, 1], [7, 8, 100, 3, 17, 90, 12, 1], [11, 1], [40, 41, 42, 43, 44, 45, 1], [3, 1], [60, 61, 62, 1]];
+const SRC = [
+  [5, 9, 23, 44, 1],
+  [7, 8, 100, 3, 17, 90, 12, 1],
+  [11, 1],
+  [40, 41, 42, 43, 44, 45, 1],
+  [3, 1],
+  [60, 61, 62, 1],
+];
 
 type Tuning = typeof generationTuning;
 const REF: Tuning = { fastDecoder: false, dropFinished: false };
@@ -40,19 +64,26 @@ function assertSame(got: GenerateOutput, want: GenerateOutput, what: string, tol
 }
 
 /** Greedy decoding by teacher-forced recomputation of every prefix, argmax and log-softmax in JS (float64). */
-function referenceGreedy(model: T5ForConditionalGeneration, maxNew: number, eos: number, allowed?: AllowedTokensFn): GenerateOutput {
+function referenceGreedy(
+  model: T5ForConditionalGeneration,
+  maxNew: number,
+  eos: number,
+  allowed?: AllowedTokensFn,
+): GenerateOutput {
   const V = model.config.vocabSize;
   const dec = SRC.map(() => [model.config.decoderStartTokenId]);
   const done = SRC.map(() => false);
   const scores = SRC.map(() => 0);
   const b = padBatch(SRC, 0);
   for (let t = 0; t < maxNew && done.some((d) => !d); t++) {
-    const all = T.noGrad(() => T.tidy(() => {
-      const mask = T.tensor(b.mask, [b.batch, b.length]);
-      const enc = model.encode(T.tensor(b.ids, [b.batch, b.length], 'int64'), mask);
-      const ids = T.tensor(dec.flat(), [dec.length, dec[0].length], 'int64');
-      return model.decode(ids, enc, T5ForConditionalGeneration.maskBias(mask), null).logits.toFloat32Array();
-    }));
+    const all = T.noGrad(() =>
+      T.tidy(() => {
+        const mask = T.tensor(b.mask, [b.batch, b.length]);
+        const enc = model.encode(T.tensor(b.ids, [b.batch, b.length], 'int64'), mask);
+        const ids = T.tensor(dec.flat(), [dec.length, dec[0].length], 'int64');
+        return model.decode(ids, enc, T5ForConditionalGeneration.maskBias(mask), null).logits.toFloat32Array();
+      }),
+    );
     const L = dec[0].length;
     for (let r = 0; r < SRC.length; r++) {
       if (done[r]) {
@@ -104,11 +135,24 @@ for (const [name, mk, seed] of MODELS) {
     assert.ok(lengths.size >= 3, `rows end at different lengths: ${[...lengths]}`);
     const fast = run(FAST, () => generate(model, SRC, opts));
     assertSame(fast, ref, 'fast vs recomputation');
-    assertSame(run(REF, () => generate(model, SRC, opts)), ref, 'decode() steps vs recomputation');
-    assertSame(run(NO_DROP, () => generate(model, SRC, opts)), fast, 'no dropping vs dropping', 1e-5);
+    assertSame(
+      run(REF, () => generate(model, SRC, opts)),
+      ref,
+      'decode() steps vs recomputation',
+    );
+    assertSame(
+      run(NO_DROP, () => generate(model, SRC, opts)),
+      fast,
+      'no dropping vs dropping',
+      1e-5,
+    );
     // Past the cache's first capacity (32 positions), so it has to grow.
     const long: GenerateOptions = { maxNewTokens: 40, eosTokenId: -1 };
-    assertSame(run(FAST, () => generate(model, SRC.slice(0, 2), long)), run(REF, () => generate(model, SRC.slice(0, 2), long)), '40 steps');
+    assertSame(
+      run(FAST, () => generate(model, SRC.slice(0, 2), long)),
+      run(REF, () => generate(model, SRC.slice(0, 2), long)),
+      '40 steps',
+    );
     model.dispose();
   });
 
@@ -117,14 +161,26 @@ for (const [name, mk, seed] of MODELS) {
     const eos = spreadToken(model);
     for (const opts of [
       { maxNewTokens: 10, numBeams: 3, numReturnSequences: 2, eosTokenId: eos },
-      { maxNewTokens: 10, numBeams: 4, numReturnSequences: 4, eosTokenId: eos, earlyStopping: true, lengthPenalty: 0.6 },
+      {
+        maxNewTokens: 10,
+        numBeams: 4,
+        numReturnSequences: 4,
+        eosTokenId: eos,
+        earlyStopping: true,
+        lengthPenalty: 0.6,
+      },
       { maxNewTokens: 8, numBeams: 2, eosTokenId: eos, earlyStopping: 'never' as const, noRepeatNgramSize: 2 },
     ]) {
       const ref = run(REF, () => generate(model, SRC, opts));
       const fast = run(FAST, () => generate(model, SRC, opts));
       assertSame(fast, ref, `beam ${JSON.stringify(opts)}`);
       // Fewer rows can round differently (the matmuls block by batch size): scores agree to float32 precision.
-      assertSame(run(NO_DROP, () => generate(model, SRC, opts)), fast, `beam without dropping ${JSON.stringify(opts)}`, 1e-5);
+      assertSame(
+        run(NO_DROP, () => generate(model, SRC, opts)),
+        fast,
+        `beam without dropping ${JSON.stringify(opts)}`,
+        1e-5,
+      );
     }
     model.dispose();
   });
@@ -134,16 +190,27 @@ test('allowedTokens: greedy and beam search on the fast path equal the reference
   const model = new T5ForConditionalGeneration(tinyGated(), { seed: 23 });
   const eos = model.config.eosTokenId;
   // Per input: a few allowed tokens that depend on the prefix, and an end (EOS only) at an input-dependent length.
-  const hook: AllowedTokensFn = (b, prefix) => (prefix.length >= 2 + (b % 4) ? new Int32Array(0) : Int32Array.from([10 + b, 20 + prefix.length, 30 + ((b * 7 + prefix.length) % 50)]));
+  const hook: AllowedTokensFn = (b, prefix) =>
+    prefix.length >= 2 + (b % 4)
+      ? new Int32Array(0)
+      : Int32Array.from([10 + b, 20 + prefix.length, 30 + ((b * 7 + prefix.length) % 50)]);
   const greedy = run(FAST, () => generate(model, SRC, { maxNewTokens: 9, allowedTokens: hook }));
   assertSame(greedy, referenceGreedy(model, 9, eos, hook), 'greedy vs recomputation');
   greedy.sequences.forEach((s, b) => {
     assert.equal(s.length, 2 + (b % 4) + 1);
     assert.equal(s[s.length - 1], eos);
   });
-  for (const opts of [{ numBeams: 3, numReturnSequences: 3 }, { numBeams: 2, earlyStopping: true }, { doSample: true, topK: 3, seed: 5, numReturnSequences: 2 }]) {
+  for (const opts of [
+    { numBeams: 3, numReturnSequences: 3 },
+    { numBeams: 2, earlyStopping: true },
+    { doSample: true, topK: 3, seed: 5, numReturnSequences: 2 },
+  ]) {
     const o: GenerateOptions = { maxNewTokens: 9, allowedTokens: hook, ...opts };
-    assertSame(run(FAST, () => generate(model, SRC, o)), run(REF, () => generate(model, SRC, o)), JSON.stringify(opts));
+    assertSame(
+      run(FAST, () => generate(model, SRC, o)),
+      run(REF, () => generate(model, SRC, o)),
+      JSON.stringify(opts),
+    );
   }
   model.dispose();
 });
@@ -151,11 +218,19 @@ test('allowedTokens: greedy and beam search on the fast path equal the reference
 test('sampling: dropping finished rows leaves the draws (and outputs) unchanged', () => {
   const model = new T5ForConditionalGeneration(tinyV10(), { seed: 24 });
   const eos = spreadToken(model);
-  for (const opts of [{ topK: 20, seed: 3 }, { topP: 0.9, temperature: 1.5, seed: 4, numReturnSequences: 3 }, { seed: 5, repetitionPenalty: 1.3 }]) {
+  for (const opts of [
+    { topK: 20, seed: 3 },
+    { topP: 0.9, temperature: 1.5, seed: 4, numReturnSequences: 3 },
+    { seed: 5, repetitionPenalty: 1.3 },
+  ]) {
     const o: GenerateOptions = { maxNewTokens: 12, doSample: true, eosTokenId: eos, ...opts };
     const ref = run(REF, () => generate(model, SRC, o));
     assert.ok(new Set(ref.sequences.map((s) => s.length)).size >= 2, 'sampled rows end at different lengths');
-    assertSame(run(FAST, () => generate(model, SRC, o)), ref, JSON.stringify(opts));
+    assertSame(
+      run(FAST, () => generate(model, SRC, o)),
+      ref,
+      JSON.stringify(opts),
+    );
   }
   model.dispose();
 });
@@ -165,18 +240,45 @@ test('fused weights follow in-place parameter updates between calls (training), 
   const opts: GenerateOptions = { maxNewTokens: 8, numBeams: 2 };
   const before = run(FAST, () => generate(model, SRC, opts));
   // An optimizer-like in-place update of every decoder weight the fast path fuses or reads.
-  T.noGrad(() => T.tidy(() => {
-    for (const [name, p] of model.namedParameters()) if (name.startsWith('decoder.') || name === 'lm_head.weight') p.copy_(p.add(T.randn(p.shape).mul(0.3)));
-  }));
+  T.noGrad(() =>
+    T.tidy(() => {
+      for (const [name, p] of model.namedParameters())
+        if (name.startsWith('decoder.') || name === 'lm_head.weight') p.copy_(p.add(T.randn(p.shape).mul(0.3)));
+    }),
+  );
   const live = T.liveTensors();
   const after = run(FAST, () => generate(model, SRC, opts));
   const greedy = run(FAST, () => generate(model, SRC, { maxNewTokens: 8 }));
   T.autocast(() => run(FAST, () => generate(model, SRC, { maxNewTokens: 8, numBeams: 3 })));
-  assert.throws(() => run(FAST, () => generate(model, SRC, { maxNewTokens: 8, allowedTokens: (_b, p) => { if (p.length === 3) throw new Error('hook failed'); return null; } })), /hook failed/);
+  assert.throws(
+    () =>
+      run(FAST, () =>
+        generate(model, SRC, {
+          maxNewTokens: 8,
+          allowedTokens: (_b, p) => {
+            if (p.length === 3) throw new Error('hook failed');
+            return null;
+          },
+        }),
+      ),
+    /hook failed/,
+  );
   assert.equal(T.liveTensors(), live, 'no tensor outlives generate()');
-  assert.notDeepEqual(after.sequences, before.sequences, 'the update changes the output (else the test proves nothing)');
-  assertSame(after, run(REF, () => generate(model, SRC, opts)), 'after the update');
-  assertSame(greedy, run(REF, () => generate(model, SRC, { maxNewTokens: 8 })), 'greedy after the update');
+  assert.notDeepEqual(
+    after.sequences,
+    before.sequences,
+    'the update changes the output (else the test proves nothing)',
+  );
+  assertSame(
+    after,
+    run(REF, () => generate(model, SRC, opts)),
+    'after the update',
+  );
+  assertSame(
+    greedy,
+    run(REF, () => generate(model, SRC, { maxNewTokens: 8 })),
+    'greedy after the update',
+  );
   model.dispose();
 });
 
@@ -187,11 +289,18 @@ test('bf16 autocast: the fast path runs in bf16 and stays close to the step-by-s
   const ref = T.autocast(() => run(REF, () => generate(model, SRC, opts)));
   const fp32 = run(FAST, () => generate(model, SRC, opts));
   // bf16 rounds differently along the two paths; the first token's log-probability agrees to bf16 precision.
-  const first = (o: GenerateOptions) => T.autocast(() => run(FAST, () => generate(model, SRC, { ...o, maxNewTokens: 1 }))).scores;
+  const first = (o: GenerateOptions) =>
+    T.autocast(() => run(FAST, () => generate(model, SRC, { ...o, maxNewTokens: 1 }))).scores;
   const refFirst = T.autocast(() => run(REF, () => generate(model, SRC, { ...opts, maxNewTokens: 1 }))).scores;
-  first(opts).forEach((s, i) => assert.ok(Math.abs(s - refFirst[i]) < 0.02, `first-step log-prob ${s} vs ${refFirst[i]}`));
-  const agree = (a: GenerateOutput, b: GenerateOutput) => a.sequences.filter((s, i) => s.join() === b.sequences[i].join()).length;
-  assert.ok(agree(fast, ref) >= SRC.length - 1, `bf16 fast vs reference: ${agree(fast, ref)} of ${SRC.length} sequences equal`);
+  first(opts).forEach((s, i) =>
+    assert.ok(Math.abs(s - refFirst[i]) < 0.02, `first-step log-prob ${s} vs ${refFirst[i]}`),
+  );
+  const agree = (a: GenerateOutput, b: GenerateOutput) =>
+    a.sequences.filter((s, i) => s.join() === b.sequences[i].join()).length;
+  assert.ok(
+    agree(fast, ref) >= SRC.length - 1,
+    `bf16 fast vs reference: ${agree(fast, ref)} of ${SRC.length} sequences equal`,
+  );
   assert.ok(agree(fast, fp32) >= SRC.length / 2, `bf16 vs fp32: ${agree(fast, fp32)} of ${SRC.length} sequences equal`);
   model.dispose();
 });

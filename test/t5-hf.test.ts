@@ -23,7 +23,14 @@ interface Ref {
   logits: number[][][];
   greedy_max_new_tokens: number;
   greedy: number[][];
-  beam: { num_beams: number; length_penalty: number; early_stopping: boolean; num_return_sequences: number; max_new_tokens: number; sequences: number[][] };
+  beam: {
+    num_beams: number;
+    length_penalty: number;
+    early_stopping: boolean;
+    num_return_sequences: number;
+    max_new_tokens: number;
+    sequences: number[][];
+  };
   saved_keys: string[];
 }
 
@@ -59,36 +66,62 @@ function forwardLogits(model: T5ForConditionalGeneration, r: Ref): { logits: Flo
 
 function padded(r: Ref) {
   const [b, s] = [r.input_ids.length, r.input_ids[0].length];
-  return { ids: Int32Array.from(r.input_ids.flat()), mask: Int32Array.from(r.attention_mask.flat()), batch: b, length: s };
+  return {
+    ids: Int32Array.from(r.input_ids.flat()),
+    mask: Int32Array.from(r.attention_mask.flat()),
+    batch: b,
+    length: s,
+  };
 }
 
 for (const name of have ? Object.keys(refs) : ['hf-tiny-*']) {
-  test(`transformers checkpoint ${name}: logits, encoder states, greedy and beam outputs match`, { skip: !have && 'fixture test/fixtures/t5/hf-tiny-logits.json not present' }, () => {
-    const r = refs[name];
-    const dir = path.join(FIX, name);
-    const model = loadModel(dir);
-    const cfg = model.config;
-    const { logits, enc } = forwardLogits(model, r);
-    const dEnc = maxAbsDiff(enc, r.encoder_last_hidden_state.flat(2));
-    const dLog = maxAbsDiff(logits, r.logits.flat(2));
-    assert.ok(dEnc < 1e-4, `encoder states max |diff| ${dEnc}`);
-    assert.ok(dLog < 1e-4, `logits max |diff| ${dLog}`);
+  test(
+    `transformers checkpoint ${name}: logits, encoder states, greedy and beam outputs match`,
+    { skip: !have && 'fixture test/fixtures/t5/hf-tiny-logits.json not present' },
+    () => {
+      const r = refs[name];
+      const dir = path.join(FIX, name);
+      const model = loadModel(dir);
+      const cfg = model.config;
+      const { logits, enc } = forwardLogits(model, r);
+      const dEnc = maxAbsDiff(enc, r.encoder_last_hidden_state.flat(2));
+      const dLog = maxAbsDiff(logits, r.logits.flat(2));
+      assert.ok(dEnc < 1e-4, `encoder states max |diff| ${dEnc}`);
+      assert.ok(dLog < 1e-4, `logits max |diff| ${dLog}`);
 
-    const g = generate(model, padded(r), { maxNewTokens: r.greedy_max_new_tokens });
-    assert.deepEqual(g.sequences, r.greedy.map((s) => stripHF(s, cfg.decoderStartTokenId, cfg.eosTokenId)), 'greedy');
+      const g = generate(model, padded(r), { maxNewTokens: r.greedy_max_new_tokens });
+      assert.deepEqual(
+        g.sequences,
+        r.greedy.map((s) => stripHF(s, cfg.decoderStartTokenId, cfg.eosTokenId)),
+        'greedy',
+      );
 
-    const bm = r.beam;
-    const b = generate(model, padded(r), { maxNewTokens: bm.max_new_tokens, numBeams: bm.num_beams, lengthPenalty: bm.length_penalty, earlyStopping: bm.early_stopping, numReturnSequences: bm.num_return_sequences });
-    assert.deepEqual(b.sequences, bm.sequences.map((s) => stripHF(s, cfg.decoderStartTokenId, cfg.eosTokenId)), 'beam n-best');
+      const bm = r.beam;
+      const b = generate(model, padded(r), {
+        maxNewTokens: bm.max_new_tokens,
+        numBeams: bm.num_beams,
+        lengthPenalty: bm.length_penalty,
+        earlyStopping: bm.early_stopping,
+        numReturnSequences: bm.num_return_sequences,
+      });
+      assert.deepEqual(
+        b.sequences,
+        bm.sequences.map((s) => stripHF(s, cfg.decoderStartTokenId, cfg.eosTokenId)),
+        'beam n-best',
+      );
 
-    // Our save writes the same tensor names as save_pretrained, and reloads to the same logits.
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 't5-hf-'));
-    saveCheckpoint(out, model);
-    assert.deepEqual([...readSafetensors(path.join(out, 'model.safetensors')).tensors.keys()].sort(), [...r.saved_keys].sort());
-    const again = loadModel(out);
-    assert.deepEqual(forwardLogits(again, r).logits, logits);
-    again.dispose();
-    model.dispose();
-    fs.rmSync(out, { recursive: true });
-  });
+      // Our save writes the same tensor names as save_pretrained, and reloads to the same logits.
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 't5-hf-'));
+      saveCheckpoint(out, model);
+      assert.deepEqual(
+        [...readSafetensors(path.join(out, 'model.safetensors')).tensors.keys()].sort(),
+        [...r.saved_keys].sort(),
+      );
+      const again = loadModel(out);
+      assert.deepEqual(forwardLogits(again, r).logits, logits);
+      again.dispose();
+      model.dispose();
+      fs.rmSync(out, { recursive: true });
+    },
+  );
 }

@@ -44,10 +44,27 @@ test('a tiny T5 overfits 64 sentence pairs to near-zero loss and then generates 
   }
   const secs = (Date.now() - t0) / 1000;
   assert.ok(loss < 0.01, `loss ${loss} after ${steps} steps (${secs.toFixed(1)} s)`);
-  const out = generate(model, data.map((d) => d.source), { maxNewTokens: 12 });
-  const wrong = out.sequences.map((s, i) => (JSON.stringify(s) === JSON.stringify(data[i].target) ? null : i)).filter((i) => i !== null);
-  assert.deepEqual(wrong, [], `all 64 targets generated exactly (loss ${loss.toFixed(4)}, ${steps} steps, ${secs.toFixed(1)} s)`);
-  const beams = generate(model, data.map((d) => d.source), { maxNewTokens: 12, numBeams: 3 });
-  assert.deepEqual(beams.sequences, data.map((d) => d.target));
+  const out = generate(
+    model,
+    data.map((d) => d.source),
+    { maxNewTokens: 12 },
+  );
+  const wrong = out.sequences
+    .map((s, i) => (JSON.stringify(s) === JSON.stringify(data[i].target) ? null : i))
+    .filter((i) => i !== null);
+  assert.deepEqual(
+    wrong,
+    [],
+    `all 64 targets generated exactly (loss ${loss.toFixed(4)}, ${steps} steps, ${secs.toFixed(1)} s)`,
+  );
+  const beams = generate(
+    model,
+    data.map((d) => d.source),
+    { maxNewTokens: 12, numBeams: 3 },
+  );
+  assert.deepEqual(
+    beams.sequences,
+    data.map((d) => d.target),
+  );
   model.dispose();
 });

@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RawTensor, parseSafetensors, readModelWeights, serializeSafetensors, writeModelWeights, writeSafetensors, readSafetensors } from '../src/t5/safetensors';
+import {
+  RawTensor,
+  parseSafetensors,
+  readModelWeights,
+  serializeSafetensors,
+  writeModelWeights,
+  writeSafetensors,
+  readSafetensors,
+} from '../src/t5/safetensors';
 
 function f32(shape: number[], values: number[]): RawTensor {
   return { dtype: 'F32', shape, data: new Uint8Array(new Float32Array(values).buffer) };
@@ -48,12 +56,34 @@ test('safetensors: malformed files are rejected with errors naming the problem',
   notJson.writeBigUInt64LE(8n, 0);
   notJson.write('{{{{{{{{', 8);
   assert.throws(() => parseSafetensors(notJson, 'f'), /bad header: not valid JSON/);
-  assert.throws(() => parseSafetensors(rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4), 'f'), /tensor "w": truncated file/);
-  assert.throws(() => parseSafetensors(rawFile({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), 'f'), /tensor "w": data_offsets \[0, 8\] hold 8 bytes but F32\[3\] needs 12/);
-  assert.throws(() => parseSafetensors(rawFile({ w: { dtype: 'Q4', shape: [1], data_offsets: [0, 1] } }, 1), 'f'), /tensor "w": unsupported dtype "Q4"/);
-  assert.throws(() => parseSafetensors(rawFile({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4), 'f'), /tensor "w": bad shape/);
   assert.throws(
-    () => parseSafetensors(rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), 'f'),
+    () => parseSafetensors(rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4), 'f'),
+    /tensor "w": truncated file/,
+  );
+  assert.throws(
+    () => parseSafetensors(rawFile({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), 'f'),
+    /tensor "w": data_offsets \[0, 8\] hold 8 bytes but F32\[3\] needs 12/,
+  );
+  assert.throws(
+    () => parseSafetensors(rawFile({ w: { dtype: 'Q4', shape: [1], data_offsets: [0, 1] } }, 1), 'f'),
+    /tensor "w": unsupported dtype "Q4"/,
+  );
+  assert.throws(
+    () => parseSafetensors(rawFile({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4), 'f'),
+    /tensor "w": bad shape/,
+  );
+  assert.throws(
+    () =>
+      parseSafetensors(
+        rawFile(
+          {
+            a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+          },
+          8,
+        ),
+        'f',
+      ),
     /tensor "b" overlaps tensor "a"/,
   );
 });
@@ -85,11 +115,17 @@ test('safetensors: sharded write/read with index, and switching layouts removes 
   assert.equal(index.weight_map['layer.4.weight'], 'model-00003-of-00003.safetensors');
   const back = readModelWeights(dir);
   assert.equal(back.tensors.size, 5);
-  assert.deepEqual([...new Float32Array(new Uint8Array(back.tensors.get('layer.3.weight')!.data).buffer)], [3, 4, 5, 6]);
+  assert.deepEqual(
+    [...new Float32Array(new Uint8Array(back.tensors.get('layer.3.weight')!.data).buffer)],
+    [3, 4, 5, 6],
+  );
   // A shard missing a tensor the index promises is named.
   index.weight_map['layer.9.weight'] = 'model-00001-of-00003.safetensors';
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify(index));
-  assert.throws(() => readModelWeights(dir), /tensor "layer.9.weight" is listed in shard model-00001-of-00003.safetensors but missing/);
+  assert.throws(
+    () => readModelWeights(dir),
+    /tensor "layer.9.weight" is listed in shard model-00001-of-00003.safetensors but missing/,
+  );
   // Back to a single file: shards and index go away.
   writeModelWeights(dir, tensors);
   assert.deepEqual(fs.readdirSync(dir), ['model.safetensors']);

@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CharNormalizer, codePointToUtf16, toNormalizedOffset, toOriginalRange, utf16ToCodePoint, type NormalizedText } from '../src/t5/normalize';
+import {
+  CharNormalizer,
+  codePointToUtf16,
+  toNormalizedOffset,
+  toOriginalRange,
+  utf16ToCodePoint,
+  type NormalizedText,
+} from '../src/t5/normalize';
 import { T5Tokenizer } from '../src/t5/tokenizer';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -37,12 +44,30 @@ function originalWords(n: NormalizedText): string[] {
 
 test('normalise: accents, ß, dashes, quotes and whitespace map to covered characters; offsets map back', () => {
   const n = norm.normalize('José Müller, François Gonçalves & João\tßtraße – “ok” ‘x’\u00a0Ærø');
-  assert.equal(n.text, 'Jose Muller, Francois Goncalves   Joao sstrasse - “ok” \'x’ AEro', '’ is covered and stays; ‘ is not');
+  assert.equal(
+    n.text,
+    "Jose Muller, Francois Goncalves   Joao sstrasse - “ok” 'x’ AEro",
+    '’ is covered and stays; ‘ is not',
+  );
   assertMapCovers(n);
-  assert.deepEqual(originalWords(n), ['José', 'Müller,', 'François', 'Gonçalves', 'João', 'ßtraße', '–', '“ok”', '‘x’', 'Ærø']);
+  assert.deepEqual(originalWords(n), [
+    'José',
+    'Müller,',
+    'François',
+    'Gonçalves',
+    'João',
+    'ßtraße',
+    '–',
+    '“ok”',
+    '‘x’',
+    'Ærø',
+  ]);
   // ß → ss: both units come from the one original character.
   const i = n.text.indexOf('strasse');
-  assert.deepEqual(toOriginalRange(n, i + 4, i + 6), { start: n.original.indexOf('ße'), end: n.original.indexOf('ße') + 1 });
+  assert.deepEqual(toOriginalRange(n, i + 4, i + 6), {
+    start: n.original.indexOf('ße'),
+    end: n.original.indexOf('ße') + 1,
+  });
   assert.equal(toNormalizedOffset(n, n.original.indexOf('Müller')), n.text.indexOf('Muller'));
 });
 
@@ -63,7 +88,11 @@ test('normalise: emoji (surrogate pairs, ZWJ sequences, modifiers) become spaces
 
 test('normalise: covered characters, protected tokens and unspellable letters are left alone', () => {
   assert.equal(norm.normalizeString('Ann <sep> person'), 'Ann <sep> person', 'nothing to change: the same string');
-  assert.equal(norm.normalize('Zoë <sep> person').text, 'Zoe <sep> person', '<sep> is protected although < and > are not covered');
+  assert.equal(
+    norm.normalize('Zoë <sep> person').text,
+    'Zoe <sep> person',
+    '<sep> is protected although < and > are not covered',
+  );
   // Letters with no covered spelling stay (one <unk> inside their word) rather than splitting the word.
   assert.equal(norm.normalize('Москва and 東京').text, 'Москва and 東京');
   const withE = new CharNormalizer(new Set([...ascii, 'é']));
@@ -81,13 +110,18 @@ test('offset units: UTF-16 and code points convert both ways around astral chara
 });
 
 test('normaliser from tokenizer.json: by vocabulary coverage; none for byte fallback or word-level vocabularies', () => {
-  const json = JSON.parse(fs.readFileSync(path.join(BASE, 'tokenizer.json'), 'utf8')) as { model: Record<string, unknown> };
+  const json = JSON.parse(fs.readFileSync(path.join(BASE, 'tokenizer.json'), 'utf8')) as {
+    model: Record<string, unknown>;
+  };
   const n = CharNormalizer.fromTokenizerJson(json as unknown as Record<string, unknown>);
   assert.ok(n);
   for (const c of 'azAZ09.,-\'"’“”') assert.ok(n.covered.has(c), c);
   for (const c of 'éüçãß–‘👍#@▁') assert.ok(!n.covered.has(c), c);
   assert.equal(CharNormalizer.fromTokenizerJson({ ...json, model: { ...json.model, byte_fallback: true } }), null);
-  assert.equal(CharNormalizer.fromTokenizerJson({ model: { type: 'WordLevel', vocab: { a: 0 }, unk_token: '<unk>' } }), null);
+  assert.equal(
+    CharNormalizer.fromTokenizerJson({ model: { type: 'WordLevel', vocab: { a: 0 }, unk_token: '<unk>' } }),
+    null,
+  );
   // The test fixture's 220-piece vocabulary has é and ü: they stay.
   const fx = T5Tokenizer.fromFile(path.join(ROOT, 'test', 'fixtures', 't5', 'tokenizer', 'tokenizer.json'));
   assert.equal(fx.normalize('Zürich José').text, 'Zürich José');
@@ -96,11 +130,25 @@ test('normaliser from tokenizer.json: by vocabulary coverage; none for byte fall
 test('the shipped tokenizer: no <unk> for accented names and emoji once normalised; the raw tokenizer had them', async () => {
   const tok = T5Tokenizer.fromDir(BASE);
   assert.equal(tok.unkId, 2);
-  const sents = ['José Müller from São Paulo', 'Bayern München beat Galatasaray ç ã', 'He said 👍 Obama', 'x 👨‍👩‍👧 y', 'Jose\u0301  Mu\u0308ller\tand\u00a0Straße – “quoted”'];
+  const sents = [
+    'José Müller from São Paulo',
+    'Bayern München beat Galatasaray ç ã',
+    'He said 👍 Obama',
+    'x 👨‍👩‍👧 y',
+    'Jose\u0301  Mu\u0308ller\tand\u00a0Straße – “quoted”',
+  ];
   const raw = await tok.encodeBatch(sents, { addEos: false, normalize: false });
-  assert.ok(raw.every((ids) => ids.includes(tok.unkId)), 'each sentence has a hole in the raw tokenizer');
+  assert.ok(
+    raw.every((ids) => ids.includes(tok.unkId)),
+    'each sentence has a hole in the raw tokenizer',
+  );
   const ids = await tok.encodeBatch(sents, { addEos: false });
-  ids.forEach((s, i) => assert.ok(!s.includes(tok.unkId), `no <unk> in ${JSON.stringify(sents[i])}: ${s.map((x) => tok.inner.idToToken(x)).join(' ')}`));
+  ids.forEach((s, i) =>
+    assert.ok(
+      !s.includes(tok.unkId),
+      `no <unk> in ${JSON.stringify(sents[i])}: ${s.map((x) => tok.inner.idToToken(x)).join(' ')}`,
+    ),
+  );
   assert.equal(await tok.decode(await tok.encode('José Müller from São Paulo')), 'Jose Muller from Sao Paulo');
   // Entity sequences keep <sep> as one token.
   const seq = await tok.encode('José Müller <sep> person', { addEos: false });

@@ -22,10 +22,19 @@ function bytesField(num: number, b: number[]): number[] {
 }
 function piece(p: string, score: number, type: number): number[] {
   const f = new Uint8Array(new Float32Array([score]).buffer);
-  return bytesField(1, [...bytesField(1, [...Buffer.from(p, 'utf8')]), ...field(2, 5, [...f]), ...field(3, 0, varint(type))]);
+  return bytesField(1, [
+    ...bytesField(1, [...Buffer.from(p, 'utf8')]),
+    ...field(2, 5, [...f]),
+    ...field(3, 0, varint(type)),
+  ]);
 }
 function spieceModel(): Uint8Array {
-  const pieces: Array<[string, number, number]> = [['<pad>', 0, 3], ['</s>', 0, 3], ['<unk>', 0, 2], ['▁', -2, 1]];
+  const pieces: Array<[string, number, number]> = [
+    ['<pad>', 0, 3],
+    ['</s>', 0, 3],
+    ['<unk>', 0, 2],
+    ['▁', -2, 1],
+  ];
   for (const w of ['▁hello', '▁world', '▁Paris', '▁London', '▁is', '▁in']) pieces.push([w, -3, 1]);
   for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,') pieces.push([c, -8, 1]);
   const out: number[] = [];
@@ -69,7 +78,9 @@ test('tokenizer: <sep> survives decoding with skipSpecialTokens; specials and pa
   assert.ok(enc[0].includes(tok.sepId), '<sep> is one token');
   const padded = tok.pad(enc);
   assert.equal(padded.length, Math.max(...enc.map((e) => e.length)));
-  const rows = Array.from({ length: padded.batch }, (_, b) => padded.ids.subarray(b * padded.length, (b + 1) * padded.length));
+  const rows = Array.from({ length: padded.batch }, (_, b) =>
+    padded.ids.subarray(b * padded.length, (b + 1) * padded.length),
+  );
   assert.deepEqual(await tok.decodeBatch(rows), texts);
   assert.equal(tok.isSpecial(tok.sepId), false);
   assert.equal(tok.isSpecial(tok.eosId), true);
@@ -96,51 +107,73 @@ interface FixtureEnc {
   decoded_skip_special: string;
 }
 
-test('tokenizer: the transformers-made fixture encodes and decodes identically here', { skip: !haveFixture && 'fixture test/fixtures/t5/tokenizer not present' }, async () => {
-  const tok = T5Tokenizer.fromFile(path.join(FIX, 'tokenizer.json'));
-  const fx = JSON.parse(fs.readFileSync(path.join(FIX, 'encodings.json'), 'utf8')) as { sep_id: number; extra_id_0: number; vocab_size: number; encodings: FixtureEnc[] };
-  assert.equal(tok.sepId, fx.sep_id);
-  assert.equal(tok.inner.tokenToId('<extra_id_0>'), fx.extra_id_0);
-  assert.equal(tok.vocabSize, fx.vocab_size);
-  for (const c of fx.encodings) {
-    // The reference is the raw Hugging Face tokenizer: without cyclener's normalisation (which turns the emoji into spaces).
-    const ids = await tok.encode(c.text, { normalize: false });
-    assert.deepEqual(ids, c.ids, `ids of ${JSON.stringify(c.text)}`);
-    assert.equal(await tok.decode(ids, { skipSpecialTokens: false, stopAtEos: false, canonicalSep: false }), c.decoded);
-    assert.equal(await tok.decode(ids, { stopAtEos: false, canonicalSep: false }), c.decoded_skip_special);
-  }
-  // Canonical entity sequences round-trip exactly, <sep> kept.
-  for (const text of ['Amazon <sep> organization <sep> Jeff Bezos <sep> person', 'Seattle <sep> location']) {
-    assert.equal(await tok.decode(await tok.encode(text)), text);
-  }
-});
+test(
+  'tokenizer: the transformers-made fixture encodes and decodes identically here',
+  { skip: !haveFixture && 'fixture test/fixtures/t5/tokenizer not present' },
+  async () => {
+    const tok = T5Tokenizer.fromFile(path.join(FIX, 'tokenizer.json'));
+    const fx = JSON.parse(fs.readFileSync(path.join(FIX, 'encodings.json'), 'utf8')) as {
+      sep_id: number;
+      extra_id_0: number;
+      vocab_size: number;
+      encodings: FixtureEnc[];
+    };
+    assert.equal(tok.sepId, fx.sep_id);
+    assert.equal(tok.inner.tokenToId('<extra_id_0>'), fx.extra_id_0);
+    assert.equal(tok.vocabSize, fx.vocab_size);
+    for (const c of fx.encodings) {
+      // The reference is the raw Hugging Face tokenizer: without cyclener's normalisation (which turns the emoji into spaces).
+      const ids = await tok.encode(c.text, { normalize: false });
+      assert.deepEqual(ids, c.ids, `ids of ${JSON.stringify(c.text)}`);
+      assert.equal(
+        await tok.decode(ids, { skipSpecialTokens: false, stopAtEos: false, canonicalSep: false }),
+        c.decoded,
+      );
+      assert.equal(await tok.decode(ids, { stopAtEos: false, canonicalSep: false }), c.decoded_skip_special);
+    }
+    // Canonical entity sequences round-trip exactly, <sep> kept.
+    for (const text of ['Amazon <sep> organization <sep> Jeff Bezos <sep> person', 'Seattle <sep> location']) {
+      assert.equal(await tok.decode(await tok.encode(text)), text);
+    }
+  },
+);
 
-test('tokenizer: tokenizer.json built from spiece.model equals the fixture converter output', { skip: !haveFixture && 'fixture test/fixtures/t5/tokenizer not present' }, async () => {
-  const want = JSON.parse(fs.readFileSync(path.join(FIX, 'tokenizer.json'), 'utf8'));
-  const json = tokenizerJsonFromSpiece(fs.readFileSync(path.join(FIX, 'spiece.model')), { addTokens: ['<sep>'] });
-  const got = JSON.parse(json);
-  for (const k of ['added_tokens', 'normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'model']) assert.deepEqual(got[k], want[k], `tokenizer.json "${k}"`);
-  const tok = T5Tokenizer.fromJSON(json);
-  const fx = JSON.parse(fs.readFileSync(path.join(FIX, 'encodings.json'), 'utf8')) as { encodings: FixtureEnc[] };
-  for (const c of fx.encodings) assert.deepEqual(await tok.encode(c.text, { normalize: false }), c.ids, `ids of ${JSON.stringify(c.text)}`);
-});
+test(
+  'tokenizer: tokenizer.json built from spiece.model equals the fixture converter output',
+  { skip: !haveFixture && 'fixture test/fixtures/t5/tokenizer not present' },
+  async () => {
+    const want = JSON.parse(fs.readFileSync(path.join(FIX, 'tokenizer.json'), 'utf8'));
+    const json = tokenizerJsonFromSpiece(fs.readFileSync(path.join(FIX, 'spiece.model')), { addTokens: ['<sep>'] });
+    const got = JSON.parse(json);
+    for (const k of ['added_tokens', 'normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'model'])
+      assert.deepEqual(got[k], want[k], `tokenizer.json "${k}"`);
+    const tok = T5Tokenizer.fromJSON(json);
+    const fx = JSON.parse(fs.readFileSync(path.join(FIX, 'encodings.json'), 'utf8')) as { encodings: FixtureEnc[] };
+    for (const c of fx.encodings)
+      assert.deepEqual(await tok.encode(c.text, { normalize: false }), c.ids, `ids of ${JSON.stringify(c.text)}`);
+  },
+);
 
-test('tokenizer + model: generateText returns one decoded text per hypothesis', { skip: !haveFixture && 'fixture test/fixtures/t5/tokenizer not present' }, async () => {
-  const { presetConfig } = await import('../src/t5/config');
-  const { T5ForConditionalGeneration } = await import('../src/t5/model');
-  const { generateText } = await import('../src/t5/generate');
-  const tok = T5Tokenizer.fromFile(path.join(FIX, 'tokenizer.json'));
-  const model = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize }), { seed: 1 });
-  // Forcing "Seattle <sep> location" token by token checks the ids -> text path end to end.
-  const want = await tok.encode('Seattle <sep> location');
-  const out = await generateText(model, tok, ['Jeff Bezos met Amazon in Seattle.', 'Marie Curie'], {
-    maxNewTokens: 20,
-    numBeams: 2,
-    numReturnSequences: 2,
-    allowedTokens: (_b, prefix) => Int32Array.from([want[Math.min(prefix.length, want.length - 1)]]),
-  });
-  assert.equal(out.texts.length, 4);
-  assert.equal(out.texts[0], 'Seattle <sep> location');
-  assert.equal(out.texts[2], 'Seattle <sep> location');
-  model.dispose();
-});
+test(
+  'tokenizer + model: generateText returns one decoded text per hypothesis',
+  { skip: !haveFixture && 'fixture test/fixtures/t5/tokenizer not present' },
+  async () => {
+    const { presetConfig } = await import('../src/t5/config');
+    const { T5ForConditionalGeneration } = await import('../src/t5/model');
+    const { generateText } = await import('../src/t5/generate');
+    const tok = T5Tokenizer.fromFile(path.join(FIX, 'tokenizer.json'));
+    const model = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize }), { seed: 1 });
+    // Forcing "Seattle <sep> location" token by token checks the ids -> text path end to end.
+    const want = await tok.encode('Seattle <sep> location');
+    const out = await generateText(model, tok, ['Jeff Bezos met Amazon in Seattle.', 'Marie Curie'], {
+      maxNewTokens: 20,
+      numBeams: 2,
+      numReturnSequences: 2,
+      allowedTokens: (_b, prefix) => Int32Array.from([want[Math.min(prefix.length, want.length - 1)]]),
+    });
+    assert.equal(out.texts.length, 4);
+    assert.equal(out.texts[0], 'Seattle <sep> location');
+    assert.equal(out.texts[2], 'Seattle <sep> location');
+    model.dispose();
+  },
+);

@@ -5,11 +5,25 @@ import assert from 'node:assert/strict';
 import * as T from '../src/tensor';
 import { presetConfig, type T5Config } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
-import { addPadding, collate, groupByLength, newPaddingStats, paddingShare, Seq2SeqTrainer, type Seq2SeqExample } from '../src/t5/train';
+import {
+  addPadding,
+  collate,
+  groupByLength,
+  newPaddingStats,
+  paddingShare,
+  Seq2SeqTrainer,
+  type Seq2SeqExample,
+} from '../src/t5/train';
 import { prng } from './tensor-helpers';
 
 const tinyV10 = (): T5Config => presetConfig('tiny', { dropoutRate: 0 });
-const tinyV11 = (): T5Config => presetConfig('tiny', { dropoutRate: 0, feedForwardProj: 'gated-gelu', tieWordEmbeddings: false, scaleDecoderOutputs: false });
+const tinyV11 = (): T5Config =>
+  presetConfig('tiny', {
+    dropoutRate: 0,
+    feedForwardProj: 'gated-gelu',
+    tieWordEmbeddings: false,
+    scaleDecoderOutputs: false,
+  });
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
@@ -21,12 +35,18 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 /** Examples with lengths in [1, maxS] x [1, maxT] (ids < 100, ending in </s> = 1). */
 function examples(n: number, seed: number, maxS = 20, maxT = 12): Seq2SeqExample[] {
   const rnd = prng(seed);
-  const seq = (max: number) => [...Array.from({ length: Math.floor(rnd() * max) }, () => 2 + Math.floor(rnd() * 97)), 1];
+  const seq = (max: number) => [
+    ...Array.from({ length: Math.floor(rnd() * max) }, () => 2 + Math.floor(rnd() * 97)),
+    1,
+  ];
   return Array.from({ length: n }, () => ({ source: seq(maxS), target: seq(maxT) }));
 }
 
 /** Loss and every parameter's gradient of one backward pass of `lossOf`. */
-function lossAndGrads(model: T5ForConditionalGeneration, lossOf: () => T.Tensor): { loss: number; grads: Float32Array[] } {
+function lossAndGrads(
+  model: T5ForConditionalGeneration,
+  lossOf: () => T.Tensor,
+): { loss: number; grads: Float32Array[] } {
   for (const p of model.parameters()) p.zeroGrad();
   const loss = T.tidy(() => {
     const l = lossOf();
@@ -39,7 +59,10 @@ function lossAndGrads(model: T5ForConditionalGeneration, lossOf: () => T.Tensor)
 }
 
 test('loss on labelled rows only equals the full-logits cross-entropy (value and gradients), tied and untied heads', () => {
-  for (const [name, cfg] of [['v1.0 tied', tinyV10()], ['v1.1 untied', tinyV11()]] as const) {
+  for (const [name, cfg] of [
+    ['v1.0 tied', tinyV10()],
+    ['v1.1 untied', tinyV11()],
+  ] as const) {
     const model = new T5ForConditionalGeneration(cfg, { seed: 21 }).train();
     const batch = T.tidy(() => {
       const c = collate(examples(6, 5), 0);
@@ -48,13 +71,22 @@ test('loss on labelled rows only equals the full-logits cross-entropy (value and
     const [b, t] = batch.labels.shape;
     const full = lossAndGrads(model, () => {
       // The reference: logits for every decoder position, cross-entropy ignoring -100.
-      const logits = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, labels: batch.labels }).logits;
-      return T.crossEntropy(logits.reshape([b * t, cfg.vocabSize]), batch.labels.reshape([b * t]), { ignoreIndex: -100 });
+      const logits = model.forward({
+        inputIds: batch.inputIds,
+        attentionMask: batch.attentionMask,
+        labels: batch.labels,
+      }).logits;
+      return T.crossEntropy(logits.reshape([b * t, cfg.vocabSize]), batch.labels.reshape([b * t]), {
+        ignoreIndex: -100,
+      });
     });
     const rows = lossAndGrads(model, () => model.loss(batch));
     const viaForward = lossAndGrads(model, () => model.forward(batch).loss!);
     assert.ok(Number.isFinite(full.loss) && full.loss > 0);
-    for (const [what, r] of [['loss()', rows], ['forward().loss', viaForward]] as const) {
+    for (const [what, r] of [
+      ['loss()', rows],
+      ['forward().loss', viaForward],
+    ] as const) {
       assert.ok(Math.abs(r.loss - full.loss) < 1e-5, `${name} ${what}: ${r.loss} vs ${full.loss}`);
       let d = 0;
       full.grads.forEach((g, i) => (d = Math.max(d, maxAbsDiff(g, r.grads[i]!))));
@@ -84,7 +116,10 @@ test('groupByLength: every example once, deterministic, overall padding within t
         assert.ok(g.every((m) => m.length > 0));
         assert.deepEqual(groupByLength(ex, { maxPadFraction, groupCost }), g, 'deterministic');
         const share = paddingShare(addPadding(newPaddingStats(), g)).all;
-        assert.ok(share <= maxPadFraction + 1e-12, `seed ${seed} max ${maxPadFraction} cost ${groupCost}: padding ${share} (ungrouped ${plain})`);
+        assert.ok(
+          share <= maxPadFraction + 1e-12,
+          `seed ${seed} max ${maxPadFraction} cost ${groupCost}: padding ${share} (ungrouped ${plain})`,
+        );
       }
     }
     assert.ok(plain > 0.3, `the test batch is padded (${plain})`);
@@ -104,7 +139,13 @@ test('trainer with length grouping: same loss and gradient as one batch; evaluat
   const run = (grouping: boolean) => {
     const model = new T5ForConditionalGeneration(cfg, { seed: 33 });
     let snap: Float32Array[] = [];
-    const opt = { lr: 0, step: () => { snap = model.parameters().map((p) => T.tidy(() => p.grad!.toFloat32Array())); }, zeroGrad: () => model.parameters().forEach((p) => p.zeroGrad()) };
+    const opt = {
+      lr: 0,
+      step: () => {
+        snap = model.parameters().map((p) => T.tidy(() => p.grad!.toFloat32Array()));
+      },
+      zeroGrad: () => model.parameters().forEach((p) => p.zeroGrad()),
+    };
     const trainer = new Seq2SeqTrainer(model, opt, grouping ? { groupByLength: { maxPadFraction: 0.1 } } : {});
     const r = trainer.step([ex.slice(0, 7), ex.slice(7)]);
     const val = trainer.evaluate(ex);
@@ -119,8 +160,15 @@ test('trainer with length grouping: same loss and gradient as one batch; evaluat
   let d = 0;
   one.snap.forEach((g, i) => (d = Math.max(d, maxAbsDiff(g, grouped.snap[i]!))));
   assert.ok(d < 1e-5, `max grad diff ${d}`);
-  const pOne = one.r.padding, pGrouped = grouped.r.padding;
-  assert.equal(pOne.sourceTokens, ex.reduce((a, e) => a + e.source.length, 0));
+  const pOne = one.r.padding,
+    pGrouped = grouped.r.padding;
+  assert.equal(
+    pOne.sourceTokens,
+    ex.reduce((a, e) => a + e.source.length, 0),
+  );
   assert.equal(pGrouped.targetTokens, pOne.targetTokens);
-  assert.ok(paddingShare(pGrouped).all <= 0.1 + 1e-12 && paddingShare(pOne).all > 0.2, `${JSON.stringify(pOne)} ${JSON.stringify(pGrouped)}`);
+  assert.ok(
+    paddingShare(pGrouped).all <= 0.1 + 1e-12 && paddingShare(pOne).all > 0.2,
+    `${JSON.stringify(pOne)} ${JSON.stringify(pGrouped)}`,
+  );
 });

@@ -30,14 +30,15 @@ test('tanh-GELU forward and backward equal libtorch (float32 to 2e-6; bf16 to it
   compare('bfloat16', [37, 333], 0.04, 0.04);
 });
 
-test('tanh-GELU on a non-contiguous view and inside a graph', () => T.tidy(() => {
-  const w = T.randn([6, 10]).setRequiresGrad(true);
-  const view = w.transpose(0, 1); // not contiguous
-  const loss = view.gelu('tanh').mul(view).sum();
-  loss.backward();
-  const w64 = w.detach().to('float64').setRequiresGrad(true);
-  const v64 = w64.transpose(0, 1);
-  v64.gelu('tanh').mul(v64).sum().backward();
-  const e = w.grad!.to('float64').sub(w64.grad!).abs().max().item();
-  assert.ok(e < 1e-5, `max grad error ${e}`);
-}));
+test('tanh-GELU on a non-contiguous view and inside a graph', () =>
+  T.tidy(() => {
+    const w = T.randn([6, 10]).setRequiresGrad(true);
+    const view = w.transpose(0, 1); // not contiguous
+    const loss = view.gelu('tanh').mul(view).sum();
+    loss.backward();
+    const w64 = w.detach().to('float64').setRequiresGrad(true);
+    const v64 = w64.transpose(0, 1);
+    v64.gelu('tanh').mul(v64).sum().backward();
+    const e = w.grad!.to('float64').sub(w64.grad!).abs().max().item();
+    assert.ok(e < 1e-5, `max grad error ${e}`);
+  }));

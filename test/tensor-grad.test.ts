@@ -8,7 +8,12 @@ import * as T from '../src/tensor';
 import { Tensor } from '../src/tensor';
 import { assertClose, prng, randomArray, shapeSize } from './tensor-helpers';
 
-interface Input { shape: number[]; lo?: number; hi?: number; values?: number[] }
+interface Input {
+  shape: number[];
+  lo?: number;
+  hi?: number;
+  values?: number[];
+}
 
 const H = 1e-6;
 const ATOL = 1e-6;
@@ -20,22 +25,23 @@ function gradCheck(name: string, inputs: Input[], f: (xs: Tensor[]) => Tensor, s
   let weights: number[] | null = null;
   let outShape: number[] = [];
 
-  const loss = (vals: number[][], withGrad: boolean): { value: number; grads: number[][] } => T.tidy(() => {
-    const xs = vals.map((v, k) => T.tensor(v, inputs[k]!.shape, 'float64', { requiresGrad: withGrad }));
-    const out = f(xs);
-    if (weights === null) {
-      outShape = out.shape;
-      weights = randomArray(out.numel(), rnd, 0.5, 1.5);
-    }
-    const l = out.mul(T.tensor(weights, outShape, 'float64')).sum();
-    if (!withGrad) return { value: l.item(), grads: [] };
-    l.backward();
-    const grads = xs.map((x) => {
-      const g = x.grad;
-      return g ? g.toArray() : new Array<number>(x.numel()).fill(0);
+  const loss = (vals: number[][], withGrad: boolean): { value: number; grads: number[][] } =>
+    T.tidy(() => {
+      const xs = vals.map((v, k) => T.tensor(v, inputs[k]!.shape, 'float64', { requiresGrad: withGrad }));
+      const out = f(xs);
+      if (weights === null) {
+        outShape = out.shape;
+        weights = randomArray(out.numel(), rnd, 0.5, 1.5);
+      }
+      const l = out.mul(T.tensor(weights, outShape, 'float64')).sum();
+      if (!withGrad) return { value: l.item(), grads: [] };
+      l.backward();
+      const grads = xs.map((x) => {
+        const g = x.grad;
+        return g ? g.toArray() : new Array<number>(x.numel()).fill(0);
+      });
+      return { value: l.item(), grads };
     });
-    return { value: l.item(), grads };
-  });
 
   const analytic = loss(values, true).grads;
   for (let k = 0; k < inputs.length; k++) {
@@ -73,12 +79,27 @@ test('elementwise ops', () => {
   gradCheck('relu', [{ shape: s, values: [-1, -0.5, 0.3, 0.7, -2, 1.5] }], ([a]) => a!.relu());
   gradCheck('gelu', [{ shape: s, lo: -3, hi: 3 }], ([a]) => a!.gelu());
   gradCheck('gelu-tanh', [{ shape: s, lo: -3, hi: 3 }], ([a]) => a!.gelu('tanh'));
-  gradCheck('minimum', [{ shape: [3], values: [1, 2, 3] }, { shape: [3], values: [2, 1, 4] }], ([a, b]) => a!.minimum(b!));
-  gradCheck('maximum', [{ shape: [3], values: [1, 2, 3] }, { shape: [3], values: [2, 1, 4] }], ([a, b]) => a!.maximum(b!));
+  gradCheck(
+    'minimum',
+    [
+      { shape: [3], values: [1, 2, 3] },
+      { shape: [3], values: [2, 1, 4] },
+    ],
+    ([a, b]) => a!.minimum(b!),
+  );
+  gradCheck(
+    'maximum',
+    [
+      { shape: [3], values: [1, 2, 3] },
+      { shape: [3], values: [2, 1, 4] },
+    ],
+    ([a, b]) => a!.maximum(b!),
+  );
   gradCheck('clamp', [{ shape: [4], values: [-2, -0.5, 0.5, 2] }], ([a]) => a!.clamp(-1, 1));
   gradCheck('maskedFill', [{ shape: s }], ([a]) => a!.maskedFill(T.tensor([1, 0, 1, 0, 0, 1], s, 'bool'), 0));
-  gradCheck('where', [{ shape: s }, { shape: s }],
-    ([a, b]) => T.where(T.tensor([1, 0, 1, 0, 0, 1], s, 'bool'), a!, b!));
+  gradCheck('where', [{ shape: s }, { shape: s }], ([a, b]) =>
+    T.where(T.tensor([1, 0, 1, 0, 0, 1], s, 'bool'), a!, b!),
+  );
   gradCheck('whereScalar', [{ shape: s }], ([a]) => T.where(a!.gt(0), a!, 0.5));
 });
 
@@ -130,20 +151,26 @@ test('indexing', () => {
   const idx = (v: number[], shape: number[]): Tensor => T.tensor(v, shape, 'int64');
   gradCheck('gather', [{ shape: [2, 3] }], ([a]) => a!.gather(1, idx([0, 2, 1, 1], [2, 2])));
   gradCheck('indexSelect', [{ shape: [3, 2] }], ([a]) => a!.indexSelect(0, idx([2, 0, 2], [3])));
-  gradCheck('scatter', [{ shape: [2, 3] }, { shape: [2, 2] }],
-    ([a, src]) => a!.scatter(1, idx([0, 2, 1, 0], [2, 2]), src!));
+  gradCheck('scatter', [{ shape: [2, 3] }, { shape: [2, 2] }], ([a, src]) =>
+    a!.scatter(1, idx([0, 2, 1, 0], [2, 2]), src!),
+  );
   gradCheck('embedding', [{ shape: [5, 3] }], ([w]) => T.embedding(w!, idx([4, 0, 4, 2], [2, 2])));
 });
 
 test('losses and dropout', () => {
   const targets = (): Tensor => T.tensor([2, -100, 0, 1], [4], 'int64');
   gradCheck('crossEntropy', [{ shape: [4, 3], lo: -2, hi: 2 }], ([l]) => T.crossEntropy(l!, targets()));
-  gradCheck('crossEntropy-sum-smoothing', [{ shape: [4, 3], lo: -2, hi: 2 }],
-    ([l]) => T.crossEntropy(l!, targets(), { reduction: 'sum', labelSmoothing: 0.1 }));
-  gradCheck('crossEntropy-none', [{ shape: [4, 3], lo: -2, hi: 2 }],
-    ([l]) => T.crossEntropy(l!, targets(), { reduction: 'none' }));
+  gradCheck('crossEntropy-sum-smoothing', [{ shape: [4, 3], lo: -2, hi: 2 }], ([l]) =>
+    T.crossEntropy(l!, targets(), { reduction: 'sum', labelSmoothing: 0.1 }),
+  );
+  gradCheck('crossEntropy-none', [{ shape: [4, 3], lo: -2, hi: 2 }], ([l]) =>
+    T.crossEntropy(l!, targets(), { reduction: 'none' }),
+  );
   // Same mask on every evaluation: reseed before the forward pass.
-  gradCheck('dropout', [{ shape: [4, 4] }], ([a]) => { T.manualSeed(7); return T.dropout(a!, 0.5, true); });
+  gradCheck('dropout', [{ shape: [4, 4] }], ([a]) => {
+    T.manualSeed(7);
+    return T.dropout(a!, 0.5, true);
+  });
 });
 
 test('gradient accumulates over two backward passes and detach blocks it', () => {

@@ -10,8 +10,13 @@ export function randomArray(n: number, rnd: () => number, lo = -1, hi = 1): numb
   return Array.from({ length: n }, () => lo + (hi - lo) * rnd());
 }
 
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number,
-  what = 'values'): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+  what = 'values',
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;

@@ -46,7 +46,14 @@ test('tidy does not dispose tensors created outside it, even when returned', () 
 
 test('tidy disposes everything when fn throws, and rejects async functions', () => {
   const live0 = T.liveTensors();
-  assert.throws(() => T.tidy(() => { T.ones([4]); throw new Error('boom'); }), /boom/);
+  assert.throws(
+    () =>
+      T.tidy(() => {
+        T.ones([4]);
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
   assert.equal(T.liveTensors(), live0);
   assert.throws(() => T.tidy(() => Promise.resolve(T.ones([1]))), /synchronous/);
   assert.equal(T.liveTensors(), live0);
@@ -75,34 +82,44 @@ test('T.keep and grad handles', () => {
   assert.equal(T.liveTensors(), live0);
 });
 
-test('the GC finalizer frees tensors that escaped every scope', { skip: gc === undefined ? 'needs --expose-gc' : false }, async () => {
-  const live0 = T.liveTensors();
-  (() => { for (let i = 0; i < 100; i++) T.zeros([10]); })();
-  assert.equal(T.liveTensors(), live0 + 100);
-  for (let i = 0; i < 20 && T.liveTensors() > live0; i++) {
-    gc!();
-    await new Promise((r) => setImmediate(r));
-  }
-  assert.equal(T.liveTensors(), live0);
-});
+test(
+  'the GC finalizer frees tensors that escaped every scope',
+  { skip: gc === undefined ? 'needs --expose-gc' : false },
+  async () => {
+    const live0 = T.liveTensors();
+    (() => {
+      for (let i = 0; i < 100; i++) T.zeros([10]);
+    })();
+    assert.equal(T.liveTensors(), live0 + 100);
+    for (let i = 0; i < 20 && T.liveTensors() > live0; i++) {
+      gc!();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(T.liveTensors(), live0);
+  },
+);
 
 test('1,000 training steps of a small MLP keep live tensors and RSS flat', () => {
   T.manualSeed(0);
-  const params = T.tidy(() => [T.randn([64, 32]).mul(0.1), T.zeros([64]), T.randn([10, 64]).mul(0.1), T.zeros([10])]
-    .map((p) => p.setRequiresGrad(true).keep()));
+  const params = T.tidy(() =>
+    [T.randn([64, 32]).mul(0.1), T.zeros([64]), T.randn([10, 64]).mul(0.1), T.zeros([10])].map((p) =>
+      p.setRequiresGrad(true).keep(),
+    ),
+  );
   const opt = new T.AdamW(params, { lr: 1e-3 });
   const x = T.randn([32, 32]).keep();
   const y = T.tidy(() => T.randn([32, 10]).argmax(1).keep());
-  const step = (): number => T.tidy(() => {
-    const [w1, b1, w2, b2] = params as [Tensor, Tensor, Tensor, Tensor];
-    const h = T.dropout(T.linear(x, w1, b1).relu(), 0.1, true);
-    const loss = T.crossEntropy(T.linear(h, w2, b2), y);
-    loss.backward();
-    T.clipGradNorm(params, 1);
-    opt.step();
-    opt.zeroGrad();
-    return loss.item();
-  });
+  const step = (): number =>
+    T.tidy(() => {
+      const [w1, b1, w2, b2] = params as [Tensor, Tensor, Tensor, Tensor];
+      const h = T.dropout(T.linear(x, w1, b1).relu(), 0.1, true);
+      const loss = T.crossEntropy(T.linear(h, w2, b2), y);
+      loss.backward();
+      T.clipGradNorm(params, 1);
+      opt.step();
+      opt.zeroGrad();
+      return loss.item();
+    });
   for (let i = 0; i < 100; i++) step();
   gc?.();
   const live1 = T.liveTensors();

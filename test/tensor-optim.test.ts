@@ -7,10 +7,22 @@ import { assertClose, prng, randomArray } from './tensor-helpers';
 
 // loss = sum(c * p^2) -> grad = 2 c p, so each step's gradient depends on the updated parameter.
 function quadLoss(p: Tensor, c: number[]): void {
-  T.tidy(() => p.pow(2).mul(T.tensor(c, p.shape, p.dtype)).sum().backward());
+  T.tidy(() =>
+    p
+      .pow(2)
+      .mul(T.tensor(c, p.shape, p.dtype))
+      .sum()
+      .backward(),
+  );
 }
 
-interface AdamWRef { lr: number; b1: number; b2: number; eps: number; wd: number }
+interface AdamWRef {
+  lr: number;
+  b1: number;
+  b2: number;
+  eps: number;
+  wd: number;
+}
 function adamwRef(p0: number[], c: number[], steps: number, o: AdamWRef): number[] {
   const p = p0.slice();
   const m = p.map(() => 0);
@@ -42,13 +54,18 @@ for (const [label, dtype, layout, tol] of [
   test(`AdamW matches hand-computed updates (${label})`, () => {
     const o = { lr: 0.05, b1: 0.9, b2: 0.99, eps: 1e-8, wd: 0.1 };
     // A transposed leaf has a non-contiguous grad, which forces the generic at:: path.
-    const p = layout === 'contiguous'
-      ? T.tensor(P0, [3, 4], dtype).setRequiresGrad(true)
-      : T.tensor(P0, [4, 3], dtype).transpose(0, 1).setRequiresGrad(true);
+    const p =
+      layout === 'contiguous'
+        ? T.tensor(P0, [3, 4], dtype).setRequiresGrad(true)
+        : T.tensor(P0, [4, 3], dtype).transpose(0, 1).setRequiresGrad(true);
     const cRowMajor = layout === 'contiguous' ? C : transpose(C, 4, 3);
     const pRowMajor = layout === 'contiguous' ? P0 : transpose(P0, 4, 3);
     const opt = new T.AdamW([p], { lr: o.lr, betas: [o.b1, o.b2], eps: o.eps, weightDecay: o.wd });
-    for (let s = 0; s < 3; s++) { quadLoss(p, cRowMajor); opt.step(); opt.zeroGrad(); }
+    for (let s = 0; s < 3; s++) {
+      quadLoss(p, cRowMajor);
+      opt.step();
+      opt.zeroGrad();
+    }
     assertClose(p.toArray(), adamwRef(pRowMajor, cRowMajor, 3, o), tol, tol, 'param');
     opt.dispose();
     p.dispose();
@@ -75,8 +92,16 @@ test('AdamW skips params without a grad and keeps their step count', () => {
 });
 
 interface AdafactorRef {
-  lr: number | null; eps1: number; eps2: number; clip: number; decay: number; beta1: number | null; wd: number;
-  scale: boolean; relative: boolean; warmup: boolean;
+  lr: number | null;
+  eps1: number;
+  eps2: number;
+  clip: number;
+  decay: number;
+  beta1: number | null;
+  wd: number;
+  scale: boolean;
+  relative: boolean;
+  warmup: boolean;
 }
 /** transformers' Adafactor.step, written out in float64 for a 1-D or 2-D parameter. */
 function adafactorRef(p0: number[], shape: number[], c: number[], steps: number, o: AdafactorRef): number[] {
@@ -130,7 +155,16 @@ function adafactorRef(p0: number[], shape: number[], c: number[], steps: number,
 }
 
 const AF_DEFAULTS: AdafactorRef = {
-  lr: null, eps1: 1e-30, eps2: 1e-3, clip: 1, decay: -0.8, beta1: null, wd: 0, scale: true, relative: true, warmup: false,
+  lr: null,
+  eps1: 1e-30,
+  eps2: 1e-3,
+  clip: 1,
+  decay: -0.8,
+  beta1: null,
+  wd: 0,
+  scale: true,
+  relative: true,
+  warmup: false,
 };
 for (const [label, over] of [
   ['HF defaults (relative step, parameter scaling)', {}],
@@ -149,14 +183,28 @@ for (const [label, over] of [
       const o: AdafactorRef = { ...AF_DEFAULTS, ...over };
       for (const shape of [[3, 4], [12]]) {
         // A transposed leaf has a non-contiguous grad, which forces the generic at:: path.
-        const p = layout === 'transposed' && shape.length === 2
-          ? T.tensor(transpose(P0, 3, 4), [4, 3], dtype).transpose(0, 1).setRequiresGrad(true)
-          : T.tensor(P0, shape, dtype).setRequiresGrad(true);
+        const p =
+          layout === 'transposed' && shape.length === 2
+            ? T.tensor(transpose(P0, 3, 4), [4, 3], dtype)
+                .transpose(0, 1)
+                .setRequiresGrad(true)
+            : T.tensor(P0, shape, dtype).setRequiresGrad(true);
         const opt = new T.Adafactor([p], {
-          lr: o.lr, eps: [o.eps1, o.eps2], clipThreshold: o.clip, decayRate: o.decay, beta1: o.beta1,
-          weightDecay: o.wd, scaleParameter: o.scale, relativeStep: o.relative, warmupInit: o.warmup,
+          lr: o.lr,
+          eps: [o.eps1, o.eps2],
+          clipThreshold: o.clip,
+          decayRate: o.decay,
+          beta1: o.beta1,
+          weightDecay: o.wd,
+          scaleParameter: o.scale,
+          relativeStep: o.relative,
+          warmupInit: o.warmup,
         });
-        for (let s = 0; s < 4; s++) { quadLoss(p, C); opt.step(); opt.zeroGrad(); }
+        for (let s = 0; s < 4; s++) {
+          quadLoss(p, C);
+          opt.step();
+          opt.zeroGrad();
+        }
         const expected = adafactorRef(P0, shape, C, 4, o);
         assertClose(p.toArray(), expected, tol, tol, `param [${shape}]`);
         // the update must be larger than the tolerance, otherwise this test could not fail
@@ -173,8 +221,14 @@ test('Adafactor on a 3-D parameter: fused loop equals the op-by-op path', () => 
   const vals = randomArray(24, prng(3));
   const run = (transposed: boolean): number[] => {
     const p = transposed
-      ? T.tidy(() => T.tensor(vals, [2, 3, 4], 'float64').permute([2, 1, 0]).contiguous().permute([2, 1, 0])
-        .setRequiresGrad(true).keep())
+      ? T.tidy(() =>
+          T.tensor(vals, [2, 3, 4], 'float64')
+            .permute([2, 1, 0])
+            .contiguous()
+            .permute([2, 1, 0])
+            .setRequiresGrad(true)
+            .keep(),
+        )
       : T.tensor(vals, [2, 3, 4], 'float64').setRequiresGrad(true);
     const opt = new T.Adafactor([p], { beta1: 0.8, weightDecay: 0.1 });
     for (let s = 0; s < 3; s++) {
@@ -221,7 +275,13 @@ test('Adafactor keeps fp32 state for a bf16 parameter and updates it', () => {
 test('clipGradNorm returns the total norm and rescales only when above maxNorm', () => {
   const a = T.tensor([1, 2], [2], 'float64').setRequiresGrad(true);
   const b = T.tensor([3], [1], 'float64').setRequiresGrad(true);
-  T.tidy(() => a.mul(T.tensor([3, 4], [2], 'float64')).sum().add(b.mul(12).sum()).backward()); // grads [3,4], [12]
+  T.tidy(() =>
+    a
+      .mul(T.tensor([3, 4], [2], 'float64'))
+      .sum()
+      .add(b.mul(12).sum())
+      .backward(),
+  ); // grads [3,4], [12]
   const total = T.clipGradNorm([a, b], 6.5);
   assert.ok(Math.abs(total - 13) < 1e-12);
   const coef = 6.5 / (13 + 1e-6);
@@ -250,9 +310,11 @@ test('learning-rate schedules', () => {
 // ---- exact resume ----
 function makeMlp(): Tensor[] {
   T.manualSeed(123);
-  return T.tidy(() => [
-    T.randn([16, 8]).mul(0.3), T.zeros([16]), T.randn([4, 16]).mul(0.3), T.zeros([4]),
-  ].map((t) => t.setRequiresGrad(true).keep()));
+  return T.tidy(() =>
+    [T.randn([16, 8]).mul(0.3), T.zeros([16]), T.randn([4, 16]).mul(0.3), T.zeros([4])].map((t) =>
+      t.setRequiresGrad(true).keep(),
+    ),
+  );
 }
 
 function trainStep(params: Tensor[], opt: T.AdamW | T.Adafactor, step: number): void {
@@ -263,7 +325,8 @@ function trainStep(params: Tensor[], opt: T.AdamW | T.Adafactor, step: number): 
     const h = T.dropout(T.linear(x, w1, b1).gelu('tanh'), 0.2, true);
     T.crossEntropy(T.linear(h, w2, b2), targets, { labelSmoothing: 0.1 }).backward();
     T.clipGradNorm(params, 1.0);
-    if (opt instanceof T.AdamW) opt.lr = T.schedules.linearWarmupDecay({ lr: 1e-2, warmupSteps: 3, totalSteps: 20 })(step);
+    if (opt instanceof T.AdamW)
+      opt.lr = T.schedules.linearWarmupDecay({ lr: 1e-2, warmupSteps: 3, totalSteps: 20 })(step);
     opt.step();
     opt.zeroGrad();
   });
@@ -274,13 +337,18 @@ const bytes = (ps: Tensor[]): Buffer => Buffer.concat(ps.map((p) => Buffer.from(
 for (const kind of ['AdamW', 'Adafactor'] as const) {
   test(`${kind}: restoring params + optimizer state + RNG state reproduces the next steps bit for bit`, () => {
     const live0 = T.liveTensors();
-    const make = (ps: Tensor[]): T.AdamW | T.Adafactor => kind === 'AdamW'
-      ? new T.AdamW(ps, { lr: 1e-2, weightDecay: 0.01 })
-      : new T.Adafactor(ps, { beta1: 0.9, weightDecay: 0.01 });
+    const make = (ps: Tensor[]): T.AdamW | T.Adafactor =>
+      kind === 'AdamW'
+        ? new T.AdamW(ps, { lr: 1e-2, weightDecay: 0.01 })
+        : new T.Adafactor(ps, { beta1: 0.9, weightDecay: 0.01 });
     const params = makeMlp();
     const opt = make(params);
     for (let s = 0; s < 3; s++) trainStep(params, opt, s);
-    const saved = T.tidy(() => ({ params: params.map((p) => p.detach().clone()), opt: opt.stateDict(), rng: T.getRngState() }));
+    const saved = T.tidy(() => ({
+      params: params.map((p) => p.detach().clone()),
+      opt: opt.stateDict(),
+      rng: T.getRngState(),
+    }));
     trainStep(params, opt, 3);
     trainStep(params, opt, 4);
     const expected = bytes(params);

@@ -13,60 +13,68 @@ test('thread count: set at load from CYCLENER_THREADS / cores, and settable', ()
   assert.throws(() => T.setNumThreads(0), /thread count must be >= 1/);
 });
 
-test('manualSeed makes draws reproducible', () => T.tidy(() => {
-  T.manualSeed(1234);
-  const a = T.randn([5]).toArray();
-  const d1 = T.dropout(T.ones([20]), 0.5, true).toArray();
-  T.manualSeed(1234);
-  assert.deepEqual(T.randn([5]).toArray(), a);
-  assert.deepEqual(T.dropout(T.ones([20]), 0.5, true).toArray(), d1);
-  T.manualSeed(1235);
-  assert.notDeepEqual(T.randn([5]).toArray(), a);
-}));
+test('manualSeed makes draws reproducible', () =>
+  T.tidy(() => {
+    T.manualSeed(1234);
+    const a = T.randn([5]).toArray();
+    const d1 = T.dropout(T.ones([20]), 0.5, true).toArray();
+    T.manualSeed(1234);
+    assert.deepEqual(T.randn([5]).toArray(), a);
+    assert.deepEqual(T.dropout(T.ones([20]), 0.5, true).toArray(), d1);
+    T.manualSeed(1235);
+    assert.notDeepEqual(T.randn([5]).toArray(), a);
+  }));
 
-test('getRngState/setRngState restore the generator exactly', () => T.tidy(() => {
-  T.manualSeed(7);
-  T.rand([3]);
-  const s = T.getRngState();
-  const next = [T.randn([4]).toArray(), T.rand([4]).toArray()];
-  T.randn([100]);
-  T.setRngState(s);
-  assert.deepEqual([T.randn([4]).toArray(), T.rand([4]).toArray()], next);
-  assert.ok(s.length > 1000);
-}));
+test('getRngState/setRngState restore the generator exactly', () =>
+  T.tidy(() => {
+    T.manualSeed(7);
+    T.rand([3]);
+    const s = T.getRngState();
+    const next = [T.randn([4]).toArray(), T.rand([4]).toArray()];
+    T.randn([100]);
+    T.setRngState(s);
+    assert.deepEqual([T.randn([4]).toArray(), T.rand([4]).toArray()], next);
+    assert.ok(s.length > 1000);
+  }));
 
-test('noGrad: no graph is recorded inside, grad mode is restored after (also on throw)', () => T.tidy(() => {
-  const p = T.ones([2], { requiresGrad: true });
-  assert.equal(T.noGrad(() => p.mul(2)).requiresGrad, false);
-  assert.equal(p.mul(2).requiresGrad, true);
-  assert.throws(() => T.noGrad(() => { throw new Error('x'); }));
-  assert.equal(T.isGradEnabled(), true);
-  assert.equal(T.noGrad(() => T.enableGrad(() => p.mul(2))).requiresGrad, true);
-}));
+test('noGrad: no graph is recorded inside, grad mode is restored after (also on throw)', () =>
+  T.tidy(() => {
+    const p = T.ones([2], { requiresGrad: true });
+    assert.equal(T.noGrad(() => p.mul(2)).requiresGrad, false);
+    assert.equal(p.mul(2).requiresGrad, true);
+    assert.throws(() =>
+      T.noGrad(() => {
+        throw new Error('x');
+      }),
+    );
+    assert.equal(T.isGradEnabled(), true);
+    assert.equal(T.noGrad(() => T.enableGrad(() => p.mul(2))).requiresGrad, true);
+  }));
 
-test('autocast: matmul/linear in bf16 inside the scope, fp32 outside; cross-entropy in fp32 (as torch CPU autocast)', () => T.tidy(() => {
-  const x = T.randn([4, 8]);
-  const w = T.randn([3, 8]);
-  const inside = T.autocast(() => T.linear(x, w));
-  assert.equal(inside.dtype, 'bfloat16');
-  assert.equal(T.autocast(() => x.matmul(w.transpose(0, 1))).dtype, 'bfloat16');
-  const targets = T.tensor([0, 1, 2, 0], [4], 'int64');
-  assert.equal(T.autocast(() => T.crossEntropy(T.linear(x, w), targets)).dtype, 'float32');
-  assert.equal(T.linear(x, w).dtype, 'float32');
-  // nested scopes restore the outer state
-  T.autocast(() => {
-    T.autocast(() => T.linear(x, w));
-    assert.equal(T.linear(x, w).dtype, 'bfloat16');
-  });
-  assert.equal(T.linear(x, w).dtype, 'float32');
-  // bf16 result close to fp32 (bf16 has ~3 significant digits)
-  const ref = T.linear(x, w).toArray();
-  inside.toArray().forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 0.05 * (1 + Math.abs(ref[i]!))));
-  // gradients flow back to fp32 params through the bf16 ops
-  const p = T.randn([3, 8], { requiresGrad: true });
-  T.autocast(() => T.linear(x, p).float().sum()).backward();
-  assert.equal(p.grad!.dtype, 'float32');
-}));
+test('autocast: matmul/linear in bf16 inside the scope, fp32 outside; cross-entropy in fp32 (as torch CPU autocast)', () =>
+  T.tidy(() => {
+    const x = T.randn([4, 8]);
+    const w = T.randn([3, 8]);
+    const inside = T.autocast(() => T.linear(x, w));
+    assert.equal(inside.dtype, 'bfloat16');
+    assert.equal(T.autocast(() => x.matmul(w.transpose(0, 1))).dtype, 'bfloat16');
+    const targets = T.tensor([0, 1, 2, 0], [4], 'int64');
+    assert.equal(T.autocast(() => T.crossEntropy(T.linear(x, w), targets)).dtype, 'float32');
+    assert.equal(T.linear(x, w).dtype, 'float32');
+    // nested scopes restore the outer state
+    T.autocast(() => {
+      T.autocast(() => T.linear(x, w));
+      assert.equal(T.linear(x, w).dtype, 'bfloat16');
+    });
+    assert.equal(T.linear(x, w).dtype, 'float32');
+    // bf16 result close to fp32 (bf16 has ~3 significant digits)
+    const ref = T.linear(x, w).toArray();
+    inside.toArray().forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 0.05 * (1 + Math.abs(ref[i]!))));
+    // gradients flow back to fp32 params through the bf16 ops
+    const p = T.randn([3, 8], { requiresGrad: true });
+    T.autocast(() => T.linear(x, p).float().sum()).backward();
+    assert.equal(p.grad!.dtype, 'float32');
+  }));
 
 test('config reports libtorch build, BLAS libraries in use, threads', () => {
   const c = T.config();

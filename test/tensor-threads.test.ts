@@ -16,7 +16,10 @@ test('wait policy: spin only when the wanted threads fit beside the other runnab
 test('CYCLENER_OMP_WAIT is checked', () => {
   assert.equal(T.waitMode({}), 'auto');
   assert.equal(T.waitMode({ CYCLENER_OMP_WAIT: 'Passive' }), 'passive');
-  assert.throws(() => T.waitMode({ CYCLENER_OMP_WAIT: 'spin' }), /CYCLENER_OMP_WAIT must be auto, active or passive, got 'spin'/);
+  assert.throws(
+    () => T.waitMode({ CYCLENER_OMP_WAIT: 'spin' }),
+    /CYCLENER_OMP_WAIT must be auto, active or passive, got 'spin'/,
+  );
 });
 
 test('thread governor: fewer threads after two busy observations, back after two quiet ones', () => {
@@ -31,5 +34,9 @@ test('thread governor: fewer threads after two busy observations, back after two
   assert.deepEqual(s, { current: 1, pending: null }, 'never below one thread');
   s = T.governThreadCount(T.governThreadCount(s, 2, 2, 0), 2, 2, 0);
   assert.deepEqual(s, { current: 2, pending: null }, 'back to the wanted count');
-  assert.deepEqual(T.governThreadCount({ current: 4, pending: 3 }, 4, 8, 5), { current: 3, pending: null }, 'as many as the free cores');
+  assert.deepEqual(
+    T.governThreadCount({ current: 4, pending: 3 }, 4, 8, 5),
+    { current: 3, pending: null },
+    'as many as the free cores',
+  );
 });

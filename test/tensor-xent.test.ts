@@ -21,7 +21,10 @@ function check(dtype: 'float32' | 'bfloat16', reduction: 'mean' | 'sum', lossTol
     assert.equal(loss.dtype, 'float32', 'the loss is float32 for bf16 logits too');
     assert.equal(x.grad!.dtype, dtype);
     const le = Math.abs(loss.item() - lossRef.item());
-    assert.ok(le <= lossTol * Math.max(1, Math.abs(lossRef.item())), `${dtype} ${reduction}: loss ${loss.item()} vs ${lossRef.item()}`);
+    assert.ok(
+      le <= lossTol * Math.max(1, Math.abs(lossRef.item())),
+      `${dtype} ${reduction}: loss ${loss.item()} vs ${lossRef.item()}`,
+    );
     const ge = x.grad!.to('float64').sub(ref.grad!).abs().max().item();
     assert.ok(ge <= gradTol, `${dtype} ${reduction}: max grad error ${ge}`);
     const ignored = x.grad!.narrow(0, 2, 1).abs().sum().item();
@@ -36,14 +39,24 @@ test('cross-entropy equals libtorch in float64: loss and gradient, mean and sum,
   check('bfloat16', 'mean', 1e-6, 2e-3);
 });
 
-test('fused cross-entropy: bad targets, no labelled row, fallbacks', () => T.tidy(() => {
-  const x = T.randn([3, 10]).to('bfloat16');
-  assert.throws(() => T.crossEntropy(x, T.tensor([1, 10, 2], [3], 'int64')), /Target 10 is out of bounds/);
-  assert.throws(() => T.crossEntropy(x, T.tensor([1, -5, 2], [3], 'int64')), /Target -5 is out of bounds/);
-  assert.ok(Number.isNaN(T.crossEntropy(x, T.tensor([-100, -100, -100], [3], 'int64')).item()), 'mean over no rows is NaN, as torch');
-  const fast = T.crossEntropy(x, T.tensor([1, 2, 3], [3], 'int64')).item();
-  const viaStrided = T.crossEntropy(x.transpose(0, 1).contiguous().transpose(0, 1), T.tensor([1, 2, 3], [3], 'int64')).item();
-  const smoothed = T.crossEntropy(x, T.tensor([1, 2, 3], [3], 'int64'), { labelSmoothing: 0.1 }).item();
-  assert.ok(Math.abs(fast - viaStrided) < 1e-5, 'non-contiguous logits take libtorch\'s path (in float32), same value');
-  assert.ok(smoothed !== fast, 'label smoothing still applies');
-}));
+test('fused cross-entropy: bad targets, no labelled row, fallbacks', () =>
+  T.tidy(() => {
+    const x = T.randn([3, 10]).to('bfloat16');
+    assert.throws(() => T.crossEntropy(x, T.tensor([1, 10, 2], [3], 'int64')), /Target 10 is out of bounds/);
+    assert.throws(() => T.crossEntropy(x, T.tensor([1, -5, 2], [3], 'int64')), /Target -5 is out of bounds/);
+    assert.ok(
+      Number.isNaN(T.crossEntropy(x, T.tensor([-100, -100, -100], [3], 'int64')).item()),
+      'mean over no rows is NaN, as torch',
+    );
+    const fast = T.crossEntropy(x, T.tensor([1, 2, 3], [3], 'int64')).item();
+    const viaStrided = T.crossEntropy(
+      x.transpose(0, 1).contiguous().transpose(0, 1),
+      T.tensor([1, 2, 3], [3], 'int64'),
+    ).item();
+    const smoothed = T.crossEntropy(x, T.tensor([1, 2, 3], [3], 'int64'), { labelSmoothing: 0.1 }).item();
+    assert.ok(
+      Math.abs(fast - viaStrided) < 1e-5,
+      "non-contiguous logits take libtorch's path (in float32), same value",
+    );
+    assert.ok(smoothed !== fast, 'label smoothing still applies');
+  }));

@@ -34,14 +34,28 @@ export function buildData(o: BuildDataOptions): BuildResult {
   const train = typeof o.train === 'string' ? readLabeled(o.train) : o.train;
   const dev = o.dev === undefined ? undefined : typeof o.dev === 'string' ? readLabeled(o.dev) : o.dev;
   const labels = [...train.sentences, ...(dev?.sentences ?? [])].flatMap((s) => s.entities.map((e) => e.label));
-  const v = o.verbalizer instanceof Verbalizer ? o.verbalizer
-    : typeof o.verbalizer === 'string' ? defaultVerbalizer(o.verbalizer)
-    : o.verbalizer ? new Verbalizer(o.verbalizer) : verbalizerForLabels(labels).verbalizer;
+  const v =
+    o.verbalizer instanceof Verbalizer
+      ? o.verbalizer
+      : typeof o.verbalizer === 'string'
+        ? defaultVerbalizer(o.verbalizer)
+        : o.verbalizer
+          ? new Verbalizer(o.verbalizer)
+          : verbalizerForLabels(labels).verbalizer;
   const opts: BuildOptions = {
-    train, mode: o.mode, numS: o.numS, numQ: o.numQ, seed: o.seed ?? 1, verbalizer: v, seedEntities: o.seedEntities ?? 1000,
-    allowOverlap: o.allowOverlap === true, devIndependent: o.devIndependent === true, includeEmptyQ: o.includeEmptyQ === true,
+    train,
+    mode: o.mode,
+    numS: o.numS,
+    numQ: o.numQ,
+    seed: o.seed ?? 1,
+    verbalizer: v,
+    seedEntities: o.seedEntities ?? 1000,
+    allowOverlap: o.allowOverlap === true,
+    devIndependent: o.devIndependent === true,
+    includeEmptyQ: o.includeEmptyQ === true,
     ...(dev ? { dev, devNumS: o.devNumS ?? 1000, devNumQ: o.devNumQ ?? 500 } : {}),
-    ...(o.dataset ? { dataset: o.dataset } : {}), ...(o.vectorsFile ? { vectorsFile: o.vectorsFile } : {}),
+    ...(o.dataset ? { dataset: o.dataset } : {}),
+    ...(o.vectorsFile ? { vectorsFile: o.vectorsFile } : {}),
   };
   return buildFiles(o.out, opts);
 }

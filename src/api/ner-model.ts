@@ -7,7 +7,14 @@ import type { Verbalizer } from '../data/verbalizer';
 import { utf16ToCodePoint } from '../t5/normalize';
 import { DEFAULT_PRECISION, type Precision } from '../t5/precision';
 import { modelSource, type ModelSource } from '../hub';
-import { decodeDefaults, DEFAULT_S2E_PREFIX, loadModelDir, readMeta, resolveS2EDir, type Loaded } from '../cycle/model-io';
+import {
+  decodeDefaults,
+  DEFAULT_S2E_PREFIX,
+  loadModelDir,
+  readMeta,
+  resolveS2EDir,
+  type Loaded,
+} from '../cycle/model-io';
 import { predictDetailed, verbalizerForTypes, type Predictions } from '../cycle/predict';
 import { Direction } from '../cycle/seq2seq';
 import { chunkText, mergePieces, type Piece } from './chunk';

@@ -6,7 +6,17 @@
 
 import { describeRange, rangeProblem, type Range } from '../data/range';
 
-export { ANY, AT_LEAST_1, DROPOUT, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, type Range } from '../data/range';
+export {
+  ANY,
+  AT_LEAST_1,
+  DROPOUT,
+  FRACTION,
+  NON_NEGATIVE,
+  POSITIVE,
+  PROBABILITY_BELOW_1,
+  SEED,
+  type Range,
+} from '../data/range';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -50,7 +60,11 @@ type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean : S['ty
 /** The parsed values of a spec table: defined when the flag has a default or is required, else maybe undefined. */
 export type FlagValues<F extends FlagTable> = string extends keyof F
   ? Record<string, FlagValue>
-  : { -readonly [K in keyof F]: F[K] extends { required: true } | { default: string | number | boolean } ? ValueOf<F[K]> : ValueOf<F[K]> | undefined };
+  : {
+      -readonly [K in keyof F]: F[K] extends { required: true } | { default: string | number | boolean }
+        ? ValueOf<F[K]>
+        : ValueOf<F[K]> | undefined;
+    };
 
 export interface ParsedArgs<F extends FlagTable = FlagTable> {
   flags: FlagValues<F>;
@@ -62,7 +76,12 @@ export interface ParsedArgs<F extends FlagTable = FlagTable> {
   warnings: string[];
 }
 
-export function parseArgs<F extends FlagTable>(argv: readonly string[], flags: F, positionals: readonly PositionalSpec[], command: string): ParsedArgs<F> {
+export function parseArgs<F extends FlagTable>(
+  argv: readonly string[],
+  flags: F,
+  positionals: readonly PositionalSpec[],
+  command: string,
+): ParsedArgs<F> {
   const out: Record<string, FlagValue> = {};
   const pos: string[] = [];
   const warnings: string[] = [];
@@ -72,9 +91,18 @@ export function parseArgs<F extends FlagTable>(argv: readonly string[], flags: F
   const hint = `(see cyclener ${command} --help)`;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    if (a === '--help' || a === '-h') { help = true; continue; }
-    if (a === '--') { pos.push(...argv.slice(i + 1)); break; }
-    if (!a.startsWith('-') || a === '-') { pos.push(a); continue; }
+    if (a === '--help' || a === '-h') {
+      help = true;
+      continue;
+    }
+    if (a === '--') {
+      pos.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      pos.push(a);
+      continue;
+    }
     if (!a.startsWith('--')) throw new UsageError(`unknown option ${a} for "cyclener ${command}" ${hint}`);
     const eq = a.indexOf('=');
     const typed = a.slice(2, eq < 0 ? undefined : eq);
@@ -95,7 +123,8 @@ export function parseArgs<F extends FlagTable>(argv: readonly string[], flags: F
     if (eq >= 0) raw = a.slice(eq + 1);
     else {
       const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${name} needs a value ${spec.arg ?? ''}`.trimEnd());
+      if (next === undefined || (next.startsWith('--') && next.length > 2))
+        throw new UsageError(`--${name} needs a value ${spec.arg ?? ''}`.trimEnd());
       raw = next;
       i++;
     }
@@ -115,7 +144,8 @@ export function parseArgs<F extends FlagTable>(argv: readonly string[], flags: F
 }
 
 function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
-  if (spec.choices && !spec.choices.includes(raw)) throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}; got "${raw}"`);
+  if (spec.choices && !spec.choices.includes(raw))
+    throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}; got "${raw}"`);
   if (spec.type === 'string') return raw;
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got "${raw}"`);
@@ -125,8 +155,20 @@ function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
   return n;
 }
 
-export function formatHelp(command: string, summary: string, flags: FlagTable, positionals: readonly PositionalSpec[], details?: string): string {
-  const usage = [`cyclener ${command}`, ...positionals.map((p) => (p.required === false ? `[${p.name}]` : p.name)), Object.keys(flags).length > 0 ? '[options]' : ''].filter(Boolean).join(' ');
+export function formatHelp(
+  command: string,
+  summary: string,
+  flags: FlagTable,
+  positionals: readonly PositionalSpec[],
+  details?: string,
+): string {
+  const usage = [
+    `cyclener ${command}`,
+    ...positionals.map((p) => (p.required === false ? `[${p.name}]` : p.name)),
+    Object.keys(flags).length > 0 ? '[options]' : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
   const lines = [`usage: ${usage}`, '', summary];
   if (positionals.length > 0) {
     lines.push('', 'arguments:');
@@ -137,7 +179,14 @@ export function formatHelp(command: string, summary: string, flags: FlagTable, p
     if (s.deprecated) continue;
     const shown = s.default ?? s.shownDefault;
     const left = `--${name}${s.type === 'boolean' ? '' : ` ${s.arg ?? (s.type === 'string' ? 'VALUE' : 'N')}`}`;
-    const extra = [s.required ? 'required' : '', shown !== undefined ? `default ${String(shown)}` : '', s.choices ? `one of ${s.choices.join('|')}` : '', s.range ? describeRange(s.range) : ''].filter(Boolean).join('; ');
+    const extra = [
+      s.required ? 'required' : '',
+      shown !== undefined ? `default ${String(shown)}` : '',
+      s.choices ? `one of ${s.choices.join('|')}` : '',
+      s.range ? describeRange(s.range) : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     lines.push(`  ${left.padEnd(24)} ${s.help}${extra ? ` (${extra})` : ''}`);
   }
   lines.push(`  ${'--help'.padEnd(24)} show this help`);

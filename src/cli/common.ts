@@ -5,14 +5,23 @@ import { writeLines } from '../util/fs';
 import { DataError } from '../data/errors';
 import { readLabeled, type LabeledCorpus, type LabeledFormat, type OffsetUnit } from '../data/readers';
 import { parseScheme } from '../data/tags';
-import { defaultVerbalizer, loadVerbalizer, verbalizerForLabels, DEFAULT_VERBALIZERS, type Verbalizer } from '../data/verbalizer';
+import {
+  defaultVerbalizer,
+  loadVerbalizer,
+  verbalizerForLabels,
+  DEFAULT_VERBALIZERS,
+  type Verbalizer,
+} from '../data/verbalizer';
 import type { FlagSpec, FlagValue } from './args';
 import { ANY, UsageError } from './args';
 import type { Precision } from '../t5/precision';
 
 /** `--fp32`: the opt-out of bf16 autocast (the default for training and generation, see src/t5/precision.ts). */
 export const PRECISION_FLAG = {
-  fp32: { type: 'boolean', help: 'compute in float32 instead of bf16 autocast (the default: ~2x faster, same results within noise)' },
+  fp32: {
+    type: 'boolean',
+    help: 'compute in float32 instead of bf16 autocast (the default: ~2x faster, same results within noise)',
+  },
 } satisfies Record<string, FlagSpec>;
 
 export function precisionOf(f: Record<string, FlagValue | undefined>): Precision {
@@ -20,10 +29,29 @@ export function precisionOf(f: Record<string, FlagValue | undefined>): Precision
 }
 
 export const READER_FLAGS = {
-  'tag-column': { type: 'int', arg: 'N', help: 'column holding the tag, 0-based, negative from the end (default: last column)', range: ANY },
-  scheme: { type: 'string', arg: 'S', help: 'tag scheme instead of detecting it', choices: ['IOB1', 'IOB2', 'IOBES', 'BILOU', 'BIO', 'BIOES'] },
-  'repair-tags': { type: 'boolean', help: 're-encode invalid tag sequences from their conlleval reading (counted) instead of failing' },
-  offsets: { type: 'string', arg: 'U', help: 'unit of JSONL start/end: utf16 (JavaScript string indices) or codepoints (Python str indices, spaCy)', default: 'utf16', choices: ['utf16', 'codepoints'] },
+  'tag-column': {
+    type: 'int',
+    arg: 'N',
+    help: 'column holding the tag, 0-based, negative from the end (default: last column)',
+    range: ANY,
+  },
+  scheme: {
+    type: 'string',
+    arg: 'S',
+    help: 'tag scheme instead of detecting it',
+    choices: ['IOB1', 'IOB2', 'IOBES', 'BILOU', 'BIO', 'BIOES'],
+  },
+  'repair-tags': {
+    type: 'boolean',
+    help: 're-encode invalid tag sequences from their conlleval reading (counted) instead of failing',
+  },
+  offsets: {
+    type: 'string',
+    arg: 'U',
+    help: 'unit of JSONL start/end: utf16 (JavaScript string indices) or codepoints (Python str indices, spaCy)',
+    default: 'utf16',
+    choices: ['utf16', 'codepoints'],
+  },
 } satisfies Record<string, FlagSpec>;
 
 export function offsetsOf(f: Record<string, FlagValue | undefined>): OffsetUnit {
@@ -31,8 +59,16 @@ export function offsetsOf(f: Record<string, FlagValue | undefined>): OffsetUnit 
 }
 
 export const VERBALIZER_FLAGS = {
-  dataset: { type: 'string', arg: 'NAME', help: `default label verbaliser to use (${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); guessed from the labels when absent` },
-  verbalizer: { type: 'string', arg: 'FILE', help: 'JSON object {"LABEL": "type word", ...} overriding the default verbaliser' },
+  dataset: {
+    type: 'string',
+    arg: 'NAME',
+    help: `default label verbaliser to use (${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); guessed from the labels when absent`,
+  },
+  verbalizer: {
+    type: 'string',
+    arg: 'FILE',
+    help: 'JSON object {"LABEL": "type word", ...} overriding the default verbaliser',
+  },
 } satisfies Record<string, FlagSpec>;
 
 export function str(v: FlagValue): string | undefined {
@@ -56,16 +92,26 @@ export function readLabeledWithFlags(file: string, flags: Record<string, FlagVal
 }
 
 /** --verbalizer FILE, else --dataset NAME, else the default whose labels cover the corpus. */
-export function chooseVerbalizer(flags: Record<string, FlagValue>, labels: Iterable<string>, dataset?: string): Verbalizer {
+export function chooseVerbalizer(
+  flags: Record<string, FlagValue>,
+  labels: Iterable<string>,
+  dataset?: string,
+): Verbalizer {
   const file = str(flags.verbalizer);
   const ds = str(flags.dataset) ?? dataset;
   let v: Verbalizer;
   if (file) v = loadVerbalizer(file);
   else if (ds && DEFAULT_VERBALIZERS[ds]) v = defaultVerbalizer(ds);
-  else if (ds && str(flags.dataset)) throw new UsageError(`no default verbaliser for dataset "${ds}" (known: ${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); pass --verbalizer FILE`);
+  else if (ds && str(flags.dataset))
+    throw new UsageError(
+      `no default verbaliser for dataset "${ds}" (known: ${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); pass --verbalizer FILE`,
+    );
   else v = verbalizerForLabels(labels).verbalizer;
   const missing = [...new Set(labels)].filter((l) => !v.has(l));
-  if (missing.length > 0) throw new UsageError(`the verbaliser has no word for label(s) ${missing.join(', ')}; pass --verbalizer FILE with a mapping`);
+  if (missing.length > 0)
+    throw new UsageError(
+      `the verbaliser has no word for label(s) ${missing.join(', ')}; pass --verbalizer FILE with a mapping`,
+    );
   return v;
 }
 
@@ -79,7 +125,11 @@ export function corpusLabels(c: LabeledCorpus): string[] {
 export function requireCleanTags(c: LabeledCorpus): void {
   if (c.tagProblems.length === 0) return;
   const p = c.tagProblems[0]!;
-  throw new DataError(c.file, p.line, `${p.problem}; ${c.tagProblems.length} invalid tag sequence(s) for ${c.scheme} in this file (pass --repair-tags to re-encode them, or --scheme to override the detected scheme)`);
+  throw new DataError(
+    c.file,
+    p.line,
+    `${p.problem}; ${c.tagProblems.length} invalid tag sequence(s) for ${c.scheme} in this file (pass --repair-tags to re-encode them, or --scheme to override the detected scheme)`,
+  );
 }
 
 export function ensureDir(dir: string): void {
@@ -113,5 +163,11 @@ export function onInterrupt(log: (line: string) => void): { signal: AbortSignal;
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
-  return { signal: ac.signal, dispose: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
 }

@@ -8,20 +8,34 @@ import { AT_LEAST_1 } from './args';
 import { PRECISION_FLAG, precisionOf } from './common';
 
 export const PREDICT_FLAGS = {
-  'no-ground': { type: 'boolean', help: "plain decoding: S2E may emit any text (default: the model's setting, grounded unless it was trained with --no-ground; --no-ground=false forces grounded)" },
-  'max-new-tokens': { type: 'int', arg: 'N', help: `longest entity sequence in tokens (default: the model's setting, else ${FALLBACK_DECODE.maxNewTokens})`, range: AT_LEAST_1 },
+  'no-ground': {
+    type: 'boolean',
+    help: "plain decoding: S2E may emit any text (default: the model's setting, grounded unless it was trained with --no-ground; --no-ground=false forces grounded)",
+  },
+  'max-new-tokens': {
+    type: 'int',
+    arg: 'N',
+    help: `longest entity sequence in tokens (default: the model's setting, else ${FALLBACK_DECODE.maxNewTokens})`,
+    range: AT_LEAST_1,
+  },
   beams: { type: 'int', arg: 'N', help: 'beam width (1 = greedy)', shownDefault: 1, range: AT_LEAST_1 },
   'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32, range: AT_LEAST_1 },
   ...PRECISION_FLAG,
 } satisfies Record<string, FlagSpec>;
 
 /** predictWithModelDir's options from the flags: decoding left undefined where the model's setting applies. */
-export function predictOptions(f: { 'no-ground'?: boolean; 'max-new-tokens'?: number; beams?: number; 'predict-batch': number } & Record<string, FlagValue>) {
+export function predictOptions(
+  f: { 'no-ground'?: boolean; 'max-new-tokens'?: number; beams?: number; 'predict-batch': number } & Record<
+    string,
+    FlagValue
+  >,
+) {
   return {
     ...(f['no-ground'] !== undefined ? { grounded: !f['no-ground'] } : {}),
     ...(f['max-new-tokens'] !== undefined ? { maxNewTokens: f['max-new-tokens'] } : {}),
     ...(f.beams !== undefined ? { numBeams: f.beams } : {}),
-    batch: f['predict-batch'], precision: precisionOf(f),
+    batch: f['predict-batch'],
+    precision: precisionOf(f),
   };
 }
 
@@ -33,6 +47,10 @@ export function issueSummary(issues: readonly SentenceIssues[], unplaced: readon
   const c = issueCounts(issues);
   const sentences = issues.filter((x, i) => x.cut || x.dropped.length > 0 || (unplaced[i] ?? 0) > 0).length;
   const u = unplaced.reduce((a, b) => a + b, 0);
-  const why = [`${c.emptySurface} empty surface`, `${c.partialWord} partial word`, ...(unplaced.length > 0 ? [`${u} not placed`] : [])];
+  const why = [
+    `${c.emptySurface} empty surface`,
+    `${c.partialWord} partial word`,
+    ...(unplaced.length > 0 ? [`${u} not placed`] : []),
+  ];
   return `${sentences} sentences had output cut or entities dropped (${c.cut} cut: malformed or stopped by --max-new-tokens; ${c.emptySurface + c.partialWord + u} entities dropped: ${why.join(', ')})`;
 }

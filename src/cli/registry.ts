@@ -54,14 +54,21 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   let used = 0;
   for (const c of commands.values()) {
     const words = c.name.split(' ');
-    if (words.length > used && words.every((w, i) => argv[i] === w)) { cmd = c; used = words.length; }
+    if (words.length > used && words.every((w, i) => argv[i] === w)) {
+      cmd = c;
+      used = words.length;
+    }
   }
   if (!cmd) {
     const words = argv.filter((a) => !a.startsWith('-'));
     const wantsHelp = argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help';
-    if (wantsHelp) { io.out(overview([])); return argv.length === 0 ? 2 : 0; }
+    if (wantsHelp) {
+      io.out(overview([]));
+      return argv.length === 0 ? 2 : 0;
+    }
     // A group prefix such as "data" lists its subcommands.
-    const group = words.length > 0 && listCommands().some((c) => c.name.startsWith(`${words[0]} `)) ? [words[0] as string] : [];
+    const group =
+      words.length > 0 && listCommands().some((c) => c.name.startsWith(`${words[0]} `)) ? [words[0] as string] : [];
     if (group.length > 0 && (argv.length === 1 || argv.includes('--help') || argv.includes('-h'))) {
       io.out(overview(group));
       return argv.length === 1 ? 2 : 0;
@@ -86,8 +93,14 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
 /** One line on stderr, no stack trace (set CYCLENER_DEBUG=1 for one). */
 export function reportError(e: unknown, io: Io): number {
   if (process.env.CYCLENER_DEBUG && e instanceof Error && e.stack) io.err(e.stack);
-  if (e instanceof UsageError) { io.err(`cyclener: ${e.message}`); return 2; }
-  if (e instanceof RunDirError) { io.err(`cyclener: ${e.message}`); return e.exitCode; }
+  if (e instanceof UsageError) {
+    io.err(`cyclener: ${e.message}`);
+    return 2;
+  }
+  if (e instanceof RunDirError) {
+    io.err(`cyclener: ${e.message}`);
+    return e.exitCode;
+  }
   if (e instanceof DataError) {
     io.err(`cyclener: ${e.message}`);
     return e.line === undefined && /^(no such file|is a directory)/.test(e.problem) ? 2 : 1;

@@ -3,7 +3,16 @@
 import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX, type ModelMeta } from './model-io';
 import type { DecodeConfig } from './seq2seq';
 import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
-import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY_BELOW_1, SEED, rangeProblem, type Range } from '../data/range';
+import {
+  AT_LEAST_1,
+  FRACTION,
+  NON_NEGATIVE,
+  POSITIVE,
+  PROBABILITY_BELOW_1,
+  SEED,
+  rangeProblem,
+  type Range,
+} from '../data/range';
 import type { ModelSource } from '../hub';
 
 export interface CycleConfig {
@@ -130,9 +139,19 @@ export const DEFAULT_CONFIG: CycleConfig = {
 
 /** What a cycle run records in its saved models' cyclener.json: the S2E's decoding is the one dev F1 was measured with. */
 export function cycleModelMeta(cfg: CycleConfig, types: string[]): { s2e: ModelMeta; e2s: ModelMeta } {
-  const decode = { grounded: cfg.groundedEval, maxNewTokens: cfg.evalDecode.maxNewTokens, ...(cfg.evalDecode.numBeams !== undefined ? { numBeams: cfg.evalDecode.numBeams } : {}) };
+  const decode = {
+    grounded: cfg.groundedEval,
+    maxNewTokens: cfg.evalDecode.maxNewTokens,
+    ...(cfg.evalDecode.numBeams !== undefined ? { numBeams: cfg.evalDecode.numBeams } : {}),
+  };
   return {
-    s2e: { task: 's2e', prefix: cfg.s2ePrefix, types, ...(cfg.verbalizer ? { verbalizer: cfg.verbalizer } : {}), decode },
+    s2e: {
+      task: 's2e',
+      prefix: cfg.s2ePrefix,
+      types,
+      ...(cfg.verbalizer ? { verbalizer: cfg.verbalizer } : {}),
+      decode,
+    },
     e2s: { task: 'e2s', prefix: cfg.e2sPrefix, types },
   };
 }
@@ -166,7 +185,10 @@ export const CONFIG_RANGES: Record<NumericKey, { range: Range; int: boolean }> =
 };
 
 /** Optional numeric fields of a DecodeConfig (maxNewTokens is required: checked separately). */
-const DECODE_RANGES: Record<Exclude<keyof DecodeConfig, 'maxNewTokens' | 'doSample'>, { range: Range; int: boolean }> = {
+const DECODE_RANGES: Record<
+  Exclude<keyof DecodeConfig, 'maxNewTokens' | 'doSample'>,
+  { range: Range; int: boolean }
+> = {
   numBeams: { range: AT_LEAST_1, int: true },
   temperature: { range: POSITIVE, int: false },
   topP: { range: { min: 0, max: 1, minExclusive: true }, int: false },
@@ -177,7 +199,9 @@ const DECODE_RANGES: Record<Exclude<keyof DecodeConfig, 'maxNewTokens' | 'doSamp
 
 /** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */
 export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): CycleConfig {
-  for (const k of Object.keys(over)) if (!(k in DEFAULT_CONFIG)) throw new Error(`${source}: unknown key "${k}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
+  for (const k of Object.keys(over))
+    if (!(k in DEFAULT_CONFIG))
+      throw new Error(`${source}: unknown key "${k}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
   const c = { ...DEFAULT_CONFIG, ...over };
   for (const k of ['s2eDecode', 'e2sDecode', 'evalDecode'] as const) {
     const d = c[k];
@@ -194,9 +218,12 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
     const p = rangeProblem(c[k as NumericKey], r.range, r.int);
     if (p) throw new Error(`${source}: ${k} ${p}`);
   }
-  if (!['warn', 'stop', 'rollback'].includes(c.onCollapse)) throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
-  if (!['none', 'fragments', 'lexical'].includes(c.warmup)) throw new Error(`${source}: warmup must be none, fragments or lexical`);
-  if (!['both', 's2e', 'e2s'].includes(c.warmupDirections)) throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
+  if (!['warn', 'stop', 'rollback'].includes(c.onCollapse))
+    throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
+  if (!['none', 'fragments', 'lexical'].includes(c.warmup))
+    throw new Error(`${source}: warmup must be none, fragments or lexical`);
+  if (!['both', 's2e', 'e2s'].includes(c.warmupDirections))
+    throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
   if (!['none', 'copied'].includes(c.eCycleFilter)) throw new Error(`${source}: eCycleFilter must be none or copied`);
   if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
   return c;

@@ -57,8 +57,15 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
   const eb = cfg.evalBatchSize;
   const f1 = async (gold: LabeledCorpus) => {
     const sentences = gold.sentences.map((s) => s.text);
-    const seqs = await predictSequences(s2e, sentences, { grounded: cfg.groundedEval, types: ctx.types, batchSize: eb, decode: cfg.evalDecode });
-    return evaluate(compareSequences(gold, gold.file, seqs, verbalizerForTypes(ctx.types, cfg.verbalizer ?? undefined)).sentences);
+    const seqs = await predictSequences(s2e, sentences, {
+      grounded: cfg.groundedEval,
+      types: ctx.types,
+      batchSize: eb,
+      decode: cfg.evalDecode,
+    });
+    return evaluate(
+      compareSequences(gold, gold.file, seqs, verbalizerForTypes(ctx.types, cfg.verbalizer ?? undefined)).sentences,
+    );
   };
   return async () => {
     const result: EvalResult = { devSLoss: null, devELoss: null, devF1: null, devBagF1: null };
@@ -76,8 +83,16 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
       if (k > 0) {
         const sBack = await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
         const qBack = (await ctx.s2eGenerate(sPrime.slice(0, k))).texts;
-        samples.sCycle = Array.from({ length: k }, (_, i) => ({ s: devS[i] as string, qPrime: qPrime[i] as string, sRecon: sBack[i] as string }));
-        samples.eCycle = Array.from({ length: k }, (_, i) => ({ q: devQ[i] as string, sPrime: sPrime[i] as string, qRecon: qBack[i] as string }));
+        samples.sCycle = Array.from({ length: k }, (_, i) => ({
+          s: devS[i] as string,
+          qPrime: qPrime[i] as string,
+          sRecon: sBack[i] as string,
+        }));
+        samples.eCycle = Array.from({ length: k }, (_, i) => ({
+          q: devQ[i] as string,
+          sPrime: sPrime[i] as string,
+          qRecon: qBack[i] as string,
+        }));
       }
       devOutputs = collapseStats(qPrime);
     }

@@ -42,7 +42,14 @@ export class SpanConstraint {
   /** Per token: the first token at or after it where a span may end with no `<unk>` in between, or -1. */
   private readonly nextEnd: Int32Array;
 
-  constructor(readonly sentence: SentenceTokens, readonly typeSeqs: readonly number[][], readonly sepId: number, readonly eosId: number, opts: GroundingOptions = {}, readonly unkId = -1) {
+  constructor(
+    readonly sentence: SentenceTokens,
+    readonly typeSeqs: readonly number[][],
+    readonly sepId: number,
+    readonly eosId: number,
+    opts: GroundingOptions = {},
+    readonly unkId = -1,
+  ) {
     if (typeSeqs.length === 0) throw new Error('grounded decoding needs at least one type word');
     this.maxSpan = opts.maxSpanTokens ?? 24;
     const ids = sentence.ids;
@@ -53,7 +60,9 @@ export class SpanConstraint {
     }
     // Only starts from which a whole span can be completed: decoding can then never dead-end inside a
     // word ("Bayern M" when the next piece was <unk>) or stop on an empty surface.
-    this.starts = sentence.wordStart.flatMap((w, i) => (w && sentence.alnumStart?.[i] !== false && this.reachable(i, i) ? [i] : []));
+    this.starts = sentence.wordStart.flatMap((w, i) =>
+      w && sentence.alnumStart?.[i] !== false && this.reachable(i, i) ? [i] : [],
+    );
     // A sentence without any such start has no span to offer: then only the empty sequence remains.
     this.allowEmpty = (opts.allowEmpty ?? true) || this.starts.length === 0;
   }
@@ -92,7 +101,10 @@ export class SpanConstraint {
     let cursor = 0;
     for (let i = 0; i < prefix.length; i++) {
       const x = prefix[i] as number;
-      if (x !== this.sepId) { cur.push(x); continue; }
+      if (x !== this.sepId) {
+        cur.push(x);
+        continue;
+      }
       if (!inType) {
         const at = this.starts.find((st) => st >= cursor && this.completeAt(st, cur));
         cursor = at === undefined ? ids.length : at + cur.length;
@@ -105,7 +117,10 @@ export class SpanConstraint {
       const more = this.starts.some((st) => st >= cursor);
       for (const t of this.typeSeqs) {
         if (cur.length > t.length || !cur.every((x, k) => x === t[k])) continue;
-        if (cur.length === t.length) { if (more) out.add(this.sepId); out.add(this.eosId); } else out.add(t[cur.length] as number);
+        if (cur.length === t.length) {
+          if (more) out.add(this.sepId);
+          out.add(this.eosId);
+        } else out.add(t[cur.length] as number);
       }
       return Int32Array.from(out);
     }
@@ -150,33 +165,54 @@ export async function sentenceTokens(tokenizer: T5Tokenizer, texts: readonly str
       return !/[\p{L}\p{N}\p{M}]/u.test(next);
     });
     const blank = ids.map((_, i) => BLANK_PIECE.test(pieces[i] ?? ''));
-    const alnumStart = ids.map((_, i) => /^\s*[\p{L}\p{N}]/u.test(text.slice((offs[i] as readonly [number, number])[0])));
+    const alnumStart = ids.map((_, i) =>
+      /^\s*[\p{L}\p{N}]/u.test(text.slice((offs[i] as readonly [number, number])[0])),
+    );
     return { ids, wordStart, canEnd, blank, alnumStart };
   });
 }
 
 export async function typeTokenSeqs(tokenizer: T5Tokenizer, types: readonly string[]): Promise<number[][]> {
   const seqs = await tokenizer.encodeBatch([...types], { addEos: false });
-  seqs.forEach((s, i) => { if (s.length === 0) throw new Error(`type word "${types[i]}" tokenises to nothing`); });
+  seqs.forEach((s, i) => {
+    if (s.length === 0) throw new Error(`type word "${types[i]}" tokenises to nothing`);
+  });
   return seqs;
 }
 
 /** One constraint per sentence, as an allowedTokens hook for a batch. */
-export async function groundingHook(tokenizer: T5Tokenizer, texts: readonly string[], types: readonly string[], opts: GroundingOptions = {}): Promise<AllowedTokensFn> {
+export async function groundingHook(
+  tokenizer: T5Tokenizer,
+  texts: readonly string[],
+  types: readonly string[],
+  opts: GroundingOptions = {},
+): Promise<AllowedTokensFn> {
   if (tokenizer.sepId < 0) throw new Error('grounded decoding: the tokenizer has no <sep> token');
   const [sents, typeSeqs] = await Promise.all([sentenceTokens(tokenizer, texts), typeTokenSeqs(tokenizer, types)]);
-  const cons = sents.map((s) => new SpanConstraint(s, typeSeqs, tokenizer.sepId, tokenizer.eosId, opts, tokenizer.unkId));
+  const cons = sents.map(
+    (s) => new SpanConstraint(s, typeSeqs, tokenizer.sepId, tokenizer.eosId, opts, tokenizer.unkId),
+  );
   return (b, prefix) => (cons[b] as SpanConstraint).allowed(prefix);
 }
 
 /** S2E generation as the cycles do it: Q′ for a batch of sentences and each output's mean token log-probability. */
-export type S2EGenerate = (sentences: readonly string[], seed?: number) => Promise<{ texts: string[]; meanLogProbs: number[] }>;
+export type S2EGenerate = (
+  sentences: readonly string[],
+  seed?: number,
+) => Promise<{ texts: string[]; meanLogProbs: number[] }>;
 
 /** The one S2E generator of the cycles (the S-cycle, the dev S-cycle and the samples): the cycles' decode settings,
  *  grounded in each batch's own sentences unless `grounded` is off. */
-export function cycleS2EGenerate(s2e: Direction, decode: DecodeConfig, types: readonly string[], opts: { grounded: boolean; allowEmpty: boolean }): S2EGenerate {
+export function cycleS2EGenerate(
+  s2e: Direction,
+  decode: DecodeConfig,
+  types: readonly string[],
+  opts: { grounded: boolean; allowEmpty: boolean },
+): S2EGenerate {
   return async (sentences, seed = 0) => {
-    const hook = opts.grounded ? await groundingHook(s2e.tokenizer, sentences, types, { allowEmpty: opts.allowEmpty }) : undefined;
+    const hook = opts.grounded
+      ? await groundingHook(s2e.tokenizer, sentences, types, { allowEmpty: opts.allowEmpty })
+      : undefined;
     return s2e.generateScored(sentences, decode, hook, seed);
   };
 }

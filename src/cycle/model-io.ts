@@ -43,12 +43,19 @@ export const FALLBACK_DECODE: DecodeDefaults = { grounded: true, maxNewTokens: 1
 export function decodeDefaults(dir: string, meta: ModelMeta | null): DecodeDefaults {
   if (meta?.decode) return meta.decode;
   const runConfig = path.join(dir, '..', '..', 'config.json');
-  const inRun = path.basename(dir) === 's2e' && ['best', 'ckpt'].includes(path.basename(path.dirname(path.resolve(dir))));
+  const inRun =
+    path.basename(dir) === 's2e' && ['best', 'ckpt'].includes(path.basename(path.dirname(path.resolve(dir))));
   if (meta?.task === 's2e' && inRun && fs.existsSync(runConfig)) {
     try {
-      const c = readJsonFile<{ groundedEval?: unknown; evalDecode?: { maxNewTokens?: unknown; numBeams?: unknown } }>(runConfig);
+      const c = readJsonFile<{ groundedEval?: unknown; evalDecode?: { maxNewTokens?: unknown; numBeams?: unknown } }>(
+        runConfig,
+      );
       if (typeof c.groundedEval === 'boolean' && typeof c.evalDecode?.maxNewTokens === 'number') {
-        return { grounded: c.groundedEval, maxNewTokens: c.evalDecode.maxNewTokens, ...(typeof c.evalDecode.numBeams === 'number' ? { numBeams: c.evalDecode.numBeams } : {}) };
+        return {
+          grounded: c.groundedEval,
+          maxNewTokens: c.evalDecode.maxNewTokens,
+          ...(typeof c.evalDecode.numBeams === 'number' ? { numBeams: c.evalDecode.numBeams } : {}),
+        };
       }
     } catch {
       // not a run's config: the fallback below
@@ -61,7 +68,11 @@ export function decodeDefaults(dir: string, meta: ModelMeta | null): DecodeDefau
 export function resolveS2EDir(dir: string): string {
   for (const c of [dir, path.join(dir, 's2e'), path.join(dir, 'best', 's2e')]) {
     // A run directory has a config.json too (the run's): a model also has weights.
-    if (fs.existsSync(path.join(c, 'config.json')) && (fs.existsSync(path.join(c, 'model.safetensors')) || fs.existsSync(path.join(c, 'model.safetensors.index.json')))) return c;
+    if (
+      fs.existsSync(path.join(c, 'config.json')) &&
+      (fs.existsSync(path.join(c, 'model.safetensors')) || fs.existsSync(path.join(c, 'model.safetensors.index.json')))
+    )
+      return c;
   }
   throw new Error(`${dir}: not a model directory (no config.json + model.safetensors in it, in s2e/ or in best/s2e/)`);
 }
@@ -96,7 +107,12 @@ export function loadModelDir(dir: string, tokenizerDir?: string): Loaded {
 }
 
 /** Save a model directory (fp32 unless told) with its tokenizer and meta; atomic per file. */
-export function saveModelDir(dir: string, model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, meta: ModelMeta): void {
+export function saveModelDir(
+  dir: string,
+  model: T5ForConditionalGeneration,
+  tokenizer: T5Tokenizer,
+  meta: ModelMeta,
+): void {
   saveCheckpoint(dir, model, { tokenizer });
   writeJsonFile(path.join(dir, META_FILE), meta);
 }

@@ -5,7 +5,11 @@ import { Rng } from '../data/rng';
 
 export class EpochOrder {
   private cache = new Map<string, number[]>();
-  constructor(readonly seed: number, readonly name: string, readonly n: number) {
+  constructor(
+    readonly seed: number,
+    readonly name: string,
+    readonly n: number,
+  ) {
     if (n <= 0) throw new Error(`${name}: empty set`);
   }
 

@@ -33,7 +33,11 @@ export interface Predictions {
 }
 
 /** Entity sequences, cleaned and mapped back to the original sentences (see `finishSequence`). */
-export async function predictDetailed(s2e: Direction, sentences: readonly string[], opts: PredictOptions): Promise<Predictions> {
+export async function predictDetailed(
+  s2e: Direction,
+  sentences: readonly string[],
+  opts: PredictOptions,
+): Promise<Predictions> {
   const hook = opts.grounded ? (b: readonly string[]) => groundingHook(s2e.tokenizer, b, opts.types) : undefined;
   const raw = await generateAll(s2e, sentences, opts.decode, opts.batchSize, hook);
   const out: Predictions = { seqs: [], issues: [] };
@@ -46,23 +50,32 @@ export async function predictDetailed(s2e: Direction, sentences: readonly string
 }
 
 /** One entity sequence per sentence ("" = none). */
-export async function predictSequences(s2e: Direction, sentences: readonly string[], opts: PredictOptions): Promise<string[]> {
+export async function predictSequences(
+  s2e: Direction,
+  sentences: readonly string[],
+  opts: PredictOptions,
+): Promise<string[]> {
   return (await predictDetailed(s2e, sentences, opts)).seqs;
 }
 
 const WORD_CHAR = /[\p{L}\p{N}\p{M}]/u;
 const charAt = (t: string, i: number) => String.fromCodePoint(t.codePointAt(i) ?? 32);
-const charBefore = (t: string, i: number) => (i >= 2 && /[\udc00-\udfff]/.test(t[i - 1] ?? '') ? charAt(t, i - 2) : (t[i - 1] ?? ' '));
+const charBefore = (t: string, i: number) =>
+  i >= 2 && /[\udc00-\udfff]/.test(t[i - 1] ?? '') ? charAt(t, i - 2) : (t[i - 1] ?? ' ');
 
 /** [a, b) does not cut between two letters/digits: it is made of whole words (punctuation may bound it). */
 export function coversWholeWords(text: string, a: number, b: number): boolean {
-  const cuts = (i: number) => i > 0 && i < text.length && WORD_CHAR.test(charBefore(text, i)) && WORD_CHAR.test(charAt(text, i));
+  const cuts = (i: number) =>
+    i > 0 && i < text.length && WORD_CHAR.test(charBefore(text, i)) && WORD_CHAR.test(charAt(text, i));
   return !cuts(a) && !cuts(b);
 }
 
 /** Occurrences of `surface` in `text` (any run of whitespace matching any run), in order. */
 function occurrences(text: string, surface: string): { start: number; end: number }[] {
-  const pat = surface.split(/\s+/).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('\\s+');
+  const pat = surface
+    .split(/\s+/)
+    .map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('\\s+');
   const re = new RegExp(pat, 'gu');
   const out: { start: number; end: number }[] = [];
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
@@ -90,9 +103,15 @@ export function finishSequence(n: NormalizedText, seq: string): { seq: string; i
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const surface = (fields[i] as string).trim();
     const type = (fields[i + 1] as string).trim().replace(/\s+/g, ' ');
-    if (type === '') { issues.cut = true; continue; }
+    if (type === '') {
+      issues.cut = true;
+      continue;
+    }
     // A surface with no letter or digit ("", ".", "-") names nothing: dropped as empty.
-    if (!/[\p{L}\p{N}]/u.test(surface)) { issues.dropped.push({ surface, type, why: 'empty-surface' }); continue; }
+    if (!/[\p{L}\p{N}]/u.test(surface)) {
+      issues.dropped.push({ surface, type, why: 'empty-surface' });
+      continue;
+    }
     const occ = occurrences(n.text, surface);
     const whole = occ.filter((r) => coversWholeWords(n.text, r.start, r.end));
     const at = whole.find((r) => r.start >= cursor) ?? whole[0];
@@ -104,19 +123,29 @@ export function finishSequence(n: NormalizedText, seq: string): { seq: string; i
     if (at.start >= cursor) cursor = at.end;
     const o = toOriginalRange(n, at.start, at.end);
     const original = n.original.slice(o.start, o.end).trim();
-    if (original === '') { issues.dropped.push({ surface, type, why: 'empty-surface' }); continue; }
+    if (original === '') {
+      issues.dropped.push({ surface, type, why: 'empty-surface' });
+      continue;
+    }
     kept.push({ surface: /[\r\n]|<sep>/.test(original) ? surface : original, type });
   }
   return { seq: kept.length === 0 ? '' : formatEntitySequence(kept), issues };
 }
 
 /** Sentences with output cut or entities dropped, and the dropped entities by reason. */
-export function issueCounts(issues: readonly SentenceIssues[]): { sentences: number; cut: number; emptySurface: number; partialWord: number } {
+export function issueCounts(issues: readonly SentenceIssues[]): {
+  sentences: number;
+  cut: number;
+  emptySurface: number;
+  partialWord: number;
+} {
   const c = { sentences: 0, cut: 0, emptySurface: 0, partialWord: 0 };
   for (const x of issues) {
     if (x.cut || x.dropped.length > 0) c.sentences++;
     if (x.cut) c.cut++;
-    for (const d of x.dropped) if (d.why === 'empty-surface') c.emptySurface++; else c.partialWord++;
+    for (const d of x.dropped)
+      if (d.why === 'empty-surface') c.emptySurface++;
+      else c.partialWord++;
   }
   return c;
 }
@@ -127,7 +156,11 @@ export function verbalizerForTypes(types: readonly string[], labels?: Record<str
   return new Verbalizer(Object.fromEntries(types.map((t) => [t, t])));
 }
 
-export function alignAll(sentences: readonly { text: string; offsets: readonly Range[] }[], seqs: readonly string[], v: Verbalizer): PredictionAlignment[] {
+export function alignAll(
+  sentences: readonly { text: string; offsets: readonly Range[] }[],
+  seqs: readonly string[],
+  v: Verbalizer,
+): PredictionAlignment[] {
   return sentences.map((s, i) => alignPrediction(s, seqs[i] ?? '', v));
 }
 
@@ -142,17 +175,37 @@ export interface ModelPrediction extends Predictions {
  * Load an S2E model directory (or a run / its best/), predict `texts`, and free the model. Decoding options left
  * undefined take the model's recorded defaults (`decodeDefaults`).
  */
-export async function predictWithModelDir(modelDir: string, texts: readonly string[], opts: { grounded?: boolean; batch: number; maxNewTokens?: number; numBeams?: number; precision?: Precision }): Promise<ModelPrediction> {
+export async function predictWithModelDir(
+  modelDir: string,
+  texts: readonly string[],
+  opts: { grounded?: boolean; batch: number; maxNewTokens?: number; numBeams?: number; precision?: Precision },
+): Promise<ModelPrediction> {
   const dir = resolveS2EDir(modelDir);
   const m = loadModelDir(dir);
   try {
     const meta = m.meta;
     const types = meta?.types ?? [];
     const d = decodeDefaults(dir, meta);
-    const decode: DecodeDefaults = { grounded: opts.grounded ?? d.grounded, maxNewTokens: opts.maxNewTokens ?? d.maxNewTokens, numBeams: opts.numBeams ?? d.numBeams ?? 1 };
-    if (decode.grounded && types.length === 0) throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
-    const s2e = new Direction(m.model, m.tokenizer, meta?.prefix ?? DEFAULT_S2E_PREFIX, { maxSourceTokens: 512, maxTargetTokens: 512 }, opts.precision);
-    const p = await predictDetailed(s2e, texts, { grounded: decode.grounded, types, batchSize: opts.batch, decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams } });
+    const decode: DecodeDefaults = {
+      grounded: opts.grounded ?? d.grounded,
+      maxNewTokens: opts.maxNewTokens ?? d.maxNewTokens,
+      numBeams: opts.numBeams ?? d.numBeams ?? 1,
+    };
+    if (decode.grounded && types.length === 0)
+      throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
+    const s2e = new Direction(
+      m.model,
+      m.tokenizer,
+      meta?.prefix ?? DEFAULT_S2E_PREFIX,
+      { maxSourceTokens: 512, maxTargetTokens: 512 },
+      opts.precision,
+    );
+    const p = await predictDetailed(s2e, texts, {
+      grounded: decode.grounded,
+      types,
+      batchSize: opts.batch,
+      decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
+    });
     return { ...p, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode };
   } finally {
     m.model.dispose();

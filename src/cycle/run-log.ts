@@ -30,7 +30,10 @@ export interface StepReport {
   lrE2S: number;
 }
 
-type LogConfig = Pick<CycleConfig, 'batchSize' | 'epochs' | 'logEvery' | 'selfTrainMinProb' | 'collapseShare' | 'maxRollbacks'>;
+type LogConfig = Pick<
+  CycleConfig,
+  'batchSize' | 'epochs' | 'logEvery' | 'selfTrainMinProb' | 'collapseShare' | 'maxRollbacks'
+>;
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -79,33 +82,64 @@ export class RunLog {
     this.emit({ type: 'warning', step, message });
   }
 
-  warmup(rec: { kind: string; directions: string; steps: number; pairs: number; s2eLoss: number; e2sLoss: number; seconds: number }): void {
+  warmup(rec: {
+    kind: string;
+    directions: string;
+    steps: number;
+    pairs: number;
+    s2eLoss: number;
+    e2sLoss: number;
+    seconds: number;
+  }): void {
     this.emit({ type: 'warmup', step: 0, ...rec });
-    this.log(`warm-up done in ${rec.seconds.toFixed(0)} s: last losses S2E ${rec.s2eLoss.toFixed(4)} E2S ${rec.e2sLoss.toFixed(4)}`);
+    this.log(
+      `warm-up done in ${rec.seconds.toFixed(0)} s: last losses S2E ${rec.s2eLoss.toFixed(4)} E2S ${rec.e2sLoss.toFixed(4)}`,
+    );
   }
 
   /** The step record; every logEvery steps (and at the last) a progress line with ETA and a collapse check. */
   step(pos: Position, r: StepReport): void {
     const { cfg, shape, win } = this;
     this.stepsThisRun++;
-    win.sumS += r.sCycle.loss; win.nS++;
-    if (r.eCycle) { win.sumE += r.eCycle.loss; win.nE++; }
-    win.names += r.copy.names; win.copied += r.copy.copied;
-    if (r.selfTrain) { win.selfLoss += r.selfTrain.loss; win.selfN++; }
+    win.sumS += r.sCycle.loss;
+    win.nS++;
+    if (r.eCycle) {
+      win.sumE += r.eCycle.loss;
+      win.nE++;
+    }
+    win.names += r.copy.names;
+    win.copied += r.copy.copied;
+    if (r.selfTrain) {
+      win.selfLoss += r.selfTrain.loss;
+      win.selfN++;
+    }
     this.recent.push(...r.qPrime);
     if (this.recent.length > 256) this.recent.splice(0, this.recent.length - 256);
     const elapsed = (Date.now() - this.t0) / 1000;
     this.emit({
-      type: 'step', step: pos.globalStep, epoch: pos.epoch + 1, epochs: pos.globalStep / shape.stepsPerEpoch,
-      lossS: r.sCycle.loss, lossE: r.eCycle?.loss ?? null, copyRate: copyRate(r.copy),
-      ...(r.eKept !== null ? { eKept: r.eKept } : {}), ...(r.selfKept !== null ? { selfKept: r.selfKept } : {}),
-      lrS2E: r.lrS2E, lrE2S: r.lrE2S, gradNormS2E: r.eCycle?.gradNorm ?? null, gradNormE2S: r.sCycle.gradNorm, elapsed,
+      type: 'step',
+      step: pos.globalStep,
+      epoch: pos.epoch + 1,
+      epochs: pos.globalStep / shape.stepsPerEpoch,
+      lossS: r.sCycle.loss,
+      lossE: r.eCycle?.loss ?? null,
+      copyRate: copyRate(r.copy),
+      ...(r.eKept !== null ? { eKept: r.eKept } : {}),
+      ...(r.selfKept !== null ? { selfKept: r.selfKept } : {}),
+      lrS2E: r.lrS2E,
+      lrE2S: r.lrE2S,
+      gradNormS2E: r.eCycle?.gradNorm ?? null,
+      gradNormE2S: r.sCycle.gradNorm,
+      elapsed,
     });
     if (pos.globalStep % cfg.logEvery !== 0 && pos.globalStep !== shape.totalSteps) return;
     const rate = (this.stepsThisRun * cfg.batchSize) / Math.max(elapsed, 1e-9);
     const eta = ((shape.totalSteps - pos.globalStep) * cfg.batchSize) / rate;
     const cr = copyRate({ names: win.names, copied: win.copied });
-    const self = cfg.selfTrainMinProb > 0 ? ` | self-training loss ${win.selfN > 0 ? (win.selfLoss / win.selfN).toFixed(4) : '-'}` : '';
+    const self =
+      cfg.selfTrainMinProb > 0
+        ? ` | self-training loss ${win.selfN > 0 ? (win.selfLoss / win.selfN).toFixed(4) : '-'}`
+        : '';
     const where = `epoch ${pos.epoch + 1}/${cfg.epochs} step ${pos.stepInEpoch}/${shape.stepsPerEpoch} (${pos.globalStep}/${shape.totalSteps})`;
     const losses = `L_phi ${(win.sumS / win.nS).toFixed(4)} L_theta ${win.nE > 0 ? (win.sumE / win.nE).toFixed(4) : '-'}`;
     const copies = `E2S copies ${cr === null ? '-' : `${(cr * 100).toFixed(0)}%`} of Q's names`;
@@ -121,15 +155,38 @@ export class RunLog {
   /** An evaluation and what the selection made of it: warnings, samples and eval records, curves.svg, a log line. */
   eval(pos: Position, ev: Evaluation, d: Decision): void {
     for (const w of d.warnings) this.warn(pos.globalStep, w);
-    this.emit({ type: 'samples', step: pos.globalStep, epoch: pos.epoch, ...ev.samples, ...(ev.devOutputs ? { devCollapse: ev.devOutputs } : {}) });
+    this.emit({
+      type: 'samples',
+      step: pos.globalStep,
+      epoch: pos.epoch,
+      ...ev.samples,
+      ...(ev.devOutputs ? { devCollapse: ev.devOutputs } : {}),
+    });
     const r = ev.result;
-    this.emit({ type: 'eval', step: pos.globalStep, epoch: evalEpoch(pos, this.shape.stepsPerEpoch), ...r, best: d.improved });
+    this.emit({
+      type: 'eval',
+      step: pos.globalStep,
+      epoch: evalEpoch(pos, this.shape.stepsPerEpoch),
+      ...r,
+      best: d.improved,
+    });
     // Figure 4 of the paper for this run: rebuilt from the metrics log, so it survives a resume.
-    const pts = fs.readFileSync(this.metricsFile, 'utf8').split('\n').filter((l) => l.includes('"type":"eval"')).map((l) => JSON.parse(l) as EvalPoint);
-    fs.writeFileSync(path.join(this.runDir, 'curves.svg'), lossF1Svg(pts, `CycleNER run ${path.basename(this.runDir)}`));
+    const pts = fs
+      .readFileSync(this.metricsFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"type":"eval"'))
+      .map((l) => JSON.parse(l) as EvalPoint);
+    fs.writeFileSync(
+      path.join(this.runDir, 'curves.svg'),
+      lossF1Svg(pts, `CycleNER run ${path.basename(this.runDir)}`),
+    );
     const f = (x: number | null) => (x === null ? '-' : x.toFixed(4));
-    const test = r.testF1 === undefined ? '' : `  | test P ${f(r.testP ?? null)} R ${f(r.testR ?? null)} F1 ${f(r.testF1)} (reported only)`;
-    const copied = r.devCopyRate === undefined || r.devCopyRate === null ? '' : `  copy ${(r.devCopyRate * 100).toFixed(0)}%`;
+    const test =
+      r.testF1 === undefined
+        ? ''
+        : `  | test P ${f(r.testP ?? null)} R ${f(r.testR ?? null)} F1 ${f(r.testF1)} (reported only)`;
+    const copied =
+      r.devCopyRate === undefined || r.devCopyRate === null ? '' : `  copy ${(r.devCopyRate * 100).toFixed(0)}%`;
     const dev = `dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}`;
     this.log(`eval @ step ${pos.globalStep}: ${dev}${copied}${d.improved ? '  (best)' : ''}${test}`);
   }
@@ -142,7 +199,9 @@ export class RunLog {
   rollback(step: number, r: { toStep: number | null; rollbacks: number; lrS2E: number; lrE2S: number }): void {
     this.emit({ type: 'rollback', step, ...r });
     const lrs = `learning rates now ${r.lrS2E} / ${r.lrE2S}`;
-    this.log(`collapse: rolled back to best/ (step ${r.toStep ?? '-'}), optimizers reset, ${lrs} (rollback ${r.rollbacks} of ${this.cfg.maxRollbacks})`);
+    this.log(
+      `collapse: rolled back to best/ (step ${r.toStep ?? '-'}), optimizers reset, ${lrs} (rollback ${r.rollbacks} of ${this.cfg.maxRollbacks})`,
+    );
   }
 }
 

@@ -35,7 +35,10 @@ export interface RunState {
 interface StateFile extends RunState {
   version: 1;
   engineRng: string;
-  optim: { s2e: { step: number; hyper: Record<string, unknown> }; e2s: { step: number; hyper: Record<string, unknown> } };
+  optim: {
+    s2e: { step: number; hyper: Record<string, unknown> };
+    e2s: { step: number; hyper: Record<string, unknown> };
+  };
 }
 
 function optimTensors(opt: AdamW): { step: number; hyper: Record<string, unknown>; raw: Map<string, RawTensor> } {
@@ -67,7 +70,8 @@ export function saveRunCheckpoint(runDir: string, parts: Parts, state: RunState)
     writeSafetensors(path.join(tmp, 'optim-s2e.safetensors'), os.raw);
     writeSafetensors(path.join(tmp, 'optim-e2s.safetensors'), oe.raw);
     const file: StateFile = {
-      version: 1, ...state,
+      version: 1,
+      ...state,
       engineRng: Buffer.from(T.getRngState()).toString('base64'),
       optim: { s2e: { step: os.step, hyper: os.hyper }, e2s: { step: oe.step, hyper: oe.hyper } },
     };
@@ -104,5 +108,13 @@ export function loadRunCheckpoint(runDir: string, parts: Omit<Parts, 'tokenizer'
   loadOptim(parts.optS2E, path.join(dir, 'optim-s2e.safetensors'), s.optim.s2e.step, s.optim.s2e.hyper);
   loadOptim(parts.optE2S, path.join(dir, 'optim-e2s.safetensors'), s.optim.e2s.step, s.optim.e2s.hyper);
   T.setRngState(new Uint8Array(Buffer.from(s.engineRng, 'base64')));
-  return { position: s.position, bestScore: s.bestScore, bestStep: s.bestStep, evalsWithoutImprovement: s.evalsWithoutImprovement, stopped: s.stopped, trainerSteps: s.trainerSteps, rollbacks: s.rollbacks ?? 0 };
+  return {
+    position: s.position,
+    bestScore: s.bestScore,
+    bestStep: s.bestStep,
+    evalsWithoutImprovement: s.evalsWithoutImprovement,
+    stopped: s.stopped,
+    trainerSteps: s.trainerSteps,
+    rollbacks: s.rollbacks ?? 0,
+  };
 }

@@ -28,7 +28,11 @@ export function collapseStats(outs: readonly string[]): CollapseStats {
   for (const o of outs) c.set(o, (c.get(o) ?? 0) + 1);
   let top = '';
   let n = 0;
-  for (const [k, v] of c) if (v > n) { top = k; n = v; }
+  for (const [k, v] of c)
+    if (v > n) {
+      top = k;
+      n = v;
+    }
   const total = Math.max(1, outs.length);
   return { top, topShare: n / total, emptyShare: (c.get('') ?? 0) / total };
 }
@@ -37,7 +41,8 @@ export function collapseStats(outs: readonly string[]): CollapseStats {
 export function collapseMessage(c: CollapseStats, share: number, of: 'dev' | 'recent'): string | null {
   if (!(c.topShare >= share || c.emptyShare >= 0.9)) return null;
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
-  if (c.emptyShare >= 0.9) return `S2E outputs nothing for ${pct(c.emptyShare)} of ${of === 'dev' ? 'the dev sentences' : 'recent sentences'}`;
+  if (c.emptyShare >= 0.9)
+    return `S2E outputs nothing for ${pct(c.emptyShare)} of ${of === 'dev' ? 'the dev sentences' : 'recent sentences'}`;
   if (of === 'dev') return `S2E emits the same sequence "${c.top}" for ${pct(c.topShare)} of the dev sentences`;
   return `S2E emits "${c.top}" for ${pct(c.topShare)} of recent sentences`;
 }
@@ -53,7 +58,10 @@ export interface Decision {
   rollback: boolean;
 }
 
-type SelectionConfig = Pick<CycleConfig, 'selectOn' | 'patience' | 'collapseShare' | 'onCollapse' | 'maxRollbacks' | 'rollbackLrFactor'>;
+type SelectionConfig = Pick<
+  CycleConfig,
+  'selectOn' | 'patience' | 'collapseShare' | 'onCollapse' | 'maxRollbacks' | 'rollbackLrFactor'
+>;
 
 /** The selection part of the run state, updated in place (it is saved with each checkpoint). */
 export type SelectionState = Pick<RunState, 'bestScore' | 'bestStep' | 'evalsWithoutImprovement' | 'rollbacks'>;
@@ -83,12 +91,20 @@ export class Selection {
     } else if (score !== null) state.evalsWithoutImprovement++;
     const decision: Decision = { improved, warnings, stop: null, rollback: false };
     if (cfg.patience > 0 && state.evalsWithoutImprovement >= cfg.patience) {
-      decision.stop = { on: 'patience', message: `early stop: no better ${cfg.selectOn} in ${cfg.patience} evaluations` };
+      decision.stop = {
+        on: 'patience',
+        message: `early stop: no better ${cfg.selectOn} in ${cfg.patience} evaluations`,
+      };
     } else if (actOnCollapse) {
       const hasBest = fs.existsSync(this.bestDir);
       if (cfg.onCollapse === 'rollback' && state.rollbacks < cfg.maxRollbacks && hasBest) decision.rollback = true;
       else {
-        const why = cfg.onCollapse === 'stop' ? 'onCollapse stop' : hasBest ? `${cfg.maxRollbacks} rollbacks used` : 'no earlier best/ to roll back to';
+        const why =
+          cfg.onCollapse === 'stop'
+            ? 'onCollapse stop'
+            : hasBest
+              ? `${cfg.maxRollbacks} rollbacks used`
+              : 'no earlier best/ to roll back to';
         decision.stop = { on: 'collapse', message: `stopped on collapse (${why})` };
       }
     }

@@ -32,7 +32,13 @@ export class Direction {
   /** Sequences cut to the length limits so far (reported in the logs). */
   truncated = 0;
   /** `precision` applies to this direction's generation and to the trainer made by trainer(). */
-  constructor(readonly model: T5ForConditionalGeneration, readonly tokenizer: T5Tokenizer, readonly prefix: string, readonly limits: Limits, readonly precision: Precision = DEFAULT_PRECISION) {}
+  constructor(
+    readonly model: T5ForConditionalGeneration,
+    readonly tokenizer: T5Tokenizer,
+    readonly prefix: string,
+    readonly limits: Limits,
+    readonly precision: Precision = DEFAULT_PRECISION,
+  ) {}
 
   /** A trainer for this direction's model at this direction's precision. */
   trainer(optimizer: Optimizer, opts: Omit<TrainerOptions, 'autocast'> = {}): Seq2SeqTrainer {
@@ -49,7 +55,10 @@ export class Direction {
   }
 
   encodeSources(texts: readonly string[]): Promise<number[][]> {
-    return this.enc(texts.map((t) => this.prefix + t), this.limits.maxSourceTokens);
+    return this.enc(
+      texts.map((t) => this.prefix + t),
+      this.limits.maxSourceTokens,
+    );
   }
 
   async examples(sources: readonly string[], targets: readonly string[]): Promise<Seq2SeqExample[]> {
@@ -59,23 +68,43 @@ export class Direction {
   }
 
   /** Generate in eval mode without gradients (generate() switches mode and restores it). */
-  async generate(sources: readonly string[], decode: DecodeConfig, allowed?: AllowedTokensFn, seed = 0): Promise<string[]> {
+  async generate(
+    sources: readonly string[],
+    decode: DecodeConfig,
+    allowed?: AllowedTokensFn,
+    seed = 0,
+  ): Promise<string[]> {
     return (await this.generateScored(sources, decode, allowed, seed)).texts;
   }
 
   /** As generate(), with each output's mean log-probability per generated token (greedy/sampling: after the
    *  decoding constraints, so a grounded output is scored among the allowed tokens). */
-  async generateScored(sources: readonly string[], decode: DecodeConfig, allowed?: AllowedTokensFn, seed = 0): Promise<{ texts: string[]; meanLogProbs: number[] }> {
+  async generateScored(
+    sources: readonly string[],
+    decode: DecodeConfig,
+    allowed?: AllowedTokensFn,
+    seed = 0,
+  ): Promise<{ texts: string[]; meanLogProbs: number[] }> {
     if (sources.length === 0) return { texts: [], meanLogProbs: [] };
     const src = await this.encodeSources(sources);
     const opts: GenerateOptions = { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams ?? 1, seed };
-    if (decode.doSample) Object.assign(opts, { doSample: true, temperature: decode.temperature ?? 1, topP: decode.topP ?? 1, topK: decode.topK ?? 0 });
+    if (decode.doSample)
+      Object.assign(opts, {
+        doSample: true,
+        temperature: decode.temperature ?? 1,
+        topP: decode.topP ?? 1,
+        topK: decode.topK ?? 0,
+      });
     if (decode.noRepeatNgramSize) opts.noRepeatNgramSize = decode.noRepeatNgramSize;
-    if (decode.repetitionPenalty !== undefined && decode.repetitionPenalty !== 1) opts.repetitionPenalty = decode.repetitionPenalty;
+    if (decode.repetitionPenalty !== undefined && decode.repetitionPenalty !== 1)
+      opts.repetitionPenalty = decode.repetitionPenalty;
     if (allowed) opts.allowedTokens = allowed;
     const out = T.tidy(() => withPrecision(this.precision, () => generate(this.model, src, opts)));
     const texts = await this.tokenizer.decodeBatch(out.sequences);
-    return { texts: texts.map((t) => t.trim()), meanLogProbs: out.scores.map((sc, i) => sc / Math.max(1, out.sequences[i]!.length)) };
+    return {
+      texts: texts.map((t) => t.trim()),
+      meanLogProbs: out.scores.map((sc, i) => sc / Math.max(1, out.sequences[i]!.length)),
+    };
   }
 }
 
@@ -84,38 +113,69 @@ export class Direction {
  * the encoder, and rows of a batch tend to finish together), outputs in input order. `hookFor` builds the
  * allowedTokens hook of one batch (grounding depends on the batch's sentences).
  */
-export async function generateAll(dir: Direction, sources: readonly string[], decode: DecodeConfig, batchSize: number, hookFor?: (batch: readonly string[]) => Promise<AllowedTokensFn | undefined>): Promise<string[]> {
-  return inLengthBatches(sources, batchSize, async (batch) => dir.generate(batch, decode, hookFor ? await hookFor(batch) : undefined));
+export async function generateAll(
+  dir: Direction,
+  sources: readonly string[],
+  decode: DecodeConfig,
+  batchSize: number,
+  hookFor?: (batch: readonly string[]) => Promise<AllowedTokensFn | undefined>,
+): Promise<string[]> {
+  return inLengthBatches(sources, batchSize, async (batch) =>
+    dir.generate(batch, decode, hookFor ? await hookFor(batch) : undefined),
+  );
 }
 
 /** `gen` over batches of `batchSize` sources of similar length (as generateAll), outputs in input order. */
-export async function inLengthBatches(sources: readonly string[], batchSize: number, gen: (batch: readonly string[]) => Promise<readonly string[]>): Promise<string[]> {
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`generateAll: batchSize must be a positive integer, got ${batchSize}`);
-  const order = sources.map((_, i) => i).sort((a, b) => (sources[a] as string).length - (sources[b] as string).length || a - b);
+export async function inLengthBatches(
+  sources: readonly string[],
+  batchSize: number,
+  gen: (batch: readonly string[]) => Promise<readonly string[]>,
+): Promise<string[]> {
+  if (!(Number.isInteger(batchSize) && batchSize >= 1))
+    throw new Error(`generateAll: batchSize must be a positive integer, got ${batchSize}`);
+  const order = sources
+    .map((_, i) => i)
+    .sort((a, b) => (sources[a] as string).length - (sources[b] as string).length || a - b);
   const out = new Array<string>(sources.length);
   for (let i = 0; i < order.length; i += batchSize) {
     const idx = order.slice(i, i + batchSize);
     const out1 = await gen(idx.map((k) => sources[k] as string));
-    idx.forEach((k, j) => { out[k] = out1[j] as string; });
+    idx.forEach((k, j) => {
+      out[k] = out1[j] as string;
+    });
   }
   return out;
 }
 
 /** The one training step: teacher-forced cross-entropy on ⟨source → target⟩ texts, one optimizer step. */
-export async function trainStep(dir: Direction, trainer: Seq2SeqTrainer, sources: readonly string[], targets: readonly string[]): Promise<StepResult> {
+export async function trainStep(
+  dir: Direction,
+  trainer: Seq2SeqTrainer,
+  sources: readonly string[],
+  targets: readonly string[],
+): Promise<StepResult> {
   const ex = await dir.examples(sources, targets);
   return trainer.step([ex]);
 }
 
 /** Token-weighted mean loss without gradients or dropout; pairs of similar length are batched together (less padding). */
-export async function evalLoss(dir: Direction, trainer: Seq2SeqTrainer, sources: readonly string[], targets: readonly string[], batchSize: number): Promise<{ loss: number; tokens: number }> {
+export async function evalLoss(
+  dir: Direction,
+  trainer: Seq2SeqTrainer,
+  sources: readonly string[],
+  targets: readonly string[],
+  batchSize: number,
+): Promise<{ loss: number; tokens: number }> {
   const len = (i: number) => (sources[i] as string).length + (targets[i] as string).length;
   const order = sources.map((_, i) => i).sort((a, b) => len(a) - len(b) || a - b);
   let sum = 0;
   let tokens = 0;
   for (let i = 0; i < order.length; i += batchSize) {
     const idx = order.slice(i, i + batchSize);
-    const ex = await dir.examples(idx.map((k) => sources[k] as string), idx.map((k) => targets[k] as string));
+    const ex = await dir.examples(
+      idx.map((k) => sources[k] as string),
+      idx.map((k) => targets[k] as string),
+    );
     const n = ex.reduce((a, e) => a + e.target.length, 0);
     sum += trainer.evaluate(ex) * n;
     tokens += n;

@@ -81,11 +81,29 @@ export async function trainCycle(
   const run = setUp(models, data, cfg, runDir, opts);
   const { s2e, e2s, optS2E, optE2S, state, out, selection } = run;
   const pos = state.position;
-  const s2eGenerate = cycleS2EGenerate(s2e, cfg.s2eDecode, run.types, { grounded: cfg.grounded, allowEmpty: cfg.cycleAllowEmpty });
-  const evaluate = cycleEvaluator({ s2e, e2s, trS2E: run.trS2E, trE2S: run.trE2S, s2eGenerate, types: run.types, data, cfg });
+  const s2eGenerate = cycleS2EGenerate(s2e, cfg.s2eDecode, run.types, {
+    grounded: cfg.grounded,
+    allowEmpty: cfg.cycleAllowEmpty,
+  });
+  const evaluate = cycleEvaluator({
+    s2e,
+    e2s,
+    trS2E: run.trS2E,
+    trE2S: run.trE2S,
+    s2eGenerate,
+    types: run.types,
+    data,
+    cfg,
+  });
   const result: CycleResult = {
-    steps: 0, epochsDone: pos.epoch, bestStep: state.bestStep, bestScore: state.bestScore,
-    losses: [], evals: [], stoppedEarly: false, interrupted: false,
+    steps: 0,
+    epochsDone: pos.epoch,
+    bestStep: state.bestStep,
+    bestScore: state.bestScore,
+    losses: [],
+    evals: [],
+    stoppedEarly: false,
+    interrupted: false,
   };
   const canEvaluate = data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined;
   const evaluateAndSelect = async (): Promise<Decision> => {
@@ -103,31 +121,47 @@ export async function trainCycle(
       run.save();
     }
     while (!state.stopped && pos.globalStep < run.totalSteps) {
-      if (pos.stepInEpoch >= run.stepsPerEpoch) { pos.epoch++; pos.stepInEpoch = 0; }
+      if (pos.stepInEpoch >= run.stepsPerEpoch) {
+        pos.epoch++;
+        pos.stepInEpoch = 0;
+      }
       const { S, Q } = run.batch(pos);
       const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
       // S-cycle: Q′ = S2E(S), then E2S learns ⟨Q′ → S⟩.
       const qPrime = await s2eGenerate(S, seed);
       const sCycle = await run.learn('e2s', qPrime.texts, S);
       // Self-training (beyond the paper): S2E learns its own confident Q′ (the sentences are real, so these are exact inputs).
-      const sure = cfg.selfTrainMinProb > 0 ? indicesWhere(qPrime.meanLogProbs, (lp) => lp >= Math.log(cfg.selfTrainMinProb)) : null;
-      const selfTrain = sure !== null && sure.length > 0 ? await run.learn('s2e', pick(S, sure), pick(qPrime.texts, sure)) : null;
+      const sure =
+        cfg.selfTrainMinProb > 0
+          ? indicesWhere(qPrime.meanLogProbs, (lp) => lp >= Math.log(cfg.selfTrainMinProb))
+          : null;
+      const selfTrain =
+        sure !== null && sure.length > 0 ? await run.learn('s2e', pick(S, sure), pick(qPrime.texts, sure)) : null;
       // E-cycle: S′ = E2S(Q), then S2E learns ⟨S′ → Q⟩; with eCycleFilter 'copied' only the pairs whose S′ holds all of
       // Q's names (an emptied batch skips the S2E update).
       const sPrime = await e2s.generate(Q, cfg.e2sDecode, undefined, seed + 1);
       const keep = indicesWhere(Q, (q, i) => cfg.eCycleFilter !== 'copied' || allNamesCopied(q, sPrime[i] as string));
       const eCycle = keep.length > 0 ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep)) : null;
-      pos.stepInEpoch++; pos.globalStep++;
+      pos.stepInEpoch++;
+      pos.globalStep++;
       result.steps++;
       result.losses.push({ step: pos.globalStep, lossS: sCycle.loss, lossE: eCycle?.loss ?? null });
       out.step(pos, {
-        sCycle, eCycle, selfTrain, qPrime: qPrime.texts, copy: copyCounts(Q, sPrime), lrS2E: optS2E.lr, lrE2S: optE2S.lr,
-        eKept: cfg.eCycleFilter === 'copied' ? keep.length : null, selfKept: sure === null ? null : sure.length,
+        sCycle,
+        eCycle,
+        selfTrain,
+        qPrime: qPrime.texts,
+        copy: copyCounts(Q, sPrime),
+        lrS2E: optS2E.lr,
+        lrE2S: optE2S.lr,
+        eKept: cfg.eCycleFilter === 'copied' ? keep.length : null,
+        selfKept: sure === null ? null : sure.length,
       });
       const endOfEpoch = pos.stepInEpoch >= run.stepsPerEpoch;
       // The last step of the run (epochs or --max-steps) is always evaluated: the final model is a candidate for best/.
       const isLast = pos.globalStep >= run.totalSteps;
-      const evalDue = canEvaluate && ((cfg.evalEvery > 0 ? pos.globalStep % cfg.evalEvery === 0 : endOfEpoch) || isLast);
+      const evalDue =
+        canEvaluate && ((cfg.evalEvery > 0 ? pos.globalStep % cfg.evalEvery === 0 : endOfEpoch) || isLast);
       if (evalDue) {
         const d = await evaluateAndSelect();
         if (d.stop) {
@@ -135,7 +169,12 @@ export async function trainCycle(
           out.stop(pos.globalStep, d.stop);
         } else if (d.rollback) {
           selection.rollback(run.parts);
-          out.rollback(pos.globalStep, { toStep: state.bestStep, rollbacks: state.rollbacks, lrS2E: optS2E.lr, lrE2S: optE2S.lr });
+          out.rollback(pos.globalStep, {
+            toStep: state.bestStep,
+            rollbacks: state.rollbacks,
+            lrS2E: optS2E.lr,
+            lrE2S: optE2S.lr,
+          });
         }
       }
       if (endOfEpoch) result.epochsDone = pos.epoch + 1;
@@ -157,7 +196,8 @@ export async function trainCycle(
     optE2S.dispose();
   }
   Object.assign(result, { bestStep: state.bestStep, bestScore: state.bestScore });
-  if (s2e.truncated + e2s.truncated > 0) out.log(`note: ${s2e.truncated + e2s.truncated} sequences were cut to maxSourceTokens/maxTargetTokens`);
+  if (s2e.truncated + e2s.truncated > 0)
+    out.log(`note: ${s2e.truncated + e2s.truncated} sequences were cut to maxSourceTokens/maxTargetTokens`);
   return result;
 }
 
@@ -169,7 +209,8 @@ export function canSelect(cfg: Pick<CycleConfig, 'selectOn'>, data: Pick<CycleDa
   return cfg.selectOn === 'dev-f1' ? data.devGold !== undefined : data.devS !== undefined;
 }
 
-const indicesWhere = <X>(xs: readonly X[], ok: (x: X, i: number) => boolean): number[] => xs.flatMap((x, i) => (ok(x, i) ? [i] : []));
+const indicesWhere = <X>(xs: readonly X[], ok: (x: X, i: number) => boolean): number[] =>
+  xs.flatMap((x, i) => (ok(x, i) ? [i] : []));
 const pick = (xs: readonly string[], idx: readonly number[]): string[] => idx.map((i) => xs[i] as string);
 const allNamesCopied = (q: string, s: string): boolean => {
   const c = nameCopy(q, s);
@@ -181,10 +222,17 @@ const allNamesCopied = (q: string, s: string): boolean => {
  * (fresh, seeded; or restored from RUN/ckpt with `resume`), metrics.jsonl and config.json, the data order, the
  * selection (writing RUN/best), and the checkpoint writer and NaN-guarded training step the loop uses.
  */
-function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: string, opts: { resume?: boolean } & TrainHooks) {
+function setUp(
+  models: CycleModels,
+  data: CycleData,
+  cfg: CycleConfig,
+  runDir: string,
+  opts: { resume?: boolean } & TrainHooks,
+) {
   const log = opts.log ?? (() => undefined);
   if (data.S.length === 0 || data.Q.length === 0) throw new Error('cycle training needs non-empty S and Q');
-  if ((data.devS === undefined) !== (data.devQ === undefined)) throw new Error('give both dev sentences and dev entity sequences, or neither');
+  if ((data.devS === undefined) !== (data.devQ === undefined))
+    throw new Error('give both dev sentences and dev entity sequences, or neither');
   const types = cfg.types ?? typesOf(data.Q);
   if (types.length === 0) throw new Error('Q holds no entity types');
   fs.mkdirSync(runDir, { recursive: true });
@@ -199,11 +247,24 @@ function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: s
   const trE2S = e2s.trainer(optE2S, { maxGradNorm: clip });
   // What the saved models carry: prefixes, type words, label map and (S2E) the decoding they were selected with.
   const metas: { s2e: ModelMeta; e2s: ModelMeta } = cycleModelMeta(cfg, types);
-  const parts = { s2e: models.s2e, e2s: models.e2s, optS2E, optE2S, tokenizer: models.tokenizer, metaS2E: metas.s2e, metaE2S: metas.e2s };
+  const parts = {
+    s2e: models.s2e,
+    e2s: models.e2s,
+    optS2E,
+    optE2S,
+    tokenizer: models.tokenizer,
+    metaS2E: metas.s2e,
+    metaE2S: metas.e2s,
+  };
 
   let state: RunState = {
-    position: { epoch: 0, stepInEpoch: 0, globalStep: 0 }, bestScore: null, bestStep: null, evalsWithoutImprovement: 0,
-    stopped: false, trainerSteps: { s2e: 0, e2s: 0 }, rollbacks: 0,
+    position: { epoch: 0, stepInEpoch: 0, globalStep: 0 },
+    bestScore: null,
+    bestStep: null,
+    evalsWithoutImprovement: 0,
+    stopped: false,
+    trainerSteps: { s2e: 0, e2s: 0 },
+    rollbacks: 0,
   };
   const resumed = opts.resume === true && hasRunCheckpoint(runDir);
   // Dropout draws come from the engine RNG: seeded here so that a run is a function of its config (a resume restores it).
@@ -216,12 +277,25 @@ function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: s
   const bs = cfg.batchSize;
   const stepsPerEpoch = Math.ceil(Math.max(data.S.length, data.Q.length) / bs);
   const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.epochs) : stepsPerEpoch * cfg.epochs;
-  const out = new RunLog(runDir, log, cfg, { stepsPerEpoch, totalSteps, nS: data.S.length }, resumed ? state.position.globalStep : null);
+  const out = new RunLog(
+    runDir,
+    log,
+    cfg,
+    { stepsPerEpoch, totalSteps, nS: data.S.length },
+    resumed ? state.position.globalStep : null,
+  );
   const pos = state.position;
-  if (resumed) log(`resumed from ${runDir}/ckpt at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)`);
+  if (resumed)
+    log(
+      `resumed from ${runDir}/ckpt at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)`,
+    );
   const sizes = {
-    S: data.S.length, Q: data.Q.length, devS: data.devS?.length ?? 0, devQ: data.devQ?.length ?? 0,
-    devGold: data.devGold?.sentences.length ?? 0, testGold: data.testGold?.sentences.length ?? 0,
+    S: data.S.length,
+    Q: data.Q.length,
+    devS: data.devS?.length ?? 0,
+    devQ: data.devQ?.length ?? 0,
+    devGold: data.devGold?.sentences.length ?? 0,
+    testGold: data.testGold?.sentences.length ?? 0,
   };
   writeJsonFile(path.join(runDir, 'config.json'), { ...cfg, types, sizes });
 
@@ -229,8 +303,14 @@ function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: s
   const orderQ = new EpochOrder(cfg.seed, 'Q', data.Q.length);
   /** The batch at `p`: the larger set is walked once per epoch (the last batch may be short); the smaller one wraps. */
   const batch = (p: Position) => {
-    const ks = Array.from({ length: Math.min(bs, Math.max(data.S.length, data.Q.length) - p.stepInEpoch * bs) }, (_, j) => p.stepInEpoch * bs + j);
-    return { S: ks.map((k) => data.S[orderS.at(p.epoch, k)] as string), Q: ks.map((k) => data.Q[orderQ.at(p.epoch, k)] as string) };
+    const ks = Array.from(
+      { length: Math.min(bs, Math.max(data.S.length, data.Q.length) - p.stepInEpoch * bs) },
+      (_, j) => p.stepInEpoch * bs + j,
+    );
+    return {
+      S: ks.map((k) => data.S[orderS.at(p.epoch, k)] as string),
+      Q: ks.map((k) => data.Q[orderQ.at(p.epoch, k)] as string),
+    };
   };
 
   let lastSaved: number | null = resumed ? pos.globalStep : null;
@@ -240,11 +320,18 @@ function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: s
     lastSaved = state.position.globalStep;
   };
   // A NaN/Inf step stops the run before it reaches the weights: nothing is saved from it, the checkpoint stays as it was.
-  const learn = async (which: 's2e' | 'e2s', sources: readonly string[], targets: readonly string[]): Promise<StepResult> => {
+  const learn = async (
+    which: 's2e' | 'e2s',
+    sources: readonly string[],
+    targets: readonly string[],
+  ): Promise<StepResult> => {
     try {
-      return await (which === 's2e' ? trainStep(s2e, trS2E, sources, targets) : trainStep(e2s, trE2S, sources, targets));
+      return await (which === 's2e'
+        ? trainStep(s2e, trS2E, sources, targets)
+        : trainStep(e2s, trE2S, sources, targets));
     } catch (e) {
-      const ckpt = lastSaved === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${lastSaved}) is intact`;
+      const ckpt =
+        lastSaved === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${lastSaved}) is intact`;
       const then = `${ckpt}; lower --lr-${which} (in a new run: --resume keeps the saved config)`;
       throw nonFiniteStop(e, `step ${state.position.globalStep + 1}: ${which.toUpperCase()}`, then);
     }
@@ -252,7 +339,25 @@ function setUp(models: CycleModels, data: CycleData, cfg: CycleConfig, runDir: s
   const bestDir = path.join(runDir, 'best');
   const selection = new Selection(cfg, state, bestDir, (info) => saveBest(bestDir, models, metas, info));
   const warmupDue = !resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0;
-  return { types, s2e, e2s, optS2E, optE2S, trS2E, trE2S, parts, state, out, selection, stepsPerEpoch, totalSteps, warmupDue, batch, save, learn };
+  return {
+    types,
+    s2e,
+    e2s,
+    optS2E,
+    optE2S,
+    trS2E,
+    trE2S,
+    parts,
+    state,
+    out,
+    selection,
+    stepsPerEpoch,
+    totalSteps,
+    warmupDue,
+    batch,
+    save,
+    learn,
+  };
 }
 
 /** The optional unsupervised warm-up (warmup.ts) before the first cycle. Part of the run: a resume after the first
@@ -262,10 +367,18 @@ async function warmUp(models: CycleModels, data: CycleData, cfg: CycleConfig, ou
   const tw = Date.now();
   const bs = cfg.batchSize;
   const what = cfg.warmup === 'lexical' ? ` (sentences of S with a gazetteer match from Q, of ${data.S.length})` : '';
-  out.log(`warm-up (${cfg.warmup}, ${cfg.warmupDirections}): ${cfg.warmupSteps} steps x ${bs} on ${pairs.length} pairs${what} ...`);
+  out.log(
+    `warm-up (${cfg.warmup}, ${cfg.warmupDirections}): ${cfg.warmupSteps} steps x ${bs} on ${pairs.length} pairs${what} ...`,
+  );
   const w = await pairWarmup(models.s2e, models.e2s, models.tokenizer, pairs, {
-    steps: cfg.warmupSteps, batchSize: bs, lr: cfg.warmupLr, seed: cfg.seed, s2ePrefix: cfg.s2ePrefix, e2sPrefix: cfg.e2sPrefix,
-    directions: cfg.warmupDirections, precision: cfg.precision,
+    steps: cfg.warmupSteps,
+    batchSize: bs,
+    lr: cfg.warmupLr,
+    seed: cfg.seed,
+    s2ePrefix: cfg.s2ePrefix,
+    e2sPrefix: cfg.e2sPrefix,
+    directions: cfg.warmupDirections,
+    precision: cfg.precision,
   });
   const seconds = (Date.now() - tw) / 1000;
   const { warmup: kind, warmupDirections: directions, warmupSteps: steps } = cfg;

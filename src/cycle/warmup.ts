@@ -26,7 +26,10 @@ export function fragmentSequence(sentence: string): string {
   let cur: string[] = [];
   for (const w of sentence.split(/\s+/)) {
     if (/^\p{Lu}/u.test(w)) cur.push(w);
-    else if (cur.length > 0) { runs.push(cur.join(' ')); cur = []; }
+    else if (cur.length > 0) {
+      runs.push(cur.join(' '));
+      cur = [];
+    }
   }
   if (cur.length > 0) runs.push(cur.join(' '));
   return runs.map((r) => `${r} <sep> ${FRAGMENT_TYPE}`).join(' <sep> ');
@@ -36,12 +39,19 @@ export function fragmentSequence(sentence: string): string {
  * Silver ⟨sentence, entity sequence⟩ pairs: the Lexical Matcher with a gazetteer from Q (model-level sequences)
  * applied to S; sentences without a match are left out.
  */
-export function lexicalSilverPairs(S: readonly string[], Q: readonly string[]): { sentence: string; sequence: string }[] {
+export function lexicalSilverPairs(
+  S: readonly string[],
+  Q: readonly string[],
+): { sentence: string; sequence: string }[] {
   const g = new Gazetteer(Q.map((q) => parseEntitySequence(q).entities));
   const out: { sentence: string; sequence: string }[] = [];
   for (const text of S) {
     const m = matchSentence(g, { text, offsets: tokenizeText(text) });
-    if (m.length > 0) out.push({ sentence: text, sequence: formatEntitySequence(m.map((x) => ({ surface: text.slice(x.charStart, x.charEnd), type: x.type }))) });
+    if (m.length > 0)
+      out.push({
+        sentence: text,
+        sequence: formatEntitySequence(m.map((x) => ({ surface: text.slice(x.charStart, x.charEnd), type: x.type }))),
+      });
   }
   return out;
 }
@@ -62,12 +72,24 @@ export interface WarmupOptions {
   precision?: Precision;
 }
 
-export async function fragmentWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForConditionalGeneration, tokenizer: T5Tokenizer, S: readonly string[], o: WarmupOptions): Promise<{ s2eLoss: number; e2sLoss: number }> {
+export async function fragmentWarmup(
+  s2e: T5ForConditionalGeneration,
+  e2s: T5ForConditionalGeneration,
+  tokenizer: T5Tokenizer,
+  S: readonly string[],
+  o: WarmupOptions,
+): Promise<{ s2eLoss: number; e2sLoss: number }> {
   return pairWarmup(s2e, e2s, tokenizer, fragmentPairs(S), o);
 }
 
 /** Supervised steps on ⟨s → q⟩ for S2E and ⟨q → s⟩ for E2S (either may be left out), batches drawn with replacement. */
-export async function pairWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly { sentence: string; sequence: string }[], o: WarmupOptions & { directions?: 'both' | 's2e' | 'e2s' }): Promise<{ s2eLoss: number; e2sLoss: number }> {
+export async function pairWarmup(
+  s2e: T5ForConditionalGeneration,
+  e2s: T5ForConditionalGeneration,
+  tokenizer: T5Tokenizer,
+  pairs: readonly { sentence: string; sequence: string }[],
+  o: WarmupOptions & { directions?: 'both' | 's2e' | 'e2s' },
+): Promise<{ s2eLoss: number; e2sLoss: number }> {
   if (pairs.length === 0) throw new Error('warm-up: no pairs (the gazetteer from Q matched no sentence of S?)');
   const dirs = o.directions ?? 'both';
   const lim = { maxSourceTokens: 256, maxTargetTokens: 256 };
@@ -84,7 +106,9 @@ export async function pairWarmup(s2e: T5ForConditionalGeneration, e2s: T5ForCond
       const idx = Array.from({ length: o.batchSize }, () => perm.int(pairs.length));
       const sb = idx.map((i) => (pairs[i] as { sentence: string }).sentence);
       const fb = idx.map((i) => (pairs[i] as { sequence: string }).sequence);
-      const stop = (name: string) => (e: unknown) => { throw nonFiniteStop(e, `warm-up step ${step + 1}: ${name}`, 'nothing was saved; lower --warmup-lr'); };
+      const stop = (name: string) => (e: unknown) => {
+        throw nonFiniteStop(e, `warm-up step ${step + 1}: ${name}`, 'nothing was saved; lower --warmup-lr');
+      };
       if (dirs !== 'e2s') last.s2eLoss = (await trainStep(ds, tS, sb, fb).catch(stop('S2E'))).loss;
       if (dirs !== 's2e') last.e2sLoss = (await trainStep(de, tE, fb, sb).catch(stop('E2S'))).loss;
     }

@@ -49,12 +49,19 @@ export function emptyAlignCounts(): AlignCounts {
 
 export function addAlignCounts(a: AlignCounts, b: AlignCounts): AlignCounts {
   return {
-    entities: a.entities + b.entities, exact: a.exact + b.exact, fallback: a.fallback + b.fallback,
-    outOfOrder: a.outOfOrder + b.outOfOrder, partialToken: a.partialToken + b.partialToken, hallucinated: a.hallucinated + b.hallucinated,
+    entities: a.entities + b.entities,
+    exact: a.exact + b.exact,
+    fallback: a.fallback + b.fallback,
+    outOfOrder: a.outOfOrder + b.outOfOrder,
+    partialToken: a.partialToken + b.partialToken,
+    hallucinated: a.hallucinated + b.hallucinated,
   };
 }
 
-interface Normalised { s: string; map: number[] }
+interface Normalised {
+  s: string;
+  map: number[];
+}
 
 function normalise(text: string): Normalised {
   let s = '';
@@ -73,7 +80,8 @@ function normalise(text: string): Normalised {
 function occurrences(text: string, norm: Normalised, surface: string, fuzzy: boolean): Range[] {
   const out: Range[] = [];
   if (!fuzzy) {
-    for (let i = text.indexOf(surface); i >= 0; i = text.indexOf(surface, i + 1)) out.push({ start: i, end: i + surface.length });
+    for (let i = text.indexOf(surface); i >= 0; i = text.indexOf(surface, i + 1))
+      out.push({ start: i, end: i + surface.length });
     return out;
   }
   const pat = normalise(surface).s;
@@ -84,7 +92,12 @@ function occurrences(text: string, norm: Normalised, surface: string, fuzzy: boo
   return out;
 }
 
-export function alignEntities(text: string, entities: readonly SeqEntity[], offsets?: readonly Range[], opts: AlignOptions = {}): AlignResult {
+export function alignEntities(
+  text: string,
+  entities: readonly SeqEntity[],
+  offsets?: readonly Range[],
+  opts: AlignOptions = {},
+): AlignResult {
   const fallback = opts.fallback ?? true;
   const outOfOrder = opts.outOfOrder ?? true;
   const toks = offsets ?? tokenizeText(text);
@@ -118,17 +131,29 @@ export function alignEntities(text: string, entities: readonly SeqEntity[], offs
       if (!hit) continue;
       const tokIdx = toks.map((t, i) => (t.end > hit.r.start && t.start < hit.r.end ? i : -1)).filter((i) => i >= 0);
       found = {
-        surface: e.surface, type: e.type, charStart: hit.r.start, charEnd: hit.r.end,
-        start: tokIdx[0] ?? 0, end: (tokIdx[tokIdx.length - 1] ?? 0) + 1,
-        fallback: fb, outOfOrder: ooo, partialToken: hit.partial,
+        surface: e.surface,
+        type: e.type,
+        charStart: hit.r.start,
+        charEnd: hit.r.end,
+        start: tokIdx[0] ?? 0,
+        end: (tokIdx[tokIdx.length - 1] ?? 0) + 1,
+        fallback: fb,
+        outOfOrder: ooo,
+        partialToken: hit.partial,
       };
       break;
     }
-    if (!found) { hallucinated.push(e); counts.hallucinated++; continue; }
+    if (!found) {
+      hallucinated.push(e);
+      counts.hallucinated++;
+      continue;
+    }
     used.push({ start: found.charStart, end: found.charEnd });
     aligned.push(found);
-    if (found.fallback) counts.fallback++; else counts.exact++;
-    if (found.outOfOrder) counts.outOfOrder++; else cursor = found.charEnd;
+    if (found.fallback) counts.fallback++;
+    else counts.exact++;
+    if (found.outOfOrder) counts.outOfOrder++;
+    else cursor = found.charEnd;
     if (found.partialToken) counts.partialToken++;
   }
   return { aligned, hallucinated, counts };
@@ -140,7 +165,12 @@ export interface PredictionAlignment {
   /** The generated surface of each entry of `entities` (differs after a fallback match). */
   generated: string[];
   /** Generated entities that could not be placed: not found, unknown type, or overlapping. */
-  unplaced: { surface: string; type: string; label: string | undefined; why: 'hallucinated' | 'unknown-type' | 'overlap' }[];
+  unplaced: {
+    surface: string;
+    type: string;
+    label: string | undefined;
+    why: 'hallucinated' | 'unknown-type' | 'overlap';
+  }[];
   /** IOB2 tags over the sentence tokens. */
   tags: string[];
   counts: AlignCounts;
@@ -186,9 +216,29 @@ export function alignPrediction(
       continue;
     }
     lastTokEnd = a.end;
-    entities.push({ start: a.start, end: a.end, charStart: a.charStart, charEnd: a.charEnd, label, surface: sentence.text.slice(a.charStart, a.charEnd) });
+    entities.push({
+      start: a.start,
+      end: a.end,
+      charStart: a.charStart,
+      charEnd: a.charEnd,
+      label,
+      surface: sentence.text.slice(a.charStart, a.charEnd),
+    });
     generated.push(a.surface);
   }
-  const tags = chunksToTags(sentence.offsets.length, entities.map((e) => ({ start: e.start, end: e.end, label: e.label })), 'IOB2');
-  return { entities, generated, unplaced, tags, counts: res.counts, malformed: parsed.problems.length > 0, unknownType, problems };
+  const tags = chunksToTags(
+    sentence.offsets.length,
+    entities.map((e) => ({ start: e.start, end: e.end, label: e.label })),
+    'IOB2',
+  );
+  return {
+    entities,
+    generated,
+    unplaced,
+    tags,
+    counts: res.counts,
+    malformed: parsed.problems.length > 0,
+    unknownType,
+    problems,
+  };
 }

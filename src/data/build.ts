@@ -60,20 +60,48 @@ interface SplitResult {
 }
 
 function buildSplit(
-  corpus: LabeledCorpus, mode: QMode, numS: Count, numQ: number, rng: Rng, v: Verbalizer,
-  opts: { allowOverlap: boolean; includeEmptyQ: boolean; seedEntities: number; seeds?: SeqEntity[]; vectors: () => WordVectors; lengthFrom: LabeledSentence[] },
+  corpus: LabeledCorpus,
+  mode: QMode,
+  numS: Count,
+  numQ: number,
+  rng: Rng,
+  v: Verbalizer,
+  opts: {
+    allowOverlap: boolean;
+    includeEmptyQ: boolean;
+    seedEntities: number;
+    seeds?: SeqEntity[];
+    vectors: () => WordVectors;
+    lengthFrom: LabeledSentence[];
+  },
 ): SplitResult {
   const sents = corpus.sentences;
   if (mode === 'gq') {
-    const r = buildGQ(sents, { numS, numQ, rng, verbalizer: v, allowOverlap: opts.allowOverlap, includeEmptyQ: opts.includeEmptyQ });
-    return { S: r.S, Q: r.Q, sSentences: r.sIndices.map((i) => sents[i] as LabeledSentence), notices: r.notices, info: { qFromSentences: r.qIndices.length } };
+    const r = buildGQ(sents, {
+      numS,
+      numQ,
+      rng,
+      verbalizer: v,
+      allowOverlap: opts.allowOverlap,
+      includeEmptyQ: opts.includeEmptyQ,
+    });
+    return {
+      S: r.S,
+      Q: r.Q,
+      sSentences: r.sIndices.map((i) => sents[i] as LabeledSentence),
+      notices: r.notices,
+      info: { qFromSentences: r.qIndices.length },
+    };
   }
   // SQ: S is a random sample; seeds come from the other sentences first, so S and the seed list
   // are independent whenever the corpus is large enough.
   const notices: string[] = [];
   const perm = rng.fork('sq-s-order').permutation(sents.length);
   let nS = numS === 'full' ? sents.length : numS;
-  if (nS > sents.length) { notices.push(`only ${sents.length} sentences available: S has ${sents.length} instead of ${nS}`); nS = sents.length; }
+  if (nS > sents.length) {
+    notices.push(`only ${sents.length} sentences available: S has ${sents.length} instead of ${nS}`);
+    nS = sents.length;
+  }
   const sIdx = perm.slice(0, nS);
   const inS = new Set(sIdx);
   let seeds = opts.seeds;
@@ -86,15 +114,35 @@ function buildSplit(
       const outside = seeds.length;
       const more = sampleSeeds(sents, opts.seedEntities, v, rng.fork('sq-seeds-all'));
       const have = new Set(seeds.map((s) => `${s.surface}\u0000${s.type}`));
-      for (const m of more) if (seeds.length < opts.seedEntities && !have.has(`${m.surface}\u0000${m.type}`)) seeds.push(m);
-      notices.push(`seed entities: ${outside} from sentences outside S, ${seeds.length - outside} from S's sentences` +
-        (seeds.length < opts.seedEntities ? `; only ${seeds.length} distinct entities exist, fewer than the ${opts.seedEntities} requested` : ''));
+      for (const m of more)
+        if (seeds.length < opts.seedEntities && !have.has(`${m.surface}\u0000${m.type}`)) seeds.push(m);
+      notices.push(
+        `seed entities: ${outside} from sentences outside S, ${seeds.length - outside} from S's sentences` +
+          (seeds.length < opts.seedEntities
+            ? `; only ${seeds.length} distinct entities exist, fewer than the ${opts.seedEntities} requested`
+            : ''),
+      );
       seedSource = 'sentences not in S, then S';
     }
   }
-  const r = buildSQ({ numQ, seeds, lengthDist: lengthDistribution(opts.lengthFrom), vectors: opts.vectors(), rng: rng.fork('sq-build') });
-  if (r.seedsWithoutVector > 0) notices.push(`${r.seedsWithoutVector} of ${seeds.length} seed entities have no word vector and were grouped at random`);
-  return { S: sIdx.map((i) => (sents[i] as LabeledSentence).text), Q: r.Q, sSentences: sIdx.map((i) => sents[i] as LabeledSentence), notices, info: { seeds: seeds.length, seedSource, seedsWithoutVector: r.seedsWithoutVector } };
+  const r = buildSQ({
+    numQ,
+    seeds,
+    lengthDist: lengthDistribution(opts.lengthFrom),
+    vectors: opts.vectors(),
+    rng: rng.fork('sq-build'),
+  });
+  if (r.seedsWithoutVector > 0)
+    notices.push(
+      `${r.seedsWithoutVector} of ${seeds.length} seed entities have no word vector and were grouped at random`,
+    );
+  return {
+    S: sIdx.map((i) => (sents[i] as LabeledSentence).text),
+    Q: r.Q,
+    sSentences: sIdx.map((i) => sents[i] as LabeledSentence),
+    notices,
+    info: { seeds: seeds.length, seedSource, seedsWithoutVector: r.seedsWithoutVector },
+  };
 }
 
 /** SQ seed entities, one "surface<TAB>type" per line, where type is a label (PER) or a type word (person). */
@@ -102,10 +150,16 @@ export function readSeedsFile(file: string, v: Verbalizer): SeqEntity[] {
   return splitLines(readUtf8(file)).flatMap((line, i) => {
     if (line.trim() === '') return [];
     const parts = line.split('\t');
-    if (parts.length !== 2 || !parts[0]!.trim() || !parts[1]!.trim()) throw new DataError(file, i + 1, 'expected "surface<TAB>type"');
+    if (parts.length !== 2 || !parts[0]!.trim() || !parts[1]!.trim())
+      throw new DataError(file, i + 1, 'expected "surface<TAB>type"');
     const t = parts[1]!.trim();
     const type = v.has(t) ? v.verbalize(t) : v.label(t) !== undefined ? t : undefined;
-    if (type === undefined) throw new DataError(file, i + 1, `unknown type "${t}" (known: ${v.labels().join(', ')} or ${v.words().join(', ')})`);
+    if (type === undefined)
+      throw new DataError(
+        file,
+        i + 1,
+        `unknown type "${t}" (known: ${v.labels().join(', ')} or ${v.words().join(', ')})`,
+      );
     return [{ surface: parts[0]!.trim(), type }];
   });
 }
@@ -121,28 +175,46 @@ export function buildData(out: string, o: BuildOptions): BuildResult {
     if (vectors) return vectors;
     if (o.vectorsFile) {
       const need = new Set<string>();
-      for (const s of [...train.sentences, ...(dev?.sentences ?? [])]) for (const e of s.entities) for (const w of wordTokens(e.surface)) need.add(w);
+      for (const s of [...train.sentences, ...(dev?.sentences ?? [])])
+        for (const e of s.entities) for (const w of wordTokens(e.surface)) need.add(w);
       for (const s of o.seeds ?? []) for (const w of wordTokens(s.surface)) need.add(w);
       vectors = loadTextVectors(o.vectorsFile, need);
     } else {
       // Unsupervised: only the text of the train/dev files is used, never their labels.
-      vectors = trainVectors([...train.sentences, ...(dev?.sentences ?? [])].map((s) => s.text), { seed });
+      vectors = trainVectors(
+        [...train.sentences, ...(dev?.sentences ?? [])].map((s) => s.text),
+        { seed },
+      );
     }
     return vectors;
   };
-  const common = { allowOverlap: o.allowOverlap, includeEmptyQ: o.includeEmptyQ, seedEntities: o.seedEntities, vectors: getVectors };
-  const tr = buildSplit(train, mode, o.numS, o.numQ, rng.fork('train'), v, { ...common, ...(o.seeds ? { seeds: o.seeds } : {}), lengthFrom: train.sentences });
+  const common = {
+    allowOverlap: o.allowOverlap,
+    includeEmptyQ: o.includeEmptyQ,
+    seedEntities: o.seedEntities,
+    vectors: getVectors,
+  };
+  const tr = buildSplit(train, mode, o.numS, o.numQ, rng.fork('train'), v, {
+    ...common,
+    ...(o.seeds ? { seeds: o.seeds } : {}),
+    lengthFrom: train.sentences,
+  });
 
   let dv: SplitResult | undefined;
   const notices = tr.notices.map((n) => `train: ${n}`);
   let devCfg: { numS: Count; numQ: number } | undefined;
   if (dev) {
-    if (o.devNumS === undefined || o.devNumQ === undefined) throw new Error('buildData: dev data needs devNumS and devNumQ');
+    if (o.devNumS === undefined || o.devNumQ === undefined)
+      throw new Error('buildData: dev data needs devNumS and devNumQ');
     devCfg = { numS: o.devNumS, numQ: o.devNumQ };
     // Dev SQ seeds come from the dev annotations (Table 3 builds dev from the dev split).
     // Dev data is never trained on (it only scores the E-/S-cycle losses for model selection), so by
     // default dev_Q may come from dev_S's sentences, which gives the paper's Table 3 dev sizes.
-    dv = buildSplit(dev, mode, devCfg.numS, devCfg.numQ, rng.fork('dev'), v, { ...common, allowOverlap: !o.devIndependent, lengthFrom: dev.sentences });
+    dv = buildSplit(dev, mode, devCfg.numS, devCfg.numQ, rng.fork('dev'), v, {
+      ...common,
+      allowOverlap: !o.devIndependent,
+      lengthFrom: dev.sentences,
+    });
     notices.push(...dv.notices.map((n) => `dev: ${n}`));
   } else notices.push('no dev file: dev_S.txt/dev_Q.txt not written (model selection needs them; pass --dev FILE)');
 
@@ -163,7 +235,8 @@ export function buildData(out: string, o: BuildOptions): BuildResult {
   // Round-trip check: what we wrote parses back to what we built (no lossy surfaces).
   tr.Q.forEach((q, i) => {
     const back = parseQLine(toQLine(q)).entities;
-    if (back.length !== q.length || back.some((e, k) => e.surface !== q[k]!.surface || e.type !== q[k]!.type)) throw new Error(`internal: Q line ${i + 1} does not round-trip`);
+    if (back.length !== q.length || back.some((e, k) => e.surface !== q[k]!.surface || e.type !== q[k]!.type))
+      throw new Error(`internal: Q line ${i + 1} does not round-trip`);
   });
   const manifest = {
     tool: 'cyclener data build',
@@ -173,11 +246,25 @@ export function buildData(out: string, o: BuildOptions): BuildResult {
     seed,
     requested: { numS: o.numS, numQ: o.numQ, dev: devCfg ?? null },
     actual: { S: tr.S.length, Q: tr.Q.length, devS: dv?.S.length ?? 0, devQ: dv?.Q.length ?? 0 },
-    inputs: { train: { path: resolve(train.file), sha256: sha256(train.file), scheme: train.scheme }, dev: dev ? { path: resolve(dev.file), sha256: sha256(dev.file), scheme: dev.scheme } : null },
-    options: { allowOverlap: o.allowOverlap, devIndependent: o.devIndependent, includeEmptyQ: o.includeEmptyQ, seedEntities: mode === 'sq' ? (o.seeds ? o.seeds.length : o.seedEntities) : null, vectors: mode === 'sq' ? o.vectorsFile ?? 'trained: PPMI+SVD on the train/dev text' : null },
+    inputs: {
+      train: { path: resolve(train.file), sha256: sha256(train.file), scheme: train.scheme },
+      dev: dev ? { path: resolve(dev.file), sha256: sha256(dev.file), scheme: dev.scheme } : null,
+    },
+    options: {
+      allowOverlap: o.allowOverlap,
+      devIndependent: o.devIndependent,
+      includeEmptyQ: o.includeEmptyQ,
+      seedEntities: mode === 'sq' ? (o.seeds ? o.seeds.length : o.seedEntities) : null,
+      vectors: mode === 'sq' ? (o.vectorsFile ?? 'trained: PPMI+SVD on the train/dev text') : null,
+    },
     train: tr.info,
     dev: dv?.info ?? null,
-    format: { S: 'one sentence per line', Q: `entities "surface ${SEP} type" joined by " ${SEP} "; ${NONE_LINE} = no entities`, sep: SEP, none: NONE_LINE },
+    format: {
+      S: 'one sentence per line',
+      Q: `entities "surface ${SEP} type" joined by " ${SEP} "; ${NONE_LINE} = no entities`,
+      sep: SEP,
+      none: NONE_LINE,
+    },
     verbalizer: v.toJSON(),
     files,
     notices,

@@ -21,10 +21,26 @@ export interface DatasetInfo {
 }
 
 export const DATASETS: Readonly<Record<string, DatasetInfo>> = {
-  conll2003: { train: ['train.txt', 'eng.train'], dev: ['dev.txt', 'eng.testa'], devConfig: { gq: { numS: 3200, numQ: 1000 }, sq: { numS: 3200, numQ: 2000 } } },
-  wnut17: { train: ['train.conll', 'train.txt'], dev: ['dev.conll', 'dev.txt'], devConfig: { gq: { numS: 1000, numQ: 500 }, sq: { numS: 1000, numQ: 500 } } },
-  bc2gm: { train: ['train.tsv', 'train.txt'], dev: ['dev.tsv', 'dev.txt'], devConfig: { gq: { numS: 2500, numQ: 1000 }, sq: { numS: 2500, numQ: 1000 } } },
-  ontonotes: { train: ['train.jsonl', 'train.conll', 'train.txt'], dev: ['dev.jsonl', 'dev.conll', 'dev.txt'], devConfig: { gq: { numS: 15700, numQ: 5000 }, sq: { numS: 15700, numQ: 5000 } } },
+  conll2003: {
+    train: ['train.txt', 'eng.train'],
+    dev: ['dev.txt', 'eng.testa'],
+    devConfig: { gq: { numS: 3200, numQ: 1000 }, sq: { numS: 3200, numQ: 2000 } },
+  },
+  wnut17: {
+    train: ['train.conll', 'train.txt'],
+    dev: ['dev.conll', 'dev.txt'],
+    devConfig: { gq: { numS: 1000, numQ: 500 }, sq: { numS: 1000, numQ: 500 } },
+  },
+  bc2gm: {
+    train: ['train.tsv', 'train.txt'],
+    dev: ['dev.tsv', 'dev.txt'],
+    devConfig: { gq: { numS: 2500, numQ: 1000 }, sq: { numS: 2500, numQ: 1000 } },
+  },
+  ontonotes: {
+    train: ['train.jsonl', 'train.conll', 'train.txt'],
+    dev: ['dev.jsonl', 'dev.conll', 'dev.txt'],
+    devConfig: { gq: { numS: 15700, numQ: 5000 }, sq: { numS: 15700, numQ: 5000 } },
+  },
 };
 
 /** "1k" -> 1000, "3.4k" -> 3400, "500" -> 500, "full" -> 'full'. */
@@ -45,5 +61,11 @@ export function parseConfigName(name: string): DataConfig {
   const m = /^([A-Za-z0-9_.-]+)\/([^/]+)\/([^/]+?)-?(gq|sq)$/i.exec(name.trim());
   if (!m) throw new Error(`bad config "${name}" (expected <dataset>/<#S>/<#Q>-<gq|sq>, e.g. conll2003/2k/1k-gq)`);
   const dataset = (m[1] as string).toLowerCase();
-  return { name, dataset, numS: parseCount(m[2] as string, true), numQ: parseCount(m[3] as string, false) as number, mode: (m[4] as string).toLowerCase() as QMode };
+  return {
+    name,
+    dataset,
+    numS: parseCount(m[2] as string, true),
+    numQ: parseCount(m[3] as string, false) as number,
+    mode: (m[4] as string).toLowerCase() as QMode,
+  };
 }

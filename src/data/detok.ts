@@ -9,7 +9,24 @@
 
 import type { Range } from './types';
 
-const NO_SPACE_BEFORE = new Set([',', '.', ';', ':', '!', '?', '%', ')', ']', '}', '...', "''", '..', '!!', '?!', '!?']);
+const NO_SPACE_BEFORE = new Set([
+  ',',
+  '.',
+  ';',
+  ':',
+  '!',
+  '?',
+  '%',
+  ')',
+  ']',
+  '}',
+  '...',
+  "''",
+  '..',
+  '!!',
+  '?!',
+  '!?',
+]);
 const NO_SPACE_AFTER = new Set(['(', '[', '{', '$', '``', '£', '€', '#']);
 const CLITICS = /^(?:n't|'s|'S|'re|'ve|'ll|'d|'m|'RE|'VE|'LL|'D|'M|N'T)$/;
 
@@ -29,7 +46,8 @@ export function detokenize(tokens: readonly string[]): Detokenized {
     let glueAfter = NO_SPACE_AFTER.has(tok);
     if (NO_SPACE_BEFORE.has(tok) || CLITICS.test(tok)) space = false;
     if (tok === '"') {
-      if (quoteOpen) space = false; // closing quote hugs the previous word
+      if (quoteOpen)
+        space = false; // closing quote hugs the previous word
       else glueAfter = true; // opening quote hugs the next word
       quoteOpen = !quoteOpen;
     }
@@ -48,7 +66,8 @@ export function tokenizeText(text: string): Range[] {
   const out: Range[] = [];
   // Combining marks stay in their word ("Mu\u0308ller" is one token); an emoji keeps its modifiers and
   // ZWJ-joined parts (one token for a family emoji, not five).
-  const re = /[\p{L}\p{N}_][\p{L}\p{N}\p{M}_]*(?:['’]\p{L}[\p{L}\p{M}]*)*|[^\s\p{L}\p{N}_][\p{M}\u{1F3FB}-\u{1F3FF}]*(?:\u200d[^\s\p{L}\p{N}_][\p{M}\u{1F3FB}-\u{1F3FF}]*)*/gu;
+  const re =
+    /[\p{L}\p{N}_][\p{L}\p{N}\p{M}_]*(?:['’]\p{L}[\p{L}\p{M}]*)*|[^\s\p{L}\p{N}_][\p{M}\u{1F3FB}-\u{1F3FF}]*(?:\u200d[^\s\p{L}\p{N}_][\p{M}\u{1F3FB}-\u{1F3FF}]*)*/gu;
   // Keep each whitespace-separated chunk intact when it mixes letters and punctuation in a URL/handle-like way.
   const chunkRe = /\S+/g;
   let m: RegExpExecArray | null;

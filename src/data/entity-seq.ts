@@ -24,7 +24,10 @@ export interface ParsedSequence {
 export function formatEntitySequence(entities: readonly SeqEntity[]): string {
   return entities
     .map((e) => {
-      for (const [what, v] of [['surface', e.surface], ['type', e.type]] as const) {
+      for (const [what, v] of [
+        ['surface', e.surface],
+        ['type', e.type],
+      ] as const) {
         if (v.trim() === '') throw new Error(`entity ${what} is empty`);
         if (v.includes(SEP)) throw new Error(`entity ${what} "${v}" contains ${SEP}`);
         if (/[\r\n]/.test(v)) throw new Error(`entity ${what} "${v}" contains a line break`);
@@ -51,9 +54,18 @@ export function parseEntitySequence(text: string, types?: ReadonlySet<string>): 
     const surface = (fields[i] as string).trim();
     const type = (fields[i + 1] as string).trim().replace(/\s+/g, ' ');
     const n = i / 2 + 1;
-    if (surface === '') { problems.push(`entity ${n}: empty surface`); continue; }
-    if (type === '') { problems.push(`entity ${n} ("${surface}"): empty type`); continue; }
-    if (known && !known.has(normType(type))) { problems.push(`entity ${n} ("${surface}"): unknown type "${type}"`); continue; }
+    if (surface === '') {
+      problems.push(`entity ${n}: empty surface`);
+      continue;
+    }
+    if (type === '') {
+      problems.push(`entity ${n} ("${surface}"): empty type`);
+      continue;
+    }
+    if (known && !known.has(normType(type))) {
+      problems.push(`entity ${n} ("${surface}"): unknown type "${type}"`);
+      continue;
+    }
     entities.push({ surface, type });
   }
   return { entities, problems };
@@ -66,7 +78,8 @@ export function toQLine(entities: readonly SeqEntity[]): string {
 
 /** Parse one Q-file line; an empty line is a problem (write `<none>` for no entities). */
 export function parseQLine(line: string, types?: ReadonlySet<string>): ParsedSequence {
-  if (line.trim() === '') return { entities: [], problems: [`empty line (write ${NONE_LINE} for a sentence without entities)`] };
+  if (line.trim() === '')
+    return { entities: [], problems: [`empty line (write ${NONE_LINE} for a sentence without entities)`] };
   return parseEntitySequence(line, types);
 }
 

@@ -38,17 +38,23 @@ export function buildGQ(sentences: readonly LabeledSentence[], opts: GQOptions):
   const candidates = perm.filter((i) => opts.includeEmptyQ || (sentences[i] as LabeledSentence).entities.length > 0);
   let numQ = opts.numQ;
   if (numQ > candidates.length) {
-    notices.push(`only ${candidates.length} sentences${opts.includeEmptyQ ? '' : ' with entities'} available: Q has ${candidates.length} sequences instead of ${numQ}`);
+    notices.push(
+      `only ${candidates.length} sentences${opts.includeEmptyQ ? '' : ' with entities'} available: Q has ${candidates.length} sequences instead of ${numQ}`,
+    );
     numQ = candidates.length;
   }
   const qIndices = candidates.slice(0, numQ);
   const inQ = new Set(qIndices);
-  const pool = opts.allowOverlap ? opts.rng.fork('gq-s-order').permutation(sentences.length) : perm.filter((i) => !inQ.has(i));
+  const pool = opts.allowOverlap
+    ? opts.rng.fork('gq-s-order').permutation(sentences.length)
+    : perm.filter((i) => !inQ.has(i));
   let numS = opts.numS === 'full' ? pool.length : opts.numS;
   if (numS > pool.length) {
-    notices.push(opts.allowOverlap
-      ? `only ${pool.length} sentences available: S has ${pool.length} instead of ${numS}`
-      : `S capped at ${pool.length} sentences instead of ${numS} so that no sentence of S contributes to Q (use --allow-overlap to reuse Q's sentences, as the paper's full-size configurations do)`);
+    notices.push(
+      opts.allowOverlap
+        ? `only ${pool.length} sentences available: S has ${pool.length} instead of ${numS}`
+        : `S capped at ${pool.length} sentences instead of ${numS} so that no sentence of S contributes to Q (use --allow-overlap to reuse Q's sentences, as the paper's full-size configurations do)`,
+    );
     numS = pool.length;
   }
   const sIndices = pool.slice(0, numS);

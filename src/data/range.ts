@@ -29,7 +29,8 @@ export const SEED: Range = { min: 0, max: 2 ** 32 - 1 };
 
 /** ">= 1", "> 0", "in [0, 1)", "<= 5"; "" for ANY. */
 export function describeRange(r: Range): string {
-  if (r.min !== undefined && r.max !== undefined) return `in ${r.minExclusive ? '(' : '['}${r.min}, ${r.max}${r.maxExclusive ? ')' : ']'}`;
+  if (r.min !== undefined && r.max !== undefined)
+    return `in ${r.minExclusive ? '(' : '['}${r.min}, ${r.max}${r.maxExclusive ? ')' : ']'}`;
   if (r.min !== undefined) return `${r.minExclusive ? '>' : '>='} ${r.min}`;
   if (r.max !== undefined) return `${r.maxExclusive ? '<' : '<='} ${r.max}`;
   return '';

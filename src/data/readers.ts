@@ -65,11 +65,19 @@ export function firstInvalidUtf8(buf: Uint8Array): number {
     const b = buf[i] as number;
     let need = 0;
     let min = 0;
-    if (b < 0x80) { i++; continue; }
-    else if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; }
-    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; }
-    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; }
-    else return i;
+    if (b < 0x80) {
+      i++;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      min = 0x800;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+    } else return i;
     if (i + need >= buf.length) return i; // truncated sequence at end of file
     let cp = b & (need === 1 ? 0x1f : need === 2 ? 0x0f : 0x07);
     for (let k = 1; k <= need; k++) {
@@ -98,9 +106,19 @@ export function readUtf8(file: string): string {
   if (bad >= 0) {
     let line = 1;
     let lineStart = 0;
-    for (let i = 0; i < bad; i++) if (buf[i] === 0x0a) { line++; lineStart = i + 1; }
-    const hex = Array.from(buf.subarray(bad, Math.min(bad + 4, buf.length)), (x) => x.toString(16).padStart(2, '0')).join(' ');
-    throw new DataError(file, line, `not valid UTF-8 (byte 0x${hex.slice(0, 2)} at column ${bad - lineStart + 1}, bytes ${hex}); convert the file to UTF-8`);
+    for (let i = 0; i < bad; i++)
+      if (buf[i] === 0x0a) {
+        line++;
+        lineStart = i + 1;
+      }
+    const hex = Array.from(buf.subarray(bad, Math.min(bad + 4, buf.length)), (x) =>
+      x.toString(16).padStart(2, '0'),
+    ).join(' ');
+    throw new DataError(
+      file,
+      line,
+      `not valid UTF-8 (byte 0x${hex.slice(0, 2)} at column ${bad - lineStart + 1}, bytes ${hex}); convert the file to UTF-8`,
+    );
   }
   let text = buf.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM
@@ -153,9 +171,12 @@ export function readLabeled(file: string, opts: ReadOptions = {}): LabeledCorpus
   const text = readUtf8(file);
   const format = !opts.format || opts.format === 'auto' ? detectFormat(file, text) : opts.format;
   switch (format) {
-    case 'conll': return readColumnsText(file, text, opts);
-    case 'conll2012': return readConll2012Text(file, text, opts);
-    case 'jsonl': return readJsonlText(file, text, opts.offsets);
+    case 'conll':
+      return readColumnsText(file, text, opts);
+    case 'conll2012':
+      return readConll2012Text(file, text, opts);
+    case 'jsonl':
+      return readJsonlText(file, text, opts.offsets);
   }
 }
 
@@ -170,7 +191,15 @@ interface RawSentence {
 function buildSentence(file: string, raw: RawSentence, scheme: TagScheme): LabeledSentence {
   const { text, offsets } = detokenize(raw.tokens);
   const entities = chunks(raw.tags, scheme).map((c) => entityFromTokens(text, offsets, c.start, c.end, c.label));
-  return { tokens: raw.tokens, tags: raw.tags, scheme, text, offsets, entities, source: { file, line: raw.lines[0] ?? 0 } };
+  return {
+    tokens: raw.tokens,
+    tags: raw.tags,
+    scheme,
+    text,
+    offsets,
+    entities,
+    source: { file, line: raw.lines[0] ?? 0 },
+  };
 }
 
 function entityFromTokens(text: string, offsets: Range[], start: number, end: number, label: string): Entity {
@@ -179,21 +208,37 @@ function entityFromTokens(text: string, offsets: Range[], start: number, end: nu
   return { start, end, charStart, charEnd, label, surface: text.slice(charStart, charEnd) };
 }
 
-function finishCorpus(file: string, format: LabeledFormat, raws: RawSentence[], documents: number, opts: ReadOptions): LabeledCorpus {
+function finishCorpus(
+  file: string,
+  format: LabeledFormat,
+  raws: RawSentence[],
+  documents: number,
+  opts: ReadOptions,
+): LabeledCorpus {
   if (raws.length === 0) throw new DataError(file, undefined, 'no sentences found');
   const schemeDetected = !opts.scheme;
   const scheme = opts.scheme ?? detectScheme(raws.map((r) => r.tags));
   const tagProblems: TagProblem[] = [];
   let repairedTags = 0;
   for (const r of raws) {
-    for (const issue of validateTags(r.tags, scheme)) tagProblems.push({ line: r.lines[issue.index] ?? 0, problem: issue.problem });
+    for (const issue of validateTags(r.tags, scheme))
+      tagProblems.push({ line: r.lines[issue.index] ?? 0, problem: issue.problem });
     if (opts.repair) {
       const fixed = repairTags(r.tags, scheme);
       r.tags = fixed.tags;
       repairedTags += fixed.changed;
     }
   }
-  return { file, format, scheme, schemeDetected, sentences: raws.map((r) => buildSentence(file, r, scheme)), documents, tagProblems, repairedTags };
+  return {
+    file,
+    format,
+    scheme,
+    schemeDetected,
+    sentences: raws.map((r) => buildSentence(file, r, scheme)),
+    documents,
+    tagProblems,
+    repairedTags,
+  };
 }
 
 // ---------------------------------------------------------------- CoNLL-style columns
@@ -213,24 +258,41 @@ function readColumnsText(file: string, text: string, opts: ReadOptions): Labeled
   for (let li = 0; li < lines.length; li++) {
     const line = lines[li] as string;
     const lineNo = li + 1;
-    if (line.trim() === '') { flush(); continue; } // blank or whitespace-only (WNUT's lone tabs)
+    if (line.trim() === '') {
+      flush();
+      continue;
+    } // blank or whitespace-only (WNUT's lone tabs)
     if (sep === undefined) {
       sep = line.includes('\t') ? 'tab' : 'space';
       ncols = splitColumns(line, sep).length;
       firstDataLine = lineNo;
-      if (ncols < 2) throw new DataError(file, lineNo, `expected at least 2 columns (word and tag), found 1: "${clip(line)}"`);
+      if (ncols < 2)
+        throw new DataError(file, lineNo, `expected at least 2 columns (word and tag), found 1: "${clip(line)}"`);
     }
     const cols = splitColumns(line, sep);
-    if (cols[0] === '-DOCSTART-') { documents++; flush(); continue; }
+    if (cols[0] === '-DOCSTART-') {
+      documents++;
+      flush();
+      continue;
+    }
     if (cols.length !== ncols) {
-      throw new DataError(file, lineNo, `expected ${ncols} ${sep === 'tab' ? 'tab' : 'space'}-separated columns (as on line ${firstDataLine}), found ${cols.length}: "${clip(line)}"`);
+      throw new DataError(
+        file,
+        lineNo,
+        `expected ${ncols} ${sep === 'tab' ? 'tab' : 'space'}-separated columns (as on line ${firstDataLine}), found ${cols.length}: "${clip(line)}"`,
+      );
     }
     const tagCol = resolveColumn(opts.tagColumn ?? -1, ncols, file, lineNo, 'tag');
     const tokCol = resolveColumn(opts.tokenColumn ?? 0, ncols, file, lineNo, 'token');
     const token = cols[tokCol] as string;
     const tag = cols[tagCol] as string;
     if (token === '') throw new DataError(file, lineNo, 'empty token');
-    if (!parseTag(tag)) throw new DataError(file, lineNo, `invalid tag "${clip(tag)}" in column ${tagCol + 1} (expected O or B-/I-/E-/S-/L-/U-TYPE)`);
+    if (!parseTag(tag))
+      throw new DataError(
+        file,
+        lineNo,
+        `invalid tag "${clip(tag)}" in column ${tagCol + 1} (expected O or B-/I-/E-/S-/L-/U-TYPE)`,
+      );
     cur.tokens.push(token);
     cur.tags.push(tag);
     cur.lines.push(lineNo);
@@ -246,7 +308,8 @@ function splitColumns(line: string, sep: 'tab' | 'space'): string[] {
 
 function resolveColumn(col: number, ncols: number, file: string, line: number, what: string): number {
   const c = col < 0 ? ncols + col : col;
-  if (c < 0 || c >= ncols) throw new DataError(file, line, `${what} column ${col} does not exist (the file has ${ncols} columns)`);
+  if (c < 0 || c >= ncols)
+    throw new DataError(file, line, `${what} column ${col} does not exist (the file has ${ncols} columns)`);
   return c;
 }
 
@@ -267,29 +330,56 @@ function readConll2012Text(file: string, text: string, opts: ReadOptions): Label
   let open: { type: string; line: number } | undefined;
   let documents = 0;
   const flush = (lineNo: number) => {
-    if (open) throw new DataError(file, open.line, `entity "(${open.type}" is never closed before the sentence ends at line ${lineNo}`);
+    if (open)
+      throw new DataError(
+        file,
+        open.line,
+        `entity "(${open.type}" is never closed before the sentence ends at line ${lineNo}`,
+      );
     if (cur.tokens.length > 0) raws.push(cur);
     cur = { tokens: [], tags: [], lines: [] };
   };
   for (let li = 0; li < lines.length; li++) {
     const line = lines[li] as string;
     const lineNo = li + 1;
-    if (line.startsWith('#begin document')) { documents++; flush(lineNo); continue; }
-    if (line.startsWith('#end document')) { flush(lineNo); continue; }
-    if (line.trim() === '') { flush(lineNo); continue; }
+    if (line.startsWith('#begin document')) {
+      documents++;
+      flush(lineNo);
+      continue;
+    }
+    if (line.startsWith('#end document')) {
+      flush(lineNo);
+      continue;
+    }
+    if (line.trim() === '') {
+      flush(lineNo);
+      continue;
+    }
     const cols = line.trim().split(/\s+/);
-    if (cols.length < 12) throw new DataError(file, lineNo, `expected at least 12 columns in a CoNLL-2012 line (word in column 4, named entities in column 11), found ${cols.length}`);
+    if (cols.length < 12)
+      throw new DataError(
+        file,
+        lineNo,
+        `expected at least 12 columns in a CoNLL-2012 line (word in column 4, named entities in column 11), found ${cols.length}`,
+      );
     const word = cols[C12_WORD] as string;
     const ne = cols[C12_NE] as string;
     const m = /^(?:\(([^()*]+))?\*(\))?$|^\(([^()*]+)\)$/.exec(ne);
-    if (!m) throw new DataError(file, lineNo, `bad named-entity field "${clip(ne)}" in column 11 (expected *, (TYPE*, *) or (TYPE))`);
+    if (!m)
+      throw new DataError(
+        file,
+        lineNo,
+        `bad named-entity field "${clip(ne)}" in column 11 (expected *, (TYPE*, *) or (TYPE))`,
+      );
     let tag = 'O';
     if (m[3] !== undefined) {
-      if (open) throw new DataError(file, lineNo, `entity "(${m[3]})" opens inside "(${open.type}" from line ${open.line}`);
+      if (open)
+        throw new DataError(file, lineNo, `entity "(${m[3]})" opens inside "(${open.type}" from line ${open.line}`);
       tag = `B-${m[3]}`;
     } else {
       if (m[1] !== undefined) {
-        if (open) throw new DataError(file, lineNo, `entity "(${m[1]}" opens inside "(${open.type}" from line ${open.line}`);
+        if (open)
+          throw new DataError(file, lineNo, `entity "(${m[1]}" opens inside "(${open.type}" from line ${open.line}`);
         open = { type: m[1], line: lineNo };
         tag = `B-${m[1]}`;
       } else if (open) tag = `I-${open.type}`;
@@ -324,17 +414,37 @@ export function readJsonlText(file: string, text: string, offsets: OffsetUnit = 
     sentences.push(sentenceFromJson(obj, file, lineNo, offsets));
   }
   if (sentences.length === 0) throw new DataError(file, undefined, 'no sentences found');
-  return { file, format: 'jsonl', scheme: 'IOB2', schemeDetected: false, sentences, documents: 0, tagProblems: [], repairedTags: 0 };
+  return {
+    file,
+    format: 'jsonl',
+    scheme: 'IOB2',
+    schemeDetected: false,
+    sentences,
+    documents: 0,
+    tagProblems: [],
+    repairedTags: 0,
+  };
 }
 
-interface JsonEntity { start: number; end: number; label: string }
+interface JsonEntity {
+  start: number;
+  end: number;
+  label: string;
+}
 
-export function sentenceFromJson(obj: unknown, file: string, lineNo: number, unit: OffsetUnit = 'utf16'): LabeledSentence {
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new DataError(file, lineNo, 'expected a JSON object {"text": ..., "entities": [...]}');
+export function sentenceFromJson(
+  obj: unknown,
+  file: string,
+  lineNo: number,
+  unit: OffsetUnit = 'utf16',
+): LabeledSentence {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    throw new DataError(file, lineNo, 'expected a JSON object {"text": ..., "entities": [...]}');
   const rec = obj as Record<string, unknown>;
   if (typeof rec.text !== 'string') throw new DataError(file, lineNo, 'missing string field "text"');
   if (rec.text.trim() === '') throw new DataError(file, lineNo, '"text" is empty');
-  if (!Array.isArray(rec.entities)) throw new DataError(file, lineNo, 'missing array field "entities" (use [] for a sentence without entities)');
+  if (!Array.isArray(rec.entities))
+    throw new DataError(file, lineNo, 'missing array field "entities" (use [] for a sentence without entities)');
   const text = rec.text;
   const toU16 = unit === 'codepoints' ? codePointToUtf16(text) : undefined;
   const length = toU16 ? toU16.length - 1 : text.length;
@@ -342,33 +452,56 @@ export function sentenceFromJson(obj: unknown, file: string, lineNo: number, uni
     const where = `entities[${k}]`;
     if (typeof e !== 'object' || e === null) throw new DataError(file, lineNo, `${where} is not an object`);
     const { start, end, label } = e as Record<string, unknown>;
-    if (!Number.isInteger(start) || !Number.isInteger(end)) throw new DataError(file, lineNo, `${where}: "start" and "end" must be integers`);
+    if (!Number.isInteger(start) || !Number.isInteger(end))
+      throw new DataError(file, lineNo, `${where}: "start" and "end" must be integers`);
     if ((start as number) < 0 || (end as number) > length || (start as number) >= (end as number)) {
-      throw new DataError(file, lineNo, `${where}: span [${start}, ${end}) is outside the text (length ${length} ${unit === 'codepoints' ? 'code points' : 'UTF-16 units'}) or empty`);
+      throw new DataError(
+        file,
+        lineNo,
+        `${where}: span [${start}, ${end}) is outside the text (length ${length} ${unit === 'codepoints' ? 'code points' : 'UTF-16 units'}) or empty`,
+      );
     }
     const s = toU16 ? (toU16[start as number] as number) : (start as number);
     const en = toU16 ? (toU16[end as number] as number) : (end as number);
     if (isLowSurrogate(text, s) || isLowSurrogate(text, en)) {
       throw new DataError(file, lineNo, `${where}: span [${s}, ${en}) splits a surrogate pair (an emoji?)${UNIT_HINT}`);
     }
-    if (typeof label !== 'string' || label.trim() === '') throw new DataError(file, lineNo, `${where}: "label" must be a non-empty string`);
+    if (typeof label !== 'string' || label.trim() === '')
+      throw new DataError(file, lineNo, `${where}: "label" must be a non-empty string`);
     if (/\s/.test(label)) throw new DataError(file, lineNo, `${where}: label "${label}" contains whitespace`);
-    if (/^\s|\s$/.test(text.slice(s, en))) throw new DataError(file, lineNo, `${where}: span "${text.slice(s, en)}" starts or ends with whitespace${unit === 'utf16' && ASTRAL.test(text.slice(0, en)) ? UNIT_HINT : ''}`);
+    if (/^\s|\s$/.test(text.slice(s, en)))
+      throw new DataError(
+        file,
+        lineNo,
+        `${where}: span "${text.slice(s, en)}" starts or ends with whitespace${unit === 'utf16' && ASTRAL.test(text.slice(0, en)) ? UNIT_HINT : ''}`,
+      );
     return { start: s, end: en, label };
   });
   ents.sort((a, b) => a.start - b.start || a.end - b.end);
   for (let k = 1; k < ents.length; k++) {
     const a = ents[k - 1] as JsonEntity;
     const b = ents[k] as JsonEntity;
-    if (b.start < a.end) throw new DataError(file, lineNo, `entities [${a.start}, ${a.end}) and [${b.start}, ${b.end}) overlap (nested entities are not supported)`);
+    if (b.start < a.end)
+      throw new DataError(
+        file,
+        lineNo,
+        `entities [${a.start}, ${a.end}) and [${b.start}, ${b.end}) overlap (nested entities are not supported)`,
+      );
   }
   // Tokens: words and punctuation, split further at entity boundaries so every entity is whole tokens.
   const cuts = new Set<number>();
-  for (const e of ents) { cuts.add(e.start); cuts.add(e.end); }
+  for (const e of ents) {
+    cuts.add(e.start);
+    cuts.add(e.end);
+  }
   const offsets: Range[] = [];
   for (const r of tokenizeText(text)) {
     let s = r.start;
-    for (let i = r.start + 1; i < r.end; i++) if (cuts.has(i)) { offsets.push({ start: s, end: i }); s = i; }
+    for (let i = r.start + 1; i < r.end; i++)
+      if (cuts.has(i)) {
+        offsets.push({ start: s, end: i });
+        s = i;
+      }
     offsets.push({ start: s, end: r.end });
   }
   const tokens = offsets.map((o) => text.slice(o.start, o.end));
@@ -376,28 +509,48 @@ export function sentenceFromJson(obj: unknown, file: string, lineNo: number, uni
     let start = -1;
     let end = -1;
     offsets.forEach((o, i) => {
-      if (o.start >= e.start && o.end <= e.end) { if (start < 0) start = i; end = i + 1; }
+      if (o.start >= e.start && o.end <= e.end) {
+        if (start < 0) start = i;
+        end = i + 1;
+      }
     });
     return { start, end, charStart: e.start, charEnd: e.end, label: e.label, surface: text.slice(e.start, e.end) };
   });
-  const tags = chunksToTags(tokens.length, entities.map((e) => ({ start: e.start, end: e.end, label: e.label })), 'IOB2');
+  const tags = chunksToTags(
+    tokens.length,
+    entities.map((e) => ({ start: e.start, end: e.end, label: e.label })),
+    'IOB2',
+  );
   return { tokens, tags, scheme: 'IOB2', text, offsets, entities, source: { file, line: lineNo } };
 }
 
 const ASTRAL = /[\ud800-\udbff][\udc00-\udfff]/;
-const UNIT_HINT = ' (offsets are read as UTF-16 units, JavaScript string indices; for Python/spaCy offsets pass --offsets codepoints)';
-const isLowSurrogate = (text: string, i: number) => i > 0 && i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xdc00 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800;
+const UNIT_HINT =
+  ' (offsets are read as UTF-16 units, JavaScript string indices; for Python/spaCy offsets pass --offsets codepoints)';
+const isLowSurrogate = (text: string, i: number) =>
+  i > 0 && i < text.length && (text.charCodeAt(i) & 0xfc00) === 0xdc00 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800;
 
 /** One JSONL line for a sentence (character offsets in UTF-16 units, end exclusive). */
-export function sentenceToJson(s: { text: string; entities: readonly { charStart: number; charEnd: number; label: string }[] }): string {
+export function sentenceToJson(s: {
+  text: string;
+  entities: readonly { charStart: number; charEnd: number; label: string }[];
+}): string {
   return jsonlRecord(s, 'utf16');
 }
 
 /** One JSONL line with offsets in `unit`, plus optional extra fields after "entities". */
-export function jsonlRecord(s: { text: string; entities: readonly { charStart: number; charEnd: number; label: string }[] }, unit: OffsetUnit, extra: Record<string, unknown> = {}): string {
+export function jsonlRecord(
+  s: { text: string; entities: readonly { charStart: number; charEnd: number; label: string }[] },
+  unit: OffsetUnit,
+  extra: Record<string, unknown> = {},
+): string {
   const cp = unit === 'codepoints' ? utf16ToCodePoint(s.text) : undefined;
   const at = (i: number) => (cp ? (cp[i] as number) : i);
-  return JSON.stringify({ text: s.text, entities: s.entities.map((e) => ({ start: at(e.charStart), end: at(e.charEnd), label: e.label })), ...extra });
+  return JSON.stringify({
+    text: s.text,
+    entities: s.entities.map((e) => ({ start: at(e.charStart), end: at(e.charEnd), label: e.label })),
+    ...extra,
+  });
 }
 
 // ---------------------------------------------------------------- S and Q files
@@ -406,7 +559,8 @@ export function jsonlRecord(s: { text: string; entities: readonly { charStart: n
 export function readSentenceLines(file: string): string[] {
   const lines = splitLines(readUtf8(file));
   lines.forEach((l, i) => {
-    if (l.trim() === '') throw new DataError(file, i + 1, 'empty line (an S file holds one non-empty sentence per line)');
+    if (l.trim() === '')
+      throw new DataError(file, i + 1, 'empty line (an S file holds one non-empty sentence per line)');
   });
   return lines;
 }

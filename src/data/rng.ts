@@ -36,7 +36,10 @@ export class Rng {
     if (!Number.isInteger(seed)) throw new Error(`Rng seed must be an integer, got ${seed}`);
     this.seed = seed;
     const sm = splitmix32(seed);
-    this.a = sm(); this.b = sm(); this.c = sm(); this.d = sm();
+    this.a = sm();
+    this.b = sm();
+    this.c = sm();
+    this.d = sm();
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1; // all-zero state is a fixed point
   }
 
@@ -47,7 +50,11 @@ export class Rng {
 
   /** A generator continuing exactly where the one that produced `s` stood. */
   static fromState(s: RngState): Rng {
-    if (!Number.isInteger(s.seed) || s.words.length !== 4 || !s.words.every((w) => Number.isInteger(w) && w >= 0 && w < 4294967296)) {
+    if (
+      !Number.isInteger(s.seed) ||
+      s.words.length !== 4 ||
+      !s.words.every((w) => Number.isInteger(w) && w >= 0 && w < 4294967296)
+    ) {
       throw new Error(`Rng.fromState: malformed state ${JSON.stringify(s)}`);
     }
     const rng = new Rng(s.seed);
@@ -59,10 +66,16 @@ export class Rng {
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.b, 5) >>> 0, 7), 9) >>> 0;
     const t = (this.b << 9) >>> 0;
-    this.c ^= this.a; this.d ^= this.b; this.b ^= this.c; this.a ^= this.d;
+    this.c ^= this.a;
+    this.d ^= this.b;
+    this.b ^= this.c;
+    this.a ^= this.d;
     this.c = (this.c ^ t) >>> 0;
     this.d = rotl(this.d, 11);
-    this.a >>>= 0; this.b >>>= 0; this.c >>>= 0; this.d >>>= 0;
+    this.a >>>= 0;
+    this.b >>>= 0;
+    this.c >>>= 0;
+    this.d >>>= 0;
     return result;
   }
 

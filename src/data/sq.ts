@@ -45,7 +45,8 @@ export function lengthDistribution(sentences: readonly LabeledSentence[]): numbe
  */
 export function sampleSeeds(sentences: readonly LabeledSentence[], n: number, v: Verbalizer, rng: Rng): SeqEntity[] {
   const mentions: SeqEntity[] = [];
-  for (const s of sentences) for (const e of s.entities) mentions.push({ surface: e.surface, type: v.verbalize(e.label) });
+  for (const s of sentences)
+    for (const e of s.entities) mentions.push({ surface: e.surface, type: v.verbalize(e.label) });
   rng.shuffle(mentions);
   const seen = new Set<string>();
   const out: SeqEntity[] = [];
@@ -71,7 +72,11 @@ export function buildSQ(opts: SQOptions): SQResult {
     if (nb) return nb;
     const va = vecs[a];
     const scored: [number, number][] = [];
-    if (va) seeds.forEach((_, j) => { const vb = vecs[j]; if (j !== a && vb) scored.push([j, cosine(va, vb)]); });
+    if (va)
+      seeds.forEach((_, j) => {
+        const vb = vecs[j];
+        if (j !== a && vb) scored.push([j, cosine(va, vb)]);
+      });
     scored.sort((x, y) => y[1] - x[1] || x[0] - y[0]);
     nb = scored.map(([j]) => j);
     neighbours.set(a, nb);
@@ -86,7 +91,8 @@ export function buildSQ(opts: SQOptions): SQResult {
     const len = Math.min(rng.weighted(weights), seeds.length);
     const nb = nearest(anchor);
     // Candidates: the anchor's nearest neighbours; without a vector, any other seed.
-    const pool = nb.length > 0 ? nb.slice(0, Math.max(topK, len - 1)) : seeds.map((_, j) => j).filter((j) => j !== anchor);
+    const pool =
+      nb.length > 0 ? nb.slice(0, Math.max(topK, len - 1)) : seeds.map((_, j) => j).filter((j) => j !== anchor);
     const picked = [anchor, ...rng.shuffle([...pool]).slice(0, len - 1)];
     Q.push(rng.shuffle(picked).map((i) => seeds[i] as SeqEntity));
   }

@@ -87,7 +87,10 @@ export function conllevalChunks(tags: readonly string[]): TokenChunk[] {
     }
     if (i < tags.length && startOfChunk(prevTag, tag, prevType, type)) {
       // conlleval counts every start; close a chunk it never saw end (not reachable with B/I/E/O).
-      if (open) { open.end = i; out.push(open); }
+      if (open) {
+        open.end = i;
+        out.push(open);
+      }
       open = { start: i, end: i + 1, label: type };
     }
     prevTag = tag;
@@ -120,7 +123,8 @@ export function chunksToTags(n: number, spans: readonly TokenChunk[], scheme: Ta
   let lastLabel = '';
   for (const s of sorted) {
     if (s.start < lastEnd) throw new Error(`overlapping chunks at token ${s.start}`);
-    if (s.start < 0 || s.end > n || s.end <= s.start) throw new Error(`bad chunk [${s.start},${s.end}) for ${n} tokens`);
+    if (s.start < 0 || s.end > n || s.end <= s.start)
+      throw new Error(`bad chunk [${s.start},${s.end}) for ${n} tokens`);
     const len = s.end - s.start;
     for (let i = s.start; i < s.end; i++) tags[i] = `I-${s.label}`;
     switch (scheme) {
@@ -177,7 +181,10 @@ export function validateTags(tags: readonly string[], scheme: TagScheme): TagIss
       } else if (scheme === 'IOB2' && p.prefix === 'I' && !sameAsPrev) {
         issues.push({ index: i, problem: `"${tags[i]}" starts an entity (IOB2 needs B-${p.type})` });
       } else if (scheme === 'IOB1' && p.prefix === 'B' && !sameAsPrev) {
-        issues.push({ index: i, problem: `"${tags[i]}" does not follow a ${p.type} entity (IOB1 uses B- only between adjacent entities of one type)` });
+        issues.push({
+          index: i,
+          problem: `"${tags[i]}" does not follow a ${p.type} entity (IOB1 uses B- only between adjacent entities of one type)`,
+        });
       }
       continue;
     }
@@ -189,9 +196,12 @@ export function validateTags(tags: readonly string[], scheme: TagScheme): TagIss
     }
     const continues = (q: ParsedTag | undefined) => !!q && q.type === p.type && (q.prefix === I || q.prefix === E);
     const opened = !!prev && prev.type === p.type && (prev.prefix === B || prev.prefix === I);
-    if (p.prefix === B && !continues(next)) issues.push({ index: i, problem: `"${tags[i]}" is not followed by ${I}-/${E}-${p.type}` });
-    if ((p.prefix === I || p.prefix === E) && !opened) issues.push({ index: i, problem: `"${tags[i]}" does not continue a ${p.type} entity` });
-    if (p.prefix === I && !continues(next)) issues.push({ index: i, problem: `"${tags[i]}" is not followed by ${I}-/${E}-${p.type}` });
+    if (p.prefix === B && !continues(next))
+      issues.push({ index: i, problem: `"${tags[i]}" is not followed by ${I}-/${E}-${p.type}` });
+    if ((p.prefix === I || p.prefix === E) && !opened)
+      issues.push({ index: i, problem: `"${tags[i]}" does not continue a ${p.type} entity` });
+    if (p.prefix === I && !continues(next))
+      issues.push({ index: i, problem: `"${tags[i]}" is not followed by ${I}-/${E}-${p.type}` });
   }
   return issues;
 }
@@ -218,7 +228,10 @@ export function detectScheme(sentences: readonly (readonly string[])[]): TagSche
     let prev: ParsedTag | undefined;
     for (const t of tags) {
       const p = parseTag(t);
-      if (!p) { prev = undefined; continue; }
+      if (!p) {
+        prev = undefined;
+        continue;
+      }
       if (p.prefix === 'E' || p.prefix === 'S') hasES = true;
       if (p.prefix === 'L' || p.prefix === 'U') hasLU = true;
       const afterSame = !!prev && prev.prefix !== 'O' && prev.type === p.type;

@@ -9,15 +9,33 @@ import { normType } from './entity-seq';
 export const DEFAULT_VERBALIZERS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   conll2003: { PER: 'person', ORG: 'organization', LOC: 'location', MISC: 'miscellaneous' },
   wnut17: {
-    person: 'person', location: 'location', corporation: 'corporation', product: 'product',
-    'creative-work': 'creative work', group: 'group',
+    person: 'person',
+    location: 'location',
+    corporation: 'corporation',
+    product: 'product',
+    'creative-work': 'creative work',
+    group: 'group',
   },
   bc2gm: { GENE: 'gene' },
   ontonotes: {
-    PERSON: 'person', NORP: 'group', FAC: 'facility', ORG: 'organization', GPE: 'geopolitical',
-    LOC: 'location', PRODUCT: 'product', EVENT: 'event', WORK_OF_ART: 'work of art', LAW: 'law',
-    LANGUAGE: 'language', DATE: 'date', TIME: 'time', PERCENT: 'percent', MONEY: 'money',
-    QUANTITY: 'quantity', ORDINAL: 'ordinal', CARDINAL: 'cardinal',
+    PERSON: 'person',
+    NORP: 'group',
+    FAC: 'facility',
+    ORG: 'organization',
+    GPE: 'geopolitical',
+    LOC: 'location',
+    PRODUCT: 'product',
+    EVENT: 'event',
+    WORK_OF_ART: 'work of art',
+    LAW: 'law',
+    LANGUAGE: 'language',
+    DATE: 'date',
+    TIME: 'time',
+    PERCENT: 'percent',
+    MONEY: 'money',
+    QUANTITY: 'quantity',
+    ORDINAL: 'ordinal',
+    CARDINAL: 'cardinal',
   },
 };
 
@@ -27,24 +45,37 @@ export class Verbalizer {
 
   constructor(map: Readonly<Record<string, string>>) {
     for (const [label, word] of Object.entries(map)) {
-      if (word.trim() === '' || word.includes('<sep>') || /[\r\n]/.test(word)) throw new Error(`verbaliser: bad word "${word}" for label ${label}`);
+      if (word.trim() === '' || word.includes('<sep>') || /[\r\n]/.test(word))
+        throw new Error(`verbaliser: bad word "${word}" for label ${label}`);
       const key = normType(word);
       const other = this.toLabel.get(key);
-      if (other !== undefined) throw new Error(`verbaliser: labels ${other} and ${label} both map to "${word}"; the mapping must be one-to-one`);
+      if (other !== undefined)
+        throw new Error(
+          `verbaliser: labels ${other} and ${label} both map to "${word}"; the mapping must be one-to-one`,
+        );
       this.toWord.set(label, word.trim());
       this.toLabel.set(key, label);
     }
   }
 
-  labels(): string[] { return [...this.toWord.keys()]; }
-  words(): string[] { return [...this.toWord.values()]; }
+  labels(): string[] {
+    return [...this.toWord.keys()];
+  }
+  words(): string[] {
+    return [...this.toWord.values()];
+  }
   /** Set of type words, for parseEntitySequence's unknown-type check. */
-  wordSet(): Set<string> { return new Set(this.toWord.values()); }
-  has(label: string): boolean { return this.toWord.has(label); }
+  wordSet(): Set<string> {
+    return new Set(this.toWord.values());
+  }
+  has(label: string): boolean {
+    return this.toWord.has(label);
+  }
 
   verbalize(label: string): string {
     const w = this.toWord.get(label);
-    if (w === undefined) throw new Error(`verbaliser has no word for label "${label}" (known: ${this.labels().join(', ')})`);
+    if (w === undefined)
+      throw new Error(`verbaliser has no word for label "${label}" (known: ${this.labels().join(', ')})`);
     return w;
   }
 
@@ -53,12 +84,17 @@ export class Verbalizer {
     return this.toLabel.get(normType(word));
   }
 
-  toJSON(): Record<string, string> { return Object.fromEntries(this.toWord); }
+  toJSON(): Record<string, string> {
+    return Object.fromEntries(this.toWord);
+  }
 }
 
 export function defaultVerbalizer(dataset: string): Verbalizer {
   const m = DEFAULT_VERBALIZERS[dataset];
-  if (!m) throw new Error(`no default verbaliser for dataset "${dataset}" (known: ${Object.keys(DEFAULT_VERBALIZERS).join(', ')})`);
+  if (!m)
+    throw new Error(
+      `no default verbaliser for dataset "${dataset}" (known: ${Object.keys(DEFAULT_VERBALIZERS).join(', ')})`,
+    );
   return new Verbalizer(m);
 }
 
@@ -85,8 +121,10 @@ export function loadVerbalizer(file: string): Verbalizer {
     if (e instanceof DataError) throw e;
     throw new DataError(file, undefined, `invalid JSON (${(e as Error).message})`);
   }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new DataError(file, undefined, 'expected a JSON object {"LABEL": "type word", ...}');
-  for (const [k, v] of Object.entries(obj)) if (typeof v !== 'string') throw new DataError(file, undefined, `value for "${k}" must be a string`);
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    throw new DataError(file, undefined, 'expected a JSON object {"LABEL": "type word", ...}');
+  for (const [k, v] of Object.entries(obj))
+    if (typeof v !== 'string') throw new DataError(file, undefined, `value for "${k}" must be a string`);
   try {
     return new Verbalizer(obj as Record<string, string>);
   } catch (e) {

@@ -15,8 +15,13 @@ export interface WordVectors {
 }
 
 class MapVectors implements WordVectors {
-  constructor(readonly dim: number, private readonly m: Map<string, Float64Array>) {}
-  get size(): number { return this.m.size; }
+  constructor(
+    readonly dim: number,
+    private readonly m: Map<string, Float64Array>,
+  ) {}
+  get size(): number {
+    return this.m.size;
+  }
   get(word: string): Float64Array | undefined {
     return this.m.get(word) ?? this.m.get(word.toLowerCase());
   }
@@ -24,7 +29,7 @@ class MapVectors implements WordVectors {
 
 /** Lower-cased word tokens (letters/digits runs; punctuation dropped) used for vector lookup. */
 export function wordTokens(text: string): string[] {
-  return (text.toLowerCase().match(/[\p{L}\p{N}]+(?:['’.-][\p{L}\p{N}]+)*/gu) ?? []);
+  return text.toLowerCase().match(/[\p{L}\p{N}]+(?:['’.-][\p{L}\p{N}]+)*/gu) ?? [];
 }
 
 /**
@@ -37,7 +42,10 @@ export function loadTextVectors(file: string, keep?: ReadonlySet<string>): WordV
   let dim = 0;
   let start = 0;
   const header = /^(\d+)\s+(\d+)\s*$/.exec(lines[0] ?? '');
-  if (header) { dim = Number(header[2]); start = 1; }
+  if (header) {
+    dim = Number(header[2]);
+    start = 1;
+  }
   for (let i = start; i < lines.length; i++) {
     const line = (lines[i] as string).trimEnd();
     if (line === '') continue;
@@ -50,7 +58,8 @@ export function loadTextVectors(file: string, keep?: ReadonlySet<string>): WordV
     const v = new Float64Array(dim);
     for (let k = 0; k < dim; k++) {
       const x = Number(parts[k + 1]);
-      if (!Number.isFinite(x)) throw new DataError(file, i + 1, `value ${k + 1} of "${word}" is not a number: "${parts[k + 1]}"`);
+      if (!Number.isFinite(x))
+        throw new DataError(file, i + 1, `value ${k + 1} of "${word}" is not a number: "${parts[k + 1]}"`);
       v[k] = x;
     }
     if (!m.has(word)) m.set(word, v);
@@ -81,7 +90,10 @@ export function trainVectors(sentences: readonly string[], opts: TrainOptions = 
   const freq = new Map<string, number>();
   for (const d of docs) for (const w of d) freq.set(w, (freq.get(w) ?? 0) + 1);
   // Frequency order with a lexical tie-break, so the vocabulary never depends on Map order.
-  const vocab = [...freq.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([w]) => w).slice(0, maxVocab);
+  const vocab = [...freq.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([w]) => w)
+    .slice(0, maxVocab);
   const V = vocab.length;
   const C = Math.min(maxContexts, V);
   const l = Math.min(dim + 10, C, V);
@@ -105,10 +117,18 @@ export function trainVectors(sentences: readonly string[], opts: TrainOptions = 
   // PPMI in CSR form.
   const rowSum = new Float64Array(V);
   const colSum = new Float64Array(C);
-  rows.forEach((r, w) => r.forEach((n, c) => { rowSum[w] += n; colSum[c] += n; }));
+  rows.forEach((r, w) =>
+    r.forEach((n, c) => {
+      rowSum[w] += n;
+      colSum[c] += n;
+    }),
+  );
   let colAlphaTotal = 0;
   const colAlpha = new Float64Array(C);
-  for (let c = 0; c < C; c++) { colAlpha[c] = Math.pow(colSum[c] as number, 0.75); colAlphaTotal += colAlpha[c] as number; }
+  for (let c = 0; c < C; c++) {
+    colAlpha[c] = Math.pow(colSum[c] as number, 0.75);
+    colAlphaTotal += colAlpha[c] as number;
+  }
   const indptr = new Int32Array(V + 1);
   const idx: number[] = [];
   const val: number[] = [];
@@ -116,24 +136,33 @@ export function trainVectors(sentences: readonly string[], opts: TrainOptions = 
     const entries = [...(rows[w] as Map<number, number>).entries()].sort((a, b) => a[0] - b[0]);
     for (const [c, n] of entries) {
       const pmi = Math.log((n * colAlphaTotal) / ((rowSum[w] as number) * (colAlpha[c] as number)));
-      if (pmi > 0) { idx.push(c); val.push(pmi); }
+      if (pmi > 0) {
+        idx.push(c);
+        val.push(pmi);
+      }
     }
     indptr[w + 1] = idx.length;
   }
-  const mul = (X: Float64Array, k: number): Float64Array => { // (V x C) * (C x k), row-major
+  const mul = (X: Float64Array, k: number): Float64Array => {
+    // (V x C) * (C x k), row-major
     const Y = new Float64Array(V * k);
-    for (let w = 0; w < V; w++) for (let p = indptr[w] as number; p < (indptr[w + 1] as number); p++) {
-      const c = idx[p] as number, v = val[p] as number;
-      for (let j = 0; j < k; j++) Y[w * k + j] += v * (X[c * k + j] as number);
-    }
+    for (let w = 0; w < V; w++)
+      for (let p = indptr[w] as number; p < (indptr[w + 1] as number); p++) {
+        const c = idx[p] as number,
+          v = val[p] as number;
+        for (let j = 0; j < k; j++) Y[w * k + j] += v * (X[c * k + j] as number);
+      }
     return Y;
   };
-  const mulT = (Y: Float64Array, k: number): Float64Array => { // (C x V) * (V x k)
+  const mulT = (Y: Float64Array, k: number): Float64Array => {
+    // (C x V) * (V x k)
     const X = new Float64Array(C * k);
-    for (let w = 0; w < V; w++) for (let p = indptr[w] as number; p < (indptr[w + 1] as number); p++) {
-      const c = idx[p] as number, v = val[p] as number;
-      for (let j = 0; j < k; j++) X[c * k + j] += v * (Y[w * k + j] as number);
-    }
+    for (let w = 0; w < V; w++)
+      for (let p = indptr[w] as number; p < (indptr[w + 1] as number); p++) {
+        const c = idx[p] as number,
+          v = val[p] as number;
+        for (let j = 0; j < k; j++) X[c * k + j] += v * (Y[w * k + j] as number);
+      }
     return X;
   };
   const omega = new Float64Array(C * l);
@@ -146,11 +175,12 @@ export function trainVectors(sentences: readonly string[], opts: TrainOptions = 
   // B^T = M^T Q (C x l); B B^T = (M^T Q)^T (M^T Q) is l x l.
   const Bt = mulT(Q, l);
   const G = new Float64Array(l * l);
-  for (let c = 0; c < C; c++) for (let i = 0; i < l; i++) {
-    const a = Bt[c * l + i] as number;
-    if (a === 0) continue;
-    for (let j = 0; j < l; j++) G[i * l + j] += a * (Bt[c * l + j] as number);
-  }
+  for (let c = 0; c < C; c++)
+    for (let i = 0; i < l; i++) {
+      const a = Bt[c * l + i] as number;
+      if (a === 0) continue;
+      for (let j = 0; j < l; j++) G[i * l + j] += a * (Bt[c * l + j] as number);
+    }
   const { values, vectors } = jacobiEigen(G, l);
   const order = Array.from({ length: l }, (_, i) => i).sort((a, b) => (values[b] as number) - (values[a] as number));
   const k = Math.min(dim, l);
@@ -194,29 +224,33 @@ function jacobiEigen(S: Float64Array, n: number): { values: Float64Array; vector
     let off = 0;
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += (A[i * n + j] as number) ** 2;
     if (off < 1e-22) break;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) {
-      const apq = A[p * n + q] as number;
-      if (Math.abs(apq) < 1e-300) continue;
-      const theta = ((A[q * n + q] as number) - (A[p * n + p] as number)) / (2 * apq);
-      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-      const c = 1 / Math.sqrt(t * t + 1);
-      const s = t * c;
-      for (let k = 0; k < n; k++) {
-        const akp = A[k * n + p] as number, akq = A[k * n + q] as number;
-        A[k * n + p] = c * akp - s * akq;
-        A[k * n + q] = s * akp + c * akq;
+    for (let p = 0; p < n; p++)
+      for (let q = p + 1; q < n; q++) {
+        const apq = A[p * n + q] as number;
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = ((A[q * n + q] as number) - (A[p * n + p] as number)) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const akp = A[k * n + p] as number,
+            akq = A[k * n + q] as number;
+          A[k * n + p] = c * akp - s * akq;
+          A[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = A[p * n + k] as number,
+            aqk = A[q * n + k] as number;
+          A[p * n + k] = c * apk - s * aqk;
+          A[q * n + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = Vm[k * n + p] as number,
+            vkq = Vm[k * n + q] as number;
+          Vm[k * n + p] = c * vkp - s * vkq;
+          Vm[k * n + q] = s * vkp + c * vkq;
+        }
       }
-      for (let k = 0; k < n; k++) {
-        const apk = A[p * n + k] as number, aqk = A[q * n + k] as number;
-        A[p * n + k] = c * apk - s * aqk;
-        A[q * n + k] = s * apk + c * aqk;
-      }
-      for (let k = 0; k < n; k++) {
-        const vkp = Vm[k * n + p] as number, vkq = Vm[k * n + q] as number;
-        Vm[k * n + p] = c * vkp - s * vkq;
-        Vm[k * n + q] = s * vkp + c * vkq;
-      }
-    }
   }
   const values = new Float64Array(n);
   for (let i = 0; i < n; i++) values[i] = A[i * n + i] as number;
@@ -243,7 +277,13 @@ export function entityVector(surface: string, wv: WordVectors): Float64Array | u
 }
 
 export function cosine(a: Float64Array, b: Float64Array): number {
-  let d = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { d += (a[i] as number) * (b[i] as number); na += (a[i] as number) ** 2; nb += (b[i] as number) ** 2; }
+  let d = 0,
+    na = 0,
+    nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i] as number) * (b[i] as number);
+    na += (a[i] as number) ** 2;
+    nb += (b[i] as number) ** 2;
+  }
   return na > 0 && nb > 0 ? d / Math.sqrt(na * nb) : 0;
 }

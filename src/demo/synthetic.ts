@@ -58,11 +58,17 @@ function makeName(rng: Rng, used: Set<string>): string {
     let w = '';
     for (let i = 0; i < n; i++) w += SYL[rng.int(SYL.length)];
     w = w[0]!.toUpperCase() + w.slice(1);
-    if (!used.has(w)) { used.add(w); return w; }
+    if (!used.has(w)) {
+      used.add(w);
+      return w;
+    }
   }
 }
 
-interface Filled { tokens: string[]; spans: { start: number; end: number; label: string }[] }
+interface Filled {
+  tokens: string[];
+  spans: { start: number; end: number; label: string }[];
+}
 
 function fill(rng: Rng, names: Record<string, string[]>): Filled {
   const t = TEMPLATES[rng.int(TEMPLATES.length)] as string;
@@ -70,7 +76,10 @@ function fill(rng: Rng, names: Record<string, string[]>): Filled {
   const spans: Filled['spans'] = [];
   for (const w of t.split(' ')) {
     const m = /^\{(PER|LOC|ORG)\}$/.exec(w);
-    if (!m) { tokens.push(w); continue; }
+    if (!m) {
+      tokens.push(w);
+      continue;
+    }
     const pool = names[m[1] as string] as string[];
     const surface = pool[rng.int(pool.length)] as string;
     const parts = surface.split(' ');
@@ -100,11 +109,29 @@ export function sentenceSequence(s: LabeledSentence): string {
 export function wordTokenizerJson(words: Iterable<string>): string {
   const vocab: Record<string, number> = { '<pad>': 0, '</s>': 1, '<unk>': 2, '<sep>': 3 };
   for (const w of words) if (!(w in vocab)) vocab[w] = Object.keys(vocab).length;
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const special = (id: number, content: string) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   return JSON.stringify({
-    version: '1.0', truncation: null, padding: null,
-    added_tokens: [special(0, '<pad>'), special(1, '</s>'), special(2, '<unk>'), { id: 3, content: '<sep>', single_word: false, lstrip: true, rstrip: true, normalized: false, special: false }],
-    normalizer: null, pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: null,
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [
+      special(0, '<pad>'),
+      special(1, '</s>'),
+      special(2, '<unk>'),
+      { id: 3, content: '<sep>', single_word: false, lstrip: true, rstrip: true, normalized: false, special: false },
+    ],
+    normalizer: null,
+    pre_tokenizer: { type: 'Whitespace' },
+    post_processor: null,
+    decoder: null,
     model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
   });
 }
@@ -126,7 +153,9 @@ export function buildSyntheticWorld(opts: SyntheticOptions = {}): SyntheticWorld
     gaz.LOC!.push(w);
   }
   const cov = opts.qCoverage ?? 0.6;
-  const qNames: Record<string, string[]> = Object.fromEntries(Object.entries(gaz).map(([k, v]) => [k, v.slice(0, Math.max(1, Math.round(v.length * cov)))]));
+  const qNames: Record<string, string[]> = Object.fromEntries(
+    Object.entries(gaz).map(([k, v]) => [k, v.slice(0, Math.max(1, Math.round(v.length * cov)))]),
+  );
   const sRng = rng.fork('S');
   const qRng = rng.fork('Q');
   const eRng = rng.fork('eval');
@@ -140,7 +169,16 @@ export function buildSyntheticWorld(opts: SyntheticOptions = {}): SyntheticWorld
   words.add('entity');
   words.add('entities:');
   words.add('sentence:');
-  const evalSet: LabeledCorpus = { file: '<synthetic eval>', format: 'conll', scheme: 'IOB2', schemeDetected: false, sentences: evalSentences, documents: 0, tagProblems: [], repairedTags: 0 };
+  const evalSet: LabeledCorpus = {
+    file: '<synthetic eval>',
+    format: 'conll',
+    scheme: 'IOB2',
+    schemeDetected: false,
+    sentences: evalSentences,
+    documents: 0,
+    tagProblems: [],
+    repairedTags: 0,
+  };
   return { S, Q, evalSet, gazetteer: gaz, tokenizerJson: wordTokenizerJson([...words].sort()) };
 }
 

@@ -22,7 +22,11 @@ const lineOf = (s: LabeledSentence) => s.source?.line;
 /** Gold vs predicted corpora (tags or JSONL). Token coordinates when both are token files. */
 export function compareCorpora(gold: LabeledCorpus, pred: LabeledCorpus): EvalSentence[] {
   if (gold.sentences.length !== pred.sentences.length) {
-    throw new DataError(pred.file, undefined, `has ${pred.sentences.length} sentences but the gold file ${gold.file} has ${gold.sentences.length}`);
+    throw new DataError(
+      pred.file,
+      undefined,
+      `has ${pred.sentences.length} sentences but the gold file ${gold.file} has ${gold.sentences.length}`,
+    );
   }
   const byTokens = gold.format !== 'jsonl' && pred.format !== 'jsonl';
   return gold.sentences.map((g, i) => {
@@ -30,12 +34,20 @@ export function compareCorpora(gold: LabeledCorpus, pred: LabeledCorpus): EvalSe
     if (byTokens) {
       if (g.tokens.length !== p.tokens.length || g.tokens.some((t, k) => t !== p.tokens[k])) {
         const k = g.tokens.findIndex((t, j) => t !== p.tokens[j]);
-        throw new DataError(pred.file, lineOf(p), `sentence ${i + 1} does not match the gold sentence at ${gold.file}:${lineOf(g)} (token ${k + 1}: gold "${g.tokens[k] ?? '(end)'}", predicted "${p.tokens[k] ?? '(end)'}")`);
+        throw new DataError(
+          pred.file,
+          lineOf(p),
+          `sentence ${i + 1} does not match the gold sentence at ${gold.file}:${lineOf(g)} (token ${k + 1}: gold "${g.tokens[k] ?? '(end)'}", predicted "${p.tokens[k] ?? '(end)'}")`,
+        );
       }
       return { gold: tokenMentions(g), pred: tokenMentions(p) };
     }
     if (g.text !== p.text) {
-      throw new DataError(pred.file, lineOf(p), `sentence ${i + 1} text differs from the gold sentence at ${gold.file}:${lineOf(g)} ("${p.text.slice(0, 40)}" vs "${g.text.slice(0, 40)}")`);
+      throw new DataError(
+        pred.file,
+        lineOf(p),
+        `sentence ${i + 1} text differs from the gold sentence at ${gold.file}:${lineOf(g)} ("${p.text.slice(0, 40)}" vs "${g.text.slice(0, 40)}")`,
+      );
     }
     return { gold: charMentions(g), pred: charMentions(p) };
   });
@@ -57,9 +69,19 @@ export interface SequenceComparison {
  * Entities that cannot be placed (hallucinated, unknown type) still count as predictions: they get
  * the position [-1, -1), so they can never be correct or overlap gold.
  */
-export function compareSequences(gold: LabeledCorpus, predFile: string, lines: readonly string[], verbalizer: Verbalizer, opts: AlignOptions = {}): SequenceComparison {
+export function compareSequences(
+  gold: LabeledCorpus,
+  predFile: string,
+  lines: readonly string[],
+  verbalizer: Verbalizer,
+  opts: AlignOptions = {},
+): SequenceComparison {
   if (lines.length !== gold.sentences.length) {
-    throw new DataError(predFile, undefined, `has ${lines.length} lines but the gold file ${gold.file} has ${gold.sentences.length} sentences (one entity sequence per sentence, <none> or an empty line for none)`);
+    throw new DataError(
+      predFile,
+      undefined,
+      `has ${lines.length} lines but the gold file ${gold.file} has ${gold.sentences.length} sentences (one entity sequence per sentence, <none> or an empty line for none)`,
+    );
   }
   let align = emptyAlignCounts();
   let malformed = 0;
@@ -73,8 +95,14 @@ export function compareSequences(gold: LabeledCorpus, predFile: string, lines: r
     unknownType += a.unknownType;
     tags.push(a.tags);
     // Bag scores compare the generated surfaces; unplaced predictions keep counting as wrong.
-    const pred: Mention[] = a.entities.map((e, k) => ({ start: e.start, end: e.end, label: e.label, surface: a.generated[k] as string }));
-    for (const u of a.unplaced) pred.push({ start: -1, end: -1, label: u.label ?? u.type.toLowerCase(), surface: u.surface });
+    const pred: Mention[] = a.entities.map((e, k) => ({
+      start: e.start,
+      end: e.end,
+      label: e.label,
+      surface: a.generated[k] as string,
+    }));
+    for (const u of a.unplaced)
+      pred.push({ start: -1, end: -1, label: u.label ?? u.type.toLowerCase(), surface: u.surface });
     return { gold: tokenMentions(g), pred };
   });
   return { sentences, align, malformed, unknownType, tags };

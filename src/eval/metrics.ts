@@ -77,7 +77,10 @@ class Tally {
   byType = new Map<string, Counts>();
   private of(t: string): Counts {
     let c = this.byType.get(t);
-    if (!c) { c = { correct: 0, pred: 0, gold: 0 }; this.byType.set(t, c); }
+    if (!c) {
+      c = { correct: 0, pred: 0, gold: 0 };
+      this.byType.set(t, c);
+    }
     return c;
   }
   add(field: keyof Counts, type: string, n = 1): void {
@@ -85,13 +88,19 @@ class Tally {
     this.of(type)[field] += n;
   }
   table(): ScoreTable {
-    const perType = [...this.byType.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([type, c]) => ({ type, ...c, ...prf(c) }));
+    const perType = [...this.byType.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([type, c]) => ({ type, ...c, ...prf(c) }));
     // Macro over the gold types, so junk types in the output do not dilute it (they still count in micro).
     const goldTypes = perType.filter((r) => r.gold > 0);
     const macroRows = goldTypes.length > 0 ? goldTypes : perType;
     const n = macroRows.length;
     const mean = (k: keyof PRF) => (n > 0 ? macroRows.reduce((s, r) => s + r[k], 0) / n : 0);
-    return { micro: { ...this.total, ...prf(this.total) }, macro: { precision: mean('precision'), recall: mean('recall'), f1: mean('f1') }, perType };
+    return {
+      micro: { ...this.total, ...prf(this.total) },
+      macro: { precision: mean('precision'), recall: mean('recall'), f1: mean('f1') },
+      perType,
+    };
   }
 }
 
@@ -127,14 +136,24 @@ export function bagScores(sentences: readonly EvalSentence[]): ScoreTable {
       t.add('pred', m.label);
       const k = `${m.surface}\u0000${m.label}`;
       const left = bag.get(k) ?? 0;
-      if (left > 0) { bag.set(k, left - 1); t.add('correct', m.label); }
+      if (left > 0) {
+        bag.set(k, left - 1);
+        t.add('correct', m.label);
+      }
     }
   }
   return t.table();
 }
 
 export function errorBreakdown(sentences: readonly EvalSentence[]): ErrorBreakdown {
-  const e: ErrorBreakdown = { correct: 0, wrongType: 0, wrongBoundary: 0, wrongBoundaryAndType: 0, spurious: 0, missed: 0 };
+  const e: ErrorBreakdown = {
+    correct: 0,
+    wrongType: 0,
+    wrongBoundary: 0,
+    wrongBoundaryAndType: 0,
+    spurious: 0,
+    missed: 0,
+  };
   const overlaps = (a: Mention, b: Mention) => a.start < b.end && b.start < a.end;
   for (const s of sentences) {
     for (const p of s.pred) {
@@ -151,15 +170,26 @@ export function errorBreakdown(sentences: readonly EvalSentence[]): ErrorBreakdo
 
 export function evaluate(sentences: readonly EvalSentence[]): EvalReport {
   const withEnt = sentences.filter((s) => s.gold.length > 0);
-  const hasSurfaces = sentences.every((s) => s.gold.every((m) => m.surface !== undefined) && s.pred.every((m) => m.surface !== undefined));
-  const emptyTable: ScoreTable = { micro: { correct: 0, pred: 0, gold: 0, precision: 0, recall: 0, f1: 0 }, macro: { precision: 0, recall: 0, f1: 0 }, perType: [] };
+  const hasSurfaces = sentences.every(
+    (s) => s.gold.every((m) => m.surface !== undefined) && s.pred.every((m) => m.surface !== undefined),
+  );
+  const emptyTable: ScoreTable = {
+    micro: { correct: 0, pred: 0, gold: 0, precision: 0, recall: 0, f1: 0 },
+    macro: { precision: 0, recall: 0, f1: 0 },
+    perType: [],
+  };
   return {
     sentences: sentences.length,
     sentencesWithEntities: withEnt.length,
     exact: exactScores(sentences),
     bag: hasSurfaces ? bagScores(sentences) : emptyTable,
     errors: errorBreakdown(sentences),
-    withEntitiesOnly: { sentences: withEnt.length, exact: exactScores(withEnt), bag: hasSurfaces ? bagScores(withEnt) : emptyTable, errors: errorBreakdown(withEnt) },
+    withEntitiesOnly: {
+      sentences: withEnt.length,
+      exact: exactScores(withEnt),
+      bag: hasSurfaces ? bagScores(withEnt) : emptyTable,
+      errors: errorBreakdown(withEnt),
+    },
   };
 }
 
@@ -176,9 +206,20 @@ export interface ConllevalCounts {
  * Line-by-line port of conlleval's main loop (sentence boundaries are "O O" lines). Gold and
  * predicted tag sequences must have equal lengths sentence by sentence.
  */
-export function conllevalStream(gold: readonly (readonly string[])[], pred: readonly (readonly string[])[]): ConllevalCounts {
-  if (gold.length !== pred.length) throw new Error(`conllevalStream: ${gold.length} gold vs ${pred.length} predicted sentences`);
-  const r: ConllevalCounts = { correctChunk: 0, foundGuessed: 0, foundCorrect: 0, correctTags: 0, tokens: 0, perType: new Map() };
+export function conllevalStream(
+  gold: readonly (readonly string[])[],
+  pred: readonly (readonly string[])[],
+): ConllevalCounts {
+  if (gold.length !== pred.length)
+    throw new Error(`conllevalStream: ${gold.length} gold vs ${pred.length} predicted sentences`);
+  const r: ConllevalCounts = {
+    correctChunk: 0,
+    foundGuessed: 0,
+    foundCorrect: 0,
+    correctTags: 0,
+    tokens: 0,
+    perType: new Map(),
+  };
   const bump = (t: string, f: keyof Counts) => {
     const c = r.perType.get(t) ?? { correct: 0, pred: 0, gold: 0 };
     c[f]++;
@@ -187,7 +228,8 @@ export function conllevalStream(gold: readonly (readonly string[])[], pred: read
   const lines: [string, string, boolean][] = [];
   gold.forEach((g, i) => {
     const p = pred[i] as readonly string[];
-    if (g.length !== p.length) throw new Error(`conllevalStream: sentence ${i + 1} has ${g.length} gold and ${p.length} predicted tags`);
+    if (g.length !== p.length)
+      throw new Error(`conllevalStream: sentence ${i + 1} has ${g.length} gold and ${p.length} predicted tags`);
     g.forEach((t, j) => lines.push([t, p[j] as string, false]));
     lines.push(['O', 'O', true]);
   });
@@ -196,7 +238,10 @@ export function conllevalStream(gold: readonly (readonly string[])[], pred: read
     return i < 0 ? [t, ''] : [t.slice(0, i), t.slice(i + 1)];
   };
   let inCorrect = false;
-  let lastCorrect = 'O', lastCorrectType = '', lastGuessed = 'O', lastGuessedType = '';
+  let lastCorrect = 'O',
+    lastCorrectType = '',
+    lastGuessed = 'O',
+    lastGuessedType = '';
   for (const [gt, pt, boundary] of lines) {
     const [correct, correctType] = sp(gt);
     const [guessed, guessedType] = sp(pt);
@@ -214,15 +259,26 @@ export function conllevalStream(gold: readonly (readonly string[])[], pred: read
     const gs = startOfChunk(lastCorrect, correct, lastCorrectType, correctType);
     const ps = startOfChunk(lastGuessed, guessed, lastGuessedType, guessedType);
     if (gs && ps && guessedType === correctType) inCorrect = true;
-    if (gs) { r.foundCorrect++; bump(correctType, 'gold'); }
-    if (ps) { r.foundGuessed++; bump(guessedType, 'pred'); }
+    if (gs) {
+      r.foundCorrect++;
+      bump(correctType, 'gold');
+    }
+    if (ps) {
+      r.foundGuessed++;
+      bump(guessedType, 'pred');
+    }
     if (!boundary) {
       if (correct === guessed && guessedType === correctType) r.correctTags++;
       r.tokens++;
     }
-    lastCorrect = correct; lastCorrectType = correctType;
-    lastGuessed = guessed; lastGuessedType = guessedType;
+    lastCorrect = correct;
+    lastCorrectType = correctType;
+    lastGuessed = guessed;
+    lastGuessedType = guessedType;
   }
-  if (inCorrect) { r.correctChunk++; bump(lastCorrectType, 'correct'); }
+  if (inCorrect) {
+    r.correctChunk++;
+    bump(lastCorrectType, 'correct');
+  }
   return r;
 }

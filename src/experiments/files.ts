@@ -30,7 +30,9 @@ export function findSplit(dataDir: string, dataset: string, split: Split): { fil
     const p = path.join(dir, n);
     if (fs.existsSync(p)) return { file: p };
   }
-  return { error: `no ${split} split for ${dataset}: none of ${names.map((n) => path.join(dir, n)).join(', ')} exists` };
+  return {
+    error: `no ${split} split for ${dataset}: none of ${names.map((n) => path.join(dir, n)).join(', ')} exists`,
+  };
 }
 
 export interface BaseModelInfo {
@@ -47,9 +49,19 @@ export interface BaseModelInfo {
 
 export function baseModelInfo(dir: string): BaseModelInfo {
   const p = path.join(dir, 'config.json');
-  if (!fs.existsSync(p)) throw new Error(`base model ${dir}: no such file ${p} (pass --base-model DIR, a T5 directory in Hugging Face layout)`);
+  if (!fs.existsSync(p))
+    throw new Error(
+      `base model ${dir}: no such file ${p} (pass --base-model DIR, a T5 directory in Hugging Face layout)`,
+    );
   const c = readJsonFile<Record<string, unknown>>(p);
   const n = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : null);
   const src = modelSource(dir);
-  return { path: dir, ...(src.repoId ? { repoId: src.repoId, revision: src.revision, commit: src.commit } : {}), dModel: n('d_model'), layers: n('num_layers'), decoderLayers: n('num_decoder_layers') ?? n('num_layers'), vocab: n('vocab_size') };
+  return {
+    path: dir,
+    ...(src.repoId ? { repoId: src.repoId, revision: src.revision, commit: src.commit } : {}),
+    dModel: n('d_model'),
+    layers: n('num_layers'),
+    decoderLayers: n('num_decoder_layers') ?? n('num_layers'),
+    vocab: n('vocab_size'),
+  };
 }

@@ -56,7 +56,8 @@ export interface Preset {
 export const PRESETS: Readonly<Record<string, Preset>> = {
   cpu: {
     name: 'cpu',
-    summary: 'sized for a 2-core CPU: 300 cycle steps x 16, eval every 50; dev losses on 200 dev_S/dev_Q lines, dev F1 on 200 sentences, per-eval test F1 on 500; final evaluation on the full test split',
+    summary:
+      'sized for a 2-core CPU: 300 cycle steps x 16, eval every 50; dev losses on 200 dev_S/dev_Q lines, dev F1 on 200 sentences, per-eval test F1 on 500; final evaluation on the full test split',
     cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50'],
     supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
     evalArgs: [],
@@ -68,8 +69,20 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-lexwarm': {
     name: 'cpu-lexwarm',
     variantOf: 'cpu',
-    summary: 'cpu, plus 200 steps of the lexical warm-up (silver pairs: a gazetteer from Q matched over S; beyond the paper) before the cycles',
-    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200'],
+    summary:
+      'cpu, plus 200 steps of the lexical warm-up (silver pairs: a gazetteer from Q matched over S; beyond the paper) before the cycles',
+    cycleArgs: [
+      '--max-steps',
+      '300',
+      '--batch',
+      '16',
+      '--eval-every',
+      '50',
+      '--warmup',
+      'lexical',
+      '--warmup-steps',
+      '200',
+    ],
     supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
     evalArgs: [],
     devLossLines: 200,
@@ -79,8 +92,22 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-lexwarm-copied': {
     name: 'cpu-lexwarm-copied',
     variantOf: 'cpu',
-    summary: "cpu-lexwarm, and the E-cycle trains S2E only on pairs whose generated sentence holds each of Q's names verbatim (--e-cycle-filter copied; beyond the paper)",
-    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200', '--e-cycle-filter', 'copied'],
+    summary:
+      "cpu-lexwarm, and the E-cycle trains S2E only on pairs whose generated sentence holds each of Q's names verbatim (--e-cycle-filter copied; beyond the paper)",
+    cycleArgs: [
+      '--max-steps',
+      '300',
+      '--batch',
+      '16',
+      '--eval-every',
+      '50',
+      '--warmup',
+      'lexical',
+      '--warmup-steps',
+      '200',
+      '--e-cycle-filter',
+      'copied',
+    ],
     supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
     evalArgs: [],
     devLossLines: 200,
@@ -90,8 +117,22 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-lexwarm-self': {
     name: 'cpu-lexwarm-self',
     variantOf: 'cpu',
-    summary: 'cpu-lexwarm, and S2E self-trains on its own grounded S-cycle outputs whose mean token probability is >= 0.9 (--self-train 0.9; beyond the paper)',
-    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--warmup', 'lexical', '--warmup-steps', '200', '--self-train', '0.9'],
+    summary:
+      'cpu-lexwarm, and S2E self-trains on its own grounded S-cycle outputs whose mean token probability is >= 0.9 (--self-train 0.9; beyond the paper)',
+    cycleArgs: [
+      '--max-steps',
+      '300',
+      '--batch',
+      '16',
+      '--eval-every',
+      '50',
+      '--warmup',
+      'lexical',
+      '--warmup-steps',
+      '200',
+      '--self-train',
+      '0.9',
+    ],
     supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
     evalArgs: [],
     devLossLines: 200,
@@ -101,7 +142,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-plain': {
     name: 'cpu-plain',
     variantOf: 'cpu',
-    summary: "cpu with the paper's plain S2E decoding (no grounding) in the cycles and at evaluation (the models record it)",
+    summary:
+      "cpu with the paper's plain S2E decoding (no grounding) in the cycles and at evaluation (the models record it)",
     cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--no-ground'],
     supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4', '--no-ground'],
     evalArgs: [],
@@ -113,8 +155,22 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   // improving, capped so that one cell fits in about an hour on 2 CPU cores (measured in docs/experiments.md).
   'cpu-full': {
     name: 'cpu-full',
-    summary: 'converged CPU budgets: cycle cells up to 2,500 steps x 16 with the lexical warm-up (200 steps), eval every 100, early stop after 5 evaluations without a lower dev E-cycle loss; supervised cells up to 10 epochs (4,000 steps x 32), dev loss on 1,000 dev sentences every 200 steps, patience 3; dev/test subsets as cpu',
-    cycleArgs: ['--max-steps', '2500', '--batch', '16', '--eval-every', '100', '--patience', '5', '--warmup', 'lexical', '--warmup-steps', '200'],
+    summary:
+      'converged CPU budgets: cycle cells up to 2,500 steps x 16 with the lexical warm-up (200 steps), eval every 100, early stop after 5 evaluations without a lower dev E-cycle loss; supervised cells up to 10 epochs (4,000 steps x 32), dev loss on 1,000 dev sentences every 200 steps, patience 3; dev/test subsets as cpu',
+    cycleArgs: [
+      '--max-steps',
+      '2500',
+      '--batch',
+      '16',
+      '--eval-every',
+      '100',
+      '--patience',
+      '5',
+      '--warmup',
+      'lexical',
+      '--warmup-steps',
+      '200',
+    ],
     supervisedArgs: ['--steps', '4000', '--batch', '32', '--lr', '5e-4', '--eval-every', '200', '--patience', '3'],
     evalArgs: [],
     devLossLines: 200,
@@ -126,7 +182,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     name: 'paper',
     // The paper states no learning rate, batch size or epoch count; these are cyclener's defaults
     // (src/cycle/config.ts), with evaluation once per epoch as in Figure 4.
-    summary: "the paper's setting as far as it is stated: full Table 3 dev configurations, evaluation and selection (dev E-cycle loss) once per epoch, test F1 per evaluation on the full test split; 10 epochs, batch 32, lr 3e-4 (not stated in the paper)",
+    summary:
+      "the paper's setting as far as it is stated: full Table 3 dev configurations, evaluation and selection (dev E-cycle loss) once per epoch, test F1 per evaluation on the full test split; 10 epochs, batch 32, lr 3e-4 (not stated in the paper)",
     cycleArgs: ['--epochs', '10', '--batch', '32'],
     supervisedArgs: ['--epochs', '3', '--batch', '32', '--lr', '5e-4'],
     evalArgs: [],
@@ -160,48 +217,74 @@ export interface ExperimentDef {
   specs(opts: { withOntonotes: boolean }): Spec[];
 }
 
-const cyc = (config: string, testCurve = false): Spec => ({ kind: 'cyclener', dataset: config.split('/')[0] as string, config, testCurve });
-const lex = (config: string): Spec => ({ kind: 'lexical', dataset: config.split('/')[0] as string, config, testCurve: false });
+const cyc = (config: string, testCurve = false): Spec => ({
+  kind: 'cyclener',
+  dataset: config.split('/')[0] as string,
+  config,
+  testCurve,
+});
+const lex = (config: string): Spec => ({
+  kind: 'lexical',
+  dataset: config.split('/')[0] as string,
+  config,
+  testCurve: false,
+});
 const both = (f: (m: 'gq' | 'sq') => string[]): string[] => [...f('gq'), ...f('sq')];
 
 export const EXPERIMENTS: Readonly<Record<string, ExperimentDef>> = {
   table4: {
     name: 'table4',
     summary: 'supervised T5 (S2E) on the full train split of CoNLL-2003 and WNUT-17 (paper Table 4)',
-    specs: () => ['conll2003', 'wnut17'].map((dataset) => ({ kind: 'supervised' as const, dataset, config: null, testCurve: false })),
+    specs: () =>
+      ['conll2003', 'wnut17'].map((dataset) => ({
+        kind: 'supervised' as const,
+        dataset,
+        config: null,
+        testCurve: false,
+      })),
   },
   table5a: {
     name: 'table5a',
-    summary: 'Table 5 (a): #Q varied at fixed #S (CoNLL #S = 14k, #Q 100..14k; WNUT #S = 3.4k, #Q 500..3.4k), GQ and SQ',
-    specs: () => [
-      ...both((m) => ['100', '1k', '1.5k', '2k', '3k', '14k'].map((q) => `conll2003/14k/${q}-${m}`)),
-      ...both((m) => ['500', '1k', '1.5k', '3.4k'].map((q) => `wnut17/3.4k/${q}-${m}`)),
-    ].map((c) => cyc(c)),
+    summary:
+      'Table 5 (a): #Q varied at fixed #S (CoNLL #S = 14k, #Q 100..14k; WNUT #S = 3.4k, #Q 500..3.4k), GQ and SQ',
+    specs: () =>
+      [
+        ...both((m) => ['100', '1k', '1.5k', '2k', '3k', '14k'].map((q) => `conll2003/14k/${q}-${m}`)),
+        ...both((m) => ['500', '1k', '1.5k', '3.4k'].map((q) => `wnut17/3.4k/${q}-${m}`)),
+      ].map((c) => cyc(c)),
   },
   table5b: {
     name: 'table5b',
     summary: 'Table 5 (b): #S varied at fixed #Q (CoNLL #Q = 1k, #S 1k..14k; WNUT #Q = 500, #S 500..3.4k), GQ and SQ',
-    specs: () => [
-      ...both((m) => ['1k', '1.5k', '2k', '3k', '14k'].map((s) => `conll2003/${s}/1k-${m}`)),
-      ...both((m) => ['500', '1k', '1.5k', '3.4k'].map((s) => `wnut17/${s}/500-${m}`)),
-    ].map((c) => cyc(c)),
+    specs: () =>
+      [
+        ...both((m) => ['1k', '1.5k', '2k', '3k', '14k'].map((s) => `conll2003/${s}/1k-${m}`)),
+        ...both((m) => ['500', '1k', '1.5k', '3.4k'].map((s) => `wnut17/${s}/500-${m}`)),
+      ].map((c) => cyc(c)),
   },
   table6: {
     name: 'table6',
-    summary: 'Table 6: CycleNER GQ and SQ rows per dataset (OntoNotes only if <data-dir>/ontonotes exists) and the Lexical Matcher rows',
+    summary:
+      'Table 6: CycleNER GQ and SQ rows per dataset (OntoNotes only if <data-dir>/ontonotes exists) and the Lexical Matcher rows',
     specs: ({ withOntonotes }) => [
-      cyc('conll2003/2k/1k-gq', true), cyc('conll2003/14k/14k-sq', true),
-      cyc('wnut17/3.4k/1k-gq', true), cyc('wnut17/3.4k/3.4k-sq', true),
-      cyc('bc2gm/12.5k/1k-gq', true), cyc('bc2gm/12.5k/12.5k-sq', true),
+      cyc('conll2003/2k/1k-gq', true),
+      cyc('conll2003/14k/14k-sq', true),
+      cyc('wnut17/3.4k/1k-gq', true),
+      cyc('wnut17/3.4k/3.4k-sq', true),
+      cyc('bc2gm/12.5k/1k-gq', true),
+      cyc('bc2gm/12.5k/12.5k-sq', true),
       ...(withOntonotes ? [cyc('ontonotes/116k/5k-gq', true), cyc('ontonotes/116k/116k-sq', true)] : []),
-      lex('conll2003/1k/1k-gq'), lex('bc2gm/1k/1k-gq'),
+      lex('conll2003/1k/1k-gq'),
+      lex('bc2gm/1k/1k-gq'),
       ...(withOntonotes ? [lex('ontonotes/5k/5k-gq')] : []),
     ],
   },
   figure4: {
     name: 'figure4',
-    summary: 'Figure 4: dev S-/E-cycle losses and F1 per evaluation, Pearson of each loss with F1 (CoNLL /14k/1k, WNUT /3.4k/1k, GQ and SQ)',
-    specs: () => ['conll2003/14k/1k-gq', 'conll2003/14k/1k-sq', 'wnut17/3.4k/1k-gq', 'wnut17/3.4k/1k-sq'].map((c) => cyc(c, true)),
+    summary:
+      'Figure 4: dev S-/E-cycle losses and F1 per evaluation, Pearson of each loss with F1 (CoNLL /14k/1k, WNUT /3.4k/1k, GQ and SQ)',
+    specs: () =>
+      ['conll2003/14k/1k-gq', 'conll2003/14k/1k-sq', 'wnut17/3.4k/1k-gq', 'wnut17/3.4k/1k-sq'].map((c) => cyc(c, true)),
   },
 };
 
@@ -257,9 +340,19 @@ export function planExperiment(name: string, o: PlanOptions): Cell[] {
         dataConfig: s.config,
         seed,
         dataArgs: s.config ? dataArgsFor(s.config) : [],
-        trainArgs: s.kind === 'cyclener' ? [...preset.cycleArgs, ...seedArgs] : s.kind === 'supervised' ? [...preset.supervisedArgs, ...seedArgs] : [],
+        trainArgs:
+          s.kind === 'cyclener'
+            ? [...preset.cycleArgs, ...seedArgs]
+            : s.kind === 'supervised'
+              ? [...preset.supervisedArgs, ...seedArgs]
+              : [],
         evalArgs: s.kind === 'lexical' ? [] : [...preset.evalArgs],
-        devLossLines: s.kind === 'cyclener' ? preset.devLossLines : s.kind === 'supervised' ? (preset.supervisedDevLines ?? null) : null,
+        devLossLines:
+          s.kind === 'cyclener'
+            ? preset.devLossLines
+            : s.kind === 'supervised'
+              ? (preset.supervisedDevLines ?? null)
+              : null,
         supervisedDev: s.kind === 'supervised' && preset.supervisedDevLines !== undefined,
         devGoldLines: s.kind === 'cyclener' ? preset.devGoldLines : null,
         testCurve: s.kind === 'cyclener' && s.testCurve,
@@ -272,16 +365,25 @@ export function planExperiment(name: string, o: PlanOptions): Cell[] {
 
 /** `1,2,3` -> [1, 2, 3]. */
 export function parseSeeds(s: string): number[] {
-  const seeds = s.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number);
-  if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0)) throw new PlanError(`--seeds needs comma-separated non-negative integers, got "${s}"`);
+  const seeds = s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
+    .map(Number);
+  if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0))
+    throw new PlanError(`--seeds needs comma-separated non-negative integers, got "${s}"`);
   return [...new Set(seeds)];
 }
 
 /** Keep cells whose id contains any of the comma-separated substrings; none matching is an error. */
 export function filterCells(cells: readonly Cell[], filter: string | undefined): Cell[] {
   if (!filter) return [...cells];
-  const parts = filter.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const parts = filter
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   const out = cells.filter((c) => parts.some((p) => c.id.includes(p)));
-  if (out.length === 0) throw new PlanError(`--cells "${filter}" matches no cell (known: ${cells.map((c) => c.id).join(', ')})`);
+  if (out.length === 0)
+    throw new PlanError(`--cells "${filter}" matches no cell (known: ${cells.map((c) => c.id).join(', ')})`);
   return out;
 }

@@ -16,7 +16,11 @@ export interface Micro {
 
 export interface TestScores {
   sentences: number;
-  exact: { micro: Micro; macro?: { precision: number; recall: number; f1: number }; perType: (Micro & { type: string })[] };
+  exact: {
+    micro: Micro;
+    macro?: { precision: number; recall: number; f1: number };
+    perType: (Micro & { type: string })[];
+  };
   bag: { micro: Micro };
   withEntitiesOnly: { sentences: number; exact: { micro: Micro }; bag: { micro: Micro } };
   errors: Record<string, number>;
@@ -72,7 +76,13 @@ export interface CellResult {
   /** Model cells: optimizer steps run, epochs over the training data, and the step whose model was evaluated. */
   training?: TrainingSummary;
   /** Pearson of each dev loss with F1 per evaluation (test F1 when logged, else dev F1). */
-  pearson: { against: 'testF1' | 'devF1' | null; eLoss: number | null; sLoss: number | null; eLossDevF1: number | null; sLossDevF1: number | null } | null;
+  pearson: {
+    against: 'testF1' | 'devF1' | null;
+    eLoss: number | null;
+    sLoss: number | null;
+    eLossDevF1: number | null;
+    sLossDevF1: number | null;
+  } | null;
   notes: string[];
   finishedAt: string;
 }
@@ -82,7 +92,14 @@ const obj = (v: unknown): J => (v !== null && typeof v === 'object' ? (v as J) :
 const micro = (v: unknown): Micro => {
   const m = obj(v);
   const n = (k: string) => (typeof m[k] === 'number' ? (m[k] as number) : 0);
-  return { precision: n('precision'), recall: n('recall'), f1: n('f1'), correct: n('correct'), pred: n('pred'), gold: n('gold') };
+  return {
+    precision: n('precision'),
+    recall: n('recall'),
+    f1: n('f1'),
+    correct: n('correct'),
+    pred: n('pred'),
+    gold: n('gold'),
+  };
 };
 
 /** The scores kept from `evaluate --json` / `baseline lexical --json` output. */
@@ -97,11 +114,21 @@ export function summarizeEval(json: unknown): TestScores {
     exact: {
       micro: micro(exact.micro),
       ...(exact.macro ? { macro: micro(exact.macro) } : {}),
-      perType: (Array.isArray(exact.perType) ? exact.perType : []).map((t) => ({ type: String(obj(t).type), ...micro(t) })),
+      perType: (Array.isArray(exact.perType) ? exact.perType : []).map((t) => ({
+        type: String(obj(t).type),
+        ...micro(t),
+      })),
     },
     bag: { micro: micro(obj(j.bag).micro) },
-    withEntitiesOnly: { sentences: num(w.sentences) ?? 0, exact: { micro: micro(obj(w.exact).micro) }, bag: { micro: micro(obj(w.bag).micro) } },
-    errors: Object.fromEntries(Object.entries(obj(j.errors)).filter(([, v]) => typeof v === 'number')) as Record<string, number>,
+    withEntitiesOnly: {
+      sentences: num(w.sentences) ?? 0,
+      exact: { micro: micro(obj(w.exact).micro) },
+      bag: { micro: micro(obj(w.bag).micro) },
+    },
+    errors: Object.fromEntries(Object.entries(obj(j.errors)).filter(([, v]) => typeof v === 'number')) as Record<
+      string,
+      number
+    >,
     hallucinated: align ? num(align.hallucinated) : null,
     malformedSequences: num(j.malformedSequences),
     unknownTypeEntities: num(j.unknownTypeEntities),
@@ -114,10 +141,20 @@ export function evalRecords(metricsText: string): EvalRecord[] {
   for (const line of metricsText.split('\n')) {
     if (!line.includes('"eval"')) continue;
     let r: J;
-    try { r = JSON.parse(line) as J; } catch { continue; }
+    try {
+      r = JSON.parse(line) as J;
+    } catch {
+      continue;
+    }
     if (r.type !== 'eval') continue;
     const n = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : null);
-    const rec: EvalRecord = { step: n('step') ?? 0, epoch: n('epoch') ?? 0, devSLoss: n('devSLoss'), devELoss: n('devELoss'), devF1: n('devF1') };
+    const rec: EvalRecord = {
+      step: n('step') ?? 0,
+      epoch: n('epoch') ?? 0,
+      devSLoss: n('devSLoss'),
+      devELoss: n('devELoss'),
+      devF1: n('devF1'),
+    };
     for (const k of ['testP', 'testR', 'testF1'] as const) if (k in r) rec[k] = n(k);
     out.push(rec);
   }
@@ -138,7 +175,11 @@ export function trainingSummary(metricsText: string): TrainingSummary {
   for (const line of metricsText.split('\n')) {
     if (line.trim() === '') continue;
     let r: J;
-    try { r = JSON.parse(line) as J; } catch { continue; }
+    try {
+      r = JSON.parse(line) as J;
+    } catch {
+      continue;
+    }
     if (r.type === 'step' && typeof r.step === 'number' && r.step >= steps) {
       steps = r.step;
       epochs = typeof r.epochs === 'number' ? r.epochs : null;
@@ -151,14 +192,26 @@ export function trainingSummary(metricsText: string): TrainingSummary {
 export function correlations(evals: readonly EvalRecord[]): NonNullable<CellResult['pearson']> {
   const hasTest = evals.some((e) => typeof e.testF1 === 'number');
   const hasDev = evals.some((e) => typeof e.devF1 === 'number');
-  const f1 = evals.map((e) => (hasTest ? e.testF1 ?? null : e.devF1));
+  const f1 = evals.map((e) => (hasTest ? (e.testF1 ?? null) : e.devF1));
   const dev = evals.map((e) => e.devF1);
   return {
     against: hasTest ? 'testF1' : hasDev ? 'devF1' : null,
-    eLoss: pearson(evals.map((e) => e.devELoss), f1),
-    sLoss: pearson(evals.map((e) => e.devSLoss), f1),
-    eLossDevF1: pearson(evals.map((e) => e.devELoss), dev),
-    sLossDevF1: pearson(evals.map((e) => e.devSLoss), dev),
+    eLoss: pearson(
+      evals.map((e) => e.devELoss),
+      f1,
+    ),
+    sLoss: pearson(
+      evals.map((e) => e.devSLoss),
+      f1,
+    ),
+    eLossDevF1: pearson(
+      evals.map((e) => e.devELoss),
+      dev,
+    ),
+    sLossDevF1: pearson(
+      evals.map((e) => e.devSLoss),
+      dev,
+    ),
   };
 }
 

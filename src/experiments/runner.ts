@@ -10,7 +10,16 @@ import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
 import { writeJsonFile } from '../util/fs';
 import { acquireLock, addLockChild, releaseLock } from '../util/lock';
 import type { Cell } from './plan';
-import { correlations, evalRecords, shellQuote, summarizeEval, trainingSummary, type CellResult, type CommandRecord, type TrainingSummary } from './result';
+import {
+  correlations,
+  evalRecords,
+  shellQuote,
+  summarizeEval,
+  trainingSummary,
+  type CellResult,
+  type CommandRecord,
+  type TrainingSummary,
+} from './result';
 
 /** `cyclener train`'s flag that logs test P/R/F1 at each evaluation (one place, in case it is renamed). */
 export const TRAIN_TEST_GOLD_FLAG = '--test-gold';
@@ -30,7 +39,8 @@ export interface RunContext {
 
 export type Outcome = 'done' | 'skipped: done' | 'skipped: locked' | 'failed';
 
-export const cellDir = (ctx: Pick<RunContext, 'root'>, cell: Cell): string => path.join(ctx.root, ...cell.id.split('/'));
+export const cellDir = (ctx: Pick<RunContext, 'root'>, cell: Cell): string =>
+  path.join(ctx.root, ...cell.id.split('/'));
 
 /** Input files a cell needs that are missing (each message names the path). */
 export function missingInputs(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel' | 'evalSplit'>): string[] {
@@ -42,7 +52,8 @@ export function missingInputs(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'bas
     const r = findSplit(ctx.dataDir, cell.dataset, s);
     if (r.error) errs.push(r.error);
   }
-  if (cell.kind !== 'lexical' && !fs.existsSync(path.join(ctx.baseModel, 'config.json'))) errs.push(`base model: no such file ${path.join(ctx.baseModel, 'config.json')}`);
+  if (cell.kind !== 'lexical' && !fs.existsSync(path.join(ctx.baseModel, 'config.json')))
+    errs.push(`base model: no such file ${path.join(ctx.baseModel, 'config.json')}`);
   return errs;
 }
 
@@ -71,16 +82,31 @@ export function stopActiveChildren(): Promise<void> {
   stopRequested = true;
   const running = [...active].filter((c) => c.exitCode === null && c.signalCode === null);
   for (const c of running) c.kill('SIGTERM');
-  return Promise.all(running.map((c) => new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) resolve();
-    else c.once('exit', () => resolve());
-  }))).then(() => undefined);
+  return Promise.all(
+    running.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) resolve();
+          else c.once('exit', () => resolve());
+        }),
+    ),
+  ).then(() => undefined);
 }
 
 function readRecords(dir: string): CommandRecord[] {
   const p = path.join(dir, 'stages.jsonl');
   if (!fs.existsSync(p)) return [];
-  return fs.readFileSync(p, 'utf8').split('\n').filter((l) => l.trim() !== '').flatMap((l) => { try { return [JSON.parse(l) as CommandRecord]; } catch { return []; } });
+  return fs
+    .readFileSync(p, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as CommandRecord];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** One CLI subprocess; stdout to `stdoutFile` (truncated) or appended to the stage log. */
@@ -96,7 +122,10 @@ function runStage(r: CellRun, stage: string, args: string[], stdoutFile?: string
   const t0 = Date.now();
   r.ctx.log(`${r.cell.id}: ${stage} ...`);
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [r.ctx.cliMain, ...args], { stdio: ['ignore', out, err], env: r.ctx.env ?? process.env });
+    const child = spawn(process.execPath, [r.ctx.cliMain, ...args], {
+      stdio: ['ignore', out, err],
+      env: r.ctx.env ?? process.env,
+    });
     active.add(child);
     addLockChild(r.lockFile, child.pid);
     let finished = false;
@@ -107,15 +136,32 @@ function runStage(r: CellRun, stage: string, args: string[], stdoutFile?: string
       fs.closeSync(out);
       fs.closeSync(err);
       const seconds = (Date.now() - t0) / 1000;
-      const rec: CommandRecord = { stage, cmd: shellQuote(argv), argv, cwd, seconds, exit: code, at: new Date().toISOString() };
+      const rec: CommandRecord = {
+        stage,
+        cmd: shellQuote(argv),
+        argv,
+        cwd,
+        seconds,
+        exit: code,
+        at: new Date().toISOString(),
+      };
       r.records.push(rec);
       fs.appendFileSync(path.join(r.dir, 'stages.jsonl'), JSON.stringify(rec) + '\n');
       if (code === 0) {
         r.ctx.log(`${r.cell.id}: ${stage} done in ${seconds.toFixed(1)}s`);
         resolve();
       } else {
-        const tail = fs.readFileSync(path.join(logs, `${stage}.log`), 'utf8').trim().split('\n').slice(-3).join(' | ');
-        reject(new StageError(`${stage} failed (${problem ?? `exit ${String(code)}`}) after ${seconds.toFixed(1)}s; see ${path.join(logs, `${stage}.log`)}: ${tail}`));
+        const tail = fs
+          .readFileSync(path.join(logs, `${stage}.log`), 'utf8')
+          .trim()
+          .split('\n')
+          .slice(-3)
+          .join(' | ');
+        reject(
+          new StageError(
+            `${stage} failed (${problem ?? `exit ${String(code)}`}) after ${seconds.toFixed(1)}s; see ${path.join(logs, `${stage}.log`)}: ${tail}`,
+          ),
+        );
       }
     };
     child.on('error', (e) => finish(null, e.message));
@@ -125,8 +171,17 @@ function runStage(r: CellRun, stage: string, args: string[], stdoutFile?: string
 
 function writeHead(src: string, dst: string, n: number | null): string {
   if (n === null) return src;
-  const lines = fs.readFileSync(src, 'utf8').split('\n').filter((l, i, a) => !(i === a.length - 1 && l === ''));
-  fs.writeFileSync(dst, lines.slice(0, n).map((l) => l + '\n').join(''));
+  const lines = fs
+    .readFileSync(src, 'utf8')
+    .split('\n')
+    .filter((l, i, a) => !(i === a.length - 1 && l === ''));
+  fs.writeFileSync(
+    dst,
+    lines
+      .slice(0, n)
+      .map((l) => l + '\n')
+      .join(''),
+  );
   return dst;
 }
 
@@ -134,20 +189,51 @@ function writeHead(src: string, dst: string, n: number | null): string {
 function writeLabeledHead(src: string, dst: string, n: number | null): string {
   if (n === null) return src;
   const c = readLabeled(src);
-  fs.writeFileSync(dst, c.sentences.slice(0, n).map((s) => sentenceToJson(s) + '\n').join(''));
+  fs.writeFileSync(
+    dst,
+    c.sentences
+      .slice(0, n)
+      .map((s) => sentenceToJson(s) + '\n')
+      .join(''),
+  );
   return dst;
 }
 
 /** What must not change between invocations on the same cell folder. */
 function signature(cell: Cell, ctx: RunContext): Record<string, unknown> {
-  return { id: cell.id, kind: cell.kind, dataConfig: cell.dataConfig, seed: cell.seed, dataArgs: cell.dataArgs, trainArgs: cell.trainArgs, devLossLines: cell.devLossLines, devGoldLines: cell.devGoldLines, ...(cell.supervisedDev ? { supervisedDev: true } : {}), baseModel: path.resolve(ctx.baseModel), dataDir: path.resolve(ctx.dataDir) };
+  return {
+    id: cell.id,
+    kind: cell.kind,
+    dataConfig: cell.dataConfig,
+    seed: cell.seed,
+    dataArgs: cell.dataArgs,
+    trainArgs: cell.trainArgs,
+    devLossLines: cell.devLossLines,
+    devGoldLines: cell.devGoldLines,
+    ...(cell.supervisedDev ? { supervisedDev: true } : {}),
+    baseModel: path.resolve(ctx.baseModel),
+    dataDir: path.resolve(ctx.dataDir),
+  };
 }
 
 async function buildData(r: CellRun): Promise<string> {
   const data = path.join(r.dir, 'data');
   if (fs.existsSync(path.join(data, 'manifest.json'))) return data;
   const force = fs.existsSync(path.join(data, 'S.txt')) ? ['--force'] : [];
-  await runStage(r, 'data', ['data', 'build', '--config', r.cell.dataConfig as string, '--data-dir', r.ctx.dataDir, '--out', data, '--seed', String(r.cell.seed), ...r.cell.dataArgs, ...force]);
+  await runStage(r, 'data', [
+    'data',
+    'build',
+    '--config',
+    r.cell.dataConfig as string,
+    '--data-dir',
+    r.ctx.dataDir,
+    '--out',
+    data,
+    '--seed',
+    String(r.cell.seed),
+    ...r.cell.dataArgs,
+    ...force,
+  ]);
   return data;
 }
 
@@ -161,9 +247,31 @@ async function trainCycleStage(r: CellRun, data: string, testFile: string | unde
   const devS = writeHead(path.join(data, 'dev_S.txt'), path.join(sub, 'dev_S.txt'), cell.devLossLines);
   const devQ = writeHead(path.join(data, 'dev_Q.txt'), path.join(sub, 'dev_Q.txt'), cell.devLossLines);
   const devGold = writeHead(path.join(data, 'dev_gold.jsonl'), path.join(sub, 'dev_gold.jsonl'), cell.devGoldLines);
-  const args = ['train', '--sentences', path.join(data, 'S.txt'), '--entities', path.join(data, 'Q.txt'), '--dev-sentences', devS, '--dev-entities', devQ,
-    '--dev-gold', devGold, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', run, ...cell.trainArgs];
-  if (cell.testCurve && testFile) args.push(TRAIN_TEST_GOLD_FLAG, writeLabeledHead(testFile, path.join(sub, 'test_curve.jsonl'), cell.testCurveSentences));
+  const args = [
+    'train',
+    '--sentences',
+    path.join(data, 'S.txt'),
+    '--entities',
+    path.join(data, 'Q.txt'),
+    '--dev-sentences',
+    devS,
+    '--dev-entities',
+    devQ,
+    '--dev-gold',
+    devGold,
+    '--dataset',
+    cell.dataset,
+    '--base-model',
+    ctx.baseModel,
+    '--out',
+    run,
+    ...cell.trainArgs,
+  ];
+  if (cell.testCurve && testFile)
+    args.push(
+      TRAIN_TEST_GOLD_FLAG,
+      writeLabeledHead(testFile, path.join(sub, 'test_curve.jsonl'), cell.testCurveSentences),
+    );
   // A run folder left by an earlier attempt: --resume continues its checkpoint (or, if it was killed before the
   // first one, starts over from step 0 after checking that the inputs and settings are the same).
   if (fs.existsSync(run) && fs.readdirSync(run).length > 0) args.push('--resume');
@@ -187,7 +295,20 @@ async function trainSupervisedStage(r: CellRun): Promise<string> {
   }
   // train-supervised cannot resume: an interrupted run starts over (--force replaces what it left).
   const force = fs.existsSync(model) ? ['--force'] : [];
-  await runStage(r, 'train', ['train-supervised', '--train', train.file, '--dataset', cell.dataset, '--base-model', ctx.baseModel, '--out', model, ...devArgs, ...cell.trainArgs, ...force]);
+  await runStage(r, 'train', [
+    'train-supervised',
+    '--train',
+    train.file,
+    '--dataset',
+    cell.dataset,
+    '--base-model',
+    ctx.baseModel,
+    '--out',
+    model,
+    ...devArgs,
+    ...cell.trainArgs,
+    ...force,
+  ]);
   fs.writeFileSync(marker, new Date().toISOString() + '\n');
   return model;
 }
@@ -221,7 +342,10 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     const sigFile = path.join(dir, 'cell.json');
     if (fs.existsSync(sigFile)) {
       const old = fs.readFileSync(sigFile, 'utf8');
-      if (old.trim() !== JSON.stringify(sig, null, 2)) throw new StageError(`${sigFile} was written with other settings (base model, data dir, preset knobs or seed); use another --out or remove ${dir}`);
+      if (old.trim() !== JSON.stringify(sig, null, 2))
+        throw new StageError(
+          `${sigFile} was written with other settings (base model, data dir, preset knobs or seed); use another --out or remove ${dir}`,
+        );
     } else fs.writeFileSync(sigFile, JSON.stringify(sig, null, 2) + '\n');
     const evalFile = findSplit(ctx.dataDir, cell.dataset, ctx.evalSplit).file as string;
     const testFile = findSplit(ctx.dataDir, cell.dataset, 'test').file;
@@ -232,17 +356,47 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     let training: TrainingSummary | undefined;
     if (cell.kind === 'lexical') {
       const data = await buildData(r);
-      evalJson = await evaluateStage(r, ['baseline', 'lexical', '--q', path.join(data, 'Q.txt'), '--gold', evalFile, '--dataset', cell.dataset, '--json']);
+      evalJson = await evaluateStage(r, [
+        'baseline',
+        'lexical',
+        '--q',
+        path.join(data, 'Q.txt'),
+        '--gold',
+        evalFile,
+        '--dataset',
+        cell.dataset,
+        '--json',
+      ]);
     } else if (cell.kind === 'supervised') {
       const model = await trainSupervisedStage(r);
       const metrics = path.join(model, 'metrics.jsonl');
       if (fs.existsSync(metrics)) training = trainingSummary(fs.readFileSync(metrics, 'utf8'));
-      evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', model, '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
+      evalJson = await evaluateStage(r, [
+        'evaluate',
+        '--gold',
+        evalFile,
+        '--model',
+        model,
+        '--dataset',
+        cell.dataset,
+        '--json',
+        ...cell.evalArgs,
+      ]);
     } else {
       const data = await buildData(r);
       if (cell.testCurve && !testFile) notes.push(`no test split for ${cell.dataset}: no per-evaluation test F1`);
       const run = await trainCycleStage(r, data, testFile);
-      evalJson = await evaluateStage(r, ['evaluate', '--gold', evalFile, '--model', path.join(run, 'best'), '--dataset', cell.dataset, '--json', ...cell.evalArgs]);
+      evalJson = await evaluateStage(r, [
+        'evaluate',
+        '--gold',
+        evalFile,
+        '--model',
+        path.join(run, 'best'),
+        '--dataset',
+        cell.dataset,
+        '--json',
+        ...cell.evalArgs,
+      ]);
       const metrics = path.join(run, 'metrics.jsonl');
       evals = fs.existsSync(metrics) ? evalRecords(fs.readFileSync(metrics, 'utf8')) : [];
       if (fs.existsSync(metrics)) training = trainingSummary(fs.readFileSync(metrics, 'utf8'));
@@ -251,14 +405,33 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     for (const c of r.records) wall[c.stage] = (wall[c.stage] ?? 0) + c.seconds;
     wall.total = Object.values(wall).reduce((a, b) => a + b, 0);
     const result: CellResult = {
-      version: 1, experiment: cell.experiment, cellId: cell.id, kind: cell.kind, dataset: cell.dataset, dataConfig: cell.dataConfig, seed: cell.seed,
-      preset: ctx.preset, baseModel: base, dataDir: ctx.dataDir, evalFile, evalSplit: ctx.evalSplit, threads: (ctx.env ?? process.env).CYCLENER_THREADS ?? null,
-      commands: r.records, wallSeconds: wall, test: summarizeEval(evalJson), evals, ...(training ? { training } : {}),
-      pearson: cell.kind === 'cyclener' ? correlations(evals) : null, notes, finishedAt: new Date().toISOString(),
+      version: 1,
+      experiment: cell.experiment,
+      cellId: cell.id,
+      kind: cell.kind,
+      dataset: cell.dataset,
+      dataConfig: cell.dataConfig,
+      seed: cell.seed,
+      preset: ctx.preset,
+      baseModel: base,
+      dataDir: ctx.dataDir,
+      evalFile,
+      evalSplit: ctx.evalSplit,
+      threads: (ctx.env ?? process.env).CYCLENER_THREADS ?? null,
+      commands: r.records,
+      wallSeconds: wall,
+      test: summarizeEval(evalJson),
+      evals,
+      ...(training ? { training } : {}),
+      pearson: cell.kind === 'cyclener' ? correlations(evals) : null,
+      notes,
+      finishedAt: new Date().toISOString(),
     };
     writeJsonFile(resultFile, result);
     const m = result.test.exact.micro;
-    ctx.log(`${cell.id}: P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} F1 ${m.f1.toFixed(3)} (${ctx.evalSplit}); ${((Date.now() - t0) / 1000).toFixed(1)}s this run`);
+    ctx.log(
+      `${cell.id}: P ${m.precision.toFixed(3)} R ${m.recall.toFixed(3)} F1 ${m.f1.toFixed(3)} (${ctx.evalSplit}); ${((Date.now() - t0) / 1000).toFixed(1)}s this run`,
+    );
     return { outcome: 'done' };
   } catch (e) {
     if (!(e instanceof StageError) && !(e instanceof Error)) throw e;

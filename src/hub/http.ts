@@ -12,7 +12,10 @@ export type HubErrorKind = 'auth' | 'not-found' | 'network' | 'offline' | 'unsup
 
 /** A failure the user can act on; the message is one line. */
 export class HubError extends Error {
-  constructor(readonly kind: HubErrorKind, message: string) {
+  constructor(
+    readonly kind: HubErrorKind,
+    message: string,
+  ) {
     super(message);
     this.name = 'HubError';
   }
@@ -35,7 +38,10 @@ function headers(token: string | null, extra: Record<string, string> = {}): Reco
 
 function networkError(url: string, e: unknown): HubError {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return new HubError('network', `cannot reach ${new URL(url).origin} (${cause?.code ?? cause?.message ?? (e as Error).message})`);
+  return new HubError(
+    'network',
+    `cannot reach ${new URL(url).origin} (${cause?.code ?? cause?.message ?? (e as Error).message})`,
+  );
 }
 
 function normEtag(v: string | null): string | null {
@@ -48,7 +54,11 @@ export async function headFile(url: string, token: string | null): Promise<FileM
   for (let hops = 0; ; hops++) {
     let r: Response;
     try {
-      r = await fetch(u, { method: 'HEAD', redirect: 'manual', headers: headers(token, { 'Accept-Encoding': 'identity' }) });
+      r = await fetch(u, {
+        method: 'HEAD',
+        redirect: 'manual',
+        headers: headers(token, { 'Accept-Encoding': 'identity' }),
+      });
     } catch (e) {
       throw networkError(u, e);
     }
@@ -94,11 +104,15 @@ export async function downloadBlob(url: string, blob: string, etag: string, o: D
   const retries = o.retries ?? 2;
   for (let attempt = 0; ; attempt++) {
     let have = fs.existsSync(inc) ? fs.statSync(inc).size : 0;
-    if (o.size !== null && have > o.size) { fs.rmSync(inc); have = 0; }
+    if (o.size !== null && have > o.size) {
+      fs.rmSync(inc);
+      have = 0;
+    }
     if (o.size !== null && have === o.size && have > 0) break;
     try {
       const r = await fetch(url, { headers: headers(o.token, have > 0 ? { Range: `bytes=${have}-` } : {}) });
-      if (r.status !== 200 && r.status !== 206) throw new HubError(r.status === 401 || r.status === 403 ? 'auth' : 'not-found', `GET ${url}: HTTP ${r.status}`);
+      if (r.status !== 200 && r.status !== 206)
+        throw new HubError(r.status === 401 || r.status === 403 ? 'auth' : 'not-found', `GET ${url}: HTTP ${r.status}`);
       // 200 to a Range request: the server sent the whole file, so start over.
       const append = r.status === 206 && have > 0;
       let written = append ? have : 0;
@@ -109,19 +123,29 @@ export async function downloadBlob(url: string, blob: string, etag: string, o: D
           cb(null, chunk);
         },
       });
-      await pipeline(Readable.fromWeb(r.body as ReadableStream), count, fs.createWriteStream(inc, { flags: append ? 'a' : 'w' }));
+      await pipeline(
+        Readable.fromWeb(r.body as ReadableStream),
+        count,
+        fs.createWriteStream(inc, { flags: append ? 'a' : 'w' }),
+      );
       break;
     } catch (e) {
       if (e instanceof HubError) throw e;
       const got = fs.existsSync(inc) ? fs.statSync(inc).size : 0;
       if (attempt < retries) continue;
-      throw new HubError('network', `download of ${url} cut off after ${got}${o.size !== null ? ` of ${o.size}` : ''} bytes (${networkError(url, e).message.replace(/^cannot reach \S+ /, '')}); run again to resume it`);
+      throw new HubError(
+        'network',
+        `download of ${url} cut off after ${got}${o.size !== null ? ` of ${o.size}` : ''} bytes (${networkError(url, e).message.replace(/^cannot reach \S+ /, '')}); run again to resume it`,
+      );
     }
   }
   const size = fs.statSync(inc).size;
   if ((o.size !== null && size !== o.size) || !(await matchesEtag(inc, etag, size))) {
     fs.rmSync(inc, { force: true });
-    throw new HubError('network', `download of ${url} does not match its ETag ${etag} (${size} bytes); removed, run again`);
+    throw new HubError(
+      'network',
+      `download of ${url} does not match its ETag ${etag} (${size} bytes); removed, run again`,
+    );
   }
   fs.renameSync(inc, blob);
 }

@@ -52,20 +52,38 @@ function openStream(file: string): { stream: Readable; done: Promise<string | nu
   }
   const child = spawn('xz', ['-dc', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr.on('data', (b: Buffer) => { if (err.length < 2000) err += b.toString(); });
+  child.stderr.on('data', (b: Buffer) => {
+    if (err.length < 2000) err += b.toString();
+  });
   let exited = false;
   const done = new Promise<string | null>((resolve) => {
-    child.on('error', (e) => { exited = true; resolve(`${file}: cannot run xz (${e.message})`); });
+    child.on('error', (e) => {
+      exited = true;
+      resolve(`${file}: cannot run xz (${e.message})`);
+    });
     child.on('close', (code, signal) => {
       exited = true;
-      resolve(code === 0 || signal === 'SIGTERM' ? null : `${file}: xz failed (${err.trim().split('\n')[0] || `exit ${code}`}); the rest of the file was skipped`);
+      resolve(
+        code === 0 || signal === 'SIGTERM'
+          ? null
+          : `${file}: xz failed (${err.trim().split('\n')[0] || `exit ${code}`}); the rest of the file was skipped`,
+      );
     });
   });
-  return { stream: child.stdout, done, close: () => { if (!exited) child.kill('SIGTERM'); } };
+  return {
+    stream: child.stdout,
+    done,
+    close: () => {
+      if (!exited) child.kill('SIGTERM');
+    },
+  };
 }
 
 /** Lines of the files in order, with their global line number. */
-export async function* readLines(files: readonly string[], opts: LineOptions = {}): AsyncGenerator<{ text: string; lineNo: number }> {
+export async function* readLines(
+  files: readonly string[],
+  opts: LineOptions = {},
+): AsyncGenerator<{ text: string; lineNo: number }> {
   const maxBytes = opts.maxLineBytes ?? 4 << 20;
   const start = opts.startLine ?? 0;
   const stats = opts.stats ?? newStats();
@@ -86,7 +104,10 @@ export async function* readLines(files: readonly string[], opts: LineOptions = {
       len = 0;
       overflow = false;
       if (n < start) return null;
-      if (over) { stats.tooLong++; return null; }
+      if (over) {
+        stats.tooLong++;
+        return null;
+      }
       try {
         return decoder.decode(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs));
       } catch {
@@ -101,7 +122,10 @@ export async function* readLines(files: readonly string[], opts: LineOptions = {
           const nl = chunk.indexOf(10, pos);
           const end = nl < 0 ? chunk.length : nl;
           if (!overflow && lineNo >= start) {
-            if (len + end - pos > maxBytes) { overflow = true; parts = []; } else if (end > pos) parts.push(chunk.subarray(pos, end));
+            if (len + end - pos > maxBytes) {
+              overflow = true;
+              parts = [];
+            } else if (end > pos) parts.push(chunk.subarray(pos, end));
           }
           len += end - pos;
           if (nl < 0) break;
@@ -130,7 +154,10 @@ export interface CorpusDoc {
 }
 
 /** Documents (lines with at least one 10-600 character sentence), from a position saved earlier. */
-export async function* readDocuments(files: readonly string[], opts: LineOptions & { startDoc?: number } = {}): AsyncGenerator<CorpusDoc> {
+export async function* readDocuments(
+  files: readonly string[],
+  opts: LineOptions & { startDoc?: number } = {},
+): AsyncGenerator<CorpusDoc> {
   let docIndex = opts.startDoc ?? 0;
   for await (const { text, lineNo } of readLines(files, opts)) {
     const sentences = splitSentences(text);

@@ -30,7 +30,13 @@ export function readMetrics(file: string): MetricsRecord[] {
  *  returns how many unreadable lines were dropped. */
 export function truncateMetrics(file: string, step: number): number {
   const { records, dropped } = readJsonLines<MetricsRecord>(file);
-  atomicWriteFile(file, records.filter((r) => r.step <= step).map((r) => JSON.stringify(r) + '\n').join(''));
+  atomicWriteFile(
+    file,
+    records
+      .filter((r) => r.step <= step)
+      .map((r) => JSON.stringify(r) + '\n')
+      .join(''),
+  );
   return dropped;
 }
 
@@ -42,16 +48,32 @@ function fmt(v: number): string {
 
 /** Train and mean validation loss against tokens seen. */
 export function lossCurveSvg(recs: readonly MetricsRecord[], title = 'pretraining loss'): string {
-  const W = 640, H = 360, L = 60, R = 20, Tm = 30, B = 45;
+  const W = 640,
+    H = 360,
+    L = 60,
+    R = 20,
+    Tm = 30,
+    B = 45;
   const series: Array<{ name: string; color: string; pts: Array<[number, number]> }> = [
-    { name: 'train', color: '#1f77b4', pts: recs.filter((r) => Number.isFinite(r.train_loss)).map((r) => [r.tokens, r.train_loss]) },
-    { name: 'validation (mean)', color: '#d62728', pts: recs.filter((r) => r.val_mean !== undefined && Number.isFinite(r.val_mean)).map((r) => [r.tokens, r.val_mean!]) },
+    {
+      name: 'train',
+      color: '#1f77b4',
+      pts: recs.filter((r) => Number.isFinite(r.train_loss)).map((r) => [r.tokens, r.train_loss]),
+    },
+    {
+      name: 'validation (mean)',
+      color: '#d62728',
+      pts: recs
+        .filter((r) => r.val_mean !== undefined && Number.isFinite(r.val_mean))
+        .map((r) => [r.tokens, r.val_mean!]),
+    },
   ];
   const all = series.flatMap((s) => s.pts);
   const x1 = Math.max(1, ...all.map((p) => p[0]));
   const yMin = all.length ? Math.min(...all.map((p) => p[1])) : 0;
   const yMax = all.length ? Math.max(...all.map((p) => p[1])) : 1;
-  const y0 = Math.floor(yMin), y1 = Math.max(y0 + 1, Math.ceil(yMax));
+  const y0 = Math.floor(yMin),
+    y1 = Math.max(y0 + 1, Math.ceil(yMax));
   const sx = (x: number) => L + ((W - L - R) * x) / x1;
   const sy = (y: number) => H - B - ((H - B - Tm) * (y - y0)) / (y1 - y0);
   const parts: string[] = [
@@ -62,7 +84,8 @@ export function lossCurveSvg(recs: readonly MetricsRecord[], title = 'pretrainin
     `<line x1="${L}" y1="${Tm}" x2="${L}" y2="${H - B}" stroke="black"/>`,
   ];
   for (let i = 0; i <= 4; i++) {
-    const x = (x1 * i) / 4, y = y0 + ((y1 - y0) * i) / 4;
+    const x = (x1 * i) / 4,
+      y = y0 + ((y1 - y0) * i) / 4;
     parts.push(`<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${fmt(x)}</text>`);
     parts.push(`<text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(1)}</text>`);
     parts.push(`<line x1="${L}" y1="${sy(y)}" x2="${W - R}" y2="${sy(y)}" stroke="#eee"/>`);
@@ -70,7 +93,9 @@ export function lossCurveSvg(recs: readonly MetricsRecord[], title = 'pretrainin
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">tokens seen</text>`);
   series.forEach((s, k) => {
     if (s.pts.length > 0) {
-      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`,
+      );
     }
     parts.push(`<text x="${W - R - 130}" y="${Tm + 16 + 16 * k}" fill="${s.color}">${s.name}</text>`);
   });

@@ -23,7 +23,11 @@ function segment(n: number, k: number, rng: Rng): number[] {
 }
 
 /** Noise tokens and noise spans of a `length`-token mask (the counts randomSpansNoiseMask uses). */
-export function noiseCounts(length: number, noiseDensity = 0.15, meanSpan = 3.0): { numNoise: number; numNonNoise: number; numSpans: number } {
+export function noiseCounts(
+  length: number,
+  noiseDensity = 0.15,
+  meanSpan = 3.0,
+): { numNoise: number; numNonNoise: number; numSpans: number } {
   const numNoise = Math.min(Math.max(roundHalfEven(length * noiseDensity), 1), length - 1);
   const numNonNoise = length - numNoise;
   const numSpans = Math.min(Math.max(roundHalfEven(numNoise / meanSpan), 1), numNoise, numNonNoise);
@@ -32,7 +36,11 @@ export function noiseCounts(length: number, noiseDensity = 0.15, meanSpan = 3.0)
 
 /** Lengths (EOS included) of spanCorrupt's input and target for `length` raw tokens: the input keeps the non-noise
  * tokens and one sentinel per noise span, the target holds the noise tokens and one sentinel per span. */
-export function spanCorruptedLengths(length: number, noiseDensity = 0.15, meanSpan = 3.0): { inputs: number; targets: number } {
+export function spanCorruptedLengths(
+  length: number,
+  noiseDensity = 0.15,
+  meanSpan = 3.0,
+): { inputs: number; targets: number } {
   const { numNoise, numNonNoise, numSpans } = noiseCounts(length, noiseDensity, meanSpan);
   return { inputs: numNonNoise + numSpans + 1, targets: numNoise + numSpans + 1 };
 }
@@ -43,13 +51,22 @@ export function spanCorruptedLengths(length: number, noiseDensity = 0.15, meanSp
  * Both lengths grow monotonically with the raw count (by at most one input token per raw token at density 0.15), so
  * the input is exactly `maxSource` long unless the target limit binds first. T5: 512 -> 568 raw tokens, targets 114.
  */
-export function spanRawLength(maxSource: number, maxTarget = Infinity, noiseDensity = 0.15, meanSpan = 3.0): { tokens: number; inputs: number; targets: number } {
+export function spanRawLength(
+  maxSource: number,
+  maxTarget = Infinity,
+  noiseDensity = 0.15,
+  meanSpan = 3.0,
+): { tokens: number; inputs: number; targets: number } {
   const fits = (n: number) => {
     const l = spanCorruptedLengths(n, noiseDensity, meanSpan);
     return l.inputs <= maxSource && l.targets <= maxTarget;
   };
-  if (!Number.isFinite(maxSource) && !Number.isFinite(maxTarget)) throw new Error('spanRawLength: give a finite max source or max target');
-  if (!fits(2)) throw new Error(`span corruption: max source ${maxSource} / max target ${maxTarget} cannot hold even 2 corrupted tokens`);
+  if (!Number.isFinite(maxSource) && !Number.isFinite(maxTarget))
+    throw new Error('spanRawLength: give a finite max source or max target');
+  if (!fits(2))
+    throw new Error(
+      `span corruption: max source ${maxSource} / max target ${maxTarget} cannot hold even 2 corrupted tokens`,
+    );
   let n = 2;
   while (fits(n + 1)) n++;
   return { tokens: n, ...spanCorruptedLengths(n, noiseDensity, meanSpan) };
@@ -72,7 +89,12 @@ export function randomSpansNoiseMask(length: number, rng: Rng, noiseDensity = 0.
 }
 
 /** Input and target ids (EOS appended to both) from token ids and a noise mask. */
-export function spanCorrupt(ids: readonly number[], mask: readonly boolean[], sentinel0: number, eos: number): { source: number[]; target: number[] } {
+export function spanCorrupt(
+  ids: readonly number[],
+  mask: readonly boolean[],
+  sentinel0: number,
+  eos: number,
+): { source: number[]; target: number[] } {
   const source: number[] = [];
   const target: number[] = [];
   let k = 0;
@@ -92,13 +114,22 @@ export function spanCorrupt(ids: readonly number[], mask: readonly boolean[], se
 }
 
 /** Inverse of spanCorrupt (for tests and sanity checks): the original ids from source + target. */
-export function reconstructSpans(source: readonly number[], target: readonly number[], sentinel0: number, numSentinels: number, eos: number): number[] {
+export function reconstructSpans(
+  source: readonly number[],
+  target: readonly number[],
+  sentinel0: number,
+  numSentinels: number,
+  eos: number,
+): number[] {
   const isSentinel = (t: number) => t <= sentinel0 && t > sentinel0 - numSentinels;
   const spans = new Map<number, number[]>();
   let cur: number[] | null = null;
   for (const t of target) {
     if (t === eos) break;
-    if (isSentinel(t)) { cur = []; spans.set(t, cur); } else if (cur) cur.push(t);
+    if (isSentinel(t)) {
+      cur = [];
+      spans.set(t, cur);
+    } else if (cur) cur.push(t);
   }
   const out: number[] = [];
   for (const t of source) {

@@ -18,7 +18,15 @@ import type { Rng } from '../data/rng';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { Seq2SeqExample } from '../t5/train';
 import { poisson, randomSpansNoiseMask, spanCorrupt, spanRawLength } from './noise';
-import { capitalisedFragments, DENOISE_PREFIX, E2S_PREFIX, PSEUDO_TYPES, randomFragments, S2E_PREFIX, serialise } from './text';
+import {
+  capitalisedFragments,
+  DENOISE_PREFIX,
+  E2S_PREFIX,
+  PSEUDO_TYPES,
+  randomFragments,
+  S2E_PREFIX,
+  serialise,
+} from './text';
 
 export const OBJECTIVES = ['span', 'denoise', 'frag2sent', 'sent2frag'] as const;
 export type Objective = (typeof OBJECTIVES)[number];
@@ -29,11 +37,15 @@ export const DEFAULT_MIXTURE = 'span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.
 
 export function parseMixture(spec: string): Mixture {
   const out: Mixture = [];
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([a-z0-9]+)(?:=([0-9.eE+-]+))?$/.exec(part);
     if (!m) throw new Error(`--mixture: cannot parse "${part}" (expected name=weight)`);
     const name = m[1] as Objective;
-    if (!OBJECTIVES.includes(name)) throw new Error(`--mixture: unknown objective "${m[1]}" (known: ${OBJECTIVES.join(', ')})`);
+    if (!OBJECTIVES.includes(name))
+      throw new Error(`--mixture: unknown objective "${m[1]}" (known: ${OBJECTIVES.join(', ')})`);
     const w = m[2] === undefined ? 1 : Number(m[2]);
     if (!(w >= 0) || !Number.isFinite(w)) throw new Error(`--mixture: bad weight for ${name}: "${m[2]}"`);
     if (out.some(([n]) => n === name)) throw new Error(`--mixture: ${name} given twice`);
@@ -73,7 +85,12 @@ export type Draft =
  * The chunk's text from sentence `sent` of document `doc` onward (sentences and documents in order, joined by a space)
  * up to the first sentence end at or beyond `minChars` characters; `exhausted` when the chunk ended first.
  */
-export function packedText(docs: readonly Doc[], doc: number, sent: number, minChars: number): { text: string; exhausted: boolean } {
+export function packedText(
+  docs: readonly Doc[],
+  doc: number,
+  sent: number,
+  minChars: number,
+): { text: string; exhausted: boolean } {
   const parts: string[] = [];
   let n = -1;
   for (let k = doc; k < docs.length; k++) {
@@ -123,12 +140,19 @@ export function draftExample(objective: Objective, docs: readonly Doc[], rng: Rn
     case 'frag2sent': {
       const spans = (rng.float() < 0.75 ? capitalisedFragments(s) : randomFragments(s, rng)).slice(0, 8);
       const typed = rng.float() >= 0.5; // as the GPU script: below 0.5 every type is `entity`
-      const pairs = spans.map(([a, b]) => [s.slice(a, b), typed ? PSEUDO_TYPES[rng.int(PSEUDO_TYPES.length)]! : 'entity'] as const);
+      const pairs = spans.map(
+        ([a, b]) => [s.slice(a, b), typed ? PSEUDO_TYPES[rng.int(PSEUDO_TYPES.length)]! : 'entity'] as const,
+      );
       return { kind: 'pair', objective, source: E2S_PREFIX + serialise(pairs), target: s };
     }
     case 'sent2frag': {
       const spans = capitalisedFragments(s).slice(0, 8);
-      return { kind: 'pair', objective, source: S2E_PREFIX + s, target: serialise(spans.map(([a, b]) => [s.slice(a, b), 'entity'] as const)) };
+      return {
+        kind: 'pair',
+        objective,
+        source: S2E_PREFIX + s,
+        target: serialise(spans.map(([a, b]) => [s.slice(a, b), 'entity'] as const)),
+      };
     }
   }
 }
@@ -162,17 +186,27 @@ export function newSpanStats(): SpanStats {
 export function describeSpanStats(s: SpanStats, mode: SpanInputs): string {
   const mean = (n: number) => (s.examples ? n / s.examples : 0).toFixed(1);
   let line = `span inputs ${mode}: ${s.examples} examples, mean source ${mean(s.sourceTokens)} / target ${mean(s.targetTokens)} tokens`;
-  if (mode === 'packed') line += `; ${s.short} window(s) ran out of chunk text (shorter inputs); ${s.retokenized} draft(s) tokenized again with more text`;
+  if (mode === 'packed')
+    line += `; ${s.short} window(s) ran out of chunk text (shorter inputs); ${s.retokenized} draft(s) tokenized again with more text`;
   return line;
 }
 
 /** Phase 2: tokenize drafts, corrupt spans (drawing masks from rng in draft order), drop over-long pairs. */
-export async function finishExamples(drafts: readonly Draft[], tok: T5Tokenizer, rng: Rng, lim: BatchLimits, stats?: SpanStats): Promise<BuiltExample[]> {
+export async function finishExamples(
+  drafts: readonly Draft[],
+  tok: T5Tokenizer,
+  rng: Rng,
+  lim: BatchLimits,
+  stats?: SpanStats,
+): Promise<BuiltExample[]> {
   const sentinel0 = tok.inner.tokenToId('<extra_id_0>');
   const spanDrafts = drafts.filter((d): d is Extract<Draft, { kind: 'span' }> => d.kind === 'span');
   const pairDrafts = drafts.filter((d): d is Extract<Draft, { kind: 'pair' }> => d.kind === 'pair');
   const [spanIds, srcIds, tgtIds] = await Promise.all([
-    tok.encodeBatch(spanDrafts.map((d) => d.text), { addEos: false }),
+    tok.encodeBatch(
+      spanDrafts.map((d) => d.text),
+      { addEos: false },
+    ),
     tok.encodeBatch(pairDrafts.map((d) => d.source)),
     tok.encodeBatch(pairDrafts.map((d) => d.target)),
   ]);
@@ -189,7 +223,9 @@ export async function finishExamples(drafts: readonly Draft[], tok: T5Tokenizer,
       return r.text;
     });
     const ids = await tok.encodeBatch(texts, { addEos: false });
-    redo.forEach((k, j) => { spanIds[k] = ids[j]!; });
+    redo.forEach((k, j) => {
+      spanIds[k] = ids[j]!;
+    });
     if (stats) stats.retokenized += redo.length;
   }
   const out: BuiltExample[] = [];
@@ -203,16 +239,22 @@ export async function finishExamples(drafts: readonly Draft[], tok: T5Tokenizer,
         else if (stats) stats.short++;
       } else ids = ids.slice(0, lim.maxSource - 1);
       if (ids.length < 4) continue;
-      if (sentinel0 === null || sentinel0 === undefined) throw new Error('span corruption needs <extra_id_0> in the vocabulary');
+      if (sentinel0 === null || sentinel0 === undefined)
+        throw new Error('span corruption needs <extra_id_0> in the vocabulary');
       const ex = spanCorrupt(ids, randomSpansNoiseMask(ids.length, rng), sentinel0, tok.eosId);
       if (ex.source.length <= lim.maxSource && ex.target.length <= lim.maxTarget) {
         out.push({ ...ex, objective: 'span' });
-        if (stats) { stats.examples++; stats.sourceTokens += ex.source.length; stats.targetTokens += ex.target.length; }
+        if (stats) {
+          stats.examples++;
+          stats.sourceTokens += ex.source.length;
+          stats.targetTokens += ex.target.length;
+        }
       }
     } else {
       const source = srcIds[pi]!;
       const target = tgtIds[pi++]!;
-      if (source.length <= lim.maxSource && target.length <= lim.maxTarget) out.push({ source, target, objective: d.objective });
+      if (source.length <= lim.maxSource && target.length <= lim.maxTarget)
+        out.push({ source, target, objective: d.objective });
     }
   }
   return out;

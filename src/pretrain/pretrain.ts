@@ -10,14 +10,38 @@ import { configFromHF, presetConfig, PRESETS, type T5Config } from '../t5/config
 import { loadModel, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
-import { groupDefaults, newPaddingStats, nonFiniteStop, paddingShare, Seq2SeqTrainer, type GroupOptions, type PaddingStats, type StepResult } from '../t5/train';
+import {
+  groupDefaults,
+  newPaddingStats,
+  nonFiniteStop,
+  paddingShare,
+  Seq2SeqTrainer,
+  type GroupOptions,
+  type PaddingStats,
+  type StepResult,
+} from '../t5/train';
 import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics, type MetricsRecord } from './metrics';
 import { spanRawLength } from './noise';
-import { describeSpanStats, formatMixture, newSpanStats, parseMixture, type BuiltExample, type SpanInputs, type SpanStats } from './objectives';
+import {
+  describeSpanStats,
+  formatMixture,
+  newSpanStats,
+  parseMixture,
+  type BuiltExample,
+  type SpanInputs,
+  type SpanStats,
+} from './objectives';
 import { readHeldOut, TrainStream, validationBatches, type DataOptions } from './sampler';
 import { makeSchedule, type ScheduleKind } from './schedule';
 import { checkLayout, loadTokenizerDir, trainTokenizer } from './spm';
-import { findCheckpoint, readTrainState, restoreOptimizerAndRng, saveTrainState, type Optimizer, type Recipe } from './train-state';
+import {
+  findCheckpoint,
+  readTrainState,
+  restoreOptimizerAndRng,
+  saveTrainState,
+  type Optimizer,
+  type Recipe,
+} from './train-state';
 import { checkCorpusFiles } from './corpus';
 import { modelSource } from '../hub';
 import { readJsonFile } from '../util/fs';
@@ -72,9 +96,27 @@ export interface PretrainOptions {
 }
 
 export const PRETRAIN_DEFAULTS = {
-  model: 'mini', vocabSize: 16000, mixture: 'span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25', spanInputs: 'packed', batch: 32, accum: 1,
-  lr: 2e-3, warmup: 1000, seed: 0, dropout: 0, maxSource: 128, maxTarget: 128, checkpointMinutes: 10, evalEvery: 200,
-  logEvery: 20, valDocs: 50, valBatches: 2, valBatchSize: 64, holdoutEvery: 200, chunkDocs: 2000, spmSentences: 300_000,
+  model: 'mini',
+  vocabSize: 16000,
+  mixture: 'span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25',
+  spanInputs: 'packed',
+  batch: 32,
+  accum: 1,
+  lr: 2e-3,
+  warmup: 1000,
+  seed: 0,
+  dropout: 0,
+  maxSource: 128,
+  maxTarget: 128,
+  checkpointMinutes: 10,
+  evalEvery: 200,
+  logEvery: 20,
+  valDocs: 50,
+  valBatches: 2,
+  valBatchSize: 64,
+  holdoutEvery: 200,
+  chunkDocs: 2000,
+  spmSentences: 300_000,
 } as const;
 
 export interface PretrainResult {
@@ -100,7 +142,8 @@ export function resolveModelConfig(spec: string, vocabSize: number): T5Config {
   if (PRESETS[spec]) cfg = presetConfig(spec);
   else {
     const file = fs.existsSync(spec) && fs.statSync(spec).isDirectory() ? path.join(spec, 'config.json') : spec;
-    if (!fs.existsSync(file)) throw new Error(`--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}) nor a config file`);
+    if (!fs.existsSync(file))
+      throw new Error(`--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}) nor a config file`);
     cfg = configFromHF(readJsonFile<Record<string, unknown>>(file));
   }
   return { ...cfg, vocabSize };
@@ -126,7 +169,15 @@ async function getTokenizer(o: PretrainOptions, resumeFromOut: boolean): Promise
     tok = loadTokenizerDir(srcDir);
     o.log(`tokenizer: reusing ${srcDir} (${tok.vocabSize} tokens)`);
   } else {
-    tok = await trainTokenizer({ files: o.corpus, outDir: o.out, vocabSize: o.vocabSize, sampleSentences: o.spmSentences, seed: o.seed, softVocabLimit: o.softVocabLimit, log: o.log });
+    tok = await trainTokenizer({
+      files: o.corpus,
+      outDir: o.out,
+      vocabSize: o.vocabSize,
+      sampleSentences: o.spmSentences,
+      seed: o.seed,
+      softVocabLimit: o.softVocabLimit,
+      log: o.log,
+    });
   }
   if (srcDir) {
     fs.writeFileSync(outTok, tok.json);
@@ -134,7 +185,9 @@ async function getTokenizer(o: PretrainOptions, resumeFromOut: boolean): Promise
     if (fs.existsSync(sp)) fs.copyFileSync(sp, path.join(o.out, 'spiece.model'));
   }
   const { sentinel0, sep } = checkLayout(tok);
-  o.log(`tokenizer: ${tok.vocabSize} tokens, <pad>=${tok.padId} </s>=${tok.eosId} <unk>=${tok.unkId} <extra_id_0>=${sentinel0} <sep>=${sep}`);
+  o.log(
+    `tokenizer: ${tok.vocabSize} tokens, <pad>=${tok.padId} </s>=${tok.eosId} <unk>=${tok.unkId} <extra_id_0>=${sentinel0} <sep>=${sep}`,
+  );
   return tok;
 }
 
@@ -146,17 +199,40 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const saved = ckDir ? readTrainState(ckDir) : null;
 
   // The recipe of a resumed run is the saved one (only the step budget may change), so the trajectory continues.
-  const recipe: Recipe = saved ? { ...saved.recipe, spanInputs: saved.recipe.spanInputs ?? 'sentences', steps: o.steps ?? saved.recipe.steps } : {
-    mixture: formatMixture(parseMixture(o.mixture)), spanInputs: o.spanInputs ?? PRETRAIN_DEFAULTS.spanInputs, batch: o.batch, accum: o.accum, optimizer: o.optimizer ?? 'adamw', lr: o.lr, warmup: o.warmup,
-    schedule: o.schedule ?? (o.steps ? 'linear' : 'inverse-sqrt'), steps: o.steps ?? null, seed: o.seed, bf16: o.bf16,
-    dropout: o.dropout, maxSource: o.maxSource, maxTarget: o.maxTarget, holdoutEvery: o.holdoutEvery, chunkDocs: o.chunkDocs,
-    corpus: o.corpus.map((f) => path.resolve(f)), init: o.init ? path.resolve(o.init) : null, initSource: o.init ? modelSource(o.init) : null,
-    lengthGrouping: o.lengthGrouping === null ? null : { ...groupDefaults(o.bf16 ? 'bfloat16' : null), ...o.lengthGrouping },
-  };
+  const recipe: Recipe = saved
+    ? { ...saved.recipe, spanInputs: saved.recipe.spanInputs ?? 'sentences', steps: o.steps ?? saved.recipe.steps }
+    : {
+        mixture: formatMixture(parseMixture(o.mixture)),
+        spanInputs: o.spanInputs ?? PRETRAIN_DEFAULTS.spanInputs,
+        batch: o.batch,
+        accum: o.accum,
+        optimizer: o.optimizer ?? 'adamw',
+        lr: o.lr,
+        warmup: o.warmup,
+        schedule: o.schedule ?? (o.steps ? 'linear' : 'inverse-sqrt'),
+        steps: o.steps ?? null,
+        seed: o.seed,
+        bf16: o.bf16,
+        dropout: o.dropout,
+        maxSource: o.maxSource,
+        maxTarget: o.maxTarget,
+        holdoutEvery: o.holdoutEvery,
+        chunkDocs: o.chunkDocs,
+        corpus: o.corpus.map((f) => path.resolve(f)),
+        init: o.init ? path.resolve(o.init) : null,
+        initSource: o.init ? modelSource(o.init) : null,
+        lengthGrouping:
+          o.lengthGrouping === null ? null : { ...groupDefaults(o.bf16 ? 'bfloat16' : null), ...o.lengthGrouping },
+      };
   if (saved && recipe.corpus.join(',') !== o.corpus.map((f) => path.resolve(f)).join(',')) {
     throw new Error(`resume: the checkpoint was trained on ${recipe.corpus.join(',')}, not ${o.corpus.join(',')}`);
   }
-  const schedule = makeSchedule({ kind: recipe.schedule as ScheduleKind, lr: recipe.lr, warmup: recipe.warmup, totalSteps: recipe.steps ?? undefined });
+  const schedule = makeSchedule({
+    kind: recipe.schedule as ScheduleKind,
+    lr: recipe.lr,
+    warmup: recipe.warmup,
+    totalSteps: recipe.steps ?? undefined,
+  });
   const tok = await getTokenizer(o, saved !== null);
 
   // Model: checkpoint (resume) > --init > fresh from preset/config.
@@ -169,7 +245,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   } else if (o.init) {
     model = loadModel(o.init);
     configDropout = model.config.dropoutRate;
-    if (model.config.vocabSize < tok.vocabSize) throw new Error(`--init ${o.init}: vocab_size ${model.config.vocabSize} < tokenizer ${tok.vocabSize}`);
+    if (model.config.vocabSize < tok.vocabSize)
+      throw new Error(`--init ${o.init}: vocab_size ${model.config.vocabSize} < tokenizer ${tok.vocabSize}`);
   } else {
     const cfg = resolveModelConfig(o.model, tok.vocabSize);
     configDropout = cfg.dropoutRate;
@@ -178,23 +255,44 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   // Dropout off while pretraining (T5 v1.1 practice, as the GPU script); config.json keeps the fine-tuning rate.
   model.config.dropoutRate = recipe.dropout;
   const params = countParams(model);
-  o.log(`model: ${(params / 1e6).toFixed(2)}M parameters (d_model ${model.config.dModel}, d_ff ${model.config.dFf}, ${model.config.numLayers}+${model.config.numDecoderLayers} layers, ${model.config.numHeads} heads, ${model.config.feedForwardProj})`);
+  o.log(
+    `model: ${(params / 1e6).toFixed(2)}M parameters (d_model ${model.config.dModel}, d_ff ${model.config.dFf}, ${model.config.numLayers}+${model.config.numDecoderLayers} layers, ${model.config.numHeads} heads, ${model.config.feedForwardProj})`,
+  );
 
-  const opt: Optimizer = (recipe.optimizer ?? 'adamw') === 'adafactor'
-    ? new T.Adafactor(model.parameters(), { lr: recipe.lr, relativeStep: false, scaleParameter: false, warmupInit: false })
-    : new T.AdamW(model.parameters(), { lr: recipe.lr, betas: [0.9, 0.98], weightDecay: 0.01 });
+  const opt: Optimizer =
+    (recipe.optimizer ?? 'adamw') === 'adafactor'
+      ? new T.Adafactor(model.parameters(), {
+          lr: recipe.lr,
+          relativeStep: false,
+          scaleParameter: false,
+          warmupInit: false,
+        })
+      : new T.AdamW(model.parameters(), { lr: recipe.lr, betas: [0.9, 0.98], weightDecay: 0.01 });
   // Stored resolved, so a resumed run groups exactly as before even if the defaults change.
-  const grouping = recipe.lengthGrouping === undefined ? groupDefaults(recipe.bf16 ? 'bfloat16' : null) : recipe.lengthGrouping;
-  const trainer = new Seq2SeqTrainer(model, opt, { autocast: recipe.bf16 ? 'bfloat16' : null, maxGradNorm: 1.0, schedule, groupByLength: grouping });
+  const grouping =
+    recipe.lengthGrouping === undefined ? groupDefaults(recipe.bf16 ? 'bfloat16' : null) : recipe.lengthGrouping;
+  const trainer = new Seq2SeqTrainer(model, opt, {
+    autocast: recipe.bf16 ? 'bfloat16' : null,
+    maxGradNorm: 1.0,
+    schedule,
+    groupByLength: grouping,
+  });
   if (ckDir && saved) {
     restoreOptimizerAndRng(ckDir, opt, saved);
     trainer.stepCount = saved.step;
-    o.log(`resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})`);
+    o.log(
+      `resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})`,
+    );
   }
 
   const dataOpts: DataOptions = {
-    files: o.corpus, mixture: parseMixture(recipe.mixture), holdoutEvery: recipe.holdoutEvery, chunkDocs: recipe.chunkDocs,
-    maxSource: recipe.maxSource, maxTarget: recipe.maxTarget, spanInputs: recipe.spanInputs,
+    files: o.corpus,
+    mixture: parseMixture(recipe.mixture),
+    holdoutEvery: recipe.holdoutEvery,
+    chunkDocs: recipe.chunkDocs,
+    maxSource: recipe.maxSource,
+    maxTarget: recipe.maxTarget,
+    spanInputs: recipe.spanInputs,
   };
   const hasSpan = dataOpts.mixture.some(([n]) => n === 'span');
   const valDocs = await readHeldOut(dataOpts, o.valDocs);
@@ -206,28 +304,43 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const p = spanRawLength(recipe.maxSource, recipe.maxTarget);
     spanNote = ` | span inputs packed: ${p.tokens} raw tokens -> source ${p.inputs} / target ${p.targets}`;
   } else if (hasSpan) spanNote = ' | span inputs sentences';
-  o.log(`data: ${o.corpus.join(',')} | mixture ${recipe.mixture}${spanNote} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum}${grouping ? ` in length groups (<= ${Math.round(100 * (grouping.maxPadFraction ?? 1))}% padding)` : ''} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`);
+  o.log(
+    `data: ${o.corpus.join(',')} | mixture ${recipe.mixture}${spanNote} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum}${grouping ? ` in length groups (<= ${Math.round(100 * (grouping.maxPadFraction ?? 1))}% padding)` : ''} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`,
+  );
   const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
 
   const metricsFile = path.join(o.out, 'metrics.jsonl');
   if (saved) {
     const dropped = truncateMetrics(metricsFile, saved.step);
     if (dropped > 0) o.log(`${metricsFile}: dropped ${dropped} unreadable line(s) (cut short by a kill)`);
-  }
-  else if (fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
+  } else if (fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
 
   const evaluate = (): Record<string, number> => {
     const r: Record<string, number> = {};
     for (const [name, batches] of val) r[name] = batches.reduce((a, b) => a + trainer.evaluate(b), 0) / batches.length;
     return r;
   };
-  const meanOf = (r: Record<string, number>) => { const v = Object.values(r); return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length); };
+  const meanOf = (r: Record<string, number>) => {
+    const v = Object.values(r);
+    return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+  };
 
   if (!saved && val.size > 0) {
     // Step-0 validation: the starting point of the curve (for --init, the loss before adaptation).
     const v0 = evaluate();
-    appendMetrics(metricsFile, { step: 0, tokens: 0, minutes: 0, lr: 0, train_loss: NaN, tokens_per_s: 0, val_loss: v0, val_mean: meanOf(v0) });
-    o.log(`step 0 | val ${meanOf(v0).toFixed(3)} ${JSON.stringify(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, +v.toFixed(3)])))}`);
+    appendMetrics(metricsFile, {
+      step: 0,
+      tokens: 0,
+      minutes: 0,
+      lr: 0,
+      train_loss: NaN,
+      tokens_per_s: 0,
+      val_loss: v0,
+      val_mean: meanOf(v0),
+    });
+    o.log(
+      `step 0 | val ${meanOf(v0).toFixed(3)} ${JSON.stringify(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, +v.toFixed(3)])))}`,
+    );
   }
   let step = saved?.step ?? 0;
   let tokens = saved?.tokens ?? 0;
@@ -236,11 +349,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const t0 = Date.now();
   let lastCkpt = t0;
   let ckptStep: number | null = saved ? saved.step : null;
-  let winLoss = 0, winSteps = 0, winTokens = 0, winStart = t0;
+  let winLoss = 0,
+    winSteps = 0,
+    winTokens = 0,
+    winStart = t0;
   let sittingTokens = 0;
   const sittingPad = newPaddingStats();
   let winPad = newPaddingStats();
-  const addPad = (into: PaddingStats, p: PaddingStats) => { for (const k of Object.keys(p) as Array<keyof PaddingStats>) into[k] += p[k]; };
+  const addPad = (into: PaddingStats, p: PaddingStats) => {
+    for (const k of Object.keys(p) as Array<keyof PaddingStats>) into[k] += p[k];
+  };
   let lastVal: Record<string, number> | null = null;
   const budgetMs = o.maxMinutes ? o.maxMinutes * 60_000 : Infinity;
   const stopAfter = o.stopAfter ?? Infinity;
@@ -251,7 +369,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     model.config.dropoutRate = configDropout;
     try {
       saveTrainState(o.out, model, opt, {
-        version: 1, step, tokens, minutes: priorMinutes + (Date.now() - t0) / 60_000, recipe, data: stream.state(), configDropout,
+        version: 1,
+        step,
+        tokens,
+        minutes: priorMinutes + (Date.now() - t0) / 60_000,
+        recipe,
+        data: stream.state(),
+        configDropout,
       });
     } finally {
       model.config.dropoutRate = saveCfgDropout;
@@ -263,10 +387,22 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 
   try {
     for (;;) {
-      if (recipe.steps !== null && step >= recipe.steps) { stoppedBy = 'steps'; break; }
-      if (Date.now() - t0 >= budgetMs) { stoppedBy = 'time'; break; }
-      if (losses.length >= stopAfter) { stoppedBy = 'stop-after'; break; }
-      if (o.signal?.aborted) { stoppedBy = 'signal'; break; }
+      if (recipe.steps !== null && step >= recipe.steps) {
+        stoppedBy = 'steps';
+        break;
+      }
+      if (Date.now() - t0 >= budgetMs) {
+        stoppedBy = 'time';
+        break;
+      }
+      if (losses.length >= stopAfter) {
+        stoppedBy = 'stop-after';
+        break;
+      }
+      if (o.signal?.aborted) {
+        stoppedBy = 'signal';
+        break;
+      }
       const mbs: BuiltExample[][] = [];
       for (let a = 0; a < recipe.accum; a++) {
         const b = await stream.batch(recipe.batch);
@@ -278,33 +414,56 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       try {
         r = trainer.step(mbs);
       } catch (e) {
-        const ckpt = ckptStep === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${ckptStep}) is intact`;
-        throw nonFiniteStop(e, `step ${step + 1} (lr ${lr.toExponential(2)}):`, `${ckpt}; lower --lr or use more --warmup-steps`);
+        const ckpt =
+          ckptStep === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${ckptStep}) is intact`;
+        throw nonFiniteStop(
+          e,
+          `step ${step + 1} (lr ${lr.toExponential(2)}):`,
+          `${ckpt}; lower --lr or use more --warmup-steps`,
+        );
       }
       step++;
       const n = batchTokens(mbs);
-      tokens += n; sittingTokens += n; winTokens += n;
+      tokens += n;
+      sittingTokens += n;
+      winTokens += n;
       losses.push(r.loss);
       addPad(sittingPad, r.padding);
       addPad(winPad, r.padding);
-      winLoss += r.loss; winSteps++;
+      winLoss += r.loss;
+      winSteps++;
       const evalNow = step % o.evalEvery === 0;
       if (step % o.logEvery === 0 || evalNow) {
         const now = Date.now();
         const rec: MetricsRecord = {
-          step, tokens, minutes: +(priorMinutes + (now - t0) / 60_000).toFixed(3), lr, train_loss: winLoss / winSteps,
+          step,
+          tokens,
+          minutes: +(priorMinutes + (now - t0) / 60_000).toFixed(3),
+          lr,
+          train_loss: winLoss / winSteps,
           tokens_per_s: Math.round(winTokens / Math.max(1e-3, (now - winStart) / 1000)),
         };
         const pad = paddingShare(winPad);
         rec.pad_source = +pad.source.toFixed(3);
         rec.pad_target = +pad.target.toFixed(3);
-        if (evalNow && val.size > 0) { lastVal = evaluate(); rec.val_loss = lastVal; rec.val_mean = meanOf(lastVal); }
+        if (evalNow && val.size > 0) {
+          lastVal = evaluate();
+          rec.val_loss = lastVal;
+          rec.val_mean = meanOf(lastVal);
+        }
         appendMetrics(metricsFile, rec);
         const el = (now - t0) / 60_000;
-        const etaSteps = recipe.steps !== null ? ((recipe.steps - step) * (now - t0)) / Math.max(1, losses.length) / 60_000 : Infinity;
+        const etaSteps =
+          recipe.steps !== null ? ((recipe.steps - step) * (now - t0)) / Math.max(1, losses.length) / 60_000 : Infinity;
         const eta = Math.min(etaSteps, o.maxMinutes ? o.maxMinutes - el : Infinity);
-        o.log(`step ${step}${recipe.steps ? `/${recipe.steps}` : ''} | loss ${rec.train_loss.toFixed(3)}${rec.val_mean !== undefined ? ` | val ${rec.val_mean.toFixed(3)}` : ''} | lr ${lr.toExponential(2)} | ${rec.tokens_per_s} tok/s | pad ${Math.round(100 * pad.source)}%/${Math.round(100 * pad.target)}% | ${(tokens / 1e6).toFixed(2)}M tokens | ${el.toFixed(1)} min${Number.isFinite(eta) ? ` | ETA ${Math.max(0, eta).toFixed(1)} min` : ''}`);
-        winLoss = 0; winSteps = 0; winTokens = 0; winStart = Date.now(); winPad = newPaddingStats();
+        o.log(
+          `step ${step}${recipe.steps ? `/${recipe.steps}` : ''} | loss ${rec.train_loss.toFixed(3)}${rec.val_mean !== undefined ? ` | val ${rec.val_mean.toFixed(3)}` : ''} | lr ${lr.toExponential(2)} | ${rec.tokens_per_s} tok/s | pad ${Math.round(100 * pad.source)}%/${Math.round(100 * pad.target)}% | ${(tokens / 1e6).toFixed(2)}M tokens | ${el.toFixed(1)} min${Number.isFinite(eta) ? ` | ETA ${Math.max(0, eta).toFixed(1)} min` : ''}`,
+        );
+        winLoss = 0;
+        winSteps = 0;
+        winTokens = 0;
+        winStart = Date.now();
+        winPad = newPaddingStats();
       }
       if (Date.now() - lastCkpt >= o.checkpointMinutes * 60_000) checkpoint();
     }
@@ -314,7 +473,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     if (span) o.log(describeSpanStats(span, recipe.spanInputs ?? 'sentences'));
     if (losses.length > 0 && val.size > 0 && step % o.evalEvery !== 0) {
       lastVal = evaluate();
-      appendMetrics(metricsFile, { step, tokens, minutes: +(priorMinutes + (Date.now() - t0) / 60_000).toFixed(3), lr: schedule(Math.max(0, step - 1)), train_loss: winSteps ? winLoss / winSteps : NaN, tokens_per_s: 0, val_loss: lastVal, val_mean: meanOf(lastVal) });
+      appendMetrics(metricsFile, {
+        step,
+        tokens,
+        minutes: +(priorMinutes + (Date.now() - t0) / 60_000).toFixed(3),
+        lr: schedule(Math.max(0, step - 1)),
+        train_loss: winSteps ? winLoss / winSteps : NaN,
+        tokens_per_s: 0,
+        val_loss: lastVal,
+        val_mean: meanOf(lastVal),
+      });
     }
     if (losses.length > 0) checkpoint();
     const seconds = (Date.now() - t0) / 1000;
@@ -322,12 +490,36 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       model.config.dropoutRate = configDropout;
       saveCheckpoint(o.out, model, { tokenizer: tok, dtype: o.saveDtype === 'bfloat16' ? 'bfloat16' : undefined });
       model.config.dropoutRate = recipe.dropout;
-      const summary = { step, tokens, minutes: priorMinutes + seconds / 60, params, recipe, valLoss: lastVal, stoppedBy, corpusWarning: warn, spanThisSitting: span, paddingThisSitting: paddingShare(sittingPad) };
+      const summary = {
+        step,
+        tokens,
+        minutes: priorMinutes + seconds / 60,
+        params,
+        recipe,
+        valLoss: lastVal,
+        stoppedBy,
+        corpusWarning: warn,
+        spanThisSitting: span,
+        paddingThisSitting: paddingShare(sittingPad),
+      };
       fs.writeFileSync(path.join(o.out, 'pretrain_summary.json'), JSON.stringify(summary, null, 1) + '\n');
     }
     const padding = paddingShare(sittingPad);
-    const result: PretrainResult = { step, tokens, losses, valLoss: lastVal, tokensPerSecond: sittingTokens / Math.max(1e-3, seconds), seconds, stoppedBy, params, span, padding };
-    o.log(`done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting, padding ${Math.round(100 * padding.source)}% of source / ${Math.round(100 * padding.target)}% of target positions (stopped by ${stoppedBy})${lastVal ? `, val ${JSON.stringify(Object.fromEntries(Object.entries(lastVal).map(([k, v]) => [k, +v.toFixed(3)])))}` : ''} -> ${o.out}`);
+    const result: PretrainResult = {
+      step,
+      tokens,
+      losses,
+      valLoss: lastVal,
+      tokensPerSecond: sittingTokens / Math.max(1e-3, seconds),
+      seconds,
+      stoppedBy,
+      params,
+      span,
+      padding,
+    };
+    o.log(
+      `done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting, padding ${Math.round(100 * padding.source)}% of source / ${Math.round(100 * padding.target)}% of target positions (stopped by ${stoppedBy})${lastVal ? `, val ${JSON.stringify(Object.fromEntries(Object.entries(lastVal).map(([k, v]) => [k, +v.toFixed(3)])))}` : ''} -> ${o.out}`,
+    );
     return result;
   } finally {
     stream.close();
@@ -335,4 +527,3 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     model.dispose();
   }
 }
-

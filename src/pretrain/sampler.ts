@@ -8,7 +8,17 @@
 import { Rng, type RngState } from '../data/rng';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { describeProblems, newStats, readDocuments, type CorpusDoc, type CorpusStats } from './corpus';
-import { draftExample, finishExamples, newSpanStats, type BatchLimits, type BuiltExample, type Doc, type Draft, type Mixture, type SpanStats } from './objectives';
+import {
+  draftExample,
+  finishExamples,
+  newSpanStats,
+  type BatchLimits,
+  type BuiltExample,
+  type Doc,
+  type Draft,
+  type Mixture,
+  type SpanStats,
+} from './objectives';
 
 export interface DataOptions extends BatchLimits {
   files: string[];
@@ -44,7 +54,12 @@ export class TrainStream {
   private nextDoc = 0;
   private readonly weights: number[];
 
-  constructor(readonly opts: DataOptions, private readonly tok: T5Tokenizer, seed: number, state?: DataState) {
+  constructor(
+    readonly opts: DataOptions,
+    private readonly tok: T5Tokenizer,
+    seed: number,
+    state?: DataState,
+  ) {
     this.rng = state ? Rng.fromState(state.rng) : new Rng(seed).fork('pretrain-data');
     this.pos = state ? { ...state.position } : { epoch: 0, chunkLine: 0, chunkDoc: 0, drawn: 0 };
     this.weights = opts.mixture.map(([, w]) => w);
@@ -61,7 +76,12 @@ export class TrainStream {
 
   private open(line: number, doc: number): void {
     void this.iter?.return(undefined);
-    this.iter = readDocuments(this.opts.files, { startLine: line, startDoc: doc, stats: this.stats, maxLineBytes: this.opts.maxLineBytes });
+    this.iter = readDocuments(this.opts.files, {
+      startLine: line,
+      startDoc: doc,
+      stats: this.stats,
+      maxLineBytes: this.opts.maxLineBytes,
+    });
   }
 
   /** Read the chunk that starts at pos.chunkLine (opening the stream there on first use / after a resume). */
@@ -73,13 +93,19 @@ export class TrainStream {
       const r = await this.iter!.next();
       if (r.done) {
         if (docs.length > 0) break; // a short last chunk
-        if (wrapped) throw new Error(`corpus ${this.opts.files.join(',')}: no training documents (every document is held out or empty)`);
+        if (wrapped)
+          throw new Error(
+            `corpus ${this.opts.files.join(',')}: no training documents (every document is held out or empty)`,
+          );
         wrapped = true;
         this.pos = { epoch: this.pos.epoch + 1, chunkLine: 0, chunkDoc: 0, drawn: 0 };
         this.open(0, 0);
         continue;
       }
-      if (docs.length === 0) { this.pos.chunkLine = r.value.lineNo; this.pos.chunkDoc = r.value.docIndex; }
+      if (docs.length === 0) {
+        this.pos.chunkLine = r.value.lineNo;
+        this.pos.chunkDoc = r.value.docIndex;
+      }
       this.nextLine = r.value.lineNo + 1;
       this.nextDoc = r.value.docIndex + 1;
       if (r.value.docIndex % this.opts.holdoutEvery !== 0) docs.push(r.value.sentences);
@@ -130,7 +156,14 @@ export async function readHeldOut(opts: DataOptions, maxDocs: number, maxLines =
 }
 
 /** Fixed validation batches per objective (own seeded Rng, as the GPU script's Random(1234)). */
-export async function validationBatches(docs: Doc[], opts: DataOptions, tok: T5Tokenizer, batches: number, size: number, stats?: SpanStats): Promise<Map<string, BuiltExample[][]>> {
+export async function validationBatches(
+  docs: Doc[],
+  opts: DataOptions,
+  tok: T5Tokenizer,
+  batches: number,
+  size: number,
+  stats?: SpanStats,
+): Promise<Map<string, BuiltExample[][]>> {
   const out = new Map<string, BuiltExample[][]>();
   if (docs.length === 0) return out;
   for (const [name] of opts.mixture) {

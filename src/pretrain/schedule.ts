@@ -15,7 +15,8 @@ export interface ScheduleOptions {
 
 export function makeSchedule(o: ScheduleOptions): (step: number) => number {
   const w = Math.max(1, o.warmup);
-  if (o.kind === 'linear' && !(o.totalSteps && o.totalSteps > 0)) throw new Error('the linear schedule needs a total number of steps (--steps)');
+  if (o.kind === 'linear' && !(o.totalSteps && o.totalSteps > 0))
+    throw new Error('the linear schedule needs a total number of steps (--steps)');
   return (step) => {
     const warm = Math.min(1, (step + 1) / w);
     if (o.kind === 'constant') return o.lr * warm;

@@ -33,7 +33,12 @@ export interface SpmOptions {
 }
 
 /** Uniform sample of at most k sentences (Algorithm R) in one streaming pass. */
-export async function sampleSentences(files: string[], k: number, seed: number, stats?: CorpusStats): Promise<{ sample: string[]; seen: number }> {
+export async function sampleSentences(
+  files: string[],
+  k: number,
+  seed: number,
+  stats?: CorpusStats,
+): Promise<{ sample: string[]; seen: number }> {
   const rng = new Rng(seed).fork('spm-sample');
   const sample: string[] = [];
   let seen = 0;
@@ -55,8 +60,12 @@ export function spmTrainAvailable(): boolean {
 /** Train spiece.model into outDir and write the matching tokenizer.json; returns the tokenizer. */
 export async function trainTokenizer(o: SpmOptions): Promise<T5Tokenizer> {
   const pieces = o.vocabSize - ADDED_TOKENS;
-  if (pieces < 8) throw new Error(`--vocab-size ${o.vocabSize} is too small (need > ${ADDED_TOKENS + 8}: ${EXTRA_IDS} sentinels and <sep> are added)`);
-  if (!spmTrainAvailable()) throw new Error('spm_train not found: install the Debian package `sentencepiece` (scripts/setup.sh does)');
+  if (pieces < 8)
+    throw new Error(
+      `--vocab-size ${o.vocabSize} is too small (need > ${ADDED_TOKENS + 8}: ${EXTRA_IDS} sentinels and <sep> are added)`,
+    );
+  if (!spmTrainAvailable())
+    throw new Error('spm_train not found: install the Debian package `sentencepiece` (scripts/setup.sh does)');
   const { sample, seen } = await sampleSentences(o.files, o.sampleSentences, o.seed, o.stats);
   if (sample.length === 0) throw new Error(`corpus ${o.files.join(',')}: no sentences to train a tokenizer on`);
   o.log?.(`tokenizer: training a ${pieces}-piece unigram model on ${sample.length} of ${seen} sentences`);
@@ -66,15 +75,27 @@ export async function trainTokenizer(o: SpmOptions): Promise<T5Tokenizer> {
     fs.writeFileSync(input, sample.join('\n') + '\n');
     const prefix = path.join(tmp, 'spiece');
     const args = [
-      `--input=${input}`, `--model_prefix=${prefix}`, `--vocab_size=${pieces}`, '--model_type=unigram',
-      '--pad_id=0', '--eos_id=1', '--unk_id=2', '--bos_id=-1',
-      `--character_coverage=${o.characterCoverage ?? 0.9995}`, `--num_threads=${o.threads ?? Math.max(1, os.availableParallelism())}`,
-      `--input_sentence_size=${sample.length}`, '--shuffle_input_sentence=false', `--random_seed=${o.seed >>> 0 || 1}`,
+      `--input=${input}`,
+      `--model_prefix=${prefix}`,
+      `--vocab_size=${pieces}`,
+      '--model_type=unigram',
+      '--pad_id=0',
+      '--eos_id=1',
+      '--unk_id=2',
+      '--bos_id=-1',
+      `--character_coverage=${o.characterCoverage ?? 0.9995}`,
+      `--num_threads=${o.threads ?? Math.max(1, os.availableParallelism())}`,
+      `--input_sentence_size=${sample.length}`,
+      '--shuffle_input_sentence=false',
+      `--random_seed=${o.seed >>> 0 || 1}`,
       '--minloglevel=2',
     ];
     if (o.softVocabLimit) args.push('--hard_vocab_limit=false');
     const r = spawnSync('spm_train', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`spm_train failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+    if (r.status !== 0)
+      throw new Error(
+        `spm_train failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`,
+      );
     fs.mkdirSync(o.outDir, { recursive: true });
     const model = fs.readFileSync(`${prefix}.model`);
     atomicWriteFile(path.join(o.outDir, 'spiece.model'), model);
@@ -95,9 +116,11 @@ export function loadTokenizerDir(dir: string): T5Tokenizer {
 export function checkLayout(tok: T5Tokenizer): { sentinel0: number; sep: number } {
   const id = (t: string) => tok.inner.tokenToId(t);
   const s0 = id('<extra_id_0>');
-  if (s0 === null || s0 === undefined) throw new Error('tokenizer has no <extra_id_0> (T5 sentinels are needed for span corruption)');
+  if (s0 === null || s0 === undefined)
+    throw new Error('tokenizer has no <extra_id_0> (T5 sentinels are needed for span corruption)');
   for (let i = 1; i < EXTRA_IDS; i++) {
-    if (id(`<extra_id_${i}>`) !== s0 - i) throw new Error(`tokenizer: <extra_id_${i}> is not <extra_id_0> - ${i} (not the T5 layout)`);
+    if (id(`<extra_id_${i}>`) !== s0 - i)
+      throw new Error(`tokenizer: <extra_id_${i}> is not <extra_id_0> - ${i} (not the T5 layout)`);
   }
   if (tok.sepId < 0) throw new Error('tokenizer has no <sep>');
   return { sentinel0: s0, sep: tok.sepId };

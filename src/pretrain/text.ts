@@ -8,10 +8,30 @@ import { SEP } from '../data/entity-seq';
 export const S2E_PREFIX = 'entities: ';
 export const E2S_PREFIX = 'sentence: ';
 export const DENOISE_PREFIX = 'denoise: ';
-export const PSEUDO_TYPES = ['entity', 'person', 'location', 'organization', 'miscellaneous', 'group', 'product', 'corporation',
-  'creative work', 'geopolitical', 'date', 'event', 'facility', 'gene', 'nationality', 'title'];
-const FUNCTION_WORDS = new Set(`the a an in on at for but and or of to he she it we they i this that these those his her its
-their our my your there here when while after before as if by with from not no yes so then thus also however mr mrs ms dr`.split(/\s+/));
+export const PSEUDO_TYPES = [
+  'entity',
+  'person',
+  'location',
+  'organization',
+  'miscellaneous',
+  'group',
+  'product',
+  'corporation',
+  'creative work',
+  'geopolitical',
+  'date',
+  'event',
+  'facility',
+  'gene',
+  'nationality',
+  'title',
+];
+const FUNCTION_WORDS = new Set(
+  `the a an in on at for but and or of to he she it we they i this that these those his her its
+their our my your there here when while after before as if by with from not no yes so then thus also however mr mrs ms dr`.split(
+    /\s+/,
+  ),
+);
 const CONNECTORS = new Set(['of', 'de', '&', 'and', 'for']);
 
 // Python: (?<=[.!?])\s+(?=[A-Z"\'(])
@@ -64,7 +84,10 @@ export function capitalisedFragments(sentence: string): Array<[number, number]> 
   const out: Array<[number, number]> = [];
   let i = 0;
   while (i < ws.length) {
-    if (!isCap(ws[i]!.word)) { i++; continue; }
+    if (!isCap(ws[i]!.word)) {
+      i++;
+      continue;
+    }
     let j = i + 1;
     while (j < ws.length) {
       if (isCap(ws[j]!.word)) j++;
@@ -104,7 +127,10 @@ export function sample(rng: Rng, n: number, k: number): number[] {
   const out: number[] = [];
   while (out.length < k) {
     const x = rng.int(n);
-    if (!picked.has(x)) { picked.add(x); out.push(x); }
+    if (!picked.has(x)) {
+      picked.add(x);
+      out.push(x);
+    }
   }
   return out;
 }

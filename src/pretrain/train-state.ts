@@ -65,7 +65,12 @@ export function checkpointPath(out: string): string {
   return path.join(out, CHECKPOINT_DIR);
 }
 
-export function saveTrainState(out: string, model: T5ForConditionalGeneration, opt: Optimizer, state: Omit<TrainState, 'engineRng' | 'optimizerStep' | 'optimizerHyper'>): void {
+export function saveTrainState(
+  out: string,
+  model: T5ForConditionalGeneration,
+  opt: Optimizer,
+  state: Omit<TrainState, 'engineRng' | 'optimizerStep' | 'optimizerHyper'>,
+): void {
   atomicDir(checkpointPath(out), (tmp) => {
     saveCheckpoint(tmp, model); // fp32: the resumed run must start from exactly these weights
     const sd = opt.stateDict();
@@ -79,7 +84,12 @@ export function saveTrainState(out: string, model: T5ForConditionalGeneration, o
     } finally {
       T.dispose(Object.values(sd.tensors));
     }
-    const full: TrainState = { ...state, engineRng: Buffer.from(T.getRngState()).toString('base64'), optimizerStep: sd.step, optimizerHyper: sd.hyper };
+    const full: TrainState = {
+      ...state,
+      engineRng: Buffer.from(T.getRngState()).toString('base64'),
+      optimizerStep: sd.step,
+      optimizerHyper: sd.hyper,
+    };
     fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify(full, null, 1) + '\n');
   });
 }

@@ -60,30 +60,78 @@ function score(r: EvalReport): GateScore {
 /** The paper's Lexical Matcher with a gazetteer from the training sentences' gold entities. */
 export function lexicalGate(train: readonly LabeledSentence[], dev: LabeledCorpus, v: Verbalizer): GateRow {
   const t0 = Date.now();
-  const g = new Gazetteer(train.map((s) => s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))));
+  const g = new Gazetteer(
+    train.map((s) => s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))),
+  );
   const { report } = scoreLexicalMatcher(g, dev, v);
-  return { label: 'Lexical Matcher', base: '', randomInit: false, trainSeconds: 0, evalSeconds: (Date.now() - t0) / 1000, ...score(report) };
+  return {
+    label: 'Lexical Matcher',
+    base: '',
+    randomInit: false,
+    trainSeconds: 0,
+    evalSeconds: (Date.now() - t0) / 1000,
+    ...score(report),
+  };
 }
 
 /** Fine-tune one base (or its random-init control) on `pairs`, then score it on `dev`. The model is written to `outDir`. */
-export async function gateBase(base: string, randomInit: boolean, label: string, pairs: readonly Pair[], dev: LabeledCorpus, v: Verbalizer, types: readonly string[], s: GateSettings, outDir: string, log: (l: string) => void = () => undefined): Promise<GateRow> {
+export async function gateBase(
+  base: string,
+  randomInit: boolean,
+  label: string,
+  pairs: readonly Pair[],
+  dev: LabeledCorpus,
+  v: Verbalizer,
+  types: readonly string[],
+  s: GateSettings,
+  outDir: string,
+  log: (l: string) => void = () => undefined,
+): Promise<GateRow> {
   const m = loadModelDir(base);
   if (randomInit) reinitialise(m, s.seed);
   let trained: { losses: number[]; seconds: number };
   try {
-    trained = await trainSupervised(m.model, m.tokenizer, pairs, {
-      prefix: DEFAULT_S2E_PREFIX, batchSize: s.batchSize, steps: s.steps, lr: s.lr, weightDecay: 0, maxGradNorm: 1,
-      seed: s.seed, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: s.precision,
-    }, outDir, { types: [...types], verbalizer: v.toJSON() }, log);
+    trained = await trainSupervised(
+      m.model,
+      m.tokenizer,
+      pairs,
+      {
+        prefix: DEFAULT_S2E_PREFIX,
+        batchSize: s.batchSize,
+        steps: s.steps,
+        lr: s.lr,
+        weightDecay: 0,
+        maxGradNorm: 1,
+        seed: s.seed,
+        maxSourceTokens: 192,
+        maxTargetTokens: 192,
+        logEvery: 20,
+        precision: s.precision,
+      },
+      outDir,
+      { types: [...types], verbalizer: v.toJSON() },
+      log,
+    );
   } finally {
     m.model.dispose();
   }
   const t0 = Date.now();
-  const p = await predictWithModelDir(outDir, dev.sentences.map((x) => x.text), { grounded: s.grounded, batch: s.predictBatch, maxNewTokens: s.maxNewTokens, numBeams: 1, precision: s.precision });
+  const p = await predictWithModelDir(
+    outDir,
+    dev.sentences.map((x) => x.text),
+    { grounded: s.grounded, batch: s.predictBatch, maxNewTokens: s.maxNewTokens, numBeams: 1, precision: s.precision },
+  );
   const cmp = compareSequences(dev, outDir, p.seqs, v);
   const row: GateRow = {
-    label, base, randomInit, trainSeconds: trained.seconds, evalSeconds: (Date.now() - t0) / 1000,
-    finalLoss: trained.losses[trained.losses.length - 1], hallucinated: cmp.align.hallucinated, settings: s, ...score(evaluate(cmp.sentences)),
+    label,
+    base,
+    randomInit,
+    trainSeconds: trained.seconds,
+    evalSeconds: (Date.now() - t0) / 1000,
+    finalLoss: trained.losses[trained.losses.length - 1],
+    hallucinated: cmp.align.hallucinated,
+    settings: s,
+    ...score(evaluate(cmp.sentences)),
   };
   writeJsonFile(path.join(outDir, 'gate.json'), row);
   return row;
@@ -95,7 +143,9 @@ export function cachedGateRow(outDir: string, base: string, randomInit: boolean,
   if (!fs.existsSync(f)) return undefined;
   try {
     const r = readJsonFile<GateRow>(f);
-    return r.base === base && r.randomInit === randomInit && JSON.stringify(r.settings) === JSON.stringify(s) ? r : undefined;
+    return r.base === base && r.randomInit === randomInit && JSON.stringify(r.settings) === JSON.stringify(s)
+      ? r
+      : undefined;
   } catch {
     return undefined;
   }
@@ -106,13 +156,17 @@ const f3 = (x: number) => x.toFixed(3);
 /** Markdown table: one row per system, the gate verdict per base. */
 export function formatGateTable(rows: readonly GateRow[], target: number): string {
   const lex = rows.find((r) => r.base === '');
-  const lines = [
-    '| system | exact P / R / F1 | bag F1 | train s | eval s | gate |',
-    '|---|---|---|---|---|---|',
-  ];
+  const lines = ['| system | exact P / R / F1 | bag F1 | train s | eval s | gate |', '|---|---|---|---|---|---|'];
   for (const r of rows) {
-    const verdict = r.base === '' ? '' : r.bag.f1 >= target && (!lex || r.bag.f1 > lex.bag.f1) ? `pass (≥ ${target})` : `fail (< ${target}${lex && r.bag.f1 <= lex.bag.f1 ? ', ≤ Lexical Matcher' : ''})`;
-    lines.push(`| ${r.label} | ${f3(r.exact.precision)} / ${f3(r.exact.recall)} / ${f3(r.exact.f1)} | ${f3(r.bag.f1)} | ${r.base === '' ? '–' : r.trainSeconds.toFixed(0)} | ${r.evalSeconds.toFixed(0)} | ${verdict} |`);
+    const verdict =
+      r.base === ''
+        ? ''
+        : r.bag.f1 >= target && (!lex || r.bag.f1 > lex.bag.f1)
+          ? `pass (≥ ${target})`
+          : `fail (< ${target}${lex && r.bag.f1 <= lex.bag.f1 ? ', ≤ Lexical Matcher' : ''})`;
+    lines.push(
+      `| ${r.label} | ${f3(r.exact.precision)} / ${f3(r.exact.recall)} / ${f3(r.exact.f1)} | ${f3(r.bag.f1)} | ${r.base === '' ? '–' : r.trainSeconds.toFixed(0)} | ${r.evalSeconds.toFixed(0)} | ${verdict} |`,
+    );
   }
   return lines.join('\n');
 }

@@ -59,11 +59,26 @@ export interface SupervisedResult {
   interrupted: boolean;
 }
 
-export async function trainSupervised(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, pairs: readonly Pair[], cfg: SupervisedConfig, outDir: string, meta: Omit<ModelMeta, 'task' | 'prefix'>, log: (l: string) => void = () => undefined, signal?: AbortSignal): Promise<SupervisedResult> {
+export async function trainSupervised(
+  model: T5ForConditionalGeneration,
+  tokenizer: T5Tokenizer,
+  pairs: readonly Pair[],
+  cfg: SupervisedConfig,
+  outDir: string,
+  meta: Omit<ModelMeta, 'task' | 'prefix'>,
+  log: (l: string) => void = () => undefined,
+  signal?: AbortSignal,
+): Promise<SupervisedResult> {
   if (pairs.length === 0) throw new Error('train-supervised: no training pairs');
   if (cfg.dev && cfg.dev.pairs.length === 0) throw new Error('train-supervised: no dev pairs');
   if (cfg.dev && !(cfg.dev.evalEvery >= 1)) throw new Error('train-supervised: dev evaluation needs evalEvery >= 1');
-  const dir = new Direction(model, tokenizer, cfg.prefix, { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens }, cfg.precision);
+  const dir = new Direction(
+    model,
+    tokenizer,
+    cfg.prefix,
+    { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens },
+    cfg.precision,
+  );
   const opt = new T.AdamW(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   T.manualSeed(cfg.seed); // dropout draws: the run is a function of its config
   const tr = dir.trainer(opt, { maxGradNorm: cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null });
@@ -85,7 +100,13 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
   // each file atomically and only the weights differ between saves, so a kill leaves the previous best).
   const evaluate = async (step: number, epochs: number): Promise<boolean> => {
     if (!dev) return false;
-    const r = await evalLoss(dir, tr, dev.pairs.map((p) => p.sentence), dev.pairs.map((p) => p.sequence), cfg.batchSize);
+    const r = await evalLoss(
+      dir,
+      tr,
+      dev.pairs.map((p) => p.sentence),
+      dev.pairs.map((p) => p.sequence),
+      cfg.batchSize,
+    );
     evals.push({ step, devLoss: r.loss });
     const improved = bestDevLoss === null || r.loss < bestDevLoss;
     if (improved) {
@@ -94,8 +115,13 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
       sinceBest = 0;
       saveModelDir(outDir, model, tokenizer, fullMeta);
     } else sinceBest++;
-    fs.appendFileSync(metrics, JSON.stringify({ type: 'eval', step, epoch: epochs, devLoss: r.loss, best: improved }) + '\n');
-    log(`eval @ step ${step} (epoch ${epochs.toFixed(2)}): dev loss ${r.loss.toFixed(4)}${improved ? '  (best)' : `  (best ${(bestDevLoss as number).toFixed(4)} @ step ${String(bestStep)}, ${sinceBest}/${dev.patience || '-'} without improvement)`}`);
+    fs.appendFileSync(
+      metrics,
+      JSON.stringify({ type: 'eval', step, epoch: epochs, devLoss: r.loss, best: improved }) + '\n',
+    );
+    log(
+      `eval @ step ${step} (epoch ${epochs.toFixed(2)}): dev loss ${r.loss.toFixed(4)}${improved ? '  (best)' : `  (best ${(bestDevLoss as number).toFixed(4)} @ step ${String(bestStep)}, ${sinceBest}/${dev.patience || '-'} without improvement)`}`,
+    );
     return dev.patience > 0 && sinceBest >= dev.patience;
   };
   let order: number[] = [];
@@ -107,19 +133,42 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
       const src: string[] = [];
       const tgt: string[] = [];
       while (src.length < cfg.batchSize) {
-        if (k >= order.length) { epoch++; k = 0; order = new Rng(cfg.seed).fork(`supervised/epoch${epoch}`).permutation(pairs.length); }
+        if (k >= order.length) {
+          epoch++;
+          k = 0;
+          order = new Rng(cfg.seed).fork(`supervised/epoch${epoch}`).permutation(pairs.length);
+        }
         const p = pairs[order[k++] as number] as Pair;
         src.push(p.sentence);
         tgt.push(p.sequence);
       }
-      const r = await trainStep(dir, tr, src, tgt).catch((e: unknown) => { throw nonFiniteStop(e, `step ${step + 1}:`, `${bestStep === null ? `no model was saved to ${outDir}` : `${outDir} holds the best model so far (step ${String(bestStep)})`}; lower --lr`); });
+      const r = await trainStep(dir, tr, src, tgt).catch((e: unknown) => {
+        throw nonFiniteStop(
+          e,
+          `step ${step + 1}:`,
+          `${bestStep === null ? `no model was saved to ${outDir}` : `${outDir} holds the best model so far (step ${String(bestStep)})`}; lower --lr`,
+        );
+      });
       losses.push(r.loss);
       acc += r.loss;
       const elapsed = (Date.now() - t0) / 1000;
-      fs.appendFileSync(metrics, JSON.stringify({ type: 'step', step: step + 1, epoch: epoch + 1, epochs: ((step + 1) * cfg.batchSize) / pairs.length, loss: r.loss, gradNorm: r.gradNorm, elapsed }) + '\n');
+      fs.appendFileSync(
+        metrics,
+        JSON.stringify({
+          type: 'step',
+          step: step + 1,
+          epoch: epoch + 1,
+          epochs: ((step + 1) * cfg.batchSize) / pairs.length,
+          loss: r.loss,
+          gradNorm: r.gradNorm,
+          elapsed,
+        }) + '\n',
+      );
       if ((step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps) {
         const rate = (step + 1) / Math.max(elapsed, 1e-9);
-        log(`step ${step + 1}/${cfg.steps} (epoch ${epoch + 1}) | loss ${(acc / ((step % cfg.logEvery) + 1)).toFixed(4)} | ${(rate * cfg.batchSize).toFixed(1)} pairs/s | ETA ${Math.round((cfg.steps - step - 1) / rate)}s`);
+        log(
+          `step ${step + 1}/${cfg.steps} (epoch ${epoch + 1}) | loss ${(acc / ((step % cfg.logEvery) + 1)).toFixed(4)} | ${(rate * cfg.batchSize).toFixed(1)} pairs/s | ETA ${Math.round((cfg.steps - step - 1) / rate)}s`,
+        );
         acc = 0;
       }
       stepsRun = step + 1;
@@ -127,30 +176,51 @@ export async function trainSupervised(model: T5ForConditionalGeneration, tokeniz
       interrupted = signal?.aborted === true && step + 1 < cfg.steps;
       const last = step + 1 === cfg.steps || interrupted;
       if (dev && ((step + 1) % dev.evalEvery === 0 || last)) {
-        if ((await evaluate(step + 1, (step + 1) * cfg.batchSize / pairs.length)) && !last) {
+        if ((await evaluate(step + 1, ((step + 1) * cfg.batchSize) / pairs.length)) && !last) {
           stoppedEarly = true;
-          log(`stopped early: dev loss has not improved for ${dev.patience} evaluations; best step ${String(bestStep)}`);
+          log(
+            `stopped early: dev loss has not improved for ${dev.patience} evaluations; best step ${String(bestStep)}`,
+          );
           break;
         }
       }
-      if (interrupted) { log(`interrupted at step ${step + 1}`); break; }
+      if (interrupted) {
+        log(`interrupted at step ${step + 1}`);
+        break;
+      }
     }
   } finally {
     opt.dispose();
   }
   if (!dev) saveModelDir(outDir, model, tokenizer, fullMeta);
   if (dir.truncated > 0) log(`note: ${dir.truncated} sequences were cut to the token limits`);
-  return { losses, seconds: (Date.now() - t0) / 1000, steps: stepsRun, epochs: (stepsRun * cfg.batchSize) / pairs.length, bestStep, bestDevLoss, evals, stoppedEarly, interrupted };
+  return {
+    losses,
+    seconds: (Date.now() - t0) / 1000,
+    steps: stepsRun,
+    epochs: (stepsRun * cfg.batchSize) / pairs.length,
+    bestStep,
+    bestDevLoss,
+    evals,
+    stoppedEarly,
+    interrupted,
+  };
 }
 
 /** `n` random sentences (seeded; all of them when n is absent or ≥ their number). Shared by
  *  `train-supervised --num` and `cyclener gate`, so both see the same sentences for a seed. */
 export function sampleSentences<T>(sentences: readonly T[], n: number | undefined, seed: number): T[] {
   if (n === undefined || n >= sentences.length) return [...sentences];
-  return new Rng(seed).fork('train-supervised/sample').shuffle([...sentences]).slice(0, n);
+  return new Rng(seed)
+    .fork('train-supervised/sample')
+    .shuffle([...sentences])
+    .slice(0, n);
 }
 
 /** Gold ⟨sentence → entity sequence⟩ pairs, types verbalised (the paper's GQ format). */
 export function pairsFromSentences(sentences: readonly LabeledSentence[], v: Verbalizer): Pair[] {
-  return sentences.map((s) => ({ sentence: s.text, sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))) }));
+  return sentences.map((s) => ({
+    sentence: s.text,
+    sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))),
+  }));
 }

@@ -11,8 +11,24 @@ import { atomicWriteFile, readJsonFile, writeJsonFile } from '../util/fs';
 import { RawTensor, StDType, readModelWeights, writeModelWeights } from './safetensors';
 import { T5Tokenizer } from './tokenizer';
 
-const TO_ENGINE: Partial<Record<StDType, DType>> = { F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', BOOL: 'bool' };
-const TO_ST: Partial<Record<DType, StDType>> = { float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', bool: 'BOOL' };
+const TO_ENGINE: Partial<Record<StDType, DType>> = {
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  BOOL: 'bool',
+};
+const TO_ST: Partial<Record<DType, StDType>> = {
+  float64: 'F64',
+  float32: 'F32',
+  float16: 'F16',
+  bfloat16: 'BF16',
+  int64: 'I64',
+  int32: 'I32',
+  bool: 'BOOL',
+};
 
 // Tied to `shared.weight`; save_pretrained drops them, older exports may carry only one of them.
 const EMBED_ALIASES = ['shared.weight', 'encoder.embed_tokens.weight', 'decoder.embed_tokens.weight'];
@@ -41,12 +57,19 @@ function describeNonFinite(c: { nan: number; inf: number }, numel: number): stri
 }
 
 /** Copy checkpoint tensors into a model's parameters (converted to the parameter dtype), validating names and shapes. */
-export function loadStateDict(model: T5ForConditionalGeneration, tensors: Map<string, RawTensor>, source = 'checkpoint'): void {
+export function loadStateDict(
+  model: T5ForConditionalGeneration,
+  tensors: Map<string, RawTensor>,
+  source = 'checkpoint',
+): void {
   const named = model.namedParameters();
   const expected = new Set(named.map(([n]) => n));
   const used = new Set<string>();
   const lookup = (name: string): [string, RawTensor] | null => {
-    const candidates = name === 'shared.weight' ? [...EMBED_ALIASES, ...(model.config.tieWordEmbeddings ? ['lm_head.weight'] : [])] : [name];
+    const candidates =
+      name === 'shared.weight'
+        ? [...EMBED_ALIASES, ...(model.config.tieWordEmbeddings ? ['lm_head.weight'] : [])]
+        : [name];
     for (const c of candidates) {
       const t = tensors.get(c);
       if (t) return [c, t];
@@ -61,16 +84,20 @@ export function loadStateDict(model: T5ForConditionalGeneration, tensors: Map<st
     if (!hit) throw new Error(`${source}: missing tensor "${name}" (expected shape [${p.shape.join(', ')}])`);
     const [found, raw] = hit;
     if (raw.shape.length !== p.shape.length || raw.shape.some((d, i) => d !== p.shape[i])) {
-      throw new Error(`${source}: tensor "${found}" has shape [${raw.shape.join(', ')}] but the config expects [${p.shape.join(', ')}]`);
+      throw new Error(
+        `${source}: tensor "${found}" has shape [${raw.shape.join(', ')}] but the config expects [${p.shape.join(', ')}]`,
+      );
     }
-    if (!TO_ENGINE[raw.dtype] || raw.dtype === 'BOOL' || raw.dtype.startsWith('I')) throw new Error(`${source}: tensor "${found}" has dtype ${raw.dtype}, expected a float type`);
+    if (!TO_ENGINE[raw.dtype] || raw.dtype === 'BOOL' || raw.dtype.startsWith('I'))
+      throw new Error(`${source}: tensor "${found}" has dtype ${raw.dtype}, expected a float type`);
     plan.push([p, raw, found]);
     used.add(found);
   }
   for (const name of tensors.keys()) {
     if (used.has(name) || IGNORED.test(name)) continue;
     if (EMBED_ALIASES.includes(name) || (name === 'lm_head.weight' && model.config.tieWordEmbeddings)) continue; // tied duplicates
-    if (!expected.has(name)) throw new Error(`${source}: unexpected tensor "${name}" (not a parameter of this T5 config)`);
+    if (!expected.has(name))
+      throw new Error(`${source}: unexpected tensor "${name}" (not a parameter of this T5 config)`);
   }
   T.noGrad(() => {
     for (const [p, raw, name] of plan) {
@@ -79,7 +106,10 @@ export function loadStateDict(model: T5ForConditionalGeneration, tensors: Map<st
         const src = T.fromBuffer(new Uint8Array(raw.data), TO_ENGINE[raw.dtype]!, raw.shape);
         // A diverged or corrupt model must not be trained on or predicted with (NaN spreads through every output).
         const bad = nonFiniteValues(src);
-        if (bad) throw new Error(`${source}: tensor "${name}"${raw.file ? ` in ${raw.file}` : ''} holds ${describeNonFinite(bad, src.numel())} (a diverged or corrupt model)`);
+        if (bad)
+          throw new Error(
+            `${source}: tensor "${name}"${raw.file ? ` in ${raw.file}` : ''} holds ${describeNonFinite(bad, src.numel())} (a diverged or corrupt model)`,
+          );
         p.copy_(src.dtype === p.dtype ? src : src.to(p.dtype));
       });
     }
@@ -129,13 +159,19 @@ export function defaultGenerationConfig(c: T5Config): Record<string, unknown> {
 }
 
 /** Tensors under the names save_pretrained writes (tied aliases dropped). */
-export function exportTensors(model: T5ForConditionalGeneration, dtype?: 'float32' | 'bfloat16'): Map<string, RawTensor> {
+export function exportTensors(
+  model: T5ForConditionalGeneration,
+  dtype?: 'float32' | 'bfloat16',
+): Map<string, RawTensor> {
   const out = new Map<string, RawTensor>();
   T.noGrad(() => {
     for (const [name, p] of model.namedParameters()) {
       T.tidy(() => {
         const bad = nonFiniteValues(p);
-        if (bad) throw new Error(`refusing to save a model whose parameter "${name}" holds ${describeNonFinite(bad, p.numel())}`);
+        if (bad)
+          throw new Error(
+            `refusing to save a model whose parameter "${name}" holds ${describeNonFinite(bad, p.numel())}`,
+          );
         const t = dtype && p.dtype !== dtype ? p.to(dtype) : p;
         const st = TO_ST[t.dtype];
         if (!st) throw new Error(`save: parameter "${name}" has unsupported dtype ${t.dtype}`);

@@ -33,13 +33,17 @@ export interface T5Config {
 export function ffnKind(cfg: T5Config): { gated: boolean; act: DenseAct } {
   const parts = cfg.feedForwardProj.split('-');
   if (parts.length > 2 || (parts.length === 2 && parts[0] !== 'gated')) {
-    throw new Error(`T5 config: feed_forward_proj "${cfg.feedForwardProj}" is not of the form "{ACT}" or "gated-{ACT}"`);
+    throw new Error(
+      `T5 config: feed_forward_proj "${cfg.feedForwardProj}" is not of the form "{ACT}" or "gated-{ACT}"`,
+    );
   }
   const gated = parts.length === 2;
   let act = parts[parts.length - 1];
   if (cfg.feedForwardProj === 'gated-gelu') act = 'gelu_new';
   if (act !== 'relu' && act !== 'gelu' && act !== 'gelu_new') {
-    throw new Error(`T5 config: activation "${act}" (feed_forward_proj "${cfg.feedForwardProj}") is not supported (relu, gelu, gelu_new)`);
+    throw new Error(
+      `T5 config: activation "${act}" (feed_forward_proj "${cfg.feedForwardProj}") is not supported (relu, gelu, gelu_new)`,
+    );
   }
   return { gated, act };
 }
@@ -68,7 +72,17 @@ const DEFAULTS: T5Config = {
 
 export const PRESETS: Record<string, Partial<T5Config>> = {
   /** For unit tests: a few thousand parameters per layer. */
-  tiny: { vocabSize: 128, dModel: 32, dKv: 8, dFf: 64, numLayers: 2, numDecoderLayers: 2, numHeads: 4, relativeAttentionNumBuckets: 8, relativeAttentionMaxDistance: 20 },
+  tiny: {
+    vocabSize: 128,
+    dModel: 32,
+    dKv: 8,
+    dFf: 64,
+    numLayers: 2,
+    numDecoderLayers: 2,
+    numHeads: 4,
+    relativeAttentionNumBuckets: 8,
+    relativeAttentionMaxDistance: 20,
+  },
   /** Small enough to train on a laptop CPU in minutes. */
   mini: { dModel: 256, dKv: 32, dFf: 1024, numLayers: 4, numDecoderLayers: 4, numHeads: 8 },
   /** t5-small (v1.0): ReLU FFN, tied embeddings. */
@@ -76,9 +90,31 @@ export const PRESETS: Record<string, Partial<T5Config>> = {
   /** t5-base (v1.0). */
   base: { dModel: 768, dFf: 3072, numLayers: 12, numDecoderLayers: 12, numHeads: 12 },
   /** google/t5-v1_1-small: gated-GELU, untied lm_head. */
-  'v1_1-small': { vocabSize: 32128, dModel: 512, dKv: 64, dFf: 1024, numLayers: 8, numDecoderLayers: 8, numHeads: 6, feedForwardProj: 'gated-gelu', tieWordEmbeddings: false, scaleDecoderOutputs: false },
+  'v1_1-small': {
+    vocabSize: 32128,
+    dModel: 512,
+    dKv: 64,
+    dFf: 1024,
+    numLayers: 8,
+    numDecoderLayers: 8,
+    numHeads: 6,
+    feedForwardProj: 'gated-gelu',
+    tieWordEmbeddings: false,
+    scaleDecoderOutputs: false,
+  },
   /** google/flan-t5-small: same architecture as v1_1-small. */
-  'flan-t5-small': { vocabSize: 32128, dModel: 512, dKv: 64, dFf: 1024, numLayers: 8, numDecoderLayers: 8, numHeads: 6, feedForwardProj: 'gated-gelu', tieWordEmbeddings: false, scaleDecoderOutputs: false },
+  'flan-t5-small': {
+    vocabSize: 32128,
+    dModel: 512,
+    dKv: 64,
+    dFf: 1024,
+    numLayers: 8,
+    numDecoderLayers: 8,
+    numHeads: 6,
+    feedForwardProj: 'gated-gelu',
+    tieWordEmbeddings: false,
+    scaleDecoderOutputs: false,
+  },
 };
 
 export function presetConfig(name: string, overrides: Partial<T5Config> = {}): T5Config {
@@ -92,14 +128,28 @@ function posInt(name: string, v: number): void {
 }
 
 export function validateConfig(c: T5Config): T5Config {
-  for (const k of ['vocabSize', 'dModel', 'dKv', 'dFf', 'numLayers', 'numDecoderLayers', 'numHeads', 'relativeAttentionNumBuckets', 'relativeAttentionMaxDistance'] as const) {
+  for (const k of [
+    'vocabSize',
+    'dModel',
+    'dKv',
+    'dFf',
+    'numLayers',
+    'numDecoderLayers',
+    'numHeads',
+    'relativeAttentionNumBuckets',
+    'relativeAttentionMaxDistance',
+  ] as const) {
     posInt(k, c[k]);
   }
-  if (!(c.dropoutRate >= 0 && c.dropoutRate < 1)) throw new Error(`T5 config: dropout_rate must be in [0,1), got ${c.dropoutRate}`);
-  if (!(c.layerNormEpsilon > 0)) throw new Error(`T5 config: layer_norm_epsilon must be > 0, got ${c.layerNormEpsilon}`);
-  if (!(c.initializerFactor > 0)) throw new Error(`T5 config: initializer_factor must be > 0, got ${c.initializerFactor}`);
+  if (!(c.dropoutRate >= 0 && c.dropoutRate < 1))
+    throw new Error(`T5 config: dropout_rate must be in [0,1), got ${c.dropoutRate}`);
+  if (!(c.layerNormEpsilon > 0))
+    throw new Error(`T5 config: layer_norm_epsilon must be > 0, got ${c.layerNormEpsilon}`);
+  if (!(c.initializerFactor > 0))
+    throw new Error(`T5 config: initializer_factor must be > 0, got ${c.initializerFactor}`);
   for (const k of ['padTokenId', 'eosTokenId', 'decoderStartTokenId'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] >= c.vocabSize) throw new Error(`T5 config: ${k} ${c[k]} is outside the vocabulary [0, ${c.vocabSize})`);
+    if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] >= c.vocabSize)
+      throw new Error(`T5 config: ${k} ${c[k]} is outside the vocabulary [0, ${c.vocabSize})`);
   }
   ffnKind(c); // throws on an unsupported activation
   return c;
@@ -116,9 +166,12 @@ function num(j: Json, key: string, dflt: number): number {
 
 /** Parse a Hugging Face config.json object (missing keys take T5Config's defaults). */
 export function configFromHF(j: Json): T5Config {
-  if (j.model_type !== undefined && j.model_type !== 't5') throw new Error(`T5 config: model_type is "${String(j.model_type)}", expected "t5"`);
+  if (j.model_type !== undefined && j.model_type !== 't5')
+    throw new Error(`T5 config: model_type is "${String(j.model_type)}", expected "t5"`);
   const numLayers = num(j, 'num_layers', DEFAULTS.numLayers);
-  const eos = Array.isArray(j.eos_token_id) ? (j.eos_token_id[0] as number) : num(j, 'eos_token_id', DEFAULTS.eosTokenId);
+  const eos = Array.isArray(j.eos_token_id)
+    ? (j.eos_token_id[0] as number)
+    : num(j, 'eos_token_id', DEFAULTS.eosTokenId);
   const ffp = j.feed_forward_proj ?? DEFAULTS.feedForwardProj;
   if (typeof ffp !== 'string') throw new Error('T5 config: "feed_forward_proj" must be a string');
   const tie = j.tie_word_embeddings ?? DEFAULTS.tieWordEmbeddings;

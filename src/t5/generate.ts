@@ -74,7 +74,8 @@ export function padBatch(seqs: number[][], padId: number): GenerateInput {
 function repeatRows(x: Int32Array, rows: number, len: number, n: number): Int32Array {
   if (n === 1) return x;
   const out = new Int32Array(rows * n * len);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) out.set(x.subarray(r * len, (r + 1) * len), (r * n + j) * len);
+  for (let r = 0; r < rows; r++)
+    for (let j = 0; j < n; j++) out.set(x.subarray(r * len, (r + 1) * len), (r * n + j) * len);
   return out;
 }
 
@@ -99,7 +100,14 @@ interface Ctx {
 }
 
 /** Additive [rows, V] mask from the hook (0 allowed, -inf banned) or null when no row is constrained. */
-function constraintMask(ctx: Ctx, rows: number, hook: AllowedTokensFn | undefined, batchOf: (r: number) => number, prefixOf: (r: number) => number[], skip: (r: number) => boolean): Tensor | null {
+function constraintMask(
+  ctx: Ctx,
+  rows: number,
+  hook: AllowedTokensFn | undefined,
+  batchOf: (r: number) => number,
+  prefixOf: (r: number) => number[],
+  skip: (r: number) => boolean,
+): Tensor | null {
   if (!hook) return null;
   let m: Float32Array | null = null;
   for (let r = 0; r < rows; r++) {
@@ -111,7 +119,8 @@ function constraintMask(ctx: Ctx, rows: number, hook: AllowedTokensFn | undefine
     row.fill(-Infinity);
     if (allowed.length === 0) row[ctx.eos] = 0;
     for (const t of allowed) {
-      if (t < 0 || t >= ctx.vocab) throw new Error(`allowedTokens: token ${t} outside the vocabulary [0, ${ctx.vocab})`);
+      if (t < 0 || t >= ctx.vocab)
+        throw new Error(`allowedTokens: token ${t} outside the vocabulary [0, ${ctx.vocab})`);
       row[t] = 0;
     }
   }
@@ -132,7 +141,14 @@ export function bannedNgramTokens(seq: readonly number[], n: number): number[] {
  * Repetition processors on [rows, V] scores (raw logits for greedy/sampling, log-probs for beam search, as in
  * transformers). `history(r)` is row r's tokens including the decoder start; finished rows are skipped.
  */
-function repetitionProcess(ctx: Ctx, scores: Tensor, rows: number, opts: GenerateOptions, history: (r: number) => number[], skip: (r: number) => boolean): Tensor {
+function repetitionProcess(
+  ctx: Ctx,
+  scores: Tensor,
+  rows: number,
+  opts: GenerateOptions,
+  history: (r: number) => number[],
+  skip: (r: number) => boolean,
+): Tensor {
   const penalty = opts.repetitionPenalty ?? 1;
   const n = opts.noRepeatNgramSize ?? 0;
   let out = scores;
@@ -140,7 +156,9 @@ function repetitionProcess(ctx: Ctx, scores: Tensor, rows: number, opts: Generat
     const uniq = Array.from({ length: rows }, (_, r) => [...new Set(history(r))]);
     const k = Math.max(1, ...uniq.map((u) => u.length));
     const idx = new Int32Array(rows * k);
-    uniq.forEach((u, r) => { for (let j = 0; j < k; j++) idx[r * k + j] = (u[j] ?? u[0] ?? ctx.start) as number; });
+    uniq.forEach((u, r) => {
+      for (let j = 0; j < k; j++) idx[r * k + j] = (u[j] ?? u[0] ?? ctx.start) as number;
+    });
     const it = T.tensor(idx, [rows, k], 'int64');
     const g = out.gather(1, it);
     out = out.scatter(1, it, T.where(g.lt(0), g.mul(penalty), g.div(penalty)));
@@ -184,7 +202,13 @@ function makeDecoder(ctx: Ctx, inp: GenerateInput, n: number, maxNewTokens: numb
 }
 
 /** Encode once (rows repeated n times); returns the cross-attention cache and the source mask bias, both kept. */
-function prepare(model: T5ForConditionalGeneration, ids: Int32Array, mask: Int32Array, rows: number, len: number): { cache: DecoderCache; maskBias: Tensor } {
+function prepare(
+  model: T5ForConditionalGeneration,
+  ids: Int32Array,
+  mask: Int32Array,
+  rows: number,
+  len: number,
+): { cache: DecoderCache; maskBias: Tensor } {
   return T.tidy(() => {
     const m = T.tensor(mask, [rows, len]);
     const enc = model.encode(T.tensor(ids, [rows, len], 'int64'), m);
@@ -196,8 +220,18 @@ function prepare(model: T5ForConditionalGeneration, ids: Int32Array, mask: Int32
 class ReferenceDecoder implements Decoder {
   private cache: DecoderCache;
   private maskBias: Tensor;
-  constructor(private readonly ctx: Ctx, inp: GenerateInput, n: number) {
-    const p = prepare(ctx.model, repeatRows(inp.ids, inp.batch, inp.length, n), repeatRows(inp.mask, inp.batch, inp.length, n), inp.batch * n, inp.length);
+  constructor(
+    private readonly ctx: Ctx,
+    inp: GenerateInput,
+    n: number,
+  ) {
+    const p = prepare(
+      ctx.model,
+      repeatRows(inp.ids, inp.batch, inp.length, n),
+      repeatRows(inp.mask, inp.batch, inp.length, n),
+      inp.batch * n,
+      inp.length,
+    );
     this.cache = p.cache;
     this.maskBias = p.maskBias;
   }
@@ -205,7 +239,12 @@ class ReferenceDecoder implements Decoder {
   step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[] {
     const rows = last.length;
     const res = T.tidy(() => {
-      const { logits, cache } = this.ctx.model.decode(T.tensor(last, [rows, 1], 'int64'), null, this.maskBias, this.cache);
+      const { logits, cache } = this.ctx.model.decode(
+        T.tensor(last, [rows, 1], 'int64'),
+        null,
+        this.maskBias,
+        this.cache,
+      );
       return { cache: cache!, out: body(logits.view([rows, this.ctx.vocab]).float()) };
     });
     for (const l of this.cache.layers) if (l.self) T.dispose([l.self.k, l.self.v]);
@@ -219,7 +258,10 @@ class ReferenceDecoder implements Decoder {
     const res = T.tidy(() => {
       const ix = T.tensor(idx, [idx.length], 'int64');
       const pick = (t: Tensor) => t.indexSelect(0, ix);
-      const layers = old.layers.map((l) => ({ self: l.self && { k: pick(l.self.k), v: pick(l.self.v) }, cross: sameSources ? l.cross : { k: pick(l.cross.k), v: pick(l.cross.v) } }));
+      const layers = old.layers.map((l) => ({
+        self: l.self && { k: pick(l.self.k), v: pick(l.self.v) },
+        cross: sameSources ? l.cross : { k: pick(l.cross.k), v: pick(l.cross.v) },
+      }));
       return { cache: { length: old.length, layers }, maskBias: sameSources ? oldBias : pick(oldBias) };
     });
     for (const l of old.layers) {
@@ -297,7 +339,12 @@ class FastDecoder implements Decoder {
   private pos = 0;
   private cap = 0;
 
-  constructor(private readonly ctx: Ctx, inp: GenerateInput, n: number, maxLen: number) {
+  constructor(
+    private readonly ctx: Ctx,
+    inp: GenerateInput,
+    n: number,
+    maxLen: number,
+  ) {
     const cfg = ctx.model.config;
     this.H = cfg.numHeads;
     this.dKv = cfg.dKv;
@@ -334,12 +381,20 @@ class FastDecoder implements Decoder {
     const D = cfg.dModel;
     // Projection weights as proj() takes them: bf16 [out, in] under autocast; float32 [in, out] (a contiguous
     // transpose: OpenBLAS multiplies 16-row inputs 1.2-1.5x faster by it than by the transposed [out, in]).
-    const w = (p: Tensor) => (autocast ? this.own(p.to('bfloat16')) : this.transposed ? this.own(p.transpose(0, 1).contiguous()) : p);
+    const w = (p: Tensor) =>
+      autocast ? this.own(p.to('bfloat16')) : this.transposed ? this.own(p.transpose(0, 1).contiguous()) : p;
     const B = inp.batch;
     const S = inp.length;
     const mask = T.tensor(inp.mask, [B, S]);
     const enc = model.encode(T.tensor(inp.ids, [B, S], 'int64'), mask); // each source once, repeated below
-    const rep = n > 1 ? T.tensor(Int32Array.from({ length: B * n }, (_, i) => Math.floor(i / n)), [B * n], 'int64') : null;
+    const rep =
+      n > 1
+        ? T.tensor(
+            Int32Array.from({ length: B * n }, (_, i) => Math.floor(i / n)),
+            [B * n],
+            'int64',
+          )
+        : null;
     const repeat = (t: Tensor) => (rep ? t.indexSelect(0, rep) : t);
     const heads = (t: Tensor) => repeat(t.view([B, S, H, d]).transpose(1, 2)).keep(); // [rows, H, S, d]
     for (const blk of model.decoderBlocks) {
@@ -349,7 +404,12 @@ class FastDecoder implements Decoder {
       const gated = ff instanceof T5DenseGatedActDense;
       this.layers.push({
         lnSelf: blk.selfLn.weight,
-        qkv: w(T.stack([sa.q, sa.k, sa.v].map((p) => p.view([H, d, D])), 1).view([3 * H * d, D])),
+        qkv: w(
+          T.stack(
+            [sa.q, sa.k, sa.v].map((p) => p.view([H, d, D])),
+            1,
+          ).view([3 * H * d, D]),
+        ),
         o: w(sa.o),
         lnCross: blk.crossLn!.weight,
         cq: w(ca.q),
@@ -359,7 +419,10 @@ class FastDecoder implements Decoder {
         wo: w(ff.wo),
         dFf: gated ? cfg.dFf : 0,
         act: ff.act,
-        cache: null!, q: null!, k: null!, v: null!,
+        cache: null!,
+        q: null!,
+        k: null!,
+        v: null!,
         crossK: heads(T.linear(enc, ca.k)),
         crossV: heads(T.linear(enc, ca.v)),
       });
@@ -369,12 +432,26 @@ class FastDecoder implements Decoder {
     this.outScale = cfg.scaleDecoderOutputs ? cfg.dModel ** -0.5 : 1;
     const head = model.lmHead ?? model.shared;
     this.lmHead = autocast ? this.own(head.to('bfloat16')) : head; // [V, D]: T.linear is as fast on it
-    const buckets = bucketMatrix(this.maxLen - 1, 1, this.maxLen, false, cfg.relativeAttentionNumBuckets, cfg.relativeAttentionMaxDistance);
+    const buckets = bucketMatrix(
+      this.maxLen - 1,
+      1,
+      this.maxLen,
+      false,
+      cfg.relativeAttentionNumBuckets,
+      cfg.relativeAttentionMaxDistance,
+    );
     const rel = model.decoderBlocks[0].selfAttn.relativeAttentionBias!;
-    this.posBias = T.embedding(rel, T.tensor(buckets, [this.maxLen], 'int64')).transpose(0, 1).view([1, H, 1, this.maxLen]).keep();
-    if (inp.mask.some((m) => m === 0)) this.maskBias = repeat(T.where(mask.gt(0), 0, F32_MIN)).view([this.rows, 1, 1, S]).keep();
+    this.posBias = T.embedding(rel, T.tensor(buckets, [this.maxLen], 'int64'))
+      .transpose(0, 1)
+      .view([1, H, 1, this.maxLen])
+      .keep();
+    if (inp.mask.some((m) => m === 0))
+      this.maskBias = repeat(T.where(mask.gt(0), 0, F32_MIN))
+        .view([this.rows, 1, 1, S])
+        .keep();
     this.cap = Math.min(this.maxLen, 32);
-    for (const l of this.layers) this.setCache(l, T.zeros([this.rows, H, this.cap, 3, d], { dtype: this.dtype, device: this.device }));
+    for (const l of this.layers)
+      this.setCache(l, T.zeros([this.rows, H, this.cap, 3, d], { dtype: this.dtype, device: this.device }));
   }
 
   /** Installs a self-attention cache tensor and its q / k / v views (inside a tidy). */
@@ -422,7 +499,10 @@ class FastDecoder implements Decoder {
     const cap = Math.min(this.maxLen, this.cap * 2);
     T.tidy(() => {
       for (const l of this.layers) {
-        const extra = T.zeros([this.rows, this.H, cap - this.cap, 3, this.dKv], { dtype: this.dtype, device: this.device });
+        const extra = T.zeros([this.rows, this.H, cap - this.cap, 3, this.dKv], {
+          dtype: this.dtype,
+          device: this.device,
+        });
         this.setCache(l, T.cat([l.cache, extra], 2));
       }
     });
@@ -455,30 +535,60 @@ class FastDecoder implements Decoder {
   }
 }
 
-export function generate(model: T5ForConditionalGeneration, input: GenerateInput | number[][], opts: GenerateOptions): GenerateOutput {
+export function generate(
+  model: T5ForConditionalGeneration,
+  input: GenerateInput | number[][],
+  opts: GenerateOptions,
+): GenerateOutput {
   return run(model, input, opts, false);
 }
 
 /** Beam search even for numBeams 1 (generate() routes that to greedy, as transformers does). */
-export function beamSearchGenerate(model: T5ForConditionalGeneration, input: GenerateInput | number[][], opts: GenerateOptions): GenerateOutput {
+export function beamSearchGenerate(
+  model: T5ForConditionalGeneration,
+  input: GenerateInput | number[][],
+  opts: GenerateOptions,
+): GenerateOutput {
   return run(model, input, opts, true);
 }
 
-function run(model: T5ForConditionalGeneration, input: GenerateInput | number[][], opts: GenerateOptions, forceBeam: boolean): GenerateOutput {
-  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
+function run(
+  model: T5ForConditionalGeneration,
+  input: GenerateInput | number[][],
+  opts: GenerateOptions,
+  forceBeam: boolean,
+): GenerateOutput {
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
+    throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
   T.governThreads(); // fewer threads while other processes want the cores (src/tensor/threads.ts)
   const cfg = model.config;
-  const ctx: Ctx = { model, eos: opts.eosTokenId ?? cfg.eosTokenId, pad: opts.padTokenId ?? cfg.padTokenId, start: opts.decoderStartTokenId ?? cfg.decoderStartTokenId, vocab: cfg.vocabSize };
+  const ctx: Ctx = {
+    model,
+    eos: opts.eosTokenId ?? cfg.eosTokenId,
+    pad: opts.padTokenId ?? cfg.padTokenId,
+    start: opts.decoderStartTokenId ?? cfg.decoderStartTokenId,
+    vocab: cfg.vocabSize,
+  };
   const inp = Array.isArray(input) ? padBatch(input, ctx.pad) : input;
-  if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length) throw new Error('generate: ids/mask size does not match batch * length');
+  if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length)
+    throw new Error('generate: ids/mask size does not match batch * length');
   const numBeams = opts.numBeams ?? 1;
-  if (opts.repetitionPenalty !== undefined && !(opts.repetitionPenalty > 0)) throw new Error(`generate: repetitionPenalty must be > 0, got ${opts.repetitionPenalty}`);
-  if (opts.noRepeatNgramSize !== undefined && !(Number.isInteger(opts.noRepeatNgramSize) && opts.noRepeatNgramSize >= 0)) throw new Error(`generate: noRepeatNgramSize must be a non-negative integer, got ${opts.noRepeatNgramSize}`);
+  if (opts.repetitionPenalty !== undefined && !(opts.repetitionPenalty > 0))
+    throw new Error(`generate: repetitionPenalty must be > 0, got ${opts.repetitionPenalty}`);
+  if (
+    opts.noRepeatNgramSize !== undefined &&
+    !(Number.isInteger(opts.noRepeatNgramSize) && opts.noRepeatNgramSize >= 0)
+  )
+    throw new Error(`generate: noRepeatNgramSize must be a non-negative integer, got ${opts.noRepeatNgramSize}`);
   const wasTraining = model.training;
   model.eval(); // no dropout while generating
   try {
     // As transformers: numBeams 1 without sampling is greedy search.
-    return T.noGrad(() => ((numBeams > 1 || forceBeam) && !opts.doSample ? beamSearch(ctx, inp, numBeams, opts) : sampleOrGreedy(ctx, inp, opts)));
+    return T.noGrad(() =>
+      (numBeams > 1 || forceBeam) && !opts.doSample
+        ? beamSearch(ctx, inp, numBeams, opts)
+        : sampleOrGreedy(ctx, inp, opts),
+    );
   } finally {
     model.train(wasTraining);
   }
@@ -491,7 +601,8 @@ function worthDropping(finished: number, rows: number): boolean {
 
 function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): GenerateOutput {
   const n = opts.numReturnSequences ?? 1;
-  if (!opts.doSample && n !== 1) throw new Error('generate: greedy decoding returns one sequence per input; use numBeams or doSample for more');
+  if (!opts.doSample && n !== 1)
+    throw new Error('generate: greedy decoding returns one sequence per input; use numBeams or doSample for more');
   const rows = inp.batch * n;
   const temperature = opts.temperature ?? 1;
   if (!(temperature > 0)) throw new Error(`generate: temperature must be > 0, got ${temperature}`);
@@ -511,8 +622,22 @@ function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): Ge
     for (let t = 0; t < opts.maxNewTokens && live > 0; t++) {
       const R = act.length;
       const out = dec.step(last, (raw) => {
-        const logits = repetitionProcess(ctx, raw, R, opts, (i) => [ctx.start, ...seqs[act[i]]], (i) => finished[act[i]]);
-        const mask = constraintMask(ctx, R, opts.allowedTokens, (i) => Math.floor(act[i] / n), (i) => seqs[act[i]], (i) => finished[act[i]]);
+        const logits = repetitionProcess(
+          ctx,
+          raw,
+          R,
+          opts,
+          (i) => [ctx.start, ...seqs[act[i]]],
+          (i) => finished[act[i]],
+        );
+        const mask = constraintMask(
+          ctx,
+          R,
+          opts.allowedTokens,
+          (i) => Math.floor(act[i] / n),
+          (i) => seqs[act[i]],
+          (i) => finished[act[i]],
+        );
         const masked = mask ? logits.add(mask) : logits;
         if (!opts.doSample) {
           // Argmax of the logits and its log-probability (logit - logsumexp): no [rows, V] log-softmax.
@@ -630,7 +755,12 @@ interface Hyp {
 class BeamHyps {
   beams: Hyp[] = [];
   worst = 1e9;
-  constructor(readonly numBeams: number, readonly lengthPenalty: number, readonly earlyStopping: boolean | 'never', readonly maxNewTokens: number) {}
+  constructor(
+    readonly numBeams: number,
+    readonly lengthPenalty: number,
+    readonly earlyStopping: boolean | 'never',
+    readonly maxNewTokens: number,
+  ) {}
 
   add(tokens: number[], sumLogprobs: number, generatedLen: number): void {
     const score = sumLogprobs / generatedLen ** this.lengthPenalty;
@@ -679,8 +809,22 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
       const bs = new Float32Array(rows).map((_, g) => beamScores[row(g)]);
       const skip = (g: number) => done[actB[Math.floor(g / nb)]];
       const out = dec.step(last, (logits) => {
-        let logp = repetitionProcess(ctx, logits.logSoftmax(-1), rows, opts, (g) => [ctx.start, ...beamTokens[row(g)]], skip);
-        const mask = constraintMask(ctx, rows, opts.allowedTokens, (g) => actB[Math.floor(g / nb)], (g) => beamTokens[row(g)], skip);
+        let logp = repetitionProcess(
+          ctx,
+          logits.logSoftmax(-1),
+          rows,
+          opts,
+          (g) => [ctx.start, ...beamTokens[row(g)]],
+          skip,
+        );
+        const mask = constraintMask(
+          ctx,
+          rows,
+          opts.allowedTokens,
+          (g) => actB[Math.floor(g / nb)],
+          (g) => beamTokens[row(g)],
+          skip,
+        );
         if (mask) logp = logp.add(mask);
         const total = logp.add(T.tensor(bs, [rows, 1])).view([Ba, nb * V]);
         const { values, indices } = total.topk(2 * nb, 1, true);
@@ -736,7 +880,10 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
       let identity = true;
       for (let g = 0; g < rows; g++) if (src[g] !== g) identity = false;
       const finishedInputs = actB.filter((b) => done[b]).length;
-      if (worthDropping(finishedInputs * nb, rows) || (generationTuning.dropFinished && finishedInputs > 0 && !identity)) {
+      if (
+        worthDropping(finishedInputs * nb, rows) ||
+        (generationTuning.dropFinished && finishedInputs > 0 && !identity)
+      ) {
         // Reorder and drop in one selection: the beams of finished inputs leave the batch.
         const keepA = Int32Array.from(actB.keys()).filter((a) => !done[actB[a]]);
         const idx = new Int32Array(keepA.length * nb);
@@ -760,7 +907,9 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
   // Unfinished inputs: their live beams compete with the finished hypotheses.
   for (let b = 0; b < B; b++) {
     if (done[b]) continue;
-    for (let j = 0; j < nb; j++) if (beamScores[b * nb + j] > -Infinity) hyps[b].add(beamTokens[b * nb + j], beamScores[b * nb + j], beamTokens[b * nb + j].length);
+    for (let j = 0; j < nb; j++)
+      if (beamScores[b * nb + j] > -Infinity)
+        hyps[b].add(beamTokens[b * nb + j], beamScores[b * nb + j], beamTokens[b * nb + j].length);
   }
   const sequences: number[][] = [];
   const scores: number[] = [];
@@ -800,7 +949,10 @@ export function generationOptionsFromHF(gc: Record<string, unknown>, maxNewToken
 /** Texts in, texts out: tokenize (with `</s>`, truncated to maxSourceLength), generate, decode (keeps `<sep>`). */
 export async function generateText(
   model: T5ForConditionalGeneration,
-  tokenizer: { encodePadded(texts: string[], o: { maxLength?: number }): Promise<GenerateInput>; decodeBatch(seqs: number[][]): Promise<string[]> },
+  tokenizer: {
+    encodePadded(texts: string[], o: { maxLength?: number }): Promise<GenerateInput>;
+    decodeBatch(seqs: number[][]): Promise<string[]>;
+  },
   texts: string[],
   opts: GenerateOptions & { maxSourceLength?: number },
 ): Promise<{ texts: string[]; scores: number[] }> {

@@ -36,7 +36,10 @@ export function drop(x: Tensor, p: number, training: boolean): Tensor {
 
 export class T5LayerNorm {
   readonly weight: Tensor;
-  constructor(d: number, readonly eps: number) {
+  constructor(
+    d: number,
+    readonly eps: number,
+  ) {
     this.weight = param([d], null); // HF init: ones (times initializer_factor)
   }
   forward(x: Tensor): Tensor {
@@ -55,7 +58,10 @@ export class T5LayerNorm {
 export class T5DenseActDense {
   readonly wi: Tensor;
   readonly wo: Tensor;
-  constructor(readonly cfg: T5Config, readonly act: (x: Tensor) => Tensor) {
+  constructor(
+    readonly cfg: T5Config,
+    readonly act: (x: Tensor) => Tensor,
+  ) {
     const f = cfg.initializerFactor;
     this.wi = param([cfg.dFf, cfg.dModel], f * cfg.dModel ** -0.5);
     this.wo = param([cfg.dModel, cfg.dFf], f * cfg.dFf ** -0.5);
@@ -65,7 +71,10 @@ export class T5DenseActDense {
     return T.linear(drop(h, this.cfg.dropoutRate, training), this.wo);
   }
   named(prefix: string): Named {
-    return [[`${prefix}.wi.weight`, this.wi], [`${prefix}.wo.weight`, this.wo]];
+    return [
+      [`${prefix}.wi.weight`, this.wi],
+      [`${prefix}.wo.weight`, this.wo],
+    ];
   }
 }
 
@@ -74,7 +83,10 @@ export class T5DenseGatedActDense {
   readonly wi0: Tensor;
   readonly wi1: Tensor;
   readonly wo: Tensor;
-  constructor(readonly cfg: T5Config, readonly act: (x: Tensor) => Tensor) {
+  constructor(
+    readonly cfg: T5Config,
+    readonly act: (x: Tensor) => Tensor,
+  ) {
     const f = cfg.initializerFactor;
     this.wi0 = param([cfg.dFf, cfg.dModel], f * cfg.dModel ** -0.5);
     this.wi1 = param([cfg.dFf, cfg.dModel], f * cfg.dModel ** -0.5);
@@ -85,7 +97,11 @@ export class T5DenseGatedActDense {
     return T.linear(drop(h, this.cfg.dropoutRate, training), this.wo);
   }
   named(prefix: string): Named {
-    return [[`${prefix}.wi_0.weight`, this.wi0], [`${prefix}.wi_1.weight`, this.wi1], [`${prefix}.wo.weight`, this.wo]];
+    return [
+      [`${prefix}.wi_0.weight`, this.wi0],
+      [`${prefix}.wi_1.weight`, this.wi1],
+      [`${prefix}.wo.weight`, this.wo],
+    ];
   }
 }
 
@@ -102,7 +118,10 @@ export class T5Attention {
   readonly o: Tensor;
   readonly relativeAttentionBias: Tensor | null;
   readonly inner: number;
-  constructor(readonly cfg: T5Config, hasRelativeAttentionBias: boolean) {
+  constructor(
+    readonly cfg: T5Config,
+    hasRelativeAttentionBias: boolean,
+  ) {
     const f = cfg.initializerFactor;
     const d = cfg.dModel;
     this.inner = cfg.numHeads * cfg.dKv;
@@ -111,7 +130,9 @@ export class T5Attention {
     this.k = param([this.inner, d], f * d ** -0.5);
     this.v = param([this.inner, d], f * d ** -0.5);
     this.o = param([d, this.inner], f * this.inner ** -0.5);
-    this.relativeAttentionBias = hasRelativeAttentionBias ? param([cfg.relativeAttentionNumBuckets, cfg.numHeads], f * d ** -0.5) : null;
+    this.relativeAttentionBias = hasRelativeAttentionBias
+      ? param([cfg.relativeAttentionNumBuckets, cfg.numHeads], f * d ** -0.5)
+      : null;
   }
 
   /** [B, L, inner] -> [B, H, L, d_kv] */
@@ -142,7 +163,12 @@ export class T5Attention {
   }
 
   named(prefix: string): Named {
-    const n: Named = [[`${prefix}.q.weight`, this.q], [`${prefix}.k.weight`, this.k], [`${prefix}.v.weight`, this.v], [`${prefix}.o.weight`, this.o]];
+    const n: Named = [
+      [`${prefix}.q.weight`, this.q],
+      [`${prefix}.k.weight`, this.k],
+      [`${prefix}.v.weight`, this.v],
+      [`${prefix}.o.weight`, this.o],
+    ];
     if (this.relativeAttentionBias) n.push([`${prefix}.relative_attention_bias.weight`, this.relativeAttentionBias]);
     return n;
   }
@@ -152,7 +178,12 @@ export class T5Attention {
  * HF `_relative_position_bucket` on integers. The log branch is evaluated in float32 steps
  * (Math.fround) because torch computes it on float32 tensors and the truncation must agree.
  */
-export function relativePositionBucket(relativePosition: number, bidirectional: boolean, numBuckets: number, maxDistance: number): number {
+export function relativePositionBucket(
+  relativePosition: number,
+  bidirectional: boolean,
+  numBuckets: number,
+  maxDistance: number,
+): number {
   let bucket = 0;
   let n = numBuckets;
   let rp = relativePosition;
@@ -174,13 +205,21 @@ export function relativePositionBucket(relativePosition: number, bidirectional: 
 const bucketCache = new Map<string, Int32Array>();
 
 /** Buckets for queries at positions [qStart, qStart+qLen) against keys [0, kLen), row-major [qLen, kLen]. */
-export function bucketMatrix(qStart: number, qLen: number, kLen: number, bidirectional: boolean, numBuckets: number, maxDistance: number): Int32Array {
+export function bucketMatrix(
+  qStart: number,
+  qLen: number,
+  kLen: number,
+  bidirectional: boolean,
+  numBuckets: number,
+  maxDistance: number,
+): Int32Array {
   const key = `${qStart},${qLen},${kLen},${bidirectional},${numBuckets},${maxDistance}`;
   let m = bucketCache.get(key);
   if (!m) {
     m = new Int32Array(qLen * kLen);
     for (let i = 0; i < qLen; i++) {
-      for (let j = 0; j < kLen; j++) m[i * kLen + j] = relativePositionBucket(j - (qStart + i), bidirectional, numBuckets, maxDistance);
+      for (let j = 0; j < kLen; j++)
+        m[i * kLen + j] = relativePositionBucket(j - (qStart + i), bidirectional, numBuckets, maxDistance);
     }
     if (bucketCache.size > 4096) bucketCache.clear();
     bucketCache.set(key, m);
@@ -195,14 +234,23 @@ export class T5Block {
   readonly crossAttn: T5Attention | null;
   readonly ffLn: T5LayerNorm;
   readonly ff: T5DenseActDense | T5DenseGatedActDense;
-  constructor(readonly cfg: T5Config, readonly isDecoder: boolean, hasRelativeAttentionBias: boolean) {
+  constructor(
+    readonly cfg: T5Config,
+    readonly isDecoder: boolean,
+    hasRelativeAttentionBias: boolean,
+  ) {
     this.selfLn = new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon);
     this.selfAttn = new T5Attention(cfg, hasRelativeAttentionBias);
     this.crossLn = isDecoder ? new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon) : null;
     this.crossAttn = isDecoder ? new T5Attention(cfg, false) : null;
     this.ffLn = new T5LayerNorm(cfg.dModel, cfg.layerNormEpsilon);
     const { gated, act } = ffnKind(cfg);
-    const fn = act === 'relu' ? (x: Tensor) => x.relu() : act === 'gelu' ? (x: Tensor) => x.gelu('none') : (x: Tensor) => x.gelu('tanh');
+    const fn =
+      act === 'relu'
+        ? (x: Tensor) => x.relu()
+        : act === 'gelu'
+          ? (x: Tensor) => x.gelu('none')
+          : (x: Tensor) => x.gelu('tanh');
     this.ff = gated ? new T5DenseGatedActDense(cfg, fn) : new T5DenseActDense(cfg, fn);
   }
 
@@ -232,13 +280,22 @@ export class T5Block {
   }
 
   named(prefix: string): Named {
-    const n: Named = [...this.selfAttn.named(`${prefix}.layer.0.SelfAttention`), ...this.selfLn.named(`${prefix}.layer.0.layer_norm`)];
+    const n: Named = [
+      ...this.selfAttn.named(`${prefix}.layer.0.SelfAttention`),
+      ...this.selfLn.named(`${prefix}.layer.0.layer_norm`),
+    ];
     let i = 1;
     if (this.crossAttn && this.crossLn) {
-      n.push(...this.crossAttn.named(`${prefix}.layer.1.EncDecAttention`), ...this.crossLn.named(`${prefix}.layer.1.layer_norm`));
+      n.push(
+        ...this.crossAttn.named(`${prefix}.layer.1.EncDecAttention`),
+        ...this.crossLn.named(`${prefix}.layer.1.layer_norm`),
+      );
       i = 2;
     }
-    n.push(...this.ff.named(`${prefix}.layer.${i}.DenseReluDense`), ...this.ffLn.named(`${prefix}.layer.${i}.layer_norm`));
+    n.push(
+      ...this.ff.named(`${prefix}.layer.${i}.DenseReluDense`),
+      ...this.ffLn.named(`${prefix}.layer.${i}.layer_norm`),
+    );
     return n;
   }
 }
@@ -362,7 +419,14 @@ export class T5ForConditionalGeneration {
     const cfg = this.config;
     const blocks = decoder ? this.decoderBlocks : this.encoderBlocks;
     const w = blocks[0].selfAttn.relativeAttentionBias!;
-    const buckets = bucketMatrix(qStart, qLen, kLen, !decoder, cfg.relativeAttentionNumBuckets, cfg.relativeAttentionMaxDistance);
+    const buckets = bucketMatrix(
+      qStart,
+      qLen,
+      kLen,
+      !decoder,
+      cfg.relativeAttentionNumBuckets,
+      cfg.relativeAttentionMaxDistance,
+    );
     const ids = T.tensor(buckets, [qLen, kLen], 'int64');
     return T.embedding(w, ids).permute([2, 0, 1]).unsqueeze(0);
   }
@@ -389,13 +453,23 @@ export class T5ForConditionalGeneration {
    * With a cache (from `emptyCache` or a previous call): the ids are the next positions; returns the grown cache.
    * encoderMaskBias: [B, 1, 1, S] from maskBias(), or null when the source has no padding.
    */
-  decode(decoderInputIds: Tensor, encoderHidden: Tensor | null, encoderMaskBias: Tensor | null, cache?: DecoderCache | null): { logits: Tensor; cache: DecoderCache | null } {
+  decode(
+    decoderInputIds: Tensor,
+    encoderHidden: Tensor | null,
+    encoderMaskBias: Tensor | null,
+    cache?: DecoderCache | null,
+  ): { logits: Tensor; cache: DecoderCache | null } {
     const r = this.decoderHidden(decoderInputIds, encoderHidden, encoderMaskBias, cache);
     return { logits: this.lmLogits(r.hidden), cache: r.cache };
   }
 
   /** decode() without the LM head: the final decoder hidden states [B, T, D] (the loss applies the head to some rows only). */
-  decoderHidden(decoderInputIds: Tensor, encoderHidden: Tensor | null, encoderMaskBias: Tensor | null, cache?: DecoderCache | null): { hidden: Tensor; cache: DecoderCache | null } {
+  decoderHidden(
+    decoderInputIds: Tensor,
+    encoderHidden: Tensor | null,
+    encoderMaskBias: Tensor | null,
+    cache?: DecoderCache | null,
+  ): { hidden: Tensor; cache: DecoderCache | null } {
     const cfg = this.config;
     const tr = this.training;
     const t = decoderInputIds.shape[1];
@@ -464,7 +538,8 @@ export class T5ForConditionalGeneration {
   loss(batch: Seq2SeqBatch & { labels: Tensor }): Tensor {
     const enc = this.encode(batch.inputIds, batch.attentionMask);
     const maskBias = batch.attentionMask ? T5ForConditionalGeneration.maskBias(batch.attentionMask) : null;
-    const dec = batch.decoderInputIds ?? shiftRight(batch.labels, this.config.decoderStartTokenId, this.config.padTokenId);
+    const dec =
+      batch.decoderInputIds ?? shiftRight(batch.labels, this.config.decoderStartTokenId, this.config.padTokenId);
     const h = this.decoderHidden(dec, enc, maskBias).hidden;
     const [b, t, d] = h.shape;
     const { rows, targets } = labelledRows(batch.labels);
@@ -480,9 +555,15 @@ export function labelledRows(labels: Tensor): { rows: Tensor; targets: Tensor } 
   const rows = new Int32Array(n);
   const targets = new Int32Array(n);
   for (let i = 0, j = 0; i < all.length; i++) {
-    if (all[i] !== -100) { rows[j] = i; targets[j++] = all[i]!; }
+    if (all[i] !== -100) {
+      rows[j] = i;
+      targets[j++] = all[i]!;
+    }
   }
-  return { rows: T.tensor(rows, [n], 'int64', { device: labels.device }), targets: T.tensor(targets, [n], 'int64', { device: labels.device }) };
+  return {
+    rows: T.tensor(rows, [n], 'int64', { device: labels.device }),
+    targets: T.tensor(targets, [n], 'int64', { device: labels.device }),
+  };
 }
 
 /** HF `_shift_right`: decoder inputs = [start, labels[:-1]], with -100 replaced by pad. */

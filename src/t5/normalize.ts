@@ -21,12 +21,55 @@ export interface NormalizedText {
 
 /** Candidates for characters NFKD does not reduce to ASCII; the first one the vocabulary covers wins. */
 const FALLBACKS: Record<string, string[]> = {
-  'ß': ['ss'], 'ẞ': ['SS'], 'æ': ['ae'], 'Æ': ['AE'], 'œ': ['oe'], 'Œ': ['OE'], 'ø': ['o'], 'Ø': ['O'],
-  'đ': ['d'], 'Đ': ['D'], 'ð': ['d'], 'Ð': ['D'], 'þ': ['th'], 'Þ': ['Th'], 'ł': ['l'], 'Ł': ['L'], 'ı': ['i'], 'ħ': ['h'], 'Ħ': ['H'],
-  '‘': ["'", '’'], '⁄': ['/'], '’': ["'"], '‚': [','], '‛': ["'"], '′': ["'"], '´': ["'"], '`': ["'"], '‹': ["'"], '›': ["'"],
-  '“': ['"'], '”': ['"'], '„': ['“', '"'], '‟': ['"'], '″': ['"'], '«': ['“', '"'], '»': ['”', '"'],
-  '‐': ['-'], '‑': ['-'], '‒': ['-'], '–': ['-'], '—': ['-'], '―': ['-'], '−': ['-'], '•': ['-'], '·': ['-'],
-  '[': ['('], ']': [')'], '{': ['('], '}': [')'],
+  ß: ['ss'],
+  ẞ: ['SS'],
+  æ: ['ae'],
+  Æ: ['AE'],
+  œ: ['oe'],
+  Œ: ['OE'],
+  ø: ['o'],
+  Ø: ['O'],
+  đ: ['d'],
+  Đ: ['D'],
+  ð: ['d'],
+  Ð: ['D'],
+  þ: ['th'],
+  Þ: ['Th'],
+  ł: ['l'],
+  Ł: ['L'],
+  ı: ['i'],
+  ħ: ['h'],
+  Ħ: ['H'],
+  '‘': ["'", '’'],
+  '⁄': ['/'],
+  '’': ["'"],
+  '‚': [','],
+  '‛': ["'"],
+  '′': ["'"],
+  '´': ["'"],
+  '`': ["'"],
+  '‹': ["'"],
+  '›': ["'"],
+  '“': ['"'],
+  '”': ['"'],
+  '„': ['“', '"'],
+  '‟': ['"'],
+  '″': ['"'],
+  '«': ['“', '"'],
+  '»': ['”', '"'],
+  '‐': ['-'],
+  '‑': ['-'],
+  '‒': ['-'],
+  '–': ['-'],
+  '—': ['-'],
+  '―': ['-'],
+  '−': ['-'],
+  '•': ['-'],
+  '·': ['-'],
+  '[': ['('],
+  ']': [')'],
+  '{': ['('],
+  '}': [')'],
 };
 
 const MARKS = /\p{M}/gu;
@@ -41,8 +84,14 @@ export class CharNormalizer {
    * `covered`: the characters the vocabulary can spell (space is always covered: the pre-tokenizer
    * handles it). `protect`: strings passed through unchanged (added tokens such as `<sep>`, `<extra_id_0>`).
    */
-  constructor(readonly covered: ReadonlySet<string>, protect: readonly string[] = []) {
-    const alts = [...protect].filter((p) => p !== '').sort((a, b) => b.length - a.length).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  constructor(
+    readonly covered: ReadonlySet<string>,
+    protect: readonly string[] = [],
+  ) {
+    const alts = [...protect]
+      .filter((p) => p !== '')
+      .sort((a, b) => b.length - a.length)
+      .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     this.protect = alts.length > 0 ? new RegExp(alts.join('|'), 'g') : null;
   }
 
@@ -91,7 +140,11 @@ export class CharNormalizer {
   /** Just the normalised string (the tokenizer's hot path): the input itself when nothing changes. */
   normalizeString(text: string): string {
     let changed = false;
-    for (const c of text) if (!this.isCovered(c)) { changed = true; break; }
+    for (const c of text)
+      if (!this.isCovered(c)) {
+        changed = true;
+        break;
+      }
     return changed ? this.normalize(text).text : text;
   }
 
@@ -108,7 +161,10 @@ export class CharNormalizer {
       }
       groupFrom = out.length;
       out += s;
-      for (let k = 0; k < s.length; k++) { start.push(from); end.push(to); }
+      for (let k = 0; k < s.length; k++) {
+        start.push(from);
+        end.push(to);
+      }
     };
     const plain = (from: number, to: number) => {
       let i = from;
@@ -138,13 +194,17 @@ export class CharNormalizer {
 export function identityText(text: string): NormalizedText {
   const start = new Int32Array(text.length);
   const end = new Int32Array(text.length);
-  for (let i = 0; i < text.length; i++) { start[i] = i; end[i] = i + 1; }
+  for (let i = 0; i < text.length; i++) {
+    start[i] = i;
+    end[i] = i + 1;
+  }
   return { original: text, text, start, end };
 }
 
 /** Original range of the normalised range [a, b) (a < b). */
 export function toOriginalRange(n: NormalizedText, a: number, b: number): { start: number; end: number } {
-  if (a < 0 || b > n.text.length || a >= b) throw new Error(`toOriginalRange: [${a}, ${b}) is not a non-empty range of a ${n.text.length}-unit text`);
+  if (a < 0 || b > n.text.length || a >= b)
+    throw new Error(`toOriginalRange: [${a}, ${b}) is not a non-empty range of a ${n.text.length}-unit text`);
   return { start: n.start[a] as number, end: n.end[b - 1] as number };
 }
 
@@ -157,7 +217,8 @@ export function toNormalizedOffset(n: NormalizedText, i: number): number {
   let hi = n.start.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((n.start[mid] as number) < i) lo = mid + 1; else hi = mid;
+    if ((n.start[mid] as number) < i) lo = mid + 1;
+    else hi = mid;
   }
   return lo;
 }
@@ -166,7 +227,10 @@ export function toNormalizedOffset(n: NormalizedText, i: number): number {
 export function codePointToUtf16(text: string): Int32Array {
   const out: number[] = [];
   let i = 0;
-  for (const c of text) { out.push(i); i += c.length; }
+  for (const c of text) {
+    out.push(i);
+    i += c.length;
+  }
   out.push(i);
   return Int32Array.from(out);
 }

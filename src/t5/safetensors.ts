@@ -8,7 +8,18 @@ import { atomicWriteFile, readJsonFile, writeJsonFile } from '../util/fs';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-export const ST_ITEMSIZE: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const ST_ITEMSIZE: Record<StDType, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 export interface RawTensor {
   dtype: StDType;
@@ -32,18 +43,23 @@ function numelOf(shape: number[]): number {
 
 /** Parse a whole safetensors file held in memory. `source` names it in errors. */
 export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): SafetensorsFile {
-  if (buf.byteLength < 8) throw new Error(`safetensors ${source}: file is ${buf.byteLength} bytes, too short for the 8-byte header length`);
+  if (buf.byteLength < 8)
+    throw new Error(`safetensors ${source}: file is ${buf.byteLength} bytes, too short for the 8-byte header length`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = Number(dv.getBigUint64(0, true));
   if (n > MAX_HEADER) throw new Error(`safetensors ${source}: bad header: header length ${n} exceeds ${MAX_HEADER}`);
-  if (8 + n > buf.byteLength) throw new Error(`safetensors ${source}: truncated file: header needs ${n} bytes but only ${buf.byteLength - 8} follow`);
+  if (8 + n > buf.byteLength)
+    throw new Error(
+      `safetensors ${source}: truncated file: header needs ${n} bytes but only ${buf.byteLength - 8} follow`,
+    );
   let header: unknown;
   try {
     header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, n).toString('utf8'));
   } catch (e) {
     throw new Error(`safetensors ${source}: bad header: not valid JSON (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`safetensors ${source}: bad header: not a JSON object`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new Error(`safetensors ${source}: bad header: not a JSON object`);
   const dataStart = 8 + n;
   const dataLen = buf.byteLength - dataStart;
   const metadata: Record<string, string> = {};
@@ -51,9 +67,11 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): Safetens
   const spans: Array<[number, number, string]> = [];
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof v !== 'object' || v === null) throw new Error(`safetensors ${source}: bad header: __metadata__ is not an object`);
+      if (typeof v !== 'object' || v === null)
+        throw new Error(`safetensors ${source}: bad header: __metadata__ is not an object`);
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof s !== 'string') throw new Error(`safetensors ${source}: bad header: __metadata__.${k} is not a string`);
+        if (typeof s !== 'string')
+          throw new Error(`safetensors ${source}: bad header: __metadata__.${k} is not a string`);
         metadata[k] = s;
       }
       continue;
@@ -61,25 +79,42 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): Safetens
     const where = `safetensors ${source}: tensor "${name}"`;
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== 'object' || e === null) throw new Error(`${where}: bad header entry`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in ST_ITEMSIZE)) throw new Error(`${where}: unsupported dtype ${JSON.stringify(e.dtype)}`);
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(e.shape)}`);
+    if (typeof e.dtype !== 'string' || !(e.dtype in ST_ITEMSIZE))
+      throw new Error(`${where}: unsupported dtype ${JSON.stringify(e.dtype)}`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw new Error(`${where}: bad shape ${JSON.stringify(e.shape)}`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[1] < off[0]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isInteger(d) && d >= 0) ||
+      off[1] < off[0]
+    ) {
       throw new Error(`${where}: bad data_offsets ${JSON.stringify(off)}`);
     }
     const dtype = e.dtype as StDType;
     const shape = e.shape as number[];
     const [b, end] = off as [number, number];
     const want = numelOf(shape) * ST_ITEMSIZE[dtype];
-    if (end - b !== want) throw new Error(`${where}: data_offsets [${b}, ${end}] hold ${end - b} bytes but ${dtype}${JSON.stringify(shape)} needs ${want}`);
-    if (end > dataLen) throw new Error(`${where}: truncated file: data ends at ${end} but the data region has ${dataLen} bytes`);
-    tensors.set(name, { dtype, shape, data: buf.subarray(dataStart + b, dataStart + end), ...(source !== '<buffer>' ? { file: source } : {}) });
+    if (end - b !== want)
+      throw new Error(
+        `${where}: data_offsets [${b}, ${end}] hold ${end - b} bytes but ${dtype}${JSON.stringify(shape)} needs ${want}`,
+      );
+    if (end > dataLen)
+      throw new Error(`${where}: truncated file: data ends at ${end} but the data region has ${dataLen} bytes`);
+    tensors.set(name, {
+      dtype,
+      shape,
+      data: buf.subarray(dataStart + b, dataStart + end),
+      ...(source !== '<buffer>' ? { file: source } : {}),
+    });
     spans.push([b, end, name]);
   }
   // The format forbids overlaps (and holes); overlapping views would alias silently.
   spans.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
   for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) throw new Error(`safetensors ${source}: tensor "${spans[i][2]}" overlaps tensor "${spans[i - 1][2]}"`);
+    if (spans[i][0] < spans[i - 1][1])
+      throw new Error(`safetensors ${source}: tensor "${spans[i][2]}" overlaps tensor "${spans[i - 1][2]}"`);
   }
   return { metadata, tensors };
 }
@@ -89,14 +124,22 @@ export function readSafetensors(file: string): SafetensorsFile {
 }
 
 /** Serialise; tensors are laid out in name order, header padded with spaces to 8 bytes (as the Rust crate does). */
-export function serializeSafetensors(tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>): Buffer {
-  const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+export function serializeSafetensors(
+  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  metadata?: Record<string, string>,
+): Buffer {
+  const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))].sort((a, b) =>
+    a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0,
+  );
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let off = 0;
   for (const [name, t] of entries) {
     const want = numelOf(t.shape) * ST_ITEMSIZE[t.dtype];
-    if (t.data.byteLength !== want) throw new Error(`safetensors write: tensor "${name}" has ${t.data.byteLength} bytes but ${t.dtype}${JSON.stringify(t.shape)} needs ${want}`);
+    if (t.data.byteLength !== want)
+      throw new Error(
+        `safetensors write: tensor "${name}" has ${t.data.byteLength} bytes but ${t.dtype}${JSON.stringify(t.shape)} needs ${want}`,
+      );
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + want] };
     off += want;
   }
@@ -114,7 +157,11 @@ export function serializeSafetensors(tensors: Map<string, RawTensor> | Record<st
   return out;
 }
 
-export function writeSafetensors(file: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  file: string,
+  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  metadata?: Record<string, string>,
+): void {
   atomicWriteFile(file, serializeSafetensors(tensors, metadata));
 }
 
@@ -138,7 +185,8 @@ export function readModelWeights(dir: string): SafetensorsFile {
   const shards = new Map<string, SafetensorsFile>();
   const out: SafetensorsFile = { metadata: {}, tensors: new Map() };
   for (const [name, shard] of Object.entries(wm)) {
-    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) throw new Error(`${indexPath}: tensor "${name}" maps to bad shard name ${JSON.stringify(shard)}`);
+    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\'))
+      throw new Error(`${indexPath}: tensor "${name}" maps to bad shard name ${JSON.stringify(shard)}`);
     let f = shards.get(shard);
     if (!f) {
       f = readSafetensors(path.join(dir, shard));
@@ -157,7 +205,11 @@ export function readModelWeights(dir: string): SafetensorsFile {
  * `model-0000i-of-0000n.safetensors` shards plus the index (same naming as transformers).
  * Stale weight files from a previous save are removed afterwards.
  */
-export function writeModelWeights(dir: string, tensors: Map<string, RawTensor>, opts: { maxShardBytes?: number; metadata?: Record<string, string> } = {}): string[] {
+export function writeModelWeights(
+  dir: string,
+  tensors: Map<string, RawTensor>,
+  opts: { maxShardBytes?: number; metadata?: Record<string, string> } = {},
+): string[] {
   const max = opts.maxShardBytes ?? 5 * 1024 ** 3;
   const metadata = opts.metadata ?? { format: 'pt' };
   const names = [...tensors.keys()].sort();

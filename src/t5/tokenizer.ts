@@ -46,7 +46,10 @@ export class T5Tokenizer {
   /** Maps characters the vocabulary lacks (é→e, emoji→space) before encoding; null when it spells them all. */
   readonly normalizer: CharNormalizer | null;
 
-  private constructor(readonly inner: Tokenizer, readonly json: string) {
+  private constructor(
+    readonly inner: Tokenizer,
+    readonly json: string,
+  ) {
     const id = (t: string) => inner.tokenToId(t);
     const need = (t: string) => {
       const v = id(t);
@@ -75,7 +78,8 @@ export class T5Tokenizer {
     const tj = path.join(dir, 'tokenizer.json');
     if (fs.existsSync(tj)) return T5Tokenizer.fromFile(tj);
     const sp = path.join(dir, 'spiece.model');
-    if (fs.existsSync(sp)) return T5Tokenizer.fromJSON(tokenizerJsonFromSpiece(fs.readFileSync(sp), { addTokens: [SEP_TOKEN] }));
+    if (fs.existsSync(sp))
+      return T5Tokenizer.fromJSON(tokenizerJsonFromSpiece(fs.readFileSync(sp), { addTokens: [SEP_TOKEN] }));
     throw new Error(`no tokenizer.json or spiece.model in ${dir}`);
   }
 
@@ -112,10 +116,13 @@ export class T5Tokenizer {
 
   async encodeBatch(texts: string[], opts: EncodeOptions = {}): Promise<number[][]> {
     const addEos = opts.addEos ?? true;
-    if (opts.maxLength !== undefined && opts.maxLength < (addEos ? 1 : 0)) throw new Error(`tokenizer: maxLength ${opts.maxLength} too small`);
+    if (opts.maxLength !== undefined && opts.maxLength < (addEos ? 1 : 0))
+      throw new Error(`tokenizer: maxLength ${opts.maxLength} too small`);
     if (texts.length === 0) return [];
     const norm = this.normalizer && opts.normalize !== false ? this.normalizer : null;
-    const encs = await this.inner.encodeBatch(norm ? texts.map((t) => norm.normalizeString(t)) : texts, { addSpecialTokens: false });
+    const encs = await this.inner.encodeBatch(norm ? texts.map((t) => norm.normalizeString(t)) : texts, {
+      addSpecialTokens: false,
+    });
     return encs.map((e) => {
       let ids = e.getIds();
       if (opts.maxLength !== undefined) ids = ids.slice(0, opts.maxLength - (addEos ? 1 : 0));
@@ -215,7 +222,10 @@ export interface SpmModel {
 
 class PbReader {
   pos = 0;
-  constructor(readonly buf: Uint8Array, readonly end = buf.length) {}
+  constructor(
+    readonly buf: Uint8Array,
+    readonly end = buf.length,
+  ) {}
   varint(): number {
     let r = 0;
     let mul = 1;
@@ -260,7 +270,15 @@ class PbReader {
 }
 
 export function parseSpiece(buf: Uint8Array): SpmModel {
-  const m: SpmModel = { pieces: [], modelType: 1, unkId: 0, byteFallback: false, precompiledCharsmap: new Uint8Array(0), addDummyPrefix: true, removeExtraWhitespaces: true };
+  const m: SpmModel = {
+    pieces: [],
+    modelType: 1,
+    unkId: 0,
+    byteFallback: false,
+    precompiledCharsmap: new Uint8Array(0),
+    addDummyPrefix: true,
+    removeExtraWhitespaces: true,
+  };
   const r = new PbReader(buf);
   const dec = new TextDecoder();
   r.fields((f, w) => {
@@ -302,7 +320,10 @@ export function parseSpiece(buf: Uint8Array): SpmModel {
  * Unigram over the pieces + `<extra_id_99>`..`<extra_id_0>`, Precompiled normaliser + whitespace
  * collapsing, Metaspace pre-tokenizer/decoder, `$A </s>` post-processor.
  */
-export function tokenizerJsonFromSpiece(buf: Uint8Array, opts: { extraIds?: number; addTokens?: string[] } = {}): string {
+export function tokenizerJsonFromSpiece(
+  buf: Uint8Array,
+  opts: { extraIds?: number; addTokens?: string[] } = {},
+): string {
   const spm = parseSpiece(buf);
   const extra = opts.extraIds ?? 100;
   const vocab: Array<[string, number]> = spm.pieces.map((p) => [p.piece, p.score]);
@@ -318,7 +339,8 @@ export function tokenizerJsonFromSpiece(buf: Uint8Array, opts: { extraIds?: numb
   const eosId = spm.pieces.findIndex((p) => p.piece === '</s>');
   if (eosId < 0) throw new Error('spiece.model: no </s> piece');
   const norms: unknown[] = [];
-  if (spm.precompiledCharsmap.length > 0) norms.push({ type: 'Precompiled', precompiled_charsmap: Buffer.from(spm.precompiledCharsmap).toString('base64') });
+  if (spm.precompiledCharsmap.length > 0)
+    norms.push({ type: 'Precompiled', precompiled_charsmap: Buffer.from(spm.precompiledCharsmap).toString('base64') });
   norms.push({ type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' });
   const prepend = spm.addDummyPrefix ? 'always' : 'never';
   const j = {
@@ -331,7 +353,12 @@ export function tokenizerJsonFromSpiece(buf: Uint8Array, opts: { extraIds?: numb
     post_processor: {
       type: 'TemplateProcessing',
       single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'B', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } },
+      ],
       special_tokens: { '</s>': { id: '</s>', ids: [eosId], tokens: ['</s>'] } },
     },
     decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: prepend, split: true },

@@ -35,7 +35,11 @@ export function collate(examples: Seq2SeqExample[], padId: number): Seq2SeqTenso
     mask.fill(1, i * s, i * s + e.source.length);
     labels.set(e.target, i * t);
   });
-  return { inputIds: T.tensor(ids, [b, s], 'int64'), attentionMask: T.tensor(mask, [b, s], 'int64'), labels: T.tensor(labels, [b, t], 'int64') };
+  return {
+    inputIds: T.tensor(ids, [b, s], 'int64'),
+    attentionMask: T.tensor(mask, [b, s], 'int64'),
+    labels: T.tensor(labels, [b, t], 'int64'),
+  };
 }
 
 export interface Optimizer {
@@ -60,7 +64,8 @@ export function newPaddingStats(): PaddingStats {
 export function addPadding(into: PaddingStats, batches: readonly Seq2SeqExample[][]): PaddingStats {
   for (const b of batches) {
     if (b.length === 0) continue;
-    let s = 0, t = 0;
+    let s = 0,
+      t = 0;
     for (const e of b) {
       into.sourceTokens += e.source.length;
       into.targetTokens += e.target.length;
@@ -112,10 +117,13 @@ export function groupByLength<E extends Seq2SeqExample>(examples: readonly E[], 
   const maxPad = opts.maxPadFraction ?? groupDefaults().maxPadFraction;
   const n = examples.length;
   if (n <= 1) return n === 0 ? [] : [[...examples]];
-  const order = examples.map((_, i) => i).sort((a, b) => {
-    const x = examples[a]!, y = examples[b]!;
-    return x.source.length - y.source.length || x.target.length - y.target.length || a - b;
-  });
+  const order = examples
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const x = examples[a]!,
+        y = examples[b]!;
+      return x.source.length - y.source.length || x.target.length - y.target.length || a - b;
+    });
   const src = order.map((i) => examples[i]!.source.length);
   const tgt = order.map((i) => examples[i]!.target.length);
   const real = src.reduce((a, v) => a + v, 0) + tgt.reduce((a, v) => a + v, 0);
@@ -126,13 +134,18 @@ export function groupByLength<E extends Seq2SeqExample>(examples: readonly E[], 
   for (let cost = opts.groupCost ?? groupDefaults().groupCost; ; cost /= 2) {
     for (let j = 1; j <= n; j++) {
       best[j] = Infinity;
-      let s = 0, t = 0;
+      let s = 0,
+        t = 0;
       for (let i = j - 1; i >= 0; i--) {
         s = Math.max(s, src[i]!);
         t = Math.max(t, tgt[i]!);
         const pos = (j - i) * (s + t);
         const c = best[i]! + pos + cost;
-        if (c < best[j]!) { best[j] = c; from[j] = i; positions[j] = positions[i]! + pos; }
+        if (c < best[j]!) {
+          best[j] = c;
+          from[j] = i;
+          positions[j] = positions[i]! + pos;
+        }
       }
     }
     if (1 - real / positions[n]! <= maxPad || cost * n < 1) break;
@@ -169,7 +182,11 @@ export interface StepResult {
  * run and save nothing (they add which model, the step and what to change).
  */
 export class NonFiniteStepError extends Error {
-  constructor(readonly what: 'loss' | 'gradient norm', readonly value: number, readonly step: number) {
+  constructor(
+    readonly what: 'loss' | 'gradient norm',
+    readonly value: number,
+    readonly step: number,
+  ) {
     super(`training step ${step}: ${what} is ${value} (the step was not applied)`);
     this.name = 'NonFiniteStepError';
   }
@@ -188,7 +205,11 @@ function countTargets(examples: Seq2SeqExample[]): number {
  * Mean cross-entropy of one batch (scalar tensor); the model's train/eval mode decides dropout.
  * With autocast the forward runs in bf16 where autocast allows; the loss is always fp32.
  */
-export function seq2seqLoss(model: T5ForConditionalGeneration, batch: Seq2SeqTensors, autocast: 'bfloat16' | null = null): Tensor {
+export function seq2seqLoss(
+  model: T5ForConditionalGeneration,
+  batch: Seq2SeqTensors,
+  autocast: 'bfloat16' | null = null,
+): Tensor {
   const run = () => model.loss({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, labels: batch.labels });
   return autocast ? T.autocast(run, autocast) : run();
 }
@@ -196,7 +217,11 @@ export function seq2seqLoss(model: T5ForConditionalGeneration, batch: Seq2SeqTen
 export class Seq2SeqTrainer {
   stepCount = 0;
   readonly params: Tensor[];
-  constructor(readonly model: T5ForConditionalGeneration, readonly optimizer: Optimizer, readonly opts: TrainerOptions = {}) {
+  constructor(
+    readonly model: T5ForConditionalGeneration,
+    readonly optimizer: Optimizer,
+    readonly opts: TrainerOptions = {},
+  ) {
     this.params = model.parameters();
   }
 
@@ -232,7 +257,11 @@ export class Seq2SeqTrainer {
     if (this.opts.maxGradNorm) gradNorm = T.clipGradNorm(this.params, this.opts.maxGradNorm);
     // The loss is already a JS number and clipping's norm comes free: checking them costs nothing, and refusing the
     // step keeps NaN out of the weights (and so out of every checkpoint or model saved afterwards).
-    const bad = !Number.isFinite(lossSum) ? { what: 'loss' as const, v: lossSum } : gradNorm !== null && !Number.isFinite(gradNorm) ? { what: 'gradient norm' as const, v: gradNorm } : null;
+    const bad = !Number.isFinite(lossSum)
+      ? { what: 'loss' as const, v: lossSum }
+      : gradNorm !== null && !Number.isFinite(gradNorm)
+        ? { what: 'gradient norm' as const, v: gradNorm }
+        : null;
     if (bad) {
       this.optimizer.zeroGrad();
       throw new NonFiniteStepError(bad.what, bad.v, this.stepCount + 1);
@@ -250,7 +279,12 @@ export class Seq2SeqTrainer {
     this.model.eval();
     try {
       const groups = this.groups([batch]);
-      const mean = (g: Seq2SeqExample[]) => T.noGrad(() => T.tidy(() => seq2seqLoss(this.model, collate(g, this.model.config.padTokenId), this.opts.autocast ?? null).item()));
+      const mean = (g: Seq2SeqExample[]) =>
+        T.noGrad(() =>
+          T.tidy(() =>
+            seq2seqLoss(this.model, collate(g, this.model.config.padTokenId), this.opts.autocast ?? null).item(),
+          ),
+        );
       if (groups.length === 1) return mean(groups[0]!);
       const total = groups.reduce((a, m) => a + countTargets(m), 0);
       return groups.reduce((a, g) => a + mean(g) * countTargets(g), 0) / total;

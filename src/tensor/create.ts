@@ -19,13 +19,18 @@ function finish(id: number, requiresGrad: boolean | undefined): Tensor {
   return t;
 }
 
-function dev(d: Device | undefined): number { return deviceCode(d ?? defaultDevice); }
+function dev(d: Device | undefined): number {
+  return deviceCode(d ?? defaultDevice);
+}
 
 /** Shape and flat values of a (possibly nested) number array; ragged input is an error. */
 function flattenNested(data: NestedNumbers): { shape: number[]; flat: number[] } {
   const shape: number[] = [];
   let level: unknown = data;
-  while (Array.isArray(level)) { shape.push(level.length); level = level[0]; }
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0];
+  }
   const flat: number[] = [];
   const walk = (x: unknown, depth: number): void => {
     if (depth === shape.length) {
@@ -44,24 +49,54 @@ function flattenNested(data: NestedNumbers): { shape: number[]; flat: number[] }
  * A tensor from JS data (copied). number arrays default to float32, Int32Array to int32,
  * BigInt64Array to int64, Uint8Array to bool; `dtype` converts. Shape defaults to the data's.
  */
-export function tensor(data: TensorData, shape?: Shape, dtype?: DType, opts: Omit<CreateOptions, 'dtype'> = {}): Tensor {
+export function tensor(
+  data: TensorData,
+  shape?: Shape,
+  dtype?: DType,
+  opts: Omit<CreateOptions, 'dtype'> = {},
+): Tensor {
   let src: ArrayBufferView;
   let srcCode: number;
   let inferred: number[];
   let dflt: DType;
-  if (data instanceof Float32Array) { src = data; srcCode = 0; dflt = 'float32'; inferred = [data.length]; }
-  else if (data instanceof Float64Array) { src = data; srcCode = 1; dflt = 'float64'; inferred = [data.length]; }
-  else if (data instanceof Int32Array) { src = data; srcCode = 5; dflt = 'int32'; inferred = [data.length]; }
-  else if (data instanceof BigInt64Array) { src = data; srcCode = 4; dflt = 'int64'; inferred = [data.length]; }
-  else if (data instanceof Uint8Array) { src = data; srcCode = UINT8_CODE; dflt = 'bool'; inferred = [data.length]; }
-  else if (Array.isArray(data)) {
+  if (data instanceof Float32Array) {
+    src = data;
+    srcCode = 0;
+    dflt = 'float32';
+    inferred = [data.length];
+  } else if (data instanceof Float64Array) {
+    src = data;
+    srcCode = 1;
+    dflt = 'float64';
+    inferred = [data.length];
+  } else if (data instanceof Int32Array) {
+    src = data;
+    srcCode = 5;
+    dflt = 'int32';
+    inferred = [data.length];
+  } else if (data instanceof BigInt64Array) {
+    src = data;
+    srcCode = 4;
+    dflt = 'int64';
+    inferred = [data.length];
+  } else if (data instanceof Uint8Array) {
+    src = data;
+    srcCode = UINT8_CODE;
+    dflt = 'bool';
+    inferred = [data.length];
+  } else if (Array.isArray(data)) {
     const { shape: s, flat } = flattenNested(data);
     inferred = s;
     dflt = 'float32';
     const target = dtype ?? dflt;
     // float64 keeps integers exact up to 2^53 for int64/int32 targets.
-    if (target === 'float32' || (isFloating(target) && target !== 'float64')) { src = Float32Array.from(flat); srcCode = 0; }
-    else { src = Float64Array.from(flat); srcCode = 1; }
+    if (target === 'float32' || (isFloating(target) && target !== 'float64')) {
+      src = Float32Array.from(flat);
+      srcCode = 0;
+    } else {
+      src = Float64Array.from(flat);
+      srcCode = 1;
+    }
   } else {
     throw new Error('tensor(): data must be a number array or a typed array');
   }
@@ -70,7 +105,12 @@ export function tensor(data: TensorData, shape?: Shape, dtype?: DType, opts: Omi
 }
 
 /** Raw little-endian bytes (e.g. a safetensors slice; bf16 included), copied; any alignment. */
-export function fromBuffer(bytes: Uint8Array, dtype: DType, shape: Shape, opts: Omit<CreateOptions, 'dtype'> = {}): Tensor {
+export function fromBuffer(
+  bytes: Uint8Array,
+  dtype: DType,
+  shape: Shape,
+  opts: Omit<CreateOptions, 'dtype'> = {},
+): Tensor {
   const code = dtypeCode(dtype);
   return finish(N.fromBytes(bytes, code, shape, code, dev(opts.device)), opts.requiresGrad);
 }

@@ -4,7 +4,13 @@ export type Device = 'cpu' | 'cuda';
 export type Shape = readonly number[];
 
 const CODES: Record<DType, number> = {
-  float32: 0, float64: 1, bfloat16: 2, float16: 3, int64: 4, int32: 5, bool: 6,
+  float32: 0,
+  float64: 1,
+  bfloat16: 2,
+  float16: 3,
+  int64: 4,
+  int32: 5,
+  bool: 6,
 };
 const NAMES: readonly DType[] = ['float32', 'float64', 'bfloat16', 'float16', 'int64', 'int32', 'bool'];
 /** Raw uint8 source data (Uint8Array input); not a user-facing dtype. */

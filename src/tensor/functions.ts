@@ -3,10 +3,20 @@ import { N } from './native';
 import { Tensor, idOf } from './tensor';
 
 export function cat(ts: readonly Tensor[], dim = 0): Tensor {
-  return new Tensor(N.cat(ts.map((t) => idOf(t, 'cat')), dim));
+  return new Tensor(
+    N.cat(
+      ts.map((t) => idOf(t, 'cat')),
+      dim,
+    ),
+  );
 }
 export function stack(ts: readonly Tensor[], dim = 0): Tensor {
-  return new Tensor(N.stack(ts.map((t) => idOf(t, 'stack')), dim));
+  return new Tensor(
+    N.stack(
+      ts.map((t) => idOf(t, 'stack')),
+      dim,
+    ),
+  );
 }
 /** cond ? a : b elementwise, with broadcasting; a and b may be numbers. */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
@@ -17,13 +27,19 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   const ia = idOf(a, 'where');
   return new Tensor(typeof b === 'number' ? N.whereTS(c, ia, b) : N.where(c, ia, idOf(b, 'where')));
 }
-export function triu(t: Tensor, diagonal = 0): Tensor { return new Tensor(N.triu(idOf(t, 'triu'), diagonal)); }
-export function tril(t: Tensor, diagonal = 0): Tensor { return new Tensor(N.tril(idOf(t, 'tril'), diagonal)); }
+export function triu(t: Tensor, diagonal = 0): Tensor {
+  return new Tensor(N.triu(idOf(t, 'triu'), diagonal));
+}
+export function tril(t: Tensor, diagonal = 0): Tensor {
+  return new Tensor(N.tril(idOf(t, 'tril'), diagonal));
+}
 /** x @ weight^T (+ bias); weight is [out, in], as torch.nn.functional.linear. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   return new Tensor(N.linear(idOf(x, 'linear'), idOf(weight, 'linear'), bias ? idOf(bias, 'linear') : 0));
 }
-export function matmul(a: Tensor, b: Tensor): Tensor { return a.matmul(b); }
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  return a.matmul(b);
+}
 /** Rows of weight [V, D] for int64 ids of any shape -> [...ids.shape, D]. */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   return new Tensor(N.embedding(idOf(weight, 'embedding'), idOf(ids, 'embedding')));
@@ -45,8 +61,15 @@ const REDUCTIONS = { none: 0, mean: 1, sum: 2 } as const;
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const reduction = REDUCTIONS[opts.reduction ?? 'mean'];
   if (reduction === undefined) throw new Error(`crossEntropy: unknown reduction '${String(opts.reduction)}'`);
-  return new Tensor(N.crossEntropy(idOf(logits, 'crossEntropy'), idOf(targets, 'crossEntropy'),
-    opts.ignoreIndex ?? -100, opts.labelSmoothing ?? 0, reduction));
+  return new Tensor(
+    N.crossEntropy(
+      idOf(logits, 'crossEntropy'),
+      idOf(targets, 'crossEntropy'),
+      opts.ignoreIndex ?? -100,
+      opts.labelSmoothing ?? 0,
+      reduction,
+    ),
+  );
 }
 
 /** T5 layer norm: x * rsqrt(mean(x^2, -1) + eps) * weight, statistics in fp32 (HF T5LayerNorm). */
@@ -61,8 +84,20 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
  * matmul + softmax + matmul (autograd, autocast, CUDA).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias?: Tensor | null, scale = 1): Tensor {
-  return new Tensor(N.attention(idOf(q, 'attention'), idOf(k, 'attention'), idOf(v, 'attention'), bias ? idOf(bias, 'attention') : 0, scale));
+  return new Tensor(
+    N.attention(
+      idOf(q, 'attention'),
+      idOf(k, 'attention'),
+      idOf(v, 'attention'),
+      bias ? idOf(bias, 'attention') : 0,
+      scale,
+    ),
+  );
 }
 
-export function softmax(x: Tensor, dim: number): Tensor { return x.softmax(dim); }
-export function logSoftmax(x: Tensor, dim: number): Tensor { return x.logSoftmax(dim); }
+export function softmax(x: Tensor, dim: number): Tensor {
+  return x.softmax(dim);
+}
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  return x.logSoftmax(dim);
+}

@@ -5,12 +5,49 @@ export type { CreateOptions, TensorData, NestedNumbers } from './create';
 export { tensor, fromBuffer, zeros, ones, full, arange, randn, rand, randint, zerosLike, onesLike } from './create';
 export type { CrossEntropyOptions } from './functions';
 export {
-  cat, stack, where, triu, tril, linear, matmul, embedding, dropout, crossEntropy, rmsNorm, softmax, logSoftmax, attention,
+  cat,
+  stack,
+  where,
+  triu,
+  tril,
+  linear,
+  matmul,
+  embedding,
+  dropout,
+  crossEntropy,
+  rmsNorm,
+  softmax,
+  logSoftmax,
+  attention,
 } from './functions';
-export { tidy, dispose, noGrad, enableGrad, isGradEnabled, autocast, autocastDtype, liveTensors, memoryStats } from './scope';
 export {
-  setNumThreads, getNumThreads, defaultThreads, physicalCores, manualSeed, getRngState, setRngState,
-  cudaAvailable, defaultDevice, setDefaultDevice, getDefaultDevice, blasLibraries, config, governThreads, onThreadChange, allocator,
+  tidy,
+  dispose,
+  noGrad,
+  enableGrad,
+  isGradEnabled,
+  autocast,
+  autocastDtype,
+  liveTensors,
+  memoryStats,
+} from './scope';
+export {
+  setNumThreads,
+  getNumThreads,
+  defaultThreads,
+  physicalCores,
+  manualSeed,
+  getRngState,
+  setRngState,
+  cudaAvailable,
+  defaultDevice,
+  setDefaultDevice,
+  getDefaultDevice,
+  blasLibraries,
+  config,
+  governThreads,
+  onThreadChange,
+  allocator,
 } from './runtime';
 export { waitMode, ompWaitPolicy, governThreadCount, type GovernorState, type WaitMode } from './threads';
 export type { OptimizerStateDict, AdamWOptions, AdafactorOptions } from './optim';
@@ -19,4 +56,6 @@ export * as schedules from './schedules';
 
 import type { Tensor } from './tensor';
 /** Same as t.keep(): t survives every enclosing tidy(). */
-export function keep<T extends Tensor>(t: T): T { return t.keep(); }
+export function keep<T extends Tensor>(t: T): T {
+  return t.keep();
+}

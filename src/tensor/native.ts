@@ -51,7 +51,9 @@ export interface NativeAddon {
   // ops
   to(a: Id, dtype: number): Id;
   toDevice(a: Id, device: number): Id;
-  clone: Unary; contiguous: Unary; detach: Unary;
+  clone: Unary;
+  contiguous: Unary;
+  detach: Unary;
   reshape(a: Id, shape: readonly number[]): Id;
   view(a: Id, shape: readonly number[]): Id;
   permute(a: Id, dims: readonly number[]): Id;
@@ -63,16 +65,45 @@ export interface NativeAddon {
   flatten(a: Id, start: number, end: number): Id;
   cat(ids: readonly Id[], dim: number): Id;
   stack(ids: readonly Id[], dim: number): Id;
-  add: Binary; addS: WithScalar; sub: Binary; subS: WithScalar; mul: Binary; mulS: WithScalar;
-  div: Binary; divS: WithScalar; pow: WithScalar;
-  neg: Unary; sqrt: Unary; rsqrt: Unary; exp: Unary; log: Unary; abs: Unary; tanh: Unary;
-  sigmoid: Unary; relu: Unary;
+  add: Binary;
+  addS: WithScalar;
+  sub: Binary;
+  subS: WithScalar;
+  mul: Binary;
+  mulS: WithScalar;
+  div: Binary;
+  divS: WithScalar;
+  pow: WithScalar;
+  neg: Unary;
+  sqrt: Unary;
+  rsqrt: Unary;
+  exp: Unary;
+  log: Unary;
+  abs: Unary;
+  tanh: Unary;
+  sigmoid: Unary;
+  relu: Unary;
   gelu(a: Id, tanh: boolean): Id;
-  minimum: Binary; minimumS: WithScalar; maximum: Binary; maximumS: WithScalar;
+  minimum: Binary;
+  minimumS: WithScalar;
+  maximum: Binary;
+  maximumS: WithScalar;
   clamp(a: Id, min: number, max: number): Id;
-  eq: Binary; eqS: WithScalar; ne: Binary; neS: WithScalar; lt: Binary; ltS: WithScalar;
-  le: Binary; leS: WithScalar; gt: Binary; gtS: WithScalar; ge: Binary; geS: WithScalar;
-  logicalAnd: Binary; logicalOr: Binary; logicalNot: Unary;
+  eq: Binary;
+  eqS: WithScalar;
+  ne: Binary;
+  neS: WithScalar;
+  lt: Binary;
+  ltS: WithScalar;
+  le: Binary;
+  leS: WithScalar;
+  gt: Binary;
+  gtS: WithScalar;
+  ge: Binary;
+  geS: WithScalar;
+  logicalAnd: Binary;
+  logicalOr: Binary;
+  logicalNot: Unary;
   maskedFill(a: Id, mask: Id, value: number): Id;
   where(c: Id, a: Id, b: Id): Id;
   whereTS(c: Id, a: Id, b: number): Id;
@@ -80,7 +111,8 @@ export interface NativeAddon {
   whereSS(c: Id, a: number, b: number): Id;
   triu(a: Id, diagonal: number): Id;
   tril(a: Id, diagonal: number): Id;
-  matmul: Binary; bmm: Binary;
+  matmul: Binary;
+  bmm: Binary;
   linear(x: Id, w: Id, b: Id): Id;
   sum(a: Id, dims: Dims | undefined, keepdim: boolean): Id;
   mean(a: Id, dims: Dims | undefined, keepdim: boolean): Id;
@@ -107,11 +139,35 @@ export interface NativeAddon {
   normal_(a: Id, mean: number, std: number): void;
   uniform_(a: Id, lo: number, hi: number): void;
   // optimizers
-  adamw(params: Int32Array, expAvg: Int32Array, expAvgSq: Int32Array, steps: Float64Array,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number): void;
-  adafactor(params: Int32Array, expAvg: Int32Array, row: Int32Array, col: Int32Array, expAvgSq: Int32Array,
-    steps: Float64Array, lr: number, eps1: number, eps2: number, clipThreshold: number, decayRate: number,
-    beta1: number, weightDecay: number, scaleParameter: boolean, relativeStep: boolean, warmupInit: boolean): void;
+  adamw(
+    params: Int32Array,
+    expAvg: Int32Array,
+    expAvgSq: Int32Array,
+    steps: Float64Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+  ): void;
+  adafactor(
+    params: Int32Array,
+    expAvg: Int32Array,
+    row: Int32Array,
+    col: Int32Array,
+    expAvgSq: Int32Array,
+    steps: Float64Array,
+    lr: number,
+    eps1: number,
+    eps2: number,
+    clipThreshold: number,
+    decayRate: number,
+    beta1: number,
+    weightDecay: number,
+    scaleParameter: boolean,
+    relativeStep: boolean,
+    warmupInit: boolean,
+  ): void;
   clipGradNorm(params: Int32Array, maxNorm: number): number;
 }
 
@@ -141,7 +197,9 @@ export function physicalCores(): number {
       else if (k === 'core id') cores.add(`${phys}:${v ?? ''}`);
     }
     if (cores.size > 0) return Math.min(cores.size, logical);
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return logical;
 }
 
@@ -159,7 +217,12 @@ export function defaultThreads(): number {
 // the cores (threads.ts has the measurements). An explicit OMP_WAIT_POLICY wins.
 if (process.env.OMP_WAIT_POLICY === undefined) {
   const tasks = runnableTasks();
-  const policy = ompWaitPolicy(waitMode(), defaultThreads(), physicalCores(), tasks === null ? null : Math.max(0, tasks - 1));
+  const policy = ompWaitPolicy(
+    waitMode(),
+    defaultThreads(),
+    physicalCores(),
+    tasks === null ? null : Math.max(0, tasks - 1),
+  );
   if (policy) process.env.OMP_WAIT_POLICY = policy;
 }
 // The addon's path is found at run time (CYCLENER_ADDON or the build folder), so it is a require, not an import.

@@ -16,7 +16,10 @@ export interface OptimizerStateDict {
 
 /** Returns the total gradient norm before clipping (torch.nn.utils.clip_grad_norm_, L2). */
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
-  return N.clipGradNorm(Int32Array.from(params, (p) => idOf(p, 'clipGradNorm')), maxNorm);
+  return N.clipGradNorm(
+    Int32Array.from(params, (p) => idOf(p, 'clipGradNorm')),
+    maxNorm,
+  );
 }
 
 function stateDtype(p: Tensor): DType {
@@ -129,8 +132,17 @@ export class AdamW extends Optimizer {
   }
 
   step(): void {
-    N.adamw(this.paramIds('AdamW.step'), this.expAvg, this.expAvgSq, this.paramSteps,
-      this.lr, this.betas[0], this.betas[1], this.eps, this.weightDecay);
+    N.adamw(
+      this.paramIds('AdamW.step'),
+      this.expAvg,
+      this.expAvgSq,
+      this.paramSteps,
+      this.lr,
+      this.betas[0],
+      this.betas[1],
+      this.eps,
+      this.weightDecay,
+    );
     this.stepCount++;
   }
 
@@ -204,18 +216,40 @@ export class Adafactor extends Optimizer {
   }
 
   step(): void {
-    if (!this.relativeStep && !Number.isFinite(this.lr)) throw new Error('Adafactor: lr must be set when relativeStep=false');
-    N.adafactor(this.paramIds('Adafactor.step'), this.ids.a, this.ids.r, this.ids.c, this.ids.v, this.paramSteps,
-      this.relativeStep ? NaN : this.lr, this.eps[0], this.eps[1], this.clipThreshold, this.decayRate,
-      this.beta1 ?? NaN, this.weightDecay, this.scaleParameter, this.relativeStep, this.warmupInit);
+    if (!this.relativeStep && !Number.isFinite(this.lr))
+      throw new Error('Adafactor: lr must be set when relativeStep=false');
+    N.adafactor(
+      this.paramIds('Adafactor.step'),
+      this.ids.a,
+      this.ids.r,
+      this.ids.c,
+      this.ids.v,
+      this.paramSteps,
+      this.relativeStep ? NaN : this.lr,
+      this.eps[0],
+      this.eps[1],
+      this.clipThreshold,
+      this.decayRate,
+      this.beta1 ?? NaN,
+      this.weightDecay,
+      this.scaleParameter,
+      this.relativeStep,
+      this.warmupInit,
+    );
     this.stepCount++;
   }
 
   protected hyper(): Record<string, unknown> {
     return {
-      lr: Number.isFinite(this.lr) ? this.lr : null, eps: [...this.eps], clipThreshold: this.clipThreshold,
-      decayRate: this.decayRate, beta1: this.beta1, weightDecay: this.weightDecay,
-      scaleParameter: this.scaleParameter, relativeStep: this.relativeStep, warmupInit: this.warmupInit,
+      lr: Number.isFinite(this.lr) ? this.lr : null,
+      eps: [...this.eps],
+      clipThreshold: this.clipThreshold,
+      decayRate: this.decayRate,
+      beta1: this.beta1,
+      weightDecay: this.weightDecay,
+      scaleParameter: this.scaleParameter,
+      relativeStep: this.relativeStep,
+      warmupInit: this.warmupInit,
     };
   }
   protected loadHyper(h: Record<string, unknown>): void {

@@ -17,10 +17,14 @@ export function setNumThreads(n: number): void {
   wantedThreads = n;
   governor = { current: n, pending: null };
 }
-export function getNumThreads(): number { return N.getNumThreads(); }
+export function getNumThreads(): number {
+  return N.getNumThreads();
+}
 
 /** Called with (threads now, threads wanted) whenever the governor changes the thread count. */
-export function onThreadChange(fn: (threads: number, wanted: number) => void): void { listeners.push(fn); }
+export function onThreadChange(fn: (threads: number, wanted: number) => void): void {
+  listeners.push(fn);
+}
 
 /**
  * Thread governor (CYCLENER_OMP_WAIT=auto): at most every 2 s, run no more threads than the cores that other
@@ -45,34 +49,48 @@ export function governThreads(minIntervalMs = 2000): number {
 
 /** Seeds the global CPU generator (and every CUDA generator when present). */
 export function manualSeed(seed: number): void {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`manualSeed: expected a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new Error(`manualSeed: expected a non-negative integer, got ${seed}`);
   N.manualSeed(seed);
 }
 
 /** Opaque snapshot of the global generators, for exact resume. */
-export function getRngState(): Uint8Array { return new Uint8Array(N.getRngState()); }
-export function setRngState(s: Uint8Array): void { N.setRngState(s); }
+export function getRngState(): Uint8Array {
+  return new Uint8Array(N.getRngState());
+}
+export function setRngState(s: Uint8Array): void {
+  N.setRngState(s);
+}
 
-export function cudaAvailable(): boolean { return N.cudaAvailable(); }
+export function cudaAvailable(): boolean {
+  return N.cudaAvailable();
+}
 
 /** Device that creation functions use when none is given. */
 export let defaultDevice: Device = 'cpu';
 export function setDefaultDevice(d: Device): void {
-  if (d === 'cuda' && !N.cudaAvailable()) throw new Error('setDefaultDevice: CUDA is not available in this libtorch build');
+  if (d === 'cuda' && !N.cudaAvailable())
+    throw new Error('setDefaultDevice: CUDA is not available in this libtorch build');
   if (d !== 'cpu' && d !== 'cuda') throw new Error(`setDefaultDevice: unknown device '${String(d)}'`);
   defaultDevice = d;
 }
-export function getDefaultDevice(): Device { return defaultDevice; }
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
 
 /** Shared libraries mapped into this process whose name says BLAS/LAPACK/MKL. */
-export function blasLibraries(): string[] { return N.blasLibraries(); }
+export function blasLibraries(): string[] {
+  return N.blasLibraries();
+}
 
 /** The malloc in use: a preloaded tcmalloc/jemalloc (bin/cyclener preloads tcmalloc), else glibc. */
 export function allocator(): string {
   try {
     const maps = readFileSync('/proc/self/maps', 'utf8');
     for (const name of ['tcmalloc', 'jemalloc']) if (maps.includes(`lib${name}`)) return name;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return 'glibc';
 }
 

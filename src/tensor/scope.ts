@@ -34,8 +34,14 @@ function isTracked(x: unknown): x is Tracked {
 /** Tensors reachable from a tidy() result (tensor, arrays, plain objects, nested). */
 function collect(x: unknown, out: Set<Tracked>, depth: number): void {
   if (depth > 16 || typeof x !== 'object' || x === null) return;
-  if (isTracked(x)) { out.add(x); return; }
-  if (Array.isArray(x)) { for (const v of x) collect(v, out, depth + 1); return; }
+  if (isTracked(x)) {
+    out.add(x);
+    return;
+  }
+  if (Array.isArray(x)) {
+    for (const v of x) collect(v, out, depth + 1);
+    return;
+  }
   const proto = Object.getPrototypeOf(x) as unknown;
   if (proto === Object.prototype || proto === null) {
     for (const v of Object.values(x as Record<string, unknown>)) collect(v, out, depth + 1);
@@ -90,13 +96,21 @@ export function dispose(x: unknown): void {
 /** Runs fn with autograd recording off (torch.no_grad()). */
 export function noGrad<R>(fn: () => R): R {
   const prev = N.setGradEnabled(false);
-  try { return fn(); } finally { N.setGradEnabled(prev); }
+  try {
+    return fn();
+  } finally {
+    N.setGradEnabled(prev);
+  }
 }
 
 /** Runs fn with autograd recording on, e.g. inside a noGrad() scope. */
 export function enableGrad<R>(fn: () => R): R {
   const prev = N.setGradEnabled(true);
-  try { return fn(); } finally { N.setGradEnabled(prev); }
+  try {
+    return fn();
+  } finally {
+    N.setGradEnabled(prev);
+  }
 }
 
 export function isGradEnabled(): boolean {
@@ -111,7 +125,12 @@ export function isGradEnabled(): boolean {
 export function autocast<R>(fn: () => R, dtype: 'bfloat16' = 'bfloat16'): R {
   N.autocastEnter(dtypeCode(dtype));
   autocastStack.push(dtype);
-  try { return fn(); } finally { autocastStack.pop(); N.autocastExit(); }
+  try {
+    return fn();
+  } finally {
+    autocastStack.pop();
+    N.autocastExit();
+  }
 }
 
 const autocastStack: 'bfloat16'[] = [];

@@ -37,7 +37,9 @@ export function ownRunnableThreads(): number {
       try {
         const s = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
         if (s.charAt(s.lastIndexOf(')') + 2) === 'R') n++;
-      } catch { /* thread exited */ }
+      } catch {
+        /* thread exited */
+      }
     }
   } catch {
     return 1;
@@ -49,7 +51,12 @@ export function ownRunnableThreads(): number {
  * The OMP_WAIT_POLICY to export before libgomp loads, or null to keep libgomp's default (bounded spin).
  * An explicit OMP_WAIT_POLICY in the environment always wins. `others` = runnable tasks of other processes.
  */
-export function ompWaitPolicy(mode: WaitMode, threads: number, cores: number, others: number | null): 'PASSIVE' | 'ACTIVE' | null {
+export function ompWaitPolicy(
+  mode: WaitMode,
+  threads: number,
+  cores: number,
+  others: number | null,
+): 'PASSIVE' | 'ACTIVE' | null {
   if (mode === 'passive') return 'PASSIVE';
   if (mode === 'active') return null; // libgomp's default: spin a while, then sleep
   if (threads <= 1) return 'PASSIVE'; // nothing to spin for

@@ -78,7 +78,10 @@ function parseSwapName(entry: string): { name: string; kind: 'tmp' | 'old'; pid:
 export function recoverSwaps(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   const notes: string[] = [];
-  const entries = fs.readdirSync(dir).flatMap((e) => { const p = parseSwapName(e); return p && (p.pid === process.pid || !pidAlive(p.pid)) ? [{ entry: e, ...p }] : []; });
+  const entries = fs.readdirSync(dir).flatMap((e) => {
+    const p = parseSwapName(e);
+    return p && (p.pid === process.pid || !pidAlive(p.pid)) ? [{ entry: e, ...p }] : [];
+  });
   // Restores first, so a leftover tmp of the same name is not mistaken for the only copy.
   for (const e of entries.filter((x) => x.kind === 'old')) {
     const final = path.join(dir, e.name);

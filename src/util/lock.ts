@@ -58,7 +58,13 @@ function create(file: string): boolean {
 
 function childPids(file: string): number[] {
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').flatMap((l) => { const m = /^child (\d+)$/.exec(l); return m ? [Number(m[1])] : []; });
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .flatMap((l) => {
+        const m = /^child (\d+)$/.exec(l);
+        return m ? [Number(m[1])] : [];
+      });
   } catch {
     return [];
   }
@@ -83,7 +89,11 @@ export function acquireLock(file: string): LockResult {
   // Re-read just before removing, so a lock another runner has just taken over is left alone
   // (the remaining window is microseconds; runners start seconds apart).
   if (readPid(file) === pid || Number.isNaN(pid)) {
-    try { fs.unlinkSync(file); } catch { /* someone else removed it first */ }
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      /* someone else removed it first */
+    }
   }
   if (create(file)) return { ok: true, stale: owner };
   const again = readLockOwner(file);

@@ -13,7 +13,10 @@ export const INPUTS_FILE = 'inputs.json';
 
 /** A refused run folder; `exitCode` 2 = fix the command line, 1 = busy. */
 export class RunDirError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2) {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
     super(message);
     this.name = 'RunDirError';
   }
@@ -39,26 +42,45 @@ export interface RunDir {
  * after a killed run (recoverSwaps), then refuse a previous run unless `resume` or `force` (which deletes
  * spec.clear). The lock is released by `release()` and, failing that, when the process exits.
  */
-export function openRunDir(dir: string, spec: RunDirSpec, o: { resume: boolean; force: boolean; log: (line: string) => void }): RunDir {
+export function openRunDir(
+  dir: string,
+  spec: RunDirSpec,
+  o: { resume: boolean; force: boolean; log: (line: string) => void },
+): RunDir {
   if (o.resume && o.force) throw new RunDirError('--resume and --force contradict each other: pass one', 2);
   const created = !fs.existsSync(dir);
   fs.mkdirSync(dir, { recursive: true });
   const lockFile = path.join(dir, LOCK_FILE);
   const lock = acquireLock(lockFile);
-  if (!lock.ok) throw new RunDirError(`${dir} is in use by ${describeOwner(lock.owner)} (${lockFile}); wait for it to finish, or delete ${lockFile} if that process is gone`, 1);
+  if (!lock.ok)
+    throw new RunDirError(
+      `${dir} is in use by ${describeOwner(lock.owner)} (${lockFile}); wait for it to finish, or delete ${lockFile} if that process is gone`,
+      1,
+    );
   if (lock.stale) o.log(`removed a stale lock ${lockFile} of ${describeOwner(lock.stale)} (no such process)`);
   // A folder this run created and left empty (it failed before writing anything) goes too: bad input leaves no trace.
   const onExit = () => {
     releaseLock(lockFile);
-    if (created) try { fs.rmdirSync(dir); } catch { /* not empty: the run wrote something */ }
+    if (created)
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        /* not empty: the run wrote something */
+      }
   };
   process.on('exit', onExit);
-  const release = () => { process.off('exit', onExit); onExit(); };
+  const release = () => {
+    process.off('exit', onExit);
+    onExit();
+  };
   try {
     for (const note of recoverSwaps(dir)) o.log(`${dir}: ${note}`);
     const previous = spec.markers.filter((m) => fs.existsSync(path.join(dir, m)));
     if (previous.length > 0 && !o.resume && !o.force) {
-      throw new RunDirError(`${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --resume to continue it, or --force to start over (deletes ${spec.clear.join(', ')})`, 2);
+      throw new RunDirError(
+        `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --resume to continue it, or --force to start over (deletes ${spec.clear.join(', ')})`,
+        2,
+      );
     }
     if (o.force) {
       const removed = spec.clear.filter((m) => fs.existsSync(path.join(dir, m)));
@@ -90,7 +112,11 @@ export function fingerprintFiles(files: Record<string, readonly string[] | undef
 /** The weight files of a model directory (single file or shards with their index), for its fingerprint. */
 export function modelWeightFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => /^model.*\.safetensors(\.index\.json)?$/.test(f)).sort().map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^model.*\.safetensors(\.index\.json)?$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
 }
 
 export function writeRunInputs(dir: string, rec: Omit<RunInputs, 'version'>): void {
@@ -103,7 +129,10 @@ export function readRunInputs(dir: string): RunInputs | null {
   try {
     return JSON.parse(fs.readFileSync(p, 'utf8')) as RunInputs;
   } catch (e) {
-    throw new RunDirError(`${p}: not valid JSON (${(e as Error).message}); delete it to resume without the input check`, 2);
+    throw new RunDirError(
+      `${p}: not valid JSON (${(e as Error).message}); delete it to resume without the input check`,
+      2,
+    );
   }
 }
 
@@ -115,18 +144,38 @@ const lines = (n: number) => `${n} line${n === 1 ? '' : 's'}`;
  * both ways (recorded but not given is a difference); the others only when given (e.g. the starting models on a
  * resume, which continues from the checkpoint).
  */
-export function compareInputs(saved: RunInputs['files'], now: RunInputs['files'], optional: ReadonlySet<string> = new Set()): string[] {
+export function compareInputs(
+  saved: RunInputs['files'],
+  now: RunInputs['files'],
+  optional: ReadonlySet<string> = new Set(),
+): string[] {
   const diffs: string[] = [];
   for (const flag of [...new Set([...Object.keys(saved), ...Object.keys(now)])].sort()) {
     const a = saved[flag];
     const b = now[flag];
     if (optional.has(flag) && (a === undefined || b === undefined)) continue;
-    if (a === undefined) { diffs.push(`--${flag}: the run had none, the command line gives ${b!.map((f) => path.basename(f.path)).join(', ')}`); continue; }
-    if (b === undefined) { diffs.push(`--${flag}: the run had ${a.map((f) => path.basename(f.path)).join(', ')}, the command line gives none`); continue; }
-    if (a.length !== b.length) { diffs.push(`--${flag}: the run had ${a.length} file(s), the command line gives ${b.length}`); continue; }
+    if (a === undefined) {
+      diffs.push(
+        `--${flag}: the run had none, the command line gives ${b!.map((f) => path.basename(f.path)).join(', ')}`,
+      );
+      continue;
+    }
+    if (b === undefined) {
+      diffs.push(
+        `--${flag}: the run had ${a.map((f) => path.basename(f.path)).join(', ')}, the command line gives none`,
+      );
+      continue;
+    }
+    if (a.length !== b.length) {
+      diffs.push(`--${flag}: the run had ${a.length} file(s), the command line gives ${b.length}`);
+      continue;
+    }
     a.forEach((x, i) => {
       const y = b[i]!;
-      if (x.sha256 !== y.sha256) diffs.push(`--${flag}: ${path.basename(y.path)} changed (sha256 ${short(y.sha256)}, ${lines(y.lines)}; run was ${lines(x.lines)}, sha256 ${short(x.sha256)})`);
+      if (x.sha256 !== y.sha256)
+        diffs.push(
+          `--${flag}: ${path.basename(y.path)} changed (sha256 ${short(y.sha256)}, ${lines(y.lines)}; run was ${lines(x.lines)}, sha256 ${short(x.sha256)})`,
+        );
     });
   }
   return diffs;
@@ -137,11 +186,16 @@ function show(v: unknown): string {
 }
 
 /** "--FLAG: run has X, command line says Y" for each given flag whose value differs from the recorded one. */
-export function compareSettings(saved: Record<string, unknown>, now: Record<string, unknown>, given: Iterable<string>): string[] {
+export function compareSettings(
+  saved: Record<string, unknown>,
+  now: Record<string, unknown>,
+  given: Iterable<string>,
+): string[] {
   const diffs: string[] = [];
   for (const flag of given) {
     if (!(flag in saved) || !(flag in now)) continue;
-    if (JSON.stringify(saved[flag]) !== JSON.stringify(now[flag])) diffs.push(`--${flag}: run has ${show(saved[flag])}, command line says ${show(now[flag])}`);
+    if (JSON.stringify(saved[flag]) !== JSON.stringify(now[flag]))
+      diffs.push(`--${flag}: run has ${show(saved[flag])}, command line says ${show(now[flag])}`);
   }
   return diffs;
 }
@@ -149,8 +203,11 @@ export function compareSettings(saved: Record<string, unknown>, now: Record<stri
 /** Refuse a resume whose inputs or settings differ from the run's (no-op when there are none). */
 export function refuseDifferences(dir: string, diffs: readonly string[], allowed: readonly string[]): void {
   if (diffs.length === 0) return;
-  throw new RunDirError([
-    `--resume: the command differs from the run in ${dir} (only ${allowed.map((a) => `--${a}`).join(', ')} may change on a resume; start a new run with another --out or --force):`,
-    ...diffs.map((d) => `  ${d}`),
-  ].join('\n'), 2);
+  throw new RunDirError(
+    [
+      `--resume: the command differs from the run in ${dir} (only ${allowed.map((a) => `--${a}`).join(', ')} may change on a resume; start a new run with another --out or --force):`,
+      ...diffs.map((d) => `  ${d}`),
+    ].join('\n'),
+    2,
+  );
 }

@@ -6,21 +6,40 @@ import { Gazetteer, scoreLexicalMatcher } from '../../baselines/lexical-matcher'
 import { jsonlRecord, readQFile } from '../../data/readers';
 import { formatReport } from '../../eval/report';
 import { registerCommand, type Io } from '../registry';
-import { chooseVerbalizer, corpusLabels, offsetsOf, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
+import {
+  chooseVerbalizer,
+  corpusLabels,
+  offsetsOf,
+  READER_FLAGS,
+  readLabeledWithFlags,
+  VERBALIZER_FLAGS,
+} from '../common';
 
 registerCommand({
   name: 'baseline lexical',
   summary: "run the paper's Lexical Matcher (gazetteer from a Q file) on a labelled file and score it",
   flags: {
     q: { type: 'string', arg: 'FILE', help: 'Q file whose entity sequences form the gazetteer', required: true },
-    gold: { type: 'string', arg: 'FILE', help: 'labelled sentences to tag and score (train or dev, never tuned on test)', required: true },
-    'gold-format': { type: 'string', arg: 'F', help: 'gold format', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
+    gold: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'labelled sentences to tag and score (train or dev, never tuned on test)',
+      required: true,
+    },
+    'gold-format': {
+      type: 'string',
+      arg: 'F',
+      help: 'gold format',
+      default: 'auto',
+      choices: ['auto', 'conll', 'conll2012', 'jsonl'],
+    },
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
     out: { type: 'string', arg: 'FILE', help: 'write the predictions as JSONL (character offsets)' },
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
-  details: 'Each Q surface maps to its most frequent type; matching is case-sensitive, over whole tokens, longest first, left to right.',
+  details:
+    'Each Q surface maps to its most frequent type; matching is case-sensitive, over whole tokens, longest first, left to right.',
   run(args, io: Io): number {
     const f = args.flags;
     const gold = readLabeledWithFlags(f.gold, f, f['gold-format']);
@@ -28,9 +47,17 @@ registerCommand({
     const q = readQFile(f.q, v.wordSet());
     const g = new Gazetteer(q);
     const { preds, report } = scoreLexicalMatcher(g, gold, v);
-    if (f.out) writeFileSync(f.out, preds.map((p, i) => jsonlRecord({ text: gold.sentences[i]!.text, entities: p }, offsetsOf(f))).join('\n') + '\n');
+    if (f.out)
+      writeFileSync(
+        f.out,
+        preds.map((p, i) => jsonlRecord({ text: gold.sentences[i]!.text, entities: p }, offsetsOf(f))).join('\n') +
+          '\n',
+      );
     const head = { q: f.q, gold: f.gold, qSequences: q.length, gazetteerEntries: g.size };
-    if (f.json === true) { io.out(JSON.stringify({ ...head, ...report }, null, 2)); return 0; }
+    if (f.json === true) {
+      io.out(JSON.stringify({ ...head, ...report }, null, 2));
+      return 0;
+    }
     io.out(`Lexical Matcher: gazetteer of ${g.size} surfaces from ${q.length} sequences in ${head.q}\n`);
     io.out(formatReport(report));
     return 0;

@@ -9,7 +9,15 @@ import { NONE_LINE } from '../../data/entity-seq';
 import { readQFile, readSentenceLines, sniffFormat, type LabeledCorpus } from '../../data/readers';
 import { AT_LEAST_1, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { fmtInt, READER_FLAGS, readLabeledWithFlags, requireCleanTags, chooseVerbalizer, corpusLabels, VERBALIZER_FLAGS } from '../common';
+import {
+  fmtInt,
+  READER_FLAGS,
+  readLabeledWithFlags,
+  requireCleanTags,
+  chooseVerbalizer,
+  corpusLabels,
+  VERBALIZER_FLAGS,
+} from '../common';
 
 // ------------------------------------------------------------------ data stats
 
@@ -22,32 +30,61 @@ function labeledStats(c: LabeledCorpus) {
   for (const s of c.sentences) {
     if (s.entities.length > 0) withEntities++;
     maxEnt = Math.max(maxEnt, s.entities.length);
-    for (const e of s.entities) { byType[e.label] = (byType[e.label] ?? 0) + 1; entities++; }
+    for (const e of s.entities) {
+      byType[e.label] = (byType[e.label] ?? 0) + 1;
+      entities++;
+    }
   }
   return {
-    file: c.file, format: c.format, scheme: c.scheme, schemeDetected: c.schemeDetected,
-    sentences: c.sentences.length, tokens, meanSentenceLength: tokens / c.sentences.length, documents: c.documents,
-    sentencesWithEntities: withEntities, sentencesWithoutEntities: c.sentences.length - withEntities,
-    entities, entitiesPerSentence: entities / c.sentences.length, maxEntitiesPerSentence: maxEnt,
+    file: c.file,
+    format: c.format,
+    scheme: c.scheme,
+    schemeDetected: c.schemeDetected,
+    sentences: c.sentences.length,
+    tokens,
+    meanSentenceLength: tokens / c.sentences.length,
+    documents: c.documents,
+    sentencesWithEntities: withEntities,
+    sentencesWithoutEntities: c.sentences.length - withEntities,
+    entities,
+    entitiesPerSentence: entities / c.sentences.length,
+    maxEntitiesPerSentence: maxEnt,
     entitiesByType: Object.fromEntries(Object.entries(byType).sort(([a], [b]) => (a < b ? -1 : 1))),
-    tagProblems: c.tagProblems.length, firstTagProblems: c.tagProblems.slice(0, 5), repairedTags: c.repairedTags,
+    tagProblems: c.tagProblems.length,
+    firstTagProblems: c.tagProblems.slice(0, 5),
+    repairedTags: c.repairedTags,
   };
 }
 
 function textStats(file: string) {
   const lines = readSentenceLines(file);
   const tokens = lines.reduce((s, l) => s + l.trim().split(/\s+/).length, 0);
-  return { file, format: 'text', sentences: lines.length, whitespaceTokens: tokens, meanSentenceLength: tokens / lines.length };
+  return {
+    file,
+    format: 'text',
+    sentences: lines.length,
+    whitespaceTokens: tokens,
+    meanSentenceLength: tokens / lines.length,
+  };
 }
 
 function qStats(file: string) {
   const seqs = readQFile(file);
   const byType: Record<string, number> = {};
   let entities = 0;
-  for (const q of seqs) for (const e of q) { byType[e.type] = (byType[e.type] ?? 0) + 1; entities++; }
+  for (const q of seqs)
+    for (const e of q) {
+      byType[e.type] = (byType[e.type] ?? 0) + 1;
+      entities++;
+    }
   return {
-    file, format: 'q', sequences: seqs.length, emptySequences: seqs.filter((q) => q.length === 0).length,
-    entities, entitiesPerSequence: entities / seqs.length, distinctSurfaces: new Set(seqs.flat().map((e) => e.surface)).size,
+    file,
+    format: 'q',
+    sequences: seqs.length,
+    emptySequences: seqs.filter((q) => q.length === 0).length,
+    entities,
+    entitiesPerSequence: entities / seqs.length,
+    distinctSurfaces: new Set(seqs.flat().map((e) => e.surface)).size,
     entitiesByType: Object.fromEntries(Object.entries(byType).sort(([a], [b]) => (a < b ? -1 : 1))),
   };
 }
@@ -57,22 +94,38 @@ registerCommand({
   summary: 'count sentences, tokens and entities of a labelled file, an S file or a Q file',
   positionals: [{ name: 'FILE', help: 'CoNLL columns, CoNLL-2012 *_conll, JSONL, S text or Q file' }],
   flags: {
-    format: { type: 'string', arg: 'F', help: 'input format', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl', 'text', 'q'] },
+    format: {
+      type: 'string',
+      arg: 'F',
+      help: 'input format',
+      default: 'auto',
+      choices: ['auto', 'conll', 'conll2012', 'jsonl', 'text', 'q'],
+    },
     ...READER_FLAGS,
     json: { type: 'boolean', help: 'print JSON instead of a table' },
   },
-  details: 'Sentences are separated by blank or whitespace-only lines; -DOCSTART- lines are counted as documents, not tokens.',
+  details:
+    'Sentences are separated by blank or whitespace-only lines; -DOCSTART- lines are counted as documents, not tokens.',
   run(args, io: Io): number {
     const file = args.positionals[0] as string;
     let format: string = args.flags.format;
     // Auto: text files are not guessed (a CoNLL file with the tag elsewhere than last would look like text).
     if (format === 'auto') format = sniffFormat(file) === 'q' ? 'q' : 'auto';
-    const stats = format === 'text' ? textStats(file) : format === 'q' ? qStats(file) : labeledStats(readLabeledWithFlags(file, args.flags, format));
-    if (args.flags.json === true) { io.out(JSON.stringify(stats, null, 2)); return 0; }
+    const stats =
+      format === 'text'
+        ? textStats(file)
+        : format === 'q'
+          ? qStats(file)
+          : labeledStats(readLabeledWithFlags(file, args.flags, format));
+    if (args.flags.json === true) {
+      io.out(JSON.stringify(stats, null, 2));
+      return 0;
+    }
     const rows: [string, string][] = [];
     for (const [k, v] of Object.entries(stats)) {
       if (k === 'firstTagProblems') {
-        for (const p of v as { line: number; problem: string }[]) rows.push(['  tag problem', `${file}:${p.line}: ${p.problem}`]);
+        for (const p of v as { line: number; problem: string }[])
+          rows.push(['  tag problem', `${file}:${p.line}: ${p.problem}`]);
       } else if (typeof v === 'object' && v !== null) {
         for (const [t, n] of Object.entries(v as Record<string, number>)) rows.push([`  ${t}`, fmtInt(n)]);
       } else if (typeof v === 'number') rows.push([k, Number.isInteger(v) ? fmtInt(v) : v.toFixed(2)]);
@@ -98,12 +151,19 @@ function findFile(dir: string, names: readonly string[], what: string): string {
     const p = join(dir, n);
     if (existsSync(p)) return p;
   }
-  throw new DataError(dir, undefined, `no such file: none of ${names.join(', ')} found for the ${what} split (use --data-dir or --${what} FILE)`);
+  throw new DataError(
+    dir,
+    undefined,
+    `no such file: none of ${names.join(', ')} found for the ${what} split (use --data-dir or --${what} FILE)`,
+  );
 }
 
 function refuseTestSplit(file: string): void {
-  if (/(^|[^a-z])test(?!a)/i.test(basename(file))) { // eng.testa is CoNLL dev, eng.testb is test
-    throw new UsageError(`${file} looks like a test split; CycleNER data is built from train/dev only (rename the file if it is not a test split)`);
+  if (/(^|[^a-z])test(?!a)/i.test(basename(file))) {
+    // eng.testa is CoNLL dev, eng.testb is test
+    throw new UsageError(
+      `${file} looks like a test split; CycleNER data is built from train/dev only (rename the file if it is not a test split)`,
+    );
   }
 }
 
@@ -120,26 +180,73 @@ registerCommand({
   name: 'data build',
   summary: 'build the S/Q training files (and dev_S/dev_Q for model selection) from annotated train/dev data',
   flags: {
-    config: { type: 'string', arg: 'NAME', help: 'paper configuration <dataset>/<#S>/<#Q>-<gq|sq>, e.g. conll2003/2k/1k-gq' },
-    'data-dir': { type: 'string', arg: 'DIR', help: 'folder holding <dataset>/train.* and dev.* (default ../shared/data or $CYCLENER_DATA_DIR)' },
+    config: {
+      type: 'string',
+      arg: 'NAME',
+      help: 'paper configuration <dataset>/<#S>/<#Q>-<gq|sq>, e.g. conll2003/2k/1k-gq',
+    },
+    'data-dir': {
+      type: 'string',
+      arg: 'DIR',
+      help: 'folder holding <dataset>/train.* and dev.* (default ../shared/data or $CYCLENER_DATA_DIR)',
+    },
     train: { type: 'string', arg: 'FILE', help: 'annotated training file (instead of --config)' },
     dev: { type: 'string', arg: 'FILE', help: 'annotated dev file for dev_S/dev_Q' },
     'num-sentences': { type: 'string', arg: 'N', help: '#S, e.g. 2k or full (with --train)' },
     'num-sequences': { type: 'string', arg: 'N', help: '#Q, e.g. 1k (with --train)' },
     mode: { type: 'string', arg: 'M', help: 'how Q is made (with --train)', choices: ['gq', 'sq'] },
-    'dev-num-sentences': { type: 'string', arg: 'N', help: "dev #S (default: the paper's Table 3 dev configuration, else 1k)", aliases: ['dev-sentences'] },
-    'dev-num-sequences': { type: 'string', arg: 'N', help: "dev #Q (default: the paper's Table 3 dev configuration, else 500)", aliases: ['dev-sequences'] },
+    'dev-num-sentences': {
+      type: 'string',
+      arg: 'N',
+      help: "dev #S (default: the paper's Table 3 dev configuration, else 1k)",
+      aliases: ['dev-sentences'],
+    },
+    'dev-num-sequences': {
+      type: 'string',
+      arg: 'N',
+      help: "dev #Q (default: the paper's Table 3 dev configuration, else 500)",
+      aliases: ['dev-sequences'],
+    },
     out: { type: 'string', arg: 'DIR', help: 'output folder', required: true },
     seed: { type: 'int', arg: 'N', help: 'random seed', default: 1, range: SEED },
-    format: { type: 'string', arg: 'F', help: 'format of the annotated files', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
+    format: {
+      type: 'string',
+      arg: 'F',
+      help: 'format of the annotated files',
+      default: 'auto',
+      choices: ['auto', 'conll', 'conll2012', 'jsonl'],
+    },
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
-    'seed-entities': { type: 'int', arg: 'N', help: 'SQ: number of distinct seed entities drawn from the gold annotations', default: 1000, range: AT_LEAST_1 },
-    seeds: { type: 'string', arg: 'FILE', help: 'SQ: seed entities, one "surface<TAB>type" per line (instead of drawing them)' },
-    vectors: { type: 'string', arg: 'FILE', help: 'SQ: GloVe/word2vec text vectors (default: PPMI+SVD vectors trained on the training text)' },
-    'allow-overlap': { type: 'boolean', help: "GQ: let S reuse Q's sentences when #S + #Q exceeds the corpus (the paper's full-size configurations)" },
-    'dev-independent': { type: 'boolean', help: "GQ: draw dev_Q from sentences not in dev_S too (default: dev_Q may overlap dev_S, as in the paper's Table 3 dev sizes)" },
-    'include-empty-q': { type: 'boolean', help: `GQ: also draw Q from sentences without entities (written as ${NONE_LINE})` },
+    'seed-entities': {
+      type: 'int',
+      arg: 'N',
+      help: 'SQ: number of distinct seed entities drawn from the gold annotations',
+      default: 1000,
+      range: AT_LEAST_1,
+    },
+    seeds: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'SQ: seed entities, one "surface<TAB>type" per line (instead of drawing them)',
+    },
+    vectors: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'SQ: GloVe/word2vec text vectors (default: PPMI+SVD vectors trained on the training text)',
+    },
+    'allow-overlap': {
+      type: 'boolean',
+      help: "GQ: let S reuse Q's sentences when #S + #Q exceeds the corpus (the paper's full-size configurations)",
+    },
+    'dev-independent': {
+      type: 'boolean',
+      help: "GQ: draw dev_Q from sentences not in dev_S too (default: dev_Q may overlap dev_S, as in the paper's Table 3 dev sizes)",
+    },
+    'include-empty-q': {
+      type: 'boolean',
+      help: `GQ: also draw Q from sentences without entities (written as ${NONE_LINE})`,
+    },
     force: { type: 'boolean', help: 'overwrite files in --out' },
   },
   details: [
@@ -161,22 +268,33 @@ registerCommand({
     let mode: QMode;
     try {
       if (cfgName) {
-        if (f['num-sentences'] !== undefined || f['num-sequences'] !== undefined || f.mode !== undefined) throw new UsageError('give either --config or --num-sentences/--num-sequences/--mode, not both');
+        if (f['num-sentences'] !== undefined || f['num-sequences'] !== undefined || f.mode !== undefined)
+          throw new UsageError('give either --config or --num-sentences/--num-sequences/--mode, not both');
         const cfg = parseConfigName(cfgName);
         const info = DATASETS[cfg.dataset];
-        if (!info && !trainFile) throw new UsageError(`unknown dataset "${cfg.dataset}" in --config (known: ${Object.keys(DATASETS).join(', ')}); pass --train FILE`);
+        if (!info && !trainFile)
+          throw new UsageError(
+            `unknown dataset "${cfg.dataset}" in --config (known: ${Object.keys(DATASETS).join(', ')}); pass --train FILE`,
+          );
         dataset = dataset ?? cfg.dataset;
         const dir = join(f['data-dir'] ?? defaultDataDir(), cfg.dataset);
         if (info) {
           trainFile = trainFile ?? findFile(dir, info.train, 'train');
           devFile = devFile ?? findFile(dir, info.dev, 'dev');
         }
-        numS = cfg.numS; numQ = cfg.numQ; mode = cfg.mode;
+        numS = cfg.numS;
+        numQ = cfg.numQ;
+        mode = cfg.mode;
       } else {
         if (!trainFile) throw new UsageError('give --config NAME or --train FILE (see cyclener data build --help)');
-        const s = f['num-sentences'], q = f['num-sequences'], m = f.mode;
-        if (!s || !q || !m) throw new UsageError('with --train, --num-sentences, --num-sequences and --mode are required');
-        numS = countFlag('num-sentences', s, true); numQ = countFlag('num-sequences', q, false) as number; mode = m as QMode;
+        const s = f['num-sentences'],
+          q = f['num-sequences'],
+          m = f.mode;
+        if (!s || !q || !m)
+          throw new UsageError('with --train, --num-sentences, --num-sequences and --mode are required');
+        numS = countFlag('num-sentences', s, true);
+        numQ = countFlag('num-sequences', q, false) as number;
+        mode = m as QMode;
       }
     } catch (e) {
       if (e instanceof UsageError || e instanceof DataError) throw e;
@@ -185,29 +303,48 @@ registerCommand({
     const out = f.out;
     refuseTestSplit(trainFile as string);
     if (devFile) refuseTestSplit(devFile);
-    if (!f.force && existsSync(join(out, 'S.txt'))) throw new UsageError(`${join(out, 'S.txt')} exists; pass --force to overwrite`);
+    if (!f.force && existsSync(join(out, 'S.txt')))
+      throw new UsageError(`${join(out, 'S.txt')} exists; pass --force to overwrite`);
 
     const train = readLabeledWithFlags(trainFile as string, f, f.format);
     requireCleanTags(train);
     const dev = devFile ? readLabeledWithFlags(devFile, f, f.format) : undefined;
     if (dev) requireCleanTags(dev);
-    const v = chooseVerbalizer(f, [...corpusLabels(train), ...(dev ? corpusLabels(dev) : [])], dataset && DATASETS[dataset] ? dataset : undefined);
+    const v = chooseVerbalizer(
+      f,
+      [...corpusLabels(train), ...(dev ? corpusLabels(dev) : [])],
+      dataset && DATASETS[dataset] ? dataset : undefined,
+    );
     const seeds = f.seeds ? readSeedsFile(f.seeds, v) : undefined;
     // Dev sizes: the flags, else the paper's Table 3 dev configuration, else 1k/500.
     const table3 = dataset ? DATASETS[dataset]?.devConfig[mode] : undefined;
-    const ds = f['dev-num-sentences'], dq = f['dev-num-sequences'];
-    const devNumS = ds ? countFlag('dev-num-sentences', ds, true) : table3?.numS ?? 1000;
-    const devNumQ = dq ? (countFlag('dev-num-sequences', dq, false) as number) : table3?.numQ ?? 500;
+    const ds = f['dev-num-sentences'],
+      dq = f['dev-num-sequences'];
+    const devNumS = ds ? countFlag('dev-num-sentences', ds, true) : (table3?.numS ?? 1000);
+    const devNumQ = dq ? (countFlag('dev-num-sequences', dq, false) as number) : (table3?.numQ ?? 500);
 
     const r = buildData(out, {
-      train, ...(dev ? { dev, devNumS, devNumQ } : {}), mode, numS, numQ, seed: f.seed, verbalizer: v,
-      ...(cfgName ? { configName: cfgName } : {}), ...(dataset ? { dataset } : {}), ...(seeds ? { seeds } : {}), seedEntities: f['seed-entities'],
+      train,
+      ...(dev ? { dev, devNumS, devNumQ } : {}),
+      mode,
+      numS,
+      numQ,
+      seed: f.seed,
+      verbalizer: v,
+      ...(cfgName ? { configName: cfgName } : {}),
+      ...(dataset ? { dataset } : {}),
+      ...(seeds ? { seeds } : {}),
+      seedEntities: f['seed-entities'],
       ...(f.vectors ? { vectorsFile: f.vectors } : {}),
-      allowOverlap: f['allow-overlap'] === true, devIndependent: f['dev-independent'] === true, includeEmptyQ: f['include-empty-q'] === true,
+      allowOverlap: f['allow-overlap'] === true,
+      devIndependent: f['dev-independent'] === true,
+      includeEmptyQ: f['include-empty-q'] === true,
     });
     for (const n of r.notices) io.err(`note: ${n}`);
     const c = r.counts;
-    io.out(`wrote ${out}: S ${fmtInt(c.S)}, Q ${fmtInt(c.Q)}${dev ? `, dev_S ${fmtInt(c.devS)}, dev_Q ${fmtInt(c.devQ)}` : ''} (seed ${f.seed})`);
+    io.out(
+      `wrote ${out}: S ${fmtInt(c.S)}, Q ${fmtInt(c.Q)}${dev ? `, dev_S ${fmtInt(c.devS)}, dev_Q ${fmtInt(c.devQ)}` : ''} (seed ${f.seed})`,
+    );
     return 0;
   },
 });

@@ -17,18 +17,41 @@ registerCommand({
   summary: 'score predictions against gold annotations (per-type P/R/F1, conlleval-exact)',
   flags: {
     gold: { type: 'string', arg: 'FILE', help: 'gold file: CoNLL columns, CoNLL-2012 or JSONL', required: true },
-    pred: { type: 'string', arg: 'FILE', help: 'predictions: CoNLL columns (same tokens), JSONL (same texts) or entity sequences (one line per gold sentence)' },
-    model: { type: 'string', arg: 'DIR|HUB_ID', help: 'instead of --pred: predict the gold sentences with this S2E model (or run / best/) first' },
+    pred: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'predictions: CoNLL columns (same tokens), JSONL (same texts) or entity sequences (one line per gold sentence)',
+    },
+    model: {
+      type: 'string',
+      arg: 'DIR|HUB_ID',
+      help: 'instead of --pred: predict the gold sentences with this S2E model (or run / best/) first',
+    },
     ...PREDICT_FLAGS,
-    'gold-format': { type: 'string', arg: 'F', help: 'gold format', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl'] },
-    'pred-format': { type: 'string', arg: 'F', help: 'prediction format (seq = entity sequences)', default: 'auto', choices: ['auto', 'conll', 'conll2012', 'jsonl', 'seq'] },
+    'gold-format': {
+      type: 'string',
+      arg: 'F',
+      help: 'gold format',
+      default: 'auto',
+      choices: ['auto', 'conll', 'conll2012', 'jsonl'],
+    },
+    'pred-format': {
+      type: 'string',
+      arg: 'F',
+      help: 'prediction format (seq = entity sequences)',
+      default: 'auto',
+      choices: ['auto', 'conll', 'conll2012', 'jsonl', 'seq'],
+    },
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
-    'no-fallback': { type: 'boolean', help: 'seq: only exact (case-sensitive) matches when placing entities in the sentence' },
+    'no-fallback': {
+      type: 'boolean',
+      help: 'seq: only exact (case-sensitive) matches when placing entities in the sentence',
+    },
     json: { type: 'boolean', help: 'print the full report as JSON' },
   },
   details: [
-    'Exact scores are conlleval\'s (chunks by its IOB1/IOB2 rules, micro P/R/F1 over all mentions; macro = mean over gold types).',
+    "Exact scores are conlleval's (chunks by its IOB1/IOB2 rules, micro P/R/F1 over all mentions; macro = mean over gold types).",
     'The bag-of-mentions variant compares per sentence the multisets of (surface, type), ignoring positions.',
     'For entity-sequence predictions, entities that cannot be placed in the sentence count as wrong predictions.',
   ].join('\n'),
@@ -36,14 +59,19 @@ registerCommand({
     const f = args.flags;
     const goldFile = f.gold;
     const modelDir = f.model;
-    if ((modelDir === undefined) === (f.pred === undefined)) throw new UsageError('give exactly one of --pred FILE and --model DIR');
+    if ((modelDir === undefined) === (f.pred === undefined))
+      throw new UsageError('give exactly one of --pred FILE and --model DIR');
     const predFile = modelDir ?? (f.pred as string);
     const gold = readLabeledWithFlags(goldFile, f, f['gold-format']);
     let pf: string = f['pred-format'];
     let modelLines: string[] | undefined;
     let issues: SentenceIssues[] | undefined;
     if (modelDir) {
-      const p = await predictWithModelDir((await modelDirArg(modelDir, '--model', io)) as string, gold.sentences.map((s) => s.text), predictOptions(f));
+      const p = await predictWithModelDir(
+        (await modelDirArg(modelDir, '--model', io)) as string,
+        gold.sentences.map((s) => s.text),
+        predictOptions(f),
+      );
       modelLines = p.seqs;
       issues = p.issues;
       pf = 'seq';
@@ -56,7 +84,9 @@ registerCommand({
     if (issues) extra.modelOutput = issueCounts(issues);
     if (pf === 'seq') {
       const v = chooseVerbalizer(f, corpusLabels(gold));
-      const r = compareSequences(gold, predFile, modelLines ?? readSequenceLines(predFile), v, { fallback: f['no-fallback'] !== true });
+      const r = compareSequences(gold, predFile, modelLines ?? readSequenceLines(predFile), v, {
+        fallback: f['no-fallback'] !== true,
+      });
       sentences = r.sentences;
       Object.assign(extra, { alignment: r.align, malformedSequences: r.malformed, unknownTypeEntities: r.unknownType });
     } else {
@@ -65,11 +95,23 @@ registerCommand({
       extra.predScheme = pred.scheme;
     }
     const report = evaluate(sentences);
-    if (f.json === true) { io.out(JSON.stringify({ ...extra, ...report }, null, 2)); return 0; }
+    if (f.json === true) {
+      io.out(JSON.stringify({ ...extra, ...report }, null, 2));
+      return 0;
+    }
     io.out(formatReport(report));
     if (pf === 'seq') {
-      const a = extra.alignment as { entities: number; exact: number; fallback: number; outOfOrder: number; hallucinated: number; partialToken: number };
-      io.out(`\nalignment of generated entities: ${a.entities} with known types; ${a.exact} exact, ${a.fallback} case/space fallback, ${a.outOfOrder} out of order, ${a.partialToken} inside a token, ${a.hallucinated} not found (hallucinated); ${String(extra.malformedSequences)} malformed sequences; ${String(extra.unknownTypeEntities)} entities of unknown type`);
+      const a = extra.alignment as {
+        entities: number;
+        exact: number;
+        fallback: number;
+        outOfOrder: number;
+        hallucinated: number;
+        partialToken: number;
+      };
+      io.out(
+        `\nalignment of generated entities: ${a.entities} with known types; ${a.exact} exact, ${a.fallback} case/space fallback, ${a.outOfOrder} out of order, ${a.partialToken} inside a token, ${a.hallucinated} not found (hallucinated); ${String(extra.malformedSequences)} malformed sequences; ${String(extra.unknownTypeEntities)} entities of unknown type`,
+      );
     }
     if (issues) io.out(`model output: ${issueSummary(issues)}`);
     return 0;

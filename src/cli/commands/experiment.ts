@@ -2,8 +2,24 @@
 // as subprocesses of this CLI, resumably; several runners on one experiment share its cells.
 
 import * as path from 'node:path';
-import { EXPERIMENTS, filterCells, getPreset, parseSeeds, PlanError, planExperiment, PRESETS } from '../../experiments/plan';
-import { cellDir, killActiveChildren, stopActiveChildren, missingInputs, runCell, TRAIN_TEST_GOLD_FLAG, type RunContext } from '../../experiments/runner';
+import {
+  EXPERIMENTS,
+  filterCells,
+  getPreset,
+  parseSeeds,
+  PlanError,
+  planExperiment,
+  PRESETS,
+} from '../../experiments/plan';
+import {
+  cellDir,
+  killActiveChildren,
+  stopActiveChildren,
+  missingInputs,
+  runCell,
+  TRAIN_TEST_GOLD_FLAG,
+  type RunContext,
+} from '../../experiments/runner';
 import { shellQuote } from '../../experiments/result';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
@@ -13,16 +29,37 @@ const stamp = () => new Date().toISOString().slice(11, 19);
 
 registerCommand({
   name: 'experiment',
-  summary: "run a named experiment of the paper (table4, table5a, table5b, table6, figure4) cell by cell, resumably",
+  summary: 'run a named experiment of the paper (table4, table5a, table5b, table6, figure4) cell by cell, resumably',
   positionals: [{ name: 'NAME', help: `experiment: ${Object.keys(EXPERIMENTS).join(', ')}`, required: false }],
   flags: {
     preset: { type: 'string', arg: 'P', help: 'training budget', default: 'cpu', choices: Object.keys(PRESETS) },
-    out: { type: 'string', arg: 'DIR', help: 'results folder; cells go to DIR/<preset>/<cell id>/', default: 'runs/experiments' },
+    out: {
+      type: 'string',
+      arg: 'DIR',
+      help: 'results folder; cells go to DIR/<preset>/<cell id>/',
+      default: 'runs/experiments',
+    },
     seeds: { type: 'string', arg: 'LIST', help: 'comma-separated seeds (data sampling and training)', default: '1' },
-    'data-dir': { type: 'string', arg: 'DIR', help: 'folder holding <dataset>/{train,dev,test}.*', default: '../shared/data' },
-    'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'T5 directory both models start from', default: 'models/base-news-11m' },
+    'data-dir': {
+      type: 'string',
+      arg: 'DIR',
+      help: 'folder holding <dataset>/{train,dev,test}.*',
+      default: '../shared/data',
+    },
+    'base-model': {
+      type: 'string',
+      arg: 'DIR|HUB_ID',
+      help: 'T5 directory both models start from',
+      default: 'models/base-news-11m',
+    },
     cells: { type: 'string', arg: 'TEXT', help: 'only cells whose id contains TEXT (comma-separated alternatives)' },
-    'eval-split': { type: 'string', arg: 'S', help: 'split of the final evaluation (dev only where a test split is absent; recorded in result.json)', default: 'test', choices: ['test', 'dev'] },
+    'eval-split': {
+      type: 'string',
+      arg: 'S',
+      help: 'split of the final evaluation (dev only where a test split is absent; recorded in result.json)',
+      default: 'test',
+      choices: ['test', 'dev'],
+    },
     list: { type: 'boolean', help: 'list experiments and presets, or the cells of NAME, and exit' },
     'dry-run': { type: 'boolean', help: 'print the cells, their folders and missing inputs; run nothing' },
   },
@@ -52,12 +89,19 @@ registerCommand({
       const cells = filterCells(all, f.cells);
       const root = path.join(f.out, preset.name);
       const ctx: RunContext = {
-        root, preset: preset.name, dataDir, baseModel: f['base-model'], cliMain: path.resolve(__dirname, '..', 'main.js'),
-        evalSplit: f['eval-split'] as 'test' | 'dev', log: (l) => io.out(`${stamp()} ${l}`),
+        root,
+        preset: preset.name,
+        dataDir,
+        baseModel: f['base-model'],
+        cliMain: path.resolve(__dirname, '..', 'main.js'),
+        evalSplit: f['eval-split'] as 'test' | 'dev',
+        log: (l) => io.out(`${stamp()} ${l}`),
       };
       if (f.list === true || f['dry-run'] === true) {
         for (const c of cells) {
-          io.out(`${c.id}  ${c.kind}${c.dataConfig ? ` ${c.dataConfig}` : ''}  ${shellQuote([...c.dataArgs, ...c.trainArgs])}`);
+          io.out(
+            `${c.id}  ${c.kind}${c.dataConfig ? ` ${c.dataConfig}` : ''}  ${shellQuote([...c.dataArgs, ...c.trainArgs])}`,
+          );
           if (f['dry-run'] === true) {
             io.out(`    folder ${cellDir(ctx, c)}`);
             for (const m of missingInputs(c, ctx)) io.out(`    missing: ${m}`);
@@ -66,8 +110,11 @@ registerCommand({
         io.out(`${cells.length} cell(s), preset ${preset.name}`);
         return 0;
       }
-      if (cells.some((c) => c.kind !== 'lexical')) ctx.baseModel = (await modelDirArg(ctx.baseModel, '--base-model', io)) as string;
-      io.out(`${stamp()} experiment ${name}, preset ${preset.name}: ${cells.length} cell(s) in ${root}; CYCLENER_THREADS=${process.env.CYCLENER_THREADS ?? '(unset)'}`);
+      if (cells.some((c) => c.kind !== 'lexical'))
+        ctx.baseModel = (await modelDirArg(ctx.baseModel, '--base-model', io)) as string;
+      io.out(
+        `${stamp()} experiment ${name}, preset ${preset.name}: ${cells.length} cell(s) in ${root}; CYCLENER_THREADS=${process.env.CYCLENER_THREADS ?? '(unset)'}`,
+      );
       // Stop the stage's subprocess with the runner and wait for it (a training stage writes its checkpoint first), so no
       // orphan keeps writing into a cell whose lock looks stale. A second signal, seconds later, kills it at once.
       let stopping = 0;
@@ -80,7 +127,10 @@ registerCommand({
         }
         stopping = Date.now();
         io.err(`${sig}: stopping the running stage after its current step (again to kill it at once)`);
-        void stopActiveChildren().then(() => { io.err(`stopped by ${sig}; rerun the same command to resume`); process.exit(code); });
+        void stopActiveChildren().then(() => {
+          io.err(`stopped by ${sig}; rerun the same command to resume`);
+          process.exit(code);
+        });
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -88,7 +138,8 @@ registerCommand({
       for (const [i, c] of cells.entries()) {
         const r = await runCell(c, ctx);
         counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
-        if (r.outcome !== 'done') io.out(`${stamp()} [${i + 1}/${cells.length}] ${c.id}: ${r.outcome}${r.message ? ` (${r.message})` : ''}`);
+        if (r.outcome !== 'done')
+          io.out(`${stamp()} [${i + 1}/${cells.length}] ${c.id}: ${r.outcome}${r.message ? ` (${r.message})` : ''}`);
       }
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

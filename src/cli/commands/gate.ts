@@ -3,33 +3,92 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cachedGateRow, formatGateTable, gateBase, lexicalGate, type GateRow, type GateSettings } from '../../supervised/gate';
+import {
+  cachedGateRow,
+  formatGateTable,
+  gateBase,
+  lexicalGate,
+  type GateRow,
+  type GateSettings,
+} from '../../supervised/gate';
 import { pairsFromSentences, sampleSentences } from '../../supervised/supervised';
 import { typesOf } from '../../data/entity-seq';
 import { atomicWriteFile, writeJsonFile } from '../../util/fs';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { modelDirArg } from '../model-arg';
-import { chooseVerbalizer, corpusLabels, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
+import {
+  chooseVerbalizer,
+  corpusLabels,
+  PRECISION_FLAG,
+  precisionOf,
+  READER_FLAGS,
+  readLabeledWithFlags,
+  VERBALIZER_FLAGS,
+} from '../common';
 
 registerCommand({
   name: 'gate',
-  summary: 'is a base model good enough for CycleNER? supervised S2E on N gold sentences vs the Lexical Matcher, on dev',
+  summary:
+    'is a base model good enough for CycleNER? supervised S2E on N gold sentences vs the Lexical Matcher, on dev',
   flags: {
-    'base-model': { type: 'string', arg: 'DIR|HUB_ID[,...]', help: 'base model directories to compare (same budget each)', required: true },
-    'random-init': { type: 'boolean', help: 'add the no-pretraining control: the first base\'s architecture and tokenizer, random weights' },
-    train: { type: 'string', arg: 'FILE', help: 'labelled training file to draw the N gold sentences from (e.g. conll2003/train.txt)', required: true },
+    'base-model': {
+      type: 'string',
+      arg: 'DIR|HUB_ID[,...]',
+      help: 'base model directories to compare (same budget each)',
+      required: true,
+    },
+    'random-init': {
+      type: 'boolean',
+      help: "add the no-pretraining control: the first base's architecture and tokenizer, random weights",
+    },
+    train: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'labelled training file to draw the N gold sentences from (e.g. conll2003/train.txt)',
+      required: true,
+    },
     dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split)', required: true },
     num: { type: 'int', arg: 'N', help: 'gold training sentences', default: 1000, range: AT_LEAST_1 },
     steps: { type: 'int', arg: 'N', help: 'supervised optimizer steps', default: 300, range: AT_LEAST_1 },
     batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
     lr: { type: 'number', arg: 'LR', help: 'learning rate (AdamW, clip 1)', default: 5e-4, range: POSITIVE },
-    seed: { type: 'int', arg: 'N', help: 'seed of the sentence draw, initialisation and dropout', default: 42, range: SEED },
-    'dev-num': { type: 'int', arg: 'N', help: 'score the first N dev sentences (0 = all)', default: 500, range: NON_NEGATIVE, aliases: ['dev-sentences'] },
-    target: { type: 'number', arg: 'F1', help: 'bag-of-mentions F1 a base must reach (and beat the Lexical Matcher)', default: 0.75, range: FRACTION },
-    out: { type: 'string', arg: 'DIR', help: 'fine-tuned models, gate.json and gate.md (rows already there with the same settings are reused)', default: 'runs/gate' },
+    seed: {
+      type: 'int',
+      arg: 'N',
+      help: 'seed of the sentence draw, initialisation and dropout',
+      default: 42,
+      range: SEED,
+    },
+    'dev-num': {
+      type: 'int',
+      arg: 'N',
+      help: 'score the first N dev sentences (0 = all)',
+      default: 500,
+      range: NON_NEGATIVE,
+      aliases: ['dev-sentences'],
+    },
+    target: {
+      type: 'number',
+      arg: 'F1',
+      help: 'bag-of-mentions F1 a base must reach (and beat the Lexical Matcher)',
+      default: 0.75,
+      range: FRACTION,
+    },
+    out: {
+      type: 'string',
+      arg: 'DIR',
+      help: 'fine-tuned models, gate.json and gate.md (rows already there with the same settings are reused)',
+      default: 'runs/gate',
+    },
     'no-ground': { type: 'boolean', help: 'plain decoding instead of grounded' },
-    'max-new-tokens': { type: 'int', arg: 'N', help: 'longest entity sequence in tokens', default: 128, range: AT_LEAST_1 },
+    'max-new-tokens': {
+      type: 'int',
+      arg: 'N',
+      help: 'longest entity sequence in tokens',
+      default: 128,
+      range: AT_LEAST_1,
+    },
     'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32, range: AT_LEAST_1 },
     json: { type: 'boolean', help: 'print the rows as JSON' },
     ...PRECISION_FLAG,
@@ -37,36 +96,52 @@ registerCommand({
     ...VERBALIZER_FLAGS,
   },
   details: [
-    'The pretraining issue\'s gate: CycleNER cannot beat its own supervised version, so a base whose supervised S2E does not',
+    "The pretraining issue's gate: CycleNER cannot beat its own supervised version, so a base whose supervised S2E does not",
     'clear the Lexical Matcher (gazetteer from the same N sentences) will not make the cycles work. Scores are conlleval-exact',
     'and bag-of-mentions micro P/R/F1; the verdict uses bag F1. Example:',
     '  cyclener gate --base-model models/base-news-11m --random-init --train conll2003/train.txt --dev conll2003/dev.txt',
   ].join('\n'),
   async run(args, io: Io): Promise<number> {
     const f = args.flags;
-    const bases = f['base-model'].split(',').map((b) => b.trim()).filter((b) => b !== '');
+    const bases = f['base-model']
+      .split(',')
+      .map((b) => b.trim())
+      .filter((b) => b !== '');
     const dirs = new Map<string, string>();
     for (const b of bases) dirs.set(b, (await modelDirArg(b, '--base-model', io)) as string);
-    for (const b of bases) if (!fs.existsSync(path.join(dirs.get(b)!, 'config.json'))) throw new UsageError(`--base-model ${b}: no config.json there`);
+    for (const b of bases)
+      if (!fs.existsSync(path.join(dirs.get(b)!, 'config.json')))
+        throw new UsageError(`--base-model ${b}: no config.json there`);
     const trainFile = f.train;
     const devFile = f.dev;
-    if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile))) throw new UsageError(`--dev ${devFile} looks like a test split; the gate selects models, so it runs on dev only`);
+    if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile)))
+      throw new UsageError(`--dev ${devFile} looks like a test split; the gate selects models, so it runs on dev only`);
     const train = readLabeledWithFlags(trainFile, f);
     const devAll = readLabeledWithFlags(devFile, f);
     const v = chooseVerbalizer(f, [...corpusLabels(train), ...corpusLabels(devAll)]);
     const s: GateSettings = {
-      num: f.num, steps: f.steps, batchSize: f.batch, lr: f.lr,
-      seed: f.seed, devSentences: f['dev-num'], grounded: f['no-ground'] !== true,
-      maxNewTokens: f['max-new-tokens'], predictBatch: f['predict-batch'], precision: precisionOf(f),
+      num: f.num,
+      steps: f.steps,
+      batchSize: f.batch,
+      lr: f.lr,
+      seed: f.seed,
+      devSentences: f['dev-num'],
+      grounded: f['no-ground'] !== true,
+      maxNewTokens: f['max-new-tokens'],
+      predictBatch: f['predict-batch'],
+      precision: precisionOf(f),
     };
-    if (s.num > train.sentences.length) throw new UsageError(`--num ${s.num}: ${trainFile} has only ${train.sentences.length} sentences`);
+    if (s.num > train.sentences.length)
+      throw new UsageError(`--num ${s.num}: ${trainFile} has only ${train.sentences.length} sentences`);
     const dev = s.devSentences > 0 ? { ...devAll, sentences: devAll.sentences.slice(0, s.devSentences) } : devAll;
     const sents = sampleSentences(train.sentences, s.num, s.seed);
     const pairs = pairsFromSentences(sents, v);
     const types = typesOf(pairs.map((p) => p.sequence));
     const out = f.out;
     fs.mkdirSync(out, { recursive: true });
-    io.err(`gate: ${sents.length} gold sentences of ${trainFile} (seed ${s.seed}), ${s.steps} steps × ${s.batchSize}, lr ${s.lr}; ${dev.sentences.length} sentences of ${devFile}`);
+    io.err(
+      `gate: ${sents.length} gold sentences of ${trainFile} (seed ${s.seed}), ${s.steps} steps × ${s.batchSize}, lr ${s.lr}; ${dev.sentences.length} sentences of ${devFile}`,
+    );
 
     const rows: GateRow[] = [lexicalGate(sents, dev, v)];
     // Rows are labelled by the base's folder name (#N when two bases share one).
@@ -77,11 +152,16 @@ registerCommand({
       used.add(name);
       return { base: dirs.get(b)!, randomInit: false, label };
     });
-    if (f['random-init'] === true) candidates.push({ base: dirs.get(bases[0]!)!, randomInit: true, label: 'random init' });
+    if (f['random-init'] === true)
+      candidates.push({ base: dirs.get(bases[0]!)!, randomInit: true, label: 'random init' });
     for (const c of candidates) {
       const dir = path.join(out, c.label.replace(/[^A-Za-z0-9._#-]+/g, '-'));
       const cached = cachedGateRow(dir, c.base, c.randomInit, s);
-      if (cached) { io.err(`${c.label}: reusing ${path.join(dir, 'gate.json')}`); rows.push({ ...cached, label: c.label }); continue; }
+      if (cached) {
+        io.err(`${c.label}: reusing ${path.join(dir, 'gate.json')}`);
+        rows.push({ ...cached, label: c.label });
+        continue;
+      }
       io.err(`${c.label}: fine-tuning ${c.randomInit ? `a randomly initialised ${c.base}` : c.base}`);
       rows.push(await gateBase(c.base, c.randomInit, c.label, pairs, dev, v, types, s, dir, (l) => io.err(`  ${l}`)));
     }

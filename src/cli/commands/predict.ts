@@ -23,7 +23,9 @@ export function readInput(file: string, format: string, f: Record<string, FlagVa
   const fmt = sniffed === 'q' ? 'text' : sniffed; // a sentence may hold "<sep>": still one sentence per line
   if (fmt === 'text') {
     const lines = splitLines(readUtf8(file));
-    lines.forEach((l, i) => { if (l.trim() === '') throw new DataError(file, i + 1, 'empty line (one sentence per line)'); });
+    lines.forEach((l, i) => {
+      if (l.trim() === '') throw new DataError(file, i + 1, 'empty line (one sentence per line)');
+    });
     return { sentences: lines.map((text) => ({ text, offsets: tokenizeText(text) })) };
   }
   const corpus = readLabeledWithFlags(file, f, fmt);
@@ -34,41 +36,71 @@ registerCommand({
   name: 'predict',
   summary: 'tag sentences with an S2E model (text lines, CoNLL or JSONL in; JSONL with character offsets or CoNLL out)',
   flags: {
-    model: { type: 'string', arg: 'DIR|HUB_ID', help: 'S2E model directory, a run\'s best/, or a run', required: true },
+    model: { type: 'string', arg: 'DIR|HUB_ID', help: "S2E model directory, a run's best/, or a run", required: true },
     input: { type: 'string', arg: 'FILE', help: 'text (one sentence per line), CoNLL or JSONL', required: true },
-    'input-format': { type: 'string', arg: 'F', help: 'input format', default: 'auto', choices: ['auto', 'text', 'conll', 'conll2012', 'jsonl'] },
+    'input-format': {
+      type: 'string',
+      arg: 'F',
+      help: 'input format',
+      default: 'auto',
+      choices: ['auto', 'text', 'conll', 'conll2012', 'jsonl'],
+    },
     out: { type: 'string', arg: 'FILE', help: 'output file', required: true },
-    format: { type: 'string', arg: 'F', help: 'output format (seq = raw entity sequences, one per line)', default: 'jsonl', choices: ['jsonl', 'conll', 'seq'] },
-    grounded: { type: 'boolean', help: '', deprecated: "does nothing: decoding follows the model's setting (grounded unless trained with --no-ground); --no-ground forces plain decoding" },
+    format: {
+      type: 'string',
+      arg: 'F',
+      help: 'output format (seq = raw entity sequences, one per line)',
+      default: 'jsonl',
+      choices: ['jsonl', 'conll', 'seq'],
+    },
+    grounded: {
+      type: 'boolean',
+      help: '',
+      deprecated:
+        "does nothing: decoding follows the model's setting (grounded unless trained with --no-ground); --no-ground forces plain decoding",
+    },
     ...PREDICT_FLAGS,
     ...READER_FLAGS,
-    offsets: { ...READER_FLAGS.offsets, help: 'unit of JSONL start/end, read and written: utf16 (JavaScript string indices) or codepoints (Python str indices, spaCy)' },
+    offsets: {
+      ...READER_FLAGS.offsets,
+      help: 'unit of JSONL start/end, read and written: utf16 (JavaScript string indices) or codepoints (Python str indices, spaCy)',
+    },
   },
   details: [
     'JSONL out: {"text", "entities": [{"start", "end", "label"}]} with end-exclusive offsets in --offsets units; a sentence whose',
     'generated sequence was cut or lost entities also gets "issues": {"cut": bool, "dropped": [{"surface", "type", "why"}]}.',
-    'Entity surfaces are always the input\'s own text (the model may have seen it normalised: é as e, emoji as a space).',
-    'Decoding (grounding, --max-new-tokens) defaults to the settings recorded in the model\'s cyclener.json: a `train` run\'s S2E',
+    "Entity surfaces are always the input's own text (the model may have seen it normalised: é as e, emoji as a space).",
+    "Decoding (grounding, --max-new-tokens) defaults to the settings recorded in the model's cyclener.json: a `train` run's S2E",
     'is decoded as its dev F1 was measured.',
   ].join('\n'),
   async run(args, io: Io): Promise<number> {
     const f = args.flags;
     const input = readInput(f.input, f['input-format'], f);
-    const p = await predictWithModelDir((await modelDirArg(f.model, '--model', io)) as string, input.sentences.map((s) => s.text), predictOptions(f));
+    const p = await predictWithModelDir(
+      (await modelDirArg(f.model, '--model', io)) as string,
+      input.sentences.map((s) => s.text),
+      predictOptions(f),
+    );
     const out = f.out;
     if (f.format === 'seq') {
-      writeLines(out, p.seqs.map((s) => (s === '' ? '' : s)));
+      writeLines(
+        out,
+        p.seqs.map((s) => (s === '' ? '' : s)),
+      );
       io.err(`${input.sentences.length} sentences written to ${out}; ${issueSummary(p.issues)}`);
       return 0;
     }
     const al = alignAll(input.sentences, p.seqs, p.verbalizer);
     if (f.format === 'jsonl') {
-      writeLines(out, al.map((a, i) => {
-        const is = p.issues[i] as SentenceIssues;
-        const dropped = [...is.dropped, ...a.unplaced.map((u) => ({ surface: u.surface, type: u.type, why: u.why }))];
-        const extra = is.cut || dropped.length > 0 ? { issues: { cut: is.cut, dropped } } : {};
-        return jsonlRecord({ text: input.sentences[i]!.text, entities: a.entities }, offsetsOf(f), extra);
-      }));
+      writeLines(
+        out,
+        al.map((a, i) => {
+          const is = p.issues[i] as SentenceIssues;
+          const dropped = [...is.dropped, ...a.unplaced.map((u) => ({ surface: u.surface, type: u.type, why: u.why }))];
+          const extra = is.cut || dropped.length > 0 ? { issues: { cut: is.cut, dropped } } : {};
+          return jsonlRecord({ text: input.sentences[i]!.text, entities: a.entities }, offsetsOf(f), extra);
+        }),
+      );
     } else {
       const blocks = al.map((a, i) => {
         const s = input.sentences[i]!;
@@ -78,7 +110,12 @@ registerCommand({
       fs.writeFileSync(out, blocks.join('\n\n') + '\n');
     }
     const entities = al.reduce((n, a) => n + a.entities.length, 0);
-    io.err(`${input.sentences.length} sentences, ${entities} entities written to ${out}; ${issueSummary(p.issues, al.map((a) => a.unplaced.length))}`);
+    io.err(
+      `${input.sentences.length} sentences, ${entities} entities written to ${out}; ${issueSummary(
+        p.issues,
+        al.map((a) => a.unplaced.length),
+      )}`,
+    );
     return 0;
   },
 });

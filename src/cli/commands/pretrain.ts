@@ -8,7 +8,17 @@ import { ADDED_TOKENS } from '../../pretrain/spm';
 import * as path from 'node:path';
 import { checkCorpusFiles } from '../../pretrain/corpus';
 import { findCheckpoint, readTrainState, type Recipe } from '../../pretrain/train-state';
-import { compareInputs, compareSettings, fingerprintFiles, INPUTS_FILE, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
+import {
+  compareInputs,
+  compareSettings,
+  fingerprintFiles,
+  INPUTS_FILE,
+  openRunDir,
+  readRunInputs,
+  refuseDifferences,
+  writeRunInputs,
+  type RunDirSpec,
+} from '../../util/run-dir';
 import type { FlagValue } from '../args';
 import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
@@ -19,35 +29,87 @@ import { modelDirArg } from '../model-arg';
 const PRETRAIN_RUN: RunDirSpec = {
   command: 'pretrain',
   markers: ['checkpoint', 'metrics.jsonl', 'pretrain_summary.json', 'model.safetensors', 'config.json'],
-  clear: ['checkpoint', 'metrics.jsonl', 'pretrain_summary.json', 'model.safetensors', 'model.safetensors.index.json', 'config.json', 'generation_config.json', 'loss.svg', INPUTS_FILE],
+  clear: [
+    'checkpoint',
+    'metrics.jsonl',
+    'pretrain_summary.json',
+    'model.safetensors',
+    'model.safetensors.index.json',
+    'config.json',
+    'generation_config.json',
+    'loss.svg',
+    INPUTS_FILE,
+  ],
 };
 /** Flags a resume may change: the budget, bookkeeping and the export dtype; the recipe and inputs must match. */
-const RESUME_ALLOWED = ['steps', 'max-minutes', 'threads', 'checkpoint-minutes', 'log-every', 'eval-every', 'save-dtype'];
+const RESUME_ALLOWED = [
+  'steps',
+  'max-minutes',
+  'threads',
+  'checkpoint-minutes',
+  'log-every',
+  'eval-every',
+  'save-dtype',
+];
 
 /** The recipe as flag values, for the resume check. */
 function recipeFlags(r: Recipe): Record<string, unknown> {
   return {
-    mixture: r.mixture, 'span-inputs': r.spanInputs ?? 'sentences', batch: r.batch, accum: r.accum, optimizer: r.optimizer ?? 'adamw', lr: r.lr,
-    'warmup-steps': r.warmup, schedule: r.schedule, seed: r.seed, fp32: !r.bf16, dropout: r.dropout, 'max-source': r.maxSource, 'max-target': r.maxTarget, init: r.init,
+    mixture: r.mixture,
+    'span-inputs': r.spanInputs ?? 'sentences',
+    batch: r.batch,
+    accum: r.accum,
+    optimizer: r.optimizer ?? 'adamw',
+    lr: r.lr,
+    'warmup-steps': r.warmup,
+    schedule: r.schedule,
+    seed: r.seed,
+    fp32: !r.bf16,
+    dropout: r.dropout,
+    'max-source': r.maxSource,
+    'max-target': r.maxTarget,
+    init: r.init,
   };
 }
 
 /** The command line's values for the same flags (only the given ones are compared). */
 function commandRecipeFlags(f: Record<string, FlagValue>): Record<string, unknown> {
   return {
-    mixture: formatMixture(parseMixture(str(f.mixture) as string)), 'span-inputs': str(f['span-inputs']), batch: num(f.batch), accum: num(f.accum), optimizer: str(f.optimizer),
-    lr: num(f.lr), 'warmup-steps': num(f['warmup-steps']), schedule: str(f.schedule), seed: num(f.seed), fp32: f.fp32 === true, dropout: num(f.dropout),
-    'max-source': num(f['max-source']), 'max-target': num(f['max-target']), init: str(f.init) ? path.resolve(str(f.init) as string) : null,
+    mixture: formatMixture(parseMixture(str(f.mixture) as string)),
+    'span-inputs': str(f['span-inputs']),
+    batch: num(f.batch),
+    accum: num(f.accum),
+    optimizer: str(f.optimizer),
+    lr: num(f.lr),
+    'warmup-steps': num(f['warmup-steps']),
+    schedule: str(f.schedule),
+    seed: num(f.seed),
+    fp32: f.fp32 === true,
+    dropout: num(f.dropout),
+    'max-source': num(f['max-source']),
+    'max-target': num(f['max-target']),
+    init: str(f.init) ? path.resolve(str(f.init) as string) : null,
   };
 }
 
 /** Settings that neither the recipe nor the checkpoint records (the model and tokenizer of a fresh start). */
 function startSettings(f: Record<string, FlagValue>): Record<string, unknown> {
-  return { model: str(f.model), 'vocab-size': num(f['vocab-size']), tokenizer: str(f.tokenizer) ? path.resolve(str(f.tokenizer) as string) : null, 'spm-sentences': num(f['spm-sentences']) };
+  return {
+    model: str(f.model),
+    'vocab-size': num(f['vocab-size']),
+    tokenizer: str(f.tokenizer) ? path.resolve(str(f.tokenizer) as string) : null,
+    'spm-sentences': num(f['spm-sentences']),
+  };
 }
 
 /** On --resume from a checkpoint: refuse given flags that differ from the run's and a changed corpus; record the inputs of a fresh start. */
-function checkResume(out: string, f: Record<string, FlagValue>, given: ReadonlySet<string>, corpus: string[], log: (line: string) => void): void {
+function checkResume(
+  out: string,
+  f: Record<string, FlagValue>,
+  given: ReadonlySet<string>,
+  corpus: string[],
+  log: (line: string) => void,
+): void {
   const ck = f.resume === true ? findCheckpoint(out, log) : null;
   const files = fingerprintFiles({ corpus });
   if (!ck) {
@@ -66,37 +128,165 @@ function checkResume(out: string, f: Record<string, FlagValue>, given: ReadonlyS
 
 registerCommand({
   name: 'pretrain',
-  summary: 'pretrain a base T5 from raw text (one document per line, plain or .xz): tokenizer, objective mixture, resumable runs',
+  summary:
+    'pretrain a base T5 from raw text (one document per line, plain or .xz): tokenizer, objective mixture, resumable runs',
   flags: {
-    corpus: { type: 'string', arg: 'FILE[,FILE]', help: 'corpus file(s), one document per line, plain or .xz', required: true },
-    out: { type: 'string', arg: 'DIR', help: 'output directory (HF layout; checkpoint/ inside for --resume)', required: true },
-    model: { type: 'string', arg: 'NAME|FILE', help: 'preset (tiny, mini, small, ...), a config.json, or a model directory whose config.json gives the dims', default: D.model },
-    'vocab-size': { type: 'int', arg: 'N', help: 'total vocabulary when training a tokenizer (SentencePiece pieces + 100 sentinels + <sep>)', default: D.vocabSize, range: { min: ADDED_TOKENS + 8 } },
-    tokenizer: { type: 'string', arg: 'DIR|HUB_ID', help: 'reuse tokenizer.json/spiece.model from DIR instead of training one' },
-    init: { type: 'string', arg: 'DIR|HUB_ID', help: 'continue pretraining this checkpoint (domain adaptation); reuses its tokenizer' },
-    mixture: { type: 'string', arg: 'SPEC', help: `objectives and weights (${OBJECTIVES.join(', ')})`, default: DEFAULT_MIXTURE },
-    'span-inputs': { type: 'string', arg: 'MODE', help: 'span objective inputs: packed = fixed-length windows of consecutive text, exactly --max-source tokens after corruption (T5); sentences = 1-3 sentences (the models/base-news-11m recipe)', default: D.spanInputs, choices: SPAN_INPUTS },
-    'max-minutes': { type: 'number', arg: 'M', help: 'stop this sitting after M minutes of training (checkpointed; continue with --resume)', range: POSITIVE },
-    steps: { type: 'int', arg: 'N', help: 'total optimizer steps (over all sittings); enables the linear schedule', range: AT_LEAST_1 },
-    resume: { type: 'boolean', help: `continue from DIR/checkpoint with the saved recipe (only ${RESUME_ALLOWED.map((a) => `--${a}`).join(', ')} may change; other flags and the corpus must match)` },
-    force: { type: 'boolean', help: 'start over in a DIR that holds a previous run (deletes its checkpoint/, metrics.jsonl and exported model)' },
+    corpus: {
+      type: 'string',
+      arg: 'FILE[,FILE]',
+      help: 'corpus file(s), one document per line, plain or .xz',
+      required: true,
+    },
+    out: {
+      type: 'string',
+      arg: 'DIR',
+      help: 'output directory (HF layout; checkpoint/ inside for --resume)',
+      required: true,
+    },
+    model: {
+      type: 'string',
+      arg: 'NAME|FILE',
+      help: 'preset (tiny, mini, small, ...), a config.json, or a model directory whose config.json gives the dims',
+      default: D.model,
+    },
+    'vocab-size': {
+      type: 'int',
+      arg: 'N',
+      help: 'total vocabulary when training a tokenizer (SentencePiece pieces + 100 sentinels + <sep>)',
+      default: D.vocabSize,
+      range: { min: ADDED_TOKENS + 8 },
+    },
+    tokenizer: {
+      type: 'string',
+      arg: 'DIR|HUB_ID',
+      help: 'reuse tokenizer.json/spiece.model from DIR instead of training one',
+    },
+    init: {
+      type: 'string',
+      arg: 'DIR|HUB_ID',
+      help: 'continue pretraining this checkpoint (domain adaptation); reuses its tokenizer',
+    },
+    mixture: {
+      type: 'string',
+      arg: 'SPEC',
+      help: `objectives and weights (${OBJECTIVES.join(', ')})`,
+      default: DEFAULT_MIXTURE,
+    },
+    'span-inputs': {
+      type: 'string',
+      arg: 'MODE',
+      help: 'span objective inputs: packed = fixed-length windows of consecutive text, exactly --max-source tokens after corruption (T5); sentences = 1-3 sentences (the models/base-news-11m recipe)',
+      default: D.spanInputs,
+      choices: SPAN_INPUTS,
+    },
+    'max-minutes': {
+      type: 'number',
+      arg: 'M',
+      help: 'stop this sitting after M minutes of training (checkpointed; continue with --resume)',
+      range: POSITIVE,
+    },
+    steps: {
+      type: 'int',
+      arg: 'N',
+      help: 'total optimizer steps (over all sittings); enables the linear schedule',
+      range: AT_LEAST_1,
+    },
+    resume: {
+      type: 'boolean',
+      help: `continue from DIR/checkpoint with the saved recipe (only ${RESUME_ALLOWED.map((a) => `--${a}`).join(', ')} may change; other flags and the corpus must match)`,
+    },
+    force: {
+      type: 'boolean',
+      help: 'start over in a DIR that holds a previous run (deletes its checkpoint/, metrics.jsonl and exported model)',
+    },
     batch: { type: 'int', arg: 'N', help: 'examples per micro-batch', default: D.batch, range: AT_LEAST_1 },
-    accum: { type: 'int', arg: 'K', help: 'micro-batches per optimizer step (gradient accumulation)', default: D.accum, range: AT_LEAST_1 },
-    optimizer: { type: 'string', arg: 'O', help: 'adamw (betas 0.9/0.98, weight decay 0.01) or adafactor (external lr, no parameter scaling)', default: 'adamw', choices: ['adamw', 'adafactor'] },
+    accum: {
+      type: 'int',
+      arg: 'K',
+      help: 'micro-batches per optimizer step (gradient accumulation)',
+      default: D.accum,
+      range: AT_LEAST_1,
+    },
+    optimizer: {
+      type: 'string',
+      arg: 'O',
+      help: 'adamw (betas 0.9/0.98, weight decay 0.01) or adafactor (external lr, no parameter scaling)',
+      default: 'adamw',
+      choices: ['adamw', 'adafactor'],
+    },
     lr: { type: 'number', arg: 'LR', help: 'peak learning rate', default: D.lr, range: POSITIVE },
-    'warmup-steps': { type: 'int', arg: 'N', help: 'linear warmup steps (0 = none)', default: D.warmup, range: NON_NEGATIVE, aliases: ['warmup'] },
-    schedule: { type: 'string', arg: 'S', help: 'decay after warmup (default: linear with --steps, else inverse-sqrt)', choices: SCHEDULES },
-    seed: { type: 'int', arg: 'N', help: 'seed of model init, data sampling and tokenizer sample', default: D.seed, range: SEED },
+    'warmup-steps': {
+      type: 'int',
+      arg: 'N',
+      help: 'linear warmup steps (0 = none)',
+      default: D.warmup,
+      range: NON_NEGATIVE,
+      aliases: ['warmup'],
+    },
+    schedule: {
+      type: 'string',
+      arg: 'S',
+      help: 'decay after warmup (default: linear with --steps, else inverse-sqrt)',
+      choices: SCHEDULES,
+    },
+    seed: {
+      type: 'int',
+      arg: 'N',
+      help: 'seed of model init, data sampling and tokenizer sample',
+      default: D.seed,
+      range: SEED,
+    },
     ...PRECISION_FLAG,
-    dropout: { type: 'number', arg: 'P', help: 'dropout while pretraining (config.json keeps the fine-tuning rate)', default: D.dropout, range: DROPOUT },
-    'checkpoint-minutes': { type: 'number', arg: 'M', help: 'write DIR/checkpoint every M minutes', default: D.checkpointMinutes, range: POSITIVE },
-    'eval-every': { type: 'int', arg: 'N', help: 'validation loss every N steps', default: D.evalEvery, range: AT_LEAST_1 },
-    'log-every': { type: 'int', arg: 'N', help: 'progress line and metrics record every N steps', default: D.logEvery, range: AT_LEAST_1 },
+    dropout: {
+      type: 'number',
+      arg: 'P',
+      help: 'dropout while pretraining (config.json keeps the fine-tuning rate)',
+      default: D.dropout,
+      range: DROPOUT,
+    },
+    'checkpoint-minutes': {
+      type: 'number',
+      arg: 'M',
+      help: 'write DIR/checkpoint every M minutes',
+      default: D.checkpointMinutes,
+      range: POSITIVE,
+    },
+    'eval-every': {
+      type: 'int',
+      arg: 'N',
+      help: 'validation loss every N steps',
+      default: D.evalEvery,
+      range: AT_LEAST_1,
+    },
+    'log-every': {
+      type: 'int',
+      arg: 'N',
+      help: 'progress line and metrics record every N steps',
+      default: D.logEvery,
+      range: AT_LEAST_1,
+    },
     'max-source': { type: 'int', arg: 'N', help: 'max source tokens', default: D.maxSource, range: AT_LEAST_1 },
     'max-target': { type: 'int', arg: 'N', help: 'max target tokens', default: D.maxTarget, range: AT_LEAST_1 },
-    'spm-sentences': { type: 'int', arg: 'N', help: 'sentences sampled to train the tokenizer', default: D.spmSentences, range: AT_LEAST_1 },
-    'save-dtype': { type: 'string', arg: 'T', help: 'dtype of the exported model.safetensors', default: 'float32', choices: ['float32', 'bfloat16'] },
-    threads: { type: 'int', arg: 'N', help: 'intra-op threads (default: CYCLENER_THREADS or physical cores)', range: AT_LEAST_1 },
+    'spm-sentences': {
+      type: 'int',
+      arg: 'N',
+      help: 'sentences sampled to train the tokenizer',
+      default: D.spmSentences,
+      range: AT_LEAST_1,
+    },
+    'save-dtype': {
+      type: 'string',
+      arg: 'T',
+      help: 'dtype of the exported model.safetensors',
+      default: 'float32',
+      choices: ['float32', 'bfloat16'],
+    },
+    threads: {
+      type: 'int',
+      arg: 'N',
+      help: 'intra-op threads (default: CYCLENER_THREADS or physical cores)',
+      range: AT_LEAST_1,
+    },
   },
   details: [
     'Objectives (as tools/gpu/pretrain_t5.py, its GPU twin): span = T5 span corruption (15% noise, mean span 3) over packed',
@@ -106,7 +296,7 @@ registerCommand({
     'Output: config.json, model.safetensors, generation_config.json, tokenizer.json, spiece.model, metrics.jsonl, loss.svg,',
     'pretrain_summary.json, checkpoint/ (fp32 weights + optimizer + RNG + data position for --resume).',
     'DIR/.lock keeps a second process out; a DIR holding a previous run needs --resume or --force; DIR/inputs.json records',
-    'the corpus files\' sha256, checked on --resume.',
+    "the corpus files' sha256, checked on --resume.",
     'Example: cyclener pretrain --corpus news.txt.xz --out runs/base --model tiny --max-minutes 30',
   ].join('\n'),
   async run(args, io: Io): Promise<number> {
@@ -115,7 +305,8 @@ registerCommand({
     if (f.tokenizer && f.init) throw new UsageError('--tokenizer and --init both give a tokenizer; pass one');
     const out = f.out;
     const corpus = f.corpus.split(',').filter(Boolean);
-    if (f.force === true && f.init && path.resolve(f.init) === path.resolve(out)) throw new UsageError('--force would delete the --init model: it is the output directory');
+    if (f.force === true && f.init && path.resolve(f.init) === path.resolve(out))
+      throw new UsageError('--force would delete the --init model: it is the output directory');
     const log = (line: string) => io.err(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
     checkCorpusFiles(corpus); // a missing corpus file is reported before the run folder is touched
     const run = openRunDir(out, PRETRAIN_RUN, { resume: f.resume === true, force: f.force === true, log });

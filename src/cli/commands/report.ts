@@ -12,12 +12,27 @@ registerCommand({
   name: 'report',
   summary: "write the experiments' results next to the paper's numbers (Markdown, curve SVGs, optional HTML)",
   flags: {
-    results: { type: 'string', arg: 'DIR', help: 'folder written by cyclener experiment --out', default: 'runs/experiments' },
-    out: { type: 'string', arg: 'FILE', help: 'Markdown file; curves go to <name>-curves/ beside it', default: 'docs/results.md' },
+    results: {
+      type: 'string',
+      arg: 'DIR',
+      help: 'folder written by cyclener experiment --out',
+      default: 'runs/experiments',
+    },
+    out: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'Markdown file; curves go to <name>-curves/ beside it',
+      default: 'docs/results.md',
+    },
     html: { type: 'string', arg: 'FILE', help: 'also write one self-contained HTML page (figures inlined)' },
-    notes: { type: 'string', arg: 'FILE', help: 'hand-written Markdown (e.g. why the numbers differ from the paper) placed after the introduction' },
+    notes: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'hand-written Markdown (e.g. why the numbers differ from the paper) placed after the introduction',
+    },
   },
-  details: 'Every planned cell appears ("not run" until its result.json exists); seeds are averaged (mean ± sample std).',
+  details:
+    'Every planned cell appears ("not run" until its result.json exists); seeds are averaged (mean ± sample std).',
   run(args, io: Io): number {
     const f = args.flags;
     const resultsDir = f.results;

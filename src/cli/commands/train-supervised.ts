@@ -14,17 +14,37 @@ import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
 import { openRunDir, type RunDirSpec } from '../../util/run-dir';
-import { chooseVerbalizer, corpusLabels, PRECISION_FLAG, precisionOf, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
+import {
+  chooseVerbalizer,
+  corpusLabels,
+  PRECISION_FLAG,
+  precisionOf,
+  READER_FLAGS,
+  readLabeledWithFlags,
+  VERBALIZER_FLAGS,
+} from '../common';
 
 /** train-supervised's --out: a model directory with its metrics.jsonl. */
 const SUPERVISED_RUN: RunDirSpec = {
   command: 'train-supervised',
   markers: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json'],
-  clear: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json', 'generation_config.json', 'cyclener.json', 'tokenizer.json', 'spiece.model'],
+  clear: [
+    'metrics.jsonl',
+    'config.json',
+    'model.safetensors',
+    'model.safetensors.index.json',
+    'generation_config.json',
+    'cyclener.json',
+    'tokenizer.json',
+    'spiece.model',
+  ],
 };
 
 /** Pairs from --pairs (TSV: sentence \t entity-sequence line) or a labelled file. */
-function readPairs(f: { pairs?: string; train?: string; num?: number; seed: number } & Record<string, FlagValue>, io: Io): { pairs: Pair[]; verbalizer?: Record<string, string> } {
+function readPairs(
+  f: { pairs?: string; train?: string; num?: number; seed: number } & Record<string, FlagValue>,
+  io: Io,
+): { pairs: Pair[]; verbalizer?: Record<string, string> } {
   const pairsFile = f.pairs;
   if (pairsFile) {
     const pairs = splitLines(readUtf8(pairsFile)).map((l, i) => {
@@ -47,7 +67,7 @@ function readPairs(f: { pairs?: string; train?: string; num?: number; seed: numb
 
 registerCommand({
   name: 'train-supervised',
-  summary: 'supervised S2E fine-tuning on ⟨sentence → entity sequence⟩ pairs (the paper\'s Table 4 baseline)',
+  summary: "supervised S2E fine-tuning on ⟨sentence → entity sequence⟩ pairs (the paper's Table 4 baseline)",
   flags: {
     pairs: { type: 'string', arg: 'FILE', help: 'TSV: sentence<TAB>entity sequence (<none> for none)' },
     train: { type: 'string', arg: 'FILE', help: 'labelled CoNLL / CoNLL-2012 / JSONL file' },
@@ -55,48 +75,101 @@ registerCommand({
     'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'HF T5 directory to start from', required: true },
     out: { type: 'string', arg: 'DIR', help: 'output model directory', required: true },
     steps: { type: 'int', arg: 'N', help: 'optimizer steps (default: from --epochs)', range: AT_LEAST_1 },
-    epochs: { type: 'number', arg: 'N', help: 'epochs over the pairs, may be fractional (default 3 when --steps is absent)', range: POSITIVE },
+    epochs: {
+      type: 'number',
+      arg: 'N',
+      help: 'epochs over the pairs, may be fractional (default 3 when --steps is absent)',
+      range: POSITIVE,
+    },
     lr: { type: 'number', arg: 'LR', help: 'learning rate', default: 5e-4, range: POSITIVE },
     batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
     seed: { type: 'int', arg: 'N', help: 'seed', default: 42, range: SEED },
     prefix: { type: 'string', arg: 'TEXT', help: 'task prefix', default: DEFAULT_S2E_PREFIX },
     force: { type: 'boolean', help: 'replace a model or run already in --out (train-supervised cannot resume)' },
-    'random-init': { type: 'boolean', help: 'same architecture and tokenizer as --base-model, weights randomly initialised (seeded): the no-pretraining control' },
-    types: { type: 'string', arg: 'LIST', help: 'comma-separated type words for grounded prediction (default: from the data)' },
-    'no-ground': { type: 'boolean', help: "record plain decoding as the model's default for predict/evaluate (grounded otherwise)" },
-    'max-new-tokens': { type: 'int', arg: 'N', help: "longest entity sequence in tokens, recorded as the model's default for predict/evaluate", default: FALLBACK_DECODE.maxNewTokens, range: AT_LEAST_1 },
-    dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split): --out keeps the model with the lowest dev loss' },
+    'random-init': {
+      type: 'boolean',
+      help: 'same architecture and tokenizer as --base-model, weights randomly initialised (seeded): the no-pretraining control',
+    },
+    types: {
+      type: 'string',
+      arg: 'LIST',
+      help: 'comma-separated type words for grounded prediction (default: from the data)',
+    },
+    'no-ground': {
+      type: 'boolean',
+      help: "record plain decoding as the model's default for predict/evaluate (grounded otherwise)",
+    },
+    'max-new-tokens': {
+      type: 'int',
+      arg: 'N',
+      help: "longest entity sequence in tokens, recorded as the model's default for predict/evaluate",
+      default: FALLBACK_DECODE.maxNewTokens,
+      range: AT_LEAST_1,
+    },
+    dev: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'labelled dev file (never a test split): --out keeps the model with the lowest dev loss',
+    },
     'dev-num': { type: 'int', arg: 'N', help: 'use the first N sentences of --dev (default: all)', range: AT_LEAST_1 },
-    'eval-every': { type: 'int', arg: 'N', help: 'dev loss every N steps (default: once per epoch; needs --dev)', range: AT_LEAST_1 },
-    patience: { type: 'int', arg: 'N', help: 'stop after N dev evaluations without a lower dev loss (needs --dev; 0 = run all steps, the default)', range: NON_NEGATIVE },
+    'eval-every': {
+      type: 'int',
+      arg: 'N',
+      help: 'dev loss every N steps (default: once per epoch; needs --dev)',
+      range: AT_LEAST_1,
+    },
+    patience: {
+      type: 'int',
+      arg: 'N',
+      help: 'stop after N dev evaluations without a lower dev loss (needs --dev; 0 = run all steps, the default)',
+      range: NON_NEGATIVE,
+    },
     ...PRECISION_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
-  details: 'With --dev, training is a budget that converges: --steps/--epochs is the most it may run, --patience stops it when the dev loss stops improving, and --out holds the model of the best evaluation (its step is printed and logged in metrics.jsonl).',
+  details:
+    'With --dev, training is a budget that converges: --steps/--epochs is the most it may run, --patience stops it when the dev loss stops improving, and --out holds the model of the best evaluation (its step is printed and logged in metrics.jsonl).',
   async run(args, io: Io): Promise<number> {
     const f = args.flags;
     const { pairs, verbalizer } = readPairs(f, io);
     const batch = f.batch;
     const steps = f.steps ?? Math.ceil(((f.epochs ?? 3) * pairs.length) / batch);
     const devFile = f.dev;
-    if (!devFile && (f['eval-every'] !== undefined || f.patience !== undefined || f['dev-num'] !== undefined)) throw new UsageError('--eval-every, --patience and --dev-num need --dev FILE');
+    if (!devFile && (f['eval-every'] !== undefined || f.patience !== undefined || f['dev-num'] !== undefined))
+      throw new UsageError('--eval-every, --patience and --dev-num need --dev FILE');
     let dev: { pairs: Pair[]; evalEvery: number; patience: number } | undefined;
     if (devFile) {
-      if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile))) throw new UsageError(`--dev ${devFile} looks like a test split; model selection runs on dev only`);
+      if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile)))
+        throw new UsageError(`--dev ${devFile} looks like a test split; model selection runs on dev only`);
       const corpus = readLabeledWithFlags(devFile, f);
       const v = verbalizer ? null : chooseVerbalizer(f, corpusLabels(corpus));
       const toType = (label: string) => (verbalizer ? verbalizer[label] : v!.verbalize(label));
-      const unknown = [...new Set(corpus.sentences.flatMap((s) => s.entities.map((e) => e.label)))].filter((l) => toType(l) === undefined);
-      if (unknown.length > 0) throw new DataError(devFile, undefined, `label(s) ${unknown.join(', ')} do not occur in the training data`);
+      const unknown = [...new Set(corpus.sentences.flatMap((s) => s.entities.map((e) => e.label)))].filter(
+        (l) => toType(l) === undefined,
+      );
+      if (unknown.length > 0)
+        throw new DataError(devFile, undefined, `label(s) ${unknown.join(', ')} do not occur in the training data`);
       const sents = corpus.sentences.slice(0, f['dev-num'] ?? corpus.sentences.length);
-      const devPairs = sents.map((s) => ({ sentence: s.text, sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: toType(e.label) as string }))) }));
-      dev = { pairs: devPairs, evalEvery: f['eval-every'] ?? Math.max(1, Math.ceil(pairs.length / batch)), patience: f.patience ?? 0 };
-      io.err(`dev: ${devPairs.length} labelled sentences from ${devFile}, dev loss every ${dev.evalEvery} steps${dev.patience > 0 ? `, patience ${dev.patience}` : ''}`);
+      const devPairs = sents.map((s) => ({
+        sentence: s.text,
+        sequence: formatEntitySequence(
+          s.entities.map((e) => ({ surface: e.surface, type: toType(e.label) as string })),
+        ),
+      }));
+      dev = {
+        pairs: devPairs,
+        evalEvery: f['eval-every'] ?? Math.max(1, Math.ceil(pairs.length / batch)),
+        patience: f.patience ?? 0,
+      };
+      io.err(
+        `dev: ${devPairs.length} labelled sentences from ${devFile}, dev loss every ${dev.evalEvery} steps${dev.patience > 0 ? `, patience ${dev.patience}` : ''}`,
+      );
     }
     const types = f.types ? f.types.split(',').map((t) => t.trim()) : typesOf(pairs.map((p) => p.sequence));
     const out = f.out;
-    if (path.resolve(out) === path.resolve(f['base-model'])) throw new UsageError('--out is the --base-model directory: write the fine-tuned model elsewhere');
+    if (path.resolve(out) === path.resolve(f['base-model']))
+      throw new UsageError('--out is the --base-model directory: write the fine-tuned model elsewhere');
     const run = openRunDir(out, SUPERVISED_RUN, { resume: false, force: f.force === true, log: (l) => io.err(l) });
     let m: ReturnType<typeof loadModelDir>;
     let baseDir: string;
@@ -110,12 +183,32 @@ registerCommand({
     if (f['random-init'] === true) reinitialise(m, f.seed);
     try {
       const decode = { grounded: f['no-ground'] !== true, maxNewTokens: f['max-new-tokens'] };
-      const r = await trainSupervised(m.model, m.tokenizer, pairs, {
-        prefix: f.prefix, batchSize: batch, steps, lr: f.lr, weightDecay: 0, maxGradNorm: 1,
-        seed: f.seed, maxSourceTokens: 192, maxTargetTokens: 192, logEvery: 20, precision: precisionOf(f), ...(dev ? { dev } : {}),
-      }, out, { types, ...(verbalizer ? { verbalizer } : {}), baseModel: modelSource(baseDir), decode }, (l) => io.err(l));
+      const r = await trainSupervised(
+        m.model,
+        m.tokenizer,
+        pairs,
+        {
+          prefix: f.prefix,
+          batchSize: batch,
+          steps,
+          lr: f.lr,
+          weightDecay: 0,
+          maxGradNorm: 1,
+          seed: f.seed,
+          maxSourceTokens: 192,
+          maxTargetTokens: 192,
+          logEvery: 20,
+          precision: precisionOf(f),
+          ...(dev ? { dev } : {}),
+        },
+        out,
+        { types, ...(verbalizer ? { verbalizer } : {}), baseModel: modelSource(baseDir), decode },
+        (l) => io.err(l),
+      );
       const trained = `trained ${r.steps} steps (${r.epochs.toFixed(2)} epochs) in ${r.seconds.toFixed(0)}s; final loss ${r.losses[r.losses.length - 1]?.toFixed(4)}`;
-      const chosen = dev ? `; best dev loss ${r.bestDevLoss?.toFixed(4)} at step ${String(r.bestStep)}${r.stoppedEarly ? ' (stopped early)' : ''}` : '';
+      const chosen = dev
+        ? `; best dev loss ${r.bestDevLoss?.toFixed(4)} at step ${String(r.bestStep)}${r.stoppedEarly ? ' (stopped early)' : ''}`
+        : '';
       io.out(`${trained}${chosen}; model in ${out}`);
     } finally {
       m.model.dispose();

@@ -13,8 +13,25 @@ import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
-import { compareInputs, fingerprintFiles, INPUTS_FILE, modelWeightFiles, openRunDir, readRunInputs, refuseDifferences, writeRunInputs, type RunDirSpec } from '../../util/run-dir';
-import { chooseVerbalizer, corpusLabels, onInterrupt, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
+import {
+  compareInputs,
+  fingerprintFiles,
+  INPUTS_FILE,
+  modelWeightFiles,
+  openRunDir,
+  readRunInputs,
+  refuseDifferences,
+  writeRunInputs,
+  type RunDirSpec,
+} from '../../util/run-dir';
+import {
+  chooseVerbalizer,
+  corpusLabels,
+  onInterrupt,
+  READER_FLAGS,
+  readLabeledWithFlags,
+  VERBALIZER_FLAGS,
+} from '../common';
 import { applyKnobs, BUDGET_FLAGS, configDifferences, knobFlags, TRAIN_KNOBS } from '../train-knobs';
 
 function qLinesToModel(file: string): string[] {
@@ -51,16 +68,38 @@ registerCommand({
     sentences: { type: 'string', arg: 'FILE', help: 'S file: one sentence per line' },
     entities: { type: 'string', arg: 'FILE', help: 'Q file: one entity sequence per line (<none> = no entities)' },
     'dev-sentences': { type: 'string', arg: 'FILE', help: 'held-out S for the dev cycle losses' },
-    'dev-entities': { type: 'string', arg: 'FILE', help: 'held-out Q for the dev cycle losses (best/ = lowest dev E-cycle loss)' },
-    'dev-gold': { type: 'string', arg: 'FILE', help: 'labelled dev file: F1 logged at each evaluation (not used for selection unless --select-on dev-f1)' },
-    'test-gold': { type: 'string', arg: 'FILE', help: "labelled test file: P/R/F1 logged at each evaluation (the paper's Figure 4); never used for selection" },
+    'dev-entities': {
+      type: 'string',
+      arg: 'FILE',
+      help: 'held-out Q for the dev cycle losses (best/ = lowest dev E-cycle loss)',
+    },
+    'dev-gold': {
+      type: 'string',
+      arg: 'FILE',
+      help: 'labelled dev file: F1 logged at each evaluation (not used for selection unless --select-on dev-f1)',
+    },
+    'test-gold': {
+      type: 'string',
+      arg: 'FILE',
+      help: "labelled test file: P/R/F1 logged at each evaluation (the paper's Figure 4); never used for selection",
+    },
     'base-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'HF T5 directory both directions start from' },
     's2e-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'start S2E from this directory instead' },
     'e2s-model': { type: 'string', arg: 'DIR|HUB_ID', help: 'start E2S from this directory instead' },
     out: { type: 'string', arg: 'RUN', help: 'run directory', required: true },
-    config: { type: 'string', arg: 'FILE', help: 'run.json with config keys (see src/cycle/config.ts); flags override it' },
-    resume: { type: 'boolean', help: `continue RUN from RUN/ckpt with RUN/config.json (only ${BUDGET_FLAGS.map((b) => `--${b}`).join('/')} may change; other flags and the input files must match the run)` },
-    force: { type: 'boolean', help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, ckpt/, best/)' },
+    config: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'run.json with config keys (see src/cycle/config.ts); flags override it',
+    },
+    resume: {
+      type: 'boolean',
+      help: `continue RUN from RUN/ckpt with RUN/config.json (only ${BUDGET_FLAGS.map((b) => `--${b}`).join('/')} may change; other flags and the input files must match the run)`,
+    },
+    force: {
+      type: 'boolean',
+      help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, ckpt/, best/)',
+    },
     ...knobFlags(TRAIN_KNOBS),
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
@@ -89,7 +128,13 @@ registerCommand({
         delete saved.sizes;
         if (!('precision' in saved)) saved.precision = 'fp32'; // runs from before bf16 became the default
         cfg = makeConfig(saved as Partial<CycleConfig>, savedCfg);
-        diffs.push(...configDifferences(cfg, f, f.config ? { file: f.config, values: readJson(f.config) as Partial<CycleConfig> } : undefined));
+        diffs.push(
+          ...configDifferences(
+            cfg,
+            f,
+            f.config ? { file: f.config, values: readJson(f.config) as Partial<CycleConfig> } : undefined,
+          ),
+        );
         applyKnobs(cfg, f, 'budget');
       } else {
         cfg = makeConfig(f.config ? (readJson(f.config) as Partial<CycleConfig>) : {}, f.config ?? 'config');
@@ -105,8 +150,15 @@ registerCommand({
       const goldForTypes = devGold ?? testGold;
       if (goldForTypes) {
         const v = chooseVerbalizer(f, corpusLabels(goldForTypes)).toJSON();
-        if (resumingConfig && cfg.verbalizer && (f.verbalizer || f.dataset) && JSON.stringify(v) !== JSON.stringify(cfg.verbalizer)) {
-          diffs.push(`--verbalizer/--dataset: run has ${JSON.stringify(cfg.verbalizer)}, command line says ${JSON.stringify(v)}`);
+        if (
+          resumingConfig &&
+          cfg.verbalizer &&
+          (f.verbalizer || f.dataset) &&
+          JSON.stringify(v) !== JSON.stringify(cfg.verbalizer)
+        ) {
+          diffs.push(
+            `--verbalizer/--dataset: run has ${JSON.stringify(cfg.verbalizer)}, command line says ${JSON.stringify(v)}`,
+          );
         }
         cfg.verbalizer = cfg.verbalizer ?? v;
       }
@@ -116,13 +168,20 @@ registerCommand({
       const s2eArg = await modelDirArg(f['s2e-model'], '--s2e-model', io);
       const e2sArg = await modelDirArg(f['e2s-model'], '--e2s-model', io);
       const inputs = fingerprintFiles({
-        sentences: [sFile], entities: [qFile], 'dev-sentences': opt(f['dev-sentences']), 'dev-entities': opt(f['dev-entities']),
-        'dev-gold': opt(f['dev-gold']), 'test-gold': opt(f['test-gold']),
-        'base-model': base ? modelWeightFiles(base) : undefined, 's2e-model': opt(s2eArg, modelWeightFiles), 'e2s-model': opt(e2sArg, modelWeightFiles),
+        sentences: [sFile],
+        entities: [qFile],
+        'dev-sentences': opt(f['dev-sentences']),
+        'dev-entities': opt(f['dev-entities']),
+        'dev-gold': opt(f['dev-gold']),
+        'test-gold': opt(f['test-gold']),
+        'base-model': base ? modelWeightFiles(base) : undefined,
+        's2e-model': opt(s2eArg, modelWeightFiles),
+        'e2s-model': opt(e2sArg, modelWeightFiles),
       });
       const recorded = f.resume === true ? readRunInputs(runDir) : null;
       if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
-      else if (f.resume === true && run.previous.length > 0) log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
+      else if (f.resume === true && run.previous.length > 0)
+        log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
       refuseDifferences(runDir, diffs, BUDGET_FLAGS);
       if (!recorded) writeRunInputs(runDir, { command: 'train', files: inputs, settings: {} });
 
@@ -135,19 +194,32 @@ registerCommand({
       const a = loadModelDir(s2eDir);
       const b = loadModelDir(e2sDir, s2eDir);
       if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
-      io.err(`S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`);
+      io.err(
+        `S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`,
+      );
       const interrupt = onInterrupt(log);
       try {
-        const r = await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, { S, Q, devS, devQ, devGold, testGold }, cfg, runDir, { resume, log, signal: interrupt.signal });
+        const r = await trainCycle(
+          { s2e: a.model, e2s: b.model, tokenizer: a.tokenizer },
+          { S, Q, devS, devQ, devGold, testGold },
+          cfg,
+          runDir,
+          { resume, log, signal: interrupt.signal },
+        );
         if (r.interrupted) {
           io.err(`interrupted after ${r.steps} steps this run; continue with the same command and --resume`);
           return 130;
         }
         const best = path.join(runDir, 'best');
         const info = fs.existsSync(path.join(best, 'info.json')) ? readJson(path.join(best, 'info.json')) : null;
-        const where = !fs.existsSync(best) ? `no evaluation selected a model, so there is no best/ (the latest models are in ${ckptDir})`
-          : info?.final === true ? `models in ${best} (the final models of step ${String(info.step)}: no dev data to select on)` : `models in ${best}`;
-        io.out(`done: ${r.steps} steps this run; best step ${r.bestStep ?? '-'} (${cfg.selectOn} ${r.bestScore?.toFixed(4) ?? '-'}); ${where}`);
+        const where = !fs.existsSync(best)
+          ? `no evaluation selected a model, so there is no best/ (the latest models are in ${ckptDir})`
+          : info?.final === true
+            ? `models in ${best} (the final models of step ${String(info.step)}: no dev data to select on)`
+            : `models in ${best}`;
+        io.out(
+          `done: ${r.steps} steps this run; best step ${r.bestStep ?? '-'} (${cfg.selectOn} ${r.bestScore?.toFixed(4) ?? '-'}); ${where}`,
+        );
       } finally {
         interrupt.dispose();
         a.model.dispose();
@@ -159,4 +231,3 @@ registerCommand({
     }
   },
 });
-
