@@ -6,7 +6,7 @@
 # scripts/check-engine.js (last step) fails loudly if the reference BLAS is what gets loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(libtorch-dev libopenblas0-openmp libtcmalloc-minimal4 python3-torch sentencepiece build-essential python3 xz-utils)
+APT_PACKAGES=(libtorch-dev libopenblas0-openmp libtcmalloc-minimal4 python3-torch sentencepiece build-essential python3 xz-utils chromium)
 if [ "${CYCLENER_SKIP_APT:-0}" != "1" ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
