@@ -109,6 +109,7 @@ export async function downloadBlob(url: string, blob: string, etag: string, o: D
       have = 0;
     }
     if (o.size !== null && have === o.size && have > 0) break;
+    let out: fs.WriteStream | null = null;
     try {
       const r = await fetch(url, { headers: headers(o.token, have > 0 ? { Range: `bytes=${have}-` } : {}) });
       if (r.status !== 200 && r.status !== 206)
@@ -123,13 +124,14 @@ export async function downloadBlob(url: string, blob: string, etag: string, o: D
           cb(null, chunk);
         },
       });
-      await pipeline(
-        Readable.fromWeb(r.body as ReadableStream),
-        count,
-        fs.createWriteStream(inc, { flags: append ? 'a' : 'w' }),
-      );
+      out = fs.createWriteStream(inc, { flags: append ? 'a' : 'w' });
+      await pipeline(Readable.fromWeb(r.body as ReadableStream), count, out);
       break;
     } catch (e) {
+      // A cut pipeline destroys the file stream, but its last writes may still land: wait until it is closed before
+      // the next attempt measures the partial file (else a late chunk lands after the resumed bytes).
+      const ws = out;
+      if (ws && !ws.closed) await new Promise<void>((resolve) => ws.once('close', () => resolve()));
       if (e instanceof HubError) throw e;
       const got = fs.existsSync(inc) ? fs.statSync(inc).size : 0;
       if (attempt < retries) continue;
