@@ -58,7 +58,9 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, token: strin
       if (req.method === 'HEAD') return res.end();
       if (cut.n > 0) {
         cut.n--;
-        res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
+        // Close (FIN, not a reset) a moment after the half is flushed: a client whose body stream errors drops the
+        // chunks it has not read yet, so on a loaded machine an immediate close can leave it with nothing to resume.
+        res.write(body.subarray(0, Math.floor(body.length / 2)), () => setTimeout(() => res.socket?.end(), 150));
         return;
       }
       return res.end(body);
