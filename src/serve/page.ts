@@ -30,11 +30,15 @@ export const PAGE_HTML = `<!doctype html>
 <script>
 "use strict";
 const colours = new Map();
+// displaCy's colours for the common types (dataset labels and cyclener's type words), a hashed hue for the rest.
+const KNOWN = { per: "#aa9cfc", person: "#aa9cfc", org: "#7aecec", organization: "#7aecec", loc: "#feca74",
+  location: "#feca74", gpe: "#feca74", misc: "#e4e7d2", miscellaneous: "#e4e7d2", gene: "#bfe1d9", product: "#bfeeb7" };
 function colourOf(label) {
   if (!colours.has(label)) {
+    const known = KNOWN[label.toLowerCase()];
     let h = 0;
     for (const c of label) h = (h * 31 + c.codePointAt(0)) % 360;
-    colours.set(label, "hsl(" + ((h * 47) % 360) + ", 80%, 82%)");
+    colours.set(label, known || "hsl(" + ((h * 47) % 360) + ", 80%, 82%)");
   }
   return colours.get(label);
 }
