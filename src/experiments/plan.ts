@@ -53,104 +53,56 @@ export interface Preset {
   variantOf?: string;
 }
 
+const CPU: Preset = {
+  name: 'cpu',
+  summary:
+    'sized for a 2-core CPU: 300 cycle steps x 16, eval every 50; dev losses on 200 dev_S/dev_Q lines, dev F1 on 200 sentences, per-eval test F1 on 500; final evaluation on the full test split',
+  cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50'],
+  supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
+  evalArgs: [],
+  devLossLines: 200,
+  devGoldLines: 200,
+  testCurveSentences: 500,
+};
+
+/** A variant of `cpu` that switches levers of docs/cycle.md: extra train flags for the cycle (and supervised) cells. */
+function cpuVariant(name: string, summary: string, cycleExtra: string[], supervisedExtra: string[] = []): Preset {
+  return {
+    ...CPU,
+    name,
+    variantOf: 'cpu',
+    summary,
+    cycleArgs: [...CPU.cycleArgs, ...cycleExtra],
+    supervisedArgs: [...CPU.supervisedArgs, ...supervisedExtra],
+  };
+}
+
+const LEXWARM = ['--warmup', 'lexical', '--warmup-steps', '200'];
+
 export const PRESETS: Readonly<Record<string, Preset>> = {
-  cpu: {
-    name: 'cpu',
-    summary:
-      'sized for a 2-core CPU: 300 cycle steps x 16, eval every 50; dev losses on 200 dev_S/dev_Q lines, dev F1 on 200 sentences, per-eval test F1 on 500; final evaluation on the full test split',
-    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50'],
-    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
-    evalArgs: [],
-    devLossLines: 200,
-    devGoldLines: 200,
-    testCurveSentences: 500,
-  },
+  cpu: CPU,
   // Variants of `cpu` that switch one lever of docs/cycle.md (the report shows each preset as its own section).
-  'cpu-lexwarm': {
-    name: 'cpu-lexwarm',
-    variantOf: 'cpu',
-    summary:
-      'cpu, plus 200 steps of the lexical warm-up (silver pairs: a gazetteer from Q matched over S; beyond the paper) before the cycles',
-    cycleArgs: [
-      '--max-steps',
-      '300',
-      '--batch',
-      '16',
-      '--eval-every',
-      '50',
-      '--warmup',
-      'lexical',
-      '--warmup-steps',
-      '200',
-    ],
-    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
-    evalArgs: [],
-    devLossLines: 200,
-    devGoldLines: 200,
-    testCurveSentences: 500,
-  },
-  'cpu-lexwarm-copied': {
-    name: 'cpu-lexwarm-copied',
-    variantOf: 'cpu',
-    summary:
-      "cpu-lexwarm, and the E-cycle trains S2E only on pairs whose generated sentence holds each of Q's names verbatim (--e-cycle-filter copied; beyond the paper)",
-    cycleArgs: [
-      '--max-steps',
-      '300',
-      '--batch',
-      '16',
-      '--eval-every',
-      '50',
-      '--warmup',
-      'lexical',
-      '--warmup-steps',
-      '200',
-      '--e-cycle-filter',
-      'copied',
-    ],
-    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
-    evalArgs: [],
-    devLossLines: 200,
-    devGoldLines: 200,
-    testCurveSentences: 500,
-  },
-  'cpu-lexwarm-self': {
-    name: 'cpu-lexwarm-self',
-    variantOf: 'cpu',
-    summary:
-      'cpu-lexwarm, and S2E self-trains on its own grounded S-cycle outputs whose mean token probability is >= 0.9 (--self-train 0.9; beyond the paper)',
-    cycleArgs: [
-      '--max-steps',
-      '300',
-      '--batch',
-      '16',
-      '--eval-every',
-      '50',
-      '--warmup',
-      'lexical',
-      '--warmup-steps',
-      '200',
-      '--self-train',
-      '0.9',
-    ],
-    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4'],
-    evalArgs: [],
-    devLossLines: 200,
-    devGoldLines: 200,
-    testCurveSentences: 500,
-  },
-  'cpu-plain': {
-    name: 'cpu-plain',
-    variantOf: 'cpu',
-    summary:
-      "cpu with the paper's plain S2E decoding (no grounding) in the cycles and at evaluation (the models record it)",
-    cycleArgs: ['--max-steps', '300', '--batch', '16', '--eval-every', '50', '--no-ground'],
-    supervisedArgs: ['--steps', '400', '--batch', '32', '--lr', '5e-4', '--no-ground'],
-    evalArgs: [],
-    devLossLines: 200,
-    devGoldLines: 200,
-    testCurveSentences: 500,
-  },
+  'cpu-lexwarm': cpuVariant(
+    'cpu-lexwarm',
+    'cpu, plus 200 steps of the lexical warm-up (silver pairs: a gazetteer from Q matched over S; beyond the paper) before the cycles',
+    LEXWARM,
+  ),
+  'cpu-lexwarm-copied': cpuVariant(
+    'cpu-lexwarm-copied',
+    "cpu-lexwarm, and the E-cycle trains S2E only on pairs whose generated sentence holds each of Q's names verbatim (--e-cycle-filter copied; beyond the paper)",
+    [...LEXWARM, '--e-cycle-filter', 'copied'],
+  ),
+  'cpu-lexwarm-self': cpuVariant(
+    'cpu-lexwarm-self',
+    'cpu-lexwarm, and S2E self-trains on its own grounded S-cycle outputs whose mean token probability is >= 0.9 (--self-train 0.9; beyond the paper)',
+    [...LEXWARM, '--self-train', '0.9'],
+  ),
+  'cpu-plain': cpuVariant(
+    'cpu-plain',
+    "cpu with the paper's plain S2E decoding (no grounding) in the cycles and at evaluation (the models record it)",
+    ['--no-ground'],
+    ['--no-ground'],
+  ),
   // Budgets that converge (beyond the paper's unstated ones): both cells train until their selection criterion stops
   // improving, capped so that one cell fits in about an hour on 2 CPU cores (measured in docs/experiments.md).
   'cpu-full': {
