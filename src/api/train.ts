@@ -12,11 +12,16 @@ import { modelSource } from '../hub';
 import { makeConfig, type CycleConfig } from '../cycle/config';
 import { DEFAULT_S2E_PREFIX, loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
-import { trainSupervised as runSupervised, type Pair, type SupervisedResult } from '../supervised/supervised';
-import { trainCycle, typesOf, type CycleResult } from '../cycle/trainer';
+import {
+  SUPERVISED_RUN,
+  trainSupervised as runSupervised,
+  type Pair,
+  type SupervisedResult,
+} from '../supervised/supervised';
+import { CYCLE_RUN, trainCycle, typesOf, type CycleResult } from '../cycle/trainer';
 import type { Precision } from '../t5/precision';
 import { readJsonFile } from '../util/fs';
-import { openRunDir, type RunDirSpec } from '../util/run-dir';
+import { openRunDir } from '../util/run-dir';
 import { modelDir } from './model-ref';
 import { NerModel } from './ner-model';
 
@@ -89,16 +94,10 @@ export interface TrainOptions extends RunHooks {
   force?: boolean;
 }
 
-const TRAIN_RUN: RunDirSpec = {
-  command: 'train',
-  markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
-  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', 'inputs.json', 'curves.svg'],
-};
-
 /** CycleNER training (`cyclener train`): writes out/config.json, metrics.jsonl, ckpt/ and best/{s2e,e2s}. */
 export async function train(o: TrainOptions): Promise<CycleResult> {
   const hooks = progress(o, path.join(o.out, 'metrics.jsonl'));
-  const run = openRunDir(o.out, TRAIN_RUN, { resume: o.resume === true, force: o.force === true, log: hooks.log });
+  const run = openRunDir(o.out, CYCLE_RUN, { resume: o.resume === true, force: o.force === true, log: hooks.log });
   try {
     const savedCfg = path.join(o.out, 'config.json');
     const ckpt = path.join(o.out, 'ckpt');
@@ -178,21 +177,6 @@ export interface SupervisedOptions extends RunHooks {
   dev?: { pairs: readonly { sentence: string; entities: EntitiesOf }[]; evalEvery?: number; patience?: number };
   force?: boolean;
 }
-
-const SUPERVISED_RUN: RunDirSpec = {
-  command: 'train-supervised',
-  markers: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json'],
-  clear: [
-    'metrics.jsonl',
-    'config.json',
-    'model.safetensors',
-    'model.safetensors.index.json',
-    'generation_config.json',
-    'cyclener.json',
-    'tokenizer.json',
-    'spiece.model',
-  ],
-};
 
 /** Supervised S2E fine-tuning (`cyclener train-supervised`); an abort saves the model of the last step run. */
 export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedResult> {

@@ -15,6 +15,7 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import { nonFiniteStop, type StepResult } from '../t5/train';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { recoverSwaps } from '../util/fs';
+import { INPUTS_FILE, type RunDirSpec } from '../util/run-dir';
 import { cycleModelMeta, type CycleConfig } from './config';
 import { typesOf } from '../data/entity-seq';
 import { copyCounts, nameCopy } from './copy';
@@ -384,3 +385,10 @@ async function warmUp(models: CycleModels, data: CycleData, cfg: CycleConfig, ou
   const { warmup: kind, warmupDirections: directions, warmupSteps: steps } = cfg;
   out.warmup({ kind, directions, steps, pairs: pairs.length, s2eLoss: w.s2eLoss, e2sLoss: w.e2sLoss, seconds });
 }
+
+/** A cycle run's folder: what marks a previous run, and what --force deletes (used by the CLI and the library). */
+export const CYCLE_RUN: RunDirSpec = {
+  command: 'train',
+  markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
+  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg'],
+};

@@ -14,6 +14,7 @@ import type { Precision } from '../t5/precision';
 import { nonFiniteStop } from '../t5/train';
 import { saveModelDir, type ModelMeta } from '../cycle/model-io';
 import { Direction, evalLoss, trainStep } from '../cycle/seq2seq';
+import type { RunDirSpec } from '../util/run-dir';
 
 export interface Pair {
   sentence: string;
@@ -224,3 +225,19 @@ export function pairsFromSentences(sentences: readonly LabeledSentence[], v: Ver
     sequence: formatEntitySequence(s.entities.map((e) => ({ surface: e.surface, type: v.verbalize(e.label) }))),
   }));
 }
+
+/** train-supervised's output: a model directory with its metrics.jsonl (what marks a previous run, what --force deletes). */
+export const SUPERVISED_RUN: RunDirSpec = {
+  command: 'train-supervised',
+  markers: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json'],
+  clear: [
+    'metrics.jsonl',
+    'config.json',
+    'model.safetensors',
+    'model.safetensors.index.json',
+    'generation_config.json',
+    'cyclener.json',
+    'tokenizer.json',
+    'spiece.model',
+  ],
+};

@@ -7,13 +7,19 @@ import { DataError } from '../../data/errors';
 import { readUtf8, splitLines } from '../../data/readers';
 import type { LabeledSentence } from '../../data/types';
 import { DEFAULT_S2E_PREFIX, FALLBACK_DECODE, loadModelDir, reinitialise } from '../../cycle/model-io';
-import { pairsFromSentences, sampleSentences, trainSupervised, type Pair } from '../../supervised/supervised';
+import {
+  pairsFromSentences,
+  sampleSentences,
+  SUPERVISED_RUN,
+  trainSupervised,
+  type Pair,
+} from '../../supervised/supervised';
 import type { FlagValue } from '../args';
 import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
-import { openRunDir, type RunDirSpec } from '../../util/run-dir';
+import { openRunDir } from '../../util/run-dir';
 import {
   chooseVerbalizer,
   corpusLabels,
@@ -23,22 +29,6 @@ import {
   readLabeledWithFlags,
   VERBALIZER_FLAGS,
 } from '../common';
-
-/** train-supervised's --out: a model directory with its metrics.jsonl. */
-const SUPERVISED_RUN: RunDirSpec = {
-  command: 'train-supervised',
-  markers: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json'],
-  clear: [
-    'metrics.jsonl',
-    'config.json',
-    'model.safetensors',
-    'model.safetensors.index.json',
-    'generation_config.json',
-    'cyclener.json',
-    'tokenizer.json',
-    'spiece.model',
-  ],
-};
 
 /** Pairs from --pairs (TSV: sentence \t entity-sequence line) or a labelled file. */
 function readPairs(

@@ -8,7 +8,7 @@ import { DataError } from '../../data/errors';
 import { readQFile, readSentenceLines, readUtf8 } from '../../data/readers';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
 import { loadModelDir } from '../../cycle/model-io';
-import { trainCycle } from '../../cycle/trainer';
+import { CYCLE_RUN, trainCycle } from '../../cycle/trainer';
 import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
@@ -22,7 +22,6 @@ import {
   readRunInputs,
   refuseDifferences,
   writeRunInputs,
-  type RunDirSpec,
 } from '../../util/run-dir';
 import {
   chooseVerbalizer,
@@ -47,12 +46,6 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
-/** Train's run folder: what marks a previous run, and what --force deletes. */
-const TRAIN_RUN: RunDirSpec = {
-  command: 'train',
-  markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
-  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg'],
-};
 /** Starting models: compared on a resume only when given (the resume continues from RUN/ckpt). */
 const MODEL_FLAGS = new Set(['base-model', 's2e-model', 'e2s-model']);
 
@@ -117,7 +110,7 @@ registerCommand({
     const qFile = f.entities;
     if (!sFile || !qFile) throw new UsageError('--sentences and --entities are required');
     const log = (l: string) => io.err(l);
-    const run = openRunDir(runDir, TRAIN_RUN, { resume: f.resume === true, force: f.force === true, log });
+    const run = openRunDir(runDir, CYCLE_RUN, { resume: f.resume === true, force: f.force === true, log });
     try {
       const diffs: string[] = [];
       const savedCfg = path.join(runDir, 'config.json');
