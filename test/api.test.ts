@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
-import { loadModelDir, saveModelDir } from '../src/cycle/model-io';
+import { loadModelDir } from '../src/cycle/model-io';
 import { alignAll, predictWithModelDir } from '../src/cycle/predict';
 import { SYN_TYPES } from '../src/demo/synthetic';
 import { tokenizeText } from '../src/data/detok';
-import { cli, tinySyntheticBase } from './cli-helpers';
+import { cli, tinyTaggerBase } from './cli-helpers';
 
 // The package's own entry, as `require('cyclener')` resolves it (package.json "main").
 const REPO = path.resolve(__dirname, '..', '..');
@@ -21,20 +21,6 @@ const lib = require(REPO) as typeof import('../src/index');
 const { NerModel } = lib;
 
 T.setNumThreads(1);
-
-/** The tiny random base with type words and a label map recorded, as a trained model has them. */
-function tinyModel(root: string) {
-  const { world, base } = tinySyntheticBase(root);
-  const m = loadModelDir(base);
-  saveModelDir(base, m.model, m.tokenizer, {
-    task: 's2e',
-    prefix: 'entities: ',
-    types: ['location', 'organization', 'person'],
-    verbalizer: SYN_TYPES,
-  });
-  m.model.dispose();
-  return { world, base };
-}
 
 test('package: require and import of the built entry from another project; types shipped', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
@@ -73,7 +59,7 @@ test('package: require and import of the built entry from another project; types
 test('NerModel: predict equals `predict` for sentences; long texts split and mapped back, never truncated; codepoints; stream; dispose', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-api-'));
   try {
-    const { world, base } = tinyModel(root);
+    const { world, base } = tinyTaggerBase(root);
     const sents = world.evalSet.sentences.map((s) => s.text);
     // Reference: the CLI's prediction path, aligned the way `predict --format jsonl` does.
     const ref = await predictWithModelDir(base, sents, { grounded: true, batch: 32, maxNewTokens: 128, numBeams: 1 });
@@ -163,7 +149,7 @@ test('NerModel: predict equals `predict` for sentences; long texts split and map
 test('train, trainSupervised, evaluate: progress events, abort = checkpoint, resume, scores equal the CLI', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-api-train-'));
   try {
-    const { world, base } = tinyModel(root);
+    const { world, base } = tinyTaggerBase(root);
     const toType = SYN_TYPES as Record<string, string>;
     const pairs = world.evalSet.sentences.map((s) => ({
       sentence: s.text,

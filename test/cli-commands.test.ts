@@ -41,6 +41,21 @@ function bigConll(name: string, n: number): string {
   return p;
 }
 
+/** `data build` of a small GQ configuration (20 S, 10 Q, dev 6/4, seed 3). */
+function gqBuildArgs(train: string, dev: string, out: string): string[] {
+  const counts = [
+    '--num-sentences',
+    '20',
+    '--num-sequences',
+    '10',
+    '--dev-num-sentences',
+    '6',
+    '--dev-num-sequences',
+    '4',
+  ];
+  return ['data', 'build', '--train', train, '--dev', dev, ...counts, '--mode', 'gq', '--out', out, '--seed', '3'];
+}
+
 test('--help lists the registered commands', async () => {
   const r = await cli('--help');
   assert.equal(r.code, 0);
@@ -94,28 +109,7 @@ test('data build (GQ): files, manifest, independence, reproducibility, test spli
   const train = bigConll('train.txt', 40);
   const dev = bigConll('dev.txt', 12);
   const out = join(tmp, 'gq');
-  const args = [
-    'data',
-    'build',
-    '--train',
-    train,
-    '--dev',
-    dev,
-    '--num-sentences',
-    '20',
-    '--num-sequences',
-    '10',
-    '--mode',
-    'gq',
-    '--dev-num-sentences',
-    '6',
-    '--dev-num-sequences',
-    '4',
-    '--out',
-    out,
-    '--seed',
-    '3',
-  ];
+  const args = gqBuildArgs(train, dev, out);
   const r = await cli(...args);
   assert.equal(r.code, 0, r.err);
   for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl', 'manifest.json'])
@@ -265,28 +259,7 @@ test('library buildData writes what data build writes (same files, same seed)', 
   const dev = bigConll('lib-dev.txt', 12);
   const a = join(tmp, 'lib-cli');
   const b = join(tmp, 'lib-api');
-  const r = await cli(
-    'data',
-    'build',
-    '--train',
-    train,
-    '--dev',
-    dev,
-    '--num-sentences',
-    '20',
-    '--num-sequences',
-    '10',
-    '--mode',
-    'gq',
-    '--dev-num-sentences',
-    '6',
-    '--dev-num-sequences',
-    '4',
-    '--out',
-    a,
-    '--seed',
-    '3',
-  );
+  const r = await cli(...gqBuildArgs(train, dev, a));
   assert.equal(r.code, 0, r.err);
   const res = buildData({ train, dev, out: b, mode: 'gq', numS: 20, numQ: 10, devNumS: 6, devNumQ: 4, seed: 3 });
   assert.deepEqual(res.counts, { S: 20, Q: 10, devS: 6, devQ: 4 });

@@ -8,25 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { NerModel } from '../src/api/ner-model';
-import { loadModelDir, saveModelDir } from '../src/cycle/model-io';
-import { SYN_TYPES } from '../src/demo/synthetic';
 import { startServer } from '../src/serve/server';
-import { tinySyntheticBase } from './cli-helpers';
+import { tinyTaggerBase } from './cli-helpers';
 
 T.setNumThreads(1);
-
-function tinyModel(root: string) {
-  const { world, base } = tinySyntheticBase(root);
-  const m = loadModelDir(base);
-  saveModelDir(base, m.model, m.tokenizer, {
-    task: 's2e',
-    prefix: 'entities: ',
-    types: ['location', 'organization', 'person'],
-    verbalizer: SYN_TYPES,
-  });
-  m.model.dispose();
-  return { world, base };
-}
 
 /** A gate a test holds batches at: `hold()` makes the next batches wait until `release()`. */
 function gate() {
@@ -57,7 +42,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 
 test('serve: endpoints, batching, full queue, bad requests, CORS off, page, graceful close', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-'));
-  const { world, base } = tinyModel(root);
+  const { world, base } = tinyTaggerBase(root);
   // fp32: results must not depend on which texts share a batch (bf16 rounding can flip a random model's near-ties).
   const model = await NerModel.load(base, { maxSourceTokens: 24, overlapTokens: 3, precision: 'fp32' });
   const batches: number[] = [];
@@ -194,7 +179,7 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
 
 test('serve: CORS only when an origin is given', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-cors-'));
-  const { base } = tinyModel(root);
+  const { base } = tinyTaggerBase(root);
   const model = await NerModel.load(base);
   const server = await startServer({ model, port: 0, corsOrigin: 'http://app.test' });
   try {
@@ -214,7 +199,7 @@ test('serve: CORS only when an origin is given', async () => {
 
 test('cli: cyclener serve answers, then exits 0 on SIGTERM', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-cli-'));
-  const { base } = tinyModel(root);
+  const { base } = tinyTaggerBase(root);
   const bin = path.resolve(__dirname, '..', '..', 'bin', 'cyclener');
   const child = spawn(bin, ['serve', '--model', base, '--port', '0', '--threads', '1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
