@@ -28,9 +28,10 @@ function cxx11Abi() {
 
 function includes() {
   // Debian's headers are in /usr/include already (passing it as -I would reorder system dirs).
-  if (!dir) return ['/usr/include/torch/csrc/api/include'];
+  const nccl = process.env.NCCL_INCLUDE_DIR ? [process.env.NCCL_INCLUDE_DIR] : [];
+  if (!dir) return ['/usr/include/torch/csrc/api/include', ...nccl];
   const base = path.join(dir, 'include');
-  return [base, path.join(base, 'torch/csrc/api/include')];
+  return [base, path.join(base, 'torch/csrc/api/include'), ...nccl];
 }
 
 function libs() {
@@ -45,9 +46,20 @@ function libs() {
   return flags;
 }
 
+// c10d backends compiled in (native/src/dist.cc): Gloo where its headers are (Debian: libgloo-dev; a PyTorch wheel
+// ships them in include/), NCCL with a CUDA libtorch whose include/ or NCCL_INCLUDE_DIR has nccl.h.
+function distDefines() {
+  const incs = [...includes(), '/usr/include'];
+  const has = (rel) => incs.some((d) => fs.existsSync(path.join(d, rel)));
+  const out = [];
+  if (has('gloo/algorithm.h')) out.push('CY_WITH_GLOO', 'USE_C10D_GLOO');
+  if (fs.existsSync(path.join(libDir(), 'libtorch_cuda.so')) && has('nccl.h')) out.push('CY_WITH_NCCL', 'USE_C10D_NCCL');
+  return out;
+}
+
 switch (what) {
   case '--include': console.log(includes().join(' ')); break;
   case '--libs': console.log(libs().join(' ')); break;
-  case '--defines': console.log(`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi()}`); break;
+  case '--defines': console.log([`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi()}`, ...distDefines()].join(' ')); break;
   default: console.error('usage: libtorch-config.js --include|--libs|--defines'); process.exit(2);
 }

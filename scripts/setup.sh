@@ -2,11 +2,12 @@
 # One-command install on Debian (run as root): system packages, npm packages, the libtorch addon, the TypeScript build.
 # Set CYCLENER_SKIP_APT=1 to skip apt (e.g. when the packages are already there and you are not root).
 # LIBTORCH_DIR=/path/to/libtorch builds the addon against another libtorch (e.g. a CUDA build; see docs/engine-api.md).
+# libgloo-dev: the headers of the Gloo backend of c10d (data-parallel training, src/dist).
 # libopenblas0-openmp matters: with Debian's default reference BLAS, libtorch matmuls are ~20x slower;
 # scripts/check-engine.js (last step) fails loudly if the reference BLAS is what gets loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(libtorch-dev libopenblas0-openmp libtcmalloc-minimal4 python3-torch sentencepiece build-essential python3 xz-utils chromium)
+APT_PACKAGES=(libtorch-dev libgloo-dev libopenblas0-openmp libtcmalloc-minimal4 python3-torch sentencepiece build-essential python3 xz-utils chromium)
 if [ "${CYCLENER_SKIP_APT:-0}" != "1" ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -169,7 +169,7 @@ test('saving a model with NaN weights is refused and leaves no model file', () =
   }
 });
 
-test('Seq2SeqTrainer.step: a NaN loss throws before the optimizer runs (weights and step count unchanged)', () => {
+test('Seq2SeqTrainer.step: a NaN loss throws before the optimizer runs (weights and step count unchanged)', async () => {
   const tok = syntheticTokenizer(world);
   const m = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize }), { seed: 4 });
   const opt = new T.AdamW(m.parameters(), { lr: 1e-2 });
@@ -181,14 +181,14 @@ test('Seq2SeqTrainer.step: a NaN loss throws before the optimizer runs (weights 
         { source: [10, 1], target: [11, 1] },
       ],
     ];
-    assert.ok(Number.isFinite(tr.step(batch).loss));
+    assert.ok(Number.isFinite((await tr.step(batch)).loss));
     const p = m.namedParameters().find(([n]) => n.endsWith('decoder.final_layer_norm.weight'))![1];
     T.noGrad(() => p.fill_(NaN));
     const before = m
       .parameters()
       .filter((q) => q !== p)
       .map((q) => q.toFloat32Array());
-    assert.throws(
+    await assert.rejects(
       () => tr.step(batch),
       (e: unknown) =>
         e instanceof NonFiniteStepError &&

@@ -568,7 +568,7 @@ test('malformed checkpoints are rejected with an error naming the tensor', () =>
   fs.rmSync(dir, { recursive: true });
 });
 
-test('gradient accumulation equals one big batch; memory does not grow across steps', () => {
+test('gradient accumulation equals one big batch; memory does not grow across steps', async () => {
   const cfg = tinyV11();
   const mk = () => new T5ForConditionalGeneration(cfg, { seed: 14 });
   const examples = [
@@ -577,7 +577,7 @@ test('gradient accumulation equals one big batch; memory does not grow across st
     { source: [20, 21, 22, 23, 24, 1], target: [25, 1] },
     { source: [30, 1], target: [31, 32, 33, 1] },
   ];
-  const grads = (micro: (typeof examples)[]) => {
+  const grads = async (micro: (typeof examples)[]) => {
     const model = mk();
     let snap: Float32Array[] = [];
     const opt = {
@@ -587,12 +587,12 @@ test('gradient accumulation equals one big batch; memory does not grow across st
       },
       zeroGrad: () => model.parameters().forEach((p) => p.zeroGrad()),
     };
-    const r = new Seq2SeqTrainer(model, opt).step(micro);
+    const r = await new Seq2SeqTrainer(model, opt).step(micro);
     model.dispose();
     return { snap, loss: r.loss };
   };
-  const one = grads([examples]);
-  const two = grads([examples.slice(0, 1), examples.slice(1)]);
+  const one = await grads([examples]);
+  const two = await grads([examples.slice(0, 1), examples.slice(1)]);
   assert.ok(Math.abs(one.loss - two.loss) < 1e-5, `${one.loss} vs ${two.loss}`);
   let d = 0;
   one.snap.forEach((g, i) => (d = Math.max(d, maxAbsDiff(g, two.snap[i]))));
@@ -601,7 +601,7 @@ test('gradient accumulation equals one big batch; memory does not grow across st
   const model = mk();
   const opt = new T.AdamW(model.parameters(), { lr: 1e-3 });
   const trainer = new Seq2SeqTrainer(model, opt, { maxGradNorm: 1 });
-  trainer.step([examples]);
+  await trainer.step([examples]);
   generate(
     model,
     examples.map((e) => e.source),
@@ -609,7 +609,7 @@ test('gradient accumulation equals one big batch; memory does not grow across st
   );
   const before = T.liveTensors();
   for (let i = 0; i < 3; i++) {
-    trainer.step([examples.slice(0, 2), examples.slice(2)]);
+    await trainer.step([examples.slice(0, 2), examples.slice(2)]);
     generate(
       model,
       examples.map((e) => e.source),
@@ -630,7 +630,7 @@ test('gradient accumulation equals one big batch; memory does not grow across st
   model.dispose();
 });
 
-test('bf16 autocast: loss close to fp32, gradients flow into fp32 parameters, generation runs', () => {
+test('bf16 autocast: loss close to fp32, gradients flow into fp32 parameters, generation runs', async () => {
   const model = new T5ForConditionalGeneration(tinyV11(), { seed: 15 }).train();
   const ex = [
     { source: [5, 6, 7, 1], target: [8, 9, 1] },
@@ -645,10 +645,10 @@ test('bf16 autocast: loss close to fp32, gradients flow into fp32 parameters, ge
   assert.ok(Math.abs(l32 - l16) / l32 < 0.02, `fp32 ${l32} vs bf16 ${l16}`);
   const opt = new T.AdamW(model.parameters(), { lr: 1e-2 });
   const trainer = new Seq2SeqTrainer(model, opt, { autocast: 'bfloat16' });
-  const first = trainer.step([ex]).loss;
+  const first = (await trainer.step([ex])).loss;
   for (const p of model.parameters()) assert.equal(p.dtype, 'float32');
   let last = first;
-  for (let i = 0; i < 20; i++) last = trainer.step([ex]).loss;
+  for (let i = 0; i < 20; i++) last = (await trainer.step([ex])).loss;
   assert.ok(last < first * 0.5, `bf16 training reduces the loss: ${first} -> ${last}`);
   const out = T.autocast(
     () =>

@@ -29,7 +29,7 @@ function dataset(n: number): Seq2SeqExample[] {
   return out;
 }
 
-test('a tiny T5 overfits 64 sentence pairs to near-zero loss and then generates them exactly', () => {
+test('a tiny T5 overfits 64 sentence pairs to near-zero loss and then generates them exactly', async () => {
   const cfg = presetConfig('tiny', { vocabSize: 64, dModel: 64, dKv: 16, numHeads: 4, dFf: 128, dropoutRate: 0 });
   const model = new T5ForConditionalGeneration(cfg, { seed: 0 });
   const data = dataset(64);
@@ -39,7 +39,7 @@ test('a tiny T5 overfits 64 sentence pairs to near-zero loss and then generates 
   let steps = 0;
   const t0 = Date.now();
   while (loss > 0.01 && steps < 600) {
-    loss = trainer.step([data.slice(0, 32), data.slice(32)]).loss;
+    loss = (await trainer.step([data.slice(0, 32), data.slice(32)])).loss;
     steps++;
   }
   const secs = (Date.now() - t0) / 1000;

@@ -133,10 +133,10 @@ test('groupByLength: every example once, deterministic, overall padding within t
   assert.deepEqual(groupByLength(same, { maxPadFraction: 0 }), [same]);
 });
 
-test('trainer with length grouping: same loss and gradient as one batch; evaluate agrees; padding reported', () => {
+test('trainer with length grouping: same loss and gradient as one batch; evaluate agrees; padding reported', async () => {
   const cfg = tinyV11();
   const ex = examples(12, 9, 24, 16);
-  const run = (grouping: boolean) => {
+  const run = async (grouping: boolean) => {
     const model = new T5ForConditionalGeneration(cfg, { seed: 33 });
     let snap: Float32Array[] = [];
     const opt = {
@@ -147,13 +147,13 @@ test('trainer with length grouping: same loss and gradient as one batch; evaluat
       zeroGrad: () => model.parameters().forEach((p) => p.zeroGrad()),
     };
     const trainer = new Seq2SeqTrainer(model, opt, grouping ? { groupByLength: { maxPadFraction: 0.1 } } : {});
-    const r = trainer.step([ex.slice(0, 7), ex.slice(7)]);
+    const r = await trainer.step([ex.slice(0, 7), ex.slice(7)]);
     const val = trainer.evaluate(ex);
     model.dispose();
     return { r, snap, val };
   };
-  const one = run(false);
-  const grouped = run(true);
+  const one = await run(false);
+  const grouped = await run(true);
   assert.ok(Math.abs(one.r.loss - grouped.r.loss) < 1e-5, `${one.r.loss} vs ${grouped.r.loss}`);
   assert.ok(Math.abs(one.val - grouped.val) < 1e-5, `evaluate ${one.val} vs ${grouped.val}`);
   assert.equal(one.r.tokens, grouped.r.tokens);

@@ -310,6 +310,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cy::initTable(env, exports);
   cy::initOps(env, exports);
   cy::initOptim(env, exports);
+  cy::initDist(env, exports);
   return exports;
 }
 

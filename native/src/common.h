@@ -91,5 +91,6 @@ void define(Napi::Env env, Napi::Object exports, const OpDef* defs, size_t n);
 void initTable(Napi::Env env, Napi::Object exports);
 void initOps(Napi::Env env, Napi::Object exports);
 void initOptim(Napi::Env env, Napi::Object exports);
+void initDist(Napi::Env env, Napi::Object exports);
 
 }  // namespace cy

@@ -11,15 +11,17 @@ onThreadChange((threads, wanted) => {
   );
 });
 
+// A worker of a data-parallel job other than rank 0 only speaks to report an error: say which one.
+const rankTag = Number(process.env.WORLD_SIZE) > 1 && process.env.RANK !== '0' ? `[rank ${process.env.RANK}] ` : '';
 runCli(process.argv.slice(2), {
   out: (t) => process.stdout.write(`${t}\n`),
-  err: (t) => process.stderr.write(`${t}\n`),
+  err: (t) => process.stderr.write(`${rankTag}${t}\n`),
 }).then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`cyclener: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`${rankTag}cyclener: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;
   },
 );

@@ -2,6 +2,7 @@
 // criterion is the latter), E2S's copy rate on dev, a few sample triplets, dev F1 (with dev gold) and test P/R/F1 (with
 // test gold, reported only). It reads the models and writes nothing: what to do with the result is the selection's.
 
+import * as T from '../tensor';
 import type { LabeledCorpus } from '../data/readers';
 import { compareSequences } from '../eval/compare';
 import { evaluate } from '../eval/metrics';
@@ -57,12 +58,14 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
   const eb = cfg.evalBatchSize;
   const f1 = async (gold: LabeledCorpus) => {
     const sentences = gold.sentences.map((s) => s.text);
-    const seqs = await predictSequences(s2e, sentences, {
-      grounded: cfg.groundedEval,
-      types: ctx.types,
-      batchSize: eb,
-      decode: cfg.evalDecode,
-    });
+    const seqs = await T.dist.mapSharded(sentences, (part) =>
+      predictSequences(s2e, part, {
+        grounded: cfg.groundedEval,
+        types: ctx.types,
+        batchSize: eb,
+        decode: cfg.evalDecode,
+      }),
+    );
     return evaluate(
       compareSequences(gold, gold.file, seqs, verbalizerForTypes(ctx.types, cfg.verbalizer ?? undefined)).sentences,
     );
@@ -74,9 +77,12 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
     const { devS, devQ } = data;
     if (devS && devQ) {
       // Dev S-cycle: L_φ of E2S on ⟨Q′ → S⟩; dev E-cycle: L_θ of S2E on ⟨S′ → Q⟩.
-      const qPrime = await inLengthBatches(devS, eb, async (b) => (await ctx.s2eGenerate(b)).texts);
+      // Generation and losses are split over the ranks of a process group (every rank gets the same numbers).
+      const qPrime = await T.dist.mapSharded(devS, (part) =>
+        inLengthBatches(part, eb, async (b) => (await ctx.s2eGenerate(b)).texts),
+      );
       result.devSLoss = (await evalLoss(e2s, ctx.trE2S, qPrime, devS, eb)).loss;
-      const sPrime = await generateAll(e2s, devQ, cfg.e2sDecode, eb);
+      const sPrime = await T.dist.mapSharded(devQ, (part) => generateAll(e2s, part, cfg.e2sDecode, eb));
       result.devELoss = (await evalLoss(s2e, ctx.trS2E, sPrime, devQ, eb)).loss;
       result.devCopyRate = copyRate(copyCounts(devQ, sPrime));
       const k = Math.min(cfg.samples, devS.length, devQ.length);

@@ -1,6 +1,7 @@
 // Inference with an S2E model: batched generation (grounded by default), entity sequences turned
 // into character spans and tags via data/align.ts.
 
+import * as T from '../tensor';
 import { alignPrediction, type PredictionAlignment } from '../data/align';
 import type { Precision } from '../t5/precision';
 import type { Range } from '../data/types';
@@ -200,12 +201,17 @@ export async function predictWithModelDir(
       { maxSourceTokens: 512, maxTargetTokens: 512 },
       opts.precision,
     );
-    const p = await predictDetailed(s2e, texts, {
-      grounded: decode.grounded,
-      types,
-      batchSize: opts.batch,
-      decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
+    // In a process group (predict --nproc) each rank decodes its shard and every rank gets all outputs, in order.
+    const rows = await T.dist.mapSharded(texts, async (part) => {
+      const r = await predictDetailed(s2e, part, {
+        grounded: decode.grounded,
+        types,
+        batchSize: opts.batch,
+        decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
+      });
+      return r.seqs.map((seq, i) => ({ seq, issues: r.issues[i] as SentenceIssues }));
     });
+    const p: Predictions = { seqs: rows.map((r) => r.seq), issues: rows.map((r) => r.issues) };
     return { ...p, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode };
   } finally {
     m.model.dispose();

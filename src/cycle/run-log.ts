@@ -61,8 +61,11 @@ export class RunLog {
     private readonly cfg: LogConfig,
     private readonly shape: { stepsPerEpoch: number; totalSteps: number; nS: number },
     resumedAt: number | null,
+    /** false on the ranks of a process group other than 0: they log and write nothing */
+    private readonly writes = true,
   ) {
     this.metricsFile = path.join(runDir, 'metrics.jsonl');
+    if (!writes) return;
     if (resumedAt === null) {
       fs.writeFileSync(this.metricsFile, '');
       return;
@@ -74,6 +77,7 @@ export class RunLog {
   }
 
   emit(rec: Record<string, unknown>): void {
+    if (!this.writes) return;
     fs.appendFileSync(this.metricsFile, JSON.stringify(rec) + '\n');
   }
 
@@ -171,6 +175,7 @@ export class RunLog {
       best: d.improved,
     });
     // Figure 4 of the paper for this run: rebuilt from the metrics log, so it survives a resume.
+    if (!this.writes) return;
     const pts = fs
       .readFileSync(this.metricsFile, 'utf8')
       .split('\n')

@@ -96,7 +96,7 @@ export class Selection {
         message: `early stop: no better ${cfg.selectOn} in ${cfg.patience} evaluations`,
       };
     } else if (actOnCollapse) {
-      const hasBest = fs.existsSync(this.bestDir);
+      const hasBest = state.bestStep !== null; // the state, not the disk: every rank of a process group decides alike
       if (cfg.onCollapse === 'rollback' && state.rollbacks < cfg.maxRollbacks && hasBest) decision.rollback = true;
       else {
         const why =
@@ -111,9 +111,10 @@ export class Selection {
     return decision;
   }
 
-  /** Carry out a rollback decision: both models from best/, optimizers reset, learning rates scaled. */
-  rollback(parts: RollbackParts): void {
-    rollbackTo(this.bestDir, parts, this.cfg.rollbackLrFactor);
+  /** Carry out a rollback decision: both models from best/ (unless `loadWeights` is false: a rank other than 0 of a
+   *  process group gets them from rank 0), optimizers reset, learning rates scaled. */
+  rollback(parts: RollbackParts, loadWeights = true): void {
+    rollbackTo(this.bestDir, parts, this.cfg.rollbackLrFactor, loadWeights);
     this.state.rollbacks++;
   }
 
@@ -133,9 +134,11 @@ interface RollbackParts {
 }
 
 /** Reload both models from a best/ directory, reset both optimizers and scale their learning rates. */
-export function rollbackTo(bestDir: string, parts: RollbackParts, lrFactor: number): void {
-  loadStateDict(parts.s2e, readModelWeights(path.join(bestDir, 's2e')).tensors, `${bestDir}/s2e`);
-  loadStateDict(parts.e2s, readModelWeights(path.join(bestDir, 'e2s')).tensors, `${bestDir}/e2s`);
+export function rollbackTo(bestDir: string, parts: RollbackParts, lrFactor: number, loadWeights = true): void {
+  if (loadWeights) {
+    loadStateDict(parts.s2e, readModelWeights(path.join(bestDir, 's2e')).tensors, `${bestDir}/s2e`);
+    loadStateDict(parts.e2s, readModelWeights(path.join(bestDir, 'e2s')).tensors, `${bestDir}/e2s`);
+  }
   for (const o of [parts.optS2E, parts.optE2S]) {
     o.reset();
     o.lr *= lrFactor;

@@ -158,14 +158,19 @@ export async function trainStep(
   return trainer.step([ex]);
 }
 
-/** Token-weighted mean loss without gradients or dropout; pairs of similar length are batched together (less padding). */
+/**
+ * Token-weighted mean loss without gradients or dropout; pairs of similar length are batched together (less padding).
+ * In a process group (T.dist) every rank calls it with the same pairs and measures its shard; all get the global mean.
+ */
 export async function evalLoss(
   dir: Direction,
   trainer: Seq2SeqTrainer,
-  sources: readonly string[],
-  targets: readonly string[],
+  allSources: readonly string[],
+  allTargets: readonly string[],
   batchSize: number,
 ): Promise<{ loss: number; tokens: number }> {
+  const sources = T.dist.shard(allSources);
+  const targets = T.dist.shard(allTargets);
   const len = (i: number) => (sources[i] as string).length + (targets[i] as string).length;
   const order = sources.map((_, i) => i).sort((a, b) => len(a) - len(b) || a - b);
   let sum = 0;
@@ -180,5 +185,6 @@ export async function evalLoss(
     sum += trainer.evaluate(ex) * n;
     tokens += n;
   }
+  [sum, tokens] = (await T.dist.sumNumbers([sum, tokens])) as [number, number];
   return { loss: tokens > 0 ? sum / tokens : NaN, tokens };
 }

@@ -81,6 +81,8 @@ export async function trainCycle(
 ): Promise<CycleResult> {
   const run = setUp(models, data, cfg, runDir, opts);
   const { s2e, e2s, optS2E, optE2S, state, out, selection } = run;
+  const bothModels = () => [...models.s2e.parameters(), ...models.e2s.parameters()];
+  await T.dist.broadcast(bothModels()); // a process group starts from rank 0's weights
   const pos = state.position;
   const s2eGenerate = cycleS2EGenerate(s2e, cfg.s2eDecode, run.types, {
     grounded: cfg.grounded,
@@ -126,7 +128,10 @@ export async function trainCycle(
         pos.epoch++;
         pos.stepInEpoch = 0;
       }
-      const { S, Q } = run.batch(pos);
+      // Data parallel (T.dist): every rank draws the same batch, generates and learns on its shard; the trainers sum the
+      // gradients, so every rank takes the same steps. Alone, shard() is the whole batch.
+      const batch = run.batch(pos);
+      const [S, Q] = [T.dist.shard(batch.S), T.dist.shard(batch.Q)];
       const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
       // S-cycle: Q′ = S2E(S), then E2S learns ⟨Q′ → S⟩.
       const qPrime = await s2eGenerate(S, seed);
@@ -137,12 +142,18 @@ export async function trainCycle(
           ? indicesWhere(qPrime.meanLogProbs, (lp) => lp >= Math.log(cfg.selfTrainMinProb))
           : null;
       const selfTrain =
-        sure !== null && sure.length > 0 ? await run.learn('s2e', pick(S, sure), pick(qPrime.texts, sure)) : null;
+        sure !== null && (await T.dist.anyRank(sure.length > 0))
+          ? await run.learn('s2e', pick(S, sure), pick(qPrime.texts, sure))
+          : null;
       // E-cycle: S′ = E2S(Q), then S2E learns ⟨S′ → Q⟩; with eCycleFilter 'copied' only the pairs whose S′ holds all of
       // Q's names (an emptied batch skips the S2E update).
       const sPrime = await e2s.generate(Q, cfg.e2sDecode, undefined, seed + 1);
       const keep = indicesWhere(Q, (q, i) => cfg.eCycleFilter !== 'copied' || allNamesCopied(q, sPrime[i] as string));
-      const eCycle = keep.length > 0 ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep)) : null;
+      const eCycle = (await T.dist.anyRank(keep.length > 0))
+        ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep))
+        : null;
+      const local = copyCounts(Q, sPrime);
+      const [names, copied] = (await T.dist.sumNumbers([local.names, local.copied])) as [number, number];
       pos.stepInEpoch++;
       pos.globalStep++;
       result.steps++;
@@ -152,7 +163,7 @@ export async function trainCycle(
         eCycle,
         selfTrain,
         qPrime: qPrime.texts,
-        copy: copyCounts(Q, sPrime),
+        copy: { names, copied }, // over all ranks' shards
         lrS2E: optS2E.lr,
         lrE2S: optE2S.lr,
         eKept: cfg.eCycleFilter === 'copied' ? keep.length : null,
@@ -169,7 +180,8 @@ export async function trainCycle(
           state.stopped = result.stoppedEarly = true;
           out.stop(pos.globalStep, d.stop);
         } else if (d.rollback) {
-          selection.rollback(run.parts);
+          selection.rollback(run.parts, run.lead);
+          await T.dist.broadcast(bothModels());
           out.rollback(pos.globalStep, {
             toStep: state.bestStep,
             rollbacks: state.rollbacks,
@@ -179,7 +191,8 @@ export async function trainCycle(
         }
       }
       if (endOfEpoch) result.epochsDone = pos.epoch + 1;
-      const interrupted = opts.signal?.aborted === true && !state.stopped && pos.globalStep < run.totalSteps;
+      const interrupted =
+        (await T.dist.anyRank(opts.signal?.aborted === true)) && !state.stopped && pos.globalStep < run.totalSteps;
       const cadence = cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0;
       if (interrupted || evalDue || state.stopped || pos.globalStep >= run.totalSteps || cadence) run.save();
       if (interrupted) {
@@ -236,8 +249,10 @@ function setUp(
     throw new Error('give both dev sentences and dev entity sequences, or neither');
   const types = cfg.types ?? typesOf(data.Q);
   if (types.length === 0) throw new Error('Q holds no entity types');
+  // In a process group rank 0 alone writes (metrics, checkpoints, best/); the others read a resume checkpoint.
+  const lead = T.dist.rank() === 0;
   fs.mkdirSync(runDir, { recursive: true });
-  for (const note of recoverSwaps(runDir)) log(`${runDir}: ${note}`);
+  if (lead) for (const note of recoverSwaps(runDir)) log(`${runDir}: ${note}`);
   const limits = { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens };
   const s2e = new Direction(models.s2e, models.tokenizer, cfg.s2ePrefix, limits, cfg.precision);
   const e2s = new Direction(models.e2s, models.tokenizer, cfg.e2sPrefix, limits, cfg.precision);
@@ -275,6 +290,7 @@ function setUp(
     trS2E.stepCount = state.trainerSteps.s2e;
     trE2S.stepCount = state.trainerSteps.e2s;
   }
+  if (!lead) T.manualSeed(cfg.seed + 7919 * T.dist.rank() + state.position.globalStep); // own dropout draws
   const bs = cfg.batchSize;
   const stepsPerEpoch = Math.ceil(Math.max(data.S.length, data.Q.length) / bs);
   const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.epochs) : stepsPerEpoch * cfg.epochs;
@@ -284,6 +300,7 @@ function setUp(
     cfg,
     { stepsPerEpoch, totalSteps, nS: data.S.length },
     resumed ? state.position.globalStep : null,
+    lead,
   );
   const pos = state.position;
   if (resumed)
@@ -298,7 +315,7 @@ function setUp(
     devGold: data.devGold?.sentences.length ?? 0,
     testGold: data.testGold?.sentences.length ?? 0,
   };
-  writeJsonFile(path.join(runDir, 'config.json'), { ...cfg, types, sizes });
+  if (lead) writeJsonFile(path.join(runDir, 'config.json'), { ...cfg, types, sizes });
 
   const orderS = new EpochOrder(cfg.seed, 'S', data.S.length);
   const orderQ = new EpochOrder(cfg.seed, 'Q', data.Q.length);
@@ -316,6 +333,7 @@ function setUp(
 
   let lastSaved: number | null = resumed ? pos.globalStep : null;
   const save = () => {
+    if (!lead) return;
     state.trainerSteps = { s2e: trS2E.stepCount, e2s: trE2S.stepCount };
     saveRunCheckpoint(runDir, parts, state);
     lastSaved = state.position.globalStep;
@@ -338,7 +356,7 @@ function setUp(
     }
   };
   const bestDir = path.join(runDir, 'best');
-  const selection = new Selection(cfg, state, bestDir, (info) => saveBest(bestDir, models, metas, info));
+  const selection = new Selection(cfg, state, bestDir, (info) => lead && saveBest(bestDir, models, metas, info));
   const warmupDue = !resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0;
   return {
     types,
@@ -355,6 +373,7 @@ function setUp(
     stepsPerEpoch,
     totalSteps,
     warmupDue,
+    lead,
     batch,
     save,
     learn,

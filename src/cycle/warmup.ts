@@ -109,8 +109,10 @@ export async function pairWarmup(
       const stop = (name: string) => (e: unknown) => {
         throw nonFiniteStop(e, `warm-up step ${step + 1}: ${name}`, 'nothing was saved; lower --warmup-lr');
       };
-      if (dirs !== 'e2s') last.s2eLoss = (await trainStep(ds, tS, sb, fb).catch(stop('S2E'))).loss;
-      if (dirs !== 's2e') last.e2sLoss = (await trainStep(de, tE, fb, sb).catch(stop('E2S'))).loss;
+      // In a process group each rank trains on its shard of the batch (T.dist.shard); the step sums the gradients.
+      const [sr, fr] = [T.dist.shard(sb), T.dist.shard(fb)];
+      if (dirs !== 'e2s') last.s2eLoss = (await trainStep(ds, tS, sr, fr).catch(stop('S2E'))).loss;
+      if (dirs !== 's2e') last.e2sLoss = (await trainStep(de, tE, fr, sr).catch(stop('E2S'))).loss;
     }
   } finally {
     oS.dispose();

@@ -233,7 +233,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     warmup: recipe.warmup,
     totalSteps: recipe.steps ?? undefined,
   });
-  const tok = await getTokenizer(o, saved !== null);
+  // In a process group (T.dist) rank 0 alone writes: the tokenizer first (the others read it), then metrics,
+  // checkpoints and the export. Every rank builds the same global batch from the same stream and trains on its shard.
+  const lead = T.dist.rank() === 0;
+  const leadTok = lead ? await getTokenizer(o, saved !== null) : null;
+  await T.dist.barrier();
+  const tok = leadTok ?? loadTokenizerDir(o.out);
 
   // Model: checkpoint (resume) > --init > fresh from preset/config.
   T.manualSeed(recipe.seed);
@@ -254,6 +259,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   }
   // Dropout off while pretraining (T5 v1.1 practice, as the GPU script); config.json keeps the fine-tuning rate.
   model.config.dropoutRate = recipe.dropout;
+  await T.dist.broadcast(model.parameters()); // every rank starts from rank 0's weights
   const params = countParams(model);
   o.log(
     `model: ${(params / 1e6).toFixed(2)}M parameters (d_model ${model.config.dModel}, d_ff ${model.config.dFf}, ${model.config.numLayers}+${model.config.numDecoderLayers} layers, ${model.config.numHeads} heads, ${model.config.feedForwardProj})`,
@@ -280,6 +286,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (ckDir && saved) {
     restoreOptimizerAndRng(ckDir, opt, saved);
     trainer.stepCount = saved.step;
+    if (!lead) T.manualSeed(recipe.seed + 7919 * T.dist.rank() + saved.step); // own dropout draws per rank
     o.log(
       `resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})`,
     );
@@ -310,7 +317,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
 
   const metricsFile = path.join(o.out, 'metrics.jsonl');
-  if (saved) {
+  if (!lead) {
+    /* rank 0 keeps the metrics */
+  } else if (saved) {
     const dropped = truncateMetrics(metricsFile, saved.step);
     if (dropped > 0) o.log(`${metricsFile}: dropped ${dropped} unreadable line(s) (cut short by a kill)`);
   } else if (fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
@@ -325,7 +334,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
   };
 
-  if (!saved && val.size > 0) {
+  if (!saved && val.size > 0 && lead) {
     // Step-0 validation: the starting point of the curve (for --init, the loss before adaptation).
     const v0 = evaluate();
     appendMetrics(metricsFile, {
@@ -365,6 +374,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   let stoppedBy: PretrainResult['stoppedBy'] = 'steps';
 
   const checkpoint = () => {
+    if (!lead) return;
     const saveCfgDropout = model.config.dropoutRate;
     model.config.dropoutRate = configDropout;
     try {
@@ -391,16 +401,14 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         stoppedBy = 'steps';
         break;
       }
-      if (Date.now() - t0 >= budgetMs) {
-        stoppedBy = 'time';
-        break;
-      }
       if (losses.length >= stopAfter) {
         stoppedBy = 'stop-after';
         break;
       }
-      if (o.signal?.aborted) {
-        stoppedBy = 'signal';
+      // Clocks and signals differ between ranks: a rank's stop is everyone's, at the same step.
+      const timeUp = Date.now() - t0 >= budgetMs;
+      if (await T.dist.anyRank(timeUp || o.signal?.aborted === true)) {
+        stoppedBy = timeUp ? 'time' : 'signal';
         break;
       }
       const mbs: BuiltExample[][] = [];
@@ -412,7 +420,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       const lr = schedule(step);
       let r: StepResult;
       try {
-        r = trainer.step(mbs);
+        r = await trainer.step(mbs.map((b) => T.dist.shard(b)));
       } catch (e) {
         const ckpt =
           ckptStep === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${ckptStep}) is intact`;
@@ -433,7 +441,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       winLoss += r.loss;
       winSteps++;
       const evalNow = step % o.evalEvery === 0;
-      if (step % o.logEvery === 0 || evalNow) {
+      if (lead && (step % o.logEvery === 0 || evalNow)) {
         const now = Date.now();
         const rec: MetricsRecord = {
           step,
@@ -471,7 +479,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     if (warn) o.log(warn);
     const span = hasSpan ? { ...stream.spanStats } : null;
     if (span) o.log(describeSpanStats(span, recipe.spanInputs ?? 'sentences'));
-    if (losses.length > 0 && val.size > 0 && step % o.evalEvery !== 0) {
+    if (lead && losses.length > 0 && val.size > 0 && step % o.evalEvery !== 0) {
       lastVal = evaluate();
       appendMetrics(metricsFile, {
         step,
@@ -486,7 +494,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     if (losses.length > 0) checkpoint();
     const seconds = (Date.now() - t0) / 1000;
-    if (!o.noExport) {
+    if (!o.noExport && lead) {
       model.config.dropoutRate = configDropout;
       saveCheckpoint(o.out, model, { tokenizer: tok, dtype: o.saveDtype === 'bfloat16' ? 'bfloat16' : undefined });
       model.config.dropoutRate = recipe.dropout;

@@ -80,12 +80,21 @@ export async function trainSupervised(
     { maxSourceTokens: cfg.maxSourceTokens, maxTargetTokens: cfg.maxTargetTokens },
     cfg.precision,
   );
+  // Data parallel (T.dist): every rank walks the same batches and trains on its shard; rank 0 writes. Dropout draws
+  // are the run's seed on rank 0 and their own on the others; every rank starts from rank 0's weights.
+  const lead = T.dist.rank() === 0;
+  await T.dist.broadcast(model.parameters());
   const opt = new T.AdamW(model.parameters(), { lr: cfg.lr, weightDecay: cfg.weightDecay });
-  T.manualSeed(cfg.seed); // dropout draws: the run is a function of its config
+  T.manualSeed(cfg.seed + 7919 * T.dist.rank()); // dropout draws: the run is a function of its config
   const tr = dir.trainer(opt, { maxGradNorm: cfg.maxGradNorm > 0 ? cfg.maxGradNorm : null });
-  fs.mkdirSync(outDir, { recursive: true });
   const metrics = path.join(outDir, 'metrics.jsonl');
-  fs.writeFileSync(metrics, '');
+  // Only rank 0 writes files.
+  const append = (rec: object) => lead && fs.appendFileSync(metrics, JSON.stringify(rec) + '\n');
+  const save = () => lead && saveModelDir(outDir, model, tokenizer, fullMeta);
+  if (lead) {
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.writeFileSync(metrics, '');
+  }
   const t0 = Date.now();
   const losses: number[] = [];
   const fullMeta: ModelMeta = { task: 's2e', prefix: cfg.prefix, ...meta };
@@ -114,12 +123,9 @@ export async function trainSupervised(
       bestDevLoss = r.loss;
       bestStep = step;
       sinceBest = 0;
-      saveModelDir(outDir, model, tokenizer, fullMeta);
+      save();
     } else sinceBest++;
-    fs.appendFileSync(
-      metrics,
-      JSON.stringify({ type: 'eval', step, epoch: epochs, devLoss: r.loss, best: improved }) + '\n',
-    );
+    append({ type: 'eval', step, epoch: epochs, devLoss: r.loss, best: improved });
     log(
       `eval @ step ${step} (epoch ${epochs.toFixed(2)}): dev loss ${r.loss.toFixed(4)}${improved ? '  (best)' : `  (best ${(bestDevLoss as number).toFixed(4)} @ step ${String(bestStep)}, ${sinceBest}/${dev.patience || '-'} without improvement)`}`,
     );
@@ -143,7 +149,7 @@ export async function trainSupervised(
         src.push(p.sentence);
         tgt.push(p.sequence);
       }
-      const r = await trainStep(dir, tr, src, tgt).catch((e: unknown) => {
+      const r = await trainStep(dir, tr, T.dist.shard(src), T.dist.shard(tgt)).catch((e: unknown) => {
         throw nonFiniteStop(
           e,
           `step ${step + 1}:`,
@@ -153,18 +159,15 @@ export async function trainSupervised(
       losses.push(r.loss);
       acc += r.loss;
       const elapsed = (Date.now() - t0) / 1000;
-      fs.appendFileSync(
-        metrics,
-        JSON.stringify({
-          type: 'step',
-          step: step + 1,
-          epoch: epoch + 1,
-          epochs: ((step + 1) * cfg.batchSize) / pairs.length,
-          loss: r.loss,
-          gradNorm: r.gradNorm,
-          elapsed,
-        }) + '\n',
-      );
+      append({
+        type: 'step',
+        step: step + 1,
+        epoch: epoch + 1,
+        epochs: ((step + 1) * cfg.batchSize) / pairs.length,
+        loss: r.loss,
+        gradNorm: r.gradNorm,
+        elapsed,
+      });
       if ((step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps) {
         const rate = (step + 1) / Math.max(elapsed, 1e-9);
         log(
@@ -174,7 +177,7 @@ export async function trainSupervised(
       }
       stepsRun = step + 1;
       // An abort ends the run like its last step: evaluated (with dev pairs) and saved below.
-      interrupted = signal?.aborted === true && step + 1 < cfg.steps;
+      interrupted = (await T.dist.anyRank(signal?.aborted === true)) && step + 1 < cfg.steps;
       const last = step + 1 === cfg.steps || interrupted;
       if (dev && ((step + 1) % dev.evalEvery === 0 || last)) {
         if ((await evaluate(step + 1, ((step + 1) * cfg.batchSize) / pairs.length)) && !last) {
@@ -193,7 +196,7 @@ export async function trainSupervised(
   } finally {
     opt.dispose();
   }
-  if (!dev) saveModelDir(outDir, model, tokenizer, fullMeta);
+  if (!dev) save();
   if (dir.truncated > 0) log(`note: ${dir.truncated} sequences were cut to the token limits`);
   return {
     losses,

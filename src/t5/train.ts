@@ -237,13 +237,19 @@ export class Seq2SeqTrainer {
   /**
    * One optimizer step over `microBatches` (gradient accumulation). Each micro-batch loss is
    * weighted by its share of target tokens, so the gradient equals that of one big batch.
+   * In a process group (T.dist) the micro-batches are this rank's shard of the global batch (empty is fine): the
+   * weights use the global token count, the gradients and the loss are summed across ranks, and every rank takes the
+   * same optimizer step, so N ranks × 1/N of the batch train as 1 process × the whole batch.
    */
-  step(microBatches: Seq2SeqExample[][]): StepResult {
-    if (microBatches.length === 0) throw new Error('Seq2SeqTrainer.step: no micro-batches');
-    T.governThreads(); // fewer threads while other processes want the cores (src/tensor/threads.ts)
+  async step(microBatches: Seq2SeqExample[][]): Promise<StepResult> {
+    const dp = T.dist.info() !== null;
+    if (microBatches.length === 0 && !dp) throw new Error('Seq2SeqTrainer.step: no micro-batches');
+    T.governThreads(); // fewer threads while other processes want the cores (src/tensor/runtime.ts)
     this.model.train();
-    const groups = this.groups(microBatches);
-    const total = groups.reduce((a, m) => a + countTargets(m), 0);
+    const groups = this.groups(dp ? microBatches.filter((b) => b.length > 0) : microBatches);
+    const local = groups.reduce((a, m) => a + countTargets(m), 0);
+    const total = dp ? (await T.dist.sumNumbers([local]))[0]! : local;
+    if (total === 0) throw new Error('Seq2SeqTrainer.step: no examples on any rank');
     let lossSum = 0;
     for (const mb of groups) {
       const w = countTargets(mb) / total;
@@ -253,10 +259,12 @@ export class Seq2SeqTrainer {
         return loss.item() * w;
       });
     }
+    if (dp) lossSum = (await T.dist.allReduceGrads(this.params, [lossSum]))[0]!;
     let gradNorm: number | null = null;
     if (this.opts.maxGradNorm) gradNorm = T.clipGradNorm(this.params, this.opts.maxGradNorm);
     // The loss is already a JS number and clipping's norm comes free: checking them costs nothing, and refusing the
-    // step keeps NaN out of the weights (and so out of every checkpoint or model saved afterwards).
+    // step keeps NaN out of the weights (and so out of every checkpoint or model saved afterwards). Both are global
+    // numbers, so every rank decides the same.
     const bad = !Number.isFinite(lossSum)
       ? { what: 'loss' as const, v: lossSum }
       : gradNorm !== null && !Number.isFinite(gradNorm)

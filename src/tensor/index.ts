@@ -53,6 +53,7 @@ export { waitMode, ompWaitPolicy, governThreadCount, type GovernorState, type Wa
 export type { OptimizerStateDict, AdamWOptions, AdafactorOptions } from './optim';
 export { AdamW, Adafactor, clipGradNorm } from './optim';
 export * as schedules from './schedules';
+export * as dist from './dist';
 
 import type { Tensor } from './tensor';
 /** Same as t.keep(): t survives every enclosing tidy(). */

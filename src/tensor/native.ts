@@ -169,6 +169,27 @@ export interface NativeAddon {
     warmupInit: boolean,
   ): void;
   clipGradNorm(params: Int32Array, maxNorm: number): number;
+  // c10d process group (native/src/dist.cc); collectives resolve on the JS thread, run on a worker thread
+  distInit(
+    rank: number,
+    size: number,
+    host: string,
+    port: number,
+    hostStore: boolean,
+    timeoutMs: number,
+    prefix: string,
+    backend: string,
+    device: string,
+  ): Promise<void>;
+  distShutdown(): void;
+  distInfo(): { rank: number; size: number; backend: string } | null;
+  distBackends(): string[];
+  distAllReduce(ids: readonly Id[], op: number, bucketBytes: number): Promise<void>;
+  distBroadcast(ids: readonly Id[], root: number, bucketBytes: number): Promise<void>;
+  distBarrier(): Promise<void>;
+  distStoreSet(key: string, bytes: Uint8Array): Promise<void>;
+  distStoreGet(key: string): Promise<ArrayBuffer>;
+  gradsOrZeros(params: readonly Id[]): Id[];
 }
 
 /** The addon lives in <repo>/native/build/Release; look upwards so this works from src/ and dist/src/. */

@@ -7,6 +7,7 @@ import { tokenizeText } from '../../data/detok';
 import type { Range } from '../../data/types';
 import { alignAll, predictWithModelDir, type SentenceIssues } from '../../cycle/predict';
 import { modelDirArg } from '../model-arg';
+import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { registerCommand, type Io } from '../registry';
 import type { FlagValue } from '../args';
 import { offsetsOf, READER_FLAGS, readLabeledWithFlags, writeLines } from '../common';
@@ -60,6 +61,7 @@ registerCommand({
         "does nothing: decoding follows the model's setting (grounded unless trained with --no-ground); --no-ground forces plain decoding",
     },
     ...PREDICT_FLAGS,
+    ...NPROC_FLAG,
     ...READER_FLAGS,
     offsets: {
       ...READER_FLAGS.offsets,
@@ -73,14 +75,20 @@ registerCommand({
     "Decoding (grounding, --max-new-tokens) defaults to the settings recorded in the model's cyclener.json: a `train` run's S2E",
     'is decoded as its dev F1 was measured.',
   ].join('\n'),
-  async run(args, io: Io): Promise<number> {
+  async run(args, cliIo: Io): Promise<number> {
     const f = args.flags;
+    const worker = await startWorker(f.nproc, cliIo);
+    if (typeof worker === 'number') return worker;
+    const io = worker.io;
     const input = readInput(f.input, f['input-format'], f);
     const p = await predictWithModelDir(
       (await modelDirArg(f.model, '--model', io)) as string,
       input.sentences.map((s) => s.text),
       predictOptions(f),
     );
+    // Every worker holds all outputs now; rank 0 writes them.
+    await finishWorker();
+    if (!worker.lead) return 0;
     const out = f.out;
     if (f.format === 'seq') {
       writeLines(

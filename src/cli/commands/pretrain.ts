@@ -24,6 +24,7 @@ import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '.
 import { num, onInterrupt, PRECISION_FLAG, precisionOf, str } from '../common';
 import { registerCommand, type Io } from '../registry';
 import { modelDirArg } from '../model-arg';
+import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 
 /** pretrain's run folder: what marks a previous run, and what --force deletes (tokenizer files stay: --tokenizer may name DIR). */
 const PRETRAIN_RUN: RunDirSpec = {
@@ -281,6 +282,7 @@ registerCommand({
       default: 'float32',
       choices: ['float32', 'bfloat16'],
     },
+    ...NPROC_FLAG,
     threads: {
       type: 'int',
       arg: 'N',
@@ -299,8 +301,11 @@ registerCommand({
     "the corpus files' sha256, checked on --resume.",
     'Example: cyclener pretrain --corpus news.txt.xz --out runs/base --model tiny --max-minutes 30',
   ].join('\n'),
-  async run(args, io: Io): Promise<number> {
+  async run(args, cliIo: Io): Promise<number> {
     const f = args.flags;
+    const worker = await startWorker(f.nproc, cliIo);
+    if (typeof worker === 'number') return worker;
+    const io = worker.io;
     if (f.threads !== undefined) T.setNumThreads(f.threads);
     if (f.tokenizer && f.init) throw new UsageError('--tokenizer and --init both give a tokenizer; pass one');
     const out = f.out;
@@ -309,11 +314,15 @@ registerCommand({
       throw new UsageError('--force would delete the --init model: it is the output directory');
     const log = (line: string) => io.err(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
     checkCorpusFiles(corpus); // a missing corpus file is reported before the run folder is touched
-    const run = openRunDir(out, PRETRAIN_RUN, { resume: f.resume === true, force: f.force === true, log });
+    // Rank 0 owns the run folder (lock, --force, resume checks); the others start once it is ready.
+    const run = worker.lead
+      ? openRunDir(out, PRETRAIN_RUN, { resume: f.resume === true, force: f.force === true, log })
+      : null;
     const interrupt = onInterrupt((line) => io.err(line));
     let stoppedBy: string;
     try {
-      checkResume(out, f, args.given, corpus, log);
+      if (worker.lead) checkResume(out, f, args.given, corpus, log);
+      await T.dist.barrier();
       ({ stoppedBy } = await pretrain({
         corpus,
         out,
@@ -350,9 +359,10 @@ registerCommand({
         log,
         signal: interrupt.signal,
       }));
+      await finishWorker();
     } finally {
       interrupt.dispose();
-      run.release();
+      run?.release();
     }
     if (stoppedBy !== 'signal') return 0;
     io.err(`interrupted: checkpoint and model written to ${f.out}; continue with the same command and --resume`);

@@ -20,6 +20,7 @@ import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
 import { openRunDir } from '../../util/run-dir';
+import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import {
   chooseVerbalizer,
   corpusLabels,
@@ -115,13 +116,17 @@ registerCommand({
       range: NON_NEGATIVE,
     },
     ...PRECISION_FLAG,
+    ...NPROC_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
   details:
-    'With --dev, training is a budget that converges: --steps/--epochs is the most it may run, --patience stops it when the dev loss stops improving, and --out holds the model of the best evaluation (its step is printed and logged in metrics.jsonl).',
-  async run(args, io: Io): Promise<number> {
+    'With --nproc N (or under torchrun) each batch is split over the workers; rank 0 writes the output. With --dev, training is a budget that converges: --steps/--epochs is the most it may run, --patience stops it when the dev loss stops improving, and --out holds the model of the best evaluation (its step is printed and logged in metrics.jsonl).',
+  async run(args, cliIo: Io): Promise<number> {
     const f = args.flags;
+    const worker = await startWorker(f.nproc, cliIo);
+    if (typeof worker === 'number') return worker;
+    const io = worker.io;
     const { pairs, verbalizer } = readPairs(f, io);
     const batch = f.batch;
     const steps = f.steps ?? Math.ceil(((f.epochs ?? 3) * pairs.length) / batch);
@@ -160,14 +165,16 @@ registerCommand({
     const out = f.out;
     if (path.resolve(out) === path.resolve(f['base-model']))
       throw new UsageError('--out is the --base-model directory: write the fine-tuned model elsewhere');
-    const run = openRunDir(out, SUPERVISED_RUN, { resume: false, force: f.force === true, log: (l) => io.err(l) });
+    const run = worker.lead
+      ? openRunDir(out, SUPERVISED_RUN, { resume: false, force: f.force === true, log: (l) => io.err(l) })
+      : null;
     let m: ReturnType<typeof loadModelDir>;
     let baseDir: string;
     try {
       baseDir = (await modelDirArg(f['base-model'], '--base-model', io)) as string;
       m = loadModelDir(baseDir);
     } catch (e) {
-      run.release();
+      run?.release();
       throw e;
     }
     if (f['random-init'] === true) reinitialise(m, f.seed);
@@ -200,9 +207,10 @@ registerCommand({
         ? `; best dev loss ${r.bestDevLoss?.toFixed(4)} at step ${String(r.bestStep)}${r.stoppedEarly ? ' (stopped early)' : ''}`
         : '';
       io.out(`${trained}${chosen}; model in ${out}`);
+      await finishWorker();
     } finally {
       m.model.dispose();
-      run.release();
+      run?.release();
     }
     return 0;
   },

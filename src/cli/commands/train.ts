@@ -9,6 +9,8 @@ import { readQFile, readSentenceLines, readUtf8 } from '../../data/readers';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
 import { loadModelDir } from '../../cycle/model-io';
 import { CYCLE_RUN, trainCycle } from '../../cycle/trainer';
+import * as T from '../../tensor';
+import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
@@ -94,6 +96,7 @@ registerCommand({
       help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, ckpt/, best/)',
     },
     ...knobFlags(TRAIN_KNOBS),
+    ...NPROC_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
   },
@@ -102,15 +105,23 @@ registerCommand({
     'warnings), RUN/ckpt/ (resumable) and RUN/best/{s2e,e2s} (without dev data: the final models). RUN/.lock keeps a second',
     'process out; a RUN holding a previous run needs --resume or --force. The saved S2E records its decoding (grounding,',
     '--max-new-tokens): predict and evaluate --model use it, so the reported F1 is decoded as the dev F1 was.',
+    'With --nproc N (or under torchrun) each batch is split over the workers (generation and training), the gradients of',
+    'both models are summed, and rank 0 writes RUN; --resume may use another N.',
   ].join('\n'),
-  async run(args, io: Io): Promise<number> {
+  async run(args, cliIo: Io): Promise<number> {
     const f = args.flags;
+    const worker = await startWorker(f.nproc, cliIo);
+    if (typeof worker === 'number') return worker;
+    const io = worker.io;
     const runDir = f.out;
     const sFile = f.sentences;
     const qFile = f.entities;
     if (!sFile || !qFile) throw new UsageError('--sentences and --entities are required');
     const log = (l: string) => io.err(l);
-    const run = openRunDir(runDir, CYCLE_RUN, { resume: f.resume === true, force: f.force === true, log });
+    // Rank 0 owns RUN (lock, --force, the resume checks); the others load once it is ready.
+    const run = worker.lead
+      ? openRunDir(runDir, CYCLE_RUN, { resume: f.resume === true, force: f.force === true, log })
+      : null;
     try {
       const diffs: string[] = [];
       const savedCfg = path.join(runDir, 'config.json');
@@ -160,23 +171,26 @@ registerCommand({
       const base = await modelDirArg(f['base-model'], '--base-model', io);
       const s2eArg = await modelDirArg(f['s2e-model'], '--s2e-model', io);
       const e2sArg = await modelDirArg(f['e2s-model'], '--e2s-model', io);
-      const inputs = fingerprintFiles({
-        sentences: [sFile],
-        entities: [qFile],
-        'dev-sentences': opt(f['dev-sentences']),
-        'dev-entities': opt(f['dev-entities']),
-        'dev-gold': opt(f['dev-gold']),
-        'test-gold': opt(f['test-gold']),
-        'base-model': base ? modelWeightFiles(base) : undefined,
-        's2e-model': opt(s2eArg, modelWeightFiles),
-        'e2s-model': opt(e2sArg, modelWeightFiles),
-      });
-      const recorded = f.resume === true ? readRunInputs(runDir) : null;
-      if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
-      else if (f.resume === true && run.previous.length > 0)
-        log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
-      refuseDifferences(runDir, diffs, BUDGET_FLAGS);
-      if (!recorded) writeRunInputs(runDir, { command: 'train', files: inputs, settings: {} });
+      if (run) {
+        const inputs = fingerprintFiles({
+          sentences: [sFile],
+          entities: [qFile],
+          'dev-sentences': opt(f['dev-sentences']),
+          'dev-entities': opt(f['dev-entities']),
+          'dev-gold': opt(f['dev-gold']),
+          'test-gold': opt(f['test-gold']),
+          'base-model': base ? modelWeightFiles(base) : undefined,
+          's2e-model': opt(s2eArg, modelWeightFiles),
+          'e2s-model': opt(e2sArg, modelWeightFiles),
+        });
+        const recorded = f.resume === true ? readRunInputs(runDir) : null;
+        if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
+        else if (f.resume === true && run.previous.length > 0)
+          log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
+        refuseDifferences(runDir, diffs, BUDGET_FLAGS);
+        if (!recorded) writeRunInputs(runDir, { command: 'train', files: inputs, settings: {} });
+      }
+      await T.dist.barrier();
 
       const ckptDir = path.join(runDir, 'ckpt');
       const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
@@ -199,6 +213,7 @@ registerCommand({
           runDir,
           { resume, log, signal: interrupt.signal },
         );
+        await finishWorker();
         if (r.interrupted) {
           io.err(`interrupted after ${r.steps} steps this run; continue with the same command and --resume`);
           return 130;
@@ -220,7 +235,7 @@ registerCommand({
       }
       return 0;
     } finally {
-      run.release();
+      run?.release();
     }
   },
 });
