@@ -6,6 +6,7 @@
 // messages. No model logic here.
 #include "common.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef CY_WITH_GLOO
@@ -26,13 +27,35 @@
 namespace cy {
 namespace {
 
+// The collectives this module uses. ProcessGroupGloo/NCCL derive from c10d::ProcessGroup in libtorch 1.13 and from
+// c10d::Backend in 2.x, with the same method signatures: calling them on the concrete class builds against both.
+struct Collectives {
+  virtual ~Collectives() = default;
+  virtual c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>& t, const c10d::AllreduceOptions& o) = 0;
+  virtual c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>& t, const c10d::BroadcastOptions& o) = 0;
+  virtual c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions& o) = 0;
+};
+
+template <typename PG>
+struct CollectivesOf : Collectives {
+  explicit CollectivesOf(c10::intrusive_ptr<PG> pg) : pg(std::move(pg)) {}
+  c10::intrusive_ptr<c10d::Work> allreduce(std::vector<at::Tensor>& t, const c10d::AllreduceOptions& o) override {
+    return pg->allreduce(t, o);
+  }
+  c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>& t, const c10d::BroadcastOptions& o) override {
+    return pg->broadcast(t, o);
+  }
+  c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions& o) override { return pg->barrier(o); }
+  c10::intrusive_ptr<PG> pg;
+};
+
 struct Group {
   int rank = 0;
   int size = 1;
   std::string backend;
   std::chrono::milliseconds timeout{0};
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  std::unique_ptr<Collectives> pg;
 };
 
 std::mutex gMutex;
@@ -186,8 +209,8 @@ Napi::Value distInit(Call& c) {
       else
         opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       opts->threads = 2;
-      g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo/", g->store),
-                                                          rank, size, opts);
+      g->pg = std::make_unique<CollectivesOf<c10d::ProcessGroupGloo>>(c10::make_intrusive<c10d::ProcessGroupGloo>(
+          c10::make_intrusive<c10d::PrefixStore>("gloo/", g->store), rank, size, opts));
 #else
       throw std::runtime_error("this addon was built without Gloo (install libgloo-dev and rebuild)");
 #endif
@@ -195,8 +218,8 @@ Napi::Value distInit(Call& c) {
 #ifdef CY_WITH_NCCL
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
-      g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl/", g->store),
-                                                          rank, size, opts);
+      g->pg = std::make_unique<CollectivesOf<c10d::ProcessGroupNCCL>>(c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          c10::make_intrusive<c10d::PrefixStore>("nccl/", g->store), rank, size, opts));
 #else
       throw std::runtime_error("this addon was built without NCCL (link a CUDA libtorch with LIBTORCH_DIR)");
 #endif
@@ -204,7 +227,9 @@ Napi::Value distInit(Call& c) {
       throw std::runtime_error("unknown backend '" + backend + "' (gloo or nccl)");
     }
     // One barrier: every rank is connected before anyone computes.
-    std::vector<c10::intrusive_ptr<c10d::Work>> w{g->pg->barrier()};
+    c10d::BarrierOptions bo;
+    bo.timeout = timeout;
+    std::vector<c10::intrusive_ptr<c10d::Work>> w{g->pg->barrier(bo)};
     waitAll(w, timeout);
     std::lock_guard<std::mutex> lock(gMutex);
     gGroup = g;
@@ -361,11 +386,18 @@ Napi::Value gradsOrZeros(Call& c) {
   return out;
 }
 
+// setCudaDevice(index): this thread's current CUDA device (one GPU per local rank), through c10's device guard, so a
+// CPU-only build compiles it too (and says no CUDA when called).
+Napi::Value setCudaDevice(Call& c) {
+  c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(c10::Device(c10::DeviceType::CUDA, c.i32(0)));
+  return c.undef();
+}
+
 const OpDef kDefs[] = {
     {"distInit", distInit},         {"distShutdown", distShutdown},   {"distInfo", distInfo},
     {"distBackends", distBackends}, {"distAllReduce", distAllReduce}, {"distBroadcast", distBroadcast},
     {"distBarrier", distBarrier},   {"distStoreSet", distStoreSet},   {"distStoreGet", distStoreGet},
-    {"gradsOrZeros", gradsOrZeros},
+    {"gradsOrZeros", gradsOrZeros}, {"setCudaDevice", setCudaDevice},
 };
 
 }  // namespace

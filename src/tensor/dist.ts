@@ -107,6 +107,7 @@ export async function init(world: World | null = worldFromEnv(), backend?: 'gloo
       `dist: this addon was built without ${want} (has: ${have.join(', ') || 'none'}); ` +
         (want === 'gloo' ? 'install libgloo-dev and run npm run build:native' : 'link a CUDA libtorch (LIBTORCH_DIR)'),
     );
+  if (want === 'nccl') N.setCudaDevice(world.localRank); // one GPU per process on each host
   const iface = process.env.GLOO_SOCKET_IFNAME;
   const device = iface ? `iface:${iface}` : world.localSize === world.size ? '127.0.0.1' : '';
   const hostStore = world.rank === 0 && !world.agentStore;

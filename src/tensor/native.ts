@@ -190,6 +190,7 @@ export interface NativeAddon {
   distStoreSet(key: string, bytes: Uint8Array): Promise<void>;
   distStoreGet(key: string): Promise<ArrayBuffer>;
   gradsOrZeros(params: readonly Id[]): Id[];
+  setCudaDevice(index: number): void;
 }
 
 /** The addon lives in <repo>/native/build/Release; look upwards so this works from src/ and dist/src/. */
