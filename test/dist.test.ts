@@ -221,7 +221,7 @@ test('pretrain: 2 ranks × half batch = 1 rank × whole batch; an N=2 run resume
     assert.equal(c1.code, 0, c1.err);
     const c2 = cyclener([...recipe, '--steps', '5', '--out', two, '--resume']);
     assert.equal(c2.code, 0, c2.err);
-    assert.match(c2.err, /resume: step 3/);
+    assert.match(c2.err, /resume: step 3, .*; written by 2 worker\(s\), continued by 1/);
     close(losses(one), losses(two), 'resumed with 1 worker');
     assert.ok(maxDiff(one, two) < 1e-4);
   } finally {

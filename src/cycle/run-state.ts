@@ -30,6 +30,8 @@ export interface RunState {
   trainerSteps: { s2e: number; e2s: number };
   /** Collapse rollbacks done so far (onCollapse 'rollback'). */
   rollbacks: number;
+  /** Data-parallel workers of the sitting that wrote it (absent: 1); a resume may use another number. */
+  workers?: number;
 }
 
 interface StateFile extends RunState {

@@ -303,9 +303,10 @@ function setUp(
     lead,
   );
   const pos = state.position;
+  const workers = { was: state.workers ?? 1, now: T.dist.worldSize() };
   if (resumed)
     log(
-      `resumed from ${runDir}/ckpt at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)`,
+      `resumed from ${runDir}/ckpt at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)${workers.was !== workers.now ? `; written by ${workers.was} worker(s), continued by ${workers.now}` : ''}`,
     );
   const sizes = {
     S: data.S.length,
@@ -334,6 +335,7 @@ function setUp(
   let lastSaved: number | null = resumed ? pos.globalStep : null;
   const save = () => {
     if (!lead) return;
+    state.workers = T.dist.worldSize();
     state.trainerSteps = { s2e: trS2E.stepCount, e2s: trE2S.stepCount };
     saveRunCheckpoint(runDir, parts, state);
     lastSaved = state.position.globalStep;

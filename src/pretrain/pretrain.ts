@@ -287,8 +287,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     restoreOptimizerAndRng(ckDir, opt, saved);
     trainer.stepCount = saved.step;
     if (!lead) T.manualSeed(recipe.seed + 7919 * T.dist.rank() + saved.step); // own dropout draws per rank
+    const was = saved.workers ?? 1;
+    const now = T.dist.worldSize();
     o.log(
-      `resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})`,
+      `resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})${was !== now ? `; written by ${was} worker(s), continued by ${now}` : ''}`,
     );
   }
 
@@ -386,6 +388,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         recipe,
         data: stream.state(),
         configDropout,
+        workers: T.dist.worldSize(),
       });
     } finally {
       model.config.dropoutRate = saveCfgDropout;

@@ -59,6 +59,9 @@ export interface TrainState {
   optimizerHyper: Record<string, unknown>;
   /** dropout_rate written to config.json (the model trains with recipe.dropout) */
   configDropout: number;
+  /** data-parallel workers of the sitting that wrote it (absent: 1). Rank r of N trains on slice r of the batch at the
+   *  global data position, so a resume with another N continues the same data order. */
+  workers?: number;
 }
 
 export function checkpointPath(out: string): string {
