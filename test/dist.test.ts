@@ -50,6 +50,17 @@ function maxDiff(a: string, b: string): number {
   return d;
 }
 
+/** The torchrun environment of worker `rank` of 2 on this host. */
+const workerEnv = (rank: number, port: number, timeoutS: number): NodeJS.ProcessEnv => ({
+  ...process.env,
+  CYCLENER_THREADS: '1',
+  RANK: String(rank),
+  WORLD_SIZE: '2',
+  MASTER_ADDR: '127.0.0.1',
+  MASTER_PORT: String(port),
+  CYCLENER_DIST_TIMEOUT: String(timeoutS),
+});
+
 const readJsonl = (f: string) =>
   fs
     .readFileSync(f, 'utf8')
@@ -134,17 +145,7 @@ const T = require(${JSON.stringify(TENSOR)});
     const port = 20000 + (process.pid % 20000);
     const run = (rank: number) =>
       new Promise<string>((resolve, reject) => {
-        const child = spawn(process.execPath, ['-e', script], {
-          env: {
-            ...process.env,
-            CYCLENER_THREADS: '1',
-            RANK: String(rank),
-            WORLD_SIZE: '2',
-            MASTER_ADDR: '127.0.0.1',
-            MASTER_PORT: String(port),
-            CYCLENER_DIST_TIMEOUT: '30',
-          },
-        });
+        const child = spawn(process.execPath, ['-e', script], { env: workerEnv(rank, port, 30) });
         let out = '',
           err = '';
         child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -285,27 +286,10 @@ test('train (cycles), train-supervised, predict: 2 workers reproduce 1; predict 
     l1.forEach((x, i) => assert.ok(Math.abs(x - l2[i]!) < 1e-5 * x, `supervised step ${i + 1}: ${x} vs ${l2[i]}`));
     assert.ok(maxDiff(path.join(dir, 'u1'), path.join(dir, 'u2')) < 1e-4);
     // Sharded prediction: same file as one process, in input order.
-    const p1 = cyclener([
-      'predict',
-      '--model',
-      path.join(dir, 'r1'),
-      '--input',
-      S,
-      '--out',
-      path.join(dir, 'p1.jsonl'),
-    ]);
+    const predict = ['predict', '--model', path.join(dir, 'r1'), '--input', S, '--out'];
+    const p1 = cyclener([...predict, path.join(dir, 'p1.jsonl')]);
     assert.equal(p1.code, 0, p1.err);
-    const p2 = cyclener([
-      'predict',
-      '--model',
-      path.join(dir, 'r1'),
-      '--input',
-      S,
-      '--out',
-      path.join(dir, 'p2.jsonl'),
-      '--nproc',
-      '3',
-    ]);
+    const p2 = cyclener([...predict, path.join(dir, 'p2.jsonl'), '--nproc', '3']);
     assert.equal(p2.code, 0, p2.err);
     const out2 = readJsonl(path.join(dir, 'p2.jsonl'));
     assert.deepEqual(
@@ -330,17 +314,7 @@ async function breakWorker(
   args.push('--steps', '100000', '--log-every', '1', '--eval-every', '100000', '--fp32', '--out', path.join(dir, 'o'));
   const port = 20000 + ((process.pid + (what === 'SIGKILL' ? 1 : 2)) % 20000);
   const start = (rank: number): ChildProcess =>
-    spawn(process.execPath, [MAIN, ...args], {
-      env: {
-        ...process.env,
-        CYCLENER_THREADS: '1',
-        RANK: String(rank),
-        WORLD_SIZE: '2',
-        MASTER_ADDR: '127.0.0.1',
-        MASTER_PORT: String(port),
-        CYCLENER_DIST_TIMEOUT: String(timeoutS),
-      },
-    });
+    spawn(process.execPath, [MAIN, ...args], { env: workerEnv(rank, port, timeoutS) });
   const r0 = start(0);
   const r1 = start(1);
   try {

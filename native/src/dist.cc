@@ -267,6 +267,35 @@ Napi::Value distBackends(Call& c) {
   return a;
 }
 
+// Flatten `ts` into buckets (a single contiguous tensor is used as it is), start `collective` on every bucket so all
+// are in flight at once, wait for them, apply `finish` to each result and copy it back into the tensors.
+void inBuckets(const Group& g, const std::vector<at::Tensor>& ts, int64_t bucketBytes,
+               const std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)>& collective,
+               const std::function<void(at::Tensor&)>& finish) {
+  at::NoGradGuard ng;
+  auto bs = buckets(ts, bucketBytes);
+  std::vector<at::Tensor> flats;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  auto aliased = [](const std::vector<at::Tensor>& b) { return b.size() == 1 && b[0].is_contiguous(); };
+  for (auto& b : bs) {
+    std::vector<at::Tensor> parts;
+    for (auto& t : b) parts.push_back(t.reshape({-1}));
+    flats.push_back(aliased(b) ? b[0].view({-1}) : at::cat(parts));
+    std::vector<at::Tensor> one{flats.back()};
+    works.push_back(collective(one));
+  }
+  waitAll(works, g.timeout);
+  for (size_t k = 0; k < bs.size(); ++k) {
+    if (finish) finish(flats[k]);
+    if (aliased(bs[k])) continue;
+    int64_t off = 0;
+    for (auto& t : bs[k]) {
+      t.copy_(flats[k].narrow(0, off, t.numel()).view(t.sizes()));
+      off += t.numel();
+    }
+  }
+}
+
 // distAllReduce(ids, op, bucketBytes): in place; op 0 sum, 1 average, 2 max, 3 min.
 Napi::Value distAllReduce(Call& c) {
   auto g = group();
@@ -277,29 +306,11 @@ Napi::Value distAllReduce(Call& c) {
   ao.reduceOp = reduceOp(op);
   ao.timeout = g->timeout;
   return run(c.env(), "dist.allReduce", [g, ts, op, bucketBytes, ao]() {
-    at::NoGradGuard ng;
-    auto bs = buckets(ts, bucketBytes);
-    std::vector<at::Tensor> flats;
-    std::vector<c10::intrusive_ptr<c10d::Work>> works;
-    for (auto& b : bs) {
-      std::vector<at::Tensor> parts;
-      for (auto& t : b) parts.push_back(t.reshape({-1}));
-      at::Tensor flat = b.size() == 1 && b[0].is_contiguous() ? b[0].view({-1}) : at::cat(parts);
-      flats.push_back(flat);
-      std::vector<at::Tensor> one{flat};
-      works.push_back(g->pg->allreduce(one, ao));  // all buckets in flight at once
-    }
-    waitAll(works, g->timeout);
-    for (size_t k = 0; k < bs.size(); ++k) {
-      at::Tensor flat = flats[k];
-      if (op == 1) flat.div_(g->size);
-      int64_t off = 0;
-      for (auto& t : bs[k]) {
-        int64_t n = t.numel();
-        if (!(bs[k].size() == 1 && t.is_contiguous())) t.copy_(flat.narrow(0, off, n).view(t.sizes()));
-        off += n;
-      }
-    }
+    inBuckets(
+        *g, ts, bucketBytes, [&](std::vector<at::Tensor>& one) { return g->pg->allreduce(one, ao); },
+        [&](at::Tensor& flat) {
+          if (op == 1) flat.div_(g->size);
+        });
   });
 }
 
@@ -314,25 +325,8 @@ Napi::Value distBroadcast(Call& c) {
   bo.rootRank = root;
   bo.timeout = g->timeout;
   return run(c.env(), "dist.broadcast", [g, ts, bucketBytes, bo]() {
-    at::NoGradGuard ng;
-    auto bs = buckets(ts, bucketBytes);
-    std::vector<at::Tensor> flats;
-    std::vector<c10::intrusive_ptr<c10d::Work>> works;
-    for (auto& b : bs) {
-      std::vector<at::Tensor> parts;
-      for (auto& t : b) parts.push_back(t.reshape({-1}));
-      flats.push_back(at::cat(parts));
-      std::vector<at::Tensor> one{flats.back()};
-      works.push_back(g->pg->broadcast(one, bo));
-    }
-    waitAll(works, g->timeout);
-    for (size_t k = 0; k < bs.size(); ++k) {
-      int64_t off = 0;
-      for (auto& t : bs[k]) {
-        t.copy_(flats[k].narrow(0, off, t.numel()).view(t.sizes()));
-        off += t.numel();
-      }
-    }
+    inBuckets(
+        *g, ts, bucketBytes, [&](std::vector<at::Tensor>& one) { return g->pg->broadcast(one, bo); }, nullptr);
   });
 }
 
