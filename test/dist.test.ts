@@ -351,6 +351,24 @@ test(
     assert.notEqual(dead.code, -1, 'rank 0 did not hang');
     assert.ok(dead.seconds < 30, `rank 0 stopped ${dead.seconds} s after its peer died`);
     assert.match(dead.err, /cyclener: data parallel, rank 0 of 2: all-reduce: another worker of the job is gone/);
+    // A worker that never comes: the rendezvous gives up after the timeout.
+    const dir = tmp('alone');
+    try {
+      const corpus = path.join(dir, 'c.txt');
+      fs.writeFileSync(corpus, corpusLines(10, 8).join('\n') + '\n');
+      const alone = spawnSync(process.execPath, [MAIN, 'pretrain', '--corpus', corpus, '--out', path.join(dir, 'o')], {
+        env: workerEnv(0, 20000 + ((process.pid + 4) % 20000), 3),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(alone.status, 1, alone.stderr);
+      assert.match(
+        alone.stderr,
+        /rendezvous at 127\.0\.0\.1:\d+: not every worker arrived within 3 s \(CYCLENER_DIST_TIMEOUT\)/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     const stuck = await breakWorker('SIGSTOP', 4);
     assert.notEqual(stuck.code, 0);
     assert.notEqual(stuck.code, -1, 'rank 0 did not hang');

@@ -82,11 +82,13 @@ async function collective<R>(what: string, p: Promise<R>): Promise<R> {
     return await p;
   } catch (e) {
     const m = e instanceof Error ? e.message : String(e);
-    const why = /timed? ?out|timeout/i.test(m)
-      ? `no answer within ${timeoutMs() / 1000} s (CYCLENER_DIST_TIMEOUT): another worker is stuck, gone or unreachable`
-      : /closed|reset|refused|broken pipe|EOF|connect/i.test(m)
-        ? 'another worker of the job is gone (see its output for why)'
-        : 'the collective failed';
+    const why = what.startsWith('rendezvous')
+      ? `not every worker arrived within ${timeoutMs() / 1000} s (CYCLENER_DIST_TIMEOUT); are all workers started, and is MASTER_ADDR:MASTER_PORT reachable from this host?`
+      : /timed? ?out|timeout/i.test(m)
+        ? `no answer within ${timeoutMs() / 1000} s (CYCLENER_DIST_TIMEOUT): another worker is stuck, gone or unreachable`
+        : /closed|reset|refused|broken pipe|EOF|connect/i.test(m)
+          ? 'another worker of the job is gone (see its output for why)'
+          : 'the collective failed';
     const who = current ? `rank ${current.rank} of ${current.size}` : 'joining the process group';
     throw new Error(`data parallel, ${who}: ${what}: ${why} [${m}]`);
   }
