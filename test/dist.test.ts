@@ -11,6 +11,7 @@ import * as T from '../src/tensor';
 import { readModelWeights, type RawTensor } from '../src/t5/safetensors';
 import { corpusLines } from './pretrain-helpers';
 import { tinySyntheticBase } from './cli-helpers';
+import { SYN_TYPES } from '../src/demo/synthetic';
 
 const MAIN = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const TENSOR = path.join(__dirname, '..', 'src', 'tensor', 'index.js');
@@ -241,7 +242,17 @@ test('train (cycles), train-supervised, predict: 2 workers reproduce 1; predict 
     const Q = path.join(dir, 'Q.txt');
     fs.writeFileSync(S, w.S.join('\n') + '\n');
     fs.writeFileSync(Q, w.Q.map((q) => (q === '' ? '<none>' : q)).join('\n') + '\n');
+    const gold = path.join(dir, 'gold.jsonl');
+    const spans = (s: (typeof w.evalSet.sentences)[number]) =>
+      s.entities.map((e) => ({ start: e.charStart, end: e.charEnd, label: e.label }));
+    fs.writeFileSync(
+      gold,
+      w.evalSet.sentences.map((s) => JSON.stringify({ text: s.text, entities: spans(s) })).join('\n'),
+    );
+    const verb = path.join(dir, 'verb.json');
+    fs.writeFileSync(verb, JSON.stringify(SYN_TYPES));
     const train = ['train', '--sentences', S, '--entities', Q, '--dev-sentences', S, '--dev-entities', Q];
+    train.push('--dev-gold', gold, '--verbalizer', verb);
     train.push('--base-model', base, '--batch', '5', '--max-steps', '3', '--eval-every', '2', '--fp32');
     const r1 = cyclener([...train, '--out', path.join(dir, 'r1')]);
     assert.equal(r1.code, 0, r1.err);
@@ -269,6 +280,12 @@ test('train (cycles), train-supervised, predict: 2 workers reproduce 1; predict 
       e2 = records('r2', 'eval');
     assert.equal(e2.length, 2);
     e1.forEach((m, i) => assert.ok(Math.abs((m.devELoss as number) - (e2[i]!.devELoss as number)) < 1e-5));
+    assert.deepEqual(
+      e2.map((m) => m.devF1),
+      e1.map((m) => m.devF1),
+      'dev F1 from predictions split over the workers',
+    );
+    assert.ok(e2.every((m) => typeof m.devF1 === 'number'));
     for (const d of ['s2e', 'e2s']) {
       const diff = maxDiff(path.join(dir, 'r1', 'ckpt', d), path.join(dir, 'r2', 'ckpt', d));
       assert.ok(diff < 1e-4, `${d} weights differ by ${diff}`);
