@@ -1,6 +1,7 @@
-// Benchmark (not a test) of data parallelism on this machine: the same jobs as 1 process × 1 thread, 1 process ×
-// 2 threads and 2 processes × 1 thread (`--nproc 2`, c10d/Gloo over loopback), in one invocation, with ratios to the
-// 1 × 1 row, plus the cost of the gradient all-reduce itself against PyTorch's own torch.distributed (Gloo) moving the
+// Benchmark (not a test) of data parallelism on this machine: the same jobs as 1 process × 1 thread, 1 process × all
+// cores and N processes × cores/N threads (`--nproc N`, c10d/Gloo over loopback; on 2 cores: 1 × 1, 1 × 2, 2 × 1), in
+// one invocation, with ratios to the 1 × 1 row, plus the cost of the gradient all-reduce itself against PyTorch's own
+// torch.distributed (Gloo) moving the
 // same bytes. Jobs are the real commands (separate processes, as a user runs them):
 //   pretrain   `cyclener pretrain --init MODEL` (default mixture, batch 32, bf16): tokens/s over the logged windows
 //   cycle      `cyclener train` (batch 16, grounded cycles, no evaluation): CycleNER steps/s
@@ -40,11 +41,16 @@ interface Config {
   nproc: number;
   threads: number;
 }
-const CONFIGS: Config[] = [
-  { name: '1 process x 1 thread', nproc: 1, threads: 1 },
-  { name: '1 process x 2 threads', nproc: 1, threads: 2 },
-  { name: '2 processes x 1 thread', nproc: 2, threads: 1 },
-];
+/** 1 process × 1 thread (the baseline), 1 × all cores, and N × cores/N for N = 2, 4, 8, ... up to the cores. */
+function configs(cores: number): Config[] {
+  const name = (n: number, t: number) => `${n} process${n > 1 ? 'es' : ''} x ${t} thread${t > 1 ? 's' : ''}`;
+  const out: Config[] = [{ name: name(1, 1), nproc: 1, threads: 1 }];
+  if (cores > 1) out.push({ name: name(1, cores), nproc: 1, threads: cores });
+  for (let n = 2; n <= cores; n *= 2)
+    out.push({ name: name(n, Math.floor(cores / n)), nproc: n, threads: Math.floor(cores / n) });
+  return out;
+}
+const CONFIGS = configs(os.availableParallelism());
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cy-bench-dist-'));
 
@@ -255,7 +261,8 @@ async function main(): Promise<void> {
   const bytes = params * 4;
   const ar = await allReduceMs(params);
   const busGBs = (ms: number) => (bytes / 1e9 / (ms / 1000)).toFixed(2);
-  const stepMs = median(rates.get(CONFIGS[2]!.name)!.stepMs);
+  const two = CONFIGS.find((c) => c.nproc === 2);
+  const stepMs = two ? median(rates.get(two.name)!.stepMs) : NaN;
   console.log('');
   console.log(
     `gradient all-reduce, 2 processes on loopback, ${(bytes / 1e6).toFixed(1)} MB (fp32 gradients of ${(params / 1e6).toFixed(1)}M parameters):`,
@@ -265,9 +272,10 @@ async function main(): Promise<void> {
     console.log(
       `  PyTorch torch.distributed (Gloo, one tensor): ${ar.torch.toFixed(1)} ms (${busGBs(ar.torch)} GB/s); ratio ${(ar.torch / ar.ours).toFixed(2)} (>= 1: ours is faster)`,
     );
-  console.log(
-    `  = ${((100 * ar.ours) / stepMs).toFixed(0)}% of a 2 x 1 pretraining step (${Math.round(stepMs)} ms, all-reduce included)`,
-  );
+  if (two)
+    console.log(
+      `  = ${((100 * ar.ours) / stepMs).toFixed(0)}% of a ${two.name} pretraining step (${Math.round(stepMs)} ms, all-reduce included)`,
+    );
   if (jsonOut)
     fs.writeFileSync(
       jsonOut,
