@@ -1,8 +1,7 @@
 // Benchmark (not a test) of data parallelism on this machine: the same jobs as 1 process × 1 thread, 1 process × all
 // cores and N processes × cores/N threads (`--nproc N`, c10d/Gloo over loopback; on 2 cores: 1 × 1, 1 × 2, 2 × 1), in
 // one invocation, with ratios to the 1 × 1 row, plus the cost of the gradient all-reduce itself against PyTorch's own
-// torch.distributed (Gloo) moving the
-// same bytes. Jobs are the real commands (separate processes, as a user runs them):
+// torch.distributed (Gloo) moving the same bytes. Jobs are the real commands (separate processes, as a user runs them):
 //   pretrain   `cyclener pretrain --init MODEL` (default mixture, batch 32, bf16): tokens/s over the logged windows
 //   cycle      `cyclener train` (batch 16, grounded cycles, no evaluation): CycleNER steps/s
 // Rates skip the first logged window (start-up, first-touch allocations). Configurations alternate round by round
