@@ -319,12 +319,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
 
   const metricsFile = path.join(o.out, 'metrics.jsonl');
-  if (!lead) {
-    /* rank 0 keeps the metrics */
-  } else if (saved) {
+  if (lead && saved) {
     const dropped = truncateMetrics(metricsFile, saved.step);
     if (dropped > 0) o.log(`${metricsFile}: dropped ${dropped} unreadable line(s) (cut short by a kill)`);
-  } else if (fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
+  } else if (lead && fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
 
   const evaluate = (): Record<string, number> => {
     const r: Record<string, number> = {};
@@ -409,9 +407,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         break;
       }
       // Clocks and signals differ between ranks: a rank's stop is everyone's, at the same step.
-      const timeUp = Date.now() - t0 >= budgetMs;
-      if (await T.dist.anyRank(timeUp || o.signal?.aborted === true)) {
-        stoppedBy = timeUp ? 'time' : 'signal';
+      const [timeUp, signalled] = await T.dist.sumNumbers([
+        Date.now() - t0 >= budgetMs ? 1 : 0,
+        o.signal?.aborted === true ? 1 : 0,
+      ]);
+      if (timeUp! > 0 || signalled! > 0) {
+        stoppedBy = timeUp! > 0 ? 'time' : 'signal';
         break;
       }
       const mbs: BuiltExample[][] = [];
