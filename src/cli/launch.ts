@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import * as T from '../tensor';
 import type { Io } from './registry';
 import { UsageError } from './args';
@@ -54,7 +54,6 @@ export async function launchWorkers(nproc: number | undefined, io: Io, graceMs =
     `cyclener: ${nproc} workers on this machine (c10d ${process.env.CYCLENER_DIST_BACKEND ?? 'gloo'}, 127.0.0.1:${port}, ${threads} thread(s) each, ${availableParallelism()} logical cores)`,
   );
   const children: ChildProcess[] = [];
-  const exits: (number | null)[] = new Array<number | null>(nproc).fill(null);
   let failed: { rank: number; code: number } | null = null;
   let left = nproc;
   let killTimer: NodeJS.Timeout | null = null;
@@ -89,8 +88,7 @@ export async function launchWorkers(nproc: number | undefined, io: Io, graceMs =
         });
         children.push(child);
         child.on('exit', (code, signal) => {
-          const c = code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1);
-          exits[r] = c;
+          const c = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1); // as a shell reports a killed child
           left--;
           if (c !== 0 && failed === null) {
             failed = { rank: r, code: c };
