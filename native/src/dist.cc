@@ -242,17 +242,6 @@ Napi::Value distShutdown(Call& c) {
   return c.undef();
 }
 
-// distInfo() -> {rank, size, backend} or null
-Napi::Value distInfo(Call& c) {
-  std::lock_guard<std::mutex> lock(gMutex);
-  if (!gGroup) return c.info().Env().Null();
-  Napi::Object o = Napi::Object::New(c.env());
-  o.Set("rank", gGroup->rank);
-  o.Set("size", gGroup->size);
-  o.Set("backend", gGroup->backend);
-  return o;
-}
-
 // distBackends() -> the backends this build has
 Napi::Value distBackends(Call& c) {
   Napi::Array a = Napi::Array::New(c.env());
@@ -388,7 +377,7 @@ Napi::Value setCudaDevice(Call& c) {
 }
 
 const OpDef kDefs[] = {
-    {"distInit", distInit},         {"distShutdown", distShutdown},   {"distInfo", distInfo},
+    {"distInit", distInit}, {"distShutdown", distShutdown},
     {"distBackends", distBackends}, {"distAllReduce", distAllReduce}, {"distBroadcast", distBroadcast},
     {"distBarrier", distBarrier},   {"distStoreSet", distStoreSet},   {"distStoreGet", distStoreGet},
     {"gradsOrZeros", gradsOrZeros}, {"setCudaDevice", setCudaDevice},

@@ -149,11 +149,10 @@ export async function trainCycle(
       // Q's names (an emptied batch skips the S2E update).
       const sPrime = await e2s.generate(Q, cfg.e2sDecode, undefined, seed + 1);
       const keep = indicesWhere(Q, (q, i) => cfg.eCycleFilter !== 'copied' || allNamesCopied(q, sPrime[i] as string));
-      const eCycle = (await T.dist.anyRank(keep.length > 0))
-        ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep))
-        : null;
+      // Over all ranks' shards (one small all-reduce): pairs kept by the filter, Q's names and those copied into S′.
       const local = copyCounts(Q, sPrime);
-      const [names, copied] = (await T.dist.sumNumbers([local.names, local.copied])) as [number, number];
+      const [kept, names, copied] = (await T.dist.sumNumbers([keep.length, local.names, local.copied])) as number[];
+      const eCycle = kept! > 0 ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep)) : null;
       pos.stepInEpoch++;
       pos.globalStep++;
       result.steps++;
@@ -163,7 +162,7 @@ export async function trainCycle(
         eCycle,
         selfTrain,
         qPrime: qPrime.texts,
-        copy: { names, copied }, // over all ranks' shards
+        copy: { names: names!, copied: copied! },
         lrS2E: optS2E.lr,
         lrE2S: optE2S.lr,
         eKept: cfg.eCycleFilter === 'copied' ? keep.length : null,

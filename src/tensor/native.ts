@@ -182,7 +182,6 @@ export interface NativeAddon {
     device: string,
   ): Promise<void>;
   distShutdown(): void;
-  distInfo(): { rank: number; size: number; backend: string } | null;
   distBackends(): string[];
   distAllReduce(ids: readonly Id[], op: number, bucketBytes: number): Promise<void>;
   distBroadcast(ids: readonly Id[], root: number, bucketBytes: number): Promise<void>;
