@@ -151,8 +151,12 @@ export async function trainCycle(
       const keep = indicesWhere(Q, (q, i) => cfg.eCycleFilter !== 'copied' || allNamesCopied(q, sPrime[i] as string));
       // Over all ranks' shards (one small all-reduce): pairs kept by the filter, Q's names and those copied into S′.
       const local = copyCounts(Q, sPrime);
-      const [kept, names, copied] = (await T.dist.sumNumbers([keep.length, local.names, local.copied])) as number[];
-      const eCycle = kept! > 0 ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep)) : null;
+      const [kept, names, copied] = (await T.dist.sumNumbers([keep.length, local.names, local.copied])) as [
+        number,
+        number,
+        number,
+      ];
+      const eCycle = kept > 0 ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep)) : null;
       pos.stepInEpoch++;
       pos.globalStep++;
       result.steps++;
@@ -162,7 +166,7 @@ export async function trainCycle(
         eCycle,
         selfTrain,
         qPrime: qPrime.texts,
-        copy: { names: names!, copied: copied! },
+        copy: { names, copied },
         lrS2E: optS2E.lr,
         lrE2S: optE2S.lr,
         eKept: cfg.eCycleFilter === 'copied' ? keep.length : null,
