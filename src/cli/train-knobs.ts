@@ -8,7 +8,9 @@ import { PRECISION_FLAG } from './common';
 
 /** A config key, or a field of a decode setting ("e2sDecode.noRepeatNgramSize"). */
 type KnobKey =
-  keyof CycleConfig | `${'e2sDecode' | 'evalDecode'}.${'maxNewTokens' | 'noRepeatNgramSize' | 'repetitionPenalty'}`;
+  | keyof CycleConfig
+  | `${'e2sDecode' | 'evalDecode'}.${'maxNewTokens' | 'noRepeatNgramSize' | 'repetitionPenalty'}`
+  | `e2sDecode.${'doSample' | 'topK' | 'topP' | 'temperature'}`;
 
 export interface Knob {
   type: FlagType;
@@ -114,6 +116,31 @@ export const TRAIN_KNOBS = {
     arg: 'P',
     key: 'e2sDecode.repetitionPenalty',
     help: 'E2S cycle decoding repetition penalty (1 = off, the default; below 1 favours repeats)',
+  },
+  'e2s-sample': {
+    type: 'boolean',
+    key: 'e2sDecode.doSample',
+    help: "E2S writes the E-cycle's sentences S′ by sampling (--e2s-top-k, --e2s-top-p, --e2s-temperature) instead of greedily, as back-translation at its best does (beyond the paper); dev losses stay greedy",
+  },
+  'e2s-top-k': {
+    type: 'int',
+    arg: 'K',
+    key: 'e2sDecode.topK',
+    help: 'with --e2s-sample: sample among the K most likely tokens (0 = all)',
+  },
+  'e2s-top-p': {
+    type: 'number',
+    arg: 'P',
+    key: 'e2sDecode.topP',
+    range: { min: 0, max: 1, minExclusive: true },
+    help: 'with --e2s-sample: nucleus sampling, the smallest set of tokens whose probability reaches P (1 = off)',
+  },
+  'e2s-temperature': {
+    type: 'number',
+    arg: 'T',
+    key: 'e2sDecode.temperature',
+    range: { min: 0, minExclusive: true },
+    help: 'with --e2s-sample: softmax temperature (1 = the model as is)',
   },
   'self-train': {
     type: 'number',

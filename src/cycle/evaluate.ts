@@ -82,12 +82,14 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
         inLengthBatches(part, eb, async (b) => (await ctx.s2eGenerate(b)).texts),
       );
       result.devSLoss = (await evalLoss(e2s, ctx.trE2S, qPrime, devS, eb)).loss;
-      const sPrime = await T.dist.mapSharded(devQ, (part) => generateAll(e2s, part, cfg.e2sDecode, eb));
+      // Greedy even when the E-cycle samples S′ (--e2s-sample): the selection criterion must not be a random draw.
+      const devDecode = { ...cfg.e2sDecode, doSample: false };
+      const sPrime = await T.dist.mapSharded(devQ, (part) => generateAll(e2s, part, devDecode, eb));
       result.devELoss = (await evalLoss(s2e, ctx.trS2E, sPrime, devQ, eb)).loss;
       result.devCopyRate = copyRate(copyCounts(devQ, sPrime));
       const k = Math.min(cfg.samples, devS.length, devQ.length);
       if (k > 0) {
-        const sBack = await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
+        const sBack = await e2s.generate(qPrime.slice(0, k), devDecode);
         const qBack = (await ctx.s2eGenerate(sPrime.slice(0, k))).texts;
         samples.sCycle = Array.from({ length: k }, (_, i) => ({
           s: devS[i] as string,

@@ -65,17 +65,52 @@ const CPU: Preset = {
   testCurveSentences: 500,
 };
 
-/** A variant of `cpu` that switches levers of docs/cycle.md: extra train flags for the cycle (and supervised) cells. */
-function cpuVariant(name: string, summary: string, cycleExtra: string[], supervisedExtra: string[] = []): Preset {
+/** A variant of a preset (`cpu` unless named) that switches levers of docs/cycle.md: extra train flags for the cycle
+ *  (and supervised) cells. */
+function cpuVariant(
+  name: string,
+  summary: string,
+  cycleExtra: string[],
+  supervisedExtra: string[] = [],
+  base: Preset = CPU,
+): Preset {
   return {
-    ...CPU,
+    ...base,
     name,
-    variantOf: 'cpu',
+    variantOf: base.name,
     summary,
-    cycleArgs: [...CPU.cycleArgs, ...cycleExtra],
-    supervisedArgs: [...CPU.supervisedArgs, ...supervisedExtra],
+    cycleArgs: [...base.cycleArgs, ...cycleExtra],
+    supervisedArgs: [...base.supervisedArgs, ...supervisedExtra],
   };
 }
+
+// Budgets that converge (beyond the paper's unstated ones): both cells train until their selection criterion stops
+// improving, capped so that one cell fits in about an hour on 2 CPU cores (measured in docs/experiments.md).
+const CPU_FULL: Preset = {
+  name: 'cpu-full',
+  summary:
+    'converged CPU budgets: cycle cells up to 2,500 steps x 16 with the lexical warm-up (200 steps), eval every 100, early stop after 5 evaluations without a lower dev E-cycle loss; supervised cells up to 10 epochs (4,000 steps x 32), dev loss on 1,000 dev sentences every 200 steps, patience 3; dev/test subsets as cpu',
+  cycleArgs: [
+    '--max-steps',
+    '2500',
+    '--batch',
+    '16',
+    '--eval-every',
+    '100',
+    '--patience',
+    '5',
+    '--warmup',
+    'lexical',
+    '--warmup-steps',
+    '200',
+  ],
+  supervisedArgs: ['--steps', '4000', '--batch', '32', '--lr', '5e-4', '--eval-every', '200', '--patience', '3'],
+  evalArgs: [],
+  devLossLines: 200,
+  devGoldLines: 200,
+  supervisedDevLines: 1000,
+  testCurveSentences: 500,
+};
 
 const LEXWARM = ['--warmup', 'lexical', '--warmup-steps', '200'];
 
@@ -103,33 +138,14 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     ['--no-ground'],
     ['--no-ground'],
   ),
-  // Budgets that converge (beyond the paper's unstated ones): both cells train until their selection criterion stops
-  // improving, capped so that one cell fits in about an hour on 2 CPU cores (measured in docs/experiments.md).
-  'cpu-full': {
-    name: 'cpu-full',
-    summary:
-      'converged CPU budgets: cycle cells up to 2,500 steps x 16 with the lexical warm-up (200 steps), eval every 100, early stop after 5 evaluations without a lower dev E-cycle loss; supervised cells up to 10 epochs (4,000 steps x 32), dev loss on 1,000 dev sentences every 200 steps, patience 3; dev/test subsets as cpu',
-    cycleArgs: [
-      '--max-steps',
-      '2500',
-      '--batch',
-      '16',
-      '--eval-every',
-      '100',
-      '--patience',
-      '5',
-      '--warmup',
-      'lexical',
-      '--warmup-steps',
-      '200',
-    ],
-    supervisedArgs: ['--steps', '4000', '--batch', '32', '--lr', '5e-4', '--eval-every', '200', '--patience', '3'],
-    evalArgs: [],
-    devLossLines: 200,
-    devGoldLines: 200,
-    supervisedDevLines: 1000,
-    testCurveSentences: 500,
-  },
+  'cpu-full': CPU_FULL,
+  'cpu-full-e2s-sample': cpuVariant(
+    'cpu-full-e2s-sample',
+    "cpu-full, and E2S writes the E-cycle's sentences S′ by top-10 sampling instead of greedily (--e2s-sample --e2s-top-k 10, as in back-translation at scale; beyond the paper)",
+    ['--e2s-sample', '--e2s-top-k', '10'],
+    [],
+    CPU_FULL,
+  ),
   paper: {
     name: 'paper',
     // The paper states no learning rate, batch size or epoch count; these are cyclener's defaults
