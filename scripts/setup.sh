@@ -11,11 +11,18 @@ APT_PACKAGES=(libtorch-dev libgloo-dev libopenblas0-openmp libtcmalloc-minimal4 
 if [ "${CYCLENER_SKIP_APT:-0}" != "1" ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" != "0" ]; then echo "setup: missing Debian packages: ${missing[*]} (run as root)" >&2; exit 1; fi
-    echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" = "0" ]; then
+    # As root, every listed package is brought to the version a fresh machine gets (installed or upgraded; an
+    # up-to-date one is a no-op), so a developer's machine tests what a fresh one would: an older chromium kept
+    # here once hid a failure that only the current one shows.
+    echo "setup: installing or upgrading ${APT_PACKAGES[*]}"
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
+  elif [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root)" >&2
+    exit 1
+  else
+    echo "setup: not root: the listed Debian packages are installed but not upgraded (run as root to upgrade them)" >&2
   fi
 fi
 npm ci --no-audit --no-fund

@@ -76,6 +76,26 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
   ]);
 });
 
+test('E2S sampling knobs: --e2s-sample with top-k/top-p/temperature set e2sDecode and keep its other fields', () => {
+  const c = makeConfig();
+  applyKnobs(c, { 'e2s-sample': true, 'e2s-top-k': 10, 'e2s-top-p': 0.9, 'e2s-temperature': 0.7 });
+  assert.deepEqual(c.e2sDecode, {
+    maxNewTokens: 128,
+    noRepeatNgramSize: 3,
+    doSample: true,
+    topK: 10,
+    topP: 0.9,
+    temperature: 0.7,
+  });
+  assert.deepEqual(makeConfig().e2sDecode, { maxNewTokens: 128, noRepeatNgramSize: 3 }, 'greedy by default');
+  assert.deepEqual(configDifferences(makeConfig(), { 'e2s-sample': true }), [
+    '--e2s-sample: run has {"maxNewTokens":128,"noRepeatNgramSize":3}, command line says {"maxNewTokens":128,"noRepeatNgramSize":3,"doSample":true}',
+  ]);
+  const specs = knobFlags(TRAIN_KNOBS);
+  assert.deepEqual(specs['e2s-top-p'].range, { min: 0, max: 1, minExclusive: true });
+  assert.deepEqual(specs['e2s-temperature'].range, { min: 0, minExclusive: true });
+});
+
 test('one sniffer: JSONL, CoNLL-2012, entity sequences, CoNLL columns, text', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-sniff-'));
   try {

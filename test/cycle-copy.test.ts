@@ -159,3 +159,49 @@ test('self-training: S2E also learns its own outputs whose mean token probabilit
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('sampled E-cycle (e2sDecode.doSample): the dev E-cycle loss, the selection criterion, still decodes greedily', async () => {
+  const world = buildSyntheticWorld({ seed: 5, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
+  const tok = syntheticTokenizer(world);
+  const mk = (seed: number) =>
+    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-sample-'));
+  try {
+    const Q = world.Q.filter((q) => q !== '');
+    const data = { S: world.S, Q, devS: world.S.slice(0, 4), devQ: Q.slice(0, 4) };
+    // The step-0 evaluation follows a warm-up of S2E alone, so E2S is the same untrained model in both runs.
+    const devELossAtStart = async (doSample: boolean) => {
+      const m = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+      const cfg = makeConfig({
+        batchSize: 4,
+        maxSteps: 1,
+        evalEvery: 1,
+        warmup: 'fragments',
+        warmupSteps: 1,
+        warmupDirections: 's2e',
+        s2eDecode: { maxNewTokens: 8 },
+        e2sDecode: { maxNewTokens: 10, ...(doSample ? { doSample: true, topK: 0, temperature: 2 } : {}) },
+        evalDecode: { maxNewTokens: 8 },
+        samples: 0,
+        precision: 'fp32',
+      });
+      const dir = path.join(root, `run-${doSample}`);
+      await trainCycle(m, data, cfg, dir);
+      m.s2e.dispose();
+      m.e2s.dispose();
+      const evals = fs
+        .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((x) => x.type === 'eval' && x.step === 0);
+      assert.equal(evals.length, 1, 'one evaluation at step 0');
+      return evals[0]!.devELoss as number;
+    };
+    const greedy = await devELossAtStart(false);
+    assert.equal(typeof greedy, 'number');
+    assert.equal(await devELossAtStart(true), greedy);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -58,9 +58,19 @@ test('serve page in Chromium: type, click Tag, entities highlighted with label, 
     const page = await browser.newPage({ viewport: { width: 900, height: 600 } });
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(`${server.url}/`);
+    // /v1/model answers late, as on a loaded machine: the legend is not there when the first wait starts.
+    await page.route('**/v1/model', async (route) => {
+      await new Promise((r) => setTimeout(r, 1000));
+      await route.continue();
+    });
+    const res = await page.goto(`${server.url}/`);
+    // The page's CSP allows no eval: waits must not hand Chromium a string to evaluate (page.waitForFunction with a
+    // string predicate fails under it once the predicate is not true at once), so they are locator waits.
+    assert.doesNotMatch(res?.headers()['content-security-policy'] ?? '', /unsafe-eval/);
+    assert.match(res?.headers()['content-security-policy'] ?? '', /script-src/);
     // The legend comes from /v1/model: one chip per label.
-    await page.waitForFunction("document.querySelectorAll('#legend mark').length === 3");
+    await page.locator('#legend mark').nth(2).waitFor();
+    assert.equal(await page.locator('#legend mark').count(), 3);
     assert.match((await page.textContent('#model')) ?? '', /types: location, organization, person$/);
 
     await page.fill('#text', text);
@@ -108,7 +118,7 @@ test('serve page in Chromium: type, click Tag, entities highlighted with label, 
     assert.equal(await page.textContent('#status'), 'Type some text first.');
     await page.fill('#text', 'x'.repeat(100_001));
     await page.click('#tag');
-    await page.waitForFunction("document.getElementById('status').textContent.startsWith('Error')");
+    await page.locator('#status', { hasText: /^Error/ }).waitFor();
     assert.equal(
       await page.textContent('#status'),
       'Error 400: body/texts/0 must NOT have more than 100000 characters',
