@@ -12,9 +12,11 @@ import {
   collapseStats,
   saveBest,
   Selection,
+  selectionScore,
   type Decision,
   type SelectionState,
 } from '../src/cycle/selection';
+import { gazetteerOf, silverScores } from '../src/cycle/silver';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 
@@ -84,6 +86,34 @@ test('selection: dev-f1 selects the highest F1; an evaluation without the criter
   } finally {
     h.done();
   }
+});
+
+test('silver scores: S2E outputs against the gazetteer from Q matched over the sentences, as bags per sentence', () => {
+  const g = gazetteerOf(['Paris <sep> location <sep> Ann Lee <sep> person', 'Acme <sep> organization']);
+  const sentences = ['Ann Lee flew to Paris and Paris again .', 'Acme hired Bob .', 'Nothing here .'];
+  // Silver: Ann Lee/person, Paris/location x2, Acme/organization = 4 hits. S2E: Paris once (1 match), Bob (no match),
+  // Acme typed wrong (no match), an entity in the third sentence (no match).
+  const outputs = [
+    'Paris <sep> location <sep> Paris <sep> location <sep> Paris <sep> location',
+    'Acme <sep> person <sep> Bob <sep> person',
+    'here <sep> location',
+  ];
+  const s = silverScores(g, sentences, outputs);
+  assert.equal(s.p, 2 / 6, 'a repeat counts only as often as the gazetteer matched it');
+  assert.equal(s.r, 2 / 4);
+  assert.equal(s.f1, (2 * (2 / 6) * (2 / 4)) / (2 / 6 + 2 / 4));
+  assert.deepEqual(silverScores(g, ['Nothing here .'], ['']), { p: null, r: null, f1: null });
+  assert.deepEqual(silverScores(g, ['Acme .'], ['']), { p: null, r: 0, f1: null });
+});
+
+test('selectionScore: every criterion, lower is better; silver F1 and dev F1 negated', () => {
+  const r = ev({ devSLoss: 2, devELoss: 3, devF1: 0.4, devSilverF1: 0.6 });
+  assert.equal(selectionScore('dev-e-loss', r), 3);
+  assert.equal(selectionScore('dev-s-loss', r), 2);
+  assert.equal(selectionScore('dev-silver-f1', r), -0.6);
+  assert.equal(selectionScore('dev-f1', r), -0.4);
+  assert.equal(selectionScore('dev-silver-f1', ev({})), null, 'not measured');
+  assert.throws(() => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }), /selectOn must be one of/);
 });
 
 test('collapse: warn still selects; stop never selects and stops; patience is checked first', () => {

@@ -1,7 +1,7 @@
 // `cyclener train`'s knobs: one row per flag that sets a CycleConfig key. The table gives the flag specs (with
 // DEFAULT_CONFIG's value shown in --help), applying given flags to a config, and the resume comparison.
 
-import { CONFIG_RANGES, DEFAULT_CONFIG, type CycleConfig } from '../cycle/config';
+import { CONFIG_RANGES, DEFAULT_CONFIG, SELECT_ON, type CycleConfig } from '../cycle/config';
 import type { FlagSpec, FlagValue, FlagType } from './args';
 import { AT_LEAST_1, type Range } from '../data/range';
 import { PRECISION_FLAG } from './common';
@@ -68,8 +68,8 @@ export const TRAIN_KNOBS = {
     type: 'string',
     arg: 'C',
     key: 'selectOn',
-    help: 'selection criterion for best/',
-    choices: ['dev-e-loss', 'dev-f1'],
+    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S against the gazetteer from Q matched over it; label-free) or labelled dev F1 (--dev-gold)",
+    choices: SELECT_ON,
   },
   'cycle-allow-empty': {
     type: 'boolean',

@@ -63,8 +63,8 @@ export interface CycleConfig {
   onCollapse: 'warn' | 'stop' | 'rollback';
   rollbackLrFactor: number;
   maxRollbacks: number;
-  /** Selection criterion for best/: the paper's dev E-cycle loss, or labelled dev F1 if asked. */
-  selectOn: 'dev-e-loss' | 'dev-f1';
+  /** Selection criterion for best/ (SELECT_ON). */
+  selectOn: SelectOn;
   evalBatchSize: number;
   /**
    * Unsupervised warm-up before the cycles (warmup.ts): 'fragments' (S alone: capitalised runs) or 'lexical'
@@ -94,6 +94,13 @@ export interface CycleConfig {
   /** Where S2E and E2S started from (path; Hub repo, revision, commit): recorded by `train`, not a knob. */
   baseModels: { s2e: ModelSource; e2s: ModelSource } | null;
 }
+
+/**
+ * Selection criteria: the paper's dev E-cycle loss; the dev S-cycle loss; silver F1, S2E's agreement on dev S with the
+ * gazetteer from Q (silver.ts; label-free, beyond the paper); labelled dev F1 (needs --dev-gold).
+ */
+export const SELECT_ON = ['dev-e-loss', 'dev-s-loss', 'dev-silver-f1', 'dev-f1'] as const;
+export type SelectOn = (typeof SELECT_ON)[number];
 
 export const DEFAULT_CONFIG: CycleConfig = {
   s2ePrefix: DEFAULT_S2E_PREFIX,
@@ -224,6 +231,8 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
     throw new Error(`${source}: warmup must be none, fragments or lexical`);
   if (!['both', 's2e', 'e2s'].includes(c.warmupDirections))
     throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
+  if (!(SELECT_ON as readonly string[]).includes(c.selectOn))
+    throw new Error(`${source}: selectOn must be one of ${SELECT_ON.join(', ')}, got ${JSON.stringify(c.selectOn)}`);
   if (!['none', 'copied'].includes(c.eCycleFilter)) throw new Error(`${source}: eCycleFilter must be none or copied`);
   if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
   return c;

@@ -13,6 +13,7 @@ import type { S2EGenerate } from './grounding';
 import { predictSequences, verbalizerForTypes } from './predict';
 import { collapseStats, type CollapseStats } from './selection';
 import { evalLoss, generateAll, inLengthBatches, type Direction } from './seq2seq';
+import { gazetteerOf, silverScores } from './silver';
 
 export interface EvalResult {
   devSLoss: number | null;
@@ -21,6 +22,11 @@ export interface EvalResult {
   devBagF1: number | null;
   /** Share of dev Q's entity names that E2S copied verbatim into S′ (copy.ts). */
   devCopyRate?: number | null;
+  /** S2E's outputs on dev S (inference decoding) against the gazetteer from Q matched over dev S (silver.ts): a
+   *  label-free criterion. Absent without dev S. */
+  devSilverP?: number | null;
+  devSilverR?: number | null;
+  devSilverF1?: number | null;
   /** Present only when test gold is given (reported, never selected on). */
   testP?: number;
   testR?: number;
@@ -48,7 +54,8 @@ export interface EvalContext {
   trE2S: Seq2SeqTrainer;
   s2eGenerate: S2EGenerate;
   types: readonly string[];
-  data: { devS?: string[]; devQ?: string[]; devGold?: LabeledCorpus; testGold?: LabeledCorpus };
+  /** Q: the training entity sequences (the silver criterion's gazetteer). */
+  data: { Q?: string[]; devS?: string[]; devQ?: string[]; devGold?: LabeledCorpus; testGold?: LabeledCorpus };
   cfg: Pick<CycleConfig, 'evalBatchSize' | 'e2sDecode' | 'samples' | 'groundedEval' | 'evalDecode' | 'verbalizer'>;
 }
 
@@ -56,9 +63,9 @@ export interface EvalContext {
 export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
   const { s2e, e2s, data, cfg } = ctx;
   const eb = cfg.evalBatchSize;
-  const f1 = async (gold: LabeledCorpus) => {
-    const sentences = gold.sentences.map((s) => s.text);
-    const seqs = await T.dist.mapSharded(sentences, (part) =>
+  // S2E as a user runs it (inference decoding), split over the ranks of a process group.
+  const predict = (sentences: readonly string[]) =>
+    T.dist.mapSharded(sentences, (part) =>
       predictSequences(s2e, part, {
         grounded: cfg.groundedEval,
         types: ctx.types,
@@ -66,6 +73,9 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
         decode: cfg.evalDecode,
       }),
     );
+  const gazetteer = data.Q ? gazetteerOf(data.Q) : null;
+  const f1 = async (gold: LabeledCorpus) => {
+    const seqs = await predict(gold.sentences.map((s) => s.text));
     return evaluate(
       compareSequences(gold, gold.file, seqs, verbalizerForTypes(ctx.types, cfg.verbalizer ?? undefined)).sentences,
     );
@@ -103,6 +113,10 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
         }));
       }
       devOutputs = collapseStats(qPrime);
+      if (gazetteer) {
+        const silver = silverScores(gazetteer, devS, await predict(devS));
+        Object.assign(result, { devSilverP: silver.p, devSilverR: silver.r, devSilverF1: silver.f1 });
+      }
     }
     if (data.devGold) {
       const rep = await f1(data.devGold);

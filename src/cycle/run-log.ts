@@ -192,7 +192,8 @@ export class RunLog {
         : `  | test P ${f(r.testP ?? null)} R ${f(r.testR ?? null)} F1 ${f(r.testF1)} (reported only)`;
     const copied =
       r.devCopyRate === undefined || r.devCopyRate === null ? '' : `  copy ${(r.devCopyRate * 100).toFixed(0)}%`;
-    const dev = `dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}`;
+    const silver = r.devSilverF1 === undefined ? '' : `  silver F1 ${f(r.devSilverF1)}`;
+    const dev = `dev L_phi(S) ${f(r.devSLoss)}  L_theta(E) ${f(r.devELoss)}${silver}  F1 ${f(r.devF1)}  bag F1 ${f(r.devBagF1)}`;
     this.log(`eval @ step ${pos.globalStep}: ${dev}${copied}${d.improved ? '  (best)' : ''}${test}`);
   }
 

@@ -81,7 +81,7 @@ export class Selection {
     const collapse = devOutputs === null ? null : collapseMessage(devOutputs, cfg.collapseShare, 'dev');
     const warnings = collapse === null ? [] : [`collapse: ${collapse}`];
     const actOnCollapse = collapse !== null && cfg.onCollapse !== 'warn';
-    const score = cfg.selectOn === 'dev-f1' ? (r.devF1 === null ? null : -r.devF1) : r.devELoss;
+    const score = selectionScore(cfg.selectOn, r);
     const improved = score !== null && !actOnCollapse && (state.bestScore === null || score < state.bestScore);
     if (improved) {
       state.bestScore = score;
@@ -123,6 +123,21 @@ export class Selection {
   saveFinal(pos: Position): void {
     const note = `no dev data for ${this.cfg.selectOn}: the final model, not selected`;
     this.writeBest({ step: pos.globalStep, epoch: pos.epoch + 1, selectOn: null, final: true, note });
+  }
+}
+
+/** The evaluation's score under a criterion, lower is better (null: not measured). */
+export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): number | null {
+  const negated = (x: number | null | undefined) => (x === null || x === undefined ? null : -x);
+  switch (on) {
+    case 'dev-e-loss':
+      return r.devELoss;
+    case 'dev-s-loss':
+      return r.devSLoss;
+    case 'dev-silver-f1':
+      return negated(r.devSilverF1);
+    case 'dev-f1':
+      return negated(r.devF1);
   }
 }
 

@@ -223,7 +223,7 @@ export { typesOf };
 
 /** Whether the selection criterion has data: dev S/Q for the dev E-cycle loss, dev gold for dev F1. */
 export function canSelect(cfg: Pick<CycleConfig, 'selectOn'>, data: Pick<CycleData, 'devS' | 'devGold'>): boolean {
-  return cfg.selectOn === 'dev-f1' ? data.devGold !== undefined : data.devS !== undefined;
+  return cfg.selectOn === 'dev-f1' ? data.devGold !== undefined : data.devS !== undefined; // the others read dev S
 }
 
 const indicesWhere = <X>(xs: readonly X[], ok: (x: X, i: number) => boolean): number[] =>

@@ -1,0 +1,49 @@
+// A label-free selection signal (beyond the paper): how well S2E's outputs on dev S agree with the Lexical Matcher's
+// matches of a gazetteer built from Q. The matches are precise but sparse (CoNLL test: P 0.74, R 0.32), so silver
+// recall asks "does S2E find the entities Q names?", and silver precision is a lower bound on S2E's precision.
+// Compared as bags of (surface, type) per sentence; no labels are read.
+
+import { Gazetteer, matchSentence } from '../baselines/lexical-matcher';
+import { tokenizeText } from '../data/detok';
+import { parseEntitySequence } from '../data/entity-seq';
+
+export interface SilverScores {
+  /** Matched entities of S2E's outputs / all its entities (null: S2E found none). */
+  p: number | null;
+  /** Matched gazetteer hits / all gazetteer hits (null: the gazetteer matches nothing in dev S). */
+  r: number | null;
+  f1: number | null;
+}
+
+/** The gazetteer from Q's entity sequences, as the lexical warm-up and baseline build it. */
+export function gazetteerOf(Q: readonly string[]): Gazetteer {
+  return new Gazetteer(Q.map((q) => parseEntitySequence(q).entities));
+}
+
+/** Silver P/R/F1 of S2E's entity sequences `outputs` for `sentences` against the gazetteer's matches. */
+export function silverScores(g: Gazetteer, sentences: readonly string[], outputs: readonly string[]): SilverScores {
+  let predicted = 0;
+  let silver = 0;
+  let both = 0;
+  sentences.forEach((text, i) => {
+    const bag = new Map<string, number>();
+    for (const m of matchSentence(g, { text, offsets: tokenizeText(text) })) {
+      const k = `${text.slice(m.charStart, m.charEnd)}\u0000${m.type}`;
+      bag.set(k, (bag.get(k) ?? 0) + 1);
+      silver++;
+    }
+    for (const e of parseEntitySequence(outputs[i] ?? '').entities) {
+      predicted++;
+      const k = `${e.surface}\u0000${e.type}`;
+      const n = bag.get(k) ?? 0;
+      if (n > 0) {
+        both++;
+        bag.set(k, n - 1);
+      }
+    }
+  });
+  const p = predicted > 0 ? both / predicted : null;
+  const r = silver > 0 ? both / silver : null;
+  const f1 = p === null || r === null ? null : p + r === 0 ? 0 : (2 * p * r) / (p + r);
+  return { p, r, f1 };
+}
