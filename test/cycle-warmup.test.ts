@@ -79,3 +79,70 @@ test('warm-up is part of the run: logged, evaluated at step 0, not repeated on r
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('silver mix: lexical silver pairs join the E-cycle batch with a linearly decaying share; a resume draws the same ones', async () => {
+  const world = buildSyntheticWorld({ seed: 4, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
+  const tok = syntheticTokenizer(world);
+  const mk = (seed: number) =>
+    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const cfg = (maxSteps: number, silverMix: number) =>
+    makeConfig({
+      batchSize: 4,
+      epochs: 5,
+      maxSteps,
+      lrS2E: 1e-3,
+      lrE2S: 1e-3,
+      s2eDecode: { maxNewTokens: 12 },
+      e2sDecode: { maxNewTokens: 14 },
+      logEvery: 1,
+      samples: 0,
+      silverMix,
+      silverDecaySteps: 4,
+      precision: 'fp32',
+    });
+  const data = { S: world.S, Q: world.Q };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-silvermix-'));
+  const steps = (dir: string) =>
+    fs
+      .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((r) => r.type === 'step');
+  try {
+    const run = async (dir: string, maxSteps: number, mix: number, resume = false) => {
+      const m = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+      const r = await trainCycle(m, data, cfg(maxSteps, mix), path.join(root, dir), { resume });
+      m.s2e.dispose();
+      m.e2s.dispose();
+      return r;
+    };
+    const mixed = await run('mixed', 4, 0.5);
+    // round(4 x 0.5 x (1 - step/4)) for steps 0..3: 2, 1.5 -> 2, 1, 0.5 -> 1.
+    assert.deepEqual(
+      steps(path.join(root, 'mixed')).map((r) => r.silver),
+      [2, 2, 1, 1],
+    );
+    const plain = await run('plain', 4, 0);
+    assert.ok(
+      steps(path.join(root, 'plain')).every((r) => !('silver' in r)),
+      'off: no silver field',
+    );
+    assert.equal(
+      mixed.losses[0]!.lossS,
+      plain.losses[0]!.lossS,
+      'the first S-cycle (before any S2E update) is the same',
+    );
+    assert.notDeepEqual(
+      mixed.losses.map((l) => l.lossE),
+      plain.losses.map((l) => l.lossE),
+      'the E-cycle S2E batch holds the silver pairs',
+    );
+    await run('resumed', 2, 0.5);
+    const resumed = await run('resumed', 4, 0.5, true);
+    assert.deepEqual(resumed.losses, mixed.losses.slice(2), 'a resume draws the same silver pairs');
+    assert.throws(() => makeConfig({ silverMix: -1 }), /silverMix/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

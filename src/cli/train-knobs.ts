@@ -148,6 +148,18 @@ export const TRAIN_KNOBS = {
     key: 'selfTrainMinProb',
     help: 'self-training of S2E: after each S-cycle, also train S2E on its own outputs for the sentences whose mean token probability is >= P (0 = off; beyond the paper)',
   },
+  'silver-mix': {
+    type: 'number',
+    arg: 'W',
+    key: 'silverMix',
+    help: 'each E-cycle S2E batch also holds round(batch x W) lexical silver pairs (the gazetteer from Q matched over S, as --warmup lexical), W decaying to 0 over --silver-decay-steps (0 = off; beyond the paper)',
+  },
+  'silver-decay-steps': {
+    type: 'int',
+    arg: 'N',
+    key: 'silverDecaySteps',
+    help: '--silver-mix decays linearly to 0 over N cycle steps (0 = constant)',
+  },
   'e-cycle-filter': {
     type: 'string',
     arg: 'F',

@@ -91,6 +91,13 @@ export interface CycleConfig {
    * generation, so it costs one S2E update per batch.
    */
   selfTrainMinProb: number;
+  /**
+   * Real sentences throughout (beyond the paper): each E-cycle S2E batch also holds round(batchSize x w) lexical silver
+   * pairs (the warm-up's: the gazetteer from Q matched over S), w = silverMix decaying linearly to 0 over
+   * silverDecaySteps cycle steps (0 = no decay). 0 = off.
+   */
+  silverMix: number;
+  silverDecaySteps: number;
   /** Where S2E and E2S started from (path; Hub repo, revision, commit): recorded by `train`, not a knob. */
   baseModels: { s2e: ModelSource; e2s: ModelSource } | null;
 }
@@ -141,6 +148,8 @@ export const DEFAULT_CONFIG: CycleConfig = {
   precision: DEFAULT_PRECISION,
   eCycleFilter: 'none',
   selfTrainMinProb: 0,
+  silverMix: 0,
+  silverDecaySteps: 0,
   baseModels: null,
 };
 
@@ -189,6 +198,8 @@ export const CONFIG_RANGES: Record<NumericKey, { range: Range; int: boolean }> =
   warmupSteps: { range: NON_NEGATIVE, int: true },
   warmupLr: { range: POSITIVE, int: false },
   selfTrainMinProb: { range: PROBABILITY_BELOW_1, int: false },
+  silverMix: { range: NON_NEGATIVE, int: false },
+  silverDecaySteps: { range: NON_NEGATIVE, int: true },
 };
 
 /** Optional numeric fields of a DecodeConfig (maxNewTokens is required: checked separately). */

@@ -26,6 +26,8 @@ export interface StepReport {
   eKept: number | null;
   /** Sentences confident enough for self-training (only with selfTrainMinProb > 0). */
   selfKept: number | null;
+  /** Lexical silver pairs in the E-cycle S2E batch (only with silverMix > 0). */
+  silver: number | null;
   lrS2E: number;
   lrE2S: number;
 }
@@ -130,6 +132,7 @@ export class RunLog {
       copyRate: copyRate(r.copy),
       ...(r.eKept !== null ? { eKept: r.eKept } : {}),
       ...(r.selfKept !== null ? { selfKept: r.selfKept } : {}),
+      ...(r.silver !== null ? { silver: r.silver } : {}),
       lrS2E: r.lrS2E,
       lrE2S: r.lrE2S,
       gradNormS2E: r.eCycle?.gradNorm ?? null,

@@ -23,6 +23,7 @@ import { cycleEvaluator, type EvalResult } from './evaluate';
 import { cycleS2EGenerate } from './grounding';
 import type { ModelMeta } from './model-io';
 import { EpochOrder } from './order';
+import { Rng } from '../data/rng';
 import { evalEpoch, RunLog } from './run-log';
 import { hasRunCheckpoint, loadRunCheckpoint, saveRunCheckpoint, type Position, type RunState } from './run-state';
 import { saveBest, Selection, type Decision } from './selection';
@@ -156,7 +157,11 @@ export async function trainCycle(
         number,
         number,
       ];
-      const eCycle = kept > 0 ? await run.learn('s2e', pick(sPrime, keep), pick(Q, keep)) : null;
+      // Real sentences throughout (silverMix): lexical silver pairs join the E-cycle batch with a decaying share.
+      const silver = run.silverBatch(pos.globalStep);
+      const eSources = [...pick(sPrime, keep), ...T.dist.shard(silver.map((p) => p.sentence))];
+      const eTargets = [...pick(Q, keep), ...T.dist.shard(silver.map((p) => p.sequence))];
+      const eCycle = kept + silver.length > 0 ? await run.learn('s2e', eSources, eTargets) : null;
       pos.stepInEpoch++;
       pos.globalStep++;
       result.steps++;
@@ -171,6 +176,7 @@ export async function trainCycle(
         lrE2S: optE2S.lr,
         eKept: cfg.eCycleFilter === 'copied' ? keep.length : null,
         selfKept: sure === null ? null : sure.length,
+        silver: cfg.silverMix > 0 ? silver.length : null,
       });
       const endOfEpoch = pos.stepInEpoch >= run.stepsPerEpoch;
       // The last step of the run (epochs or --max-steps) is always evaluated: the final model is a candidate for best/.
@@ -360,6 +366,16 @@ function setUp(
       throw nonFiniteStop(e, `step ${state.position.globalStep + 1}: ${which.toUpperCase()}`, then);
     }
   };
+  const silverPairs = cfg.silverMix > 0 ? lexicalSilverPairs(data.S, data.Q) : [];
+  if (cfg.silverMix > 0)
+    log(`silver mix: ${silverPairs.length} lexical silver pairs (sentences of S with a gazetteer match from Q)`);
+  /** The silver pairs of the E-cycle at `step`: drawn from (seed, step), so a resume draws the same ones. */
+  const silverBatch = (step: number) => {
+    const decay = cfg.silverDecaySteps > 0 ? Math.max(0, 1 - step / cfg.silverDecaySteps) : 1;
+    const k = silverPairs.length === 0 ? 0 : Math.round(bs * cfg.silverMix * decay);
+    const rng = new Rng(cfg.seed * 7 + 104729 * (step + 1));
+    return Array.from({ length: k }, () => silverPairs[rng.int(silverPairs.length)]!);
+  };
   const bestDir = path.join(runDir, 'best');
   const selection = new Selection(cfg, state, bestDir, (info) => lead && saveBest(bestDir, models, metas, info));
   const warmupDue = !resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0;
@@ -382,6 +398,7 @@ function setUp(
     batch,
     save,
     learn,
+    silverBatch,
   };
 }
 

@@ -146,6 +146,13 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL,
   ),
+  'cpu-full-silver': cpuVariant(
+    'cpu-full-silver',
+    'cpu-full, and the lexical silver pairs of the warm-up stay in the cycles: each E-cycle S2E batch also holds 8 of them (--silver-mix 0.5), decaying to none over 1,500 steps (beyond the paper)',
+    ['--silver-mix', '0.5', '--silver-decay-steps', '1500'],
+    [],
+    CPU_FULL,
+  ),
   paper: {
     name: 'paper',
     // The paper states no learning rate, batch size or epoch count; these are cyclener's defaults
