@@ -311,6 +311,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cy::initOps(env, exports);
   cy::initOptim(env, exports);
   cy::initDist(env, exports);
+  cy::initCrash(env, exports);
   return exports;
 }
 

@@ -6,6 +6,7 @@
 #include <napi.h>
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -92,5 +93,17 @@ void initTable(Napi::Env env, Napi::Object exports);
 void initOps(Napi::Env env, Napi::Object exports);
 void initOptim(Napi::Env env, Napi::Object exports);
 void initDist(Napi::Env env, Napi::Object exports);
+void initCrash(Napi::Env env, Napi::Object exports);
+
+// ---- fatal-signal report (crash.cc) -----------------------------------------------------------
+// The trampoline records the op it enters (named in the report of a crash); with CYCLENER_TEST_TRAP set, the
+// chosen call crashes on purpose.
+extern std::atomic<const char*> g_lastOp;
+extern bool g_trapArmed;
+void trapHook(const char* op);
+inline void enterOp(const char* name) {
+  g_lastOp.store(name, std::memory_order_relaxed);
+  if (__builtin_expect(g_trapArmed, 0)) trapHook(name);
+}
 
 }  // namespace cy

@@ -174,6 +174,7 @@ std::string Call::describe(const std::string& what) const {
 static Napi::Value trampoline(const Napi::CallbackInfo& info) {
   const OpDef* def = static_cast<const OpDef*>(info.Data());
   Call c(info, def->name);
+  enterOp(def->name);
   try {
     return def->fn(c);
   } catch (const Napi::Error& e) {

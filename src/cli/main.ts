@@ -1,8 +1,8 @@
 // Entry point of the `cyclener` command (bin/cyclener runs this file).
 // Commands register themselves from ./commands; add new command modules there.
 import './commands';
-import { onThreadChange } from '../tensor';
-import { runCli } from './registry';
+import { onThreadChange, setCrashHint, setCrashPrefix } from '../tensor';
+import { findCommand, runCli } from './registry';
 
 onThreadChange((threads, wanted) => {
   const why = threads < wanted ? 'other processes are using the cores' : 'the cores are free again';
@@ -13,7 +13,19 @@ onThreadChange((threads, wanted) => {
 
 // A worker of a data-parallel job other than rank 0 only speaks to report an error: say which one.
 const rankTag = Number(process.env.WORLD_SIZE) > 1 && process.env.RANK !== '0' ? `[rank ${process.env.RANK}] ` : '';
-runCli(process.argv.slice(2), {
+
+// A crash in native code (e.g. SIGILL in a oneDNN bf16 kernel) is reported in one line before the process dies
+// (src/tensor/runtime.ts); the trainer adds the step. A command that computes in bf16 can avoid those kernels.
+setCrashPrefix(`${rankTag}cyclener`);
+const argv = process.argv.slice(2);
+const command = findCommand(argv)?.cmd;
+if (command && 'fp32' in command.flags && !argv.includes('--fp32'))
+  setCrashHint(
+    argv.includes('--resume')
+      ? 'bf16 kernels can be avoided with --fp32 (float32 compute) in a new run; --resume keeps the saved precision'
+      : 'rerun with --fp32 to compute in float32 without the bf16 kernels',
+  );
+runCli(argv, {
   out: (t) => process.stdout.write(`${t}\n`),
   err: (t) => process.stderr.write(`${rankTag}${t}\n`),
 }).then(

@@ -48,8 +48,8 @@ function overview(prefix: string[]): string {
 }
 
 /** Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage error or missing file). */
-export async function runCli(argv: readonly string[], io: Io): Promise<number> {
-  // Longest registered name that prefixes the arguments.
+/** The command that `argv` runs (the longest registered name that prefixes it) and how many words name it. */
+export function findCommand(argv: readonly string[]): { cmd: Command; used: number } | null {
   let cmd: Command | undefined;
   let used = 0;
   for (const c of commands.values()) {
@@ -59,7 +59,12 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       used = words.length;
     }
   }
-  if (!cmd) {
+  return cmd ? { cmd, used } : null;
+}
+
+export async function runCli(argv: readonly string[], io: Io): Promise<number> {
+  const found = findCommand(argv);
+  if (!found) {
     const words = argv.filter((a) => !a.startsWith('-'));
     const wantsHelp = argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help';
     if (wantsHelp) {
@@ -76,6 +81,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     io.err(`cyclener: unknown command "${words.slice(0, 2).join(' ') || argv[0]}" (run cyclener --help for the list)`);
     return 2;
   }
+  const { cmd, used } = found;
   const rest = argv.slice(used);
   try {
     const args = parseArgs(rest, cmd.flags, cmd.positionals ?? [], cmd.name);

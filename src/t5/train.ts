@@ -245,6 +245,9 @@ export class Seq2SeqTrainer {
     const dp = T.dist.info() !== null;
     if (microBatches.length === 0 && !dp) throw new Error('Seq2SeqTrainer.step: no micro-batches');
     T.governThreads(); // fewer threads while other processes want the cores (src/tensor/runtime.ts)
+    // Named in the one-line report of a native crash (src/tensor/runtime.ts, setCrashContext).
+    const precision = this.opts.autocast ? ` under ${this.opts.autocast} autocast` : '';
+    T.setCrashContext(`during training step ${this.stepCount + 1}${precision}`);
     this.model.train();
     const groups = this.groups(dp ? microBatches.filter((b) => b.length > 0) : microBatches);
     const local = groups.reduce((a, m) => a + countTargets(m), 0);
@@ -278,6 +281,7 @@ export class Seq2SeqTrainer {
     this.optimizer.step();
     this.optimizer.zeroGrad();
     this.stepCount++;
+    T.setCrashContext(`after training step ${this.stepCount}${precision}`);
     return { loss: lossSum, tokens: total, gradNorm, padding: addPadding(newPaddingStats(), groups) };
   }
 

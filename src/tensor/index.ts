@@ -48,6 +48,10 @@ export {
   governThreads,
   onThreadChange,
   allocator,
+  setCrashPrefix,
+  setCrashContext,
+  setCrashHint,
+  crashHandlerInstalled,
 } from './runtime';
 export { waitMode, ompWaitPolicy, governThreadCount, type GovernorState, type WaitMode } from './threads';
 export type { OptimizerStateDict, AdamWOptions, AdafactorOptions } from './optim';

@@ -48,6 +48,8 @@ export interface NativeAddon {
   blasLibraries(): string[];
   showConfig(): string;
   benchAddNs(a: Id, b: Id, n: number): number;
+  setCrashText(which: 0 | 1 | 2, text: string): void;
+  crashHandlerInstalled(): boolean;
   // ops
   to(a: Id, dtype: number): Id;
   toDevice(a: Id, device: number): Id;

@@ -105,3 +105,26 @@ export function config(): string {
     `CUDA available: ${N.cudaAvailable()}`,
   ].join('\n');
 }
+
+// Fatal-signal report (native/src/crash.cc): if native code dies of SIGILL/SIGSEGV/SIGBUS/SIGFPE, the addon writes
+// one line to stderr before the signal's default action:
+//   <prefix>: fatal SIGILL (illegal instruction) in native code <context> (last engine op: matmul, pc ...);
+//   <hint>
+// These set the three texts (up to 511 bytes each; '' clears one). Cheap enough to call every training step.
+
+/** Who is speaking (default 'cyclener'), e.g. '[rank 1] cyclener' in a data-parallel worker. */
+export function setCrashPrefix(text: string): void {
+  N.setCrashText(0, text);
+}
+/** What the process is doing, e.g. 'during training step 271' (it follows "in native code "). */
+export function setCrashContext(text: string): void {
+  N.setCrashText(1, text);
+}
+/** What the user can do about it, e.g. 'rerun with --fp32 ...'. */
+export function setCrashHint(text: string): void {
+  N.setCrashText(2, text);
+}
+/** Whether the report is installed (it is unless CYCLENER_CRASH_HANDLER=0). */
+export function crashHandlerInstalled(): boolean {
+  return N.crashHandlerInstalled();
+}
