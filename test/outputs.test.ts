@@ -1,0 +1,110 @@
+// The output discipline at the CLI (src/util/output.ts): an output that is an input is refused, an existing one needs
+// --force, a second writer is refused naming the first, a missing or read-only folder is reported before any work, a
+// full disk leaves the previous files intact; --force never deletes a folder that is an input or not a run of ours.
+import { after, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as T from '../src/tensor';
+import { cli, tinyTaggerBase } from './cli-helpers';
+
+T.setNumThreads(1);
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-outputs-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+const { world, base } = tinyTaggerBase(root);
+const input = path.join(root, 'in.txt');
+fs.writeFileSync(input, world.S.slice(0, 3).join('\n') + '\n');
+const predict = (out: string, ...more: string[]) =>
+  cli(['predict', '--model', base, '--input', input, '--out', out, '--max-new-tokens', '4', ...more]);
+
+/** Files of `dir` that are temp files or locks (nothing of the kind may be left behind). */
+const leftovers = (dir: string) => fs.readdirSync(dir).filter((e) => /\.tmp-|\.lock$/.test(e));
+
+/** Run `fn` with the CYCLENER_TEST_FAULT hook set (ENOSPC:TEXT = a full disk for paths containing TEXT). */
+async function withFault<R>(fault: string, fn: () => Promise<R>): Promise<R> {
+  process.env.CYCLENER_TEST_FAULT = fault;
+  try {
+    return await fn();
+  } finally {
+    delete process.env.CYCLENER_TEST_FAULT;
+  }
+}
+
+test('predict: an --out that is the --input (same path, a symlink, a hard link) is refused; the input is untouched', async () => {
+  const before = fs.readFileSync(input, 'utf8');
+  const sym = path.join(root, 'sym.txt');
+  const hard = path.join(root, 'hard.txt');
+  fs.symlinkSync(input, sym);
+  fs.linkSync(input, hard);
+  for (const [out, how] of [
+    [input, ''],
+    [sym, ' \\(a symlink to it\\)'],
+    [hard, ' \\(a hard link to it\\)'],
+  ] as const) {
+    const r = await predict(out);
+    assert.equal(r.code, 2, `${out}: ${r.err}`);
+    assert.match(
+      r.err,
+      new RegExp(`--out ${out} is the --input file ${input}${how}: writing it would destroy the input`),
+    );
+    assert.equal(fs.readFileSync(input, 'utf8'), before);
+    assert.ok(fs.lstatSync(sym).isSymbolicLink());
+  }
+  const gold = path.join(root, 'gold.jsonl');
+  fs.writeFileSync(gold, JSON.stringify({ text: 'Anna went home .', entities: [] }) + '\n');
+  const q = path.join(root, 'q.txt');
+  fs.writeFileSync(q, 'Anna <sep> person\n');
+  const r = await cli(['baseline', 'lexical', '--q', q, '--gold', gold, '--dataset', 'conll2003', '--out', gold]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /--out \S+gold\.jsonl is the --gold file/);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('predict: an existing --out needs --force; a second writer of one --out is refused naming the first', async () => {
+  const out = path.join(root, 'twice.jsonl');
+  let r = await predict(out);
+  assert.equal(r.code, 0, r.err);
+  const first = fs.readFileSync(out, 'utf8');
+  r = await predict(out);
+  assert.equal(r.code, 2);
+  assert.match(r.err, new RegExp(`${out} exists; pass --force to overwrite it`));
+  // Another live process (the test runner, our parent) is writing it: refused, its lock left alone.
+  const lock = `${out}.lock`;
+  fs.writeFileSync(lock, `${process.ppid}\n${os.hostname()}\n2024-01-01T00:00:00.000Z\n`);
+  r = await predict(out, '--force');
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    new RegExp(`${out} is being written by pid ${process.ppid} on ${os.hostname()} since 2024-01-01T00:00:00\\.000Z`),
+  );
+  assert.ok(fs.existsSync(lock));
+  fs.rmSync(lock);
+  assert.equal(fs.readFileSync(out, 'utf8'), first);
+  r = await predict(out, '--force');
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('predict and baseline lexical: a missing or read-only --out folder is reported before any work', async () => {
+  // A model that does not exist: the output is checked first, so the error is about the output.
+  const none = path.join(root, 'no-model');
+  const missing = path.join(root, 'no-folder', 'p.jsonl');
+  let r = await cli(['predict', '--model', none, '--input', input, '--out', missing]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--out \S+p\.jsonl: the folder \S+no-folder does not exist/);
+  const ro = path.join(root, 'ro');
+  fs.mkdirSync(ro);
+  r = await withFault(`EROFS:${ro}`, () =>
+    cli(['predict', '--model', none, '--input', input, '--out', path.join(ro, 'p.jsonl')]),
+  );
+  assert.equal(r.code, 2);
+  assert.match(r.err, new RegExp(`cannot write in ${ro}: read-only filesystem \\(EROFS\\)`));
+  const q = path.join(root, 'q2.txt');
+  fs.writeFileSync(q, 'Anna <sep> person\n');
+  r = await cli(['baseline', 'lexical', '--q', q, '--gold', path.join(root, 'no-gold.jsonl'), '--out', missing]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /the folder \S+no-folder does not exist/);
+  assert.ok(!fs.existsSync(path.dirname(missing)));
+});
