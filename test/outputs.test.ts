@@ -108,3 +108,60 @@ test('predict and baseline lexical: a missing or read-only --out folder is repor
   assert.match(r.err, /the folder \S+no-folder does not exist/);
   assert.ok(!fs.existsSync(path.dirname(missing)));
 });
+
+test('predict and data build on a full disk: the error says so and names the file; the previous files are intact', async () => {
+  const out = path.join(root, 'full.jsonl');
+  let r = await withFault('ENOSPC:full.jsonl', () => predict(out));
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    new RegExp(`cannot write ${out}: the disk is full \\(ENOSPC\\); no partial full\\.jsonl was left`),
+  );
+  assert.ok(!fs.existsSync(out));
+  fs.writeFileSync(out, 'previous\n');
+  r = await withFault('ENOSPC:full.jsonl', () => predict(out, '--force'));
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    new RegExp(`cannot write ${out}: the disk is full \\(ENOSPC\\); ${out} keeps its previous content`),
+  );
+  assert.equal(fs.readFileSync(out, 'utf8'), 'previous\n');
+  assert.deepEqual(leftovers(root), []);
+
+  const conll = path.join(root, 'train.conll');
+  const lines: string[] = [];
+  for (let i = 0; i < 30; i++) lines.push(`Person${i} B-PER`, 'met O', `Place${i} B-LOC`, '. O', '');
+  fs.writeFileSync(conll, lines.join('\n'));
+  const data = path.join(root, 'data');
+  const build = (seed: string, ...more: string[]) =>
+    cli([
+      'data',
+      'build',
+      '--train',
+      conll,
+      '--num-sentences',
+      '10',
+      '--num-sequences',
+      '5',
+      '--mode',
+      'gq',
+      '--out',
+      data,
+      '--seed',
+      seed,
+      ...more,
+    ]);
+  r = await build('1');
+  assert.equal(r.code, 0, r.err);
+  const files = ['S.txt', 'Q.txt', 'manifest.json'];
+  const before = files.map((f) => fs.readFileSync(path.join(data, f), 'utf8'));
+  r = await withFault('ENOSPC:Q.txt', () => build('2', '--force'));
+  assert.equal(r.code, 1);
+  assert.match(r.err, /cannot write \S+Q\.txt: the disk is full \(ENOSPC\)/);
+  // S.txt was written before Q.txt failed: it is not renamed into place either, so S and Q still belong together.
+  assert.deepEqual(
+    files.map((f) => fs.readFileSync(path.join(data, f), 'utf8')),
+    before,
+  );
+  assert.deepEqual(leftovers(data), []);
+});
