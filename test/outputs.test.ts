@@ -165,3 +165,48 @@ test('predict and data build on a full disk: the error says so and names the fil
   );
   assert.deepEqual(leftovers(data), []);
 });
+
+test('train --force never deletes a folder that is an input or not a run of ours', async () => {
+  const S = path.join(root, 'S.txt');
+  const Q = path.join(root, 'Q.txt');
+  fs.writeFileSync(S, world.S.join('\n') + '\n');
+  fs.writeFileSync(Q, world.Q.map((x) => x || '<none>').join('\n') + '\n');
+  const listing = (d: string) => fs.readdirSync(d).sort();
+  const baseFiles = listing(base);
+  const config = fs.readFileSync(path.join(base, 'config.json'), 'utf8');
+  const train = ['train', '--sentences', S, '--entities', Q, '--max-steps', '1', '--batch', '4'];
+  let r = await cli([...train, '--base-model', base, '--out', base, '--force']);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.err,
+    new RegExp(`--out ${base} is the --base-model ${base}: a run folder must not be one of its inputs`),
+  );
+  assert.deepEqual(listing(base), baseFiles);
+  assert.equal(fs.readFileSync(path.join(base, 'config.json'), 'utf8'), config);
+
+  // Another model folder (not an input here): train-supervised --force does not take it for a previous run.
+  const other = path.join(root, 'other-model');
+  fs.cpSync(base, other, { recursive: true });
+  const pairs = path.join(root, 'pairs.tsv');
+  fs.writeFileSync(pairs, world.S.map((s) => `${s}\t<none>`).join('\n') + '\n');
+  const sup = ['train-supervised', '--pairs', pairs, '--base-model', base, '--steps', '1', '--batch', '2'];
+  r = await cli([...sup, '--out', other, '--force']);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.err,
+    /--force refused: \S+other-model does not look like a train-supervised run folder \(no metrics\.jsonl/,
+  );
+  assert.deepEqual(listing(other), baseFiles);
+  // One with a log of ours but files we never write (a pretrained model's README.md): refused too.
+  fs.writeFileSync(path.join(other, 'metrics.jsonl'), '');
+  fs.writeFileSync(path.join(other, 'README.md'), '# my model\n');
+  r = await cli([...sup, '--out', other, '--force']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /it holds README\.md, which train-supervised does not write/);
+  assert.ok(fs.existsSync(path.join(other, 'config.json')));
+  // A run of ours is still replaced by --force.
+  const mine = path.join(root, 'sup');
+  assert.equal((await cli([...sup, '--out', mine])).code, 0);
+  r = await cli([...sup, '--out', mine, '--force']);
+  assert.equal(r.code, 0, r.err);
+});
