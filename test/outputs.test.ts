@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
+import { sentenceToJson } from '../src/data/readers';
 import { cli, tinyTaggerBase } from './cli-helpers';
 
 T.setNumThreads(1);
@@ -209,4 +210,37 @@ test('train --force never deletes a folder that is an input or not a run of ours
   assert.equal((await cli([...sup, '--out', mine])).code, 0);
   r = await cli([...sup, '--out', mine, '--force']);
   assert.equal(r.code, 0, r.err);
+});
+
+test('gate: a candidate folder under --out that is the base model itself is refused before any fine-tuning', async () => {
+  const gold = path.join(root, 'gate-gold.jsonl');
+  fs.writeFileSync(gold, world.evalSet.sentences.map(sentenceToJson).join('\n') + '\n');
+  const weights = fs.readFileSync(path.join(base, 'model.safetensors'));
+  // --out is the base's parent: the base's row would be fine-tuned into --out/base, the base model's own folder.
+  const r = await cli([
+    'gate',
+    '--base-model',
+    base,
+    '--train',
+    gold,
+    '--dev',
+    gold,
+    '--num',
+    '2',
+    '--steps',
+    '1',
+    '--batch',
+    '2',
+    '--dev-num',
+    '2',
+    '--out',
+    root,
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    new RegExp(`gate would write a fine-tuned model into ${base}, which holds the --base-model ${base}`),
+  );
+  assert.ok(fs.readFileSync(path.join(base, 'model.safetensors')).equals(weights));
+  assert.ok(!fs.existsSync(path.join(base, 'metrics.jsonl')));
 });
