@@ -183,10 +183,21 @@ test('decoding settings are stored with the model: cycle meta, run config fallba
       '--out',
       path.join(root, 'out.jsonl'),
       '--no-ground=false',
+      '--force',
     ]);
     assert.equal(r.code, 1);
     assert.match(r.err, /no type words recorded \(cyclener\.json\); pass --no-ground/);
-    r = await cli(['predict', '--model', plain, '--input', input, '--out', path.join(root, 'out.jsonl'), '--grounded']);
+    r = await cli([
+      'predict',
+      '--model',
+      plain,
+      '--input',
+      input,
+      '--out',
+      path.join(root, 'out.jsonl'),
+      '--grounded',
+      '--force',
+    ]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /^cyclener: warning: --grounded does nothing: decoding follows the model's setting/);
     assert.doesNotMatch((await cli(['predict', '--help'])).out, /--grounded/);

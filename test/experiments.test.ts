@@ -274,6 +274,33 @@ test('report: Markdown tables with our numbers, the paper\'s, "not run", curves 
   assert.match(html, /<figure id="fig-results-curves-cpu-table6-conll2003-2k-1k-gq-cyclener-seed1-svg"><svg/);
 });
 
+test('report: a --results folder that does not exist or holds no result is an error; an existing page needs --force', async () => {
+  const out = path.join(root, 'guard-docs', 'results.md');
+  fs.mkdirSync(path.dirname(out));
+  fs.writeFileSync(out, 'my page\n');
+  let r = await cli(['report', '--results', path.join(root, 'typo'), '--out', out]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--results \S+typo: no such folder/);
+  const empty = path.join(root, 'guard-empty');
+  fs.mkdirSync(empty);
+  r = await cli(['report', '--results', empty, '--out', out]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--results \S+guard-empty holds no result\.json/);
+  assert.equal(fs.readFileSync(out, 'utf8'), 'my page\n');
+  const results = path.join(root, 'guard-results');
+  const cell = path.join(results, 'cpu', 'table6', 'lexical');
+  fs.mkdirSync(cell, { recursive: true });
+  const res = fakeResult('table6/conll2003/1k-1k-gq/lexical/seed1', 'lexical', 'conll2003/1k/1k-gq', 1, 0.7, 0.4, 0.5);
+  fs.writeFileSync(path.join(cell, 'result.json'), JSON.stringify(res));
+  r = await cli(['report', '--results', results, '--out', out]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /results\.md exists; pass --force to overwrite it/);
+  assert.equal(fs.readFileSync(out, 'utf8'), 'my page\n');
+  r = await cli(['report', '--results', results, '--out', out, '--force']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(fs.readFileSync(out, 'utf8'), /\| conll2003 \| Lexical Matcher \| \/1k\/1k-gq \| 1 \| 0\.700 \|/);
+});
+
 test('report: a variant preset shows only the cells it ran; hand-written notes follow the introduction', () => {
   const dir = path.join(root, 'report-variant');
   const v = {

@@ -97,7 +97,12 @@ export interface TrainOptions extends RunHooks {
 /** CycleNER training (`cyclener train`): writes out/config.json, metrics.jsonl, ckpt/ and best/{s2e,e2s}. */
 export async function train(o: TrainOptions): Promise<CycleResult> {
   const hooks = progress(o, path.join(o.out, 'metrics.jsonl'));
-  const run = openRunDir(o.out, CYCLE_RUN, { resume: o.resume === true, force: o.force === true, log: hooks.log });
+  const run = openRunDir(o.out, CYCLE_RUN, {
+    resume: o.resume === true,
+    force: o.force === true,
+    log: hooks.log,
+    inputs: { baseModel: o.baseModel, s2eModel: o.s2eModel, e2sModel: o.e2sModel },
+  });
   try {
     const savedCfg = path.join(o.out, 'config.json');
     const ckpt = path.join(o.out, 'ckpt');
@@ -188,7 +193,12 @@ export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedR
   const baseDir = await modelDir(o.baseModel, hooks.log);
   if (path.resolve(o.out) === path.resolve(baseDir))
     throw new Error('trainSupervised: out is the base model directory');
-  const run = openRunDir(o.out, SUPERVISED_RUN, { resume: false, force: o.force === true, log: hooks.log });
+  const run = openRunDir(o.out, SUPERVISED_RUN, {
+    resume: false,
+    force: o.force === true,
+    log: hooks.log,
+    inputs: { baseModel: baseDir },
+  });
   try {
     const m = loadModelDir(baseDir);
     try {

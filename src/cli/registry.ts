@@ -4,6 +4,7 @@
 import { DataError } from '../data/errors';
 import { formatHelp, parseArgs, UsageError, type FlagTable, type ParsedArgs, type PositionalSpec } from './args';
 import { RunDirError } from '../util/run-dir';
+import { OutputError, releaseOutputs } from '../util/output';
 
 export interface Io {
   out(text: string): void;
@@ -93,6 +94,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     return await cmd.run(args, io);
   } catch (e) {
     return reportError(e, io);
+  } finally {
+    releaseOutputs(); // the output locks a command took (src/util/output.ts)
   }
 }
 
@@ -103,7 +106,7 @@ export function reportError(e: unknown, io: Io): number {
     io.err(`cyclener: ${e.message}`);
     return 2;
   }
-  if (e instanceof RunDirError) {
+  if (e instanceof RunDirError || e instanceof OutputError) {
     io.err(`cyclener: ${e.message}`);
     return e.exitCode;
   }

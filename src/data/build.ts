@@ -14,7 +14,7 @@ import { buildSQ, lengthDistribution, sampleSeeds } from './sq';
 import type { LabeledSentence } from './types';
 import type { Verbalizer } from './verbalizer';
 import { loadTextVectors, trainVectors, wordTokens, type WordVectors } from './wordvec';
-import { writeJsonFile, writeLines } from '../util/fs';
+import { writeFilesAtomic } from '../util/output';
 
 export type Count = number | 'full';
 
@@ -166,6 +166,9 @@ export function readSeedsFile(file: string, v: Verbalizer): SeqEntity[] {
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
+/** What buildData may write into its folder. */
+export const BUILD_FILES = ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl', 'manifest.json'] as const;
+
 /** Build the splits and write S.txt, Q.txt, dev_S.txt, dev_Q.txt, dev_gold.jsonl and manifest.json into `out`. */
 export function buildData(out: string, o: BuildOptions): BuildResult {
   const { train, dev, mode, seed, verbalizer: v } = o;
@@ -220,10 +223,12 @@ export function buildData(out: string, o: BuildOptions): BuildResult {
 
   mkdirSync(out, { recursive: true });
   const files: Record<string, { lines: number; sha256: string }> = {};
+  // Written together at the end (manifest last): a failure (a full disk) leaves the previous files, never a mix.
+  const staged: { file: string; chunks: string[] }[] = [];
   const put = (name: string, lines: string[]) => {
-    const p = join(out, name);
-    writeLines(p, lines);
-    files[name] = { lines: lines.length, sha256: sha256(p) };
+    const text = lines.length > 0 ? `${lines.join('\n')}\n` : '';
+    staged.push({ file: join(out, name), chunks: [text] });
+    files[name] = { lines: lines.length, sha256: createHash('sha256').update(text).digest('hex') };
   };
   put('S.txt', tr.S);
   put('Q.txt', tr.Q.map(toQLine));
@@ -269,6 +274,7 @@ export function buildData(out: string, o: BuildOptions): BuildResult {
     files,
     notices,
   };
-  writeJsonFile(join(out, 'manifest.json'), manifest);
+  staged.push({ file: join(out, 'manifest.json'), chunks: [JSON.stringify(manifest, null, 2) + '\n'] });
+  writeFilesAtomic(staged);
   return { counts: manifest.actual, notices, manifest };
 }

@@ -18,7 +18,7 @@ import {
 } from './paper';
 import { EXPERIMENTS, planExperiment, PRESETS, type Cell } from './plan';
 import type { CellResult } from './result';
-import { readJsonFile } from '../util/fs';
+import { atomicWriteFile, readJsonFile } from '../util/fs';
 
 export interface Stat {
   mean: number;
@@ -138,7 +138,7 @@ function curvesFigure(r: CellResult, svgDir: string, svgHref: string): { href: s
     { x: 'step' },
   );
   fs.mkdirSync(svgDir, { recursive: true });
-  fs.writeFileSync(path.join(svgDir, name), svg);
+  atomicWriteFile(path.join(svgDir, name), svg);
   return { href: `${svgHref}/${name}`, svg };
 }
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLabeled, sentenceToJson } from '../data/readers';
 import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
-import { writeJsonFile } from '../util/fs';
+import { atomicWriteFile, writeJsonFile } from '../util/fs';
 import { acquireLock, addLockChild, releaseLock } from '../util/lock';
 import type { Cell } from './plan';
 import {
@@ -175,7 +175,7 @@ function writeHead(src: string, dst: string, n: number | null): string {
     .readFileSync(src, 'utf8')
     .split('\n')
     .filter((l, i, a) => !(i === a.length - 1 && l === ''));
-  fs.writeFileSync(
+  atomicWriteFile(
     dst,
     lines
       .slice(0, n)
@@ -189,7 +189,7 @@ function writeHead(src: string, dst: string, n: number | null): string {
 function writeLabeledHead(src: string, dst: string, n: number | null): string {
   if (n === null) return src;
   const c = readLabeled(src);
-  fs.writeFileSync(
+  atomicWriteFile(
     dst,
     c.sentences
       .slice(0, n)
@@ -276,7 +276,7 @@ async function trainCycleStage(r: CellRun, data: string, testFile: string | unde
   // first one, starts over from step 0 after checking that the inputs and settings are the same).
   if (fs.existsSync(run) && fs.readdirSync(run).length > 0) args.push('--resume');
   await runStage(r, 'train', args);
-  fs.writeFileSync(marker, new Date().toISOString() + '\n');
+  atomicWriteFile(marker, new Date().toISOString() + '\n');
   return run;
 }
 
@@ -309,7 +309,7 @@ async function trainSupervisedStage(r: CellRun): Promise<string> {
     ...cell.trainArgs,
     ...force,
   ]);
-  fs.writeFileSync(marker, new Date().toISOString() + '\n');
+  atomicWriteFile(marker, new Date().toISOString() + '\n');
   return model;
 }
 
@@ -346,7 +346,7 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
         throw new StageError(
           `${sigFile} was written with other settings (base model, data dir, preset knobs or seed); use another --out or remove ${dir}`,
         );
-    } else fs.writeFileSync(sigFile, JSON.stringify(sig, null, 2) + '\n');
+    } else atomicWriteFile(sigFile, JSON.stringify(sig, null, 2) + '\n');
     const evalFile = findSplit(ctx.dataDir, cell.dataset, ctx.evalSplit).file as string;
     const testFile = findSplit(ctx.dataDir, cell.dataset, 'test').file;
     const notes: string[] = [];

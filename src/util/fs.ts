@@ -1,4 +1,4 @@
-// File helpers shared by every layer: atomic file writes and directory replacement, the recovery of a replacement
+// File helpers shared by every layer: atomic file writes (src/util/output.ts) and directory replacement, the recovery of a replacement
 // cut short by a kill, JSON files and JSON-lines logs that tolerate a cut last line, and file fingerprints
 // (sha256 + size + line count) for the resume check. No project imports: the bottom layer.
 
@@ -6,29 +6,12 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pidAlive } from './lock';
+import { lineChunks, writeFileAtomic } from './output';
 
-/** Write via temp file + fsync + rename so a crash never leaves a half-written file under the final name. */
+/** Write via temp file + fsync + rename so a crash or a full disk never leaves a half-written file under the final
+ *  name (src/util/output.ts). */
 export function atomicWriteFile(file: string, data: Uint8Array | string): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(dir, 'r'); // persist the rename itself
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
-  } catch {
-    /* some filesystems refuse fsync on directories; the rename is still atomic */
-  }
+  writeFileAtomic(file, [data]);
 }
 
 /** `value` as pretty-printed JSON (2-space indent, final newline), written atomically. */
@@ -154,7 +137,7 @@ export function fingerprint(file: string): Fingerprint {
   return { path: path.resolve(file), bytes, lines, sha256: h.digest('hex') };
 }
 
-/** Write lines with a final newline (nothing for no lines). */
+/** Write lines with a final newline (nothing for no lines), atomically. */
 export function writeLines(file: string, lines: readonly string[]): void {
-  fs.writeFileSync(file, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+  writeFileAtomic(file, lineChunks(lines));
 }

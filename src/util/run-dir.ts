@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fingerprint, recoverSwaps, writeJsonFile, type Fingerprint } from './fs';
 import { acquireLock, describeOwner, releaseLock } from './lock';
+import { inputAt, inputInside, type Inputs } from './output';
 
 export const LOCK_FILE = '.lock';
 export const INPUTS_FILE = 'inputs.json';
@@ -28,6 +29,27 @@ export interface RunDirSpec {
   markers: readonly string[];
   /** Entries --force deletes (the previous run's files that would mislead). */
   clear: readonly string[];
+  /** Other entries the command writes (kept by --force); anything else means the folder is not one of its runs. */
+  own?: readonly string[];
+}
+
+/** Written first by every run (train and pretrain: inputs.json; train-supervised: metrics.jsonl): a folder with
+ *  neither was not made by a run of ours, whatever else it holds. */
+const RUN_SIGNS = ['metrics.jsonl', INPUTS_FILE];
+
+/** Names a run may leave besides its spec's: the lock, weight shards, temp files of atomic writes cut by a kill. */
+const isOwnAlways = (e: string) =>
+  e === LOCK_FILE || /^model-\d+-of-\d+\.safetensors$/.test(e) || /^\..+\.tmp-\d+-[a-z0-9]+$/.test(e);
+
+/** Why --force must not clear `dir` (not a run of this command), or null when it may. */
+function notOurRun(dir: string, spec: RunDirSpec): string | null {
+  const entries = fs.readdirSync(dir);
+  if (!RUN_SIGNS.some((m) => entries.includes(m))) return `no ${RUN_SIGNS.join(' or ')}`;
+  const ours = new Set([...spec.clear, ...(spec.own ?? [])]);
+  const foreign = entries.filter((e) => !ours.has(e) && !isOwnAlways(e));
+  return foreign.length > 0
+    ? `it holds ${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}, which ${spec.command} does not write`
+    : null;
 }
 
 export interface RunDir {
@@ -45,9 +67,21 @@ export interface RunDir {
 export function openRunDir(
   dir: string,
   spec: RunDirSpec,
-  o: { resume: boolean; force: boolean; log: (line: string) => void },
+  o: {
+    resume: boolean;
+    force: boolean;
+    log: (line: string) => void;
+    /** Input files and folders by flag: RUN must not be one, and --force refuses a RUN that holds one. */
+    inputs?: Inputs;
+  },
 ): RunDir {
   if (o.resume && o.force) throw new RunDirError('--resume and --force contradict each other: pass one', 2);
+  const same = o.inputs ? inputAt(dir, o.inputs) : null;
+  if (same)
+    throw new RunDirError(
+      `--out ${dir} is the ${same.flag} ${same.path}${same.how}: a run folder must not be one of its inputs; give another --out`,
+      2,
+    );
   const created = !fs.existsSync(dir);
   fs.mkdirSync(dir, { recursive: true });
   const lockFile = path.join(dir, LOCK_FILE);
@@ -81,6 +115,21 @@ export function openRunDir(
         `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --resume to continue it, or --force to start over (deletes ${spec.clear.join(', ')})`,
         2,
       );
+    }
+    if (o.force && previous.length > 0) {
+      // --force deletes only a previous run of this command, never a folder with inputs or files of someone else.
+      const inside = o.inputs ? inputInside(dir, o.inputs) : null;
+      if (inside)
+        throw new RunDirError(
+          `--force refused: ${dir} holds the ${inside.flag} ${inside.path}; it was left as it is: give another --out`,
+          2,
+        );
+      const why = notOurRun(dir, spec);
+      if (why)
+        throw new RunDirError(
+          `--force refused: ${dir} does not look like a ${spec.command} run folder (${why}); it was left as it is: give another --out, or empty it yourself`,
+          2,
+        );
     }
     if (o.force) {
       const removed = spec.clear.filter((m) => fs.existsSync(path.join(dir, m)));

@@ -2,7 +2,8 @@
 
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { buildData, readSeedsFile, type Count } from '../../data/build';
+import { buildData, BUILD_FILES, readSeedsFile, type Count } from '../../data/build';
+import { claimOutputs } from '../../util/output';
 import { DATASETS, parseConfigName, parseCount, type QMode } from '../../data/config';
 import { DataError } from '../../data/errors';
 import { NONE_LINE } from '../../data/entity-seq';
@@ -247,7 +248,7 @@ registerCommand({
       type: 'boolean',
       help: `GQ: also draw Q from sentences without entities (written as ${NONE_LINE})`,
     },
-    force: { type: 'boolean', help: 'overwrite files in --out' },
+    force: { type: 'boolean', help: 'overwrite the files of a previous build in --out' },
   },
   details: [
     'Writes S.txt (one sentence per line), Q.txt (one entity sequence per line, "surface <sep> type <sep> ...",',
@@ -303,8 +304,23 @@ registerCommand({
     const out = f.out;
     refuseTestSplit(trainFile as string);
     if (devFile) refuseTestSplit(devFile);
-    if (!f.force && existsSync(join(out, 'S.txt')))
-      throw new UsageError(`${join(out, 'S.txt')} exists; pass --force to overwrite`);
+    // Before any work: --out created if missing and writable, no output is an input, none exists without --force,
+    // and OUT/.lock keeps a second build out (released by the dispatcher).
+    claimOutputs(
+      { '--out': BUILD_FILES.map((n) => join(out, n)) },
+      {
+        force: f.force === true,
+        createFolders: true,
+        lock: join(out, '.lock'),
+        inputs: {
+          '--train': trainFile,
+          '--dev': devFile,
+          '--seeds': f.seeds,
+          '--vectors': f.vectors,
+          '--verbalizer': f.verbalizer,
+        },
+      },
+    );
 
     const train = readLabeledWithFlags(trainFile as string, f, f.format);
     requireCleanTags(train);

@@ -24,6 +24,7 @@ import { shellQuote } from '../../experiments/result';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { modelDirArg } from '../model-arg';
+import { prepareFolder } from '../../util/output';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 
@@ -110,6 +111,7 @@ registerCommand({
         io.out(`${cells.length} cell(s), preset ${preset.name}`);
         return 0;
       }
+      prepareFolder(root, `--out ${f.out}`); // a read-only or forbidden --out is reported before any cell runs
       if (cells.some((c) => c.kind !== 'lexical'))
         ctx.baseModel = (await modelDirArg(ctx.baseModel, '--base-model', io)) as string;
       io.out(

@@ -14,6 +14,7 @@ import {
 import { pairsFromSentences, sampleSentences } from '../../supervised/supervised';
 import { typesOf } from '../../data/entity-seq';
 import { atomicWriteFile, writeJsonFile } from '../../util/fs';
+import { claimOutputs, inputInside, type Inputs } from '../../util/output';
 import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { modelDirArg } from '../model-arg';
@@ -26,6 +27,23 @@ import {
   readLabeledWithFlags,
   VERBALIZER_FLAGS,
 } from '../common';
+
+/** The folder of a candidate's fine-tuned model under --out. */
+const candidateDir = (out: string, label: string) => path.join(out, label.replace(/[^A-Za-z0-9._#-]+/g, '-'));
+
+/** A candidate's folder receives its fine-tuned model: never an input, nor a folder gate did not write. */
+function refuseCandidateDir(dir: string, inputs: Inputs): void {
+  const input = inputInside(dir, inputs);
+  if (input)
+    throw new UsageError(
+      `gate would write a fine-tuned model into ${dir}, which holds the ${input.flag} ${input.path}: give another --out`,
+    );
+  const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  if (entries.length > 0 && !entries.includes('gate.json') && !entries.includes('metrics.jsonl'))
+    throw new UsageError(
+      `gate would write a fine-tuned model into ${dir}, which holds files gate did not write: give another --out`,
+    );
+}
 
 registerCommand({
   name: 'gate',
@@ -78,7 +96,7 @@ registerCommand({
     out: {
       type: 'string',
       arg: 'DIR',
-      help: 'fine-tuned models, gate.json and gate.md (rows already there with the same settings are reused)',
+      help: 'fine-tuned models, gate.json and gate.md (rows already there with the same settings are reused; gate.json and gate.md are rewritten)',
       default: 'runs/gate',
     },
     'no-ground': { type: 'boolean', help: 'plain decoding instead of grounded' },
@@ -107,6 +125,14 @@ registerCommand({
       .split(',')
       .map((b) => b.trim())
       .filter((b) => b !== '');
+    const out = f.out;
+    // Before any work: --out created and writable, OUT/.lock keeps a second gate out (released by the dispatcher).
+    // No --force: gate.json and gate.md are rewritten on every run, the rows they hold are reused.
+    const inputs = { '--base-model': bases, '--train': f.train, '--dev': f.dev, '--verbalizer': f.verbalizer };
+    claimOutputs(
+      { '--out': [path.join(out, 'gate.json'), path.join(out, 'gate.md')] },
+      { force: true, createFolders: true, lock: path.join(out, '.lock'), inputs },
+    );
     const dirs = new Map<string, string>();
     for (const b of bases) dirs.set(b, (await modelDirArg(b, '--base-model', io)) as string);
     for (const b of bases)
@@ -137,8 +163,6 @@ registerCommand({
     const sents = sampleSentences(train.sentences, s.num, s.seed);
     const pairs = pairsFromSentences(sents, v);
     const types = typesOf(pairs.map((p) => p.sequence));
-    const out = f.out;
-    fs.mkdirSync(out, { recursive: true });
     io.err(
       `gate: ${sents.length} gold sentences of ${trainFile} (seed ${s.seed}), ${s.steps} steps × ${s.batchSize}, lr ${s.lr}; ${dev.sentences.length} sentences of ${devFile}`,
     );
@@ -154,8 +178,10 @@ registerCommand({
     });
     if (f['random-init'] === true)
       candidates.push({ base: dirs.get(bases[0]!)!, randomInit: true, label: 'random init' });
+    for (const c of candidates)
+      refuseCandidateDir(candidateDir(out, c.label), { ...inputs, '--base-model': [...dirs.values()] });
     for (const c of candidates) {
-      const dir = path.join(out, c.label.replace(/[^A-Za-z0-9._#-]+/g, '-'));
+      const dir = candidateDir(out, c.label);
       const cached = cachedGateRow(dir, c.base, c.randomInit, s);
       if (cached) {
         io.err(`${c.label}: reusing ${path.join(dir, 'gate.json')}`);

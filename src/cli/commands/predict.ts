@@ -1,6 +1,5 @@
 // `cyclener predict`: S2E inference to JSONL with character offsets, CoNLL columns or raw entity sequences.
 
-import * as fs from 'node:fs';
 import { DataError } from '../../data/errors';
 import { jsonlRecord, readUtf8, sniffFormat, splitLines, type LabeledCorpus } from '../../data/readers';
 import { tokenizeText } from '../../data/detok';
@@ -12,6 +11,8 @@ import { registerCommand, type Io } from '../registry';
 import type { FlagValue } from '../args';
 import { offsetsOf, READER_FLAGS, readLabeledWithFlags, writeLines } from '../common';
 import { issueSummary, predictOptions, PREDICT_FLAGS } from '../predict-flags';
+import { atomicWriteFile } from '../../util/fs';
+import { claimOutputs } from '../../util/output';
 
 export interface InputSentences {
   sentences: { text: string; offsets: readonly Range[]; tokens?: readonly string[] }[];
@@ -46,7 +47,8 @@ registerCommand({
       default: 'auto',
       choices: ['auto', 'text', 'conll', 'conll2012', 'jsonl'],
     },
-    out: { type: 'string', arg: 'FILE', help: 'output file', required: true },
+    out: { type: 'string', arg: 'FILE', help: 'output file (its folder must exist)', required: true },
+    force: { type: 'boolean', help: 'overwrite an existing --out' },
     format: {
       type: 'string',
       arg: 'F',
@@ -80,6 +82,9 @@ registerCommand({
     const worker = await startWorker(f.nproc, cliIo);
     if (typeof worker === 'number') return worker;
     const io = worker.io;
+    // Checked and locked before any work; released by the dispatcher. Rank 0 writes.
+    if (worker.lead)
+      claimOutputs({ '--out': f.out }, { force: f.force === true, inputs: { '--input': f.input, '--model': f.model } });
     const input = readInput(f.input, f['input-format'], f);
     const p = await predictWithModelDir(
       (await modelDirArg(f.model, '--model', io)) as string,
@@ -115,7 +120,7 @@ registerCommand({
         const toks = s.tokens ?? s.offsets.map((o) => s.text.slice(o.start, o.end));
         return toks.map((t, k) => `${t} ${a.tags[k]}`).join('\n');
       });
-      fs.writeFileSync(out, blocks.join('\n\n') + '\n');
+      atomicWriteFile(out, blocks.join('\n\n') + '\n');
     }
     const entities = al.reduce((n, a) => n + a.entities.length, 0);
     io.err(

@@ -41,6 +41,7 @@ const PRETRAIN_RUN: RunDirSpec = {
     'loss.svg',
     INPUTS_FILE,
   ],
+  own: ['tokenizer.json', 'spiece.model'],
 };
 /** Flags a resume may change: the budget, bookkeeping and the export dtype; the recipe and inputs must match. */
 const RESUME_ALLOWED = [
@@ -316,7 +317,12 @@ registerCommand({
     checkCorpusFiles(corpus); // a missing corpus file is reported before the run folder is touched
     // Rank 0 owns the run folder (lock, --force, resume checks); the others start once it is ready.
     const run = worker.lead
-      ? openRunDir(out, PRETRAIN_RUN, { resume: f.resume === true, force: f.force === true, log })
+      ? openRunDir(out, PRETRAIN_RUN, {
+          resume: f.resume === true,
+          force: f.force === true,
+          log,
+          inputs: { '--corpus': corpus, '--init': f.init }, // not --tokenizer: it may name DIR (--force keeps its files)
+        })
       : null;
     const interrupt = onInterrupt((line) => io.err(line));
     let stoppedBy: string;

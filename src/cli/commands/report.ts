@@ -7,6 +7,9 @@ import { markdownBlocks, toHtml, toMarkdown } from '../../experiments/doc';
 import { readUtf8 } from '../../data/readers';
 import { buildReport, loadResults } from '../../experiments/report';
 import { registerCommand, type Io } from '../registry';
+import { UsageError } from '../args';
+import { atomicWriteFile } from '../../util/fs';
+import { claimOutputs } from '../../util/output';
 
 registerCommand({
   name: 'report',
@@ -25,31 +28,39 @@ registerCommand({
       default: 'docs/results.md',
     },
     html: { type: 'string', arg: 'FILE', help: 'also write one self-contained HTML page (figures inlined)' },
+    force: { type: 'boolean', help: 'overwrite an existing --out / --html (and the curves beside --out)' },
     notes: {
       type: 'string',
       arg: 'FILE',
       help: 'hand-written Markdown (e.g. why the numbers differ from the paper) placed after the introduction',
     },
   },
-  details:
+  details: [
     'Every planned cell appears ("not run" until its result.json exists); seeds are averaged (mean ± sample std).',
+    'A --results folder that does not exist or holds no result.json is an error, and nothing is written.',
+  ].join('\n'),
   run(args, io: Io): number {
     const f = args.flags;
     const resultsDir = f.results;
     const out = f.out;
-    if (!fs.existsSync(resultsDir)) io.err(`note: ${resultsDir} does not exist: every cell is reported as not run`);
+    if (!fs.statSync(resultsDir, { throwIfNoEntry: false })?.isDirectory())
+      throw new UsageError(`--results ${resultsDir}: no such folder (cyclener experiment --out DIR writes one)`);
     const results = loadResults(resultsDir);
+    if (results.length === 0)
+      throw new UsageError(
+        `--results ${resultsDir} holds no result.json (no experiment cell has finished there): nothing to report`,
+      );
+    const html = f.html;
+    claimOutputs(
+      { '--out': out, '--html': html },
+      { force: f.force === true, createFolders: true, inputs: { '--notes': f.notes } },
+    );
     const base = path.basename(out).replace(/\.[^.]*$/, '');
     const svgDir = path.join(path.dirname(out), `${base}-curves`);
     const notes = f.notes ? markdownBlocks(readUtf8(f.notes)) : [];
     const blocks = buildReport(results, { svgDir, svgHref: `${base}-curves`, resultsDir, notes });
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, toMarkdown(blocks));
-    const html = f.html;
-    if (html) {
-      fs.mkdirSync(path.dirname(html), { recursive: true });
-      fs.writeFileSync(html, toHtml(blocks, 'CycleNER results'));
-    }
+    atomicWriteFile(out, toMarkdown(blocks));
+    if (html) atomicWriteFile(html, toHtml(blocks, 'CycleNER results'));
     io.out(`wrote ${out}${html ? ` and ${html}` : ''} from ${results.length} result(s)`);
     return 0;
   },

@@ -166,7 +166,18 @@ registerCommand({
     if (path.resolve(out) === path.resolve(f['base-model']))
       throw new UsageError('--out is the --base-model directory: write the fine-tuned model elsewhere');
     const run = worker.lead
-      ? openRunDir(out, SUPERVISED_RUN, { resume: false, force: f.force === true, log: (l) => io.err(l) })
+      ? openRunDir(out, SUPERVISED_RUN, {
+          resume: false,
+          force: f.force === true,
+          log: (l) => io.err(l),
+          inputs: {
+            '--base-model': f['base-model'],
+            '--train': f.train,
+            '--pairs': f.pairs,
+            '--dev': f.dev,
+            '--verbalizer': f.verbalizer,
+          },
+        })
       : null;
     let m: ReturnType<typeof loadModelDir>;
     let baseDir: string;

@@ -120,7 +120,24 @@ registerCommand({
     const log = (l: string) => io.err(l);
     // Rank 0 owns RUN (lock, --force, the resume checks); the others load once it is ready.
     const run = worker.lead
-      ? openRunDir(runDir, CYCLE_RUN, { resume: f.resume === true, force: f.force === true, log })
+      ? openRunDir(runDir, CYCLE_RUN, {
+          resume: f.resume === true,
+          force: f.force === true,
+          log,
+          inputs: {
+            '--sentences': sFile,
+            '--entities': qFile,
+            '--dev-sentences': f['dev-sentences'],
+            '--dev-entities': f['dev-entities'],
+            '--dev-gold': f['dev-gold'],
+            '--test-gold': f['test-gold'],
+            '--base-model': f['base-model'],
+            '--s2e-model': f['s2e-model'],
+            '--e2s-model': f['e2s-model'],
+            '--config': f.config,
+            '--verbalizer': f.verbalizer,
+          },
+        })
       : null;
     try {
       const diffs: string[] = [];
