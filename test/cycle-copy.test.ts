@@ -94,7 +94,7 @@ test("eCycleFilter copied: S2E is updated only by E-cycle pairs whose S′ holds
     assert.equal(r.losses.filter((l) => l.lossE === null).length, steps.filter((s) => s.eKept === 0).length);
     const ev = recs.find((x) => x.type === 'eval')!;
     assert.equal(typeof ev.devCopyRate, 'number');
-    assert.ok('devSilverF1' in ev && 'devSilverR' in ev, 'the silver criterion is logged at every evaluation');
+    assert.ok('devSilverF1' in ev && 'sSilverF1' in ev, 'the silver criteria are logged at every evaluation');
     assert.ok(lines.some((l) => /E2S copies (\d+%|-) of Q's names/.test(l)));
     assert.ok(lines.some((l) => /eval @ step 2: .* copy \d+%/.test(l)));
     m.s2e.dispose();

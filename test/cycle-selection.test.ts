@@ -107,10 +107,11 @@ test('silver scores: S2E outputs against the gazetteer from Q matched over the s
 });
 
 test('selectionScore: every criterion, lower is better; silver F1 and dev F1 negated', () => {
-  const r = ev({ devSLoss: 2, devELoss: 3, devF1: 0.4, devSilverF1: 0.6 });
+  const r = ev({ devSLoss: 2, devELoss: 3, devF1: 0.4, devSilverF1: 0.6, sSilverF1: 0.7 });
   assert.equal(selectionScore('dev-e-loss', r), 3);
   assert.equal(selectionScore('dev-s-loss', r), 2);
   assert.equal(selectionScore('dev-silver-f1', r), -0.6);
+  assert.equal(selectionScore('s-silver-f1', r), -0.7);
   assert.equal(selectionScore('dev-f1', r), -0.4);
   assert.equal(selectionScore('dev-silver-f1', ev({})), null, 'not measured');
   assert.throws(() => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }), /selectOn must be one of/);

@@ -68,7 +68,7 @@ export const TRAIN_KNOBS = {
     type: 'string',
     arg: 'C',
     key: 'selectOn',
-    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S against the gazetteer from Q matched over it; label-free) or labelled dev F1 (--dev-gold)",
+    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S, or on 200 sentences of S, against the gazetteer from Q matched over them; label-free) or labelled dev F1 (--dev-gold)",
     choices: SELECT_ON,
   },
   'cycle-allow-empty': {

@@ -136,6 +136,8 @@ export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): numb
       return r.devSLoss;
     case 'dev-silver-f1':
       return negated(r.devSilverF1);
+    case 's-silver-f1':
+      return negated(r.sSilverF1);
     case 'dev-f1':
       return negated(r.devF1);
   }
