@@ -1,8 +1,9 @@
 // A local stand-in for the Hugging Face Hub's file endpoints, for test/hub.test.ts: HEAD/GET
 // {endpoint}/{repo}/resolve/{rev}/{file} with X-Repo-Commit, ETag (git blob sha1) or, for LFS files (*.safetensors,
 // *.bin), X-Linked-Etag/X-Linked-Size and a 302 to a CDN-like /cdn/<sha256> that honours Range; X-Error-Code 404s
-// (RepoNotFound, RevisionNotFound, EntryNotFound); 401 for a private repo without the right Bearer token; and a
-// switch that cuts the connection halfway through the body of the next N CDN downloads.
+// (RepoNotFound, RevisionNotFound, EntryNotFound); 401 for a private repo without the right Bearer token; a switch
+// that cuts the connection halfway through the body of the next N CDN downloads, and one that sends half of the next
+// N CDN bodies and then nothing more, with the connection left open (a stalled CDN).
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +22,8 @@ export interface FakeHub {
   log: string[];
   /** Cut the next N CDN bodies halfway. */
   cut: { n: number };
+  /** Stall the next N CDN bodies halfway: headers and half the body sent, then silence on an open connection. */
+  stall: { n: number };
   close(): Promise<void>;
 }
 
@@ -31,6 +34,7 @@ export const gitSha1 = (b: Buffer) => crypto.createHash('sha1').update(`blob ${b
 export async function startFakeHub(repos: Record<string, FakeRepo>, token: string): Promise<FakeHub> {
   const log: string[] = [];
   const cut = { n: 0 };
+  const stall = { n: 0 };
   const blobs = new Map<string, Buffer>();
   for (const r of Object.values(repos))
     for (const files of Object.values(r.commits))
@@ -61,6 +65,11 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, token: strin
         // Close (FIN, not a reset) a moment after the half is flushed: a client whose body stream errors drops the
         // chunks it has not read yet, so on a loaded machine an immediate close can leave it with nothing to resume.
         res.write(body.subarray(0, Math.floor(body.length / 2)), () => setTimeout(() => res.socket?.end(), 150));
+        return;
+      }
+      if (stall.n > 0) {
+        stall.n--;
+        res.write(body.subarray(0, Math.floor(body.length / 2))); // and never end: close() drops the connection
         return;
       }
       return res.end(body);
@@ -98,6 +107,7 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, token: strin
     endpoint: `http://127.0.0.1:${port}`,
     log,
     cut,
+    stall,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -3,9 +3,10 @@
 // `cyclener predict --model org/tiny` / `train-supervised --base-model org/tiny` end to end.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
@@ -85,7 +86,21 @@ test('hub ids and settings: syntax, env precedence, token file', () => {
     endpoint: 'https://huggingface.co',
     token: null,
     offline: false,
+    timeouts: { connectS: 10, readS: 30 },
   });
+  assert.deepEqual(hubSettings({ CYCLENER_HUB_TIMEOUT: '2.5', CYCLENER_HUB_CONNECT_TIMEOUT: '1' }).timeouts, {
+    connectS: 1,
+    readS: 2.5,
+  });
+  for (const bad of ['0', '-1', 'soon'])
+    assert.throws(
+      () => hubSettings({ CYCLENER_HUB_TIMEOUT: bad }),
+      new RegExp(`^HubError: CYCLENER_HUB_TIMEOUT must be a number of seconds > 0, got "${bad}"$`),
+    );
+  assert.throws(
+    () => hubSettings({ HF_ENDPOINT: 'ftp://mirror' }),
+    /HF_ENDPOINT must be an http:\/\/ or https:\/\/ URL/,
+  );
   assert.equal(hubSettings({ XDG_CACHE_HOME: '/x' }).cacheDir, '/x/huggingface/hub');
   assert.equal(hubSettings({ HF_HOME: '/h', XDG_CACHE_HOME: '/x' }).cacheDir, '/h/hub');
   assert.equal(hubSettings({ HF_HUB_CACHE: '/c', HF_HOME: '/h' }).cacheDir, '/c');
@@ -223,6 +238,137 @@ test('hub: a download cut off mid-body leaves only blobs/<etag>.incomplete; the 
     fs.readdirSync(blobs).filter((b) => b.endsWith('.incomplete')),
     [],
   );
+});
+
+/** An HTTP server that accepts connections and reads requests but never answers. */
+async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const s = http.createServer(() => undefined);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(s.address() as net.AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      }),
+  };
+}
+
+/**
+ * A port whose connections never complete: a child process listens with a backlog of 1 and blocks its event loop, so
+ * it never accepts; filler connections fill the kernel's accept queue, after which new SYNs are dropped and a connect
+ * hangs. null where the queue does not fill that way (not Linux).
+ */
+async function neverAccepting(): Promise<{ url: string; close(): void } | null> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      "const s = require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {" +
+        " process.stdout.write(s.address().port + '\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const fillers: net.Socket[] = [];
+  const close = () => {
+    for (const f of fillers) f.destroy();
+    child.kill('SIGKILL');
+  };
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.once('exit', (code) => reject(new Error(`the listening child exited (${code}) before printing its port`)));
+  });
+  for (let i = 0; i < 16; i++) {
+    const f = net.connect(port, '127.0.0.1');
+    f.on('error', () => undefined);
+    fillers.push(f);
+    // A SYN dropped by a full queue is retried after 1 s at the earliest: not connected after 500 ms means full.
+    const connected = await new Promise<boolean>((r) => {
+      const t = setTimeout(() => r(false), 500);
+      f.once('connect', () => {
+        clearTimeout(t);
+        r(true);
+      });
+    });
+    if (!connected) return { url: `http://127.0.0.1:${port}`, close };
+  }
+  close();
+  return null;
+}
+
+test('hub: timeouts name the endpoint: no connection, no response, a body that stalls; a cached snapshot still serves', async (t) => {
+  const cache = path.join(root, 'cache-timeout');
+  // Where the timeout is the expected outcome it is short; where other requests must succeed on a loaded machine, 1 s.
+  const short = { CYCLENER_HUB_TIMEOUT: '0.3', CYCLENER_HUB_CONNECT_TIMEOUT: '0.3' };
+  const silent = await silentServer();
+  t.after(() => silent.close());
+
+  // Accepts the connection, never answers: it used to hang `predict` forever.
+  await assert.rejects(
+    resolveModel('org/tiny', { env: env(cache, { ...short, HF_ENDPOINT: silent.url }) }),
+    /^HubError: org\/tiny: Hub http:\/\/127\.0\.0\.1:\d+\/org\/tiny\/resolve\/main\/config\.json: no response within 0\.3 s \(CYCLENER_HUB_TIMEOUT=0\.3\); no usable cached snapshot of org\/tiny at "main"/,
+  );
+
+  // Headers and half the weights, then silence: each of the three attempts resumes, then the error names the CDN URL.
+  const w = files['model.safetensors']!;
+  hub.stall.n = 3;
+  t.after(() => {
+    hub.stall.n = 0; // a failure here must not stall the next tests' downloads
+  });
+  hub.log.length = 0;
+  await assert.rejects(
+    resolveModel('org/tiny', { env: env(cache, { CYCLENER_HUB_TIMEOUT: '1' }) }),
+    new RegExp(
+      `download of .*/org/tiny/resolve/a{40}/model\\.safetensors cut off after \\d+ of ${w.length} bytes \\(Hub http://127\\.0\\.0\\.1:\\d+/cdn/${sha256(w)}: the body stalled after \\d+ bytes: no data for 1 s \\(CYCLENER_HUB_TIMEOUT=1\\)\\); run again to resume it`,
+    ),
+  );
+  assert.equal(hub.stall.n, 0);
+  assert.equal(hub.log.filter((l) => /^GET \/cdn\/.* bytes=\d+-$/.test(l)).length, 2, hub.log.join('\n'));
+  const snap = (await resolveModel('org/tiny', { env: env(cache, { CYCLENER_HUB_TIMEOUT: '1' }) })).dir;
+  assert.ok(fs.readFileSync(path.join(snap, 'model.safetensors')).equals(w));
+
+  // With the snapshot cached, an endpoint that does not answer falls back to it, saying why.
+  const logs: string[] = [];
+  const r = await resolveModel('org/tiny', {
+    env: env(cache, { ...short, HF_ENDPOINT: silent.url }),
+    log: (l) => logs.push(l),
+  });
+  assert.equal(r.dir, snap);
+  assert.match(
+    logs.join('\n'),
+    /no response within 0\.3 s \(CYCLENER_HUB_TIMEOUT=0\.3\); using the cached snapshot a{40}/,
+  );
+
+  // No connection at all.
+  const closed = await neverAccepting();
+  if (closed) {
+    t.after(() => closed.close());
+    await assert.rejects(
+      resolveModel('org/tiny', { env: env(path.join(root, 'cache-timeout-2'), { ...short, HF_ENDPOINT: closed.url }) }),
+      /^HubError: org\/tiny: Hub http:\/\/127\.0\.0\.1:\d+\/org\/tiny\/resolve\/main\/config\.json: no connection within 0\.3 s \(CYCLENER_HUB_CONNECT_TIMEOUT=0\.3\); no usable cached snapshot/,
+    );
+  } else t.diagnostic('skipped the connect timeout: the accept queue did not fill (not Linux?)');
+
+  // `predict` ends with the message instead of waiting forever.
+  const saved = { ...process.env };
+  Object.assign(process.env, env(path.join(root, 'cache-timeout-3'), { ...short, HF_ENDPOINT: silent.url }));
+  try {
+    const input = path.join(root, 'in-timeout.txt');
+    fs.writeFileSync(input, 'Anna lives in Berlin .\n');
+    const c = await cli(['predict', '--model', 'org/tiny', '--input', input, '--out', path.join(root, 'x.jsonl')]);
+    assert.equal(c.code, 1);
+    assert.match(
+      c.err,
+      /^cyclener: org\/tiny: Hub http:\/\/127\.0\.0\.1:\d+\/org\/tiny\/resolve\/main\/config\.json: no response within 0\.3 s \(CYCLENER_HUB_TIMEOUT=0\.3\); no usable cached snapshot/,
+    );
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
 });
 
 test('hub: 401 for a private repo (then HF_TOKEN or HF_HOME/token), 404s, pytorch_model.bin only', async () => {

@@ -1,9 +1,12 @@
 // `cyclener serve` (src/serve): real HTTP on loopback with a tiny model. Every endpoint, dynamic batching across
-// concurrent requests, 503 + Retry-After on a full queue, each 4xx, CORS, graceful close, and the CLI on SIGTERM.
+// concurrent requests, 503 + Retry-After on a full queue (never for a request that could not succeed on retry), each
+// 4xx (invalid UTF-8 too), CORS, the model's name without its path, timeouts for slow clients, graceful close, and
+// the CLI on SIGTERM.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
@@ -32,7 +35,7 @@ const post = (url: string, body: unknown, headers: Record<string, string> = { 'c
   fetch(`${url}/v1/entities`, {
     method: 'POST',
     headers,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+    body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
   });
 
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -76,7 +79,10 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
     assert.deepEqual(info.labels, ['LOC', 'ORG', 'PER']);
     assert.deepEqual(info.decode, { grounded: true, maxNewTokens: 128, numBeams: 1, precision: 'fp32' });
     assert.deepEqual(info.limits, { maxBodyBytes: 1500, maxTexts: 5, maxChars: 400 });
-    assert.equal(info.model, path.resolve(base));
+    // A name, not the server's filesystem path (see the --show-model-path test below).
+    assert.equal(info.model, 'base');
+    assert.deepEqual(info.source, { name: 'base' });
+    assert.ok(!JSON.stringify(info).includes(root), JSON.stringify(info));
 
     r = await fetch(`${url}/`);
     assert.equal(r.status, 200);
@@ -139,6 +145,12 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
         /request body larger than 1500 bytes/,
       ],
       ['texts=a', 415, /send the body as application\/json/, { 'content-type': 'text/plain' }],
+      // Latin-1 "café": the CLI refuses such input, and the server must not turn it into U+FFFD.
+      [
+        Buffer.from('{"texts": ["caf\xe9 au lait"]}', 'latin1'),
+        400,
+        /^request body is not valid UTF-8 \(byte 0xe9 at offset 15\); send JSON encoded as UTF-8$/,
+      ],
       ['', 400, /empty body/],
     ];
     for (const [body, status, msg, headers] of bad) {
@@ -169,6 +181,139 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
     await closed;
     await assert.rejects(fetch(`${url}/health`));
     assert.equal(server.stats().inFlight, 0);
+  } finally {
+    g.release();
+    await server.close();
+    model.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('serve: a request with more texts than --max-queue is admitted when the queue is empty (a retry can succeed)', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-bigreq-'));
+  const { world, base } = tinyTaggerBase(root);
+  const model = await NerModel.load(base, { precision: 'fp32' });
+  const g = gate();
+  let started = 0;
+  const server = await startServer({
+    model,
+    port: 0,
+    maxBatch: 2,
+    maxQueue: 2,
+    maxTexts: 5,
+    onBatch: async () => {
+      started++;
+      await g.wait();
+    },
+  });
+  try {
+    const sents = world.evalSet.sentences.map((s) => s.text).slice(0, 4);
+    // Idle server, 4 texts > --max-queue 2: it used to be 503 + Retry-After every time, so a retrying client never got in.
+    let r = await post(server.url, { texts: sents });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.deepEqual(((await r.json()) as { results: unknown[] }).results, await model.predict(sents));
+    // While texts wait, it is refused as before, and admitted once they are done.
+    g.hold();
+    const first = post(server.url, { texts: sents.slice(0, 2) });
+    await until(() => started >= 3, 'a batch of the first request started');
+    const second = post(server.url, { texts: sents.slice(0, 1) });
+    await until(() => server.stats().waiting === 1, 'one text waiting');
+    r = await post(server.url, { texts: sents });
+    assert.equal(r.status, 503);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.match(((await r.json()) as { error: string }).error, /queue full \(1 of 2 texts waiting\)/);
+    g.release();
+    assert.equal((await first).status, 200);
+    assert.equal((await second).status, 200);
+    r = await post(server.url, { texts: sents });
+    assert.equal(r.status, 200);
+  } finally {
+    g.release();
+    await server.close();
+    model.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('serve: --show-model-path adds the path to GET /v1/model; the page never shows it', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-path-'));
+  const { base } = tinyTaggerBase(root);
+  const model = await NerModel.load(base);
+  const server = await startServer({ model, port: 0, showModelPath: true });
+  try {
+    const info = (await (await fetch(`${server.url}/v1/model`)).json()) as Record<string, unknown>;
+    assert.equal(info.model, 'base');
+    assert.deepEqual(info.source, { name: 'base', path: path.resolve(base) });
+    assert.ok(!(await (await fetch(`${server.url}/`)).text()).includes(root));
+  } finally {
+    await server.close();
+    model.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** A raw connection: what the server sends until it closes the connection (or `guardMs` passes: then null). */
+async function rawExchange(url: string, send: (s: net.Socket) => void, guardMs = 20_000): Promise<string | null> {
+  const { port } = new URL(url);
+  const sock = net.connect(Number(port), '127.0.0.1');
+  let got = '';
+  sock.on('data', (d: Buffer) => {
+    got += d.toString();
+  });
+  sock.on('error', () => undefined);
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  send(sock);
+  const closed = await new Promise<boolean>((r) => {
+    const t = setTimeout(() => r(false), guardMs);
+    sock.once('close', () => {
+      clearTimeout(t);
+      r(true);
+    });
+  });
+  sock.destroy();
+  return closed ? got : null;
+}
+
+test('serve: slow clients time out: headers, body, an idle keep-alive connection; a slow model does not', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-slow-'));
+  const { world, base } = tinyTaggerBase(root);
+  const model = await NerModel.load(base);
+  const g = gate();
+  // Short limits so the test is quick; the guard in rawExchange (20 s) is far above them.
+  const server = await startServer({
+    model,
+    port: 0,
+    headerTimeoutMs: 400,
+    requestTimeoutMs: 800,
+    idleTimeoutMs: 400,
+    onBatch: () => g.wait(),
+  });
+  try {
+    const text = world.evalSet.sentences[0]!.text;
+    const body = JSON.stringify({ texts: [text] });
+    const head = `POST /v1/entities HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+    // Slowloris: headers started, never finished.
+    let got = await rawExchange(server.url, (s) => s.write(head));
+    assert.ok(got !== null, 'a connection that never finishes its headers is closed');
+    assert.match(got, /^HTTP\/1\.1 408 /);
+    assert.match(got, /"error":"request not received in time/);
+    // Headers done, the body never finishes.
+    got = await rawExchange(server.url, (s) => s.write(`${head}\r\n${body.slice(0, 5)}`));
+    assert.ok(got !== null, 'a connection whose body never finishes is closed');
+    assert.match(got, /^HTTP\/1\.1 408 /);
+    // A connection that says nothing at all, and one idle after its answer (keep-alive).
+    got = await rawExchange(server.url, () => undefined);
+    assert.ok(got !== null, 'a silent connection is closed');
+    got = await rawExchange(server.url, (s) => s.write(`GET /health HTTP/1.1\r\nHost: x\r\n\r\n`));
+    assert.ok(got !== null, 'an idle keep-alive connection is closed');
+    assert.match(got, /^HTTP\/1\.1 200 [\s\S]*"status":"ok"/);
+    // The limits are on receiving the request: an answer that waits on the model longer than them still comes.
+    g.hold();
+    const slow = post(server.url, { texts: [text] });
+    await until(() => server.stats().running === 1, 'the batch is running');
+    await new Promise((r) => setTimeout(r, 1500));
+    g.release();
+    assert.equal((await slow).status, 200);
   } finally {
     g.release();
     await server.close();

@@ -123,18 +123,21 @@ export interface PlacedEntity {
 /**
  * Entities of all pieces of one text, in text offsets: the same span and label found by two overlapping pieces is
  * kept once; of two overlapping different spans, the one farther from its piece's edges wins (a name cut at a
- * window edge loses to the whole name in the next window). Sorted by start.
+ * window edge loses to the whole name in the next window). Sorted by start. Other fields of an entity are kept.
  */
-export function mergePieces(pieces: readonly Piece[], perPiece: readonly (readonly PlacedEntity[])[]): PlacedEntity[] {
-  const all: { e: PlacedEntity; margin: number }[] = [];
+export function mergePieces<E extends PlacedEntity>(
+  pieces: readonly Piece[],
+  perPiece: readonly (readonly E[])[],
+): E[] {
+  const all: { e: E; margin: number }[] = [];
   pieces.forEach((p, i) => {
     for (const e of perPiece[i] ?? []) {
-      const g = { start: p.start + e.start, end: p.start + e.end, label: e.label };
+      const g = { ...e, start: p.start + e.start, end: p.start + e.end };
       all.push({ e: g, margin: Math.min(g.start - p.start, p.end - g.end) });
     }
   });
   all.sort((a, b) => b.margin - a.margin || a.e.start - b.e.start);
-  const kept: PlacedEntity[] = [];
+  const kept: E[] = [];
   for (const { e } of all) if (kept.every((k) => e.end <= k.start || e.start >= k.end)) kept.push(e);
   return kept.sort((a, b) => a.start - b.start || a.end - b.end);
 }

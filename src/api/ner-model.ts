@@ -1,7 +1,6 @@
 // `NerModel`: an S2E model loaded once, tagging texts of any length with entity offsets into the caller's strings.
 
 import * as T from '../tensor';
-import { alignPrediction } from '../data/align';
 import { tokenizeText } from '../data/detok';
 import type { Verbalizer } from '../data/verbalizer';
 import { utf16ToCodePoint } from '../t5/normalize';
@@ -15,9 +14,15 @@ import {
   resolveS2EDir,
   type Loaded,
 } from '../cycle/model-io';
-import { predictDetailed, verbalizerForTypes, type Predictions } from '../cycle/predict';
+import {
+  alignPieces,
+  predictDetailed,
+  predictPieces,
+  verbalizerForTypes,
+  type PiecedPrediction,
+  type Predictions,
+} from '../cycle/predict';
 import { Direction } from '../cycle/seq2seq';
-import { chunkText, mergePieces, type Piece } from './chunk';
 import { modelDir } from './model-ref';
 
 /** One entity: `text === input.slice(start, end)` with the default UTF-16 offsets, end exclusive. */
@@ -208,31 +213,26 @@ export class NerModel {
     const batchSize = o.batchSize ?? 32;
     if (!(Number.isInteger(batchSize) && batchSize >= 1))
       throw new Error(`NerModel.predict: batchSize must be a positive integer, got ${batchSize}`);
-    const tok = this.s2e.tokenizer;
-    const prefix = this.info.prefix;
-    const count = async (xs: string[]) => (await tok.encodeBatch(xs.map((x) => prefix + x))).map((ids) => ids.length);
-    const chunkOpts = { maxTokens: this.info.maxSourceTokens, overlapTokens: this.info.overlapTokens };
-    const pieces: Piece[][] = [];
-    for (const t of texts) pieces.push(await chunkText(t, count, chunkOpts));
-    const flat = pieces.flatMap((ps, i) => ps.map((p) => (texts[i] as string).slice(p.start, p.end)));
-    const p = await this.sequences(flat, batchSize);
+    const before = this.s2e.truncated;
+    const pp = await predictPieces(this.s2e, texts, {
+      grounded: this.info.decode.grounded,
+      types: this.info.types,
+      batchSize,
+      decode: this.decode(),
+      maxTokens: this.info.maxSourceTokens,
+      overlapTokens: this.info.overlapTokens,
+    });
+    this.stats.truncated += this.s2e.truncated - before;
     this.stats.texts += texts.length;
-    this.stats.pieces += flat.length;
-    let k = 0;
+    this.stats.pieces += pp.reduce((n, p) => n + p.pieces.length, 0);
     return texts.map((text, i) => {
-      const ps = pieces[i] as Piece[];
-      const per = ps.map(() => {
-        const piece = flat[k] as string;
-        const a = alignPrediction({ text: piece, offsets: tokenizeText(piece) }, p.seqs[k++] ?? '', this.verbalizer);
-        return a.entities.map((e) => ({ start: e.charStart, end: e.charEnd, label: e.label }));
-      });
-      const merged = mergePieces(ps, per);
+      const a = alignPieces({ text, offsets: tokenizeText(text) }, pp[i] as PiecedPrediction, this.verbalizer);
       const cp = o.offsets === 'codepoints' ? utf16ToCodePoint(text) : null;
       const at = (x: number) => (cp ? (cp[x] as number) : x);
-      return merged.map((e) => ({
-        start: at(e.start),
-        end: at(e.end),
-        text: text.slice(e.start, e.end),
+      return a.entities.map((e) => ({
+        start: at(e.charStart),
+        end: at(e.charEnd),
+        text: text.slice(e.charStart, e.charEnd),
         label: e.label,
       }));
     });

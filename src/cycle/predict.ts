@@ -1,12 +1,16 @@
 // Inference with an S2E model: batched generation (grounded by default), entity sequences turned
-// into character spans and tags via data/align.ts.
+// into character spans and tags via data/align.ts. Texts longer than the model's input are cut into pieces
+// (src/api/chunk.ts) by predictPieces and put back together by alignPieces: the one path of NerModel.predict, serve
+// and `cyclener predict`.
 
 import * as T from '../tensor';
-import { alignPrediction, type PredictionAlignment } from '../data/align';
+import { chunkText, mergePieces, type ChunkOptions, type Piece } from '../api/chunk';
+import { addAlignCounts, alignPrediction, emptyAlignCounts, type PredictionAlignment } from '../data/align';
+import { chunksToTags } from '../data/tags';
 import type { Precision } from '../t5/precision';
-import type { Range } from '../data/types';
+import type { Entity, Range } from '../data/types';
 import { Verbalizer } from '../data/verbalizer';
-import { formatEntitySequence, NONE_LINE, type SeqEntity } from '../data/entity-seq';
+import { formatEntitySequence, NONE_LINE, SEP, type SeqEntity } from '../data/entity-seq';
 import { toOriginalRange, type NormalizedText } from '../t5/normalize';
 import { groundingHook } from './grounding';
 import { decodeDefaults, DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir, type DecodeDefaults } from './model-io';
@@ -48,6 +52,100 @@ export async function predictDetailed(
     out.issues.push(r.issues);
   });
   return out;
+}
+
+/** One text's prediction through the pieces it was cut into. */
+export interface PiecedPrediction {
+  /** [start, end) of the text in UTF-16 units, each seen whole by the model: one for a text that fits, none for whitespace. */
+  pieces: Piece[];
+  /** Each piece's entity sequence and issues, as predictDetailed gives them. */
+  seqs: string[];
+  issues: SentenceIssues[];
+}
+
+/**
+ * Texts of any length: each cut into pieces that fit `maxTokens` (sentences, then overlapping word windows; see
+ * src/api/chunk.ts), never truncated; all pieces generated together in batches.
+ */
+export async function predictPieces(
+  s2e: Direction,
+  texts: readonly string[],
+  opts: PredictOptions & ChunkOptions,
+): Promise<PiecedPrediction[]> {
+  const count = async (xs: string[]) =>
+    (await s2e.tokenizer.encodeBatch(xs.map((x) => s2e.prefix + x))).map((ids) => ids.length);
+  const pieces: Piece[][] = [];
+  for (const t of texts) pieces.push(await chunkText(t, count, opts));
+  const flat = pieces.flatMap((ps, i) => ps.map((p) => (texts[i] as string).slice(p.start, p.end)));
+  const p = await predictDetailed(s2e, flat, opts);
+  let k = 0;
+  return pieces.map((ps) => {
+    const r = { pieces: ps, seqs: p.seqs.slice(k, k + ps.length), issues: p.issues.slice(k, k + ps.length) };
+    k += ps.length;
+    return r;
+  });
+}
+
+/** A text's issues: those of all its pieces. */
+function mergedIssues(p: PiecedPrediction): SentenceIssues {
+  return { cut: p.issues.some((x) => x.cut), dropped: p.issues.flatMap((x) => x.dropped) };
+}
+
+/**
+ * One text's pieces aligned and put back together: each piece's sequence placed in its piece (with the text's own
+ * tokens there), the entities moved to text offsets, the duplicates of overlapping windows merged (mergePieces), and
+ * IOB2 tags over the text's tokens. For a text seen whole it equals alignPrediction of its sequence.
+ */
+export function alignPieces(
+  sentence: { text: string; offsets: readonly Range[] },
+  p: PiecedPrediction,
+  v: Verbalizer,
+): PredictionAlignment {
+  const per = p.pieces.map((pc, i) => {
+    const offsets = sentence.offsets
+      .filter((o) => o.end > pc.start && o.start < pc.end)
+      .map((o) => ({ start: Math.max(o.start, pc.start) - pc.start, end: Math.min(o.end, pc.end) - pc.start }));
+    return alignPrediction({ text: sentence.text.slice(pc.start, pc.end), offsets }, p.seqs[i] ?? '', v);
+  });
+  const merged = mergePieces(
+    p.pieces,
+    per.map((a) =>
+      a.entities.map((e, j) => ({
+        start: e.charStart,
+        end: e.charEnd,
+        label: e.label,
+        generated: a.generated[j] as string,
+      })),
+    ),
+  );
+  const entities: Entity[] = [];
+  const generated: string[] = [];
+  const unplaced = per.flatMap((a) => a.unplaced);
+  let lastTokEnd = -1;
+  for (const e of merged) {
+    const toks = sentence.offsets.flatMap((t, i) => (t.end > e.start && t.start < e.end ? [i] : []));
+    const start = toks[0] ?? 0;
+    const end = (toks[toks.length - 1] ?? 0) + 1;
+    // Two pieces' partial-token matches can share a token: the first keeps it, as alignPrediction does in one piece.
+    if (start < lastTokEnd) {
+      unplaced.push({ surface: e.generated, type: v.verbalize(e.label), label: e.label, why: 'overlap' });
+      continue;
+    }
+    lastTokEnd = end;
+    const surface = sentence.text.slice(e.start, e.end);
+    entities.push({ start, end, charStart: e.start, charEnd: e.end, label: e.label, surface });
+    generated.push(e.generated);
+  }
+  return {
+    entities,
+    generated,
+    unplaced,
+    tags: chunksToTags(sentence.offsets.length, entities, 'IOB2'),
+    counts: per.reduce((c, a) => addAlignCounts(c, a.counts), emptyAlignCounts()),
+    malformed: per.some((a) => a.malformed),
+    unknownType: per.reduce((n, a) => n + a.unknownType, 0),
+    problems: per.flatMap((a) => a.problems),
+  };
 }
 
 /** One entity sequence per sentence ("" = none). */
@@ -166,20 +264,34 @@ export function alignAll(
 }
 
 export interface ModelPrediction extends Predictions {
+  /** Per text, the pieces the model saw (one per text unless `window` was given) and their sequences. */
+  pieces: PiecedPrediction[];
   types: string[];
   verbalizer: Verbalizer;
   /** The decoding used: the model's recorded defaults with the given options over them. */
   decode: DecodeDefaults;
 }
 
+/** Where `cyclener predict` splits a line: the limit it used to cut lines at, so lines that fit are seen as before. */
+export const PREDICT_WINDOW: ChunkOptions = { maxTokens: 512, overlapTokens: 32 };
+
 /**
  * Load an S2E model directory (or a run / its best/), predict `texts`, and free the model. Decoding options left
- * undefined take the model's recorded defaults (`decodeDefaults`).
+ * undefined take the model's recorded defaults (`decodeDefaults`). With `window`, texts longer than its limit are
+ * split into pieces (predictPieces; `seqs[i]` then joins a text's pieces' sequences, align with alignPieces); without,
+ * each text is one piece, cut at 512 tokens (evaluation compares whole gold sentences).
  */
 export async function predictWithModelDir(
   modelDir: string,
   texts: readonly string[],
-  opts: { grounded?: boolean; batch: number; maxNewTokens?: number; numBeams?: number; precision?: Precision },
+  opts: {
+    grounded?: boolean;
+    batch: number;
+    maxNewTokens?: number;
+    numBeams?: number;
+    precision?: Precision;
+    window?: ChunkOptions;
+  },
 ): Promise<ModelPrediction> {
   const dir = resolveS2EDir(modelDir);
   const m = loadModelDir(dir);
@@ -198,21 +310,31 @@ export async function predictWithModelDir(
       m.model,
       m.tokenizer,
       meta?.prefix ?? DEFAULT_S2E_PREFIX,
-      { maxSourceTokens: 512, maxTargetTokens: 512 },
+      { maxSourceTokens: Math.max(512, opts.window?.maxTokens ?? 0), maxTargetTokens: 512 },
       opts.precision,
     );
+    const po: PredictOptions = {
+      grounded: decode.grounded,
+      types,
+      batchSize: opts.batch,
+      decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
+    };
+    const window = opts.window;
     // In a process group (predict --nproc) each rank decodes its shard and every rank gets all outputs, in order.
-    const rows = await T.dist.mapSharded(texts, async (part) => {
-      const r = await predictDetailed(s2e, part, {
-        grounded: decode.grounded,
-        types,
-        batchSize: opts.batch,
-        decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
-      });
-      return r.seqs.map((seq, i) => ({ seq, issues: r.issues[i] as SentenceIssues }));
+    const rows = await T.dist.mapSharded(texts, async (part): Promise<PiecedPrediction[]> => {
+      if (window) return predictPieces(s2e, part, { ...po, ...window });
+      const r = await predictDetailed(s2e, part, po);
+      return part.map((t, i) => ({
+        pieces: [{ start: 0, end: t.length }],
+        seqs: [r.seqs[i] as string],
+        issues: [r.issues[i] as SentenceIssues],
+      }));
     });
-    const p: Predictions = { seqs: rows.map((r) => r.seq), issues: rows.map((r) => r.issues) };
-    return { ...p, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode };
+    const p: Predictions = {
+      seqs: rows.map((r) => r.seqs.filter((q) => q !== '').join(` ${SEP} `)),
+      issues: rows.map(mergedIssues),
+    };
+    return { ...p, pieces: rows, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode };
   } finally {
     m.model.dispose();
   }

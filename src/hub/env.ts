@@ -4,14 +4,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { HubError, type HubTimeouts } from './http';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
+export const DEFAULT_TIMEOUTS: HubTimeouts = { connectS: 10, readS: 30 };
 
 export interface HubSettings {
   cacheDir: string;
   endpoint: string;
   token: string | null;
   offline: boolean;
+  /** CYCLENER_HUB_CONNECT_TIMEOUT and CYCLENER_HUB_TIMEOUT, in seconds. */
+  timeouts: HubTimeouts;
 }
 
 type Env = Record<string, string | undefined>;
@@ -23,6 +27,16 @@ function expandHome(p: string): string {
 /** huggingface_hub's truthy values for boolean variables. */
 export function envFlag(v: string | undefined): boolean {
   return v !== undefined && ['1', 'ON', 'YES', 'TRUE'].includes(v.trim().toUpperCase());
+}
+
+/** A positive number of seconds from `name`, or `dflt` when it is unset or empty. */
+function seconds(env: Env, name: string, dflt: number): number {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') return dflt;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0))
+    throw new HubError('settings', `${name} must be a number of seconds > 0, got "${v}"`);
+  return n;
 }
 
 export function hfHome(env: Env = process.env): string {
@@ -43,5 +57,11 @@ export function hubSettings(env: Env = process.env): HubSettings {
     }
   }
   const endpoint = (env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, '');
-  return { cacheDir, endpoint, token, offline: envFlag(env.HF_HUB_OFFLINE) };
+  if (!/^https?:\/\/[^/]/i.test(endpoint))
+    throw new HubError('settings', `HF_ENDPOINT must be an http:// or https:// URL, got "${env.HF_ENDPOINT}"`);
+  const timeouts = {
+    connectS: seconds(env, 'CYCLENER_HUB_CONNECT_TIMEOUT', DEFAULT_TIMEOUTS.connectS),
+    readS: seconds(env, 'CYCLENER_HUB_TIMEOUT', DEFAULT_TIMEOUTS.readS),
+  };
+  return { cacheDir, endpoint, token, offline: envFlag(env.HF_HUB_OFFLINE), timeouts };
 }

@@ -117,7 +117,7 @@ async function fetchFile(c: Ctx, file: string, opts: { required?: boolean; probe
   }
   const url = (rev: string) =>
     `${c.hub.endpoint}/${c.id.repoId}/resolve/${encodeURIComponent(rev)}/${file.split('/').map(encodeURIComponent).join('/')}`;
-  const m = await headFile(url(c.commit ?? c.id.revision), c.hub.token);
+  const m = await headFile(url(c.commit ?? c.id.revision), c.hub.token, c.hub.timeouts);
   if (m.commit && COMMIT_RE.test(m.commit) && !c.commit) {
     c.commit = m.commit;
     c.cache.writeRef(c.id.revision, m.commit);
@@ -145,6 +145,7 @@ async function fetchFile(c: Ctx, file: string, opts: { required?: boolean; probe
     // By commit: the file of the commit the HEAD named, even if the branch moves meanwhile.
     await downloadBlob(url(c.commit), blob, m.etag, {
       token: c.hub.token,
+      timeouts: c.hub.timeouts,
       size: m.size,
       onProgress: tty
         ? (n) => {

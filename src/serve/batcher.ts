@@ -8,7 +8,7 @@ export class ClosingError extends Error {}
 export interface BatcherOptions {
   maxBatch: number;
   maxWaitMs: number;
-  /** Most texts waiting (not yet in a running batch); a request that would exceed it is refused whole. */
+  /** Most texts waiting (not yet in a running batch); a request that would exceed it is refused whole, unless none wait. */
   maxQueue: number;
   /** Called with each batch's size as it starts; the batch runs once a returned promise settles (tests hold it). */
   onBatch?: (size: number) => void | Promise<void>;
@@ -45,10 +45,13 @@ export class Batcher<I, O> {
       throw new Error('Batcher: maxBatch and maxQueue must be >= 1, maxWaitMs >= 0');
   }
 
-  /** Results in item order; rejects with QueueFullError / ClosingError without queueing anything. */
+  /**
+   * Results in item order; rejects with QueueFullError / ClosingError without queueing anything. An empty queue takes
+   * any request, even one larger than maxQueue: refusing it then would refuse every retry too.
+   */
   submit(items: readonly I[]): Promise<O[]> {
     if (this.closing) return Promise.reject(new ClosingError('the server is shutting down'));
-    if (this.queue.length + items.length > this.o.maxQueue)
+    if (this.queue.length > 0 && this.queue.length + items.length > this.o.maxQueue)
       return Promise.reject(
         new QueueFullError(`queue full (${this.queue.length} of ${this.o.maxQueue} texts waiting)`),
       );

@@ -1,9 +1,14 @@
 // `cyclener serve`: one NerModel behind Fastify. JSON-schema validation of every body, one dynamic-batching queue for
 // all requests (src/serve/batcher.ts), clear 4xx for bad requests, 503 + Retry-After when the queue is full or the
-// server is draining, and a graceful close that lets in-flight requests finish.
+// server is draining, deadlines for slow clients, and a graceful close that lets in-flight requests finish.
 
+import * as http from 'node:http';
+import type { Socket } from 'node:net';
+import * as path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { NerEntity, NerModel } from '../api/ner-model';
+import { firstInvalidUtf8 } from '../data/readers';
+import type { ModelSource } from '../hub';
 import { utf16ToCodePoint } from '../t5/normalize';
 import { Batcher, ClosingError, QueueFullError, type BatcherStats } from './batcher';
 import { PAGE_HTML } from './page';
@@ -26,6 +31,15 @@ export interface ServeOptions {
   retryAfterS?: number;
   /** An origin allowed to call the API from a browser (CORS); off by default. */
   corsOrigin?: string;
+  /**
+   * Deadlines for slow clients (slowloris): the request headers (default 10 s), the whole request with its body
+   * (default 30 s), and an idle keep-alive connection between requests (default 5 s). The model's time is not counted.
+   */
+  headerTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Show the model's filesystem path in GET /v1/model (default: only its name, the folder's or the Hub id). */
+  showModelPath?: boolean;
   /** Each batch's size as it starts; a returned promise holds the batch until it settles (tests). */
   onBatch?: (size: number) => void | Promise<void>;
 }
@@ -49,11 +63,41 @@ const DEFAULTS = {
   maxTexts: 64,
   maxChars: 100_000,
   retryAfterS: 1,
+  headerTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 5_000,
+  showModelPath: false,
 };
+
+/** A model folder's name for clients: the folder, with the run folders above a run's s2e/ or best/s2e/. */
+function folderName(dir: string): string {
+  const parts = path
+    .resolve(dir)
+    .split(path.sep)
+    .filter((p) => p !== '');
+  let i = parts.length - 1;
+  while (i > 0 && (parts[i] === 's2e' || parts[i] === 'best')) i--;
+  return parts.slice(i).join('/');
+}
+
+/** Where a model came from, as clients see it: the Hub repo/revision/commit, else the folder's name; the path on request. */
+function publicSource(s: ModelSource, showPath: boolean): Record<string, string> {
+  const { path: p, ...hub } = s;
+  return { ...(s.repoId ? hub : { name: folderName(p) }), ...(showPath ? { path: p } : {}) };
+}
 
 export async function startServer(opts: ServeOptions): Promise<Server> {
   const o = { ...DEFAULTS, ...opts };
   const model = o.model;
+  for (const k of ['headerTimeoutMs', 'requestTimeoutMs', 'idleTimeoutMs'] as const)
+    if (!(Number.isInteger(o[k]) && o[k] >= 1))
+      throw new Error(`startServer: ${k} must be a positive integer, got ${o[k]}`);
+  // The headers are part of the request: a header deadline after the request's would never apply.
+  if (o.headerTimeoutMs > o.requestTimeoutMs)
+    throw new Error(
+      `startServer: the header timeout (${o.headerTimeoutMs} ms) must not exceed the request timeout (${o.requestTimeoutMs} ms)`,
+    );
+  const timedOut = `request not received in time (headers within ${o.headerTimeoutMs} ms, the whole request within ${o.requestTimeoutMs} ms)`;
   const batcher = new Batcher<string, NerEntity[]>((texts) => model.predict(texts, { batchSize: o.maxBatch }), {
     maxBatch: o.maxBatch,
     maxWaitMs: o.maxWaitMs,
@@ -64,8 +108,52 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
   const app = Fastify({
     bodyLimit: o.maxBodyBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Slow clients: Node answers 408 and closes a connection whose headers or request are late (checked every
+    // connectionsCheckingInterval, 30 s by default: far too coarse for these deadlines), and closes a kept-alive one
+    // idle for keepAliveTimeout. Fastify turns both requestTimeout and keepAliveTimeout off or up by default.
+    requestTimeout: o.requestTimeoutMs,
+    keepAliveTimeout: o.idleTimeoutMs,
+    http: {
+      headersTimeout: o.headerTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.headerTimeoutMs / 4))),
+    },
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, message] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, timedOut]
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'request headers too large']
+            : [400, `malformed HTTP request (${err.code ?? err.message})`];
+      const body = JSON.stringify({ error: message });
+      // Never after an answer has started on this connection: the raw bytes would corrupt it.
+      const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage?.headersSent === true;
+      if (socket.writable && !answering)
+        socket.end(
+          `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      else socket.destroy();
+    },
   });
   app.removeContentTypeParser('text/plain'); // JSON only: a text body is 415, not a string that fails the schema
+  // JSON as bytes, checked to be UTF-8 before it is parsed: decoding would turn invalid bytes into U+FFFD and tag
+  // text the client never sent (the CLI refuses such input files too).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = body as Buffer;
+    const bad = firstInvalidUtf8(buf);
+    if (bad >= 0) {
+      const byte = (buf[bad] as number).toString(16).padStart(2, '0');
+      const e = new Error(
+        `request body is not valid UTF-8 (byte 0x${byte} at offset ${bad}); send JSON encoded as UTF-8`,
+      ) as FastifyError;
+      e.statusCode = 400;
+      return done(e, undefined);
+    }
+    parseJson(req, buf.toString('utf8'), done);
+  });
   let closing = false;
   let inFlight = 0;
   let requests = 0;
@@ -118,10 +206,11 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     Object.keys(model.info.labels).length > 0 ? Object.keys(model.info.labels).sort() : [...model.info.types];
   app.get('/v1/model', async () => {
     const s = model.info.source;
+    const base = model.info.baseModel;
     return {
-      model: s.repoId ? `${s.repoId}${s.commit ? `@${s.commit}` : ''}` : s.path,
-      source: s,
-      baseModel: model.info.baseModel,
+      model: s.repoId ? `${s.repoId}${s.commit ? `@${s.commit}` : ''}` : folderName(s.path),
+      source: publicSource(s, o.showModelPath),
+      baseModel: base ? publicSource(base, o.showModelPath) : null,
       types: model.info.types,
       labels,
       prefix: model.info.prefix,
@@ -129,6 +218,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       maxSourceTokens: model.info.maxSourceTokens,
       overlapTokens: model.info.overlapTokens,
       limits: { maxBodyBytes: o.maxBodyBytes, maxTexts: o.maxTexts, maxChars: o.maxChars },
+      timeouts: { headerMs: o.headerTimeoutMs, requestMs: o.requestTimeoutMs, idleMs: o.idleTimeoutMs },
       batching: { maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue },
     };
   });

@@ -4,7 +4,13 @@ import { DataError } from '../../data/errors';
 import { jsonlRecord, readUtf8, sniffFormat, splitLines, type LabeledCorpus } from '../../data/readers';
 import { tokenizeText } from '../../data/detok';
 import type { Range } from '../../data/types';
-import { alignAll, predictWithModelDir, type SentenceIssues } from '../../cycle/predict';
+import {
+  alignPieces,
+  predictWithModelDir,
+  PREDICT_WINDOW,
+  type PiecedPrediction,
+  type SentenceIssues,
+} from '../../cycle/predict';
 import { modelDirArg } from '../model-arg';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { registerCommand, type Io } from '../registry';
@@ -89,7 +95,8 @@ registerCommand({
     const p = await predictWithModelDir(
       (await modelDirArg(f.model, '--model', io)) as string,
       input.sentences.map((s) => s.text),
-      predictOptions(f),
+      // A line longer than the model's input is split as NerModel.predict splits it, never cut.
+      { ...predictOptions(f), window: PREDICT_WINDOW },
     );
     // Every worker holds all outputs now; rank 0 writes them.
     await finishWorker();
@@ -103,7 +110,7 @@ registerCommand({
       io.err(`${input.sentences.length} sentences written to ${out}; ${issueSummary(p.issues)}`);
       return 0;
     }
-    const al = alignAll(input.sentences, p.seqs, p.verbalizer);
+    const al = input.sentences.map((s, i) => alignPieces(s, p.pieces[i] as PiecedPrediction, p.verbalizer));
     if (f.format === 'jsonl') {
       writeLines(
         out,

@@ -54,6 +54,31 @@ registerCommand({
       arg: 'ORIGIN',
       help: 'allow browser calls from this origin (CORS is off by default)',
     },
+    'header-timeout-ms': {
+      type: 'int',
+      arg: 'MS',
+      help: "longest a client may take to send a request's headers (then 408, connection closed)",
+      default: 10000,
+      range: AT_LEAST_1,
+    },
+    'request-timeout-ms': {
+      type: 'int',
+      arg: 'MS',
+      help: 'longest a client may take to send a whole request, body included (then 408); not the time on the model',
+      default: 30000,
+      range: AT_LEAST_1,
+    },
+    'idle-timeout-ms': {
+      type: 'int',
+      arg: 'MS',
+      help: 'a kept-alive connection idle this long between requests is closed',
+      default: 5000,
+      range: AT_LEAST_1,
+    },
+    'show-model-path': {
+      type: 'boolean',
+      help: "show the model's filesystem path in GET /v1/model (default: its folder name or Hub id only)",
+    },
     'no-ground': { type: 'boolean', help: 'plain decoding: S2E may emit any text (grounded decoding is the default)' },
     'max-new-tokens': {
       type: 'int',
@@ -76,6 +101,10 @@ registerCommand({
     'Runs until SIGTERM or SIGINT: then new requests get 503, requests already received finish, and the process exits 0.',
   async run(args: ParsedArgs, io: Io): Promise<number> {
     const f = args.flags;
+    if ((num(f['header-timeout-ms']) as number) > (num(f['request-timeout-ms']) as number))
+      throw new UsageError(
+        `--header-timeout-ms ${num(f['header-timeout-ms'])} must not exceed --request-timeout-ms ${num(f['request-timeout-ms'])} (the headers are part of the request)`,
+      );
     const dir = (await modelDirArg(str(f.model), '--model', io)) as string;
     let model: NerModel;
     try {
@@ -101,6 +130,10 @@ registerCommand({
         maxTexts: num(f['max-texts']) as number,
         maxChars: num(f['max-chars']) as number,
         maxBodyBytes: num(f['max-body-bytes']) as number,
+        headerTimeoutMs: num(f['header-timeout-ms']) as number,
+        requestTimeoutMs: num(f['request-timeout-ms']) as number,
+        idleTimeoutMs: num(f['idle-timeout-ms']) as number,
+        showModelPath: f['show-model-path'] === true,
         ...(str(f['cors-origin']) ? { corsOrigin: str(f['cors-origin']) as string } : {}),
       });
       io.out(
