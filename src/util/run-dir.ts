@@ -28,6 +28,8 @@ export interface RunDirSpec {
   markers: readonly string[];
   /** Entries --force deletes (the previous run's files that would mislead). */
   clear: readonly string[];
+  /** False for a command without --resume (train-supervised): the refusal then suggests only --force. */
+  resumable?: boolean;
 }
 
 export interface RunDir {
@@ -77,8 +79,11 @@ export function openRunDir(
     for (const note of recoverSwaps(dir)) o.log(`${dir}: ${note}`);
     const previous = spec.markers.filter((m) => fs.existsSync(path.join(dir, m)));
     if (previous.length > 0 && !o.resume && !o.force) {
+      const deletes = `(deletes ${spec.clear.join(', ')})`;
       throw new RunDirError(
-        `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --resume to continue it, or --force to start over (deletes ${spec.clear.join(', ')})`,
+        spec.resumable === false
+          ? `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --force to start over ${deletes} (${spec.command} cannot resume), or choose another output folder`
+          : `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --resume to continue it, or --force to start over ${deletes}`,
         2,
       );
     }

@@ -43,7 +43,7 @@ registerCommand({
   run(args, io: Io): number {
     const f = args.flags;
     const gold = readLabeledWithFlags(f.gold, f, f['gold-format']);
-    const v = chooseVerbalizer(f, corpusLabels(gold));
+    const v = chooseVerbalizer(f, corpusLabels(gold), undefined, { warn: (l) => io.err(l), corpora: [gold] });
     const q = readQFile(f.q, v.wordSet());
     const g = new Gazetteer(q);
     const { preds, report } = scoreLexicalMatcher(g, gold, v);

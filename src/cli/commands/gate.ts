@@ -118,7 +118,10 @@ registerCommand({
       throw new UsageError(`--dev ${devFile} looks like a test split; the gate selects models, so it runs on dev only`);
     const train = readLabeledWithFlags(trainFile, f);
     const devAll = readLabeledWithFlags(devFile, f);
-    const v = chooseVerbalizer(f, [...corpusLabels(train), ...corpusLabels(devAll)]);
+    const v = chooseVerbalizer(f, [...corpusLabels(train), ...corpusLabels(devAll)], undefined, {
+      warn: (l) => io.err(l),
+      corpora: [train, devAll],
+    });
     const s: GateSettings = {
       num: f.num,
       steps: f.steps,
