@@ -191,6 +191,10 @@ test('makeConfig checks every key of a config file for type and value, naming th
   const bad = (over: Record<string, unknown>, message: string) =>
     assert.throws(() => makeConfig(over as never, 'run.json'), { message });
   bad({ selectOn: 'dev_f1' }, 'run.json: selectOn must be dev-e-loss or dev-f1, got "dev_f1"');
+  for (const v of [null, 5, ['selectOn']])
+    assert.throws(() => makeConfig(v as never, 'run.json'), {
+      message: `run.json: must be a JSON object {"key": value, ...}, got ${JSON.stringify(v)}`,
+    });
   bad({ grounded: 'no' }, 'run.json: grounded must be true or false, got "no"');
   bad({ groundedEval: 0 }, 'run.json: groundedEval must be true or false, got 0');
   bad({ cycleAllowEmpty: null }, 'run.json: cycleAllowEmpty must be true or false, got null');

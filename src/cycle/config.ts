@@ -290,6 +290,7 @@ function keyProblem(c: CycleConfig, k: keyof CycleConfig): string | null {
  * Errors name `source` (the file), the key, the value and what is allowed.
  */
 export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): CycleConfig {
+  if (!isObject(over)) throw new Error(`${source}: must be a JSON object {"key": value, ...}, got ${shown(over)}`);
   for (const k of Object.keys(over))
     if (!(k in DEFAULT_CONFIG))
       throw new Error(`${source}: unknown key "${k}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
