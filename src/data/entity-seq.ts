@@ -22,7 +22,7 @@ export interface ParsedSequence {
   untyped: string[];
 }
 
-/** <none>, </s>, <pad>, <unk>, <extra_id_0>: markers of the format or the tokenizer, never a name or a type. */
+/** <none>, </s>, <pad>, <unk>, <extra_id_0>: markers of the format or tokenizer, never a name or type in a file. */
 const SPECIAL_TOKEN = /^(<none>|<\/s>|<s>|<pad>|<unk>|<extra_id_\d+>)$/i;
 
 /** Serialise entities; throws when a surface or type cannot be represented. */
@@ -45,9 +45,11 @@ export function formatEntitySequence(entities: readonly SeqEntity[]): string {
 /**
  * Parse model output or a Q line. Tolerant of spacing around <sep> ("EU<sep> organization").
  * Problems reported: odd number of fields, empty surface or type, unknown type (when `types` is
- * given, compared after lower-casing and collapsing spaces). Only well-formed entities are kept.
+ * given, compared after lower-casing and collapsing spaces), and with `inFile` a special token as a surface or type
+ * (model output keeps such an entity: it was predicted, and scores as a wrong prediction). Only well-formed entities
+ * are kept.
  */
-export function parseEntitySequence(text: string, types?: ReadonlySet<string>): ParsedSequence {
+export function parseEntitySequence(text: string, types?: ReadonlySet<string>, inFile = false): ParsedSequence {
   const t = text.trim();
   if (t === '' || t === NONE_LINE) return { entities: [], problems: [], untyped: [] };
   const fields = t.split(/\s*<sep>\s*/);
@@ -68,7 +70,7 @@ export function parseEntitySequence(text: string, types?: ReadonlySet<string>): 
       problems.push(`entity ${n}: empty surface`);
       continue;
     }
-    if (SPECIAL_TOKEN.test(surface) || SPECIAL_TOKEN.test(type)) {
+    if (inFile && (SPECIAL_TOKEN.test(surface) || SPECIAL_TOKEN.test(type))) {
       const [what, v] = SPECIAL_TOKEN.test(surface) ? ['surface', surface] : ['type', type];
       problems.push(
         `entity ${n}: ${what} "${v}" is a special token (a line holding only ${NONE_LINE} means no entities)`,
@@ -102,7 +104,7 @@ export function parseQLine(line: string, types?: ReadonlySet<string>): ParsedSeq
       problems: [`empty line (write ${NONE_LINE} for a sentence without entities)`],
       untyped: [],
     };
-  return parseEntitySequence(line, types);
+  return parseEntitySequence(line, types, true);
 }
 
 export function normType(t: string): string {
