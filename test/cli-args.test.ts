@@ -7,6 +7,7 @@ import { formatHelp, parseArgs, UsageError, type FlagSpec } from '../src/cli/arg
 import { listCommands } from '../src/cli/registry';
 import { CONFIG_RANGES, DEFAULT_CONFIG, makeConfig } from '../src/cycle/config';
 import { describeRange, inRange, rangeProblem } from '../src/data/range';
+import { parseSeeds } from '../src/experiments/plan';
 
 const FLAGS: Record<string, FlagSpec> = {
   steps: { type: 'int', arg: 'N', help: 'steps', range: { min: 1 } },
@@ -47,9 +48,45 @@ test('parseArgs: below the minimum, above the maximum and on an exclusive bound 
 test('parseArgs: int vs number, and non-numbers', () => {
   usage(['--steps', '2.5'], '--steps needs an integer, got "2.5"');
   assert.equal(parse('--lr', '2.5').lr, 2.5);
-  usage(['--lr', 'fast'], '--lr needs a number, got "fast"');
-  usage(['--lr', 'Infinity'], '--lr needs a number, got "Infinity"');
-  usage(['--column', 'NaN'], '--column needs a number, got "NaN"');
+  usage(['--lr', 'fast'], '--lr needs a decimal number (e.g. 16, 0.001, 5e-4), got "fast"');
+  usage(['--lr', 'Infinity'], '--lr needs a decimal number (e.g. 16, 0.001, 5e-4), got "Infinity"');
+  usage(['--column', 'NaN'], '--column needs a decimal number (e.g. 16, 0.001, 5e-4), got "NaN"');
+});
+
+test('parseArgs: numbers in decimal notation only (0x10 is not 16)', () => {
+  assert.deepEqual(parse('--lr', '5e-4', '--steps', '16', '--target', '0.001', '--column', '-2'), {
+    lr: 5e-4,
+    steps: 16,
+    target: 0.001,
+    column: -2,
+    dropout: 0.1,
+  });
+  assert.equal(parse('--lr', '.5').lr, 0.5);
+  assert.equal(parse('--lr', '2.').lr, 2);
+  assert.equal(parse('--lr', '1E-3').lr, 1e-3);
+  assert.equal(parse('--steps', '1e3').steps, 1000);
+  for (const raw of [
+    '0x10',
+    '0X10',
+    '0o17',
+    '0b11',
+    '',
+    ' ',
+    ' 5',
+    '5 ',
+    '\t5',
+    '-Infinity',
+    '1_000',
+    '1e',
+    '.',
+    '5e-4x',
+  ])
+    usage(['--lr', raw], `--lr needs a decimal number (e.g. 16, 0.001, 5e-4), got "${raw}"`);
+  usage(['--steps=0x10'], '--steps needs a decimal number (e.g. 16, 0.001, 5e-4), got "0x10"');
+  assert.deepEqual(parseSeeds('1, 2,3'), [1, 2, 3]);
+  assert.throws(() => parseSeeds('1,0x10'), {
+    message: '--seeds needs comma-separated non-negative integers, got "1,0x10"',
+  });
 });
 
 test('formatHelp shows each range next to the default; an unbounded flag shows none', () => {
@@ -148,4 +185,59 @@ test('makeConfig checks every numeric key with the same rules, naming the file a
     .map(([k]) => k)
     .sort();
   assert.deepEqual(Object.keys(CONFIG_RANGES).sort(), numericKeys);
+});
+
+test('makeConfig checks every key of a config file for type and value, naming the file, the key, the value and what is allowed', () => {
+  const bad = (over: Record<string, unknown>, message: string) =>
+    assert.throws(() => makeConfig(over as never, 'run.json'), { message });
+  bad({ selectOn: 'dev_f1' }, 'run.json: selectOn must be dev-e-loss or dev-f1, got "dev_f1"');
+  for (const v of [null, 5, ['selectOn']])
+    assert.throws(() => makeConfig(v as never, 'run.json'), {
+      message: `run.json: must be a JSON object {"key": value, ...}, got ${JSON.stringify(v)}`,
+    });
+  bad({ grounded: 'no' }, 'run.json: grounded must be true or false, got "no"');
+  bad({ groundedEval: 0 }, 'run.json: groundedEval must be true or false, got 0');
+  bad({ cycleAllowEmpty: null }, 'run.json: cycleAllowEmpty must be true or false, got null');
+  bad({ onCollapse: 'panic' }, 'run.json: onCollapse must be warn, stop or rollback, got "panic"');
+  bad({ warmupDirections: 'all' }, 'run.json: warmupDirections must be both, s2e or e2s, got "all"');
+  bad({ precision: 'fp16' }, 'run.json: precision must be bf16 or fp32, got "fp16"');
+  bad({ s2ePrefix: 3 }, 'run.json: s2ePrefix must be a string, got 3');
+  bad({ lrS2E: '3e-4' }, 'run.json: lrS2E must be a number > 0, got "3e-4"');
+  bad({ types: 'person' }, 'run.json: types must be null or an array of type words, got "person"');
+  bad({ types: ['person', ''] }, 'run.json: types[1] must be a non-empty type word without <sep>, got ""');
+  bad(
+    { verbalizer: ['PER'] },
+    'run.json: verbalizer must be null or an object {"LABEL": "type word", ...}, got ["PER"]',
+  );
+  bad({ verbalizer: { PER: 1 } }, 'run.json: verbalizer.PER must be a string, got 1');
+  bad(
+    { baseModels: { s2e: 'x' } },
+    'run.json: baseModels must be null or {"s2e": {"path": ...}, "e2s": {"path": ...}}, got {"s2e":"x"}',
+  );
+  bad({ evalDecode: 'greedy' }, 'run.json: evalDecode must be an object with maxNewTokens, got "greedy"');
+  bad(
+    { e2sDecode: { maxNewTokens: 8, doSample: 'yes' } },
+    'run.json: e2sDecode.doSample must be true or false, got "yes"',
+  );
+  bad(
+    { evalDecode: { maxNewTokens: 8, beams: 2 } },
+    'run.json: evalDecode: unknown key "beams" (known: maxNewTokens, numBeams, doSample, temperature, topP, topK, noRepeatNgramSize, repetitionPenalty)',
+  );
+  // Every key is checked: a value of the wrong kind is refused for each, naming it.
+  for (const k of Object.keys(DEFAULT_CONFIG))
+    assert.throws(
+      () => makeConfig({ [k]: { bogus: true } } as never, 'run.json'),
+      (e: unknown) => e instanceof Error && e.message.startsWith(`run.json: ${k}`) && !/internal/.test(e.message),
+      k,
+    );
+  // Valid values of every kind pass.
+  const ok = makeConfig({
+    selectOn: 'dev-f1',
+    grounded: false,
+    types: ['person'],
+    verbalizer: { PER: 'person' },
+    baseModels: { s2e: { path: 'a' }, e2s: { path: 'b', repoId: 'x/y', revision: 'main', commit: 'c' } },
+    e2sDecode: { maxNewTokens: 8, doSample: true, topK: 5 },
+  });
+  assert.equal(ok.selectOn, 'dev-f1');
 });

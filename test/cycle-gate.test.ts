@@ -119,3 +119,73 @@ test('cli: gate (Lexical Matcher row, model rows = evaluate --model, reuse, erro
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('cli: gate reuses a row only for the same data and settings; stale or damaged rows are redone, saying why', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-gate-key-'));
+  try {
+    const { base } = tinySyntheticBase(root);
+    const train = path.join(root, 'train.txt');
+    const dev = path.join(root, 'dev.txt');
+    fs.writeFileSync(
+      train,
+      conll([
+        ['Paris I-LOC', 'is O', 'nice O'],
+        ['Obama I-PER', 'visited O', 'Rome I-LOC'],
+      ]),
+    );
+    fs.writeFileSync(dev, conll([['Paris I-LOC', 'and O', 'Obama I-PER']]));
+    const out = path.join(root, 'gate');
+    const args = ['gate', '--base-model', base, '--train', train, '--dev', dev, '--num', '2', '--steps', '2'];
+    args.push('--batch', '2', '--max-new-tokens', '8', '--out', out);
+    const row = () => (JSON.parse(fs.readFileSync(path.join(out, 'gate.json'), 'utf8')) as { rows: GateRow[] }).rows;
+    let r = await cli(args);
+    assert.equal(r.code, 0, r.err);
+    r = await cli(args);
+    assert.match(r.err, /base: reusing/);
+
+    // Other dev data under the same name (e.g. WNUT-17 copied over CoNLL): redone, not the old F1 printed.
+    fs.writeFileSync(
+      dev,
+      conll([
+        ['Rome I-LOC', 'calls O', 'Paris I-LOC'],
+        ['Obama I-PER', 'left O'],
+      ]),
+    );
+    r = await cli(args);
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.err,
+      /base: redoing: \S+base\/gate\.json is stale \(--dev: dev\.txt changed \(sha256 [0-9a-f]{12}… → [0-9a-f]{12}…\)\)\n/,
+    );
+    assert.match(r.err, /base: fine-tuning/);
+    const ev = await cli([
+      ...['evaluate', '--gold', dev, '--model', path.join(out, 'base'), '--max-new-tokens', '8', '--json'],
+    ]);
+    assert.equal(ev.code, 0, ev.err);
+    assert.equal(row()[1]!.exact.f1, (JSON.parse(ev.out) as { exact: { micro: { f1: number } } }).exact.micro.f1);
+    // Other training data: redone.
+    fs.appendFileSync(train, '\nLondon X X I-LOC\n');
+    r = await cli(args);
+    assert.match(r.err, /base: redoing: \S+ is stale \(--train: train\.txt changed/);
+    // A setting: redone, naming it.
+    r = await cli([...args, '--lr', '1e-3']);
+    assert.match(r.err, /base: redoing: \S+ is stale \(lr 0\.0005 → 0\.001\)/);
+
+    // Damaged: cut short, or a field missing.
+    const g = path.join(out, 'base', 'gate.json');
+    const text = fs.readFileSync(g, 'utf8');
+    fs.writeFileSync(g, text.slice(0, text.length >> 1));
+    r = await cli([...args, '--lr', '1e-3']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /base: redoing: \S+base\/gate\.json is damaged \(not valid JSON/);
+    const saved = JSON.parse(fs.readFileSync(g, 'utf8')) as Record<string, unknown>;
+    delete saved.exact;
+    fs.writeFileSync(g, JSON.stringify(saved));
+    r = await cli([...args, '--lr', '1e-3']);
+    assert.match(r.err, /base: redoing: \S+ is damaged \(field exact\.precision is missing or not a number\)/);
+    r = await cli([...args, '--lr', '1e-3']);
+    assert.match(r.err, /base: reusing/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -11,6 +11,9 @@ import {
 } from '../src/eval/metrics';
 import { formatReport } from '../src/eval/report';
 import { Rng } from '../src/data/rng';
+import { readJsonlText } from '../src/data/readers';
+import { defaultVerbalizer } from '../src/data/verbalizer';
+import { compareSequences } from '../src/eval/compare';
 
 const fromTags = (gold: string[], pred: string[]): EvalSentence => ({
   gold: conllevalChunks(gold),
@@ -146,4 +149,35 @@ test('sentences-with-entities variant drops sentences without gold mentions', ()
 test('no predictions and no gold give zeros, not NaN', () => {
   const r = evaluate([{ gold: [], pred: [] }]);
   assert.deepEqual([r.exact.micro.precision, r.exact.micro.recall, r.exact.micro.f1, r.exact.macro.f1], [0, 0, 0, 0]);
+});
+
+test('a dangling surface in a generated sequence (a name without a type) counts as a wrong prediction', () => {
+  // Gold: John PER, Narnia LOC. Predicted: John person (right) and "Narnia <sep>" / "Narnia" (no type: wrong).
+  // exact and bag: correct 1, pred 2, gold 2 -> P 1/2, R 1/2, F1 1/2 (not P 1, F1 2/3 as if Narnia were not said).
+  const gold = readJsonlText(
+    'gold.jsonl',
+    JSON.stringify({
+      text: 'John visited Narnia',
+      entities: [
+        { start: 0, end: 4, label: 'PER' },
+        { start: 13, end: 19, label: 'LOC' },
+      ],
+    }),
+  );
+  for (const line of ['John <sep> person <sep> Narnia <sep>', 'John <sep> person <sep> Narnia']) {
+    const cmp = compareSequences(gold, 'pred.txt', [line], defaultVerbalizer('conll2003'));
+    const r = evaluate(cmp.sentences);
+    for (const t of [r.exact, r.bag]) {
+      assert.deepEqual(
+        { c: t.micro.correct, p: t.micro.pred, g: t.micro.gold },
+        { c: 1, p: 2, g: 2 },
+        `${line}: ${JSON.stringify(t.micro)}`,
+      );
+      assert.equal(t.micro.precision, 0.5);
+      assert.equal(t.micro.recall, 0.5);
+      assert.equal(t.micro.f1, 0.5);
+    }
+    assert.equal(cmp.malformed, 1);
+    assert.equal(r.errors.spurious, 1);
+  }
 });

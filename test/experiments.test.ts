@@ -511,3 +511,52 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   assert.equal(supRes.training?.steps, 4);
   assert.ok(supRes.training?.bestStep === 2 || supRes.training?.bestStep === 4);
 });
+
+test('runner: result.json is reused only when whole and from the same inputs; a damaged or stale one is redone', async () => {
+  const dataDir = path.join(root, 'data-key');
+  fs.mkdirSync(path.join(dataDir, 'conll2003'), { recursive: true });
+  for (const s of ['train', 'dev', 'test']) fs.copyFileSync(FIXTURE, path.join(dataDir, 'conll2003', `${s}.txt`));
+  const [cell] = filterCells(
+    planExperiment('table6', { preset: 'smoke', seeds: [1], dataDir }),
+    'conll2003/1k-1k-gq/lexical',
+  );
+  const lines: string[] = [];
+  const ctx = { ...ctxFor(path.join(root, 'out-key', 'smoke'), dataDir), log: (l: string) => void lines.push(l) };
+  const dir = cellDir(ctx, cell!);
+  const resultFile = path.join(dir, 'result.json');
+  const stages = () => (JSON.parse(fs.readFileSync(resultFile, 'utf8')) as CellResult).commands.map((c) => c.stage);
+  assert.equal((await runCell(cell!, ctx)).outcome, 'done');
+  assert.deepEqual(await runCell(cell!, ctx), { outcome: 'skipped: done' });
+
+  // Cut short (a kill, a full disk): not "skipped: done" but evaluated again; the data stage is still good.
+  const whole = fs.readFileSync(resultFile, 'utf8');
+  fs.writeFileSync(resultFile, whole.slice(0, whole.length >> 1));
+  lines.length = 0;
+  let r = await runCell(cell!, ctx);
+  assert.equal(r.outcome, 'done', r.message);
+  assert.match(lines.join('\n'), /lexical\/seed1: redoing: \S+result\.json is damaged \(not valid JSON/);
+  assert.deepEqual(stages(), ['data', 'evaluate', 'evaluate']);
+  // Parsable but without its scores: damaged too.
+  const res = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(resultFile, JSON.stringify({ ...res, test: {} }));
+  lines.length = 0;
+  assert.equal((await runCell(cell!, ctx)).outcome, 'done');
+  assert.match(
+    lines.join('\n'),
+    /redoing: \S+result\.json is damaged \(field test\.sentences is missing or not a number\)/,
+  );
+
+  // The test split changes: the cached result is stale, and so are the cell's stages (all run again).
+  const test = path.join(dataDir, 'conll2003', 'test.txt');
+  fs.writeFileSync(test, fs.readFileSync(FIXTURE, 'utf8').split('\n').slice(0, 12).join('\n') + '\n');
+  lines.length = 0;
+  r = await runCell(cell!, ctx);
+  assert.equal(r.outcome, 'done', r.message);
+  assert.match(
+    lines.join('\n'),
+    /lexical\/seed1: redoing its stages: \S+cell\.json is stale \(test split: test\.txt changed \(sha256 [0-9a-f]{12}… → [0-9a-f]{12}…\)\)/,
+  );
+  assert.deepEqual(stages(), ['data', 'evaluate']);
+  assert.equal((JSON.parse(fs.readFileSync(resultFile, 'utf8')) as CellResult).test.sentences, 1);
+  assert.deepEqual(await runCell(cell!, ctx), { outcome: 'skipped: done' });
+});

@@ -34,6 +34,7 @@ export function buildData(o: BuildDataOptions): BuildResult {
   const train = typeof o.train === 'string' ? readLabeled(o.train) : o.train;
   const dev = o.dev === undefined ? undefined : typeof o.dev === 'string' ? readLabeled(o.dev) : o.dev;
   const labels = [...train.sentences, ...(dev?.sentences ?? [])].flatMap((s) => s.entities.map((e) => e.label));
+  const guessed = o.verbalizer === undefined ? verbalizerForLabels(labels) : undefined;
   const v =
     o.verbalizer instanceof Verbalizer
       ? o.verbalizer
@@ -41,7 +42,7 @@ export function buildData(o: BuildDataOptions): BuildResult {
         ? defaultVerbalizer(o.verbalizer)
         : o.verbalizer
           ? new Verbalizer(o.verbalizer)
-          : verbalizerForLabels(labels).verbalizer;
+          : guessed!.verbalizer;
   const opts: BuildOptions = {
     train,
     mode: o.mode,
@@ -57,5 +58,10 @@ export function buildData(o: BuildDataOptions): BuildResult {
     ...(o.dataset ? { dataset: o.dataset } : {}),
     ...(o.vectorsFile ? { vectorsFile: o.vectorsFile } : {}),
   };
-  return buildFiles(o.out, opts);
+  const r = buildFiles(o.out, opts);
+  for (const l of guessed?.unknown ?? [])
+    r.notices.push(
+      `label "${l}" has no word in the ${guessed!.dataset} verbaliser: its type word is "${v.verbalize(l)}"`,
+    );
+  return r;
 }

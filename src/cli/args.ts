@@ -1,10 +1,10 @@
 // Minimal flag parser for the CLI: --flag value, --flag=value, boolean --flag, positionals.
-// Unknown flags, missing values and bad numbers (not a number, not an integer, outside the flag's declared range)
+// Unknown flags, missing values and bad numbers (not decimal notation, not an integer, outside the declared range)
 // are UsageErrors (one line, exit code 2). Old flag names (`aliases`) and retired flags (`deprecated`) still parse,
 // with a warning. `ParsedArgs<F>.flags` is typed from the spec table F: a flag with a default or `required` is never
 // undefined, so commands read `f.batch` as a number without casts.
 
-import { describeRange, rangeProblem, type Range } from '../data/range';
+import { describeRange, parseDecimal, rangeProblem, type Range } from '../data/range';
 
 export {
   ANY,
@@ -147,8 +147,8 @@ function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
   if (spec.choices && !spec.choices.includes(raw))
     throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}; got "${raw}"`);
   if (spec.type === 'string') return raw;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got "${raw}"`);
+  const n = parseDecimal(raw);
+  if (n === null) throw new UsageError(`--${name} needs a decimal number (e.g. 16, 0.001, 5e-4), got "${raw}"`);
   if (spec.type === 'int' && !Number.isInteger(n)) throw new UsageError(`--${name} needs an integer, got "${raw}"`);
   const problem = spec.range ? rangeProblem(n, spec.range, spec.type === 'int') : null;
   if (problem) throw new UsageError(`--${name} ${problem}`);

@@ -91,11 +91,25 @@ export function readLabeledWithFlags(file: string, flags: Record<string, FlagVal
   });
 }
 
-/** --verbalizer FILE, else --dataset NAME, else the default whose labels cover the corpus. */
+/** "FILE:LINE" of the first mention labelled `label` in the corpora (token files: the line of its first token). */
+export function labelSite(corpora: readonly LabeledCorpus[], label: string): string | undefined {
+  for (const c of corpora)
+    for (const s of c.sentences) {
+      const e = s.entities.find((x) => x.label === label);
+      if (e && s.source) return `${s.source.file}:${s.source.line + (c.format === 'jsonl' ? 0 : e.start)}`;
+    }
+  return undefined;
+}
+
+/**
+ * --verbalizer FILE, else --dataset NAME, else the default that knows the corpus's labels. Labels that default does not
+ * know get their fallback word, each with a warning naming where it occurs (`notes`: the corpora the labels come from).
+ */
 export function chooseVerbalizer(
   flags: Record<string, FlagValue>,
   labels: Iterable<string>,
   dataset?: string,
+  notes?: { warn: (line: string) => void; corpora: readonly LabeledCorpus[] },
 ): Verbalizer {
   const file = str(flags.verbalizer);
   const ds = str(flags.dataset) ?? dataset;
@@ -106,7 +120,17 @@ export function chooseVerbalizer(
     throw new UsageError(
       `no default verbaliser for dataset "${ds}" (known: ${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); pass --verbalizer FILE`,
     );
-  else v = verbalizerForLabels(labels).verbalizer;
+  else {
+    const guessed = verbalizerForLabels(labels);
+    v = guessed.verbalizer;
+    const known = Object.keys(DEFAULT_VERBALIZERS[guessed.dataset ?? ''] ?? {});
+    for (const l of guessed.unknown) {
+      const site = notes ? labelSite(notes.corpora, l) : undefined;
+      notes?.warn(
+        `warning: ${site ? `${site}: ` : ''}label "${l}" has no word in the ${guessed.dataset} verbaliser (${known.join(', ')}): its type word is "${v.verbalize(l)}"; the other labels keep theirs (pass --verbalizer FILE to choose)`,
+      );
+    }
+  }
   const missing = [...new Set(labels)].filter((l) => !v.has(l));
   if (missing.length > 0)
     throw new UsageError(

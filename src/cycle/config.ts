@@ -2,7 +2,7 @@
 
 import { DEFAULT_E2S_PREFIX, DEFAULT_S2E_PREFIX, type ModelMeta } from './model-io';
 import type { DecodeConfig } from './seq2seq';
-import { DEFAULT_PRECISION, isPrecision, type Precision } from '../t5/precision';
+import { DEFAULT_PRECISION, PRECISIONS, type Precision } from '../t5/precision';
 import {
   AT_LEAST_1,
   FRACTION,
@@ -214,37 +214,108 @@ const DECODE_RANGES: Record<
   noRepeatNgramSize: { range: NON_NEGATIVE, int: true },
   repetitionPenalty: { range: POSITIVE, int: false },
 };
+const DECODE_KEYS: readonly (keyof DecodeConfig)[] = [
+  'maxNewTokens',
+  'numBeams',
+  'doSample',
+  'temperature',
+  'topP',
+  'topK',
+  'noRepeatNgramSize',
+  'repetitionPenalty',
+];
 
-/** Defaults overridden by a partial config (e.g. a run.json), with the keys checked. */
+type EnumKey = 'onCollapse' | 'selectOn' | 'warmup' | 'warmupDirections' | 'eCycleFilter' | 'precision';
+/** Allowed values of every string-valued key that is a choice. */
+export const CONFIG_CHOICES: { readonly [K in EnumKey]: readonly CycleConfig[K][] } = {
+  onCollapse: ['warn', 'stop', 'rollback'],
+  selectOn: SELECT_ON,
+  warmup: ['none', 'fragments', 'lexical'],
+  warmupDirections: ['both', 's2e', 'e2s'],
+  eCycleFilter: ['none', 'copied'],
+  precision: PRECISIONS,
+};
+const BOOLEAN_KEYS = ['grounded', 'cycleAllowEmpty', 'groundedEval'] as const;
+const STRING_KEYS = ['s2ePrefix', 'e2sPrefix'] as const;
+
+const shown = (v: unknown) => JSON.stringify(v) ?? String(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** "a, b or c" */
+const alternatives = (xs: readonly string[]) =>
+  xs.length === 1 ? xs[0]! : `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]!}`;
+
+/** What is wrong with one key's value (type and allowed values), as "KEY must be ..., got ..."; null when fine. */
+function keyProblem(c: CycleConfig, k: keyof CycleConfig): string | null {
+  const v: unknown = c[k];
+  if (k in CONFIG_RANGES) {
+    const r = CONFIG_RANGES[k as NumericKey];
+    const p = rangeProblem(v, r.range, r.int);
+    return p && `${k} ${p}`;
+  }
+  if (k in CONFIG_CHOICES) {
+    const allowed = CONFIG_CHOICES[k as EnumKey] as readonly unknown[];
+    return allowed.includes(v) ? null : `${k} must be ${alternatives(allowed as string[])}, got ${shown(v)}`;
+  }
+  if ((BOOLEAN_KEYS as readonly string[]).includes(k))
+    return typeof v === 'boolean' ? null : `${k} must be true or false, got ${shown(v)}`;
+  if ((STRING_KEYS as readonly string[]).includes(k))
+    return typeof v === 'string' ? null : `${k} must be a string, got ${shown(v)}`;
+  switch (k) {
+    case 's2eDecode':
+    case 'e2sDecode':
+    case 'evalDecode': {
+      if (!isObject(v)) return `${k} must be an object with maxNewTokens, got ${shown(v)}`;
+      const unknown = Object.keys(v).find((f) => !(DECODE_KEYS as readonly string[]).includes(f));
+      if (unknown !== undefined) return `${k}: unknown key "${unknown}" (known: ${DECODE_KEYS.join(', ')})`;
+      const p = rangeProblem(v.maxNewTokens, AT_LEAST_1, true);
+      if (p) return `${k}.maxNewTokens ${p}`;
+      if (v.doSample !== undefined && typeof v.doSample !== 'boolean')
+        return `${k}.doSample must be true or false, got ${shown(v.doSample)}`;
+      for (const [f, r] of Object.entries(DECODE_RANGES)) {
+        const problem = v[f] === undefined ? null : rangeProblem(v[f], r.range, r.int);
+        if (problem) return `${k}.${f} ${problem}`;
+      }
+      return null;
+    }
+    case 'types': {
+      if (v === null) return null;
+      if (!Array.isArray(v)) return `types must be null or an array of type words, got ${shown(v)}`;
+      const i = v.findIndex((t) => typeof t !== 'string' || t.trim() === '' || t.includes('<sep>'));
+      return i < 0 ? null : `types[${i}] must be a non-empty type word without <sep>, got ${shown(v[i])}`;
+    }
+    case 'verbalizer': {
+      if (v === null) return null;
+      if (!isObject(v)) return `verbalizer must be null or an object {"LABEL": "type word", ...}, got ${shown(v)}`;
+      const bad = Object.entries(v).find(([, w]) => typeof w !== 'string');
+      return bad ? `verbalizer.${bad[0]} must be a string, got ${shown(bad[1])}` : null;
+    }
+    case 'baseModels': {
+      const source = (m: unknown) =>
+        isObject(m) &&
+        typeof m.path === 'string' &&
+        ['repoId', 'revision', 'commit'].every((f) => m[f] === undefined || typeof m[f] === 'string');
+      return v === null || (isObject(v) && source(v.s2e) && source(v.e2s))
+        ? null
+        : `baseModels must be null or {"s2e": {"path": ...}, "e2s": {"path": ...}}, got ${shown(v)}`;
+    }
+  }
+  return `${k}: no rule to check it (internal)`;
+}
+
+/**
+ * Defaults overridden by a partial config (e.g. a run.json): the one place where every key is checked, for its type
+ * and its allowed values, so a config file cannot set a value the flags would refuse (e.g. "selectOn": "dev_f1").
+ * Errors name `source` (the file), the key, the value and what is allowed.
+ */
 export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): CycleConfig {
+  if (!isObject(over)) throw new Error(`${source}: must be a JSON object {"key": value, ...}, got ${shown(over)}`);
   for (const k of Object.keys(over))
     if (!(k in DEFAULT_CONFIG))
       throw new Error(`${source}: unknown key "${k}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
   const c = { ...DEFAULT_CONFIG, ...over };
-  for (const k of ['s2eDecode', 'e2sDecode', 'evalDecode'] as const) {
-    const d = c[k];
-    if (!d || typeof d !== 'object') throw new Error(`${source}: ${k} must be an object with maxNewTokens`);
-    const p = rangeProblem(d.maxNewTokens, AT_LEAST_1, true);
-    if (p) throw new Error(`${source}: ${k}.maxNewTokens ${p}`);
-    for (const [f, r] of Object.entries(DECODE_RANGES)) {
-      const v = (d as unknown as Record<string, unknown>)[f];
-      const problem = v === undefined ? null : rangeProblem(v, r.range, r.int);
-      if (problem) throw new Error(`${source}: ${k}.${f} ${problem}`);
-    }
+  for (const k of Object.keys(DEFAULT_CONFIG) as (keyof CycleConfig)[]) {
+    const p = keyProblem(c, k);
+    if (p) throw new Error(`${source}: ${p}`);
   }
-  for (const [k, r] of Object.entries(CONFIG_RANGES)) {
-    const p = rangeProblem(c[k as NumericKey], r.range, r.int);
-    if (p) throw new Error(`${source}: ${k} ${p}`);
-  }
-  if (!['warn', 'stop', 'rollback'].includes(c.onCollapse))
-    throw new Error(`${source}: onCollapse must be warn, stop or rollback`);
-  if (!['none', 'fragments', 'lexical'].includes(c.warmup))
-    throw new Error(`${source}: warmup must be none, fragments or lexical`);
-  if (!['both', 's2e', 'e2s'].includes(c.warmupDirections))
-    throw new Error(`${source}: warmupDirections must be both, s2e or e2s`);
-  if (!(SELECT_ON as readonly string[]).includes(c.selectOn))
-    throw new Error(`${source}: selectOn must be one of ${SELECT_ON.join(', ')}, got ${JSON.stringify(c.selectOn)}`);
-  if (!['none', 'copied'].includes(c.eCycleFilter)) throw new Error(`${source}: eCycleFilter must be none or copied`);
-  if (!isPrecision(c.precision)) throw new Error(`${source}: precision must be bf16 or fp32`);
   return c;
 }

@@ -164,12 +164,12 @@ export interface PredictionAlignment {
   entities: Entity[];
   /** The generated surface of each entry of `entities` (differs after a fallback match). */
   generated: string[];
-  /** Generated entities that could not be placed: not found, unknown type, or overlapping. */
+  /** Generated entities that could not be placed: not found, unknown type, no type at all (type ""), or overlapping. */
   unplaced: {
     surface: string;
     type: string;
     label: string | undefined;
-    why: 'hallucinated' | 'unknown-type' | 'overlap';
+    why: 'hallucinated' | 'unknown-type' | 'untyped' | 'overlap';
   }[];
   /** IOB2 tags over the sentence tokens. */
   tags: string[];
@@ -195,7 +195,13 @@ export function alignPrediction(
   const problems = [...parsed.problems];
   let unknownType = 0;
   const known: SeqEntity[] = [];
-  const unplaced: PredictionAlignment['unplaced'] = [];
+  // A surface without a type was still predicted: it stays a (wrong) prediction instead of vanishing.
+  const unplaced: PredictionAlignment['unplaced'] = parsed.untyped.map((surface) => ({
+    surface,
+    type: '',
+    label: undefined,
+    why: 'untyped',
+  }));
   for (const e of parsed.entities) {
     if (verbalizer.label(e.type) === undefined) {
       unknownType++;

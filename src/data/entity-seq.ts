@@ -18,7 +18,12 @@ export interface ParsedSequence {
   entities: SeqEntity[];
   /** Human-readable problems; empty when the sequence is well-formed. */
   problems: string[];
+  /** Surfaces given without a type ("Narnia <sep>", a last "Narnia"): still predictions, for scoring (wrong ones). */
+  untyped: string[];
 }
+
+/** <none>, </s>, <pad>, <unk>, <extra_id_0>: markers of the format or tokenizer, never a name or type in a file. */
+const SPECIAL_TOKEN = /^(<none>|<\/s>|<s>|<pad>|<unk>|<extra_id_\d+>)$/i;
 
 /** Serialise entities; throws when a surface or type cannot be represented. */
 export function formatEntitySequence(entities: readonly SeqEntity[]): string {
@@ -40,14 +45,21 @@ export function formatEntitySequence(entities: readonly SeqEntity[]): string {
 /**
  * Parse model output or a Q line. Tolerant of spacing around <sep> ("EU<sep> organization").
  * Problems reported: odd number of fields, empty surface or type, unknown type (when `types` is
- * given, compared after lower-casing and collapsing spaces). Only well-formed entities are kept.
+ * given, compared after lower-casing and collapsing spaces), and with `inFile` a special token as a surface or type
+ * (model output keeps such an entity: it was predicted, and scores as a wrong prediction). Only well-formed entities
+ * are kept.
  */
-export function parseEntitySequence(text: string, types?: ReadonlySet<string>): ParsedSequence {
+export function parseEntitySequence(text: string, types?: ReadonlySet<string>, inFile = false): ParsedSequence {
   const t = text.trim();
-  if (t === '' || t === NONE_LINE) return { entities: [], problems: [] };
+  if (t === '' || t === NONE_LINE) return { entities: [], problems: [], untyped: [] };
   const fields = t.split(/\s*<sep>\s*/);
   const problems: string[] = [];
-  if (fields.length % 2 !== 0) problems.push(`odd number of fields (${fields.length}): the last surface has no type`);
+  const untyped: string[] = [];
+  if (fields.length % 2 !== 0) {
+    problems.push(`odd number of fields (${fields.length}): the last surface has no type`);
+    const last = (fields[fields.length - 1] as string).trim();
+    if (last !== '') untyped.push(last);
+  }
   const known = types ? new Set([...types].map(normType)) : undefined;
   const entities: SeqEntity[] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -58,8 +70,16 @@ export function parseEntitySequence(text: string, types?: ReadonlySet<string>): 
       problems.push(`entity ${n}: empty surface`);
       continue;
     }
+    if (inFile && (SPECIAL_TOKEN.test(surface) || SPECIAL_TOKEN.test(type))) {
+      const [what, v] = SPECIAL_TOKEN.test(surface) ? ['surface', surface] : ['type', type];
+      problems.push(
+        `entity ${n}: ${what} "${v}" is a special token (a line holding only ${NONE_LINE} means no entities)`,
+      );
+      continue;
+    }
     if (type === '') {
       problems.push(`entity ${n} ("${surface}"): empty type`);
+      untyped.push(surface);
       continue;
     }
     if (known && !known.has(normType(type))) {
@@ -68,7 +88,7 @@ export function parseEntitySequence(text: string, types?: ReadonlySet<string>): 
     }
     entities.push({ surface, type });
   }
-  return { entities, problems };
+  return { entities, problems, untyped };
 }
 
 /** A Q-file line for a sequence (`<none>` when empty). */
@@ -79,8 +99,12 @@ export function toQLine(entities: readonly SeqEntity[]): string {
 /** Parse one Q-file line; an empty line is a problem (write `<none>` for no entities). */
 export function parseQLine(line: string, types?: ReadonlySet<string>): ParsedSequence {
   if (line.trim() === '')
-    return { entities: [], problems: [`empty line (write ${NONE_LINE} for a sentence without entities)`] };
-  return parseEntitySequence(line, types);
+    return {
+      entities: [],
+      problems: [`empty line (write ${NONE_LINE} for a sentence without entities)`],
+      untyped: [],
+    };
+  return parseEntitySequence(line, types, true);
 }
 
 export function normType(t: string): string {
@@ -95,4 +119,53 @@ export function typesOf(seqs: readonly string[]): string[] {
     for (let i = 1; i < f.length; i += 2) s.add((f[i] as string).trim());
   }
   return [...s].filter((t) => t !== '').sort();
+}
+
+/** Edit distance with adjacent transpositions counted as one edit ("preson" -> "person": 1). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * Type words of entity sequences (one list per line of `file`) that look misspelt: rare (once, or at most 1% of the
+ * entities) and within 1 edit (2 for words of 6+ letters) of a more frequent type word. Every type word of Q becomes a
+ * type S2E learns to emit, so "locaton" next to "location" is worth a warning; not an error, as rare types are legal.
+ */
+export function rareTypeWarnings(file: string, seqs: readonly (readonly SeqEntity[])[]): string[] {
+  const words = new Map<string, { count: number; line: number; shown: string }>();
+  let total = 0;
+  seqs.forEach((q, i) => {
+    for (const e of q) {
+      total++;
+      const k = normType(e.type);
+      const w = words.get(k);
+      if (w) w.count++;
+      else words.set(k, { count: 1, line: i + 1, shown: e.type });
+    }
+  });
+  const out: string[] = [];
+  for (const [k, w] of words) {
+    if (w.count > 1 && w.count > total / 100) continue;
+    const close = [...words]
+      .filter(
+        ([o, x]) => o !== k && x.count > w.count && editDistance(k, o) <= (Math.min(k.length, o.length) >= 6 ? 2 : 1),
+      )
+      .sort(([, x], [, y]) => y.count - x.count)[0];
+    if (!close) continue;
+    const times = (n: number) => `${n} time${n === 1 ? '' : 's'}`;
+    out.push(
+      `warning: ${file}:${w.line}: type word "${w.shown}" occurs ${times(w.count)} in ${total} entities and is close to "${close[1].shown}" (${times(close[1].count)}): a misspelling? Each type word of Q is a type S2E learns to emit`,
+    );
+  }
+  return out;
 }

@@ -27,6 +27,16 @@ export const DROPOUT: Range = { min: 0, max: 1, maxExclusive: true };
 /** Seeds: the data RNG takes 32 bits, so a larger seed would silently alias a smaller one. */
 export const SEED: Range = { min: 0, max: 2 ** 32 - 1 };
 
+/** Decimal notation only: Number() would also read "0x10" as 16, "0b11", "0o17", "" and " " as numbers. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** The value of a number written in decimal notation (16, 0.001, 5e-4, -2), else null (hex, Infinity, blanks...). */
+export function parseDecimal(raw: string): number | null {
+  if (!DECIMAL.test(raw)) return null;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : null;
+}
+
 /** ">= 1", "> 0", "in [0, 1)", "<= 5"; "" for ANY. */
 export function describeRange(r: Range): string {
   if (r.min !== undefined && r.max !== undefined)

@@ -2,8 +2,8 @@
 // offsets) and the plain files the trainer reads (S: one sentence per line; Q: see entity-seq.ts).
 // Every problem is a DataError naming file and line; nothing is dropped silently.
 
-import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { DataError } from './errors';
 import { detokenize, tokenizeText } from './detok';
 import { chunks, chunksToTags, detectScheme, parseTag, repairTags, validateTags } from './tags';
@@ -50,7 +50,7 @@ export interface LabeledCorpus {
   sentences: LabeledSentence[];
   /** `-DOCSTART-` lines (CoNLL) or `#begin document` lines (CoNLL-2012). */
   documents: number;
-  /** Invalid tag sequences for the scheme (left as read unless `repair`). */
+  /** Invalid tag sequences for the scheme (left as read; with `repair`, those the repair could not fix). */
   tagProblems: TagProblem[];
   /** Number of tags changed by `repair`. */
   repairedTags: number;
@@ -91,7 +91,35 @@ export function firstInvalidUtf8(buf: Uint8Array): number {
   return -1;
 }
 
-/** Read a whole file as UTF-8 text; errors for missing, empty or non-UTF-8 files. */
+/**
+ * What pipes, FIFOs and devices (/dev/stdin) held, by path: they can be read only once, and a command reads its input
+ * twice (to sniff the format, then to parse it), so the second read must see the same text, not an empty stream.
+ */
+const streamed = new Map<string, Buffer>();
+
+/** Paths of this process's standard input: read from fd 0 (a socket there cannot be opened by path: ENXIO). */
+const STDIN_PATHS = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+
+function readBytes(file: string, regular: boolean): Buffer {
+  if (regular) return readFileSync(file);
+  const key = resolve(file);
+  let buf = streamed.get(key);
+  if (buf === undefined) {
+    if (STDIN_PATHS.has(key)) buf = readFileSync(0);
+    else {
+      const fd = openSync(file, 'r');
+      try {
+        buf = readFileSync(fd); // reads to the end: a pipe's size is 0 until then
+      } finally {
+        closeSync(fd);
+      }
+    }
+    streamed.set(key, buf);
+  }
+  return buf;
+}
+
+/** Read a whole file (or pipe, FIFO, /dev/stdin) as UTF-8 text; errors for missing, empty or non-UTF-8 input. */
 export function readUtf8(file: string): string {
   let st;
   try {
@@ -100,8 +128,13 @@ export function readUtf8(file: string): string {
     throw new DataError(file, undefined, 'no such file');
   }
   if (st.isDirectory()) throw new DataError(file, undefined, 'is a directory, expected a file');
-  const buf = readFileSync(file);
-  if (buf.length === 0) throw new DataError(file, undefined, 'file is empty');
+  const buf = readBytes(file, st.isFile());
+  if (buf.length === 0)
+    throw new DataError(
+      file,
+      undefined,
+      st.isFile() ? 'file is empty' : 'is empty (nothing was read from this pipe or device)',
+    );
   const bad = firstInvalidUtf8(buf);
   if (bad >= 0) {
     let line = 1;
@@ -154,7 +187,8 @@ const TAGGED_LINE = /\s(O|[BIESLU]-\S+)$/;
 
 /**
  * What a file holds, for every "auto" format: JSONL or CoNLL-2012 by name or first line, entity sequences when a line
- * holds <sep> or is <none>, CoNLL when most of the first 30 lines end in a tag, else text (one sentence per line).
+ * holds <sep> or is <none>, CoNLL when at least half of the first 30 lines end in a tag, else text (one sentence per
+ * line).
  */
 export function sniffFormat(file: string, text?: string): SniffedFormat {
   const body = text ?? readUtf8(file);
@@ -164,7 +198,7 @@ export function sniffFormat(file: string, text?: string): SniffedFormat {
   if (lines.some((l) => l.includes(SEP) || l.trim() === NONE_LINE)) return 'q';
   const head = lines.filter((l) => l.trim() !== '').slice(0, 30);
   const tagged = head.filter((l) => TAGGED_LINE.test(l.trim()) || l.startsWith('-DOCSTART-')).length;
-  return tagged > head.length / 2 ? 'conll' : 'text';
+  return tagged * 2 >= head.length ? 'conll' : 'text';
 }
 
 export function readLabeled(file: string, opts: ReadOptions = {}): LabeledCorpus {
@@ -221,13 +255,15 @@ function finishCorpus(
   const tagProblems: TagProblem[] = [];
   let repairedTags = 0;
   for (const r of raws) {
-    for (const issue of validateTags(r.tags, scheme))
-      tagProblems.push({ line: r.lines[issue.index] ?? 0, problem: issue.problem });
-    if (opts.repair) {
+    // With `repair`, the problems are those left after re-encoding (none, normally): what was repaired is counted in
+    // repairedTags, and requireCleanTags then lets the repaired file through.
+    if (opts.repair && validateTags(r.tags, scheme).length > 0) {
       const fixed = repairTags(r.tags, scheme);
       r.tags = fixed.tags;
       repairedTags += fixed.changed;
     }
+    for (const issue of validateTags(r.tags, scheme))
+      tagProblems.push({ line: r.lines[issue.index] ?? 0, problem: issue.problem });
   }
   return {
     file,
@@ -563,6 +599,45 @@ export function readSentenceLines(file: string): string[] {
       throw new DataError(file, i + 1, 'empty line (an S file holds one non-empty sentence per line)');
   });
   return lines;
+}
+
+/**
+ * Characters a line keeps when a model reads at most N of its tokens: 32 per token, twice the longest vocabulary piece
+ * (16 characters in models/base-news-11m), so the cut line gives the same first N tokens. Tokenising a 10 MB line whole takes ~1.6 GB and 14 s
+ * in the tokenizer (its offsets and token strings), and the trainer tokenises a sentence several times per step.
+ */
+export const CHARS_PER_TOKEN = 32;
+
+/** One warning line for the lines of `file` cut to `maxChars` characters (line numbers 1-based), or null for none. */
+export function longLinesWarning(
+  file: string,
+  cut: readonly { line: number; chars: number }[],
+  maxChars: number,
+  maxTokens: number,
+  what = 'line',
+): string | null {
+  if (cut.length === 0) return null;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const shown = cut.slice(0, 5).map((c) => `line ${c.line} (${n(c.chars)} characters)`);
+  if (cut.length > 5) shown.push(`${cut.length - 5} more`);
+  return `warning: ${file}: ${cut.length} ${what}${cut.length === 1 ? '' : 's'} longer than ${n(maxChars)} characters cut to that length before tokenising (the models read at most ${maxTokens} tokens): ${shown.join(', ')}`;
+}
+
+/** Lines cut to what a model reading `maxTokens` tokens can see (CHARS_PER_TOKEN), before anything tokenises them. */
+export function capLongLines(
+  file: string,
+  lines: readonly string[],
+  maxTokens: number,
+): { lines: string[]; warning: string | null } {
+  const max = maxTokens * CHARS_PER_TOKEN;
+  const cut: { line: number; chars: number }[] = [];
+  const out = lines.map((l, i) => {
+    if (l.length <= max) return l;
+    cut.push({ line: i + 1, chars: l.length });
+    const end = /[\ud800-\udbff]/.test(l[max - 1] as string) ? max - 1 : max; // never half a surrogate pair
+    return l.slice(0, end);
+  });
+  return { lines: out, warning: longLinesWarning(file, cut, max, maxTokens) };
 }
 
 /**

@@ -98,18 +98,34 @@ export function defaultVerbalizer(dataset: string): Verbalizer {
   return new Verbalizer(m);
 }
 
+/** The type word of a label no verbaliser knows: lower-cased, '_'/'-' -> space ("WORK_OF_ART" -> "work of art"). */
+export function fallbackWord(label: string): string {
+  return label.toLowerCase().replace(/[_-]+/g, ' ');
+}
+
 /**
- * The default verbaliser whose labels cover `labels`; otherwise an identity-like mapping
- * (lower-cased, '_'/'-' -> space) so unknown datasets still work.
+ * The default verbaliser that knows most of `labels` (the first when several know them all). Labels it does not know
+ * get their fallback word and are listed in `unknown`, for the caller to warn about: one stray label (I-FOO in a CoNLL
+ * file) must not turn every other label into its fallback word. With no default knowing any label (a custom dataset),
+ * every label gets its fallback word and `unknown` is empty.
  */
-export function verbalizerForLabels(labels: Iterable<string>): { verbalizer: Verbalizer; dataset: string | undefined } {
+export function verbalizerForLabels(labels: Iterable<string>): {
+  verbalizer: Verbalizer;
+  dataset: string | undefined;
+  unknown: string[];
+} {
   const ls = [...new Set(labels)];
+  let best: string | undefined;
+  let known = 0;
   for (const [name, m] of Object.entries(DEFAULT_VERBALIZERS)) {
-    if (ls.length > 0 && ls.every((l) => l in m)) return { verbalizer: new Verbalizer(m), dataset: name };
+    const n = ls.filter((l) => l in m).length;
+    if (n > known) [best, known] = [name, n];
   }
-  const map: Record<string, string> = {};
-  for (const l of ls) map[l] = l.toLowerCase().replace(/[_-]+/g, ' ');
-  return { verbalizer: new Verbalizer(map), dataset: undefined };
+  const base = best === undefined ? {} : DEFAULT_VERBALIZERS[best]!;
+  const unknown = ls.filter((l) => !(l in base));
+  const map: Record<string, string> = { ...base };
+  for (const l of unknown) map[l] = fallbackWord(l);
+  return { verbalizer: new Verbalizer(map), dataset: best, unknown: best === undefined ? [] : unknown };
 }
 
 /** Load a JSON object {"LABEL": "word", ...}. */

@@ -19,6 +19,9 @@ export function charMentions(s: LabeledSentence): Mention[] {
 
 const lineOf = (s: LabeledSentence) => s.source?.line;
 
+/** The per-type row of predicted surfaces that came without a type ("Narnia <sep>"). */
+export const UNTYPED = '(no type)';
+
 /** Gold vs predicted corpora (tags or JSONL). Token coordinates when both are token files. */
 export function compareCorpora(gold: LabeledCorpus, pred: LabeledCorpus): EvalSentence[] {
   if (gold.sentences.length !== pred.sentences.length) {
@@ -102,7 +105,12 @@ export function compareSequences(
       surface: a.generated[k] as string,
     }));
     for (const u of a.unplaced)
-      pred.push({ start: -1, end: -1, label: u.label ?? u.type.toLowerCase(), surface: u.surface });
+      pred.push({
+        start: -1,
+        end: -1,
+        label: u.label ?? (u.why === 'untyped' ? UNTYPED : u.type.toLowerCase()),
+        surface: u.surface,
+      });
     return { gold: tokenMentions(g), pred };
   });
   return { sentences, align, malformed, unknownType, tags };

@@ -344,7 +344,7 @@ export function parseSeeds(s: string): number[] {
     .split(',')
     .map((x) => x.trim())
     .filter((x) => x !== '')
-    .map(Number);
+    .map((x) => (/^\d+$/.test(x) ? Number(x) : NaN)); // decimal digits only: Number('0x10') would be 16
   if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0))
     throw new PlanError(`--seeds needs comma-separated non-negative integers, got "${s}"`);
   return [...new Set(seeds)];

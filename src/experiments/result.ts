@@ -4,6 +4,7 @@
 import { pearson } from '../cycle/plot';
 import type { BaseModelInfo } from './files';
 import type { CellKind } from './plan';
+import type { CacheKey } from '../util/cache-key';
 
 export interface Micro {
   precision: number;
@@ -55,6 +56,8 @@ export interface CommandRecord {
 
 export interface CellResult {
   version: 1;
+  /** What the result was computed from (see cellKey): a rerun reuses it only with the same key. */
+  key?: CacheKey;
   experiment: string;
   cellId: string;
   kind: CellKind;

@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLabeled, sentenceToJson } from '../data/readers';
 import { baseModelInfo, findSplit, type BaseModelInfo } from './files';
+import { cacheKey, fieldProblem, readCached, redoLine, type Cached, type CacheKey } from '../util/cache-key';
 import { atomicWriteFile, writeJsonFile } from '../util/fs';
+import { modelWeightFiles } from '../util/run-dir';
 import { acquireLock, addLockChild, releaseLock } from '../util/lock';
 import type { Cell } from './plan';
 import {
@@ -42,13 +44,18 @@ export type Outcome = 'done' | 'skipped: done' | 'skipped: locked' | 'failed';
 export const cellDir = (ctx: Pick<RunContext, 'root'>, cell: Cell): string =>
   path.join(ctx.root, ...cell.id.split('/'));
 
-/** Input files a cell needs that are missing (each message names the path). */
-export function missingInputs(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel' | 'evalSplit'>): string[] {
-  const errs: string[] = [];
+/** The splits a cell reads: data build's train (and dev), and the evaluation split. */
+function splitsOf(cell: Cell, ctx: Pick<RunContext, 'evalSplit'>): ('train' | 'dev' | 'test')[] {
   const need: ('train' | 'dev' | 'test')[] = [ctx.evalSplit];
   if (cell.dataConfig || cell.supervisedDev) need.push('train', 'dev');
   else need.push('train');
-  for (const s of [...new Set(need)]) {
+  return [...new Set(need)];
+}
+
+/** Input files a cell needs that are missing (each message names the path). */
+export function missingInputs(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel' | 'evalSplit'>): string[] {
+  const errs: string[] = [];
+  for (const s of splitsOf(cell, ctx)) {
     const r = findSplit(ctx.dataDir, cell.dataset, s);
     if (r.error) errs.push(r.error);
   }
@@ -199,21 +206,72 @@ function writeLabeledHead(src: string, dst: string, n: number | null): string {
   return dst;
 }
 
-/** What must not change between invocations on the same cell folder. */
-function signature(cell: Cell, ctx: RunContext): Record<string, unknown> {
-  return {
+/**
+ * The cache key of a cell's result and stages: sha256 of the splits it reads (the test split too when its curve is
+ * logged) and of the base model's files, and the settings of its commands. Paths are not in it: the same files moved
+ * elsewhere give the same result.
+ */
+export function cellKey(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel' | 'evalSplit'>): CacheKey {
+  const files: Record<string, string | string[] | undefined> = {};
+  const splits = splitsOf(cell, ctx);
+  if (cell.kind === 'cyclener' && cell.testCurve) splits.push('test');
+  for (const s of new Set(splits)) files[`${s} split`] = findSplit(ctx.dataDir, cell.dataset, s).file;
+  if (cell.kind !== 'lexical') {
+    const model = ['config.json', 'spiece.model', 'tokenizer.json']
+      .map((f) => path.join(ctx.baseModel, f))
+      .filter((f) => fs.existsSync(f));
+    files['base model'] = [...modelWeightFiles(ctx.baseModel), ...model];
+  }
+  return cacheKey(files, {
     id: cell.id,
     kind: cell.kind,
     dataConfig: cell.dataConfig,
     seed: cell.seed,
     dataArgs: cell.dataArgs,
     trainArgs: cell.trainArgs,
+    evalArgs: cell.evalArgs,
     devLossLines: cell.devLossLines,
     devGoldLines: cell.devGoldLines,
-    ...(cell.supervisedDev ? { supervisedDev: true } : {}),
-    baseModel: path.resolve(ctx.baseModel),
-    dataDir: path.resolve(ctx.dataDir),
-  };
+    testCurveSentences: cell.testCurve ? cell.testCurveSentences : null,
+    supervisedDev: cell.supervisedDev === true,
+    evalSplit: ctx.evalSplit,
+  });
+}
+
+/** The fields of a result.json the report reads. */
+const RESULT_FIELDS = {
+  cellId: 'string',
+  kind: 'string',
+  'test.sentences': 'number',
+  'test.exact.micro.precision': 'number',
+  'test.exact.micro.recall': 'number',
+  'test.exact.micro.f1': 'number',
+  'test.bag.micro.f1': 'number',
+  evals: 'array',
+  commands: 'array',
+} as const;
+
+export function checkResult(file: string, key: CacheKey): Cached<CellResult> {
+  return readCached<CellResult>(file, key, (v) => fieldProblem(v, RESULT_FIELDS));
+}
+
+/** What the stages of a cell leave; removed when the cell's key changed, so that every stage runs again. */
+const STAGE_OUTPUTS = ['result.json', 'eval.json', 'train.done', 'data', 'subsets', 'run', 'model', 'stages.jsonl'];
+
+/**
+ * Reuse the cell's stage outputs only when `cell.json` holds the current key (they came from the same inputs and
+ * settings); otherwise remove them and record the key. Returns the line to log when something is redone.
+ */
+function prepareStages(dir: string, key: CacheKey, resultCheck: Cached<CellResult>): string | null {
+  const keyFile = path.join(dir, 'cell.json');
+  const stages = readCached(keyFile, key);
+  if (stages.status === 'valid') return redoLine(path.join(dir, 'result.json'), resultCheck);
+  for (const f of STAGE_OUTPUTS) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  writeJsonFile(keyFile, { version: 2, key });
+  const redo = redoLine(keyFile, stages);
+  return redo
+    ? redo.replace(/^redoing: /, 'redoing its stages: ')
+    : redoLine(path.join(dir, 'result.json'), resultCheck);
 }
 
 async function buildData(r: CellRun): Promise<string> {
@@ -327,26 +385,27 @@ async function evaluateStage(r: CellRun, args: string[]): Promise<unknown> {
 export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: Outcome; message?: string }> {
   const dir = cellDir(ctx, cell);
   const resultFile = path.join(dir, 'result.json');
-  if (fs.existsSync(resultFile)) return { outcome: 'skipped: done' };
+  // "skipped: done" only for a whole result.json computed from the current inputs and settings (its key).
+  const missing = missingInputs(cell, ctx);
+  if (missing.length > 0) return { outcome: 'failed', message: missing.join('; ') };
+  let key: CacheKey;
+  try {
+    key = cellKey(cell, ctx);
+  } catch (e) {
+    return { outcome: 'failed', message: `cannot read the cell's inputs: ${(e as Error).message}` };
+  }
+  if (checkResult(resultFile, key).status === 'valid') return { outcome: 'skipped: done' };
   fs.mkdirSync(dir, { recursive: true });
   const lockFile = path.join(dir, 'lock');
   const lock = acquireLock(lockFile);
   if (!lock.ok) return { outcome: 'skipped: locked', message: `held by pid ${lock.pid}` };
-  const r: CellRun = { cell, ctx, dir, lockFile, records: readRecords(dir) };
   const t0 = Date.now();
   try {
-    if (fs.existsSync(resultFile)) return { outcome: 'skipped: done' }; // finished by another runner meanwhile
-    const missing = missingInputs(cell, ctx);
-    if (missing.length > 0) throw new StageError(missing.join('; '));
-    const sig = signature(cell, ctx);
-    const sigFile = path.join(dir, 'cell.json');
-    if (fs.existsSync(sigFile)) {
-      const old = fs.readFileSync(sigFile, 'utf8');
-      if (old.trim() !== JSON.stringify(sig, null, 2))
-        throw new StageError(
-          `${sigFile} was written with other settings (base model, data dir, preset knobs or seed); use another --out or remove ${dir}`,
-        );
-    } else atomicWriteFile(sigFile, JSON.stringify(sig, null, 2) + '\n');
+    const result0 = checkResult(resultFile, key);
+    if (result0.status === 'valid') return { outcome: 'skipped: done' }; // finished by another runner meanwhile
+    const redo = prepareStages(dir, key, result0);
+    if (redo) ctx.log(`${cell.id}: ${redo}`);
+    const r: CellRun = { cell, ctx, dir, lockFile, records: readRecords(dir) };
     const evalFile = findSplit(ctx.dataDir, cell.dataset, ctx.evalSplit).file as string;
     const testFile = findSplit(ctx.dataDir, cell.dataset, 'test').file;
     const notes: string[] = [];
@@ -406,6 +465,7 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     wall.total = Object.values(wall).reduce((a, b) => a + b, 0);
     const result: CellResult = {
       version: 1,
+      key,
       experiment: cell.experiment,
       cellId: cell.id,
       kind: cell.kind,

@@ -15,7 +15,9 @@ import { compareSequences } from '../eval/compare';
 import { evaluate, type EvalReport } from '../eval/metrics';
 import { DEFAULT_S2E_PREFIX, loadModelDir, reinitialise } from '../cycle/model-io';
 import { predictWithModelDir } from '../cycle/predict';
-import { readJsonFile, writeJsonFile } from '../util/fs';
+import { cacheKey, fieldProblem, readCached, type Cached, type CacheKey } from '../util/cache-key';
+import { writeJsonFile } from '../util/fs';
+import { modelWeightFiles } from '../util/run-dir';
 import { trainSupervised, type Pair } from './supervised';
 
 export interface GateSettings {
@@ -50,6 +52,8 @@ export interface GateRow extends GateScore {
   /** Generated entities that could not be placed in their sentence. */
   hallucinated?: number;
   settings?: GateSettings;
+  /** What the row was computed from (data files, base model, settings): a row is reused only with the same key. */
+  key?: CacheKey;
 }
 
 function score(r: EvalReport): GateScore {
@@ -86,6 +90,7 @@ export async function gateBase(
   s: GateSettings,
   outDir: string,
   log: (l: string) => void = () => undefined,
+  key?: CacheKey,
 ): Promise<GateRow> {
   const m = loadModelDir(base);
   if (randomInit) reinitialise(m, s.seed);
@@ -132,23 +137,49 @@ export async function gateBase(
     hallucinated: cmp.align.hallucinated,
     settings: s,
     ...score(evaluate(cmp.sentences)),
+    ...(key ? { key } : {}),
   };
   writeJsonFile(path.join(outDir, 'gate.json'), row);
   return row;
 }
 
-/** A row saved by an earlier `gateBase` with the same base and settings, so a long gate can resume. */
-export function cachedGateRow(outDir: string, base: string, randomInit: boolean, s: GateSettings): GateRow | undefined {
-  const f = path.join(outDir, 'gate.json');
-  if (!fs.existsSync(f)) return undefined;
-  try {
-    const r = readJsonFile<GateRow>(f);
-    return r.base === base && r.randomInit === randomInit && JSON.stringify(r.settings) === JSON.stringify(s)
-      ? r
-      : undefined;
-  } catch {
-    return undefined;
-  }
+/** The fields a cached row must hold to be shown again. */
+const ROW_FIELDS = {
+  label: 'string',
+  base: 'string',
+  randomInit: 'boolean',
+  trainSeconds: 'number',
+  evalSeconds: 'number',
+  'exact.precision': 'number',
+  'exact.recall': 'number',
+  'exact.f1': 'number',
+  'bag.precision': 'number',
+  'bag.recall': 'number',
+  'bag.f1': 'number',
+} as const;
+
+/**
+ * The row an earlier `gateBase` saved in `outDir` (so a long gate can resume), reused only when whole and computed
+ * with the same key (`gateKey`): other train/dev data, base weights or settings make it stale.
+ */
+export function cachedGateRow(outDir: string, key: CacheKey): Cached<GateRow> {
+  return readCached<GateRow>(path.join(outDir, 'gate.json'), key, (v) => fieldProblem(v, ROW_FIELDS));
+}
+
+/** The cache key of a gate row: sha256 of the train and dev files and of the base model's files, and the settings. */
+export function gateKey(
+  files: { train: string; dev: string; base: string },
+  randomInit: boolean,
+  s: GateSettings,
+  extra: Record<string, unknown>,
+): CacheKey {
+  const model = ['config.json', 'spiece.model', 'tokenizer.json']
+    .map((f) => path.join(files.base, f))
+    .filter((f) => fs.existsSync(f));
+  return cacheKey(
+    { '--train': files.train, '--dev': files.dev, '--base-model': [...modelWeightFiles(files.base), ...model] },
+    { ...s, randomInit, ...extra },
+  );
 }
 
 const f3 = (x: number) => x.toFixed(3);

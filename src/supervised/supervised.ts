@@ -232,6 +232,7 @@ export function pairsFromSentences(sentences: readonly LabeledSentence[], v: Ver
 /** train-supervised's output: a model directory with its metrics.jsonl (what marks a previous run, what --force deletes). */
 export const SUPERVISED_RUN: RunDirSpec = {
   command: 'train-supervised',
+  resumable: false,
   markers: ['metrics.jsonl', 'config.json', 'model.safetensors', 'model.safetensors.index.json'],
   clear: [
     'metrics.jsonl',

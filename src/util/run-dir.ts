@@ -31,6 +31,8 @@ export interface RunDirSpec {
   clear: readonly string[];
   /** Other entries the command writes (kept by --force); anything else means the folder is not one of its runs. */
   own?: readonly string[];
+  /** False for a command without --resume (train-supervised): the refusal then suggests only --force. */
+  resumable?: boolean;
 }
 
 /** Written first by every run (train and pretrain: inputs.json; train-supervised: metrics.jsonl): a folder with
@@ -111,8 +113,11 @@ export function openRunDir(
     for (const note of recoverSwaps(dir)) o.log(`${dir}: ${note}`);
     const previous = spec.markers.filter((m) => fs.existsSync(path.join(dir, m)));
     if (previous.length > 0 && !o.resume && !o.force) {
+      const deletes = `(deletes ${spec.clear.join(', ')})`;
       throw new RunDirError(
-        `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --resume to continue it, or --force to start over (deletes ${spec.clear.join(', ')})`,
+        spec.resumable === false
+          ? `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --force to start over ${deletes} (${spec.command} cannot resume), or choose another output folder`
+          : `${dir} holds a previous ${spec.command} run (${previous.join(', ')}): pass --resume to continue it, or --force to start over ${deletes}`,
         2,
       );
     }

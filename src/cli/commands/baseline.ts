@@ -54,7 +54,7 @@ registerCommand({
         { force: f.force === true, inputs: { '--q': f.q, '--gold': f.gold, '--verbalizer': f.verbalizer } },
       );
     const gold = readLabeledWithFlags(f.gold, f, f['gold-format']);
-    const v = chooseVerbalizer(f, corpusLabels(gold));
+    const v = chooseVerbalizer(f, corpusLabels(gold), undefined, { warn: (l) => io.err(l), corpora: [gold] });
     const q = readQFile(f.q, v.wordSet());
     const g = new Gazetteer(q);
     const { preds, report } = scoreLexicalMatcher(g, gold, v);

@@ -6,7 +6,7 @@ import { buildData, BUILD_FILES, readSeedsFile, type Count } from '../../data/bu
 import { claimOutputs } from '../../util/output';
 import { DATASETS, parseConfigName, parseCount, type QMode } from '../../data/config';
 import { DataError } from '../../data/errors';
-import { NONE_LINE } from '../../data/entity-seq';
+import { NONE_LINE, rareTypeWarnings } from '../../data/entity-seq';
 import { readQFile, readSentenceLines, sniffFormat, type LabeledCorpus } from '../../data/readers';
 import { AT_LEAST_1, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
@@ -69,8 +69,9 @@ function textStats(file: string) {
   };
 }
 
-function qStats(file: string) {
+function qStats(file: string, io: Io) {
   const seqs = readQFile(file);
+  for (const w of rareTypeWarnings(file, seqs)) io.err(w);
   const byType: Record<string, number> = {};
   let entities = 0;
   for (const q of seqs)
@@ -110,13 +111,23 @@ registerCommand({
   run(args, io: Io): number {
     const file = args.positionals[0] as string;
     let format: string = args.flags.format;
-    // Auto: text files are not guessed (a CoNLL file with the tag elsewhere than last would look like text).
-    if (format === 'auto') format = sniffFormat(file) === 'q' ? 'q' : 'auto';
+    // Auto: a file whose lines do not end in tags is text, one sentence per line (said, since a CoNLL file with its
+    // tags elsewhere than last looks the same; with --tag-column the file is CoNLL).
+    if (format === 'auto') {
+      const sniffed = sniffFormat(file);
+      if (sniffed === 'q') format = 'q';
+      else if (sniffed === 'text' && args.flags['tag-column'] === undefined) {
+        format = 'text';
+        io.err(
+          `note: ${file} read as text, one sentence per line (its lines do not end in tags); pass --format to choose`,
+        );
+      }
+    }
     const stats =
       format === 'text'
         ? textStats(file)
         : format === 'q'
-          ? qStats(file)
+          ? qStats(file, io)
           : labeledStats(readLabeledWithFlags(file, args.flags, format));
     if (args.flags.json === true) {
       io.out(JSON.stringify(stats, null, 2));
@@ -326,10 +337,16 @@ registerCommand({
     requireCleanTags(train);
     const dev = devFile ? readLabeledWithFlags(devFile, f, f.format) : undefined;
     if (dev) requireCleanTags(dev);
+    for (const c of [train, ...(dev ? [dev] : [])])
+      if (c.repairedTags > 0)
+        io.err(
+          `note: ${c.file}: --repair-tags re-encoded ${fmtInt(c.repairedTags)} tag(s) from their conlleval reading`,
+        );
     const v = chooseVerbalizer(
       f,
       [...corpusLabels(train), ...(dev ? corpusLabels(dev) : [])],
       dataset && DATASETS[dataset] ? dataset : undefined,
+      { warn: (l) => io.err(l), corpora: dev ? [train, dev] : [train] },
     );
     const seeds = f.seeds ? readSeedsFile(f.seeds, v) : undefined;
     // Dev sizes: the flags, else the paper's Table 3 dev configuration, else 1k/500.

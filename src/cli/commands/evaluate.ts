@@ -83,7 +83,7 @@ registerCommand({
     const extra: Record<string, unknown> = { gold: goldFile, pred: predFile, predFormat: pf, goldScheme: gold.scheme };
     if (issues) extra.modelOutput = issueCounts(issues);
     if (pf === 'seq') {
-      const v = chooseVerbalizer(f, corpusLabels(gold));
+      const v = chooseVerbalizer(f, corpusLabels(gold), undefined, { warn: (l) => io.err(l), corpora: [gold] });
       const r = compareSequences(gold, predFile, modelLines ?? readSequenceLines(predFile), v, {
         fallback: f['no-fallback'] !== true,
       });

@@ -67,7 +67,8 @@ registerCommand({
   details: [
     'Each cell runs `data build`, `train` / `train-supervised` / `baseline lexical` and `evaluate --json` as subprocesses,',
     'logs in <cell>/logs/, and writes <cell>/result.json. Rerunning skips finished stages and resumes training',
-    '(`train --resume`). A cell being run by another live runner (<cell>/lock) is skipped, so two runners started on the',
+    '(`train --resume`); a result or stages computed from other data files (sha256) or settings, or a damaged',
+    'result.json, are redone, with a line saying why. A cell being run by another live runner (<cell>/lock) is skipped, so two runners started on the',
     'same experiment share its cells. CYCLENER_THREADS and the rest of the environment are passed to every subprocess.',
     `Cycle cells of table6 and figure4 log test P/R/F1 per evaluation with \`train ${TRAIN_TEST_GOLD_FLAG}\`.`,
     'Then: cyclener report --results DIR. See docs/experiments.md.',

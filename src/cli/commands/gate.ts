@@ -7,10 +7,12 @@ import {
   cachedGateRow,
   formatGateTable,
   gateBase,
+  gateKey,
   lexicalGate,
   type GateRow,
   type GateSettings,
 } from '../../supervised/gate';
+import { redoLine } from '../../util/cache-key';
 import { pairsFromSentences, sampleSentences } from '../../supervised/supervised';
 import { typesOf } from '../../data/entity-seq';
 import { atomicWriteFile, writeJsonFile } from '../../util/fs';
@@ -96,7 +98,7 @@ registerCommand({
     out: {
       type: 'string',
       arg: 'DIR',
-      help: 'fine-tuned models, gate.json and gate.md (rows already there with the same settings are reused; gate.json and gate.md are rewritten)',
+      help: 'fine-tuned models, gate.json and gate.md (a row already there is reused when computed from the same data files, base model and settings; gate.json and gate.md are rewritten)',
       default: 'runs/gate',
     },
     'no-ground': { type: 'boolean', help: 'plain decoding instead of grounded' },
@@ -144,7 +146,10 @@ registerCommand({
       throw new UsageError(`--dev ${devFile} looks like a test split; the gate selects models, so it runs on dev only`);
     const train = readLabeledWithFlags(trainFile, f);
     const devAll = readLabeledWithFlags(devFile, f);
-    const v = chooseVerbalizer(f, [...corpusLabels(train), ...corpusLabels(devAll)]);
+    const v = chooseVerbalizer(f, [...corpusLabels(train), ...corpusLabels(devAll)], undefined, {
+      warn: (l) => io.err(l),
+      corpora: [train, devAll],
+    });
     const s: GateSettings = {
       num: f.num,
       steps: f.steps,
@@ -180,16 +185,29 @@ registerCommand({
       candidates.push({ base: dirs.get(bases[0]!)!, randomInit: true, label: 'random init' });
     for (const c of candidates)
       refuseCandidateDir(candidateDir(out, c.label), { ...inputs, '--base-model': [...dirs.values()] });
+    // Settings outside GateSettings that change a row: how the files are read and the label -> type word map.
+    const reading = {
+      tagColumn: f['tag-column'] ?? null,
+      scheme: f.scheme ?? null,
+      repairTags: f['repair-tags'] === true,
+      offsets: f.offsets,
+      verbalizer: v.toJSON(),
+    };
     for (const c of candidates) {
       const dir = candidateDir(out, c.label);
-      const cached = cachedGateRow(dir, c.base, c.randomInit, s);
-      if (cached) {
+      const key = gateKey({ train: trainFile, dev: devFile, base: c.base }, c.randomInit, s, reading);
+      const cached = cachedGateRow(dir, key);
+      if (cached.status === 'valid') {
         io.err(`${c.label}: reusing ${path.join(dir, 'gate.json')}`);
-        rows.push({ ...cached, label: c.label });
+        rows.push({ ...cached.value, label: c.label });
         continue;
       }
+      const redo = redoLine(path.join(dir, 'gate.json'), cached);
+      if (redo) io.err(`${c.label}: ${redo}`);
       io.err(`${c.label}: fine-tuning ${c.randomInit ? `a randomly initialised ${c.base}` : c.base}`);
-      rows.push(await gateBase(c.base, c.randomInit, c.label, pairs, dev, v, types, s, dir, (l) => io.err(`  ${l}`)));
+      rows.push(
+        await gateBase(c.base, c.randomInit, c.label, pairs, dev, v, types, s, dir, (l) => io.err(`  ${l}`), key),
+      );
     }
     writeJsonFile(path.join(out, 'gate.json'), { train: trainFile, dev: devFile, target: f.target, settings: s, rows });
     const table = formatGateTable(rows, f.target);

@@ -2,7 +2,7 @@
 // baseline), from a TSV of pairs or a labelled file.
 
 import * as path from 'node:path';
-import { formatEntitySequence, parseQLine, typesOf } from '../../data/entity-seq';
+import { formatEntitySequence, parseQLine, rareTypeWarnings, typesOf } from '../../data/entity-seq';
 import { DataError } from '../../data/errors';
 import { readUtf8, splitLines } from '../../data/readers';
 import type { LabeledSentence } from '../../data/types';
@@ -37,20 +37,32 @@ function readPairs(
   io: Io,
 ): { pairs: Pair[]; verbalizer?: Record<string, string> } {
   const pairsFile = f.pairs;
+  if (pairsFile && f.train) throw new UsageError('give --pairs FILE or --train FILE, not both');
+  if (pairsFile && f.num !== undefined)
+    throw new UsageError('--num draws sentences of --train; --pairs uses every pair');
   if (pairsFile) {
-    const pairs = splitLines(readUtf8(pairsFile)).map((l, i) => {
+    const parsed = splitLines(readUtf8(pairsFile)).map((l, i) => {
       const tab = l.indexOf('\t');
       if (tab < 0) throw new DataError(pairsFile, i + 1, 'expected "sentence<TAB>entity sequence"');
       const p = parseQLine(l.slice(tab + 1));
       if (p.problems.length > 0) throw new DataError(pairsFile, i + 1, p.problems.join('; '));
-      return { sentence: l.slice(0, tab), sequence: p.entities.length === 0 ? '' : formatEntitySequence(p.entities) };
+      return { sentence: l.slice(0, tab), entities: p.entities };
     });
+    for (const w of rareTypeWarnings(
+      pairsFile,
+      parsed.map((p) => p.entities),
+    ))
+      io.err(w);
+    const pairs = parsed.map((p) => ({
+      sentence: p.sentence,
+      sequence: p.entities.length === 0 ? '' : formatEntitySequence(p.entities),
+    }));
     return { pairs };
   }
   const trainFile = f.train;
   if (!trainFile) throw new UsageError('give --pairs FILE or --train FILE');
   const corpus = readLabeledWithFlags(trainFile, f);
-  const v = chooseVerbalizer(f, corpusLabels(corpus));
+  const v = chooseVerbalizer(f, corpusLabels(corpus), undefined, { warn: (l) => io.err(l), corpora: [corpus] });
   const sents: LabeledSentence[] = sampleSentences(corpus.sentences, f.num, f.seed);
   io.err(`${sents.length} labelled sentences from ${trainFile}`);
   return { pairs: pairsFromSentences(sents, v), verbalizer: v.toJSON() };
@@ -138,7 +150,9 @@ registerCommand({
       if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(devFile)))
         throw new UsageError(`--dev ${devFile} looks like a test split; model selection runs on dev only`);
       const corpus = readLabeledWithFlags(devFile, f);
-      const v = verbalizer ? null : chooseVerbalizer(f, corpusLabels(corpus));
+      const v = verbalizer
+        ? null
+        : chooseVerbalizer(f, corpusLabels(corpus), undefined, { warn: (l) => io.err(l), corpora: [corpus] });
       const toType = (label: string) => (verbalizer ? verbalizer[label] : v!.verbalize(label));
       const unknown = [...new Set(corpus.sentences.flatMap((s) => s.entities.map((e) => e.label)))].filter(
         (l) => toType(l) === undefined,

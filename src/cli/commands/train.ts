@@ -3,9 +3,16 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatEntitySequence, typesOf } from '../../data/entity-seq';
+import { formatEntitySequence, rareTypeWarnings, SEP, typesOf } from '../../data/entity-seq';
 import { DataError } from '../../data/errors';
-import { readQFile, readSentenceLines, readUtf8 } from '../../data/readers';
+import {
+  capLongLines,
+  CHARS_PER_TOKEN,
+  longLinesWarning,
+  readQFile,
+  readSentenceLines,
+  readUtf8,
+} from '../../data/readers';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
 import { loadModelDir } from '../../cycle/model-io';
 import { CYCLE_RUN, trainCycle } from '../../cycle/trainer';
@@ -35,8 +42,33 @@ import {
 } from '../common';
 import { applyKnobs, BUDGET_FLAGS, configDifferences, knobFlags, TRAIN_KNOBS } from '../train-knobs';
 
-function qLinesToModel(file: string): string[] {
-  return readQFile(file).map((es) => (es.length === 0 ? '' : formatEntitySequence(es)));
+function qLinesToModel(file: string, maxTokens: number, warn: (line: string) => void): string[] {
+  const seqs = readQFile(file);
+  for (const w of rareTypeWarnings(file, seqs)) warn(w);
+  // A sequence longer than the models read keeps its first entities that fit (see capLongLines), whole.
+  const max = maxTokens * CHARS_PER_TOKEN;
+  const cut: { line: number; chars: number }[] = [];
+  const out = seqs.map((es, i) => {
+    const line = es.length === 0 ? '' : formatEntitySequence(es);
+    if (line.length <= max) return line;
+    cut.push({ line: i + 1, chars: line.length });
+    let k = 0;
+    for (let len = -SEP.length - 2; k < es.length; k++) {
+      len += SEP.length + 2 + formatEntitySequence([es[k]!]).length;
+      if (len > max) break;
+    }
+    return formatEntitySequence(es.slice(0, k));
+  });
+  const w = longLinesWarning(file, cut, max, maxTokens, 'sequence');
+  if (w) warn(w);
+  return out;
+}
+
+/** S lines cut to what the models read (capLongLines), with the warning. */
+function sentencesToModel(file: string, maxTokens: number, warn: (line: string) => void): string[] {
+  const r = capLongLines(file, readSentenceLines(file), maxTokens);
+  if (r.warning) warn(r.warning);
+  return r.lines;
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -162,15 +194,20 @@ registerCommand({
         applyKnobs(cfg, f);
         if (cfg.warmup !== 'none' && cfg.warmupSteps === 0) throw new UsageError('--warmup needs --warmup-steps N');
       }
-      const S = readSentenceLines(sFile);
-      const Q = qLinesToModel(qFile);
-      const devS = f['dev-sentences'] ? readSentenceLines(f['dev-sentences']) : undefined;
-      const devQ = f['dev-entities'] ? qLinesToModel(f['dev-entities']) : undefined;
+      // S lines are S2E sources and E2S targets, Q lines the reverse: cut to the longer of the two limits.
+      const maxTokens = Math.max(cfg.maxSourceTokens, cfg.maxTargetTokens);
+      const S = sentencesToModel(sFile, maxTokens, log);
+      const Q = qLinesToModel(qFile, maxTokens, log);
+      const devS = f['dev-sentences'] ? sentencesToModel(f['dev-sentences'], maxTokens, log) : undefined;
+      const devQ = f['dev-entities'] ? qLinesToModel(f['dev-entities'], maxTokens, log) : undefined;
       const devGold = f['dev-gold'] ? readLabeledWithFlags(f['dev-gold'], f) : undefined;
       const testGold = f['test-gold'] ? readLabeledWithFlags(f['test-gold'], f) : undefined;
       const goldForTypes = devGold ?? testGold;
       if (goldForTypes) {
-        const v = chooseVerbalizer(f, corpusLabels(goldForTypes)).toJSON();
+        const v = chooseVerbalizer(f, corpusLabels(goldForTypes), undefined, {
+          warn: log,
+          corpora: [goldForTypes],
+        }).toJSON();
         if (
           resumingConfig &&
           cfg.verbalizer &&
