@@ -190,7 +190,10 @@ test('makeConfig checks every numeric key with the same rules, naming the file a
 test('makeConfig checks every key of a config file for type and value, naming the file, the key, the value and what is allowed', () => {
   const bad = (over: Record<string, unknown>, message: string) =>
     assert.throws(() => makeConfig(over as never, 'run.json'), { message });
-  bad({ selectOn: 'dev_f1' }, 'run.json: selectOn must be dev-e-loss or dev-f1, got "dev_f1"');
+  bad(
+    { selectOn: 'dev_f1' },
+    'run.json: selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1 or dev-f1, got "dev_f1"',
+  );
   for (const v of [null, 5, ['selectOn']])
     assert.throws(() => makeConfig(v as never, 'run.json'), {
       message: `run.json: must be a JSON object {"key": value, ...}, got ${JSON.stringify(v)}`,

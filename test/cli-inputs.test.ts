@@ -135,7 +135,7 @@ test('predict --input /dev/stdin reads the pipe (once); an empty pipe says it is
   const run = (input: string) =>
     spawnSync(
       process.execPath,
-      [CLI_MAIN, 'predict', '--model', base, '--no-ground', '--input', '/dev/stdin', '--out', out],
+      [CLI_MAIN, 'predict', '--model', base, '--no-ground', '--input', '/dev/stdin', '--out', out, '--force'],
       {
         input,
         encoding: 'utf8',

@@ -114,7 +114,10 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
   assert.equal(selectionScore('s-silver-f1', r), -0.7);
   assert.equal(selectionScore('dev-f1', r), -0.4);
   assert.equal(selectionScore('dev-silver-f1', ev({})), null, 'not measured');
-  assert.throws(() => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }), /selectOn must be one of/);
+  assert.throws(
+    () => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }),
+    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1 or dev-f1, got "dev_f1"/,
+  );
 });
 
 test('collapse: warn still selects; stop never selects and stops; patience is checked first', () => {

@@ -547,14 +547,14 @@ test('cli: predict --model org/tiny and train-supervised --base-model org/tiny t
       e2s: { path: base },
     });
 
-    r = await cli(['predict', '--model', 'org/nope', '--input', input, '--out', remote]);
+    r = await cli(['predict', '--model', 'org/nope', '--input', input, '--out', remote, '--force']);
     assert.equal(r.code, 2);
     assert.match(
       r.err,
       /^cyclener: --model org\/nope: not a local directory, and no such model on http:\/\/127\.0\.0\.1:\d+ \(404\)\n$/,
     );
     process.env.HF_HUB_OFFLINE = '1';
-    r = await cli(['predict', '--model', 'org/tiny@v9', '--input', input, '--out', remote]);
+    r = await cli(['predict', '--model', 'org/tiny@v9', '--input', input, '--out', remote, '--force']);
     assert.equal(r.code, 2);
     assert.match(r.err, /--model org\/tiny@v9: HF_HUB_OFFLINE is set and .* has no org\/tiny at "v9"/);
   } finally {
