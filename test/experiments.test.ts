@@ -12,7 +12,7 @@ import { markdownBlocks, toHtml, toMarkdown } from '../src/experiments/doc';
 import { TABLE5A, TABLE5B, TABLE6 } from '../src/experiments/paper';
 import { filterCells, planExperiment, type Cell } from '../src/experiments/plan';
 import { buildReport, fmtStat, meanStd } from '../src/experiments/report';
-import { correlations, type CellResult, type EvalRecord } from '../src/experiments/result';
+import { correlations, evalRecords, type CellResult, type EvalRecord } from '../src/experiments/result';
 import { cellDir, runCell, type RunContext } from '../src/experiments/runner';
 
 const CLI_MAIN = path.join(__dirname, '..', 'src', 'cli', 'main.js');
@@ -157,6 +157,16 @@ test('aggregation: mean ± sample std; Pearson of the dev losses with F1', () =>
   assert.ok(Math.abs((c.sLoss as number) + 11 / Math.sqrt(130)) < 1e-12);
   assert.equal(c.eLossDevF1, null, 'no variance in dev F1');
   assert.equal(correlations(evals.map((e) => ({ ...e, testF1: undefined }))).against, 'devF1');
+  // Silver F1 against dev F1 (label-free criteria; absent in older runs: null).
+  const withSilver = evals.map((e, i) => ({ ...e, devF1: [2, 4, 5, 9][i]!, sSilverF1: e.step, devSilverF1: null }));
+  const cs = correlations(withSilver);
+  assert.ok(Math.abs((cs.sSilverDevF1 as number) - 11 / Math.sqrt(130)) < 1e-12);
+  assert.equal(cs.devSilverDevF1, null);
+  assert.equal(c.sSilverDevF1, null);
+  const rec = evalRecords(
+    '{"type":"eval","step":3,"epoch":1,"devSLoss":1,"devELoss":2,"devF1":0.5,"sSilverF1":0.25}\n',
+  );
+  assert.deepEqual(rec, [{ step: 3, epoch: 1, devSLoss: 1, devELoss: 2, devF1: 0.5, sSilverF1: 0.25 }]);
 });
 
 function fakeResult(

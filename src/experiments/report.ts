@@ -276,7 +276,7 @@ export function buildReport(all: readonly CellResult[], o: ReportOptions): Block
         { kind: 'heading', level: 3, text: 'Figure 4: dev losses vs F1 per evaluation (Pearson)' },
         {
           kind: 'para',
-          text: `Correlation over the evaluations of each run, against test F1 per evaluation where it was logged, else dev F1. Paper: E-loss per configuration below; S-loss only as the mean over the four, ${FIGURE4_PEARSON_S_MEAN.toFixed(2)}.`,
+          text: `Correlation over the evaluations of each run, against test F1 per evaluation where it was logged, else dev F1. Paper: E-loss per configuration below; S-loss only as the mean over the four, ${FIGURE4_PEARSON_S_MEAN.toFixed(2)}. Silver F1 (beyond the paper, label-free): S2E's agreement with the gazetteer from Q on dev S and on 200 sentences of S; higher is better, so a useful criterion has ρ > 0 with dev F1.`,
         },
       );
     if (!variant || cycleRows.length > 0)
@@ -292,6 +292,8 @@ export function buildReport(all: readonly CellResult[], o: ReportOptions): Block
           'ρ(S-loss, F1)',
           'ρ(E-loss, dev F1)',
           'ρ(S-loss, dev F1)',
+          'ρ(silver F1 dev S, dev F1)',
+          'ρ(silver F1 S, dev F1)',
           'best step',
           'curves',
         ],
@@ -305,6 +307,8 @@ export function buildReport(all: readonly CellResult[], o: ReportOptions): Block
               '',
               '',
               fmt(cell.dataConfig ? FIGURE4_PEARSON_E[cell.dataConfig] : undefined, 2),
+              '',
+              '',
               '',
               '',
               '',
@@ -329,6 +333,8 @@ export function buildReport(all: readonly CellResult[], o: ReportOptions): Block
             m((r) => r.pearson?.sLoss),
             m((r) => r.pearson?.eLossDevF1),
             m((r) => r.pearson?.sLossDevF1),
+            m((r) => r.pearson?.devSilverDevF1),
+            m((r) => r.pearson?.sSilverDevF1),
             results.map((r) => bestStep(r)).join(','),
             links.join(' '),
           ];

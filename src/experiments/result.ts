@@ -37,6 +37,9 @@ export interface EvalRecord {
   devSLoss: number | null;
   devELoss: number | null;
   devF1: number | null;
+  /** Label-free silver F1 on dev S and on a sample of S (src/cycle/silver.ts); absent in runs before them. */
+  devSilverF1?: number | null;
+  sSilverF1?: number | null;
   testP?: number | null;
   testR?: number | null;
   testF1?: number | null;
@@ -85,6 +88,9 @@ export interface CellResult {
     sLoss: number | null;
     eLossDevF1: number | null;
     sLossDevF1: number | null;
+    /** Silver F1 (dev S, sample of S) with dev F1: higher is better for these, so a good criterion has ρ > 0. */
+    devSilverDevF1?: number | null;
+    sSilverDevF1?: number | null;
   } | null;
   notes: string[];
   finishedAt: string;
@@ -158,7 +164,7 @@ export function evalRecords(metricsText: string): EvalRecord[] {
       devELoss: n('devELoss'),
       devF1: n('devF1'),
     };
-    for (const k of ['testP', 'testR', 'testF1'] as const) if (k in r) rec[k] = n(k);
+    for (const k of ['devSilverF1', 'sSilverF1', 'testP', 'testR', 'testF1'] as const) if (k in r) rec[k] = n(k);
     out.push(rec);
   }
   return out;
@@ -213,6 +219,14 @@ export function correlations(evals: readonly EvalRecord[]): NonNullable<CellResu
     ),
     sLossDevF1: pearson(
       evals.map((e) => e.devSLoss),
+      dev,
+    ),
+    devSilverDevF1: pearson(
+      evals.map((e) => e.devSilverF1 ?? null),
+      dev,
+    ),
+    sSilverDevF1: pearson(
+      evals.map((e) => e.sSilverF1 ?? null),
       dev,
     ),
   };
