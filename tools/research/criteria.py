@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Label-free selection criteria against dev F1, over the evaluations of cycle runs (issue 25, item 3).
+
+usage: tools/research/criteria.py RUN/metrics.jsonl [...]
+
+For each run and criterion: Pearson's rho with dev F1 over the run's evaluations (sign-adjusted so that a useful
+criterion is negative, as the paper reports the E-loss), the step it selects (its best value over the run, as
+patience would keep it), and dev F1 / per-evaluation test F1 there, next to step 0 (right after the warm-up).
+Criteria: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 on dev S and on a sample of S
+(src/cycle/silver.ts; maximised, so rho is taken of -silver), and the mean rank of E-loss and S-silver.
+"""
+import json
+import math
+import sys
+
+
+def pearson(xs, ys):
+    pts = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+    if len(pts) < 3:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxy = sum((x - mx) * (y - my) for x, y in pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    syy = sum((y - my) ** 2 for _, y in pts)
+    return None if sxx == 0 or syy == 0 else sxy / math.sqrt(sxx * syy)
+
+
+def ranks(xs):
+    """Rank of each value (0 = best = smallest); None stays None."""
+    idx = sorted((v, i) for i, v in enumerate(xs) if v is not None)
+    out = [None] * len(xs)
+    for r, (_, i) in enumerate(idx):
+        out[i] = r
+    return out
+
+
+def neg(x):
+    return None if x is None else -x
+
+
+def main(files):
+    for f in files:
+        evals = []
+        for line in open(f):
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r.get("type") == "eval":
+                evals.append(r)
+        if not evals:
+            continue
+        col = lambda k: [e.get(k) for e in evals]
+        crit = {
+            "E-loss (paper)": col("devELoss"),
+            "S-loss": col("devSLoss"),
+            "-silver F1 dev S": [neg(x) for x in col("devSilverF1")],
+            "-silver F1 S": [neg(x) for x in col("sSilverF1")],
+        }
+        re, rs = ranks(crit["E-loss (paper)"]), ranks(crit["-silver F1 S"])
+        crit["rank(E-loss)+rank(-silver S)"] = [
+            None if a is None or b is None else a + b for a, b in zip(re, rs)
+        ]
+        dev = col("devF1")
+        test = col("testF1")
+        fmt = lambda x: "-" if x is None else f"{x:.3f}"
+        print(f"== {f} ({len(evals)} evaluations; step 0: dev F1 {fmt(dev[0])}, test F1 {fmt(test[0])})")
+        print(f"  {'criterion':32} {'rho(., dev F1)':>14} {'step':>6} {'dev F1':>7} {'test F1':>7}")
+        for name, xs in crit.items():
+            have = [(x, i) for i, x in enumerate(xs) if x is not None]
+            if not have:
+                print(f"  {name:32} {'-':>14}")
+                continue
+            best = min(have)[1]
+            print(f"  {name:32} {fmt(pearson(xs, dev)):>14} {evals[best]['step']:>6} {fmt(dev[best]):>7} {fmt(test[best]):>7}")
+        best_dev = max((x, i) for i, x in enumerate(dev) if x is not None)[1]
+        print(f"  {'(oracle: best dev F1)':32} {'':>14} {evals[best_dev]['step']:>6} {fmt(dev[best_dev]):>7} {fmt(test[best_dev]):>7}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
