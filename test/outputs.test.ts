@@ -3,6 +3,7 @@
 // full disk leaves the previous files intact; --force never deletes a folder that is an input or not a run of ours.
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -60,6 +61,24 @@ test('predict: an --out that is the --input (same path, a symlink, a hard link) 
   const r = await cli(['baseline', 'lexical', '--q', q, '--gold', gold, '--dataset', 'conll2003', '--out', gold]);
   assert.equal(r.code, 2, r.err);
   assert.match(r.err, /--out \S+gold\.jsonl is the --gold file/);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('predict onto a FIFO or device (/dev/stdout, /dev/null) writes into it: never replaced by a plain file', async () => {
+  const fifo = path.join(root, 'out.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const r = await predict(fifo); // no --force: writing into a stream replaces nothing
+    assert.equal(r.code, 0, r.err);
+    assert.ok(fs.lstatSync(fifo).isFIFO());
+    const buf = Buffer.alloc(65536);
+    const n = fs.readSync(reader, buf);
+    assert.equal(buf.subarray(0, n).toString('utf8').trim().split('\n').length, 3);
+  } finally {
+    fs.closeSync(reader);
+    fs.rmSync(fifo);
+  }
   assert.deepEqual(leftovers(root), []);
 });
 
