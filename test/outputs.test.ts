@@ -64,6 +64,21 @@ test('predict: an --out that is the --input (same path, a symlink, a hard link) 
   assert.deepEqual(leftovers(root), []);
 });
 
+test('predict: a file inside the --model folder is never replaced (its weights); a new file there may be written', async () => {
+  const weights = fs.readFileSync(path.join(base, 'model.safetensors'));
+  let r = await predict(path.join(base, 'model.safetensors'), '--force');
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    /model\.safetensors is a file of the --model folder \S+base: replacing it would damage the input/,
+  );
+  assert.ok(fs.readFileSync(path.join(base, 'model.safetensors')).equals(weights));
+  const inside = path.join(base, 'preds.jsonl');
+  r = await predict(inside);
+  assert.equal(r.code, 0, r.err);
+  fs.rmSync(inside);
+});
+
 test('predict onto a FIFO or device (/dev/stdout, /dev/null) writes into it: never replaced by a plain file', async () => {
   const fifo = path.join(root, 'out.fifo');
   execFileSync('mkfifo', [fifo]);

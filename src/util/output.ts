@@ -159,6 +159,14 @@ export function inputInside(dir: string, inputs: Inputs): { flag: string; path: 
   return null;
 }
 
+/** The first input folder that holds the file `file` (its real path is inside the folder's). */
+function folderHolding(file: string, inputs: Inputs): { flag: string; path: string } | null {
+  const p = realPath(file);
+  for (const i of inputList(inputs))
+    if (statOrNull(i.path)?.isDirectory() && p.startsWith(realPath(i.path) + path.sep)) return i;
+  return null;
+}
+
 /** A temp file beside `file`, hidden, named after it and this process (stale ones are found by that name). */
 function tempFor(file: string): string {
   const rand = Math.random().toString(36).slice(2, 8);
@@ -341,6 +349,13 @@ export function claimOutputs(outputs: Inputs, o: ClaimOptions): Claim {
       if (input)
         throw new OutputError(
           `${what} is the ${input.flag} file ${input.path}${input.how}: writing it would destroy the input; give another ${flag}`,
+          2,
+        );
+      // A file already in an input folder (the weights of --model) is part of that input: never replaced.
+      const holder = statOrNull(file)?.isFile() && o.inputs ? folderHolding(file, o.inputs) : null;
+      if (holder)
+        throw new OutputError(
+          `${what} is a file of the ${holder.flag} folder ${holder.path}: replacing it would damage the input; give another ${flag}`,
           2,
         );
       const real = realPath(file);
