@@ -246,6 +246,23 @@ test('train --force never deletes a folder that is an input or not a run of ours
   assert.equal(r.code, 0, r.err);
 });
 
+test('train (and every run folder: train-supervised, pretrain): a read-only --out is reported as such', async () => {
+  const ro = path.join(root, 'ro-runs');
+  fs.mkdirSync(ro);
+  const S = path.join(root, 'S.txt');
+  const Q = path.join(root, 'Q.txt');
+  const train = ['train', '--sentences', S, '--entities', Q, '--base-model', base, '--max-steps', '1'];
+  for (const out of [path.join(ro, 'new-run'), ro]) {
+    const r = await withFault(`EROFS:${ro}`, () => cli([...train, '--out', out]));
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err,
+      new RegExp(`--out ${out}: cannot (create the folder ${out}|write in ${ro}): read-only filesystem`),
+    );
+  }
+  assert.deepEqual(fs.readdirSync(ro), []);
+});
+
 test('gate: a candidate folder under --out that is the base model itself is refused before any fine-tuning', async () => {
   const gold = path.join(root, 'gate-gold.jsonl');
   fs.writeFileSync(gold, world.evalSet.sentences.map(sentenceToJson).join('\n') + '\n');
