@@ -226,6 +226,11 @@ test('makeConfig checks every key of a config file for type and value, naming th
     { evalDecode: { maxNewTokens: 8, beams: 2 } },
     'run.json: evalDecode: unknown key "beams" (known: maxNewTokens, numBeams, doSample, temperature, topP, topK, noRepeatNgramSize, repetitionPenalty)',
   );
+  // Names every object inherits are unknown keys too (JSON.parse makes "__proto__" an own key).
+  for (const k of ['constructor', 'toString', 'hasOwnProperty', '__proto__'])
+    assert.throws(() => makeConfig(JSON.parse(`{"${k}": 1}`), 'run.json'), {
+      message: new RegExp(`^run\\.json: unknown key "${k}"`),
+    });
   // Every key is checked: a value of the wrong kind is refused for each, naming it.
   for (const k of Object.keys(DEFAULT_CONFIG))
     assert.throws(

@@ -311,6 +311,23 @@ test('report: a --results folder that does not exist or holds no result is an er
   assert.match(fs.readFileSync(out, 'utf8'), /\| conll2003 \| Lexical Matcher \| \/1k\/1k-gq \| 1 \| 0\.700 \|/);
 });
 
+test('report: a result.json that is JSON but lacks fields the report reads is an error naming the file', async () => {
+  const results = path.join(root, 'damaged-results');
+  const cell = path.join(results, 'cpu', 'table6', 'lexical');
+  fs.mkdirSync(cell, { recursive: true });
+  const out = path.join(root, 'damaged.md');
+  for (const damaged of [
+    {},
+    { ...fakeResult('table6/x/seed1', 'lexical', 'conll2003/1k/1k-gq', 1, 1, 1, 1), preset: 3 },
+  ]) {
+    fs.writeFileSync(path.join(cell, 'result.json'), JSON.stringify(damaged));
+    const r = await cli(['report', '--results', results, '--out', out]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /lexical\/result\.json: damaged result \(field \w+ is missing or not a string\)/);
+    assert.ok(!fs.existsSync(out));
+  }
+});
+
 test('report: a variant preset shows only the cells it ran; hand-written notes follow the introduction', () => {
   const dir = path.join(root, 'report-variant');
   const v = {

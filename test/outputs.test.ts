@@ -3,6 +3,7 @@
 // full disk leaves the previous files intact; --force never deletes a folder that is an input or not a run of ours.
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -60,6 +61,39 @@ test('predict: an --out that is the --input (same path, a symlink, a hard link) 
   const r = await cli(['baseline', 'lexical', '--q', q, '--gold', gold, '--dataset', 'conll2003', '--out', gold]);
   assert.equal(r.code, 2, r.err);
   assert.match(r.err, /--out \S+gold\.jsonl is the --gold file/);
+  assert.deepEqual(leftovers(root), []);
+});
+
+test('predict: a file inside the --model folder is never replaced (its weights); a new file there may be written', async () => {
+  const weights = fs.readFileSync(path.join(base, 'model.safetensors'));
+  let r = await predict(path.join(base, 'model.safetensors'), '--force');
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    /model\.safetensors is a file of the --model folder \S+base: replacing it would damage the input/,
+  );
+  assert.ok(fs.readFileSync(path.join(base, 'model.safetensors')).equals(weights));
+  const inside = path.join(base, 'preds.jsonl');
+  r = await predict(inside);
+  assert.equal(r.code, 0, r.err);
+  fs.rmSync(inside);
+});
+
+test('predict onto a FIFO or device (/dev/stdout, /dev/null) writes into it: never replaced by a plain file', async () => {
+  const fifo = path.join(root, 'out.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const r = await predict(fifo); // no --force: writing into a stream replaces nothing
+    assert.equal(r.code, 0, r.err);
+    assert.ok(fs.lstatSync(fifo).isFIFO());
+    const buf = Buffer.alloc(65536);
+    const n = fs.readSync(reader, buf);
+    assert.equal(buf.subarray(0, n).toString('utf8').trim().split('\n').length, 3);
+  } finally {
+    fs.closeSync(reader);
+    fs.rmSync(fifo);
+  }
   assert.deepEqual(leftovers(root), []);
 });
 
@@ -210,6 +244,23 @@ test('train --force never deletes a folder that is an input or not a run of ours
   assert.equal((await cli([...sup, '--out', mine])).code, 0);
   r = await cli([...sup, '--out', mine, '--force']);
   assert.equal(r.code, 0, r.err);
+});
+
+test('train (and every run folder: train-supervised, pretrain): a read-only --out is reported as such', async () => {
+  const ro = path.join(root, 'ro-runs');
+  fs.mkdirSync(ro);
+  const S = path.join(root, 'S.txt');
+  const Q = path.join(root, 'Q.txt');
+  const train = ['train', '--sentences', S, '--entities', Q, '--base-model', base, '--max-steps', '1'];
+  for (const out of [path.join(ro, 'new-run'), ro]) {
+    const r = await withFault(`EROFS:${ro}`, () => cli([...train, '--out', out]));
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err,
+      new RegExp(`--out ${out}: cannot (create the folder ${out}|write in ${ro}): read-only filesystem`),
+    );
+  }
+  assert.deepEqual(fs.readdirSync(ro), []);
 });
 
 test('gate: a candidate folder under --out that is the base model itself is refused before any fine-tuning', async () => {

@@ -309,8 +309,9 @@ function keyProblem(c: CycleConfig, k: keyof CycleConfig): string | null {
  */
 export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): CycleConfig {
   if (!isObject(over)) throw new Error(`${source}: must be a JSON object {"key": value, ...}, got ${shown(over)}`);
+  // Own keys only (not `in`): "constructor" and "toString" are in every object.
   for (const k of Object.keys(over))
-    if (!(k in DEFAULT_CONFIG))
+    if (!Object.hasOwn(DEFAULT_CONFIG, k))
       throw new Error(`${source}: unknown key "${k}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`);
   const c = { ...DEFAULT_CONFIG, ...over };
   for (const k of Object.keys(DEFAULT_CONFIG) as (keyof CycleConfig)[]) {

@@ -17,7 +17,8 @@ import {
   TABLE6_BERT,
 } from './paper';
 import { EXPERIMENTS, planExperiment, PRESETS, type Cell } from './plan';
-import type { CellResult } from './result';
+import { RESULT_FIELDS, type CellResult } from './result';
+import { fieldProblem } from '../util/cache-key';
 import { atomicWriteFile, readJsonFile } from '../util/fs';
 
 export interface Stat {
@@ -56,7 +57,13 @@ export function loadResults(dir: string): CellResult[] {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.name === 'result.json') {
-        out.push(readJsonFile<CellResult>(p));
+        const r = readJsonFile<CellResult>(p);
+        const why =
+          r !== null && typeof r === 'object'
+            ? fieldProblem(r as unknown as Record<string, unknown>, RESULT_FIELDS)
+            : 'not an object';
+        if (why) throw new Error(`${p}: damaged result (${why}); rerun its cell with cyclener experiment`);
+        out.push(r);
       }
     }
   };

@@ -111,6 +111,22 @@ const micro = (v: unknown): Micro => {
   };
 };
 
+/** The fields of a result.json the report reads (a result.json without one of them is damaged). */
+export const RESULT_FIELDS = {
+  experiment: 'string',
+  cellId: 'string',
+  kind: 'string',
+  preset: 'string',
+  seed: 'number',
+  'test.sentences': 'number',
+  'test.exact.micro.precision': 'number',
+  'test.exact.micro.recall': 'number',
+  'test.exact.micro.f1': 'number',
+  'test.bag.micro.f1': 'number',
+  evals: 'array',
+  commands: 'array',
+} as const;
+
 /** The scores kept from `evaluate --json` / `baseline lexical --json` output. */
 export function summarizeEval(json: unknown): TestScores {
   const j = obj(json);

@@ -15,6 +15,7 @@ import type { Cell } from './plan';
 import {
   correlations,
   evalRecords,
+  RESULT_FIELDS,
   shellQuote,
   summarizeEval,
   trainingSummary,
@@ -237,19 +238,6 @@ export function cellKey(cell: Cell, ctx: Pick<RunContext, 'dataDir' | 'baseModel
     evalSplit: ctx.evalSplit,
   });
 }
-
-/** The fields of a result.json the report reads. */
-const RESULT_FIELDS = {
-  cellId: 'string',
-  kind: 'string',
-  'test.sentences': 'number',
-  'test.exact.micro.precision': 'number',
-  'test.exact.micro.recall': 'number',
-  'test.exact.micro.f1': 'number',
-  'test.bag.micro.f1': 'number',
-  evals: 'array',
-  commands: 'array',
-} as const;
 
 export function checkResult(file: string, key: CacheKey): Cached<CellResult> {
   return readCached<CellResult>(file, key, (v) => fieldProblem(v, RESULT_FIELDS));

@@ -113,6 +113,13 @@ function statOrNull(p: string): fs.Stats | null {
   }
 }
 
+/** An existing output that is not a regular file or folder: a device (/dev/null), a FIFO, a pipe (/dev/stdout). It is
+ *  written in place as `>` would: never replaced by a rename (as root that would turn /dev/null into a plain file). */
+const isStream = (p: string) => {
+  const st = statOrNull(p);
+  return st !== null && !st.isFile() && !st.isDirectory();
+};
+
 /** The command's inputs by flag ("--input": FILE); absent flags are undefined, a flag may name several paths. */
 export type Inputs = Readonly<Record<string, string | readonly string[] | undefined>>;
 
@@ -152,6 +159,14 @@ export function inputInside(dir: string, inputs: Inputs): { flag: string; path: 
   return null;
 }
 
+/** The first input folder that holds the file `file` (its real path is inside the folder's). */
+function folderHolding(file: string, inputs: Inputs): { flag: string; path: string } | null {
+  const p = realPath(file);
+  for (const i of inputList(inputs))
+    if (statOrNull(i.path)?.isDirectory() && p.startsWith(realPath(i.path) + path.sep)) return i;
+  return null;
+}
+
 /** A temp file beside `file`, hidden, named after it and this process (stale ones are found by that name). */
 function tempFor(file: string): string {
   const rand = Math.random().toString(36).slice(2, 8);
@@ -187,8 +202,24 @@ function targetOf(file: string): string {
   }
 }
 
-/** Write `chunks` to a temp file beside `file`'s target and fsync it (removed on failure); commit renames it. */
-function stage(file: string, chunks: Iterable<string | Uint8Array>): { tmp: string; target: string } {
+/** Write `chunks` to a temp file beside `file`'s target and fsync it (removed on failure); commit renames it. A stream
+ *  (isStream) is written directly: tmp null. */
+function stage(file: string, chunks: Iterable<string | Uint8Array>): { tmp: string | null; target: string } {
+  if (isStream(file)) {
+    const fd = fs.openSync(file, 'w');
+    try {
+      for (const c of chunks) {
+        const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+        for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
+      }
+    } catch (e) {
+      const why = explain(e);
+      throw why ? new OutputError(`cannot write ${file}: ${why}`, 1) : e;
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { tmp: null, target: file };
+  }
   const target = targetOf(file);
   const tmp = tempFor(target);
   const previous = statOrNull(target);
@@ -221,7 +252,8 @@ function stage(file: string, chunks: Iterable<string | Uint8Array>): { tmp: stri
   return { tmp, target };
 }
 
-function commit({ tmp, target }: { tmp: string; target: string }): void {
+function commit({ tmp, target }: { tmp: string | null; target: string }): void {
+  if (tmp === null) return;
   fs.renameSync(tmp, target);
   try {
     const dfd = fs.openSync(path.dirname(target), 'r'); // persist the rename itself
@@ -243,11 +275,11 @@ export function writeFileAtomic(file: string, chunks: Iterable<string | Uint8Arr
  * leaves every previous file as it was.
  */
 export function writeFilesAtomic(files: readonly { file: string; chunks: Iterable<string | Uint8Array> }[]): void {
-  const staged: { tmp: string; target: string }[] = [];
+  const staged: { tmp: string | null; target: string }[] = [];
   try {
     for (const f of files) staged.push(stage(f.file, f.chunks));
   } catch (e) {
-    for (const s of staged) fs.rmSync(s.tmp, { force: true });
+    for (const s of staged) if (s.tmp !== null) fs.rmSync(s.tmp, { force: true });
     throw e;
   }
   for (const s of staged) commit(s);
@@ -307,11 +339,11 @@ export function claimOutputs(outputs: Inputs, o: ClaimOptions): Claim {
     for (const { flag, path: file } of files) {
       const what = `${flag} ${file}`;
       const dir = path.dirname(path.resolve(file));
-      if (o.createFolders) {
+      if (o.createFolders && !isStream(file)) {
         const top = makeFolder(dir, what);
         if (top) created.push({ top: path.resolve(top), deepest: dir });
       }
-      checkFolder(dir, what);
+      if (!isStream(file)) checkFolder(dir, what);
       if (statOrNull(file)?.isDirectory()) throw new OutputError(`${what} is a folder: give a file name`, 2);
       const input = o.inputs ? inputAt(file, o.inputs) : null;
       if (input)
@@ -319,31 +351,42 @@ export function claimOutputs(outputs: Inputs, o: ClaimOptions): Claim {
           `${what} is the ${input.flag} file ${input.path}${input.how}: writing it would destroy the input; give another ${flag}`,
           2,
         );
+      // A file already in an input folder (the weights of --model) is part of that input: never replaced.
+      const holder = statOrNull(file)?.isFile() && o.inputs ? folderHolding(file, o.inputs) : null;
+      if (holder)
+        throw new OutputError(
+          `${what} is a file of the ${holder.flag} folder ${holder.path}: replacing it would damage the input; give another ${flag}`,
+          2,
+        );
       const real = realPath(file);
       const twin = seen.get(real);
       if (twin !== undefined) throw new OutputError(`${twin} and ${what} are the same file: give two names`, 2);
       seen.set(real, what);
     }
-    const first = files[0];
-    if (!first) throw new Error('claimOutputs: no output');
-    const lock = o.lock ?? `${first.path}.lock`;
-    let got: ReturnType<typeof acquireLock>;
-    try {
-      got = acquireLock(lock);
-    } catch (e) {
-      const why = explain(e);
-      throw why ? new OutputError(`${first.flag} ${first.path}: cannot create the lock ${lock}: ${why}`, 2) : e;
+    if (files.length === 0) throw new Error('claimOutputs: no output');
+    // Streams (a device, a pipe) are written in place, as `>` would: no lock beside them, no --force needed.
+    const regular = files.filter((f) => !isStream(f.path));
+    const first = regular[0] ?? (files[0] as { flag: string; path: string });
+    const lock = o.lock ?? (regular.length > 0 ? `${first.path}.lock` : undefined);
+    if (lock !== undefined) {
+      let got: ReturnType<typeof acquireLock>;
+      try {
+        got = acquireLock(lock);
+      } catch (e) {
+        const why = explain(e);
+        throw why ? new OutputError(`${first.flag} ${first.path}: cannot create the lock ${lock}: ${why}`, 2) : e;
+      }
+      if (!got.ok)
+        throw new OutputError(
+          `${first.path} is being written by ${describeOwner(got.owner)} (${lock}); wait for it to finish, or delete ${lock} if that process is gone`,
+          1,
+        );
+      lockFile = lock;
     }
-    if (!got.ok)
-      throw new OutputError(
-        `${first.path} is being written by ${describeOwner(got.owner)} (${lock}); wait for it to finish, or delete ${lock} if that process is gone`,
-        1,
-      );
-    lockFile = lock;
     if (!o.force)
-      for (const { path: file } of files)
+      for (const { path: file } of regular)
         if (fs.existsSync(file)) throw new OutputError(`${file} exists; pass --force to overwrite it`, 2);
-    for (const { path: file } of files) for (const t of staleTemps(file)) fs.rmSync(t, { force: true });
+    for (const { path: file } of regular) for (const t of staleTemps(file)) fs.rmSync(t, { force: true });
   } catch (e) {
     claim.release();
     throw e;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fingerprint, recoverSwaps, writeJsonFile, type Fingerprint } from './fs';
 import { acquireLock, describeOwner, releaseLock } from './lock';
-import { inputAt, inputInside, type Inputs } from './output';
+import { inputAt, inputInside, prepareFolder, type Inputs } from './output';
 
 export const LOCK_FILE = '.lock';
 export const INPUTS_FILE = 'inputs.json';
@@ -85,7 +85,7 @@ export function openRunDir(
       2,
     );
   const created = !fs.existsSync(dir);
-  fs.mkdirSync(dir, { recursive: true });
+  prepareFolder(dir, `--out ${dir}`); // a read-only or forbidden folder is reported as such (mkdir -p says ENOENT)
   const lockFile = path.join(dir, LOCK_FILE);
   const lock = acquireLock(lockFile);
   if (!lock.ok)
