@@ -167,3 +167,46 @@ test('train: a line far longer than the model reads is cut before tokenising, wi
     ),
   );
 });
+
+test('train: S2E and E2S with different tokenizers are refused naming both (was: "index out of range in self")', async () => {
+  const s = file('S-tok.txt', world.S.slice(0, 4).join('\n') + '\n');
+  const q = file(
+    'Q-tok.txt',
+    world.Q.slice(0, 4)
+      .map((x) => x || '<none>')
+      .join('\n') + '\n',
+  );
+  const news = path.join(__dirname, '..', '..', 'models', 'base-news-11m');
+  const r = await cli([
+    ...['train', '--sentences', s, '--entities', q, '--base-model', base, '--s2e-model', news],
+    ...['--out', path.join(root, 'run-tok'), '--max-steps', '1', '--batch', '2', '--fp32'],
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /S2E \(.*base-news-11m\) and E2S \(.*\) have different tokenizers or vocabularies \(16\d+ and \d+ tokens\): the cycles need one tokenizer/,
+  );
+});
+
+test('a --model that is neither a local folder nor a reachable Hub id says both', async () => {
+  const input = file('in-typo.txt', `${world.S[0]}\n`);
+  const saved = { ...process.env };
+  Object.assign(process.env, { HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_CACHE: path.join(root, 'hub-cache') });
+  let r: Awaited<ReturnType<typeof cli>>;
+  try {
+    r = await cli([
+      'predict',
+      '--model',
+      'no-such-model-dir',
+      '--input',
+      input,
+      '--out',
+      path.join(root, 'typo.jsonl'),
+    ]);
+  } finally {
+    for (const k of ['HF_ENDPOINT', 'HF_HUB_CACHE']) if (saved[k] === undefined) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /^cyclener: --model no-such-model-dir: no such local folder, and as a Hub id: /);
+});

@@ -10,7 +10,7 @@ import { compareSequences } from '../eval/compare';
 import { evaluate as scoreSentences, type EvalReport } from '../eval/metrics';
 import { modelSource } from '../hub';
 import { makeConfig, type CycleConfig } from '../cycle/config';
-import { DEFAULT_S2E_PREFIX, loadModelDir } from '../cycle/model-io';
+import { DEFAULT_S2E_PREFIX, loadCyclePair, loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
 import {
   SUPERVISED_RUN,
@@ -127,26 +127,22 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
         ? await modelDir(o.e2sModel, hooks.log)
         : base;
     if (!s2eDir || !e2sDir) throw new Error('train: give baseModel (or s2eModel and e2sModel)');
-    const a = loadModelDir(s2eDir);
+    const { s2e: a, e2s: b } = loadCyclePair(s2eDir, e2sDir);
     try {
-      const b = loadModelDir(e2sDir, s2eDir);
-      try {
-        if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
-        const data = {
-          S: [...o.sentences],
-          Q,
-          ...(o.devSentences ? { devS: [...o.devSentences] } : {}),
-          ...(o.devEntities ? { devQ: o.devEntities.map(seq) } : {}),
-        };
-        return await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, data, cfg, o.out, {
-          resume,
-          log: hooks.log,
-          ...(o.signal ? { signal: o.signal } : {}),
-        });
-      } finally {
-        b.model.dispose();
-      }
+      if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
+      const data = {
+        S: [...o.sentences],
+        Q,
+        ...(o.devSentences ? { devS: [...o.devSentences] } : {}),
+        ...(o.devEntities ? { devQ: o.devEntities.map(seq) } : {}),
+      };
+      return await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, data, cfg, o.out, {
+        resume,
+        log: hooks.log,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
     } finally {
+      b.model.dispose();
       a.model.dispose();
       hooks.flush();
     }

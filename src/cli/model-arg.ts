@@ -22,6 +22,9 @@ export async function modelDirArg(value: string | undefined, flag: string, io?: 
   } catch (e) {
     // Not found, refused, not cached offline: the argument is wrong (exit 2); a network failure is not (exit 1).
     if (e instanceof HubError && e.kind !== 'network') throw new UsageError(`${flag} ${e.message}`);
+    // A typo'd local path looks like a Hub id too: say that no such folder exists before the network failure.
+    if (e instanceof HubError && !fs.existsSync(value))
+      throw new HubError(e.kind, `${flag} ${value}: no such local folder, and as a Hub id: ${e.message}`);
     throw e;
   }
 }

@@ -106,6 +106,29 @@ export function loadModelDir(dir: string, tokenizerDir?: string): Loaded {
   return { model: ck.model, tokenizer: tok, meta: readMeta(dir) };
 }
 
+/**
+ * S2E and E2S for a cycle run. The cycles pass token ids between them with one tokenizer, so both must have the same
+ * one (E2S without its own uses S2E's); otherwise ids of one are out of the other's range or mean other words.
+ */
+export function loadCyclePair(s2eDir: string, e2sDir: string): { s2e: Loaded; e2s: Loaded } {
+  const s2e = loadModelDir(s2eDir);
+  let e2s: Loaded;
+  try {
+    e2s = loadModelDir(e2sDir, s2eDir);
+  } catch (e) {
+    s2e.model.dispose();
+    throw e;
+  }
+  if (s2e.tokenizer.json !== e2s.tokenizer.json || s2e.model.config.vocabSize !== e2s.model.config.vocabSize) {
+    s2e.model.dispose();
+    e2s.model.dispose();
+    throw new Error(
+      `S2E (${s2eDir}) and E2S (${e2sDir}) have different tokenizers or vocabularies (${s2e.tokenizer.vocabSize} and ${e2s.tokenizer.vocabSize} tokens): the cycles need one tokenizer; start both from models of the same base`,
+    );
+  }
+  return { s2e, e2s };
+}
+
 /** Save a model directory (fp32 unless told) with its tokenizer and meta; atomic per file. */
 export function saveModelDir(
   dir: string,

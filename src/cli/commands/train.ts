@@ -14,7 +14,7 @@ import {
   readUtf8,
 } from '../../data/readers';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
-import { loadModelDir } from '../../cycle/model-io';
+import { loadCyclePair } from '../../cycle/model-io';
 import { CYCLE_RUN, trainCycle } from '../../cycle/trainer';
 import * as T from '../../tensor';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
@@ -252,8 +252,7 @@ registerCommand({
       const s2eDir = resume ? path.join(ckptDir, 's2e') : (s2eArg ?? base);
       const e2sDir = resume ? path.join(ckptDir, 'e2s') : (e2sArg ?? base);
       if (!s2eDir || !e2sDir) throw new UsageError('give --base-model DIR (or --s2e-model and --e2s-model)');
-      const a = loadModelDir(s2eDir);
-      const b = loadModelDir(e2sDir, s2eDir);
+      const { s2e: a, e2s: b } = loadCyclePair(s2eDir, e2sDir);
       if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
       io.err(
         `S2E from ${s2eDir}, E2S from ${e2sDir}; ${S.length} sentences, ${Q.length} entity sequences, types ${cfg.types.join(', ')}; grounded cycles ${cfg.grounded}`,
