@@ -1,4 +1,4 @@
-// One source of truth per setting: renamed flags keep their old names (with a warning), train's knob table gives
+// One source of truth per setting: renamed flags keep their old names (with a warning), train's config spec gives
 // the flag specs, --help defaults and the config, and decoding settings travel with the S2E model (cyclener.json).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { formatHelp, parseArgs, type FlagSpec } from '../src/cli/args';
 import { listCommands } from '../src/cli/registry';
-import { applyKnobs, configDifferences, knobFlags, TRAIN_KNOBS } from '../src/cli/train-knobs';
+import { applyFlags, configDifferences, CYCLE_FLAGS } from '../src/cycle/config-flags';
 import { cycleModelMeta, DEFAULT_CONFIG, makeConfig } from '../src/cycle/config';
 import { decodeDefaults, loadModelDir, readMeta, saveModelDir } from '../src/cycle/model-io';
 import { predictWithModelDir } from '../src/cycle/predict';
@@ -37,8 +37,8 @@ test('parseArgs: an old flag name sets the new one with a warning; a retired fla
   assert.deepEqual(b.warnings, []);
 });
 
-test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config keys; resume differences name them', async () => {
-  const specs = knobFlags(TRAIN_KNOBS);
+test('train flags: --help shows DEFAULT_CONFIG values; given flags set config keys; resume differences name them', async () => {
+  const specs = CYCLE_FLAGS;
   assert.equal(specs.batch.shownDefault, DEFAULT_CONFIG.batchSize);
   assert.equal(specs['lr-s2e'].shownDefault, DEFAULT_CONFIG.lrS2E);
   assert.equal(specs['warmup-lr'].shownDefault, DEFAULT_CONFIG.warmupLr);
@@ -51,7 +51,7 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
   assert.match(help, /--warmup W +.*\(default none; one of none\|fragments\|lexical\)/);
 
   const c = makeConfig();
-  applyKnobs(c, {
+  applyFlags(c, {
     batch: 8,
     'no-ground': true,
     'max-new-tokens': 64,
@@ -69,7 +69,7 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
     'the default is not modified',
   );
   const budgetOnly = makeConfig();
-  applyKnobs(budgetOnly, { batch: 8, epochs: 2, 'max-steps': 5 }, 'budget');
+  applyFlags(budgetOnly, { batch: 8, epochs: 2, 'max-steps': 5 }, 'resumable');
   assert.deepEqual([budgetOnly.batchSize, budgetOnly.epochs, budgetOnly.maxSteps], [32, 2, 5]);
   assert.deepEqual(configDifferences(makeConfig(), { 'max-new-tokens': 64, epochs: 3, batch: 32 }), [
     '--max-new-tokens: run has {"maxNewTokens":128}, command line says {"maxNewTokens":64}',
@@ -78,7 +78,7 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
 
 test('E2S sampling knobs: --e2s-sample with top-k/top-p/temperature set e2sDecode and keep its other fields', () => {
   const c = makeConfig();
-  applyKnobs(c, { 'e2s-sample': true, 'e2s-top-k': 10, 'e2s-top-p': 0.9, 'e2s-temperature': 0.7 });
+  applyFlags(c, { 'e2s-sample': true, 'e2s-top-k': 10, 'e2s-top-p': 0.9, 'e2s-temperature': 0.7 });
   assert.deepEqual(c.e2sDecode, {
     maxNewTokens: 128,
     noRepeatNgramSize: 3,
@@ -91,7 +91,7 @@ test('E2S sampling knobs: --e2s-sample with top-k/top-p/temperature set e2sDecod
   assert.deepEqual(configDifferences(makeConfig(), { 'e2s-sample': true }), [
     '--e2s-sample: run has {"maxNewTokens":128,"noRepeatNgramSize":3}, command line says {"maxNewTokens":128,"noRepeatNgramSize":3,"doSample":true}',
   ]);
-  const specs = knobFlags(TRAIN_KNOBS);
+  const specs = CYCLE_FLAGS;
   assert.deepEqual(specs['e2s-top-p'].range, { min: 0, max: 1, minExclusive: true });
   assert.deepEqual(specs['e2s-temperature'].range, { min: 0, minExclusive: true });
 });

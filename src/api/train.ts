@@ -9,7 +9,7 @@ import { Verbalizer } from '../data/verbalizer';
 import { compareSequences } from '../eval/compare';
 import { evaluate as scoreSentences, type EvalReport } from '../eval/metrics';
 import { modelSource } from '../hub';
-import { makeConfig, type CycleConfig } from '../cycle/config';
+import { makeConfig, resumableOf, type CycleConfig } from '../cycle/config';
 import { DEFAULT_S2E_PREFIX, loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
 import {
@@ -86,7 +86,7 @@ export interface TrainOptions extends RunHooks {
   e2sModel?: string;
   /** The run directory (as `cyclener train --out`). */
   out: string;
-  /** Config keys (src/cycle/config.ts), e.g. {epochs: 3, batchSize: 16}; on a resume only epochs/maxSteps apply. */
+  /** Config keys (src/cycle/config.ts), e.g. {epochs: 3, batchSize: 16}; on a resume only the resumable ones (epochs, maxSteps) apply. */
   config?: Partial<CycleConfig>;
   /** Continue from out/ckpt (after an abort). */
   resume?: boolean;
@@ -111,7 +111,7 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     if (resume && fs.existsSync(savedCfg)) {
       const saved = readJsonFile<Partial<CycleConfig> & { sizes?: unknown }>(savedCfg);
       delete saved.sizes;
-      cfg = makeConfig({ ...saved, ...pick(o.config, ['epochs', 'maxSteps']) }, savedCfg);
+      cfg = makeConfig({ ...saved, ...resumableOf(o.config) }, savedCfg);
     } else cfg = makeConfig({ ...o.config }, 'config');
     const Q = o.entities.map(seq);
     cfg.types = cfg.types ?? typesOf(Q);
@@ -153,12 +153,6 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
   } finally {
     run.release();
   }
-}
-
-function pick<T extends object>(o: T | undefined, keys: (keyof T)[]): Partial<T> {
-  const out: Partial<T> = {};
-  for (const k of keys) if (o && o[k] !== undefined) out[k] = o[k];
-  return out;
 }
 
 export interface SupervisedOptions extends RunHooks {
