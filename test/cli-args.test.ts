@@ -155,7 +155,7 @@ test('ranges of the flags whose meaning sets them (0 = off where it means off)',
   assert.equal(ok('train', 'seed', 0), true);
   assert.equal(ok('train', 'seed', 2 ** 32), false); // the data RNG takes 32 bits
   assert.equal(ok('train-supervised', 'epochs', 0.5), true);
-  assert.equal(ok('pretrain', 'warmup-steps', 0), true);
+  assert.equal(ok('pretrain', 'lr-warmup-steps', 0), true);
   assert.equal(ok('pretrain', 'dropout', 1), false);
   assert.equal(ok('pretrain', 'vocab-size', 108), false);
   assert.equal(ok('gate', 'dev-num', 0), true); // 0 = all

@@ -237,13 +237,14 @@ test('cpu-plain: plain decoding is trained into both models, so the evaluation r
   assert.ok(p.supervisedArgs.includes('--no-ground'));
 });
 
-test('renamed flags: pretrain --warmup and gate --dev-sentences still parse as --warmup-steps and --dev-num', () => {
+test('renamed flags: pretrain --warmup-steps and --warmup, gate --dev-sentences still parse as --lr-warmup-steps and --dev-num', () => {
   const required = {
     pretrain: ['--corpus', 'c.txt', '--out', 'o'],
     gate: ['--base-model', 'b', '--train', 't', '--dev', 'd'],
   };
   for (const [cmd, old, now] of [
-    ['pretrain', 'warmup', 'warmup-steps'],
+    ['pretrain', 'warmup-steps', 'lr-warmup-steps'],
+    ['pretrain', 'warmup', 'lr-warmup-steps'],
     ['gate', 'dev-sentences', 'dev-num'],
   ] as const) {
     const spec = listCommands().find((c) => c.name === cmd)!;
@@ -253,4 +254,23 @@ test('renamed flags: pretrain --warmup and gate --dev-sentences still parse as -
     assert.deepEqual(a.warnings, [`warning: --${old} is now --${now} (the old name still works for now)`]);
     assert.equal(formatHelp(cmd, '', spec.flags, []).includes(`--${old} `), false, 'old names stay out of --help');
   }
+});
+
+test('distinct meanings, distinct names: --warmup-steps is the warm-up before the cycles, --lr-warmup-steps the learning-rate warm-up of pretrain', async () => {
+  const flags = (cmd: string) => listCommands().find((c) => c.name === cmd)!.flags;
+  const t = parseArgs(['--out', 'o', '--warmup-steps', '5'], flags('train'), [], 'train');
+  assert.deepEqual([t.flags['warmup-steps'], t.warnings], [5, []]);
+  const c = makeConfig();
+  applyFlags(c, t.flags);
+  assert.equal(c.warmupSteps, 5);
+  assert.equal('lr-warmup-steps' in flags('train'), false);
+  assert.match(flags('pretrain')['lr-warmup-steps']!.help, /learning-rate warm-up/);
+  // The old name on the command line: the run goes on with a warning (here it stops at the missing corpus).
+  const r = await cli(['pretrain', '--corpus', 'no-such-corpus.txt', '--out', 'o', '--warmup-steps', '3']);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.err,
+    /^cyclener: warning: --warmup-steps is now --lr-warmup-steps \(the old name still works for now\)\n/,
+  );
+  assert.match(r.err, /no-such-corpus\.txt: no such file/);
 });

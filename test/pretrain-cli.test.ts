@@ -123,7 +123,7 @@ test('pretrain settings: one spec gives the flags, their defaults (PRETRAIN_DEFA
   assert.equal(new Set(options).size, options.length);
   const set = pretrainOptions(
     parsePretrain([
-      ...['--corpus', 'c.txt', '--out', 'o', '--fp32', '--warmup-steps', '5', '--span-inputs', 'sentences'],
+      ...['--corpus', 'c.txt', '--out', 'o', '--fp32', '--lr-warmup-steps', '5', '--span-inputs', 'sentences'],
       ...['--schedule', 'constant', '--steps', '9', '--tokenizer', 'tok', '--save-dtype', 'bfloat16'],
     ]).flags,
   );
@@ -153,7 +153,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
     '4',
     '--steps',
     '2',
-    '--warmup-steps',
+    '--lr-warmup-steps',
     '1',
   );
   assert.equal(r1.code, 0, r1.err);
@@ -162,9 +162,9 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
     JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { recipe: Recipe }
   ).recipe;
   const r1Args = [...common.slice(1), '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4'];
-  assert.deepEqual(recipeDiffs(r1Recipe, [...r1Args, '--warmup-steps', '1']), []);
+  assert.deepEqual(recipeDiffs(r1Recipe, [...r1Args, '--lr-warmup-steps', '1']), []);
   assert.deepEqual(recipeDiffs(r1Recipe, [...r1Args, '--warmup-steps', '2', '--fp32']), [
-    '--warmup-steps: run has 1, command line says 2',
+    '--lr-warmup-steps: run has 1, command line says 2',
     '--fp32: run has false, command line says true',
   ]);
   assert.match(r1.err, /step 2\/2 \| loss [0-9.]+ \| val [0-9.]+ \| lr .* tok\/s .* ETA/);

@@ -408,7 +408,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         throw nonFiniteStop(
           e,
           `step ${step + 1} (lr ${lr.toExponential(2)}):`,
-          `${ckpt}; lower --lr or use more --warmup-steps`,
+          `${ckpt}; lower --lr or use more --lr-warmup-steps`,
         );
       }
       step++;

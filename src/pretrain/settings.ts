@@ -174,13 +174,14 @@ export const PRETRAIN_SETTINGS = {
     option: 'lr',
     resume: 'recipe',
   },
-  'warmup-steps': {
+  // Not --warmup-steps: in `train` that is the warm-up of the models before the cycles.
+  'lr-warmup-steps': {
     type: 'int',
     arg: 'N',
-    help: 'linear warmup steps (0 = none)',
+    help: 'steps of linear learning-rate warm-up (0 = none)',
     default: D.warmup,
     range: NON_NEGATIVE,
-    aliases: ['warmup'],
+    aliases: ['warmup-steps', 'warmup'],
     option: 'warmup',
     resume: 'recipe',
   },
