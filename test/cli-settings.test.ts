@@ -16,6 +16,7 @@ import { sniffFormat } from '../src/data/readers';
 import { typesOf } from '../src/data/entity-seq';
 import { typesOf as trainerTypesOf } from '../src/cycle/trainer';
 import { getPreset } from '../src/experiments/plan';
+import { GATE_SETTINGS, SUPERVISED_FIXED, SUPERVISED_SETTINGS, supervisedConfig } from '../src/supervised/settings';
 import { cli, tinySyntheticBase } from './cli-helpers';
 
 T.setNumThreads(1);
@@ -94,6 +95,18 @@ test('E2S sampling knobs: --e2s-sample with top-k/top-p/temperature set e2sDecod
   const specs = CYCLE_FLAGS;
   assert.deepEqual(specs['e2s-top-p'].range, { min: 0, max: 1, minExclusive: true });
   assert.deepEqual(specs['e2s-temperature'].range, { min: 0, minExclusive: true });
+});
+
+test('supervised settings: train-supervised and gate take their defaults and ranges from one module', () => {
+  const flags = (cmd: string) => listCommands().find((c) => c.name === cmd)!.flags;
+  for (const [name, s] of Object.entries(SUPERVISED_SETTINGS)) {
+    assert.equal(flags('train-supervised')[name], s, `train-supervised --${name}`);
+    const g = flags('gate')[name];
+    if (g) assert.deepEqual([g.default, g.range, g.type], [s.default, 'range' in s ? s.range : undefined, s.type]);
+  }
+  for (const [name, s] of Object.entries(GATE_SETTINGS)) assert.equal(flags('gate')[name], s, `gate --${name}`);
+  const c = supervisedConfig({ prefix: 'p', batchSize: 4, steps: 2, lr: 1e-3, seed: 1 });
+  assert.deepEqual(c, { ...SUPERVISED_FIXED, prefix: 'p', batchSize: 4, steps: 2, lr: 1e-3, seed: 1 });
 });
 
 test('one sniffer: JSONL, CoNLL-2012, entity sequences, CoNLL columns, text', () => {

@@ -10,7 +10,7 @@ import { compareSequences } from '../eval/compare';
 import { evaluate as scoreSentences, type EvalReport } from '../eval/metrics';
 import { modelSource } from '../hub';
 import { makeConfig, resumableOf, type CycleConfig } from '../cycle/config';
-import { DEFAULT_S2E_PREFIX, loadModelDir } from '../cycle/model-io';
+import { loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
 import {
   SUPERVISED_RUN,
@@ -19,6 +19,7 @@ import {
   type SupervisedResult,
 } from '../supervised/supervised';
 import { CYCLE_RUN, trainCycle, typesOf, type CycleResult } from '../cycle/trainer';
+import { SUPERVISED_EPOCHS, SUPERVISED_SETTINGS as S, supervisedConfig } from '../supervised/settings';
 import type { Precision } from '../t5/precision';
 import { readJsonFile } from '../util/fs';
 import { openRunDir } from '../util/run-dir';
@@ -181,8 +182,8 @@ export interface SupervisedOptions extends RunHooks {
 export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedResult> {
   const pairs: Pair[] = o.pairs.map((p) => ({ sentence: p.sentence, sequence: seq(p.entities) }));
   if (pairs.length === 0) throw new Error('trainSupervised: no training pairs');
-  const batchSize = o.batchSize ?? 32;
-  const steps = o.steps ?? Math.ceil(((o.epochs ?? 3) * pairs.length) / batchSize);
+  const batchSize = o.batchSize ?? S.batch.default;
+  const steps = o.steps ?? Math.ceil(((o.epochs ?? SUPERVISED_EPOCHS) * pairs.length) / batchSize);
   const hooks = progress(o, path.join(o.out, 'metrics.jsonl'));
   const baseDir = await modelDir(o.baseModel, hooks.log);
   if (path.resolve(o.out) === path.resolve(baseDir))
@@ -205,20 +206,15 @@ export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedR
         m.model,
         m.tokenizer,
         pairs,
-        {
-          prefix: o.prefix ?? DEFAULT_S2E_PREFIX,
+        supervisedConfig({
+          prefix: o.prefix ?? S.prefix.default,
           batchSize,
           steps,
-          lr: o.lr ?? 5e-4,
-          weightDecay: 0,
-          maxGradNorm: 1,
-          seed: o.seed ?? 42,
-          maxSourceTokens: 192,
-          maxTargetTokens: 192,
-          logEvery: 20,
+          lr: o.lr ?? S.lr.default,
+          seed: o.seed ?? S.seed.default,
           ...(o.precision ? { precision: o.precision } : {}),
           ...(dev ? { dev } : {}),
-        },
+        }),
         o.out,
         {
           types: o.types ?? typesOf(pairs.map((p) => p.sequence)),
