@@ -114,7 +114,7 @@ function pretrainRate(c: Config, corpusFile: string, k: number): { tokensPerS: n
       out,
       '--steps',
       String(steps),
-      '--warmup-steps',
+      '--lr-warmup-steps',
       '1',
     ].concat(['--log-every', String(Math.max(1, Math.floor(steps / 8))), '--eval-every', '100000']),
     c,

@@ -23,7 +23,7 @@ for p in bf16 fp32; do
   d="$OUT/pretrain-$p"
   if [ ! -f "$d/pretrain_summary.json" ]; then
     t=$(now)
-    $CLI pretrain --init "$BASE" --corpus "$CORPUS" --out "$d" --steps 120 --warmup 20 --lr 5e-4 --eval-every 60 --log-every 20 $(flag $p) 2> "$d.log" || { cat "$d.log"; exit 1; }
+    $CLI pretrain --init "$BASE" --corpus "$CORPUS" --out "$d" --steps 120 --lr-warmup-steps 20 --lr 5e-4 --eval-every 60 --log-every 20 $(flag $p) 2> "$d.log" || { cat "$d.log"; exit 1; }
     node -e "const s=require('./$d/pretrain_summary.json'); const v=s.valLoss; const m=Object.values(v).reduce((a,b)=>a+b,0)/Object.values(v).length; console.log(['pretrain','$p','val_mean',m.toFixed(4),$(now)-$t].join('\t'))" >> "$SUM"
   fi
   # 2. supervised S2E on 1,000 CoNLL sentences, 150 steps x 16; dev F1 on 500 dev sentences (same precision).

@@ -61,7 +61,7 @@ test('pretrain: SIGINT checkpoints the current step, exits 130, --resume continu
       'tiny',
       '--batch',
       '4',
-      '--warmup-steps',
+      '--lr-warmup-steps',
       '1',
       '--log-every',
       '1',

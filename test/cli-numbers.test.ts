@@ -110,7 +110,7 @@ test('train --config: a numeric key out of range is refused naming the file and 
 test('--help shows the ranges', async () => {
   const r = await cli(['train', '--help']);
   assert.equal(r.code, 0);
-  // Defaults come from DEFAULT_CONFIG (src/cli/train-knobs.ts), next to the range.
+  // Defaults come from the config's spec (src/cycle/config.ts CYCLE_SPEC), next to the range.
   assert.match(r.out, /--lr-s2e LR +S2E learning rate \(default 0\.0003; > 0\)/);
   assert.match(r.out, /--eval-every N +evaluate every N steps \(0: at the end of each epoch\) \(default 0; >= 0\)/);
   assert.match(r.out, /--max-new-tokens N +.* \(default 128; >= 1\)/);

@@ -1,4 +1,4 @@
-// One source of truth per setting: renamed flags keep their old names (with a warning), train's knob table gives
+// One source of truth per setting: renamed flags keep their old names (with a warning), train's config spec gives
 // the flag specs, --help defaults and the config, and decoding settings travel with the S2E model (cyclener.json).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { formatHelp, parseArgs, type FlagSpec } from '../src/cli/args';
 import { listCommands } from '../src/cli/registry';
-import { applyKnobs, configDifferences, knobFlags, TRAIN_KNOBS } from '../src/cli/train-knobs';
+import { applyFlags, configDifferences, CYCLE_FLAGS } from '../src/cycle/config-flags';
 import { cycleModelMeta, DEFAULT_CONFIG, makeConfig } from '../src/cycle/config';
 import { decodeDefaults, loadModelDir, readMeta, saveModelDir } from '../src/cycle/model-io';
 import { predictWithModelDir } from '../src/cycle/predict';
@@ -16,6 +16,7 @@ import { sniffFormat } from '../src/data/readers';
 import { typesOf } from '../src/data/entity-seq';
 import { typesOf as trainerTypesOf } from '../src/cycle/trainer';
 import { getPreset } from '../src/experiments/plan';
+import { GATE_SETTINGS, SUPERVISED_FIXED, SUPERVISED_SETTINGS, supervisedConfig } from '../src/supervised/settings';
 import { cli, tinySyntheticBase } from './cli-helpers';
 
 T.setNumThreads(1);
@@ -37,8 +38,8 @@ test('parseArgs: an old flag name sets the new one with a warning; a retired fla
   assert.deepEqual(b.warnings, []);
 });
 
-test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config keys; resume differences name them', async () => {
-  const specs = knobFlags(TRAIN_KNOBS);
+test('train flags: --help shows DEFAULT_CONFIG values; given flags set config keys; resume differences name them', async () => {
+  const specs = CYCLE_FLAGS;
   assert.equal(specs.batch.shownDefault, DEFAULT_CONFIG.batchSize);
   assert.equal(specs['lr-s2e'].shownDefault, DEFAULT_CONFIG.lrS2E);
   assert.equal(specs['warmup-lr'].shownDefault, DEFAULT_CONFIG.warmupLr);
@@ -51,7 +52,7 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
   assert.match(help, /--warmup W +.*\(default none; one of none\|fragments\|lexical\)/);
 
   const c = makeConfig();
-  applyKnobs(c, {
+  applyFlags(c, {
     batch: 8,
     'no-ground': true,
     'max-new-tokens': 64,
@@ -69,7 +70,7 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
     'the default is not modified',
   );
   const budgetOnly = makeConfig();
-  applyKnobs(budgetOnly, { batch: 8, epochs: 2, 'max-steps': 5 }, 'budget');
+  applyFlags(budgetOnly, { batch: 8, epochs: 2, 'max-steps': 5 }, 'resumable');
   assert.deepEqual([budgetOnly.batchSize, budgetOnly.epochs, budgetOnly.maxSteps], [32, 2, 5]);
   assert.deepEqual(configDifferences(makeConfig(), { 'max-new-tokens': 64, epochs: 3, batch: 32 }), [
     '--max-new-tokens: run has {"maxNewTokens":128}, command line says {"maxNewTokens":64}',
@@ -78,7 +79,7 @@ test('train knobs: --help shows DEFAULT_CONFIG values; given flags set config ke
 
 test('E2S sampling knobs: --e2s-sample with top-k/top-p/temperature set e2sDecode and keep its other fields', () => {
   const c = makeConfig();
-  applyKnobs(c, { 'e2s-sample': true, 'e2s-top-k': 10, 'e2s-top-p': 0.9, 'e2s-temperature': 0.7 });
+  applyFlags(c, { 'e2s-sample': true, 'e2s-top-k': 10, 'e2s-top-p': 0.9, 'e2s-temperature': 0.7 });
   assert.deepEqual(c.e2sDecode, {
     maxNewTokens: 128,
     noRepeatNgramSize: 3,
@@ -91,9 +92,21 @@ test('E2S sampling knobs: --e2s-sample with top-k/top-p/temperature set e2sDecod
   assert.deepEqual(configDifferences(makeConfig(), { 'e2s-sample': true }), [
     '--e2s-sample: run has {"maxNewTokens":128,"noRepeatNgramSize":3}, command line says {"maxNewTokens":128,"noRepeatNgramSize":3,"doSample":true}',
   ]);
-  const specs = knobFlags(TRAIN_KNOBS);
+  const specs = CYCLE_FLAGS;
   assert.deepEqual(specs['e2s-top-p'].range, { min: 0, max: 1, minExclusive: true });
   assert.deepEqual(specs['e2s-temperature'].range, { min: 0, minExclusive: true });
+});
+
+test('supervised settings: train-supervised and gate take their defaults and ranges from one module', () => {
+  const flags = (cmd: string) => listCommands().find((c) => c.name === cmd)!.flags;
+  for (const [name, s] of Object.entries(SUPERVISED_SETTINGS)) {
+    assert.equal(flags('train-supervised')[name], s, `train-supervised --${name}`);
+    const g = flags('gate')[name];
+    if (g) assert.deepEqual([g.default, g.range, g.type], [s.default, 'range' in s ? s.range : undefined, s.type]);
+  }
+  for (const [name, s] of Object.entries(GATE_SETTINGS)) assert.equal(flags('gate')[name], s, `gate --${name}`);
+  const c = supervisedConfig({ prefix: 'p', batchSize: 4, steps: 2, lr: 1e-3, seed: 1 });
+  assert.deepEqual(c, { ...SUPERVISED_FIXED, prefix: 'p', batchSize: 4, steps: 2, lr: 1e-3, seed: 1 });
 });
 
 test('one sniffer: JSONL, CoNLL-2012, entity sequences, CoNLL columns, text', () => {
@@ -237,13 +250,14 @@ test('cpu-plain: plain decoding is trained into both models, so the evaluation r
   assert.ok(p.supervisedArgs.includes('--no-ground'));
 });
 
-test('renamed flags: pretrain --warmup and gate --dev-sentences still parse as --warmup-steps and --dev-num', () => {
+test('renamed flags: pretrain --warmup-steps and --warmup, gate --dev-sentences still parse as --lr-warmup-steps and --dev-num', () => {
   const required = {
     pretrain: ['--corpus', 'c.txt', '--out', 'o'],
     gate: ['--base-model', 'b', '--train', 't', '--dev', 'd'],
   };
   for (const [cmd, old, now] of [
-    ['pretrain', 'warmup', 'warmup-steps'],
+    ['pretrain', 'warmup-steps', 'lr-warmup-steps'],
+    ['pretrain', 'warmup', 'lr-warmup-steps'],
     ['gate', 'dev-sentences', 'dev-num'],
   ] as const) {
     const spec = listCommands().find((c) => c.name === cmd)!;
@@ -253,4 +267,23 @@ test('renamed flags: pretrain --warmup and gate --dev-sentences still parse as -
     assert.deepEqual(a.warnings, [`warning: --${old} is now --${now} (the old name still works for now)`]);
     assert.equal(formatHelp(cmd, '', spec.flags, []).includes(`--${old} `), false, 'old names stay out of --help');
   }
+});
+
+test('distinct meanings, distinct names: --warmup-steps is the warm-up before the cycles, --lr-warmup-steps the learning-rate warm-up of pretrain', async () => {
+  const flags = (cmd: string) => listCommands().find((c) => c.name === cmd)!.flags;
+  const t = parseArgs(['--out', 'o', '--warmup-steps', '5'], flags('train'), [], 'train');
+  assert.deepEqual([t.flags['warmup-steps'], t.warnings], [5, []]);
+  const c = makeConfig();
+  applyFlags(c, t.flags);
+  assert.equal(c.warmupSteps, 5);
+  assert.equal('lr-warmup-steps' in flags('train'), false);
+  assert.match(flags('pretrain')['lr-warmup-steps']!.help, /learning-rate warm-up/);
+  // The old name on the command line: the run goes on with a warning (here it stops at the missing corpus).
+  const r = await cli(['pretrain', '--corpus', 'no-such-corpus.txt', '--out', 'o', '--warmup-steps', '3']);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.err,
+    /^cyclener: warning: --warmup-steps is now --lr-warmup-steps \(the old name still works for now\)\n/,
+  );
+  assert.match(r.err, /no-such-corpus\.txt: no such file/);
 });

@@ -184,7 +184,7 @@ test('pretrain: 2 ranks × half batch = 1 rank × whole batch; an N=2 run resume
     const corpus = path.join(dir, 'c.txt');
     fs.writeFileSync(corpus, corpusLines(80, 8).join('\n') + '\n');
     const recipe = ['pretrain', '--corpus', corpus, '--tokenizer', SHIPPED, '--model', 'tiny', '--batch', '8'];
-    recipe.push('--warmup-steps', '1', '--log-every', '1', '--eval-every', '2', '--fp32');
+    recipe.push('--lr-warmup-steps', '1', '--log-every', '1', '--eval-every', '2', '--fp32');
     const one = path.join(dir, 'one');
     const two = path.join(dir, 'two');
     const r1 = cyclener([...recipe, '--steps', '3', '--out', one]);

@@ -4,8 +4,34 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import '../src/cli/commands';
-import { runCli } from '../src/cli/registry';
+import { parseArgs } from '../src/cli/args';
+import { listCommands, runCli } from '../src/cli/registry';
+import { inRange } from '../src/data/range';
+import {
+  comparedSettings,
+  PRETRAIN_DEFAULTS,
+  PRETRAIN_SETTINGS,
+  pretrainOptions,
+  recipeSettings,
+  RESUME_ALLOWED,
+  type PretrainSetting,
+} from '../src/pretrain/settings';
+import type { Recipe } from '../src/pretrain/train-state';
+import { compareSettings } from '../src/util/run-dir';
 import { corpusLines, tmpDir } from './pretrain-helpers';
+
+const pretrainFlags = () => listCommands().find((c) => c.name === 'pretrain')!.flags;
+const parsePretrain = (argv: string[]) => parseArgs(argv, pretrainFlags(), [], 'pretrain');
+
+/** The recipe flags a resume would compare: every one with a value on this command line. */
+function recipeDiffs(recipe: Recipe, argv: string[]): string[] {
+  const now = comparedSettings(parsePretrain(argv).flags, 'recipe');
+  return compareSettings(
+    recipeSettings(recipe),
+    now,
+    Object.keys(now).filter((k) => now[k] !== undefined),
+  );
+}
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '',
@@ -63,6 +89,50 @@ test('cyclener pretrain: help, and one-line errors for bad flags and files', asy
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('pretrain settings: one spec gives the flags, their defaults (PRETRAIN_DEFAULTS) and the options', () => {
+  const flags = pretrainFlags();
+  for (const [name, s] of Object.entries(PRETRAIN_SETTINGS) as [string, PretrainSetting][]) {
+    assert.equal(flags[name], s, `--${name} is the spec's`);
+    if (s.range && s.default !== undefined) assert.ok(inRange(s.default as number, s.range), name);
+    if (s.choices && s.default !== undefined) assert.ok(s.choices.includes(s.default as string), name);
+  }
+  assert.deepEqual(RESUME_ALLOWED, [
+    'max-minutes',
+    'steps',
+    'checkpoint-minutes',
+    'eval-every',
+    'log-every',
+    'save-dtype',
+    'threads',
+  ]);
+  // No flag given: the options are PRETRAIN_DEFAULTS, bf16, and nothing for the settings without a default.
+  const o = pretrainOptions(parsePretrain(['--corpus', 'c.txt', '--out', 'o']).flags);
+  assert.deepEqual(o, {
+    ...PRETRAIN_DEFAULTS,
+    tokenizerDir: null,
+    init: null,
+    maxMinutes: null,
+    steps: null,
+    schedule: null,
+    bf16: true,
+  });
+  // Every flag that sets an option sets a field of pretrain()'s options (and each option comes from one flag).
+  const options = Object.values(PRETRAIN_SETTINGS as Record<string, PretrainSetting>).flatMap((s) =>
+    s.option ? [s.option] : [],
+  );
+  assert.equal(new Set(options).size, options.length);
+  const set = pretrainOptions(
+    parsePretrain([
+      ...['--corpus', 'c.txt', '--out', 'o', '--fp32', '--lr-warmup-steps', '5', '--span-inputs', 'sentences'],
+      ...['--schedule', 'constant', '--steps', '9', '--tokenizer', 'tok', '--save-dtype', 'bfloat16'],
+    ]).flags,
+  );
+  assert.deepEqual(
+    [set.bf16, set.warmup, set.spanInputs, set.schedule, set.steps, set.tokenizerDir, set.saveDtype],
+    [false, 5, 'sentences', 'constant', 9, 'tok', 'bfloat16'],
+  );
+});
+
 test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --resume with more --steps', async () => {
   const shipped = path.join(__dirname, '..', '..', 'models', 'base-news-11m');
   if (!fs.existsSync(path.join(shipped, 'tokenizer.json'))) return;
@@ -83,10 +153,20 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
     '4',
     '--steps',
     '2',
-    '--warmup-steps',
+    '--lr-warmup-steps',
     '1',
   );
   assert.equal(r1.code, 0, r1.err);
+  // The recipe the checkpoint records compares equal to the command line that made it, flag by flag.
+  const r1Recipe = (
+    JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { recipe: Recipe }
+  ).recipe;
+  const r1Args = [...common.slice(1), '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4'];
+  assert.deepEqual(recipeDiffs(r1Recipe, [...r1Args, '--lr-warmup-steps', '1']), []);
+  assert.deepEqual(recipeDiffs(r1Recipe, [...r1Args, '--warmup-steps', '2', '--fp32']), [
+    '--lr-warmup-steps: run has 1, command line says 2',
+    '--fp32: run has false, command line says true',
+  ]);
   assert.match(r1.err, /step 2\/2 \| loss [0-9.]+ \| val [0-9.]+ \| lr .* tok\/s .* ETA/);
   // A previous run is refused without --resume/--force; a resume with another recipe or corpus is refused.
   const again = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--steps', '2');
@@ -100,7 +180,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   assert.equal(changed.code, 2);
   assert.match(
     changed.err,
-    /only --steps, --max-minutes, --threads, --checkpoint-minutes, --log-every, --eval-every, --save-dtype may change/,
+    /only --max-minutes, --steps, --checkpoint-minutes, --eval-every, --log-every, --save-dtype, --threads may change/,
   );
   assert.match(
     changed.err,

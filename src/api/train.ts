@@ -9,8 +9,8 @@ import { Verbalizer } from '../data/verbalizer';
 import { compareSequences } from '../eval/compare';
 import { evaluate as scoreSentences, type EvalReport } from '../eval/metrics';
 import { modelSource } from '../hub';
-import { makeConfig, type CycleConfig } from '../cycle/config';
-import { DEFAULT_S2E_PREFIX, loadCyclePair, loadModelDir } from '../cycle/model-io';
+import { makeConfig, resumableOf, type CycleConfig } from '../cycle/config';
+import { loadCyclePair, loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
 import {
   SUPERVISED_RUN,
@@ -19,6 +19,7 @@ import {
   type SupervisedResult,
 } from '../supervised/supervised';
 import { CYCLE_RUN, trainCycle, typesOf, type CycleResult } from '../cycle/trainer';
+import { SUPERVISED_EPOCHS, SUPERVISED_SETTINGS as S, supervisedConfig } from '../supervised/settings';
 import type { Precision } from '../t5/precision';
 import { readJsonFile } from '../util/fs';
 import { openRunDir } from '../util/run-dir';
@@ -86,7 +87,7 @@ export interface TrainOptions extends RunHooks {
   e2sModel?: string;
   /** The run directory (as `cyclener train --out`). */
   out: string;
-  /** Config keys (src/cycle/config.ts), e.g. {epochs: 3, batchSize: 16}; on a resume only epochs/maxSteps apply. */
+  /** Config keys (src/cycle/config.ts), e.g. {epochs: 3, batchSize: 16}; on a resume only the resumable ones (epochs, maxSteps) apply. */
   config?: Partial<CycleConfig>;
   /** Continue from out/ckpt (after an abort). */
   resume?: boolean;
@@ -111,7 +112,7 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     if (resume && fs.existsSync(savedCfg)) {
       const saved = readJsonFile<Partial<CycleConfig> & { sizes?: unknown }>(savedCfg);
       delete saved.sizes;
-      cfg = makeConfig({ ...saved, ...pick(o.config, ['epochs', 'maxSteps']) }, savedCfg);
+      cfg = makeConfig({ ...saved, ...resumableOf(o.config) }, savedCfg);
     } else cfg = makeConfig({ ...o.config }, 'config');
     const Q = o.entities.map(seq);
     cfg.types = cfg.types ?? typesOf(Q);
@@ -151,12 +152,6 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
   }
 }
 
-function pick<T extends object>(o: T | undefined, keys: (keyof T)[]): Partial<T> {
-  const out: Partial<T> = {};
-  for (const k of keys) if (o && o[k] !== undefined) out[k] = o[k];
-  return out;
-}
-
 export interface SupervisedOptions extends RunHooks {
   /** Training pairs: a sentence and its entities. */
   pairs: readonly { sentence: string; entities: EntitiesOf }[];
@@ -183,8 +178,8 @@ export interface SupervisedOptions extends RunHooks {
 export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedResult> {
   const pairs: Pair[] = o.pairs.map((p) => ({ sentence: p.sentence, sequence: seq(p.entities) }));
   if (pairs.length === 0) throw new Error('trainSupervised: no training pairs');
-  const batchSize = o.batchSize ?? 32;
-  const steps = o.steps ?? Math.ceil(((o.epochs ?? 3) * pairs.length) / batchSize);
+  const batchSize = o.batchSize ?? S.batch.default;
+  const steps = o.steps ?? Math.ceil(((o.epochs ?? SUPERVISED_EPOCHS) * pairs.length) / batchSize);
   const hooks = progress(o, path.join(o.out, 'metrics.jsonl'));
   const baseDir = await modelDir(o.baseModel, hooks.log);
   if (path.resolve(o.out) === path.resolve(baseDir))
@@ -207,20 +202,15 @@ export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedR
         m.model,
         m.tokenizer,
         pairs,
-        {
-          prefix: o.prefix ?? DEFAULT_S2E_PREFIX,
+        supervisedConfig({
+          prefix: o.prefix ?? S.prefix.default,
           batchSize,
           steps,
-          lr: o.lr ?? 5e-4,
-          weightDecay: 0,
-          maxGradNorm: 1,
-          seed: o.seed ?? 42,
-          maxSourceTokens: 192,
-          maxTargetTokens: 192,
-          logEvery: 20,
+          lr: o.lr ?? S.lr.default,
+          seed: o.seed ?? S.seed.default,
           ...(o.precision ? { precision: o.precision } : {}),
           ...(dev ? { dev } : {}),
-        },
+        }),
         o.out,
         {
           types: o.types ?? typesOf(pairs.map((p) => p.sequence)),

@@ -4,7 +4,8 @@
 // with a warning. `ParsedArgs<F>.flags` is typed from the spec table F: a flag with a default or `required` is never
 // undefined, so commands read `f.batch` as a number without casts.
 
-import { describeRange, parseDecimal, rangeProblem, type Range } from '../data/range';
+import { describeRange, parseDecimal, rangeProblem } from '../data/range';
+import type { Setting, SettingType, SettingValue } from '../data/setting';
 
 export {
   ANY,
@@ -25,22 +26,11 @@ export class UsageError extends Error {
   }
 }
 
-export type FlagType = 'string' | 'int' | 'number' | 'boolean';
+export type FlagType = SettingType;
 
-export interface FlagSpec {
-  type: FlagType;
-  help: string;
-  /** Placeholder shown in help, e.g. FILE. */
-  arg?: string;
-  default?: string | number | boolean;
+/** A setting (src/data/setting.ts) as a flag of one command. */
+export interface FlagSpec extends Setting {
   required?: boolean;
-  choices?: readonly string[];
-  /** Allowed values of an int/number flag (every one declares it: test/cli-args.test.ts); shown in --help. */
-  range?: Range;
-  /** Shown in --help as the default but not filled in (the value comes from elsewhere when absent: train's config). */
-  shownDefault?: string | number | boolean;
-  /** Former names, still accepted with a warning (not listed in --help). */
-  aliases?: readonly string[];
   /** A retired flag: accepted, ignored, and warned about with this text (not listed in --help). */
   deprecated?: string;
 }
@@ -53,9 +43,16 @@ export interface PositionalSpec {
   required?: boolean;
 }
 
-export type FlagValue = string | number | boolean | undefined;
+export type FlagValue = SettingValue;
 
-type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean : S['type'] extends 'string' ? string : number;
+/** A flag whose kind is only known at run time (a table derived from a spec) may hold any value. */
+type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean'
+  ? boolean
+  : S['type'] extends 'string'
+    ? string
+    : S['type'] extends 'int' | 'number'
+      ? number
+      : Exclude<FlagValue, undefined>;
 
 /** The parsed values of a spec table: defined when the flag has a default or is required, else maybe undefined. */
 export type FlagValues<F extends FlagTable> = string extends keyof F

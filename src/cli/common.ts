@@ -14,14 +14,11 @@ import {
 } from '../data/verbalizer';
 import type { FlagSpec, FlagValue } from './args';
 import { ANY, UsageError } from './args';
-import type { Precision } from '../t5/precision';
+import { FP32_HELP, type Precision } from '../t5/precision';
 
 /** `--fp32`: the opt-out of bf16 autocast (the default for training and generation, see src/t5/precision.ts). */
 export const PRECISION_FLAG = {
-  fp32: {
-    type: 'boolean',
-    help: 'compute in float32 instead of bf16 autocast (the default: ~2x faster, same results within noise)',
-  },
+  fp32: { type: 'boolean', help: FP32_HELP },
 } satisfies Record<string, FlagSpec>;
 
 export function precisionOf(f: Record<string, FlagValue | undefined>): Precision {

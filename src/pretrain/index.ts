@@ -9,3 +9,4 @@ export * from './schedule';
 export * from './metrics';
 export * from './train-state';
 export * from './pretrain';
+export * from './settings';

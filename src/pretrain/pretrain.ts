@@ -45,6 +45,7 @@ import {
 import { checkCorpusFiles } from './corpus';
 import { modelSource } from '../hub';
 import { readJsonFile } from '../util/fs';
+import { PRETRAIN_DEFAULTS } from './settings';
 
 export interface PretrainOptions {
   corpus: string[];
@@ -94,30 +95,6 @@ export interface PretrainOptions {
   lengthGrouping?: GroupOptions | null;
   log: (line: string) => void;
 }
-
-export const PRETRAIN_DEFAULTS = {
-  model: 'mini',
-  vocabSize: 16000,
-  mixture: 'span=0.3,denoise=0.2,frag2sent=0.25,sent2frag=0.25',
-  spanInputs: 'packed',
-  batch: 32,
-  accum: 1,
-  lr: 2e-3,
-  warmup: 1000,
-  seed: 0,
-  dropout: 0,
-  maxSource: 128,
-  maxTarget: 128,
-  checkpointMinutes: 10,
-  evalEvery: 200,
-  logEvery: 20,
-  valDocs: 50,
-  valBatches: 2,
-  valBatchSize: 64,
-  holdoutEvery: 200,
-  chunkDocs: 2000,
-  spmSentences: 300_000,
-} as const;
 
 export interface PretrainResult {
   /** step reached (all sittings) */
@@ -431,7 +408,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         throw nonFiniteStop(
           e,
           `step ${step + 1} (lr ${lr.toExponential(2)}):`,
-          `${ckpt}; lower --lr or use more --warmup-steps`,
+          `${ckpt}; lower --lr or use more --lr-warmup-steps`,
         );
       }
       step++;

@@ -18,6 +18,7 @@ import { predictWithModelDir } from '../cycle/predict';
 import { cacheKey, fieldProblem, readCached, type Cached, type CacheKey } from '../util/cache-key';
 import { writeJsonFile } from '../util/fs';
 import { modelWeightFiles } from '../util/run-dir';
+import { supervisedConfig } from './settings';
 import { trainSupervised, type Pair } from './supervised';
 
 export interface GateSettings {
@@ -100,19 +101,14 @@ export async function gateBase(
       m.model,
       m.tokenizer,
       pairs,
-      {
+      supervisedConfig({
         prefix: DEFAULT_S2E_PREFIX,
         batchSize: s.batchSize,
         steps: s.steps,
         lr: s.lr,
-        weightDecay: 0,
-        maxGradNorm: 1,
         seed: s.seed,
-        maxSourceTokens: 192,
-        maxTargetTokens: 192,
-        logEvery: 20,
         precision: s.precision,
-      },
+      }),
       outDir,
       { types: [...types], verbalizer: v.toJSON() },
       log,

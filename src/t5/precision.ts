@@ -6,6 +6,9 @@ import * as T from '../tensor';
 export type Precision = 'bf16' | 'fp32';
 export const PRECISIONS: readonly Precision[] = ['bf16', 'fp32'];
 export const DEFAULT_PRECISION: Precision = 'bf16';
+/** --help of `--fp32`, the opt-out every training and generating command has. */
+export const FP32_HELP =
+  'compute in float32 instead of bf16 autocast (the default: ~2x faster, same results within noise)';
 
 /** The autocast dtype of a precision (what Seq2SeqTrainer's `autocast` option takes). */
 export function autocastOf(p: Precision): 'bfloat16' | null {

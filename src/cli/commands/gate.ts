@@ -17,7 +17,8 @@ import { pairsFromSentences, sampleSentences } from '../../supervised/supervised
 import { typesOf } from '../../data/entity-seq';
 import { atomicWriteFile, writeJsonFile } from '../../util/fs';
 import { claimOutputs, inputInside, type Inputs } from '../../util/output';
-import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
+import { UsageError } from '../args';
+import { GATE_SETTINGS as G, SUPERVISED_SETTINGS as S } from '../../supervised/settings';
 import { registerCommand, type Io } from '../registry';
 import { modelDirArg } from '../model-arg';
 import {
@@ -69,32 +70,13 @@ registerCommand({
       required: true,
     },
     dev: { type: 'string', arg: 'FILE', help: 'labelled dev file (never a test split)', required: true },
-    num: { type: 'int', arg: 'N', help: 'gold training sentences', default: 1000, range: AT_LEAST_1 },
-    steps: { type: 'int', arg: 'N', help: 'supervised optimizer steps', default: 300, range: AT_LEAST_1 },
-    batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
-    lr: { type: 'number', arg: 'LR', help: 'learning rate (AdamW, clip 1)', default: 5e-4, range: POSITIVE },
-    seed: {
-      type: 'int',
-      arg: 'N',
-      help: 'seed of the sentence draw, initialisation and dropout',
-      default: 42,
-      range: SEED,
-    },
-    'dev-num': {
-      type: 'int',
-      arg: 'N',
-      help: 'score the first N dev sentences (0 = all)',
-      default: 500,
-      range: NON_NEGATIVE,
-      aliases: ['dev-sentences'],
-    },
-    target: {
-      type: 'number',
-      arg: 'F1',
-      help: 'bag-of-mentions F1 a base must reach (and beat the Lexical Matcher)',
-      default: 0.75,
-      range: FRACTION,
-    },
+    num: G.num,
+    steps: G.steps,
+    batch: S.batch,
+    lr: { ...S.lr, help: 'learning rate (AdamW, clip 1)' },
+    seed: { ...S.seed, help: 'seed of the sentence draw, initialisation and dropout' },
+    'dev-num': G['dev-num'],
+    target: G.target,
     out: {
       type: 'string',
       arg: 'DIR',
@@ -102,14 +84,8 @@ registerCommand({
       default: 'runs/gate',
     },
     'no-ground': { type: 'boolean', help: 'plain decoding instead of grounded' },
-    'max-new-tokens': {
-      type: 'int',
-      arg: 'N',
-      help: 'longest entity sequence in tokens',
-      default: 128,
-      range: AT_LEAST_1,
-    },
-    'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32, range: AT_LEAST_1 },
+    'max-new-tokens': { ...S['max-new-tokens'], help: 'longest entity sequence in tokens' },
+    'predict-batch': G['predict-batch'],
     json: { type: 'boolean', help: 'print the rows as JSON' },
     ...PRECISION_FLAG,
     ...READER_FLAGS,

@@ -6,7 +6,7 @@ import { formatEntitySequence, parseQLine, rareTypeWarnings, typesOf } from '../
 import { DataError } from '../../data/errors';
 import { readUtf8, splitLines } from '../../data/readers';
 import type { LabeledSentence } from '../../data/types';
-import { DEFAULT_S2E_PREFIX, FALLBACK_DECODE, loadModelDir, reinitialise } from '../../cycle/model-io';
+import { loadModelDir, reinitialise } from '../../cycle/model-io';
 import {
   pairsFromSentences,
   sampleSentences,
@@ -14,8 +14,9 @@ import {
   trainSupervised,
   type Pair,
 } from '../../supervised/supervised';
+import { SUPERVISED_EPOCHS, SUPERVISED_SETTINGS as S, supervisedConfig } from '../../supervised/settings';
 import type { FlagValue } from '../args';
-import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, SEED, UsageError } from '../args';
+import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
@@ -81,13 +82,13 @@ registerCommand({
     epochs: {
       type: 'number',
       arg: 'N',
-      help: 'epochs over the pairs, may be fractional (default 3 when --steps is absent)',
+      help: `epochs over the pairs, may be fractional (default ${SUPERVISED_EPOCHS} when --steps is absent)`,
       range: POSITIVE,
     },
-    lr: { type: 'number', arg: 'LR', help: 'learning rate', default: 5e-4, range: POSITIVE },
-    batch: { type: 'int', arg: 'N', help: 'batch size', default: 32, range: AT_LEAST_1 },
-    seed: { type: 'int', arg: 'N', help: 'seed', default: 42, range: SEED },
-    prefix: { type: 'string', arg: 'TEXT', help: 'task prefix', default: DEFAULT_S2E_PREFIX },
+    lr: S.lr,
+    batch: S.batch,
+    seed: S.seed,
+    prefix: S.prefix,
     force: { type: 'boolean', help: 'replace a model or run already in --out (train-supervised cannot resume)' },
     'random-init': {
       type: 'boolean',
@@ -102,13 +103,7 @@ registerCommand({
       type: 'boolean',
       help: "record plain decoding as the model's default for predict/evaluate (grounded otherwise)",
     },
-    'max-new-tokens': {
-      type: 'int',
-      arg: 'N',
-      help: "longest entity sequence in tokens, recorded as the model's default for predict/evaluate",
-      default: FALLBACK_DECODE.maxNewTokens,
-      range: AT_LEAST_1,
-    },
+    'max-new-tokens': S['max-new-tokens'],
     dev: {
       type: 'string',
       arg: 'FILE',
@@ -141,7 +136,7 @@ registerCommand({
     const io = worker.io;
     const { pairs, verbalizer } = readPairs(f, io);
     const batch = f.batch;
-    const steps = f.steps ?? Math.ceil(((f.epochs ?? 3) * pairs.length) / batch);
+    const steps = f.steps ?? Math.ceil(((f.epochs ?? SUPERVISED_EPOCHS) * pairs.length) / batch);
     const devFile = f.dev;
     if (!devFile && (f['eval-every'] !== undefined || f.patience !== undefined || f['dev-num'] !== undefined))
       throw new UsageError('--eval-every, --patience and --dev-num need --dev FILE');
@@ -209,20 +204,15 @@ registerCommand({
         m.model,
         m.tokenizer,
         pairs,
-        {
+        supervisedConfig({
           prefix: f.prefix,
           batchSize: batch,
           steps,
           lr: f.lr,
-          weightDecay: 0,
-          maxGradNorm: 1,
           seed: f.seed,
-          maxSourceTokens: 192,
-          maxTargetTokens: 192,
-          logEvery: 20,
           precision: precisionOf(f),
           ...(dev ? { dev } : {}),
-        },
+        }),
         out,
         { types, ...(verbalizer ? { verbalizer } : {}), baseModel: modelSource(baseDir), decode },
         (l) => io.err(l),

@@ -1,5 +1,6 @@
-// `cyclener train`: CycleNER training (S-cycle + E-cycle) from unpaired S and Q files. The knobs (flags that set
-// config keys) come from src/cli/train-knobs.ts; this module reads the inputs, guards the run folder and calls trainCycle.
+// `cyclener train`: CycleNER training (S-cycle + E-cycle) from unpaired S and Q files. The flags that set config keys
+// come from the config's spec (src/cycle/config.ts, config-flags.ts); this module reads the inputs, guards the run
+// folder and calls trainCycle.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +14,8 @@ import {
   readSentenceLines,
   readUtf8,
 } from '../../data/readers';
-import { makeConfig, type CycleConfig } from '../../cycle/config';
+import { makeConfig, resumableOf, type CycleConfig } from '../../cycle/config';
+import { applyFlags, configDifferences, CYCLE_FLAGS, RESUMABLE_FLAGS } from '../../cycle/config-flags';
 import { loadCyclePair } from '../../cycle/model-io';
 import { CYCLE_RUN, trainCycle } from '../../cycle/trainer';
 import * as T from '../../tensor';
@@ -40,7 +42,6 @@ import {
   readLabeledWithFlags,
   VERBALIZER_FLAGS,
 } from '../common';
-import { applyKnobs, BUDGET_FLAGS, configDifferences, knobFlags, TRAIN_KNOBS } from '../train-knobs';
 
 function qLinesToModel(file: string, maxTokens: number, warn: (line: string) => void): string[] {
   const seqs = readQFile(file);
@@ -69,6 +70,13 @@ function sentencesToModel(file: string, maxTokens: number, warn: (line: string) 
   const r = capLongLines(file, readSentenceLines(file), maxTokens);
   if (r.warning) warn(r.warning);
   return r.lines;
+}
+
+/** A --config file, checked key by key (makeConfig) before anything uses it. */
+function readConfigFile(file: string): Partial<CycleConfig> {
+  const values = readJson(file) as Partial<CycleConfig>;
+  makeConfig(values, file);
+  return values;
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -121,13 +129,13 @@ registerCommand({
     },
     resume: {
       type: 'boolean',
-      help: `continue RUN from RUN/ckpt with RUN/config.json (only ${BUDGET_FLAGS.map((b) => `--${b}`).join('/')} may change; other flags and the input files must match the run)`,
+      help: `continue RUN from RUN/ckpt with RUN/config.json (only ${RESUMABLE_FLAGS.map((b) => `--${b}`).join('/')} may change; other flags and the input files must match the run)`,
     },
     force: {
       type: 'boolean',
       help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, ckpt/, best/)',
     },
-    ...knobFlags(TRAIN_KNOBS),
+    ...CYCLE_FLAGS,
     ...NPROC_FLAG,
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
@@ -176,22 +184,19 @@ registerCommand({
       const savedCfg = path.join(runDir, 'config.json');
       let cfg: CycleConfig;
       const resumingConfig = f.resume === true && fs.existsSync(savedCfg);
+      const configFile = f.config ? { file: f.config, values: readConfigFile(f.config) } : undefined;
       if (resumingConfig) {
         const saved = readJson(savedCfg);
         delete saved.sizes;
         if (!('precision' in saved)) saved.precision = 'fp32'; // runs from before bf16 became the default
         cfg = makeConfig(saved as Partial<CycleConfig>, savedCfg);
-        diffs.push(
-          ...configDifferences(
-            cfg,
-            f,
-            f.config ? { file: f.config, values: readJson(f.config) as Partial<CycleConfig> } : undefined,
-          ),
-        );
-        applyKnobs(cfg, f, 'budget');
+        diffs.push(...configDifferences(cfg, f, configFile));
+        // The step budget may change: the file's, then the flags'.
+        Object.assign(cfg, resumableOf(configFile?.values));
+        applyFlags(cfg, f, 'resumable');
       } else {
-        cfg = makeConfig(f.config ? (readJson(f.config) as Partial<CycleConfig>) : {}, f.config ?? 'config');
-        applyKnobs(cfg, f);
+        cfg = makeConfig(configFile?.values ?? {}, f.config ?? 'config');
+        applyFlags(cfg, f);
         if (cfg.warmup !== 'none' && cfg.warmupSteps === 0) throw new UsageError('--warmup needs --warmup-steps N');
       }
       // S lines are S2E sources and E2S targets, Q lines the reverse: cut to the longer of the two limits.
@@ -241,7 +246,7 @@ registerCommand({
         if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
         else if (f.resume === true && run.previous.length > 0)
           log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
-        refuseDifferences(runDir, diffs, BUDGET_FLAGS);
+        refuseDifferences(runDir, diffs, RESUMABLE_FLAGS);
         if (!recorded) writeRunInputs(runDir, { command: 'train', files: inputs, settings: {} });
       }
       await T.dist.barrier();
