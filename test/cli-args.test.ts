@@ -50,7 +50,7 @@ test('parseArgs: int vs number, and non-numbers', () => {
   assert.equal(parse('--lr', '2.5').lr, 2.5);
   usage(['--lr', 'fast'], '--lr needs a decimal number (e.g. 16, 0.001, 5e-4), got "fast"');
   usage(['--lr', 'Infinity'], '--lr needs a decimal number (e.g. 16, 0.001, 5e-4), got "Infinity"');
-  usage(['--column', 'NaN'], '--column needs a decimal number (e.g. 16, 0.001, 5e-4), got "NaN"');
+  usage(['--column', 'NaN'], '--column needs a whole number in decimal notation (e.g. 16), got "NaN"');
 });
 
 test('parseArgs: numbers in decimal notation only (0x10 is not 16)', () => {
@@ -82,7 +82,7 @@ test('parseArgs: numbers in decimal notation only (0x10 is not 16)', () => {
     '5e-4x',
   ])
     usage(['--lr', raw], `--lr needs a decimal number (e.g. 16, 0.001, 5e-4), got "${raw}"`);
-  usage(['--steps=0x10'], '--steps needs a decimal number (e.g. 16, 0.001, 5e-4), got "0x10"');
+  usage(['--steps=0x10'], '--steps needs a whole number in decimal notation (e.g. 16), got "0x10"'); // an int flag says so
   assert.deepEqual(parseSeeds('1, 2,3'), [1, 2, 3]);
   assert.throws(() => parseSeeds('1,0x10'), {
     message: '--seeds needs comma-separated non-negative integers, got "1,0x10"',

@@ -152,6 +152,8 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
         /^request body is not valid UTF-8 \(byte 0xe9 at offset 15\); send JSON encoded as UTF-8$/,
       ],
       ['', 400, /empty body/],
+      // Valid JSON that Fastify refuses (prototype poisoning): the message says why, not "invalid JSON".
+      ['{"texts": ["Anna"], "__proto__": {"x": 1}}', 400, /^the keys "__proto__" and "constructor" are not allowed/],
     ];
     for (const [body, status, msg, headers] of bad) {
       const x = await post(url, body, headers);

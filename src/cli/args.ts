@@ -145,7 +145,12 @@ function convert(name: string, raw: string, spec: FlagSpec): FlagValue {
     throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}; got "${raw}"`);
   if (spec.type === 'string') return raw;
   const n = parseDecimal(raw);
-  if (n === null) throw new UsageError(`--${name} needs a decimal number (e.g. 16, 0.001, 5e-4), got "${raw}"`);
+  if (n === null)
+    throw new UsageError(
+      spec.type === 'int'
+        ? `--${name} needs a whole number in decimal notation (e.g. 16), got "${raw}"`
+        : `--${name} needs a decimal number (e.g. 16, 0.001, 5e-4), got "${raw}"`,
+    );
   if (spec.type === 'int' && !Number.isInteger(n)) throw new UsageError(`--${name} needs an integer, got "${raw}"`);
   const problem = spec.range ? rangeProblem(n, spec.range, spec.type === 'int') : null;
   if (problem) throw new UsageError(`--${name} ${problem}`);

@@ -152,7 +152,16 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       e.statusCode = 400;
       return done(e, undefined);
     }
-    parseJson(req, buf.toString('utf8'), done);
+    const text = buf.toString('utf8');
+    parseJson(req, text, (err, value) => {
+      // Fastify refuses these keys (prototype poisoning) with a generic "not valid JSON": say what it is.
+      if (err && /"(__proto__|constructor)"\s*:/.test(text)) {
+        const e = new Error('the keys "__proto__" and "constructor" are not allowed in the body') as FastifyError;
+        e.statusCode = 400;
+        return done(e, undefined);
+      }
+      done(err, value);
+    });
   });
   let closing = false;
   let inFlight = 0;
