@@ -3,7 +3,7 @@
 // full disk leaves the previous files intact; --force never deletes a folder that is an input or not a run of ours.
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -294,4 +294,24 @@ test('gate: a candidate folder under --out that is the base model itself is refu
   );
   assert.ok(fs.readFileSync(path.join(base, 'model.safetensors')).equals(weights));
   assert.ok(!fs.existsSync(path.join(base, 'metrics.jsonl')));
+});
+
+test('predict stopped by Ctrl-C leaves neither its lock nor a partial --out, and dies of SIGINT as before', async () => {
+  const big = path.join(root, 'big.txt');
+  fs.writeFileSync(big, Array.from({ length: 20000 }, (_, i) => world.S[i % world.S.length]).join('\n') + '\n');
+  const out = path.join(root, 'interrupted.jsonl');
+  const main = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+  const child = spawn(
+    process.execPath,
+    [main, 'predict', '--model', base, '--input', big, '--out', out, '--max-new-tokens', '4'],
+    { env: { ...process.env, CYCLENER_THREADS: '1' }, stdio: 'ignore' },
+  );
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, sig) => resolve(sig)));
+  for (let i = 0; i < 600 && !fs.existsSync(`${out}.lock`); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(fs.existsSync(`${out}.lock`), 'the lock is taken before any work');
+  await new Promise((r) => setTimeout(r, 500)); // past the claim (a signal between taking the lock and watching signals kills at once)
+  child.kill('SIGINT');
+  assert.equal(await exited, 'SIGINT', 'killed mid-inference (20,000 lines)');
+  assert.equal(fs.existsSync(out), false, 'no --out');
+  assert.deepEqual(leftovers(root), [], 'no lock, no temp file');
 });

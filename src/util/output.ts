@@ -320,6 +320,7 @@ export function claimOutputs(outputs: Inputs, o: ClaimOptions): Claim {
   const claim: Claim = {
     release() {
       active.delete(claim);
+      if (active.size === 0) watchSignals(false);
       process.off('exit', claim.release);
       if (lockFile) releaseLock(lockFile);
       // Folders this claim created that nothing filled (the command failed) go again: bad input leaves no trace.
@@ -334,6 +335,10 @@ export function claimOutputs(outputs: Inputs, o: ClaimOptions): Claim {
         }
     },
   };
+  // Watched from the start, so a Ctrl-C right after the lock is taken still releases it.
+  active.add(claim);
+  if (active.size === 1) watchSignals(true);
+  process.on('exit', claim.release);
   try {
     const seen = new Map<string, string>();
     for (const { flag, path: file } of files) {
@@ -391,9 +396,25 @@ export function claimOutputs(outputs: Inputs, o: ClaimOptions): Claim {
     claim.release();
     throw e;
   }
-  active.add(claim);
-  process.on('exit', claim.release);
   return claim;
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Ctrl-C or kill while claims are held: release them (the locks), then die of the signal as before. A command with
+ *  its own handler (a training's graceful stop) keeps the signal: it releases its claims when it returns. */
+function onSignal(sig: NodeJS.Signals): void {
+  if (process.listenerCount(sig) > 1) return;
+  releaseOutputs();
+  for (const s of SIGNALS) process.off(s, onSignal);
+  process.kill(process.pid, sig);
+}
+
+function watchSignals(on: boolean): void {
+  for (const s of SIGNALS) {
+    process.off(s, onSignal);
+    if (on) process.on(s, onSignal);
+  }
 }
 
 /** Release every claim still held (the CLI calls this when a command returns or throws). */
