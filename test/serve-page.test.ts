@@ -8,32 +8,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium } from 'playwright-core';
-import { NerModel, startServer, trainSupervised } from '../src';
-import { tinySyntheticBase } from './cli-helpers';
+import { NerModel, startServer } from '../src';
+import { tinyTunedTagger } from './cli-helpers';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const TYPE_WORDS: Record<string, string> = { PER: 'person', LOC: 'location', ORG: 'organization' };
 
 test('serve page in Chromium: type, click Tag, entities highlighted with label, colour and offsets; screenshot', async () => {
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} missing: install Debian's chromium (npm run setup does)`);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-page-'));
-  const { world, base } = tinySyntheticBase(root);
+  const { world, model: tuned } = await tinyTunedTagger(root);
   const sentences = world.evalSet.sentences;
-  const tuned = path.join(root, 'tuned');
-  await trainSupervised({
-    pairs: sentences.map((s) => ({
-      sentence: s.text,
-      entities: s.entities.map((e) => ({ surface: e.surface, type: TYPE_WORDS[e.label]! })),
-    })),
-    baseModel: base,
-    out: tuned,
-    steps: 120,
-    lr: 3e-3,
-    batchSize: sentences.length,
-    precision: 'fp32',
-    types: ['location', 'organization', 'person'],
-    verbalizer: TYPE_WORDS,
-  });
   const model = await NerModel.load(tuned, { precision: 'fp32' });
   // The sentence with the most entity types among those the model tags exactly right.
   const tagged = await model.predict(sentences.map((s) => s.text));
