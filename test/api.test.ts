@@ -251,9 +251,17 @@ test('train, trainSupervised, evaluate: progress events, abort = checkpoint, res
     const ev = await lib.evaluate({ gold, model: sup, verbalizer: SYN_TYPES });
     const c = await cli(['evaluate', '--gold', gold, '--model', sup, '--verbalizer', verb, '--json']);
     assert.equal(c.code, 0, c.err);
-    const want = JSON.parse(c.out) as { exact: unknown; bag: unknown; sentences: number; modelOutput: unknown };
+    const want = JSON.parse(c.out) as {
+      exact: unknown;
+      bag: unknown;
+      sentences: number;
+      modelOutput: unknown;
+      thresholds: { threshold: number; best: unknown; sweep: unknown[] };
+    };
     assert.equal(ev.sentences, 5);
     assert.deepEqual([ev.exact, ev.bag, ev.modelOutput], [want.exact, want.bag, want.modelOutput]);
+    assert.deepEqual([ev.thresholds.best, ev.thresholds.sweep], [want.thresholds.best, want.thresholds.sweep]);
+    assert.equal(ev.thresholds.sweep.length, 101);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -13,8 +13,9 @@ import { loadModelDir } from '../src/cycle/model-io';
 import { predictWithModelDir } from '../src/cycle/predict';
 import { mulberry32 } from '../src/t5/generate';
 import { entityScore, fitTemperature, reliability } from '../src/eval/calibration';
-import { NerModel } from '../src/index';
-import { tinyTaggerBase, tinyTunedTagger } from './cli-helpers';
+import { NerModel, type NerEntity } from '../src/index';
+import { thresholdGrid, type ThresholdRow } from '../src/eval/thresholds';
+import { cli, tinyTaggerBase, tinyTunedTagger } from './cli-helpers';
 
 T.setNumThreads(1);
 
@@ -173,4 +174,128 @@ test('calibration: the fitted temperature recovers the one that generated the ou
     [1, 0, 0, 0, 0, 0, 0, 0, 0, 2],
   );
   assert.ok(Math.abs(r.ece - (0.05 + 2 * 0.025) / 3) < 1e-12);
+});
+
+test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, calibrates and records', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-scores-cli-'));
+  try {
+    const { world, model } = await tinyTunedTagger(root);
+    const sents = world.evalSet.sentences.map((s) => s.text);
+    const input = path.join(root, 'in.txt');
+    fs.writeFileSync(input, sents.join('\n') + '\n');
+    const ner = await NerModel.load(model, { precision: 'fp32', threads: 1 });
+    const lines = async (format: string, ...more: string[]) => {
+      const out = path.join(root, `out-${format}-${more.join('')}`);
+      const r = await cli([
+        'predict',
+        '--model',
+        model,
+        '--input',
+        input,
+        '--out',
+        out,
+        '--fp32',
+        '--format',
+        format,
+        '--force',
+        ...more,
+      ]);
+      assert.equal(r.code, 0, r.err);
+      return fs
+        .readFileSync(out, 'utf8')
+        .trimEnd()
+        .split(format === 'conll' ? '\n\n' : '\n');
+    };
+    const all = await ner.predict(sents);
+    const cyc = (es: NerEntity[]) => es.map((e) => ({ start: e.start, end: e.end, label: e.label, score: e.score }));
+    assert.deepEqual(
+      (await lines('jsonl')).map((l) => JSON.parse(l) as unknown),
+      sents.map((text, i) => ({ text, entities: cyc(all[i]!) })),
+    );
+    const kept = await ner.predict(sents, { threshold: 0.95 });
+    assert.ok(kept.flat().length < all.flat().length);
+    assert.deepEqual(
+      (await lines('cyclener', '--threshold', '0.95')).map((l) => JSON.parse(l) as unknown),
+      sents.map((text, i) => ({ text, entities: cyc(kept[i]!) })),
+    );
+    for (const format of ['hf', 'spacy'] as const)
+      assert.deepEqual(
+        (await lines(format, '--threshold', '0.95')).map((l) => JSON.parse(l) as unknown),
+        await ner.predict(sents, { format, threshold: 0.95 }),
+      );
+    assert.deepEqual(
+      await lines('conll', '--threshold', '0.95'),
+      await ner.predict(sents, { format: 'conll', threshold: 0.95 }),
+    );
+    // Raw sequences keep the entities at or above the threshold, in order.
+    const seqs = await lines('seq', '--threshold', '0.95');
+    assert.deepEqual(
+      seqs.map((q) => (q === '' ? 0 : q.split(' <sep> ').length / 2)),
+      kept.map((es) => es.length),
+    );
+
+    const gold = path.join(root, 'dev.jsonl');
+    fs.writeFileSync(
+      gold,
+      world.evalSet.sentences
+        .map((s) =>
+          JSON.stringify({
+            text: s.text,
+            entities: s.entities.map((e) => ({ start: e.charStart, end: e.charEnd, label: e.label })),
+          }),
+        )
+        .join('\n') + '\n',
+    );
+    const curve = path.join(root, 'pr.svg');
+    let r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32', '--curve', curve, '--json']);
+    assert.equal(r.code, 0, r.err);
+    const rep = JSON.parse(r.out) as { thresholds: { threshold: number; best: ThresholdRow; sweep: ThresholdRow[] } };
+    assert.equal(rep.thresholds.threshold, 0);
+    assert.deepEqual(
+      rep.thresholds.sweep.map((x) => x.threshold),
+      thresholdGrid(100),
+    );
+    // The sweep's row at 0.95 counts what predict --threshold 0.95 keeps.
+    assert.equal(rep.thresholds.sweep[95]!.pred, kept.flat().length);
+    assert.match(fs.readFileSync(curve, 'utf8'), /^<svg[^]*best F1 [\d.]+ at threshold [\d.]+<\/text>/);
+    r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32']);
+    assert.match(r.out, /\nthreshold {2}precision {2}recall {5}F1 {2}predicted\n {5}0\.00 /);
+    assert.match(r.out, /\nbest F1 [\d.]+ at threshold [\d.]+ \(P [\d.]+, R [\d.]+; thresholds in steps of 0\.01\)\n/);
+
+    // Calibration and the recorded threshold land in cyclener.json, and become predict's defaults.
+    r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32', '--calibrate', '--record-threshold']);
+    assert.equal(r.code, 0, r.err);
+    const meta = JSON.parse(fs.readFileSync(path.join(model, 'cyclener.json'), 'utf8')) as {
+      score: { temperature: number; threshold: number; fittedOn: unknown };
+    };
+    assert.ok(meta.score.temperature > 0 && meta.score.threshold >= 0 && meta.score.threshold <= 1);
+    assert.deepEqual(meta.score.fittedOn, { gold, sentences: 5, entities: all.flat().length });
+    assert.match(
+      r.out,
+      /calibrated: temperature [\d.]+ fitted on \d+ entities \(\d+ right\); ECE [\d.]+ -> [\d.]+; recorded in /,
+    );
+    const recorded = await NerModel.load(model, { precision: 'fp32', threads: 1 });
+    assert.deepEqual(recorded.info.score, { temperature: meta.score.temperature, threshold: meta.score.threshold });
+    const calibrated = await recorded.predict(sents, { threshold: 0 });
+    calibrated
+      .flat()
+      .forEach((e, i) => assert.ok(Math.abs(e.score - all.flat()[i]!.score ** (1 / meta.score.temperature)) < 1e-9));
+    assert.deepEqual(
+      (await lines('jsonl')).map((l) => JSON.parse(l) as unknown),
+      sents.map((text, i) => ({ text, entities: cyc(calibrated[i]!.filter((e) => e.score >= meta.score.threshold)) })),
+    );
+    recorded.dispose();
+    ner.dispose();
+
+    const test = path.join(root, 'test.jsonl');
+    fs.copyFileSync(gold, test);
+    r = await cli(['evaluate', '--gold', test, '--model', model, '--calibrate']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /looks like a test split; --calibrate and --record-threshold tune the model on dev data only/);
+    r = await cli(['evaluate', '--gold', gold, '--pred', test, '--threshold', '0.5']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--threshold, --curve, --calibrate and --record-threshold need --model/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
