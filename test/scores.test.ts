@@ -112,13 +112,19 @@ test('NerModel: a threshold drops exactly the entities scored below it; formats'
       .flat()
       .map((e) => e.score)
       .sort((a, b) => a - b);
-    const t = scores[Math.floor(scores.length / 2)]!;
+    // Between two scores, so that rounding differences of another batch composition (the stream's) cannot cross it.
+    const mid = Math.floor(scores.length / 2);
+    const t = (scores[mid - 1]! + scores[mid]!) / 2;
     const kept = await ner.predict(sents, { threshold: t });
     assert.deepEqual(
       kept,
       all.map((es) => es.filter((e) => e.score >= t)),
     );
     assert.ok(kept.flat().length < all.flat().length && kept.flat().length > 0);
+    // predictStream applies the same threshold and format, batch by batch (spaCy docs carry no scores to round).
+    const streamed: unknown[] = [];
+    for await (const r of ner.predictStream(sents, { threshold: t, batchSize: 2, format: 'spacy' })) streamed.push(r);
+    assert.deepEqual(streamed, await ner.predict(sents, { threshold: t, format: 'spacy' }));
     // The same text in every shape.
     const text = sents.find((_, i) => all[i]!.length > 0)!;
     const [es] = await ner.predict([text]);
@@ -261,6 +267,10 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
     r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32']);
     assert.match(r.out, /\nthreshold {2}precision {2}recall {5}F1 {2}predicted\n {5}0\.00 /);
     assert.match(r.out, /\nbest F1 [\d.]+ at threshold [\d.]+ \(P [\d.]+, R [\d.]+; thresholds in steps of 0\.01\)\n/);
+    assert.match(
+      r.out,
+      /\nscore decile {2}entities {2}mean score {2}precision {3}\(expected calibration error [\d.]+\)\n\[0\.0, 0\.1\) /,
+    );
 
     // Calibration and the recorded threshold land in cyclener.json, and become predict's defaults.
     r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32', '--calibrate', '--record-threshold']);

@@ -145,6 +145,7 @@ registerCommand({
     if (issues) extra.modelOutput = issueCounts(issues);
     const notes: string[] = [];
     let sweep: ThresholdRow[] | undefined;
+    let rel: ReturnType<typeof reliability> | undefined;
     if (pf === 'seq') {
       const v = chooseVerbalizer(f, corpusLabels(gold), undefined, { warn: (l) => io.err(l), corpora: [gold] });
       const r = compareSequences(
@@ -185,6 +186,8 @@ registerCommand({
             eceAfter: reliability(after).ece,
           };
         }
+        rel = reliability(scoredOutcomes(sentences));
+        extra.reliability = rel;
         sweep = sweepThresholds(sentences, thresholdGrid(100));
         const best = bestF1(sweep);
         if (f['record-threshold'] === true) {
@@ -241,6 +244,13 @@ registerCommand({
       io.out(
         `best F1 ${pct(b.f1).trim()} at threshold ${b.threshold} (P ${pct(b.precision).trim()}, R ${pct(b.recall).trim()}; thresholds in steps of 0.01)`,
       );
+    }
+    if (rel) {
+      io.out(`\nscore decile  entities  mean score  precision   (expected calibration error ${rel.ece.toFixed(4)})`);
+      for (const b of rel.bins)
+        io.out(
+          `${`[${b.lo.toFixed(1)}, ${b.hi.toFixed(1)}${b.hi === 1 ? ']' : ')'}`.padEnd(12)}  ${String(b.count).padStart(8)}  ${b.count > 0 ? b.meanScore.toFixed(3).padStart(10) : '         -'}  ${b.count > 0 ? b.precision.toFixed(3).padStart(9) : '        -'}`,
+        );
     }
     for (const n of notes) io.out(n);
     return 0;
