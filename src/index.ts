@@ -8,6 +8,10 @@
 export {
   NerModel,
   type NerEntity,
+  type HfEntity,
+  type SpacyDoc,
+  type OutputFormat,
+  type Shaped,
   type LoadOptions,
   type NerPredictOptions,
   type ModelInfo,

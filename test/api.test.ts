@@ -22,6 +22,19 @@ const { NerModel } = lib;
 
 T.setNumThreads(1);
 
+type Scored = { score?: number };
+/** Equal entities, scores in [0, 1] and close (a text over the limit is split: its pieces are scored on their own). */
+function sameEntities(got: readonly (readonly Scored[])[], want: readonly (readonly Scored[])[], what = ''): void {
+  const strip = (xs: readonly (readonly Scored[])[]) => xs.map((es) => es.map(({ score: _, ...e }) => e));
+  assert.deepEqual(strip(got), strip(want), what);
+  got.forEach((es, i) =>
+    es.forEach((e, j) => {
+      const w = want[i]![j]!.score!;
+      assert.ok(e.score! >= 0 && e.score! <= 1 && Math.abs(e.score! - w) < 0.02, `${what} score ${e.score} vs ${w}`);
+    }),
+  );
+}
+
 test('package: require and import of the built entry from another project; types shipped', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
     main: string;
@@ -67,12 +80,14 @@ test('NerModel: predict equals `predict` for sentences; long texts split and map
       sents.map((text) => ({ text, offsets: tokenizeText(text) })),
       ref.seqs,
       ref.verbalizer,
+      ref.scores,
     ).map((a, i) =>
       a.entities.map((e) => ({
         start: e.charStart,
         end: e.charEnd,
         text: sents[i]!.slice(e.charStart, e.charEnd),
         label: e.label,
+        score: e.score,
       })),
     );
 
@@ -87,7 +102,7 @@ test('NerModel: predict equals `predict` for sentences; long texts split and map
     assert.deepEqual(ner.info.types, ['location', 'organization', 'person']);
     assert.equal(ner.info.decode.grounded, true);
     const got = await ner.predict(sents);
-    assert.deepEqual(got, refEntities);
+    sameEntities(got, refEntities);
     assert.ok(
       got.some((es) => es.length > 0),
       'the tiny model tags something',
@@ -97,10 +112,10 @@ test('NerModel: predict equals `predict` for sentences; long texts split and map
     // Two sentences over the limit: each predicted alone, the second's offsets shifted by its position.
     const [ea, eb, e2] = await ner.predict([a, b, two]);
     assert.ok(ea!.length + eb!.length > 0);
-    assert.deepEqual(e2, [
-      ...ea!,
-      ...eb!.map((e) => ({ ...e, start: e.start + a.length + 1, end: e.end + a.length + 1 })),
-    ]);
+    sameEntities(
+      [e2!],
+      [[...ea!, ...eb!.map((e) => ({ ...e, start: e.start + a.length + 1, end: e.end + a.length + 1 }))]],
+    );
 
     // One sentence of 40 words (no boundary to cut at): overlapping windows, nothing truncated.
     const long = Array.from({ length: 8 }, () => a.replace(/[.!?]$/, '')).join(' and ');
@@ -123,10 +138,7 @@ test('NerModel: predict equals `predict` for sentences; long texts split and map
     const [u16] = await ner.predict([emo]);
     const [cps] = await ner.predict([emo], { offsets: 'codepoints' });
     assert.ok(u16!.length > 0);
-    assert.deepEqual(
-      cps,
-      u16!.map((e) => ({ ...e, start: e.start - 1, end: e.end - 1 })),
-    );
+    sameEntities([cps!], [u16!.map((e) => ({ ...e, start: e.start - 1, end: e.end - 1 }))]);
 
     // Streaming: same results, in order, from an async source.
     async function* gen() {
@@ -134,7 +146,7 @@ test('NerModel: predict equals `predict` for sentences; long texts split and map
     }
     const streamed = [];
     for await (const es of ner.predictStream(gen(), { batchSize: 2 })) streamed.push(es);
-    assert.deepEqual(streamed, refEntities);
+    sameEntities(streamed, refEntities);
 
     assert.deepEqual(await ner.predict(['   ']), [[]]);
     await assert.rejects(ner.predict([3 as unknown as string]), /texts must be an array of strings/);
@@ -239,9 +251,17 @@ test('train, trainSupervised, evaluate: progress events, abort = checkpoint, res
     const ev = await lib.evaluate({ gold, model: sup, verbalizer: SYN_TYPES });
     const c = await cli(['evaluate', '--gold', gold, '--model', sup, '--verbalizer', verb, '--json']);
     assert.equal(c.code, 0, c.err);
-    const want = JSON.parse(c.out) as { exact: unknown; bag: unknown; sentences: number; modelOutput: unknown };
+    const want = JSON.parse(c.out) as {
+      exact: unknown;
+      bag: unknown;
+      sentences: number;
+      modelOutput: unknown;
+      thresholds: { threshold: number; best: unknown; sweep: unknown[] };
+    };
     assert.equal(ev.sentences, 5);
     assert.deepEqual([ev.exact, ev.bag, ev.modelOutput], [want.exact, want.bag, want.modelOutput]);
+    assert.deepEqual([ev.thresholds.best, ev.thresholds.sweep], [want.thresholds.best, want.thresholds.sweep]);
+    assert.equal(ev.thresholds.sweep.length, 101);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

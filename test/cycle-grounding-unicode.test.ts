@@ -147,43 +147,58 @@ test('grounded decoding on the shipped tokenizer: 600 random walks never dead-en
   );
 });
 
-test('finishSequence: cut tails and empty or partial-word surfaces are counted; surfaces get the original spelling', () => {
+test('finishSequence: cut tails and empty or partial-word surfaces are counted; surfaces get the original spelling; the kept entities keep their log-probs', () => {
   const n = spm.normalize('Bayern   München und José Müller');
   assert.equal(n.text, 'Bayern   Munchen und Jose Muller');
-  assert.deepEqual(finishSequence(n, 'Bayern Munchen <sep> organization <sep> Jose Muller <sep> person'), {
-    seq: 'Bayern   München <sep> organization <sep> José Müller <sep> person',
-    issues: { cut: false, dropped: [] },
-  });
-  assert.deepEqual(finishSequence(n, 'Bayern Munchen <sep> organization <sep> Jose M'), {
+  assert.deepEqual(
+    finishSequence(n, 'Bayern Munchen <sep> organization <sep> Jose Muller <sep> person', [-0.1, -0.2]),
+    {
+      seq: 'Bayern   München <sep> organization <sep> José Müller <sep> person',
+      issues: { cut: false, dropped: [] },
+      logProbs: [-0.1, -0.2],
+    },
+  );
+  assert.deepEqual(finishSequence(n, 'Bayern Munchen <sep> organization <sep> Jose M', [-0.5]), {
     seq: 'Bayern   München <sep> organization',
     issues: { cut: true, dropped: [] },
-  });
-  assert.deepEqual(finishSequence(n, 'Munch <sep> location <sep> <sep> person <sep> Muller <sep> person'), {
-    seq: 'Müller <sep> person',
-    issues: {
-      cut: false,
-      dropped: [
-        { surface: 'Munch', type: 'location', why: 'partial-word' },
-        { surface: '', type: 'person', why: 'empty-surface' },
-      ],
-    },
+    logProbs: [-0.5],
   });
   assert.deepEqual(
+    finishSequence(n, 'Munch <sep> location <sep> <sep> person <sep> Muller <sep> person', [-1, -2, -3]),
+    {
+      seq: 'Müller <sep> person',
+      logProbs: [-3],
+      issues: {
+        cut: false,
+        dropped: [
+          { surface: 'Munch', type: 'location', why: 'partial-word' },
+          { surface: '', type: 'person', why: 'empty-surface' },
+        ],
+      },
+    },
+  );
+  assert.deepEqual(
     finishSequence(n, 'Muller <sep>'),
-    { seq: '', issues: { cut: true, dropped: [] } },
+    { seq: '', issues: { cut: true, dropped: [] }, logProbs: [] },
     'an empty type is a cut',
   );
   // A punctuation-only surface names nothing: dropped as empty.
-  assert.deepEqual(finishSequence(identityText('Ann met Bob .'), 'Ann <sep> person <sep> . <sep> location'), {
+  assert.deepEqual(finishSequence(identityText('Ann met Bob .'), 'Ann <sep> person <sep> . <sep> location', [-1, -2]), {
     seq: 'Ann <sep> person',
     issues: { cut: false, dropped: [{ surface: '.', type: 'location', why: 'empty-surface' }] },
+    logProbs: [-1],
   });
   // Not in the sentence at all: kept as generated (alignment counts it as a hallucination).
-  assert.deepEqual(finishSequence(identityText('Ann met Bob'), 'Carl <sep> person'), {
+  assert.deepEqual(finishSequence(identityText('Ann met Bob'), 'Carl <sep> person', [-0.7]), {
     seq: 'Carl <sep> person',
     issues: { cut: false, dropped: [] },
+    logProbs: [-0.7],
   });
-  assert.deepEqual(finishSequence(identityText('Ann met Bob'), ''), { seq: '', issues: { cut: false, dropped: [] } });
+  assert.deepEqual(finishSequence(identityText('Ann met Bob'), ''), {
+    seq: '',
+    issues: { cut: false, dropped: [] },
+    logProbs: [],
+  });
 });
 
 test('cli: predict keeps original spellings, writes utf16 or codepoint offsets, counts cut output; evaluate reads codepoint JSONL', async () => {

@@ -31,6 +31,19 @@ function gate() {
   };
 }
 
+type Results = { results: { score: number }[][] };
+/**
+ * Equal answers; each score equal to float32 precision: a score depends in its last digits on which texts shared the
+ * batch (padding changes the rounding), the entities do not.
+ */
+function sameResults(got: unknown, want: Results, what = ''): void {
+  const strip = (r: Results) => r.results.map((es) => es.map(({ score: _, ...e }) => e));
+  assert.deepEqual(strip(got as Results), strip(want), what);
+  (got as Results).results.forEach((es, i) =>
+    es.forEach((e, j) => assert.ok(Math.abs(e.score - want.results[i]![j]!.score) < 1e-5, what)),
+  );
+}
+
 const post = (url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
   fetch(`${url}/v1/entities`, {
     method: 'POST',
@@ -98,7 +111,7 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
     const want = await model.predict([...sents, long, sents[1]!]);
     r = await post(url, { texts: [...sents, long, sents[1]!] });
     assert.equal(r.status, 200);
-    assert.deepEqual(await r.json(), { results: want });
+    sameResults(await r.json(), { results: want });
     assert.deepEqual(batches, [4, 1], '5 texts: a full batch of 4 at once, the 5th after it');
 
     // Concurrent requests share batches: four 1-text requests form one batch of 4.
@@ -109,7 +122,7 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
       [200, 200, 200, 200],
     );
     assert.deepEqual(batches, [4]);
-    assert.deepEqual((await rs[2]!.json()) as unknown, { results: [want[2]] });
+    sameResults(await rs[2]!.json(), { results: [want[2]!] });
 
     // Full queue: a held batch of 4 runs, 5 texts wait; a request of 2 more would make 7 > 6: 503 + Retry-After.
     batches.length = 0;
@@ -124,8 +137,7 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
     assert.match(((await r.json()) as { error: string }).error, /queue full \(5 of 6 texts waiting\)/);
     g.release();
     assert.equal((await running).status, 200);
-    const w = (await (await waiting).json()) as { results: unknown[] };
-    assert.deepEqual(w.results, [want[0], want[1], want[2], want[0], want[1]]);
+    sameResults(await (await waiting).json(), { results: [want[0]!, want[1]!, want[2]!, want[0]!, want[1]!] });
 
     // Bad requests: each a clear 4xx, and the server keeps serving.
     const bad: [unknown, number, RegExp, Record<string, string>?][] = [
@@ -165,7 +177,7 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
     assert.equal(r.status, 404);
     assert.deepEqual(await r.json(), { error: 'no route GET /v1/nope' });
     r = await post(url, { texts: [sents[1]!], offsets: 'codepoints' });
-    assert.deepEqual(await r.json(), { results: [want[1]] }, 'still serving (ASCII: code points = UTF-16)');
+    sameResults(await r.json(), { results: [want[1]!] }, 'still serving (ASCII: code points = UTF-16)');
 
     // Graceful close: an in-flight request finishes, a new one gets 503, then the port closes.
     batches.length = 0;
@@ -179,12 +191,60 @@ test('serve: endpoints, batching, full queue, bad requests, CORS off, page, grac
     g.release();
     const done = await inflight;
     assert.equal(done.status, 200);
-    assert.deepEqual(await done.json(), { results: [want[2]] });
+    sameResults(await done.json(), { results: [want[2]!] });
     await closed;
     await assert.rejects(fetch(`${url}/health`));
     assert.equal(server.stats().inFlight, 0);
   } finally {
     g.release();
+    await server.close();
+    model.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('serve: every entity has a score; threshold (server default, per request) and ?format= as the library gives them', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-fmt-'));
+  const { world, base } = tinyTaggerBase(root);
+  const model = await NerModel.load(base, { precision: 'fp32' });
+  const sents = world.evalSet.sentences.map((s) => s.text);
+  const all = await model.predict(sents);
+  const scores = all
+    .flat()
+    .map((e) => e.score)
+    .sort((a, b) => a - b);
+  const t = scores[Math.floor(scores.length / 2)]!;
+  const server = await startServer({ model, port: 0, threshold: t });
+  try {
+    const info = (await (await fetch(`${server.url}/v1/model`)).json()) as { score: unknown };
+    assert.deepEqual(info.score, { temperature: 1, threshold: t });
+    const get = async (query: string, body: Record<string, unknown>) => {
+      const r = await fetch(`${server.url}/v1/entities${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ texts: sents, ...body }),
+      });
+      return { status: r.status, body: (await r.json()) as { results?: unknown[]; error?: string } };
+    };
+    // The server's default threshold, a request's own (0 keeps everything), the same in every format.
+    assert.deepEqual((await get('', {})).body.results, await model.predict(sents, { threshold: t }));
+    assert.deepEqual((await get('', { threshold: 0 })).body.results, all);
+    assert.ok(all.flat().every((e) => e.score > 0 && e.score <= 1));
+    for (const format of ['cyclener', 'hf', 'spacy', 'conll'] as const)
+      assert.deepEqual(
+        (await get(`?format=${format}`, { threshold: 0.2, offsets: 'codepoints' })).body.results,
+        await model.predict(sents, { format, threshold: 0.2, offsets: 'codepoints' }),
+        format,
+      );
+    assert.deepEqual(await get('?format=xml', {}), {
+      status: 400,
+      body: { error: 'querystring/format must be equal to one of the allowed values' },
+    });
+    assert.deepEqual(await get('', { threshold: 1.5 }), {
+      status: 400,
+      body: { error: 'body/threshold must be <= 1' },
+    });
+  } finally {
     await server.close();
     model.dispose();
     fs.rmSync(root, { recursive: true, force: true });
@@ -213,7 +273,7 @@ test('serve: a request with more texts than --max-queue is admitted when the que
     // Idle server, 4 texts > --max-queue 2: it used to be 503 + Retry-After every time, so a retrying client never got in.
     let r = await post(server.url, { texts: sents });
     assert.equal(r.status, 200, await r.clone().text());
-    assert.deepEqual(((await r.json()) as { results: unknown[] }).results, await model.predict(sents));
+    sameResults(await r.json(), { results: await model.predict(sents) });
     // While texts wait, it is refused as before, and admitted once they are done.
     g.hold();
     const first = post(server.url, { texts: sents.slice(0, 2) });

@@ -10,6 +10,7 @@ import {
   AllowedTokensFn,
   GenerateOptions,
   GenerateOutput,
+  beamSearchGenerate,
   generate,
   generationTuning,
   padBatch,
@@ -61,6 +62,13 @@ function assertSame(got: GenerateOutput, want: GenerateOutput, what: string, tol
     const w = want.scores[i];
     assert.ok(s === w || Math.abs(s - w) <= tol * Math.max(1, Math.abs(w)), `${what}: score ${i} ${s} vs ${w}`);
   });
+  got.tokenLogProbs.forEach((lps, i) => {
+    assert.equal(lps.length, got.sequences[i].length, `${what}: one log-prob per token of sequence ${i}`);
+    lps.forEach((x, t) => {
+      const w = want.tokenLogProbs[i][t];
+      assert.ok(Math.abs(x - w) <= tol * Math.max(1, Math.abs(w)), `${what}: token ${t} of ${i}: ${x} vs ${w}`);
+    });
+  });
 }
 
 /** Greedy decoding by teacher-forced recomputation of every prefix, argmax and log-softmax in JS (float64). */
@@ -74,6 +82,7 @@ function referenceGreedy(
   const dec = SRC.map(() => [model.config.decoderStartTokenId]);
   const done = SRC.map(() => false);
   const scores = SRC.map(() => 0);
+  const tokenLogProbs: number[][] = SRC.map(() => []);
   const b = padBatch(SRC, 0);
   for (let t = 0; t < maxNew && done.some((d) => !d); t++) {
     const all = T.noGrad(() =>
@@ -101,6 +110,7 @@ function referenceGreedy(
       const m = row[best];
       const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
       scores[r] += row[best] - lse;
+      tokenLogProbs[r].push(row[best] - lse);
       dec[r].push(best);
       if (best === eos) done[r] = true;
     }
@@ -110,7 +120,37 @@ function referenceGreedy(
     const e = s.indexOf(eos);
     return e < 0 ? s : s.slice(0, e + 1);
   });
-  return { sequences, scores };
+  return { sequences, scores, tokenLogProbs: tokenLogProbs.map((l, r) => l.slice(0, sequences[r].length)) };
+}
+
+/** Each token's log-probability given its prefix, teacher-forced, masked by the hook and renormalised (float64). */
+function teacherForced(
+  model: T5ForConditionalGeneration,
+  src: number[],
+  b: number,
+  seq: number[],
+  allowed?: AllowedTokensFn,
+): number[] {
+  const V = model.config.vocabSize;
+  const dec = [model.config.decoderStartTokenId, ...seq.slice(0, -1)];
+  const logits = T.noGrad(() =>
+    T.tidy(() => {
+      const mask = T.tensor(new Int32Array(src.length).fill(1), [1, src.length]);
+      const enc = model.encode(T.tensor(src, [1, src.length], 'int64'), mask);
+      const ids = T.tensor(dec, [1, dec.length], 'int64');
+      return model.decode(ids, enc, T5ForConditionalGeneration.maskBias(mask), null).logits.toFloat32Array();
+    }),
+  );
+  return seq.map((tok, t) => {
+    const row = Array.from(logits.subarray(t * V, (t + 1) * V));
+    const ok = allowed?.(b, Int32Array.from(seq.slice(0, t)));
+    if (ok) {
+      const keep = new Set(ok.length === 0 ? [model.config.eosTokenId] : Array.from(ok));
+      for (let i = 0; i < V; i++) if (!keep.has(i)) row[i] = -Infinity;
+    }
+    const m = Math.max(...row);
+    return row[tok] - (m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0)));
+  });
 }
 
 /** As EOS, the token whose first appearance in unconstrained greedy outputs varies most: rows end at different lengths. */
@@ -212,6 +252,41 @@ test('allowedTokens: greedy and beam search on the fast path equal the reference
       JSON.stringify(opts),
     );
   }
+  model.dispose();
+});
+
+test('per-token log-probs: greedy ones sum to the sequence score exactly; beam search keeps the chosen hypothesis', () => {
+  const model = new T5ForConditionalGeneration(tinyGated(), { seed: 23 });
+  const hook: AllowedTokensFn = (b, prefix) =>
+    prefix.length >= 2 + (b % 4)
+      ? new Int32Array(0)
+      : Int32Array.from([10 + b, 20 + prefix.length, 30 + ((b * 7 + prefix.length) % 50)]);
+  for (const allowedTokens of [undefined, hook]) {
+    const g = run(FAST, () => generate(model, SRC, { maxNewTokens: 9, allowedTokens }));
+    g.tokenLogProbs.forEach((lps, i) =>
+      assert.equal(
+        lps.reduce((a, x) => a + x, 0),
+        g.scores[i],
+      ),
+    );
+    // Beam width 1 is greedy search through the beam code: the same tokens and log-probs (constrained: renormalised).
+    const b1 = run(FAST, () => beamSearchGenerate(model, SRC, { maxNewTokens: 9, numBeams: 1, allowedTokens }));
+    assertSame({ ...b1, scores: g.scores }, g, `beam 1 vs greedy (${allowedTokens ? 'constrained' : 'plain'})`);
+  }
+  // Unconstrained beam search: the chosen hypothesis's log-probs sum to its unnormalised score.
+  const o: GenerateOptions = { maxNewTokens: 9, numBeams: 3, numReturnSequences: 2, lengthPenalty: 0.6 };
+  const plain = run(FAST, () => generate(model, SRC, o));
+  plain.tokenLogProbs.forEach((lps, i) => {
+    const want = plain.scores[i] * plain.sequences[i].length ** 0.6;
+    assert.ok(Math.abs(lps.reduce((a, x) => a + x, 0) - want) < 1e-4, `hypothesis ${i}`);
+  });
+  // Constrained beam search, after reorders and drops: each token's log-prob given its own prefix, renormalised.
+  const beam = run(FAST, () => generate(model, SRC, { ...o, allowedTokens: hook }));
+  beam.sequences.forEach((seq, i) => {
+    const b = Math.floor(i / 2);
+    const want = teacherForced(model, SRC[b], b, seq, hook);
+    beam.tokenLogProbs[i].forEach((x, t) => assert.ok(Math.abs(x - want[t]) < 1e-4, `${i}:${t} ${x} vs ${want[t]}`));
+  });
   model.dispose();
 });
 

@@ -118,12 +118,14 @@ export interface PlacedEntity {
   start: number;
   end: number;
   label: string;
+  score?: number;
 }
 
 /**
  * Entities of all pieces of one text, in text offsets: the same span and label found by two overlapping pieces is
- * kept once; of two overlapping different spans, the one farther from its piece's edges wins (a name cut at a
- * window edge loses to the whole name in the next window). Sorted by start. Other fields of an entity are kept.
+ * kept once, the better-scored of them (each window scored it in its own context); of two overlapping different
+ * spans, the one farther from its piece's edges wins (a name cut at a window edge loses to the whole name in the next
+ * window). Sorted by start. Other fields of an entity are kept.
  */
 export function mergePieces<E extends PlacedEntity>(
   pieces: readonly Piece[],
@@ -137,7 +139,15 @@ export function mergePieces<E extends PlacedEntity>(
     }
   });
   all.sort((a, b) => b.margin - a.margin || a.e.start - b.e.start);
+  // Copies of one span and label: the best-scored wins (on a tie the farthest from its edges, as before scores).
+  const same = new Map<string, { e: E; margin: number }>();
+  for (const x of all) {
+    const k = `${x.e.start}:${x.e.end}:${x.e.label}`;
+    const d = same.get(k);
+    if (!d) same.set(k, { ...x });
+    else if ((x.e.score ?? -1) > (d.e.score ?? -1)) d.e = x.e;
+  }
   const kept: E[] = [];
-  for (const { e } of all) if (kept.every((k) => e.end <= k.start || e.start >= k.end)) kept.push(e);
+  for (const { e } of same.values()) if (kept.every((k) => e.end <= k.start || e.start >= k.end)) kept.push(e);
   return kept.sort((a, b) => a.start - b.start || a.end - b.end);
 }

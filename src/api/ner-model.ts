@@ -3,7 +3,6 @@
 import * as T from '../tensor';
 import { tokenizeText } from '../data/detok';
 import type { Verbalizer } from '../data/verbalizer';
-import { utf16ToCodePoint } from '../t5/normalize';
 import { DEFAULT_PRECISION, type Precision } from '../t5/precision';
 import { modelSource, type ModelSource } from '../hub';
 import {
@@ -12,6 +11,7 @@ import {
   loadModelDir,
   readMeta,
   resolveS2EDir,
+  scoreDefaults,
   type Loaded,
 } from '../cycle/model-io';
 import {
@@ -24,15 +24,9 @@ import {
 } from '../cycle/predict';
 import { Direction } from '../cycle/seq2seq';
 import { modelDir } from './model-ref';
+import { checkThreshold, OUTPUT_FORMATS, shape, type OffsetUnit, type OutputFormat, type Shaped } from './formats';
 
-/** One entity: `text === input.slice(start, end)` with the default UTF-16 offsets, end exclusive. */
-export interface NerEntity {
-  start: number;
-  end: number;
-  text: string;
-  /** The dataset label when the model knows one (e.g. `PER`), else the model's type word (e.g. `person`). */
-  label: string;
-}
+export type { NerEntity, HfEntity, SpacyDoc, OutputFormat, Shaped } from './formats';
 
 export interface LoadOptions {
   /** Intra-op threads of the engine (default: CYCLENER_THREADS or the physical cores); process-wide. */
@@ -49,15 +43,23 @@ export interface LoadOptions {
   maxSourceTokens?: number;
   /** Tokens shared by consecutive windows of an over-long sentence (default 32). */
   overlapTokens?: number;
+  /** Entities scored below it are dropped (default: the model's recorded `score.threshold`, else 0: none). */
+  threshold?: number;
+  /** Scores are exp(log-probability / temperature) (default: the model's recorded `score.temperature`, else 1). */
+  temperature?: number;
   /** Download progress of a Hub id. */
   log?: (line: string) => void;
 }
 
-export interface NerPredictOptions {
+export interface NerPredictOptions<F extends OutputFormat = OutputFormat> {
   /** Pieces per generation batch (default 32). */
   batchSize?: number;
   /** Unit of start/end: utf16 (JavaScript string indices, the default) or codepoints (Python str indices, spaCy). */
-  offsets?: 'utf16' | 'codepoints';
+  offsets?: OffsetUnit;
+  /** Entities scored below it are dropped (default: the model's, `info.score.threshold`). */
+  threshold?: number;
+  /** Shape of each text's result (default 'cyclener': NerEntity[]); see src/api/formats.ts. */
+  format?: F;
 }
 
 export interface ModelInfo {
@@ -71,6 +73,8 @@ export interface ModelInfo {
   labels: Record<string, string>;
   prefix: string;
   decode: { grounded: boolean; maxNewTokens: number; numBeams: number; precision: Precision };
+  /** The scores' temperature and the default threshold (load options, else the model's record, else 1 and 0). */
+  score: { temperature: number; threshold: number };
   maxSourceTokens: number;
   overlapTokens: number;
 }
@@ -122,8 +126,12 @@ export class NerModel {
       throw new Error(`NerModel.load: maxSourceTokens must be at least 8, got ${maxSourceTokens}`);
     if (!(overlapTokens >= 0 && overlapTokens < maxSourceTokens / 2))
       throw new Error(`NerModel.load: overlapTokens must be in [0, maxSourceTokens/2), got ${overlapTokens}`);
+    if (o.threshold !== undefined) checkThreshold(o.threshold, 'NerModel.load');
+    if (o.temperature !== undefined && !(o.temperature > 0))
+      throw new Error(`NerModel.load: temperature must be > 0, got ${o.temperature}`);
     const loaded = loadModelDir(dir);
     const types = loaded.meta?.types ?? [];
+    const score = scoreDefaults(loaded.meta);
     if (grounded && types.length === 0) {
       loaded.model.dispose();
       throw new Error(`${dir}: no type words recorded (cyclener.json); load with {grounded: false}`);
@@ -141,25 +149,41 @@ export class NerModel {
         numBeams: o.numBeams ?? recorded.numBeams ?? 1,
         precision: o.precision ?? DEFAULT_PRECISION,
       },
+      score: { temperature: o.temperature ?? score.temperature, threshold: o.threshold ?? score.threshold },
       maxSourceTokens,
       overlapTokens,
     });
   }
 
-  /** Entities of each text, in input order. Texts longer than the input limit are split, never truncated. */
-  predict(texts: readonly string[], o: NerPredictOptions = {}): Promise<NerEntity[][]> {
+  /**
+   * Entities of each text, in input order, scored at or above the threshold, in `format` (default: NerEntity[] per
+   * text). Texts longer than the input limit are split, never truncated.
+   */
+  predict<F extends OutputFormat = 'cyclener'>(
+    texts: readonly string[],
+    o: NerPredictOptions<F> = {},
+  ): Promise<Shaped<F>[]> {
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string'))
       return Promise.reject(new TypeError('NerModel.predict: texts must be an array of strings'));
+    try {
+      if (o.threshold !== undefined) checkThreshold(o.threshold, 'NerModel.predict');
+      if (o.format !== undefined && !OUTPUT_FORMATS.includes(o.format))
+        throw new TypeError(
+          `NerModel.predict: format must be one of ${OUTPUT_FORMATS.join(', ')}, got ${String(o.format)}`,
+        );
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     const run = this.tail.then(() => this.predictNow(texts, o));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
   /** Entities of each text of a (possibly endless) stream, yielded in order, `batchSize` texts at a time. */
-  async *predictStream(
+  async *predictStream<F extends OutputFormat = 'cyclener'>(
     texts: AsyncIterable<string> | Iterable<string>,
-    o: NerPredictOptions = {},
-  ): AsyncGenerator<NerEntity[]> {
+    o: NerPredictOptions<F> = {},
+  ): AsyncGenerator<Shaped<F>> {
     const size = o.batchSize ?? 32;
     let batch: string[] = [];
     for await (const t of texts) {
@@ -190,6 +214,7 @@ export class NerModel {
       types: this.info.types,
       batchSize,
       decode: this.decode(),
+      temperature: this.info.score.temperature,
     });
     this.stats.truncated += this.s2e.truncated - before;
     return p;
@@ -208,7 +233,10 @@ export class NerModel {
     return { maxNewTokens: this.info.decode.maxNewTokens, numBeams: this.info.decode.numBeams };
   }
 
-  private async predictNow(texts: readonly string[], o: NerPredictOptions): Promise<NerEntity[][]> {
+  private async predictNow<F extends OutputFormat>(
+    texts: readonly string[],
+    o: NerPredictOptions<F>,
+  ): Promise<Shaped<F>[]> {
     this.live();
     const batchSize = o.batchSize ?? 32;
     if (!(Number.isInteger(batchSize) && batchSize >= 1))
@@ -219,22 +247,29 @@ export class NerModel {
       types: this.info.types,
       batchSize,
       decode: this.decode(),
+      temperature: this.info.score.temperature,
       maxTokens: this.info.maxSourceTokens,
       overlapTokens: this.info.overlapTokens,
     });
     this.stats.truncated += this.s2e.truncated - before;
     this.stats.texts += texts.length;
     this.stats.pieces += pp.reduce((n, p) => n + p.pieces.length, 0);
+    const threshold = o.threshold ?? this.info.score.threshold;
     return texts.map((text, i) => {
-      const a = alignPieces({ text, offsets: tokenizeText(text) }, pp[i] as PiecedPrediction, this.verbalizer);
-      const cp = o.offsets === 'codepoints' ? utf16ToCodePoint(text) : null;
-      const at = (x: number) => (cp ? (cp[x] as number) : x);
-      return a.entities.map((e) => ({
-        start: at(e.charStart),
-        end: at(e.charEnd),
+      const a = alignPieces(
+        { text, offsets: tokenizeText(text) },
+        pp[i] as PiecedPrediction,
+        this.verbalizer,
+        threshold,
+      );
+      const entities = a.entities.map((e) => ({
+        start: e.charStart,
+        end: e.charEnd,
         text: text.slice(e.charStart, e.charEnd),
         label: e.label,
+        score: e.score as number,
       }));
+      return shape(text, entities, (o.format ?? 'cyclener') as F, o.offsets);
     });
   }
 }

@@ -1,6 +1,7 @@
 // Programmatic training and evaluation: the CLI's train / train-supervised / evaluate --model as functions, with a
 // progress callback and an AbortSignal that stops like Ctrl-C (after the current step, with a checkpoint).
 
+import { bestF1, predictionsAbove, sweepThresholds, thresholdGrid, type ThresholdRow } from '../eval/thresholds';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatEntitySequence, type SeqEntity } from '../data/entity-seq';
@@ -237,9 +238,13 @@ export interface EvaluateOptions extends RunHooks {
   /** Dataset label -> the model's type word (default: the model's own map, else type word = label). */
   verbalizer?: Record<string, string>;
   batchSize?: number;
+  /** Entities scored below it are not counted (default: the model's `info.score.threshold`). */
+  threshold?: number;
 }
 
 export interface ModelEvaluation extends EvalReport {
+  /** The threshold the report is at, exact P/R/F1 at thresholds 0, 0.01, ..., 1 and the best-F1 one of them. */
+  thresholds: { threshold: number; best: ThresholdRow; sweep: ThresholdRow[] };
   /** Sentences whose generated output was cut or lost entities (as `evaluate --model` prints). */
   modelOutput: ReturnType<typeof issueCounts>;
   /** Aborted before every sentence was predicted: nothing was scored (report fields are of zero sentences). */
@@ -254,20 +259,35 @@ export async function evaluate(o: EvaluateOptions): Promise<ModelEvaluation> {
     const batch = o.batchSize ?? 32;
     const texts = gold.sentences.map((s) => s.text);
     const seqs: string[] = [];
+    const scores: number[][] = [];
     const issues: SentenceIssues[] = [];
     for (let i = 0; i < texts.length; i += batch) {
       if (o.signal?.aborted) {
         o.onProgress?.({ kind: 'log', message: `interrupted after ${i} of ${texts.length} sentences` });
-        return { ...scoreSentences([]), modelOutput: issueCounts([]), interrupted: true };
+        const none = sweepThresholds([], [0]);
+        return {
+          ...scoreSentences([]),
+          modelOutput: issueCounts([]),
+          interrupted: true,
+          thresholds: { threshold: 0, best: none[0] as ThresholdRow, sweep: none },
+        };
       }
       const p = await model.sequences(texts.slice(i, i + batch), batch);
       seqs.push(...p.seqs);
+      scores.push(...p.scores);
       issues.push(...p.issues);
       o.onProgress?.({ kind: 'log', message: `predicted ${seqs.length}/${texts.length} sentences` });
     }
     const v = o.verbalizer ? new Verbalizer(o.verbalizer) : model.labelMap();
-    const r = compareSequences(gold, typeof o.gold === 'string' ? o.gold : 'gold', seqs, v);
-    return { ...scoreSentences(r.sentences), modelOutput: issueCounts(issues), interrupted: false };
+    const r = compareSequences(gold, typeof o.gold === 'string' ? o.gold : 'gold', seqs, v, {}, scores);
+    const threshold = o.threshold ?? model.info.score.threshold;
+    const sweep = sweepThresholds(r.sentences, thresholdGrid(100));
+    return {
+      ...scoreSentences(predictionsAbove(r.sentences, threshold)),
+      modelOutput: issueCounts(issues),
+      interrupted: false,
+      thresholds: { threshold, best: bestF1(sweep), sweep },
+    };
   } finally {
     if (typeof o.model === 'string') model.dispose();
   }

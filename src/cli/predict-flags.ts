@@ -4,7 +4,7 @@
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
 import { FALLBACK_DECODE } from '../cycle/model-io';
 import type { FlagSpec, FlagValue } from './args';
-import { AT_LEAST_1 } from './args';
+import { AT_LEAST_1, FRACTION } from './args';
 import { PRECISION_FLAG, precisionOf } from './common';
 
 export const PREDICT_FLAGS = {
@@ -20,6 +20,12 @@ export const PREDICT_FLAGS = {
   },
   beams: { type: 'int', arg: 'N', help: 'beam width (1 = greedy)', shownDefault: 1, range: AT_LEAST_1 },
   'predict-batch': { type: 'int', arg: 'N', help: 'sentences per generation batch', default: 32, range: AT_LEAST_1 },
+  threshold: {
+    type: 'number',
+    arg: 'T',
+    help: "drop entities scored below T (default: the model's recorded threshold, else 0: keep all)",
+    range: FRACTION,
+  },
   ...PRECISION_FLAG,
 } satisfies Record<string, FlagSpec>;
 

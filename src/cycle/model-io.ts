@@ -25,6 +25,31 @@ export interface ModelMeta {
   baseModel?: ModelSource;
   /** S2E: how `predict` and `evaluate --model` decode by default (flags override); for a cycle run, its dev F1's. */
   decode?: DecodeDefaults;
+  /** S2E: entity scores' temperature (`evaluate --calibrate`) and default threshold (`evaluate --record-threshold`). */
+  score?: ScoreDefaults;
+}
+
+export interface ScoreDefaults {
+  /** Scores are exp(log-probability / temperature): calibrated on labelled dev data when recorded. */
+  temperature?: number;
+  /** Entities scored below it are dropped by predict, the library and serve unless they are given another. */
+  threshold?: number;
+  /** Where the values came from: the gold file and what was fitted or swept on it. */
+  fittedOn?: { gold: string; sentences: number; entities: number };
+}
+
+/** The recorded score settings of an S2E model (no temperature: 1, no threshold: 0, keeps everything). */
+export function scoreDefaults(meta: ModelMeta | null): { temperature: number; threshold: number } {
+  return { temperature: meta?.score?.temperature ?? 1, threshold: meta?.score?.threshold ?? 0 };
+}
+
+/** Record score settings in DIR's cyclener.json (merged over the ones there); the rest of the file is kept. */
+export function recordScoreDefaults(dir: string, score: ScoreDefaults): ModelMeta {
+  const meta = readMeta(dir);
+  if (!meta) throw new Error(`${dir}: no ${META_FILE} to record the score settings in`);
+  const next: ModelMeta = { ...meta, score: { ...meta.score, ...score } };
+  writeJsonFile(path.join(dir, META_FILE), next);
+  return next;
 }
 
 export interface DecodeDefaults {

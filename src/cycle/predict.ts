@@ -10,17 +10,27 @@ import { chunksToTags } from '../data/tags';
 import type { Precision } from '../t5/precision';
 import type { Entity, Range } from '../data/types';
 import { Verbalizer } from '../data/verbalizer';
-import { formatEntitySequence, NONE_LINE, SEP, type SeqEntity } from '../data/entity-seq';
+import { formatEntitySequence, NONE_LINE, parseEntitySequence, SEP, type SeqEntity } from '../data/entity-seq';
 import { toOriginalRange, type NormalizedText } from '../t5/normalize';
 import { groundingHook } from './grounding';
-import { decodeDefaults, DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir, type DecodeDefaults } from './model-io';
-import { Direction, generateAll, type DecodeConfig } from './seq2seq';
+import {
+  decodeDefaults,
+  DEFAULT_S2E_PREFIX,
+  loadModelDir,
+  resolveS2EDir,
+  scoreDefaults,
+  type DecodeDefaults,
+} from './model-io';
+import { Direction, generateAllScored, type DecodeConfig } from './seq2seq';
+import { entityScore } from '../eval/calibration';
 
 export interface PredictOptions {
   grounded: boolean;
   types: readonly string[];
   batchSize: number;
   decode: DecodeConfig;
+  /** Entity scores are exp(log-probability / temperature) (default 1: the decoder's own probability). */
+  temperature?: number;
 }
 
 /** What went wrong in one sentence's generated sequence (nothing: `cut` false, `dropped` empty). */
@@ -34,6 +44,8 @@ export interface SentenceIssues {
 export interface Predictions {
   /** One entity sequence per sentence ("" = none), surfaces in the sentence's original spelling. */
   seqs: string[];
+  /** Per sentence, the score in [0, 1] of each entity of its sequence, in order (src/eval/calibration.ts). */
+  scores: number[][];
   issues: SentenceIssues[];
 }
 
@@ -44,11 +56,13 @@ export async function predictDetailed(
   opts: PredictOptions,
 ): Promise<Predictions> {
   const hook = opts.grounded ? (b: readonly string[]) => groundingHook(s2e.tokenizer, b, opts.types) : undefined;
-  const raw = await generateAll(s2e, sentences, opts.decode, opts.batchSize, hook);
-  const out: Predictions = { seqs: [], issues: [] };
+  const raw = await generateAllScored(s2e, sentences, opts.decode, opts.batchSize, hook);
+  const out: Predictions = { seqs: [], scores: [], issues: [] };
   sentences.forEach((s, i) => {
-    const r = finishSequence(s2e.tokenizer.normalize(s), raw[i] ?? '');
+    const g = raw[i] ?? { text: '', entityLogProbs: [] };
+    const r = finishSequence(s2e.tokenizer.normalize(s), g.text, g.entityLogProbs);
     out.seqs.push(r.seq);
+    out.scores.push(r.logProbs.map((lp) => entityScore(lp, opts.temperature)));
     out.issues.push(r.issues);
   });
   return out;
@@ -58,8 +72,9 @@ export async function predictDetailed(
 export interface PiecedPrediction {
   /** [start, end) of the text in UTF-16 units, each seen whole by the model: one for a text that fits, none for whitespace. */
   pieces: Piece[];
-  /** Each piece's entity sequence and issues, as predictDetailed gives them. */
+  /** Each piece's entity sequence, entity scores and issues, as predictDetailed gives them. */
   seqs: string[];
+  scores: number[][];
   issues: SentenceIssues[];
 }
 
@@ -80,7 +95,12 @@ export async function predictPieces(
   const p = await predictDetailed(s2e, flat, opts);
   let k = 0;
   return pieces.map((ps) => {
-    const r = { pieces: ps, seqs: p.seqs.slice(k, k + ps.length), issues: p.issues.slice(k, k + ps.length) };
+    const r = {
+      pieces: ps,
+      seqs: p.seqs.slice(k, k + ps.length),
+      scores: p.scores.slice(k, k + ps.length),
+      issues: p.issues.slice(k, k + ps.length),
+    };
     k += ps.length;
     return r;
   });
@@ -94,18 +114,26 @@ function mergedIssues(p: PiecedPrediction): SentenceIssues {
 /**
  * One text's pieces aligned and put back together: each piece's sequence placed in its piece (with the text's own
  * tokens there), the entities moved to text offsets, the duplicates of overlapping windows merged (mergePieces), and
- * IOB2 tags over the text's tokens. For a text seen whole it equals alignPrediction of its sequence.
+ * IOB2 tags over the text's tokens. For a text seen whole it equals alignPrediction of its sequence. Entities scored
+ * below `threshold` are dropped last (they neither appear nor count as unplaced).
  */
 export function alignPieces(
   sentence: { text: string; offsets: readonly Range[] },
   p: PiecedPrediction,
   v: Verbalizer,
+  threshold = 0,
 ): PredictionAlignment {
   const per = p.pieces.map((pc, i) => {
     const offsets = sentence.offsets
       .filter((o) => o.end > pc.start && o.start < pc.end)
       .map((o) => ({ start: Math.max(o.start, pc.start) - pc.start, end: Math.min(o.end, pc.end) - pc.start }));
-    return alignPrediction({ text: sentence.text.slice(pc.start, pc.end), offsets }, p.seqs[i] ?? '', v);
+    return alignPrediction(
+      { text: sentence.text.slice(pc.start, pc.end), offsets },
+      p.seqs[i] ?? '',
+      v,
+      {},
+      p.scores[i],
+    );
   });
   const merged = mergePieces(
     p.pieces,
@@ -115,6 +143,7 @@ export function alignPieces(
         end: e.charEnd,
         label: e.label,
         generated: a.generated[j] as string,
+        ...(e.score !== undefined ? { score: e.score } : {}),
       })),
     ),
   );
@@ -128,24 +157,50 @@ export function alignPieces(
     const end = (toks[toks.length - 1] ?? 0) + 1;
     // Two pieces' partial-token matches can share a token: the first keeps it, as alignPrediction does in one piece.
     if (start < lastTokEnd) {
-      unplaced.push({ surface: e.generated, type: v.verbalize(e.label), label: e.label, why: 'overlap' });
+      unplaced.push({
+        surface: e.generated,
+        type: v.verbalize(e.label),
+        label: e.label,
+        why: 'overlap',
+        ...(e.score !== undefined ? { score: e.score } : {}),
+      });
       continue;
     }
     lastTokEnd = end;
     const surface = sentence.text.slice(e.start, e.end);
-    entities.push({ start, end, charStart: e.start, charEnd: e.end, label: e.label, surface });
+    entities.push({
+      start,
+      end,
+      charStart: e.start,
+      charEnd: e.end,
+      label: e.label,
+      surface,
+      ...(e.score !== undefined ? { score: e.score } : {}),
+    });
     generated.push(e.generated);
   }
+  const keep = entities.map((e) => threshold <= 0 || (e.score ?? 1) >= threshold);
   return {
-    entities,
-    generated,
+    entities: entities.filter((_, i) => keep[i]),
+    generated: generated.filter((_, i) => keep[i]),
     unplaced,
-    tags: chunksToTags(sentence.offsets.length, entities, 'IOB2'),
+    tags: chunksToTags(
+      sentence.offsets.length,
+      entities.filter((_, i) => keep[i]),
+      'IOB2',
+    ),
     counts: per.reduce((c, a) => addAlignCounts(c, a.counts), emptyAlignCounts()),
     malformed: per.some((a) => a.malformed),
     unknownType: per.reduce((n, a) => n + a.unknownType, 0),
     problems: per.flatMap((a) => a.problems),
   };
+}
+
+/** A sequence without its entities scored below `threshold` (`scores`: one per entity, as Predictions has them). */
+export function sequenceAbove(seq: string, scores: readonly number[], threshold: number): string {
+  if (threshold <= 0) return seq;
+  const kept = parseEntitySequence(seq).entities.filter((_, i) => (scores[i] ?? 1) >= threshold);
+  return kept.length === 0 ? '' : formatEntitySequence(kept);
 }
 
 /** One entity sequence per sentence ("" = none). */
@@ -189,15 +244,25 @@ function occurrences(text: string, surface: string): { start: number; end: numbe
  * tail is cut, an entity with an empty surface (no letter or digit) or one found only inside a word is dropped (both
  * counted), and every surface found as whole words is replaced by the ORIGINAL text of that span
  * ("Bayern Munchen" → "Bayern München"). Surfaces not found at all are kept as generated; alignment
- * counts them as hallucinations.
+ * counts them as hallucinations. `logProbs` holds each surface/type pair's log-probability (entityLogProbs); those of
+ * the kept entities are returned (0 where none was given).
  */
-export function finishSequence(n: NormalizedText, seq: string): { seq: string; issues: SentenceIssues } {
+export function finishSequence(
+  n: NormalizedText,
+  seq: string,
+  logProbs: readonly number[] = [],
+): { seq: string; issues: SentenceIssues; logProbs: number[] } {
   const issues: SentenceIssues = { cut: false, dropped: [] };
   const t = seq.trim();
-  if (t === '' || t === NONE_LINE) return { seq: '', issues };
+  if (t === '' || t === NONE_LINE) return { seq: '', issues, logProbs: [] };
   const fields = t.split(/\s*<sep>\s*/);
   if (fields.length % 2 !== 0) issues.cut = true;
   const kept: SeqEntity[] = [];
+  const keptLogProbs: number[] = [];
+  const keep = (e: SeqEntity, i: number) => {
+    kept.push(e);
+    keptLogProbs.push(logProbs[i / 2] ?? 0);
+  };
   let cursor = 0;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const surface = (fields[i] as string).trim();
@@ -216,7 +281,7 @@ export function finishSequence(n: NormalizedText, seq: string): { seq: string; i
     const at = whole.find((r) => r.start >= cursor) ?? whole[0];
     if (!at) {
       if (occ.length > 0) issues.dropped.push({ surface, type, why: 'partial-word' });
-      else kept.push({ surface, type });
+      else keep({ surface, type }, i);
       continue;
     }
     if (at.start >= cursor) cursor = at.end;
@@ -226,9 +291,9 @@ export function finishSequence(n: NormalizedText, seq: string): { seq: string; i
       issues.dropped.push({ surface, type, why: 'empty-surface' });
       continue;
     }
-    kept.push({ surface: /[\r\n]|<sep>/.test(original) ? surface : original, type });
+    keep({ surface: /[\r\n]|<sep>/.test(original) ? surface : original, type }, i);
   }
-  return { seq: kept.length === 0 ? '' : formatEntitySequence(kept), issues };
+  return { seq: kept.length === 0 ? '' : formatEntitySequence(kept), issues, logProbs: keptLogProbs };
 }
 
 /** Sentences with output cut or entities dropped, and the dropped entities by reason. */
@@ -255,12 +320,14 @@ export function verbalizerForTypes(types: readonly string[], labels?: Record<str
   return new Verbalizer(Object.fromEntries(types.map((t) => [t, t])));
 }
 
+/** Each sentence's sequence aligned (alignPrediction), with its entity scores when given. */
 export function alignAll(
   sentences: readonly { text: string; offsets: readonly Range[] }[],
   seqs: readonly string[],
   v: Verbalizer,
+  scores?: readonly (readonly number[])[],
 ): PredictionAlignment[] {
-  return sentences.map((s, i) => alignPrediction(s, seqs[i] ?? '', v));
+  return sentences.map((s, i) => alignPrediction(s, seqs[i] ?? '', v, {}, scores?.[i]));
 }
 
 export interface ModelPrediction extends Predictions {
@@ -270,6 +337,8 @@ export interface ModelPrediction extends Predictions {
   verbalizer: Verbalizer;
   /** The decoding used: the model's recorded defaults with the given options over them. */
   decode: DecodeDefaults;
+  /** The scores' temperature (given, else the model's, else 1) and the model's recorded threshold (else 0). */
+  score: { temperature: number; threshold: number };
 }
 
 /** Where `cyclener predict` splits a line: the limit it used to cut lines at, so lines that fit are seen as before. */
@@ -291,6 +360,8 @@ export async function predictWithModelDir(
     numBeams?: number;
     precision?: Precision;
     window?: ChunkOptions;
+    /** Entity scores' temperature (default: the model's recorded one, else 1). */
+    temperature?: number;
   },
 ): Promise<ModelPrediction> {
   const dir = resolveS2EDir(modelDir);
@@ -304,6 +375,8 @@ export async function predictWithModelDir(
       maxNewTokens: opts.maxNewTokens ?? d.maxNewTokens,
       numBeams: opts.numBeams ?? d.numBeams ?? 1,
     };
+    const recorded = scoreDefaults(meta);
+    const score = { temperature: opts.temperature ?? recorded.temperature, threshold: recorded.threshold };
     if (decode.grounded && types.length === 0)
       throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
     const s2e = new Direction(
@@ -318,6 +391,7 @@ export async function predictWithModelDir(
       types,
       batchSize: opts.batch,
       decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
+      temperature: score.temperature,
     };
     const window = opts.window;
     // In a process group (predict --nproc) each rank decodes its shard and every rank gets all outputs, in order.
@@ -327,14 +401,16 @@ export async function predictWithModelDir(
       return part.map((t, i) => ({
         pieces: [{ start: 0, end: t.length }],
         seqs: [r.seqs[i] as string],
+        scores: [r.scores[i] as number[]],
         issues: [r.issues[i] as SentenceIssues],
       }));
     });
     const p: Predictions = {
       seqs: rows.map((r) => r.seqs.filter((q) => q !== '').join(` ${SEP} `)),
+      scores: rows.map((r) => r.scores.flat()),
       issues: rows.map(mergedIssues),
     };
-    return { ...p, pieces: rows, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode };
+    return { ...p, pieces: rows, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode, score };
   } finally {
     m.model.dispose();
   }

@@ -3,6 +3,7 @@
 // implementation shared by the supervised baseline and both cycles.
 
 import * as T from '../tensor';
+import { entityLogProbs } from '../data/entity-seq';
 import { generate, type AllowedTokensFn, type GenerateOptions } from '../t5/generate';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import { autocastOf, DEFAULT_PRECISION, withPrecision, type Precision } from '../t5/precision';
@@ -77,15 +78,19 @@ export class Direction {
     return (await this.generateScored(sources, decode, allowed, seed)).texts;
   }
 
-  /** As generate(), with each output's mean log-probability per generated token (greedy/sampling: after the
-   *  decoding constraints, so a grounded output is scored among the allowed tokens). */
+  /**
+   * As generate(), with each output's mean log-probability per generated token (greedy/sampling: after the decoding
+   * constraints, so a grounded output is scored among the allowed tokens) and the log-probability of each of its
+   * entities (entityLogProbs: one per surface/type pair of the text, under the distribution each token was drawn
+   * from, renormalised over what the constraint allowed, beam search included).
+   */
   async generateScored(
     sources: readonly string[],
     decode: DecodeConfig,
     allowed?: AllowedTokensFn,
     seed = 0,
-  ): Promise<{ texts: string[]; meanLogProbs: number[] }> {
-    if (sources.length === 0) return { texts: [], meanLogProbs: [] };
+  ): Promise<{ texts: string[]; meanLogProbs: number[]; entityLogProbs: number[][] }> {
+    if (sources.length === 0) return { texts: [], meanLogProbs: [], entityLogProbs: [] };
     const src = await this.encodeSources(sources);
     const opts: GenerateOptions = { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams ?? 1, seed };
     if (decode.doSample)
@@ -100,12 +105,44 @@ export class Direction {
       opts.repetitionPenalty = decode.repetitionPenalty;
     if (allowed) opts.allowedTokens = allowed;
     const out = T.tidy(() => withPrecision(this.precision, () => generate(this.model, src, opts)));
-    const texts = await this.tokenizer.decodeBatch(out.sequences);
+    const texts = (await this.tokenizer.decodeBatch(out.sequences)).map((t) => t.trim());
+    const { sepId, eosId } = this.tokenizer;
     return {
-      texts: texts.map((t) => t.trim()),
+      texts,
       meanLogProbs: out.scores.map((sc, i) => sc / Math.max(1, out.sequences[i]!.length)),
+      entityLogProbs: out.sequences.map((seq, i) => {
+        const lp = out.tokenLogProbs[i] as number[];
+        const per = entityLogProbs(seq, lp, sepId, eosId);
+        const t = texts[i] as string;
+        const pairs = t === '' ? 0 : Math.floor(t.split(/\s*<sep>\s*/).length / 2);
+        if (pairs === per.length) return per;
+        // Plain decoding spelt "<sep>" out of ordinary pieces: the fields no longer follow the tokens. Each entity
+        // then gets the whole sequence's log-probability, a lower bound of its own.
+        const all = lp.reduce((a, x) => a + x, 0);
+        return new Array<number>(pairs).fill(all);
+      }),
     };
   }
+}
+
+/** One generated text and the log-probability of each of its entities (Direction.generateScored). */
+export interface ScoredText {
+  text: string;
+  entityLogProbs: number[];
+}
+
+/** generateAll with each text's entity log-probabilities. */
+export async function generateAllScored(
+  dir: Direction,
+  sources: readonly string[],
+  decode: DecodeConfig,
+  batchSize: number,
+  hookFor?: (batch: readonly string[]) => Promise<AllowedTokensFn | undefined>,
+): Promise<ScoredText[]> {
+  return inLengthBatches(sources, batchSize, async (batch) => {
+    const r = await dir.generateScored(batch, decode, hookFor ? await hookFor(batch) : undefined);
+    return r.texts.map((text, i) => ({ text, entityLogProbs: r.entityLogProbs[i] as number[] }));
+  });
 }
 
 /**
@@ -126,22 +163,22 @@ export async function generateAll(
 }
 
 /** `gen` over batches of `batchSize` sources of similar length (as generateAll), outputs in input order. */
-export async function inLengthBatches(
+export async function inLengthBatches<R = string>(
   sources: readonly string[],
   batchSize: number,
-  gen: (batch: readonly string[]) => Promise<readonly string[]>,
-): Promise<string[]> {
+  gen: (batch: readonly string[]) => Promise<readonly R[]>,
+): Promise<R[]> {
   if (!(Number.isInteger(batchSize) && batchSize >= 1))
     throw new Error(`generateAll: batchSize must be a positive integer, got ${batchSize}`);
   const order = sources
     .map((_, i) => i)
     .sort((a, b) => (sources[a] as string).length - (sources[b] as string).length || a - b);
-  const out = new Array<string>(sources.length);
+  const out = new Array<R>(sources.length);
   for (let i = 0; i < order.length; i += batchSize) {
     const idx = order.slice(i, i + batchSize);
     const out1 = await gen(idx.map((k) => sources[k] as string));
     idx.forEach((k, j) => {
-      out[k] = out1[j] as string;
+      out[k] = out1[j] as R;
     });
   }
   return out;

@@ -26,6 +26,8 @@ export interface AlignedEntity extends SeqEntity {
   outOfOrder: boolean;
   /** The match cuts through a token (its tags cover the whole token). */
   partialToken: boolean;
+  /** Its position in the entities given to alignEntities. */
+  index: number;
 }
 
 export interface AlignCounts {
@@ -39,7 +41,8 @@ export interface AlignCounts {
 
 export interface AlignResult {
   aligned: AlignedEntity[];
-  hallucinated: SeqEntity[];
+  /** Entities not found, each with its position in the entities given. */
+  hallucinated: (SeqEntity & { index: number })[];
   counts: AlignCounts;
 }
 
@@ -106,7 +109,7 @@ export function alignEntities(
   const norm = normalise(text);
   const used: Range[] = [];
   const aligned: AlignedEntity[] = [];
-  const hallucinated: SeqEntity[] = [];
+  const hallucinated: AlignResult['hallucinated'] = [];
   const counts = emptyAlignCounts();
   let cursor = 0;
   const free = (r: Range) => used.every((u) => r.end <= u.start || r.start >= u.end);
@@ -116,7 +119,7 @@ export function alignEntities(
     if (whole) return { r: whole, partial: false };
     return ok.length > 0 ? { r: ok[0] as Range, partial: true } : undefined;
   };
-  for (const e of entities) {
+  for (const [index, e] of entities.entries()) {
     counts.entities++;
     const exact = occurrences(text, norm, e.surface, false);
     const fuzzy = fallback ? occurrences(text, norm, e.surface, true) : [];
@@ -140,11 +143,12 @@ export function alignEntities(
         fallback: fb,
         outOfOrder: ooo,
         partialToken: hit.partial,
+        index,
       };
       break;
     }
     if (!found) {
-      hallucinated.push(e);
+      hallucinated.push({ surface: e.surface, type: e.type, index });
       counts.hallucinated++;
       continue;
     }
@@ -170,6 +174,8 @@ export interface PredictionAlignment {
     type: string;
     label: string | undefined;
     why: 'hallucinated' | 'unknown-type' | 'untyped' | 'overlap';
+    /** Its score, when the sequence's entities were scored. */
+    score?: number;
   }[];
   /** IOB2 tags over the sentence tokens. */
   tags: string[];
@@ -183,18 +189,24 @@ export interface PredictionAlignment {
 
 /**
  * Turn one generated entity sequence into labelled spans and IOB2 tags over a sentence.
- * Overlapping token ranges (two partial matches inside one token) keep the first.
+ * Overlapping token ranges (two partial matches inside one token) keep the first. `scores`, one per well-formed
+ * entity of the sequence in order, go with them to `entities[].score` and `unplaced[].score`.
  */
 export function alignPrediction(
   sentence: { text: string; offsets: readonly Range[] },
   sequence: string,
   verbalizer: Verbalizer,
   opts: AlignOptions = {},
+  scores?: readonly number[],
 ): PredictionAlignment {
   const parsed = parseEntitySequence(sequence);
+  if (scores && scores.length !== parsed.entities.length)
+    throw new Error(`alignPrediction: ${scores.length} scores for ${parsed.entities.length} entities of "${sequence}"`);
   const problems = [...parsed.problems];
   let unknownType = 0;
   const known: SeqEntity[] = [];
+  const knownAt: number[] = [];
+  const scored = (i: number) => (scores ? { score: scores[i] as number } : {});
   // A surface without a type was still predicted: it stays a (wrong) prediction instead of vanishing.
   const unplaced: PredictionAlignment['unplaced'] = parsed.untyped.map((surface) => ({
     surface,
@@ -202,15 +214,25 @@ export function alignPrediction(
     label: undefined,
     why: 'untyped',
   }));
-  for (const e of parsed.entities) {
+  parsed.entities.forEach((e, i) => {
     if (verbalizer.label(e.type) === undefined) {
       unknownType++;
       problems.push(`unknown type "${e.type}" for "${e.surface}"`);
-      unplaced.push({ ...e, label: undefined, why: 'unknown-type' });
-    } else known.push(e);
-  }
+      unplaced.push({ ...e, label: undefined, why: 'unknown-type', ...scored(i) });
+    } else {
+      known.push(e);
+      knownAt.push(i);
+    }
+  });
   const res = alignEntities(sentence.text, known, sentence.offsets, opts);
-  for (const h of res.hallucinated) unplaced.push({ ...h, label: verbalizer.label(h.type), why: 'hallucinated' });
+  for (const h of res.hallucinated)
+    unplaced.push({
+      surface: h.surface,
+      type: h.type,
+      label: verbalizer.label(h.type),
+      why: 'hallucinated',
+      ...scored(knownAt[h.index] as number),
+    });
   const entities: Entity[] = [];
   const generated: string[] = [];
   let lastTokEnd = -1;
@@ -218,7 +240,7 @@ export function alignPrediction(
     const label = verbalizer.label(a.type) as string;
     if (a.start < lastTokEnd) {
       problems.push(`"${a.surface}" overlaps the previous entity's tokens; dropped`);
-      unplaced.push({ surface: a.surface, type: a.type, label, why: 'overlap' });
+      unplaced.push({ surface: a.surface, type: a.type, label, why: 'overlap', ...scored(knownAt[a.index] as number) });
       continue;
     }
     lastTokEnd = a.end;
@@ -229,6 +251,7 @@ export function alignPrediction(
       charEnd: a.charEnd,
       label,
       surface: sentence.text.slice(a.charStart, a.charEnd),
+      ...scored(knownAt[a.index] as number),
     });
     generated.push(a.surface);
   }

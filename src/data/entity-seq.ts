@@ -91,6 +91,40 @@ export function parseEntitySequence(text: string, types?: ReadonlySet<string>, i
   return { entities, problems, untyped };
 }
 
+/**
+ * The log-probability of each entity of a generated sequence, from its tokens' log-probabilities: entity k owns the
+ * `<sep>` that opened it (none for the first), its surface tokens, the `<sep>` that closed the surface and its type
+ * tokens. So it is log P(this entity next | the entities before it), and the entities' values plus the tokens after
+ * the last type (EOS, or a dangling surface) sum to the sequence's log-probability. One value per complete
+ * surface/type pair, in order: the pairs that splitting the decoded text at `<sep>` gives.
+ */
+export function entityLogProbs(
+  tokens: readonly number[],
+  logProbs: readonly number[],
+  sepId: number,
+  eosId: number,
+): number[] {
+  const out: number[] = [];
+  let field = 0; // fields completed so far (surface, type, surface, ...)
+  let acc = 0; // the current entity's sum so far
+  for (let i = 0; i < tokens.length && tokens[i] !== eosId; i++) {
+    const lp = logProbs[i] as number;
+    if (tokens[i] !== sepId) {
+      acc += lp;
+      continue;
+    }
+    field++;
+    if (field % 2 === 1)
+      acc += lp; // closes a surface: part of this entity
+    else {
+      out.push(acc); // closes a type: the entity is complete, the <sep> opens the next one
+      acc = lp;
+    }
+  }
+  if (field % 2 === 1) out.push(acc); // the last type ended at EOS or the length limit
+  return out;
+}
+
 /** A Q-file line for a sequence (`<none>` when empty). */
 export function toQLine(entities: readonly SeqEntity[]): string {
   return entities.length === 0 ? NONE_LINE : formatEntitySequence(entities);

@@ -576,7 +576,7 @@ export function sentenceToJson(s: {
 
 /** One JSONL line with offsets in `unit`, plus optional extra fields after "entities". */
 export function jsonlRecord(
-  s: { text: string; entities: readonly { charStart: number; charEnd: number; label: string }[] },
+  s: { text: string; entities: readonly { charStart: number; charEnd: number; label: string; score?: number }[] },
   unit: OffsetUnit,
   extra: Record<string, unknown> = {},
 ): string {
@@ -584,7 +584,12 @@ export function jsonlRecord(
   const at = (i: number) => (cp ? (cp[i] as number) : i);
   return JSON.stringify({
     text: s.text,
-    entities: s.entities.map((e) => ({ start: at(e.charStart), end: at(e.charEnd), label: e.label })),
+    entities: s.entities.map((e) => ({
+      start: at(e.charStart),
+      end: at(e.charEnd),
+      label: e.label,
+      ...(e.score !== undefined ? { score: e.score } : {}),
+    })),
     ...extra,
   });
 }

@@ -23,6 +23,8 @@ export interface Entity {
   label: string;
   /** `text.slice(charStart, charEnd)`: the surface form as it appears in the sentence. */
   surface: string;
+  /** A predicted entity's confidence in [0, 1] (src/eval/calibration.ts), when the model gave one. */
+  score?: number;
 }
 
 export interface LabeledSentence {
@@ -45,4 +47,6 @@ export interface Mention {
   end: number;
   label: string;
   surface?: string;
+  /** A prediction's confidence in [0, 1], when known (threshold sweeps). */
+  score?: number;
 }

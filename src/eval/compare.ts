@@ -70,7 +70,8 @@ export interface SequenceComparison {
 /**
  * Gold corpus vs generated entity sequences (one per line, `<none>` or empty = no entities).
  * Entities that cannot be placed (hallucinated, unknown type) still count as predictions: they get
- * the position [-1, -1), so they can never be correct or overlap gold.
+ * the position [-1, -1), so they can never be correct or overlap gold. `scores` (per line, one per entity) go to the
+ * predicted mentions, for threshold sweeps.
  */
 export function compareSequences(
   gold: LabeledCorpus,
@@ -78,6 +79,7 @@ export function compareSequences(
   lines: readonly string[],
   verbalizer: Verbalizer,
   opts: AlignOptions = {},
+  scores?: readonly (readonly number[])[],
 ): SequenceComparison {
   if (lines.length !== gold.sentences.length) {
     throw new DataError(
@@ -92,7 +94,7 @@ export function compareSequences(
   const tags: string[][] = [];
   const sentences = gold.sentences.map((g, i) => {
     const line = lines[i] as string;
-    const a = alignPrediction(g, line, verbalizer, opts);
+    const a = alignPrediction(g, line, verbalizer, opts, scores?.[i]);
     align = addAlignCounts(align, a.counts);
     if (a.malformed) malformed++;
     unknownType += a.unknownType;
@@ -103,6 +105,7 @@ export function compareSequences(
       end: e.end,
       label: e.label,
       surface: a.generated[k] as string,
+      ...(e.score !== undefined ? { score: e.score } : {}),
     }));
     for (const u of a.unplaced)
       pred.push({
@@ -110,6 +113,7 @@ export function compareSequences(
         end: -1,
         label: u.label ?? (u.why === 'untyped' ? UNTYPED : u.type.toLowerCase()),
         surface: u.surface,
+        ...(u.score !== undefined ? { score: u.score } : {}),
       });
     return { gold: tokenMentions(g), pred };
   });

@@ -7,9 +7,9 @@ import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { NerEntity, NerModel } from '../api/ner-model';
+import { aboveThreshold, checkThreshold, OUTPUT_FORMATS, shape, type OutputFormat } from '../api/formats';
 import { firstInvalidUtf8 } from '../data/readers';
 import type { ModelSource } from '../hub';
-import { utf16ToCodePoint } from '../t5/normalize';
 import { Batcher, ClosingError, QueueFullError, type BatcherStats } from './batcher';
 import { PAGE_HTML } from './page';
 
@@ -40,6 +40,8 @@ export interface ServeOptions {
   idleTimeoutMs?: number;
   /** Show the model's filesystem path in GET /v1/model (default: only its name, the folder's or the Hub id). */
   showModelPath?: boolean;
+  /** Entities scored below it are dropped unless a request gives its own (default: the model's, info.score.threshold). */
+  threshold?: number;
   /** Each batch's size as it starts; a returned promise holds the batch until it settles (tests). */
   onBatch?: (size: number) => void | Promise<void>;
 }
@@ -97,13 +99,18 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     throw new Error(
       `startServer: the header timeout (${o.headerTimeoutMs} ms) must not exceed the request timeout (${o.requestTimeoutMs} ms)`,
     );
+  const threshold = checkThreshold(o.threshold ?? model.info.score.threshold, 'startServer');
   const timedOut = `request not received in time (headers within ${o.headerTimeoutMs} ms, the whole request within ${o.requestTimeoutMs} ms)`;
-  const batcher = new Batcher<string, NerEntity[]>((texts) => model.predict(texts, { batchSize: o.maxBatch }), {
-    maxBatch: o.maxBatch,
-    maxWaitMs: o.maxWaitMs,
-    maxQueue: o.maxQueue,
-    ...(o.onBatch ? { onBatch: o.onBatch } : {}),
-  });
+  // Every entity comes out of the shared batches; each request applies its own threshold and shape afterwards.
+  const batcher = new Batcher<string, NerEntity[]>(
+    (texts) => model.predict(texts, { batchSize: o.maxBatch, threshold: 0 }),
+    {
+      maxBatch: o.maxBatch,
+      maxWaitMs: o.maxWaitMs,
+      maxQueue: o.maxQueue,
+      ...(o.onBatch ? { onBatch: o.onBatch } : {}),
+    },
+  );
   // Types are checked, never coerced (a number is not a text); unknown fields are refused, not silently dropped.
   const app = Fastify({
     bodyLimit: o.maxBodyBytes,
@@ -224,6 +231,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       labels,
       prefix: model.info.prefix,
       decode: model.info.decode,
+      score: { temperature: model.info.score.temperature, threshold },
       maxSourceTokens: model.info.maxSourceTokens,
       overlapTokens: model.info.overlapTokens,
       limits: { maxBodyBytes: o.maxBodyBytes, maxTexts: o.maxTexts, maxChars: o.maxChars },
@@ -244,10 +252,18 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     );
   }
 
-  app.post<{ Body: { texts: string[]; offsets?: 'utf16' | 'codepoints' } }>(
+  app.post<{
+    Body: { texts: string[]; offsets?: 'utf16' | 'codepoints'; threshold?: number };
+    Querystring: { format?: OutputFormat };
+  }>(
     '/v1/entities',
     {
       schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { format: { type: 'string', enum: [...OUTPUT_FORMATS] } },
+        },
         body: {
           type: 'object',
           required: ['texts'],
@@ -260,6 +276,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
               items: { type: 'string', maxLength: o.maxChars },
             },
             offsets: { type: 'string', enum: ['utf16', 'codepoints'] },
+            threshold: { type: 'number', minimum: 0, maximum: 1 },
           },
         },
       },
@@ -270,12 +287,10 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       if (empty >= 0) return reply.status(400).send({ error: `texts[${empty}] is empty` });
       try {
         const results = await batcher.submit(texts);
-        if (offsets !== 'codepoints') return { results };
+        const t = req.body.threshold ?? threshold;
+        const format = req.query.format ?? 'cyclener';
         return {
-          results: results.map((es, i) => {
-            const cp = utf16ToCodePoint(texts[i] as string);
-            return es.map((e) => ({ ...e, start: cp[e.start] as number, end: cp[e.end] as number }));
-          }),
+          results: results.map((es, i) => shape(texts[i] as string, aboveThreshold(es, t), format, offsets)),
         };
       } catch (e) {
         if (e instanceof QueueFullError || e instanceof ClosingError)

@@ -56,6 +56,13 @@ export interface GenerateOutput {
   sequences: number[][];
   /** Beam scores (length-normalised) or summed log-probabilities of the chosen tokens (greedy/sampling; after processing). */
   scores: number[];
+  /**
+   * Per sequence, the log-probability of each of its tokens (same length as the sequence) under the distribution the
+   * step drew it from: the processed logits (repetition processors, the allowedTokens constraint) renormalised over
+   * what they allow; sampling: after temperature / top-k / top-p. Greedy: they sum to `scores`. Beam search: the
+   * chosen hypothesis's tokens; without processors or constraint they sum to the unnormalised beam score.
+   */
+  tokenLogProbs: number[][];
 }
 
 /** Pad token lists (right) into a GenerateInput. */
@@ -612,6 +619,7 @@ function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): Ge
   if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
   const dec = makeDecoder(ctx, inp, n, opts.maxNewTokens);
   const seqs: number[][] = Array.from({ length: rows }, () => []);
+  const tokenLogProbs: number[][] = Array.from({ length: rows }, () => []);
   const scores = new Array<number>(rows).fill(0);
   const finished = new Array<boolean>(rows).fill(false);
   let live = rows;
@@ -689,6 +697,7 @@ function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): Ge
           continue;
         }
         seqs[r].push(next[i]);
+        tokenLogProbs[r].push(stepScores[i]);
         scores[r] += stepScores[i];
         last[i] = next[i];
         if (next[i] === ctx.eos) {
@@ -707,7 +716,7 @@ function sampleOrGreedy(ctx: Ctx, inp: GenerateInput, opts: GenerateOptions): Ge
   } finally {
     dec.dispose();
   }
-  return { sequences: seqs, scores };
+  return { sequences: seqs, scores, tokenLogProbs };
 }
 
 /**
@@ -750,6 +759,7 @@ function sampleRow(x: Float32Array, sorted: boolean, topP: number, rand: () => n
 interface Hyp {
   score: number;
   tokens: number[];
+  logProbs: number[];
 }
 
 class BeamHyps {
@@ -762,10 +772,10 @@ class BeamHyps {
     readonly maxNewTokens: number,
   ) {}
 
-  add(tokens: number[], sumLogprobs: number, generatedLen: number): void {
+  add(tokens: number[], logProbs: number[], sumLogprobs: number, generatedLen: number): void {
     const score = sumLogprobs / generatedLen ** this.lengthPenalty;
     if (this.beams.length < this.numBeams || score > this.worst) {
-      this.beams.push({ score, tokens });
+      this.beams.push({ score, tokens, logProbs });
       if (this.beams.length > this.numBeams) {
         const sorted = this.beams.map((b, i) => [b.score, i] as const).sort((a, b) => a[0] - b[0]);
         this.beams.splice(sorted[0][1], 1);
@@ -799,6 +809,10 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
   // Scores and tokens are indexed by global row b * nb + j; the batch holds the beams of inputs actB.
   const beamScores = new Float32Array(B * nb).map((_, i) => (i % nb === 0 ? 0 : -Infinity));
   let beamTokens: number[][] = Array.from({ length: B * nb }, () => []);
+  // Each beam's per-token log-probabilities, renormalised where processors or the constraint changed the step's scores.
+  let beamLogProbs: number[][] = Array.from({ length: B * nb }, () => []);
+  const renormalise =
+    opts.allowedTokens !== undefined || (opts.repetitionPenalty ?? 1) !== 1 || (opts.noRepeatNgramSize ?? 0) > 0;
   let actB = Int32Array.from({ length: B }, (_, b) => b);
   let last = new Int32Array(B * nb).fill(ctx.start);
   const row = (g: number) => actB[Math.floor(g / nb)] * nb + (g % nb); // batch row -> global row
@@ -828,12 +842,20 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
         if (mask) logp = logp.add(mask);
         const total = logp.add(T.tensor(bs, [rows, 1])).view([Ba, nb * V]);
         const { values, indices } = total.topk(2 * nb, 1, true);
-        return [values, indices];
+        // The candidates' own token log-probs (gathered, not total - beam score: exact in float32), and each row's
+        // log of the mass the processors and the constraint left, to renormalise them.
+        const picked = logp.view([Ba, nb * V]).gather(1, indices);
+        return renormalise ? [values, indices, picked, logp.logsumexp(-1)] : [values, indices, picked];
       });
       const vals = out[0].toFloat32Array();
       const idxs = out[1].toArray();
+      const picked = out[2].toFloat32Array();
+      const lse = renormalise ? out[3].toFloat32Array() : null;
       T.dispose(out);
+      const tokenLp = (a: number, rank: number, from: number) =>
+        picked[a * 2 * nb + rank] - (lse ? lse[a * nb + from] : 0);
       const nextTokens = beamTokens.slice();
+      const nextLogProbs = beamLogProbs.slice();
       const src = new Int32Array(rows); // batch row -> batch row it continues
       const curLen = t + 1;
       for (let a = 0; a < Ba; a++) {
@@ -854,11 +876,17 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
           const from = Math.floor(flat / V);
           if (tok === ctx.eos) {
             if (rank >= nb) continue; // HF: an EOS ranked below the top numBeams does not count
-            hyps[b].add([...beamTokens[b * nb + from], tok], score, curLen);
+            hyps[b].add(
+              [...beamTokens[b * nb + from], tok],
+              [...beamLogProbs[b * nb + from], tokenLp(a, rank, from)],
+              score,
+              curLen,
+            );
           } else {
             beamScores[b * nb + k] = score;
             src[a * nb + k] = a * nb + from;
             nextTokens[b * nb + k] = [...beamTokens[b * nb + from], tok];
+            nextLogProbs[b * nb + k] = [...beamLogProbs[b * nb + from], tokenLp(a, rank, from)];
             last[a * nb + k] = tok;
             k++;
           }
@@ -869,6 +897,7 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
           beamScores[b * nb + k] = -Infinity;
           src[a * nb + k] = a * nb;
           nextTokens[b * nb + k] = beamTokens[b * nb];
+          nextLogProbs[b * nb + k] = beamLogProbs[b * nb];
           last[a * nb + k] = ctx.pad;
         }
         let best = -Infinity;
@@ -876,6 +905,7 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
         done[b] = done[b] || hyps[b].isDone(best, curLen);
       }
       beamTokens = nextTokens;
+      beamLogProbs = nextLogProbs;
       if (done.every(Boolean) || t + 1 >= opts.maxNewTokens) break;
       let identity = true;
       for (let g = 0; g < rows; g++) if (src[g] !== g) identity = false;
@@ -909,19 +939,26 @@ function beamSearch(ctx: Ctx, inp: GenerateInput, nb: number, opts: GenerateOpti
     if (done[b]) continue;
     for (let j = 0; j < nb; j++)
       if (beamScores[b * nb + j] > -Infinity)
-        hyps[b].add(beamTokens[b * nb + j], beamScores[b * nb + j], beamTokens[b * nb + j].length);
+        hyps[b].add(
+          beamTokens[b * nb + j],
+          beamLogProbs[b * nb + j],
+          beamScores[b * nb + j],
+          beamTokens[b * nb + j].length,
+        );
   }
   const sequences: number[][] = [];
   const scores: number[] = [];
+  const tokenLogProbs: number[][] = [];
   for (let b = 0; b < B; b++) {
     const sorted = [...hyps[b].beams].sort((x, y) => y.score - x.score);
     for (let j = 0; j < nRet; j++) {
       // Fewer hypotheses than requested only happens when constraints ban everything: return empty ones.
       sequences.push(j < sorted.length ? sorted[j].tokens : []);
       scores.push(j < sorted.length ? sorted[j].score : -Infinity);
+      tokenLogProbs.push(j < sorted.length ? sorted[j].logProbs : []);
     }
   }
-  return { sequences, scores };
+  return { sequences, scores, tokenLogProbs };
 }
 
 /** GenerateOptions from a Hugging Face generation_config.json (keys it does not know are ignored). maxNewTokens must still be given. */

@@ -1,6 +1,8 @@
 // `cyclener evaluate --gold FILE --pred FILE`: conlleval-exact scores, bag of mentions, error
 // breakdown and the sentences-with-entities variant, as a table or JSON.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { readSequenceLines, sniffFormat, type LabeledCorpus } from '../../data/readers';
 import { compareCorpora, compareSequences } from '../../eval/compare';
 import { evaluate, type EvalSentence } from '../../eval/metrics';
@@ -11,6 +13,19 @@ import { issueSummary, predictOptions, PREDICT_FLAGS } from '../predict-flags';
 import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
+import { entityScore, fitTemperature, reliability } from '../../eval/calibration';
+import {
+  bestF1,
+  predictionsAbove,
+  prCurveSvg,
+  scoredOutcomes,
+  sweepThresholds,
+  thresholdGrid,
+  type ThresholdRow,
+} from '../../eval/thresholds';
+import { recordScoreDefaults, resolveS2EDir } from '../../cycle/model-io';
+import { claimOutputs } from '../../util/output';
+import { atomicWriteFile } from '../../util/fs';
 
 registerCommand({
   name: 'evaluate',
@@ -49,11 +64,29 @@ registerCommand({
       help: 'seq: only exact (case-sensitive) matches when placing entities in the sentence',
     },
     json: { type: 'boolean', help: 'print the full report as JSON' },
+    curve: {
+      type: 'string',
+      arg: 'FILE',
+      help: '--model: write the precision-recall curve over the score thresholds as SVG (its folder must exist)',
+    },
+    force: { type: 'boolean', help: 'overwrite an existing --curve' },
+    calibrate: {
+      type: 'boolean',
+      help: "--model: fit the scores' temperature on this (dev) gold and record it in the model's cyclener.json",
+    },
+    'record-threshold': {
+      type: 'boolean',
+      help: "--model: record the best-F1 threshold of the sweep in the model's cyclener.json (predict's default)",
+    },
   },
   details: [
     "Exact scores are conlleval's (chunks by its IOB1/IOB2 rules, micro P/R/F1 over all mentions; macro = mean over gold types).",
     'The bag-of-mentions variant compares per sentence the multisets of (surface, type), ignoring positions.',
     'For entity-sequence predictions, entities that cannot be placed in the sentence count as wrong predictions.',
+    "With --model every entity has a score: the report is at --threshold (default: the model's recorded threshold, else 0),",
+    'followed by P/R/F1 at thresholds 0, 0.05, ..., 0.95 and the best-F1 threshold (searched in steps of 0.01).',
+    '--calibrate fits a temperature T (scores = p^(1/T)) minimising the log-loss of right vs wrong entities: run it on dev',
+    'data, never on a test split (refused).',
   ].join('\n'),
   async run(args, io: Io): Promise<number> {
     const f = args.flags;
@@ -62,18 +95,46 @@ registerCommand({
     if ((modelDir === undefined) === (f.pred === undefined))
       throw new UsageError('give exactly one of --pred FILE and --model DIR');
     const predFile = modelDir ?? (f.pred as string);
+    const tuning = f.calibrate === true || f['record-threshold'] === true;
+    if (!modelDir && (tuning || f.curve !== undefined || f.threshold !== undefined))
+      throw new UsageError(
+        '--threshold, --curve, --calibrate and --record-threshold need --model (scores come from it)',
+      );
+    if (tuning) {
+      if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(goldFile)))
+        throw new UsageError(
+          `--gold ${goldFile} looks like a test split; --calibrate and --record-threshold tune the model on dev data only`,
+        );
+      if (!fs.existsSync(modelDir as string))
+        throw new UsageError('--calibrate and --record-threshold write into a local model folder, not a Hub id');
+    }
+    if (f.curve !== undefined)
+      claimOutputs(
+        { '--curve': f.curve },
+        { force: f.force === true, inputs: { '--gold': goldFile, '--model': modelDir } },
+      );
     const gold = readLabeledWithFlags(goldFile, f, f['gold-format']);
     let pf: string = f['pred-format'];
     let modelLines: string[] | undefined;
+    let modelScores: number[][] | undefined;
     let issues: SentenceIssues[] | undefined;
+    let score: { temperature: number; threshold: number } | undefined;
+    let s2eDir: string | undefined;
     if (modelDir) {
+      s2eDir = resolveS2EDir((await modelDirArg(modelDir, '--model', io)) as string);
       const p = await predictWithModelDir(
-        (await modelDirArg(modelDir, '--model', io)) as string,
+        s2eDir,
         gold.sentences.map((s) => s.text),
-        predictOptions(f),
+        {
+          ...predictOptions(f),
+          // Calibration fits on the decoder's own probabilities.
+          ...(f.calibrate === true ? { temperature: 1 } : {}),
+        },
       );
       modelLines = p.seqs;
+      modelScores = p.scores;
       issues = p.issues;
+      score = { ...p.score, threshold: f.threshold ?? p.score.threshold };
       pf = 'seq';
     } else if (pf === 'auto') {
       const sniffed = sniffFormat(predFile, readSequenceLines(predFile).join('\n'));
@@ -82,12 +143,67 @@ registerCommand({
     let sentences: EvalSentence[];
     const extra: Record<string, unknown> = { gold: goldFile, pred: predFile, predFormat: pf, goldScheme: gold.scheme };
     if (issues) extra.modelOutput = issueCounts(issues);
+    const notes: string[] = [];
+    let sweep: ThresholdRow[] | undefined;
+    let rel: ReturnType<typeof reliability> | undefined;
     if (pf === 'seq') {
       const v = chooseVerbalizer(f, corpusLabels(gold), undefined, { warn: (l) => io.err(l), corpora: [gold] });
-      const r = compareSequences(gold, predFile, modelLines ?? readSequenceLines(predFile), v, {
-        fallback: f['no-fallback'] !== true,
-      });
+      const r = compareSequences(
+        gold,
+        predFile,
+        modelLines ?? readSequenceLines(predFile),
+        v,
+        { fallback: f['no-fallback'] !== true },
+        modelScores,
+      );
       sentences = r.sentences;
+      if (score && s2eDir) {
+        const fittedOn = {
+          gold: goldFile,
+          sentences: gold.sentences.length,
+          entities: sentences.reduce((n, x) => n + x.pred.length, 0),
+        };
+        if (f.calibrate === true) {
+          const before = scoredOutcomes(sentences);
+          const T = fitTemperature(
+            before.map((o) => ({ logProb: Math.max(Math.log(o.score), -700), correct: o.correct })),
+          );
+          sentences = sentences.map((x) => ({
+            gold: x.gold,
+            pred: x.pred.map((m) => ({ ...m, score: entityScore(Math.log(m.score as number), T) })),
+          }));
+          const after = scoredOutcomes(sentences);
+          recordScoreDefaults(s2eDir, { temperature: T, fittedOn });
+          score.temperature = T;
+          const ece = (xs: typeof before) => reliability(xs).ece.toFixed(4);
+          notes.push(
+            `calibrated: temperature ${T.toFixed(4)} fitted on ${before.length} entities (${after.filter((o) => o.correct === 1).length} right); ECE ${ece(before)} -> ${ece(after)}; recorded in ${path.join(s2eDir, 'cyclener.json')}`,
+          );
+          extra.calibration = {
+            temperature: T,
+            entities: before.length,
+            eceBefore: reliability(before).ece,
+            eceAfter: reliability(after).ece,
+          };
+        }
+        rel = reliability(scoredOutcomes(sentences));
+        extra.reliability = rel;
+        sweep = sweepThresholds(sentences, thresholdGrid(100));
+        const best = bestF1(sweep);
+        if (f['record-threshold'] === true) {
+          recordScoreDefaults(s2eDir, { threshold: best.threshold, fittedOn });
+          notes.push(`recorded threshold ${best.threshold} in ${path.join(s2eDir, 'cyclener.json')}`);
+        }
+        extra.thresholds = { threshold: score.threshold, temperature: score.temperature, best, sweep };
+        if (f.curve !== undefined) {
+          atomicWriteFile(
+            f.curve,
+            prCurveSvg(sweep, `precision-recall over score thresholds: ${path.basename(goldFile)}`),
+          );
+          notes.push(`precision-recall curve written to ${f.curve}`);
+        }
+        sentences = predictionsAbove(sentences, score.threshold);
+      }
       Object.assign(extra, { alignment: r.align, malformedSequences: r.malformed, unknownTypeEntities: r.unknownType });
     } else {
       const pred: LabeledCorpus = readLabeledWithFlags(predFile, { ...f, scheme: undefined }, pf);
@@ -97,8 +213,11 @@ registerCommand({
     const report = evaluate(sentences);
     if (f.json === true) {
       io.out(JSON.stringify({ ...extra, ...report }, null, 2));
+      for (const n of notes) io.err(n);
       return 0;
     }
+    if (score && (score.threshold > 0 || score.temperature !== 1))
+      io.out(`entities scored below ${score.threshold} dropped (score temperature ${score.temperature})\n`);
     io.out(formatReport(report));
     if (pf === 'seq') {
       const a = extra.alignment as {
@@ -114,6 +233,26 @@ registerCommand({
       );
     }
     if (issues) io.out(`model output: ${issueSummary(issues)}`);
+    if (sweep) {
+      const pct = (x: number) => (100 * x).toFixed(2).padStart(6);
+      io.out('\nthreshold  precision  recall     F1  predicted');
+      for (const r of sweep.filter((_, i) => i % 5 === 0 && i < 100))
+        io.out(
+          `${r.threshold.toFixed(2).padStart(9)}  ${pct(r.precision).padStart(9)}  ${pct(r.recall)} ${pct(r.f1)}  ${String(r.pred).padStart(9)}`,
+        );
+      const b = bestF1(sweep);
+      io.out(
+        `best F1 ${pct(b.f1).trim()} at threshold ${b.threshold} (P ${pct(b.precision).trim()}, R ${pct(b.recall).trim()}; thresholds in steps of 0.01)`,
+      );
+    }
+    if (rel) {
+      io.out(`\nscore decile  entities  mean score  precision   (expected calibration error ${rel.ece.toFixed(4)})`);
+      for (const b of rel.bins)
+        io.out(
+          `${`[${b.lo.toFixed(1)}, ${b.hi.toFixed(1)}${b.hi === 1 ? ']' : ')'}`.padEnd(12)}  ${String(b.count).padStart(8)}  ${b.count > 0 ? b.meanScore.toFixed(3).padStart(10) : '         -'}  ${b.count > 0 ? b.precision.toFixed(3).padStart(9) : '        -'}`,
+        );
+    }
+    for (const n of notes) io.out(n);
     return 0;
   },
 });

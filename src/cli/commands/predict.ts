@@ -8,9 +8,11 @@ import {
   alignPieces,
   predictWithModelDir,
   PREDICT_WINDOW,
+  sequenceAbove,
   type PiecedPrediction,
   type SentenceIssues,
 } from '../../cycle/predict';
+import { shape } from '../../api/formats';
 import { modelDirArg } from '../model-arg';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { registerCommand, type Io } from '../registry';
@@ -58,9 +60,9 @@ registerCommand({
     format: {
       type: 'string',
       arg: 'F',
-      help: 'output format (seq = raw entity sequences, one per line)',
+      help: 'output format: jsonl (= cyclener), hf, spacy, conll or seq (raw entity sequences, one per line)',
       default: 'jsonl',
-      choices: ['jsonl', 'conll', 'seq'],
+      choices: ['jsonl', 'cyclener', 'hf', 'spacy', 'conll', 'seq'],
     },
     grounded: {
       type: 'boolean',
@@ -77,8 +79,12 @@ registerCommand({
     },
   },
   details: [
-    'JSONL out: {"text", "entities": [{"start", "end", "label"}]} with end-exclusive offsets in --offsets units; a sentence whose',
-    'generated sequence was cut or lost entities also gets "issues": {"cut": bool, "dropped": [{"surface", "type", "why"}]}.',
+    'JSONL out (--format jsonl or cyclener): {"text", "entities": [{"start", "end", "label", "score"}]} with end-exclusive offsets in',
+    '--offsets units; a sentence whose generated sequence was cut or lost entities also gets "issues": {"cut": bool, "dropped":',
+    '[{"surface", "type", "why"}]}. --format hf: one JSON array per line, [{"entity_group", "score", "word", "start", "end"}]',
+    "(transformers' token-classification pipeline, aggregated); --format spacy: one displaCy manual doc per line,",
+    '{"text", "ents": [{"start", "end", "label"}]}. A score is the decoder\'s probability of the entity (docs/api.md);',
+    "--threshold drops the entities below it (default: the model's recorded threshold, else none).",
     "Entity surfaces are always the input's own text (the model may have seen it normalised: é as e, emoji as a space).",
     "Decoding (grounding, --max-new-tokens) defaults to the settings recorded in the model's cyclener.json: a `train` run's S2E",
     'is decoded as its dev F1 was measured.',
@@ -102,16 +108,33 @@ registerCommand({
     await finishWorker();
     if (!worker.lead) return 0;
     const out = f.out;
+    const threshold = f.threshold ?? p.score.threshold;
     if (f.format === 'seq') {
       writeLines(
         out,
-        p.seqs.map((s) => (s === '' ? '' : s)),
+        p.seqs.map((s, i) => sequenceAbove(s, p.scores[i] as number[], threshold)),
       );
       io.err(`${input.sentences.length} sentences written to ${out}; ${issueSummary(p.issues)}`);
       return 0;
     }
-    const al = input.sentences.map((s, i) => alignPieces(s, p.pieces[i] as PiecedPrediction, p.verbalizer));
-    if (f.format === 'jsonl') {
+    const al = input.sentences.map((s, i) => alignPieces(s, p.pieces[i] as PiecedPrediction, p.verbalizer, threshold));
+    if (f.format === 'hf' || f.format === 'spacy') {
+      const fmt = f.format;
+      writeLines(
+        out,
+        al.map((a, i) => {
+          const text = input.sentences[i]!.text;
+          const es = a.entities.map((e) => ({
+            start: e.charStart,
+            end: e.charEnd,
+            text: text.slice(e.charStart, e.charEnd),
+            label: e.label,
+            score: e.score as number,
+          }));
+          return JSON.stringify(shape(text, es, fmt, offsetsOf(f)));
+        }),
+      );
+    } else if (f.format === 'jsonl' || f.format === 'cyclener') {
       writeLines(
         out,
         al.map((a, i) => {

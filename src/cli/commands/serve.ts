@@ -2,7 +2,7 @@
 
 import { NerModel } from '../../api/ner-model';
 import { startServer } from '../../serve/server';
-import { AT_LEAST_1, NON_NEGATIVE, UsageError, type ParsedArgs } from '../args';
+import { AT_LEAST_1, FRACTION, NON_NEGATIVE, UsageError, type ParsedArgs } from '../args';
 import { modelDirArg } from '../model-arg';
 import { registerCommand, type Io } from '../registry';
 import { num, PRECISION_FLAG, precisionOf, str } from '../common';
@@ -95,6 +95,12 @@ registerCommand({
       default: 192,
       range: { min: 8 },
     },
+    threshold: {
+      type: 'number',
+      arg: 'T',
+      help: "drop entities scored below T unless a request sends its own threshold (default: the model's recorded threshold, else 0)",
+      range: FRACTION,
+    },
     ...PRECISION_FLAG,
   },
   details:
@@ -115,6 +121,7 @@ registerCommand({
         numBeams: num(f.beams) as number,
         precision: precisionOf(f),
         maxSourceTokens: num(f['max-source-tokens']) as number,
+        ...(num(f.threshold) !== undefined ? { threshold: num(f.threshold) as number } : {}),
       });
     } catch (e) {
       throw new UsageError(`--model ${(e as Error).message}`);
