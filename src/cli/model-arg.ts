@@ -22,8 +22,9 @@ export async function modelDirArg(value: string | undefined, flag: string, io?: 
   } catch (e) {
     // Not found, refused, not cached offline: the argument is wrong (exit 2); a network failure is not (exit 1).
     if (e instanceof HubError && e.kind !== 'network') throw new UsageError(`${flag} ${e.message}`);
-    // A typo'd local path looks like a Hub id too: say that no such folder exists before the network failure.
-    if (e instanceof HubError && !fs.existsSync(value))
+    // A typo'd local folder name ("mdoel") looks like a Hub id too: say that no such folder exists first. (An
+    // org/name id is left as it is: that is what Hub ids look like.)
+    if (e instanceof HubError && !value.includes('/') && !fs.existsSync(value))
       throw new HubError(e.kind, `${flag} ${value}: no such local folder, and as a Hub id: ${e.message}`);
     throw e;
   }
