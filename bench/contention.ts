@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { loadModel } from '../src/t5/checkpoint';
-import { generate } from '../src/t5/generate';
+import { generate } from '../src/t5/generation';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -27,7 +27,7 @@ import type { LabeledSentence } from '../src/data/types';
 import { compareSequences } from '../src/eval/compare';
 import { evaluate } from '../src/eval/metrics';
 import { ffnKind, type T5Config } from '../src/t5/config';
-import * as G from '../src/t5/generate';
+import * as G from '../src/t5/generation';
 import { autocastOf, DEFAULT_PRECISION, isPrecision, type Precision } from '../src/t5/precision';
 import {
   addPadding,
@@ -134,7 +134,7 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 // FLOPs = 2*m*n*k for every matmul our engine runs (T.linear, Tensor.matmul, Tensor.bmm are the only matmul entry
 // points of src/tensor), from the operand shapes as computed: padding, length groups, the labelled-row LM head of
-// training and the rows dropped by generation are all what they really are, whatever model.ts / generate.ts do
+// training and the rows dropped by generation are all what they really are, whatever model.ts / generation/ do
 // inside. x3 for ops run with grad enabled (forward + backward). The supervised job prints the config formula beside
 // it as a check.
 const flops = { total: 0, gens: [] as Gen[] };

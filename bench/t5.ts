@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
-import { generate, GenerateInput } from '../src/t5/generate';
+import { generate, GenerateInput } from '../src/t5/generation';
 import { Seq2SeqTensors, seq2seqLoss } from '../src/t5/train';
 
 const quick = process.argv.includes('--quick');

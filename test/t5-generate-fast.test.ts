@@ -1,6 +1,6 @@
 // The fast generation path (fused projections, preallocated KV cache, fused attention, finished rows dropped)
 // against references: full recomputation of the prefix at every step (greedy), and model.decode() step by step
-// (generationTuning.fastDecoder = false, the previous implementation) for beam search, sampling and constraints.
+// (decoder: 'reference', the previous implementation) for beam search, sampling and constraints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor';
@@ -12,9 +12,8 @@ import {
   GenerateOutput,
   beamSearchGenerate,
   generate,
-  generationTuning,
   padBatch,
-} from '../src/t5/generate';
+} from '../src/t5/generation';
 
 // A larger init than T5's keeps the random models from repeating one token forever.
 const tinyV10 = (): T5Config => presetConfig('tiny', { dropoutRate: 0, initializerFactor: 8 });
@@ -41,20 +40,10 @@ const SRC = [
   [60, 61, 62, 1],
 ];
 
-type Tuning = typeof generationTuning;
-const REF: Tuning = { fastDecoder: false, dropFinished: false };
-const FAST: Tuning = { fastDecoder: true, dropFinished: true };
-const NO_DROP: Tuning = { fastDecoder: true, dropFinished: false };
-
-function run(tuning: Tuning, f: () => GenerateOutput): GenerateOutput {
-  const saved = { ...generationTuning };
-  Object.assign(generationTuning, tuning);
-  try {
-    return f();
-  } finally {
-    Object.assign(generationTuning, saved);
-  }
-}
+type Tuning = Pick<GenerateOptions, 'decoder' | 'dropFinished'>;
+const REF: Tuning = { decoder: 'reference', dropFinished: false };
+const FAST: Tuning = { decoder: 'fast', dropFinished: true };
+const NO_DROP: Tuning = { decoder: 'fast', dropFinished: false };
 
 function assertSame(got: GenerateOutput, want: GenerateOutput, what: string, tol = 1e-4): void {
   assert.deepEqual(got.sequences, want.sequences, `${what}: sequences`);
@@ -155,7 +144,7 @@ function teacherForced(
 
 /** As EOS, the token whose first appearance in unconstrained greedy outputs varies most: rows end at different lengths. */
 function spreadToken(model: T5ForConditionalGeneration): number {
-  const out = run(REF, () => generate(model, SRC, { maxNewTokens: 12, eosTokenId: -1 }));
+  const out = generate(model, SRC, { maxNewTokens: 12, eosTokenId: -1, ...REF });
   let best = -1;
   let spread = 0;
   for (const t of new Set(out.sequences.flat())) {
@@ -173,24 +162,15 @@ for (const [name, mk, seed] of MODELS) {
     const ref = referenceGreedy(model, 12, eos);
     const lengths = new Set(ref.sequences.map((s) => s.length));
     assert.ok(lengths.size >= 3, `rows end at different lengths: ${[...lengths]}`);
-    const fast = run(FAST, () => generate(model, SRC, opts));
+    const fast = generate(model, SRC, { ...opts, ...FAST });
     assertSame(fast, ref, 'fast vs recomputation');
-    assertSame(
-      run(REF, () => generate(model, SRC, opts)),
-      ref,
-      'decode() steps vs recomputation',
-    );
-    assertSame(
-      run(NO_DROP, () => generate(model, SRC, opts)),
-      fast,
-      'no dropping vs dropping',
-      1e-5,
-    );
+    assertSame(generate(model, SRC, { ...opts, ...REF }), ref, 'decode() steps vs recomputation');
+    assertSame(generate(model, SRC, { ...opts, ...NO_DROP }), fast, 'no dropping vs dropping', 1e-5);
     // Past the cache's first capacity (32 positions), so it has to grow.
     const long: GenerateOptions = { maxNewTokens: 40, eosTokenId: -1 };
     assertSame(
-      run(FAST, () => generate(model, SRC.slice(0, 2), long)),
-      run(REF, () => generate(model, SRC.slice(0, 2), long)),
+      generate(model, SRC.slice(0, 2), { ...long, ...FAST }),
+      generate(model, SRC.slice(0, 2), { ...long, ...REF }),
       '40 steps',
     );
     model.dispose();
@@ -211,12 +191,12 @@ for (const [name, mk, seed] of MODELS) {
       },
       { maxNewTokens: 8, numBeams: 2, eosTokenId: eos, earlyStopping: 'never' as const, noRepeatNgramSize: 2 },
     ]) {
-      const ref = run(REF, () => generate(model, SRC, opts));
-      const fast = run(FAST, () => generate(model, SRC, opts));
+      const ref = generate(model, SRC, { ...opts, ...REF });
+      const fast = generate(model, SRC, { ...opts, ...FAST });
       assertSame(fast, ref, `beam ${JSON.stringify(opts)}`);
       // Fewer rows can round differently (the matmuls block by batch size): scores agree to float32 precision.
       assertSame(
-        run(NO_DROP, () => generate(model, SRC, opts)),
+        generate(model, SRC, { ...opts, ...NO_DROP }),
         fast,
         `beam without dropping ${JSON.stringify(opts)}`,
         1e-5,
@@ -234,7 +214,7 @@ test('allowedTokens: greedy and beam search on the fast path equal the reference
     prefix.length >= 2 + (b % 4)
       ? new Int32Array(0)
       : Int32Array.from([10 + b, 20 + prefix.length, 30 + ((b * 7 + prefix.length) % 50)]);
-  const greedy = run(FAST, () => generate(model, SRC, { maxNewTokens: 9, allowedTokens: hook }));
+  const greedy = generate(model, SRC, { maxNewTokens: 9, allowedTokens: hook, ...FAST });
   assertSame(greedy, referenceGreedy(model, 9, eos, hook), 'greedy vs recomputation');
   greedy.sequences.forEach((s, b) => {
     assert.equal(s.length, 2 + (b % 4) + 1);
@@ -246,11 +226,7 @@ test('allowedTokens: greedy and beam search on the fast path equal the reference
     { doSample: true, topK: 3, seed: 5, numReturnSequences: 2 },
   ]) {
     const o: GenerateOptions = { maxNewTokens: 9, allowedTokens: hook, ...opts };
-    assertSame(
-      run(FAST, () => generate(model, SRC, o)),
-      run(REF, () => generate(model, SRC, o)),
-      JSON.stringify(opts),
-    );
+    assertSame(generate(model, SRC, { ...o, ...FAST }), generate(model, SRC, { ...o, ...REF }), JSON.stringify(opts));
   }
   model.dispose();
 });
@@ -262,7 +238,7 @@ test('per-token log-probs: greedy ones sum to the sequence score exactly; beam s
       ? new Int32Array(0)
       : Int32Array.from([10 + b, 20 + prefix.length, 30 + ((b * 7 + prefix.length) % 50)]);
   for (const allowedTokens of [undefined, hook]) {
-    const g = run(FAST, () => generate(model, SRC, { maxNewTokens: 9, allowedTokens }));
+    const g = generate(model, SRC, { maxNewTokens: 9, allowedTokens, ...FAST });
     g.tokenLogProbs.forEach((lps, i) =>
       assert.equal(
         lps.reduce((a, x) => a + x, 0),
@@ -270,18 +246,18 @@ test('per-token log-probs: greedy ones sum to the sequence score exactly; beam s
       ),
     );
     // Beam width 1 is greedy search through the beam code: the same tokens and log-probs (constrained: renormalised).
-    const b1 = run(FAST, () => beamSearchGenerate(model, SRC, { maxNewTokens: 9, numBeams: 1, allowedTokens }));
+    const b1 = beamSearchGenerate(model, SRC, { maxNewTokens: 9, numBeams: 1, allowedTokens, ...FAST });
     assertSame({ ...b1, scores: g.scores }, g, `beam 1 vs greedy (${allowedTokens ? 'constrained' : 'plain'})`);
   }
   // Unconstrained beam search: the chosen hypothesis's log-probs sum to its unnormalised score.
   const o: GenerateOptions = { maxNewTokens: 9, numBeams: 3, numReturnSequences: 2, lengthPenalty: 0.6 };
-  const plain = run(FAST, () => generate(model, SRC, o));
+  const plain = generate(model, SRC, { ...o, ...FAST });
   plain.tokenLogProbs.forEach((lps, i) => {
     const want = plain.scores[i] * plain.sequences[i].length ** 0.6;
     assert.ok(Math.abs(lps.reduce((a, x) => a + x, 0) - want) < 1e-4, `hypothesis ${i}`);
   });
   // Constrained beam search, after reorders and drops: each token's log-prob given its own prefix, renormalised.
-  const beam = run(FAST, () => generate(model, SRC, { ...o, allowedTokens: hook }));
+  const beam = generate(model, SRC, { ...o, allowedTokens: hook, ...FAST });
   beam.sequences.forEach((seq, i) => {
     const b = Math.floor(i / 2);
     const want = teacherForced(model, SRC[b], b, seq, hook);
@@ -299,13 +275,9 @@ test('sampling: dropping finished rows leaves the draws (and outputs) unchanged'
     { seed: 5, repetitionPenalty: 1.3 },
   ]) {
     const o: GenerateOptions = { maxNewTokens: 12, doSample: true, eosTokenId: eos, ...opts };
-    const ref = run(REF, () => generate(model, SRC, o));
+    const ref = generate(model, SRC, { ...o, ...REF });
     assert.ok(new Set(ref.sequences.map((s) => s.length)).size >= 2, 'sampled rows end at different lengths');
-    assertSame(
-      run(FAST, () => generate(model, SRC, o)),
-      ref,
-      JSON.stringify(opts),
-    );
+    assertSame(generate(model, SRC, { ...o, ...FAST }), ref, JSON.stringify(opts));
   }
   model.dispose();
 });
@@ -313,7 +285,7 @@ test('sampling: dropping finished rows leaves the draws (and outputs) unchanged'
 test('fused weights follow in-place parameter updates between calls (training), and nothing leaks', () => {
   const model = new T5ForConditionalGeneration(tinyGated(), { seed: 25 });
   const opts: GenerateOptions = { maxNewTokens: 8, numBeams: 2 };
-  const before = run(FAST, () => generate(model, SRC, opts));
+  const before = generate(model, SRC, { ...opts, ...FAST });
   // An optimizer-like in-place update of every decoder weight the fast path fuses or reads.
   T.noGrad(() =>
     T.tidy(() => {
@@ -322,20 +294,19 @@ test('fused weights follow in-place parameter updates between calls (training), 
     }),
   );
   const live = T.liveTensors();
-  const after = run(FAST, () => generate(model, SRC, opts));
-  const greedy = run(FAST, () => generate(model, SRC, { maxNewTokens: 8 }));
-  T.autocast(() => run(FAST, () => generate(model, SRC, { maxNewTokens: 8, numBeams: 3 })));
+  const after = generate(model, SRC, { ...opts, ...FAST });
+  const greedy = generate(model, SRC, { maxNewTokens: 8, ...FAST });
+  T.autocast(() => generate(model, SRC, { maxNewTokens: 8, numBeams: 3, ...FAST }));
   assert.throws(
     () =>
-      run(FAST, () =>
-        generate(model, SRC, {
-          maxNewTokens: 8,
-          allowedTokens: (_b, p) => {
-            if (p.length === 3) throw new Error('hook failed');
-            return null;
-          },
-        }),
-      ),
+      generate(model, SRC, {
+        maxNewTokens: 8,
+        allowedTokens: (_b, p) => {
+          if (p.length === 3) throw new Error('hook failed');
+          return null;
+        },
+        ...FAST,
+      }),
     /hook failed/,
   );
   assert.equal(T.liveTensors(), live, 'no tensor outlives generate()');
@@ -344,29 +315,21 @@ test('fused weights follow in-place parameter updates between calls (training), 
     before.sequences,
     'the update changes the output (else the test proves nothing)',
   );
-  assertSame(
-    after,
-    run(REF, () => generate(model, SRC, opts)),
-    'after the update',
-  );
-  assertSame(
-    greedy,
-    run(REF, () => generate(model, SRC, { maxNewTokens: 8 })),
-    'greedy after the update',
-  );
+  assertSame(after, generate(model, SRC, { ...opts, ...REF }), 'after the update');
+  assertSame(greedy, generate(model, SRC, { maxNewTokens: 8, ...REF }), 'greedy after the update');
   model.dispose();
 });
 
 test('bf16 autocast: the fast path runs in bf16 and stays close to the step-by-step reference', () => {
   const model = new T5ForConditionalGeneration({ ...tinyGated(), initializerFactor: 1 }, { seed: 26 });
   const opts: GenerateOptions = { maxNewTokens: 6 };
-  const fast = T.autocast(() => run(FAST, () => generate(model, SRC, opts)));
-  const ref = T.autocast(() => run(REF, () => generate(model, SRC, opts)));
-  const fp32 = run(FAST, () => generate(model, SRC, opts));
+  const fast = T.autocast(() => generate(model, SRC, { ...opts, ...FAST }));
+  const ref = T.autocast(() => generate(model, SRC, { ...opts, ...REF }));
+  const fp32 = generate(model, SRC, { ...opts, ...FAST });
   // bf16 rounds differently along the two paths; the first token's log-probability agrees to bf16 precision.
   const first = (o: GenerateOptions) =>
-    T.autocast(() => run(FAST, () => generate(model, SRC, { ...o, maxNewTokens: 1 }))).scores;
-  const refFirst = T.autocast(() => run(REF, () => generate(model, SRC, { ...opts, maxNewTokens: 1 }))).scores;
+    T.autocast(() => generate(model, SRC, { ...o, maxNewTokens: 1, ...FAST })).scores;
+  const refFirst = T.autocast(() => generate(model, SRC, { ...opts, maxNewTokens: 1, ...REF })).scores;
   first(opts).forEach((s, i) =>
     assert.ok(Math.abs(s - refFirst[i]) < 0.02, `first-step log-prob ${s} vs ${refFirst[i]}`),
   );

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { loadModel, saveCheckpoint } from '../src/t5/checkpoint';
 import { T5ForConditionalGeneration } from '../src/t5/model';
-import { generate } from '../src/t5/generate';
+import { generate } from '../src/t5/generation';
 import { readSafetensors } from '../src/t5/safetensors';
 
 const FIX = path.join(__dirname, '..', '..', 'test', 'fixtures', 't5');

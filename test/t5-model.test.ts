@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as T from '../src/tensor';
 import { T5Config, presetConfig, numParameters } from '../src/t5/config';
 import { T5ForConditionalGeneration, drop, relativePositionBucket } from '../src/t5/model';
-import { bannedNgramTokens, beamSearchGenerate, generate, padBatch } from '../src/t5/generate';
+import { bannedNgramTokens, beamSearchGenerate, generate, padBatch } from '../src/t5/generation';
 import { loadModel, saveCheckpoint } from '../src/t5/checkpoint';
 import { readSafetensors, writeSafetensors } from '../src/t5/safetensors';
 import { Seq2SeqTrainer, collate, seq2seqLoss } from '../src/t5/train';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as T from '../src/tensor';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
-import { generate } from '../src/t5/generate';
+import { generate } from '../src/t5/generation';
 import { Seq2SeqExample, Seq2SeqTrainer } from '../src/t5/train';
 
 /** Deterministic toy S2E task: sentences of word ids; entities are ids >= 40, joined by SEP. */

@@ -160,7 +160,7 @@ test(
   async () => {
     const { presetConfig } = await import('../src/t5/config');
     const { T5ForConditionalGeneration } = await import('../src/t5/model');
-    const { generateText } = await import('../src/t5/generate');
+    const { generateText } = await import('../src/t5/generation');
     const tok = T5Tokenizer.fromFile(path.join(FIX, 'tokenizer.json'));
     const model = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize }), { seed: 1 });
     // Forcing "Seattle <sep> location" token by token checks the ids -> text path end to end.

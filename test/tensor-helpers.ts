@@ -1,7 +1,7 @@
 // Shared helpers for the engine tests (not a test file itself).
 import assert from 'node:assert/strict';
 
-import { mulberry32 } from '../src/t5/generate';
+import { mulberry32 } from '../src/t5/generation';
 
 /** Deterministic PRNG (generate()'s mulberry32) so test inputs do not depend on the engine's generator. */
 export const prng = mulberry32;

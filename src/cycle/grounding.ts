@@ -8,7 +8,7 @@
 // (SentencePiece Metaspace with split, or word level), so a span tokenised on its own, as it is
 // inside a training target, has exactly the sub-tokens it has inside the sentence.
 
-import type { AllowedTokensFn } from '../t5/generate';
+import type { AllowedTokensFn } from '../t5/generation';
 import type { DecodeConfig, Direction } from './seq2seq';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { codePointToUtf16 } from '../t5/normalize';

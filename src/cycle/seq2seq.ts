@@ -4,7 +4,7 @@
 
 import * as T from '../tensor';
 import { entityLogProbs } from '../data/entity-seq';
-import { generate, type AllowedTokensFn, type GenerateOptions } from '../t5/generate';
+import { generate, type AllowedTokensFn, type GenerateOptions } from '../t5/generation';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import { autocastOf, DEFAULT_PRECISION, withPrecision, type Precision } from '../t5/precision';
 import type { T5Tokenizer } from '../t5/tokenizer';

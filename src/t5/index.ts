@@ -4,7 +4,7 @@ export * from './safetensors';
 export * from './tokenizer';
 export * from './model';
 export * from './checkpoint';
-export * from './generate';
+export * from './generation';
 export * from './train';
 export * from './precision';
 export * from './normalize';

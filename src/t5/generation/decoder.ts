@@ -1,0 +1,30 @@
+// The decoding state behind the search loops, and the choice between its two implementations.
+
+import type { Tensor } from '../../tensor';
+import { FastDecoder } from './fast-decoder';
+import { ReferenceDecoder } from './reference-decoder';
+import type { GenerateInput, GenerateOptions, GenerationContext } from './types';
+
+/** Advances the rows currently in the batch by one position per step. */
+export interface Decoder {
+  /** Feeds `last` (one token per batch row); `body` turns the float32 logits [rows, V] into the tensors to return. */
+  step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[];
+  /**
+   * Keeps batch rows `idx`, in that order (beam reorder, dropping finished rows). `sameSources`: every row keeps
+   * its source (a reorder among the beams of each input), so the cross-attention state stays as it is.
+   */
+  select(idx: Int32Array, sameSources: boolean): void;
+  dispose(): void;
+}
+
+/** The decoder for `inp`, each source repeated `n` times (beams / return sequences). */
+export function makeDecoder(ctx: GenerationContext, inp: GenerateInput, n: number, opts: GenerateOptions): Decoder {
+  return (opts.decoder ?? 'fast') === 'fast'
+    ? new FastDecoder(ctx, inp, n, opts.maxNewTokens)
+    : new ReferenceDecoder(ctx, inp, n);
+}
+
+/** A finished-row count worth a compaction: copying the caches costs about one step of the rows dropped. */
+export function worthDropping(opts: GenerateOptions, finished: number, rows: number): boolean {
+  return (opts.dropFinished ?? true) && finished > 0 && finished * 8 >= rows;
+}

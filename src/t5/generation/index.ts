@@ -1,0 +1,96 @@
+// Generation for T5 (layout after transformers' generation utils): generate() validates the options and
+// dispatches to greedy search / sampling (sample.ts) or beam search (beam-search.ts); both run the logits
+// processors (logits-process.ts, logits-warp.ts) on a Decoder (fast-decoder.ts, or reference-decoder.ts to test against).
+
+import * as T from '../../tensor';
+import { T5ForConditionalGeneration } from '../model';
+import { beamSearch } from './beam-search';
+import { greedyOrSample } from './sample';
+import { GenerateInput, GenerateOptions, GenerateOutput, GenerationContext, padBatch } from './types';
+
+export type { AllowedTokensFn, GenerateInput, GenerateOptions, GenerateOutput } from './types';
+export { padBatch } from './types';
+export { bannedNgramTokens } from './logits-process';
+export { mulberry32 } from './logits-warp';
+
+export function generate(
+  model: T5ForConditionalGeneration,
+  input: GenerateInput | number[][],
+  opts: GenerateOptions,
+): GenerateOutput {
+  return run(model, input, opts, false);
+}
+
+/** Beam search even for numBeams 1 (generate() routes that to greedy, as transformers does). */
+export function beamSearchGenerate(
+  model: T5ForConditionalGeneration,
+  input: GenerateInput | number[][],
+  opts: GenerateOptions,
+): GenerateOutput {
+  return run(model, input, opts, true);
+}
+
+/** The options generate() checks itself (the search strategies check theirs). */
+function validate(opts: GenerateOptions): void {
+  if (opts.repetitionPenalty !== undefined && !(opts.repetitionPenalty > 0))
+    throw new Error(`generate: repetitionPenalty must be > 0, got ${opts.repetitionPenalty}`);
+  if (
+    opts.noRepeatNgramSize !== undefined &&
+    !(Number.isInteger(opts.noRepeatNgramSize) && opts.noRepeatNgramSize >= 0)
+  )
+    throw new Error(`generate: noRepeatNgramSize must be a non-negative integer, got ${opts.noRepeatNgramSize}`);
+  if (opts.decoder !== undefined && opts.decoder !== 'fast' && opts.decoder !== 'reference')
+    throw new Error(`generate: decoder must be 'fast' or 'reference', got ${String(opts.decoder)}`);
+}
+
+function run(
+  model: T5ForConditionalGeneration,
+  input: GenerateInput | number[][],
+  opts: GenerateOptions,
+  forceBeam: boolean,
+): GenerateOutput {
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
+    throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
+  T.governThreads(); // fewer threads while other processes want the cores (src/tensor/threads.ts)
+  const cfg = model.config;
+  const ctx: GenerationContext = {
+    model,
+    eos: opts.eosTokenId ?? cfg.eosTokenId,
+    pad: opts.padTokenId ?? cfg.padTokenId,
+    start: opts.decoderStartTokenId ?? cfg.decoderStartTokenId,
+    vocab: cfg.vocabSize,
+  };
+  const inp = Array.isArray(input) ? padBatch(input, ctx.pad) : input;
+  if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length)
+    throw new Error('generate: ids/mask size does not match batch * length');
+  const numBeams = opts.numBeams ?? 1;
+  validate(opts);
+  const wasTraining = model.training;
+  model.eval(); // no dropout while generating
+  try {
+    // As transformers: numBeams 1 without sampling is greedy search.
+    return T.noGrad(() =>
+      (numBeams > 1 || forceBeam) && !opts.doSample
+        ? beamSearch(ctx, inp, numBeams, opts)
+        : greedyOrSample(ctx, inp, opts),
+    );
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** Texts in, texts out: tokenize (with `</s>`, truncated to maxSourceLength), generate, decode (keeps `<sep>`). */
+export async function generateText(
+  model: T5ForConditionalGeneration,
+  tokenizer: {
+    encodePadded(texts: string[], o: { maxLength?: number }): Promise<GenerateInput>;
+    decodeBatch(seqs: number[][]): Promise<string[]>;
+  },
+  texts: string[],
+  opts: GenerateOptions & { maxSourceLength?: number },
+): Promise<{ texts: string[]; scores: number[] }> {
+  if (texts.length === 0) return { texts: [], scores: [] };
+  const batch = await tokenizer.encodePadded(texts, { maxLength: opts.maxSourceLength });
+  const out = generate(model, batch, opts);
+  return { texts: await tokenizer.decodeBatch(out.sequences), scores: out.scores };
+}

@@ -1,0 +1,151 @@
+// Greedy search and multinomial sampling (transformers' `_sample`): one token per row and step; finished rows
+// pad until every row is done, and leave the decoded batch once enough of them are.
+
+import * as T from '../../tensor';
+import type { Tensor } from '../../tensor';
+import { makeDecoder, worthDropping } from './decoder';
+import { constraintMask, repetitionProcess } from './logits-process';
+import { mulberry32, sampleRow, warpLogits } from './logits-warp';
+import type { GenerateInput, GenerateOptions, GenerateOutput, GenerationContext } from './types';
+
+interface SampleParams {
+  /** Return sequences per input (rows of input b: b * n .. b * n + n - 1). */
+  n: number;
+  rows: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  rand: () => number;
+}
+
+/** Rows' state: sequences so far, batch row i decoding row act[i] (ascending: rows are only ever dropped). */
+interface SampleState {
+  seqs: number[][];
+  tokenLogProbs: number[][];
+  scores: number[];
+  finished: boolean[];
+  act: Int32Array;
+}
+
+function sampleParams(inp: GenerateInput, opts: GenerateOptions): SampleParams {
+  const n = opts.numReturnSequences ?? 1;
+  if (!opts.doSample && n !== 1)
+    throw new Error('generate: greedy decoding returns one sequence per input; use numBeams or doSample for more');
+  const temperature = opts.temperature ?? 1;
+  if (!(temperature > 0)) throw new Error(`generate: temperature must be > 0, got ${temperature}`);
+  const rand = mulberry32(opts.seed ?? 0);
+  const topK = opts.topK ?? 0;
+  const topP = opts.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
+  return { n, rows: inp.batch * n, temperature, topK, topP, rand };
+}
+
+/** The step's tensors from the logits: greedy [argmax, its log-prob]; sampling the warped candidates. */
+function processLogits(
+  ctx: GenerationContext,
+  opts: GenerateOptions,
+  p: SampleParams,
+  s: SampleState,
+  raw: Tensor,
+): Tensor[] {
+  const { seqs, finished, act } = s;
+  const R = act.length;
+  const logits = repetitionProcess(
+    ctx,
+    raw,
+    R,
+    opts,
+    (i) => [ctx.start, ...seqs[act[i]]],
+    (i) => finished[act[i]],
+  );
+  const mask = constraintMask(
+    ctx,
+    R,
+    opts.allowedTokens,
+    (i) => Math.floor(act[i] / p.n),
+    (i) => seqs[act[i]],
+    (i) => finished[act[i]],
+  );
+  const masked = mask ? logits.add(mask) : logits;
+  if (!opts.doSample) {
+    // Argmax of the logits and its log-probability (logit - logsumexp): no [rows, V] log-softmax.
+    const best = masked.argmax(-1, true);
+    return [best, masked.gather(1, best).sub(masked.logsumexp(-1, true))];
+  }
+  return warpLogits(masked, p.temperature, p.topK, p.topP, ctx.vocab);
+}
+
+/** Each batch row's next token and its log-prob, from processLogits()'s tensors. */
+function pickTokens(opts: GenerateOptions, p: SampleParams, act: Int32Array, out: Tensor[]): [number[], number[]] {
+  if (!opts.doSample) return [out[0].toArray(), out[1].toArray()];
+  const R = act.length;
+  const vals = out[0].toFloat32Array();
+  const idx = out.length > 1 ? out[1].toArray() : null;
+  const width = vals.length / R;
+  const next: number[] = [];
+  const stepScores: number[] = [];
+  // One draw per row of the full batch in row order, dropped rows included, so dropping leaves the draws unchanged.
+  for (let r = 0, i = 0; r < p.rows; r++) {
+    if (i >= R || act[i] !== r) {
+      p.rand();
+      continue;
+    }
+    const [j, lp] = sampleRow(vals.subarray(i * width, (i + 1) * width), idx !== null, p.topP, p.rand);
+    next.push(idx ? idx[i * width + j] : j);
+    stepScores.push(lp);
+    i++;
+  }
+  return [next, stepScores];
+}
+
+export function greedyOrSample(ctx: GenerationContext, inp: GenerateInput, opts: GenerateOptions): GenerateOutput {
+  const p = sampleParams(inp, opts);
+  const { rows } = p;
+  const dec = makeDecoder(ctx, inp, p.n, opts);
+  const s: SampleState = {
+    seqs: Array.from({ length: rows }, () => []),
+    tokenLogProbs: Array.from({ length: rows }, () => []),
+    scores: new Array<number>(rows).fill(0),
+    finished: new Array<boolean>(rows).fill(false),
+    act: Int32Array.from({ length: rows }, (_, i) => i),
+  };
+  const { seqs, tokenLogProbs, scores, finished } = s;
+  let live = rows;
+  let last = new Int32Array(rows).fill(ctx.start);
+  try {
+    for (let t = 0; t < opts.maxNewTokens && live > 0; t++) {
+      const act = s.act;
+      const R = act.length;
+      const out = dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
+      const [next, stepScores] = pickTokens(opts, p, act, out);
+      T.dispose(out);
+      let done = 0;
+      for (let i = 0; i < R; i++) {
+        const r = act[i];
+        if (finished[r]) {
+          last[i] = ctx.pad;
+          done++;
+          continue;
+        }
+        seqs[r].push(next[i]);
+        tokenLogProbs[r].push(stepScores[i]);
+        scores[r] += stepScores[i];
+        last[i] = next[i];
+        if (next[i] === ctx.eos) {
+          finished[r] = true;
+          live--;
+          done++;
+        }
+      }
+      if (live > 0 && t + 1 < opts.maxNewTokens && worthDropping(opts, done, R)) {
+        const keep = Int32Array.from(act.keys()).filter((i) => !finished[act[i]]);
+        dec.select(keep, false);
+        s.act = keep.map((i) => act[i]);
+        last = keep.map((i) => last[i]);
+      }
+    }
+  } finally {
+    dec.dispose();
+  }
+  return { sequences: seqs, scores, tokenLogProbs };
+}
