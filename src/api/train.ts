@@ -6,11 +6,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatEntitySequence, type SeqEntity } from '../data/entity-seq';
 import { readLabeled, type LabeledCorpus } from '../data/readers';
-import { Verbalizer } from '../data/verbalizer';
+import type { LabeledSentence } from '../data/types';
+import { Verbalizer, verbalizerForLabels } from '../data/verbalizer';
 import { compareSequences } from '../eval/compare';
 import { evaluate as scoreSentences, type EvalReport } from '../eval/metrics';
 import { modelSource } from '../hub';
-import { makeConfig, resumableOf, type CycleConfig } from '../cycle/config';
+import { makeConfig, type CycleConfig } from '../cycle/config';
+import { checkRunInputs, cycleRunConfig, fingerprintLines, settleVerbalizer } from '../cycle/run-setup';
 import { loadCyclePair, loadModelDir } from '../cycle/model-io';
 import { issueCounts, type SentenceIssues } from '../cycle/predict';
 import {
@@ -22,8 +24,7 @@ import {
 import { CYCLE_RUN, trainCycle, typesOf, type CycleResult } from '../cycle/trainer';
 import { SUPERVISED_EPOCHS, SUPERVISED_SETTINGS as S, supervisedConfig } from '../supervised/settings';
 import type { Precision } from '../t5/precision';
-import { readJsonFile } from '../util/fs';
-import { openRunDir } from '../util/run-dir';
+import { fingerprintFiles, modelWeightFiles, openRunDir } from '../util/run-dir';
 import { modelDir } from './model-ref';
 import { NerModel } from './ner-model';
 
@@ -82,21 +83,45 @@ export interface TrainOptions extends RunHooks {
   /** Held-out S and Q: best/ is chosen by the lowest dev E-cycle loss. */
   devSentences?: readonly string[];
   devEntities?: readonly EntitiesOf[];
+  /** Labelled dev / test sentences (`--dev-gold` / `--test-gold`): F1 logged at each evaluation. */
+  devGold?: readonly LabeledSentence[] | LabeledCorpus;
+  testGold?: readonly LabeledSentence[] | LabeledCorpus;
+  /** Dataset label -> type word for the dev/test F1 (`--verbalizer`; default: guessed from the gold labels). */
+  verbalizer?: Record<string, string>;
   /** Both directions start from this model (a directory or a Hub id), or from s2eModel / e2sModel. */
   baseModel?: string;
   s2eModel?: string;
   e2sModel?: string;
   /** The run directory (as `cyclener train --out`). */
   out: string;
-  /** Config keys (src/cycle/config.ts), e.g. {epochs: 3, batchSize: 16}; on a resume only the resumable ones (epochs, maxSteps) apply. */
+  /** Config keys (src/cycle/config.ts), e.g. {epochs: 3, batchSize: 16}, as a `--config` file. On a resume only the
+   *  step budget (epochs, maxSteps) may change: another change is refused, as `cyclener train --resume` refuses it. */
   config?: Partial<CycleConfig>;
-  /** Continue from out/ckpt (after an abort). */
+  /** Continue from out/ckpt (after an abort); refused when the config or the data differ from the run's. */
   resume?: boolean;
   /** Start over in a directory that holds a previous run. */
   force?: boolean;
 }
 
-/** CycleNER training (`cyclener train`): writes out/config.json, metrics.jsonl, ckpt/ and best/{s2e,e2s}. */
+/** Gold sentences given as a list, as the corpus trainCycle scores against. */
+function goldCorpus(g: readonly LabeledSentence[] | LabeledCorpus, name: string): LabeledCorpus {
+  if (!Array.isArray(g)) return g as LabeledCorpus;
+  return {
+    file: name,
+    format: 'jsonl',
+    scheme: 'IOB2',
+    schemeDetected: false,
+    sentences: [...(g as readonly LabeledSentence[])],
+    documents: 0,
+    tagProblems: [],
+    repairedTags: 0,
+  };
+}
+
+/** The config-file label of TrainOptions.config in a refusal ("--config options.config: run has ..."). */
+const CONFIG_OPTION = 'options.config';
+
+/** CycleNER training (`cyclener train`): writes out/config.json, inputs.json, metrics.jsonl, ckpt/ and best/{s2e,e2s}. */
 export async function train(o: TrainOptions): Promise<CycleResult> {
   const hooks = progress(o, path.join(o.out, 'metrics.jsonl'));
   const run = openRunDir(o.out, CYCLE_RUN, {
@@ -106,28 +131,60 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     inputs: { baseModel: o.baseModel, s2eModel: o.s2eModel, e2sModel: o.e2sModel },
   });
   try {
-    const savedCfg = path.join(o.out, 'config.json');
-    const ckpt = path.join(o.out, 'ckpt');
-    const resume = o.resume === true && fs.existsSync(path.join(ckpt, 'state.json'));
-    let cfg: CycleConfig;
-    if (resume && fs.existsSync(savedCfg)) {
-      const saved = readJsonFile<Partial<CycleConfig> & { sizes?: unknown }>(savedCfg);
-      delete saved.sizes;
-      cfg = makeConfig({ ...saved, ...resumableOf(o.config) }, savedCfg);
-    } else cfg = makeConfig({ ...o.config }, 'config');
+    if (o.config !== undefined) makeConfig(o.config, CONFIG_OPTION);
+    const setup = cycleRunConfig({
+      runDir: o.out,
+      resume: o.resume === true,
+      configFile: o.config === undefined ? undefined : { file: CONFIG_OPTION, values: o.config },
+    });
+    const { cfg } = setup;
     const Q = o.entities.map(seq);
+    const devGold = o.devGold && goldCorpus(o.devGold, 'devGold');
+    const testGold = o.testGold && goldCorpus(o.testGold, 'testGold');
+    const goldForTypes = devGold ?? testGold;
+    if (goldForTypes) {
+      const labels = [...new Set(goldForTypes.sentences.flatMap((s) => s.entities.map((e) => e.label)))].sort();
+      const v = o.verbalizer ? new Verbalizer(o.verbalizer) : verbalizerForLabels(labels).verbalizer;
+      const missing = labels.filter((l) => !v.has(l));
+      if (missing.length > 0)
+        throw new Error(`train: the verbaliser has no word for label(s) ${missing.join(', ')}; pass verbalizer`);
+      settleVerbalizer(setup, v.toJSON(), o.verbalizer !== undefined, 'verbalizer');
+    }
     cfg.types = cfg.types ?? typesOf(Q);
     const base = o.baseModel === undefined ? undefined : await modelDir(o.baseModel, hooks.log);
-    const s2eDir = resume
-      ? path.join(ckpt, 's2e')
-      : o.s2eModel !== undefined
-        ? await modelDir(o.s2eModel, hooks.log)
-        : base;
-    const e2sDir = resume
-      ? path.join(ckpt, 'e2s')
-      : o.e2sModel !== undefined
-        ? await modelDir(o.e2sModel, hooks.log)
-        : base;
+    const s2eArg = o.s2eModel === undefined ? undefined : await modelDir(o.s2eModel, hooks.log);
+    const e2sArg = o.e2sModel === undefined ? undefined : await modelDir(o.e2sModel, hooks.log);
+    const devS = o.devSentences && [...o.devSentences];
+    const devQ = o.devEntities && o.devEntities.map(seq);
+    const lines = (label: string, l: readonly string[] | undefined) => l && [fingerprintLines(label, l)];
+    const goldLines = (label: string, g: LabeledCorpus | undefined) =>
+      g &&
+      lines(
+        label,
+        g.sentences.map((x) => JSON.stringify(x)),
+      );
+    const inputs = {
+      ...fingerprintFiles({
+        'base-model': base ? modelWeightFiles(base) : undefined,
+        's2e-model': s2eArg ? modelWeightFiles(s2eArg) : undefined,
+        'e2s-model': e2sArg ? modelWeightFiles(e2sArg) : undefined,
+      }),
+      ...defined({
+        sentences: lines('sentences', o.sentences),
+        entities: lines('entities', Q),
+        'dev-sentences': lines('devSentences', devS),
+        'dev-entities': lines('devEntities', devQ),
+        'dev-gold': goldLines('devGold', devGold),
+        'test-gold': goldLines('testGold', testGold),
+      }),
+    };
+    checkRunInputs(run, { resume: o.resume === true, inputs, diffs: setup.diffs, log: hooks.log });
+
+    const ckpt = path.join(o.out, 'ckpt');
+    const resume = o.resume === true && fs.existsSync(path.join(ckpt, 'state.json'));
+    if (o.resume === true && !resume) hooks.log(`no checkpoint in ${ckpt}: starting from step 0`);
+    const s2eDir = resume ? path.join(ckpt, 's2e') : (s2eArg ?? base);
+    const e2sDir = resume ? path.join(ckpt, 'e2s') : (e2sArg ?? base);
     if (!s2eDir || !e2sDir) throw new Error('train: give baseModel (or s2eModel and e2sModel)');
     const { s2e: a, e2s: b } = loadCyclePair(s2eDir, e2sDir);
     try {
@@ -135,8 +192,10 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
       const data = {
         S: [...o.sentences],
         Q,
-        ...(o.devSentences ? { devS: [...o.devSentences] } : {}),
-        ...(o.devEntities ? { devQ: o.devEntities.map(seq) } : {}),
+        ...(devS ? { devS } : {}),
+        ...(devQ ? { devQ } : {}),
+        ...(devGold ? { devGold } : {}),
+        ...(testGold ? { testGold } : {}),
       };
       return await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, data, cfg, o.out, {
         resume,
@@ -151,6 +210,10 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
   } finally {
     run.release();
   }
+}
+
+function defined<T>(r: Record<string, T | undefined>): Record<string, T> {
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as Record<string, T>;
 }
 
 export interface SupervisedOptions extends RunHooks {
@@ -170,6 +233,9 @@ export interface SupervisedOptions extends RunHooks {
   /** Type words for grounded prediction (default: those of the pairs); label -> type word, when known. */
   types?: string[];
   verbalizer?: Record<string, string>;
+  /** The decoding recorded as the model's default for predict/evaluate (as `--no-ground`, `--max-new-tokens`):
+   *  grounded, at most 128 new tokens unless given. */
+  decode?: { grounded?: boolean; maxNewTokens?: number };
   /** Held-out pairs: out/ keeps the model with the lowest dev loss; `patience` evaluations without one stop early. */
   dev?: { pairs: readonly { sentence: string; entities: EntitiesOf }[]; evalEvery?: number; patience?: number };
   force?: boolean;
@@ -217,6 +283,10 @@ export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedR
           types: o.types ?? typesOf(pairs.map((p) => p.sequence)),
           ...(o.verbalizer ? { verbalizer: o.verbalizer } : {}),
           baseModel: modelSource(baseDir),
+          decode: {
+            grounded: o.decode?.grounded ?? true,
+            maxNewTokens: o.decode?.maxNewTokens ?? S['max-new-tokens'].default,
+          },
         },
         hooks.log,
         o.signal,

@@ -5,17 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatEntitySequence, rareTypeWarnings, SEP, typesOf } from '../../data/entity-seq';
-import { DataError } from '../../data/errors';
-import {
-  capLongLines,
-  CHARS_PER_TOKEN,
-  longLinesWarning,
-  readQFile,
-  readSentenceLines,
-  readUtf8,
-} from '../../data/readers';
-import { makeConfig, resumableOf, type CycleConfig } from '../../cycle/config';
-import { applyFlags, configDifferences, CYCLE_FLAGS, RESUMABLE_FLAGS } from '../../cycle/config-flags';
+import { capLongLines, CHARS_PER_TOKEN, longLinesWarning, readQFile, readSentenceLines } from '../../data/readers';
+import { makeConfig, type CycleConfig } from '../../cycle/config';
+import { CYCLE_FLAGS, RESUMABLE_FLAGS } from '../../cycle/config-flags';
+import { checkRunInputs, cycleRunConfig, readJson, settleVerbalizer } from '../../cycle/run-setup';
 import { loadCyclePair } from '../../cycle/model-io';
 import { CYCLE_RUN, trainCycle } from '../../cycle/trainer';
 import * as T from '../../tensor';
@@ -24,16 +17,7 @@ import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
-import {
-  compareInputs,
-  fingerprintFiles,
-  INPUTS_FILE,
-  modelWeightFiles,
-  openRunDir,
-  readRunInputs,
-  refuseDifferences,
-  writeRunInputs,
-} from '../../util/run-dir';
+import { fingerprintFiles, modelWeightFiles, openRunDir } from '../../util/run-dir';
 import {
   chooseVerbalizer,
   corpusLabels,
@@ -78,18 +62,6 @@ function readConfigFile(file: string): Partial<CycleConfig> {
   makeConfig(values, file);
   return values;
 }
-
-function readJson(file: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readUtf8(file)) as Record<string, unknown>;
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    throw new DataError(file, undefined, `invalid JSON (${(e as Error).message})`);
-  }
-}
-
-/** Starting models: compared on a resume only when given (the resume continues from RUN/ckpt). */
-const MODEL_FLAGS = new Set(['base-model', 's2e-model', 'e2s-model']);
 
 /** [file] (or `map(file)`) when the flag is given. */
 function opt(file: string | undefined, map: (f: string) => string[] = (x) => [x]): string[] | undefined {
@@ -180,25 +152,9 @@ registerCommand({
         })
       : null;
     try {
-      const diffs: string[] = [];
-      const savedCfg = path.join(runDir, 'config.json');
-      let cfg: CycleConfig;
-      const resumingConfig = f.resume === true && fs.existsSync(savedCfg);
       const configFile = f.config ? { file: f.config, values: readConfigFile(f.config) } : undefined;
-      if (resumingConfig) {
-        const saved = readJson(savedCfg);
-        delete saved.sizes;
-        if (!('precision' in saved)) saved.precision = 'fp32'; // runs from before bf16 became the default
-        cfg = makeConfig(saved as Partial<CycleConfig>, savedCfg);
-        diffs.push(...configDifferences(cfg, f, configFile));
-        // The step budget may change: the file's, then the flags'.
-        Object.assign(cfg, resumableOf(configFile?.values));
-        applyFlags(cfg, f, 'resumable');
-      } else {
-        cfg = makeConfig(configFile?.values ?? {}, f.config ?? 'config');
-        applyFlags(cfg, f);
-        if (cfg.warmup !== 'none' && cfg.warmupSteps === 0) throw new UsageError('--warmup needs --warmup-steps N');
-      }
+      const setup = cycleRunConfig({ runDir, resume: f.resume === true, configFile, flags: f });
+      const { cfg } = setup;
       // S lines are S2E sources and E2S targets, Q lines the reverse: cut to the longer of the two limits.
       const maxTokens = Math.max(cfg.maxSourceTokens, cfg.maxTargetTokens);
       const S = sentencesToModel(sFile, maxTokens, log);
@@ -213,17 +169,7 @@ registerCommand({
           warn: log,
           corpora: [goldForTypes],
         }).toJSON();
-        if (
-          resumingConfig &&
-          cfg.verbalizer &&
-          (f.verbalizer || f.dataset) &&
-          JSON.stringify(v) !== JSON.stringify(cfg.verbalizer)
-        ) {
-          diffs.push(
-            `--verbalizer/--dataset: run has ${JSON.stringify(cfg.verbalizer)}, command line says ${JSON.stringify(v)}`,
-          );
-        }
-        cfg.verbalizer = cfg.verbalizer ?? v;
+        settleVerbalizer(setup, v, Boolean(f.verbalizer || f.dataset));
       }
       cfg.types = cfg.types ?? typesOf(Q);
       // Hub ids resolve to their cached snapshot (downloaded if needed) before anything is fingerprinted or loaded.
@@ -242,12 +188,7 @@ registerCommand({
           's2e-model': opt(s2eArg, modelWeightFiles),
           'e2s-model': opt(e2sArg, modelWeightFiles),
         });
-        const recorded = f.resume === true ? readRunInputs(runDir) : null;
-        if (recorded) diffs.push(...compareInputs(recorded.files, inputs, MODEL_FLAGS));
-        else if (f.resume === true && run.previous.length > 0)
-          log(`${runDir} has no ${INPUTS_FILE} (a run from an older version): input files not checked, recorded now`);
-        refuseDifferences(runDir, diffs, RESUMABLE_FLAGS);
-        if (!recorded) writeRunInputs(runDir, { command: 'train', files: inputs, settings: {} });
+        checkRunInputs(run, { resume: f.resume === true, inputs, diffs: setup.diffs, log });
       }
       await T.dist.barrier();
 
