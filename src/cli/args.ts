@@ -6,6 +6,7 @@
 
 import { describeRange, parseDecimal, rangeProblem } from '../data/range';
 import type { Setting, SettingType, SettingValue } from '../data/setting';
+import { UsageError } from '../util/errors';
 
 export {
   ANY,
@@ -19,12 +20,7 @@ export {
   type Range,
 } from '../data/range';
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError };
 
 export type FlagType = SettingType;
 

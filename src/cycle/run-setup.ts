@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../cli/args';
+import { UsageError } from '../util/errors';
 import type { SettingValue } from '../data/setting';
 import { DataError } from '../data/errors';
 import { readUtf8 } from '../data/readers';
