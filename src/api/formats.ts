@@ -45,6 +45,20 @@ export type Shaped<F extends OutputFormat> = F extends 'hf'
       ? string
       : NerEntity[];
 
+/** Aligned entities (character offsets into `text`, with their scores) as NerEntity records. */
+export function nerEntities(
+  text: string,
+  aligned: readonly { charStart: number; charEnd: number; label: string; score?: number }[],
+): NerEntity[] {
+  return aligned.map((e) => ({
+    start: e.charStart,
+    end: e.charEnd,
+    text: text.slice(e.charStart, e.charEnd),
+    label: e.label,
+    score: e.score as number,
+  }));
+}
+
 /** The entities scored at or above `threshold`. */
 export function aboveThreshold<E extends { score?: number }>(entities: readonly E[], threshold: number): E[] {
   return threshold > 0 ? entities.filter((e) => (e.score ?? 1) >= threshold) : [...entities];

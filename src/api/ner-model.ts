@@ -24,7 +24,15 @@ import {
 } from '../cycle/predict';
 import { Direction } from '../cycle/seq2seq';
 import { modelDir } from './model-ref';
-import { checkThreshold, OUTPUT_FORMATS, shape, type OffsetUnit, type OutputFormat, type Shaped } from './formats';
+import {
+  checkThreshold,
+  nerEntities,
+  OUTPUT_FORMATS,
+  shape,
+  type OffsetUnit,
+  type OutputFormat,
+  type Shaped,
+} from './formats';
 
 export type { NerEntity, HfEntity, SpacyDoc, OutputFormat, Shaped } from './formats';
 
@@ -262,14 +270,7 @@ export class NerModel {
         this.verbalizer,
         threshold,
       );
-      const entities = a.entities.map((e) => ({
-        start: e.charStart,
-        end: e.charEnd,
-        text: text.slice(e.charStart, e.charEnd),
-        label: e.label,
-        score: e.score as number,
-      }));
-      return shape(text, entities, (o.format ?? 'cyclener') as F, o.offsets);
+      return shape(text, nerEntities(text, a.entities), (o.format ?? 'cyclener') as F, o.offsets);
     });
   }
 }

@@ -12,7 +12,7 @@ import {
   type PiecedPrediction,
   type SentenceIssues,
 } from '../../cycle/predict';
-import { shape } from '../../api/formats';
+import { nerEntities, shape } from '../../api/formats';
 import { modelDirArg } from '../model-arg';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { registerCommand, type Io } from '../registry';
@@ -124,14 +124,7 @@ registerCommand({
         out,
         al.map((a, i) => {
           const text = input.sentences[i]!.text;
-          const es = a.entities.map((e) => ({
-            start: e.charStart,
-            end: e.charEnd,
-            text: text.slice(e.charStart, e.charEnd),
-            label: e.label,
-            score: e.score as number,
-          }));
-          return JSON.stringify(shape(text, es, fmt, offsetsOf(f)));
+          return JSON.stringify(shape(text, nerEntities(text, a.entities), fmt, offsetsOf(f)));
         }),
       );
     } else if (f.format === 'jsonl' || f.format === 'cyclener') {
