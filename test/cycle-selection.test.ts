@@ -16,7 +16,7 @@ import {
   type Decision,
   type SelectionState,
 } from '../src/cycle/selection';
-import { gazetteerOf, silverScores } from '../src/cycle/silver';
+import { gazetteerOf, holdsAll, refreshSilverPairs, silverScores, splitHoldout } from '../src/cycle/silver';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 
@@ -106,17 +106,55 @@ test('silver scores: S2E outputs against the gazetteer from Q matched over the s
   assert.deepEqual(silverScores(g, ['Acme .'], ['']), { p: null, r: 0, f1: null });
 });
 
+test('silver refresh: S2E output replaces a lexical sequence only where it holds every gazetteer match (with repeats)', () => {
+  const lexical = [
+    { sentence: 'Paris and Paris met Ann Lee .', sequence: 'Paris <sep> location <sep> Paris <sep> location' },
+    { sentence: 'Acme hired Bob .', sequence: 'Acme <sep> organization' },
+    { sentence: 'Acme again .', sequence: 'Acme <sep> organization' },
+  ];
+  const outputs = [
+    'Paris <sep> location <sep> Ann Lee <sep> person', // one Paris: misses a repeat, kept lexical
+    'Acme <sep> organization <sep> Bob <sep> person', // holds Acme and adds Bob: refreshed
+    'Acme <sep> person', // wrong type: kept lexical
+  ];
+  assert.equal(holdsAll(outputs[1]!, lexical[1]!.sequence), true);
+  assert.equal(holdsAll(outputs[0]!, lexical[0]!.sequence), false);
+  assert.equal(holdsAll('', ''), true);
+  const r = refreshSilverPairs(lexical, outputs);
+  assert.equal(r.refreshed, 1);
+  assert.deepEqual(r.pairs, [lexical[0], { sentence: 'Acme hired Bob .', sequence: outputs[1] }, lexical[2]]);
+  assert.deepEqual(
+    refreshSilverPairs(
+      lexical,
+      lexical.map((p) => p.sequence),
+    ).refreshed,
+    0,
+    'the same is no refresh',
+  );
+});
+
+test('silver holdout: n evenly spaced sentences out of training, the rest in order; all of S is refused', () => {
+  const S = Array.from({ length: 10 }, (_, i) => `s${i}`);
+  assert.deepEqual(splitHoldout(S, 3), {
+    train: ['s1', 's2', 's4', 's5', 's7', 's8', 's9'],
+    heldOut: ['s0', 's3', 's6'],
+  });
+  assert.deepEqual(splitHoldout(S, 0), { train: S, heldOut: [] });
+  assert.throws(() => splitHoldout(S, 10), /--silver-holdout 10 would hold out all 10 sentences of S/);
+});
+
 test('selectionScore: every criterion, lower is better; silver F1 and dev F1 negated', () => {
-  const r = ev({ devSLoss: 2, devELoss: 3, devF1: 0.4, devSilverF1: 0.6, sSilverF1: 0.7 });
+  const r = ev({ devSLoss: 2, devELoss: 3, devF1: 0.4, devSilverF1: 0.6, sSilverF1: 0.7, heldSilverF1: 0.8 });
   assert.equal(selectionScore('dev-e-loss', r), 3);
   assert.equal(selectionScore('dev-s-loss', r), 2);
   assert.equal(selectionScore('dev-silver-f1', r), -0.6);
   assert.equal(selectionScore('s-silver-f1', r), -0.7);
+  assert.equal(selectionScore('held-silver-f1', r), -0.8);
   assert.equal(selectionScore('dev-f1', r), -0.4);
   assert.equal(selectionScore('dev-silver-f1', ev({})), null, 'not measured');
   assert.throws(
     () => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }),
-    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1 or dev-f1, got "dev_f1"/,
+    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1, held-silver-f1 or dev-f1, got "dev_f1"/,
   );
 });
 

@@ -4,10 +4,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../src/tensor';
-import { makeConfig } from '../src/cycle/config';
+import { makeConfig, type CycleConfig } from '../src/cycle/config';
 import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
 import { trainCycle } from '../src/cycle/trainer';
-import { lexicalSilverPairs } from '../src/cycle/warmup';
+import { lexicalSilverPairs, pairWarmup } from '../src/cycle/warmup';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 
@@ -142,6 +142,117 @@ test('silver mix: lexical silver pairs join the E-cycle batch with a linearly de
     const resumed = await run('resumed', 4, 0.5, true);
     assert.deepEqual(resumed.losses, mixed.losses.slice(2), 'a resume draws the same silver pairs');
     assert.throws(() => makeConfig({ silverMix: -1 }), /silverMix/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('silver refresh and holdout: held-out sentences never trained on, scored at each evaluation; the refreshed pool is part of the run (a resume is exact)', async () => {
+  // Q names half of the names (the gazetteer misses the rest); S2E first learns complete sequences, so that its outputs
+  // hold the gazetteer's matches and more: what the refresh takes in.
+  const world = buildSyntheticWorld({
+    seed: 5,
+    nS: 16,
+    nQ: 12,
+    nEval: 4,
+    namesPerType: 4,
+    qCoverage: 0.5,
+    ambiguous: 0,
+  });
+  const TYPE: Record<string, string> = { PER: 'person', LOC: 'location', ORG: 'organization' };
+  const allNames = Object.entries(world.gazetteer).flatMap(([l, ns]) => ns.map((n) => `${n} <sep> ${TYPE[l]}`));
+  const tok = syntheticTokenizer(world);
+  const startS2E = async () => {
+    const s2e = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), {
+      seed: 1,
+    });
+    const e2s = new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), {
+      seed: 2,
+    });
+    const full = lexicalSilverPairs(world.S, allNames);
+    await pairWarmup(s2e, e2s, tok, full, {
+      steps: 60,
+      batchSize: 4,
+      lr: 3e-3,
+      seed: 9,
+      s2ePrefix: '',
+      e2sPrefix: '',
+      directions: 's2e',
+      precision: 'fp32',
+    });
+    return { s2e, e2s, tokenizer: tok };
+  };
+  const cfg = (maxSteps: number, over: Partial<CycleConfig> = {}) =>
+    makeConfig({
+      batchSize: 4,
+      epochs: 5,
+      maxSteps,
+      evalEvery: 2,
+      lrS2E: 1e-3,
+      lrE2S: 1e-3,
+      s2eDecode: { maxNewTokens: 12 },
+      e2sDecode: { maxNewTokens: 14 },
+      evalDecode: { maxNewTokens: 12 },
+      s2ePrefix: '',
+      e2sPrefix: '',
+      samples: 0,
+      silverMix: 0.5,
+      silverRefresh: true,
+      silverHoldout: 4,
+      selectOn: 'held-silver-f1',
+      precision: 'fp32',
+      ...over,
+    });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-refresh-'));
+  const lines: string[] = [];
+  try {
+    const run = async (dir: string, maxSteps: number, resume = false, over: Partial<CycleConfig> = {}) => {
+      const m = await startS2E();
+      const r = await trainCycle(m, { S: world.S, Q: world.Q }, cfg(maxSteps, over), path.join(root, dir), {
+        resume,
+        log: (l) => lines.push(l),
+      });
+      m.s2e.dispose();
+      m.e2s.dispose();
+      return r;
+    };
+    const full = await run('full', 4);
+    const saved = JSON.parse(fs.readFileSync(path.join(root, 'full', 'config.json'), 'utf8')) as {
+      sizes: { S: number };
+    };
+    assert.equal(saved.sizes.S, world.S.length - 4, 'the held-out sentences are out of training');
+    assert.deepEqual(
+      full.evals.map((e) => e.step),
+      [2, 4],
+      'evaluated without dev data: the held-out silver F1 needs only S and Q',
+    );
+    for (const e of full.evals) assert.equal(typeof e.heldSilverF1, 'number', 'held-out silver F1 at every evaluation');
+    assert.ok(full.bestStep !== null, 'selected on the held-out silver F1');
+    const refreshed = lines.flatMap((l) => {
+      const m = /^silver refresh at step \d+: S2E's output replaces (\d+) of \d+/.exec(l);
+      return m ? [Number(m[1])] : [];
+    });
+    assert.equal(refreshed.length, 2, 'a refresh after each evaluation');
+    assert.ok(refreshed[0]! > 0, `S2E's outputs replaced some lexical pairs (${refreshed.join(', ')})`);
+    const pool = JSON.parse(fs.readFileSync(path.join(root, 'full', 'silver-pool.json'), 'utf8')) as {
+      step: number;
+      pairs: unknown[];
+    };
+    assert.equal(pool.step, 4);
+    await run('resumed', 2);
+    const resumed = await run('resumed', 4, true);
+    assert.deepEqual(resumed.losses, full.losses.slice(2), 'a resume draws from the same refreshed pool');
+    const noRefresh = await run('plain', 4, false, { silverRefresh: false });
+    assert.deepEqual(
+      noRefresh.losses.slice(0, 2),
+      full.losses.slice(0, 2),
+      'the same until the first refresh is drawn',
+    );
+    assert.notDeepEqual(
+      noRefresh.losses.slice(2).map((l) => l.lossE),
+      full.losses.slice(2).map((l) => l.lossE),
+      'after the step-2 refresh the E-cycle batch draws refreshed pairs',
+    );
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -54,6 +54,8 @@ export interface CycleConfig {
   selfTrainMinProb: number;
   silverMix: number;
   silverDecaySteps: number;
+  silverRefresh: boolean;
+  silverHoldout: number;
   eCycleFilter: 'none' | 'copied';
   precision: Precision;
   s2ePrefix: string;
@@ -65,9 +67,17 @@ export interface CycleConfig {
 
 /**
  * Selection criteria: the paper's dev E-cycle loss; the dev S-cycle loss; silver F1, S2E's agreement on dev S (or on a
- * fixed sample of S) with the gazetteer from Q (silver.ts; label-free, beyond the paper); labelled dev F1 (--dev-gold).
+ * fixed sample of S, or on the sentences of S held out of training) with the gazetteer from Q (silver.ts; label-free,
+ * beyond the paper); labelled dev F1 (--dev-gold).
  */
-export const SELECT_ON = ['dev-e-loss', 'dev-s-loss', 'dev-silver-f1', 's-silver-f1', 'dev-f1'] as const;
+export const SELECT_ON = [
+  'dev-e-loss',
+  'dev-s-loss',
+  'dev-silver-f1',
+  's-silver-f1',
+  'held-silver-f1',
+  'dev-f1',
+] as const;
 export type SelectOn = (typeof SELECT_ON)[number];
 
 /** A `cyclener train` flag that sets a key (or one field of a decode key). */
@@ -263,7 +273,7 @@ export const CYCLE_SPEC = {
   selectOn: {
     default: 'dev-e-loss',
     choices: SELECT_ON,
-    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S, or on 200 sentences of S, against the gazetteer from Q matched over them; label-free) or labelled dev F1 (--dev-gold)",
+    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S, on 200 sentences of S, or on the --silver-holdout sentences, against the gazetteer from Q matched over them; label-free) or labelled dev F1 (--dev-gold)",
     flags: { 'select-on': { arg: 'C' } },
   },
   // Off by default: the empty sequence is the easy way out of the S-cycle for a weak S2E (grounding.ts).
@@ -382,6 +392,20 @@ export const CYCLE_SPEC = {
     range: NON_NEGATIVE,
     help: '--silver-mix decays linearly to 0 over N cycle steps (0 = constant)',
     flags: { 'silver-decay-steps': { arg: 'N' } },
+  },
+  // S2E's grounded outputs that contain every gazetteer match of a sentence add the entities the gazetteer misses.
+  silverRefresh: {
+    default: false,
+    help: "with --silver-mix: after each evaluation, a silver pair's entity sequence becomes S2E's output for its sentence where that output holds every gazetteer match (refreshing recall); the lexical sequence stays elsewhere (beyond the paper)",
+    flags: { 'silver-refresh': {} },
+  },
+  // Held out of training, so silver F1 on them measures generalisation rather than recall of trained pairs.
+  silverHoldout: {
+    default: 0,
+    int: true,
+    range: NON_NEGATIVE,
+    help: 'N evenly spaced sentences of S are held out of all training (warm-up, cycles, silver mix); silver F1 on them is logged as heldSilver* and selectable (--select-on held-silver-f1; 0 = off; beyond the paper)',
+    flags: { 'silver-holdout': { arg: 'N' } },
   },
   // 'copied' (copy.ts): S2E never learns to emit a name absent from its input (beyond the paper).
   eCycleFilter: {

@@ -13,7 +13,7 @@ import type { S2EGenerate } from './grounding';
 import { predictSequences, verbalizerForTypes } from './predict';
 import { collapseStats, type CollapseStats } from './selection';
 import { evalLoss, generateAll, inLengthBatches, type Direction } from './seq2seq';
-import { gazetteerOf, silverScores } from './silver';
+import { evenIndices, gazetteerOf, silverScores } from './silver';
 
 export interface EvalResult {
   devSLoss: number | null;
@@ -32,6 +32,10 @@ export interface EvalResult {
   sSilverP?: number | null;
   sSilverR?: number | null;
   sSilverF1?: number | null;
+  /** The same on the sentences of S held out of training (--silver-holdout): silver F1 S2E was never trained on. */
+  heldSilverP?: number | null;
+  heldSilverR?: number | null;
+  heldSilverF1?: number | null;
   /** Present only when test gold is given (reported, never selected on). */
   testP?: number;
   testR?: number;
@@ -62,6 +66,8 @@ export interface EvalContext {
   /** Q: the training entity sequences (the silver criterion's gazetteer). */
   data: {
     S?: string[];
+    /** Sentences of S held out of training (--silver-holdout). */
+    heldOutS?: string[];
     Q?: string[];
     devS?: string[];
     devQ?: string[];
@@ -74,10 +80,7 @@ export interface EvalContext {
 /** Sentences of S scored by the silver criterion at each evaluation (evenly spaced, so fixed for the run). */
 export const SILVER_S_SAMPLE = 200;
 
-function evenSample<X>(xs: readonly X[], n: number): X[] {
-  if (xs.length <= n) return [...xs];
-  return Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)] as X);
-}
+const evenSample = <X>(xs: readonly X[], n: number): X[] => evenIndices(xs.length, n).map((i) => xs[i] as X);
 
 /** The evaluation callback of a cycle run. */
 export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
@@ -142,6 +145,11 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
           Object.assign(result, { sSilverP: onS.p, sSilverR: onS.r, sSilverF1: onS.f1 });
         }
       }
+    }
+    const held = data.heldOutS ?? [];
+    if (gazetteer && held.length > 0) {
+      const onH = silverScores(gazetteer, held, await predict(held));
+      Object.assign(result, { heldSilverP: onH.p, heldSilverR: onH.r, heldSilverF1: onH.f1 });
     }
     if (data.devGold) {
       const rep = await f1(data.devGold);

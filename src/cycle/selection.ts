@@ -138,6 +138,8 @@ export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): numb
       return negated(r.devSilverF1);
     case 's-silver-f1':
       return negated(r.sSilverF1);
+    case 'held-silver-f1':
+      return negated(r.heldSilverF1);
     case 'dev-f1':
       return negated(r.devF1);
   }

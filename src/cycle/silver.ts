@@ -47,3 +47,57 @@ export function silverScores(g: Gazetteer, sentences: readonly string[], outputs
   const f1 = p === null || r === null ? null : p + r === 0 ? 0 : (2 * p * r) / (p + r);
   return { p, r, f1 };
 }
+
+const bagOf = (seq: string): Map<string, number> => {
+  const bag = new Map<string, number>();
+  for (const e of parseEntitySequence(seq).entities) {
+    const k = `${e.surface}\u0000${e.type}`;
+    bag.set(k, (bag.get(k) ?? 0) + 1);
+  }
+  return bag;
+};
+
+/** Whether entity sequence `output` holds every (surface, type) of `silver`, counted with repeats. */
+export function holdsAll(output: string, silver: string): boolean {
+  const have = bagOf(output);
+  for (const [k, n] of bagOf(silver)) if ((have.get(k) ?? 0) < n) return false;
+  return true;
+}
+
+export interface SilverPair {
+  sentence: string;
+  sequence: string;
+}
+
+/**
+ * The silver pairs refreshed from S2E's outputs (--silver-refresh): where S2E's output for a pair's sentence holds every
+ * gazetteer match of the lexical pair, it replaces the lexical sequence (it adds the entities the gazetteer misses);
+ * elsewhere the lexical pair stays. Always from the lexical pairs, so a bad refresh is not compounded.
+ */
+export function refreshSilverPairs(
+  lexical: readonly SilverPair[],
+  outputs: readonly string[],
+): { pairs: SilverPair[]; refreshed: number } {
+  let refreshed = 0;
+  const pairs = lexical.map((p, i) => {
+    const o = outputs[i] ?? '';
+    if (o === p.sequence || !holdsAll(o, p.sequence)) return p;
+    refreshed++;
+    return { sentence: p.sentence, sequence: o };
+  });
+  return { pairs, refreshed };
+}
+
+/** n evenly spaced indices of [0, length) (all of them when length <= n). */
+export function evenIndices(length: number, n: number): number[] {
+  if (length <= n) return Array.from({ length }, (_, i) => i);
+  return Array.from({ length: n }, (_, i) => Math.floor((i * length) / n));
+}
+
+/** S split for --silver-holdout: `n` evenly spaced sentences held out of training, the rest trained on. */
+export function splitHoldout<X>(S: readonly X[], n: number): { train: X[]; heldOut: X[] } {
+  if (n <= 0) return { train: [...S], heldOut: [] };
+  if (n >= S.length) throw new Error(`--silver-holdout ${n} would hold out all ${S.length} sentences of S`);
+  const held = new Set(evenIndices(S.length, n));
+  return { train: S.filter((_, i) => !held.has(i)), heldOut: S.filter((_, i) => held.has(i)) };
+}

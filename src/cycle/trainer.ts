@@ -29,7 +29,12 @@ import { hasRunCheckpoint, loadRunCheckpoint, saveRunCheckpoint, type Position, 
 import { saveBest, Selection, type Decision } from './selection';
 import { Direction, trainStep } from './seq2seq';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
-import { writeJsonFile } from '../util/fs';
+import { readJsonFile, writeJsonFile } from '../util/fs';
+import { predictSequences } from './predict';
+import { refreshSilverPairs, splitHoldout, type SilverPair } from './silver';
+
+/** RUN/silver-pool.json: the silver pairs of the latest --silver-refresh. */
+const SILVER_POOL_FILE = 'silver-pool.json';
 
 export type { EvalResult } from './evaluate';
 export { collapseStats, rollbackTo } from './selection';
@@ -80,6 +85,9 @@ export async function trainCycle(
   runDir: string,
   opts: { resume?: boolean } & TrainHooks = {},
 ): Promise<CycleResult> {
+  // --silver-holdout: sentences of S no training step sees, for the held-out silver F1.
+  const held = splitHoldout(data.S, cfg.silverHoldout);
+  if (held.heldOut.length > 0) data = { ...data, S: held.train };
   const run = setUp(models, data, cfg, runDir, opts);
   const { s2e, e2s, optS2E, optE2S, state, out, selection } = run;
   const bothModels = () => [...models.s2e.parameters(), ...models.e2s.parameters()];
@@ -96,7 +104,7 @@ export async function trainCycle(
     trE2S: run.trE2S,
     s2eGenerate,
     types: run.types,
-    data,
+    data: { ...data, heldOutS: held.heldOut },
     cfg,
   });
   const result: CycleResult = {
@@ -109,7 +117,8 @@ export async function trainCycle(
     stoppedEarly: false,
     interrupted: false,
   };
-  const canEvaluate = data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined;
+  const canEvaluate =
+    data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined || held.heldOut.length > 0;
   const evaluateAndSelect = async (): Promise<Decision> => {
     const ev = await evaluate();
     const d = selection.decide(ev.result, ev.devOutputs, pos);
@@ -117,11 +126,31 @@ export async function trainCycle(
     result.evals.push({ ...ev.result, step: pos.globalStep, epoch: evalEpoch(pos, run.stepsPerEpoch) });
     return d;
   };
+  // --silver-refresh: after each evaluation (and a rollback), from the S2E that goes on training.
+  const refreshSilver = async () => {
+    if (!cfg.silverRefresh || cfg.silverMix <= 0) return;
+    if (cfg.silverDecaySteps > 0 && pos.globalStep >= cfg.silverDecaySteps) return; // the mix has decayed to none
+    const outputs = await T.dist.mapSharded(
+      run.lexicalPairs.map((p) => p.sentence),
+      (part) =>
+        predictSequences(s2e, part, {
+          grounded: cfg.groundedEval,
+          types: run.types,
+          batchSize: cfg.evalBatchSize,
+          decode: cfg.evalDecode,
+        }),
+    );
+    const n = run.refreshSilver(outputs, pos.globalStep);
+    out.log(
+      `silver refresh at step ${pos.globalStep}: S2E's output replaces ${n} of ${run.lexicalPairs.length} lexical silver pairs`,
+    );
+  };
 
   try {
     if (run.warmupDue) {
       await warmUp(models, data, cfg, out);
       if (canEvaluate) await evaluateAndSelect(); // step 0: may select best/, never stops or rolls back
+      await refreshSilver();
       run.save();
     }
     while (!state.stopped && pos.globalStep < run.totalSteps) {
@@ -198,6 +227,7 @@ export async function trainCycle(
             lrE2S: optE2S.lr,
           });
         }
+        if (!d.stop) await refreshSilver();
       }
       if (endOfEpoch) result.epochsDone = pos.epoch + 1;
       const interrupted =
@@ -228,7 +258,11 @@ export async function trainCycle(
 export { typesOf };
 
 /** Whether the selection criterion has data: dev S/Q for the dev E-cycle loss, dev gold for dev F1. */
-export function canSelect(cfg: Pick<CycleConfig, 'selectOn'>, data: Pick<CycleData, 'devS' | 'devGold'>): boolean {
+export function canSelect(
+  cfg: Pick<CycleConfig, 'selectOn' | 'silverHoldout'>,
+  data: Pick<CycleData, 'devS' | 'devGold'>,
+): boolean {
+  if (cfg.selectOn === 'held-silver-f1') return cfg.silverHoldout > 0; // read in S itself
   return cfg.selectOn === 'dev-f1' ? data.devGold !== undefined : data.devS !== undefined; // the others read dev S
 }
 
@@ -366,9 +400,20 @@ function setUp(
       throw nonFiniteStop(e, `step ${state.position.globalStep + 1}: ${which.toUpperCase()}`, then);
     }
   };
-  const silverPairs = cfg.silverMix > 0 ? lexicalSilverPairs(data.S, data.Q) : [];
+  const lexicalPairs = cfg.silverMix > 0 ? lexicalSilverPairs(data.S, data.Q) : [];
   if (cfg.silverMix > 0)
-    log(`silver mix: ${silverPairs.length} lexical silver pairs (sentences of S with a gazetteer match from Q)`);
+    log(`silver mix: ${lexicalPairs.length} lexical silver pairs (sentences of S with a gazetteer match from Q)`);
+  // --silver-refresh keeps its refreshed pairs with the run, so a resume draws from the same ones.
+  const poolFile = path.join(runDir, SILVER_POOL_FILE);
+  let silverPairs: SilverPair[] = lexicalPairs;
+  if (resumed && cfg.silverRefresh && fs.existsSync(poolFile))
+    silverPairs = readJsonFile<{ step: number; pairs: SilverPair[] }>(poolFile).pairs;
+  const refreshSilver = (outputs: readonly string[], step: number): number => {
+    const r = refreshSilverPairs(lexicalPairs, outputs);
+    silverPairs = r.pairs;
+    if (lead) writeJsonFile(poolFile, { step, pairs: silverPairs });
+    return r.refreshed;
+  };
   /** The silver pairs of the E-cycle at `step`: drawn from (seed, step), so a resume draws the same ones. */
   const silverBatch = (step: number) => {
     const decay = cfg.silverDecaySteps > 0 ? Math.max(0, 1 - step / cfg.silverDecaySteps) : 1;
@@ -399,6 +444,8 @@ function setUp(
     save,
     learn,
     silverBatch,
+    lexicalPairs,
+    refreshSilver,
   };
 }
 
@@ -431,5 +478,5 @@ async function warmUp(models: CycleModels, data: CycleData, cfg: CycleConfig, ou
 export const CYCLE_RUN: RunDirSpec = {
   command: 'train',
   markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
-  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg'],
+  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg', SILVER_POOL_FILE],
 };

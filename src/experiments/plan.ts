@@ -153,6 +153,20 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL,
   ),
+  'cpu-full-silver-refresh': cpuVariant(
+    'cpu-full-silver-refresh',
+    "cpu-full-silver, and after each evaluation a silver pair's sequence becomes S2E's output for its sentence where that output holds every gazetteer match (--silver-refresh; beyond the paper)",
+    ['--silver-mix', '0.5', '--silver-decay-steps', '1500', '--silver-refresh'],
+    [],
+    CPU_FULL,
+  ),
+  'cpu-full-silver-held': cpuVariant(
+    'cpu-full-silver-held',
+    'cpu-full-silver, with 200 sentences of S held out of training and silver F1 logged on them (--silver-holdout 200; a label-free criterion; beyond the paper)',
+    ['--silver-mix', '0.5', '--silver-decay-steps', '1500', '--silver-holdout', '200'],
+    [],
+    CPU_FULL,
+  ),
   paper: {
     name: 'paper',
     // The paper states no learning rate, batch size or epoch count; these are cyclener's defaults

@@ -301,6 +301,7 @@ export function buildReport(all: readonly CellResult[], o: ReportOptions): Block
           'ρ(S-loss, dev F1)',
           'ρ(silver F1 dev S, dev F1)',
           'ρ(silver F1 S, dev F1)',
+          'ρ(silver F1 held-out S, dev F1)',
           'best step',
           'curves',
         ],
@@ -314,6 +315,7 @@ export function buildReport(all: readonly CellResult[], o: ReportOptions): Block
               '',
               '',
               fmt(cell.dataConfig ? FIGURE4_PEARSON_E[cell.dataConfig] : undefined, 2),
+              '',
               '',
               '',
               '',
@@ -342,6 +344,7 @@ export function buildReport(all: readonly CellResult[], o: ReportOptions): Block
             m((r) => r.pearson?.sLossDevF1),
             m((r) => r.pearson?.devSilverDevF1),
             m((r) => r.pearson?.sSilverDevF1),
+            m((r) => r.pearson?.heldSilverDevF1),
             results.map((r) => bestStep(r)).join(','),
             links.join(' '),
           ];

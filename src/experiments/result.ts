@@ -40,6 +40,8 @@ export interface EvalRecord {
   /** Label-free silver F1 on dev S and on a sample of S (src/cycle/silver.ts); absent in runs before them. */
   devSilverF1?: number | null;
   sSilverF1?: number | null;
+  /** The same on sentences of S held out of training (--silver-holdout); absent without it. */
+  heldSilverF1?: number | null;
   testP?: number | null;
   testR?: number | null;
   testF1?: number | null;
@@ -91,6 +93,7 @@ export interface CellResult {
     /** Silver F1 (dev S, sample of S) with dev F1: higher is better for these, so a good criterion has ρ > 0. */
     devSilverDevF1?: number | null;
     sSilverDevF1?: number | null;
+    heldSilverDevF1?: number | null;
   } | null;
   notes: string[];
   finishedAt: string;
@@ -180,7 +183,8 @@ export function evalRecords(metricsText: string): EvalRecord[] {
       devELoss: n('devELoss'),
       devF1: n('devF1'),
     };
-    for (const k of ['devSilverF1', 'sSilverF1', 'testP', 'testR', 'testF1'] as const) if (k in r) rec[k] = n(k);
+    for (const k of ['devSilverF1', 'sSilverF1', 'heldSilverF1', 'testP', 'testR', 'testF1'] as const)
+      if (k in r) rec[k] = n(k);
     out.push(rec);
   }
   return out;
@@ -243,6 +247,10 @@ export function correlations(evals: readonly EvalRecord[]): NonNullable<CellResu
     ),
     sSilverDevF1: pearson(
       evals.map((e) => e.sSilverF1 ?? null),
+      dev,
+    ),
+    heldSilverDevF1: pearson(
+      evals.map((e) => e.heldSilverF1 ?? null),
       dev,
     ),
   };

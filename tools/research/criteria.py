@@ -57,6 +57,7 @@ def main(files):
             "S-loss": col("devSLoss"),
             "-silver F1 dev S": [neg(x) for x in col("devSilverF1")],
             "-silver F1 S": [neg(x) for x in col("sSilverF1")],
+            "-silver F1 held-out S": [neg(x) for x in col("heldSilverF1")],
         }
         re, rs = ranks(crit["E-loss (paper)"]), ranks(crit["-silver F1 S"])
         crit["rank(E-loss)+rank(-silver S)"] = [
