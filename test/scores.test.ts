@@ -12,7 +12,14 @@ import { groundingHook } from '../src/cycle/grounding';
 import { loadModelDir } from '../src/cycle/model-io';
 import { predictWithModelDir } from '../src/cycle/predict';
 import { mulberry32 } from '../src/t5/generation';
-import { entityScore, fitTemperature, reliability } from '../src/eval/calibration';
+import {
+  applyIsotonic,
+  entityScore,
+  fitIsotonic,
+  fitTemperature,
+  reliability,
+  type IsotonicMap,
+} from '../src/eval/calibration';
 import { NerModel, type NerEntity } from '../src/index';
 import { thresholdGrid, type ThresholdRow } from '../src/eval/thresholds';
 import { cli, tinyTaggerBase, tinyTunedTagger } from './cli-helpers';
@@ -182,6 +189,33 @@ test('calibration: the fitted temperature recovers the one that generated the ou
   assert.ok(Math.abs(r.ece - (0.05 + 2 * 0.025) / 3) < 1e-12);
 });
 
+test('isotonic calibration: pool-adjacent-violators gives block precisions, non-decreasing; the map interpolates', () => {
+  // Scores 0.1..0.6 with outcomes 0 1 0 0 1 1: the violation (1 then 0 0) pools the middle three.
+  const xs = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6].map((score, i) => ({ score, correct: [0, 1, 0, 0, 1, 1][i]! }));
+  const m = fitIsotonic(xs);
+  assert.deepEqual(m, { x: [0.1, 0.3, 0.55], y: [0, 0.333333, 1] });
+  assert.equal(applyIsotonic(m, 0.05), 0, 'constant below the first knot');
+  assert.equal(applyIsotonic(m, 0.9), 1, 'and above the last');
+  assert.ok(Math.abs(applyIsotonic(m, 0.2) - 0.333333 / 2) < 1e-12, 'linear between knots');
+  assert.equal(applyIsotonic(m, 0.3), 0.333333);
+  // On miscalibrated outcomes (precision rises slower than the score) the map is monotone and the in-sample ECE small.
+  const rand = mulberry32(3);
+  const ys = Array.from({ length: 20000 }, () => {
+    const score = rand();
+    return { score, correct: rand() < 0.2 + 0.4 * score ? 1 : 0 };
+  });
+  const fit = fitIsotonic(ys);
+  assert.ok(
+    fit.y.every((y, i) => i === 0 || y > fit.y[i - 1]!),
+    'strictly rising block precisions',
+  );
+  const before = reliability(ys).ece;
+  const after = reliability(ys.map((x) => ({ score: applyIsotonic(fit, x.score), correct: x.correct }))).ece;
+  assert.ok(before > 0.15 && after < 0.02, `ECE ${before} -> ${after}`);
+  assert.equal(entityScore(Math.log(0.5), 1, fit), applyIsotonic(fit, 0.5));
+  assert.throws(() => fitIsotonic([{ score: 0.5, correct: 0 }]), /needs both correct and incorrect/);
+});
+
 test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, calibrates and records', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-scores-cli-'));
   try {
@@ -273,7 +307,18 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
     );
 
     // Calibration and the recorded threshold land in cyclener.json, and become predict's defaults.
-    r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32', '--calibrate', '--record-threshold']);
+    r = await cli([
+      'evaluate',
+      '--gold',
+      gold,
+      '--model',
+      model,
+      '--fp32',
+      '--calibrate',
+      '--calibration',
+      'temperature',
+      '--record-threshold',
+    ]);
     assert.equal(r.code, 0, r.err);
     const meta = JSON.parse(fs.readFileSync(path.join(model, 'cyclener.json'), 'utf8')) as {
       score: { temperature: number; threshold: number; fittedOn: unknown };
@@ -295,6 +340,30 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
       sents.map((text, i) => ({ text, entities: cyc(calibrated[i]!.filter((e) => e.score >= meta.score.threshold)) })),
     );
     recorded.dispose();
+
+    // The default calibration is an isotonic map of the decoder's probabilities; it replaces the temperature.
+    r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32', '--calibrate']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /calibrated: an isotonic map \(\d+ knots\) fitted on \d+ entities/);
+    const iso = JSON.parse(fs.readFileSync(path.join(model, 'cyclener.json'), 'utf8')) as {
+      score: { temperature: number; threshold: number; isotonic: IsotonicMap };
+    };
+    assert.equal(iso.score.temperature, 1);
+    assert.equal(iso.score.threshold, meta.score.threshold, 'the recorded threshold is kept');
+    const isoModel = await NerModel.load(model, { precision: 'fp32', threads: 1 });
+    const isoScores = (await isoModel.predict(sents, { threshold: 0 })).flat().map((e) => e.score);
+    assert.deepEqual(
+      isoScores,
+      all.flat().map((e) => applyIsotonic(iso.score.isotonic, e.score)),
+    );
+    isoModel.dispose();
+    const given = await NerModel.load(model, { precision: 'fp32', threads: 1, temperature: 1 });
+    assert.deepEqual(
+      given.info.score,
+      { temperature: 1, threshold: meta.score.threshold },
+      'a given temperature replaces it',
+    );
+    given.dispose();
     ner.dispose();
 
     const test = path.join(root, 'test.jsonl');

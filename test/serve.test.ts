@@ -217,7 +217,7 @@ test('serve: every entity has a score; threshold (server default, per request) a
   const server = await startServer({ model, port: 0, threshold: t });
   try {
     const info = (await (await fetch(`${server.url}/v1/model`)).json()) as { score: unknown };
-    assert.deepEqual(info.score, { temperature: 1, threshold: t });
+    assert.deepEqual(info.score, { temperature: 1, threshold: t, calibrated: 'none' });
     const get = async (query: string, body: Record<string, unknown>) => {
       const r = await fetch(`${server.url}/v1/entities${query}`, {
         method: 'POST',

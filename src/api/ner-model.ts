@@ -12,6 +12,8 @@ import {
   readMeta,
   resolveS2EDir,
   scoreDefaults,
+  scoreSettings,
+  type ScoreSettings,
   type Loaded,
 } from '../cycle/model-io';
 import {
@@ -81,8 +83,9 @@ export interface ModelInfo {
   labels: Record<string, string>;
   prefix: string;
   decode: { grounded: boolean; maxNewTokens: number; numBeams: number; precision: Precision };
-  /** The scores' temperature and the default threshold (load options, else the model's record, else 1 and 0). */
-  score: { temperature: number; threshold: number };
+  /** The scores' temperature and the default threshold (load options, else the model's record, else 1 and 0), and
+   *  the recorded isotonic map (dropped when a temperature is given). */
+  score: ScoreSettings;
   maxSourceTokens: number;
   overlapTokens: number;
 }
@@ -157,7 +160,7 @@ export class NerModel {
         numBeams: o.numBeams ?? recorded.numBeams ?? 1,
         precision: o.precision ?? DEFAULT_PRECISION,
       },
-      score: { temperature: o.temperature ?? score.temperature, threshold: o.threshold ?? score.threshold },
+      score: scoreSettings(score, o),
       maxSourceTokens,
       overlapTokens,
     });
@@ -223,6 +226,7 @@ export class NerModel {
       batchSize,
       decode: this.decode(),
       temperature: this.info.score.temperature,
+      isotonic: this.info.score.isotonic,
     });
     this.stats.truncated += this.s2e.truncated - before;
     return p;
@@ -256,6 +260,7 @@ export class NerModel {
       batchSize,
       decode: this.decode(),
       temperature: this.info.score.temperature,
+      isotonic: this.info.score.isotonic,
       maxTokens: this.info.maxSourceTokens,
       overlapTokens: this.info.overlapTokens,
     });

@@ -7,6 +7,7 @@ import { loadCheckpoint, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
 import { T5Tokenizer } from '../t5/tokenizer';
 import { readJsonFile, writeJsonFile } from '../util/fs';
+import type { IsotonicMap } from '../eval/calibration';
 import type { ModelSource } from '../hub';
 
 export const META_FILE = 'cyclener.json';
@@ -32,15 +33,41 @@ export interface ModelMeta {
 export interface ScoreDefaults {
   /** Scores are exp(log-probability / temperature): calibrated on labelled dev data when recorded. */
   temperature?: number;
+  /** A monotone map applied after the temperature (`evaluate --calibrate --calibration isotonic`). */
+  isotonic?: IsotonicMap;
   /** Entities scored below it are dropped by predict, the library and serve unless they are given another. */
   threshold?: number;
   /** Where the values came from: the gold file and what was fitted or swept on it. */
   fittedOn?: { gold: string; sentences: number; entities: number };
 }
 
+/** How an S2E model's entity scores are made and filtered (src/eval/calibration.ts). */
+export interface ScoreSettings {
+  temperature: number;
+  threshold: number;
+  isotonic?: IsotonicMap;
+}
+
 /** The recorded score settings of an S2E model (no temperature: 1, no threshold: 0, keeps everything). */
-export function scoreDefaults(meta: ModelMeta | null): { temperature: number; threshold: number } {
-  return { temperature: meta?.score?.temperature ?? 1, threshold: meta?.score?.threshold ?? 0 };
+export function scoreDefaults(meta: ModelMeta | null): ScoreSettings {
+  const iso = meta?.score?.isotonic;
+  return {
+    temperature: meta?.score?.temperature ?? 1,
+    threshold: meta?.score?.threshold ?? 0,
+    ...(iso ? { isotonic: iso } : {}),
+  };
+}
+
+/**
+ * The score settings in use: the recorded ones, with `threshold` and `temperature` given over them. A given
+ * temperature replaces the recorded calibration as a whole (the isotonic map was fitted on the recorded one).
+ */
+export function scoreSettings(
+  recorded: ScoreSettings,
+  given: { temperature?: number; threshold?: number },
+): ScoreSettings {
+  const threshold = given.threshold ?? recorded.threshold;
+  return given.temperature !== undefined ? { temperature: given.temperature, threshold } : { ...recorded, threshold };
 }
 
 /** Record score settings in DIR's cyclener.json (merged over the ones there); the rest of the file is kept. */

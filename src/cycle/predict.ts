@@ -19,10 +19,12 @@ import {
   loadModelDir,
   resolveS2EDir,
   scoreDefaults,
+  scoreSettings,
   type DecodeDefaults,
+  type ScoreSettings,
 } from './model-io';
 import { Direction, generateAllScored, type DecodeConfig } from './seq2seq';
-import { entityScore } from '../eval/calibration';
+import { entityScore, type IsotonicMap } from '../eval/calibration';
 
 export interface PredictOptions {
   grounded: boolean;
@@ -31,6 +33,8 @@ export interface PredictOptions {
   decode: DecodeConfig;
   /** Entity scores are exp(log-probability / temperature) (default 1: the decoder's own probability). */
   temperature?: number;
+  /** Then mapped through this isotonic map (calibration.ts), when given. */
+  isotonic?: IsotonicMap;
 }
 
 /** What went wrong in one sentence's generated sequence (nothing: `cut` false, `dropped` empty). */
@@ -62,7 +66,7 @@ export async function predictDetailed(
     const g = raw[i] ?? { text: '', entityLogProbs: [] };
     const r = finishSequence(s2e.tokenizer.normalize(s), g.text, g.entityLogProbs);
     out.seqs.push(r.seq);
-    out.scores.push(r.logProbs.map((lp) => entityScore(lp, opts.temperature)));
+    out.scores.push(r.logProbs.map((lp) => entityScore(lp, opts.temperature, opts.isotonic)));
     out.issues.push(r.issues);
   });
   return out;
@@ -337,8 +341,9 @@ export interface ModelPrediction extends Predictions {
   verbalizer: Verbalizer;
   /** The decoding used: the model's recorded defaults with the given options over them. */
   decode: DecodeDefaults;
-  /** The scores' temperature (given, else the model's, else 1) and the model's recorded threshold (else 0). */
-  score: { temperature: number; threshold: number };
+  /** The scores' temperature (given, else the model's, else 1), the model's recorded threshold (else 0) and its
+   *  isotonic map (unless a temperature was given). */
+  score: ScoreSettings;
 }
 
 /** Where `cyclener predict` splits a line: the limit it used to cut lines at, so lines that fit are seen as before. */
@@ -375,8 +380,7 @@ export async function predictWithModelDir(
       maxNewTokens: opts.maxNewTokens ?? d.maxNewTokens,
       numBeams: opts.numBeams ?? d.numBeams ?? 1,
     };
-    const recorded = scoreDefaults(meta);
-    const score = { temperature: opts.temperature ?? recorded.temperature, threshold: recorded.threshold };
+    const score = scoreSettings(scoreDefaults(meta), { temperature: opts.temperature });
     if (decode.grounded && types.length === 0)
       throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
     const s2e = new Direction(
@@ -392,6 +396,7 @@ export async function predictWithModelDir(
       batchSize: opts.batch,
       decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
       temperature: score.temperature,
+      ...(score.isotonic ? { isotonic: score.isotonic } : {}),
     };
     const window = opts.window;
     // In a process group (predict --nproc) each rank decodes its shard and every rank gets all outputs, in order.

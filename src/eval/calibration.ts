@@ -1,9 +1,63 @@
 // Entity confidence scores: the S2E decoder's probability of an entity (src/data/entity-seq.ts entityLogProbs),
 // optionally calibrated by a temperature on its log, and how well scores match accuracy (reliability by decile, ECE).
 
-/** An entity's score from its log-probability: exp(logProb / temperature), in [0, 1] (1 = uncalibrated). */
-export function entityScore(logProb: number, temperature = 1): number {
-  return Math.min(1, Math.exp(logProb / temperature));
+/**
+ * A monotone map of scores fitted by isotonic regression (`fitIsotonic`): knots `x` (increasing) to `y`
+ * (non-decreasing), linear between knots and constant beyond the ends.
+ */
+export interface IsotonicMap {
+  x: number[];
+  y: number[];
+}
+
+/** An entity's score from its log-probability: exp(logProb / temperature), through `isotonic` when given; in [0, 1]. */
+export function entityScore(logProb: number, temperature = 1, isotonic?: IsotonicMap): number {
+  const p = Math.min(1, Math.exp(logProb / temperature));
+  return isotonic ? applyIsotonic(isotonic, p) : p;
+}
+
+/** The isotonic map at `p`: linear between knots, the end values beyond them. */
+export function applyIsotonic(m: IsotonicMap, p: number): number {
+  const { x, y } = m;
+  const n = x.length;
+  if (n === 0) return p;
+  if (p <= (x[0] as number)) return y[0] as number;
+  if (p >= (x[n - 1] as number)) return y[n - 1] as number;
+  let lo = 0;
+  let hi = n - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if ((x[mid] as number) <= p) lo = mid;
+    else hi = mid;
+  }
+  const [x0, x1, y0, y1] = [x[lo] as number, x[hi] as number, y[lo] as number, y[hi] as number];
+  return x1 === x0 ? y1 : y0 + ((y1 - y0) * (p - x0)) / (x1 - x0);
+}
+
+/**
+ * Isotonic regression of correct (1) / wrong (0) on the score, by pool-adjacent-violators: the non-decreasing step
+ * function closest to the outcomes in squared error, i.e. each block's precision. The knots are the blocks' mean
+ * scores, so the map interpolates between block precisions. Unlike a temperature it can bend: it makes precision rise
+ * with the calibrated score on the data it was fitted on, whatever the raw scores did. Throws without both outcomes.
+ */
+export function fitIsotonic(xs: readonly { score: number; correct: number }[]): IsotonicMap {
+  const pos = xs.reduce((n, x) => n + x.correct, 0);
+  if (xs.length === 0 || pos <= 0 || pos >= xs.length)
+    throw new Error(`fitIsotonic: needs both correct and incorrect predictions (${pos} of ${xs.length} correct)`);
+  const sorted = [...xs].sort((a, b) => a.score - b.score);
+  // Blocks: sum of scores, sum of outcomes, count; merged while a block's mean outcome is below its predecessor's.
+  const blocks: { s: number; c: number; n: number }[] = [];
+  for (const o of sorted) {
+    blocks.push({ s: o.score, c: o.correct, n: 1 });
+    while (blocks.length > 1) {
+      const b = blocks[blocks.length - 1] as { s: number; c: number; n: number };
+      const a = blocks[blocks.length - 2] as { s: number; c: number; n: number };
+      if (a.c / a.n < b.c / b.n) break;
+      blocks.splice(-2, 2, { s: a.s + b.s, c: a.c + b.c, n: a.n + b.n });
+    }
+  }
+  const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
+  return { x: blocks.map((b) => r6(b.s / b.n)), y: blocks.map((b) => r6(b.c / b.n)) };
 }
 
 /** One scored prediction: its log-probability and whether it was right (1) or wrong (0); a fraction is a soft label. */
@@ -92,4 +146,12 @@ export function reliability(
     ece += (b.count / xs.length) * Math.abs(b.meanScore - b.precision);
   }
   return { bins: out, ece };
+}
+
+/** What calibrates scores made with these settings: none (the decoder's probability), a temperature, or an isotonic map. */
+export function scoreCalibration(s: {
+  temperature: number;
+  isotonic?: IsotonicMap;
+}): 'none' | 'temperature' | 'isotonic' {
+  return s.isotonic ? 'isotonic' : s.temperature !== 1 ? 'temperature' : 'none';
 }

@@ -9,6 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { NerEntity, NerModel } from '../api/ner-model';
 import { aboveThreshold, checkThreshold, OUTPUT_FORMATS, shape, type OutputFormat } from '../api/formats';
 import { firstInvalidUtf8 } from '../data/readers';
+import { scoreCalibration } from '../eval/calibration';
 import type { ModelSource } from '../hub';
 import { Batcher, ClosingError, QueueFullError, type BatcherStats } from './batcher';
 import { PAGE_HTML } from './page';
@@ -231,7 +232,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       labels,
       prefix: model.info.prefix,
       decode: model.info.decode,
-      score: { temperature: model.info.score.temperature, threshold },
+      score: { temperature: model.info.score.temperature, threshold, calibrated: scoreCalibration(model.info.score) },
       maxSourceTokens: model.info.maxSourceTokens,
       overlapTokens: model.info.overlapTokens,
       limits: { maxBodyBytes: o.maxBodyBytes, maxTexts: o.maxTexts, maxChars: o.maxChars },

@@ -13,7 +13,7 @@ import { issueSummary, predictOptions, PREDICT_FLAGS } from '../predict-flags';
 import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
-import { entityScore, fitTemperature, reliability } from '../../eval/calibration';
+import { entityScore, fitIsotonic, fitTemperature, reliability, scoreCalibration } from '../../eval/calibration';
 import {
   bestF1,
   predictionsAbove,
@@ -23,7 +23,7 @@ import {
   thresholdGrid,
   type ThresholdRow,
 } from '../../eval/thresholds';
-import { recordScoreDefaults, resolveS2EDir } from '../../cycle/model-io';
+import { recordScoreDefaults, resolveS2EDir, type ScoreSettings } from '../../cycle/model-io';
 import { claimOutputs } from '../../util/output';
 import { atomicWriteFile } from '../../util/fs';
 
@@ -72,7 +72,14 @@ registerCommand({
     force: { type: 'boolean', help: 'overwrite an existing --curve' },
     calibrate: {
       type: 'boolean',
-      help: "--model: fit the scores' temperature on this (dev) gold and record it in the model's cyclener.json",
+      help: "--model: fit the scores' calibration on this (dev) gold and record it in the model's cyclener.json",
+    },
+    calibration: {
+      type: 'string',
+      arg: 'M',
+      choices: ['isotonic', 'temperature'],
+      default: 'isotonic',
+      help: 'with --calibrate: an isotonic map (monotone, bends: precision rises with the score on the fitted data) or one temperature',
     },
     'record-threshold': {
       type: 'boolean',
@@ -85,8 +92,9 @@ registerCommand({
     'For entity-sequence predictions, entities that cannot be placed in the sentence count as wrong predictions.',
     "With --model every entity has a score: the report is at --threshold (default: the model's recorded threshold, else 0),",
     'followed by P/R/F1 at thresholds 0, 0.05, ..., 0.95 and the best-F1 threshold (searched in steps of 0.01).',
-    '--calibrate fits a temperature T (scores = p^(1/T)) minimising the log-loss of right vs wrong entities: run it on dev',
-    'data, never on a test split (refused).',
+    "--calibrate fits, on the decoder's own probabilities p, an isotonic map (pool-adjacent-violators: precision per block",
+    'of scores, non-decreasing; the default) or a temperature T (scores = p^(1/T), minimising the log-loss of right vs',
+    'wrong entities; --calibration temperature): run it on dev data, never on a test split (refused).',
   ].join('\n'),
   async run(args, io: Io): Promise<number> {
     const f = args.flags;
@@ -118,7 +126,7 @@ registerCommand({
     let modelLines: string[] | undefined;
     let modelScores: number[][] | undefined;
     let issues: SentenceIssues[] | undefined;
-    let score: { temperature: number; threshold: number } | undefined;
+    let score: ScoreSettings | undefined;
     let s2eDir: string | undefined;
     if (modelDir) {
       s2eDir = resolveS2EDir((await modelDirArg(modelDir, '--model', io)) as string);
@@ -165,22 +173,28 @@ registerCommand({
         };
         if (f.calibrate === true) {
           const before = scoredOutcomes(sentences);
-          const T = fitTemperature(
-            before.map((o) => ({ logProb: Math.max(Math.log(o.score), -700), correct: o.correct })),
-          );
+          const isotonic = f.calibration === 'isotonic';
+          const T = isotonic
+            ? 1
+            : fitTemperature(before.map((o) => ({ logProb: Math.max(Math.log(o.score), -700), correct: o.correct })));
+          const iso = isotonic ? fitIsotonic(before) : undefined;
           sentences = sentences.map((x) => ({
             gold: x.gold,
-            pred: x.pred.map((m) => ({ ...m, score: entityScore(Math.log(m.score as number), T) })),
+            pred: x.pred.map((m) => ({ ...m, score: entityScore(Math.log(m.score as number), T, iso) })),
           }));
           const after = scoredOutcomes(sentences);
-          recordScoreDefaults(s2eDir, { temperature: T, fittedOn });
-          score.temperature = T;
+          // Recording one method clears the other's value.
+          recordScoreDefaults(s2eDir, { temperature: T, isotonic: iso, fittedOn });
+          Object.assign(score, { temperature: T, isotonic: iso });
           const ece = (xs: typeof before) => reliability(xs).ece.toFixed(4);
+          const what = iso ? `an isotonic map (${iso.x.length} knots)` : `temperature ${T.toFixed(4)}`;
           notes.push(
-            `calibrated: temperature ${T.toFixed(4)} fitted on ${before.length} entities (${after.filter((o) => o.correct === 1).length} right); ECE ${ece(before)} -> ${ece(after)}; recorded in ${path.join(s2eDir, 'cyclener.json')}`,
+            `calibrated: ${what} fitted on ${before.length} entities (${after.filter((o) => o.correct === 1).length} right); ECE ${ece(before)} -> ${ece(after)}; recorded in ${path.join(s2eDir, 'cyclener.json')}`,
           );
           extra.calibration = {
+            method: f.calibration,
             temperature: T,
+            ...(iso ? { isotonic: iso } : {}),
             entities: before.length,
             eceBefore: reliability(before).ece,
             eceAfter: reliability(after).ece,
@@ -216,8 +230,10 @@ registerCommand({
       for (const n of notes) io.err(n);
       return 0;
     }
-    if (score && (score.threshold > 0 || score.temperature !== 1))
-      io.out(`entities scored below ${score.threshold} dropped (score temperature ${score.temperature})\n`);
+    if (score && (score.threshold > 0 || scoreCalibration(score) !== 'none'))
+      io.out(
+        `entities scored below ${score.threshold} dropped (scores calibrated by ${score.isotonic ? 'an isotonic map' : `temperature ${score.temperature}`})\n`,
+      );
     io.out(formatReport(report));
     if (pf === 'seq') {
       const a = extra.alignment as {
