@@ -18,7 +18,10 @@ import {
   fitIsotonic,
   fitTemperature,
   reliability,
-  type IsotonicMap,
+  applyBeta,
+  applyScoreMap,
+  fitBeta,
+  type ScoreMap,
 } from '../src/eval/calibration';
 import { NerModel, type NerEntity } from '../src/index';
 import { thresholdGrid, type ThresholdRow } from '../src/eval/thresholds';
@@ -212,8 +215,33 @@ test('isotonic calibration: pool-adjacent-violators gives block precisions, non-
   const before = reliability(ys).ece;
   const after = reliability(ys.map((x) => ({ score: applyIsotonic(fit, x.score), correct: x.correct }))).ece;
   assert.ok(before > 0.15 && after < 0.02, `ECE ${before} -> ${after}`);
-  assert.equal(entityScore(Math.log(0.5), 1, fit), applyIsotonic(fit, 0.5));
+  assert.equal(entityScore(Math.log(0.5), 1, { method: 'isotonic', ...fit }), applyIsotonic(fit, 0.5));
   assert.throws(() => fitIsotonic([{ score: 0.5, correct: 0 }]), /needs both correct and incorrect/);
+});
+
+test('beta calibration: recovers the map that generated the outcomes; caps an over-confident top where a temperature cannot', () => {
+  const rand = mulberry32(11);
+  const truth = { a: 0.6, b: 0.3, c: 0.4 };
+  const xs = Array.from({ length: 30000 }, () => {
+    const score = rand();
+    return { score, correct: rand() < applyBeta(truth, score) ? 1 : 0 };
+  });
+  const fit = fitBeta(xs);
+  for (const k of ['a', 'b', 'c'] as const)
+    assert.ok(Math.abs(fit[k] - truth[k]) < 0.08, `${k}: ${fit[k]} for ${truth[k]}`);
+  for (let p = 0.05; p < 1; p += 0.1) assert.ok(applyBeta(fit, p + 0.05) > applyBeta(fit, p), 'monotone');
+  const ece = (f: (p: number) => number) => reliability(xs.map((x) => ({ score: f(x.score), correct: x.correct }))).ece;
+  // The outcomes' precision at the top is applyBeta(truth, 1-) < 1: p^(1/T) always reaches 1 there.
+  const T = fitTemperature(xs.map((x) => ({ logProb: Math.log(x.score), correct: x.correct })));
+  const [eBeta, eTemp] = [ece((p) => applyBeta(fit, p)), ece((p) => entityScore(Math.log(p), T))];
+  assert.ok(eBeta < 0.015 && eTemp > 2 * eBeta, `ECE beta ${eBeta}, temperature ${eTemp}`);
+  assert.equal(entityScore(Math.log(0.5), 1, { method: 'beta', ...fit }), applyBeta(fit, 0.5));
+  assert.ok(Number.isFinite(applyBeta(fit, 1)) && Number.isFinite(applyBeta(fit, 0)), 'scores of exactly 0 and 1');
+  // Outcomes that fall with the score: no monotone fit but a constant (a = b = 0 after the refit).
+  const falling = Array.from({ length: 2000 }, (_, i) => ({ score: (i + 0.5) / 2000, correct: i < 1000 ? 1 : 0 }));
+  const flat = fitBeta(falling);
+  assert.ok(flat.a >= 0 && flat.b >= 0, JSON.stringify(flat));
+  assert.throws(() => fitBeta([{ score: 0.5, correct: 1 }]), /needs both correct and incorrect/);
 });
 
 test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, calibrates and records', async () => {
@@ -341,22 +369,40 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
     );
     recorded.dispose();
 
-    // The default calibration is an isotonic map of the decoder's probabilities; it replaces the temperature.
-    r = await cli(['evaluate', '--gold', gold, '--model', model, '--fp32', '--calibrate']);
-    assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /calibrated: an isotonic map \(\d+ knots\) fitted on \d+ entities/);
-    const iso = JSON.parse(fs.readFileSync(path.join(model, 'cyclener.json'), 'utf8')) as {
-      score: { temperature: number; threshold: number; isotonic: IsotonicMap };
-    };
-    assert.equal(iso.score.temperature, 1);
-    assert.equal(iso.score.threshold, meta.score.threshold, 'the recorded threshold is kept');
-    const isoModel = await NerModel.load(model, { precision: 'fp32', threads: 1 });
-    const isoScores = (await isoModel.predict(sents, { threshold: 0 })).flat().map((e) => e.score);
-    assert.deepEqual(
-      isoScores,
-      all.flat().map((e) => applyIsotonic(iso.score.isotonic, e.score)),
-    );
-    isoModel.dispose();
+    // The default calibration is a beta map of the decoder's probabilities (--calibration isotonic: a step fit); it
+    // replaces the temperature.
+    for (const method of ['isotonic', 'beta'] as const) {
+      r = await cli([
+        'evaluate',
+        '--gold',
+        gold,
+        '--model',
+        model,
+        '--fp32',
+        '--calibrate',
+        ...(method === 'beta' ? [] : ['--calibration', method]),
+      ]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(
+        r.out,
+        method === 'beta'
+          ? /calibrated: beta calibration \(a [\d.]+, b [\d.]+, c -?[\d.]+\) fitted on/
+          : /calibrated: an isotonic map \(\d+ knots\) fitted on/,
+      );
+      const cal = JSON.parse(fs.readFileSync(path.join(model, 'cyclener.json'), 'utf8')) as {
+        score: { temperature: number; threshold: number; map: ScoreMap };
+      };
+      assert.equal(cal.score.temperature, 1);
+      assert.equal(cal.score.map.method, method);
+      assert.equal(cal.score.threshold, meta.score.threshold, 'the recorded threshold is kept');
+      const calModel = await NerModel.load(model, { precision: 'fp32', threads: 1 });
+      const calScores = (await calModel.predict(sents, { threshold: 0 })).flat().map((e) => e.score);
+      assert.deepEqual(
+        calScores,
+        all.flat().map((e) => applyScoreMap(cal.score.map, e.score)),
+      );
+      calModel.dispose();
+    }
     const given = await NerModel.load(model, { precision: 'fp32', threads: 1, temperature: 1 });
     assert.deepEqual(
       given.info.score,

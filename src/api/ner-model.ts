@@ -84,7 +84,7 @@ export interface ModelInfo {
   prefix: string;
   decode: { grounded: boolean; maxNewTokens: number; numBeams: number; precision: Precision };
   /** The scores' temperature and the default threshold (load options, else the model's record, else 1 and 0), and
-   *  the recorded isotonic map (dropped when a temperature is given). */
+   *  the recorded calibration map (dropped when a temperature is given). */
   score: ScoreSettings;
   maxSourceTokens: number;
   overlapTokens: number;
@@ -226,7 +226,7 @@ export class NerModel {
       batchSize,
       decode: this.decode(),
       temperature: this.info.score.temperature,
-      isotonic: this.info.score.isotonic,
+      map: this.info.score.map,
     });
     this.stats.truncated += this.s2e.truncated - before;
     return p;
@@ -260,7 +260,7 @@ export class NerModel {
       batchSize,
       decode: this.decode(),
       temperature: this.info.score.temperature,
-      isotonic: this.info.score.isotonic,
+      map: this.info.score.map,
       maxTokens: this.info.maxSourceTokens,
       overlapTokens: this.info.overlapTokens,
     });

@@ -7,7 +7,7 @@ import { loadCheckpoint, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
 import { T5Tokenizer } from '../t5/tokenizer';
 import { readJsonFile, writeJsonFile } from '../util/fs';
-import type { IsotonicMap } from '../eval/calibration';
+import type { ScoreMap } from '../eval/calibration';
 import type { ModelSource } from '../hub';
 
 export const META_FILE = 'cyclener.json';
@@ -33,8 +33,8 @@ export interface ModelMeta {
 export interface ScoreDefaults {
   /** Scores are exp(log-probability / temperature): calibrated on labelled dev data when recorded. */
   temperature?: number;
-  /** A monotone map applied after the temperature (`evaluate --calibrate --calibration isotonic`). */
-  isotonic?: IsotonicMap;
+  /** A monotone map of the score applied after the temperature (`evaluate --calibrate`: beta or isotonic). */
+  map?: ScoreMap;
   /** Entities scored below it are dropped by predict, the library and serve unless they are given another. */
   threshold?: number;
   /** Where the values came from: the gold file and what was fitted or swept on it. */
@@ -45,22 +45,22 @@ export interface ScoreDefaults {
 export interface ScoreSettings {
   temperature: number;
   threshold: number;
-  isotonic?: IsotonicMap;
+  map?: ScoreMap;
 }
 
 /** The recorded score settings of an S2E model (no temperature: 1, no threshold: 0, keeps everything). */
 export function scoreDefaults(meta: ModelMeta | null): ScoreSettings {
-  const iso = meta?.score?.isotonic;
+  const map = meta?.score?.map;
   return {
     temperature: meta?.score?.temperature ?? 1,
     threshold: meta?.score?.threshold ?? 0,
-    ...(iso ? { isotonic: iso } : {}),
+    ...(map ? { map } : {}),
   };
 }
 
 /**
  * The score settings in use: the recorded ones, with `threshold` and `temperature` given over them. A given
- * temperature replaces the recorded calibration as a whole (the isotonic map was fitted on the recorded one).
+ * temperature replaces the recorded calibration as a whole (a recorded map was fitted on the recorded temperature).
  */
 export function scoreSettings(
   recorded: ScoreSettings,

@@ -24,7 +24,7 @@ import {
   type ScoreSettings,
 } from './model-io';
 import { Direction, generateAllScored, type DecodeConfig } from './seq2seq';
-import { entityScore, type IsotonicMap } from '../eval/calibration';
+import { entityScore, type ScoreMap } from '../eval/calibration';
 
 export interface PredictOptions {
   grounded: boolean;
@@ -33,8 +33,8 @@ export interface PredictOptions {
   decode: DecodeConfig;
   /** Entity scores are exp(log-probability / temperature) (default 1: the decoder's own probability). */
   temperature?: number;
-  /** Then mapped through this isotonic map (calibration.ts), when given. */
-  isotonic?: IsotonicMap;
+  /** Then mapped through this calibration map (calibration.ts), when given. */
+  map?: ScoreMap;
 }
 
 /** What went wrong in one sentence's generated sequence (nothing: `cut` false, `dropped` empty). */
@@ -66,7 +66,7 @@ export async function predictDetailed(
     const g = raw[i] ?? { text: '', entityLogProbs: [] };
     const r = finishSequence(s2e.tokenizer.normalize(s), g.text, g.entityLogProbs);
     out.seqs.push(r.seq);
-    out.scores.push(r.logProbs.map((lp) => entityScore(lp, opts.temperature, opts.isotonic)));
+    out.scores.push(r.logProbs.map((lp) => entityScore(lp, opts.temperature, opts.map)));
     out.issues.push(r.issues);
   });
   return out;
@@ -342,7 +342,7 @@ export interface ModelPrediction extends Predictions {
   /** The decoding used: the model's recorded defaults with the given options over them. */
   decode: DecodeDefaults;
   /** The scores' temperature (given, else the model's, else 1), the model's recorded threshold (else 0) and its
-   *  isotonic map (unless a temperature was given). */
+   *  calibration map (unless a temperature was given). */
   score: ScoreSettings;
 }
 
@@ -396,7 +396,7 @@ export async function predictWithModelDir(
       batchSize: opts.batch,
       decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
       temperature: score.temperature,
-      ...(score.isotonic ? { isotonic: score.isotonic } : {}),
+      ...(score.map ? { map: score.map } : {}),
     };
     const window = opts.window;
     // In a process group (predict --nproc) each rank decodes its shard and every rank gets all outputs, in order.

@@ -13,7 +13,15 @@ import { issueSummary, predictOptions, PREDICT_FLAGS } from '../predict-flags';
 import { UsageError } from '../args';
 import { modelDirArg } from '../model-arg';
 import { chooseVerbalizer, corpusLabels, READER_FLAGS, readLabeledWithFlags, VERBALIZER_FLAGS } from '../common';
-import { entityScore, fitIsotonic, fitTemperature, reliability, scoreCalibration } from '../../eval/calibration';
+import {
+  entityScore,
+  fitBeta,
+  fitIsotonic,
+  fitTemperature,
+  reliability,
+  scoreCalibration,
+  type ScoreMap,
+} from '../../eval/calibration';
 import {
   bestF1,
   predictionsAbove,
@@ -77,9 +85,9 @@ registerCommand({
     calibration: {
       type: 'string',
       arg: 'M',
-      choices: ['isotonic', 'temperature'],
-      default: 'isotonic',
-      help: 'with --calibrate: an isotonic map (monotone, bends: precision rises with the score on the fitted data) or one temperature',
+      choices: ['beta', 'isotonic', 'temperature'],
+      default: 'beta',
+      help: 'with --calibrate: beta calibration (3 parameters, smooth, monotone), an isotonic map (a monotone step fit) or one temperature',
     },
     'record-threshold': {
       type: 'boolean',
@@ -92,9 +100,9 @@ registerCommand({
     'For entity-sequence predictions, entities that cannot be placed in the sentence count as wrong predictions.',
     "With --model every entity has a score: the report is at --threshold (default: the model's recorded threshold, else 0),",
     'followed by P/R/F1 at thresholds 0, 0.05, ..., 0.95 and the best-F1 threshold (searched in steps of 0.01).',
-    "--calibrate fits, on the decoder's own probabilities p, an isotonic map (pool-adjacent-violators: precision per block",
-    'of scores, non-decreasing; the default) or a temperature T (scores = p^(1/T), minimising the log-loss of right vs',
-    'wrong entities; --calibration temperature): run it on dev data, never on a test split (refused).',
+    "--calibrate fits a monotone map of the decoder's own probabilities p to right-vs-wrong: beta calibration",
+    'sigmoid(a ln p - b ln(1-p) + c) by logistic regression (the default), an isotonic map (pool-adjacent-violators), or a',
+    'temperature T (scores = p^(1/T), minimising the log-loss). Run it on dev data, never on a test split (refused).',
   ].join('\n'),
   async run(args, io: Io): Promise<number> {
     const f = args.flags;
@@ -173,28 +181,39 @@ registerCommand({
         };
         if (f.calibrate === true) {
           const before = scoredOutcomes(sentences);
-          const isotonic = f.calibration === 'isotonic';
-          const T = isotonic
-            ? 1
-            : fitTemperature(before.map((o) => ({ logProb: Math.max(Math.log(o.score), -700), correct: o.correct })));
-          const iso = isotonic ? fitIsotonic(before) : undefined;
+          const method = f.calibration;
+          const T =
+            method === 'temperature'
+              ? fitTemperature(before.map((o) => ({ logProb: Math.max(Math.log(o.score), -700), correct: o.correct })))
+              : 1;
+          const map: ScoreMap | undefined =
+            method === 'beta'
+              ? { method, ...fitBeta(before) }
+              : method === 'isotonic'
+                ? { method, ...fitIsotonic(before) }
+                : undefined;
           sentences = sentences.map((x) => ({
             gold: x.gold,
-            pred: x.pred.map((m) => ({ ...m, score: entityScore(Math.log(m.score as number), T, iso) })),
+            pred: x.pred.map((m) => ({ ...m, score: entityScore(Math.log(m.score as number), T, map) })),
           }));
           const after = scoredOutcomes(sentences);
-          // Recording one method clears the other's value.
-          recordScoreDefaults(s2eDir, { temperature: T, isotonic: iso, fittedOn });
-          Object.assign(score, { temperature: T, isotonic: iso });
+          // Recording one method clears another's value.
+          recordScoreDefaults(s2eDir, { temperature: T, map, fittedOn });
+          Object.assign(score, { temperature: T, map });
           const ece = (xs: typeof before) => reliability(xs).ece.toFixed(4);
-          const what = iso ? `an isotonic map (${iso.x.length} knots)` : `temperature ${T.toFixed(4)}`;
+          const what =
+            map?.method === 'beta'
+              ? `beta calibration (a ${map.a}, b ${map.b}, c ${map.c})`
+              : map?.method === 'isotonic'
+                ? `an isotonic map (${map.x.length} knots)`
+                : `temperature ${T.toFixed(4)}`;
           notes.push(
             `calibrated: ${what} fitted on ${before.length} entities (${after.filter((o) => o.correct === 1).length} right); ECE ${ece(before)} -> ${ece(after)}; recorded in ${path.join(s2eDir, 'cyclener.json')}`,
           );
           extra.calibration = {
             method: f.calibration,
             temperature: T,
-            ...(iso ? { isotonic: iso } : {}),
+            ...(map ? { map } : {}),
             entities: before.length,
             eceBefore: reliability(before).ece,
             eceAfter: reliability(after).ece,
@@ -232,7 +251,7 @@ registerCommand({
     }
     if (score && (score.threshold > 0 || scoreCalibration(score) !== 'none'))
       io.out(
-        `entities scored below ${score.threshold} dropped (scores calibrated by ${score.isotonic ? 'an isotonic map' : `temperature ${score.temperature}`})\n`,
+        `entities scored below ${score.threshold} dropped (scores calibrated by ${score.map ? `a ${score.map.method} map` : `temperature ${score.temperature}`})\n`,
       );
     io.out(formatReport(report));
     if (pf === 'seq') {
