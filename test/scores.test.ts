@@ -371,6 +371,7 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
 
     // The default calibration is a beta map of the decoder's probabilities (--calibration isotonic: a step fit); it
     // replaces the temperature.
+    const diagram = path.join(root, 'reliability.svg');
     for (const method of ['isotonic', 'beta'] as const) {
       r = await cli([
         'evaluate',
@@ -381,6 +382,9 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
         '--fp32',
         '--calibrate',
         ...(method === 'beta' ? [] : ['--calibration', method]),
+        '--reliability',
+        diagram,
+        '--force',
       ]);
       assert.equal(r.code, 0, r.err);
       assert.match(
@@ -394,6 +398,14 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
       };
       assert.equal(cal.score.temperature, 1);
       assert.equal(cal.score.map.method, method);
+      // The diagram: raw and calibrated series, one point per occupied decile, their ECEs as the evaluation printed.
+      const svg = fs.readFileSync(diagram, 'utf8');
+      const eceAfter = /ECE [\d.]+ -> ([\d.]+)/.exec(r.out)![1]!;
+      assert.match(svg, new RegExp(`calibrated \\(${method}\\): ECE ${Number(eceAfter).toFixed(3)}</text>`));
+      assert.match(svg, /raw: ECE [\d.]+<\/text>/);
+      const points = (svg.match(/<circle /g) ?? []).length;
+      const occupied = (svg.match(/: \d+ entities, mean score/g) ?? []).length;
+      assert.ok(points > 0 && points === occupied);
       assert.equal(cal.score.threshold, meta.score.threshold, 'the recorded threshold is kept');
       const calModel = await NerModel.load(model, { precision: 'fp32', threads: 1 });
       const calScores = (await calModel.predict(sents, { threshold: 0 })).flat().map((e) => e.score);
@@ -419,7 +431,7 @@ test('cli: predict --format and --threshold; evaluate sweeps, draws the curve, c
     assert.match(r.err, /looks like a test split; --calibrate and --record-threshold tune the model on dev data only/);
     r = await cli(['evaluate', '--gold', gold, '--pred', test, '--threshold', '0.5']);
     assert.equal(r.code, 2);
-    assert.match(r.err, /--threshold, --curve, --calibrate and --record-threshold need --model/);
+    assert.match(r.err, /--threshold, --curve, --reliability, --calibrate and --record-threshold need --model/);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -258,3 +258,48 @@ export function scoreCalibration(s: {
 }): 'none' | 'temperature' | 'isotonic' {
   return s.isotonic ? 'isotonic' : s.temperature !== 1 ? 'temperature' : 'none';
 }
+
+/**
+ * A reliability diagram as a dependency-free SVG: precision against mean score per decile for each series (e.g. before
+ * and after calibration), the diagonal a calibrated model follows, and each point's count on hover.
+ */
+export function reliabilitySvg(
+  series: readonly { name: string; bins: readonly ReliabilityBin[]; ece: number }[],
+  title: string,
+): string {
+  const [W, H, L, R, T, B] = [480, 440, 60, 20, 40, 70];
+  const X = (v: number) => L + v * (W - L - R);
+  const Y = (v: number) => H - B - v * (H - T - B);
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+  const ticks = [0, 0.25, 0.5, 0.75, 1];
+  const esc = (t: string) => t.replace(/[<>&]/g, '');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
+    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
+    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
+    `<line x1="${X(0)}" y1="${Y(0)}" x2="${X(1)}" y2="${Y(1)}" stroke="#999" stroke-dasharray="4 3"/>`,
+    ...ticks.map(
+      (v) =>
+        `<text x="${X(v).toFixed(1)}" y="${H - B + 16}" text-anchor="middle" font-size="11">${v}</text>` +
+        `<text x="${L - 6}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${v}</text>`,
+    ),
+    `<text x="${(L + W - R) / 2}" y="${H - B + 34}" text-anchor="middle" font-size="12">mean score of the decile</text>`,
+    `<text x="16" y="${(T + H - B) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 16 ${(T + H - B) / 2})">precision</text>`,
+    ...series.flatMap((s, k) => {
+      const c = colours[k % colours.length] as string;
+      const pts = s.bins.filter((b) => b.count > 0);
+      const d = pts.map((b, i) => `${i === 0 ? 'M' : 'L'}${X(b.meanScore).toFixed(1)},${Y(b.precision).toFixed(1)}`);
+      return [
+        d.length > 0 ? `<path d="${d.join(' ')}" fill="none" stroke="${c}" stroke-width="2"/>` : '',
+        ...pts.map(
+          (b) =>
+            `<circle cx="${X(b.meanScore).toFixed(1)}" cy="${Y(b.precision).toFixed(1)}" r="${(2 + Math.sqrt(b.count) / 3).toFixed(1)}" fill="${c}" fill-opacity="0.6"><title>${esc(s.name)} [${b.lo.toFixed(1)}, ${b.hi.toFixed(1)}): ${b.count} entities, mean score ${b.meanScore.toFixed(3)}, precision ${b.precision.toFixed(3)}</title></circle>`,
+        ),
+        `<text x="${L + 10}" y="${T + 16 + 16 * k}" font-size="12" fill="${c}">${esc(s.name)}: ECE ${s.ece.toFixed(3)}</text>`,
+      ];
+    }),
+    '</svg>',
+  ].join('\n');
+}

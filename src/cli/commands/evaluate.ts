@@ -19,6 +19,7 @@ import {
   fitIsotonic,
   fitTemperature,
   reliability,
+  reliabilitySvg,
   scoreCalibration,
   type ScoreMap,
 } from '../../eval/calibration';
@@ -77,7 +78,12 @@ registerCommand({
       arg: 'FILE',
       help: '--model: write the precision-recall curve over the score thresholds as SVG (its folder must exist)',
     },
-    force: { type: 'boolean', help: 'overwrite an existing --curve' },
+    reliability: {
+      type: 'string',
+      arg: 'FILE',
+      help: '--model: write the reliability diagram (precision per score decile; before and after --calibrate) as SVG',
+    },
+    force: { type: 'boolean', help: 'overwrite an existing --curve or --reliability' },
     calibrate: {
       type: 'boolean',
       help: "--model: fit the scores' calibration on this (dev) gold and record it in the model's cyclener.json",
@@ -112,9 +118,9 @@ registerCommand({
       throw new UsageError('give exactly one of --pred FILE and --model DIR');
     const predFile = modelDir ?? (f.pred as string);
     const tuning = f.calibrate === true || f['record-threshold'] === true;
-    if (!modelDir && (tuning || f.curve !== undefined || f.threshold !== undefined))
+    if (!modelDir && (tuning || f.curve !== undefined || f.reliability !== undefined || f.threshold !== undefined))
       throw new UsageError(
-        '--threshold, --curve, --calibrate and --record-threshold need --model (scores come from it)',
+        '--threshold, --curve, --reliability, --calibrate and --record-threshold need --model (scores come from it)',
       );
     if (tuning) {
       if (/(^|[/\\._-])test([/\\._-]|$)/i.test(path.basename(goldFile)))
@@ -124,11 +130,11 @@ registerCommand({
       if (!fs.existsSync(modelDir as string))
         throw new UsageError('--calibrate and --record-threshold write into a local model folder, not a Hub id');
     }
-    if (f.curve !== undefined)
-      claimOutputs(
-        { '--curve': f.curve },
-        { force: f.force === true, inputs: { '--gold': goldFile, '--model': modelDir } },
-      );
+    const plots: Record<string, string> = {};
+    if (f.curve !== undefined) plots['--curve'] = f.curve;
+    if (f.reliability !== undefined) plots['--reliability'] = f.reliability;
+    if (Object.keys(plots).length > 0)
+      claimOutputs(plots, { force: f.force === true, inputs: { '--gold': goldFile, '--model': modelDir } });
     const gold = readLabeledWithFlags(goldFile, f, f['gold-format']);
     let pf: string = f['pred-format'];
     let modelLines: string[] | undefined;
@@ -161,6 +167,7 @@ registerCommand({
     if (issues) extra.modelOutput = issueCounts(issues);
     const notes: string[] = [];
     let sweep: ThresholdRow[] | undefined;
+    let rawOutcomes: { score: number; correct: number }[] | undefined;
     let rel: ReturnType<typeof reliability> | undefined;
     if (pf === 'seq') {
       const v = chooseVerbalizer(f, corpusLabels(gold), undefined, { warn: (l) => io.err(l), corpora: [gold] });
@@ -181,6 +188,7 @@ registerCommand({
         };
         if (f.calibrate === true) {
           const before = scoredOutcomes(sentences);
+          rawOutcomes = before;
           const method = f.calibration;
           const T =
             method === 'temperature'
@@ -221,6 +229,13 @@ registerCommand({
         }
         rel = reliability(scoredOutcomes(sentences));
         extra.reliability = rel;
+        if (f.reliability !== undefined) {
+          const before = extra.calibration as { eceBefore: number } | undefined;
+          const series = [{ name: before ? `calibrated (${f.calibration})` : 'scores', ...rel }];
+          if (before) series.unshift({ name: 'raw', ...reliability(rawOutcomes ?? []) });
+          atomicWriteFile(f.reliability, reliabilitySvg(series, `reliability: ${path.basename(goldFile)}`));
+          notes.push(`reliability diagram written to ${f.reliability}`);
+        }
         sweep = sweepThresholds(sentences, thresholdGrid(100));
         const best = bestF1(sweep);
         if (f['record-threshold'] === true) {
