@@ -210,3 +210,97 @@ test('a --model that is neither a local folder nor a reachable Hub id says both'
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /^cyclener: --model no-such-model-dir: no such local folder, and as a Hub id: /);
 });
+
+test('predict streams a text file a chunk at a time: the same output as reading it whole; a bad line far in leaves no output', async () => {
+  // 2,100 lines: three chunks of the stream (1,024 each), with a BOM, CRLF line ends and no final newline.
+  const lines = Array.from({ length: 2100 }, (_, i) => world.S[i % world.S.length] as string);
+  const text = `\ufeff${lines.join('\r\n')}`;
+  const streamed = file('stream.txt', text);
+  for (const format of ['jsonl', 'conll']) {
+    const outFile = path.join(root, `stream.${format}`);
+    const viaFile = await cli([
+      'predict',
+      '--model',
+      base,
+      '--input',
+      streamed,
+      '--out',
+      outFile,
+      '--format',
+      format,
+      '--max-new-tokens',
+      '6',
+      '--no-ground',
+      '--force',
+    ]);
+    assert.equal(viaFile.code, 0, viaFile.err);
+    assert.match(viaFile.err, /^2100 sentences/);
+    // A pipe is read whole (the path the stream must match).
+    const whole = path.join(root, `whole.${format}`);
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI_MAIN,
+        'predict',
+        '--model',
+        base,
+        '--input',
+        '/dev/stdin',
+        '--out',
+        whole,
+        '--format',
+        format,
+        '--max-new-tokens',
+        '6',
+        '--no-ground',
+        '--force',
+      ],
+      { input: text, encoding: 'utf8', env: { ...process.env, CYCLENER_THREADS: '1' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.readFileSync(outFile, 'utf8'), fs.readFileSync(whole, 'utf8'), `--format ${format}`);
+  }
+  // An empty line in the third chunk: named by its line, and nothing written (no output, no temp file).
+  const bad = file('stream-bad.txt', [...lines.slice(0, 2050), '', ...lines.slice(2050)].join('\n') + '\n');
+  const badOut = path.join(root, 'stream-bad.jsonl');
+  const r = await cli([
+    'predict',
+    '--model',
+    base,
+    '--input',
+    bad,
+    '--out',
+    badOut,
+    '--max-new-tokens',
+    '6',
+    '--no-ground',
+    '--no-ground',
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /stream-bad\.txt:2051: empty line \(one sentence per line\)/);
+  assert.equal(fs.existsSync(badOut), false);
+  assert.deepEqual(
+    fs.readdirSync(root).filter((f) => f.includes('stream-bad.jsonl')),
+    [],
+    'no temp file or lock left',
+  );
+  // Invalid UTF-8 on a line of a later chunk names that line and column.
+  const buf = Buffer.concat([
+    Buffer.from(lines.slice(0, 1500).join('\n') + '\nab'),
+    Buffer.from([0xff]),
+    Buffer.from('c\n'),
+  ]);
+  fs.writeFileSync(path.join(root, 'stream-utf8.txt'), buf);
+  const u = await cli([
+    'predict',
+    '--model',
+    base,
+    '--input',
+    path.join(root, 'stream-utf8.txt'),
+    '--out',
+    badOut,
+    '--no-ground',
+  ]);
+  assert.equal(u.code, 1);
+  assert.match(u.err, /stream-utf8\.txt:1501: not valid UTF-8 \(byte 0xff at column 3/);
+});

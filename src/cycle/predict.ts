@@ -358,65 +358,84 @@ export const PREDICT_WINDOW: ChunkOptions = { maxTokens: 512, overlapTokens: 32 
 export async function predictWithModelDir(
   modelDir: string,
   texts: readonly string[],
-  opts: {
-    grounded?: boolean;
-    batch: number;
-    maxNewTokens?: number;
-    numBeams?: number;
-    precision?: Precision;
-    window?: ChunkOptions;
-    /** Entity scores' temperature (default: the model's recorded one, else 1). */
-    temperature?: number;
-  },
+  opts: PredictorOptions,
 ): Promise<ModelPrediction> {
+  const predictor = openPredictor(modelDir, opts);
+  try {
+    return await predictor.predict(texts);
+  } finally {
+    predictor.dispose();
+  }
+}
+
+export interface PredictorOptions {
+  grounded?: boolean;
+  batch: number;
+  maxNewTokens?: number;
+  numBeams?: number;
+  precision?: Precision;
+  window?: ChunkOptions;
+  /** Entity scores' temperature (default: the model's recorded one, else 1). */
+  temperature?: number;
+}
+
+/** An S2E model directory loaded once for several `predict` calls (a stream of inputs); `dispose` frees it. */
+export function openPredictor(
+  modelDir: string,
+  opts: PredictorOptions,
+): { predict(texts: readonly string[]): Promise<ModelPrediction>; dispose(): void } {
   const dir = resolveS2EDir(modelDir);
   const m = loadModelDir(dir);
-  try {
-    const meta = m.meta;
-    const types = meta?.types ?? [];
-    const d = decodeDefaults(dir, meta);
-    const decode: DecodeDefaults = {
-      grounded: opts.grounded ?? d.grounded,
-      maxNewTokens: opts.maxNewTokens ?? d.maxNewTokens,
-      numBeams: opts.numBeams ?? d.numBeams ?? 1,
-    };
-    const score = scoreSettings(scoreDefaults(meta), { temperature: opts.temperature });
-    if (decode.grounded && types.length === 0)
-      throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
-    const s2e = new Direction(
-      m.model,
-      m.tokenizer,
-      meta?.prefix ?? DEFAULT_S2E_PREFIX,
-      { maxSourceTokens: Math.max(512, opts.window?.maxTokens ?? 0), maxTargetTokens: 512 },
-      opts.precision,
-    );
-    const po: PredictOptions = {
-      grounded: decode.grounded,
-      types,
-      batchSize: opts.batch,
-      decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
-      temperature: score.temperature,
-      ...(score.map ? { map: score.map } : {}),
-    };
-    const window = opts.window;
-    // In a process group (predict --nproc) each rank decodes its shard and every rank gets all outputs, in order.
-    const rows = await T.dist.mapSharded(texts, async (part): Promise<PiecedPrediction[]> => {
-      if (window) return predictPieces(s2e, part, { ...po, ...window });
-      const r = await predictDetailed(s2e, part, po);
-      return part.map((t, i) => ({
-        pieces: [{ start: 0, end: t.length }],
-        seqs: [r.seqs[i] as string],
-        scores: [r.scores[i] as number[]],
-        issues: [r.issues[i] as SentenceIssues],
-      }));
-    });
-    const p: Predictions = {
-      seqs: rows.map((r) => r.seqs.filter((q) => q !== '').join(` ${SEP} `)),
-      scores: rows.map((r) => r.scores.flat()),
-      issues: rows.map(mergedIssues),
-    };
-    return { ...p, pieces: rows, types, verbalizer: verbalizerForTypes(types, meta?.verbalizer), decode, score };
-  } finally {
+  const meta = m.meta;
+  const types = meta?.types ?? [];
+  const d = decodeDefaults(dir, meta);
+  const decode: DecodeDefaults = {
+    grounded: opts.grounded ?? d.grounded,
+    maxNewTokens: opts.maxNewTokens ?? d.maxNewTokens,
+    numBeams: opts.numBeams ?? d.numBeams ?? 1,
+  };
+  const score = scoreSettings(scoreDefaults(meta), { temperature: opts.temperature });
+  if (decode.grounded && types.length === 0) {
     m.model.dispose();
+    throw new Error(`${dir}: no type words recorded (cyclener.json); pass --no-ground`);
   }
+  const s2e = new Direction(
+    m.model,
+    m.tokenizer,
+    meta?.prefix ?? DEFAULT_S2E_PREFIX,
+    { maxSourceTokens: Math.max(512, opts.window?.maxTokens ?? 0), maxTargetTokens: 512 },
+    opts.precision,
+  );
+  const po: PredictOptions = {
+    grounded: decode.grounded,
+    types,
+    batchSize: opts.batch,
+    decode: { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams },
+    temperature: score.temperature,
+    ...(score.map ? { map: score.map } : {}),
+  };
+  const window = opts.window;
+  const verbalizer = verbalizerForTypes(types, meta?.verbalizer);
+  return {
+    async predict(texts) {
+      // In a process group (predict --nproc) each rank decodes its shard and every rank gets all outputs, in order.
+      const rows = await T.dist.mapSharded(texts, async (part): Promise<PiecedPrediction[]> => {
+        if (window) return predictPieces(s2e, part, { ...po, ...window });
+        const r = await predictDetailed(s2e, part, po);
+        return part.map((t, i) => ({
+          pieces: [{ start: 0, end: t.length }],
+          seqs: [r.seqs[i] as string],
+          scores: [r.scores[i] as number[]],
+          issues: [r.issues[i] as SentenceIssues],
+        }));
+      });
+      const p: Predictions = {
+        seqs: rows.map((r) => r.seqs.filter((q) => q !== '').join(` ${SEP} `)),
+        scores: rows.map((r) => r.scores.flat()),
+        issues: rows.map(mergedIssues),
+      };
+      return { ...p, pieces: rows, types, verbalizer, decode, score };
+    },
+    dispose: () => m.model.dispose(),
+  };
 }

@@ -2,7 +2,7 @@
 // offsets) and the plain files the trainer reads (S: one sentence per line; Q: see entity-seq.ts).
 // Every problem is a DataError naming file and line; nothing is dropped silently.
 
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { DataError } from './errors';
 import { detokenize, tokenizeText } from './detok';
@@ -157,6 +157,55 @@ export function readUtf8(file: string): string {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM
   if (text.trim() === '') throw new DataError(file, undefined, 'file holds only whitespace');
   return text;
+}
+
+/**
+ * The lines of a UTF-8 text file, `size` at a time, read as a stream: a file of any length in bounded memory (the
+ * streaming twin of readUtf8 + splitLines, with the same errors: invalid UTF-8 names its line and column). `first` is
+ * the 1-based number of a chunk's first line. A regular file only (a pipe is read whole by readUtf8).
+ */
+export async function* textLineChunks(
+  file: string,
+  size: number,
+): AsyncGenerator<{ first: number; lines: string[] }, void, undefined> {
+  let carry: Buffer = Buffer.alloc(0);
+  let lineNo = 1;
+  let pending: string[] = [];
+  let first = 1;
+  let any = false;
+  const decode = (line: Buffer, n: number): string => {
+    const bad = firstInvalidUtf8(line);
+    if (bad >= 0) {
+      const hex = Array.from(line.subarray(bad, Math.min(bad + 4, line.length)), (x) =>
+        x.toString(16).padStart(2, '0'),
+      ).join(' ');
+      throw new DataError(
+        file,
+        n,
+        `not valid UTF-8 (byte 0x${hex.slice(0, 2)} at column ${bad + 1}, bytes ${hex}); convert the file to UTF-8`,
+      );
+    }
+    const t = line.toString('utf8');
+    return t.endsWith('\r') ? t.slice(0, -1) : t;
+  };
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    const buf: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+    any ||= buf.length > 0;
+    let start = 0;
+    for (let nl = buf.indexOf(0x0a, start); nl >= 0; nl = buf.indexOf(0x0a, start)) {
+      pending.push(decode(buf.subarray(start, nl), lineNo++));
+      start = nl + 1;
+      if (pending.length >= size) {
+        yield { first, lines: pending };
+        first = lineNo;
+        pending = [];
+      }
+    }
+    carry = Buffer.from(buf.subarray(start));
+  }
+  if (!any) throw new DataError(file, undefined, 'file is empty');
+  if (carry.length > 0) pending.push(decode(carry, lineNo));
+  if (pending.length > 0) yield { first, lines: pending };
 }
 
 /** Lines without their terminators (\n or \r\n); a final newline does not add an empty line. */

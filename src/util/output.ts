@@ -202,24 +202,21 @@ function targetOf(file: string): string {
   }
 }
 
-/** Write `chunks` to a temp file beside `file`'s target and fsync it (removed on failure); commit renames it. A stream
- *  (isStream) is written directly: tmp null. */
-function stage(file: string, chunks: Iterable<string | Uint8Array>): { tmp: string | null; target: string } {
-  if (isStream(file)) {
-    const fd = fs.openSync(file, 'w');
-    try {
-      for (const c of chunks) {
-        const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
-        for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
-      }
-    } catch (e) {
-      const why = explain(e);
-      throw why ? new OutputError(`cannot write ${file}: ${why}`, 1) : e;
-    } finally {
-      fs.closeSync(fd);
-    }
-    return { tmp: null, target: file };
-  }
+/** An output being written: to a temp file beside `file`'s target (fsynced, then renamed by commit), or, for a
+ *  stream (isStream), to it directly (tmp null). */
+interface Stage {
+  file: string;
+  fd: number;
+  tmp: string | null;
+  target: string;
+  existed: boolean;
+}
+
+/** Temp files being written (an async write can be interrupted between chunks): a signal removes them (onSignal). */
+const openTemps = new Set<string>();
+
+function openStage(file: string): Stage {
+  if (isStream(file)) return { file, fd: fs.openSync(file, 'w'), tmp: null, target: file, existed: true };
   const target = targetOf(file);
   const tmp = tempFor(target);
   const previous = statOrNull(target);
@@ -228,33 +225,68 @@ function stage(file: string, chunks: Iterable<string | Uint8Array>): { tmp: stri
     const fault = injectedFault('create', path.dirname(target));
     if (fault) throw fault;
     fd = fs.openSync(tmp, 'wx');
+    openTemps.add(tmp);
   } catch (e) {
     throw writeError(e, file, previous !== null);
   }
   try {
     if (previous) fs.fchmodSync(fd, previous.mode & 0o7777); // a replaced file keeps its permissions
-    for (const c of chunks) {
-      const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
-      const fault = injectedFault('write', file);
-      if (fault) {
-        fs.writeSync(fd, buf, 0, buf.length >> 1); // a full disk takes part of a write before it refuses
-        throw fault;
-      }
-      for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
-    }
-    fs.fsyncSync(fd);
   } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw writeError(e, file, previous !== null);
+    abortStage({ file, fd, tmp, target, existed: previous !== null }, e);
   }
-  fs.closeSync(fd);
-  return { tmp, target };
+  return { file, fd, tmp, target, existed: previous !== null };
+}
+
+function writeStage(s: Stage, c: string | Uint8Array): void {
+  const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+  if (s.tmp !== null) {
+    const fault = injectedFault('write', s.file);
+    if (fault) {
+      fs.writeSync(s.fd, buf, 0, buf.length >> 1); // a full disk takes part of a write before it refuses
+      throw fault;
+    }
+  }
+  for (let off = 0; off < buf.length;) off += fs.writeSync(s.fd, buf, off, buf.length - off);
+}
+
+/** Close a stage that failed (its temp file removed) and throw the failure, explained. */
+function abortStage(s: Stage, e: unknown): never {
+  fs.closeSync(s.fd);
+  if (s.tmp === null) {
+    const why = explain(e);
+    throw why ? new OutputError(`cannot write ${s.file}: ${why}`, 1) : e;
+  }
+  fs.rmSync(s.tmp, { force: true });
+  openTemps.delete(s.tmp);
+  throw writeError(e, s.file, s.existed);
+}
+
+function finishStage(s: Stage): { tmp: string | null; target: string } {
+  try {
+    if (s.tmp !== null) fs.fsyncSync(s.fd);
+  } catch (e) {
+    abortStage(s, e);
+  }
+  fs.closeSync(s.fd);
+  return { tmp: s.tmp, target: s.target };
+}
+
+/** Write `chunks` to a temp file beside `file`'s target and fsync it (removed on failure); commit renames it. A stream
+ *  (isStream) is written directly: tmp null. */
+function stage(file: string, chunks: Iterable<string | Uint8Array>): { tmp: string | null; target: string } {
+  const s = openStage(file);
+  try {
+    for (const c of chunks) writeStage(s, c);
+  } catch (e) {
+    abortStage(s, e);
+  }
+  return finishStage(s);
 }
 
 function commit({ tmp, target }: { tmp: string | null; target: string }): void {
   if (tmp === null) return;
   fs.renameSync(tmp, target);
+  openTemps.delete(tmp);
   try {
     const dfd = fs.openSync(path.dirname(target), 'r'); // persist the rename itself
     fs.fsyncSync(dfd);
@@ -267,6 +299,20 @@ function commit({ tmp, target }: { tmp: string | null; target: string }): void {
 /** Write `file` atomically from `chunks` (strings are UTF-8): readers see the old or the new file, never a cut one. */
 export function writeFileAtomic(file: string, chunks: Iterable<string | Uint8Array>): void {
   commit(stage(file, chunks));
+}
+
+/**
+ * Write `file` atomically from chunks produced asynchronously (a stream of predictions): nothing of it is visible until
+ * the last chunk is written and fsynced; a failure in between (in the producer too) leaves the previous file intact.
+ */
+export async function writeFileAtomicAsync(file: string, chunks: AsyncIterable<string | Uint8Array>): Promise<void> {
+  const s = openStage(file);
+  try {
+    for await (const c of chunks) writeStage(s, c);
+  } catch (e) {
+    abortStage(s, e);
+  }
+  commit(finishStage(s));
 }
 
 /**
@@ -405,6 +451,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  *  its own handler (a training's graceful stop) keeps the signal: it releases its claims when it returns. */
 function onSignal(sig: NodeJS.Signals): void {
   if (process.listenerCount(sig) > 1) return;
+  for (const t of openTemps) fs.rmSync(t, { force: true });
   releaseOutputs();
   for (const s of SIGNALS) process.off(s, onSignal);
   process.kill(process.pid, sig);

@@ -1,12 +1,13 @@
 // `cyclener predict`: S2E inference to JSONL with character offsets, CoNLL columns or raw entity sequences.
 
+import * as fs from 'node:fs';
 import { DataError } from '../../data/errors';
-import { jsonlRecord, readUtf8, sniffFormat, splitLines, type LabeledCorpus } from '../../data/readers';
+import { jsonlRecord, readUtf8, sniffFormat, splitLines, textLineChunks, type LabeledCorpus } from '../../data/readers';
 import { tokenizeText } from '../../data/detok';
 import type { Range } from '../../data/types';
 import {
   alignPieces,
-  predictWithModelDir,
+  openPredictor,
   PREDICT_WINDOW,
   sequenceAbove,
   type PiecedPrediction,
@@ -17,10 +18,26 @@ import { modelDirArg } from '../model-arg';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { registerCommand, type Io } from '../registry';
 import type { FlagValue } from '../args';
-import { offsetsOf, READER_FLAGS, readLabeledWithFlags, writeLines } from '../common';
+import { offsetsOf, READER_FLAGS, readLabeledWithFlags } from '../common';
 import { issueSummary, predictOptions, PREDICT_FLAGS } from '../predict-flags';
 import { atomicWriteFile } from '../../util/fs';
-import { claimOutputs } from '../../util/output';
+import { claimOutputs, writeFileAtomicAsync } from '../../util/output';
+
+/** Sentences per chunk when predict streams a text file (enough to keep generation batches full). */
+const STREAM_CHUNK = 1024;
+
+/** Whether predict can stream `file`: text lines in a regular file, in one process (--nproc shards the whole input). */
+function streamable(file: string, format: string, world: number): boolean {
+  let regular = false;
+  try {
+    regular = fs.statSync(file).isFile();
+  } catch {
+    return false; // readInput names the problem
+  }
+  if (!regular || world > 1) return false;
+  const sniffed = format === 'auto' ? sniffFormat(file) : format;
+  return sniffed === 'text' || sniffed === 'q';
+}
 
 export interface InputSentences {
   sentences: { text: string; offsets: readonly Range[]; tokens?: readonly string[] }[];
@@ -97,59 +114,76 @@ registerCommand({
     // Checked and locked before any work; released by the dispatcher. Rank 0 writes.
     if (worker.lead)
       claimOutputs({ '--out': f.out }, { force: f.force === true, inputs: { '--input': f.input, '--model': f.model } });
-    const input = readInput(f.input, f['input-format'], f);
-    const p = await predictWithModelDir(
-      (await modelDirArg(f.model, '--model', io)) as string,
-      input.sentences.map((s) => s.text),
-      // A line longer than the model's input is split as NerModel.predict splits it, never cut.
-      { ...predictOptions(f), window: PREDICT_WINDOW },
-    );
-    // Every worker holds all outputs now; rank 0 writes them.
-    await finishWorker();
-    if (!worker.lead) return 0;
-    const out = f.out;
-    const threshold = f.threshold ?? p.score.threshold;
-    if (f.format === 'seq') {
-      writeLines(
-        out,
-        p.seqs.map((s, i) => sequenceAbove(s, p.scores[i] as number[], threshold)),
-      );
-      io.err(`${input.sentences.length} sentences written to ${out}; ${issueSummary(p.issues)}`);
-      return 0;
-    }
-    const al = input.sentences.map((s, i) => alignPieces(s, p.pieces[i] as PiecedPrediction, p.verbalizer, threshold));
-    if (f.format === 'hf' || f.format === 'spacy') {
-      const fmt = f.format;
-      writeLines(
-        out,
-        al.map((a, i) => {
-          const text = input.sentences[i]!.text;
-          return JSON.stringify(shape(text, nerEntities(text, a.entities), fmt, offsetsOf(f)));
-        }),
-      );
-    } else if (f.format === 'jsonl' || f.format === 'cyclener') {
-      writeLines(
-        out,
-        al.map((a, i) => {
+    const modelDir = (await modelDirArg(f.model, '--model', io)) as string;
+    // A line longer than the model's input is split as NerModel.predict splits it, never cut.
+    const predictor = openPredictor(modelDir, { ...predictOptions(f), window: PREDICT_WINDOW });
+    const totals = { sentences: 0, entities: 0, issues: [] as SentenceIssues[], unplaced: [] as number[] };
+    // One chunk of input sentences, predicted and rendered in the output format (`first`: the file's first chunk).
+    const render = async (sentences: InputSentences['sentences'], first: boolean): Promise<string> => {
+      const p = await predictor.predict(sentences.map((s) => s.text));
+      const threshold = f.threshold ?? p.score.threshold;
+      totals.sentences += sentences.length;
+      totals.issues.push(...p.issues);
+      if (f.format === 'seq')
+        return p.seqs.map((s, i) => `${sequenceAbove(s, p.scores[i] as number[], threshold)}\n`).join('');
+      const al = sentences.map((s, i) => alignPieces(s, p.pieces[i] as PiecedPrediction, p.verbalizer, threshold));
+      totals.entities += al.reduce((n, a) => n + a.entities.length, 0);
+      totals.unplaced.push(...al.map((a) => a.unplaced.length));
+      const lines = al.map((a, i) => {
+        const text = sentences[i]!.text;
+        if (f.format === 'hf' || f.format === 'spacy')
+          return JSON.stringify(shape(text, nerEntities(text, a.entities), f.format, offsetsOf(f)));
+        if (f.format === 'jsonl' || f.format === 'cyclener') {
           const is = p.issues[i] as SentenceIssues;
           const dropped = [...is.dropped, ...a.unplaced.map((u) => ({ surface: u.surface, type: u.type, why: u.why }))];
           const extra = is.cut || dropped.length > 0 ? { issues: { cut: is.cut, dropped } } : {};
-          return jsonlRecord({ text: input.sentences[i]!.text, entities: a.entities }, offsetsOf(f), extra);
-        }),
-      );
-    } else {
-      const blocks = al.map((a, i) => {
-        const s = input.sentences[i]!;
+          return jsonlRecord({ text, entities: a.entities }, offsetsOf(f), extra);
+        }
+        const s = sentences[i]!;
         const toks = s.tokens ?? s.offsets.map((o) => s.text.slice(o.start, o.end));
         return toks.map((t, k) => `${t} ${a.tags[k]}`).join('\n');
       });
-      atomicWriteFile(out, blocks.join('\n\n') + '\n');
+      // CoNLL: sentences are blocks separated by a blank line; the others: one line each.
+      return f.format === 'conll' ? `${first ? '' : '\n'}${lines.join('\n\n')}\n` : `${lines.join('\n')}\n`;
+    };
+    try {
+      if (streamable(f.input, f['input-format'], worker.size)) {
+        // Text lines from a regular file: read, predicted and written a chunk at a time, in flat memory; the output
+        // is still atomic (a temp file renamed at the end), so an error on line 90,000 leaves no partial output.
+        await writeFileAtomicAsync(
+          f.out,
+          (async function* () {
+            for await (const c of textLineChunks(f.input, STREAM_CHUNK)) {
+              const lines =
+                c.first === 1 && c.lines[0]?.charCodeAt(0) === 0xfeff
+                  ? [c.lines[0].slice(1), ...c.lines.slice(1)]
+                  : c.lines;
+              lines.forEach((l, i) => {
+                if (l.trim() === '') throw new DataError(f.input, c.first + i, 'empty line (one sentence per line)');
+              });
+              yield await render(
+                lines.map((text) => ({ text, offsets: tokenizeText(text) })),
+                c.first === 1,
+              );
+            }
+          })(),
+        );
+      } else {
+        const input = readInput(f.input, f['input-format'], f);
+        const out = await render(input.sentences, true);
+        // Every worker holds all outputs now; rank 0 writes them.
+        await finishWorker();
+        if (!worker.lead) return 0;
+        atomicWriteFile(f.out, out);
+      }
+    } finally {
+      predictor.dispose();
     }
-    const entities = al.reduce((n, a) => n + a.entities.length, 0);
+    const what = f.format === 'seq' ? '' : `, ${totals.entities} entities`;
     io.err(
-      `${input.sentences.length} sentences, ${entities} entities written to ${out}; ${issueSummary(
-        p.issues,
-        al.map((a) => a.unplaced.length),
+      `${totals.sentences} sentences${what} written to ${f.out}; ${issueSummary(
+        totals.issues,
+        f.format === 'seq' ? undefined : totals.unplaced,
       )}`,
     );
     return 0;
