@@ -6,8 +6,8 @@
 //                    library's precision (bf16 autocast by default) and in fp32
 //   ours grounded    the default predict: outputs restricted to spans of the sentence and known types
 //   ONNX Runtime     bench/ort.ts: plain greedy over the fp32 export, the encoder once, decoder_with_past_model.onnx
-//                    for every step after the first; every row decoded until all have emitted EOS (as transformers.js
-//                    and transformers do; ours drops finished rows)
+//                    for every step after the first; every row decoded until all have emitted EOS (as transformers
+//                    does), and again with finished rows dropped from the batch (as ours does)
 //   transformers.js  (when @huggingface/transformers can be loaded, --transformers-js DIR) its text2text-generation
 //                    pipeline's tokenizer, model.generate and batch_decode on the same export (decoder_model_merged.onnx)
 // Every system decodes the same token ids (our tokenizer's; transformers.js its own) and turns the outputs into text;
@@ -140,11 +140,14 @@ function loadTransformersJs(): TjsModule | string {
 
 interface System {
   name: string;
+  /** Timed in the first run only (slow). */
+  once?: boolean;
   /** One pass over the texts: per text its generated ids (null: not comparable token for token), and the decoder's
    *  row-steps (rows fed per step, summed), when known. */
-  run(): Promise<{ ids: number[][] | null; rowSteps?: number }>;
+  run(): Promise<{ ids: number[][] | null; texts?: string[]; rowSteps?: number }>;
   times: number[];
   ids?: number[][] | null;
+  texts?: string[];
   rowSteps?: number;
 }
 
@@ -223,7 +226,9 @@ async function main(): Promise<void> {
       async run() {
         calls = [];
         await predictSequences(dir, texts, { grounded, types, batchSize: batch, decode });
-        return { ids: await oursIds(dir, texts) };
+        const ids = await oursIds(dir, texts);
+        // The fast decoder drops finished rows: each row is fed once per token it generated.
+        return { ids, rowSteps: ids.reduce((a, x) => a + x.length, 0) };
       },
     };
   };
@@ -232,23 +237,28 @@ async function main(): Promise<void> {
   if (dflt !== 'fp32') systems.push(ours('ours plain (--no-ground), fp32', 'fp32', false));
   systems.push(ours(`ours grounded (default), ${dflt}`, dflt, true));
   const fp32Dir = dirOf('fp32');
-  systems.push({
-    name: 'ONNX Runtime, fp32',
+  const ortSystem = (name: string, dropFinished: boolean): System => ({
+    name,
     times: [],
     async run() {
       let rowSteps = 0;
       const ids = await inLengthBatches(texts, batch, async (b) => {
         const src = await fp32Dir.encodeSources(b);
-        const seqs = await ortGreedy(ort, src, maxNewTokens);
-        rowSteps += b.length * Math.max(...seqs.map((s) => s.length));
-        await m.tokenizer.decodeBatch(seqs); // text out, as the others
-        return seqs;
+        const r = await ortGreedy(ort, src, maxNewTokens, { dropFinished });
+        rowSteps += r.rowSteps;
+        await m.tokenizer.decodeBatch(r.sequences); // text out, as the others
+        return r.sequences;
       });
       return { ids, rowSteps };
     },
   });
+  // The anchor: greedy as transformers and transformers.js run it. Then the same runtime doing our decoder's work:
+  // finished rows dropped from the batch (their keys/values copied out), as ours does.
+  systems.push(ortSystem('ONNX Runtime, fp32', false));
+  systems.push(ortSystem('ONNX Runtime, fp32, drops finished', true));
   const tjs = loadTransformersJs();
   let tjsPipe: TjsPipeline | null = null;
+  let tjsNote = () => {};
   if (typeof tjs === 'string') note(`transformers.js: skipped, ${tjs}`);
   else {
     tjs.env.allowRemoteModels = false;
@@ -271,11 +281,31 @@ async function main(): Promise<void> {
         const e = ids.indexOf(eos);
         return e < 0 ? ids : ids.slice(0, e + 1);
       });
+    // (1) The pipeline as its documentation shows it, one text per call: correct outputs, no batching.
     systems.push({
-      name: 'transformers.js, fp32',
+      name: 'transformers.js pipeline, 1 text/call',
+      once: true,
+      times: [],
+      async run() {
+        const out: string[] = [];
+        for (const t of texts) {
+          const [r] = await pipe([prefix + t], { max_new_tokens: maxNewTokens, do_sample: false, num_beams: 1 });
+          out.push(r!.generated_text);
+        }
+        return { ids: null, texts: out };
+      },
+    });
+    // (2) The pipeline's steps on our batches: its tokenizer, model.generate, batch_decode. transformers.js 4.x keeps
+    // decoding a row after its EOS (it never pads finished rows, and stops only when every row's last token is EOS at
+    // once), so the pipeline on an array of texts returns text past the EOS: counted here, and each row cut at its EOS.
+    let runOn = 0;
+    systems.push({
+      name: `transformers.js generate, batch ${batch}`,
+      once: true,
       times: [],
       async run() {
         let rowSteps = 0;
+        runOn = 0;
         const ids = await inLengthBatches(texts, batch, async (b) => {
           const enc = pipe.tokenizer(
             b.map((t) => prefix + t),
@@ -286,38 +316,33 @@ async function main(): Promise<void> {
           ).tolist();
           rowSteps += b.length * (out[0]!.length - 1);
           const seqs = cut(out);
-          pipe.tokenizer.batch_decode(seqs, { skip_special_tokens: true });
+          const asPipeline = pipe.tokenizer.batch_decode(
+            out.map((r) => r.slice(1).map(Number)),
+            { skip_special_tokens: true },
+          );
+          const fixed = pipe.tokenizer.batch_decode(seqs, { skip_special_tokens: true });
+          runOn += fixed.filter((t, i) => t !== asPipeline[i]).length;
           return seqs;
         });
         return { ids, rowSteps };
       },
     });
-    // The pipeline itself, on the first batch: how many of its texts run past the row's EOS.
-    const first = lengthOrder(texts)
-      .slice(0, batch)
-      .map((i) => prefix + texts[i]!);
-    const viaPipe = await pipe(first, { max_new_tokens: maxNewTokens, do_sample: false, num_beams: 1 });
-    const enc = pipe.tokenizer(first, { padding: true });
-    const ref = pipe.tokenizer.batch_decode(
-      cut(
-        (await pipe.model.generate({ ...enc, max_new_tokens: maxNewTokens, do_sample: false, num_beams: 1 })).tolist(),
-      ),
-      { skip_special_tokens: true },
-    );
-    const longer = viaPipe.filter((o, i) => o.generated_text !== ref[i]).length;
-    note(
-      `transformers.js: its text2text-generation pipeline on an array of ${first.length} texts returns ${longer} texts that run on past their EOS (generate() does not pad finished rows); the row above cuts each at its EOS`,
-    );
+    tjsNote = () =>
+      note(
+        `transformers.js: on arrays of ${batch} texts its pipeline would return ${runOn} of ${texts.length} texts running on past their EOS (its generate() does not stop finished rows; the batch row cuts each at its EOS); the transformers.js rows ran once`,
+      );
   }
 
   try {
     for (let r = 0; r < runs; r++) {
       for (const s of systems) {
+        if (s.once && r > 0) continue;
         const t0 = now();
         const res = await s.run();
         s.times.push(now() - t0);
         if (r === 0) {
           s.ids = res.ids;
+          s.texts = res.texts;
           s.rowSteps = res.rowSteps;
         }
         console.log(`  run ${r + 1}/${runs} ${s.name}: ${(texts.length / (now() - t0)).toFixed(1)} sent/s`);
@@ -331,13 +356,21 @@ async function main(): Promise<void> {
   }
 
   // ---------------------------------------------------------------- table
-  const ref = systems.find((s) => s.name.startsWith('ONNX Runtime'))!;
+  const ref = systems.find((s) => s.name === 'ONNX Runtime, fp32')!;
   const rate = (s: System) => texts.length / median(s.times);
+  tjsNote();
+  // Outputs known only as text (the pipeline) are compared with ONNX Runtime's ids decoded by the same tokenizer.
+  const refTexts = tjsPipe && ref.ids ? tjsPipe.tokenizer.batch_decode(ref.ids, { skip_special_tokens: true }) : null;
   const same = (s: System) =>
-    s.ids && ref.ids ? s.ids.filter((x, i) => JSON.stringify(x) === JSON.stringify(ref.ids![i])).length : NaN;
+    s.ids && ref.ids
+      ? s.ids.filter((x, i) => JSON.stringify(x) === JSON.stringify(ref.ids![i])).length
+      : s.texts && refTexts
+        ? s.texts.filter((t, i) => t === refTexts[i]).length
+        : NaN;
   const tokens = (s: System) => (s.ids ? s.ids.reduce((a, x) => a + x.length, 0) : NaN);
-  const head = ['system', 'sent/s', 'vs ORT', 'identical to ORT', 'tokens out', 'decoder row-steps'];
-  const w = [36, 9, 7, 17, 11, 18];
+  const refDrop = systems.find((s) => s.name === 'ONNX Runtime, fp32, drops finished')!;
+  const head = ['system', 'sent/s', 'vs ORT', 'vs ORT-drop', 'identical to ORT', 'tokens out', 'decoder row-steps'];
+  const w = [38, 8, 7, 12, 17, 11, 18];
   const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join(' ');
   console.log('\n' + line(head));
   for (const s of systems)
@@ -346,17 +379,18 @@ async function main(): Promise<void> {
         s.name,
         rate(s).toFixed(1),
         `${(rate(s) / rate(ref)).toFixed(2)}x`,
-        `${same(s)}/${texts.length}`,
-        String(tokens(s)),
-        s.rowSteps !== undefined ? String(s.rowSteps) : 'drops finished',
+        `${(rate(s) / rate(refDrop)).toFixed(2)}x`,
+        Number.isNaN(same(s)) ? '-' : `${same(s)}/${texts.length}`,
+        Number.isNaN(tokens(s)) ? '-' : String(tokens(s)),
+        s.rowSteps !== undefined ? String(s.rowSteps) : '-',
       ]),
     );
   console.log(
     [
       '',
       `${texts.length} sentences, batches of ${batch} by length, greedy, at most ${maxNewTokens} new tokens; sent/s: median of ${runs} run(s), systems interleaved.`,
-      "vs ORT = sent/s / ONNX Runtime sent/s (>= 1: faster than ONNX Runtime); identical = generated token ids equal to ONNX Runtime's, sentence by sentence.",
-      "decoder row-steps: rows fed to the decoder, summed over steps (ONNX Runtime and transformers.js decode every row until the batch's last EOS; ours drops finished rows).",
+      "vs ORT = sent/s / ONNX Runtime's (>= 1: faster); vs ORT-drop = the same against ONNX Runtime dropping finished rows; identical = generated token ids equal to ONNX Runtime's, sentence by sentence.",
+      "decoder row-steps: rows fed to the decoder, summed over steps (ours drops finished rows; ONNX Runtime's anchor and transformers.js decode every row until the batch's last EOS).",
       '',
       'notes:',
       ...notes.map((n) => `  ${n}`),

@@ -68,11 +68,25 @@ const i64 = (xs: readonly number[], dims: number[]) =>
     dims,
   );
 
+/** Rows `keep` (in order) of a tensor whose first dimension is the batch. */
+function rowsOf(t: ort.Tensor, keep: readonly number[]): ort.Tensor {
+  const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  const src = t.data as Float32Array | BigInt64Array;
+  const out = new (src.constructor as Float32ArrayConstructor | BigInt64ArrayConstructor)(keep.length * per);
+  keep.forEach((j, i) => (out as Float32Array).set((src as Float32Array).subarray(j * per, (j + 1) * per), i * per));
+  return new ort.Tensor(t.type as 'float32', out as Float32Array, [keep.length, ...t.dims.slice(1)]);
+}
+
 /**
  * Greedy sequences for a batch of source token ids (each ending with EOS, as cyclener's tokenizer gives them):
  * generated ids without the decoder start, ending with EOS when finished, no padding — generate()'s convention.
  */
-export async function ortGreedy(m: OrtT5, sources: readonly number[][], maxNewTokens: number): Promise<number[][]> {
+export async function ortGreedy(
+  m: OrtT5,
+  sources: readonly number[][],
+  maxNewTokens: number,
+  opts: { dropFinished?: boolean } = {},
+): Promise<{ sequences: number[][]; rowSteps: number }> {
   const b = sources.length;
   const s = Math.max(1, ...sources.map((x) => x.length));
   const ids: number[] = [];
@@ -83,21 +97,24 @@ export async function ortGreedy(m: OrtT5, sources: readonly number[][], maxNewTo
       mask.push(j < x.length ? 1 : 0);
     }
   }
-  const encMask = i64(mask, [b, s]);
+  let encMask: ort.Tensor = i64(mask, [b, s]);
   const enc = await m.encoder.run({ input_ids: i64(ids, [b, s]), attention_mask: encMask });
-  const hidden = enc.last_hidden_state!;
+  let hidden = enc.last_hidden_state as ort.Tensor;
   const L = m.numDecoderLayers;
   const out: number[][] = sources.map(() => []);
+  // rows[j]: the source row that row j of the decoded batch is (all of them unless finished rows are dropped)
+  let rows = sources.map((_, i) => i);
   const alive = new Array<boolean>(b).fill(true);
   let next = new Array<number>(b).fill(m.start);
   let past: Record<string, ort.Tensor> = {};
-  const emptyPast = () => {
+  let rowSteps = 0;
+  const emptyPast = (n: number) => {
     const z: Record<string, ort.Tensor> = {};
     for (let i = 0; i < L; i++)
       for (const part of ['decoder', 'encoder'])
         for (const kv of ['key', 'value'])
           z[`past_key_values.${i}.${part}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [
-            b,
+            n,
             m.numHeads,
             0,
             m.dKv,
@@ -105,10 +122,12 @@ export async function ortGreedy(m: OrtT5, sources: readonly number[][], maxNewTo
     return z;
   };
   for (let t = 0; t < maxNewTokens; t++) {
-    const feeds: Record<string, ort.Tensor> = { encoder_attention_mask: encMask, input_ids: i64(next, [b, 1]) };
+    const n = rows.length;
+    rowSteps += n;
+    const feeds: Record<string, ort.Tensor> = { encoder_attention_mask: encMask, input_ids: i64(next, [n, 1]) };
     let r: ort.InferenceSession.OnnxValueMapType;
     if (m.merged) {
-      Object.assign(feeds, t === 0 ? emptyPast() : past, {
+      Object.assign(feeds, t === 0 ? emptyPast(n) : past, {
         encoder_hidden_states: hidden,
         use_cache_branch: new ort.Tensor('bool', [t > 0], [1]),
       });
@@ -121,15 +140,16 @@ export async function ortGreedy(m: OrtT5, sources: readonly number[][], maxNewTo
     const logits = r.logits!;
     const V = logits.dims[2]!;
     const data = logits.data as Float32Array;
-    next = new Array<number>(b);
-    for (let row = 0; row < b; row++) {
+    next = new Array<number>(n);
+    for (let j = 0; j < n; j++) {
+      const row = rows[j]!;
       if (!alive[row]) {
-        next[row] = m.pad;
+        next[j] = m.pad;
         continue;
       }
       let best = 0;
       let bestV = -Infinity;
-      const off = row * V; // one position per step: logits [b, 1, V]
+      const off = j * V; // one position per step: logits [n, 1, V]
       for (let k = 0; k < V; k++) {
         const v = data[off + k]!;
         if (v > bestV) {
@@ -137,7 +157,7 @@ export async function ortGreedy(m: OrtT5, sources: readonly number[][], maxNewTo
           best = k;
         }
       }
-      next[row] = best;
+      next[j] = best;
       out[row]!.push(best);
       if (best === m.eos) alive[row] = false;
     }
@@ -150,7 +170,16 @@ export async function ortGreedy(m: OrtT5, sources: readonly number[][], maxNewTo
           t === 0 ? (r[`present.${i}.encoder.${kv}`] as ort.Tensor) : past[`past_key_values.${i}.encoder.${kv}`]!;
       }
     past = keep;
-    if (!alive.some((a) => a)) break;
+    if (!rows.some((row) => alive[row])) break;
+    if (opts.dropFinished && rows.some((row) => !alive[row])) {
+      // Only the unfinished rows go on: every per-row input sliced (a copy of their rows).
+      const js = rows.flatMap((row, j) => (alive[row] ? [j] : []));
+      for (const k of Object.keys(past)) past[k] = rowsOf(past[k]!, js);
+      encMask = rowsOf(encMask, js);
+      if (m.merged) hidden = rowsOf(hidden, js);
+      next = js.map((j) => next[j]!);
+      rows = js.map((j) => rows[j]!);
+    }
   }
-  return out;
+  return { sequences: out, rowSteps };
 }
