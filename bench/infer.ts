@@ -120,8 +120,7 @@ interface TjsPipeline {
   dispose(): Promise<void>;
 }
 interface TjsModule {
-  version?: string;
-  env: { allowRemoteModels: boolean; allowLocalModels: boolean; localModelPath: string };
+  env: { version?: string; allowRemoteModels: boolean; allowLocalModels: boolean; localModelPath: string };
   pipeline(task: string, model: string, opts: Record<string, unknown>): Promise<TjsPipeline>;
 }
 
@@ -271,7 +270,7 @@ async function main(): Promise<void> {
       session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
     });
     tjsPipe = pipe;
-    note(`transformers.js ${tjs.version ?? ''}: pipeline loaded in ${((now() - t2) * 1000).toFixed(0)} ms`);
+    note(`transformers.js ${tjs.env.version ?? '?'}: pipeline loaded in ${((now() - t2) * 1000).toFixed(0)} ms`);
     const eos = Number(JSON.parse(fs.readFileSync(path.join(onnxDir, 'config.json'), 'utf8')).eos_token_id ?? 1);
     // The pipeline's steps: its tokenizer, model.generate, batch_decode. Its generate() keeps decoding a row after its
     // EOS while other rows run (it never pads finished rows), so each row is cut at its first EOS here.
