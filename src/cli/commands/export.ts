@@ -12,13 +12,14 @@ registerCommand({
     model: {
       type: 'string',
       arg: 'DIR|HUB_ID',
-      help: "model directory (an S2E, a run's best/, a run: its S2E; any T5 with its tokenizer.json)",
+      help: "model directory (an S2E, a run's best/, a run: its S2E; any T5 with its tokenizer)",
       required: true,
     },
     force: { type: 'boolean', help: 'replace the files of an earlier export in --onnx' },
   },
   details: [
-    `Writes ${ONNX_EXPORT_FILES.join(', ')} (+ cyclener.json, spiece.model when the model has them) into --onnx:`,
+    'Writes into --onnx (+ cyclener.json, spiece.model when the model has them):',
+    `  ${ONNX_EXPORT_FILES.join(', ')}:`,
     'the encoder, the decoder without and with past keys/values, and both decoders in one file behind an If on',
     '`use_cache_branch` (decoder_model_merged.onnx, what transformers.js runs). fp32 weights, whatever the checkpoint stores.',
     'The graphs are traced in Python (PyTorch and onnx: Debian python3-torch and python3-onnx, installed by `npm run setup`;',
