@@ -4,9 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ALL = ['engine', 't5', 'jobs'];
-// Arguments a benchmark gets inside the suite: the full jobs benchmark takes ~10 minutes (npm run bench:jobs).
-const SUITE_ARGS: Record<string, string[]> = { jobs: ['--quick'] };
+const ALL = ['engine', 't5', 'jobs', 'infer'];
+// Arguments a benchmark gets inside the suite: the full jobs benchmark takes ~10 minutes (npm run bench:jobs), the full
+// inference one ~3-4 minutes at 1 thread (npm run bench:infer).
+const SUITE_ARGS: Record<string, string[]> = { jobs: ['--quick'], infer: ['--quick'] };
 const wanted = process.argv.slice(2);
 const names = wanted.length > 0 ? wanted : ALL;
 let failed = false;

@@ -3,11 +3,13 @@
 # Set CYCLENER_SKIP_APT=1 to skip apt (e.g. when the packages are already there and you are not root).
 # LIBTORCH_DIR=/path/to/libtorch builds the addon against another libtorch (e.g. a CUDA build; see docs/engine-api.md).
 # libgloo-dev: the headers of the Gloo backend of c10d (data-parallel training, src/dist).
+# python3-torch + python3-onnx: `cyclener export --onnx` traces the model in Python (tools/onnx/export_t5.py); the
+# PyTorch twin of bench:jobs.
 # libopenblas0-openmp matters: with Debian's default reference BLAS, libtorch matmuls are ~20x slower;
 # scripts/check-engine.js (last step) fails loudly if the reference BLAS is what gets loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(libtorch-dev libgloo-dev libopenblas0-openmp libtcmalloc-minimal4 python3-torch sentencepiece build-essential python3 xz-utils chromium)
+APT_PACKAGES=(libtorch-dev libgloo-dev libopenblas0-openmp libtcmalloc-minimal4 python3-torch python3-onnx sentencepiece build-essential python3 xz-utils chromium)
 if [ "${CYCLENER_SKIP_APT:-0}" != "1" ]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -25,7 +27,10 @@ if [ "${CYCLENER_SKIP_APT:-0}" != "1" ]; then
     echo "setup: not root: the listed Debian packages are installed but not upgraded (run as root to upgrade them)" >&2
   fi
 fi
-npm ci --no-audit --no-fund
+# onnxruntime-node (devDependency: bench:infer, test/export-onnx.test.ts) ships its CPU runtime in the npm package; its
+# postinstall would also fetch CUDA provider libraries from outside the npm registry (linux/x64), which fails offline:
+# skipped here, as for a plain `npm ci`/`npm install`, which need ONNXRUNTIME_NODE_INSTALL=skip too.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 # Build the addon against the installed Node headers instead of downloading them (node-api is ABI-stable).
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
 npm run build:native

@@ -39,6 +39,7 @@ export {
   type PlacedEntity,
 } from './api/chunk';
 export { buildData, type BuildDataOptions } from './api/data';
+export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export';
 export type { BuildResult } from './data/build';
 export { startServer, type ServeOptions, type Server } from './serve/server';
 export type { CycleConfig } from './cycle/config';

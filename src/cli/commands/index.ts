@@ -13,3 +13,4 @@ import './experiment';
 import './report';
 import './gate';
 import './serve';
+import './export';
