@@ -19,7 +19,7 @@ import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { registerCommand, type Io } from '../registry';
 import type { FlagValue } from '../args';
 import { offsetsOf, READER_FLAGS, readLabeledWithFlags } from '../common';
-import { issueSummary, predictOptions, PREDICT_FLAGS } from '../predict-flags';
+import { IssueTally, predictOptions, PREDICT_FLAGS } from '../predict-flags';
 import { atomicWriteFile } from '../../util/fs';
 import { claimOutputs, writeFileAtomicAsync } from '../../util/output';
 
@@ -117,18 +117,22 @@ registerCommand({
     const modelDir = (await modelDirArg(f.model, '--model', io)) as string;
     // A line longer than the model's input is split as NerModel.predict splits it, never cut.
     const predictor = openPredictor(modelDir, { ...predictOptions(f), window: PREDICT_WINDOW });
-    const totals = { sentences: 0, entities: 0, issues: [] as SentenceIssues[], unplaced: [] as number[] };
+    const totals = { sentences: 0, entities: 0, issues: new IssueTally() };
     // One chunk of input sentences, predicted and rendered in the output format (`first`: the file's first chunk).
     const render = async (sentences: InputSentences['sentences'], first: boolean): Promise<string> => {
       const p = await predictor.predict(sentences.map((s) => s.text));
       const threshold = f.threshold ?? p.score.threshold;
       totals.sentences += sentences.length;
-      totals.issues.push(...p.issues);
-      if (f.format === 'seq')
+      if (f.format === 'seq') {
+        totals.issues.add(p.issues);
         return p.seqs.map((s, i) => `${sequenceAbove(s, p.scores[i] as number[], threshold)}\n`).join('');
+      }
       const al = sentences.map((s, i) => alignPieces(s, p.pieces[i] as PiecedPrediction, p.verbalizer, threshold));
       totals.entities += al.reduce((n, a) => n + a.entities.length, 0);
-      totals.unplaced.push(...al.map((a) => a.unplaced.length));
+      totals.issues.add(
+        p.issues,
+        al.map((a) => a.unplaced.length),
+      );
       const lines = al.map((a, i) => {
         const text = sentences[i]!.text;
         if (f.format === 'hf' || f.format === 'spacy')
@@ -180,12 +184,7 @@ registerCommand({
       predictor.dispose();
     }
     const what = f.format === 'seq' ? '' : `, ${totals.entities} entities`;
-    io.err(
-      `${totals.sentences} sentences${what} written to ${f.out}; ${issueSummary(
-        totals.issues,
-        f.format === 'seq' ? undefined : totals.unplaced,
-      )}`,
-    );
+    io.err(`${totals.sentences} sentences${what} written to ${f.out}; ${totals.issues.summary()}`);
     return 0;
   },
 });
