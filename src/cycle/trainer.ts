@@ -3,7 +3,8 @@
 //   E-cycle: E2S generates S′ from Q (eval mode, no grad), S2E trains on ⟨S′ → Q⟩ (L_θ).
 // Separate AdamW optimizers; the smaller of S and Q is cycled; both reshuffled every epoch from the seed.
 // Around the loop: evaluate.ts (dev losses, copy rate, samples, F1), selection.ts (best/, patience, collapse,
-// rollback), run-log.ts (metrics.jsonl, progress lines), run-state.ts (resumable checkpoints).
+// rollback), run-log.ts (metrics.jsonl, progress lines), run-state.ts (resumable checkpoints); the run folder, metrics
+// schema, seeds and stop reasons are the run kit's (src/run).
 // best/ is chosen by the lowest dev E-cycle loss (paper section 7.2) unless asked otherwise; without data for the
 // criterion it is the final model of the latest sitting (best/info.json: "final": true).
 
@@ -16,6 +17,11 @@ import { nonFiniteStop, type StepResult } from '../t5/train';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { recoverSwaps } from '../util/fs';
 import { INPUTS_FILE, type RunDirSpec } from '../util/run-dir';
+import { findCheckpoint } from '../run/checkpoint';
+import { CHECKPOINT_ENTRIES, RUN_FILES } from '../run/layout';
+import type { MetricsSink } from '../run/metrics';
+import { seedRankEngine } from '../run/seed';
+import { signalledOnAnyRank, type StopReason } from '../run/stop';
 import { cycleModelMeta, type CycleConfig } from './config';
 import { typesOf } from '../data/entity-seq';
 import { copyCounts, nameCopy } from './copy';
@@ -25,7 +31,7 @@ import type { ModelMeta } from './model-io';
 import { EpochOrder } from './order';
 import { Rng } from '../data/rng';
 import { evalEpoch, RunLog } from './run-log';
-import { hasRunCheckpoint, loadRunCheckpoint, saveRunCheckpoint, type Position, type RunState } from './run-state';
+import { loadRunCheckpoint, saveRunCheckpoint, type Position, type RunState } from './run-state';
 import { saveBest, Selection, type Decision } from './selection';
 import { Direction, trainStep } from './seq2seq';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
@@ -58,6 +64,8 @@ export interface TrainHooks {
   log?: (line: string) => void;
   /** Aborted = stop after the current step and write the resume checkpoint (Ctrl-C); the run stays resumable. */
   signal?: AbortSignal;
+  /** Gets every metrics record as RUN/metrics.jsonl does (on a resume, the kept ones first): the library's progress. */
+  metrics?: MetricsSink;
 }
 
 export interface CycleResult {
@@ -71,6 +79,8 @@ export interface CycleResult {
   stoppedEarly: boolean;
   /** Stopped by `signal`: the checkpoint holds the last step; `--resume` continues. */
   interrupted: boolean;
+  /** Why this sitting ended: 'steps' (the budget), 'signal', 'patience' or 'collapse'. */
+  stoppedBy: StopReason;
 }
 
 export async function trainCycle(
@@ -108,6 +118,7 @@ export async function trainCycle(
     evals: [],
     stoppedEarly: false,
     interrupted: false,
+    stoppedBy: state.stopped ? (state.stoppedBy ?? 'patience') : 'steps',
   };
   const canEvaluate = data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined;
   const evaluateAndSelect = async (): Promise<Decision> => {
@@ -187,6 +198,7 @@ export async function trainCycle(
         const d = await evaluateAndSelect();
         if (d.stop) {
           state.stopped = result.stoppedEarly = true;
+          state.stoppedBy = result.stoppedBy = d.stop.on;
           out.stop(pos.globalStep, d.stop);
         } else if (d.rollback) {
           selection.rollback(run.parts, run.lead);
@@ -200,12 +212,12 @@ export async function trainCycle(
         }
       }
       if (endOfEpoch) result.epochsDone = pos.epoch + 1;
-      const interrupted =
-        (await T.dist.anyRank(opts.signal?.aborted === true)) && !state.stopped && pos.globalStep < run.totalSteps;
+      const interrupted = (await signalledOnAnyRank(opts.signal)) && !state.stopped && pos.globalStep < run.totalSteps;
       const cadence = cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0;
       if (interrupted || evalDue || state.stopped || pos.globalStep >= run.totalSteps || cadence) run.save();
       if (interrupted) {
         result.interrupted = true;
+        result.stoppedBy = 'signal';
         out.log(`interrupted at step ${pos.globalStep}: checkpoint written`);
         break;
       }
@@ -214,6 +226,7 @@ export async function trainCycle(
       out.log(`warning: no dev data for ${cfg.selectOn}: best/ holds the final models (no model selection)`);
       selection.saveFinal(pos);
     }
+    out.end(pos.globalStep, result.stoppedBy);
   } finally {
     optS2E.dispose();
     optE2S.dispose();
@@ -242,7 +255,7 @@ const allNamesCopied = (q: string, s: string): boolean => {
 
 /**
  * One sitting of a run, set up: inputs checked, both directions with their optimizers and trainers, the run state
- * (fresh, seeded; or restored from RUN/ckpt with `resume`), metrics.jsonl and config.json, the data order, the
+ * (fresh, seeded; or restored from RUN/checkpoint with `resume`), metrics.jsonl and config.json, the data order, the
  * selection (writing RUN/best), and the checkpoint writer and NaN-guarded training step the loop uses.
  */
 function setUp(
@@ -291,15 +304,16 @@ function setUp(
     trainerSteps: { s2e: 0, e2s: 0 },
     rollbacks: 0,
   };
-  const resumed = opts.resume === true && hasRunCheckpoint(runDir);
-  // Dropout draws come from the engine RNG: seeded here so that a run is a function of its config (a resume restores it).
-  if (!resumed) T.manualSeed(cfg.seed);
-  if (resumed) {
-    state = loadRunCheckpoint(runDir, parts);
+  const ckptDir = opts.resume === true ? findCheckpoint(runDir) : null;
+  const resumed = ckptDir !== null;
+  if (ckptDir !== null) {
+    state = loadRunCheckpoint(ckptDir, parts);
     trS2E.stepCount = state.trainerSteps.s2e;
     trE2S.stepCount = state.trainerSteps.e2s;
   }
-  if (!lead) T.manualSeed(cfg.seed + 7919 * T.dist.rank() + state.position.globalStep); // own dropout draws
+  // Dropout draws come from the engine RNG: seeded so that a run is a function of its config (rank 0 of a resume
+  // continues the restored generator; the other ranks draw their own).
+  seedRankEngine(cfg.seed, state.position.globalStep, resumed);
   const bs = cfg.batchSize;
   const stepsPerEpoch = Math.ceil(Math.max(data.S.length, data.Q.length) / bs);
   const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.epochs) : stepsPerEpoch * cfg.epochs;
@@ -310,12 +324,13 @@ function setUp(
     { stepsPerEpoch, totalSteps, nS: data.S.length },
     resumed ? state.position.globalStep : null,
     lead,
+    opts.metrics ? [opts.metrics] : [],
   );
   const pos = state.position;
   const workers = { was: state.workers ?? 1, now: T.dist.worldSize() };
   if (resumed)
     log(
-      `resumed from ${runDir}/ckpt at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)${workers.was !== workers.now ? `; written by ${workers.was} worker(s), continued by ${workers.now}` : ''}`,
+      `resumed from ${ckptDir} at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)${workers.was !== workers.now ? `; written by ${workers.was} worker(s), continued by ${workers.now}` : ''}`,
     );
   const sizes = {
     S: data.S.length,
@@ -430,6 +445,6 @@ async function warmUp(models: CycleModels, data: CycleData, cfg: CycleConfig, ou
 /** A cycle run's folder: what marks a previous run, and what --force deletes (used by the CLI and the library). */
 export const CYCLE_RUN: RunDirSpec = {
   command: 'train',
-  markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
-  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg'],
+  markers: ['config.json', RUN_FILES.metrics, ...CHECKPOINT_ENTRIES, 'best'],
+  clear: ['config.json', RUN_FILES.metrics, ...CHECKPOINT_ENTRIES, 'best', INPUTS_FILE, 'curves.svg'],
 };
