@@ -157,7 +157,7 @@ export interface MetricsSink {
 }
 
 /** RUN/metrics.jsonl: one JSON object per line, appended as the run goes. */
-export class JsonlFileSink implements MetricsSink {
+class JsonlFileSink implements MetricsSink {
   constructor(readonly file: string) {}
 
   /**
@@ -232,7 +232,7 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
  * (`train_loss`, `tokens_per_s`, `pad_source`, `val_loss`, `val_mean`; a step's line carried its validation): they
  * become a step record (when they hold a train loss) and an eval record (when they hold a validation loss).
  */
-export function normalizeRecord(raw: Record<string, unknown>): MetricsRecord[] {
+function normalizeRecord(raw: Record<string, unknown>): MetricsRecord[] {
   if (typeof raw.type === 'string') return [raw as unknown as MetricsRecord];
   const step = num(raw.step) ?? 0;
   const tokens = num(raw.tokens) ?? 0;
@@ -266,6 +266,3 @@ export function normalizeRecord(raw: Record<string, unknown>): MetricsRecord[] {
 export function readMetricsFile(file: string): MetricsRecord[] {
   return readJsonLines<Record<string, unknown>>(file).records.flatMap(normalizeRecord);
 }
-
-export const isStep = (r: MetricsRecord): r is StepRecord => r.type === 'step';
-export const isEval = (r: MetricsRecord): r is EvalRecord => r.type === 'eval';

@@ -17,9 +17,6 @@ export type StopReason =
   /** The S2E outputs collapsed and the run was told to stop (or had no rollback left). */
   | 'collapse';
 
-/** Stops a resume does not continue past by itself (the others: a resume with a larger budget, or unchanged). */
-export const EARLY_STOPS: readonly StopReason[] = ['patience', 'collapse'];
-
 /** Whether any rank of the process group was signalled (alone: whether this process was): a rank's stop is everyone's,
  *  at the same step. */
 export function signalledOnAnyRank(signal: AbortSignal | undefined): Promise<boolean> {
