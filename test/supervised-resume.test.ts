@@ -14,6 +14,7 @@ import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 import { SYN_TYPES, syntheticTokenizer } from '../src/demo/synthetic';
 import { cli, tinySyntheticBase } from './cli-helpers';
+import { trainSupervised as libTrainSupervised } from '../src/api/train';
 
 T.setNumThreads(1);
 
@@ -152,4 +153,41 @@ test('cli: train-supervised --resume keeps the recorded settings, refuses change
     ],
     'refused resumes write nothing',
   );
+});
+
+test('cli: train-supervised --resume continues a run the library interrupted (no inputs.json yet)', async () => {
+  const tsv = path.join(root, 'pairs.tsv');
+  fs.writeFileSync(tsv, pairs.map((p) => `${p.sentence}\t${p.sequence || '<none>'}`).join('\n') + '\n');
+  const out = path.join(root, 'lib');
+  const ac = new AbortController();
+  ac.abort();
+  const first = await libTrainSupervised({
+    pairs: pairs.map((p) => ({ sentence: p.sentence, entities: p.sequence })),
+    baseModel: base,
+    out,
+    steps: 3,
+    batchSize: 2,
+    signal: ac.signal,
+  });
+  assert.deepEqual([first.steps, first.stoppedBy], [1, 'signal']);
+  const r = await cli(['train-supervised', '--pairs', tsv, '--base-model', base, '--out', out, '--batch', '2']);
+  assert.equal(r.code, 2, 'a previous run: --resume or --force');
+  const r2 = await cli([
+    'train-supervised',
+    '--pairs',
+    tsv,
+    '--base-model',
+    base,
+    '--out',
+    out,
+    '--batch',
+    '2',
+    '--steps',
+    '3',
+    '--resume',
+  ]);
+  assert.equal(r2.code, 0, r2.err);
+  assert.match(r2.err, /has no inputs\.json: input files not checked, recorded now/);
+  assert.match(r2.err, /resumed from .*checkpoint at step 1/);
+  assert.match(r2.out, /^trained 3 steps/);
 });

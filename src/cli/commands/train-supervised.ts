@@ -36,6 +36,7 @@ import {
   chooseVerbalizer,
   corpusLabels,
   onInterrupt,
+  optFiles as opt,
   PRECISION_FLAG,
   precisionOf,
   READER_FLAGS,
@@ -174,9 +175,6 @@ function adoptRecorded(
   return diffs;
 }
 
-/** [file] when the flag is given. */
-const opt = (file: string | undefined): string[] | undefined => (file === undefined ? undefined : [file]);
-
 registerCommand({
   name: 'train-supervised',
   summary: "supervised S2E fine-tuning on ⟨sentence → entity sequence⟩ pairs (the paper's Table 4 baseline)",
@@ -270,8 +268,10 @@ registerCommand({
         })
       : null;
     try {
+      await T.dist.barrier(); // every rank reads the folder once rank 0 has cleaned it up
       // A resume runs with the settings recorded at the start: a flag given with another value is a difference.
-      const recorded = f.resume === true && findCheckpoint(out) !== null ? readRunInputs(out) : null;
+      const resume = f.resume === true && findCheckpoint(out) !== null;
+      const recorded = resume ? readRunInputs(out) : null;
       const diffs = recorded ? adoptRecorded(f as Record<string, FlagValue>, args.given, recorded.settings) : [];
       const { pairs, verbalizer } = readPairs(f, io);
       const steps =
@@ -294,7 +294,11 @@ registerCommand({
             'base-model': modelWeightFiles(baseDir),
           });
           if (recorded) refuseDifferences(out, [...diffs, ...compareInputs(recorded.files, files)], RESUME_ALLOWED);
-          else writeRunInputs(out, { command: 'train-supervised', files, settings: { ...settingsOf(f), steps } });
+          else {
+            // A checkpoint without inputs.json was written by the library: its settings are checked by trainSupervised.
+            if (resume) log(`${out} has no inputs.json: input files not checked, recorded now`);
+            writeRunInputs(out, { command: 'train-supervised', files, settings: { ...settingsOf(f), steps } });
+          }
         }
         await T.dist.barrier();
         if (f['random-init'] === true) reinitialise(m, f.seed);
@@ -314,7 +318,7 @@ registerCommand({
           }),
           out,
           { types, ...(verbalizer ? { verbalizer } : {}), baseModel: modelSource(baseDir), decode },
-          { log, signal: interrupt.signal, checkpoint: true, resume: recorded !== null },
+          { log, signal: interrupt.signal, checkpoint: true, resume },
         );
         await finishWorker();
         if (r.interrupted) {

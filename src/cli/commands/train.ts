@@ -24,6 +24,7 @@ import {
   chooseVerbalizer,
   corpusLabels,
   onInterrupt,
+  optFiles as opt,
   READER_FLAGS,
   readLabeledWithFlags,
   VERBALIZER_FLAGS,
@@ -63,11 +64,6 @@ function readConfigFile(file: string): Partial<CycleConfig> {
   const values = readJson(file) as Partial<CycleConfig>;
   makeConfig(values, file);
   return values;
-}
-
-/** [file] (or `map(file)`) when the flag is given. */
-function opt(file: string | undefined, map: (f: string) => string[] = (x) => [x]): string[] | undefined {
-  return file === undefined ? undefined : map(file);
 }
 
 registerCommand({
