@@ -119,7 +119,7 @@ function pretrainRate(c: Config, corpusFile: string, k: number): { tokensPerS: n
     ].concat(['--log-every', String(Math.max(1, Math.floor(steps / 8))), '--eval-every', '100000']),
     c,
   );
-  const recs = jsonl(path.join(out, 'metrics.jsonl')).filter((r) => typeof r.train_loss === 'number');
+  const recs = jsonl(path.join(out, 'metrics.jsonl')).filter((r) => r.type === 'step');
   const a = recs[0]!,
     b = recs[recs.length - 1]!;
   fs.rmSync(out, { recursive: true, force: true });

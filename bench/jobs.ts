@@ -40,7 +40,8 @@ import {
   type Seq2SeqExample,
 } from '../src/t5/train';
 import { DEFAULT_CONFIG } from '../src/cycle/config';
-import { groundingHook } from '../src/cycle/grounding';
+import { cycleS2EGenerate, groundingHook } from '../src/cycle/grounding';
+import { cycleStep, type CycleStepParts } from '../src/cycle/step';
 import { DEFAULT_S2E_PREFIX, loadModelDir } from '../src/cycle/model-io';
 import { predictSequences, verbalizerForTypes } from '../src/cycle/predict';
 import { Direction, evalLoss, trainStep } from '../src/cycle/seq2seq';
@@ -592,7 +593,7 @@ async function cycleModels(twin: Twin, withOptimizers: boolean) {
 async function jobCycle(twin: Twin, data: Data): Promise<Row> {
   const { cycW: W, cycN: Nn } = SIZE;
   const B = 16;
-  const { cfg, tok, s2e, e2s, trS, trE, dispose } = await cycleModels(twin, true);
+  const { cfg, s2e, e2s, trS, trE, dispose } = await cycleModels(twin, true);
   T.manualSeed(cfg.seed);
   // S: sentences; Q: entity sequences of other sentences (unpaired, as in the cycles), non-empty as a Q set is.
   const pool = sampleSentences(data.train, 4000, 7);
@@ -602,20 +603,26 @@ async function jobCycle(twin: Twin, data: Data): Promise<Row> {
     .filter((q) => q !== '')
     .slice(0, B * (W + Nn));
   const types = typesOf(Q);
+  const parts: CycleStepParts = {
+    cfg,
+    s2eGenerate: cycleS2EGenerate(s2e, cfg.s2eDecode, types, {
+      grounded: cfg.grounded,
+      allowEmpty: cfg.cycleAllowEmpty,
+    }),
+    e2s,
+    learn: (which, sources, targets) =>
+      which === 's2e' ? trainStep(s2e, trS, sources, targets) : trainStep(e2s, trE, sources, targets),
+  };
   const row: Row = { job: 'cycle (S- and E-cycle)', unit: `step b${B}`, rate: null, samples: [] };
   try {
     for (let k = 0; k < W + Nn; k++) {
       const sb = S.slice(k * B, (k + 1) * B);
       const qb = Q.slice(k * B, (k + 1) * B);
-      const seed = cfg.seed * 1000003 + k;
-      // Ours first (trainCycle's step, verbatim): the twin then decodes as many steps and trains on the same pairs.
+      // Ours first (trainCycle's step itself, cycle/step.ts): the twin then decodes as many steps and trains on the
+      // same pairs (the default config: no E-cycle filter, self-training or silver pairs, so S′ → Q is the S2E batch).
       const since = mark();
       const t0 = now();
-      const hook = cfg.grounded ? await groundingHook(tok, sb, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
-      const qPrime = await s2e.generate(sb, cfg.s2eDecode, hook, seed);
-      await trainStep(e2s, trE, qPrime, sb);
-      const sPrime = await e2s.generate(qb, cfg.e2sDecode, undefined, seed + 1);
-      await trainStep(s2e, trS, sPrime, qb);
+      const { qPrime, sPrime } = await cycleStep(parts, sb, qb, k);
       const t = now() - t0;
       const seen = since();
       const [srcS, srcQ, exE, exS] = await Promise.all([

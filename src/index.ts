@@ -45,6 +45,19 @@ export { startServer, type ServeOptions, type Server } from './serve/server';
 export type { CycleConfig } from './cycle/config';
 export type { CycleResult } from './cycle/trainer';
 export type { SupervisedResult } from './supervised/supervised';
+export type {
+  MetricsRecord,
+  StepRecord,
+  EvalRecord,
+  EndRecord,
+  CycleStepRecord,
+  CycleEvalRecord,
+  SupervisedStepRecord,
+  SupervisedEvalRecord,
+  PretrainStepRecord,
+  PretrainEvalRecord,
+} from './run/metrics';
+export type { StopReason } from './run/stop';
 export type { EvalReport, ScoreTable, PRF } from './eval/metrics';
 export type { SeqEntity } from './data/entity-seq';
 export { readLabeled, type LabeledCorpus } from './data/readers';

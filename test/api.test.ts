@@ -19,6 +19,7 @@ const REPO = path.resolve(__dirname, '..', '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const lib = require(REPO) as typeof import('../src/index');
 const { NerModel } = lib;
+type ProgressEvent = import('../src/index').ProgressEvent;
 
 T.setNumThreads(1);
 
@@ -169,7 +170,7 @@ test('train, trainSupervised, evaluate: progress events, abort = checkpoint, res
     }));
 
     // trainSupervised, aborted before it starts: one step runs, its model is saved, the abort is reported.
-    const events: { kind: string; message?: string; record?: Record<string, unknown> }[] = [];
+    const events: ProgressEvent[] = [];
     const ac = new AbortController();
     ac.abort();
     const sup = path.join(root, 'sup');
@@ -189,7 +190,10 @@ test('train, trainSupervised, evaluate: progress events, abort = checkpoint, res
     assert.ok(events.some((e) => e.kind === 'log' && e.message === 'interrupted at step 1'));
     assert.deepEqual(
       events.filter((e) => e.kind === 'metrics').map((e) => [e.record!.type, e.record!.step]),
-      [['step', 1]],
+      [
+        ['step', 1],
+        ['end', 1],
+      ],
     );
 
     // train: aborted after step 1 with a checkpoint, then resumed to 3 steps.
@@ -204,8 +208,8 @@ test('train, trainSupervised, evaluate: progress events, abort = checkpoint, res
       logEvery: 1,
     };
     const steps: number[] = [];
-    const onProgress = (e: { kind: string; record?: Record<string, unknown> }) => {
-      if (e.kind === 'metrics' && e.record!.type === 'step') steps.push(e.record!.step as number);
+    const onProgress = (e: ProgressEvent) => {
+      if (e.kind === 'metrics' && e.record.type === 'step') steps.push(e.record.step);
     };
     const r1 = await lib.train({
       sentences: world.S,
@@ -218,7 +222,7 @@ test('train, trainSupervised, evaluate: progress events, abort = checkpoint, res
     });
     assert.equal(r1.interrupted, true);
     assert.equal(r1.steps, 1);
-    assert.ok(fs.existsSync(path.join(run, 'ckpt', 'state.json')));
+    assert.ok(fs.existsSync(path.join(run, 'checkpoint', 'state.json')));
     const r2 = await lib.train({
       sentences: world.S,
       entities: world.Q,

@@ -34,14 +34,16 @@ test('train-supervised: --pairs with --train is a usage error, not --train silen
   assert.equal(fs.existsSync(out), false);
 });
 
-test('train-supervised: a previous run in --out suggests --force, the flag it has (not --resume)', async () => {
+test('train-supervised: a previous run in --out suggests --resume or --force, the flags it has', async () => {
   const out = path.join(root, 'sup-prev');
   fs.mkdirSync(out);
   fs.writeFileSync(path.join(out, 'metrics.jsonl'), '');
   const r = await cli(['train-supervised', '--pairs', pairs, '--base-model', base, '--out', out]);
   assert.equal(r.code, 2);
-  assert.doesNotMatch(r.err, /--resume/);
-  assert.match(r.err, /holds a previous train-supervised run \(metrics\.jsonl\): pass --force to start over/);
+  assert.match(
+    r.err,
+    /holds a previous train-supervised run \(metrics\.jsonl\): pass --resume to continue it, or --force to start over/,
+  );
 });
 
 test('data build --repair-tags repairs what the error message says it repairs', async () => {

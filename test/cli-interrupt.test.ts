@@ -117,3 +117,34 @@ test('train: SIGINT checkpoints the current step, exits 130, --resume continues 
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('train-supervised: SIGINT checkpoints the current step, exits 130, --resume ends as an uninterrupted run', async () => {
+  const root = tmpDir('intr-sup');
+  try {
+    const { world: w, base } = tinySyntheticBase(root);
+    const pairs = path.join(root, 'pairs.tsv');
+    fs.writeFileSync(pairs, w.S.map((s, i) => `${s}\t${w.Q[i] || '<none>'}`).join('\n') + '\n');
+    const common = ['train-supervised', '--pairs', pairs, '--base-model', base, '--batch', '3', '--fp32'];
+    const out = path.join(root, 'sup');
+    const metrics = path.join(out, 'metrics.jsonl');
+    const r = await interruptWhen(
+      [...common, '--out', out, '--steps', '100000'],
+      () => fs.existsSync(metrics) && /"type":"step"/.test(fs.readFileSync(metrics, 'utf8')),
+    );
+    assert.equal(r.code, 130, r.err);
+    const k = Number(
+      /interrupted at step (\d+): checkpoint written; continue with the same command and --resume/.exec(r.err)![1],
+    );
+    assert.ok(k >= 1 && k < 100000);
+    const r2 = await cli([...common, '--out', out, '--steps', String(k + 2), '--resume']);
+    assert.equal(r2.code, 0, r2.err);
+    assert.match(r2.err, new RegExp(`resumed from .* at step ${k}`));
+    const straight = path.join(root, 'straight');
+    const r3 = await cli([...common, '--out', straight, '--steps', String(k + 2)]);
+    assert.equal(r3.code, 0, r3.err);
+    const weights = (d: string) => fs.readFileSync(path.join(d, 'model.safetensors'));
+    assert.ok(weights(out).equals(weights(straight)), 'bit-identical to the uninterrupted run');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

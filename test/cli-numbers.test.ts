@@ -239,7 +239,7 @@ test('train-supervised with a diverging learning rate stops with the step and sa
     ),
   );
   assert.equal(r.out, '');
-  assert.deepEqual(fs.readdirSync(out), ['metrics.jsonl']);
+  assert.deepEqual(fs.readdirSync(out).sort(), ['inputs.json', 'metrics.jsonl']);
 });
 
 test('train with a diverging S2E learning rate stops; best/ and the checkpoint hold the last good step', async () => {
@@ -274,7 +274,7 @@ test('train with a diverging S2E learning rate stops; best/ and the checkpoint h
     );
   assert.ok(m, r.err);
   assert.equal(Number(m[4]), Number(m[1]) - 1);
-  const state = JSON.parse(fs.readFileSync(path.join(run, 'ckpt', 'state.json'), 'utf8')) as {
+  const state = JSON.parse(fs.readFileSync(path.join(run, 'checkpoint', 'state.json'), 'utf8')) as {
     position: { globalStep: number };
   };
   assert.equal(state.position.globalStep, Number(m[4]));

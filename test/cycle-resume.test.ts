@@ -73,10 +73,10 @@ test('resume: N steps straight equals N/2, stop, resume, N/2 (losses and paramet
     for (const f of [
       'config.json',
       'metrics.jsonl',
-      'ckpt/state.json',
-      'ckpt/s2e/model.safetensors',
-      'ckpt/e2s/config.json',
-      'ckpt/optim-s2e.safetensors',
+      'checkpoint/state.json',
+      'checkpoint/s2e/model.safetensors',
+      'checkpoint/e2s/config.json',
+      'checkpoint/optim-s2e.safetensors',
       'best/s2e/cyclener.json',
       'best/info.json',
     ]) {
@@ -94,6 +94,29 @@ test('resume: N steps straight equals N/2, stop, resume, N/2 (losses and paramet
       Array.from({ length: N }, (_, i) => i + 1),
       'metrics log has each step once after the resume',
     );
+
+    // A run written before the run kit has its checkpoint in RUN/ckpt/: found, continued exactly, replaced by checkpoint/.
+    const c1 = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+    await trainCycle(c1, data, cfg(N / 2), path.join(root, 'c'));
+    c1.s2e.dispose();
+    c1.e2s.dispose();
+    fs.renameSync(path.join(root, 'c', 'checkpoint'), path.join(root, 'c', 'ckpt'));
+    const c2 = { s2e: mk(7), e2s: mk(8), tokenizer: tok };
+    const logs: string[] = [];
+    const rc2 = await trainCycle(c2, data, cfg(N), path.join(root, 'c'), { resume: true, log: (l) => logs.push(l) });
+    const pc = [params(c2.s2e), params(c2.e2s)];
+    c2.s2e.dispose();
+    c2.e2s.dispose();
+    assert.ok(
+      logs.some((l) => /resumed from .*ckpt at step 3 /.test(l)),
+      logs.join('\n'),
+    );
+    assert.deepEqual(rc2.losses, rb2.losses);
+    for (let m = 0; m < 2; m++)
+      for (let i = 0; i < pa[m]!.length; i++)
+        assert.deepEqual(pc[m]![i], pa[m]![i], `legacy: model ${m} parameter ${i}`);
+    assert.ok(fs.existsSync(path.join(root, 'c', 'checkpoint', 'state.json')));
+    assert.ok(!fs.existsSync(path.join(root, 'c', 'ckpt')), 'the old folder goes once checkpoint/ is written');
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -195,8 +195,8 @@ test('pretrain: 2 ranks × half batch = 1 rank × whole batch; an N=2 run resume
     assert.equal((r2.err.match(/\| loss /g) ?? []).length, 3, 'only rank 0 logs');
     const losses = (d: string) =>
       readJsonl(path.join(d, 'metrics.jsonl'))
-        .filter((m) => typeof m.train_loss === 'number') // step records (a closing eval-only record has none)
-        .map((m) => m.train_loss as number);
+        .filter((m) => m.type === 'step')
+        .map((m) => m.trainLoss as number);
     const close = (a: number[], b: number[], what: string) => {
       assert.equal(a.length, b.length, what);
       a.forEach((x, i) =>
@@ -287,7 +287,7 @@ test('train (cycles), train-supervised, predict: 2 workers reproduce 1; predict 
     );
     assert.ok(e2.every((m) => typeof m.devF1 === 'number'));
     for (const d of ['s2e', 'e2s']) {
-      const diff = maxDiff(path.join(dir, 'r1', 'ckpt', d), path.join(dir, 'r2', 'ckpt', d));
+      const diff = maxDiff(path.join(dir, 'r1', 'checkpoint', d), path.join(dir, 'r2', 'checkpoint', d));
       assert.ok(diff < 1e-4, `${d} weights differ by ${diff}`);
     }
     // Supervised on the same pairs.
@@ -298,8 +298,13 @@ test('train (cycles), train-supervised, predict: 2 workers reproduce 1; predict 
     assert.equal(u1.code, 0, u1.err);
     const u2 = cyclener([...sup, '--out', path.join(dir, 'u2'), '--nproc', '2']);
     assert.equal(u2.code, 0, u2.err);
-    const l1 = readJsonl(path.join(dir, 'u1', 'metrics.jsonl')).map((m) => m.loss as number);
-    const l2 = readJsonl(path.join(dir, 'u2', 'metrics.jsonl')).map((m) => m.loss as number);
+    const supLosses = (run: string) =>
+      readJsonl(path.join(dir, run, 'metrics.jsonl'))
+        .filter((m) => m.type === 'step')
+        .map((m) => m.loss as number);
+    const l1 = supLosses('u1');
+    const l2 = supLosses('u2');
+    assert.equal(l1.length, 3);
     l1.forEach((x, i) => assert.ok(Math.abs(x - l2[i]!) < 1e-5 * x, `supervised step ${i + 1}: ${x} vs ${l2[i]}`));
     assert.ok(maxDiff(path.join(dir, 'u1'), path.join(dir, 'u2')) < 1e-4);
     // Sharded prediction: same file as one process, in input order.

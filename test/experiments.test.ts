@@ -537,6 +537,17 @@ test('runner: a smoke cycle cell end to end on a tiny random T5, then resumed tr
   );
   assert.equal(supRes.training?.steps, 4);
   assert.ok(supRes.training?.bestStep === 2 || supRes.training?.bestStep === 4);
+  // Stopped before its marker (a kill after the last checkpoint): the stage continues the checkpoint with --resume.
+  fs.rmSync(path.join(cellDir(ctx, sup!), 'train.done'));
+  fs.rmSync(path.join(cellDir(ctx, sup!), 'result.json'));
+  r = await runCell(sup!, ctx);
+  assert.equal(r.outcome, 'done', r.message);
+  const again = JSON.parse(fs.readFileSync(path.join(cellDir(ctx, sup!), 'result.json'), 'utf8')) as CellResult;
+  assert.match(again.commands.filter((c) => c.stage === 'train').at(-1)!.cmd, / --resume$/);
+  assert.deepEqual(
+    [again.training?.steps, again.training?.bestStep, again.test.exact.micro.f1],
+    [4, supRes.training?.bestStep, supRes.test.exact.micro.f1],
+  );
 });
 
 test('runner: result.json is reused only when whole and from the same inputs; a damaged or stale one is redone', async () => {

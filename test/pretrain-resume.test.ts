@@ -79,16 +79,35 @@ test(
     }
     const m = readMetrics(path.join(bOut, 'metrics.jsonl'));
     assert.deepEqual(
-      m.map((r) => r.step),
-      [0, 2, 4, 6, 8],
+      m.map((r) => `${r.type} ${r.step}`),
+      ['eval 0', 'step 2', 'step 4', 'eval 4', 'step 6', 'step 8', 'eval 8'],
+    );
+    const steps = m.filter((r) => r.type === 'step');
+    const evals = m.filter((r) => r.type === 'eval');
+    assert.deepEqual(
+      steps.map((r) => r.trainLoss),
+      [2, 4, 6, 8].map((k) => (a.losses[k - 2]! + a.losses[k - 1]!) / 2),
+      'the mean train loss since the previous log point',
     );
     // Batches are split into length groups (default bound: 20% of positions padded); the share is logged.
     assert.ok(a.padding.all <= 0.2 + 1e-9 && a.padding.all >= 0, JSON.stringify(a.padding));
-    assert.ok(
-      m.slice(1).every((r) => r.pad_source! >= 0 && r.pad_target! >= 0 && r.pad_source! <= 1 && r.pad_target! <= 1),
+    assert.ok(steps.every((r) => r.padSource! >= 0 && r.padTarget! >= 0 && r.padSource! <= 1 && r.padTarget! <= 1));
+    assert.ok(evals.every((r) => r.valMean > 0 && r.valLoss.span! > 0));
+    // Each sitting ends with an `end` record (the first stopped after 4 steps, the resumed one at the budget).
+    const ends = fs
+      .readFileSync(path.join(bOut, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; step: number; stoppedBy?: string })
+      .filter((r) => r.type === 'end');
+    assert.deepEqual(
+      ends.map((r) => [r.step, r.stoppedBy]),
+      [
+        [4, 'stop-after'],
+        [8, 'steps'],
+      ],
     );
-    assert.ok(m[0]!.val_mean! > 0 && m[2]!.val_mean! > 0 && m[4]!.val_loss!.span! > 0);
-    assert.match(fs.readFileSync(path.join(bOut, 'loss.svg'), 'utf8'), /<polyline/);
+    assert.match(fs.readFileSync(path.join(bOut, 'loss.svg'), 'utf8'), /<path d="M[^"]+" fill="none" stroke="#1f77b4"/);
     const ck = loadCheckpoint(bOut);
     assert.equal(ck.config.dropoutRate, 0.1, 'config.json keeps the fine-tuning dropout');
     assert.equal(ck.tokenizer!.vocabSize, ck.config.vocabSize);

@@ -46,7 +46,7 @@ test('train: a previous run is refused without --resume/--force; --force starts 
     assert.equal(r.code, 2);
     assert.match(
       r.err,
-      /holds a previous train run \(config\.json, metrics\.jsonl, ckpt, best\): pass --resume to continue it, or --force to start over/,
+      /holds a previous train run \(config\.json, metrics\.jsonl, checkpoint, best\): pass --resume to continue it, or --force to start over/,
     );
     assert.equal(t.metrics(), before, 'metrics.jsonl untouched');
     assert.equal((await cli([...t.common, '--resume', '--force'])).code, 2);
@@ -65,7 +65,7 @@ test('train: a previous run is refused without --resume/--force; --force starts 
     r = await cli([...t.common, '--max-steps', '3', '--force']);
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /removed a stale lock .*\.lock of pid \d+ .*\(no such process\)/);
-    assert.match(r.err, /--force: removed config\.json, metrics\.jsonl, ckpt, best, inputs\.json/);
+    assert.match(r.err, /--force: removed config\.json, metrics\.jsonl, checkpoint, best, inputs\.json/);
     assert.deepEqual(t.steps(), [1, 2, 3], 'a fresh log: the old steps are gone');
     assert.ok(!fs.existsSync(lock), 'lock released');
     assert.ok(!/resumed from/.test(r.err));
@@ -99,15 +99,23 @@ test('train: a previous run is refused without --resume/--force; --force starts 
     assert.equal((await cli(sup)).code, 0);
     r = await cli(sup);
     assert.equal(r.code, 2);
-    assert.match(r.err, /holds a previous train-supervised run \(metrics\.jsonl, config\.json, model\.safetensors\)/);
+    assert.match(
+      r.err,
+      /holds a previous train-supervised run \(metrics\.jsonl, config\.json, model\.safetensors, checkpoint\): pass --resume to continue it, or --force/,
+    );
     r = await cli([...sup, '--force']);
     assert.equal(r.code, 0, r.err);
-    assert.equal(
-      fs
-        .readFileSync(path.join(t.root, 'sup', 'metrics.jsonl'), 'utf8')
-        .trim()
-        .split('\n').length,
-      2,
+    assert.deepEqual(
+      readJsonLines<{ type: string; step: number }>(path.join(t.root, 'sup', 'metrics.jsonl')).records.map((x) => [
+        x.type,
+        x.step,
+      ]),
+      [
+        ['step', 1],
+        ['step', 2],
+        ['end', 2],
+      ],
+      'a fresh log',
     );
     assert.equal(
       (await cli(['train-supervised', '--train', gold, '--base-model', t.base, '--out', t.base, '--force'])).code,
@@ -125,11 +133,11 @@ test('train: leftovers of a killed run, a kill between the checkpoint renames, a
     let r = await cli([...t.common, '--max-steps', '2']);
     assert.equal(r.code, 0, r.err);
     const dead = deadPid();
-    // Killed between the two renames of the checkpoint swap: ckpt/ gone, ckpt.old-PID (the last complete one) and
-    // the new ckpt.tmp-PID there; also a half-written best.tmp of another dead pid and a line cut short.
-    fs.renameSync(path.join(t.run, 'ckpt'), path.join(t.run, `ckpt.old-${dead}`));
-    fs.mkdirSync(path.join(t.run, `ckpt.tmp-${dead}`, 's2e'), { recursive: true });
-    fs.writeFileSync(path.join(t.run, `ckpt.tmp-${dead}`, 's2e', 'model.safetensors'), Buffer.alloc(1000));
+    // Killed between the two renames of the checkpoint swap: checkpoint/ gone, checkpoint.old-PID (the last complete
+    // one) and the new checkpoint.tmp-PID there; also a half-written best.tmp of another dead pid and a line cut short.
+    fs.renameSync(path.join(t.run, 'checkpoint'), path.join(t.run, `checkpoint.old-${dead}`));
+    fs.mkdirSync(path.join(t.run, `checkpoint.tmp-${dead}`, 's2e'), { recursive: true });
+    fs.writeFileSync(path.join(t.run, `checkpoint.tmp-${dead}`, 's2e', 'model.safetensors'), Buffer.alloc(1000));
     fs.mkdirSync(path.join(t.run, `best.tmp-${deadPid()}`));
     fs.appendFileSync(path.join(t.run, 'metrics.jsonl'), '{"type":"step","step":3,"lo');
     fs.rmSync(path.join(t.run, 'inputs.json')); // as a run from before the resume check
@@ -137,8 +145,8 @@ test('train: leftovers of a killed run, a kill between the checkpoint renames, a
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /has no inputs\.json \(a run from an older version\): input files not checked, recorded now/);
     assert.ok(fs.existsSync(path.join(t.run, 'inputs.json')));
-    assert.match(r.err, new RegExp(`restored ckpt/ from ckpt\\.old-${dead}`));
-    assert.match(r.err, new RegExp(`removed ckpt\\.tmp-${dead} \\(0\\.0 MB left by pid ${dead}\\)`));
+    assert.match(r.err, new RegExp(`restored checkpoint/ from checkpoint\\.old-${dead}`));
+    assert.match(r.err, new RegExp(`removed checkpoint\\.tmp-${dead} \\(0\\.0 MB left by pid ${dead}\\)`));
     assert.match(r.err, /resumed from .* at step 2 /, 'continues from the old checkpoint, not step 0');
     assert.match(r.err, /metrics\.jsonl: dropped 1 unreadable line\(s\)/);
     assert.deepEqual(
@@ -167,7 +175,7 @@ test('train: without dev data best/ is the final model after every sitting; the 
     assert.equal(info().step, 4);
     for (const d of ['s2e', 'e2s']) {
       const best = readModelWeights(path.join(t.run, 'best', d)).tensors;
-      const last = readModelWeights(path.join(t.run, 'ckpt', d)).tensors;
+      const last = readModelWeights(path.join(t.run, 'checkpoint', d)).tensors;
       assert.deepEqual([...best.keys()].sort(), [...last.keys()].sort());
       for (const [k, v] of best) assert.ok(Buffer.from(v.data).equals(Buffer.from(last.get(k)!.data)), `${d} ${k}`);
     }

@@ -2,7 +2,6 @@
 // progress callback and an AbortSignal that stops like Ctrl-C (after the current step, with a checkpoint).
 
 import { bestF1, predictionsAbove, sweepThresholds, thresholdGrid, type ThresholdRow } from '../eval/thresholds';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatEntitySequence, type SeqEntity } from '../data/entity-seq';
 import { readLabeled, type LabeledCorpus } from '../data/readers';
@@ -25,11 +24,14 @@ import { CYCLE_RUN, trainCycle, typesOf, type CycleResult } from '../cycle/train
 import { SUPERVISED_EPOCHS, SUPERVISED_SETTINGS as S, supervisedConfig } from '../supervised/settings';
 import type { Precision } from '../t5/precision';
 import { fingerprintFiles, modelWeightFiles, openRunDir } from '../util/run-dir';
+import { findCheckpoint } from '../run/checkpoint';
+import { checkpointDir } from '../run/layout';
+import { callbackSink, type MetricsRecord, type MetricsSink } from '../run/metrics';
 import { modelDir } from './model-ref';
 import { NerModel } from './ner-model';
 
-/** A human-readable line (the CLI's stderr), or a record as it is appended to the run's metrics.jsonl. */
-export type ProgressEvent = { kind: 'log'; message: string } | { kind: 'metrics'; record: Record<string, unknown> };
+/** A human-readable line (the CLI's stderr), or a record as the run's metrics.jsonl gets it (run/metrics.ts). */
+export type ProgressEvent = { kind: 'log'; message: string } | { kind: 'metrics'; record: MetricsRecord };
 
 export interface RunHooks {
   onProgress?: (e: ProgressEvent) => void;
@@ -42,37 +44,12 @@ export type EntitiesOf = string | readonly SeqEntity[];
 
 const seq = (e: EntitiesOf) => (typeof e === 'string' ? e : e.length === 0 ? '' : formatEntitySequence(e));
 
-/** Calls onProgress for each log line and for each metrics.jsonl record written since the previous call. */
-function progress(hooks: RunHooks, metricsFile: string): { log: (l: string) => void; flush: () => void } {
-  let offset = 0;
-  let partial = '';
-  const flush = () => {
-    if (!hooks.onProgress || !fs.existsSync(metricsFile)) return;
-    const size = fs.statSync(metricsFile).size;
-    if (size < offset) {
-      offset = 0;
-      partial = '';
-    } // rewritten (a resume keeps the records up to its checkpoint)
-    if (size === offset) return;
-    const fd = fs.openSync(metricsFile, 'r');
-    const buf = Buffer.alloc(size - offset);
-    try {
-      fs.readSync(fd, buf, 0, buf.length, offset);
-    } finally {
-      fs.closeSync(fd);
-    }
-    offset = size;
-    const lines = (partial + buf.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const l of lines)
-      if (l.trim() !== '') hooks.onProgress({ kind: 'metrics', record: JSON.parse(l) as Record<string, unknown> });
-  };
+/** onProgress as the trainers' hooks: log lines, and a metrics sink beside the run's metrics.jsonl. */
+function progress(hooks: RunHooks): { log: (l: string) => void; metrics?: MetricsSink } {
+  const on = hooks.onProgress;
   return {
-    log: (message) => {
-      flush();
-      hooks.onProgress?.({ kind: 'log', message });
-    },
-    flush,
+    log: (message) => on?.({ kind: 'log', message }),
+    ...(on ? { metrics: callbackSink((record) => on({ kind: 'metrics', record })) } : {}),
   };
 }
 
@@ -97,7 +74,7 @@ export interface TrainOptions extends RunHooks {
   /** Config keys (src/cycle/config.ts), e.g. {epochs: 3, batchSize: 16}, as a `--config` file. On a resume only the
    *  step budget (epochs, maxSteps) may change: another change is refused, as `cyclener train --resume` refuses it. */
   config?: Partial<CycleConfig>;
-  /** Continue from out/ckpt (after an abort); refused when the config or the data differ from the run's. */
+  /** Continue from out/checkpoint (after an abort); refused when the config or the data differ from the run's. */
   resume?: boolean;
   /** Start over in a directory that holds a previous run. */
   force?: boolean;
@@ -121,9 +98,9 @@ function goldCorpus(g: readonly LabeledSentence[] | LabeledCorpus, name: string)
 /** The config-file label of TrainOptions.config in a refusal ("--config options.config: run has ..."). */
 const CONFIG_OPTION = 'options.config';
 
-/** CycleNER training (`cyclener train`): writes out/config.json, inputs.json, metrics.jsonl, ckpt/ and best/{s2e,e2s}. */
+/** CycleNER training (`cyclener train`): writes out/config.json, inputs.json, metrics.jsonl, checkpoint/ and best/{s2e,e2s}. */
 export async function train(o: TrainOptions): Promise<CycleResult> {
-  const hooks = progress(o, path.join(o.out, 'metrics.jsonl'));
+  const hooks = progress(o);
   const run = openRunDir(o.out, CYCLE_RUN, {
     resume: o.resume === true,
     force: o.force === true,
@@ -180,11 +157,11 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     };
     checkRunInputs(run, { resume: o.resume === true, inputs, diffs: setup.diffs, log: hooks.log });
 
-    const ckpt = path.join(o.out, 'ckpt');
-    const resume = o.resume === true && fs.existsSync(path.join(ckpt, 'state.json'));
-    if (o.resume === true && !resume) hooks.log(`no checkpoint in ${ckpt}: starting from step 0`);
-    const s2eDir = resume ? path.join(ckpt, 's2e') : (s2eArg ?? base);
-    const e2sDir = resume ? path.join(ckpt, 'e2s') : (e2sArg ?? base);
+    const ckpt = o.resume === true ? findCheckpoint(o.out) : null;
+    const resume = ckpt !== null;
+    if (o.resume === true && !resume) hooks.log(`no checkpoint in ${checkpointDir(o.out)}: starting from step 0`);
+    const s2eDir = ckpt ? path.join(ckpt, 's2e') : (s2eArg ?? base);
+    const e2sDir = ckpt ? path.join(ckpt, 'e2s') : (e2sArg ?? base);
     if (!s2eDir || !e2sDir) throw new Error('train: give baseModel (or s2eModel and e2sModel)');
     const { s2e: a, e2s: b } = loadCyclePair(s2eDir, e2sDir);
     try {
@@ -200,12 +177,12 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
       return await trainCycle({ s2e: a.model, e2s: b.model, tokenizer: a.tokenizer }, data, cfg, o.out, {
         resume,
         log: hooks.log,
+        ...(hooks.metrics ? { metrics: hooks.metrics } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });
     } finally {
       b.model.dispose();
       a.model.dispose();
-      hooks.flush();
     }
   } finally {
     run.release();
@@ -238,21 +215,24 @@ export interface SupervisedOptions extends RunHooks {
   decode?: { grounded?: boolean; maxNewTokens?: number };
   /** Held-out pairs: out/ keeps the model with the lowest dev loss; `patience` evaluations without one stop early. */
   dev?: { pairs: readonly { sentence: string; entities: EntitiesOf }[]; evalEvery?: number; patience?: number };
+  /** Continue from out/checkpoint (after an abort) with the same options; only `steps`/`epochs` may change. */
+  resume?: boolean;
   force?: boolean;
 }
 
-/** Supervised S2E fine-tuning (`cyclener train-supervised`); an abort saves the model of the last step run. */
+/** Supervised S2E fine-tuning (`cyclener train-supervised`); an abort saves the model of the last step run and a
+ *  checkpoint that `resume` continues exactly. */
 export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedResult> {
   const pairs: Pair[] = o.pairs.map((p) => ({ sentence: p.sentence, sequence: seq(p.entities) }));
   if (pairs.length === 0) throw new Error('trainSupervised: no training pairs');
   const batchSize = o.batchSize ?? S.batch.default;
   const steps = o.steps ?? Math.ceil(((o.epochs ?? SUPERVISED_EPOCHS) * pairs.length) / batchSize);
-  const hooks = progress(o, path.join(o.out, 'metrics.jsonl'));
+  const hooks = progress(o);
   const baseDir = await modelDir(o.baseModel, hooks.log);
   if (path.resolve(o.out) === path.resolve(baseDir))
     throw new Error('trainSupervised: out is the base model directory');
   const run = openRunDir(o.out, SUPERVISED_RUN, {
-    resume: false,
+    resume: o.resume === true,
     force: o.force === true,
     log: hooks.log,
     inputs: { baseModel: baseDir },
@@ -288,12 +268,16 @@ export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedR
             maxNewTokens: o.decode?.maxNewTokens ?? S['max-new-tokens'].default,
           },
         },
-        hooks.log,
-        o.signal,
+        {
+          log: hooks.log,
+          ...(hooks.metrics ? { metrics: hooks.metrics } : {}),
+          ...(o.signal ? { signal: o.signal } : {}),
+          checkpoint: true,
+          resume: o.resume === true,
+        },
       );
     } finally {
       m.model.dispose();
-      hooks.flush();
     }
   } finally {
     run.release();

@@ -164,6 +164,11 @@ export function fmtInt(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/** The files of a flag for fingerprintFiles: [file] (or `map(file)`) when the flag is given. */
+export function optFiles(file: string | undefined, map: (f: string) => string[] = (x) => [x]): string[] | undefined {
+  return file === undefined ? undefined : map(file);
+}
+
 /**
  * Ctrl-C / SIGTERM during a long run: the first signal asks the run to stop after its current step and write its
  * checkpoint (so `--resume` loses nothing); a second one, seconds later, quits at once. Repeats within 2 s are the

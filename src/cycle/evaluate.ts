@@ -7,6 +7,7 @@ import type { LabeledCorpus } from '../data/readers';
 import { compareSequences } from '../eval/compare';
 import { evaluate } from '../eval/metrics';
 import type { Seq2SeqTrainer } from '../t5/train';
+import type { CycleEvalMetrics } from '../run/metrics';
 import type { CycleConfig } from './config';
 import { copyCounts, copyRate } from './copy';
 import type { S2EGenerate } from './grounding';
@@ -15,32 +16,8 @@ import { collapseStats, type CollapseStats } from './selection';
 import { evalLoss, generateAll, inLengthBatches, type Direction } from './seq2seq';
 import { evenIndices, gazetteerOf, silverScores } from './silver';
 
-export interface EvalResult {
-  devSLoss: number | null;
-  devELoss: number | null;
-  devF1: number | null;
-  devBagF1: number | null;
-  /** Share of dev Q's entity names that E2S copied verbatim into S′ (copy.ts). */
-  devCopyRate?: number | null;
-  /** S2E's outputs on dev S (inference decoding) against the gazetteer from Q matched over dev S (silver.ts): a
-   *  label-free criterion. Absent without dev S. */
-  devSilverP?: number | null;
-  devSilverR?: number | null;
-  devSilverF1?: number | null;
-  /** The same on a fixed sample of S (SILVER_S_SAMPLE sentences): where the gazetteer from Q matches nothing in dev S
-   *  (WNUT-17's dev entities are new by design), S still has matches. S2E saw S's silver pairs in a lexical warm-up. */
-  sSilverP?: number | null;
-  sSilverR?: number | null;
-  sSilverF1?: number | null;
-  /** The same on the sentences of S held out of training (--silver-holdout): silver F1 S2E was never trained on. */
-  heldSilverP?: number | null;
-  heldSilverR?: number | null;
-  heldSilverF1?: number | null;
-  /** Present only when test gold is given (reported, never selected on). */
-  testP?: number;
-  testR?: number;
-  testF1?: number;
-}
+/** What an evaluation measures: the fields of the `eval` records of metrics.jsonl (the run kit's schema). */
+export type EvalResult = CycleEvalMetrics;
 
 /** Sample triplets (s, q′, s″) and (q, s′, q″): present when dev data and cfg.samples > 0. */
 export interface Samples {

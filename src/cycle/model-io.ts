@@ -9,6 +9,7 @@ import { T5Tokenizer } from '../t5/tokenizer';
 import { readJsonFile, writeJsonFile } from '../util/fs';
 import type { ScoreMap } from '../eval/calibration';
 import type { ModelSource } from '../hub';
+import { CHECKPOINT_ENTRIES } from '../run/layout';
 
 export const META_FILE = 'cyclener.json';
 /** Task prefixes the base models were pretrained with (tools/gpu/pretrain_t5.py). */
@@ -90,13 +91,14 @@ export const FALLBACK_DECODE: DecodeDefaults = { grounded: true, maxNewTokens: 1
 
 /**
  * The S2E model's default decoding: its cyclener.json's, else (an S2E saved by an older `train` in RUN/best/s2e or
- * RUN/ckpt/s2e) the grounded/evalDecode of RUN/config.json, else FALLBACK_DECODE.
+ * RUN/checkpoint/s2e, or an older run's RUN/ckpt/s2e) the grounded/evalDecode of RUN/config.json, else FALLBACK_DECODE.
  */
 export function decodeDefaults(dir: string, meta: ModelMeta | null): DecodeDefaults {
   if (meta?.decode) return meta.decode;
   const runConfig = path.join(dir, '..', '..', 'config.json');
   const inRun =
-    path.basename(dir) === 's2e' && ['best', 'ckpt'].includes(path.basename(path.dirname(path.resolve(dir))));
+    path.basename(dir) === 's2e' &&
+    ['best', ...CHECKPOINT_ENTRIES].includes(path.basename(path.dirname(path.resolve(dir))));
   if (meta?.task === 's2e' && inRun && fs.existsSync(runConfig)) {
     try {
       const c = readJsonFile<{ groundedEval?: unknown; evalDecode?: { maxNewTokens?: unknown; numBeams?: unknown } }>(
@@ -116,7 +118,7 @@ export function decodeDefaults(dir: string, meta: ModelMeta | null): DecodeDefau
   return FALLBACK_DECODE;
 }
 
-/** The S2E model directory inside DIR (a model, a run's best/ or ckpt/, or a run). */
+/** The S2E model directory inside DIR (a model, a run's best/ or checkpoint/, or a run). */
 export function resolveS2EDir(dir: string): string {
   for (const c of [dir, path.join(dir, 's2e'), path.join(dir, 'best', 's2e')]) {
     // A run directory has a config.json too (the run's): a model also has weights.

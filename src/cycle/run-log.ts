@@ -1,15 +1,24 @@
-// What a cycle run reports as it goes: RUN/metrics.jsonl (records `step`, `eval`, `samples`, `warning`, `rollback`,
-// `warmup`: their fields and order are read by experiments/result.ts, the report and docs/cycle.md), RUN/curves.svg
-// and the human-readable log lines (progress and ETA every logEvery steps, evaluations, warnings).
+// What a cycle run reports as it goes: the records of the run kit's schema (run/metrics.ts: `step`, `eval`, `samples`,
+// `warning`, `rollback`, `warmup`, `end`) to its sinks (RUN/metrics.jsonl, the library's progress callback),
+// RUN/curves.svg and the human-readable log lines (progress and ETA every logEvery steps, evaluations, warnings).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { StepResult } from '../t5/train';
-import { readJsonLines } from '../util/fs';
+import {
+  MetricsLog,
+  RecordsSink,
+  type CycleEvalRecord,
+  type MetricsRecord,
+  type MetricsSink,
+  type WarmupRecord,
+} from '../run/metrics';
+import { RUN_FILES } from '../run/layout';
+import type { StopReason } from '../run/stop';
 import type { CycleConfig } from './config';
 import { copyRate, type CopyCounts } from './copy';
 import type { Evaluation } from './evaluate';
-import { lossF1Svg, type EvalPoint } from './plot';
+import { lossF1Svg } from './plot';
 import type { Position } from './run-state';
 import { collapseMessage, collapseStats, type Decision } from './selection';
 
@@ -45,6 +54,9 @@ function fmtTime(s: number): string {
 
 export class RunLog {
   readonly metricsFile: string;
+  private readonly metrics: MetricsLog;
+  /** The run's evaluations so far (kept ones of a resumed run included): curves.svg is drawn from them. */
+  private readonly evals = new RecordsSink((r): r is CycleEvalRecord => r.type === 'eval');
   private readonly t0 = Date.now();
   private stepsThisRun = 0;
   /** Sums over the steps since the last progress line. */
@@ -54,8 +66,9 @@ export class RunLog {
   private warnedEpoch = -1;
 
   /**
-   * Opens RUN/metrics.jsonl: emptied for a new run; on resume (`resumedAt` = the checkpoint's step) without the records
-   * written after the checkpoint, which will be written again (a line cut short by a kill is dropped, not fatal).
+   * Opens the run's metrics (MetricsLog): RUN/metrics.jsonl emptied for a new run; on resume (`resumedAt` = the
+   * checkpoint's step) without the records written after the checkpoint, which will be written again (a line cut short
+   * by a kill is dropped, not fatal). `sinks` get every record too (the kept ones of a resume first).
    */
   constructor(
     readonly runDir: string,
@@ -65,22 +78,19 @@ export class RunLog {
     resumedAt: number | null,
     /** false on the ranks of a process group other than 0: they log and write nothing */
     private readonly writes = true,
+    sinks: readonly MetricsSink[] = [],
   ) {
-    this.metricsFile = path.join(runDir, 'metrics.jsonl');
-    if (!writes) return;
-    if (resumedAt === null) {
-      fs.writeFileSync(this.metricsFile, '');
-      return;
-    }
-    const { records, dropped } = readJsonLines<{ step?: number }>(this.metricsFile);
-    if (dropped > 0) log(`${this.metricsFile}: dropped ${dropped} unreadable line(s) (cut short by a kill)`);
-    const keep = records.filter((r) => (r.step ?? 0) <= resumedAt);
-    fs.writeFileSync(this.metricsFile, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+    this.metricsFile = path.join(runDir, RUN_FILES.metrics);
+    this.metrics = MetricsLog.open({
+      file: writes ? this.metricsFile : null,
+      resumedAt,
+      sinks: [this.evals, ...sinks],
+      log,
+    });
   }
 
-  emit(rec: Record<string, unknown>): void {
-    if (!this.writes) return;
-    fs.appendFileSync(this.metricsFile, JSON.stringify(rec) + '\n');
+  emit(rec: MetricsRecord): void {
+    this.metrics.emit(rec);
   }
 
   warn(step: number, message: string): void {
@@ -88,15 +98,7 @@ export class RunLog {
     this.emit({ type: 'warning', step, message });
   }
 
-  warmup(rec: {
-    kind: string;
-    directions: string;
-    steps: number;
-    pairs: number;
-    s2eLoss: number;
-    e2sLoss: number;
-    seconds: number;
-  }): void {
+  warmup(rec: Omit<WarmupRecord, 'type' | 'step'>): void {
     this.emit({ type: 'warmup', step: 0, ...rec });
     this.log(
       `warm-up done in ${rec.seconds.toFixed(0)} s: last losses S2E ${rec.s2eLoss.toFixed(4)} E2S ${rec.e2sLoss.toFixed(4)}`,
@@ -177,16 +179,11 @@ export class RunLog {
       ...r,
       best: d.improved,
     });
-    // Figure 4 of the paper for this run: rebuilt from the metrics log, so it survives a resume.
+    // Figure 4 of the paper for this run, from every evaluation of the run (a resume starts with the kept ones).
     if (!this.writes) return;
-    const pts = fs
-      .readFileSync(this.metricsFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"type":"eval"'))
-      .map((l) => JSON.parse(l) as EvalPoint);
     fs.writeFileSync(
       path.join(this.runDir, 'curves.svg'),
-      lossF1Svg(pts, `CycleNER run ${path.basename(this.runDir)}`),
+      lossF1Svg(this.evals.records, `CycleNER run ${path.basename(this.runDir)}`),
     );
     const f = (x: number | null) => (x === null ? '-' : x.toFixed(4));
     const test =
@@ -203,6 +200,11 @@ export class RunLog {
   stop(step: number, stop: NonNullable<Decision['stop']>): void {
     if (stop.on === 'collapse') this.emit({ type: 'warning', step, message: stop.message });
     this.log(stop.message);
+  }
+
+  /** The end of this sitting (finished, stopped early or interrupted). */
+  end(step: number, stoppedBy: StopReason): void {
+    this.emit({ type: 'end', step, stoppedBy, steps: this.stepsThisRun, seconds: (Date.now() - this.t0) / 1000 });
   }
 
   rollback(step: number, r: { toStep: number | null; rollbacks: number; lrS2E: number; lrE2S: number }): void {

@@ -32,7 +32,7 @@ export function readJson(file: string): Record<string, unknown> {
   }
 }
 
-/** Starting models: compared on a resume only when given (the resume continues from RUN/ckpt). */
+/** Starting models: compared on a resume only when given (the resume continues from RUN/checkpoint). */
 export const CYCLE_MODEL_INPUTS: ReadonlySet<string> = new Set(['base-model', 's2e-model', 'e2s-model']);
 
 export interface CycleRunConfig {

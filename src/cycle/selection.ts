@@ -11,6 +11,8 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import { readModelWeights } from '../t5/safetensors';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { atomicDir } from '../util/fs';
+import { patienceSpent, recordScore } from '../run/best';
+import type { StopReason } from '../run/stop';
 import type { CycleConfig } from './config';
 import type { EvalResult } from './evaluate';
 import { saveModelDir, type ModelMeta } from './model-io';
@@ -53,7 +55,7 @@ export interface Decision {
   /** Warnings about this evaluation (each a log line and a metrics record). */
   warnings: string[];
   /** The run stops here: by patience (a log line) or on a collapse (also a warning record). */
-  stop: { on: 'patience' | 'collapse'; message: string } | null;
+  stop: { on: Extract<StopReason, 'patience' | 'collapse'>; message: string } | null;
   /** Roll both models back to best/ (rollback() does it). */
   rollback: boolean;
 }
@@ -81,16 +83,11 @@ export class Selection {
     const collapse = devOutputs === null ? null : collapseMessage(devOutputs, cfg.collapseShare, 'dev');
     const warnings = collapse === null ? [] : [`collapse: ${collapse}`];
     const actOnCollapse = collapse !== null && cfg.onCollapse !== 'warn';
-    const score = selectionScore(cfg.selectOn, r);
-    const improved = score !== null && !actOnCollapse && (state.bestScore === null || score < state.bestScore);
-    if (improved) {
-      state.bestScore = score;
-      state.bestStep = pos.globalStep;
-      state.evalsWithoutImprovement = 0;
-      this.writeBest({ step: pos.globalStep, epoch: pos.epoch + 1, selectOn: cfg.selectOn, ...r });
-    } else if (score !== null) state.evalsWithoutImprovement++;
+    // A collapsed evaluation is never selected when the run acts on collapses (it still counts against patience).
+    const improved = recordScore(state, selectionScore(cfg.selectOn, r), pos.globalStep, !actOnCollapse);
+    if (improved) this.writeBest({ step: pos.globalStep, epoch: pos.epoch + 1, selectOn: cfg.selectOn, ...r });
     const decision: Decision = { improved, warnings, stop: null, rollback: false };
-    if (cfg.patience > 0 && state.evalsWithoutImprovement >= cfg.patience) {
+    if (patienceSpent(state, cfg.patience)) {
       decision.stop = {
         on: 'patience',
         message: `early stop: no better ${cfg.selectOn} in ${cfg.patience} evaluations`,

@@ -1,9 +1,10 @@
-// CycleNER joint training (paper section 4.2, Algorithm 1). Per batch:
+// CycleNER joint training (paper section 4.2, Algorithm 1). Per batch, one cycleStep (step.ts):
 //   S-cycle: S2E generates Q′ from S (eval mode, no grad; grounded by default), E2S trains on ⟨Q′ → S⟩ (L_φ);
 //   E-cycle: E2S generates S′ from Q (eval mode, no grad), S2E trains on ⟨S′ → Q⟩ (L_θ).
 // Separate AdamW optimizers; the smaller of S and Q is cycled; both reshuffled every epoch from the seed.
 // Around the loop: evaluate.ts (dev losses, copy rate, samples, F1), selection.ts (best/, patience, collapse,
-// rollback), run-log.ts (metrics.jsonl, progress lines), run-state.ts (resumable checkpoints).
+// rollback), run-log.ts (metrics.jsonl, progress lines), run-state.ts (resumable checkpoints); the run folder, metrics
+// schema, seeds and stop reasons are the run kit's (src/run).
 // best/ is chosen by the lowest dev E-cycle loss (paper section 7.2) unless asked otherwise; without data for the
 // criterion it is the final model of the latest sitting (best/info.json: "final": true).
 
@@ -12,22 +13,27 @@ import * as path from 'node:path';
 import * as T from '../tensor';
 import type { LabeledCorpus } from '../data/readers';
 import type { T5ForConditionalGeneration } from '../t5/model';
-import { nonFiniteStop, type StepResult } from '../t5/train';
+import { nonFiniteStop, type Seq2SeqTrainer, type StepResult } from '../t5/train';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { recoverSwaps } from '../util/fs';
 import { INPUTS_FILE, type RunDirSpec } from '../util/run-dir';
+import { findCheckpoint } from '../run/checkpoint';
+import { CHECKPOINT_ENTRIES, RUN_FILES } from '../run/layout';
+import type { MetricsSink } from '../run/metrics';
+import { seedRankEngine } from '../run/seed';
+import { signalledOnAnyRank, type StopReason } from '../run/stop';
 import { cycleModelMeta, type CycleConfig } from './config';
 import { typesOf } from '../data/entity-seq';
-import { copyCounts, nameCopy } from './copy';
 import { cycleEvaluator, type EvalResult } from './evaluate';
 import { cycleS2EGenerate } from './grounding';
 import type { ModelMeta } from './model-io';
 import { EpochOrder } from './order';
 import { Rng } from '../data/rng';
 import { evalEpoch, RunLog } from './run-log';
-import { hasRunCheckpoint, loadRunCheckpoint, saveRunCheckpoint, type Position, type RunState } from './run-state';
+import { loadRunCheckpoint, saveRunCheckpoint, type Parts, type Position, type RunState } from './run-state';
 import { saveBest, Selection, type Decision } from './selection';
 import { Direction, trainStep } from './seq2seq';
+import { cycleStep } from './step';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
 import { readJsonFile, writeJsonFile } from '../util/fs';
 import { predictSequences } from './predict';
@@ -63,6 +69,8 @@ export interface TrainHooks {
   log?: (line: string) => void;
   /** Aborted = stop after the current step and write the resume checkpoint (Ctrl-C); the run stays resumable. */
   signal?: AbortSignal;
+  /** Gets every metrics record as RUN/metrics.jsonl does (on a resume, the kept ones first): the library's progress. */
+  metrics?: MetricsSink;
 }
 
 export interface CycleResult {
@@ -76,6 +84,8 @@ export interface CycleResult {
   stoppedEarly: boolean;
   /** Stopped by `signal`: the checkpoint holds the last step; `--resume` continues. */
   interrupted: boolean;
+  /** Why this sitting ended: 'steps' (the budget), 'signal', 'patience' or 'collapse'. */
+  stoppedBy: StopReason;
 }
 
 export async function trainCycle(
@@ -97,6 +107,7 @@ export async function trainCycle(
     grounded: cfg.grounded,
     allowEmpty: cfg.cycleAllowEmpty,
   });
+  const stepParts = { cfg, s2eGenerate, e2s, learn: run.learn, silverBatch: run.silverBatch };
   const evaluate = cycleEvaluator({
     s2e,
     e2s,
@@ -116,6 +127,7 @@ export async function trainCycle(
     evals: [],
     stoppedEarly: false,
     interrupted: false,
+    stoppedBy: state.stopped ? (state.stoppedBy ?? 'patience') : 'steps',
   };
   const canEvaluate =
     data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined || held.heldOut.length > 0;
@@ -158,55 +170,14 @@ export async function trainCycle(
         pos.epoch++;
         pos.stepInEpoch = 0;
       }
-      // Data parallel (T.dist): every rank draws the same batch, generates and learns on its shard; the trainers sum the
-      // gradients, so every rank takes the same steps. Alone, shard() is the whole batch.
+      // Data parallel (T.dist): every rank draws the same batch, generates and learns on its shard (cycleStep).
       const batch = run.batch(pos);
-      const [S, Q] = [T.dist.shard(batch.S), T.dist.shard(batch.Q)];
-      const seed = cfg.seed * 1000003 + pos.globalStep; // sampling (if enabled) reproducible across resume
-      // S-cycle: Q′ = S2E(S), then E2S learns ⟨Q′ → S⟩.
-      const qPrime = await s2eGenerate(S, seed);
-      const sCycle = await run.learn('e2s', qPrime.texts, S);
-      // Self-training (beyond the paper): S2E learns its own confident Q′ (the sentences are real, so these are exact inputs).
-      const sure =
-        cfg.selfTrainMinProb > 0
-          ? indicesWhere(qPrime.meanLogProbs, (lp) => lp >= Math.log(cfg.selfTrainMinProb))
-          : null;
-      const selfTrain =
-        sure !== null && (await T.dist.anyRank(sure.length > 0))
-          ? await run.learn('s2e', pick(S, sure), pick(qPrime.texts, sure))
-          : null;
-      // E-cycle: S′ = E2S(Q), then S2E learns ⟨S′ → Q⟩; with eCycleFilter 'copied' only the pairs whose S′ holds all of
-      // Q's names (an emptied batch skips the S2E update).
-      const sPrime = await e2s.generate(Q, cfg.e2sDecode, undefined, seed + 1);
-      const keep = indicesWhere(Q, (q, i) => cfg.eCycleFilter !== 'copied' || allNamesCopied(q, sPrime[i] as string));
-      // Over all ranks' shards (one small all-reduce): pairs kept by the filter, Q's names and those copied into S′.
-      const local = copyCounts(Q, sPrime);
-      const [kept, names, copied] = (await T.dist.sumNumbers([keep.length, local.names, local.copied])) as [
-        number,
-        number,
-        number,
-      ];
-      // Real sentences throughout (silverMix): lexical silver pairs join the E-cycle batch with a decaying share.
-      const silver = run.silverBatch(pos.globalStep);
-      const eSources = [...pick(sPrime, keep), ...T.dist.shard(silver.map((p) => p.sentence))];
-      const eTargets = [...pick(Q, keep), ...T.dist.shard(silver.map((p) => p.sequence))];
-      const eCycle = kept + silver.length > 0 ? await run.learn('s2e', eSources, eTargets) : null;
+      const r = await cycleStep(stepParts, T.dist.shard(batch.S), T.dist.shard(batch.Q), pos.globalStep);
       pos.stepInEpoch++;
       pos.globalStep++;
       result.steps++;
-      result.losses.push({ step: pos.globalStep, lossS: sCycle.loss, lossE: eCycle?.loss ?? null });
-      out.step(pos, {
-        sCycle,
-        eCycle,
-        selfTrain,
-        qPrime: qPrime.texts,
-        copy: { names, copied },
-        lrS2E: optS2E.lr,
-        lrE2S: optE2S.lr,
-        eKept: cfg.eCycleFilter === 'copied' ? keep.length : null,
-        selfKept: sure === null ? null : sure.length,
-        silver: cfg.silverMix > 0 ? silver.length : null,
-      });
+      result.losses.push({ step: pos.globalStep, lossS: r.sCycle.loss, lossE: r.eCycle?.loss ?? null });
+      out.step(pos, { ...r, lrS2E: optS2E.lr, lrE2S: optE2S.lr });
       const endOfEpoch = pos.stepInEpoch >= run.stepsPerEpoch;
       // The last step of the run (epochs or --max-steps) is always evaluated: the final model is a candidate for best/.
       const isLast = pos.globalStep >= run.totalSteps;
@@ -216,6 +187,7 @@ export async function trainCycle(
         const d = await evaluateAndSelect();
         if (d.stop) {
           state.stopped = result.stoppedEarly = true;
+          state.stoppedBy = result.stoppedBy = d.stop.on;
           out.stop(pos.globalStep, d.stop);
         } else if (d.rollback) {
           selection.rollback(run.parts, run.lead);
@@ -230,12 +202,12 @@ export async function trainCycle(
         if (!d.stop) await refreshSilver();
       }
       if (endOfEpoch) result.epochsDone = pos.epoch + 1;
-      const interrupted =
-        (await T.dist.anyRank(opts.signal?.aborted === true)) && !state.stopped && pos.globalStep < run.totalSteps;
+      const interrupted = (await signalledOnAnyRank(opts.signal)) && !state.stopped && pos.globalStep < run.totalSteps;
       const cadence = cfg.checkpointEvery > 0 && pos.globalStep % cfg.checkpointEvery === 0;
       if (interrupted || evalDue || state.stopped || pos.globalStep >= run.totalSteps || cadence) run.save();
       if (interrupted) {
         result.interrupted = true;
+        result.stoppedBy = 'signal';
         out.log(`interrupted at step ${pos.globalStep}: checkpoint written`);
         break;
       }
@@ -244,6 +216,7 @@ export async function trainCycle(
       out.log(`warning: no dev data for ${cfg.selectOn}: best/ holds the final models (no model selection)`);
       selection.saveFinal(pos);
     }
+    out.end(pos.globalStep, result.stoppedBy);
   } finally {
     optS2E.dispose();
     optE2S.dispose();
@@ -266,17 +239,9 @@ export function canSelect(
   return cfg.selectOn === 'dev-f1' ? data.devGold !== undefined : data.devS !== undefined; // the others read dev S
 }
 
-const indicesWhere = <X>(xs: readonly X[], ok: (x: X, i: number) => boolean): number[] =>
-  xs.flatMap((x, i) => (ok(x, i) ? [i] : []));
-const pick = (xs: readonly string[], idx: readonly number[]): string[] => idx.map((i) => xs[i] as string);
-const allNamesCopied = (q: string, s: string): boolean => {
-  const c = nameCopy(q, s);
-  return c.copied === c.names;
-};
-
 /**
  * One sitting of a run, set up: inputs checked, both directions with their optimizers and trainers, the run state
- * (fresh, seeded; or restored from RUN/ckpt with `resume`), metrics.jsonl and config.json, the data order, the
+ * (fresh, seeded; or restored from RUN/checkpoint with `resume`), metrics.jsonl and config.json, the data order, the
  * selection (writing RUN/best), and the checkpoint writer and NaN-guarded training step the loop uses.
  */
 function setUp(
@@ -316,27 +281,10 @@ function setUp(
     metaE2S: metas.e2s,
   };
 
-  let state: RunState = {
-    position: { epoch: 0, stepInEpoch: 0, globalStep: 0 },
-    bestScore: null,
-    bestStep: null,
-    evalsWithoutImprovement: 0,
-    stopped: false,
-    trainerSteps: { s2e: 0, e2s: 0 },
-    rollbacks: 0,
-  };
-  const resumed = opts.resume === true && hasRunCheckpoint(runDir);
-  // Dropout draws come from the engine RNG: seeded here so that a run is a function of its config (a resume restores it).
-  if (!resumed) T.manualSeed(cfg.seed);
-  if (resumed) {
-    state = loadRunCheckpoint(runDir, parts);
-    trS2E.stepCount = state.trainerSteps.s2e;
-    trE2S.stepCount = state.trainerSteps.e2s;
-  }
-  if (!lead) T.manualSeed(cfg.seed + 7919 * T.dist.rank() + state.position.globalStep); // own dropout draws
-  const bs = cfg.batchSize;
-  const stepsPerEpoch = Math.ceil(Math.max(data.S.length, data.Q.length) / bs);
-  const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.epochs) : stepsPerEpoch * cfg.epochs;
+  const ckptDir = opts.resume === true ? findCheckpoint(runDir) : null;
+  const resumed = ckptDir !== null;
+  const state = startOrResume(ckptDir, parts, { s2e: trS2E, e2s: trE2S }, cfg.seed, log);
+  const { stepsPerEpoch, totalSteps, batch } = dataOrder(cfg, data);
   const out = new RunLog(
     runDir,
     log,
@@ -344,36 +292,10 @@ function setUp(
     { stepsPerEpoch, totalSteps, nS: data.S.length },
     resumed ? state.position.globalStep : null,
     lead,
+    opts.metrics ? [opts.metrics] : [],
   );
   const pos = state.position;
-  const workers = { was: state.workers ?? 1, now: T.dist.worldSize() };
-  if (resumed)
-    log(
-      `resumed from ${runDir}/ckpt at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)${workers.was !== workers.now ? `; written by ${workers.was} worker(s), continued by ${workers.now}` : ''}`,
-    );
-  const sizes = {
-    S: data.S.length,
-    Q: data.Q.length,
-    devS: data.devS?.length ?? 0,
-    devQ: data.devQ?.length ?? 0,
-    devGold: data.devGold?.sentences.length ?? 0,
-    testGold: data.testGold?.sentences.length ?? 0,
-  };
-  if (lead) writeJsonFile(path.join(runDir, 'config.json'), { ...cfg, types, sizes });
-
-  const orderS = new EpochOrder(cfg.seed, 'S', data.S.length);
-  const orderQ = new EpochOrder(cfg.seed, 'Q', data.Q.length);
-  /** The batch at `p`: the larger set is walked once per epoch (the last batch may be short); the smaller one wraps. */
-  const batch = (p: Position) => {
-    const ks = Array.from(
-      { length: Math.min(bs, Math.max(data.S.length, data.Q.length) - p.stepInEpoch * bs) },
-      (_, j) => p.stepInEpoch * bs + j,
-    );
-    return {
-      S: ks.map((k) => data.S[orderS.at(p.epoch, k)] as string),
-      Q: ks.map((k) => data.Q[orderQ.at(p.epoch, k)] as string),
-    };
-  };
+  if (lead) writeJsonFile(path.join(runDir, 'config.json'), { ...cfg, types, sizes: dataSizes(data) });
 
   let lastSaved: number | null = resumed ? pos.globalStep : null;
   const save = () => {
@@ -400,27 +322,8 @@ function setUp(
       throw nonFiniteStop(e, `step ${state.position.globalStep + 1}: ${which.toUpperCase()}`, then);
     }
   };
-  const lexicalPairs = cfg.silverMix > 0 ? lexicalSilverPairs(data.S, data.Q) : [];
-  if (cfg.silverMix > 0)
-    log(`silver mix: ${lexicalPairs.length} lexical silver pairs (sentences of S with a gazetteer match from Q)`);
-  // --silver-refresh keeps its refreshed pairs with the run, so a resume draws from the same ones.
-  const poolFile = path.join(runDir, SILVER_POOL_FILE);
-  let silverPairs: SilverPair[] = lexicalPairs;
-  if (resumed && cfg.silverRefresh && fs.existsSync(poolFile))
-    silverPairs = readJsonFile<{ step: number; pairs: SilverPair[] }>(poolFile).pairs;
-  const refreshSilver = (outputs: readonly string[], step: number): number => {
-    const r = refreshSilverPairs(lexicalPairs, outputs);
-    silverPairs = r.pairs;
-    if (lead) writeJsonFile(poolFile, { step, pairs: silverPairs });
-    return r.refreshed;
-  };
-  /** The silver pairs of the E-cycle at `step`: drawn from (seed, step), so a resume draws the same ones. */
-  const silverBatch = (step: number) => {
-    const decay = cfg.silverDecaySteps > 0 ? Math.max(0, 1 - step / cfg.silverDecaySteps) : 1;
-    const k = silverPairs.length === 0 ? 0 : Math.round(bs * cfg.silverMix * decay);
-    const rng = new Rng(cfg.seed * 7 + 104729 * (step + 1));
-    return Array.from({ length: k }, () => silverPairs[rng.int(silverPairs.length)]!);
-  };
+  const silver = silverSource(cfg, data, log, { runDir, resumed, lead });
+  const { batch: silverBatch, lexicalPairs, refresh: refreshSilver } = silver;
   const bestDir = path.join(runDir, 'best');
   const selection = new Selection(cfg, state, bestDir, (info) => lead && saveBest(bestDir, models, metas, info));
   const warmupDue = !resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0;
@@ -446,6 +349,107 @@ function setUp(
     silverBatch,
     lexicalPairs,
     refreshSilver,
+  };
+}
+
+/**
+ * The run state of a new run, or the checkpoint's in `ckptDir` with both models, optimizers, trainer step counts and
+ * the engine RNG restored. Then the dropout draws are seeded so that a run is a function of its config (rank 0 of a
+ * resume continues the restored generator; the other ranks draw their own).
+ */
+function startOrResume(
+  ckptDir: string | null,
+  parts: Parts,
+  trainers: { s2e: Seq2SeqTrainer; e2s: Seq2SeqTrainer },
+  seed: number,
+  log: (line: string) => void,
+): RunState {
+  let state: RunState = {
+    position: { epoch: 0, stepInEpoch: 0, globalStep: 0 },
+    bestScore: null,
+    bestStep: null,
+    evalsWithoutImprovement: 0,
+    stopped: false,
+    trainerSteps: { s2e: 0, e2s: 0 },
+    rollbacks: 0,
+  };
+  if (ckptDir !== null) {
+    state = loadRunCheckpoint(ckptDir, parts);
+    trainers.s2e.stepCount = state.trainerSteps.s2e;
+    trainers.e2s.stepCount = state.trainerSteps.e2s;
+    const pos = state.position;
+    const workers = { was: state.workers ?? 1, now: T.dist.worldSize() };
+    log(
+      `resumed from ${ckptDir} at step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.stepInEpoch} of it)${workers.was !== workers.now ? `; written by ${workers.was} worker(s), continued by ${workers.now}` : ''}`,
+    );
+  }
+  seedRankEngine(seed, state.position.globalStep, ckptDir !== null);
+  return state;
+}
+
+/** The data sizes config.json records. */
+const dataSizes = (data: CycleData) => ({
+  S: data.S.length,
+  Q: data.Q.length,
+  devS: data.devS?.length ?? 0,
+  devQ: data.devQ?.length ?? 0,
+  devGold: data.devGold?.sentences.length ?? 0,
+  testGold: data.testGold?.sentences.length ?? 0,
+});
+
+/** The data order of a run: an epoch is ceil(max(|S|, |Q|) / batch) steps; the batch at a position is a pure function
+ *  of (seed, epoch, step in it), so a resume draws the same batches. */
+function dataOrder(cfg: CycleConfig, data: CycleData) {
+  const bs = cfg.batchSize;
+  const n = Math.max(data.S.length, data.Q.length);
+  const stepsPerEpoch = Math.ceil(n / bs);
+  const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.epochs) : stepsPerEpoch * cfg.epochs;
+  const orderS = new EpochOrder(cfg.seed, 'S', data.S.length);
+  const orderQ = new EpochOrder(cfg.seed, 'Q', data.Q.length);
+  /** The batch at `p`: the larger set is walked once per epoch (the last batch may be short); the smaller one wraps. */
+  const batch = (p: Position) => {
+    const ks = Array.from({ length: Math.min(bs, n - p.stepInEpoch * bs) }, (_, j) => p.stepInEpoch * bs + j);
+    return {
+      S: ks.map((k) => data.S[orderS.at(p.epoch, k)] as string),
+      Q: ks.map((k) => data.Q[orderQ.at(p.epoch, k)] as string),
+    };
+  };
+  return { stepsPerEpoch, totalSteps, batch };
+}
+
+/**
+ * The lexical silver pairs of the E-cycle at a step (silverMix; none without it): drawn from (seed, step), so a resume
+ * draws the same ones. With --silver-refresh, `refresh` replaces them from S2E's outputs (silver.ts) and keeps the
+ * refreshed pool in RUN/silver-pool.json, which a resume reads back.
+ */
+function silverSource(
+  cfg: CycleConfig,
+  data: CycleData,
+  log: (line: string) => void,
+  run: { runDir: string; resumed: boolean; lead: boolean },
+) {
+  const lexicalPairs = cfg.silverMix > 0 ? lexicalSilverPairs(data.S, data.Q) : [];
+  if (cfg.silverMix > 0)
+    log(`silver mix: ${lexicalPairs.length} lexical silver pairs (sentences of S with a gazetteer match from Q)`);
+  const poolFile = path.join(run.runDir, SILVER_POOL_FILE);
+  let pairs: SilverPair[] = lexicalPairs;
+  if (run.resumed && cfg.silverRefresh && fs.existsSync(poolFile))
+    pairs = readJsonFile<{ step: number; pairs: SilverPair[] }>(poolFile).pairs;
+  return {
+    lexicalPairs,
+    batch: (step: number) => {
+      const decay = cfg.silverDecaySteps > 0 ? Math.max(0, 1 - step / cfg.silverDecaySteps) : 1;
+      const k = pairs.length === 0 ? 0 : Math.round(cfg.batchSize * cfg.silverMix * decay);
+      const rng = new Rng(cfg.seed * 7 + 104729 * (step + 1));
+      return Array.from({ length: k }, () => pairs[rng.int(pairs.length)]!);
+    },
+    /** S2E's outputs for the lexical pairs' sentences at `step`; returns how many pairs they replaced. */
+    refresh: (outputs: readonly string[], step: number): number => {
+      const r = refreshSilverPairs(lexicalPairs, outputs);
+      pairs = r.pairs;
+      if (run.lead) writeJsonFile(poolFile, { step, pairs });
+      return r.refreshed;
+    },
   };
 }
 
@@ -477,6 +481,6 @@ async function warmUp(models: CycleModels, data: CycleData, cfg: CycleConfig, ou
 /** A cycle run's folder: what marks a previous run, and what --force deletes (used by the CLI and the library). */
 export const CYCLE_RUN: RunDirSpec = {
   command: 'train',
-  markers: ['config.json', 'metrics.jsonl', 'ckpt', 'best'],
-  clear: ['config.json', 'metrics.jsonl', 'ckpt', 'best', INPUTS_FILE, 'curves.svg', SILVER_POOL_FILE],
+  markers: ['config.json', RUN_FILES.metrics, ...CHECKPOINT_ENTRIES, 'best'],
+  clear: ['config.json', RUN_FILES.metrics, ...CHECKPOINT_ENTRIES, 'best', INPUTS_FILE, 'curves.svg', SILVER_POOL_FILE],
 };

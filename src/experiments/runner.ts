@@ -339,8 +339,13 @@ async function trainSupervisedStage(r: CellRun): Promise<string> {
     if (!dev.file) throw new StageError(dev.error);
     devArgs.push('--dev', dev.file, ...(cell.devLossLines !== null ? ['--dev-num', String(cell.devLossLines)] : []));
   }
-  // train-supervised cannot resume: an interrupted run starts over (--force replaces what it left).
-  const force = fs.existsSync(model) ? ['--force'] : [];
+  // A model folder left by an earlier attempt: --resume continues its checkpoint; one without a checkpoint (killed
+  // before the first, or written by a version that could not resume) starts over (--force replaces what it left).
+  const again = fs.existsSync(path.join(model, 'checkpoint', 'state.json'))
+    ? ['--resume']
+    : fs.existsSync(model)
+      ? ['--force']
+      : [];
   await runStage(r, 'train', [
     'train-supervised',
     '--train',
@@ -353,7 +358,7 @@ async function trainSupervisedStage(r: CellRun): Promise<string> {
     model,
     ...devArgs,
     ...cell.trainArgs,
-    ...force,
+    ...again,
   ]);
   atomicWriteFile(marker, new Date().toISOString() + '\n');
   return model;

@@ -1,104 +1,176 @@
-// Metrics log (one JSON object per line, appended across resumed sittings) and a dependency-free SVG loss curve.
+// What a pretraining sitting reports: the run kit's records (run/metrics.ts: a `step` record per log point with the
+// mean train loss since the previous one, an `eval` record per validation, an `end` record per sitting) to
+// metrics.jsonl and the other sinks, the progress lines, and the loss curve (loss.svg, drawn by run/plot.ts).
 
-import * as fs from 'node:fs';
-import { atomicWriteFile } from '../util/fs';
-import { readJsonLines } from '../util/fs';
+import { newPaddingStats, paddingShare, type PaddingStats, type StepResult } from '../t5/train';
+import {
+  MetricsLog,
+  readMetricsFile,
+  RecordsSink,
+  type MetricsRecord,
+  type MetricsSink,
+  type PretrainEvalRecord,
+  type PretrainStepRecord,
+} from '../run/metrics';
+import { curvesSvg, lossAxisMax, shortNumber } from '../run/plot';
+import type { StopReason } from '../run/stop';
 
-export interface MetricsRecord {
-  step: number;
-  tokens: number;
-  minutes: number;
-  lr: number;
-  train_loss: number;
-  tokens_per_s: number;
-  val_loss?: Record<string, number>;
-  val_mean?: number;
-  /** share of padded positions of the collated training batches since the last record (sources, targets) */
-  pad_source?: number;
-  pad_target?: number;
+/** Pretraining records of a metrics.jsonl (older snake_case files read in the new names; a cut line skipped). */
+export function readMetrics(file: string): (PretrainStepRecord | PretrainEvalRecord)[] {
+  return readMetricsFile(file).filter(isPretrainRecord);
 }
 
-export function appendMetrics(file: string, rec: MetricsRecord): void {
-  fs.appendFileSync(file, JSON.stringify(rec) + '\n');
-}
-
-export function readMetrics(file: string): MetricsRecord[] {
-  return readJsonLines<MetricsRecord>(file).records; // a line cut by a crash is skipped
-}
-
-/** Drop records past `step` (a resumed run replays the steps after its checkpoint) and unreadable lines;
- *  returns how many unreadable lines were dropped. */
-export function truncateMetrics(file: string, step: number): number {
-  const { records, dropped } = readJsonLines<MetricsRecord>(file);
-  atomicWriteFile(
-    file,
-    records
-      .filter((r) => r.step <= step)
-      .map((r) => JSON.stringify(r) + '\n')
-      .join(''),
-  );
-  return dropped;
-}
-
-function fmt(v: number): string {
-  if (v >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
-  if (v >= 1e3) return `${(v / 1e3).toFixed(0)}k`;
-  return v.toFixed(v < 10 ? 2 : 0);
-}
+const isPretrainRecord = (r: MetricsRecord): r is PretrainStepRecord | PretrainEvalRecord =>
+  (r.type === 'step' && 'trainLoss' in r) || (r.type === 'eval' && 'valMean' in r);
 
 /** Train and mean validation loss against tokens seen. */
 export function lossCurveSvg(recs: readonly MetricsRecord[], title = 'pretraining loss'): string {
-  const W = 640,
-    H = 360,
-    L = 60,
-    R = 20,
-    Tm = 30,
-    B = 45;
-  const series: Array<{ name: string; color: string; pts: Array<[number, number]> }> = [
+  const steps = recs.filter((r): r is PretrainStepRecord => r.type === 'step' && 'trainLoss' in r);
+  const evals = recs.filter((r): r is PretrainEvalRecord => r.type === 'eval' && 'valMean' in r);
+  const series = [
     {
-      name: 'train',
+      label: 'train',
       color: '#1f77b4',
-      pts: recs.filter((r) => Number.isFinite(r.train_loss)).map((r) => [r.tokens, r.train_loss]),
+      axis: 'left' as const,
+      markers: false,
+      points: steps.map((r) => [r.tokens, r.trainLoss] as const),
     },
     {
-      name: 'validation (mean)',
+      label: 'validation (mean)',
       color: '#d62728',
-      pts: recs
-        .filter((r) => r.val_mean !== undefined && Number.isFinite(r.val_mean))
-        .map((r) => [r.tokens, r.val_mean!]),
+      axis: 'left' as const,
+      markers: true,
+      points: evals.map((r) => [r.tokens, r.valMean] as const),
     },
   ];
-  const all = series.flatMap((s) => s.pts);
-  const x1 = Math.max(1, ...all.map((p) => p[0]));
-  const yMin = all.length ? Math.min(...all.map((p) => p[1])) : 0;
-  const yMax = all.length ? Math.max(...all.map((p) => p[1])) : 1;
-  const y0 = Math.floor(yMin),
-    y1 = Math.max(y0 + 1, Math.ceil(yMax));
-  const sx = (x: number) => L + ((W - L - R) * x) / x1;
-  const sy = (y: number) => H - B - ((H - B - Tm) * (y - y0)) / (y1 - y0);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">${title}</text>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
-    `<line x1="${L}" y1="${Tm}" x2="${L}" y2="${H - B}" stroke="black"/>`,
-  ];
-  for (let i = 0; i <= 4; i++) {
-    const x = (x1 * i) / 4,
-      y = y0 + ((y1 - y0) * i) / 4;
-    parts.push(`<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${fmt(x)}</text>`);
-    parts.push(`<text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(1)}</text>`);
-    parts.push(`<line x1="${L}" y1="${sy(y)}" x2="${W - R}" y2="${sy(y)}" stroke="#eee"/>`);
-  }
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">tokens seen</text>`);
-  series.forEach((s, k) => {
-    if (s.pts.length > 0) {
-      parts.push(
-        `<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${s.pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`,
-      );
-    }
-    parts.push(`<text x="${W - R - 130}" y="${Tm + 16 + 16 * k}" fill="${s.color}">${s.name}</text>`);
+  const xmax = Math.max(1, ...recs.map((r) => ('tokens' in r && typeof r.tokens === 'number' ? r.tokens : 0)));
+  const lmax = lossAxisMax(series);
+  return curvesSvg({
+    title,
+    x: { min: 0, max: xmax, label: 'tokens seen', maxLabel: shortNumber(xmax) },
+    left: { max: lmax, maxLabel: lmax.toFixed(1) },
+    series,
   });
-  parts.push('</svg>');
-  return parts.join('\n') + '\n';
+}
+
+const meanOf = (r: Record<string, number>) => {
+  const v = Object.values(r);
+  return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+};
+/** Losses per objective to 3 decimals, as the log lines print them. */
+export const rounded = (r: Record<string, number>): string =>
+  JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, +v.toFixed(3)])));
+
+/**
+ * The metrics and progress lines of one sitting: train losses, tokens and padding summed over a window (the steps
+ * since the last log point), a log point every logEvery steps, validations, the end of the sitting. Only rank 0 of a
+ * process group writes (`lead`).
+ */
+export class PretrainLog {
+  private readonly metrics: MetricsLog;
+  /** The run's step and eval records so far (a resume starts with the kept ones): the loss curve is drawn from them. */
+  private readonly curve = new RecordsSink(isPretrainRecord);
+  private win = { loss: 0, steps: 0, tokens: 0, start: Date.now(), pad: newPaddingStats() };
+  /** Padding of this sitting's collated training batches. */
+  readonly sittingPad = newPaddingStats();
+  private readonly t0 = Date.now();
+  private stepsThisSitting = 0;
+
+  constructor(
+    private readonly o: {
+      file: string | null;
+      /** The checkpoint's step on a resume (metrics.jsonl is cut back to it), null for a new run. */
+      resumedAt: number | null;
+      /** Minutes of training before this sitting. */
+      priorMinutes: number;
+      /** The step budget (null: none) and time budget, for the ETA. */
+      steps: number | null;
+      maxMinutes: number | null | undefined;
+      log: (line: string) => void;
+      sinks?: readonly MetricsSink[];
+    },
+  ) {
+    this.metrics = MetricsLog.open({
+      file: o.file,
+      resumedAt: o.resumedAt,
+      sinks: [this.curve, ...(o.sinks ?? [])],
+      log: o.log,
+    });
+  }
+
+  /** Minutes of training over all sittings, as the records give them. */
+  minutes(now = Date.now()): number {
+    return +(this.o.priorMinutes + (now - this.t0) / 60_000).toFixed(3);
+  }
+
+  /** A training step done: its loss, padding and `tokens`. */
+  add(r: StepResult, tokens: number): void {
+    this.stepsThisSitting++;
+    const w = this.win;
+    w.loss += r.loss;
+    w.steps++;
+    w.tokens += tokens;
+    for (const k of Object.keys(r.padding) as Array<keyof PaddingStats>) {
+      w.pad[k] += r.padding[k];
+      this.sittingPad[k] += r.padding[k];
+    }
+  }
+
+  /** The starting point of the curve (for --init, the loss before adaptation). */
+  initialValidation(val: Record<string, number>): void {
+    this.metrics.emit({ type: 'eval', step: 0, tokens: 0, minutes: 0, valLoss: val, valMean: meanOf(val) });
+    this.o.log(`step 0 | val ${meanOf(val).toFixed(3)} ${rounded(val)}`);
+  }
+
+  /** A log point at `step`: the window's step record, the validation's eval record (when given) and a progress line
+   *  (unless `quiet`). */
+  point(step: number, tokens: number, lr: number, val: Record<string, number> | null, quiet = false): void {
+    const now = Date.now();
+    const w = this.win;
+    const pad = paddingShare(w.pad);
+    const rec: PretrainStepRecord = {
+      type: 'step',
+      step,
+      tokens,
+      minutes: this.minutes(now),
+      lr,
+      trainLoss: w.loss / w.steps,
+      tokensPerS: Math.round(w.tokens / Math.max(1e-3, (now - w.start) / 1000)),
+      padSource: +pad.source.toFixed(3),
+      padTarget: +pad.target.toFixed(3),
+    };
+    this.metrics.emit(rec);
+    if (val) this.validation(step, tokens, val, now);
+    this.win = { loss: 0, steps: 0, tokens: 0, start: Date.now(), pad: newPaddingStats() };
+    if (quiet) return;
+    const el = (now - this.t0) / 60_000;
+    const { steps, maxMinutes } = this.o;
+    const etaSteps =
+      steps !== null ? ((steps - step) * (now - this.t0)) / Math.max(1, this.stepsThisSitting) / 60_000 : Infinity;
+    const eta = Math.min(etaSteps, maxMinutes ? maxMinutes - el : Infinity);
+    this.o.log(
+      `step ${step}${steps ? `/${steps}` : ''} | loss ${rec.trainLoss.toFixed(3)}${val ? ` | val ${meanOf(val).toFixed(3)}` : ''} | lr ${lr.toExponential(2)} | ${rec.tokensPerS} tok/s | pad ${Math.round(100 * pad.source)}%/${Math.round(100 * pad.target)}% | ${(tokens / 1e6).toFixed(2)}M tokens | ${el.toFixed(1)} min${Number.isFinite(eta) ? ` | ETA ${Math.max(0, eta).toFixed(1)} min` : ''}`,
+    );
+  }
+
+  /** The validation at the end of a sitting that did not end on a log point of its own: the steps since the last log
+   *  point get their step record first. */
+  closingValidation(step: number, tokens: number, lr: number, val: Record<string, number>): void {
+    if (this.win.steps > 0) this.point(step, tokens, lr, val, true);
+    else this.validation(step, tokens, val, Date.now());
+  }
+
+  private validation(step: number, tokens: number, val: Record<string, number>, now: number): void {
+    this.metrics.emit({ type: 'eval', step, tokens, minutes: this.minutes(now), valLoss: val, valMean: meanOf(val) });
+  }
+
+  end(step: number, stoppedBy: StopReason): void {
+    const seconds = (Date.now() - this.t0) / 1000;
+    this.metrics.emit({ type: 'end', step, stoppedBy, steps: this.stepsThisSitting, seconds });
+  }
+
+  /** loss.svg of the run so far. */
+  curveSvg(): string {
+    return lossCurveSvg(this.curve.records);
+  }
 }

@@ -2,6 +2,8 @@
 // mixture over a streamed corpus, AdamW with warmup + linear/inverse-sqrt decay, optional bf16 autocast and gradient
 // accumulation, time-boxed sittings with atomic checkpoints every N minutes and exact --resume, metrics JSONL and a
 // loss-curve SVG, and a final Hugging Face directory (config.json, model.safetensors, tokenizer.json, spiece.model).
+// pretrain() is the sitting's loop; the recipe, the model, the optimizer, the data, one step, the log (metrics.ts) and
+// the export are functions of their own; the checkpoint folder, metrics schema, seeds and stop reasons are the run kit's.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,15 +14,17 @@ import { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import {
   groupDefaults,
-  newPaddingStats,
   nonFiniteStop,
   paddingShare,
   Seq2SeqTrainer,
   type GroupOptions,
-  type PaddingStats,
   type StepResult,
 } from '../t5/train';
-import { appendMetrics, lossCurveSvg, readMetrics, truncateMetrics, type MetricsRecord } from './metrics';
+import { recoverCheckpoint } from '../run/checkpoint';
+import { RUN_FILES } from '../run/layout';
+import { seedRankEngine } from '../run/seed';
+import type { StopReason } from '../run/stop';
+import { PretrainLog, rounded } from './metrics';
 import { spanRawLength } from './noise';
 import {
   describeSpanStats,
@@ -35,12 +39,12 @@ import { readHeldOut, TrainStream, validationBatches, type DataOptions } from '.
 import { makeSchedule, type ScheduleKind } from './schedule';
 import { checkLayout, loadTokenizerDir, trainTokenizer } from './spm';
 import {
-  findCheckpoint,
   readTrainState,
   restoreOptimizerAndRng,
   saveTrainState,
   type Optimizer,
   type Recipe,
+  type TrainState,
 } from './train-state';
 import { checkCorpusFiles } from './corpus';
 import { modelSource } from '../hub';
@@ -105,7 +109,7 @@ export interface PretrainResult {
   valLoss: Record<string, number> | null;
   tokensPerSecond: number;
   seconds: number;
-  stoppedBy: 'steps' | 'time' | 'stop-after' | 'signal';
+  stoppedBy: Extract<StopReason, 'steps' | 'time' | 'stop-after' | 'signal'>;
   params: number;
   /** span examples of this sitting (null when the mixture has no span objective) */
   span: SpanStats | null;
@@ -169,13 +173,136 @@ async function getTokenizer(o: PretrainOptions, resumeFromOut: boolean): Promise
 }
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  const { ckDir, saved, recipe } = pretrainRecipe(o);
+  const schedule = makeSchedule({
+    kind: recipe.schedule as ScheduleKind,
+    lr: recipe.lr,
+    warmup: recipe.warmup,
+    totalSteps: recipe.steps ?? undefined,
+  });
+  // In a process group (T.dist) rank 0 alone writes: the tokenizer first (the others read it), then metrics,
+  // checkpoints and the export. Every rank builds the same global batch from the same stream and trains on its shard.
+  const lead = T.dist.rank() === 0;
+  const leadTok = lead ? await getTokenizer(o, saved !== null) : null;
+  await T.dist.barrier();
+  const tok = leadTok ?? loadTokenizerDir(o.out);
+  const { model, configDropout, params } = await pretrainModel(o, recipe, ckDir, saved, tok);
+  const { opt, trainer, grouping } = pretrainOptimizer(model, recipe, schedule);
+  if (ckDir && saved) resumeOptimizer(ckDir, saved, opt, trainer, recipe, o.log);
+  const data = await pretrainData(o, recipe, tok, saved, grouping);
+  const { val, stream } = data;
+  const plog = new PretrainLog({
+    file: lead ? path.join(o.out, RUN_FILES.metrics) : null,
+    resumedAt: saved ? saved.step : null,
+    priorMinutes: saved?.minutes ?? 0,
+    steps: recipe.steps,
+    maxMinutes: o.maxMinutes,
+    log: o.log,
+  });
+  const evaluate = () => validate(trainer, val);
+  if (!saved && val.size > 0 && lead) plog.initialValidation(evaluate());
+  let step = saved?.step ?? 0;
+  let tokens = saved?.tokens ?? 0;
+  const losses: number[] = [];
+  const t0 = Date.now();
+  let lastCkpt = t0;
+  let ckptStep: number | null = saved ? saved.step : null;
+  let sittingTokens = 0;
+  let lastVal: Record<string, number> | null = null;
+  const budgetMs = o.maxMinutes ? o.maxMinutes * 60_000 : Infinity;
+  const stopAfter = o.stopAfter ?? Infinity;
+  let stoppedBy: PretrainResult['stoppedBy'] = 'steps';
+  const checkpoint = () => {
+    if (!lead) return;
+    const state = { step, tokens, minutes: plog.minutes(), recipe, data: stream.state(), configDropout };
+    savePretrainCheckpoint(o.out, model, opt, state);
+    fs.writeFileSync(path.join(o.out, 'loss.svg'), plog.curveSvg());
+    lastCkpt = Date.now();
+    ckptStep = step;
+  };
+
+  try {
+    for (;;) {
+      const stop = await stopReason(recipe, step, losses.length, stopAfter, Date.now() - t0 >= budgetMs, o.signal);
+      if (stop) {
+        stoppedBy = stop;
+        break;
+      }
+      const lr = schedule(step);
+      const r = await pretrainStep(trainer, stream, recipe, step, lr, ckptStep);
+      if (r === null) continue;
+      step++;
+      tokens += r.tokens;
+      sittingTokens += r.tokens;
+      losses.push(r.result.loss);
+      plog.add(r.result, r.tokens);
+      const evalNow = step % o.evalEvery === 0;
+      if (lead && (step % o.logEvery === 0 || evalNow)) {
+        if (evalNow && val.size > 0) lastVal = evaluate();
+        plog.point(step, tokens, lr, evalNow && val.size > 0 ? lastVal : null);
+      }
+      if (Date.now() - lastCkpt >= o.checkpointMinutes * 60_000) checkpoint();
+    }
+    const warn = stream.warning();
+    if (warn) o.log(warn);
+    const span = data.hasSpan ? { ...stream.spanStats } : null;
+    if (span) o.log(describeSpanStats(span, recipe.spanInputs ?? 'sentences'));
+    if (lead && losses.length > 0 && val.size > 0 && step % o.evalEvery !== 0) {
+      lastVal = evaluate();
+      plog.closingValidation(step, tokens, schedule(Math.max(0, step - 1)), lastVal);
+    }
+    if (lead) plog.end(step, stoppedBy);
+    if (losses.length > 0) checkpoint();
+    const seconds = (Date.now() - t0) / 1000;
+    const padding = paddingShare(plog.sittingPad);
+    if (!o.noExport && lead) {
+      const summary = {
+        step,
+        tokens,
+        minutes: (saved?.minutes ?? 0) + seconds / 60,
+        params,
+        recipe,
+        valLoss: lastVal,
+        stoppedBy,
+        corpusWarning: warn,
+        spanThisSitting: span,
+        paddingThisSitting: padding,
+      };
+      exportModel(o, model, tok, configDropout, recipe.dropout, summary);
+    }
+    const result: PretrainResult = {
+      step,
+      tokens,
+      losses,
+      valLoss: lastVal,
+      tokensPerSecond: sittingTokens / Math.max(1e-3, seconds),
+      seconds,
+      stoppedBy,
+      params,
+      span,
+      padding,
+    };
+    o.log(
+      `done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting, padding ${Math.round(100 * padding.source)}% of source / ${Math.round(100 * padding.target)}% of target positions (stopped by ${stoppedBy})${lastVal ? `, val ${rounded(lastVal)}` : ''} -> ${o.out}`,
+    );
+    return result;
+  } finally {
+    stream.close();
+    opt.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * The recipe of this sitting: a new run's from the options; a resumed run's is the saved one (only the step budget
+ * may change), so the trajectory continues. Also the checkpoint to resume from and its state.
+ */
+function pretrainRecipe(o: PretrainOptions): { ckDir: string | null; saved: TrainState | null; recipe: Recipe } {
   checkCorpusFiles(o.corpus);
   fs.mkdirSync(o.out, { recursive: true });
-  const ckDir = o.resume ? findCheckpoint(o.out, o.log) : null;
+  const ckDir = o.resume ? recoverCheckpoint(o.out, o.log) : null;
   if (o.resume && !ckDir) o.log(`resume: no checkpoint in ${o.out}; starting from scratch`);
   const saved = ckDir ? readTrainState(ckDir) : null;
-
-  // The recipe of a resumed run is the saved one (only the step budget may change), so the trajectory continues.
   const recipe: Recipe = saved
     ? { ...saved.recipe, spanInputs: saved.recipe.spanInputs ?? 'sentences', steps: o.steps ?? saved.recipe.steps }
     : {
@@ -204,20 +331,17 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (saved && recipe.corpus.join(',') !== o.corpus.map((f) => path.resolve(f)).join(',')) {
     throw new Error(`resume: the checkpoint was trained on ${recipe.corpus.join(',')}, not ${o.corpus.join(',')}`);
   }
-  const schedule = makeSchedule({
-    kind: recipe.schedule as ScheduleKind,
-    lr: recipe.lr,
-    warmup: recipe.warmup,
-    totalSteps: recipe.steps ?? undefined,
-  });
-  // In a process group (T.dist) rank 0 alone writes: the tokenizer first (the others read it), then metrics,
-  // checkpoints and the export. Every rank builds the same global batch from the same stream and trains on its shard.
-  const lead = T.dist.rank() === 0;
-  const leadTok = lead ? await getTokenizer(o, saved !== null) : null;
-  await T.dist.barrier();
-  const tok = leadTok ?? loadTokenizerDir(o.out);
+  return { ckDir, saved, recipe };
+}
 
-  // Model: checkpoint (resume) > --init > fresh from preset/config.
+/** The model: the checkpoint's (resume) > --init > fresh from the preset or config; every rank gets rank 0's weights. */
+async function pretrainModel(
+  o: PretrainOptions,
+  recipe: Recipe,
+  ckDir: string | null,
+  saved: TrainState | null,
+  tok: T5Tokenizer,
+): Promise<{ model: T5ForConditionalGeneration; configDropout: number; params: number }> {
   T.manualSeed(recipe.seed);
   let model: T5ForConditionalGeneration;
   let configDropout: number;
@@ -241,7 +365,15 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   o.log(
     `model: ${(params / 1e6).toFixed(2)}M parameters (d_model ${model.config.dModel}, d_ff ${model.config.dFf}, ${model.config.numLayers}+${model.config.numDecoderLayers} layers, ${model.config.numHeads} heads, ${model.config.feedForwardProj})`,
   );
+  return { model, configDropout, params };
+}
 
+/** The optimizer (AdamW, or Adafactor on the same external schedule) and the trainer with the recipe's grouping. */
+function pretrainOptimizer(
+  model: T5ForConditionalGeneration,
+  recipe: Recipe,
+  schedule: (step: number) => number,
+): { opt: Optimizer; trainer: Seq2SeqTrainer; grouping: GroupOptions | null } {
   const opt: Optimizer =
     (recipe.optimizer ?? 'adamw') === 'adafactor'
       ? new T.Adafactor(model.parameters(), {
@@ -260,17 +392,37 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     schedule,
     groupByLength: grouping,
   });
-  if (ckDir && saved) {
-    restoreOptimizerAndRng(ckDir, opt, saved);
-    trainer.stepCount = saved.step;
-    if (!lead) T.manualSeed(recipe.seed + 7919 * T.dist.rank() + saved.step); // own dropout draws per rank
-    const was = saved.workers ?? 1;
-    const now = T.dist.worldSize();
-    o.log(
-      `resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})${was !== now ? `; written by ${was} worker(s), continued by ${now}` : ''}`,
-    );
-  }
+  return { opt, trainer, grouping };
+}
 
+/** A resumed sitting: the optimizer, the trainer's step count and the engine RNG as the checkpoint left them. */
+function resumeOptimizer(
+  ckDir: string,
+  saved: TrainState,
+  opt: Optimizer,
+  trainer: Seq2SeqTrainer,
+  recipe: Recipe,
+  log: (line: string) => void,
+): void {
+  restoreOptimizerAndRng(ckDir, opt, saved);
+  trainer.stepCount = saved.step;
+  seedRankEngine(recipe.seed, saved.step, true); // rank 0 continues the restored generator, the others their own
+  const was = saved.workers ?? 1;
+  const now = T.dist.worldSize();
+  log(
+    `resume: step ${saved.step}, ${(saved.tokens / 1e6).toFixed(2)}M tokens, ${saved.minutes.toFixed(1)} min so far (${ckDir})${was !== now ? `; written by ${was} worker(s), continued by ${now}` : ''}`,
+  );
+}
+
+/** The data of a sitting: the objective mixture over the streamed corpus (continuing at the checkpoint's position)
+ *  and the validation batches of the held-out documents. */
+async function pretrainData(
+  o: PretrainOptions,
+  recipe: Recipe,
+  tok: T5Tokenizer,
+  saved: TrainState | null,
+  grouping: GroupOptions | null,
+): Promise<{ hasSpan: boolean; val: Map<string, BuiltExample[][]>; stream: TrainStream }> {
   const dataOpts: DataOptions = {
     files: o.corpus,
     mixture: parseMixture(recipe.mixture),
@@ -293,226 +445,89 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   o.log(
     `data: ${o.corpus.join(',')} | mixture ${recipe.mixture}${spanNote} | ${valDocs.length} held-out docs | batch ${recipe.batch}x${recipe.accum}${grouping ? ` in length groups (<= ${Math.round(100 * (grouping.maxPadFraction ?? 1))}% padding)` : ''} | ${recipe.optimizer ?? 'adamw'} lr ${recipe.lr} ${recipe.schedule} warmup ${recipe.warmup}${recipe.steps ? ` | ${recipe.steps} steps` : ''}${recipe.bf16 ? ' | bf16' : ''}`,
   );
-  const stream = new TrainStream(dataOpts, tok, recipe.seed, saved?.data);
+  return { hasSpan, val, stream: new TrainStream(dataOpts, tok, recipe.seed, saved?.data) };
+}
 
-  const metricsFile = path.join(o.out, 'metrics.jsonl');
-  if (lead && saved) {
-    const dropped = truncateMetrics(metricsFile, saved.step);
-    if (dropped > 0) o.log(`${metricsFile}: dropped ${dropped} unreadable line(s) (cut short by a kill)`);
-  } else if (lead && fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
+/** The held-out loss per objective (teacher-forced, no dropout). */
+function validate(trainer: Seq2SeqTrainer, val: Map<string, BuiltExample[][]>): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const [name, batches] of val) r[name] = batches.reduce((a, b) => a + trainer.evaluate(b), 0) / batches.length;
+  return r;
+}
 
-  const evaluate = (): Record<string, number> => {
-    const r: Record<string, number> = {};
-    for (const [name, batches] of val) r[name] = batches.reduce((a, b) => a + trainer.evaluate(b), 0) / batches.length;
-    return r;
-  };
-  const meanOf = (r: Record<string, number>) => {
-    const v = Object.values(r);
-    return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
-  };
+/** Whether this sitting stops before the next step, and why. Clocks and signals differ between ranks: a rank's stop is
+ *  everyone's, at the same step. */
+async function stopReason(
+  recipe: Recipe,
+  step: number,
+  stepsThisSitting: number,
+  stopAfter: number,
+  timeUp: boolean,
+  signal: AbortSignal | undefined,
+): Promise<PretrainResult['stoppedBy'] | null> {
+  if (recipe.steps !== null && step >= recipe.steps) return 'steps';
+  if (stepsThisSitting >= stopAfter) return 'stop-after';
+  const [time, signalled] = await T.dist.sumNumbers([timeUp ? 1 : 0, signal?.aborted === true ? 1 : 0]);
+  if (time! > 0) return 'time';
+  if (signalled! > 0) return 'signal';
+  return null;
+}
 
-  if (!saved && val.size > 0 && lead) {
-    // Step-0 validation: the starting point of the curve (for --init, the loss before adaptation).
-    const v0 = evaluate();
-    appendMetrics(metricsFile, {
-      step: 0,
-      tokens: 0,
-      minutes: 0,
-      lr: 0,
-      train_loss: NaN,
-      tokens_per_s: 0,
-      val_loss: v0,
-      val_mean: meanOf(v0),
-    });
-    o.log(
-      `step 0 | val ${meanOf(v0).toFixed(3)} ${JSON.stringify(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, +v.toFixed(3)])))}`,
-    );
+/** One optimizer step over `accum` micro-batches of the stream (null: the stream gave none), NaN/Inf-guarded. */
+async function pretrainStep(
+  trainer: Seq2SeqTrainer,
+  stream: TrainStream,
+  recipe: Recipe,
+  step: number,
+  lr: number,
+  ckptStep: number | null,
+): Promise<{ result: StepResult; tokens: number } | null> {
+  const mbs: BuiltExample[][] = [];
+  for (let a = 0; a < recipe.accum; a++) {
+    const b = await stream.batch(recipe.batch);
+    if (b.length > 0) mbs.push(b);
   }
-  let step = saved?.step ?? 0;
-  let tokens = saved?.tokens ?? 0;
-  const priorMinutes = saved?.minutes ?? 0;
-  const losses: number[] = [];
-  const t0 = Date.now();
-  let lastCkpt = t0;
-  let ckptStep: number | null = saved ? saved.step : null;
-  let winLoss = 0,
-    winSteps = 0,
-    winTokens = 0,
-    winStart = t0;
-  let sittingTokens = 0;
-  const sittingPad = newPaddingStats();
-  let winPad = newPaddingStats();
-  const addPad = (into: PaddingStats, p: PaddingStats) => {
-    for (const k of Object.keys(p) as Array<keyof PaddingStats>) into[k] += p[k];
-  };
-  let lastVal: Record<string, number> | null = null;
-  const budgetMs = o.maxMinutes ? o.maxMinutes * 60_000 : Infinity;
-  const stopAfter = o.stopAfter ?? Infinity;
-  let stoppedBy: PretrainResult['stoppedBy'] = 'steps';
-
-  const checkpoint = () => {
-    if (!lead) return;
-    const saveCfgDropout = model.config.dropoutRate;
-    model.config.dropoutRate = configDropout;
-    try {
-      saveTrainState(o.out, model, opt, {
-        version: 1,
-        step,
-        tokens,
-        minutes: priorMinutes + (Date.now() - t0) / 60_000,
-        recipe,
-        data: stream.state(),
-        configDropout,
-        workers: T.dist.worldSize(),
-      });
-    } finally {
-      model.config.dropoutRate = saveCfgDropout;
-    }
-    fs.writeFileSync(path.join(o.out, 'loss.svg'), lossCurveSvg(readMetrics(metricsFile)));
-    lastCkpt = Date.now();
-    ckptStep = step;
-  };
-
+  if (mbs.length === 0) return null;
   try {
-    for (;;) {
-      if (recipe.steps !== null && step >= recipe.steps) {
-        stoppedBy = 'steps';
-        break;
-      }
-      if (losses.length >= stopAfter) {
-        stoppedBy = 'stop-after';
-        break;
-      }
-      // Clocks and signals differ between ranks: a rank's stop is everyone's, at the same step.
-      const [timeUp, signalled] = await T.dist.sumNumbers([
-        Date.now() - t0 >= budgetMs ? 1 : 0,
-        o.signal?.aborted === true ? 1 : 0,
-      ]);
-      if (timeUp! > 0 || signalled! > 0) {
-        stoppedBy = timeUp! > 0 ? 'time' : 'signal';
-        break;
-      }
-      const mbs: BuiltExample[][] = [];
-      for (let a = 0; a < recipe.accum; a++) {
-        const b = await stream.batch(recipe.batch);
-        if (b.length > 0) mbs.push(b);
-      }
-      if (mbs.length === 0) continue;
-      const lr = schedule(step);
-      let r: StepResult;
-      try {
-        r = await trainer.step(mbs.map((b) => T.dist.shard(b)));
-      } catch (e) {
-        const ckpt =
-          ckptStep === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${ckptStep}) is intact`;
-        throw nonFiniteStop(
-          e,
-          `step ${step + 1} (lr ${lr.toExponential(2)}):`,
-          `${ckpt}; lower --lr or use more --lr-warmup-steps`,
-        );
-      }
-      step++;
-      const n = batchTokens(mbs);
-      tokens += n;
-      sittingTokens += n;
-      winTokens += n;
-      losses.push(r.loss);
-      addPad(sittingPad, r.padding);
-      addPad(winPad, r.padding);
-      winLoss += r.loss;
-      winSteps++;
-      const evalNow = step % o.evalEvery === 0;
-      if (lead && (step % o.logEvery === 0 || evalNow)) {
-        const now = Date.now();
-        const rec: MetricsRecord = {
-          step,
-          tokens,
-          minutes: +(priorMinutes + (now - t0) / 60_000).toFixed(3),
-          lr,
-          train_loss: winLoss / winSteps,
-          tokens_per_s: Math.round(winTokens / Math.max(1e-3, (now - winStart) / 1000)),
-        };
-        const pad = paddingShare(winPad);
-        rec.pad_source = +pad.source.toFixed(3);
-        rec.pad_target = +pad.target.toFixed(3);
-        if (evalNow && val.size > 0) {
-          lastVal = evaluate();
-          rec.val_loss = lastVal;
-          rec.val_mean = meanOf(lastVal);
-        }
-        appendMetrics(metricsFile, rec);
-        const el = (now - t0) / 60_000;
-        const etaSteps =
-          recipe.steps !== null ? ((recipe.steps - step) * (now - t0)) / Math.max(1, losses.length) / 60_000 : Infinity;
-        const eta = Math.min(etaSteps, o.maxMinutes ? o.maxMinutes - el : Infinity);
-        o.log(
-          `step ${step}${recipe.steps ? `/${recipe.steps}` : ''} | loss ${rec.train_loss.toFixed(3)}${rec.val_mean !== undefined ? ` | val ${rec.val_mean.toFixed(3)}` : ''} | lr ${lr.toExponential(2)} | ${rec.tokens_per_s} tok/s | pad ${Math.round(100 * pad.source)}%/${Math.round(100 * pad.target)}% | ${(tokens / 1e6).toFixed(2)}M tokens | ${el.toFixed(1)} min${Number.isFinite(eta) ? ` | ETA ${Math.max(0, eta).toFixed(1)} min` : ''}`,
-        );
-        winLoss = 0;
-        winSteps = 0;
-        winTokens = 0;
-        winStart = Date.now();
-        winPad = newPaddingStats();
-      }
-      if (Date.now() - lastCkpt >= o.checkpointMinutes * 60_000) checkpoint();
-    }
-    const warn = stream.warning();
-    if (warn) o.log(warn);
-    const span = hasSpan ? { ...stream.spanStats } : null;
-    if (span) o.log(describeSpanStats(span, recipe.spanInputs ?? 'sentences'));
-    if (lead && losses.length > 0 && val.size > 0 && step % o.evalEvery !== 0) {
-      lastVal = evaluate();
-      appendMetrics(metricsFile, {
-        step,
-        tokens,
-        minutes: +(priorMinutes + (Date.now() - t0) / 60_000).toFixed(3),
-        lr: schedule(Math.max(0, step - 1)),
-        train_loss: winSteps ? winLoss / winSteps : NaN,
-        tokens_per_s: 0,
-        val_loss: lastVal,
-        val_mean: meanOf(lastVal),
-      });
-    }
-    if (losses.length > 0) checkpoint();
-    const seconds = (Date.now() - t0) / 1000;
-    if (!o.noExport && lead) {
-      model.config.dropoutRate = configDropout;
-      saveCheckpoint(o.out, model, { tokenizer: tok, dtype: o.saveDtype === 'bfloat16' ? 'bfloat16' : undefined });
-      model.config.dropoutRate = recipe.dropout;
-      const summary = {
-        step,
-        tokens,
-        minutes: priorMinutes + seconds / 60,
-        params,
-        recipe,
-        valLoss: lastVal,
-        stoppedBy,
-        corpusWarning: warn,
-        spanThisSitting: span,
-        paddingThisSitting: paddingShare(sittingPad),
-      };
-      fs.writeFileSync(path.join(o.out, 'pretrain_summary.json'), JSON.stringify(summary, null, 1) + '\n');
-    }
-    const padding = paddingShare(sittingPad);
-    const result: PretrainResult = {
-      step,
-      tokens,
-      losses,
-      valLoss: lastVal,
-      tokensPerSecond: sittingTokens / Math.max(1e-3, seconds),
-      seconds,
-      stoppedBy,
-      params,
-      span,
-      padding,
-    };
-    o.log(
-      `done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting, padding ${Math.round(100 * padding.source)}% of source / ${Math.round(100 * padding.target)}% of target positions (stopped by ${stoppedBy})${lastVal ? `, val ${JSON.stringify(Object.fromEntries(Object.entries(lastVal).map(([k, v]) => [k, +v.toFixed(3)])))}` : ''} -> ${o.out}`,
+    return { result: await trainer.step(mbs.map((b) => T.dist.shard(b))), tokens: batchTokens(mbs) };
+  } catch (e) {
+    const ckpt =
+      ckptStep === null ? 'no checkpoint was written yet' : `the last checkpoint (step ${ckptStep}) is intact`;
+    throw nonFiniteStop(
+      e,
+      `step ${step + 1} (lr ${lr.toExponential(2)}):`,
+      `${ckpt}; lower --lr or use more --lr-warmup-steps`,
     );
-    return result;
-  } finally {
-    stream.close();
-    opt.dispose();
-    model.dispose();
   }
+}
+
+/** checkpoint/ of a sitting; config.json there keeps the fine-tuning dropout (the model trains with the recipe's). */
+function savePretrainCheckpoint(
+  out: string,
+  model: T5ForConditionalGeneration,
+  opt: Optimizer,
+  s: Pick<TrainState, 'step' | 'tokens' | 'minutes' | 'recipe' | 'data' | 'configDropout'>,
+): void {
+  const trainDropout = model.config.dropoutRate;
+  model.config.dropoutRate = s.configDropout;
+  try {
+    saveTrainState(out, model, opt, { version: 1, ...s, workers: T.dist.worldSize() });
+  } finally {
+    model.config.dropoutRate = trainDropout;
+  }
+}
+
+/** The final Hugging Face folder (config.json with the fine-tuning dropout, weights, tokenizer) and its summary. */
+function exportModel(
+  o: PretrainOptions,
+  model: T5ForConditionalGeneration,
+  tok: T5Tokenizer,
+  configDropout: number,
+  trainDropout: number,
+  summary: Record<string, unknown>,
+): void {
+  model.config.dropoutRate = configDropout;
+  saveCheckpoint(o.out, model, { tokenizer: tok, dtype: o.saveDtype === 'bfloat16' ? 'bfloat16' : undefined });
+  model.config.dropoutRate = trainDropout;
+  fs.writeFileSync(path.join(o.out, 'pretrain_summary.json'), JSON.stringify(summary, null, 1) + '\n');
 }

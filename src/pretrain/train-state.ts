@@ -1,22 +1,27 @@
-// Resumable training state in <out>/checkpoint/: the model in HF layout (fp32, exact), optimizer moments
-// (optimizer.safetensors), and state.json (step, tokens, recipe, data position + data Rng words, engine RNG).
-// Written to a temp directory and renamed into place (atomicDir), so a crash leaves either the old or the new checkpoint.
+// Resumable training state in <out>/checkpoint/ (the run kit's folder, run/checkpoint.ts): the model in HF layout
+// (fp32, exact), optimizer moments (optimizer.safetensors), and state.json (step, tokens, recipe, data position + data
+// Rng words, engine RNG). Written to a temp directory and renamed into place, so a crash leaves either the old or the
+// new checkpoint.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as T from '../tensor';
-import { loadModel, saveCheckpoint } from '../t5/checkpoint';
+import { saveCheckpoint } from '../t5/checkpoint';
 import type { T5ForConditionalGeneration } from '../t5/model';
-import { readSafetensors, writeSafetensors, type RawTensor } from '../t5/safetensors';
 import type { DataState } from './sampler';
 import type { SpanInputs } from './objectives';
 import type { GroupOptions } from '../t5/train';
-import { atomicDir, readJsonFile, recoverSwaps } from '../util/fs';
+import { readJsonFile } from '../util/fs';
 import type { ModelSource } from '../hub';
+import {
+  engineRngState,
+  loadOptimizer,
+  restoreEngineRng,
+  saveOptimizer,
+  writeCheckpoint,
+  type StatefulOptimizer,
+} from '../run/checkpoint';
 
-export const CHECKPOINT_DIR = 'checkpoint';
-
-export type Optimizer = T.AdamW | T.Adafactor;
+export type Optimizer = StatefulOptimizer;
 
 export interface Recipe {
   /** absent in checkpoints written before the option existed: adamw */
@@ -64,45 +69,18 @@ export interface TrainState {
   workers?: number;
 }
 
-export function checkpointPath(out: string): string {
-  return path.join(out, CHECKPOINT_DIR);
-}
-
 export function saveTrainState(
   out: string,
   model: T5ForConditionalGeneration,
   opt: Optimizer,
   state: Omit<TrainState, 'engineRng' | 'optimizerStep' | 'optimizerHyper'>,
 ): void {
-  atomicDir(checkpointPath(out), (tmp) => {
+  writeCheckpoint(out, (tmp) => {
     saveCheckpoint(tmp, model); // fp32: the resumed run must start from exactly these weights
-    const sd = opt.stateDict();
-    try {
-      const raw = new Map<string, RawTensor>();
-      for (const [k, t] of Object.entries(sd.tensors)) {
-        if (t.dtype !== 'float32') throw new Error(`optimizer state ${k} is ${t.dtype}, expected float32`);
-        raw.set(k, { dtype: 'F32', shape: [...t.shape], data: T.tidy(() => t.contiguous().toBuffer()) });
-      }
-      writeSafetensors(path.join(tmp, 'optimizer.safetensors'), raw);
-    } finally {
-      T.dispose(Object.values(sd.tensors));
-    }
-    const full: TrainState = {
-      ...state,
-      engineRng: Buffer.from(T.getRngState()).toString('base64'),
-      optimizerStep: sd.step,
-      optimizerHyper: sd.hyper,
-    };
+    const o = saveOptimizer(path.join(tmp, OPTIMIZER_FILE), opt);
+    const full: TrainState = { ...state, engineRng: engineRngState(), optimizerStep: o.step, optimizerHyper: o.hyper };
     fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify(full, null, 1) + '\n');
   });
-}
-
-/** The checkpoint directory to resume from. A checkpoint left half-swapped by a kill between the two renames
- *  (`checkpoint/` gone, `checkpoint.old-PID` there) is renamed back first (recoverSwaps; notes go to `log`). */
-export function findCheckpoint(out: string, log: (line: string) => void = () => undefined): string | null {
-  for (const note of recoverSwaps(out)) log(`${out}: ${note}`);
-  const final = checkpointPath(out);
-  return fs.existsSync(path.join(final, 'state.json')) ? final : null;
 }
 
 export function readTrainState(dir: string): TrainState {
@@ -111,19 +89,10 @@ export function readTrainState(dir: string): TrainState {
   return s;
 }
 
-export function loadTrainModel(dir: string): T5ForConditionalGeneration {
-  return loadModel(dir);
-}
-
 /** Restore optimizer moments/steps and the engine RNG saved with the checkpoint. */
 export function restoreOptimizerAndRng(dir: string, opt: Optimizer, s: TrainState): void {
-  const file = readSafetensors(path.join(dir, 'optimizer.safetensors'));
-  const tensors: Record<string, T.Tensor> = {};
-  try {
-    for (const [k, r] of file.tensors) tensors[k] = T.fromBuffer(new Uint8Array(r.data), 'float32', r.shape);
-    opt.loadStateDict({ step: s.optimizerStep, tensors, hyper: s.optimizerHyper });
-  } finally {
-    T.dispose(Object.values(tensors));
-  }
-  T.setRngState(new Uint8Array(Buffer.from(s.engineRng, 'base64')));
+  loadOptimizer(path.join(dir, OPTIMIZER_FILE), opt, { step: s.optimizerStep, hyper: s.optimizerHyper });
+  restoreEngineRng(s.engineRng);
 }
+
+const OPTIMIZER_FILE = 'optimizer.safetensors';

@@ -111,7 +111,7 @@ export async function gateBase(
       }),
       outDir,
       { types: [...types], verbalizer: v.toJSON() },
-      log,
+      { log },
     );
   } finally {
     m.model.dispose();

@@ -11,7 +11,9 @@ import {
 } from '../../pretrain/settings';
 import * as path from 'node:path';
 import { checkCorpusFiles } from '../../pretrain/corpus';
-import { findCheckpoint, readTrainState } from '../../pretrain/train-state';
+import { readTrainState } from '../../pretrain/train-state';
+import { recoverCheckpoint } from '../../run/checkpoint';
+import { RUN_FILES } from '../../run/layout';
 import {
   compareInputs,
   compareSettings,
@@ -33,10 +35,10 @@ import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 /** pretrain's run folder: what marks a previous run, and what --force deletes (tokenizer files stay: --tokenizer may name DIR). */
 const PRETRAIN_RUN: RunDirSpec = {
   command: 'pretrain',
-  markers: ['checkpoint', 'metrics.jsonl', 'pretrain_summary.json', 'model.safetensors', 'config.json'],
+  markers: [RUN_FILES.checkpoint, RUN_FILES.metrics, 'pretrain_summary.json', 'model.safetensors', 'config.json'],
   clear: [
-    'checkpoint',
-    'metrics.jsonl',
+    RUN_FILES.checkpoint,
+    RUN_FILES.metrics,
     'pretrain_summary.json',
     'model.safetensors',
     'model.safetensors.index.json',
@@ -55,7 +57,7 @@ function checkResume(
   corpus: string[],
   log: (line: string) => void,
 ): void {
-  const ck = f.resume === true ? findCheckpoint(out, log) : null;
+  const ck = f.resume === true ? recoverCheckpoint(out, log) : null;
   const files = fingerprintFiles({ corpus });
   if (!ck) {
     writeRunInputs(out, { command: 'pretrain', files, settings: comparedSettings(f, 'start') });

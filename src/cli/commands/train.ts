@@ -18,10 +18,13 @@ import { modelDirArg } from '../model-arg';
 import { modelSource } from '../../hub';
 import { registerCommand, type Io } from '../registry';
 import { fingerprintFiles, modelWeightFiles, openRunDir } from '../../util/run-dir';
+import { findCheckpoint } from '../../run/checkpoint';
+import { checkpointDir } from '../../run/layout';
 import {
   chooseVerbalizer,
   corpusLabels,
   onInterrupt,
+  optFiles as opt,
   READER_FLAGS,
   readLabeledWithFlags,
   VERBALIZER_FLAGS,
@@ -63,11 +66,6 @@ function readConfigFile(file: string): Partial<CycleConfig> {
   return values;
 }
 
-/** [file] (or `map(file)`) when the flag is given. */
-function opt(file: string | undefined, map: (f: string) => string[] = (x) => [x]): string[] | undefined {
-  return file === undefined ? undefined : map(file);
-}
-
 registerCommand({
   name: 'train',
   summary: 'CycleNER training (S-cycle + E-cycle) from unpaired sentences S and entity sequences Q',
@@ -101,11 +99,11 @@ registerCommand({
     },
     resume: {
       type: 'boolean',
-      help: `continue RUN from RUN/ckpt with RUN/config.json (only ${RESUMABLE_FLAGS.map((b) => `--${b}`).join('/')} may change; other flags and the input files must match the run)`,
+      help: `continue RUN from RUN/checkpoint with RUN/config.json (only ${RESUMABLE_FLAGS.map((b) => `--${b}`).join('/')} may change; other flags and the input files must match the run)`,
     },
     force: {
       type: 'boolean',
-      help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, ckpt/, best/)',
+      help: 'start over in a RUN that holds a previous run (deletes its config.json, metrics.jsonl, checkpoint/, best/)',
     },
     ...CYCLE_FLAGS,
     ...NPROC_FLAG,
@@ -114,9 +112,10 @@ registerCommand({
   },
   details: [
     'Writes RUN/config.json, RUN/inputs.json (sha256 of the input files), RUN/metrics.jsonl (steps, evaluations, sample triplets,',
-    'warnings), RUN/ckpt/ (resumable) and RUN/best/{s2e,e2s} (without dev data: the final models). RUN/.lock keeps a second',
-    'process out; a RUN holding a previous run needs --resume or --force. The saved S2E records its decoding (grounding,',
-    '--max-new-tokens): predict and evaluate --model use it, so the reported F1 is decoded as the dev F1 was.',
+    'warnings, the end of each sitting), RUN/checkpoint/ (resumable; a run of an older version resumes from its RUN/ckpt/)',
+    'and RUN/best/{s2e,e2s} (without dev data: the final models). RUN/.lock keeps a second process out; a RUN holding a',
+    'previous run needs --resume or --force. The saved S2E records its decoding (grounding, --max-new-tokens): predict',
+    'and evaluate --model use it, so the reported F1 is decoded as the dev F1 was.',
     'With --nproc N (or under torchrun) each batch is split over the workers (generation and training), the gradients of',
     'both models are summed, and rank 0 writes RUN; --resume may use another N.',
   ].join('\n'),
@@ -192,11 +191,11 @@ registerCommand({
       }
       await T.dist.barrier();
 
-      const ckptDir = path.join(runDir, 'ckpt');
-      const resume = f.resume === true && fs.existsSync(path.join(ckptDir, 'state.json'));
-      if (f.resume === true && !resume) log(`no checkpoint in ${ckptDir}: starting from step 0`);
-      const s2eDir = resume ? path.join(ckptDir, 's2e') : (s2eArg ?? base);
-      const e2sDir = resume ? path.join(ckptDir, 'e2s') : (e2sArg ?? base);
+      const ckptDir = f.resume === true ? findCheckpoint(runDir) : null;
+      const resume = ckptDir !== null;
+      if (f.resume === true && !resume) log(`no checkpoint in ${checkpointDir(runDir)}: starting from step 0`);
+      const s2eDir = ckptDir ? path.join(ckptDir, 's2e') : (s2eArg ?? base);
+      const e2sDir = ckptDir ? path.join(ckptDir, 'e2s') : (e2sArg ?? base);
       if (!s2eDir || !e2sDir) throw new UsageError('give --base-model DIR (or --s2e-model and --e2s-model)');
       const { s2e: a, e2s: b } = loadCyclePair(s2eDir, e2sDir);
       if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
@@ -220,7 +219,7 @@ registerCommand({
         const best = path.join(runDir, 'best');
         const info = fs.existsSync(path.join(best, 'info.json')) ? readJson(path.join(best, 'info.json')) : null;
         const where = !fs.existsSync(best)
-          ? `no evaluation selected a model, so there is no best/ (the latest models are in ${ckptDir})`
+          ? `no evaluation selected a model, so there is no best/ (the latest models are in ${checkpointDir(runDir)})`
           : info?.final === true
             ? `models in ${best} (the final models of step ${String(info.step)}: no dev data to select on)`
             : `models in ${best}`;
