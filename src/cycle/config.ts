@@ -55,6 +55,7 @@ export interface CycleConfig {
   silverMix: number;
   silverDecaySteps: number;
   silverRefresh: boolean;
+  e2sNoise: number;
   silverHoldout: number;
   eCycleFilter: 'none' | 'copied';
   precision: Precision;
@@ -392,6 +393,14 @@ export const CYCLE_SPEC = {
     range: NON_NEGATIVE,
     help: '--silver-mix decays linearly to 0 over N cycle steps (0 = constant)',
     flags: { 'silver-decay-steps': { arg: 'N' } },
+  },
+  // noise.ts: back-translation trains better on noised synthetic sources (Edunov et al. 2018); names are kept whole.
+  e2sNoise: {
+    default: 0,
+    int: false,
+    range: PROBABILITY_BELOW_1,
+    help: "noised S′ in the E-cycle: each word of E2S's sentence outside Q's names is dropped with probability P and the words shuffled within 3 positions before S2E learns from it (0 = off; beyond the paper)",
+    flags: { 'e2s-noise': { arg: 'P' } },
   },
   // S2E's grounded outputs that contain every gazetteer match of a sentence add the entities the gazetteer misses.
   silverRefresh: {

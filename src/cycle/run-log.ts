@@ -31,6 +31,8 @@ export interface StepReport {
   /** The S-cycle's Q′ (collapse warnings over a window of recent outputs). */
   qPrime: readonly string[];
   copy: CopyCounts;
+  /** Distinct word bigrams / all bigrams of this rank's S′ (E2S's diversity; null without bigrams). */
+  sDistinct2: number | null;
   /** E-cycle pairs the filter kept (only with eCycleFilter 'copied'). */
   eKept: number | null;
   /** Sentences confident enough for self-training (only with selfTrainMinProb > 0). */
@@ -132,6 +134,7 @@ export class RunLog {
       lossS: r.sCycle.loss,
       lossE: r.eCycle?.loss ?? null,
       copyRate: copyRate(r.copy),
+      sDistinct2: r.sDistinct2,
       ...(r.eKept !== null ? { eKept: r.eKept } : {}),
       ...(r.selfKept !== null ? { selfKept: r.selfKept } : {}),
       ...(r.silver !== null ? { silver: r.silver } : {}),

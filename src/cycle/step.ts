@@ -10,6 +10,8 @@ import { copyCounts, nameCopy } from './copy';
 import type { S2EGenerate } from './grounding';
 import type { StepReport } from './run-log';
 import type { Direction } from './seq2seq';
+import { Rng } from '../data/rng';
+import { distinct2, namesOf, noiseSentence } from './noise';
 
 /** A training step of one direction on ⟨source → target⟩ texts (trainStep, NaN-guarded in trainCycle). */
 export type Learn = (
@@ -19,7 +21,7 @@ export type Learn = (
 ) => Promise<StepResult>;
 
 export interface CycleStepParts {
-  cfg: Pick<CycleConfig, 'seed' | 'selfTrainMinProb' | 'e2sDecode' | 'eCycleFilter' | 'silverMix'>;
+  cfg: Pick<CycleConfig, 'seed' | 'selfTrainMinProb' | 'e2sDecode' | 'eCycleFilter' | 'silverMix' | 'e2sNoise'>;
   /** The cycles' S2E generator (cycleS2EGenerate: grounded unless the config says otherwise). */
   s2eGenerate: S2EGenerate;
   e2s: Direction;
@@ -67,7 +69,14 @@ export async function cycleStep(
   ];
   // Real sentences throughout (silverMix): lexical silver pairs join the E-cycle batch with a decaying share.
   const silver = parts.silverBatch?.(step) ?? [];
-  const eSources = [...pick(sPrime, keep), ...T.dist.shard(silver.map((p) => p.sentence))];
+  // Noised S′ (e2sNoise): drawn from (seed, step, rank, row), so a resume draws the same noise.
+  const sources =
+    cfg.e2sNoise > 0
+      ? sPrime.map((s, i) =>
+          noiseSentence(s, namesOf(Q[i] as string), cfg.e2sNoise, new Rng(seed * 31 + 7919 * T.dist.rank() + i)),
+        )
+      : sPrime;
+  const eSources = [...pick(sources, keep), ...T.dist.shard(silver.map((p) => p.sentence))];
   const eTargets = [...pick(Q, keep), ...T.dist.shard(silver.map((p) => p.sequence))];
   const eCycle = kept + silver.length > 0 ? await learn('s2e', eSources, eTargets) : null;
   return {
@@ -77,6 +86,7 @@ export async function cycleStep(
     qPrime: qPrime.texts,
     sPrime,
     copy: { names, copied },
+    sDistinct2: distinct2(sPrime),
     eKept: cfg.eCycleFilter === 'copied' ? keep.length : null,
     selfKept: sure === null ? null : sure.length,
     silver: cfg.silverMix > 0 ? silver.length : null,

@@ -146,6 +146,13 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL,
   ),
+  'cpu-full-e2s-noise': cpuVariant(
+    'cpu-full-e2s-noise',
+    "cpu-full, and S2E learns the E-cycle from noised S′: each word outside Q's names dropped with probability 0.1 and the words shuffled within 3 positions (--e2s-noise 0.1, as in back-translation at scale; beyond the paper)",
+    ['--e2s-noise', '0.1'],
+    [],
+    CPU_FULL,
+  ),
   'cpu-full-silver': cpuVariant(
     'cpu-full-silver',
     'cpu-full, and the lexical silver pairs of the warm-up stay in the cycles: each E-cycle S2E batch also holds 8 of them (--silver-mix 0.5), decaying to none over 1,500 steps (beyond the paper)',

@@ -50,6 +50,8 @@ export interface CycleStepRecord {
   /** null: the E-cycle filter emptied the batch (no S2E update). */
   lossE: number | null;
   copyRate: number | null;
+  /** Distinct word bigrams / all bigrams of S′ in the step's batch (rank 0's shard): E2S's diversity. */
+  sDistinct2?: number | null;
   eKept?: number;
   selfKept?: number;
   silver?: number;
