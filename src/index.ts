@@ -20,15 +20,24 @@ export {
 export {
   train,
   trainSupervised,
-  evaluate,
   type TrainOptions,
   type SupervisedOptions,
-  type EvaluateOptions,
-  type ModelEvaluation,
   type ProgressEvent,
   type RunHooks,
   type EntitiesOf,
 } from './api/train';
+export {
+  evaluate,
+  evaluationJson,
+  formatEvaluation,
+  type EvaluateOptions,
+  type Evaluation,
+  type ModelEvaluation,
+  type CalibrationFit,
+  type CalibrationMethod,
+  type PredFormat,
+  type VerbalizerChoice,
+} from './api/evaluate';
 export {
   chunkText,
   mergePieces,
