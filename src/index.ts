@@ -47,7 +47,24 @@ export {
   type CountTokens,
   type PlacedEntity,
 } from './api/chunk';
-export { buildData, type BuildDataOptions } from './api/data';
+export {
+  buildData,
+  dataStats,
+  formatDataStats,
+  type BuildDataOptions,
+  type DataStats,
+  type DataStatsOptions,
+  type StatsFormat,
+} from './api/data';
+export {
+  predictFile,
+  openFilePrediction,
+  type PredictFileOptions,
+  type PredictFileSummary,
+  type PredictFileFormat,
+  type InputFormat,
+  type FilePrediction,
+} from './api/predict';
 export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export';
 export type { BuildResult } from './data/build';
 export { startServer, type ServeOptions, type Server } from './serve/server';

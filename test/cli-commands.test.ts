@@ -266,3 +266,24 @@ test('library buildData writes what data build writes (same files, same seed)', 
   for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl'])
     assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
 });
+
+test('library buildData of a known dataset takes its Table 3 dev sizes, as data build does', async () => {
+  const { buildData } = await import('../src/index');
+  const train = bigConll('t3-train.txt', 40);
+  const dev = bigConll('t3-dev.txt', 12);
+  const a = join(tmp, 't3-cli');
+  const b = join(tmp, 't3-api');
+  const argv = ['data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10'];
+  const r = await cli(...argv, '--mode', 'gq', '--dataset', 'conll2003', '--out', a, '--seed', '3');
+  assert.equal(r.code, 0, r.err);
+  const res = buildData({ train, dev, out: b, mode: 'gq', numS: 20, numQ: 10, seed: 3, dataset: 'conll2003' });
+  const manifest = (d: string) => {
+    const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+    return JSON.stringify(m).split(d).join('OUT');
+  };
+  assert.equal(manifest(b), manifest(a));
+  assert.match(manifest(b), /3200/, 'conll2003 GQ dev #S (Table 3)');
+  for (const n of res.notices) assert.match(r.err, new RegExp(n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl'])
+    assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
+});
