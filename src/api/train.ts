@@ -2,8 +2,8 @@
 // progress callback and an AbortSignal that stops like Ctrl-C (after the current step, with a checkpoint).
 
 import * as path from 'node:path';
-import { formatEntitySequence, type SeqEntity } from '../data/entity-seq';
-import type { LabeledCorpus } from '../data/readers';
+import { formatEntitySequence, parseEntitySequence, rareTypeWarnings, type SeqEntity } from '../data/entity-seq';
+import { capLongLines, capLongSequences, type LabeledCorpus } from '../data/readers';
 import type { LabeledSentence } from '../data/types';
 import { Verbalizer, verbalizerForLabels } from '../data/verbalizer';
 import { modelSource } from '../hub';
@@ -110,7 +110,25 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
       configFile: o.config === undefined ? undefined : { file: CONFIG_OPTION, values: o.config },
     });
     const { cfg } = setup;
-    const Q = o.entities.map(seq);
+    // As `cyclener train` reads its files: rare type words warned about, and lines longer than the models read cut
+    // (S: capLongLines; Q: whole entities, capLongSequences), to the longer of the two limits. The fingerprints below
+    // are of the lines as given, as the CLI's are of its files.
+    const maxTokens = Math.max(cfg.maxSourceTokens, cfg.maxTargetTokens);
+    const toModelS = (label: string, l: readonly string[]) => {
+      const r = capLongLines(label, l, maxTokens);
+      if (r.warning) hooks.log(r.warning);
+      return r.lines;
+    };
+    const toModelQ = (label: string, es: readonly EntitiesOf[]) => {
+      const seqs = es.map((e) => (typeof e === 'string' ? parseEntitySequence(e).entities : e));
+      for (const w of rareTypeWarnings(label, seqs)) hooks.log(w);
+      const r = capLongSequences(label, seqs, maxTokens, es.map(seq));
+      if (r.warning) hooks.log(r.warning);
+      return r.lines;
+    };
+    const givenQ = o.entities.map(seq);
+    const S = toModelS('sentences', o.sentences);
+    const Q = toModelQ('entities', o.entities);
     const devGold = o.devGold && goldCorpus(o.devGold, 'devGold');
     const testGold = o.testGold && goldCorpus(o.testGold, 'testGold');
     const goldForTypes = devGold ?? testGold;
@@ -126,8 +144,8 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     const base = o.baseModel === undefined ? undefined : await modelDir(o.baseModel, hooks.log);
     const s2eArg = o.s2eModel === undefined ? undefined : await modelDir(o.s2eModel, hooks.log);
     const e2sArg = o.e2sModel === undefined ? undefined : await modelDir(o.e2sModel, hooks.log);
-    const devS = o.devSentences && [...o.devSentences];
-    const devQ = o.devEntities && o.devEntities.map(seq);
+    const devS = o.devSentences && toModelS('devSentences', o.devSentences);
+    const devQ = o.devEntities && toModelQ('devEntities', o.devEntities);
     const lines = (label: string, l: readonly string[] | undefined) => l && [fingerprintLines(label, l)];
     const goldLines = (label: string, g: LabeledCorpus | undefined) =>
       g &&
@@ -143,9 +161,9 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
       }),
       ...defined({
         sentences: lines('sentences', o.sentences),
-        entities: lines('entities', Q),
-        'dev-sentences': lines('devSentences', devS),
-        'dev-entities': lines('devEntities', devQ),
+        entities: lines('entities', givenQ),
+        'dev-sentences': lines('devSentences', o.devSentences),
+        'dev-entities': lines('devEntities', o.devEntities?.map(seq)),
         'dev-gold': goldLines('devGold', devGold),
         'test-gold': goldLines('testGold', testGold),
       }),
@@ -162,7 +180,7 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     try {
       if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
       const data = {
-        S: [...o.sentences],
+        S,
         Q,
         ...(devS ? { devS } : {}),
         ...(devQ ? { devQ } : {}),
