@@ -287,3 +287,27 @@ test('library buildData of a known dataset takes its Table 3 dev sizes, as data 
   for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl'])
     assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
 });
+
+test('data stats / data build: --input-format (the input, as in predict, where --format is the output); the old names warn', async () => {
+  const s = join(tmp, 'fmt-S.txt');
+  writeFileSync(s, 'Paris is nice .\nBerlin too .\n');
+  const now = await cli('data', 'stats', s, '--input-format', 'text', '--json');
+  assert.equal(now.code, 0, now.err);
+  assert.equal(now.err, '');
+  const old = await cli('data', 'stats', s, '--format', 'text', '--json');
+  assert.equal(old.code, 0, old.err);
+  assert.equal(old.out, now.out);
+  assert.equal(old.err, 'cyclener: warning: --format is now --input-format (the old name still works for now)\n');
+  const train = bigConll('fmt-train.txt', 40);
+  const seeds = join(tmp, 'fmt-seeds.tsv');
+  writeFileSync(seeds, 'Person1\tperson\nPlace2\tlocation\n');
+  const argv = ['data', 'build', '--train', train, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'sq'];
+  const a = await cli(...argv, '--out', join(tmp, 'fmt-a'), '--seed-file', seeds, '--input-format', 'conll');
+  assert.equal(a.code, 0, a.err);
+  const b = await cli(...argv, '--out', join(tmp, 'fmt-b'), '--seeds', seeds, '--format', 'conll');
+  assert.equal(b.code, 0, b.err);
+  assert.match(b.err, /warning: --seeds is now --seed-file/);
+  assert.match(b.err, /warning: --format is now --input-format/);
+  for (const f of ['S.txt', 'Q.txt'])
+    assert.equal(readFileSync(join(tmp, 'fmt-b', f), 'utf8'), readFileSync(join(tmp, 'fmt-a', f), 'utf8'), f);
+});

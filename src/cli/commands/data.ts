@@ -26,12 +26,14 @@ registerCommand({
   summary: 'count sentences, tokens and entities of a labelled file, an S file or a Q file',
   positionals: [{ name: 'FILE', help: 'CoNLL columns, CoNLL-2012 *_conll, JSONL, S text or Q file' }],
   flags: {
-    format: {
+    // Not --format: in `predict` that is the output format; the input's is --input-format everywhere.
+    'input-format': {
       type: 'string',
       arg: 'F',
       help: 'input format',
       default: 'auto',
       choices: ['auto', 'conll', 'conll2012', 'jsonl', 'text', 'q'],
+      aliases: ['format'],
     },
     ...READER_FLAGS,
     json: { type: 'boolean', help: 'print JSON instead of a table' },
@@ -40,7 +42,7 @@ registerCommand({
     'Sentences are separated by blank or whitespace-only lines; -DOCSTART- lines are counted as documents, not tokens.',
   run(args, io: Io): number {
     const r = dataStats(args.positionals[0] as string, {
-      format: args.flags.format as StatsFormat,
+      format: args.flags['input-format'] as StatsFormat,
       read: readOptionsOf(args.flags),
       log: (l) => io.err(l),
     });
@@ -121,12 +123,13 @@ registerCommand({
     },
     out: { type: 'string', arg: 'DIR', help: 'output folder', required: true },
     seed: { type: 'int', arg: 'N', help: 'random seed', default: 1, range: SEED },
-    format: {
+    'input-format': {
       type: 'string',
       arg: 'F',
       help: 'format of the annotated files',
       default: 'auto',
       choices: ['auto', 'conll', 'conll2012', 'jsonl'],
+      aliases: ['format'],
     },
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
@@ -137,10 +140,12 @@ registerCommand({
       default: 1000,
       range: AT_LEAST_1,
     },
-    seeds: {
+    // Not --seeds: in `experiment` that is a list of random seeds.
+    'seed-file': {
       type: 'string',
       arg: 'FILE',
       help: 'SQ: seed entities, one "surface<TAB>type" per line (instead of drawing them)',
+      aliases: ['seeds'],
     },
     vectors: {
       type: 'string',
@@ -226,16 +231,16 @@ registerCommand({
         inputs: {
           '--train': trainFile,
           '--dev': devFile,
-          '--seeds': f.seeds,
+          '--seed-file': f['seed-file'],
           '--vectors': f.vectors,
           '--verbalizer': f.verbalizer,
         },
       },
     );
 
-    const train = readLabeledWithFlags(trainFile as string, f, f.format);
+    const train = readLabeledWithFlags(trainFile as string, f, f['input-format']);
     requireCleanTags(train);
-    const dev = devFile ? readLabeledWithFlags(devFile, f, f.format) : undefined;
+    const dev = devFile ? readLabeledWithFlags(devFile, f, f['input-format']) : undefined;
     if (dev) requireCleanTags(dev);
     for (const c of [train, ...(dev ? [dev] : [])])
       if (c.repairedTags > 0)
@@ -248,7 +253,7 @@ registerCommand({
       dataset && DATASETS[dataset] ? dataset : undefined,
       { warn: (l) => io.err(l), corpora: dev ? [train, dev] : [train] },
     );
-    const seeds = f.seeds ? readSeedsFile(f.seeds, v) : undefined;
+    const seeds = f['seed-file'] ? readSeedsFile(f['seed-file'], v) : undefined;
     const ds = f['dev-num-sentences'],
       dq = f['dev-num-sequences'];
     const r = buildData({
