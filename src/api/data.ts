@@ -179,7 +179,9 @@ export function dataStats(file: string, o: DataStatsOptions = {}): DataStats {
     if (sniffed === 'q') format = 'q';
     else if (sniffed === 'text' && o.read?.tagColumn === undefined) {
       format = 'text';
-      log(`note: ${file} read as text, one sentence per line (its lines do not end in tags); pass --input-format to choose`);
+      log(
+        `note: ${file} read as text, one sentence per line (its lines do not end in tags); pass --input-format to choose`,
+      );
     }
   }
   if (format === 'text') return textStats(file);

@@ -12,7 +12,6 @@ import { formatEntitySequence, NONE_LINE, parseQLine, SEP, type SeqEntity } from
 import { codePointToUtf16, utf16ToCodePoint } from '../t5/normalize';
 
 export type LabeledFormat = 'conll' | 'conll2012' | 'jsonl';
-export type FileFormat = LabeledFormat | 'text';
 
 export interface ReadOptions {
   /** 'auto' (default) guesses from the file name and first line. */
