@@ -20,15 +20,24 @@ export {
 export {
   train,
   trainSupervised,
-  evaluate,
   type TrainOptions,
   type SupervisedOptions,
-  type EvaluateOptions,
-  type ModelEvaluation,
   type ProgressEvent,
   type RunHooks,
   type EntitiesOf,
 } from './api/train';
+export {
+  evaluate,
+  evaluationJson,
+  formatEvaluation,
+  type EvaluateOptions,
+  type Evaluation,
+  type ModelEvaluation,
+  type CalibrationFit,
+  type CalibrationMethod,
+  type PredFormat,
+  type VerbalizerChoice,
+} from './api/evaluate';
 export {
   chunkText,
   mergePieces,
@@ -38,7 +47,24 @@ export {
   type CountTokens,
   type PlacedEntity,
 } from './api/chunk';
-export { buildData, type BuildDataOptions } from './api/data';
+export {
+  buildData,
+  dataStats,
+  formatDataStats,
+  type BuildDataOptions,
+  type DataStats,
+  type DataStatsOptions,
+  type StatsFormat,
+} from './api/data';
+export {
+  predictFile,
+  openFilePrediction,
+  type PredictFileOptions,
+  type PredictFileSummary,
+  type PredictFileFormat,
+  type InputFormat,
+  type FilePrediction,
+} from './api/predict';
 export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export';
 export type { BuildResult } from './data/build';
 export { startServer, type ServeOptions, type Server } from './serve/server';

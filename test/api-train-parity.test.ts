@@ -221,3 +221,41 @@ test('trainSupervised: the library records the decoding in cyclener.json as trai
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('train: the library cuts over-long S/Q lines and warns about misspelt type words as the CLI does', () =>
+  inTmp(async (root) => {
+    const { world, base } = tinySyntheticBase(root);
+    // 192 tokens * 32 characters: longer lines are cut before tokenising (a Q line keeps its whole first entities).
+    const longS = `${world.S[0]!} ${'word '.repeat(1400)}`;
+    const longQ = Array.from({ length: 400 }, (_, i) => `Name${i} <sep> person`).join(' <sep> ');
+    const S = [...world.S, longS];
+    const Q = [...world.Q, longQ, 'Lolo <sep> persn'];
+    const sFile = path.join(root, 's.txt');
+    const qFile = path.join(root, 'q.txt');
+    const cfgFile = path.join(root, 'run.json');
+    fs.writeFileSync(sFile, S.join('\n') + '\n');
+    fs.writeFileSync(qFile, Q.map((q) => (q === '' ? '<none>' : q)).join('\n') + '\n');
+    const config = { ...CONFIG, maxSteps: 1 };
+    fs.writeFileSync(cfgFile, JSON.stringify(config));
+    const viaCli = path.join(root, 'cli');
+    const argv = ['train', '--sentences', sFile, '--entities', qFile, '--base-model', base, '--config', cfgFile];
+    const c = await cli([...argv, '--out', viaCli]);
+    assert.equal(c.code, 0, c.err);
+    const logs: string[] = [];
+    const viaLib = path.join(root, 'lib');
+    await train({
+      sentences: S,
+      entities: Q,
+      baseModel: base,
+      out: viaLib,
+      config,
+      onProgress: (e) => (e.kind === 'log' ? logs.push(e.message) : undefined),
+    });
+    const warnings = (lines: string[], s: string, q: string) =>
+      lines.filter((l) => l.startsWith('warning: ')).map((l) => l.replace(s, 'S').replace(q, 'Q'));
+    const want = warnings(c.err.split('\n'), sFile, qFile);
+    assert.equal(want.filter((l) => /^warning: [SQ]\b/.test(l)).length, 3, c.err);
+    assert.deepEqual(warnings(logs, 'sentences', 'entities'), want);
+    const w = (run: string) => fs.readFileSync(path.join(run, 'best', 's2e', 'model.safetensors'));
+    assert.ok(w(viaLib).equals(w(viaCli)), 'the same cut data trains the same weights');
+  }));

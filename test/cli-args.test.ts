@@ -6,7 +6,7 @@ import '../src/cli/commands';
 import { formatHelp, parseArgs, UsageError, type FlagSpec } from '../src/cli/args';
 import { listCommands } from '../src/cli/registry';
 import { CONFIG_KEYS, DEFAULT_CONFIG, makeConfig, specOf } from '../src/cycle/config';
-import { describeRange, inRange, rangeProblem } from '../src/data/range';
+import { describeRange, inRange, rangeProblem } from '../src/util/range';
 import { parseSeeds } from '../src/experiments/plan';
 
 const FLAGS: Record<string, FlagSpec> = {

@@ -266,3 +266,48 @@ test('library buildData writes what data build writes (same files, same seed)', 
   for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl'])
     assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
 });
+
+test('library buildData of a known dataset takes its Table 3 dev sizes, as data build does', async () => {
+  const { buildData } = await import('../src/index');
+  const train = bigConll('t3-train.txt', 40);
+  const dev = bigConll('t3-dev.txt', 12);
+  const a = join(tmp, 't3-cli');
+  const b = join(tmp, 't3-api');
+  const argv = ['data', 'build', '--train', train, '--dev', dev, '--num-sentences', '20', '--num-sequences', '10'];
+  const r = await cli(...argv, '--mode', 'gq', '--dataset', 'conll2003', '--out', a, '--seed', '3');
+  assert.equal(r.code, 0, r.err);
+  const res = buildData({ train, dev, out: b, mode: 'gq', numS: 20, numQ: 10, seed: 3, dataset: 'conll2003' });
+  const manifest = (d: string) => {
+    const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+    return JSON.stringify(m).split(d).join('OUT');
+  };
+  assert.equal(manifest(b), manifest(a));
+  assert.match(manifest(b), /3200/, 'conll2003 GQ dev #S (Table 3)');
+  for (const n of res.notices) assert.match(r.err, new RegExp(n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  for (const f of ['S.txt', 'Q.txt', 'dev_S.txt', 'dev_Q.txt', 'dev_gold.jsonl'])
+    assert.equal(readFileSync(join(b, f), 'utf8'), readFileSync(join(a, f), 'utf8'), f);
+});
+
+test('data stats / data build: --input-format (the input, as in predict, where --format is the output); the old names warn', async () => {
+  const s = join(tmp, 'fmt-S.txt');
+  writeFileSync(s, 'Paris is nice .\nBerlin too .\n');
+  const now = await cli('data', 'stats', s, '--input-format', 'text', '--json');
+  assert.equal(now.code, 0, now.err);
+  assert.equal(now.err, '');
+  const old = await cli('data', 'stats', s, '--format', 'text', '--json');
+  assert.equal(old.code, 0, old.err);
+  assert.equal(old.out, now.out);
+  assert.equal(old.err, 'cyclener: warning: --format is now --input-format (the old name still works for now)\n');
+  const train = bigConll('fmt-train.txt', 40);
+  const seeds = join(tmp, 'fmt-seeds.tsv');
+  writeFileSync(seeds, 'Person1\tperson\nPlace2\tlocation\n');
+  const argv = ['data', 'build', '--train', train, '--num-sentences', '20', '--num-sequences', '10', '--mode', 'sq'];
+  const a = await cli(...argv, '--out', join(tmp, 'fmt-a'), '--seed-file', seeds, '--input-format', 'conll');
+  assert.equal(a.code, 0, a.err);
+  const b = await cli(...argv, '--out', join(tmp, 'fmt-b'), '--seeds', seeds, '--format', 'conll');
+  assert.equal(b.code, 0, b.err);
+  assert.match(b.err, /warning: --seeds is now --seed-file/);
+  assert.match(b.err, /warning: --format is now --input-format/);
+  for (const f of ['S.txt', 'Q.txt'])
+    assert.equal(readFileSync(join(tmp, 'fmt-b', f), 'utf8'), readFileSync(join(tmp, 'fmt-a', f), 'utf8'), f);
+});

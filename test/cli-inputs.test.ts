@@ -106,7 +106,7 @@ test('data stats: a plain sentences file is read as text (and says so), not as C
   assert.match(r.out, /^sentences +2$/m);
   assert.match(
     r.err,
-    /note: \S+S\.txt read as text, one sentence per line \(its lines do not end in tags\); pass --format to choose/,
+    /note: \S+S\.txt read as text, one sentence per line \(its lines do not end in tags\); pass --input-format to choose/,
   );
 });
 

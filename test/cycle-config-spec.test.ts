@@ -19,7 +19,7 @@ import {
   type CycleConfig,
 } from '../src/cycle/config';
 import { applyFlags, configDifferences, CYCLE_FLAGS, RESUMABLE_FLAGS, type CycleFlag } from '../src/cycle/config-flags';
-import { inRange } from '../src/data/range';
+import { inRange } from '../src/util/range';
 import { cli } from './cli-helpers';
 
 const train = () => listCommands().find((c) => c.name === 'train')!;

@@ -11,7 +11,7 @@ import { sentenceTokens, SpanConstraint, typeTokenSeqs, type SentenceTokens } fr
 import { coversWholeWords, finishSequence } from '../src/cycle/predict';
 import { parseEntitySequence } from '../src/data/entity-seq';
 import { readLabeled } from '../src/data/readers';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 import { saveModelDir } from '../src/cycle/model-io';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildGQ } from '../src/data/gq';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 import { chunksToTags } from '../src/data/tags';
 import { detokenize } from '../src/data/detok';
 import { defaultVerbalizer } from '../src/data/verbalizer';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 
 test('same seed, same stream; different seeds differ', () => {
   const a = new Rng(42),

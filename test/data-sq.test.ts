@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSQ, lengthDistribution } from '../src/data/sq';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 import { cosine, entityVector, loadTextVectors, trainVectors } from '../src/data/wordvec';
 import { DataError } from '../src/data/errors';
 import type { SeqEntity } from '../src/data/entity-seq';

@@ -10,7 +10,7 @@ import {
   type EvalSentence,
 } from '../src/eval/metrics';
 import { formatReport } from '../src/eval/report';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 import { readJsonlText } from '../src/data/readers';
 import { defaultVerbalizer } from '../src/data/verbalizer';
 import { compareSequences } from '../src/eval/compare';

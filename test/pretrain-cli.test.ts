@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import '../src/cli/commands';
 import { parseArgs } from '../src/cli/args';
 import { listCommands, runCli } from '../src/cli/registry';
-import { inRange } from '../src/data/range';
+import { inRange } from '../src/util/range';
 import {
   comparedSettings,
   PRETRAIN_DEFAULTS,

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 
 const PEOPLE = [
   'Angela Merkel',

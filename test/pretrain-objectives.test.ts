@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 import {
   capitalisedFragments,
   draftExample,

@@ -1,19 +1,15 @@
-// Programmatic training and evaluation: the CLI's train / train-supervised / evaluate --model as functions, with a
+// Programmatic training: the CLI's train / train-supervised as functions, with a
 // progress callback and an AbortSignal that stops like Ctrl-C (after the current step, with a checkpoint).
 
-import { bestF1, predictionsAbove, sweepThresholds, thresholdGrid, type ThresholdRow } from '../eval/thresholds';
 import * as path from 'node:path';
-import { formatEntitySequence, type SeqEntity } from '../data/entity-seq';
-import { readLabeled, type LabeledCorpus } from '../data/readers';
+import { formatEntitySequence, parseEntitySequence, rareTypeWarnings, type SeqEntity } from '../data/entity-seq';
+import { capLongLines, capLongSequences, type LabeledCorpus } from '../data/readers';
 import type { LabeledSentence } from '../data/types';
 import { Verbalizer, verbalizerForLabels } from '../data/verbalizer';
-import { compareSequences } from '../eval/compare';
-import { evaluate as scoreSentences, type EvalReport } from '../eval/metrics';
 import { modelSource } from '../hub';
 import { makeConfig, type CycleConfig } from '../cycle/config';
 import { checkRunInputs, cycleRunConfig, fingerprintLines, settleVerbalizer } from '../cycle/run-setup';
 import { loadCyclePair, loadModelDir } from '../cycle/model-io';
-import { issueCounts, type SentenceIssues } from '../cycle/predict';
 import {
   SUPERVISED_RUN,
   trainSupervised as runSupervised,
@@ -28,7 +24,6 @@ import { findCheckpoint } from '../run/checkpoint';
 import { checkpointDir } from '../run/layout';
 import { callbackSink, type MetricsRecord, type MetricsSink } from '../run/metrics';
 import { modelDir } from './model-ref';
-import { NerModel } from './ner-model';
 
 /** A human-readable line (the CLI's stderr), or a record as the run's metrics.jsonl gets it (run/metrics.ts). */
 export type ProgressEvent = { kind: 'log'; message: string } | { kind: 'metrics'; record: MetricsRecord };
@@ -115,7 +110,25 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
       configFile: o.config === undefined ? undefined : { file: CONFIG_OPTION, values: o.config },
     });
     const { cfg } = setup;
-    const Q = o.entities.map(seq);
+    // As `cyclener train` reads its files: rare type words warned about, and lines longer than the models read cut
+    // (S: capLongLines; Q: whole entities, capLongSequences), to the longer of the two limits. The fingerprints below
+    // are of the lines as given, as the CLI's are of its files.
+    const maxTokens = Math.max(cfg.maxSourceTokens, cfg.maxTargetTokens);
+    const toModelS = (label: string, l: readonly string[]) => {
+      const r = capLongLines(label, l, maxTokens);
+      if (r.warning) hooks.log(r.warning);
+      return r.lines;
+    };
+    const toModelQ = (label: string, es: readonly EntitiesOf[]) => {
+      const seqs = es.map((e) => (typeof e === 'string' ? parseEntitySequence(e).entities : e));
+      for (const w of rareTypeWarnings(label, seqs)) hooks.log(w);
+      const r = capLongSequences(label, seqs, maxTokens, es.map(seq));
+      if (r.warning) hooks.log(r.warning);
+      return r.lines;
+    };
+    const givenQ = o.entities.map(seq);
+    const S = toModelS('sentences', o.sentences);
+    const Q = toModelQ('entities', o.entities);
     const devGold = o.devGold && goldCorpus(o.devGold, 'devGold');
     const testGold = o.testGold && goldCorpus(o.testGold, 'testGold');
     const goldForTypes = devGold ?? testGold;
@@ -131,8 +144,8 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     const base = o.baseModel === undefined ? undefined : await modelDir(o.baseModel, hooks.log);
     const s2eArg = o.s2eModel === undefined ? undefined : await modelDir(o.s2eModel, hooks.log);
     const e2sArg = o.e2sModel === undefined ? undefined : await modelDir(o.e2sModel, hooks.log);
-    const devS = o.devSentences && [...o.devSentences];
-    const devQ = o.devEntities && o.devEntities.map(seq);
+    const devS = o.devSentences && toModelS('devSentences', o.devSentences);
+    const devQ = o.devEntities && toModelQ('devEntities', o.devEntities);
     const lines = (label: string, l: readonly string[] | undefined) => l && [fingerprintLines(label, l)];
     const goldLines = (label: string, g: LabeledCorpus | undefined) =>
       g &&
@@ -148,9 +161,9 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
       }),
       ...defined({
         sentences: lines('sentences', o.sentences),
-        entities: lines('entities', Q),
-        'dev-sentences': lines('devSentences', devS),
-        'dev-entities': lines('devEntities', devQ),
+        entities: lines('entities', givenQ),
+        'dev-sentences': lines('devSentences', o.devSentences),
+        'dev-entities': lines('devEntities', o.devEntities?.map(seq)),
         'dev-gold': goldLines('devGold', devGold),
         'test-gold': goldLines('testGold', testGold),
       }),
@@ -167,7 +180,7 @@ export async function train(o: TrainOptions): Promise<CycleResult> {
     try {
       if (!resume) cfg.baseModels = { s2e: modelSource(s2eDir), e2s: modelSource(e2sDir) };
       const data = {
-        S: [...o.sentences],
+        S,
         Q,
         ...(devS ? { devS } : {}),
         ...(devQ ? { devQ } : {}),
@@ -281,68 +294,5 @@ export async function trainSupervised(o: SupervisedOptions): Promise<SupervisedR
     }
   } finally {
     run.release();
-  }
-}
-
-export interface EvaluateOptions extends RunHooks {
-  /** Gold sentences: a labelled file (CoNLL, CoNLL-2012, JSONL) or a corpus read with readLabeled. */
-  gold: string | LabeledCorpus;
-  /** The model: loaded, or a directory / Hub id (loaded and disposed here). */
-  model: NerModel | string;
-  /** Dataset label -> the model's type word (default: the model's own map, else type word = label). */
-  verbalizer?: Record<string, string>;
-  batchSize?: number;
-  /** Entities scored below it are not counted (default: the model's `info.score.threshold`). */
-  threshold?: number;
-}
-
-export interface ModelEvaluation extends EvalReport {
-  /** The threshold the report is at, exact P/R/F1 at thresholds 0, 0.01, ..., 1 and the best-F1 one of them. */
-  thresholds: { threshold: number; best: ThresholdRow; sweep: ThresholdRow[] };
-  /** Sentences whose generated output was cut or lost entities (as `evaluate --model` prints). */
-  modelOutput: ReturnType<typeof issueCounts>;
-  /** Aborted before every sentence was predicted: nothing was scored (report fields are of zero sentences). */
-  interrupted: boolean;
-}
-
-/** `cyclener evaluate --model`: predict the gold sentences and score them (conlleval-exact and bag of mentions). */
-export async function evaluate(o: EvaluateOptions): Promise<ModelEvaluation> {
-  const gold = typeof o.gold === 'string' ? readLabeled(o.gold) : o.gold;
-  const model = typeof o.model === 'string' ? await NerModel.load(o.model) : o.model;
-  try {
-    const batch = o.batchSize ?? 32;
-    const texts = gold.sentences.map((s) => s.text);
-    const seqs: string[] = [];
-    const scores: number[][] = [];
-    const issues: SentenceIssues[] = [];
-    for (let i = 0; i < texts.length; i += batch) {
-      if (o.signal?.aborted) {
-        o.onProgress?.({ kind: 'log', message: `interrupted after ${i} of ${texts.length} sentences` });
-        const none = sweepThresholds([], [0]);
-        return {
-          ...scoreSentences([]),
-          modelOutput: issueCounts([]),
-          interrupted: true,
-          thresholds: { threshold: 0, best: none[0] as ThresholdRow, sweep: none },
-        };
-      }
-      const p = await model.sequences(texts.slice(i, i + batch), batch);
-      seqs.push(...p.seqs);
-      scores.push(...p.scores);
-      issues.push(...p.issues);
-      o.onProgress?.({ kind: 'log', message: `predicted ${seqs.length}/${texts.length} sentences` });
-    }
-    const v = o.verbalizer ? new Verbalizer(o.verbalizer) : model.labelMap();
-    const r = compareSequences(gold, typeof o.gold === 'string' ? o.gold : 'gold', seqs, v, {}, scores);
-    const threshold = o.threshold ?? model.info.score.threshold;
-    const sweep = sweepThresholds(r.sentences, thresholdGrid(100));
-    return {
-      ...scoreSentences(predictionsAbove(r.sentences, threshold)),
-      modelOutput: issueCounts(issues),
-      interrupted: false,
-      thresholds: { threshold, best: bestF1(sweep), sweep },
-    };
-  } finally {
-    if (typeof o.model === 'string') model.dispose();
   }
 }

@@ -4,7 +4,7 @@
 // with a warning. `ParsedArgs<F>.flags` is typed from the spec table F: a flag with a default or `required` is never
 // undefined, so commands read `f.batch` as a number without casts.
 
-import { describeRange, parseDecimal, rangeProblem } from '../data/range';
+import { describeRange, parseDecimal, rangeProblem } from '../util/range';
 import type { Setting, SettingType, SettingValue } from '../data/setting';
 import { UsageError } from '../util/errors';
 
@@ -18,7 +18,7 @@ export {
   PROBABILITY_BELOW_1,
   SEED,
   type Range,
-} from '../data/range';
+} from '../util/range';
 
 export { UsageError };
 

@@ -3,7 +3,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { writeLines } from '../util/fs';
 import { DataError } from '../data/errors';
-import { readLabeled, type LabeledCorpus, type LabeledFormat, type OffsetUnit } from '../data/readers';
+import {
+  readLabeled,
+  type LabeledCorpus,
+  type LabeledFormat,
+  type OffsetUnit,
+  type ReadOptions,
+} from '../data/readers';
 import { parseScheme } from '../data/tags';
 import {
   defaultVerbalizer,
@@ -76,16 +82,21 @@ export function num(v: FlagValue): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
 
-export function readLabeledWithFlags(file: string, flags: Record<string, FlagValue>, format?: string): LabeledCorpus {
+/** The reader options of the reader flags (READER_FLAGS), in `format` ('auto' or absent: guessed). */
+export function readOptionsOf(flags: Record<string, FlagValue>, format?: string): ReadOptions {
   const schemeFlag = str(flags.scheme);
   const scheme = schemeFlag ? parseScheme(schemeFlag) : undefined;
-  return readLabeled(file, {
+  return {
     format: (format && format !== 'auto' ? format : 'auto') as LabeledFormat | 'auto',
     ...(num(flags['tag-column']) !== undefined ? { tagColumn: num(flags['tag-column']) as number } : {}),
     ...(scheme ? { scheme } : {}),
     repair: flags['repair-tags'] === true,
     offsets: offsetsOf(flags),
-  });
+  };
+}
+
+export function readLabeledWithFlags(file: string, flags: Record<string, FlagValue>, format?: string): LabeledCorpus {
+  return readLabeled(file, readOptionsOf(flags, format));
 }
 
 /** "FILE:LINE" of the first mention labelled `label` in the corpora (token files: the line of its first token). */

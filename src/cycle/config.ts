@@ -15,7 +15,7 @@ import {
   SEED,
   rangeProblem,
   type Range,
-} from '../data/range';
+} from '../util/range';
 import type { ModelSource } from '../hub';
 
 /** The keys' types; what each means, its default and allowed values: CYCLE_SPEC. */

@@ -1,7 +1,7 @@
 // Data order: a seeded permutation per epoch (and per pass, for the smaller set that is cycled),
 // derived from (seed, set, epoch, pass) alone, so a resumed run needs no RNG state to continue it.
 
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 
 export class EpochOrder {
   private cache = new Map<string, number[]>();

@@ -28,7 +28,7 @@ import { cycleEvaluator, type EvalResult } from './evaluate';
 import { cycleS2EGenerate } from './grounding';
 import type { ModelMeta } from './model-io';
 import { EpochOrder } from './order';
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 import { evalEpoch, RunLog } from './run-log';
 import { loadRunCheckpoint, saveRunCheckpoint, type Parts, type Position, type RunState } from './run-state';
 import { saveBest, Selection, type Decision } from './selection';

@@ -8,7 +8,7 @@
 //   sentences around typed entities (what a weak base E2S cannot do), S2E learns precise, low-recall tagging.
 
 import * as T from '../tensor';
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 import { tokenizeText } from '../data/detok';
 import { formatEntitySequence, parseEntitySequence } from '../data/entity-seq';
 import { Gazetteer, matchSentence } from '../baselines/lexical-matcher';

@@ -9,7 +9,7 @@ import { DataError } from './errors';
 import { NONE_LINE, parseQLine, SEP, toQLine, type SeqEntity } from './entity-seq';
 import { buildGQ } from './gq';
 import { readUtf8, sentenceToJson, splitLines, type LabeledCorpus } from './readers';
-import { Rng } from './rng';
+import { Rng } from '../util/rng';
 import { buildSQ, lengthDistribution, sampleSeeds } from './sq';
 import type { LabeledSentence } from './types';
 import type { Verbalizer } from './verbalizer';

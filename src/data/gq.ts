@@ -2,7 +2,7 @@
 // (labels dropped) such that no sentence of S contributes to Q, as the paper's setting assumes
 // S and Q are independent. Q is drawn first, so configurations that differ only in #S share Q.
 
-import type { Rng } from './rng';
+import type { Rng } from '../util/rng';
 import type { SeqEntity } from './entity-seq';
 import type { LabeledSentence } from './types';
 import type { Verbalizer } from './verbalizer';

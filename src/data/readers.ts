@@ -8,11 +8,10 @@ import { DataError } from './errors';
 import { detokenize, tokenizeText } from './detok';
 import { chunks, chunksToTags, detectScheme, parseTag, repairTags, validateTags } from './tags';
 import type { Entity, LabeledSentence, Range, TagScheme } from './types';
-import { NONE_LINE, parseQLine, SEP, type SeqEntity } from './entity-seq';
+import { formatEntitySequence, NONE_LINE, parseQLine, SEP, type SeqEntity } from './entity-seq';
 import { codePointToUtf16, utf16ToCodePoint } from '../t5/normalize';
 
 export type LabeledFormat = 'conll' | 'conll2012' | 'jsonl';
-export type FileFormat = LabeledFormat | 'text';
 
 export interface ReadOptions {
   /** 'auto' (default) guesses from the file name and first line. */
@@ -675,6 +674,33 @@ export function longLinesWarning(
   const shown = cut.slice(0, 5).map((c) => `line ${c.line} (${n(c.chars)} characters)`);
   if (cut.length > 5) shown.push(`${cut.length - 5} more`);
   return `warning: ${file}: ${cut.length} ${what}${cut.length === 1 ? '' : 's'} longer than ${n(maxChars)} characters cut to that length before tokenising (the models read at most ${maxTokens} tokens): ${shown.join(', ')}`;
+}
+
+/**
+ * Entity sequences cut to what the models read: one longer than `maxTokens * CHARS_PER_TOKEN` characters keeps its
+ * first entities that fit, whole (capLongLines would cut an entity in half); with the warning. `lines`: the sequences
+ * as written (default: formatted from `seqs`).
+ */
+export function capLongSequences(
+  file: string,
+  seqs: readonly (readonly SeqEntity[])[],
+  maxTokens: number,
+  lines?: readonly string[],
+): { lines: string[]; warning: string | null } {
+  const max = maxTokens * CHARS_PER_TOKEN;
+  const cut: { line: number; chars: number }[] = [];
+  const out = seqs.map((es, i) => {
+    const line = lines?.[i] ?? (es.length === 0 ? '' : formatEntitySequence(es));
+    if (line.length <= max) return line;
+    cut.push({ line: i + 1, chars: line.length });
+    let k = 0;
+    for (let len = -SEP.length - 2; k < es.length; k++) {
+      len += SEP.length + 2 + formatEntitySequence([es[k]!]).length;
+      if (len > max) break;
+    }
+    return formatEntitySequence(es.slice(0, k));
+  });
+  return { lines: out, warning: longLinesWarning(file, cut, max, maxTokens, 'sequence') };
 }
 
 /** Lines cut to what a model reading `maxTokens` tokens can see (CHARS_PER_TOKEN), before anything tokenises them. */

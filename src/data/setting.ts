@@ -3,7 +3,7 @@
 // (src/supervised/settings.ts) are made of these, and the CLI's FlagSpec (src/cli/args.ts) extends it, so a flag's
 // default, range and --help line come from the library that uses the value.
 
-import type { Range } from './range';
+import type { Range } from '../util/range';
 
 export type SettingType = 'string' | 'int' | 'number' | 'boolean';
 

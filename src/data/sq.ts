@@ -4,7 +4,7 @@
 // next seed (seeds cycle in a shuffled order, so all are used) plus others drawn from its nearest
 // neighbours, in shuffled order.
 
-import type { Rng } from './rng';
+import type { Rng } from '../util/rng';
 import type { SeqEntity } from './entity-seq';
 import type { LabeledSentence } from './types';
 import type { Verbalizer } from './verbalizer';

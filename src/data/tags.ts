@@ -22,10 +22,6 @@ export function parseTag(tag: string): ParsedTag | undefined {
   return { prefix: m[1] as ParsedTag['prefix'], type: m[2] as string };
 }
 
-export function isValidTag(tag: string): boolean {
-  return parseTag(tag) !== undefined;
-}
-
 function split(tag: string): [string, string] {
   // conlleval: ($tag, $type) = split(/-/, $tag) — only the part before the first '-' matters for
   // the prefix; the type is the rest (types such as "creative-work" keep their hyphen here).

@@ -6,7 +6,7 @@
 
 import { DataError } from './errors';
 import { readUtf8, splitLines } from './readers';
-import { Rng } from './rng';
+import { Rng } from '../util/rng';
 
 export interface WordVectors {
   dim: number;

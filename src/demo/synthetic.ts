@@ -7,7 +7,7 @@
 import { detokenize } from '../data/detok';
 import { formatEntitySequence } from '../data/entity-seq';
 import type { LabeledCorpus } from '../data/readers';
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 import type { Entity, LabeledSentence } from '../data/types';
 import { T5Tokenizer } from '../t5/tokenizer';
 

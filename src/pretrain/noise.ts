@@ -3,7 +3,7 @@
 // mean noise span length 3; each noise span becomes one sentinel in the input (<extra_id_0>, <extra_id_1>, ...
 // = sentinel0, sentinel0-1, ...) and "sentinel + span" in the target.
 
-import type { Rng } from '../data/rng';
+import type { Rng } from '../util/rng';
 
 /** round() as Python 3 and tf.round: halves go to the even neighbour. */
 export function roundHalfEven(x: number): number {

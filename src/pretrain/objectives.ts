@@ -14,7 +14,7 @@
 // PACKED_CHARS_PER_TOKEN characters per raw token; the rare window that still tokenizes short is extended with more
 // of the same text and tokenized again (no random draws), then cut to exactly the raw length.
 
-import type { Rng } from '../data/rng';
+import type { Rng } from '../util/rng';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { Seq2SeqExample } from '../t5/train';
 import { poisson, randomSpansNoiseMask, spanCorrupt, spanRawLength } from './noise';

@@ -5,7 +5,7 @@
 // The position {epoch, chunk start line/doc, draws in chunk} plus the Rng words is the whole data state, so a resumed
 // run re-reads the same chunk and continues with exactly the same batches.
 
-import { Rng, type RngState } from '../data/rng';
+import { Rng, type RngState } from '../util/rng';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { describeProblems, newStats, readDocuments, type CorpusDoc, type CorpusStats } from './corpus';
 import {

@@ -4,7 +4,7 @@
 // and the settings recorded at the start) all derive from it.
 
 import * as path from 'node:path';
-import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED } from '../data/range';
+import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED } from '../util/range';
 import type { Setting, SettingValue } from '../data/setting';
 import { FP32_HELP } from '../t5/precision';
 import { DEFAULT_MIXTURE, formatMixture, OBJECTIVES, parseMixture, SPAN_INPUTS } from './objectives';

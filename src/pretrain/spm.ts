@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 import { atomicWriteFile } from '../util/fs';
 import { SEP_TOKEN, T5Tokenizer, tokenizerJsonFromSpiece } from '../t5/tokenizer';
 import { readSentences, type CorpusStats } from './corpus';

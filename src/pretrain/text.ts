@@ -2,7 +2,7 @@
 // `cyclener pretrain`): sentence splitting, word spans, capitalised/random fragments, entity-sequence serialisation.
 // Character offsets are JS string (UTF-16) offsets; they are only used to slice the same string.
 
-import type { Rng } from '../data/rng';
+import type { Rng } from '../util/rng';
 import { SEP } from '../data/entity-seq';
 
 export const S2E_PREFIX = 'entities: ';

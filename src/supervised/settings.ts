@@ -3,7 +3,7 @@
 // their SupervisedConfig with supervisedConfig(), so the fixed part is the same for all of them.
 
 import { DEFAULT_S2E_PREFIX, FALLBACK_DECODE } from '../cycle/model-io';
-import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED } from '../data/range';
+import { AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, SEED } from '../util/range';
 import type { Setting } from '../data/setting';
 import type { SupervisedConfig } from './supervised';
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as T from '../tensor';
 import { formatEntitySequence } from '../data/entity-seq';
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 import type { LabeledSentence } from '../data/types';
 import type { Verbalizer } from '../data/verbalizer';
 import { loadStateDict, saveCheckpoint } from '../t5/checkpoint';

@@ -312,16 +312,6 @@ export interface DecoderCache {
   layers: LayerCache[];
 }
 
-/** Every tensor of the cache (for dispose / keep). */
-export function cacheTensors(c: DecoderCache): Tensor[] {
-  const out: Tensor[] = [];
-  for (const l of c.layers) {
-    if (l.self) out.push(l.self.k, l.self.v);
-    out.push(l.cross.k, l.cross.v);
-  }
-  return out;
-}
-
 export interface Seq2SeqBatch {
   /** int64 [B, S] */
   inputIds: Tensor;

@@ -1,107 +1,39 @@
-// `cyclener data stats` and `cyclener data build` (a thin wrapper over buildData in src/data/build.ts).
+// `cyclener data stats` and `cyclener data build`: flags over the library's dataStats and buildData (src/api/data.ts).
 
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { buildData, BUILD_FILES, readSeedsFile, type Count } from '../../data/build';
+import { BUILD_FILES, readSeedsFile, type Count } from '../../data/build';
 import { claimOutputs } from '../../util/output';
 import { DATASETS, parseConfigName, parseCount, type QMode } from '../../data/config';
 import { DataError } from '../../data/errors';
-import { NONE_LINE, rareTypeWarnings } from '../../data/entity-seq';
-import { readQFile, readSentenceLines, sniffFormat, type LabeledCorpus } from '../../data/readers';
+import { NONE_LINE } from '../../data/entity-seq';
 import { AT_LEAST_1, SEED, UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
+import { buildData, dataStats, formatDataStats, type StatsFormat } from '../../api/data';
 import {
   fmtInt,
   READER_FLAGS,
   readLabeledWithFlags,
+  readOptionsOf,
   requireCleanTags,
   chooseVerbalizer,
   corpusLabels,
   VERBALIZER_FLAGS,
 } from '../common';
 
-// ------------------------------------------------------------------ data stats
-
-function labeledStats(c: LabeledCorpus) {
-  const tokens = c.sentences.reduce((s, x) => s + x.tokens.length, 0);
-  const byType: Record<string, number> = {};
-  let entities = 0;
-  let withEntities = 0;
-  let maxEnt = 0;
-  for (const s of c.sentences) {
-    if (s.entities.length > 0) withEntities++;
-    maxEnt = Math.max(maxEnt, s.entities.length);
-    for (const e of s.entities) {
-      byType[e.label] = (byType[e.label] ?? 0) + 1;
-      entities++;
-    }
-  }
-  return {
-    file: c.file,
-    format: c.format,
-    scheme: c.scheme,
-    schemeDetected: c.schemeDetected,
-    sentences: c.sentences.length,
-    tokens,
-    meanSentenceLength: tokens / c.sentences.length,
-    documents: c.documents,
-    sentencesWithEntities: withEntities,
-    sentencesWithoutEntities: c.sentences.length - withEntities,
-    entities,
-    entitiesPerSentence: entities / c.sentences.length,
-    maxEntitiesPerSentence: maxEnt,
-    entitiesByType: Object.fromEntries(Object.entries(byType).sort(([a], [b]) => (a < b ? -1 : 1))),
-    tagProblems: c.tagProblems.length,
-    firstTagProblems: c.tagProblems.slice(0, 5),
-    repairedTags: c.repairedTags,
-  };
-}
-
-function textStats(file: string) {
-  const lines = readSentenceLines(file);
-  const tokens = lines.reduce((s, l) => s + l.trim().split(/\s+/).length, 0);
-  return {
-    file,
-    format: 'text',
-    sentences: lines.length,
-    whitespaceTokens: tokens,
-    meanSentenceLength: tokens / lines.length,
-  };
-}
-
-function qStats(file: string, io: Io) {
-  const seqs = readQFile(file);
-  for (const w of rareTypeWarnings(file, seqs)) io.err(w);
-  const byType: Record<string, number> = {};
-  let entities = 0;
-  for (const q of seqs)
-    for (const e of q) {
-      byType[e.type] = (byType[e.type] ?? 0) + 1;
-      entities++;
-    }
-  return {
-    file,
-    format: 'q',
-    sequences: seqs.length,
-    emptySequences: seqs.filter((q) => q.length === 0).length,
-    entities,
-    entitiesPerSequence: entities / seqs.length,
-    distinctSurfaces: new Set(seqs.flat().map((e) => e.surface)).size,
-    entitiesByType: Object.fromEntries(Object.entries(byType).sort(([a], [b]) => (a < b ? -1 : 1))),
-  };
-}
-
 registerCommand({
   name: 'data stats',
   summary: 'count sentences, tokens and entities of a labelled file, an S file or a Q file',
   positionals: [{ name: 'FILE', help: 'CoNLL columns, CoNLL-2012 *_conll, JSONL, S text or Q file' }],
   flags: {
-    format: {
+    // Not --format: in `predict` that is the output format; the input's is --input-format everywhere.
+    'input-format': {
       type: 'string',
       arg: 'F',
       help: 'input format',
       default: 'auto',
       choices: ['auto', 'conll', 'conll2012', 'jsonl', 'text', 'q'],
+      aliases: ['format'],
     },
     ...READER_FLAGS,
     json: { type: 'boolean', help: 'print JSON instead of a table' },
@@ -109,42 +41,12 @@ registerCommand({
   details:
     'Sentences are separated by blank or whitespace-only lines; -DOCSTART- lines are counted as documents, not tokens.',
   run(args, io: Io): number {
-    const file = args.positionals[0] as string;
-    let format: string = args.flags.format;
-    // Auto: a file whose lines do not end in tags is text, one sentence per line (said, since a CoNLL file with its
-    // tags elsewhere than last looks the same; with --tag-column the file is CoNLL).
-    if (format === 'auto') {
-      const sniffed = sniffFormat(file);
-      if (sniffed === 'q') format = 'q';
-      else if (sniffed === 'text' && args.flags['tag-column'] === undefined) {
-        format = 'text';
-        io.err(
-          `note: ${file} read as text, one sentence per line (its lines do not end in tags); pass --format to choose`,
-        );
-      }
-    }
-    const stats =
-      format === 'text'
-        ? textStats(file)
-        : format === 'q'
-          ? qStats(file, io)
-          : labeledStats(readLabeledWithFlags(file, args.flags, format));
-    if (args.flags.json === true) {
-      io.out(JSON.stringify(stats, null, 2));
-      return 0;
-    }
-    const rows: [string, string][] = [];
-    for (const [k, v] of Object.entries(stats)) {
-      if (k === 'firstTagProblems') {
-        for (const p of v as { line: number; problem: string }[])
-          rows.push(['  tag problem', `${file}:${p.line}: ${p.problem}`]);
-      } else if (typeof v === 'object' && v !== null) {
-        for (const [t, n] of Object.entries(v as Record<string, number>)) rows.push([`  ${t}`, fmtInt(n)]);
-      } else if (typeof v === 'number') rows.push([k, Number.isInteger(v) ? fmtInt(v) : v.toFixed(2)]);
-      else rows.push([k, String(v)]);
-    }
-    const w = Math.max(...rows.map(([k]) => k.length));
-    io.out(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n'));
+    const r = dataStats(args.positionals[0] as string, {
+      format: args.flags['input-format'] as StatsFormat,
+      read: readOptionsOf(args.flags),
+      log: (l) => io.err(l),
+    });
+    io.out(args.flags.json === true ? JSON.stringify(r, null, 2) : formatDataStats(r));
     return 0;
   },
 });
@@ -221,12 +123,13 @@ registerCommand({
     },
     out: { type: 'string', arg: 'DIR', help: 'output folder', required: true },
     seed: { type: 'int', arg: 'N', help: 'random seed', default: 1, range: SEED },
-    format: {
+    'input-format': {
       type: 'string',
       arg: 'F',
       help: 'format of the annotated files',
       default: 'auto',
       choices: ['auto', 'conll', 'conll2012', 'jsonl'],
+      aliases: ['format'],
     },
     ...READER_FLAGS,
     ...VERBALIZER_FLAGS,
@@ -237,10 +140,12 @@ registerCommand({
       default: 1000,
       range: AT_LEAST_1,
     },
-    seeds: {
+    // Not --seeds: in `experiment` that is a list of random seeds.
+    'seed-file': {
       type: 'string',
       arg: 'FILE',
       help: 'SQ: seed entities, one "surface<TAB>type" per line (instead of drawing them)',
+      aliases: ['seeds'],
     },
     vectors: {
       type: 'string',
@@ -326,16 +231,16 @@ registerCommand({
         inputs: {
           '--train': trainFile,
           '--dev': devFile,
-          '--seeds': f.seeds,
+          '--seed-file': f['seed-file'],
           '--vectors': f.vectors,
           '--verbalizer': f.verbalizer,
         },
       },
     );
 
-    const train = readLabeledWithFlags(trainFile as string, f, f.format);
+    const train = readLabeledWithFlags(trainFile as string, f, f['input-format']);
     requireCleanTags(train);
-    const dev = devFile ? readLabeledWithFlags(devFile, f, f.format) : undefined;
+    const dev = devFile ? readLabeledWithFlags(devFile, f, f['input-format']) : undefined;
     if (dev) requireCleanTags(dev);
     for (const c of [train, ...(dev ? [dev] : [])])
       if (c.repairedTags > 0)
@@ -348,20 +253,18 @@ registerCommand({
       dataset && DATASETS[dataset] ? dataset : undefined,
       { warn: (l) => io.err(l), corpora: dev ? [train, dev] : [train] },
     );
-    const seeds = f.seeds ? readSeedsFile(f.seeds, v) : undefined;
-    // Dev sizes: the flags, else the paper's Table 3 dev configuration, else 1k/500.
-    const table3 = dataset ? DATASETS[dataset]?.devConfig[mode] : undefined;
+    const seeds = f['seed-file'] ? readSeedsFile(f['seed-file'], v) : undefined;
     const ds = f['dev-num-sentences'],
       dq = f['dev-num-sequences'];
-    const devNumS = ds ? countFlag('dev-num-sentences', ds, true) : (table3?.numS ?? 1000);
-    const devNumQ = dq ? (countFlag('dev-num-sequences', dq, false) as number) : (table3?.numQ ?? 500);
-
-    const r = buildData(out, {
+    const r = buildData({
       train,
-      ...(dev ? { dev, devNumS, devNumQ } : {}),
+      ...(dev ? { dev } : {}),
+      out,
       mode,
       numS,
       numQ,
+      ...(ds ? { devNumS: countFlag('dev-num-sentences', ds, true) } : {}),
+      ...(dq ? { devNumQ: countFlag('dev-num-sequences', dq, false) as number } : {}),
       seed: f.seed,
       verbalizer: v,
       ...(cfgName ? { configName: cfgName } : {}),

@@ -4,8 +4,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatEntitySequence, rareTypeWarnings, SEP, typesOf } from '../../data/entity-seq';
-import { capLongLines, CHARS_PER_TOKEN, longLinesWarning, readQFile, readSentenceLines } from '../../data/readers';
+import { rareTypeWarnings, typesOf } from '../../data/entity-seq';
+import { capLongLines, capLongSequences, readQFile, readSentenceLines } from '../../data/readers';
 import { makeConfig, type CycleConfig } from '../../cycle/config';
 import { CYCLE_FLAGS, RESUMABLE_FLAGS } from '../../cycle/config-flags';
 import { checkRunInputs, cycleRunConfig, readJson, settleVerbalizer } from '../../cycle/run-setup';
@@ -30,26 +30,13 @@ import {
   VERBALIZER_FLAGS,
 } from '../common';
 
+/** Q lines parsed and cut to what the models read (capLongSequences), with the warnings (rare types, cut lines). */
 function qLinesToModel(file: string, maxTokens: number, warn: (line: string) => void): string[] {
   const seqs = readQFile(file);
   for (const w of rareTypeWarnings(file, seqs)) warn(w);
-  // A sequence longer than the models read keeps its first entities that fit (see capLongLines), whole.
-  const max = maxTokens * CHARS_PER_TOKEN;
-  const cut: { line: number; chars: number }[] = [];
-  const out = seqs.map((es, i) => {
-    const line = es.length === 0 ? '' : formatEntitySequence(es);
-    if (line.length <= max) return line;
-    cut.push({ line: i + 1, chars: line.length });
-    let k = 0;
-    for (let len = -SEP.length - 2; k < es.length; k++) {
-      len += SEP.length + 2 + formatEntitySequence([es[k]!]).length;
-      if (len > max) break;
-    }
-    return formatEntitySequence(es.slice(0, k));
-  });
-  const w = longLinesWarning(file, cut, max, maxTokens, 'sequence');
-  if (w) warn(w);
-  return out;
+  const r = capLongSequences(file, seqs, maxTokens);
+  if (r.warning) warn(r.warning);
+  return r.lines;
 }
 
 /** S lines cut to what the models read (capLongLines), with the warning. */
