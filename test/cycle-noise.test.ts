@@ -8,7 +8,7 @@ import * as T from '../src/tensor';
 import { makeConfig } from '../src/cycle/config';
 import { distinct2, namesOf, noiseSentence } from '../src/cycle/noise';
 import { trainCycle } from '../src/cycle/trainer';
-import { Rng } from '../src/data/rng';
+import { Rng } from '../src/util/rng';
 import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';

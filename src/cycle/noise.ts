@@ -3,7 +3,7 @@
 // of E2S's sentence are dropped and locally shuffled, but Q's names are kept whole: S2E learns ⟨S′ → Q⟩, and a name
 // missing from S′ would teach it to emit a name that is not in its input.
 
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 import { parseEntitySequence } from '../data/entity-seq';
 
 /** How far a unit may move in the local shuffle (Lample et al. 2018: keys i + U[0, k + 1)). */

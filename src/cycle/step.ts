@@ -10,7 +10,7 @@ import { copyCounts, nameCopy } from './copy';
 import type { S2EGenerate } from './grounding';
 import type { StepReport } from './run-log';
 import type { Direction } from './seq2seq';
-import { Rng } from '../data/rng';
+import { Rng } from '../util/rng';
 import { distinct2, namesOf, noiseSentence } from './noise';
 
 /** A training step of one direction on ⟨source → target⟩ texts (trainStep, NaN-guarded in trainCycle). */
