@@ -4,7 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../src/cli/commands';
-import { runCli } from '../src/cli/registry';
+import { spawnSync } from 'node:child_process';
+import { COMMAND_MODULES } from '../src/cli/commands/lazy';
+import { listCommands, runCli } from '../src/cli/registry';
 
 const FIX = join(__dirname, '..', '..', 'test', 'fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'cyclener-cli-'));
@@ -310,4 +312,37 @@ test('data stats / data build: --input-format (the input, as in predict, where -
   assert.match(b.err, /warning: --format is now --input-format/);
   for (const f of ['S.txt', 'Q.txt'])
     assert.equal(readFileSync(join(tmp, 'fmt-b', f), 'utf8'), readFileSync(join(tmp, 'fmt-a', f), 'utf8'), f);
+});
+
+test('the command map names every registered command, and a command loads only its own module', () => {
+  assert.deepEqual(
+    Object.keys(COMMAND_MODULES).sort(),
+    listCommands().map((c) => c.name),
+  );
+  // A preload that writes the loaded modules at exit: `predict --help` must not load the server, the experiment runner
+  // or the trainers (start-up time); `serve --help` does load the server.
+  const spy = join(tmp, 'loaded.js');
+  writeFileSync(
+    spy,
+    `process.on('exit', () => require('fs').writeFileSync(process.env.LOADED_OUT, JSON.stringify(Object.keys(require.cache))));`,
+  );
+  const main = join(__dirname, '..', 'src', 'cli', 'main.js');
+  const loaded = (...argv: string[]): string[] => {
+    const out = join(tmp, `loaded-${argv[0]}.json`);
+    const r = spawnSync(process.execPath, ['--require', spy, main, ...argv], {
+      env: { ...process.env, LOADED_OUT: out },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(readFileSync(out, 'utf8')) as string[];
+  };
+  const heavy =
+    /[/\\](serve|experiments|cycle[/\\]trainer|pretrain[/\\]pretrain)\.js$|[/\\]node_modules[/\\]fastify[/\\]/;
+  const predict = loaded('predict', '--help');
+  assert.ok(predict.some((f) => /commands[/\\]predict\.js$/.test(f)));
+  assert.deepEqual(
+    predict.filter((f) => heavy.test(f) || /commands[/\\](serve|train|experiment)\.js$/.test(f)),
+    [],
+  );
+  assert.ok(loaded('serve', '--help').some((f) => /[/\\]serve[/\\]server\.js$/.test(f)));
 });

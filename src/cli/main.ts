@@ -1,6 +1,6 @@
 // Entry point of the `cyclener` command (bin/cyclener runs this file).
-// Commands register themselves from ./commands; add new command modules there.
-import './commands';
+// Commands register themselves from ./commands; only the one argv names is loaded (commands/lazy.ts).
+import { loadCommandsFor } from './commands/lazy';
 import { onThreadChange, setCrashHint, setCrashPrefix } from '../tensor';
 import { findCommand, runCli } from './registry';
 
@@ -18,17 +18,21 @@ const rankTag = Number(process.env.WORLD_SIZE) > 1 && process.env.RANK !== '0' ?
 // (src/tensor/runtime.ts); the trainer adds the step. A command that computes in bf16 can avoid those kernels.
 setCrashPrefix(`${rankTag}cyclener`);
 const argv = process.argv.slice(2);
-const command = findCommand(argv)?.cmd;
-if (command && 'fp32' in command.flags && !argv.includes('--fp32'))
-  setCrashHint(
-    argv.includes('--resume')
-      ? 'bf16 kernels can be avoided with --fp32 (float32 compute) in a new run; --resume keeps the saved precision'
-      : 'rerun with --fp32 to compute in float32 without the bf16 kernels',
-  );
-runCli(argv, {
-  out: (t) => process.stdout.write(`${t}\n`),
-  err: (t) => process.stderr.write(`${rankTag}${t}\n`),
-}).then(
+async function main(): Promise<number> {
+  await loadCommandsFor(argv);
+  const command = findCommand(argv)?.cmd;
+  if (command && 'fp32' in command.flags && !argv.includes('--fp32'))
+    setCrashHint(
+      argv.includes('--resume')
+        ? 'bf16 kernels can be avoided with --fp32 (float32 compute) in a new run; --resume keeps the saved precision'
+        : 'rerun with --fp32 to compute in float32 without the bf16 kernels',
+    );
+  return runCli(argv, {
+    out: (t) => process.stdout.write(`${t}\n`),
+    err: (t) => process.stderr.write(`${rankTag}${t}\n`),
+  });
+}
+main().then(
   (code) => {
     process.exitCode = code;
   },
