@@ -52,6 +52,9 @@ export {
   setCrashContext,
   setCrashHint,
   crashHandlerInstalled,
+  profileStart,
+  profileStop,
+  type ProfileRow,
 } from './runtime';
 export { waitMode, ompWaitPolicy, governThreadCount, type GovernorState, type WaitMode } from './threads';
 export type { OptimizerStateDict, AdamWOptions, AdafactorOptions } from './optim';

@@ -50,6 +50,8 @@ export interface NativeAddon {
   benchAddNs(a: Id, b: Id, n: number): number;
   setCrashText(which: 0 | 1 | 2, text: string): void;
   crashHandlerInstalled(): boolean;
+  profilerStart(): void;
+  profilerStop(): Array<[string, string, string, number, number, number]>;
   // ops
   to(a: Id, dtype: number): Id;
   toDevice(a: Id, device: number): Id;
