@@ -6,7 +6,7 @@ import type { Tensor } from '../../tensor';
 import { makeDecoder, worthDropping } from './decoder';
 import { constraintMask, repetitionProcess } from './logits-process';
 import { mulberry32, sampleRow, warpLogits } from './logits-warp';
-import type { GenerateInput, GenerateOptions, GenerateOutput, GenerationContext } from './types';
+import type { AllowedTokensFn, GenerateInput, GenerateOptions, GenerateOutput, GenerationContext } from './types';
 
 interface SampleParams {
   /** Return sequences per input (rows of input b: b * n .. b * n + n - 1). */
@@ -40,6 +40,12 @@ function sampleParams(inp: GenerateInput, opts: GenerateOptions): SampleParams {
   return { n, rows: inp.batch * n, temperature, topK, topP, rand };
 }
 
+/** Argmax of the (masked) logits and its log-probability (logit - logsumexp): no [rows, V] log-softmax. */
+function greedyPick(masked: Tensor): Tensor[] {
+  const best = masked.argmax(-1, true);
+  return [best, masked.gather(1, best).sub(masked.logsumexp(-1, true))];
+}
+
 /** The step's tensors from the logits: greedy [argmax, its log-prob]; sampling the warped candidates. */
 function processLogits(
   ctx: GenerationContext,
@@ -67,12 +73,63 @@ function processLogits(
     (i) => finished[act[i]],
   );
   const masked = mask ? logits.add(mask) : logits;
-  if (!opts.doSample) {
-    // Argmax of the logits and its log-probability (logit - logsumexp): no [rows, V] log-softmax.
-    const best = masked.argmax(-1, true);
-    return [best, masked.gather(1, best).sub(masked.logsumexp(-1, true))];
-  }
+  if (!opts.doSample) return greedyPick(masked);
   return warpLogits(masked, p.temperature, p.topK, p.topP, ctx.vocab);
+}
+
+/** A constrained greedy step on the LM head's `vocab` rows only: [rows, vocab.length] additive mask (0 / -inf). */
+interface SparseStep {
+  vocab: Int32Array;
+  mask: Float32Array;
+}
+
+/**
+ * The union of the tokens the live rows may emit (ascending, so argmax breaks ties towards the lower id as on the
+ * full vocabulary) and each row's mask over it, or null when some live row is unconstrained (then the step uses the
+ * whole head). Finished rows are unconstrained, as in constraintMask (their token is ignored). `slot`: [V], all -1,
+ * left so. Same masking as constraintMask; log-probs normalise over the same allowed set.
+ */
+function sparseStep(
+  ctx: GenerationContext,
+  hook: AllowedTokensFn,
+  p: SampleParams,
+  s: SampleState,
+  slot: Int32Array,
+): SparseStep | null {
+  const { act, seqs, finished } = s;
+  const R = act.length;
+  const lists: (Int32Array | null)[] = new Array<Int32Array | null>(R).fill(null);
+  const used: number[] = [];
+  try {
+    for (let i = 0; i < R; i++) {
+      const r = act[i];
+      if (finished[r]) continue;
+      let a = hook(Math.floor(r / p.n), Int32Array.from(seqs[r]));
+      if (a === null) return null;
+      if (a.length === 0) a = Int32Array.of(ctx.eos);
+      for (const t of a) {
+        if (t < 0 || t >= ctx.vocab)
+          throw new Error(`allowedTokens: token ${t} outside the vocabulary [0, ${ctx.vocab})`);
+        if (slot[t] < 0) {
+          slot[t] = 0;
+          used.push(t);
+        }
+      }
+      lists[i] = a;
+    }
+    used.sort((x, y) => x - y);
+    used.forEach((t, j) => (slot[t] = j));
+    const U = used.length;
+    const mask = new Float32Array(R * U).fill(-Infinity);
+    for (let i = 0; i < R; i++) {
+      const a = lists[i];
+      if (a === null) mask.fill(0, i * U, (i + 1) * U);
+      else for (const t of a) mask[i * U + slot[t]] = 0;
+    }
+    return { vocab: Int32Array.from(used), mask };
+  } finally {
+    for (const t of used) slot[t] = -1;
+  }
 }
 
 /** Each batch row's next token and its log-prob, from processLogits()'s tensors. */
@@ -112,13 +169,26 @@ export function greedyOrSample(ctx: GenerationContext, inp: GenerateInput, opts:
   const { seqs, tokenLogProbs, scores, finished } = s;
   let live = rows;
   let last = new Int32Array(rows).fill(ctx.start);
+  // Constrained greedy search: the LM head on the allowed tokens only (GenerateOptions.sparseHead).
+  const hook = opts.allowedTokens;
+  const sparse =
+    hook !== undefined &&
+    !opts.doSample &&
+    (opts.repetitionPenalty ?? 1) === 1 &&
+    (opts.noRepeatNgramSize ?? 0) === 0 &&
+    (opts.sparseHead ?? dec.sparseHeadExact);
+  const slot = sparse ? new Int32Array(ctx.vocab).fill(-1) : null;
   try {
     for (let t = 0; t < opts.maxNewTokens && live > 0; t++) {
       const act = s.act;
       const R = act.length;
-      const out = dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
+      const sp = slot ? sparseStep(ctx, hook!, p, s, slot) : null;
+      const out = sp
+        ? dec.step(last, (raw) => greedyPick(raw.add(T.tensor(sp.mask, [R, sp.vocab.length]))), sp.vocab)
+        : dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
       const [next, stepScores] = pickTokens(opts, p, act, out);
       T.dispose(out);
+      if (sp) for (let i = 0; i < R; i++) next[i] = sp.vocab[next[i]];
       let done = 0;
       for (let i = 0; i < R; i++) {
         const r = act[i];

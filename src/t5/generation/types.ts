@@ -40,6 +40,13 @@ export interface GenerateOptions {
   decoder?: 'fast' | 'reference';
   /** Drop finished rows (greedy/sampling) and finished inputs (beam search) from the decoded batch. Default true; false for tests and A/B benchmarks. */
   dropFinished?: boolean;
+  /**
+   * Constrained greedy search (allowedTokens, no repetition processors) computes the LM head only for the tokens
+   * some row may emit (their union) instead of the whole vocabulary. Default: where those logits equal the full
+   * head's bit for bit (bf16 autocast, whose oneDNN kernels sum every column in the same order; the reference
+   * decoder); true forces it (in fp32 BLAS may round the narrower product differently), false never.
+   */
+  sparseHead?: boolean;
 }
 
 export interface GenerateInput {
