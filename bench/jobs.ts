@@ -872,6 +872,8 @@ async function main(): Promise<void> {
     if (profiler) {
       console.log(`\nwhere the time goes (per unit; --profile: profiled wall times, so slower than the table above)\n`);
       console.log(profiler.table(profUnits));
+      const dump = argv.indexOf('--profile-dump');
+      if (dump >= 0) fs.writeFileSync(argv[dump + 1]!, JSON.stringify(Object.fromEntries(profiler.raw)));
       for (const j of profiler.jobs.keys())
         console.log(`\n${j}: ops with the most self time per unit: ${profiler.top(j, 14, profUnits.get(j) ?? 1)}`);
     }

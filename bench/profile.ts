@@ -123,7 +123,11 @@ export class JobProfiler {
     });
   }
 
+  /** The native rows of every profiled stretch, per job (bench/jobs.ts --profile-dump FILE writes them). */
+  readonly raw = new Map<string, T.ProfileRow[]>();
+
   private add(job: string, wall: number, rows: T.ProfileRow[], prof: CpuProfile): void {
+    this.raw.set(job, [...(this.raw.get(job) ?? []), ...rows]);
     let p = this.jobs.get(job);
     if (!p) {
       p = { wall: 0, nativeUs: 0, calls: 0, libtorchOps: 0, native: new Map(), js: new Map(), topOps: new Map() };

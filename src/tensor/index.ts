@@ -14,6 +14,7 @@ export {
   matmul,
   embedding,
   dropout,
+  uniformDropout,
   crossEntropy,
   rmsNorm,
   softmax,

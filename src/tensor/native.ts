@@ -137,6 +137,7 @@ export interface NativeAddon {
   scatterS(a: Id, dim: number, index: Id, value: number): Id;
   embedding(weight: Id, ids: Id): Id;
   dropout(a: Id, p: number, train: boolean): Id;
+  uniformDropout(a: Id, p: number): Id;
   crossEntropy(logits: Id, targets: Id, ignoreIndex: number, labelSmoothing: number, reduction: number): Id;
   copy_(dst: Id, src: Id): void;
   fill_(a: Id, v: number): void;
