@@ -279,6 +279,26 @@ test('sparseHead: constrained greedy search on the allowed rows of the LM head e
   const full = T.autocast(() => generate(m2, SRC, { ...o, ...FAST, sparseHead: false }));
   const dflt = T.autocast(() => generate(m2, SRC, { ...o, ...FAST }));
   assertSame(dflt, full, 'bf16 default vs full head', 1e-5);
+  // A row's log-probs come from its own allowed logits only, not the batch's union: split batches (sharded predict)
+  // give the same scores to the bit (when every live row is constrained, as grounding does; a step with an
+  // unconstrained row runs the full head for the whole batch).
+  const hookAt =
+    (off: number): AllowedTokensFn =>
+    (b, prefix) =>
+      hook(b + off, prefix) ?? Int32Array.of(7, 8, 9);
+  const whole = T.autocast(() => generate(m2, SRC, { ...o, allowedTokens: hookAt(0), ...FAST }));
+  const halves = [0, 3].map((off) =>
+    T.autocast(() => generate(m2, SRC.slice(off, off + 3), { ...o, allowedTokens: hookAt(off), ...FAST })),
+  );
+  assert.deepEqual(
+    { sequences: whole.sequences, scores: whole.scores, lps: whole.tokenLogProbs },
+    {
+      sequences: halves.flatMap((h) => h.sequences),
+      scores: halves.flatMap((h) => h.scores),
+      lps: halves.flatMap((h) => h.tokenLogProbs),
+    },
+    'one batch vs two',
+  );
   model.dispose();
   m2.dispose();
 });

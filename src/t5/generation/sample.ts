@@ -77,17 +77,16 @@ function processLogits(
   return warpLogits(masked, p.temperature, p.topK, p.topP, ctx.vocab);
 }
 
-/** A constrained greedy step on the LM head's `vocab` rows only: [rows, vocab.length] additive mask (0 / -inf). */
+/** A constrained greedy step on the LM head's `vocab` rows only; `cols[i]`: row i's allowed columns (ascending), null = any. */
 interface SparseStep {
   vocab: Int32Array;
-  mask: Float32Array;
+  cols: (Int32Array | null)[];
 }
 
 /**
- * The union of the tokens the live rows may emit (ascending, so argmax breaks ties towards the lower id as on the
- * full vocabulary) and each row's mask over it, or null when some live row is unconstrained (then the step uses the
- * whole head). Finished rows are unconstrained, as in constraintMask (their token is ignored). `slot`: [V], all -1,
- * left so. Same masking as constraintMask; log-probs normalise over the same allowed set.
+ * The union of the tokens the live rows may emit (ascending) and each row's allowed columns of it, or null when some
+ * live row is unconstrained (then the step uses the whole head). Finished rows are unconstrained, as in
+ * constraintMask (their token is ignored). `slot`: [V], all -1, left so.
  */
 function sparseStep(
   ctx: GenerationContext,
@@ -119,17 +118,38 @@ function sparseStep(
     }
     used.sort((x, y) => x - y);
     used.forEach((t, j) => (slot[t] = j));
-    const U = used.length;
-    const mask = new Float32Array(R * U).fill(-Infinity);
-    for (let i = 0; i < R; i++) {
-      const a = lists[i];
-      if (a === null) mask.fill(0, i * U, (i + 1) * U);
-      else for (const t of a) mask[i * U + slot[t]] = 0;
-    }
-    return { vocab: Int32Array.from(used), mask };
+    const cols = lists.map((a) => (a === null ? null : Int32Array.from(new Set(a), (t) => slot[t]).sort()));
+    return { vocab: Int32Array.from(used), cols };
   } finally {
     for (const t of used) slot[t] = -1;
   }
+}
+
+/**
+ * Each row's argmax over its allowed columns of `logits` [rows, U] (ties: the lowest token id, as argmax over the
+ * masked vocabulary) and its log-probability among them, from that row's logits alone in token order (float64, then
+ * float32): the score of a sentence does not depend on which others share its batch (sharded predict equals one
+ * process) nor on the union U.
+ */
+function sparsePick(logits: Float32Array, sp: SparseStep): [number[], number[]] {
+  const U = sp.vocab.length;
+  const next: number[] = [];
+  const lps: number[] = [];
+  sp.cols.forEach((c, i) => {
+    const row = logits.subarray(i * U, (i + 1) * U);
+    if (c === null) {
+      next.push(sp.vocab[0]);
+      lps.push(0); // a finished row: ignored
+      return;
+    }
+    let best = c[0];
+    for (const j of c) if (row[j] > row[best]) best = j;
+    let sum = 0;
+    for (const j of c) sum += Math.exp(row[j] - row[best]);
+    next.push(sp.vocab[best]);
+    lps.push(Math.fround(-Math.log(sum)));
+  });
+  return [next, lps];
 }
 
 /** Each batch row's next token and its log-prob, from processLogits()'s tensors. */
@@ -184,11 +204,10 @@ export function greedyOrSample(ctx: GenerationContext, inp: GenerateInput, opts:
       const R = act.length;
       const sp = slot ? sparseStep(ctx, hook!, p, s, slot) : null;
       const out = sp
-        ? dec.step(last, (raw) => greedyPick(raw.add(T.tensor(sp.mask, [R, sp.vocab.length]))), sp.vocab)
+        ? dec.step(last, (raw) => [raw], sp.vocab)
         : dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
-      const [next, stepScores] = pickTokens(opts, p, act, out);
+      const [next, stepScores] = sp ? sparsePick(out[0].toFloat32Array(), sp) : pickTokens(opts, p, act, out);
       T.dispose(out);
-      if (sp) for (let i = 0; i < R; i++) next[i] = sp.vocab[next[i]];
       let done = 0;
       for (let i = 0; i < R; i++) {
         const r = act[i];

@@ -42,7 +42,8 @@ export interface GenerateOptions {
   dropFinished?: boolean;
   /**
    * Constrained greedy search (allowedTokens, no repetition processors) computes the LM head only for the tokens
-   * some row may emit (their union) instead of the whole vocabulary. Default: where those logits equal the full
+   * some row may emit (their union) instead of the whole vocabulary, and each row's log-probability from its own
+   * allowed logits (float64 sum: within ~1e-6 of the full head's, and independent of the rest of the batch). Default: where those logits equal the full
    * head's bit for bit (bf16 autocast, whose oneDNN kernels sum every column in the same order; the reference
    * decoder); true forces it (in fp32 BLAS may round the narrower product differently), false never.
    */
