@@ -12,6 +12,9 @@
 // (fp32 and bf16), counted from the shapes our engine actually multiplied (padding included), x3 when training.
 // Usage: npm run bench:jobs -- [--quick] [--threads N] [--precision bf16|fp32] [--jobs pretrain,supervised,cycle,eval,predict]
 //        [--model DIR] [--corpus FILE.txt.xz] [--conll DIR]      (precision default: the library's DEFAULT_PRECISION)
+//        [--profile]   no twin: the timed units of our side under libtorch's op profiler and V8's sampler
+//                      (bench/profile.ts), printed as a table of where the time goes per job
+//        [--no-twin]   our side only (A/B runs of the library); [--dense-head] generate() with sparseHead: false
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { reexecWithCliAllocator } from './allocator';
+import { JobProfiler } from './profile';
 import * as T from '../src/tensor';
 import { Tensor } from '../src/tensor';
 import * as TF from '../src/tensor/functions';
@@ -92,6 +96,22 @@ if (!(Number.isInteger(threads) && threads >= 1))
 for (const j of jobs)
   if (!ALL_JOBS.includes(j)) throw new Error(`--jobs: unknown job "${j}" (known: ${ALL_JOBS.join(', ')})`);
 const bf16 = precision === 'bf16';
+const profiler = argv.includes('--profile') ? new JobProfiler() : null;
+const noTwin = profiler !== null || argv.includes('--no-twin');
+const denseHead = argv.includes('--dense-head'); // A/B: constrained greedy search on the full LM head, as before
+/** Units profiled per job (the table divides by them). */
+const profUnits = new Map<string, number>();
+/** Runs one timed unit of `job` (under the profilers with --profile). */
+async function unit<R>(job: string, fn: () => Promise<R>): Promise<R> {
+  if (!profiler) return fn();
+  profiler.begin(job);
+  try {
+    return await fn();
+  } finally {
+    await profiler.end();
+    profUnits.set(job, (profUnits.get(job) ?? 0) + 1);
+  }
+}
 
 // Steps / runs per job: W warm-up steps (not timed), N timed steps, R interleaved runs; --quick takes fewer (the whole
 // bench in ~1.5-2 minutes on 1 thread). The unit column of the table says what each job's sample is.
@@ -186,7 +206,7 @@ function installCounters(): void {
   // Decoder steps of each generation, for the twin to decode as many.
   const gen = G.generate;
   (G as unknown as { generate: typeof G.generate }).generate = (model, input, opts) => {
-    const out = gen(model, input, opts);
+    const out = gen(model, input, denseHead ? { ...opts, sparseHead: false } : opts);
     flops.gens.push({
       rows: Array.isArray(input) ? input.length : input.batch,
       steps: Math.max(0, ...out.sequences.map((q) => q.length)),
@@ -235,6 +255,16 @@ interface Twin {
 interface TwinRun {
   times: number[];
   results: number[];
+}
+
+/** --profile, --no-twin: no twin; its answers are NaNs of the right shape. */
+function stubTwin(): Twin {
+  const nan = Array.from({ length: 4096 }, () => NaN);
+  return {
+    torch: '(none: --profile)',
+    call: <R>() => Promise.resolve({ times: nan, results: nan, losses: nan, fp32: NaN, bf16: NaN } as R),
+    close: () => undefined,
+  };
 }
 
 async function startTwin(): Promise<Twin> {
@@ -444,14 +474,22 @@ async function jobPretrain(twin: Twin, label: string, mixture: string): Promise<
       const tw = await twin.call<{ times: number[]; losses: number[] }>({ op: 'pretrain', file });
       // Our sitting: the time of step k is the stretch between the log lines of steps k-1 and k (logEvery 1).
       const stamps = new Map<number, { t: number; flops: number }>();
+      let profEnd: Promise<void> | undefined;
       const res = await pretrain({
         ...o,
         out: path.join(tmp, `run${r}`),
         log: (l: string) => {
           const m = /^step (\d+)\b/.exec(l);
           if (m && Number(m[1]) >= 1) stamps.set(Number(m[1]), { t: now(), flops: flops.total });
+          // --profile: the timed steps W+1..steps, from the log line of step W to that of the last.
+          if (profiler && m && Number(m[1]) === W) profiler.begin(label);
+          if (profiler && m && Number(m[1]) === steps) {
+            profEnd = profiler.end();
+            profUnits.set(label, (profUnits.get(label) ?? 0) + steps - W);
+          }
         },
       });
+      await profEnd;
       if (![...Array(steps).keys()].every((k) => stamps.has(k + 1)))
         throw new Error('pretrain(): no per-step log lines (has its log format changed?)');
       const drawn = batches.reduce((acc, _, k) => acc + tokensOf(k), 0);
@@ -515,7 +553,7 @@ async function jobSupervised(twin: Twin, data: Data): Promise<Row> {
       });
       const since = mark();
       const t0 = now();
-      await trainStep(dir, tr, src, tgt);
+      await (k >= W ? unit('supervised', () => trainStep(dir, tr, src, tgt)) : trainStep(dir, tr, src, tgt));
       const t = now() - t0;
       const f = since().flops;
       if (k >= W)
@@ -622,7 +660,8 @@ async function jobCycle(twin: Twin, data: Data): Promise<Row> {
       // same pairs (the default config: no E-cycle filter, self-training or silver pairs, so S′ → Q is the S2E batch).
       const since = mark();
       const t0 = now();
-      const { qPrime, sPrime } = await cycleStep(parts, sb, qb, k);
+      const step = () => cycleStep(parts, sb, qb, k);
+      const { qPrime, sPrime } = await (k >= W ? unit('cycle', step) : step());
       const t = now() - t0;
       const seen = since();
       const [srcS, srcQ, exE, exS] = await Promise.all([
@@ -673,6 +712,7 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
     for (let r = 0; r < SIZE.evalR; r++) {
       const since = mark();
       const t0 = now();
+      if (profiler) profiler.begin('eval');
       // As cycleEvaluator: S-cycle generation + E2S dev loss, E-cycle generation + S2E dev loss, 3 sample triplets, dev F1.
       const qPrime: string[] = [];
       for (const b of chunks(devS, eb)) {
@@ -699,6 +739,10 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
         compareSequences(devGold, devGold.file, seqs, verbalizerForTypes(types, data.verbalizer.toJSON())).sentences,
       ).exact.micro.f1;
       const t = now() - t0;
+      if (profiler) {
+        await profiler.end();
+        profUnits.set('eval', (profUnits.get('eval') ?? 0) + 1);
+      }
       const seen = since();
       const gens = seen.gens;
       const enc = async (d: Direction, xs: string[]) => Promise.all(chunks(xs, eb).map((c) => d.encodeSources(c)));
@@ -764,7 +808,9 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
     for (let r = 0; r < SIZE.predR; r++) {
       const since = mark();
       const t0 = now();
-      await predictSequences(s2e, texts, { grounded: true, types, batchSize: B, decode: cfg.evalDecode });
+      await unit('predict', () =>
+        predictSequences(s2e, texts, { grounded: true, types, batchSize: B, decode: cfg.evalDecode }),
+      );
       const t = now() - t0;
       const seen = since();
       const tw = await twin.call<TwinRun>({ op: 'run', ops: genOps('pred', src, seen.gens) });
@@ -797,7 +843,7 @@ async function main(): Promise<void> {
       .map((x) => x.toFixed(2))
       .join(' ')}`,
   );
-  const twin = await startTwin();
+  const twin = noTwin ? stubTwin() : await startTwin();
   try {
     peak = { fp32: peakGflops('float32'), bf16: peakGflops('bfloat16') };
     const tp = await twin.call<{ fp32: number; bf16: number }>({ op: 'peak' });
@@ -823,6 +869,14 @@ async function main(): Promise<void> {
       console.log(`  (${(now() - t0).toFixed(0)} s)`);
     }
     printTable(rows);
+    if (profiler) {
+      console.log(`\nwhere the time goes (per unit; --profile: profiled wall times, so slower than the table above)\n`);
+      console.log(profiler.table(profUnits));
+      const dump = argv.indexOf('--profile-dump');
+      if (dump >= 0) fs.writeFileSync(argv[dump + 1]!, JSON.stringify(Object.fromEntries(profiler.raw)));
+      for (const j of profiler.jobs.keys())
+        console.log(`\n${j}: ops with the most self time per unit: ${profiler.top(j, 14, profUnits.get(j) ?? 1)}`);
+    }
     console.log(
       [
         '',

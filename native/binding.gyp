@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "cyclener_engine",
-      "sources": ["src/table.cc", "src/ops.cc", "src/optim.cc", "src/addon.cc", "src/kernels.cc", "src/dist.cc", "src/crash.cc"],
+      "sources": ["src/table.cc", "src/ops.cc", "src/optim.cc", "src/addon.cc", "src/kernels.cc", "src/dist.cc", "src/crash.cc", "src/profiler.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node libtorch-config.js --include)"

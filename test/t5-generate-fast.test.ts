@@ -231,6 +231,78 @@ test('allowedTokens: greedy and beam search on the fast path equal the reference
   model.dispose();
 });
 
+test('sparseHead: constrained greedy search on the allowed rows of the LM head equals the full head', () => {
+  const model = new T5ForConditionalGeneration(tinyGated(), { seed: 27 });
+  // Prefix-dependent allowed sets (duplicates included), an unconstrained step (null: the full head that step) and
+  // an end at an input-dependent length.
+  const hook: AllowedTokensFn = (b, prefix) =>
+    prefix.length === 1 && b === 2
+      ? null
+      : prefix.length >= 3 + (b % 3)
+        ? new Int32Array(0)
+        : Int32Array.from([5 + b, 40 + prefix.length, 5 + b, 60 + ((b * 11 + prefix.length * 3) % 60)]);
+  const o: GenerateOptions = { maxNewTokens: 9, allowedTokens: hook };
+  for (const tuning of [FAST, NO_DROP, REF]) {
+    const full = generate(model, SRC, { ...o, ...tuning, sparseHead: false });
+    const sparse = generate(model, SRC, { ...o, ...tuning, sparseHead: true });
+    // Same tokens; the log-probs normalise over the same allowed set, summed in another order.
+    assertSame(sparse, full, `fp32 ${JSON.stringify(tuning)}`, 1e-5);
+    full.sequences.forEach((s, b) => assert.equal(s.length, 3 + (b % 3) + 1));
+  }
+  // bf16 autocast, where the fast decoder takes it by default: the head's columns are bit-identical whatever the
+  // number of rows multiplied (the default relies on it), so the outputs are too, log-probs up to summation order.
+  const m2 = new T5ForConditionalGeneration({ ...tinyGated(), initializerFactor: 1 }, { seed: 28 });
+  const d = m2.config.dModel;
+  T.tidy(() =>
+    T.autocast(() => {
+      const w = m2.lmHead!.to('bfloat16');
+      for (const [rows, cols] of [
+        [1, 3],
+        [6, 17],
+        [13, 100],
+        [64, 7],
+      ]) {
+        const h = T.randn([rows, d]);
+        const ix = T.tensor(
+          Int32Array.from({ length: cols }, (_, i) => (i * 37) % m2.config.vocabSize),
+          [cols],
+          'int64',
+        );
+        assert.deepEqual(
+          T.linear(h, w.indexSelect(0, ix)).float().toArray(),
+          T.linear(h, w).indexSelect(1, ix).float().toArray(),
+          `bf16 head rows ${rows}x${cols}`,
+        );
+      }
+    }),
+  );
+  const full = T.autocast(() => generate(m2, SRC, { ...o, ...FAST, sparseHead: false }));
+  const dflt = T.autocast(() => generate(m2, SRC, { ...o, ...FAST }));
+  assertSame(dflt, full, 'bf16 default vs full head', 1e-5);
+  // A row's log-probs come from its own allowed logits only, not the batch's union: split batches (sharded predict)
+  // give the same scores to the bit (when every live row is constrained, as grounding does; a step with an
+  // unconstrained row runs the full head for the whole batch).
+  const hookAt =
+    (off: number): AllowedTokensFn =>
+    (b, prefix) =>
+      hook(b + off, prefix) ?? Int32Array.of(7, 8, 9);
+  const whole = T.autocast(() => generate(m2, SRC, { ...o, allowedTokens: hookAt(0), ...FAST }));
+  const halves = [0, 3].map((off) =>
+    T.autocast(() => generate(m2, SRC.slice(off, off + 3), { ...o, allowedTokens: hookAt(off), ...FAST })),
+  );
+  assert.deepEqual(
+    { sequences: whole.sequences, scores: whole.scores, lps: whole.tokenLogProbs },
+    {
+      sequences: halves.flatMap((h) => h.sequences),
+      scores: halves.flatMap((h) => h.scores),
+      lps: halves.flatMap((h) => h.tokenLogProbs),
+    },
+    'one batch vs two',
+  );
+  model.dispose();
+  m2.dispose();
+});
+
 test('per-token log-probs: greedy ones sum to the sequence score exactly; beam search keeps the chosen hypothesis', () => {
   const model = new T5ForConditionalGeneration(tinyGated(), { seed: 23 });
   const hook: AllowedTokensFn = (b, prefix) =>

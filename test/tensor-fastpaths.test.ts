@@ -184,3 +184,39 @@ test('T.attention = softmax(q k^T * scale + bias) v: broadcasting, strided views
   assertClose(g1, q.grad!.toFloat32Array(), 1e-6, 1e-5, 'attention gradient');
   T.dispose([q, k, v]);
 });
+
+test('uniformDropout: the composite maskedFill(rand(x.shape).lt(p), 0).mul(1/(1-p)) bit for bit, draws included', () => {
+  const bits = (t: T.Tensor) => Array.from(t.float().toFloat32Array(), (v) => (Object.is(v, -0) ? '-0' : String(v)));
+  for (const dtype of ['float32', 'bfloat16', 'float64'] as const) {
+    for (const p of [0.1, 0.5]) {
+      for (const shape of [[7], [33, 129], [3, 5, 301]]) {
+        T.tidy(() => {
+          const x0 = T.randn(shape).to(dtype);
+          const gy = T.randn(shape).to(dtype);
+          const run = (fused: boolean) => {
+            const x = x0.clone().setRequiresGrad(true);
+            T.manualSeed(5);
+            const y = fused ? T.uniformDropout(x, p) : x.maskedFill(T.rand(x.shape).lt(p), 0).mul(1 / (1 - p));
+            y.mul(gy).sum().backward();
+            const noGrad = T.noGrad(() =>
+              fused ? T.uniformDropout(x0, p) : x0.maskedFill(T.rand(x0.shape).lt(p), 0).mul(1 / (1 - p)),
+            );
+            return {
+              y: bits(y),
+              dtype: y.dtype,
+              grad: bits(x.grad!),
+              noGrad: bits(noGrad),
+              next: T.rand([4]).toArray(),
+            };
+          };
+          const want = run(false);
+          const got = run(true);
+          assert.deepEqual(got, want, `${dtype} p=${p} [${shape.join(',')}]`);
+          if (want.y.length > 100)
+            assert.ok(want.y.includes('0') && want.y.some((v) => v !== '0'), 'some elements dropped, some kept');
+        });
+      }
+    }
+  }
+  assert.throws(() => T.uniformDropout(T.ones([2]), 1), /p must be in \[0, 1\)/);
+});

@@ -97,3 +97,26 @@ test('devices: cpu by default; cuda only when libtorch has it', () => {
     assert.throws(() => T.setDefaultDevice('cuda'), /CUDA is not available/);
   }
 });
+
+test('op profiler: libtorch ops inside the engine call that ran them, self times within totals', () => {
+  T.tidy(() => {
+    const a = T.randn([8, 8]).setRequiresGrad(true);
+    T.profileStart();
+    assert.throws(() => T.profileStart(), /already running/);
+    const loss = a.matmul(a).sum();
+    loss.backward();
+    const rows = T.profileStop();
+    assert.throws(() => T.profileStop(), /not running/);
+    const top = rows.find((r) => r.name === 'cy::matmul' && r.parent === '' && r.call === '');
+    assert.ok(top && top.count === 1 && top.totalUs >= top.selfUs, 'one cy::matmul engine call at the top');
+    assert.ok(
+      rows.some((r) => r.name === 'aten::mm' && r.call === 'cy::matmul'),
+      'aten::mm inside the matmul call',
+    );
+    assert.ok(
+      rows.some((r) => r.call === 'cy::backward' && /MmBackward/.test(r.name)),
+      'the backward pass inside cy::backward',
+    );
+    for (const r of rows) assert.ok(r.selfUs >= 0 && r.selfUs <= r.totalUs + 1e-6, `${r.name}: self within total`);
+  });
+});

@@ -312,6 +312,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cy::initOptim(env, exports);
   cy::initDist(env, exports);
   cy::initCrash(env, exports);
+  cy::initProfiler(env, exports);
   return exports;
 }
 

@@ -94,6 +94,10 @@ void initOps(Napi::Env env, Napi::Object exports);
 void initOptim(Napi::Env env, Napi::Object exports);
 void initDist(Napi::Env env, Napi::Object exports);
 void initCrash(Napi::Env env, Napi::Object exports);
+void initProfiler(Napi::Env env, Napi::Object exports);
+
+// profiler.cc: while set, the trampoline records a "cy::<op>" range around each addon call.
+extern bool g_profiling;
 
 // ---- fatal-signal report (crash.cc) -----------------------------------------------------------
 // The trampoline records the op it enters (named in the report of a crash); with CYCLENER_TEST_TRAP set, the

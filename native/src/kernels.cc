@@ -51,6 +51,12 @@ void geluTanhBackward(const void* g, const void* x, void* dx, bool bf16, int64_t
 void xentGradRows(const void* x, bool bf16, const float* lse, const int64_t* target, int64_t ignore, float scale, int64_t begin, int64_t end, int64_t n, void* dx) {
   CY_DISPATCH(xentGradRows(x, bf16, lse, target, ignore, scale, begin, end, n, dx));
 }
+void dropout(const void* x, const float* u, float p, float s, bool bf16, uint8_t* keep, void* y, int64_t n) {
+  CY_DISPATCH(dropout(x, u, p, s, bf16, keep, y, n));
+}
+void dropoutBackward(const void* g, const uint8_t* keep, float s, bool bf16, void* out, int64_t n) {
+  CY_DISPATCH(dropoutBackward(g, keep, s, bf16, out, n));
+}
 void bf16ToFloat(const uint16_t* x, float* y, int64_t n) { CY_DISPATCH(bf16ToFloat(x, y, n)); }
 void floatToBf16(const float* x, uint16_t* y, int64_t n) { CY_DISPATCH(floatToBf16(x, y, n)); }
 

@@ -41,6 +41,10 @@ void geluTanhBackward(const void* g, const void* x, void* dx, bool bf16, int64_t
 // dx rows [begin, end) = (softmax(x) - onehot(target)) * scale in x's dtype (float32 or bfloat16 bits), from each row's
 // logsumexp `lse`; rows with target == ignore get 0.
 void xentGradRows(const void* x, bool bf16, const float* lse, const int64_t* target, int64_t ignore, float scale, int64_t begin, int64_t end, int64_t n, void* dx);
+// Inverted dropout over n contiguous float32 / bfloat16 elements: keep = !(u < p), y = keep ? x * s : 0 (s: the scale
+// rounded to x's dtype); the backward: out = keep ? g * s : 0.
+void dropout(const void* x, const float* u, float p, float s, bool bf16, uint8_t* keep, void* y, int64_t n);
+void dropoutBackward(const void* g, const uint8_t* keep, float s, bool bf16, void* out, int64_t n);
 // bfloat16 (bits) <-> float32 over n contiguous elements, as c10 converts.
 void bf16ToFloat(const uint16_t* x, float* y, int64_t n);
 void floatToBf16(const float* x, uint16_t* y, int64_t n);

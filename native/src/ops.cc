@@ -169,6 +169,112 @@ struct GeluTanhFunction : public torch::autograd::Function<GeluTanhFunction> {
   }
 };
 
+// Inverted dropout on the draws of rand(x.shape) (one float32 uniform per element from the global generator, so the
+// random stream is what model.ts's composite drew): y = u < p ? 0 : x * s, with s = 1/(1-p) rounded to x's dtype
+// first, as x.maskedFill(rand(x.shape).lt(p), 0).mul(s) computes it (libtorch 1.13's mul casts a Scalar to the
+// tensor's dtype; the comparison is in float32). Same values and gradients bit for bit; one pass forward and one
+// backward with a byte mask, where the composite ran lt, masked_fill and mul and their backward kernels.
+template <typename T>
+void dropoutLoop(const T* x, const float* u, float p, T s, bool* keep, T* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const bool k = !(u[i] < p);
+    keep[i] = k;
+    y[i] = k ? static_cast<T>(x[i] * s) : T(0);
+  }
+}
+template <typename T>
+void dropoutGradLoop(const T* g, const bool* keep, T s, T* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = keep[i] ? static_cast<T>(g[i] * s) : T(0);
+}
+
+at::Tensor dropoutBackwardFast(const at::Tensor& grad, const at::Tensor& keep, double scale) {
+  const at::Tensor g = grad.contiguous();
+  at::Tensor out = at::empty(g.sizes(), g.options());
+  const at::ScalarType st = g.scalar_type();
+  if (st == at::kFloat || st == at::kBFloat16) {  // the vectorised loop (kernels.inc)
+    const bool bf16 = st == at::kBFloat16;
+    const float s = bf16 ? static_cast<float>(c10::BFloat16(static_cast<float>(scale))) : static_cast<float>(scale);
+    const size_t es = g.element_size();
+    const char* gp = static_cast<const char*>(g.data_ptr());
+    const uint8_t* kp = static_cast<const uint8_t*>(keep.data_ptr());
+    char* op = static_cast<char*>(out.data_ptr());
+    at::parallel_for(0, g.numel(), 32768, [&](int64_t b, int64_t e) {
+      kern::dropoutBackward(gp + b * es, kp + b, s, bf16, op + b * es, e - b);
+    });
+    return out;
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, g.scalar_type(), "dropoutBackward", [&] {
+    const scalar_t s = static_cast<scalar_t>(scale);
+    const scalar_t* gp = g.data_ptr<scalar_t>();
+    const bool* kp = keep.data_ptr<bool>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    at::parallel_for(0, g.numel(), 32768, [&](int64_t b, int64_t e) { dropoutGradLoop(gp + b, kp + b, s, op + b, e - b); });
+  });
+  return out;
+}
+
+// y and the keep mask; x float32/float64/bf16/half on the CPU.
+std::pair<at::Tensor, at::Tensor> dropoutForwardFast(const at::Tensor& x0, double p) {
+  const at::Tensor u = at::rand(x0.sizes(), x0.options().dtype(at::kFloat));
+  const at::Tensor x = x0.contiguous();
+  at::Tensor y = at::empty(x.sizes(), x.options());
+  at::Tensor keep = at::empty(x.sizes(), x.options().dtype(at::kBool));
+  const float pf = static_cast<float>(p);
+  const at::ScalarType st = x.scalar_type();
+  if (st == at::kFloat || st == at::kBFloat16) {  // the vectorised loop (kernels.inc)
+    const bool bf16 = st == at::kBFloat16;
+    const double scale = 1.0 / (1.0 - p);
+    const float s = bf16 ? static_cast<float>(c10::BFloat16(static_cast<float>(scale))) : static_cast<float>(scale);
+    const size_t es = x.element_size();
+    const char* xp = static_cast<const char*>(x.data_ptr());
+    const float* up = u.data_ptr<float>();
+    uint8_t* kp = static_cast<uint8_t*>(keep.data_ptr());
+    char* yp = static_cast<char*>(y.data_ptr());
+    at::parallel_for(0, x.numel(), 32768, [&](int64_t b, int64_t e) {
+      kern::dropout(xp + b * es, up + b, pf, s, bf16, kp + b, yp + b * es, e - b);
+    });
+    return {y, keep};
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, st, "uniformDropout", [&] {
+    const scalar_t s = static_cast<scalar_t>(1.0 / (1.0 - p));
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const float* up = u.data_ptr<float>();
+    bool* kp = keep.data_ptr<bool>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    at::parallel_for(0, x.numel(), 32768, [&](int64_t b, int64_t e) {
+      dropoutLoop(xp + b, up + b, pf, s, kp + b, yp + b, e - b);
+    });
+  });
+  return {y, keep};
+}
+
+struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, double p) {
+    auto [y, keep] = dropoutForwardFast(x, p);
+    ctx->save_for_backward({keep});
+    ctx->saved_data["p"] = p;
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const at::Tensor keep = ctx->get_saved_variables()[0];
+    const double p = ctx->saved_data["p"].toDouble();
+    return {dropoutBackwardFast(grads[0], keep, 1.0 / (1.0 - p)), at::Tensor()};
+  }
+};
+
+Napi::Value uniformDropoutOp(Call& c) {
+  const at::Tensor& x = c.t(0);
+  const double p = c.d(1);
+  const at::ScalarType st = x.scalar_type();
+  if (!x.is_cpu() || !(st == at::kFloat || st == at::kDouble || st == at::kBFloat16 || st == at::kHalf)) {
+    const at::Tensor u = at::rand(x.sizes(), x.options().dtype(at::kFloat));
+    return c.ret(at::masked_fill(x, u.lt(p), 0).mul(scalarOf(1.0 / (1.0 - p))));
+  }
+  if (gradNeeded({&x})) return c.ret(DropoutFunction::apply(x, p));
+  return c.ret(dropoutForwardFast(x, p).first);
+}
+
 Napi::Value geluOp(Call& c) {
   const at::Tensor& t = c.t(0);
   const bool tanh = c.b(1);
@@ -517,6 +623,7 @@ const OpDef kDefs[] = {
     OP("embedding", c.ret(at::embedding(c.t(0), c.t(1)))),
     // nn
     OP("dropout", c.ret(at::dropout(c.t(0), c.d(1), c.b(2)))),
+    {"uniformDropout", uniformDropoutOp},
     {"crossEntropy", crossEntropyOp},
     // autograd
     {"backward", backwardOp},

@@ -1,6 +1,8 @@
 // Tensor table, call helpers, and the exception trampoline.
 #include "common.h"
 
+#include <ATen/record_function.h>
+
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include <sstream>
@@ -176,6 +178,11 @@ static Napi::Value trampoline(const Napi::CallbackInfo& info) {
   Call c(info, def->name);
   enterOp(def->name);
   try {
+    if (__builtin_expect(g_profiling, 0)) {
+      at::RecordFunction guard(at::RecordScope::USER_SCOPE);
+      if (guard.isActive()) guard.before(std::string("cy::") + def->name);
+      return def->fn(c);
+    }
     return def->fn(c);
   } catch (const Napi::Error& e) {
     throw Napi::Error::New(info.Env(), c.describe(e.Message()));

@@ -44,6 +44,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   return new Tensor(N.embedding(idOf(weight, 'embedding'), idOf(ids, 'embedding')));
 }
+/**
+ * Inverted dropout drawing one float32 uniform per element from the global generator, as `rand(x.shape)` does:
+ * equal, values and gradient bit for bit, to `x.maskedFill(rand(x.shape).lt(p), 0).mul(1 / (1 - p))`, in one pass
+ * each way (a fused native loop for CPU floating tensors).
+ */
+export function uniformDropout(x: Tensor, p: number): Tensor {
+  if (!(p >= 0 && p < 1)) throw new Error(`uniformDropout: p must be in [0, 1), got ${p}`);
+  return new Tensor(N.uniformDropout(idOf(x, 'uniformDropout'), p));
+}
+
 /** Inverted dropout from the global generator; identity (a new handle) when !training. */
 export function dropout(x: Tensor, p: number, training: boolean): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: p must be in [0, 1], got ${p}`);

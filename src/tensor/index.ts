@@ -14,6 +14,7 @@ export {
   matmul,
   embedding,
   dropout,
+  uniformDropout,
   crossEntropy,
   rmsNorm,
   softmax,
@@ -52,6 +53,9 @@ export {
   setCrashContext,
   setCrashHint,
   crashHandlerInstalled,
+  profileStart,
+  profileStop,
+  type ProfileRow,
 } from './runtime';
 export { waitMode, ompWaitPolicy, governThreadCount, type GovernorState, type WaitMode } from './threads';
 export type { OptimizerStateDict, AdamWOptions, AdafactorOptions } from './optim';

@@ -50,6 +50,8 @@ export interface NativeAddon {
   benchAddNs(a: Id, b: Id, n: number): number;
   setCrashText(which: 0 | 1 | 2, text: string): void;
   crashHandlerInstalled(): boolean;
+  profilerStart(): void;
+  profilerStop(): Array<[string, string, string, number, number, number]>;
   // ops
   to(a: Id, dtype: number): Id;
   toDevice(a: Id, device: number): Id;
@@ -135,6 +137,7 @@ export interface NativeAddon {
   scatterS(a: Id, dim: number, index: Id, value: number): Id;
   embedding(weight: Id, ids: Id): Id;
   dropout(a: Id, p: number, train: boolean): Id;
+  uniformDropout(a: Id, p: number): Id;
   crossEntropy(logits: Id, targets: Id, ignoreIndex: number, labelSmoothing: number, reduction: number): Id;
   copy_(dst: Id, src: Id): void;
   fill_(a: Id, v: number): void;

@@ -128,3 +128,36 @@ export function setCrashHint(text: string): void {
 export function crashHandlerInstalled(): boolean {
   return N.crashHandlerInstalled();
 }
+
+/** One row of `profileStop()`: a libtorch op (or `cy::<op>`, one engine call) under its parent op and engine call. */
+export interface ProfileRow {
+  name: string;
+  /** the enclosing op ('' at the top) */
+  parent: string;
+  /** the enclosing engine call, `cy::<op>` ('' for the engine calls themselves) */
+  call: string;
+  count: number;
+  /** microseconds in the op itself, children excluded */
+  selfUs: number;
+  /** microseconds from its start to its end */
+  totalUs: number;
+}
+
+/**
+ * libtorch's op profiler on this thread (RecordFunction; for benchmarks, it costs ~1 µs per op). While on, every engine
+ * call is a `cy::<op>` range, so time outside them is JavaScript. Not re-entrant.
+ */
+export function profileStart(): void {
+  N.profilerStart();
+}
+/** Stops the profiler: self/total times summed per (op, parent, engine call). */
+export function profileStop(): ProfileRow[] {
+  return N.profilerStop().map(([name, parent, call, count, selfUs, totalUs]) => ({
+    name,
+    parent,
+    call,
+    count,
+    selfUs,
+    totalUs,
+  }));
+}

@@ -7,8 +7,13 @@ import type { GenerateInput, GenerateOptions, GenerationContext } from './types'
 
 /** Advances the rows currently in the batch by one position per step. */
 export interface Decoder {
-  /** Feeds `last` (one token per batch row); `body` turns the float32 logits [rows, V] into the tensors to return. */
-  step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[];
+  /**
+   * Feeds `last` (one token per batch row); `body` turns the float32 logits [rows, V] into the tensors to return.
+   * With `vocabRows` (ascending token ids) the logits are those columns only, [rows, vocabRows.length].
+   */
+  step(last: Int32Array, body: (logits: Tensor) => Tensor[], vocabRows?: Int32Array): Tensor[];
+  /** Whether logits for `vocabRows` equal the full head's columns bit for bit (the sparseHead default). */
+  readonly sparseHeadExact: boolean;
   /**
    * Keeps batch rows `idx`, in that order (beam reorder, dropping finished rows). `sameSources`: every row keeps
    * its source (a reorder among the beams of each input), so the cross-attention state stays as it is.

@@ -189,7 +189,12 @@ export class FastDecoder implements Decoder {
     l.v = c.narrow(3, 2, 1).squeeze(3).keep();
   }
 
-  step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[] {
+  /** bf16: oneDNN sums each output column of the head in the same order whatever the number of columns. */
+  get sparseHeadExact(): boolean {
+    return this.dtype === 'bfloat16';
+  }
+
+  step(last: Int32Array, body: (logits: Tensor) => Tensor[], vocabRows?: Int32Array): Tensor[] {
     const R = this.rows;
     if (last.length !== R) throw new Error(`generate: ${last.length} tokens for ${R} decoder rows`);
     const t = this.pos;
@@ -213,7 +218,11 @@ export class FastDecoder implements Decoder {
       }
       h = T.rmsNorm(h, this.lnFinal, eps);
       // The tied-embedding rescale as lmLogits() applies it (folding it into the norm's weight rounds differently).
-      const logits = T.linear(this.outScale === 1 ? h : h.mul(this.outScale), this.lmHead);
+      // Constrained greedy search: only the rows of the head that some row may emit ([U, D]: a few hundred of the vocabulary).
+      const head = vocabRows
+        ? this.lmHead.indexSelect(0, T.tensor(vocabRows, [vocabRows.length], 'int64'))
+        : this.lmHead;
+      const logits = T.linear(this.outScale === 1 ? h : h.mul(this.outScale), head);
       return body(this.dtype === 'float32' ? logits : logits.float());
     });
     this.pos++;

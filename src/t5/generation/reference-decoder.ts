@@ -41,7 +41,9 @@ export class ReferenceDecoder implements Decoder {
     this.maskBias = p.maskBias;
   }
 
-  step(last: Int32Array, body: (logits: Tensor) => Tensor[]): Tensor[] {
+  readonly sparseHeadExact = true; // columns picked from the full logits
+
+  step(last: Int32Array, body: (logits: Tensor) => Tensor[], vocabRows?: Int32Array): Tensor[] {
     const rows = last.length;
     const res = T.tidy(() => {
       const { logits, cache } = this.ctx.model.decode(
@@ -50,7 +52,9 @@ export class ReferenceDecoder implements Decoder {
         this.maskBias,
         this.cache,
       );
-      return { cache: cache!, out: body(logits.view([rows, this.ctx.vocab]).float()) };
+      let l = logits.view([rows, this.ctx.vocab]);
+      if (vocabRows) l = l.indexSelect(1, T.tensor(vocabRows, [vocabRows.length], 'int64'));
+      return { cache: cache!, out: body(l.float()) };
     });
     for (const l of this.cache.layers) if (l.self) T.dispose([l.self.k, l.self.v]);
     this.cache = res.cache;

@@ -6,7 +6,7 @@ import type { Tensor } from '../../tensor';
 import { makeDecoder, worthDropping } from './decoder';
 import { constraintMask, repetitionProcess } from './logits-process';
 import { mulberry32, sampleRow, warpLogits } from './logits-warp';
-import type { GenerateInput, GenerateOptions, GenerateOutput, GenerationContext } from './types';
+import type { AllowedTokensFn, GenerateInput, GenerateOptions, GenerateOutput, GenerationContext } from './types';
 
 interface SampleParams {
   /** Return sequences per input (rows of input b: b * n .. b * n + n - 1). */
@@ -40,6 +40,12 @@ function sampleParams(inp: GenerateInput, opts: GenerateOptions): SampleParams {
   return { n, rows: inp.batch * n, temperature, topK, topP, rand };
 }
 
+/** Argmax of the (masked) logits and its log-probability (logit - logsumexp): no [rows, V] log-softmax. */
+function greedyPick(masked: Tensor): Tensor[] {
+  const best = masked.argmax(-1, true);
+  return [best, masked.gather(1, best).sub(masked.logsumexp(-1, true))];
+}
+
 /** The step's tensors from the logits: greedy [argmax, its log-prob]; sampling the warped candidates. */
 function processLogits(
   ctx: GenerationContext,
@@ -67,12 +73,83 @@ function processLogits(
     (i) => finished[act[i]],
   );
   const masked = mask ? logits.add(mask) : logits;
-  if (!opts.doSample) {
-    // Argmax of the logits and its log-probability (logit - logsumexp): no [rows, V] log-softmax.
-    const best = masked.argmax(-1, true);
-    return [best, masked.gather(1, best).sub(masked.logsumexp(-1, true))];
-  }
+  if (!opts.doSample) return greedyPick(masked);
   return warpLogits(masked, p.temperature, p.topK, p.topP, ctx.vocab);
+}
+
+/** A constrained greedy step on the LM head's `vocab` rows only; `cols[i]`: row i's allowed columns (ascending), null = any. */
+interface SparseStep {
+  vocab: Int32Array;
+  cols: (Int32Array | null)[];
+}
+
+/**
+ * The union of the tokens the live rows may emit (ascending) and each row's allowed columns of it, or null when some
+ * live row is unconstrained (then the step uses the whole head). Finished rows are unconstrained, as in
+ * constraintMask (their token is ignored). `slot`: [V], all -1, left so.
+ */
+function sparseStep(
+  ctx: GenerationContext,
+  hook: AllowedTokensFn,
+  p: SampleParams,
+  s: SampleState,
+  slot: Int32Array,
+): SparseStep | null {
+  const { act, seqs, finished } = s;
+  const R = act.length;
+  const lists: (Int32Array | null)[] = new Array<Int32Array | null>(R).fill(null);
+  const used: number[] = [];
+  try {
+    for (let i = 0; i < R; i++) {
+      const r = act[i];
+      if (finished[r]) continue;
+      let a = hook(Math.floor(r / p.n), Int32Array.from(seqs[r]));
+      if (a === null) return null;
+      if (a.length === 0) a = Int32Array.of(ctx.eos);
+      for (const t of a) {
+        if (t < 0 || t >= ctx.vocab)
+          throw new Error(`allowedTokens: token ${t} outside the vocabulary [0, ${ctx.vocab})`);
+        if (slot[t] < 0) {
+          slot[t] = 0;
+          used.push(t);
+        }
+      }
+      lists[i] = a;
+    }
+    used.sort((x, y) => x - y);
+    used.forEach((t, j) => (slot[t] = j));
+    const cols = lists.map((a) => (a === null ? null : Int32Array.from(new Set(a), (t) => slot[t]).sort()));
+    return { vocab: Int32Array.from(used), cols };
+  } finally {
+    for (const t of used) slot[t] = -1;
+  }
+}
+
+/**
+ * Each row's argmax over its allowed columns of `logits` [rows, U] (ties: the lowest token id, as argmax over the
+ * masked vocabulary) and its log-probability among them, from that row's logits alone in token order (float64, then
+ * float32): the score of a sentence does not depend on which others share its batch (sharded predict equals one
+ * process) nor on the union U.
+ */
+function sparsePick(logits: Float32Array, sp: SparseStep): [number[], number[]] {
+  const U = sp.vocab.length;
+  const next: number[] = [];
+  const lps: number[] = [];
+  sp.cols.forEach((c, i) => {
+    const row = logits.subarray(i * U, (i + 1) * U);
+    if (c === null) {
+      next.push(sp.vocab[0]);
+      lps.push(0); // a finished row: ignored
+      return;
+    }
+    let best = c[0];
+    for (const j of c) if (row[j] > row[best]) best = j;
+    let sum = 0;
+    for (const j of c) sum += Math.exp(row[j] - row[best]);
+    next.push(sp.vocab[best]);
+    lps.push(Math.fround(-Math.log(sum)));
+  });
+  return [next, lps];
 }
 
 /** Each batch row's next token and its log-prob, from processLogits()'s tensors. */
@@ -112,12 +189,24 @@ export function greedyOrSample(ctx: GenerationContext, inp: GenerateInput, opts:
   const { seqs, tokenLogProbs, scores, finished } = s;
   let live = rows;
   let last = new Int32Array(rows).fill(ctx.start);
+  // Constrained greedy search: the LM head on the allowed tokens only (GenerateOptions.sparseHead).
+  const hook = opts.allowedTokens;
+  const sparse =
+    hook !== undefined &&
+    !opts.doSample &&
+    (opts.repetitionPenalty ?? 1) === 1 &&
+    (opts.noRepeatNgramSize ?? 0) === 0 &&
+    (opts.sparseHead ?? dec.sparseHeadExact);
+  const slot = sparse ? new Int32Array(ctx.vocab).fill(-1) : null;
   try {
     for (let t = 0; t < opts.maxNewTokens && live > 0; t++) {
       const act = s.act;
       const R = act.length;
-      const out = dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
-      const [next, stepScores] = pickTokens(opts, p, act, out);
+      const sp = slot ? sparseStep(ctx, hook!, p, s, slot) : null;
+      const out = sp
+        ? dec.step(last, (raw) => [raw], sp.vocab)
+        : dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
+      const [next, stepScores] = sp ? sparsePick(out[0].toFloat32Array(), sp) : pickTokens(opts, p, act, out);
       T.dispose(out);
       let done = 0;
       for (let i = 0; i < R; i++) {

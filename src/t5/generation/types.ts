@@ -40,6 +40,14 @@ export interface GenerateOptions {
   decoder?: 'fast' | 'reference';
   /** Drop finished rows (greedy/sampling) and finished inputs (beam search) from the decoded batch. Default true; false for tests and A/B benchmarks. */
   dropFinished?: boolean;
+  /**
+   * Constrained greedy search (allowedTokens, no repetition processors) computes the LM head only for the tokens
+   * some row may emit (their union) instead of the whole vocabulary, and each row's log-probability from its own
+   * allowed logits (float64 sum: within ~1e-6 of the full head's, and independent of the rest of the batch). Default: where those logits equal the full
+   * head's bit for bit (bf16 autocast, whose oneDNN kernels sum every column in the same order; the reference
+   * decoder); true forces it (in fp32 BLAS may round the narrower product differently), false never.
+   */
+  sparseHead?: boolean;
 }
 
 export interface GenerateInput {
