@@ -15,7 +15,7 @@ import { DataError } from '../data/errors';
 import { resolveS2EDir } from '../cycle/model-io';
 import { claimOutputs } from '../util/output';
 import { pidAlive } from '../util/lock';
-import { T5Tokenizer } from '../t5/tokenizer';
+import { t5EosPostProcessor, T5Tokenizer } from '../t5/tokenizer';
 
 /** Files every export writes, relative to its folder (config.json last: a folder with it is complete). */
 export const ONNX_EXPORT_FILES = [
@@ -106,17 +106,7 @@ function run(
 export function tokenizerForExport(tok: T5Tokenizer): string {
   const j = JSON.parse(tok.json) as Record<string, unknown>;
   if (j.post_processor === null || j.post_processor === undefined) {
-    j.post_processor = {
-      type: 'TemplateProcessing',
-      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-      pair: [
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: '</s>', type_id: 0 } },
-        { Sequence: { id: 'B', type_id: 0 } },
-        { SpecialToken: { id: '</s>', type_id: 0 } },
-      ],
-      special_tokens: { '</s>': { id: '</s>', ids: [tok.eosId], tokens: ['</s>'] } },
-    };
+    j.post_processor = t5EosPostProcessor(tok.eosId);
     return JSON.stringify(j);
   }
   return tok.json;

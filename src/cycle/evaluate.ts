@@ -59,20 +59,29 @@ export const SILVER_S_SAMPLE = 200;
 
 const evenSample = <X>(xs: readonly X[], n: number): X[] => evenIndices(xs.length, n).map((i) => xs[i] as X);
 
+/** S2E as a user runs it (inference decoding), split over the ranks of a process group: every rank gets all outputs. */
+export function inferencePredict(
+  s2e: Direction,
+  types: readonly string[],
+  cfg: Pick<CycleConfig, 'groundedEval' | 'evalBatchSize' | 'evalDecode'>,
+): (sentences: readonly string[]) => Promise<string[]> {
+  return (sentences) =>
+    T.dist.mapSharded(sentences, (part) =>
+      predictSequences(s2e, part, {
+        grounded: cfg.groundedEval,
+        types,
+        batchSize: cfg.evalBatchSize,
+        decode: cfg.evalDecode,
+      }),
+    );
+}
+
 /** The evaluation callback of a cycle run. */
 export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
   const { s2e, e2s, data, cfg } = ctx;
   const eb = cfg.evalBatchSize;
   // S2E as a user runs it (inference decoding), split over the ranks of a process group.
-  const predict = (sentences: readonly string[]) =>
-    T.dist.mapSharded(sentences, (part) =>
-      predictSequences(s2e, part, {
-        grounded: cfg.groundedEval,
-        types: ctx.types,
-        batchSize: eb,
-        decode: cfg.evalDecode,
-      }),
-    );
+  const predict = inferencePredict(s2e, ctx.types, cfg);
   const gazetteer = data.Q ? gazetteerOf(data.Q) : null;
   const sSample = data.S ? evenSample(data.S, SILVER_S_SAMPLE) : [];
   const f1 = async (gold: LabeledCorpus) => {

@@ -24,7 +24,7 @@ import { seedRankEngine } from '../run/seed';
 import { signalledOnAnyRank, type StopReason } from '../run/stop';
 import { cycleModelMeta, type CycleConfig } from './config';
 import { typesOf } from '../data/entity-seq';
-import { cycleEvaluator, type EvalResult } from './evaluate';
+import { cycleEvaluator, inferencePredict, type EvalResult } from './evaluate';
 import { cycleS2EGenerate } from './grounding';
 import type { ModelMeta } from './model-io';
 import { EpochOrder } from './order';
@@ -36,7 +36,6 @@ import { Direction, trainStep } from './seq2seq';
 import { cycleStep } from './step';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
 import { readJsonFile, writeJsonFile } from '../util/fs';
-import { predictSequences } from './predict';
 import { refreshSilverPairs, splitHoldout, type SilverPair } from './silver';
 
 /** RUN/silver-pool.json: the silver pairs of the latest --silver-refresh. */
@@ -142,16 +141,7 @@ export async function trainCycle(
   const refreshSilver = async () => {
     if (!cfg.silverRefresh || cfg.silverMix <= 0) return;
     if (cfg.silverDecaySteps > 0 && pos.globalStep >= cfg.silverDecaySteps) return; // the mix has decayed to none
-    const outputs = await T.dist.mapSharded(
-      run.lexicalPairs.map((p) => p.sentence),
-      (part) =>
-        predictSequences(s2e, part, {
-          grounded: cfg.groundedEval,
-          types: run.types,
-          batchSize: cfg.evalBatchSize,
-          decode: cfg.evalDecode,
-        }),
-    );
+    const outputs = await inferencePredict(s2e, run.types, cfg)(run.lexicalPairs.map((p) => p.sentence));
     const n = run.refreshSilver(outputs, pos.globalStep);
     out.log(
       `silver refresh at step ${pos.globalStep}: S2E's output replaces ${n} of ${run.lexicalPairs.length} lexical silver pairs`,

@@ -350,19 +350,24 @@ export function tokenizerJsonFromSpiece(
     added_tokens: added,
     normalizer: { type: 'Sequence', normalizers: norms },
     pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: prepend, split: true },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-      pair: [
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: '</s>', type_id: 0 } },
-        { Sequence: { id: 'B', type_id: 0 } },
-        { SpecialToken: { id: '</s>', type_id: 0 } },
-      ],
-      special_tokens: { '</s>': { id: '</s>', ids: [eosId], tokens: ['</s>'] } },
-    },
+    post_processor: t5EosPostProcessor(eosId),
     decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: prepend, split: true },
     model: { type: 'Unigram', unk_id: spm.unkId, vocab, byte_fallback: spm.byteFallback },
   };
   return JSON.stringify(j, null, 2);
+}
+
+/** tokenizer.json's post-processor of a T5 tokenizer: `</s>` (id `eosId`) after each sequence, as HF's T5 files have. */
+export function t5EosPostProcessor(eosId: number): Record<string, unknown> {
+  return {
+    type: 'TemplateProcessing',
+    single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+    pair: [
+      { Sequence: { id: 'A', type_id: 0 } },
+      { SpecialToken: { id: '</s>', type_id: 0 } },
+      { Sequence: { id: 'B', type_id: 0 } },
+      { SpecialToken: { id: '</s>', type_id: 0 } },
+    ],
+    special_tokens: { '</s>': { id: '</s>', ids: [eosId], tokens: ['</s>'] } },
+  };
 }

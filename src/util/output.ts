@@ -325,7 +325,11 @@ export function writeFilesAtomic(files: readonly { file: string; chunks: Iterabl
   try {
     for (const f of files) staged.push(stage(f.file, f.chunks));
   } catch (e) {
-    for (const s of staged) if (s.tmp !== null) fs.rmSync(s.tmp, { force: true });
+    for (const s of staged)
+      if (s.tmp !== null) {
+        fs.rmSync(s.tmp, { force: true });
+        openTemps.delete(s.tmp);
+      }
     throw e;
   }
   for (const s of staged) commit(s);
