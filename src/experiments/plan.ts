@@ -160,6 +160,13 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL,
   ),
+  'cpu-full-silver-const': cpuVariant(
+    'cpu-full-silver-const',
+    'cpu-full-silver without the decay: every E-cycle S2E batch holds 8 lexical silver pairs to the end of the run (--silver-mix 0.5 --silver-decay-steps 0; beyond the paper)',
+    ['--silver-mix', '0.5', '--silver-decay-steps', '0'],
+    [],
+    CPU_FULL,
+  ),
   'cpu-full-silver-refresh': cpuVariant(
     'cpu-full-silver-refresh',
     "cpu-full-silver, and after each evaluation a silver pair's sequence becomes S2E's output for its sentence where that output holds every gazetteer match (--silver-refresh; beyond the paper)",
