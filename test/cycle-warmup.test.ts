@@ -7,7 +7,7 @@ import * as T from '../src/tensor';
 import { makeConfig, type CycleConfig } from '../src/cycle/config';
 import { buildSyntheticWorld, syntheticTokenizer } from '../src/demo/synthetic';
 import { trainCycle } from '../src/cycle/trainer';
-import { lexicalSilverPairs, pairWarmup } from '../src/cycle/warmup';
+import { commonWords, lexicalSilverPairs, pairWarmup } from '../src/cycle/warmup';
 import { presetConfig } from '../src/t5/config';
 import { T5ForConditionalGeneration } from '../src/t5/model';
 
@@ -20,6 +20,41 @@ test('lexical silver pairs: gazetteer from Q, longest match first, sentences wit
     { sentence: 'Paris is in France .', sequence: 'Paris <sep> location <sep> France <sep> location' },
     { sentence: 'Jeff Bezos met Paris Hilton', sequence: 'Paris Hilton <sep> person' },
   ]);
+});
+
+test('silver filter and prune: only pairs whose capitalised words are all matched; one-word names S writes in lower case dropped', () => {
+  const S = [
+    'The minister met Angela Merkel in Paris .', // "The" starts the sentence; every other capital matched
+    'Angela Merkel met Emmanuel Macron in Paris .', // "Emmanuel Macron" unmatched
+    '" Yes , Merkel said , " the talks were good .', // the first word after the quote starts the sentence
+    'the vote in Paris was close .', // lower-case start: "Paris" matched
+    'An aide said the vote was late .', // only "An" would match, a sentence-initial common word
+  ];
+  const Q = [
+    'Angela Merkel <sep> person <sep> Paris <sep> location',
+    'Merkel <sep> person',
+    'An <sep> person <sep> Yes <sep> organization',
+  ];
+  const sentences = (o: Parameters<typeof lexicalSilverPairs>[2]) => lexicalSilverPairs(S, Q, o).map((p) => p.sentence);
+  assert.deepEqual(sentences({}), S, 'all: every sentence with a match');
+  assert.deepEqual(sentences({ filter: 'covered' }), [S[0], S[2], S[3], S[4]]);
+  // "An": 'an' never occurs in S, so it stays; "the" occurs, but no Q name is "The".
+  assert.deepEqual([...commonWords(S)].sort(), ['The']);
+  const S2 = [...S, 'an apple and an orange .'];
+  assert.ok(commonWords(S2).has('An'), 'lower-case "an" twice, "An" never inside a sentence');
+  assert.deepEqual(
+    lexicalSilverPairs(S2, Q, { prune: true }).map((p) => p.sequence),
+    [
+      'Angela Merkel <sep> person <sep> Paris <sep> location',
+      'Angela Merkel <sep> person <sep> Paris <sep> location',
+      'Yes <sep> organization <sep> Merkel <sep> person',
+      'Paris <sep> location',
+    ],
+    'the pruned "An" no longer gives the fifth sentence a pair',
+  );
+  const cfg = makeConfig({ silverFilter: 'covered', silverPrune: true });
+  assert.equal(cfg.silverFilter, 'covered');
+  assert.throws(() => makeConfig({ silverFilter: 'some' as 'all' }), /silverFilter/);
 });
 
 test('warm-up is part of the run: logged, evaluated at step 0, not repeated on resume (bit-identical); runs are seeded by their config', async () => {

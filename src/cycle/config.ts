@@ -55,6 +55,8 @@ export interface CycleConfig {
   silverMix: number;
   silverDecaySteps: number;
   silverRefresh: boolean;
+  silverFilter: 'all' | 'covered';
+  silverPrune: boolean;
   e2sNoise: number;
   silverHoldout: number;
   eCycleFilter: 'none' | 'copied';
@@ -401,6 +403,21 @@ export const CYCLE_SPEC = {
     range: PROBABILITY_BELOW_1,
     help: "noised S′ in the E-cycle: each word of E2S's sentence outside Q's names is dropped with probability P and the words shuffled within 3 positions before S2E learns from it (0 = off; beyond the paper)",
     flags: { 'e2s-noise': { arg: 'P' } },
+  },
+  // A silver pair teaches S2E that what the gazetteer did not match is no entity; where every capitalised word is
+  // matched that lesson is mostly true (CoNLL /2k: recall of the silver sequences 0.86 against 0.51 for all pairs).
+  silverFilter: {
+    default: 'all',
+    choices: ['all', 'covered'],
+    help: "which lexical silver pairs the warm-up and --silver-mix use: all, or only those whose every capitalised word (but the sentence's first) lies in a gazetteer match (beyond the paper)",
+    flags: { 'silver-filter': { arg: 'F' } },
+  },
+  // CoNLL /2k: 'The' (location), 'An' (person) in Q match at every sentence start; pruning lifts the silver
+  // sequences' precision from 0.71 to 0.79.
+  silverPrune: {
+    default: false,
+    help: 'before matching the lexical silver pairs, drop one-word names of Q that S writes more often in lower case than capitalised inside a sentence ("The", "An"; beyond the paper)',
+    flags: { 'silver-prune': {} },
   },
   // S2E's grounded outputs that contain every gazetteer match of a sentence add the entities the gazetteer misses.
   silverRefresh: {

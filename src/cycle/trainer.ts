@@ -418,7 +418,8 @@ function silverSource(
   log: (line: string) => void,
   run: { runDir: string; resumed: boolean; lead: boolean },
 ) {
-  const lexicalPairs = cfg.silverMix > 0 ? lexicalSilverPairs(data.S, data.Q) : [];
+  const lexicalPairs =
+    cfg.silverMix > 0 ? lexicalSilverPairs(data.S, data.Q, { filter: cfg.silverFilter, prune: cfg.silverPrune }) : [];
   if (cfg.silverMix > 0)
     log(`silver mix: ${lexicalPairs.length} lexical silver pairs (sentences of S with a gazetteer match from Q)`);
   const poolFile = path.join(run.runDir, SILVER_POOL_FILE);
@@ -446,7 +447,10 @@ function silverSource(
 /** The optional unsupervised warm-up (warmup.ts) before the first cycle. Part of the run: a resume after the first
  *  checkpoint (written right after it) does not repeat it. */
 async function warmUp(models: CycleModels, data: CycleData, cfg: CycleConfig, out: RunLog): Promise<void> {
-  const pairs = cfg.warmup === 'lexical' ? lexicalSilverPairs(data.S, data.Q) : fragmentPairs(data.S);
+  const pairs =
+    cfg.warmup === 'lexical'
+      ? lexicalSilverPairs(data.S, data.Q, { filter: cfg.silverFilter, prune: cfg.silverPrune })
+      : fragmentPairs(data.S);
   const tw = Date.now();
   const bs = cfg.batchSize;
   const what = cfg.warmup === 'lexical' ? ` (sentences of S with a gazetteer match from Q, of ${data.S.length})` : '';

@@ -42,18 +42,63 @@ export function fragmentSequence(sentence: string): string {
 export function lexicalSilverPairs(
   S: readonly string[],
   Q: readonly string[],
+  o: { filter?: 'all' | 'covered'; prune?: boolean } = {},
 ): { sentence: string; sequence: string }[] {
-  const g = new Gazetteer(Q.map((q) => parseEntitySequence(q).entities));
+  const sequences = Q.map((q) => parseEntitySequence(q).entities);
+  const common = o.prune ? commonWords(S) : null;
+  const g = new Gazetteer(common ? sequences.map((q) => q.filter((e) => !common.has(e.surface))) : sequences);
   const out: { sentence: string; sequence: string }[] = [];
   for (const text of S) {
-    const m = matchSentence(g, { text, offsets: tokenizeText(text) });
-    if (m.length > 0)
-      out.push({
-        sentence: text,
-        sequence: formatEntitySequence(m.map((x) => ({ surface: text.slice(x.charStart, x.charEnd), type: x.type }))),
-      });
+    const offsets = tokenizeText(text);
+    const m = matchSentence(g, { text, offsets });
+    if (m.length === 0 || (o.filter === 'covered' && !capitalsCovered(text, offsets, m))) continue;
+    out.push({
+      sentence: text,
+      sequence: formatEntitySequence(m.map((x) => ({ surface: text.slice(x.charStart, x.charEnd), type: x.type }))),
+    });
   }
   return out;
+}
+
+/**
+ * Capitalised words that S writes more often in lower case than capitalised inside a sentence ("The", "An"): as
+ * one-word names in Q they are annotation noise or sentence-initial words, and they match at every sentence start.
+ */
+export function commonWords(S: readonly string[]): Set<string> {
+  const lower = new Map<string, number>();
+  const midCap = new Map<string, number>();
+  for (const text of S)
+    tokenizeText(text).forEach((w, i) => {
+      const word = text.slice(w.start, w.end);
+      if (/^\p{Ll}/u.test(word)) lower.set(word, (lower.get(word) ?? 0) + 1);
+      else if (i > 0 && /^\p{Lu}/u.test(word)) midCap.set(word, (midCap.get(word) ?? 0) + 1);
+    });
+  const out = new Set<string>();
+  for (const text of S)
+    for (const w of tokenizeText(text)) {
+      const word = text.slice(w.start, w.end);
+      if (/^\p{Lu}/u.test(word) && (lower.get(word.toLowerCase()) ?? 0) > (midCap.get(word) ?? 0)) out.add(word);
+    }
+  return out;
+}
+
+/** Every word that starts with a capital letter, but the sentence's first word, lies inside one of the matches. */
+export function capitalsCovered(
+  text: string,
+  words: readonly { start: number; end: number }[],
+  matches: readonly { charStart: number; charEnd: number }[],
+): boolean {
+  let first = true;
+  for (const w of words) {
+    const word = text.slice(w.start, w.end);
+    if (!/\p{L}/u.test(word)) continue; // punctuation and numbers neither start the sentence nor need a match
+    if (first) {
+      first = false;
+      continue;
+    }
+    if (/^\p{Lu}/u.test(word) && !matches.some((m) => m.charStart <= w.start && w.end <= m.charEnd)) return false;
+  }
+  return true;
 }
 
 /** ⟨sentence, its capitalised fragments⟩ for every sentence of S. */
