@@ -68,7 +68,7 @@ export function toHtml(blocks: readonly Block[], title: string): string {
   return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${esc(title)}</title><style>${css}</style></head><body>\n${body.join('\n')}\n</body></html>\n`;
 }
 
-/** Hand-written Markdown (headings, "- " lists, paragraphs; inline `code` and links) as blocks, e.g. the report's notes. */
+/** Hand-written Markdown (headings, "- " lists, tables, paragraphs; inline `code` and links) as blocks, e.g. the report's notes. */
 export function markdownBlocks(text: string): Block[] {
   const out: Block[] = [];
   for (const chunk of text.replace(/\r\n/g, '\n').split(/\n\s*\n/)) {
@@ -77,6 +77,8 @@ export function markdownBlocks(text: string): Block[] {
     const h = /^(#{1,6})\s+(.*)$/.exec(lines[0] as string);
     if (h && lines.length === 1)
       out.push({ kind: 'heading', level: Math.min(3, (h[1] as string).length) as 1 | 2 | 3, text: h[2] as string });
+    else if (lines.length >= 2 && lines.every((l) => l.trim().startsWith('|')) && /^[\s|:-]+$/.test(lines[1] as string))
+      out.push({ kind: 'table', head: tableCells(lines[0] as string), rows: lines.slice(2).map(tableCells) });
     else if (lines.every((l) => /^\s*- |^\s{2,}\S/.test(l)) && /^\s*- /.test(lines[0] as string)) {
       const items: string[] = [];
       for (const l of lines)
@@ -86,4 +88,14 @@ export function markdownBlocks(text: string): Block[] {
     } else out.push({ kind: 'para', text: lines.map((l) => l.trim()).join(' ') });
   }
   return out;
+}
+
+/** The cells of a Markdown table line (`| a | b \| c |`), unescaped as mdCell escapes them. */
+function tableCells(line: string): string[] {
+  return line
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim().replace(/\\\|/g, '|'));
 }

@@ -260,3 +260,103 @@ export function correlations(evals: readonly EvalRecord[]): NonNullable<CellResu
 export function shellQuote(argv: readonly string[]): string {
   return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
+
+/** Where a reconstructed record's numbers were read: a commit of the repository and the file at that commit. */
+export interface Provenance {
+  /** Full commit hash whose `file` printed the values. */
+  from: string;
+  file: string;
+  note: string;
+}
+
+/** A score as printed for one seed (3 decimals; hallucinated and malformed 1; epochs 2); null = printed nowhere. */
+export interface ReconstructedScores {
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+  f1WithEntities: number | null;
+  hallucinated: number | null;
+  malformed: number | null;
+  epochs: number | null;
+}
+
+/**
+ * `reconstructed.json`: a cell whose result.json was lost with the machine that ran it, rebuilt from what an earlier
+ * docs/results.md printed for it (`reconstructed.from`). Only printed values: null (or a missing stage in
+ * `wallMinutes`, `commands: null`) where nothing recorded the value for this seed. A row averaged over several seeds
+ * whose per-seed values were never printed has a `summary.json` beside its seed folders (ReconstructedSummary).
+ */
+export interface ReconstructedResult {
+  version: 1;
+  reconstructed: Provenance;
+  experiment: string;
+  cellId: string;
+  kind: CellKind;
+  dataset: string;
+  dataConfig: string | null;
+  seed: number;
+  preset: string;
+  evalSplit: 'test' | 'dev';
+  baseModel: BaseModelInfo | null;
+  threads: string | null;
+  scores: ReconstructedScores;
+  /** Minutes per stage, as printed (1 decimal); `total` alone where only the row's wall time was printed. */
+  wallMinutes: Record<string, number>;
+  /** The command lines as printed (failed ones were marked in them); null = not recorded. */
+  commands: string[] | null;
+  /** Cycle cells: the Figure 4 row as printed for this seed (null where the row averaged seeds). */
+  figure4: {
+    evaluations: number | null;
+    against: 'testF1' | 'devF1' | null;
+    eLoss: number | null;
+    sLoss: number | null;
+    eLossDevF1: number | null;
+    sLossDevF1: number | null;
+    bestStep: number | null;
+  } | null;
+  /** The committed curves SVG of this run, a file beside this record (its evaluation records are lost); null = none. */
+  curve: string | null;
+  notes: string[];
+}
+
+/** Mean ± sample std as printed (std null for one seed). */
+export interface PrintedStat {
+  mean: number;
+  std: number | null;
+}
+
+/** `summary.json`: the mean ± std a multi-seed reconstructed row printed, for values never printed per seed. */
+export interface ReconstructedSummary {
+  version: 1;
+  reconstructed: Provenance;
+  preset: string;
+  experiment: string;
+  /** The row: a cell id without its seed. */
+  row: string;
+  seeds: number[];
+  scores: Record<keyof ReconstructedScores, PrintedStat | null>;
+  wallMinutes: PrintedStat | null;
+  figure4: Record<'eLoss' | 'sLoss' | 'eLossDevF1' | 'sLossDevF1', PrintedStat | null> | null;
+}
+
+export const RECONSTRUCTED_FIELDS = {
+  'reconstructed.from': 'string',
+  'reconstructed.file': 'string',
+  experiment: 'string',
+  cellId: 'string',
+  kind: 'string',
+  preset: 'string',
+  dataset: 'string',
+  seed: 'number',
+  evalSplit: 'string',
+  notes: 'array',
+} as const;
+
+export const SUMMARY_FIELDS = {
+  'reconstructed.from': 'string',
+  'reconstructed.file': 'string',
+  preset: 'string',
+  experiment: 'string',
+  row: 'string',
+  seeds: 'array',
+} as const;
