@@ -239,6 +239,7 @@ def main():
             if link_src:
                 m = re.search(r'\[seed %d\]\(results-curves/([^)]+\.svg)\)' % seed, link_src[0]['curves'])
                 curve = m.group(1) if m else None
+                curve_commit = link_src[1]
             notes = []
             commands_ = None
             cm = cmds.get((preset, cell))
@@ -271,7 +272,11 @@ def main():
             os.makedirs(d, exist_ok=True)
             write(os.path.join(d, 'reconstructed.json'), rec)
             if curve:
-                shutil.copyfile(os.path.join('docs', 'results-curves', curve), os.path.join(d, 'curves.svg'))
+                # From the version that linked it, not the working tree: a later rerun of the same cell
+                # writes its own curve under the same name there.
+                svg = subprocess.check_output(['git', 'show', f'{curve_commit}:docs/results-curves/{curve}'])
+                with open(os.path.join(d, 'curves.svg'), 'wb') as fh:
+                    fh.write(svg)
             written.append(d + '/reconstructed.json')
     print('\n'.join(written))
     print(f'{len(written)} file(s)', file=sys.stderr)
