@@ -146,8 +146,7 @@ function gateVerbalizer(choice: GateVerbalizer | undefined, corpora: LabeledCorp
   return v;
 }
 
-/** The candidates' rows: labelled by the base's folder name (#N when two bases share one), reused from `out` when
- *  computed with the same key, else fine-tuned. */
+/** The candidates, labelled by the base's folder name (#N when two bases share one), then the random-init control. */
 function candidates(bases: readonly string[], dirs: ReadonlyMap<string, string>, randomInit: boolean) {
   const used = new Set<string>();
   const list = bases.map((b, i) => {
