@@ -66,6 +66,9 @@ export {
   type FilePrediction,
 } from './api/predict';
 export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export';
+export { gate, type GateOptions, type GateResult, type GateVerbalizer } from './api/gate';
+export { pretrain, type PretrainOptions, type PretrainSummary } from './api/pretrain';
+export type { GateRow, GateSettings } from './supervised/gate';
 export type { BuildResult } from './data/build';
 export { startServer, type ServeOptions, type Server } from './serve/server';
 export type { CycleConfig } from './cycle/config';

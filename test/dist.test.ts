@@ -195,7 +195,7 @@ test('pretrain: 2 ranks × half batch = 1 rank × whole batch; an N=2 run resume
   try {
     const corpus = path.join(dir, 'c.txt');
     fs.writeFileSync(corpus, corpusLines(80, 8).join('\n') + '\n');
-    const recipe = ['pretrain', '--corpus', corpus, '--tokenizer', SHIPPED, '--model', 'tiny', '--batch', '8'];
+    const recipe = ['pretrain', '--corpus', corpus, '--tokenizer', SHIPPED, '--arch', 'tiny', '--batch', '8'];
     recipe.push('--lr-warmup-steps', '1', '--log-every', '1', '--eval-every', '2', '--fp32');
     const one = path.join(dir, 'one');
     const two = path.join(dir, 'two');
@@ -344,7 +344,7 @@ async function breakWorker(
   const dir = tmp('break');
   const corpus = path.join(dir, 'c.txt');
   fs.writeFileSync(corpus, corpusLines(40, 8).join('\n') + '\n');
-  const args = ['pretrain', '--corpus', corpus, '--tokenizer', SHIPPED, '--model', 'tiny', '--batch', '4'];
+  const args = ['pretrain', '--corpus', corpus, '--tokenizer', SHIPPED, '--arch', 'tiny', '--batch', '4'];
   args.push('--steps', '100000', '--log-every', '1', '--eval-every', '100000', '--fp32', '--out', path.join(dir, 'o'));
   const port = await freePort();
   const start = (rank: number): ChildProcess =>
@@ -421,7 +421,7 @@ test('--nproc: the launcher stops the other workers when one fails and returns i
     const corpus = path.join(dir, 'c.txt');
     fs.writeFileSync(corpus, corpusLines(40, 8).join('\n') + '\n');
     if (!fs.existsSync(path.join(SHIPPED, 'tokenizer.json'))) return;
-    const args = ['pretrain', '--corpus', corpus, '--tokenizer', SHIPPED, '--model', 'tiny', '--batch', '4'];
+    const args = ['pretrain', '--corpus', corpus, '--tokenizer', SHIPPED, '--arch', 'tiny', '--batch', '4'];
     args.push('--steps', '100000', '--log-every', '1', '--fp32', '--out', path.join(dir, 'o'), '--nproc', '2');
     const job = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, CYCLENER_DIST_TIMEOUT: '60' } });
     let err = '';

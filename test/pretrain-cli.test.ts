@@ -145,7 +145,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
     ...common,
     '--tokenizer',
     shipped,
-    '--model',
+    '--arch',
     'tiny',
     '--accum',
     '2',
@@ -161,7 +161,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   const r1Recipe = (
     JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { recipe: Recipe }
   ).recipe;
-  const r1Args = [...common.slice(1), '--tokenizer', shipped, '--model', 'tiny', '--accum', '2', '--batch', '4'];
+  const r1Args = [...common.slice(1), '--tokenizer', shipped, '--arch', 'tiny', '--accum', '2', '--batch', '4'];
   assert.deepEqual(recipeDiffs(r1Recipe, [...r1Args, '--lr-warmup-steps', '1']), []);
   assert.deepEqual(recipeDiffs(r1Recipe, [...r1Args, '--warmup-steps', '2', '--fp32']), [
     '--lr-warmup-steps: run has 1, command line says 2',
@@ -169,14 +169,14 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   ]);
   assert.match(r1.err, /step 2\/2 \| loss [0-9.]+ \| val [0-9.]+ \| lr .* tok\/s .* ETA/);
   // A previous run is refused without --resume/--force; a resume with another recipe or corpus is refused.
-  const again = await cli(...common, '--tokenizer', shipped, '--model', 'tiny', '--steps', '2');
+  const again = await cli(...common, '--tokenizer', shipped, '--arch', 'tiny', '--steps', '2');
   assert.equal(again.code, 2);
   assert.match(
     again.err,
     /holds a previous pretrain run \(checkpoint, metrics\.jsonl, pretrain_summary\.json, model\.safetensors, config\.json\): pass --resume/,
   );
   fs.appendFileSync(corpus, 'One more document line for the changed corpus.\n');
-  const changed = await cli(...common, '--resume', '--steps', '3', '--batch', '8', '--accum', '2', '--model', 'small');
+  const changed = await cli(...common, '--resume', '--steps', '3', '--batch', '8', '--accum', '2', '--arch', 'small');
   assert.equal(changed.code, 2);
   assert.match(
     changed.err,
@@ -184,7 +184,7 @@ test('cyclener pretrain end to end: bf16, accumulation, shipped tokenizer, --res
   );
   assert.match(
     changed.err,
-    /\n {2}--batch: run has 4, command line says 8\n {2}--model: run has tiny, command line says small\n {2}--corpus: c\.txt changed \(sha256 [0-9a-f]{12}…, 61 lines; run was 60 lines/,
+    /\n {2}--batch: run has 4, command line says 8\n {2}--arch: run has tiny, command line says small\n {2}--corpus: c\.txt changed \(sha256 [0-9a-f]{12}…, 61 lines; run was 60 lines/,
   );
   assert.doesNotMatch(changed.err, /--accum/, 'an unchanged flag is no difference');
   fs.writeFileSync(corpus, corpusLines(60, 8).join('\n') + '\n');

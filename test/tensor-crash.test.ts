@@ -90,7 +90,7 @@ test('cyclener pretrain: a native crash reports the training step and --fp32, an
   const corpus = path.join(dir, 'c.txt');
   fs.writeFileSync(corpus, corpusLines(60, 8).join('\n') + '\n');
   const bin = path.join(__dirname, '..', '..', 'bin', 'cyclener');
-  const args = ['pretrain', '--corpus', corpus, '--out', path.join(dir, 'o'), '--model', 'tiny', '--tokenizer'];
+  const args = ['pretrain', '--corpus', corpus, '--out', path.join(dir, 'o'), '--arch', 'tiny', '--tokenizer'];
   const r = spawnSync(bin, [...args, shipped, '--batch', '4', '--steps', '5', '--log-every', '1'], {
     encoding: 'utf8',
     timeout: 60_000,

@@ -81,6 +81,7 @@ export async function launchWorkers(nproc: number | undefined, io: Io, graceMs =
           MASTER_ADDR: '127.0.0.1',
           MASTER_PORT: String(port),
           CYCLENER_THREADS: threads,
+          CYCLENER_LAUNCHED: '1', // the launcher printed the flag warnings (registry.ts)
         };
         const child = spawn(process.execPath, [...process.execArgv, script, ...process.argv.slice(2)], {
           env,

@@ -86,7 +86,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const rest = argv.slice(used);
   try {
     const args = parseArgs(rest, cmd.flags, cmd.positionals ?? [], cmd.name);
-    for (const w of args.warnings) io.err(`cyclener: ${w}`);
+    if (!repeatsLauncher()) for (const w of args.warnings) io.err(`cyclener: ${w}`);
     if (args.help) {
       io.out(formatHelp(cmd.name, cmd.summary, cmd.flags, cmd.positionals ?? [], cmd.details));
       return 0;
@@ -98,6 +98,10 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     releaseOutputs(); // the output locks a command took (src/util/output.ts)
   }
 }
+
+/** A data-parallel worker repeats the job's command line: the workers of --nproc (their launcher warned already) and
+ *  torchrun's ranks above 0 print no flag warnings, so a job prints each once. */
+const repeatsLauncher = () => process.env.CYCLENER_LAUNCHED === '1' || (process.env.RANK ?? '0') !== '0';
 
 /** One line on stderr, no stack trace (set CYCLENER_DEBUG=1 for one). */
 export function reportError(e: unknown, io: Io): number {

@@ -3,7 +3,7 @@
 // (src/supervised/settings.ts) are made of these, and the CLI's FlagSpec (src/cli/args.ts) extends it, so a flag's
 // default, range and --help line come from the library that uses the value.
 
-import type { Range } from '../util/range';
+import { rangeProblem, type Range } from '../util/range';
 
 export type SettingType = 'string' | 'int' | 'number' | 'boolean';
 
@@ -23,4 +23,15 @@ export interface Setting {
   shownDefault?: string | number | boolean;
   /** Former names, still accepted with a warning (not listed in --help). */
   aliases?: readonly string[];
+}
+
+/** What is wrong with `v` as a value of `s` ("must be ..., got ...", to put after its name); null when it is fine. The
+ *  library checks its options with it as the CLI's parser checks flags. */
+export function settingProblem(s: Setting, v: unknown): string | null {
+  if (s.type === 'boolean') return typeof v === 'boolean' ? null : `must be true or false, got ${JSON.stringify(v)}`;
+  if (s.type === 'string') {
+    if (typeof v !== 'string') return `must be a string, got ${JSON.stringify(v)}`;
+    return s.choices && !s.choices.includes(v) ? `must be one of ${s.choices.join(', ')}, got "${v}"` : null;
+  }
+  return rangeProblem(v, s.range ?? {}, s.type === 'int');
 }

@@ -24,6 +24,7 @@ import { recoverCheckpoint } from '../run/checkpoint';
 import { RUN_FILES } from '../run/layout';
 import { seedRankEngine } from '../run/seed';
 import type { StopReason } from '../run/stop';
+import type { MetricsSink } from '../run/metrics';
 import { PretrainLog, rounded } from './metrics';
 import { spanRawLength } from './noise';
 import {
@@ -54,7 +55,8 @@ import { PRETRAIN_DEFAULTS } from './settings';
 export interface PretrainOptions {
   corpus: string[];
   out: string;
-  /** preset name, a config.json, or a model directory whose config.json gives the dimensions */
+  /** The architecture (`--arch`): a preset name, a config.json, or a model directory whose config.json gives the
+   *  dimensions. */
   model: string;
   vocabSize: number;
   tokenizerDir?: string | null;
@@ -98,6 +100,8 @@ export interface PretrainOptions {
   /** split each batch into length-grouped micro-batches (same gradient, less padding); unset fields = groupDefaults(), null = off */
   lengthGrouping?: GroupOptions | null;
   log: (line: string) => void;
+  /** Receives each record metrics.jsonl gets (the library's progress callback). */
+  metrics?: MetricsSink;
 }
 
 export interface PretrainResult {
@@ -124,7 +128,7 @@ export function resolveModelConfig(spec: string, vocabSize: number): T5Config {
   else {
     const file = fs.existsSync(spec) && fs.statSync(spec).isDirectory() ? path.join(spec, 'config.json') : spec;
     if (!fs.existsSync(file))
-      throw new Error(`--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}) nor a config file`);
+      throw new Error(`--arch ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}) nor a config file`);
     cfg = configFromHF(readJsonFile<Record<string, unknown>>(file));
   }
   return { ...cfg, vocabSize };
@@ -198,6 +202,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     steps: recipe.steps,
     maxMinutes: o.maxMinutes,
     log: o.log,
+    ...(o.metrics ? { sinks: [o.metrics] } : {}),
   });
   const evaluate = () => validate(trainer, val);
   if (!saved && val.size > 0 && lead) plog.initialValidation(evaluate());

@@ -5,7 +5,8 @@
 
 import * as path from 'node:path';
 import { AT_LEAST_1, DROPOUT, NON_NEGATIVE, POSITIVE, SEED } from '../util/range';
-import type { Setting, SettingValue } from '../data/setting';
+import { settingProblem, type Setting, type SettingValue } from '../data/setting';
+import { UsageError } from '../util/errors';
 import { FP32_HELP } from '../t5/precision';
 import { DEFAULT_MIXTURE, formatMixture, OBJECTIVES, parseMixture, SPAN_INPUTS } from './objectives';
 import type { PretrainOptions } from './pretrain';
@@ -65,11 +66,13 @@ const absolute = (v: SettingValue) => (typeof v === 'string' && v !== '' ? path.
 
 /** Every flag of `cyclener pretrain` but the run folder's (--corpus, --out, --resume, --force) and --nproc. */
 export const PRETRAIN_SETTINGS = {
-  model: {
+  // Not --model: everywhere else that names a model to load (a directory or Hub id); here it is a size.
+  arch: {
     type: 'string',
     arg: 'NAME|FILE',
-    help: 'preset (tiny, mini, small, ...), a config.json, or a model directory whose config.json gives the dims',
+    help: 'architecture: preset (tiny, mini, small, ...), a config.json, or a model directory whose config.json gives the dims (its weights are not loaded; --init loads them)',
     default: D.model,
+    aliases: ['model'],
     option: 'model',
     resume: 'start',
   },
@@ -337,5 +340,67 @@ export function recipeSettings(r: Recipe): Record<string, unknown> {
   for (const [flag, s] of ENTRIES)
     if (s.resume === 'recipe')
       out[flag] = s.fromRecipe ? s.fromRecipe(r) : (r as unknown as Record<string, unknown>)[s.option!];
+  return out;
+}
+
+/** The library's name of a setting (src/api/pretrain.ts): the flag's in camelCase (`--vocab-size`: vocabSize), and
+ *  `precision` ('bf16' | 'fp32') for --fp32, as the library's other calls name it. */
+export function libraryName(flag: string): string {
+  return flag === 'fp32' ? 'precision' : flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * The flags' values of the library's options, as the CLI parses them (defaults filled in), and the flags they set: a
+ * resume compares only those, as it compares only the flags on a command line. A value outside the setting's type,
+ * choices or range is a UsageError naming the option.
+ */
+export function flagsOfOptions(o: Readonly<Record<string, unknown>>): {
+  flags: Record<string, SettingValue>;
+  given: Set<string>;
+} {
+  const flags: Record<string, SettingValue> = {};
+  const given = new Set<string>();
+  for (const [flag, s] of ENTRIES) {
+    const name = libraryName(flag);
+    const v = o[name];
+    if (v === undefined) {
+      flags[flag] = s.default;
+      continue;
+    }
+    const problem =
+      flag === 'fp32'
+        ? v === 'bf16' || v === 'fp32'
+          ? null
+          : `must be bf16 or fp32, got ${JSON.stringify(v)}`
+        : settingProblem(s, v);
+    if (problem) throw new UsageError(`pretrain: ${name} ${problem}`);
+    flags[flag] = flag === 'fp32' ? v === 'fp32' : (v as SettingValue);
+    given.add(flag);
+  }
+  return { flags, given };
+}
+
+/** The library's options of the settings a command line gave (the others stay unset: the library's defaults are the
+ *  flags'). flagsOfOptions of the result gives back these flags' values. */
+export function optionsOfFlags(
+  f: Readonly<Record<string, SettingValue>>,
+  given: ReadonlySet<string>,
+): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [flag] of ENTRIES)
+    if (given.has(flag) && f[flag] !== undefined)
+      o[libraryName(flag)] = flag === 'fp32' ? (f[flag] ? 'fp32' : 'bf16') : f[flag];
+  return o;
+}
+
+/** Settings recorded under a flag's former name (an inputs.json from before the rename: `model`) under its name. */
+export function currentNames(saved: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out = { ...saved };
+  for (const [flag, s] of ENTRIES)
+    for (const old of s.aliases ?? [])
+      if (old in out && !(flag in out)) {
+        out[flag] = out[old];
+        delete out[old];
+      }
   return out;
 }
