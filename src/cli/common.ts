@@ -11,15 +11,11 @@ import {
   type ReadOptions,
 } from '../data/readers';
 import { parseScheme } from '../data/tags';
-import {
-  defaultVerbalizer,
-  loadVerbalizer,
-  verbalizerForLabels,
-  DEFAULT_VERBALIZERS,
-  type Verbalizer,
-} from '../data/verbalizer';
+import { DEFAULT_VERBALIZERS, type Verbalizer } from '../data/verbalizer';
+import { chooseVerbalizer as chooseVerbalizerOf, corpusLabels, labelSite } from '../data/verbalizer-choice';
+import type { ReaderSettings } from '../api/run-common';
 import type { FlagSpec, FlagValue } from './args';
-import { ANY, UsageError } from './args';
+import { ANY } from './args';
 import { FP32_HELP, type Precision } from '../t5/precision';
 
 /** `--fp32`: the opt-out of bf16 autocast (the default for training and generation, see src/t5/precision.ts). */
@@ -99,58 +95,30 @@ export function readLabeledWithFlags(file: string, flags: Record<string, FlagVal
   return readLabeled(file, readOptionsOf(flags, format));
 }
 
-/** "FILE:LINE" of the first mention labelled `label` in the corpora (token files: the line of its first token). */
-export function labelSite(corpora: readonly LabeledCorpus[], label: string): string | undefined {
-  for (const c of corpora)
-    for (const s of c.sentences) {
-      const e = s.entities.find((x) => x.label === label);
-      if (e && s.source) return `${s.source.file}:${s.source.line + (c.format === 'jsonl' ? 0 : e.start)}`;
-    }
-  return undefined;
-}
-
-/**
- * --verbalizer FILE, else --dataset NAME, else the default that knows the corpus's labels. Labels that default does not
- * know get their fallback word, each with a warning naming where it occurs (`notes`: the corpora the labels come from).
- */
+/** --verbalizer FILE, else --dataset NAME, else the default that knows the labels (data/verbalizer-choice.ts). */
 export function chooseVerbalizer(
   flags: Record<string, FlagValue>,
   labels: Iterable<string>,
   dataset?: string,
   notes?: { warn: (line: string) => void; corpora: readonly LabeledCorpus[] },
 ): Verbalizer {
-  const file = str(flags.verbalizer);
-  const ds = str(flags.dataset) ?? dataset;
-  let v: Verbalizer;
-  if (file) v = loadVerbalizer(file);
-  else if (ds && DEFAULT_VERBALIZERS[ds]) v = defaultVerbalizer(ds);
-  else if (ds && str(flags.dataset))
-    throw new UsageError(
-      `no default verbaliser for dataset "${ds}" (known: ${Object.keys(DEFAULT_VERBALIZERS).join(', ')}); pass --verbalizer FILE`,
-    );
-  else {
-    const guessed = verbalizerForLabels(labels);
-    v = guessed.verbalizer;
-    const known = Object.keys(DEFAULT_VERBALIZERS[guessed.dataset ?? ''] ?? {});
-    for (const l of guessed.unknown) {
-      const site = notes ? labelSite(notes.corpora, l) : undefined;
-      notes?.warn(
-        `warning: ${site ? `${site}: ` : ''}label "${l}" has no word in the ${guessed.dataset} verbaliser (${known.join(', ')}): its type word is "${v.verbalize(l)}"; the other labels keep theirs (pass --verbalizer FILE to choose)`,
-      );
-    }
-  }
-  const missing = [...new Set(labels)].filter((l) => !v.has(l));
-  if (missing.length > 0)
-    throw new UsageError(
-      `the verbaliser has no word for label(s) ${missing.join(', ')}; pass --verbalizer FILE with a mapping`,
-    );
-  return v;
+  return chooseVerbalizerOf({ verbalizer: str(flags.verbalizer), dataset: str(flags.dataset) }, labels, dataset, notes);
 }
 
-export function corpusLabels(c: LabeledCorpus): string[] {
-  const s = new Set<string>();
-  for (const x of c.sentences) for (const e of x.entities) s.add(e.label);
-  return [...s].sort();
+export { corpusLabels, labelSite };
+
+/** The reader flags (READER_FLAGS) given on the command line, as the library's reader settings. */
+export function readerSettingsOf(
+  f: Record<string, FlagValue>,
+  given: ReadonlySet<string> = new Set(Object.keys(f)),
+): ReaderSettings {
+  const at = (k: string) => (given.has(k) ? f[k] : undefined);
+  return {
+    ...(num(at('tag-column')) !== undefined ? { tagColumn: num(at('tag-column')) as number } : {}),
+    ...(str(at('scheme')) !== undefined ? { scheme: str(at('scheme')) as ReaderSettings['scheme'] } : {}),
+    ...(typeof at('repair-tags') === 'boolean' ? { repair: at('repair-tags') as boolean } : {}),
+    ...(str(at('offsets')) !== undefined ? { offsets: offsetsOf(f) } : {}),
+  };
 }
 
 /** Refuse to use invalid tag sequences silently. */
@@ -185,8 +153,10 @@ export function optFiles(file: string | undefined, map: (f: string) => string[] 
  * checkpoint (so `--resume` loses nothing); a second one, seconds later, quits at once. Repeats within 2 s are the
  * same request (a terminal's Ctrl-C reaches an experiment runner's stage directly and again through the runner).
  */
-export function onInterrupt(log: (line: string) => void): { signal: AbortSignal; dispose: () => void } {
-  const ac = new AbortController();
+export function onInterrupt(
+  log: (line: string) => void,
+  ac = new AbortController(),
+): { signal: AbortSignal; dispose: () => void } {
   let first = 0;
   const handler = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) {
