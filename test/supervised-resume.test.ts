@@ -155,7 +155,7 @@ test('cli: train-supervised --resume keeps the recorded settings, refuses change
   );
 });
 
-test('cli: train-supervised --resume continues a run the library interrupted (no inputs.json yet)', async () => {
+test('cli: train-supervised --resume continues a run the library interrupted (its inputs.json checked; an older one without)', async () => {
   const tsv = path.join(root, 'pairs.tsv');
   fs.writeFileSync(tsv, pairs.map((p) => `${p.sentence}\t${p.sequence || '<none>'}`).join('\n') + '\n');
   const out = path.join(root, 'lib');
@@ -170,6 +170,14 @@ test('cli: train-supervised --resume continues a run the library interrupted (no
     signal: ac.signal,
   });
   assert.deepEqual([first.steps, first.stoppedBy], [1, 'signal']);
+  // The library records its in-memory pairs as the pairs file of those lines: the command's resume accepts the file.
+  const inputs = JSON.parse(fs.readFileSync(path.join(out, 'inputs.json'), 'utf8')) as {
+    files: { pairs: { path: string }[] };
+  };
+  assert.equal(inputs.files.pairs[0]!.path, '(in memory: pairs)');
+  const older = path.join(root, 'lib-older');
+  fs.cpSync(out, older, { recursive: true });
+  fs.rmSync(path.join(older, 'inputs.json'));
   const r = await cli(['train-supervised', '--pairs', tsv, '--base-model', base, '--out', out, '--batch', '2']);
   assert.equal(r.code, 2, 'a previous run: --resume or --force');
   const r2 = await cli([
@@ -187,7 +195,27 @@ test('cli: train-supervised --resume continues a run the library interrupted (no
     '--resume',
   ]);
   assert.equal(r2.code, 0, r2.err);
-  assert.match(r2.err, /has no inputs\.json: input files not checked, recorded now/);
+  assert.doesNotMatch(r2.err, /has no inputs\.json/);
   assert.match(r2.err, /resumed from .*checkpoint at step 1/);
   assert.match(r2.out, /^trained 3 steps/);
+  // A run of a library that did not record inputs.json yet resumes too, its inputs recorded now.
+  const r3 = await cli([
+    'train-supervised',
+    '--pairs',
+    tsv,
+    '--base-model',
+    base,
+    '--out',
+    older,
+    '--batch',
+    '2',
+    '--steps',
+    '3',
+    '--resume',
+  ]);
+  assert.equal(r3.code, 0, r3.err);
+  assert.match(r3.err, /has no inputs\.json: input files not checked, recorded now/);
+  assert.ok(
+    fs.readFileSync(path.join(out, 'model.safetensors')).equals(fs.readFileSync(path.join(older, 'model.safetensors'))),
+  );
 });

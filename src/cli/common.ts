@@ -107,6 +107,11 @@ export function chooseVerbalizer(
 
 export { corpusLabels, labelSite };
 
+/** The options whose flag was given (the library's options leave out what is undefined). */
+export function givenOptions<T extends Record<string, unknown>>(r: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as never;
+}
+
 /** The reader flags (READER_FLAGS) given on the command line, as the library's reader settings. */
 export function readerSettingsOf(
   f: Record<string, FlagValue>,

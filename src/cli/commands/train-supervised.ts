@@ -7,7 +7,7 @@ import { SUPERVISED_EPOCHS, SUPERVISED_SETTINGS as S } from '../../supervised/se
 import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, type FlagValue } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
-import { onInterrupt, PRECISION_FLAG, READER_FLAGS, readerSettingsOf, VERBALIZER_FLAGS } from '../common';
+import { givenOptions, onInterrupt, PRECISION_FLAG, READER_FLAGS, readerSettingsOf, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'train-supervised',
@@ -90,7 +90,7 @@ registerCommand({
     let interrupt: ReturnType<typeof onInterrupt> | undefined;
     try {
       const r = await trainSupervised({
-        ...opts({
+        ...givenOptions({
           pairs: f.pairs,
           train: f.train,
           num: f.num,
@@ -109,8 +109,8 @@ registerCommand({
         baseModel: f['base-model'],
         out: f.out,
         read: readerSettingsOf(f, args.given),
-        decode: opts({ grounded, maxNewTokens: given('max-new-tokens', f['max-new-tokens']) }),
-        dev: opts({ gold: f.dev, num: f['dev-num'], evalEvery: f['eval-every'], patience: f.patience }),
+        decode: givenOptions({ grounded, maxNewTokens: given('max-new-tokens', f['max-new-tokens']) }),
+        dev: givenOptions({ gold: f.dev, num: f['dev-num'], evalEvery: f['eval-every'], patience: f.patience }),
         resume: f.resume === true,
         force: f.force === true,
         signal: ac.signal,
@@ -136,8 +136,3 @@ registerCommand({
     }
   },
 });
-
-/** The options whose flag was given. */
-function opts<T extends Record<string, unknown>>(r: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as never;
-}

@@ -8,7 +8,7 @@ import { checkpointDir } from '../../run/layout';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { onInterrupt, READER_FLAGS, readerSettingsOf, str, VERBALIZER_FLAGS } from '../common';
+import { givenOptions, onInterrupt, READER_FLAGS, readerSettingsOf, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'train',
@@ -77,7 +77,7 @@ registerCommand({
       const r = await train({
         sentences: f.sentences,
         entities: f.entities,
-        ...defined({
+        ...givenOptions({
           devSentences: f['dev-sentences'],
           devEntities: f['dev-entities'],
           devGold: f['dev-gold'],
@@ -120,8 +120,3 @@ registerCommand({
     }
   },
 });
-
-/** The options whose flag was given. */
-function defined<T extends Record<string, unknown>>(r: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as never;
-}
