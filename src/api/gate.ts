@@ -7,9 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { typesOf } from '../data/entity-seq';
-import { readLabeled, type LabeledCorpus, type ReadOptions } from '../data/readers';
+import { readLabeled, type ReadOptions } from '../data/readers';
 import { settingProblem, type Setting } from '../data/setting';
-import { loadVerbalizer, Verbalizer, verbalizerForLabels } from '../data/verbalizer';
+import { Verbalizer } from '../data/verbalizer';
+import { chooseVerbalizer, corpusLabels } from '../data/verbalizer-choice';
 import {
   cachedGateRow,
   formatGateTable,
@@ -31,11 +32,8 @@ import type { RunHooks } from './train';
 
 /** Dataset label -> the model's type word: a JSON file ({"PER": "person", ...}), a map, a Verbalizer, or a choice made
  *  from the labels of the train and dev files (default: the default verbaliser that knows them). */
-export type GateVerbalizer =
-  | string
-  | Record<string, string>
-  | Verbalizer
-  | ((labels: readonly string[], corpora: readonly LabeledCorpus[]) => Verbalizer);
+/** A JSON file {"LABEL": "type word", ...} (`--verbalizer FILE`), such a map, or a verbaliser. */
+export type GateVerbalizer = string | Record<string, string> | Verbalizer;
 
 export interface GateOptions extends Pick<RunHooks, 'onProgress'> {
   /** Candidate base models (directories or Hub ids), the same budget each. */
@@ -49,6 +47,8 @@ export interface GateOptions extends Pick<RunHooks, 'onProgress'> {
   /** How both files are read (format, tag column, scheme, repair, JSONL offsets). */
   read?: ReadOptions;
   verbalizer?: GateVerbalizer;
+  /** Without `verbalizer`: the named dataset's default verbaliser (`--dataset`), else the default that knows the labels. */
+  dataset?: string;
   /** Gold training sentences (default 1000), optimizer steps (300), batch size (32), learning rate (5e-4), seed (42). */
   num?: number;
   steps?: number;
@@ -121,31 +121,6 @@ function refuseCandidateDir(dir: string, inputs: Inputs): void {
 }
 
 /** The verbaliser of the option, checked to know every label of the files. */
-function gateVerbalizer(choice: GateVerbalizer | undefined, corpora: LabeledCorpus[], log: (l: string) => void) {
-  const labels = corpora.flatMap((c) =>
-    [...new Set(c.sentences.flatMap((s) => s.entities.map((e) => e.label)))].sort(),
-  );
-  let v: Verbalizer;
-  if (typeof choice === 'function') v = choice(labels, corpora);
-  else if (typeof choice === 'string') v = loadVerbalizer(choice);
-  else if (choice instanceof Verbalizer) v = choice;
-  else if (choice) v = new Verbalizer(choice);
-  else {
-    const guessed = verbalizerForLabels(labels);
-    v = guessed.verbalizer;
-    for (const l of guessed.unknown)
-      log(
-        `warning: label "${l}" has no word in the ${guessed.dataset} verbaliser: its type word is "${v.verbalize(l)}"`,
-      );
-  }
-  const missing = [...new Set(labels)].filter((l) => !v.has(l));
-  if (missing.length > 0)
-    throw new UsageError(
-      `the verbaliser has no word for label(s) ${missing.join(', ')}; pass --verbalizer FILE with a mapping`,
-    );
-  return v;
-}
-
 /** The candidates, labelled by the base's folder name (#N when two bases share one), then the random-init control. */
 function candidates(bases: readonly string[], dirs: ReadonlyMap<string, string>, randomInit: boolean) {
   const used = new Set<string>();
@@ -185,7 +160,14 @@ export async function gate(o: GateOptions): Promise<GateResult> {
     const read = o.read ?? {};
     const train = readLabeled(o.train, read);
     const devAll = readLabeled(o.dev, read);
-    const v = gateVerbalizer(o.verbalizer, [train, devAll], log);
+    const corpora = [train, devAll];
+    const v =
+      o.verbalizer instanceof Verbalizer
+        ? o.verbalizer
+        : chooseVerbalizer({ verbalizer: o.verbalizer, dataset: o.dataset }, corpora.flatMap(corpusLabels), undefined, {
+            warn: log,
+            corpora,
+          });
     const s: GateSettings = {
       num: n.num,
       steps: n.steps,

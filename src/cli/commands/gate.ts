@@ -4,14 +4,7 @@
 import { gate } from '../../api/gate';
 import { GATE_SETTINGS as G, SUPERVISED_SETTINGS as S } from '../../supervised/settings';
 import { registerCommand, type Io } from '../registry';
-import {
-  chooseVerbalizer,
-  PRECISION_FLAG,
-  precisionOf,
-  READER_FLAGS,
-  readOptionsOf,
-  VERBALIZER_FLAGS,
-} from '../common';
+import { PRECISION_FLAG, precisionOf, READER_FLAGS, readOptionsOf, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'gate',
@@ -74,9 +67,8 @@ registerCommand({
       dev: f.dev,
       read: readOptionsOf(f),
       // --verbalizer FILE (an input --out must not overwrite), else --dataset or the default that knows the labels.
-      verbalizer:
-        f.verbalizer ??
-        ((labels, corpora) => chooseVerbalizer(f, labels, undefined, { warn: (l) => io.err(l), corpora })),
+      verbalizer: f.verbalizer,
+      dataset: f.dataset,
       num: f.num,
       steps: f.steps,
       batchSize: f.batch,
