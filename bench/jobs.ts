@@ -15,6 +15,9 @@
 //        [--profile]   no twin: the timed units of our side under libtorch's op profiler and V8's sampler
 //                      (bench/profile.ts), printed as a table of where the time goes per job
 //        [--no-twin]   our side only (A/B runs of the library); [--dense-head] generate() with sparseHead: false
+//        [--one-process] every job in this process and one twin (as before the memory columns; --profile implies it)
+// By default each job (each row) runs in its own child process of this script with its own twin, so that the peak RSS
+// (VmHWM) of each side is that job's: printed beside the times, and in a memory table (runtime, peak, anonymous/file).
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -244,6 +247,26 @@ function peakGflops(dtype: 'float32' | 'bfloat16', n = 1024): number {
   return (2 * n ** 3) / best / 1e9;
 }
 
+// ---------------------------------------------------------------- memory
+
+/** A process's memory in MiB (/proc/PID/status): peak RSS (VmHWM), RSS now, and its anonymous / file-backed parts. */
+interface Mem {
+  hwm: number;
+  rss: number;
+  anon: number;
+  file: number;
+}
+const NO_MEM: Mem = { hwm: NaN, rss: NaN, anon: NaN, file: NaN };
+/** Ours: this process (the twin answers the same from its own /proc/self/status, op 'mem'). */
+function procMem(): Mem {
+  const st = fs.readFileSync('/proc/self/status', 'utf8');
+  const kib = (k: string) => {
+    const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(st);
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  return { hwm: kib('VmHWM'), rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') };
+}
+
 // ---------------------------------------------------------------- the PyTorch twin
 
 type Json = Record<string, unknown>;
@@ -251,6 +274,8 @@ interface Twin {
   call<R = Json>(req: Json): Promise<R>;
   close(): void;
   torch: string;
+  /** The twin's memory once Python and torch are loaded (before any request). */
+  start: Mem;
 }
 interface TwinRun {
   times: number[];
@@ -262,7 +287,8 @@ function stubTwin(): Twin {
   const nan = Array.from({ length: 4096 }, () => NaN);
   return {
     torch: '(none: --profile)',
-    call: <R>() => Promise.resolve({ times: nan, results: nan, losses: nan, fp32: NaN, bf16: NaN } as R),
+    start: NO_MEM,
+    call: <R>() => Promise.resolve({ times: nan, results: nan, losses: nan, fp32: NaN, bf16: NaN, ...NO_MEM } as R),
     close: () => undefined,
   };
 }
@@ -287,6 +313,7 @@ async function startTwin(): Promise<Twin> {
   if (hello.ready !== true) throw new Error('PyTorch twin did not start');
   return {
     torch: String(hello.torch),
+    start: hello.mem as Mem,
     async call<R>(req: Json): Promise<R> {
       child.stdin!.write(JSON.stringify(req) + '\n');
       return (await next()) as R;
@@ -314,6 +341,8 @@ interface Row {
   unit: string;
   rate: string | null;
   samples: Sample[];
+  /** Each job in its own pair of processes (the default): both sides' memory at the start and at the end. */
+  mem?: { ours: Mem; oursStart: Mem; oursData: Mem; twin: Mem; twinStart: Mem; jsHeap: number };
 }
 const notes: string[] = [];
 const note = (s: string) => {
@@ -337,6 +366,11 @@ function printTable(rows: Row[]): void {
     '% of bound',
   ];
   const w = [28, 16, 14, 14, 6, 12, 11, 11, 11, 10];
+  const withMem = rows.some((r) => r.mem);
+  if (withMem) {
+    head.push('peak RSS ours', 'twin', 'twin/ours');
+    w.push(13, 9, 9);
+  }
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
   console.log('\n' + line(head));
   for (const r of rows) {
@@ -365,6 +399,13 @@ function printTable(rows: Row[]): void {
         `${(fl / (peak.fp32 * 1e9)).toFixed(3)} s`,
         `${(fl / (peak.bf16 * 1e9)).toFixed(3)} s`,
         `${pct.toFixed(1)}%`,
+        ...(withMem && r.mem
+          ? [
+              `${r.mem.ours.hwm.toFixed(0)} MiB`,
+              `${r.mem.twin.hwm.toFixed(0)} MiB`,
+              (r.mem.twin.hwm / r.mem.ours.hwm).toFixed(2),
+            ]
+          : []),
       ]),
     );
   }
@@ -383,8 +424,13 @@ function loadData(): Data {
   const tr = path.join(conllDir, 'train.txt');
   const dv = path.join(conllDir, 'dev.txt');
   if (fs.existsSync(tr) && fs.existsSync(dv)) {
+    // The training set is read when a job first uses it (supervised, cycle): eval and predict read dev only, so their
+    // peak RSS (each job in its own process) does not carry 200k tokens of CoNLL train as JS objects.
+    let train: LabeledSentence[] | null = null;
     return {
-      train: readLabeled(tr).sentences,
+      get train() {
+        return (train ??= readLabeled(tr).sentences);
+      },
       dev: readLabeled(dv),
       verbalizer: defaultVerbalizer('conll2003'),
       source: `CoNLL-2003 (${conllDir})`,
@@ -828,47 +874,170 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
 
 // ---------------------------------------------------------------- main
 
-async function main(): Promise<void> {
-  if (reexecWithCliAllocator()) return;
+/** What a child process runs: one row of the table (pretraining has two: the default mixture and span-only). */
+const UNITS = ['pretrain-mixture', 'pretrain-span', 'supervised', 'cycle', 'eval', 'predict'] as const;
+type Unit = (typeof UNITS)[number];
+const unitsOf = (j: Job): Unit[] => (j === 'pretrain' ? ['pretrain-mixture', 'pretrain-span'] : [j]);
+const childUnit = argv.includes('--child') ? (flag('child', '') as Unit) : null;
+if (childUnit !== null && !UNITS.includes(childUnit)) throw new Error(`--child: unknown unit "${childUnit}"`);
+/** --one-process (and --profile): every job in this process and one twin, as before; no memory columns. */
+const oneProcess = profiler !== null || argv.includes('--one-process');
+/** A child's last stdout line: its row and notes. */
+const RESULT = '@@cyclener-bench-jobs-result ';
+
+async function runUnit(u: Unit, twin: Twin, data: Data | null): Promise<Row | null> {
+  if (u === 'pretrain-mixture') return jobPretrain(twin, 'pretrain mixture', PRETRAIN_DEFAULTS.mixture);
+  if (u === 'pretrain-span') return jobPretrain(twin, 'pretrain span-only', 'span=1');
+  if (u === 'supervised') return jobSupervised(twin, data!);
+  if (u === 'cycle') return jobCycle(twin, data!);
+  if (u === 'eval') return jobEval(twin, data!);
+  return jobPredict(twin, data!);
+}
+
+function setUp(): void {
   T.setNumThreads(threads);
   // The library's thread governor may run fewer threads while other processes hold cores; the twin keeps `threads`.
   T.onThreadChange((n, wanted) =>
     note(`thread governor: ours now runs ${n} of ${wanted} threads (other processes busy)`),
   );
   installCounters();
+}
+
+/** The matmul peaks of both sides (before the jobs, in the process that prints the table). */
+async function measurePeak(twin: Twin): Promise<void> {
+  peak = { fp32: peakGflops('float32'), bf16: peakGflops('bfloat16') };
+  const tp = await twin.call<{ fp32: number; bf16: number }>({ op: 'peak' });
+  console.log(
+    `peak 1024^3 matmul GFLOP/s: ours fp32 ${peak.fp32.toFixed(1)} bf16 ${peak.bf16.toFixed(1)}; pytorch ${twin.torch} fp32 ${tp.fp32.toFixed(1)} bf16 ${tp.bf16.toFixed(1)}`,
+  );
+}
+
+/**
+ * A child (--child UNIT): one job, its own twin; its memory and the twin's at the start (runtime loaded) and at the
+ * end (peak RSS over the job: data, model loads, optimizer state, activations, allocator caches).
+ */
+async function childMain(u: Unit): Promise<void> {
+  setUp();
+  peak = JSON.parse(flag('peak', '{}')) as typeof peak;
+  const oursStart = procMem();
+  const twin = noTwin ? stubTwin() : await startTwin();
+  try {
+    const data = u.startsWith('pretrain') ? null : loadData();
+    // The data the job reads (CoNLL dev, and train for the training jobs), before it starts: the '+ data' column.
+    if (data && (u === 'supervised' || u === 'cycle')) void data.train.length;
+    const oursData = procMem();
+    const row = await runUnit(u, twin, data);
+    const ours = procMem();
+    const tw = noTwin ? NO_MEM : await twin.call<Mem>({ op: 'mem' });
+    if (row)
+      row.mem = {
+        ours,
+        oursStart,
+        oursData,
+        twin: tw,
+        twinStart: twin.start,
+        jsHeap: process.memoryUsage().heapTotal / 2 ** 20,
+      };
+    process.stdout.write(`${RESULT}${JSON.stringify({ row, notes })}\n`);
+  } finally {
+    twin.close();
+  }
+}
+
+/** Runs one unit in a child process (stdout passed through), for its peak RSS to be its own. */
+async function runChild(u: Unit): Promise<{ row: Row | null; notes: string[] }> {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, process.argv[1]!, ...argv, '--child', u, '--peak', JSON.stringify(peak)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let result: { row: Row | null; notes: string[] } | null = null;
+  for await (const l of readline.createInterface({ input: child.stdout! })) {
+    const line = l as string;
+    if (line.startsWith(RESULT)) result = JSON.parse(line.slice(RESULT.length)) as typeof result;
+    else console.log(line);
+  }
+  const code = child.exitCode ?? (await new Promise<number | null>((res) => child.on('exit', (c) => res(c))));
+  if (code !== 0 || !result) throw new Error(`bench:jobs: the ${u} job's process failed (exit ${code})`);
+  return result;
+}
+
+function printMemTable(rows: Row[]): void {
+  const head = [
+    'job',
+    'ours: runtime',
+    '+ data',
+    'ours: peak',
+    'end anon/file',
+    'JS heap',
+    'twin: runtime',
+    'twin: peak',
+    'end anon/file',
+    'twin/ours',
+  ];
+  const w = [28, 14, 9, 11, 14, 8, 14, 11, 14, 10];
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
+  const mib = (x: number) => `${x.toFixed(0)} MiB`;
+  console.log(
+    '\nmemory (each job in its own process, its twin in another; runtime = RSS once Node + libtorch + the library / Python + torch are loaded;\n' +
+      "+ data = ours once the job's input is read (CoNLL dev; train too for supervised and cycle; the twin gets token ids); end = RSS at the end)\n" +
+      line(head),
+  );
+  for (const r of rows) {
+    const m = r.mem;
+    if (!m) continue;
+    console.log(
+      line([
+        r.job,
+        mib(m.oursStart.rss),
+        mib(m.oursData.rss),
+        mib(m.ours.hwm),
+        `${m.ours.anon.toFixed(0)}/${m.ours.file.toFixed(0)}`,
+        mib(m.jsHeap),
+        mib(m.twinStart.rss),
+        mib(m.twin.hwm),
+        `${m.twin.anon.toFixed(0)}/${m.twin.file.toFixed(0)}`,
+        (m.twin.hwm / m.ours.hwm).toFixed(2),
+      ]),
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  if (reexecWithCliAllocator()) return;
+  if (childUnit !== null) return childMain(childUnit);
+  setUp();
   const tStart = now();
   console.log(
     `cyclener jobs on ${path.relative(ROOT, modelDir) || modelDir}: ${threads} thread(s), ${precision}${quick ? ', quick' : ''}, ${T.allocator()} malloc, OpenMP wait ${process.env.OMP_WAIT_POLICY ?? 'libgomp default'}; load average ${os
       .loadavg()
       .map((x) => x.toFixed(2))
-      .join(' ')}`,
+      .join(' ')}${oneProcess ? '' : '; each job in its own process'}`,
   );
   const twin = noTwin ? stubTwin() : await startTwin();
   try {
-    peak = { fp32: peakGflops('float32'), bf16: peakGflops('bfloat16') };
-    const tp = await twin.call<{ fp32: number; bf16: number }>({ op: 'peak' });
-    console.log(
-      `peak 1024^3 matmul GFLOP/s: ours fp32 ${peak.fp32.toFixed(1)} bf16 ${peak.bf16.toFixed(1)}; pytorch ${twin.torch} fp32 ${tp.fp32.toFixed(1)} bf16 ${tp.bf16.toFixed(1)}`,
-    );
-    const data = jobs.some((j) => j !== 'pretrain') ? loadData() : null;
+    await measurePeak(twin);
+    if (!oneProcess) twin.close();
+    const data = oneProcess && jobs.some((j) => j !== 'pretrain') ? loadData() : null;
     if (data) console.log(`data: ${data.source}`);
     const rows: Row[] = [];
-    const push = (r: Row | null) => {
-      if (r) rows.push(r);
-    };
     for (const j of jobs) {
       const t0 = now();
       console.log(`- ${j} ...`);
-      if (j === 'pretrain') {
-        push(await jobPretrain(twin, 'pretrain mixture', PRETRAIN_DEFAULTS.mixture));
-        push(await jobPretrain(twin, 'pretrain span-only', 'span=1'));
-      } else if (j === 'supervised') push(await jobSupervised(twin, data!));
-      else if (j === 'cycle') push(await jobCycle(twin, data!));
-      else if (j === 'eval') push(await jobEval(twin, data!));
-      else if (j === 'predict') push(await jobPredict(twin, data!));
+      for (const u of unitsOf(j)) {
+        if (oneProcess) {
+          const r = await runUnit(u, twin, data);
+          if (r) rows.push(r);
+        } else {
+          const res = await runChild(u);
+          notes.push(...res.notes);
+          if (res.row) rows.push(res.row);
+        }
+      }
       console.log(`  (${(now() - t0).toFixed(0)} s)`);
     }
     printTable(rows);
+    if (rows.some((r) => r.mem)) printMemTable(rows);
     if (profiler) {
       console.log(`\nwhere the time goes (per unit; --profile: profiled wall times, so slower than the table above)\n`);
       console.log(profiler.table(profUnits));
@@ -886,6 +1055,13 @@ async function main(): Promise<void> {
         '  pretrain: the exact batches pretrain() drew, as the same length-grouped micro-batches, AdamW 0.9/0.98 wd 0.01, clip 1, same lr and weights;',
         '  cycle/eval/predict: plain greedy, NO grounding constraint and NO n-gram blocking, every row decoded for as many steps as our batch took',
         '  (ours drops finished rows), training and scoring on the pairs ours did; full-vocabulary LM head in its training loss.',
+        ...(rows.some((r) => r.mem)
+          ? [
+              "peak RSS = VmHWM of the job's own process at its end (twin/ours >= 1: ours smaller): the runtime (Node + libtorch + the library;",
+              '  Python + torch), the model loads, data (ours reads CoNLL / draws the pretraining batches; the twin gets token ids), optimizer state,',
+              '  activations and what the allocator (tcmalloc for both unless CYCLENER_ALLOCATOR=system) keeps. Not timing-sensitive.',
+            ]
+          : []),
         '',
         'notes:',
         ...notes.map((n) => `  ${n}`),

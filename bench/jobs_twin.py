@@ -31,18 +31,26 @@ def autocast():
 
 
 def read_safetensors(path):
-    # 8-byte little-endian header length, JSON header, raw little-endian data; bf16 is upcast as the TS loader does
-    buf = open(path, 'rb').read()
+    # 8-byte little-endian header length, JSON header, raw little-endian data; bf16 is upcast as the TS loader does.
+    # One copy of the file (a bytearray the tensors view), dropped once the caller has copied them into its model.
+    buf = bytearray(open(path, 'rb').read())
     n = struct.unpack('<Q', buf[:8])[0]
-    header = json.loads(buf[8:8 + n])
+    header = json.loads(bytes(buf[8:8 + n]))
     dt = {'F32': torch.float32, 'BF16': torch.bfloat16, 'F16': torch.float16}
     out = {}
     for k, v in header.items():
         if k == '__metadata__': continue
         a, b = v['data_offsets']
-        t = torch.frombuffer(bytearray(buf[8 + n + a:8 + n + b]), dtype=dt[v['dtype']]) if b > a else torch.empty(0)
+        t = torch.frombuffer(buf, dtype=dt[v['dtype']], offset=8 + n + a, count=(b - a) // torch.empty(0, dtype=dt[v['dtype']]).element_size()) if b > a else torch.empty(0)
         out[k] = t.reshape(v['shape']).float()
     return out
+
+
+def mem():
+    # This process's memory in MiB (/proc/self/status): peak RSS (VmHWM), RSS now, and its anonymous / file parts.
+    f = dict(l.split(':', 1) for l in open('/proc/self/status') if ':' in l)
+    kib = lambda k: int(f[k].split()[0]) / 1024 if k in f else float('nan')
+    return {'hwm': kib('VmHWM'), 'rss': kib('VmRSS'), 'anon': kib('RssAnon'), 'file': kib('RssFile')}
 
 
 def bucket(rp, bidir):
@@ -158,12 +166,11 @@ class T5(nn.Module):
         return F.linear(h, s.shared.weight if TIED else s.lm_head.weight), new
 
 
-WEIGHTS = read_safetensors(f'{MODEL_DIR}/model.safetensors')
-
-
 def fresh(dropout):
+    # Read from the file at each load (as from_pretrained does), not kept: the twin holds no copy beside its models.
+    weights = read_safetensors(f'{MODEL_DIR}/model.safetensors')
     m = T5(dropout)
-    sd = {k: v for k, v in WEIGHTS.items() if k in m.state_dict()}
+    sd = {k: v for k, v in weights.items() if k in m.state_dict()}
     missing = set(m.state_dict()) - set(sd)
     if missing: raise SystemExit(f'twin: weights missing from {MODEL_DIR}: {sorted(missing)[:5]}')
     m.load_state_dict(sd)
@@ -261,6 +268,8 @@ def run_op(o):
 
 def handle(req):
     op = req['op']
+    if op == 'mem':
+        return mem()
     if op == 'peak':
         return {'fp32': peak(torch.float32), 'bf16': peak(torch.bfloat16)}
     if op == 'load':  # fresh copy of the shipped weights under a name, with its AdamW
@@ -283,7 +292,8 @@ def handle(req):
     raise SystemExit(f'twin: unknown request {op}')
 
 
-print(json.dumps({'ready': True, 'torch': torch.__version__}), flush=True)
-for line in sys.stdin:
-    if line.strip():
-        print(json.dumps(handle(json.loads(line))), flush=True)
+if __name__ == '__main__':  # bench/serve_twin.py imports the model (same first three arguments)
+    print(json.dumps({'ready': True, 'torch': torch.__version__, 'mem': mem()}), flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(handle(json.loads(line))), flush=True)

@@ -2,11 +2,16 @@
 // `--connections` connections for `--seconds` per setting, against the real CLI in a child process, with dynamic
 // batching on (the defaults: --max-batch 32 --max-wait-ms 10) and off (--max-batch 1 --max-wait-ms 0).
 // Per setting: requests/s, p50/p99 latency, errors (non-2xx + socket errors; must be 0 below the queue limit),
-// the server's RSS before and after the load; then the ratio batching on / off.
+// the server's RSS once it listens (model loaded), before and after the load, and its peak RSS (VmHWM) at the end;
+// then the ratio batching on / off.
+// The PyTorch twin (bench/serve_twin.py, --no-twin skips it) serves the same model the same way under the same load:
+// the T5 of bench/jobs_twin.py (plain PyTorch eager, torch.autocast at our precision) behind the standard library's
+// ThreadingHTTPServer, the same dynamic batching (--max-batch / --max-wait-ms), plain greedy decoding (no grounding)
+// up to our model's maxNewTokens, a unigram Viterbi tokenizer on tokenizer.json; same threads, same allocator.
 // The model: the shipped base (models/base-news-11m) has no entity types, so grounded prediction refuses it; it is
 // first fine-tuned for `--steps` supervised steps on test/fixtures/conll-mini.txt (5 sentences) into a temp
 // directory. That model is barely trained: the figures are the server's cost with a real 11M T5, not a tagger's.
-// Usage: npm run bench:serve -- [--seconds 10] [--connections 8] [--steps 30] [--threads N] [--model DIR]
+// Usage: npm run bench:serve -- [--seconds 10] [--connections 8] [--steps 30] [--threads N] [--model DIR] [--no-twin]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,25 +40,63 @@ const TYPE_WORDS: Record<string, string> = {
 interface Setting {
   name: string;
   args: string[];
+  twin?: boolean;
 }
 const SETTINGS: Setting[] = [
   { name: 'batching on', args: ['--max-batch', '32', '--max-wait-ms', '10'] },
   { name: 'batching off', args: ['--max-batch', '1', '--max-wait-ms', '0'] },
 ];
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** VmRSS (or VmHWM: the peak RSS so far) of a process, in MiB. */
+function rssMiB(pid: number, key: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const TCMALLOC = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64']
+  .map((d) => `${d}/libtcmalloc_minimal.so.4`)
+  .find((f) => fs.existsSync(f));
+
+/** What the twin needs from our server's GET /v1/model. */
+interface ModelInfo {
+  prefix: string;
+  decode: { maxNewTokens: number; precision: string };
 }
 
 async function startServe(
   model: string,
   s: Setting,
+  info: ModelInfo | null,
 ): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   const bin = path.join(ROOT, 'bin', 'cyclener');
-  const child = spawn(bin, ['serve', '--model', model, '--port', '0', '--threads', threads, ...s.args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // The twin takes the same batching flags, as positional arguments, and runs under our allocator (bin/cyclener's).
+  const flagOf = (f: string) => s.args[s.args.indexOf(f) + 1]!;
+  const alloc = process.env.CYCLENER_ALLOCATOR ?? 'tcmalloc';
+  const child = s.twin
+    ? spawn(
+        process.env.CYCLENER_PYTHON ?? '/usr/bin/python3',
+        [
+          path.join(ROOT, 'bench', 'serve_twin.py'),
+          model,
+          threads,
+          info!.decode.precision,
+          info!.prefix,
+          String(info!.decode.maxNewTokens),
+          flagOf('--max-batch'),
+          flagOf('--max-wait-ms'),
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: {
+            ...process.env,
+            OMP_NUM_THREADS: threads,
+            ...(alloc === 'tcmalloc' && TCMALLOC ? { LD_PRELOAD: TCMALLOC } : {}),
+          },
+        },
+      )
+    : spawn(bin, ['serve', '--model', model, '--port', '0', '--threads', threads, ...s.args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -112,18 +155,25 @@ async function main(): Promise<void> {
       `load: autocannon, ${connections} connections, ${seconds} s per setting (after a 2 s warm-up); threads ${threads}; ` +
         `${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(2)}`,
     );
-    const rows: { name: string; rps: number }[] = [];
+    const rows: { name: string; rps: number; peak: number }[] = [];
     console.log(
-      `\n${'setting'.padEnd(14)}${'req/s'.padStart(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}` +
-        `${'RSS before'.padStart(12)}${'RSS after'.padStart(11)}${'texts/batch'.padStart(13)}`,
+      `\n${'setting'.padEnd(30)}${'req/s'.padStart(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}` +
+        `${'RSS ready'.padStart(11)}${'RSS before'.padStart(12)}${'RSS after'.padStart(11)}${'peak RSS'.padStart(10)}${'texts/batch'.padStart(13)}`,
     );
-    for (const s of SETTINGS) {
-      const { child, url, stderr } = await startServe(tuned, s);
+    let info: ModelInfo | null = null;
+    const settings = argv.includes('--no-twin')
+      ? SETTINGS
+      : [...SETTINGS, ...SETTINGS.map((s) => ({ ...s, name: `pytorch twin, ${s.name}`, twin: true }))];
+    for (const s of settings) {
+      const { child, url, stderr } = await startServe(tuned, s, info);
       try {
+        info ??= (await (await fetch(`${url}/v1/model`)).json()) as ModelInfo;
+        const ready = rssMiB(child.pid!);
         await load(url, texts, 2);
         const before = rssMiB(child.pid!);
         const r = await load(url, texts, seconds);
         const after = rssMiB(child.pid!);
+        const peak = rssMiB(child.pid!, 'VmHWM');
         const errors = r.errors + r.timeouts + r.non2xx;
         const exited = new Promise<void>((res) => child.on('exit', () => res()));
         child.kill('SIGTERM');
@@ -131,18 +181,28 @@ async function main(): Promise<void> {
         // "stopped: R requests, T texts in B batches" (warm-up included): the mean batch the model saw.
         const m = /stopped: (\d+) requests, (\d+) texts in (\d+) batches/.exec(stderr());
         const perBatch = m ? (Number(m[2]) / Number(m[3])).toFixed(2) : '?';
-        rows.push({ name: s.name, rps: r.requests.average });
+        rows.push({ name: s.name, rps: r.requests.average, peak });
+        const mib = (x: number, w: number) => `${x.toFixed(0)} MiB`.padStart(w);
         console.log(
-          `${s.name.padEnd(14)}${r.requests.average.toFixed(1).padStart(8)}${String(r.latency.p50).padStart(9)}` +
-            `${String(r.latency.p99).padStart(9)}${String(errors).padStart(8)}${`${before.toFixed(0)} MiB`.padStart(12)}` +
-            `${`${after.toFixed(0)} MiB`.padStart(11)}${perBatch.padStart(13)}`,
+          `${s.name.padEnd(30)}${r.requests.average.toFixed(1).padStart(8)}${String(r.latency.p50).padStart(9)}` +
+            `${String(r.latency.p99).padStart(9)}${String(errors).padStart(8)}${mib(ready, 11)}${mib(before, 12)}` +
+            `${mib(after, 11)}${mib(peak, 10)}${perBatch.padStart(13)}`,
         );
       } finally {
         if (child.exitCode === null) child.kill('SIGKILL');
       }
     }
-    const [on, off] = rows;
+    const [on, off, twinOn, twinOff] = rows;
     console.log(`\nratio batching on / off (req/s): ${(on!.rps / off!.rps).toFixed(2)}`);
+    if (twinOn && twinOff)
+      console.log(
+        `peak RSS twin / ours (>= 1: ours smaller): batching on ${(twinOn.peak / on!.peak).toFixed(2)}, off ${(twinOff.peak / off!.peak).toFixed(2)}; ` +
+          `req/s ours / twin: on ${(on!.rps / twinOn.rps).toFixed(2)}, off ${(off!.rps / twinOff.rps).toFixed(2)} (the twin decodes without grounding)`,
+      );
+    console.log(
+      'RSS ready: listening, model loaded; before / after: around the timed load; peak RSS: VmHWM at the end (the warm-up and the load). ' +
+        `Allocator: ${process.env.CYCLENER_ALLOCATOR ?? 'tcmalloc'} for both.`,
+    );
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -630,6 +630,33 @@ test('gradient accumulation equals one big batch; memory does not grow across st
   model.dispose();
 });
 
+test("a forward pass holds one sub-layer's intermediates at a time, not every layer's (inference and training)", () => {
+  // Each block and sub-layer runs in its own tidy(): inside the caller's scope, encode/decode leave a few tensors per
+  // block (its output, and the keys/values only for a cache), whatever the depth, with the same values.
+  const cfg = { ...tinyV11(), numLayers: 6, numDecoderLayers: 6 };
+  const model = new T5ForConditionalGeneration(cfg, { seed: 3 });
+  const ids = T.tensor([5, 9, 23, 44, 1, 7, 8, 100, 3, 1], [2, 5], 'int64');
+  const dec = T.tensor([0, 8, 9, 0, 12, 13], [2, 3], 'int64');
+  const live = (fn: () => unknown) =>
+    T.tidy(() => {
+      const n0 = T.liveTensors();
+      fn();
+      return T.liveTensors() - n0;
+    });
+  for (const grad of [false, true]) {
+    const run = () => {
+      const enc = model.encode(ids, null);
+      return model.decode(dec, enc, null).logits;
+    };
+    const n = live(() => (grad ? run() : T.noGrad(run)));
+    // Before: ~25 tensors per encoder block and ~35 per decoder block stayed alive until the scope closed (437 here).
+    assert.ok(n <= 4 * (cfg.numLayers + cfg.numDecoderLayers) + 16, `${n} tensors alive in the scope (grad ${grad})`);
+  }
+  ids.dispose();
+  dec.dispose();
+  model.dispose();
+});
+
 test('bf16 autocast: loss close to fp32, gradients flow into fp32 parameters, generation runs', async () => {
   const model = new T5ForConditionalGeneration(tinyV11(), { seed: 15 }).train();
   const ex = [

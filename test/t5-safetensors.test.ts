@@ -5,7 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   RawTensor,
+  openModelWeights,
   parseSafetensors,
+  readTensorChunks,
   readModelWeights,
   serializeSafetensors,
   writeModelWeights,
@@ -91,6 +93,44 @@ test('safetensors: malformed files are rejected with errors naming the problem',
 test('safetensors: a truncated real file names the tensor that ran off the end', () => {
   const buf = serializeSafetensors({ a: f32([4], [1, 2, 3, 4]), b: f32([4], [5, 6, 7, 8]) });
   assert.throws(() => parseSafetensors(buf.subarray(0, buf.length - 3), 'cut'), /tensor "b": truncated file/);
+});
+
+test('safetensors: openModelWeights validates as readModelWeights and reads each tensor in chunks, from one open file', () => {
+  const dir = tmpdir();
+  // 5 MiB + 4 bytes: two chunks of 4 MiB and one of the rest; the small tensors sit at 4-byte offsets.
+  const big = new Float32Array((5 * 1024 * 1024 + 4) / 4).map((_, i) => i % 1000);
+  const tensors = new Map<string, RawTensor>([
+    ['big', { dtype: 'F32', shape: [big.length], data: new Uint8Array(big.buffer) }],
+    ['small', f32([3], [1, 2, 3])],
+    ['empty', f32([0], [])],
+  ]);
+  for (const shards of [false, true]) {
+    writeModelWeights(dir, tensors, shards ? { maxShardBytes: 1024 } : {});
+    const w = openModelWeights(dir);
+    try {
+      const mem = readModelWeights(dir).tensors;
+      assert.deepEqual([...w.tensors.keys()].sort(), [...mem.keys()].sort());
+      for (const [name, t] of w.tensors) {
+        const parts: Buffer[] = [];
+        readTensorChunks(t, (c) => parts.push(Buffer.from(c))); // copied: the chunk buffer is reused
+        assert.ok(parts.every((c) => c.byteLength <= 4 * 1024 * 1024));
+        assert.deepEqual(t.shape, mem.get(name)!.shape);
+        assert.ok(Buffer.concat(parts).equals(Buffer.from(mem.get(name)!.data)), `${name} (shards ${shards})`);
+      }
+    } finally {
+      w.close();
+    }
+  }
+  // Malformed files fail with readModelWeights' errors (one shared header check).
+  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+  fs.writeFileSync(
+    path.join(dir, 'model.safetensors'),
+    rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4),
+  );
+  assert.throws(() => openModelWeights(dir), /tensor "w": truncated file/);
+  fs.writeFileSync(path.join(dir, 'model.safetensors'), new Uint8Array(4));
+  assert.throws(() => openModelWeights(dir), /too short/);
+  fs.rmSync(dir, { recursive: true });
 });
 
 test('safetensors: atomic write leaves only the final file', () => {

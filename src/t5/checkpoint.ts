@@ -8,7 +8,15 @@ import type { Tensor, DType } from '../tensor';
 import { T5Config, configFromHF, configToHF } from './config';
 import { T5ForConditionalGeneration } from './model';
 import { atomicWriteFile, readJsonFile, writeJsonFile } from '../util/fs';
-import { RawTensor, StDType, readModelWeights, writeModelWeights } from './safetensors';
+import {
+  RawTensor,
+  StDType,
+  ST_ITEMSIZE,
+  openModelWeights,
+  readTensorChunks,
+  writeModelWeights,
+  type TensorOnDisk,
+} from './safetensors';
 import { T5Tokenizer } from './tokenizer';
 
 const TO_ENGINE: Partial<Record<StDType, DType>> = {
@@ -56,16 +64,19 @@ function describeNonFinite(c: { nan: number; inf: number }, numel: number): stri
   return `${c.nan} NaN and ${c.inf} infinite value(s) of ${numel}`;
 }
 
-/** Copy checkpoint tensors into a model's parameters (converted to the parameter dtype), validating names and shapes. */
+/**
+ * Copy checkpoint tensors into a model's parameters (converted to the parameter dtype), validating names and shapes.
+ * Tensors are in memory (RawTensor) or left in their files (openModelWeights), read a chunk at a time.
+ */
 export function loadStateDict(
   model: T5ForConditionalGeneration,
-  tensors: Map<string, RawTensor>,
+  tensors: Map<string, RawTensor | TensorOnDisk>,
   source = 'checkpoint',
 ): void {
   const named = model.namedParameters();
   const expected = new Set(named.map(([n]) => n));
   const used = new Set<string>();
-  const lookup = (name: string): [string, RawTensor] | null => {
+  const lookup = (name: string): [string, RawTensor | TensorOnDisk] | null => {
     const candidates =
       name === 'shared.weight'
         ? [...EMBED_ALIASES, ...(model.config.tieWordEmbeddings ? ['lm_head.weight'] : [])]
@@ -78,7 +89,7 @@ export function loadStateDict(
   };
   // Names, shapes and dtypes are validated before touching any parameter, so such a file leaves the model intact;
   // values (NaN/Inf) are checked as they are copied: callers drop a model whose load failed.
-  const plan: Array<[Tensor, RawTensor, string]> = [];
+  const plan: Array<[Tensor, RawTensor | TensorOnDisk, string]> = [];
   for (const [name, p] of named) {
     const hit = lookup(name);
     if (!hit) throw new Error(`${source}: missing tensor "${name}" (expected shape [${p.shape.join(', ')}])`);
@@ -102,8 +113,18 @@ export function loadStateDict(
   T.noGrad(() => {
     for (const [p, raw, name] of plan) {
       T.tidy(() => {
-        // fromBuffer needs its own aligned copy: file views may sit at odd offsets.
-        const src = T.fromBuffer(new Uint8Array(raw.data), TO_ENGINE[raw.dtype]!, raw.shape);
+        // fromBuffer copies the bytes natively (memcpy, any alignment): a view goes in as it is, without a second JS
+        // copy of every weight waiting for the GC (a model's size in garbage at load).
+        const dtype = TO_ENGINE[raw.dtype]!;
+        let src: Tensor;
+        if ('data' in raw) src = T.fromBuffer(raw.data, dtype, raw.shape);
+        else {
+          const chunks: Tensor[] = [];
+          readTensorChunks(raw, (c) => chunks.push(T.fromBuffer(c, dtype, [c.byteLength / ST_ITEMSIZE[raw.dtype]])));
+          src = (chunks.length === 1 ? chunks[0]! : T.cat(chunks.length > 0 ? chunks : [T.zeros([0], { dtype })])).view(
+            raw.shape,
+          );
+        }
         // A diverged or corrupt model must not be trained on or predicted with (NaN spreads through every output).
         const bad = nonFiniteValues(src);
         if (bad)
@@ -126,13 +147,16 @@ export interface LoadedCheckpoint {
 /** Parameters are float32 (bf16/fp16 checkpoints are upcast); use autocast for bf16 compute. */
 export function loadModel(dir: string): T5ForConditionalGeneration {
   const config = readConfig(dir);
-  const weights = readModelWeights(dir);
+  // The weights are read from their files a chunk at a time (openModelWeights), not held whole in a JS buffer.
+  const weights = openModelWeights(dir);
   const model = new T5ForConditionalGeneration(config, { init: false });
   try {
     loadStateDict(model, weights.tensors, `checkpoint ${dir}`);
   } catch (e) {
     model.dispose();
     throw e;
+  } finally {
+    weights.close();
   }
   return model.eval();
 }

@@ -268,15 +268,26 @@ export class T5Block {
     cross: { kv: KV; bias: Tensor | null } | null = null,
   ): { hidden: Tensor; selfKV: KV } {
     const p = this.cfg.dropoutRate;
-    const x = this.selfLn.forward(h);
-    let kv = this.selfAttn.project(x);
-    if (past) kv = { k: T.cat([past.k, kv.k], 2), v: T.cat([past.v, kv.v], 2) };
-    h = h.add(drop(this.selfAttn.forward(x, kv, selfBias, training), p, training));
-    if (this.crossAttn && this.crossLn) {
+    // Each sub-layer runs in its own tidy(), so that its intermediates (scores, softmax, the FFN's [rows, d_ff]
+    // activations and their bf16 casts) are released when it ends, as PyTorch frees them when the last reference
+    // goes: without it they lived until the caller's scope closed, i.e. every layer's at once (an fp32 encoder pass of
+    // 64 sentences held ~300 MB more). Autograd keeps what the backward needs; values are unchanged.
+    const { x, kv } = T.tidy(() => {
+      const x = this.selfLn.forward(h);
+      let kv = this.selfAttn.project(x);
+      if (past) kv = { k: T.cat([past.k, kv.k], 2), v: T.cat([past.v, kv.v], 2) };
+      return { x, kv };
+    });
+    h = h.add(T.tidy(() => drop(this.selfAttn.forward(x, kv, selfBias, training), p, training)));
+    x.dispose();
+    const crossAttn = this.crossAttn;
+    const crossLn = this.crossLn;
+    if (crossAttn && crossLn) {
       if (!cross) throw new Error('T5Block: a decoder block needs the cross-attention keys/values');
-      h = h.add(drop(this.crossAttn.forward(this.crossLn.forward(h), cross.kv, cross.bias, training), p, training));
+      const c = cross;
+      h = h.add(T.tidy(() => drop(crossAttn.forward(crossLn.forward(h), c.kv, c.bias, training), p, training)));
     }
-    h = h.add(drop(this.ff.forward(this.ffLn.forward(h), training), p, training));
+    h = h.add(T.tidy(() => drop(this.ff.forward(this.ffLn.forward(h), training), p, training)));
     return { hidden: h, selfKV: kv };
   }
 
@@ -430,7 +441,12 @@ export class T5ForConditionalGeneration {
     let h = drop(T.embedding(this.shared, inputIds), cfg.dropoutRate, tr);
     let bias = this.positionBias(false, 0, s, s);
     if (attentionMask) bias = bias.add(T5ForConditionalGeneration.maskBias(attentionMask));
-    for (const blk of this.encoderBlocks) h = blk.forward(h, bias, tr).hidden;
+    // One tidy() per block: only its output stays (and, in training, what autograd saved).
+    for (const blk of this.encoderBlocks) {
+      const prev = h;
+      h = T.tidy(() => blk.forward(prev, bias, tr).hidden);
+      prev.dispose();
+    }
     return drop(this.encoderFinalLn.forward(h), cfg.dropoutRate, tr);
   }
 
@@ -478,9 +494,15 @@ export class T5ForConditionalGeneration {
     const newLayers: LayerCache[] = [];
     this.decoderBlocks.forEach((blk, i) => {
       const ckv = cache ? cache.layers[i].cross : cross![i];
-      const out = blk.forward(h, selfBias, tr, cache?.layers[i].self ?? null, { kv: ckv, bias: encoderMaskBias });
+      // One tidy() per block (see encode); the self-attention keys/values stay only for a cache.
+      const prev = h;
+      const out = T.tidy(() => {
+        const o = blk.forward(prev, selfBias, tr, cache?.layers[i].self ?? null, { kv: ckv, bias: encoderMaskBias });
+        return cache ? o : { hidden: o.hidden, selfKV: null };
+      });
+      prev.dispose();
       h = out.hidden;
-      newLayers.push({ self: out.selfKV, cross: ckv });
+      if (out.selfKV) newLayers.push({ self: out.selfKV, cross: ckv });
     });
     h = drop(this.decoderFinalLn.forward(h), cfg.dropoutRate, tr);
     return { hidden: h, cache: cache ? { length: kLen, layers: newLayers } : null };

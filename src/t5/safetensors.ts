@@ -41,17 +41,31 @@ function numelOf(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Parse a whole safetensors file held in memory. `source` names it in errors. */
-export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): SafetensorsFile {
-  if (buf.byteLength < 8)
-    throw new Error(`safetensors ${source}: file is ${buf.byteLength} bytes, too short for the 8-byte header length`);
+/** Where a tensor is in a file: bytes [begin, end) of the data region, which starts at `dataStart`. */
+interface HeaderEntry {
+  name: string;
+  dtype: StDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/**
+ * The validated header of a safetensors file of `fileBytes` bytes whose first bytes (at least the length and the
+ * header, when the file has them) are in `buf`. `source` names it in errors.
+ */
+function parseHeader(
+  buf: Uint8Array,
+  fileBytes: number,
+  source: string,
+): { metadata: Record<string, string>; dataStart: number; entries: HeaderEntry[] } {
+  if (fileBytes < 8)
+    throw new Error(`safetensors ${source}: file is ${fileBytes} bytes, too short for the 8-byte header length`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = Number(dv.getBigUint64(0, true));
   if (n > MAX_HEADER) throw new Error(`safetensors ${source}: bad header: header length ${n} exceeds ${MAX_HEADER}`);
-  if (8 + n > buf.byteLength)
-    throw new Error(
-      `safetensors ${source}: truncated file: header needs ${n} bytes but only ${buf.byteLength - 8} follow`,
-    );
+  if (8 + n > fileBytes)
+    throw new Error(`safetensors ${source}: truncated file: header needs ${n} bytes but only ${fileBytes - 8} follow`);
   let header: unknown;
   try {
     header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, n).toString('utf8'));
@@ -61,9 +75,9 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): Safetens
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     throw new Error(`safetensors ${source}: bad header: not a JSON object`);
   const dataStart = 8 + n;
-  const dataLen = buf.byteLength - dataStart;
+  const dataLen = fileBytes - dataStart;
   const metadata: Record<string, string> = {};
-  const tensors = new Map<string, RawTensor>();
+  const entries: HeaderEntry[] = [];
   const spans: Array<[number, number, string]> = [];
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -102,12 +116,7 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): Safetens
       );
     if (end > dataLen)
       throw new Error(`${where}: truncated file: data ends at ${end} but the data region has ${dataLen} bytes`);
-    tensors.set(name, {
-      dtype,
-      shape,
-      data: buf.subarray(dataStart + b, dataStart + end),
-      ...(source !== '<buffer>' ? { file: source } : {}),
-    });
+    entries.push({ name, dtype, shape, begin: b, end });
     spans.push([b, end, name]);
   }
   // The format forbids overlaps (and holes); overlapping views would alias silently.
@@ -116,11 +125,78 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): Safetens
     if (spans[i][0] < spans[i - 1][1])
       throw new Error(`safetensors ${source}: tensor "${spans[i][2]}" overlaps tensor "${spans[i - 1][2]}"`);
   }
+  return { metadata, dataStart, entries };
+}
+
+/** Parse a whole safetensors file held in memory. `source` names it in errors. */
+export function parseSafetensors(buf: Uint8Array, source = '<buffer>'): SafetensorsFile {
+  const { metadata, dataStart, entries } = parseHeader(buf, buf.byteLength, source);
+  const tensors = new Map<string, RawTensor>();
+  for (const { name, dtype, shape, begin, end } of entries) {
+    tensors.set(name, {
+      dtype,
+      shape,
+      data: buf.subarray(dataStart + begin, dataStart + end),
+      ...(source !== '<buffer>' ? { file: source } : {}),
+    });
+  }
   return { metadata, tensors };
 }
 
 export function readSafetensors(file: string): SafetensorsFile {
   return parseSafetensors(fs.readFileSync(file), file);
+}
+
+/** A tensor of a safetensors file left on disk: `bytes` bytes at `offset` of the file open as `fd`. */
+export interface TensorOnDisk {
+  dtype: StDType;
+  shape: number[];
+  file: string;
+  fd: number;
+  offset: number;
+  bytes: number;
+}
+
+/** The header of a safetensors file, validated as parseSafetensors does, with its tensors left in the file (`fd`). */
+function locateSafetensors(
+  file: string,
+  fd: number,
+): { metadata: Record<string, string>; tensors: Map<string, TensorOnDisk> } {
+  const size = fs.fstatSync(fd).size;
+  const readAt = (n: number) => {
+    const b = Buffer.alloc(Math.max(0, Math.min(n, size)));
+    if (fs.readSync(fd, b, 0, b.byteLength, 0) !== b.byteLength) throw new Error(`safetensors ${file}: short read`);
+    return b;
+  };
+  let buf = readAt(8);
+  if (size >= 8) {
+    const n = Number(buf.readBigUInt64LE(0));
+    if (n <= MAX_HEADER && 8 + n <= size) buf = readAt(8 + n);
+  }
+  const { metadata, dataStart, entries } = parseHeader(buf, size, file);
+  const tensors = new Map<string, TensorOnDisk>();
+  for (const { name, dtype, shape, begin, end } of entries)
+    tensors.set(name, { dtype, shape, file, fd, offset: dataStart + begin, bytes: end - begin });
+  return { metadata, tensors };
+}
+
+const CHUNK_BYTES = 4 * 1024 * 1024; // a multiple of every item size
+let chunkBuffer: Buffer | null = null;
+
+/**
+ * A tensor's bytes read from its file CHUNK_BYTES at a time into one buffer that every call reuses (4 MiB for the
+ * process): `fn` must copy each chunk before it returns. A model's weights thus never sit whole in JS memory, where
+ * the file's buffer waited for a full GC (which a server may not run for hours) after the load.
+ */
+export function readTensorChunks(t: TensorOnDisk, fn: (chunk: Uint8Array) => void): void {
+  chunkBuffer ??= Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  for (let done = 0; done < t.bytes;) {
+    const k = Math.min(CHUNK_BYTES, t.bytes - done);
+    if (fs.readSync(t.fd, chunkBuffer, 0, k, t.offset + done) !== k)
+      throw new Error(`safetensors ${t.file}: short read (the file changed while it was read?)`);
+    fn(chunkBuffer.subarray(0, k));
+    done += k;
+  }
 }
 
 /** Serialise; tensors are laid out in name order, header padded with spaces to 8 bytes (as the Rust crate does). */
@@ -173,23 +249,56 @@ export const SINGLE_FILE = 'model.safetensors';
  * `model.safetensors.index.json` (every tensor must be in the shard the index names).
  */
 export function readModelWeights(dir: string): SafetensorsFile {
+  return modelWeights(dir, readSafetensors);
+}
+
+/**
+ * readModelWeights with the tensors left in their files, each open (one descriptor per file, so the load reads
+ * one version of it even if a save renames a new one in): read them with readTensorChunks, then `close()`.
+ */
+export function openModelWeights(dir: string): {
+  metadata: Record<string, string>;
+  tensors: Map<string, TensorOnDisk>;
+  close(): void;
+} {
+  const fds: number[] = [];
+  const close = () => {
+    for (const fd of fds.splice(0)) fs.closeSync(fd);
+  };
+  try {
+    const w = modelWeights(dir, (file) => {
+      const fd = fs.openSync(file, 'r');
+      fds.push(fd);
+      return locateSafetensors(file, fd);
+    });
+    return { ...w, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+function modelWeights<R>(
+  dir: string,
+  readFile: (file: string) => { metadata: Record<string, string>; tensors: Map<string, R> },
+): { metadata: Record<string, string>; tensors: Map<string, R> } {
   const indexPath = path.join(dir, INDEX_FILE);
   if (!fs.existsSync(indexPath)) {
     const single = path.join(dir, SINGLE_FILE);
     if (!fs.existsSync(single)) throw new Error(`no ${SINGLE_FILE} or ${INDEX_FILE} in ${dir}`);
-    return readSafetensors(single);
+    return readFile(single);
   }
   const index = readJsonFile<{ metadata?: Record<string, unknown>; weight_map?: Record<string, string> }>(indexPath);
   const wm = index.weight_map;
   if (!wm || typeof wm !== 'object') throw new Error(`${indexPath}: no weight_map`);
-  const shards = new Map<string, SafetensorsFile>();
-  const out: SafetensorsFile = { metadata: {}, tensors: new Map() };
+  const shards = new Map<string, { metadata: Record<string, string>; tensors: Map<string, R> }>();
+  const out: { metadata: Record<string, string>; tensors: Map<string, R> } = { metadata: {}, tensors: new Map() };
   for (const [name, shard] of Object.entries(wm)) {
     if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\'))
       throw new Error(`${indexPath}: tensor "${name}" maps to bad shard name ${JSON.stringify(shard)}`);
     let f = shards.get(shard);
     if (!f) {
-      f = readSafetensors(path.join(dir, shard));
+      f = readFile(path.join(dir, shard));
       shards.set(shard, f);
       Object.assign(out.metadata, f.metadata);
     }
