@@ -269,61 +269,13 @@ async function evaluateModel(
   gold: LabeledCorpus,
   goldName: string,
 ): Promise<ModelEvaluation> {
-  const batch = o.batchSize ?? 32;
-  const texts = gold.sentences.map((s) => s.text);
-  const log = (message: string) => o.onProgress?.({ kind: 'log', message });
-  let predicted: Predictions | null;
-  let score: ScoreSettings;
-  let modelVerbalizer: Verbalizer;
-  let s2eDir: string;
-  if (typeof model === 'string') {
-    // A path that is not there is named by resolveS2EDir (as for any model folder); a Hub id is resolved first.
-    s2eDir = resolveS2EDir(!fs.existsSync(model) && parseModelId(model) ? await modelDir(model, log) : model);
-    // Calibration fits on the decoder's own probabilities (temperature 1, no map).
-    const temperature = o.calibrate === true ? 1 : undefined;
-    const predictor = openPredictor(s2eDir, {
-      ...(o.grounded !== undefined ? { grounded: o.grounded } : {}),
-      ...(o.maxNewTokens !== undefined ? { maxNewTokens: o.maxNewTokens } : {}),
-      ...(o.numBeams !== undefined ? { numBeams: o.numBeams } : {}),
-      ...(temperature !== undefined ? { temperature } : {}),
-      batch,
-      precision: o.precision ?? DEFAULT_PRECISION,
-    });
-    try {
-      const meta = readMeta(s2eDir);
-      score = scoreSettings(scoreDefaults(meta), { temperature });
-      modelVerbalizer = verbalizerForTypes(meta?.types ?? [], meta?.verbalizer);
-      predicted = await inSortedBatches(texts, batch, (part) => predictor.predict(part), o);
-    } finally {
-      predictor.dispose();
-    }
-  } else {
-    s2eDir = model.info.dir;
-    score = { ...model.info.score };
-    modelVerbalizer = model.labelMap();
-    predicted = await inSortedBatches(texts, batch, (part) => model.sequences(part, batch), o);
-  }
-  if (predicted === null) {
-    const none = sweepThresholds([], [0]);
-    return {
-      ...scoreSentences([]),
-      gold: goldName,
-      pred: o.modelName ?? (typeof model === 'string' ? model : s2eDir),
-      predFormat: 'seq',
-      goldScheme: gold.scheme,
-      modelOutput: issueCounts([]),
-      issues: [],
-      score,
-      thresholds: { threshold: 0, temperature: score.temperature, best: none[0]!, sweep: none },
-      reliability: reliability([]),
-      notes: {},
-      svg: {},
-      interrupted: true,
-    };
-  }
+  const m = await modelPredictions(o, model, gold);
+  const { predicted, s2eDir } = m;
+  let score = m.score;
+  if (predicted === null) return interruptedEvaluation(o, model, gold, goldName, score, s2eDir);
   score = { ...score, threshold: o.threshold ?? score.threshold };
   const predName = o.modelName ?? (typeof model === 'string' ? model : s2eDir);
-  const v = chooseVerbalizer(o.verbalizer, gold, modelVerbalizer);
+  const v = chooseVerbalizer(o.verbalizer, gold, m.modelVerbalizer);
   const r = compareSequences(gold, predName, predicted.seqs, v, { fallback: o.fallback !== false }, predicted.scores);
   let sentences: EvalSentence[] = r.sentences;
   const fittedOn = {
@@ -337,44 +289,9 @@ async function evaluateModel(
   let calibration: CalibrationFit | undefined;
   let raw: Reliability | undefined;
   if (o.calibrate === true) {
-    const method = o.calibration ?? 'beta';
-    const before = scoredOutcomes(sentences);
-    const T =
-      method === 'temperature'
-        ? fitTemperature(before.map((x) => ({ logProb: Math.max(Math.log(x.score), -700), correct: x.correct })))
-        : 1;
-    const map: ScoreMap | undefined =
-      method === 'beta'
-        ? { method, ...fitBeta(before) }
-        : method === 'isotonic'
-          ? { method, ...fitIsotonic(before) }
-          : undefined;
-    sentences = sentences.map((x) => ({
-      gold: x.gold,
-      pred: x.pred.map((m) => ({ ...m, score: entityScore(Math.log(m.score as number), T, map) })),
-    }));
-    const after = scoredOutcomes(sentences);
-    // Recording one method clears another's value.
-    recordScoreDefaults(s2eDir, { temperature: T, map, fittedOn });
-    score = { ...score, temperature: T, ...(map ? { map } : {}) };
-    if (!map) delete score.map;
-    raw = reliability(before);
-    const eceAfter = reliability(after).ece;
-    const what =
-      map?.method === 'beta'
-        ? `beta calibration (a ${map.a}, b ${map.b}, c ${map.c})`
-        : map?.method === 'isotonic'
-          ? `an isotonic map (${map.x.length} knots)`
-          : `temperature ${T.toFixed(4)}`;
-    notes.calibration = `calibrated: ${what} fitted on ${before.length} entities (${after.filter((x) => x.correct === 1).length} right); ECE ${raw.ece.toFixed(4)} -> ${eceAfter.toFixed(4)}; recorded in ${metaFile}`;
-    calibration = {
-      method,
-      temperature: T,
-      ...(map ? { map } : {}),
-      entities: before.length,
-      eceBefore: raw.ece,
-      eceAfter,
-    };
+    const c = calibrateScores(o.calibration ?? 'beta', sentences, score, s2eDir, fittedOn);
+    ({ sentences, score, calibration, raw } = c);
+    notes.calibration = c.note;
   }
   const rel = reliability(scoredOutcomes(sentences));
   if (o.reliabilityDiagram === true) {
@@ -410,6 +327,127 @@ async function evaluateModel(
     notes,
     svg,
     interrupted: false,
+  };
+}
+
+/** The model's entity sequences for the gold sentences (null when aborted), with its score settings, its verbaliser
+ *  and its s2e folder: a folder or Hub id is opened (and disposed) here, a loaded NerModel is used as it is. */
+async function modelPredictions(
+  o: EvaluateOptions,
+  model: NerModel | string,
+  gold: LabeledCorpus,
+): Promise<{ predicted: Predictions | null; score: ScoreSettings; modelVerbalizer: Verbalizer; s2eDir: string }> {
+  const batch = o.batchSize ?? 32;
+  const texts = gold.sentences.map((s) => s.text);
+  const log = (message: string) => o.onProgress?.({ kind: 'log', message });
+  if (typeof model !== 'string') {
+    const s2eDir = model.info.dir;
+    const score = { ...model.info.score };
+    const modelVerbalizer = model.labelMap();
+    const predicted = await inSortedBatches(texts, batch, (part) => model.sequences(part, batch), o);
+    return { predicted, score, modelVerbalizer, s2eDir };
+  }
+  // A path that is not there is named by resolveS2EDir (as for any model folder); a Hub id is resolved first.
+  const s2eDir = resolveS2EDir(!fs.existsSync(model) && parseModelId(model) ? await modelDir(model, log) : model);
+  // Calibration fits on the decoder's own probabilities (temperature 1, no map).
+  const temperature = o.calibrate === true ? 1 : undefined;
+  const predictor = openPredictor(s2eDir, {
+    ...(o.grounded !== undefined ? { grounded: o.grounded } : {}),
+    ...(o.maxNewTokens !== undefined ? { maxNewTokens: o.maxNewTokens } : {}),
+    ...(o.numBeams !== undefined ? { numBeams: o.numBeams } : {}),
+    ...(temperature !== undefined ? { temperature } : {}),
+    batch,
+    precision: o.precision ?? DEFAULT_PRECISION,
+  });
+  try {
+    const meta = readMeta(s2eDir);
+    const score = scoreSettings(scoreDefaults(meta), { temperature });
+    const modelVerbalizer = verbalizerForTypes(meta?.types ?? [], meta?.verbalizer);
+    const predicted = await inSortedBatches(texts, batch, (part) => predictor.predict(part), o);
+    return { predicted, score, modelVerbalizer, s2eDir };
+  } finally {
+    predictor.dispose();
+  }
+}
+
+/** An evaluation aborted before every sentence was predicted: the report of zero sentences. */
+function interruptedEvaluation(
+  o: EvaluateOptions,
+  model: NerModel | string,
+  gold: LabeledCorpus,
+  goldName: string,
+  score: ScoreSettings,
+  s2eDir: string,
+): ModelEvaluation {
+  const none = sweepThresholds([], [0]);
+  return {
+    ...scoreSentences([]),
+    gold: goldName,
+    pred: o.modelName ?? (typeof model === 'string' ? model : s2eDir),
+    predFormat: 'seq',
+    goldScheme: gold.scheme,
+    modelOutput: issueCounts([]),
+    issues: [],
+    score,
+    thresholds: { threshold: 0, temperature: score.temperature, best: none[0]!, sweep: none },
+    reliability: reliability([]),
+    notes: {},
+    svg: {},
+    interrupted: true,
+  };
+}
+
+/** Fits `method` on the entities' scores against the gold, rescores them, records the fit in the model's
+ *  cyclener.json and says so (`note`); `raw` is the reliability before. */
+function calibrateScores(
+  method: CalibrationMethod,
+  sentences: EvalSentence[],
+  score: ScoreSettings,
+  s2eDir: string,
+  fittedOn: { gold: string; sentences: number; entities: number },
+): { sentences: EvalSentence[]; score: ScoreSettings; calibration: CalibrationFit; raw: Reliability; note: string } {
+  const metaFile = path.join(s2eDir, 'cyclener.json');
+  const before = scoredOutcomes(sentences);
+  const T =
+    method === 'temperature'
+      ? fitTemperature(before.map((x) => ({ logProb: Math.max(Math.log(x.score), -700), correct: x.correct })))
+      : 1;
+  const map: ScoreMap | undefined =
+    method === 'beta'
+      ? { method, ...fitBeta(before) }
+      : method === 'isotonic'
+        ? { method, ...fitIsotonic(before) }
+        : undefined;
+  const rescored = sentences.map((x) => ({
+    gold: x.gold,
+    pred: x.pred.map((m) => ({ ...m, score: entityScore(Math.log(m.score as number), T, map) })),
+  }));
+  const after = scoredOutcomes(rescored);
+  // Recording one method clears another's value.
+  recordScoreDefaults(s2eDir, { temperature: T, map, fittedOn });
+  const calibrated: ScoreSettings = { ...score, temperature: T, ...(map ? { map } : {}) };
+  if (!map) delete calibrated.map;
+  const raw = reliability(before);
+  const eceAfter = reliability(after).ece;
+  const what =
+    map?.method === 'beta'
+      ? `beta calibration (a ${map.a}, b ${map.b}, c ${map.c})`
+      : map?.method === 'isotonic'
+        ? `an isotonic map (${map.x.length} knots)`
+        : `temperature ${T.toFixed(4)}`;
+  return {
+    sentences: rescored,
+    score: calibrated,
+    calibration: {
+      method,
+      temperature: T,
+      ...(map ? { map } : {}),
+      entities: before.length,
+      eceBefore: raw.ece,
+      eceAfter,
+    },
+    raw,
+    note: `calibrated: ${what} fitted on ${before.length} entities (${after.filter((x) => x.correct === 1).length} right); ECE ${raw.ece.toFixed(4)} -> ${eceAfter.toFixed(4)}; recorded in ${metaFile}`,
   };
 }
 

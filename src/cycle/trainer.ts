@@ -107,46 +107,13 @@ export async function trainCycle(
     allowEmpty: cfg.cycleAllowEmpty,
   });
   const stepParts = { cfg, s2eGenerate, e2s, learn: run.learn, silverBatch: run.silverBatch };
-  const evaluate = cycleEvaluator({
-    s2e,
-    e2s,
-    trS2E: run.trS2E,
-    trE2S: run.trE2S,
-    s2eGenerate,
-    types: run.types,
-    data: { ...data, heldOutS: held.heldOut },
-    cfg,
-  });
-  const result: CycleResult = {
-    steps: 0,
-    epochsDone: pos.epoch,
-    bestStep: state.bestStep,
-    bestScore: state.bestScore,
-    losses: [],
-    evals: [],
-    stoppedEarly: false,
-    interrupted: false,
-    stoppedBy: state.stopped ? (state.stoppedBy ?? 'patience') : 'steps',
-  };
+  const result = newResult(state);
   const canEvaluate =
     data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined || held.heldOut.length > 0;
-  const evaluateAndSelect = async (): Promise<Decision> => {
-    const ev = await evaluate();
-    const d = selection.decide(ev.result, ev.devOutputs, pos);
-    out.eval(pos, ev, d);
-    result.evals.push({ ...ev.result, step: pos.globalStep, epoch: evalEpoch(pos, run.stepsPerEpoch) });
-    return d;
-  };
-  // --silver-refresh: after each evaluation (and a rollback), from the S2E that goes on training.
-  const refreshSilver = async () => {
-    if (!cfg.silverRefresh || cfg.silverMix <= 0) return;
-    if (cfg.silverDecaySteps > 0 && pos.globalStep >= cfg.silverDecaySteps) return; // the mix has decayed to none
-    const outputs = await inferencePredict(s2e, run.types, cfg)(run.lexicalPairs.map((p) => p.sentence));
-    const n = run.refreshSilver(outputs, pos.globalStep);
-    out.log(
-      `silver refresh at step ${pos.globalStep}: S2E's output replaces ${n} of ${run.lexicalPairs.length} lexical silver pairs`,
-    );
-  };
+  const { evaluateAndSelect, refreshSilver } = evaluation(run, { ...data, heldOutS: held.heldOut }, cfg, {
+    s2eGenerate,
+    result,
+  });
 
   try {
     if (run.warmupDue) {
@@ -215,6 +182,63 @@ export async function trainCycle(
   if (s2e.truncated + e2s.truncated > 0)
     out.log(`note: ${s2e.truncated + e2s.truncated} sequences were cut to maxSourceTokens/maxTargetTokens`);
   return result;
+}
+
+type Sitting = ReturnType<typeof setUp>;
+
+/** A sitting's result before its first step: the best and the stop so far are the run state's. */
+function newResult(state: RunState): CycleResult {
+  return {
+    steps: 0,
+    epochsDone: state.position.epoch,
+    bestStep: state.bestStep,
+    bestScore: state.bestScore,
+    losses: [],
+    evals: [],
+    stoppedEarly: false,
+    interrupted: false,
+    stoppedBy: state.stopped ? (state.stoppedBy ?? 'patience') : 'steps',
+  };
+}
+
+/** The loop's evaluation at the current position (logged, decided on by the selection, kept in `result.evals`), and
+ *  the --silver-refresh that follows it. */
+function evaluation(
+  run: Sitting,
+  data: CycleData & { heldOutS: string[] },
+  cfg: CycleConfig,
+  loop: { s2eGenerate: ReturnType<typeof cycleS2EGenerate>; result: CycleResult },
+) {
+  const { s2e, e2s, state, out, selection } = run;
+  const pos = state.position;
+  const evaluate = cycleEvaluator({
+    s2e,
+    e2s,
+    trS2E: run.trS2E,
+    trE2S: run.trE2S,
+    s2eGenerate: loop.s2eGenerate,
+    types: run.types,
+    data,
+    cfg,
+  });
+  const evaluateAndSelect = async (): Promise<Decision> => {
+    const ev = await evaluate();
+    const d = selection.decide(ev.result, ev.devOutputs, pos);
+    out.eval(pos, ev, d);
+    loop.result.evals.push({ ...ev.result, step: pos.globalStep, epoch: evalEpoch(pos, run.stepsPerEpoch) });
+    return d;
+  };
+  // --silver-refresh: after each evaluation (and a rollback), from the S2E that goes on training.
+  const refreshSilver = async () => {
+    if (!cfg.silverRefresh || cfg.silverMix <= 0) return;
+    if (cfg.silverDecaySteps > 0 && pos.globalStep >= cfg.silverDecaySteps) return; // the mix has decayed to none
+    const outputs = await inferencePredict(s2e, run.types, cfg)(run.lexicalPairs.map((p) => p.sentence));
+    const n = run.refreshSilver(outputs, pos.globalStep);
+    out.log(
+      `silver refresh at step ${pos.globalStep}: S2E's output replaces ${n} of ${run.lexicalPairs.length} lexical silver pairs`,
+    );
+  };
+  return { evaluateAndSelect, refreshSilver };
 }
 
 /** Type words of Q (sorted), for grounded decoding: parsed where entity sequences are (data/entity-seq.ts). */

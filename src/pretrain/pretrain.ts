@@ -195,15 +195,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (ckDir && saved) resumeOptimizer(ckDir, saved, opt, trainer, recipe, o.log);
   const data = await pretrainData(o, recipe, tok, saved, grouping);
   const { val, stream } = data;
-  const plog = new PretrainLog({
-    file: lead ? path.join(o.out, RUN_FILES.metrics) : null,
-    resumedAt: saved ? saved.step : null,
-    priorMinutes: saved?.minutes ?? 0,
-    steps: recipe.steps,
-    maxMinutes: o.maxMinutes,
-    log: o.log,
-    ...(o.metrics ? { sinks: [o.metrics] } : {}),
-  });
+  const plog = pretrainLog(o, lead, saved, recipe);
   const evaluate = () => validate(trainer, val);
   if (!saved && val.size > 0 && lead) plog.initialValidation(evaluate());
   let step = saved?.step ?? 0;
@@ -275,27 +267,54 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       };
       exportModel(o, model, tok, configDropout, recipe.dropout, summary);
     }
-    const result: PretrainResult = {
-      step,
-      tokens,
-      losses,
-      valLoss: lastVal,
-      tokensPerSecond: sittingTokens / Math.max(1e-3, seconds),
-      seconds,
-      stoppedBy,
-      params,
-      span,
-      padding,
-    };
-    o.log(
-      `done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting, padding ${Math.round(100 * padding.source)}% of source / ${Math.round(100 * padding.target)}% of target positions (stopped by ${stoppedBy})${lastVal ? `, val ${rounded(lastVal)}` : ''} -> ${o.out}`,
+    return sittingResult(
+      o,
+      { step, tokens, losses, valLoss: lastVal, seconds, stoppedBy, params, span, padding },
+      sittingTokens,
     );
-    return result;
   } finally {
     stream.close();
     opt.dispose();
     model.dispose();
   }
+}
+
+/** metrics.jsonl (written by rank 0 only), the progress lines and loss.svg, continuing a resumed run's. */
+function pretrainLog(o: PretrainOptions, lead: boolean, saved: TrainState | null, recipe: Recipe): PretrainLog {
+  return new PretrainLog({
+    file: lead ? path.join(o.out, RUN_FILES.metrics) : null,
+    resumedAt: saved ? saved.step : null,
+    priorMinutes: saved?.minutes ?? 0,
+    steps: recipe.steps,
+    maxMinutes: o.maxMinutes,
+    log: o.log,
+    ...(o.metrics ? { sinks: [o.metrics] } : {}),
+  });
+}
+
+/** The sitting's result (its throughput from the tokens it trained on), announced in one closing line. */
+function sittingResult(
+  o: PretrainOptions,
+  s: Omit<PretrainResult, 'tokensPerSecond'>,
+  sittingTokens: number,
+): PretrainResult {
+  const { step, tokens, valLoss: lastVal, seconds, stoppedBy, padding } = s;
+  const result: PretrainResult = {
+    step,
+    tokens,
+    losses: s.losses,
+    valLoss: lastVal,
+    tokensPerSecond: sittingTokens / Math.max(1e-3, seconds),
+    seconds,
+    stoppedBy,
+    params: s.params,
+    span: s.span,
+    padding,
+  };
+  o.log(
+    `done: step ${step}, ${(tokens / 1e6).toFixed(2)}M tokens, ${Math.round(result.tokensPerSecond)} tok/s this sitting, padding ${Math.round(100 * padding.source)}% of source / ${Math.round(100 * padding.target)}% of target positions (stopped by ${stoppedBy})${lastVal ? `, val ${rounded(lastVal)}` : ''} -> ${o.out}`,
+  );
+  return result;
 }
 
 /**

@@ -90,18 +90,9 @@ function publicSource(s: ModelSource, showPath: boolean): Record<string, string>
 }
 
 export async function startServer(opts: ServeOptions): Promise<Server> {
-  const o = { ...DEFAULTS, ...opts };
+  const o = serveSettings(opts);
   const model = o.model;
-  for (const k of ['headerTimeoutMs', 'requestTimeoutMs', 'idleTimeoutMs'] as const)
-    if (!(Number.isInteger(o[k]) && o[k] >= 1))
-      throw new Error(`startServer: ${k} must be a positive integer, got ${o[k]}`);
-  // The headers are part of the request: a header deadline after the request's would never apply.
-  if (o.headerTimeoutMs > o.requestTimeoutMs)
-    throw new Error(
-      `startServer: the header timeout (${o.headerTimeoutMs} ms) must not exceed the request timeout (${o.requestTimeoutMs} ms)`,
-    );
   const threshold = checkThreshold(o.threshold ?? model.info.score.threshold, 'startServer');
-  const timedOut = `request not received in time (headers within ${o.headerTimeoutMs} ms, the whole request within ${o.requestTimeoutMs} ms)`;
   // Every entity comes out of the shared batches; each request applies its own threshold and shape afterwards.
   const batcher = new Batcher<string, NerEntity[]>(
     (texts) => model.predict(texts, { batchSize: o.maxBatch, threshold: 0 }),
@@ -112,8 +103,44 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       ...(o.onBatch ? { onBatch: o.onBatch } : {}),
     },
   );
+  const app = createApp(o);
+  acceptUtf8Json(app);
+  const state: ServeState = { closing: false, inFlight: 0, requests: 0 };
+  answerErrors(app, o);
+  countRequests(app, o, state);
+  infoRoutes(app, o, batcher, threshold, state);
+  entitiesRoute(app, o, batcher, threshold);
+  return listen(app, o, batcher, state);
+}
+
+type Settings = ReturnType<typeof serveSettings>;
+
+/** What the routes and close() share: refusing new requests, and the requests counted (all, and not yet answered). */
+interface ServeState {
+  closing: boolean;
+  inFlight: number;
+  requests: number;
+}
+
+/** The options over the defaults, with the deadlines checked. */
+function serveSettings(opts: ServeOptions) {
+  const o = { ...DEFAULTS, ...opts };
+  for (const k of ['headerTimeoutMs', 'requestTimeoutMs', 'idleTimeoutMs'] as const)
+    if (!(Number.isInteger(o[k]) && o[k] >= 1))
+      throw new Error(`startServer: ${k} must be a positive integer, got ${o[k]}`);
+  // The headers are part of the request: a header deadline after the request's would never apply.
+  if (o.headerTimeoutMs > o.requestTimeoutMs)
+    throw new Error(
+      `startServer: the header timeout (${o.headerTimeoutMs} ms) must not exceed the request timeout (${o.requestTimeoutMs} ms)`,
+    );
+  return o;
+}
+
+/** Fastify with the body limit, strict schemas and the slow-client deadlines, answering malformed HTTP itself. */
+function createApp(o: Settings): FastifyInstance {
+  const timedOut = `request not received in time (headers within ${o.headerTimeoutMs} ms, the whole request within ${o.requestTimeoutMs} ms)`;
   // Types are checked, never coerced (a number is not a text); unknown fields are refused, not silently dropped.
-  const app = Fastify({
+  return Fastify({
     bodyLimit: o.maxBodyBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Slow clients: Node answers 408 and closes a connection whose headers or request are late (checked every
@@ -144,6 +171,9 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       else socket.destroy();
     },
   });
+}
+
+function acceptUtf8Json(app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain'); // JSON only: a text body is 415, not a string that fails the schema
   // JSON as bytes, checked to be UTF-8 before it is parsed: decoding would turn invalid bytes into U+FFFD and tag
   // text the client never sent (the CLI refuses such input files too).
@@ -171,10 +201,10 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       done(err, value);
     });
   });
-  let closing = false;
-  let inFlight = 0;
-  let requests = 0;
+}
 
+/** Every error as {"error": ...}, in words a client can act on. */
+function answerErrors(app: FastifyInstance, o: Settings): void {
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     let message = err.message;
@@ -188,9 +218,12 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: `no route ${req.method} ${req.url}` });
   });
+}
 
+/** Refuses requests once closing; counts the others until their response closes; adds the CORS header. */
+function countRequests(app: FastifyInstance, o: Settings, state: ServeState): void {
   app.addHook('onRequest', async (req, reply) => {
-    if (closing) {
+    if (state.closing) {
       void reply
         .status(503)
         .header('retry-after', String(o.retryAfterS))
@@ -198,15 +231,25 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
         .send({ error: 'the server is shutting down' });
       return reply;
     }
-    inFlight++;
-    requests++;
+    state.inFlight++;
+    state.requests++;
     // The response's 'close' comes once, answered or not: a client that hangs up before its answer (a load tester
     // stopping) must not leave a count that a graceful close would wait on forever.
-    reply.raw.once('close', () => inFlight--);
+    reply.raw.once('close', () => state.inFlight--);
     if (o.corsOrigin) void reply.header('access-control-allow-origin', o.corsOrigin).header('vary', 'Origin');
     return undefined;
   });
+}
 
+/** The page, /health, /v1/model, /v1/stats and the CORS preflight. */
+function infoRoutes(
+  app: FastifyInstance,
+  o: Settings,
+  batcher: Batcher<string, NerEntity[]>,
+  threshold: number,
+  state: ServeState,
+): void {
+  const model = o.model;
   app.get('/', async (_req, reply) =>
     reply
       .type('text/html; charset=utf-8')
@@ -241,7 +284,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     };
   });
 
-  app.get('/v1/stats', async () => ({ ...batcher.stats(), requests, inFlight }));
+  app.get('/v1/stats', async () => ({ ...batcher.stats(), requests: state.requests, inFlight: state.inFlight }));
 
   if (o.corsOrigin) {
     app.options('/v1/entities', async (_req, reply) =>
@@ -252,7 +295,15 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
         .send(),
     );
   }
+}
 
+/** POST /v1/entities: the texts through the shared batcher, each result thresholded and shaped for its request. */
+function entitiesRoute(
+  app: FastifyInstance,
+  o: Settings,
+  batcher: Batcher<string, NerEntity[]>,
+  threshold: number,
+): void {
   app.post<{
     Body: { texts: string[]; offsets?: 'utf16' | 'codepoints'; threshold?: number };
     Querystring: { format?: OutputFormat };
@@ -300,7 +351,15 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       }
     },
   );
+}
 
+/** Listens, and hands back the server with its graceful close. */
+async function listen(
+  app: FastifyInstance,
+  o: Settings,
+  batcher: Batcher<string, NerEntity[]>,
+  state: ServeState,
+): Promise<Server> {
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
@@ -310,13 +369,13 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     url: `http://${host}:${port}`,
     port,
     app,
-    stats: () => ({ ...batcher.stats(), requests, inFlight }),
+    stats: () => ({ ...batcher.stats(), requests: state.requests, inFlight: state.inFlight }),
     close: () => {
       closed ??= (async () => {
-        closing = true;
+        state.closing = true;
         await batcher.drain();
         // Answers of the drained batches are still being written: wait until every counted request has responded.
-        while (inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+        while (state.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
         await app.close();
       })();
       return closed;
