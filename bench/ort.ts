@@ -1,7 +1,7 @@
 // Plain greedy decoding of an exported T5 (`cyclener export --onnx`, tools/onnx/export_t5.py) in onnxruntime-node: the
 // encoder once, the first step with decoder_model.onnx, every later one with decoder_with_past_model.onnx (or all
 // steps with decoder_model_merged.onnx, as transformers.js runs it). The ONNX Runtime anchor of `npm run bench:infer`
-// and the check of test/export-onnx.test.ts. Like transformers' and transformers.js' greedy search, every row of the
+// and the check of test/e2e/export-onnx.test.ts. Like transformers' and transformers.js' greedy search, every row of the
 // batch is decoded until all have emitted EOS (finished rows are fed pad) or maxNewTokens is reached.
 // onnxruntime-node is a devDependency: only benches and tests import this file.
 

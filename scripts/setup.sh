@@ -27,7 +27,7 @@ if [ "${CYCLENER_SKIP_APT:-0}" != "1" ]; then
     echo "setup: not root: the listed Debian packages are installed but not upgraded (run as root to upgrade them)" >&2
   fi
 fi
-# onnxruntime-node (devDependency: bench:infer, test/export-onnx.test.ts) ships its CPU runtime in the npm package; its
+# onnxruntime-node (devDependency: bench:infer, test/e2e/export-onnx.test.ts) ships its CPU runtime in the npm package; its
 # postinstall would also fetch CUDA provider libraries from outside the npm registry (linux/x64), which fails offline:
 # skipped here, as for a plain `npm ci`/`npm install`, which need ONNXRUNTIME_NODE_INSTALL=skip too.
 ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund

@@ -17,7 +17,7 @@ export interface Setting {
   arg?: string;
   default?: string | number | boolean;
   choices?: readonly string[];
-  /** Allowed values of an int/number setting (every flag declares one: test/cli-args.test.ts); shown in --help. */
+  /** Allowed values of an int/number setting (every flag declares one: test/unit/cli/cli-args.test.ts); shown in --help. */
   range?: Range;
   /** Shown in --help as the default but not filled in (the value comes from elsewhere when absent: train's config). */
   shownDefault?: string | number | boolean;

@@ -320,7 +320,7 @@ export function pretrainOptions(
     chunkDocs: D.chunkDocs,
   };
   for (const [flag, s] of ENTRIES) if (s.option) o[s.option] = s.toOption ? s.toOption(f[flag]) : f[flag];
-  // Each entry's toOption gives its option's type; the flags' types and choices match the options' (test/pretrain-cli).
+  // Each entry's toOption gives its option's type; the flags' types and choices match the options' (test/e2e/pretrain-cli).
   return o as Pick<PretrainOptions, SettingOption | FixedOption>;
 }
 

@@ -1,6 +1,6 @@
 // The module of each command, so that `cyclener predict` loads predict's code and not the server's, the experiment
 // runner's or the trainers' (start-up time, docs/benchmarks.md). Without a known command (the overview, a typo) every
-// command is loaded. test/cli-commands checks this map against the registry, so a new command cannot be left out.
+// command is loaded. test/e2e/cli-commands checks this map against the registry, so a new command cannot be left out.
 
 export const COMMAND_MODULES: Readonly<Record<string, () => Promise<unknown>>> = {
   'baseline lexical': () => import('./baseline'),

@@ -1,0 +1,269 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as T from '../../../src/tensor';
+import { makeConfig, type CycleConfig } from '../../../src/cycle/config';
+import type { EvalResult } from '../../../src/cycle/evaluate';
+import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
+import {
+  collapseMessage,
+  collapseStats,
+  saveBest,
+  Selection,
+  selectionScore,
+  type Decision,
+  type SelectionState,
+} from '../../../src/cycle/selection';
+import { gazetteerOf, holdsAll, refreshSilverPairs, silverScores, splitHoldout } from '../../../src/cycle/silver';
+import { presetConfig } from '../../../src/t5/config';
+import { T5ForConditionalGeneration } from '../../../src/t5/model';
+
+T.setNumThreads(1);
+
+const ev = (over: Partial<EvalResult>): EvalResult => ({
+  devSLoss: 1,
+  devELoss: null,
+  devF1: null,
+  devBagF1: null,
+  ...over,
+});
+const fresh = (): SelectionState => ({ bestScore: null, bestStep: null, evalsWithoutImprovement: 0, rollbacks: 0 });
+const at = (globalStep: number) => ({ epoch: 0, stepInEpoch: globalStep, globalStep });
+const healthy = collapseStats(['a <sep> person', 'b <sep> location', 'c <sep> person', 'd <sep> person']); // top share 0.25
+const collapsed = collapseStats(['a <sep> person', 'a <sep> person', 'a <sep> person', 'b <sep> person']); // top share 0.75
+
+/** A Selection whose best/ writer records the info and creates the directory (what rollback decisions look at). */
+function harness(over: Partial<CycleConfig>) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-select-'));
+  const written: Record<string, unknown>[] = [];
+  const bestDir = path.join(root, 'best');
+  const sel = new Selection(makeConfig(over), fresh(), bestDir, (info) => {
+    written.push(info);
+    fs.mkdirSync(bestDir, { recursive: true });
+  });
+  return { sel, written, done: () => fs.rmSync(root, { recursive: true, force: true }) };
+}
+
+const brief = (d: Decision) => [d.improved, d.stop?.message ?? null, d.rollback, d.warnings.length];
+
+test('selection: a lower dev E-loss is the new best/ (info.json fields), patience counts the others and stops', () => {
+  const h = harness({ patience: 2 });
+  try {
+    const losses = [1.0, 0.8, 0.9, 0.8];
+    const ds = losses.map((l, i) => brief(h.sel.decide(ev({ devELoss: l }), healthy, at(i + 1))));
+    assert.deepEqual(ds, [
+      [true, null, false, 0],
+      [true, null, false, 0],
+      [false, null, false, 0],
+      [false, 'early stop: no better dev-e-loss in 2 evaluations', false, 0], // equal is not better
+    ]);
+    assert.deepEqual(h.sel.state, { bestScore: 0.8, bestStep: 2, evalsWithoutImprovement: 2, rollbacks: 0 });
+    assert.deepEqual(h.written, [
+      { step: 1, epoch: 1, selectOn: 'dev-e-loss', devSLoss: 1, devELoss: 1.0, devF1: null, devBagF1: null },
+      { step: 2, epoch: 1, selectOn: 'dev-e-loss', devSLoss: 1, devELoss: 0.8, devF1: null, devBagF1: null },
+    ]);
+  } finally {
+    h.done();
+  }
+});
+
+test('selection: dev-f1 selects the highest F1; an evaluation without the criterion neither selects nor counts', () => {
+  const h = harness({ selectOn: 'dev-f1', patience: 1 });
+  try {
+    assert.deepEqual(brief(h.sel.decide(ev({ devF1: 0.4, devELoss: 0.5 }), null, at(1))), [true, null, false, 0]);
+    assert.deepEqual(brief(h.sel.decide(ev({ devF1: null, devELoss: 0.1 }), null, at(2))), [false, null, false, 0]);
+    assert.equal(h.sel.state.evalsWithoutImprovement, 0);
+    assert.deepEqual(brief(h.sel.decide(ev({ devF1: 0.6 }), null, at(3))), [true, null, false, 0]);
+    assert.equal(h.sel.state.bestScore, -0.6);
+    assert.deepEqual(brief(h.sel.decide(ev({ devF1: 0.5 }), null, at(4))), [
+      false,
+      'early stop: no better dev-f1 in 1 evaluations',
+      false,
+      0,
+    ]);
+  } finally {
+    h.done();
+  }
+});
+
+test('silver scores: S2E outputs against the gazetteer from Q matched over the sentences, as bags per sentence', () => {
+  const g = gazetteerOf(['Paris <sep> location <sep> Ann Lee <sep> person', 'Acme <sep> organization']);
+  const sentences = ['Ann Lee flew to Paris and Paris again .', 'Acme hired Bob .', 'Nothing here .'];
+  // Silver: Ann Lee/person, Paris/location x2, Acme/organization = 4 hits. S2E: Paris once (1 match), Bob (no match),
+  // Acme typed wrong (no match), an entity in the third sentence (no match).
+  const outputs = [
+    'Paris <sep> location <sep> Paris <sep> location <sep> Paris <sep> location',
+    'Acme <sep> person <sep> Bob <sep> person',
+    'here <sep> location',
+  ];
+  const s = silverScores(g, sentences, outputs);
+  assert.equal(s.p, 2 / 6, 'a repeat counts only as often as the gazetteer matched it');
+  assert.equal(s.r, 2 / 4);
+  assert.equal(s.f1, (2 * (2 / 6) * (2 / 4)) / (2 / 6 + 2 / 4));
+  assert.deepEqual(silverScores(g, ['Nothing here .'], ['']), { p: null, r: null, f1: null });
+  assert.deepEqual(silverScores(g, ['Acme .'], ['']), { p: null, r: 0, f1: null });
+});
+
+test('silver refresh: S2E output replaces a lexical sequence only where it holds every gazetteer match (with repeats)', () => {
+  const lexical = [
+    { sentence: 'Paris and Paris met Ann Lee .', sequence: 'Paris <sep> location <sep> Paris <sep> location' },
+    { sentence: 'Acme hired Bob .', sequence: 'Acme <sep> organization' },
+    { sentence: 'Acme again .', sequence: 'Acme <sep> organization' },
+  ];
+  const outputs = [
+    'Paris <sep> location <sep> Ann Lee <sep> person', // one Paris: misses a repeat, kept lexical
+    'Acme <sep> organization <sep> Bob <sep> person', // holds Acme and adds Bob: refreshed
+    'Acme <sep> person', // wrong type: kept lexical
+  ];
+  assert.equal(holdsAll(outputs[1]!, lexical[1]!.sequence), true);
+  assert.equal(holdsAll(outputs[0]!, lexical[0]!.sequence), false);
+  assert.equal(holdsAll('', ''), true);
+  const r = refreshSilverPairs(lexical, outputs);
+  assert.equal(r.refreshed, 1);
+  assert.deepEqual(r.pairs, [lexical[0], { sentence: 'Acme hired Bob .', sequence: outputs[1] }, lexical[2]]);
+  assert.deepEqual(
+    refreshSilverPairs(
+      lexical,
+      lexical.map((p) => p.sequence),
+    ).refreshed,
+    0,
+    'the same is no refresh',
+  );
+});
+
+test('silver holdout: n evenly spaced sentences out of training, the rest in order; all of S is refused', () => {
+  const S = Array.from({ length: 10 }, (_, i) => `s${i}`);
+  assert.deepEqual(splitHoldout(S, 3), {
+    train: ['s1', 's2', 's4', 's5', 's7', 's8', 's9'],
+    heldOut: ['s0', 's3', 's6'],
+  });
+  assert.deepEqual(splitHoldout(S, 0), { train: S, heldOut: [] });
+  assert.throws(() => splitHoldout(S, 10), /--silver-holdout 10 would hold out all 10 sentences of S/);
+});
+
+test('selectionScore: every criterion, lower is better; silver F1 and dev F1 negated', () => {
+  const r = ev({ devSLoss: 2, devELoss: 3, devF1: 0.4, devSilverF1: 0.6, sSilverF1: 0.7, heldSilverF1: 0.8 });
+  assert.equal(selectionScore('dev-e-loss', r), 3);
+  assert.equal(selectionScore('dev-s-loss', r), 2);
+  assert.equal(selectionScore('dev-silver-f1', r), -0.6);
+  assert.equal(selectionScore('s-silver-f1', r), -0.7);
+  assert.equal(selectionScore('held-silver-f1', r), -0.8);
+  assert.equal(selectionScore('dev-f1', r), -0.4);
+  assert.equal(selectionScore('dev-silver-f1', ev({})), null, 'not measured');
+  assert.throws(
+    () => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }),
+    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1, held-silver-f1 or dev-f1, got "dev_f1"/,
+  );
+});
+
+test('collapse: warn still selects; stop never selects and stops; patience is checked first', () => {
+  const warn = harness({ collapseShare: 0.5 });
+  try {
+    const d = warn.sel.decide(ev({ devELoss: 1 }), collapsed, at(1));
+    assert.deepEqual(d, {
+      improved: true,
+      warnings: ['collapse: S2E emits the same sequence "a <sep> person" for 75% of the dev sentences'],
+      stop: null,
+      rollback: false,
+    });
+  } finally {
+    warn.done();
+  }
+  const stop = harness({ collapseShare: 0.5, onCollapse: 'stop' });
+  try {
+    assert.deepEqual(brief(stop.sel.decide(ev({ devELoss: 1 }), healthy, at(1))), [true, null, false, 0]);
+    const d = stop.sel.decide(ev({ devELoss: 0.5 }), collapsed, at(2));
+    assert.deepEqual(d.stop, { on: 'collapse', message: 'stopped on collapse (onCollapse stop)' });
+    assert.equal(d.improved, false, 'a collapsed evaluation is never selected, however low its loss');
+    assert.deepEqual(stop.sel.state, { bestScore: 1, bestStep: 1, evalsWithoutImprovement: 1, rollbacks: 0 });
+  } finally {
+    stop.done();
+  }
+  const both = harness({ collapseShare: 0.5, onCollapse: 'stop', patience: 1 });
+  try {
+    assert.deepEqual(both.sel.decide(ev({ devELoss: 1 }), collapsed, at(1)).stop, {
+      on: 'patience',
+      message: 'early stop: no better dev-e-loss in 1 evaluations',
+    });
+  } finally {
+    both.done();
+  }
+});
+
+test('collapse: rollback needs a best/ and stops after maxRollbacks; rollback() restores best/ and scales the learning rates', () => {
+  const world = buildSyntheticWorld({ seed: 5, nS: 4, nQ: 4, nEval: 2, namesPerType: 3, ambiguous: 0 });
+  const tok = syntheticTokenizer(world);
+  const mk = (seed: number) =>
+    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-select-rb-'));
+  const models = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+  const metas = {
+    s2e: { task: 's2e' as const, prefix: '', types: ['person'] },
+    e2s: { task: 'e2s' as const, prefix: '', types: ['person'] },
+  };
+  const bestDir = path.join(root, 'best');
+  const optS2E = new T.AdamW(models.s2e.parameters(), { lr: 1e-3 });
+  const optE2S = new T.AdamW(models.e2s.parameters(), { lr: 2e-3 });
+  try {
+    const sel = new Selection(
+      makeConfig({ collapseShare: 0.5, onCollapse: 'rollback', maxRollbacks: 1, rollbackLrFactor: 0.5 }),
+      fresh(),
+      bestDir,
+      (info) => saveBest(bestDir, models, metas, info),
+    );
+    assert.deepEqual(brief(sel.decide(ev({ devELoss: 1 }), collapsed, at(1))), [
+      false,
+      'stopped on collapse (no earlier best/ to roll back to)',
+      false,
+      1,
+    ]);
+    assert.deepEqual(brief(sel.decide(ev({ devELoss: 2 }), healthy, at(2))), [true, null, false, 0]);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(bestDir, 'info.json'), 'utf8')), {
+      step: 2,
+      epoch: 1,
+      selectOn: 'dev-e-loss',
+      devSLoss: 1,
+      devELoss: 2,
+      devF1: null,
+      devBagF1: null,
+    });
+    const atBest = models.s2e.parameters()[0]!.toFloat32Array();
+    T.noGrad(() => models.s2e.parameters()[0]!.fill_(7)); // the model drifts after best/
+    assert.deepEqual(brief(sel.decide(ev({ devELoss: 0.1 }), collapsed, at(3))), [false, null, true, 1]);
+    sel.rollback({ ...models, optS2E, optE2S });
+    assert.deepEqual(models.s2e.parameters()[0]!.toFloat32Array(), atBest);
+    assert.deepEqual([optS2E.lr, optE2S.lr, sel.state.rollbacks], [5e-4, 1e-3, 1]);
+    assert.deepEqual(brief(sel.decide(ev({ devELoss: 0.1 }), collapsed, at(4))), [
+      false,
+      'stopped on collapse (1 rollbacks used)',
+      false,
+      1,
+    ]);
+    // Without data for the criterion, best/ is the final model and says so.
+    sel.saveFinal({ epoch: 2, stepInEpoch: 1, globalStep: 9 });
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(bestDir, 'info.json'), 'utf8')), {
+      step: 9,
+      epoch: 3,
+      selectOn: null,
+      final: true,
+      note: 'no dev data for dev-e-loss: the final model, not selected',
+    });
+  } finally {
+    optS2E.dispose();
+    optE2S.dispose();
+    models.s2e.dispose();
+    models.e2s.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('collapseMessage: one sequence or nothing, in the wording of the dev evaluation and of the training window', () => {
+  const empty = collapseStats(['', '', '', '', '', '', '', '', '', 'x <sep> person']);
+  assert.equal(collapseMessage(empty, 0.95, 'dev'), 'S2E outputs nothing for 90% of the dev sentences');
+  assert.equal(collapseMessage(empty, 0.95, 'recent'), 'S2E outputs nothing for 90% of recent sentences');
+  assert.equal(collapseMessage(collapsed, 0.75, 'recent'), 'S2E emits "a <sep> person" for 75% of recent sentences');
+  assert.equal(collapseMessage(collapsed, 0.76, 'dev'), null);
+  assert.equal(collapseMessage(healthy, 0.5, 'dev'), null);
+});
