@@ -74,6 +74,27 @@ function flag(name: string, dflt: string): string {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
 }
+// --help prints the usage above; an unknown option is refused before minutes of benchmarking start.
+const VALUE_FLAGS = ['threads', 'precision', 'jobs', 'model', 'corpus', 'conll', 'profile-dump', 'child', 'peak'];
+const BOOL_FLAGS = ['quick', 'profile', 'no-twin', 'dense-head', 'one-process'];
+if (argv.includes('--help') || argv.includes('-h')) {
+  const src = fs.readFileSync(path.join(ROOT, 'bench', 'jobs.ts'), 'utf8').split('\n');
+  const from = src.findIndex((l) => l.startsWith('// Usage:'));
+  const usage = src.slice(
+    from,
+    src.findIndex((l, i) => i > from && !l.startsWith('//')),
+  );
+  console.log(usage.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
+for (let i = 0; i < argv.length; i++) {
+  const name = argv[i]!.replace(/^--/, '');
+  if (VALUE_FLAGS.includes(name)) i++;
+  else if (!BOOL_FLAGS.includes(name)) {
+    console.error(`bench:jobs: unknown option ${argv[i]} (see --help)`);
+    process.exit(2);
+  }
+}
 const ALL_JOBS = ['pretrain', 'supervised', 'cycle', 'eval', 'predict'] as const;
 type Job = (typeof ALL_JOBS)[number];
 const quick = argv.includes('--quick');
@@ -352,6 +373,11 @@ const note = (s: string) => {
 
 let peak = { fp32: NaN, bf16: NaN };
 
+/** A memory figure, or – where a side did not run (--no-twin): NaN arrives from the child's JSON as null. */
+function memCell(x: number | null, digits: number, unit = ''): string {
+  return x === null || !Number.isFinite(x) ? '–' : `${x.toFixed(digits)}${unit}`;
+}
+
 function printTable(rows: Row[]): void {
   const head = [
     'job',
@@ -383,9 +409,11 @@ function printTable(rows: Row[]): void {
     const peakRun = bf16 ? peak.bf16 : peak.fp32;
     const pct = median(s.map((x) => x.flops / (peakRun * 1e9) / x.ours)) * 100;
     const fmt = (k: 'ours' | 'twin') =>
-      r.rate
-        ? `${rate(k).toFixed(r.rate === 'tok/s' ? 0 : 1)} ${r.rate}`
-        : `${median(s.map((x) => x[k])).toFixed(2)} s`;
+      noTwin && k === 'twin'
+        ? '–'
+        : r.rate
+          ? `${rate(k).toFixed(r.rate === 'tok/s' ? 0 : 1)} ${r.rate}`
+          : `${median(s.map((x) => x[k])).toFixed(2)} s`;
     const ratio = r.rate ? rate('ours') / rate('twin') : median(s.map((x) => x.twin)) / tOurs;
     console.log(
       line([
@@ -393,7 +421,7 @@ function printTable(rows: Row[]): void {
         r.unit,
         fmt('ours'),
         fmt('twin'),
-        ratio.toFixed(2),
+        noTwin ? '–' : ratio.toFixed(2),
         tOurs.toFixed(3),
         (fl / 1e9).toFixed(1),
         `${(fl / (peak.fp32 * 1e9)).toFixed(3)} s`,
@@ -401,9 +429,9 @@ function printTable(rows: Row[]): void {
         `${pct.toFixed(1)}%`,
         ...(withMem && r.mem
           ? [
-              `${r.mem.ours.hwm.toFixed(0)} MiB`,
-              `${r.mem.twin.hwm.toFixed(0)} MiB`,
-              (r.mem.twin.hwm / r.mem.ours.hwm).toFixed(2),
+              memCell(r.mem.ours.hwm, 0, ' MiB'),
+              memCell(r.mem.twin.hwm, 0, ' MiB'),
+              memCell(r.mem.twin.hwm === null ? null : r.mem.twin.hwm / r.mem.ours.hwm, 2),
             ]
           : []),
       ]),
@@ -977,7 +1005,7 @@ function printMemTable(rows: Row[]): void {
   ];
   const w = [28, 14, 9, 11, 14, 8, 14, 11, 14, 10];
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
-  const mib = (x: number) => `${x.toFixed(0)} MiB`;
+  const mib = (x: number) => memCell(x, 0, ' MiB');
   console.log(
     '\nmemory (each job in its own process, its twin in another; runtime = RSS once Node + libtorch + the library / Python + torch are loaded;\n' +
       "+ data = ours once the job's input is read (CoNLL dev; train too for supervised and cycle; the twin gets token ids); end = RSS at the end)\n" +
@@ -992,12 +1020,12 @@ function printMemTable(rows: Row[]): void {
         mib(m.oursStart.rss),
         mib(m.oursData.rss),
         mib(m.ours.hwm),
-        `${m.ours.anon.toFixed(0)}/${m.ours.file.toFixed(0)}`,
+        `${memCell(m.ours.anon, 0)}/${memCell(m.ours.file, 0)}`,
         mib(m.jsHeap),
         mib(m.twinStart.rss),
         mib(m.twin.hwm),
-        `${m.twin.anon.toFixed(0)}/${m.twin.file.toFixed(0)}`,
-        (m.twin.hwm / m.ours.hwm).toFixed(2),
+        `${memCell(m.twin.anon, 0)}/${memCell(m.twin.file, 0)}`,
+        memCell(m.twin.hwm === null ? null : m.twin.hwm / m.ours.hwm, 2),
       ]),
     );
   }
