@@ -444,8 +444,32 @@ function printTable(rows: Row[]): void {
 interface Data {
   train: LabeledSentence[];
   dev: LabeledCorpus;
+  /** The first n dev sentences' texts (CoNLL: without reading the rest of the file). */
+  devTexts: (n: number) => string[];
   verbalizer: Verbalizer;
   source: string;
+}
+
+/** The first n sentences of a CoNLL file, read from its first lines only. */
+function firstSentences(file: string, n: number): LabeledSentence[] {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  let sentences = 0;
+  let end = 0;
+  let inSentence = false;
+  for (; end < lines.length && sentences < n; end++) {
+    const l = lines[end]!.trim();
+    if (l === '') {
+      if (inSentence) sentences++;
+      inSentence = false;
+    } else if (!l.startsWith('-DOCSTART-')) inSentence = true;
+  }
+  const tmp = path.join(os.tmpdir(), `bench-jobs-${process.pid}.conll`);
+  fs.writeFileSync(tmp, lines.slice(0, end).join('\n') + '\n');
+  try {
+    return readLabeled(tmp).sentences.slice(0, n);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 function loadData(): Data {
@@ -455,11 +479,16 @@ function loadData(): Data {
     // The training set is read when a job first uses it (supervised, cycle): eval and predict read dev only, so their
     // peak RSS (each job in its own process) does not carry 200k tokens of CoNLL train as JS objects.
     let train: LabeledSentence[] | null = null;
+    let dev: LabeledCorpus | null = null;
     return {
       get train() {
         return (train ??= readLabeled(tr).sentences);
       },
-      dev: readLabeled(dv),
+      get dev() {
+        return (dev ??= readLabeled(dv));
+      },
+      // predict reads only its sentences, as `cyclener predict --input` reads its lines (the twin gets token ids).
+      devTexts: (n) => firstSentences(dv, n).map((x) => x.text),
       verbalizer: defaultVerbalizer('conll2003'),
       source: `CoNLL-2003 (${conllDir})`,
     };
@@ -470,6 +499,7 @@ function loadData(): Data {
   return {
     train: w.evalSet.sentences,
     dev,
+    devTexts: (n) => dev.sentences.slice(0, n).map((x) => x.text),
     verbalizer: new Verbalizer(SYN_TYPES),
     source: `synthetic sentences (no ${tr})`,
   };
@@ -865,7 +895,7 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
 async function jobPredict(twin: Twin, data: Data): Promise<Row> {
   const cfg = DEFAULT_CONFIG;
   const B = 64;
-  const texts = data.dev.sentences.slice(0, SIZE.predSents).map((s) => s.text);
+  const texts = data.devTexts(SIZE.predSents);
   const types = data.verbalizer.words().sort();
   const m = loadModelDir(modelDir);
   const s2e = new Direction(
@@ -951,7 +981,9 @@ async function childMain(u: Unit): Promise<void> {
   const twin = noTwin ? stubTwin() : await startTwin();
   try {
     const data = u.startsWith('pretrain') ? null : loadData();
-    // The data the job reads (CoNLL dev, and train for the training jobs), before it starts: the '+ data' column.
+    // The data the job reads (CoNLL dev, and train for the training jobs; predict only its 500 sentences, inside the
+    // job), before it starts: the '+ data' column.
+    if (data && u !== 'predict') void data.dev.sentences.length;
     if (data && (u === 'supervised' || u === 'cycle')) void data.train.length;
     const oursData = procMem();
     const row = await runUnit(u, twin, data);
