@@ -5,8 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AdamW } from '../tensor';
-import { loadStateDict } from '../t5/checkpoint';
-import { readModelWeights } from '../t5/safetensors';
+import { loadWeightsFromDir } from '../t5/checkpoint';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { BestState } from '../run/best';
@@ -77,8 +76,8 @@ export function loadRunCheckpoint(dir: string, parts: Omit<Parts, 'tokenizer' | 
     throw new Error(`${p}: cannot read the run state (${(e as Error).message})`);
   }
   if (s.version !== 1) throw new Error(`${p}: unknown state version ${String(s.version)}`);
-  loadStateDict(parts.s2e, readModelWeights(path.join(dir, 's2e')).tensors, `checkpoint ${dir}/s2e`);
-  loadStateDict(parts.e2s, readModelWeights(path.join(dir, 'e2s')).tensors, `checkpoint ${dir}/e2s`);
+  loadWeightsFromDir(parts.s2e, path.join(dir, 's2e'), `checkpoint ${dir}/s2e`);
+  loadWeightsFromDir(parts.e2s, path.join(dir, 'e2s'), `checkpoint ${dir}/e2s`);
   loadOptimizer(path.join(dir, 'optim-s2e.safetensors'), parts.optS2E, s.optim.s2e);
   loadOptimizer(path.join(dir, 'optim-e2s.safetensors'), parts.optE2S, s.optim.e2s);
   restoreEngineRng(s.engineRng);

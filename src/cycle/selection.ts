@@ -6,9 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as T from '../tensor';
-import { loadStateDict } from '../t5/checkpoint';
+import { loadWeightsFromDir } from '../t5/checkpoint';
 import type { T5ForConditionalGeneration } from '../t5/model';
-import { readModelWeights } from '../t5/safetensors';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { atomicDir } from '../util/fs';
 import { patienceSpent, recordScore } from '../run/best';
@@ -152,8 +151,8 @@ interface RollbackParts {
 /** Reload both models from a best/ directory, reset both optimizers and scale their learning rates. */
 export function rollbackTo(bestDir: string, parts: RollbackParts, lrFactor: number, loadWeights = true): void {
   if (loadWeights) {
-    loadStateDict(parts.s2e, readModelWeights(path.join(bestDir, 's2e')).tensors, `${bestDir}/s2e`);
-    loadStateDict(parts.e2s, readModelWeights(path.join(bestDir, 'e2s')).tensors, `${bestDir}/e2s`);
+    loadWeightsFromDir(parts.s2e, path.join(bestDir, 's2e'), `${bestDir}/s2e`);
+    loadWeightsFromDir(parts.e2s, path.join(bestDir, 'e2s'), `${bestDir}/e2s`);
   }
   for (const o of [parts.optS2E, parts.optE2S]) {
     o.reset();

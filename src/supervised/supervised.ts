@@ -9,11 +9,10 @@ import { formatEntitySequence } from '../data/entity-seq';
 import { Rng } from '../util/rng';
 import type { LabeledSentence } from '../data/types';
 import type { Verbalizer } from '../data/verbalizer';
-import { loadStateDict, saveCheckpoint } from '../t5/checkpoint';
+import { loadWeightsFromDir, saveCheckpoint } from '../t5/checkpoint';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import { DEFAULT_PRECISION, type Precision } from '../t5/precision';
-import { readModelWeights } from '../t5/safetensors';
 import { nonFiniteStop, type Seq2SeqTrainer } from '../t5/train';
 import { saveModelDir, type ModelMeta } from '../cycle/model-io';
 import { Direction, evalLoss, trainStep } from '../cycle/seq2seq';
@@ -391,7 +390,7 @@ function loadSupervisedCheckpoint(
     throw new Error(
       `resume: ${dir} was trained with other settings (${diffs.map((k) => `${k}: ${JSON.stringify(s.recipe[k])}, now ${JSON.stringify(now[k])}`).join('; ')}); only the step budget may change`,
     );
-  loadStateDict(model, readModelWeights(dir).tensors, `checkpoint ${dir}`);
+  loadWeightsFromDir(model, dir);
   loadOptimizer(path.join(dir, OPTIMIZER_FILE), opt, s.optimizer);
   tr.stepCount = s.trainerSteps;
   restoreEngineRng(s.engineRng);

@@ -144,19 +144,28 @@ export interface LoadedCheckpoint {
   tokenizer: T5Tokenizer | null;
 }
 
+/**
+ * Load a folder's weights (model.safetensors or its shards) into a model, read from the files a chunk at a time
+ * (openModelWeights), not held whole in a JS buffer: a model load, a resume and the best-model reload alike.
+ */
+export function loadWeightsFromDir(model: T5ForConditionalGeneration, dir: string, source = `checkpoint ${dir}`): void {
+  const weights = openModelWeights(dir);
+  try {
+    loadStateDict(model, weights.tensors, source);
+  } finally {
+    weights.close();
+  }
+}
+
 /** Parameters are float32 (bf16/fp16 checkpoints are upcast); use autocast for bf16 compute. */
 export function loadModel(dir: string): T5ForConditionalGeneration {
   const config = readConfig(dir);
-  // The weights are read from their files a chunk at a time (openModelWeights), not held whole in a JS buffer.
-  const weights = openModelWeights(dir);
   const model = new T5ForConditionalGeneration(config, { init: false });
   try {
-    loadStateDict(model, weights.tensors, `checkpoint ${dir}`);
+    loadWeightsFromDir(model, dir);
   } catch (e) {
     model.dispose();
     throw e;
-  } finally {
-    weights.close();
   }
   return model.eval();
 }
