@@ -58,6 +58,7 @@ export interface CycleConfig {
   silverFilter: 'all' | 'covered';
   silverPrune: boolean;
   e2sNoise: number;
+  e2sSamples: number;
   silverHoldout: number;
   eCycleFilter: 'none' | 'copied';
   precision: Precision;
@@ -386,7 +387,7 @@ export const CYCLE_SPEC = {
     default: 0,
     int: false,
     range: NON_NEGATIVE,
-    help: 'each E-cycle S2E batch also holds round(batch x W) lexical silver pairs (the gazetteer from Q matched over S, as --warmup lexical), W decaying to 0 over --silver-decay-steps (0 = off; beyond the paper)',
+    help: 'each E-cycle S2E batch also holds round(batch x W) lexical silver pairs (x K with --e2s-samples K) (the gazetteer from Q matched over S, as --warmup lexical), W decaying to 0 over --silver-decay-steps (0 = off; beyond the paper)',
     flags: { 'silver-mix': { arg: 'W' } },
   },
   silverDecaySteps: {
@@ -403,6 +404,14 @@ export const CYCLE_SPEC = {
     range: PROBABILITY_BELOW_1,
     help: "noised S′ in the E-cycle: each word of E2S's sentence outside Q's names is dropped with probability P and the words shuffled within 3 positions before S2E learns from it (0 = off; beyond the paper)",
     flags: { 'e2s-noise': { arg: 'P' } },
+  },
+  // Back-translation gains from several synthetic sources per target (Edunov et al. 2018): K sampled S′ per Q.
+  e2sSamples: {
+    default: 1,
+    int: true,
+    range: { min: 1, max: 16 },
+    help: 'sentences S′ E2S writes for each Q in the E-cycle, S2E learning from all K pairs (K > 1 needs --e2s-sample: K greedy sentences would be one; beyond the paper)',
+    flags: { 'e2s-samples': { arg: 'K' } },
   },
   // A silver pair teaches S2E that what the gazetteer did not match is no entity; where every capitalised word is
   // matched that lesson is mostly true (CoNLL /2k: recall of the silver sequences 0.86 against 0.51 for all pairs).
@@ -540,5 +549,9 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
     const p = keyProblem(k, c[k]);
     if (p) throw new Error(`${source}: ${p}`);
   }
+  if (c.e2sSamples > 1 && !c.e2sDecode.doSample)
+    throw new Error(
+      `${source}: e2sSamples ${c.e2sSamples} needs sampled E2S decoding (e2sDecode.doSample, --e2s-sample): greedy decoding writes one sentence per Q`,
+    );
   return c;
 }

@@ -21,7 +21,10 @@ export type Learn = (
 ) => Promise<StepResult>;
 
 export interface CycleStepParts {
-  cfg: Pick<CycleConfig, 'seed' | 'selfTrainMinProb' | 'e2sDecode' | 'eCycleFilter' | 'silverMix' | 'e2sNoise'>;
+  cfg: Pick<
+    CycleConfig,
+    'seed' | 'selfTrainMinProb' | 'e2sDecode' | 'eCycleFilter' | 'silverMix' | 'e2sNoise' | 'e2sSamples'
+  >;
   /** The cycles' S2E generator (cycleS2EGenerate: grounded unless the config says otherwise). */
   s2eGenerate: S2EGenerate;
   e2s: Direction;
@@ -58,10 +61,12 @@ export async function cycleStep(
       : null;
   // E-cycle: S′ = E2S(Q), then S2E learns ⟨S′ → Q⟩; with eCycleFilter 'copied' only the pairs whose S′ holds all of
   // Q's names (an emptied batch skips the S2E update).
-  const sPrime = await parts.e2s.generate(Q, cfg.e2sDecode, undefined, seed + 1);
-  const keep = indicesWhere(Q, (q, i) => cfg.eCycleFilter !== 'copied' || allNamesCopied(q, sPrime[i] as string));
+  // e2sSamples K > 1: each Q K times in a row, so the sampled S′ of one Q differ (one draw stream over the rows).
+  const eQ = cfg.e2sSamples > 1 ? Q.flatMap((q) => new Array<string>(cfg.e2sSamples).fill(q)) : Q;
+  const sPrime = await parts.e2s.generate(eQ, cfg.e2sDecode, undefined, seed + 1);
+  const keep = indicesWhere(eQ, (q, i) => cfg.eCycleFilter !== 'copied' || allNamesCopied(q, sPrime[i] as string));
   // Over all ranks' shards (one small all-reduce): pairs kept by the filter, Q's names and those copied into S′.
-  const local = copyCounts(Q, sPrime);
+  const local = copyCounts(eQ, sPrime);
   const [kept, names, copied] = (await T.dist.sumNumbers([keep.length, local.names, local.copied])) as [
     number,
     number,
@@ -73,11 +78,11 @@ export async function cycleStep(
   const sources =
     cfg.e2sNoise > 0
       ? sPrime.map((s, i) =>
-          noiseSentence(s, namesOf(Q[i] as string), cfg.e2sNoise, new Rng(seed * 31 + 7919 * T.dist.rank() + i)),
+          noiseSentence(s, namesOf(eQ[i] as string), cfg.e2sNoise, new Rng(seed * 31 + 7919 * T.dist.rank() + i)),
         )
       : sPrime;
   const eSources = [...pick(sources, keep), ...T.dist.shard(silver.map((p) => p.sentence))];
-  const eTargets = [...pick(Q, keep), ...T.dist.shard(silver.map((p) => p.sequence))];
+  const eTargets = [...pick(eQ, keep), ...T.dist.shard(silver.map((p) => p.sequence))];
   const eCycle = kept + silver.length > 0 ? await learn('s2e', eSources, eTargets) : null;
   return {
     sCycle,

@@ -454,7 +454,8 @@ function silverSource(
     lexicalPairs,
     batch: (step: number) => {
       const decay = cfg.silverDecaySteps > 0 ? Math.max(0, 1 - step / cfg.silverDecaySteps) : 1;
-      const k = pairs.length === 0 ? 0 : Math.round(cfg.batchSize * cfg.silverMix * decay);
+      // Per E-cycle pair (K of them per Q with e2sSamples), so the batch's silver share does not depend on K.
+      const k = pairs.length === 0 ? 0 : Math.round(cfg.batchSize * cfg.e2sSamples * cfg.silverMix * decay);
       const rng = new Rng(cfg.seed * 7 + 104729 * (step + 1));
       return Array.from({ length: k }, () => pairs[rng.int(pairs.length)]!);
     },

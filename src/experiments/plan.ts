@@ -167,6 +167,13 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL,
   ),
+  'cpu-full-silver-const-k3': cpuVariant(
+    'cpu-full-silver-const-k3',
+    'cpu-full-silver-const, and E2S writes 3 sentences S′ for each Q by top-10 sampling, S2E learning from all three pairs (--e2s-sample --e2s-top-k 10 --e2s-samples 3; the silver pairs scale with them, 24 per batch; beyond the paper)',
+    ['--silver-mix', '0.5', '--silver-decay-steps', '0', '--e2s-sample', '--e2s-top-k', '10', '--e2s-samples', '3'],
+    [],
+    CPU_FULL,
+  ),
   'cpu-full-silver-refresh': cpuVariant(
     'cpu-full-silver-refresh',
     "cpu-full-silver, and after each evaluation a silver pair's sequence becomes S2E's output for its sentence where that output holds every gazetteer match (--silver-refresh; beyond the paper)",

@@ -60,6 +60,11 @@ function otherValue(name: string, fl: CycleFlag): string | number | boolean {
   return v;
 }
 
+/** What a flag's value needs from other keys to be a valid config (makeConfig's cross-key rules). */
+const REQUIRES: Record<string, Partial<CycleConfig>> = {
+  'e2s-samples': { e2sDecode: { ...DEFAULT_CONFIG.e2sDecode, doSample: true } },
+};
+
 test('flags <-> keys: each flag parses, sets its key (or decode field), stays valid, and a resume names it', () => {
   const help = formatHelp('train', '', train().flags, []);
   for (const [name, fl] of Object.entries(CYCLE_FLAGS) as [string, CycleFlag][]) {
@@ -70,15 +75,16 @@ test('flags <-> keys: each flag parses, sets its key (or decode field), stays va
     const argv = fl.type === 'boolean' ? [`--${name}`] : [`--${name}`, String(v)];
     const parsed = parseArgs([...argv, '--out', 'RUN'], train().flags, [], 'train').flags;
     assert.equal(parsed[name], v, name);
-    const c = makeConfig();
+    const base = makeConfig(REQUIRES[name] ?? {});
+    const c = structuredClone(base);
     applyFlags(c, { [name]: v });
     const want = fl.sets ?? {
-      [fl.key]: fl.field ? { ...(DEFAULT_CONFIG[fl.key] as object), [fl.field]: v } : v,
+      [fl.key]: fl.field ? { ...(base[fl.key] as object), [fl.field]: v } : v,
     };
     for (const [k, x] of Object.entries(want)) assert.deepEqual(c[k as keyof CycleConfig], x, `--${name} sets ${k}`);
     assert.deepEqual(makeConfig(c), c, `--${name} ${String(v)} is a valid config`);
     // The resume diff: a non-resumable flag that changes the run names itself; a resumable one never differs.
-    const diffs = configDifferences(makeConfig(), { [name]: v });
+    const diffs = configDifferences(base, { [name]: v });
     if (fl.resumable) assert.deepEqual(diffs, [], name);
     else {
       assert.equal(diffs.length, 1, name);
