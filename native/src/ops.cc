@@ -630,6 +630,7 @@ const OpDef kDefs[] = {
     // in place, outside autograd (init, loading, optimizers)
     VOID_OP("copy_", at::NoGradGuard g; c.t(0).copy_(c.t(1))),
     VOID_OP("fill_", at::NoGradGuard g; c.t(0).fill_(scalarOf(c.d(1)))),
+    VOID_OP("indexCopy_", at::NoGradGuard g; c.t(0).index_copy_(c.i64(1), c.t(2), c.t(3))),
     VOID_OP("normal_", at::NoGradGuard g; c.t(0).normal_(c.d(1), c.d(2))),
     VOID_OP("uniform_", at::NoGradGuard g; c.t(0).uniform_(c.d(1), c.d(2))),
 };

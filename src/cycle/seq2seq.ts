@@ -4,7 +4,7 @@
 
 import * as T from '../tensor';
 import { entityLogProbs } from '../data/entity-seq';
-import { generate, type AllowedTokensFn, type GenerateOptions } from '../t5/generation';
+import { generateMany, padBatch, type AllowedTokensFn, type GenerateOptions } from '../t5/generation';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import { autocastOf, DEFAULT_PRECISION, withPrecision, type Precision } from '../t5/precision';
 import type { T5Tokenizer } from '../t5/tokenizer';
@@ -89,9 +89,27 @@ export class Direction {
     decode: DecodeConfig,
     allowed?: AllowedTokensFn,
     seed = 0,
-  ): Promise<{ texts: string[]; meanLogProbs: number[]; entityLogProbs: number[][] }> {
-    if (sources.length === 0) return { texts: [], meanLogProbs: [], entityLogProbs: [] };
-    const src = await this.encodeSources(sources);
+  ): Promise<GeneratedBatch> {
+    return (await this.generateBatches([{ sources, allowed }], decode, seed))[0]!;
+  }
+
+  /**
+   * generateScored() for several batches, each with its own constraint; greedy decoding keeps the decoded batch full
+   * across them (generateMany: rows of the next batches replace finished ones), with the same outputs as one call per
+   * batch.
+   */
+  async generateBatches(
+    batches: readonly { sources: readonly string[]; allowed?: AllowedTokensFn }[],
+    decode: DecodeConfig,
+    seed = 0,
+  ): Promise<GeneratedBatch[]> {
+    const nonEmpty = batches.filter((b) => b.sources.length > 0);
+    const inputs = await Promise.all(
+      nonEmpty.map(async (b) => ({
+        input: padBatch(await this.encodeSources(b.sources), this.model.config.padTokenId),
+        ...(b.allowed ? { allowedTokens: b.allowed } : {}),
+      })),
+    );
     const opts: GenerateOptions = { maxNewTokens: decode.maxNewTokens, numBeams: decode.numBeams ?? 1, seed };
     if (decode.doSample)
       Object.assign(opts, {
@@ -103,15 +121,24 @@ export class Direction {
     if (decode.noRepeatNgramSize) opts.noRepeatNgramSize = decode.noRepeatNgramSize;
     if (decode.repetitionPenalty !== undefined && decode.repetitionPenalty !== 1)
       opts.repetitionPenalty = decode.repetitionPenalty;
-    if (allowed) opts.allowedTokens = allowed;
-    const out = T.tidy(() => withPrecision(this.precision, () => generate(this.model, src, opts)));
-    const texts = (await this.tokenizer.decodeBatch(out.sequences)).map((t) => t.trim());
+    const outs = T.tidy(() => withPrecision(this.precision, () => generateMany(this.model, inputs, opts)));
+    const done: GeneratedBatch[] = [];
+    for (const out of outs) done.push(await this.scored(out.sequences, out.scores, out.tokenLogProbs));
+    let k = 0;
+    return batches.map((b) =>
+      b.sources.length === 0 ? { texts: [], meanLogProbs: [], entityLogProbs: [] } : done[k++]!,
+    );
+  }
+
+  /** Texts, mean log-probabilities per token and per-entity log-probabilities of generated sequences. */
+  private async scored(sequences: number[][], scores: number[], tokenLogProbs: number[][]): Promise<GeneratedBatch> {
+    const texts = (await this.tokenizer.decodeBatch(sequences)).map((t) => t.trim());
     const { sepId, eosId } = this.tokenizer;
     return {
       texts,
-      meanLogProbs: out.scores.map((sc, i) => sc / Math.max(1, out.sequences[i]!.length)),
-      entityLogProbs: out.sequences.map((seq, i) => {
-        const lp = out.tokenLogProbs[i] as number[];
+      meanLogProbs: scores.map((sc, i) => sc / Math.max(1, sequences[i]!.length)),
+      entityLogProbs: sequences.map((seq, i) => {
+        const lp = tokenLogProbs[i] as number[];
         const per = entityLogProbs(seq, lp, sepId, eosId);
         const t = texts[i] as string;
         const pairs = t === '' ? 0 : Math.floor(t.split(/\s*<sep>\s*/).length / 2);
@@ -123,6 +150,13 @@ export class Direction {
       }),
     };
   }
+}
+
+/** Generated texts with their mean token log-probabilities and per-entity log-probabilities (generateScored). */
+export interface GeneratedBatch {
+  texts: string[];
+  meanLogProbs: number[];
+  entityLogProbs: number[][];
 }
 
 /** One generated text and the log-probability of each of its entities (Direction.generateScored). */
@@ -139,16 +173,18 @@ export async function generateAllScored(
   batchSize: number,
   hookFor?: (batch: readonly string[]) => Promise<AllowedTokensFn | undefined>,
 ): Promise<ScoredText[]> {
-  return inLengthBatches(sources, batchSize, async (batch) => {
-    const r = await dir.generateScored(batch, decode, hookFor ? await hookFor(batch) : undefined);
-    return r.texts.map((text, i) => ({ text, entityLogProbs: r.entityLogProbs[i] as number[] }));
-  });
+  return inLengthWaves(sources, batchSize, hookFor, async (batches) =>
+    (await dir.generateBatches(batches, decode)).map((r) =>
+      r.texts.map((text, i) => ({ text, entityLogProbs: r.entityLogProbs[i] as number[] })),
+    ),
+  );
 }
 
 /**
  * Generate for any number of sources in batches of `batchSize`, sources of similar length together (less padding in
  * the encoder, and rows of a batch tend to finish together), outputs in input order. `hookFor` builds the
- * allowedTokens hook of one batch (grounding depends on the batch's sentences).
+ * allowedTokens hook of one batch (grounding depends on the batch's sentences). Greedy decoding runs WAVE batches at
+ * a time as one stream of rows (Direction.generateBatches), so a batch's last long rows decode beside the next ones.
  */
 export async function generateAll(
   dir: Direction,
@@ -157,9 +193,47 @@ export async function generateAll(
   batchSize: number,
   hookFor?: (batch: readonly string[]) => Promise<AllowedTokensFn | undefined>,
 ): Promise<string[]> {
-  return inLengthBatches(sources, batchSize, async (batch) =>
-    dir.generate(batch, decode, hookFor ? await hookFor(batch) : undefined),
+  return inLengthWaves(sources, batchSize, hookFor, async (batches) =>
+    (await dir.generateBatches(batches, decode)).map((r) => r.texts),
   );
+}
+
+/** Batches decoded as one stream of rows: enough to keep it full, few enough to bound the hooks held at once. */
+const WAVE = 16;
+
+/** `gen` over waves of WAVE length-sorted batches (inLengthBatches' batches, each with its hook), outputs in input order. */
+async function inLengthWaves<R>(
+  sources: readonly string[],
+  batchSize: number,
+  hookFor: ((batch: readonly string[]) => Promise<AllowedTokensFn | undefined>) | undefined,
+  gen: (batches: { sources: string[]; allowed?: AllowedTokensFn }[]) => Promise<R[][]>,
+): Promise<R[]> {
+  const groups = lengthBatches(sources, batchSize);
+  const out = new Array<R>(sources.length);
+  for (let w = 0; w < groups.length; w += WAVE) {
+    const wave = groups.slice(w, w + WAVE);
+    const batches = [];
+    for (const idx of wave) {
+      const b = idx.map((k) => sources[k] as string);
+      const allowed = hookFor ? await hookFor(b) : undefined;
+      batches.push({ sources: b, ...(allowed ? { allowed } : {}) });
+    }
+    const res = await gen(batches);
+    wave.forEach((idx, g) => idx.forEach((k, j) => (out[k] = (res[g] as R[])[j] as R)));
+  }
+  return out;
+}
+
+/** Indices of `sources` in batches of `batchSize`, by length, then position. */
+export function lengthBatches(sources: readonly string[], batchSize: number): number[][] {
+  if (!(Number.isInteger(batchSize) && batchSize >= 1))
+    throw new Error(`generateAll: batchSize must be a positive integer, got ${batchSize}`);
+  const order = sources
+    .map((_, i) => i)
+    .sort((a, b) => (sources[a] as string).length - (sources[b] as string).length || a - b);
+  const groups: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) groups.push(order.slice(i, i + batchSize));
+  return groups;
 }
 
 /** `gen` over batches of `batchSize` sources of similar length (as generateAll), outputs in input order. */
@@ -168,14 +242,8 @@ export async function inLengthBatches<R = string>(
   batchSize: number,
   gen: (batch: readonly string[]) => Promise<readonly R[]>,
 ): Promise<R[]> {
-  if (!(Number.isInteger(batchSize) && batchSize >= 1))
-    throw new Error(`generateAll: batchSize must be a positive integer, got ${batchSize}`);
-  const order = sources
-    .map((_, i) => i)
-    .sort((a, b) => (sources[a] as string).length - (sources[b] as string).length || a - b);
   const out = new Array<R>(sources.length);
-  for (let i = 0; i < order.length; i += batchSize) {
-    const idx = order.slice(i, i + batchSize);
+  for (const idx of lengthBatches(sources, batchSize)) {
     const out1 = await gen(idx.map((k) => sources[k] as string));
     idx.forEach((k, j) => {
       out[k] = out1[j] as R;

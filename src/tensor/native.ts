@@ -141,6 +141,7 @@ export interface NativeAddon {
   crossEntropy(logits: Id, targets: Id, ignoreIndex: number, labelSmoothing: number, reduction: number): Id;
   copy_(dst: Id, src: Id): void;
   fill_(a: Id, v: number): void;
+  indexCopy_(a: Id, dim: number, index: Id, src: Id): void;
   normal_(a: Id, mean: number, std: number): void;
   uniform_(a: Id, lo: number, hi: number): void;
   // optimizers

@@ -329,6 +329,11 @@ export class Tensor implements Tracked {
     N.fill_(idOf(this, 'fill_'), v);
     return this;
   }
+  /** this[..., index[i], ...] = src[..., i, ...] along `dim` (index: int64 [n], distinct). */
+  indexCopy_(dim: number, index: Tensor, src: Tensor): this {
+    N.indexCopy_(idOf(this, 'indexCopy_'), dim, idOf(index, 'indexCopy_'), idOf(src, 'indexCopy_'));
+    return this;
+  }
   normal_(mean = 0, std = 1): this {
     N.normal_(idOf(this, 'normal_'), mean, std);
     return this;

@@ -1,7 +1,7 @@
 // The decoding state behind the search loops, and the choice between its two implementations.
 
 import type { Tensor } from '../../tensor';
-import { FastDecoder } from './fast-decoder';
+import { FastDecoder, type EncodedRows } from './fast-decoder';
 import { ReferenceDecoder } from './reference-decoder';
 import type { GenerateInput, GenerateOptions, GenerationContext } from './types';
 
@@ -19,6 +19,10 @@ export interface Decoder {
    * its source (a reorder among the beams of each input), so the cross-attention state stays as it is.
    */
   select(idx: Int32Array, sameSources: boolean): void;
+  /** Encodes a further input's rows for addRows (the fast decoder only: refills). */
+  encodeRows?(inp: GenerateInput, n: number): EncodedRows;
+  /** Appends rows of an encoded input, each at its first position. */
+  addRows?(src: EncodedRows, idx: Int32Array): void;
   dispose(): void;
 }
 

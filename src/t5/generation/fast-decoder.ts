@@ -23,7 +23,10 @@ interface StepLayer {
   wo: Tensor;
   dFf: number;
   act: (x: Tensor) => Tensor;
-  /** [rows, H, cap, 3, d_kv]: q, k, v of every decoded position; q/k/v are views on it ([rows, H, cap, d_kv]). */
+  /**
+   * [rows, cap, H, 3, d_kv]: q, k, v of each row's decoded positions, a row's position p at slot p (rows added later
+   * start at slot 0, see addRows); q/k/v are views on it ([rows, H, cap, d_kv]).
+   */
   cache: Tensor;
   q: Tensor;
   k: Tensor;
@@ -59,10 +62,13 @@ export class FastDecoder implements Decoder {
   private lmHead!: Tensor;
   /** [1, H, 1, maxLen]: relative position bias of key offsets -(maxLen-1) .. 0 (a query at t sees -t .. 0). */
   private posBias!: Tensor;
+  /** [maxLen + 1, H]: posBias's columns as rows, then finfo.min (a slot past a row's position), gathered per row. */
+  private posTable!: Tensor;
   /** [rows, 1, 1, S]: 0 where the source has a token, finfo.min on padding; null when no source is padded. */
   private maskBias: Tensor | null = null;
-  private rows: number;
-  private pos = 0;
+  private rows = 0;
+  /** Each row's next position (tokens fed so far). */
+  private ages = new Int32Array(0);
   private cap = 0;
 
   constructor(
@@ -76,14 +82,19 @@ export class FastDecoder implements Decoder {
     this.dKv = cfg.dKv;
     this.eps = cfg.layerNormEpsilon;
     this.maxLen = maxLen;
-    this.rows = inp.batch * n;
     // Autocast (CPU, bf16) is on when a float32 linear comes out in bf16.
     const autocast = T.tidy(() => T.linear(T.zeros([1, 1]), T.zeros([1, 1])).dtype) !== 'float32';
     this.dtype = autocast ? 'bfloat16' : ctx.model.shared.dtype;
     this.device = ctx.model.shared.device;
     this.transposed = this.dtype === 'float32';
     try {
-      T.tidy(() => this.build(inp, n, autocast));
+      T.tidy(() => this.build(autocast));
+      const first = this.encodeRows(inp, n);
+      this.addRows(
+        first,
+        Int32Array.from({ length: first.rows }, (_, i) => i),
+      );
+      disposeEncoded(first);
     } catch (e) {
       this.dispose();
       throw e;
@@ -100,7 +111,7 @@ export class FastDecoder implements Decoder {
     return t;
   }
 
-  private build(inp: GenerateInput, n: number, autocast: boolean): void {
+  private build(autocast: boolean): void {
     const model = this.ctx.model;
     const cfg = model.config;
     const { H, dKv: d } = this;
@@ -109,20 +120,6 @@ export class FastDecoder implements Decoder {
     // transpose: OpenBLAS multiplies 16-row inputs 1.2-1.5x faster by it than by the transposed [out, in]).
     const w = (p: Tensor) =>
       autocast ? this.own(p.to('bfloat16')) : this.transposed ? this.own(p.transpose(0, 1).contiguous()) : p;
-    const B = inp.batch;
-    const S = inp.length;
-    const mask = T.tensor(inp.mask, [B, S]);
-    const enc = model.encode(T.tensor(inp.ids, [B, S], 'int64'), mask); // each source once, repeated below
-    const rep =
-      n > 1
-        ? T.tensor(
-            Int32Array.from({ length: B * n }, (_, i) => Math.floor(i / n)),
-            [B * n],
-            'int64',
-          )
-        : null;
-    const repeat = (t: Tensor) => (rep ? t.indexSelect(0, rep) : t);
-    const heads = (t: Tensor) => repeat(t.view([B, S, H, d]).transpose(1, 2)).keep(); // [rows, H, S, d]
     for (const blk of model.decoderBlocks) {
       const sa = blk.selfAttn;
       const ca = blk.crossAttn!;
@@ -149,8 +146,8 @@ export class FastDecoder implements Decoder {
         q: null!,
         k: null!,
         v: null!,
-        crossK: heads(T.linear(enc, ca.k)),
-        crossV: heads(T.linear(enc, ca.v)),
+        crossK: null!,
+        crossV: null!,
       });
     }
     this.embed = model.shared;
@@ -167,26 +164,115 @@ export class FastDecoder implements Decoder {
       cfg.relativeAttentionMaxDistance,
     );
     const rel = model.decoderBlocks[0].selfAttn.relativeAttentionBias!;
-    this.posBias = T.embedding(rel, T.tensor(buckets, [this.maxLen], 'int64'))
-      .transpose(0, 1)
-      .view([1, H, 1, this.maxLen])
-      .keep();
-    if (inp.mask.some((m) => m === 0))
-      this.maskBias = repeat(T.where(mask.gt(0), 0, F32_MIN))
-        .view([this.rows, 1, 1, S])
-        .keep();
+    const table = T.embedding(rel, T.tensor(buckets, [this.maxLen], 'int64')); // [maxLen, H]
+    this.posBias = table.transpose(0, 1).view([1, H, 1, this.maxLen]).keep();
+    this.posTable = T.cat([table, T.full([1, H], F32_MIN)], 0).keep();
     this.cap = Math.min(this.maxLen, 32);
     for (const l of this.layers)
-      this.setCache(l, T.zeros([this.rows, H, this.cap, 3, d], { dtype: this.dtype, device: this.device }));
+      this.setCache(l, T.zeros([0, this.cap, H, 3, d], { dtype: this.dtype, device: this.device }));
+    for (const l of this.layers) {
+      l.crossK = T.zeros([0, H, 1, d], { dtype: this.dtype, device: this.device }).keep();
+      l.crossV = T.zeros([0, H, 1, d], { dtype: this.dtype, device: this.device }).keep();
+    }
+  }
+
+  /**
+   * Encodes `inp` (each source repeated n times) into the rows addRows() takes: per decoder layer the
+   * cross-attention keys and values [B*n, H, S, d_kv], and the source mask bias. Kept: the caller disposes them
+   * (disposeEncoded) once every row it wants is added.
+   */
+  encodeRows(inp: GenerateInput, n: number): EncodedRows {
+    return T.tidy(() => {
+      const model = this.ctx.model;
+      const { H, dKv: d } = this;
+      const B = inp.batch;
+      const S = inp.length;
+      const mask = T.tensor(inp.mask, [B, S]);
+      const enc = model.encode(T.tensor(inp.ids, [B, S], 'int64'), mask); // each source once, repeated below
+      const rep =
+        n > 1
+          ? T.tensor(
+              Int32Array.from({ length: B * n }, (_, i) => Math.floor(i / n)),
+              [B * n],
+              'int64',
+            )
+          : null;
+      const repeat = (t: Tensor) => (rep ? t.indexSelect(0, rep) : t);
+      const heads = (t: Tensor) => repeat(t.view([B, S, H, d]).transpose(1, 2)).keep(); // [rows, H, S, d]
+      const crossK: Tensor[] = [];
+      const crossV: Tensor[] = [];
+      for (const blk of model.decoderBlocks) {
+        const ca = blk.crossAttn!;
+        crossK.push(heads(T.linear(enc, ca.k)));
+        crossV.push(heads(T.linear(enc, ca.v)));
+      }
+      const maskBias = inp.mask.some((m) => m === 0)
+        ? repeat(T.where(mask.gt(0), 0, F32_MIN))
+            .view([B * n, 1, 1, S])
+            .keep()
+        : null;
+      return { crossK, crossV, maskBias, rows: B * n, length: S };
+    });
+  }
+
+  /**
+   * Appends rows `idx` of `src` to the batch, each at position 0 (its first step feeds the decoder start). The
+   * sources of the rows present and the new ones are padded to the longer (finfo.min in the mask bias), and each
+   * row's self-attention sees only its own positions: padding is always after a row's keys, where it adds exact
+   * zeros to the softmax's sums, so a row decodes as it would in a batch of its own sources.
+   */
+  addRows(src: EncodedRows, idx: Int32Array): void {
+    if (idx.length === 0) return;
+    const R = this.rows;
+    const n = idx.length;
+    const liveS = this.layers[0]!.crossK.shape[2]!; // also with no rows (all dropped): their tensors are [0, H, S, d]
+    const S = Math.max(src.length, liveS);
+    T.tidy(() => {
+      const ix = T.tensor(idx, [n], 'int64');
+      const padS = (t: Tensor) => {
+        const s0 = t.shape[2]!;
+        if (s0 === S) return t;
+        const shape = [...t.shape];
+        shape[2] = S - s0;
+        return T.cat([t, T.zeros(shape, { dtype: t.dtype, device: t.device })], 2);
+      };
+      const biasOf = (b: Tensor | null, rows: number, s0: number) => {
+        const base = b ?? T.zeros([rows, 1, 1, s0]);
+        return s0 === S ? base : T.cat([base, T.full([rows, 1, 1, S - s0], F32_MIN)], 3);
+      };
+      this.layers.forEach((l, i) => {
+        const k = T.cat([padS(l.crossK), padS(src.crossK[i]!.indexSelect(0, ix))], 0).keep();
+        const v = T.cat([padS(l.crossV), padS(src.crossV[i]!.indexSelect(0, ix))], 0).keep();
+        T.dispose([l.crossK, l.crossV]);
+        l.crossK = k;
+        l.crossV = v;
+        const fresh = T.zeros([n, this.cap, this.H, 3, this.dKv], { dtype: this.dtype, device: this.device });
+        this.setCache(l, T.cat([l.cache, fresh], 0));
+      });
+      const padded = this.maskBias !== null || src.maskBias !== null || liveS !== S || src.length !== S;
+      const bias = padded
+        ? T.cat(
+            [biasOf(this.maskBias, R, liveS), biasOf(src.maskBias && src.maskBias.indexSelect(0, ix), n, src.length)],
+            0,
+          ).keep()
+        : null;
+      T.dispose([this.maskBias]);
+      this.maskBias = bias;
+    });
+    const ages = new Int32Array(R + n);
+    ages.set(this.ages);
+    this.ages = ages;
+    this.rows = R + n;
   }
 
   /** Installs a self-attention cache tensor and its q / k / v views (inside a tidy). */
   private setCache(l: StepLayer, c: Tensor): void {
     T.dispose([l.cache, l.q, l.k, l.v]);
     l.cache = c.keep();
-    l.q = c.narrow(3, 0, 1).squeeze(3).keep();
-    l.k = c.narrow(3, 1, 1).squeeze(3).keep();
-    l.v = c.narrow(3, 2, 1).squeeze(3).keep();
+    const view = (j: number) => c.narrow(3, j, 1).squeeze(3).transpose(1, 2).keep(); // [rows, H, cap, d]
+    l.q = view(0);
+    l.k = view(1);
+    l.v = view(2);
   }
 
   /** bf16: oneDNN sums each output column of the head in the same order whatever the number of columns. */
@@ -194,21 +280,58 @@ export class FastDecoder implements Decoder {
     return this.dtype === 'bfloat16';
   }
 
+  /** Rows may be added while decoding (addRows). */
+  readonly refills = true;
+
+  /** The oldest row's next position (0 without rows). */
+  get maxAge(): number {
+    let m = 0;
+    for (const a of this.ages) m = a > m ? a : m;
+    return m;
+  }
+
+  /**
+   * The self-attention bias of a step: the position bias of each row's keys, [1, H, 1, L] when every row is at the
+   * same position (a narrow of posBias), else [rows, H, 1, L] gathered per row, finfo.min past a row's position.
+   */
+  private stepBias(L: number): Tensor {
+    const ages = this.ages;
+    const t = ages[0] ?? 0;
+    if (ages.every((a) => a === t)) return this.posBias.narrow(3, this.maxLen - 1 - t, L);
+    const R = this.rows;
+    const ix = new Int32Array(R * L);
+    for (let r = 0; r < R; r++) {
+      const a = ages[r]!;
+      for (let j = 0; j < L; j++) ix[r * L + j] = j <= a ? this.maxLen - 1 - a + j : this.maxLen;
+    }
+    return T.embedding(this.posTable, T.tensor(ix, [R, L], 'int64'))
+      .permute([0, 2, 1])
+      .unsqueeze(2);
+  }
+
   step(last: Int32Array, body: (logits: Tensor) => Tensor[], vocabRows?: Int32Array): Tensor[] {
     const R = this.rows;
     if (last.length !== R) throw new Error(`generate: ${last.length} tokens for ${R} decoder rows`);
-    const t = this.pos;
-    if (t >= this.maxLen) throw new Error(`generate: decoder step ${t} beyond maxNewTokens ${this.maxLen}`);
-    if (t >= this.cap) this.grow();
-    const L = t + 1;
-    const { H, dKv: d, eps } = this;
+    const L = this.maxAge + 1;
+    if (L > this.maxLen) throw new Error(`generate: decoder step ${L - 1} beyond maxNewTokens ${this.maxLen}`);
+    if (L > this.cap) this.grow(L);
+    const { H, dKv: d, eps, cap } = this;
     const inner = H * d;
+    const ages = this.ages;
     const out = T.tidy(() => {
       let h = T.embedding(this.embed, T.tensor(last, [R], 'int64'));
-      const pb = this.posBias.narrow(3, this.maxLen - 1 - t, L);
+      const pb = this.stepBias(L);
+      const slots = T.tensor(
+        Int32Array.from(this.ages, (a, r) => r * cap + a),
+        [R],
+        'int64',
+      );
       for (const l of this.layers) {
-        l.cache.narrow(2, t, 1).copy_(this.proj(T.rmsNorm(h, l.lnSelf, eps), l.qkv).view([R, H, 1, 3, d]));
-        const a = T.attention(l.q.narrow(2, t, 1), l.k.narrow(2, 0, L), l.v.narrow(2, 0, L), pb); // no 1/sqrt(d_kv), as T5
+        const qkv = this.proj(T.rmsNorm(h, l.lnSelf, eps), l.qkv).view([R, 3 * inner]);
+        l.cache.view([R * cap, 3 * inner]).indexCopy_(0, slots, qkv);
+        // Each row's query at its own position ([rows, H, 1, d]): the projection just stored.
+        const q = qkv.view([R, H, 3, d]).narrow(2, 0, 1);
+        const a = T.attention(q, l.k.narrow(2, 0, L), l.v.narrow(2, 0, L), pb); // no 1/sqrt(d_kv), as T5
         h = h.add(this.proj(a.view([R, inner]), l.o));
         const cq = this.proj(T.rmsNorm(h, l.lnCross, eps), l.cq).view([R, H, 1, d]);
         h = h.add(this.proj(T.attention(cq, l.crossK, l.crossV, this.maskBias).view([R, inner]), l.co));
@@ -225,20 +348,21 @@ export class FastDecoder implements Decoder {
       const logits = T.linear(this.outScale === 1 ? h : h.mul(this.outScale), head);
       return body(this.dtype === 'float32' ? logits : logits.float());
     });
-    this.pos++;
+    for (let r = 0; r < R; r++) ages[r]!++;
     return out;
   }
 
-  /** Doubles the self-attention cache's capacity (up to maxNewTokens), keeping the positions decoded so far. */
-  private grow(): void {
-    const cap = Math.min(this.maxLen, this.cap * 2);
+  /** Doubles the self-attention cache's capacity until it holds `L` positions (up to maxNewTokens). */
+  private grow(L: number): void {
+    let cap = this.cap;
+    while (cap < L) cap = Math.min(this.maxLen, cap * 2);
     T.tidy(() => {
       for (const l of this.layers) {
-        const extra = T.zeros([this.rows, this.H, cap - this.cap, 3, this.dKv], {
+        const extra = T.zeros([this.rows, cap - this.cap, this.H, 3, this.dKv], {
           dtype: this.dtype,
           device: this.device,
         });
-        this.setCache(l, T.cat([l.cache, extra], 2));
+        this.setCache(l, T.cat([l.cache, extra], 1));
       }
     });
     this.cap = cap;
@@ -260,12 +384,29 @@ export class FastDecoder implements Decoder {
       }
       if (!sameSources && this.maskBias) this.maskBias = pick(this.maskBias);
     });
+    this.ages = Int32Array.from(idx, (i) => this.ages[i]!);
     this.rows = idx.length;
   }
 
   dispose(): void {
     T.dispose(this.owned);
     for (const l of this.layers) T.dispose([l.cache, l.q, l.k, l.v, l.crossK, l.crossV]);
-    T.dispose([this.posBias, this.maskBias]);
+    T.dispose([this.posBias, this.posTable, this.maskBias]);
   }
+}
+
+/** Rows of one encoded batch, for FastDecoder.addRows(). */
+export interface EncodedRows {
+  /** Per decoder layer, [rows, H, S, d_kv]. */
+  crossK: Tensor[];
+  crossV: Tensor[];
+  /** [rows, 1, 1, S], or null when no source is padded. */
+  maskBias: Tensor | null;
+  rows: number;
+  /** S, the padded source length. */
+  length: number;
+}
+
+export function disposeEncoded(e: EncodedRows): void {
+  T.dispose([...e.crossK, ...e.crossV, e.maskBias]);
 }

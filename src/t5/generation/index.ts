@@ -5,10 +5,11 @@
 import * as T from '../../tensor';
 import { T5ForConditionalGeneration } from '../model';
 import { beamSearch } from './beam-search';
-import { greedyOrSample } from './sample';
+import { decodeQueue, type QueuedInput } from './sample';
 import { GenerateInput, GenerateOptions, GenerateOutput, GenerationContext, padBatch } from './types';
 
 export type { AllowedTokensFn, GenerateInput, GenerateOptions, GenerateOutput } from './types';
+export type { QueuedInput } from './sample';
 export { padBatch } from './types';
 export { bannedNgramTokens } from './logits-process';
 export { mulberry32 } from './logits-warp';
@@ -18,7 +19,7 @@ export function generate(
   input: GenerateInput | number[][],
   opts: GenerateOptions,
 ): GenerateOutput {
-  return run(model, input, opts, false);
+  return run(model, [{ input: asInput(model, input, opts), allowedTokens: opts.allowedTokens }], opts, false)[0]!;
 }
 
 /** Beam search even for numBeams 1 (generate() routes that to greedy, as transformers does). */
@@ -27,7 +28,25 @@ export function beamSearchGenerate(
   input: GenerateInput | number[][],
   opts: GenerateOptions,
 ): GenerateOutput {
-  return run(model, input, opts, true);
+  return run(model, [{ input: asInput(model, input, opts), allowedTokens: opts.allowedTokens }], opts, true)[0]!;
+}
+
+/**
+ * generate() for several inputs (batches), each with its own constraint (`opts.allowedTokens` is not used), one output
+ * per input, equal to generate() on each. Greedy search keeps the decoded batch full across them: as rows finish,
+ * the next inputs' rows take their places, instead of each batch running down to its last long row.
+ */
+export function generateMany(
+  model: T5ForConditionalGeneration,
+  inputs: readonly QueuedInput[],
+  opts: GenerateOptions,
+): GenerateOutput[] {
+  if (inputs.length === 0) return [];
+  return run(model, inputs, opts, false);
+}
+
+function asInput(model: T5ForConditionalGeneration, input: GenerateInput | number[][], opts: GenerateOptions) {
+  return Array.isArray(input) ? padBatch(input, opts.padTokenId ?? model.config.padTokenId) : input;
 }
 
 /** The options generate() checks itself (the search strategies check theirs). */
@@ -45,10 +64,10 @@ function validate(opts: GenerateOptions): void {
 
 function run(
   model: T5ForConditionalGeneration,
-  input: GenerateInput | number[][],
+  inputs: readonly QueuedInput[],
   opts: GenerateOptions,
   forceBeam: boolean,
-): GenerateOutput {
+): GenerateOutput[] {
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
     throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
   T.governThreads(); // fewer threads while other processes want the cores (src/tensor/threads.ts)
@@ -60,9 +79,9 @@ function run(
     start: opts.decoderStartTokenId ?? cfg.decoderStartTokenId,
     vocab: cfg.vocabSize,
   };
-  const inp = Array.isArray(input) ? padBatch(input, ctx.pad) : input;
-  if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length)
-    throw new Error('generate: ids/mask size does not match batch * length');
+  for (const { input: inp } of inputs)
+    if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length)
+      throw new Error('generate: ids/mask size does not match batch * length');
   const numBeams = opts.numBeams ?? 1;
   validate(opts);
   const wasTraining = model.training;
@@ -71,8 +90,8 @@ function run(
     // As transformers: numBeams 1 without sampling is greedy search.
     return T.noGrad(() =>
       (numBeams > 1 || forceBeam) && !opts.doSample
-        ? beamSearch(ctx, inp, numBeams, opts)
-        : greedyOrSample(ctx, inp, opts),
+        ? inputs.map((q) => beamSearch(ctx, q.input, numBeams, { ...opts, allowedTokens: q.allowedTokens }))
+        : decodeQueue(ctx, inputs, opts),
     );
   } finally {
     model.train(wasTraining);

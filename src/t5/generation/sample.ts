@@ -3,7 +3,8 @@
 
 import * as T from '../../tensor';
 import type { Tensor } from '../../tensor';
-import { makeDecoder, worthDropping } from './decoder';
+import { makeDecoder, worthDropping, type Decoder } from './decoder';
+import { disposeEncoded, type EncodedRows } from './fast-decoder';
 import { constraintMask, repetitionProcess } from './logits-process';
 import { mulberry32, sampleRow, warpLogits } from './logits-warp';
 import type { AllowedTokensFn, GenerateInput, GenerateOptions, GenerateOutput, GenerationContext } from './types';
@@ -18,14 +19,21 @@ interface SampleParams {
   rand: () => number;
 }
 
-/** Rows' state: sequences so far, batch row i decoding row act[i] (ascending: rows are only ever dropped). */
+/**
+ * Rows' state: sequences so far, batch row i decoding row act[i] (ascending: rows are dropped, and rows added by a
+ * refill come after every row before them). `allow`: the allowedTokens constraint of a row, by its global index.
+ */
 interface SampleState {
+  allow: AllowFn | null;
   seqs: number[][];
   tokenLogProbs: number[][];
   scores: number[];
   finished: boolean[];
   act: Int32Array;
 }
+
+/** A row's allowed next tokens (null: any), by its global index among all inputs' rows. */
+type AllowFn = (row: number, prefix: Int32Array) => Int32Array | null;
 
 function sampleParams(inp: GenerateInput, opts: GenerateOptions): SampleParams {
   const n = opts.numReturnSequences ?? 1;
@@ -67,8 +75,8 @@ function processLogits(
   const mask = constraintMask(
     ctx,
     R,
-    opts.allowedTokens,
-    (i) => Math.floor(act[i] / p.n),
+    s.allow ?? undefined,
+    (i) => act[i],
     (i) => seqs[act[i]],
     (i) => finished[act[i]],
   );
@@ -88,13 +96,7 @@ interface SparseStep {
  * live row is unconstrained (then the step uses the whole head). Finished rows are unconstrained, as in
  * constraintMask (their token is ignored). `slot`: [V], all -1, left so.
  */
-function sparseStep(
-  ctx: GenerationContext,
-  hook: AllowedTokensFn,
-  p: SampleParams,
-  s: SampleState,
-  slot: Int32Array,
-): SparseStep | null {
+function sparseStep(ctx: GenerationContext, allow: AllowFn, s: SampleState, slot: Int32Array): SparseStep | null {
   const { act, seqs, finished } = s;
   const R = act.length;
   const lists: (Int32Array | null)[] = new Array<Int32Array | null>(R).fill(null);
@@ -103,7 +105,7 @@ function sparseStep(
     for (let i = 0; i < R; i++) {
       const r = act[i];
       if (finished[r]) continue;
-      let a = hook(Math.floor(r / p.n), Int32Array.from(seqs[r]));
+      let a = allow(r, Int32Array.from(seqs[r]));
       if (a === null) return null;
       if (a.length === 0) a = Int32Array.of(ctx.eos);
       for (const t of a) {
@@ -175,42 +177,99 @@ function pickTokens(opts: GenerateOptions, p: SampleParams, act: Int32Array, out
   return [next, stepScores];
 }
 
-export function greedyOrSample(ctx: GenerationContext, inp: GenerateInput, opts: GenerateOptions): GenerateOutput {
-  const p = sampleParams(inp, opts);
-  const { rows } = p;
-  const dec = makeDecoder(ctx, inp, p.n, opts);
+/** One input of decodeQueue: its sources and their constraint. */
+export interface QueuedInput {
+  input: GenerateInput;
+  allowedTokens?: AllowedTokensFn;
+}
+
+/** Whether decodeQueue decodes several inputs as one stream of rows (else one after another). */
+export function refills(inputs: readonly QueuedInput[], opts: GenerateOptions): boolean {
+  return (
+    inputs.length > 1 &&
+    !opts.doSample &&
+    (opts.decoder ?? 'fast') === 'fast' &&
+    (opts.dropFinished ?? true) &&
+    (opts.numReturnSequences ?? 1) === 1
+  );
+}
+
+/**
+ * Greedy search or sampling over the rows of `inputs`, one output per input. Greedy search with the fast decoder
+ * keeps the decoded batch full: as rows finish, rows of the next inputs take their places (each input encoded as a
+ * batch of its own, as generate() would; a row decodes as it would there, FastDecoder.addRows). Otherwise each input
+ * is decoded on its own, in order.
+ */
+export function decodeQueue(
+  ctx: GenerationContext,
+  inputs: readonly QueuedInput[],
+  opts: GenerateOptions,
+): GenerateOutput[] {
+  if (inputs.length > 1 && !refills(inputs, opts))
+    return inputs.flatMap((q) => decodeQueue(ctx, [q], { ...opts, allowedTokens: q.allowedTokens }));
+  const first = inputs[0]!.input;
+  const p = sampleParams(first, opts);
+  const { n } = p;
+  // Global row r: input b's row r - offsets[b] (source floor((r - offsets[b]) / n)).
+  const offsets: number[] = [];
+  let total = 0;
+  for (const q of inputs) {
+    offsets.push(total);
+    total += q.input.batch * n;
+  }
+  const inputOf = (r: number) => {
+    let b = 0;
+    while (b + 1 < offsets.length && offsets[b + 1]! <= r) b++;
+    return b;
+  };
+  const hooked = inputs.some((q) => q.allowedTokens !== undefined);
+  const allow: AllowFn | null = hooked
+    ? (r, prefix) => {
+        const b = inputOf(r);
+        const h = inputs[b]!.allowedTokens;
+        return h ? h(Math.floor((r - offsets[b]!) / n), prefix) : null;
+      }
+    : null;
+  const target = Math.max(...inputs.map((q) => q.input.batch * n));
+  const dec = makeDecoder(ctx, first, n, opts);
   const s: SampleState = {
-    seqs: Array.from({ length: rows }, () => []),
-    tokenLogProbs: Array.from({ length: rows }, () => []),
-    scores: new Array<number>(rows).fill(0),
-    finished: new Array<boolean>(rows).fill(false),
-    act: Int32Array.from({ length: rows }, (_, i) => i),
+    allow,
+    seqs: Array.from({ length: total }, () => []),
+    tokenLogProbs: Array.from({ length: total }, () => []),
+    scores: new Array<number>(total).fill(0),
+    finished: new Array<boolean>(total).fill(false),
+    act: Int32Array.from({ length: p.rows }, (_, i) => i),
   };
   const { seqs, tokenLogProbs, scores, finished } = s;
-  let live = rows;
-  let last = new Int32Array(rows).fill(ctx.start);
+  const age = new Int32Array(total); // positions fed to the decoder per row (finished rows keep stepping until dropped)
+  const feed = new RowFeed(dec, inputs, offsets, p.rows, total);
+  let live = p.rows;
+  let last = new Int32Array(p.rows).fill(ctx.start);
   // Constrained greedy search: the LM head on the allowed tokens only (GenerateOptions.sparseHead).
-  const hook = opts.allowedTokens;
   const sparse =
-    hook !== undefined &&
+    allow !== null &&
+    inputs.every((q) => q.allowedTokens !== undefined) &&
     !opts.doSample &&
     (opts.repetitionPenalty ?? 1) === 1 &&
     (opts.noRepeatNgramSize ?? 0) === 0 &&
     (opts.sparseHead ?? dec.sparseHeadExact);
   const slot = sparse ? new Int32Array(ctx.vocab).fill(-1) : null;
   try {
-    for (let t = 0; t < opts.maxNewTokens && live > 0; t++) {
+    while (live > 0) {
       const act = s.act;
       const R = act.length;
-      const sp = slot ? sparseStep(ctx, hook!, p, s, slot) : null;
+      const sp = slot ? sparseStep(ctx, allow!, s, slot) : null;
       const out = sp
         ? dec.step(last, (raw) => [raw], sp.vocab)
         : dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
       const [next, stepScores] = sp ? sparsePick(out[0].toFloat32Array(), sp) : pickTokens(opts, p, act, out);
       T.dispose(out);
       let done = 0;
+      let spent = false; // a row at maxNewTokens positions: it must leave before the next step
       for (let i = 0; i < R; i++) {
         const r = act[i];
+        age[r]++;
+        if (age[r] >= opts.maxNewTokens) spent = true;
         if (finished[r]) {
           last[i] = ctx.pad;
           done++;
@@ -220,21 +279,85 @@ export function greedyOrSample(ctx: GenerationContext, inp: GenerateInput, opts:
         tokenLogProbs[r].push(stepScores[i]);
         scores[r] += stepScores[i];
         last[i] = next[i];
-        if (next[i] === ctx.eos) {
+        // EOS, or maxNewTokens tokens: the row is done (its sequence stays without EOS, as when the loop ran out).
+        if (next[i] === ctx.eos || seqs[r].length >= opts.maxNewTokens) {
           finished[r] = true;
           live--;
           done++;
         }
       }
-      if (live > 0 && t + 1 < opts.maxNewTokens && worthDropping(opts, done, R)) {
+      const more = feed.remaining > 0;
+      if ((live > 0 || more) && (spent || live === 0 || worthDropping(opts, done, R))) {
         const keep = Int32Array.from(act.keys()).filter((i) => !finished[act[i]]);
         dec.select(keep, false);
-        s.act = keep.map((i) => act[i]);
-        last = keep.map((i) => last[i]);
+        const added = more ? feed.fill(target - keep.length) : [];
+        s.act = Int32Array.from([...keep.map((i) => act[i]), ...added]);
+        last = Int32Array.from([...keep.map((i) => last[i]), ...added.map(() => ctx.start)]);
+        live += added.length;
       }
     }
   } finally {
+    feed.dispose();
     dec.dispose();
   }
-  return { sequences: seqs, scores, tokenLogProbs };
+  return inputs.map((q, b) => {
+    const lo = offsets[b]!;
+    const hi = lo + q.input.batch * n;
+    return { sequences: seqs.slice(lo, hi), scores: scores.slice(lo, hi), tokenLogProbs: tokenLogProbs.slice(lo, hi) };
+  });
+}
+
+/** The queue's rows not yet in the decoder, added in order: each input encoded when its first row is needed. */
+class RowFeed {
+  private b = 0;
+  private encoded: EncodedRows | null = null;
+  private nextRow: number;
+  constructor(
+    private readonly dec: Decoder,
+    private readonly inputs: readonly QueuedInput[],
+    private readonly offsets: readonly number[],
+    first: number,
+    private readonly total: number,
+  ) {
+    this.nextRow = first;
+  }
+
+  get remaining(): number {
+    return this.total - this.nextRow;
+  }
+
+  /** Adds up to `k` rows to the decoder; returns their global indices. */
+  fill(k: number): number[] {
+    const added: number[] = [];
+    while (added.length < k && this.remaining > 0) {
+      while (this.offsets[this.b + 1] !== undefined && this.offsets[this.b + 1]! <= this.nextRow) {
+        this.release();
+        this.b++;
+      }
+      const inp = this.inputs[this.b]!.input;
+      this.encoded ??= this.dec.encodeRows!(inp, 1);
+      const lo = this.nextRow - this.offsets[this.b]!;
+      const take = Math.min(k - added.length, inp.batch - lo);
+      this.dec.addRows!(
+        this.encoded,
+        Int32Array.from({ length: take }, (_, j) => lo + j),
+      );
+      for (let j = 0; j < take; j++) added.push(this.nextRow + j);
+      this.nextRow += take;
+      if (lo + take === inp.batch) {
+        this.release();
+        this.b++;
+      }
+    }
+    return added;
+  }
+
+  private release(): void {
+    if (this.encoded) disposeEncoded(this.encoded);
+    this.encoded = null;
+  }
+
+  dispose(): void {
+    this.release();
+  }
 }
