@@ -196,7 +196,8 @@ type ScoreKey = keyof ReconstructedScores;
 type FigKey = 'eLoss' | 'sLoss' | 'eLossDevF1' | 'sLossDevF1' | 'devSilverDevF1' | 'sSilverDevF1' | 'heldSilverDevF1';
 
 /** One seed of a row, from a result.json or a reconstructed record, seen the same way by the tables. */
-interface Member {
+/** What names a cell and how it ran, as a result.json and a reconstructed record both hold it. */
+interface CellIdentity {
   cellId: string;
   preset: string;
   experiment: string;
@@ -207,6 +208,14 @@ interface Member {
   evalSplit: 'test' | 'dev';
   baseModel: BaseModelInfo | null;
   threads: string | null;
+}
+
+function cellIdentity(r: CellIdentity): CellIdentity {
+  const { cellId, preset, experiment, kind, dataset, dataConfig, seed, evalSplit, baseModel, threads } = r;
+  return { cellId, preset, experiment, kind, dataset, dataConfig, seed, evalSplit, baseModel, threads };
+}
+
+interface Member extends CellIdentity {
   /** Commit of the page it was reconstructed from; null for a result.json. */
   reconstructedFrom: string | null;
   score(k: ScoreKey): number | null;
@@ -231,16 +240,7 @@ function liveMember(r: CellResult): Member {
     epochs: () => r.training?.epochs ?? null,
   };
   return {
-    cellId: r.cellId,
-    preset: r.preset,
-    experiment: r.experiment,
-    kind: r.kind,
-    dataset: r.dataset,
-    dataConfig: r.dataConfig,
-    seed: r.seed,
-    evalSplit: r.evalSplit,
-    baseModel: r.baseModel,
-    threads: r.threads,
+    ...cellIdentity(r),
     reconstructedFrom: null,
     score: (k) => scores[k](),
     wallMinutes: () => (r.wallSeconds.total ?? 0) / 60,
@@ -269,16 +269,7 @@ function reconstructedMember({ record: r, dir }: ReconstructedEntry, clash: bool
   const f = r.figure4;
   const num = (x: number | null | undefined) => (typeof x === 'number' ? x : null);
   return {
-    cellId: r.cellId,
-    preset: r.preset,
-    experiment: r.experiment,
-    kind: r.kind,
-    dataset: r.dataset,
-    dataConfig: r.dataConfig,
-    seed: r.seed,
-    evalSplit: r.evalSplit,
-    baseModel: r.baseModel,
-    threads: r.threads,
+    ...cellIdentity(r),
     reconstructedFrom: r.reconstructed.from,
     score: (k) => num(r.scores[k]),
     wallMinutes: () => num(r.wallMinutes.total),
