@@ -75,12 +75,22 @@ const note = (s: string) => {
 /** Every generate() call's input rows and output sequences, in call order (predict batches by length). */
 let calls: { input: number[][]; sequences: number[][] }[] = [];
 function captureGenerate(): void {
-  const gen = G.generate;
-  (G as unknown as { generate: typeof G.generate }).generate = (model, input, opts) => {
-    const out = gen(model, input, opts);
-    if (Array.isArray(input)) calls.push({ input: input as number[][], sequences: out.sequences });
-    return out;
+  // predict generates through generateMany (its batches decoded as one stream of rows): one call per batch here.
+  const many = G.generateMany;
+  (G as unknown as { generateMany: typeof G.generateMany }).generateMany = (model, inputs, opts) => {
+    const outs = many(model, inputs, opts);
+    outs.forEach((out, i) => calls.push({ input: unpad(inputs[i]!.input), sequences: out.sequences }));
+    return outs;
   };
+}
+
+/** A padded batch's token lists. */
+function unpad(b: G.GenerateInput): number[][] {
+  return Array.from({ length: b.batch }, (_, r) => {
+    const ids: number[] = [];
+    for (let j = 0; j < b.length; j++) if (b.mask[r * b.length + j]) ids.push(b.ids[r * b.length + j]!);
+    return ids;
+  });
 }
 
 /** The order in which inLengthBatches (hence predict) visits `texts`: by length, then position. */

@@ -237,6 +237,15 @@ function installCounters(): void {
     });
     return out;
   };
+  // generateMany (predict, eval: batches decoded as one stream of rows): one record per batch, as generate() would.
+  const many = G.generateMany;
+  (G as unknown as { generateMany: typeof G.generateMany }).generateMany = (model, inputs, opts) => {
+    const outs = many(model, inputs, denseHead ? { ...opts, sparseHead: false } : opts);
+    outs.forEach((out, i) =>
+      flops.gens.push({ rows: inputs[i]!.input.batch, steps: Math.max(0, ...out.sequences.map((q) => q.length)) }),
+    );
+    return outs;
+  };
 }
 
 /** The same count from the model config, for one training step over collated groups [rows, source len, target len, labelled targets]. */
