@@ -19,10 +19,10 @@ export interface Decoder {
    * its source (a reorder among the beams of each input), so the cross-attention state stays as it is.
    */
   select(idx: Int32Array, sameSources: boolean): void;
-  /** Encodes a further input's rows for addRows (the fast decoder only: refills). */
+  /** Encodes a further input's rows for placeRows (the fast decoder only: refills). */
   encodeRows?(inp: GenerateInput, n: number): EncodedRows;
-  /** Appends rows of an encoded input, each at its first position. */
-  addRows?(src: EncodedRows, idx: Int32Array): void;
+  /** Puts rows `idx` of an encoded input in the places of rows `slots` (finished), each at its first position. */
+  placeRows?(slots: Int32Array, src: EncodedRows, idx: Int32Array): void;
   dispose(): void;
 }
 

@@ -25,7 +25,7 @@ interface StepLayer {
   act: (x: Tensor) => Tensor;
   /**
    * [rows, cap, H, 3, d_kv]: q, k, v of each row's decoded positions, a row's position p at slot p (rows added later
-   * start at slot 0, see addRows); q/k/v are views on it ([rows, H, cap, d_kv]).
+   * start at slot 0, see placeRows); q/k/v are views on it ([rows, H, cap, d_kv]).
    */
   cache: Tensor;
   q: Tensor;
@@ -111,6 +111,7 @@ export class FastDecoder implements Decoder {
     return t;
   }
 
+  /** Weights as the steps take them; no rows yet. */
   private build(autocast: boolean): void {
     const model = this.ctx.model;
     const cfg = model.config;
@@ -177,7 +178,7 @@ export class FastDecoder implements Decoder {
   }
 
   /**
-   * Encodes `inp` (each source repeated n times) into the rows addRows() takes: per decoder layer the
+   * Encodes `inp` (each source repeated n times) into the rows addRows() and placeRows() take: per decoder layer the
    * cross-attention keys and values [B*n, H, S, d_kv], and the source mask bias. Kept: the caller disposes them
    * (disposeEncoded) once every row it wants is added.
    */
@@ -217,11 +218,9 @@ export class FastDecoder implements Decoder {
 
   /**
    * Appends rows `idx` of `src` to the batch, each at position 0 (its first step feeds the decoder start). The
-   * sources of the rows present and the new ones are padded to the longer (finfo.min in the mask bias), and each
-   * row's self-attention sees only its own positions: padding is always after a row's keys, where it adds exact
-   * zeros to the softmax's sums, so a row decodes as it would in a batch of its own sources.
+   * sources of the rows present and the new ones are padded to the longer (finfo.min in the mask bias).
    */
-  addRows(src: EncodedRows, idx: Int32Array): void {
+  private addRows(src: EncodedRows, idx: Int32Array): void {
     if (idx.length === 0) return;
     const R = this.rows;
     const n = idx.length;
@@ -229,20 +228,9 @@ export class FastDecoder implements Decoder {
     const S = Math.max(src.length, liveS);
     T.tidy(() => {
       const ix = T.tensor(idx, [n], 'int64');
-      const padS = (t: Tensor) => {
-        const s0 = t.shape[2]!;
-        if (s0 === S) return t;
-        const shape = [...t.shape];
-        shape[2] = S - s0;
-        return T.cat([t, T.zeros(shape, { dtype: t.dtype, device: t.device })], 2);
-      };
-      const biasOf = (b: Tensor | null, rows: number, s0: number) => {
-        const base = b ?? T.zeros([rows, 1, 1, s0]);
-        return s0 === S ? base : T.cat([base, T.full([rows, 1, 1, S - s0], F32_MIN)], 3);
-      };
       this.layers.forEach((l, i) => {
-        const k = T.cat([padS(l.crossK), padS(src.crossK[i]!.indexSelect(0, ix))], 0).keep();
-        const v = T.cat([padS(l.crossV), padS(src.crossV[i]!.indexSelect(0, ix))], 0).keep();
+        const k = T.cat([padSource(l.crossK, S), padSource(src.crossK[i]!.indexSelect(0, ix), S)], 0).keep();
+        const v = T.cat([padSource(l.crossV, S), padSource(src.crossV[i]!.indexSelect(0, ix), S)], 0).keep();
         T.dispose([l.crossK, l.crossV]);
         l.crossK = k;
         l.crossV = v;
@@ -251,18 +239,57 @@ export class FastDecoder implements Decoder {
       });
       const padded = this.maskBias !== null || src.maskBias !== null || liveS !== S || src.length !== S;
       const bias = padded
-        ? T.cat(
-            [biasOf(this.maskBias, R, liveS), biasOf(src.maskBias && src.maskBias.indexSelect(0, ix), n, src.length)],
-            0,
-          ).keep()
+        ? T.cat([sourceBias(this.maskBias, R, liveS, S), sourceBias(pickRows(src.maskBias, ix), n, src.length, S)], 0)
         : null;
       T.dispose([this.maskBias]);
-      this.maskBias = bias;
+      this.maskBias = bias && bias.keep();
     });
     const ages = new Int32Array(R + n);
     ages.set(this.ages);
     this.ages = ages;
     this.rows = R + n;
+  }
+
+  /**
+   * Puts rows `idx` of `src` in the places of rows `slots` (finished ones), each at position 0: their
+   * cross-attention state is written over the old rows' (every source padded to the longest first), nothing else moves. The old rows' self-attention cache stays
+   * where it is: the new rows' positions past their own are masked (stepBias), where it adds exact zeros.
+   */
+  placeRows(slots: Int32Array, src: EncodedRows, idx: Int32Array): void {
+    const n = idx.length;
+    if (n === 0) return;
+    if (slots.length !== n) throw new Error(`generate: ${n} rows for ${slots.length} places`);
+    if (src.length > this.layers[0]!.crossK.shape[2]!) this.padSources(src.length);
+    const S = this.layers[0]!.crossK.shape[2]!;
+    T.tidy(() => {
+      const ix = T.tensor(idx, [n], 'int64');
+      const at = T.tensor(slots, [n], 'int64');
+      this.layers.forEach((l, i) => {
+        l.crossK.indexCopy_(0, at, padSource(src.crossK[i]!.indexSelect(0, ix), S));
+        l.crossV.indexCopy_(0, at, padSource(src.crossV[i]!.indexSelect(0, ix), S));
+      });
+      if (this.maskBias === null && (src.maskBias !== null || src.length < S))
+        this.maskBias = T.zeros([this.rows, 1, 1, S]).keep();
+      this.maskBias?.indexCopy_(0, at, sourceBias(pickRows(src.maskBias, ix), n, src.length, S));
+    });
+    for (const s of slots) this.ages[s] = 0;
+  }
+
+  /** Pads every row's source to `S` tokens (a longer one is coming: inputs sorted by length grow one by one). */
+  private padSources(S: number): void {
+    T.tidy(() => {
+      const liveS = this.layers[0]!.crossK.shape[2]!;
+      for (const l of this.layers) {
+        const k = padSource(l.crossK, S).keep();
+        const v = padSource(l.crossV, S).keep();
+        T.dispose([l.crossK, l.crossV]);
+        l.crossK = k;
+        l.crossV = v;
+      }
+      const bias = sourceBias(this.maskBias, this.rows, liveS, S).keep();
+      T.dispose([this.maskBias]);
+      this.maskBias = bias;
+    });
   }
 
   /** Installs a self-attention cache tensor and its q / k / v views (inside a tidy). */
@@ -279,9 +306,6 @@ export class FastDecoder implements Decoder {
   get sparseHeadExact(): boolean {
     return this.dtype === 'bfloat16';
   }
-
-  /** Rows may be added while decoding (addRows). */
-  readonly refills = true;
 
   /** The oldest row's next position (0 without rows). */
   get maxAge(): number {
@@ -395,7 +419,7 @@ export class FastDecoder implements Decoder {
   }
 }
 
-/** Rows of one encoded batch, for FastDecoder.addRows(). */
+/** Rows of one encoded batch, for FastDecoder.addRows() and placeRows(). */
 export interface EncodedRows {
   /** Per decoder layer, [rows, H, S, d_kv]. */
   crossK: Tensor[];
@@ -410,3 +434,20 @@ export interface EncodedRows {
 export function disposeEncoded(e: EncodedRows): void {
   T.dispose([...e.crossK, ...e.crossV, e.maskBias]);
 }
+
+/** [rows, H, s0, d] padded with zeros to [rows, H, S, d] (keys and values after a source's own: masked). */
+function padSource(t: Tensor, S: number): Tensor {
+  const s0 = t.shape[2]!;
+  if (s0 === S) return t;
+  const shape = [...t.shape];
+  shape[2] = S - s0;
+  return T.cat([t, T.zeros(shape, { dtype: t.dtype, device: t.device })], 2);
+}
+
+/** A source mask bias [rows, 1, 1, s0] (null: no padding) as [rows, 1, 1, S], finfo.min past s0. */
+function sourceBias(b: Tensor | null, rows: number, s0: number, S: number): Tensor {
+  const base = b ?? T.zeros([rows, 1, 1, s0]);
+  return s0 === S ? base : T.cat([base, T.full([rows, 1, 1, S - s0], F32_MIN)], 3);
+}
+
+const pickRows = (t: Tensor | null, ix: Tensor): Tensor | null => t && t.indexSelect(0, ix);

@@ -20,8 +20,9 @@ interface SampleParams {
 }
 
 /**
- * Rows' state: sequences so far, batch row i decoding row act[i] (ascending: rows are dropped, and rows added by a
- * refill come after every row before them). `allow`: the allowedTokens constraint of a row, by its global index.
+ * Rows' state: sequences so far, batch row i decoding row act[i] (ascending, as sampling draws in row order, unless
+ * greedy search puts the next inputs' rows in finished rows' places). `allow`: the allowedTokens constraint of a row,
+ * by its global index.
  */
 interface SampleState {
   allow: AllowFn | null;
@@ -197,7 +198,7 @@ export function refills(inputs: readonly QueuedInput[], opts: GenerateOptions): 
 /**
  * Greedy search or sampling over the rows of `inputs`, one output per input. Greedy search with the fast decoder
  * keeps the decoded batch full: as rows finish, rows of the next inputs take their places (each input encoded as a
- * batch of its own, as generate() would; a row decodes as it would there, FastDecoder.addRows). Otherwise each input
+ * batch of its own, as generate() would; a row decodes as it would there, FastDecoder.placeRows). Otherwise each input
  * is decoded on its own, in order.
  */
 export function decodeQueue(
@@ -230,7 +231,6 @@ export function decodeQueue(
         return h ? h(Math.floor((r - offsets[b]!) / n), prefix) : null;
       }
     : null;
-  const target = Math.max(...inputs.map((q) => q.input.batch * n));
   const dec = makeDecoder(ctx, first, n, opts);
   const s: SampleState = {
     allow,
@@ -286,14 +286,22 @@ export function decodeQueue(
           done++;
         }
       }
-      const more = feed.remaining > 0;
-      if ((live > 0 || more) && (spent || live === 0 || worthDropping(opts, done, R))) {
+      // Finished rows give their places to the next inputs' rows while there are any; then they leave the batch.
+      if (done > 0 && feed.remaining > 0) {
+        const free = Int32Array.from(act.keys()).filter((i) => finished[act[i]]);
+        for (const [i, r] of feed.place(free)) {
+          act[i] = r;
+          last[i] = ctx.start;
+          live++;
+          done--;
+        }
+        spent = act.some((r) => age[r] >= opts.maxNewTokens);
+      }
+      if (live > 0 && (spent || worthDropping(opts, done, R))) {
         const keep = Int32Array.from(act.keys()).filter((i) => !finished[act[i]]);
         dec.select(keep, false);
-        const added = more ? feed.fill(target - keep.length) : [];
-        s.act = Int32Array.from([...keep.map((i) => act[i]), ...added]);
-        last = Int32Array.from([...keep.map((i) => last[i]), ...added.map(() => ctx.start)]);
-        live += added.length;
+        s.act = keep.map((i) => act[i]);
+        last = keep.map((i) => last[i]);
       }
     }
   } finally {
@@ -326,10 +334,10 @@ class RowFeed {
     return this.total - this.nextRow;
   }
 
-  /** Adds up to `k` rows to the decoder; returns their global indices. */
-  fill(k: number): number[] {
-    const added: number[] = [];
-    while (added.length < k && this.remaining > 0) {
+  /** Puts the next rows in the places `free` (as many as remain); returns [place, global row] of each. */
+  place(free: Int32Array): [number, number][] {
+    const placed: [number, number][] = [];
+    while (placed.length < free.length && this.remaining > 0) {
       while (this.offsets[this.b + 1] !== undefined && this.offsets[this.b + 1]! <= this.nextRow) {
         this.release();
         this.b++;
@@ -337,19 +345,21 @@ class RowFeed {
       const inp = this.inputs[this.b]!.input;
       this.encoded ??= this.dec.encodeRows!(inp, 1);
       const lo = this.nextRow - this.offsets[this.b]!;
-      const take = Math.min(k - added.length, inp.batch - lo);
-      this.dec.addRows!(
+      const take = Math.min(free.length - placed.length, inp.batch - lo);
+      const slots = free.subarray(placed.length, placed.length + take);
+      this.dec.placeRows!(
+        slots,
         this.encoded,
         Int32Array.from({ length: take }, (_, j) => lo + j),
       );
-      for (let j = 0; j < take; j++) added.push(this.nextRow + j);
+      slots.forEach((slot, j) => placed.push([slot, this.nextRow + j]));
       this.nextRow += take;
       if (lo + take === inp.batch) {
         this.release();
         this.b++;
       }
     }
-    return added;
+    return placed;
   }
 
   private release(): void {

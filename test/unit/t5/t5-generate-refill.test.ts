@@ -94,10 +94,10 @@ for (const precision of ['fp32', 'bf16'] as const) {
       );
       const lengths = new Set(each.flatMap((o) => o.sequences.map((s) => s.length)));
       assert.ok(lengths.size >= 3, `${what}: rows end at different lengths (${[...lengths]})`);
-      // Rows join a running batch (more additions than batches: some inputs arrive in parts).
-      const add = FastDecoder.prototype.addRows;
+      // Rows join a running batch in finished rows' places, some inputs in parts (more placements than batches).
+      const add = FastDecoder.prototype.placeRows;
       let adds = 0;
-      FastDecoder.prototype.addRows = function (this: FastDecoder, ...a: Parameters<typeof add>) {
+      FastDecoder.prototype.placeRows = function (this: FastDecoder, ...a: Parameters<typeof add>) {
         adds++;
         add.apply(this, a);
       };
@@ -108,9 +108,9 @@ for (const precision of ['fp32', 'bf16'] as const) {
           `${precision} ${what}`,
         );
       } finally {
-        FastDecoder.prototype.addRows = add;
+        FastDecoder.prototype.placeRows = add;
       }
-      assert.ok(adds > inputs.length, `${what}: ${adds} additions for ${inputs.length} batches`);
+      assert.ok(adds > inputs.length, `${what}: ${adds} placements for ${inputs.length} batches`);
     }
     model.dispose();
   });
