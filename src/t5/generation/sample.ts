@@ -208,6 +208,15 @@ export function decodeQueue(
 ): GenerateOutput[] {
   if (inputs.length > 1 && !refills(inputs, opts))
     return inputs.flatMap((q) => decodeQueue(ctx, [q], { ...opts, allowedTokens: q.allowedTokens }));
+  if (inputs.length > 1 && inputs.some((q) => q.input.batch === 0)) {
+    // An input without rows has nothing to decode (and no row whose place others could take).
+    const rows = inputs.filter((q) => q.input.batch > 0);
+    const outs = rows.length > 0 ? decodeQueue(ctx, rows, opts) : [];
+    let k = 0;
+    return inputs.map((q) =>
+      q.input.batch === 0 ? { sequences: [], scores: [], tokenLogProbs: [] } : (outs[k++] as GenerateOutput),
+    );
+  }
   const first = inputs[0]!.input;
   const p = sampleParams(first, opts);
   const { n } = p;

@@ -131,6 +131,22 @@ test('generateMany: sampling, beams and the reference decoder decode each batch 
     assertBitSame(generateMany(model, inputs, opts), each, JSON.stringify(opts));
   }
   assert.deepEqual(generateMany(model, [], { maxNewTokens: 4 }), []);
+  // Inputs without rows (first, between, last) give empty outputs; the others decode as on their own.
+  const empty = { input: padBatch([], 0) };
+  const withEmpty = generateMany(model, [empty, inputs[0]!, empty, inputs[1]!, empty], { maxNewTokens: 8 });
+  const none = { sequences: [], scores: [], tokenLogProbs: [] };
+  assertBitSame(
+    withEmpty,
+    [
+      none,
+      generate(model, inputs[0]!.input, { maxNewTokens: 8 }),
+      none,
+      generate(model, inputs[1]!.input, { maxNewTokens: 8 }),
+      none,
+    ],
+    'empty inputs',
+  );
+  assertBitSame(generateMany(model, [empty, empty], { maxNewTokens: 8 }), [none, none], 'only empty inputs');
   assert.throws(
     () =>
       generateMany(
