@@ -220,26 +220,7 @@ export function decodeQueue(
   const first = inputs[0]!.input;
   const p = sampleParams(first, opts);
   const { n } = p;
-  // Global row r: input b's row r - offsets[b] (source floor((r - offsets[b]) / n)).
-  const offsets: number[] = [];
-  let total = 0;
-  for (const q of inputs) {
-    offsets.push(total);
-    total += q.input.batch * n;
-  }
-  const inputOf = (r: number) => {
-    let b = 0;
-    while (b + 1 < offsets.length && offsets[b + 1]! <= r) b++;
-    return b;
-  };
-  const hooked = inputs.some((q) => q.allowedTokens !== undefined);
-  const allow: AllowFn | null = hooked
-    ? (r, prefix) => {
-        const b = inputOf(r);
-        const h = inputs[b]!.allowedTokens;
-        return h ? h(Math.floor((r - offsets[b]!) / n), prefix) : null;
-      }
-    : null;
+  const { offsets, total, allow } = queueRows(inputs, n);
   const dec = makeDecoder(ctx, first, n, opts);
   const s: SampleState = {
     allow,
@@ -322,6 +303,32 @@ export function decodeQueue(
     const hi = lo + q.input.batch * n;
     return { sequences: seqs.slice(lo, hi), scores: scores.slice(lo, hi), tokenLogProbs: tokenLogProbs.slice(lo, hi) };
   });
+}
+
+/** Global row r is input b's row r - offsets[b] (its source floor((r - offsets[b]) / n)); `allow`: each row's constraint. */
+function queueRows(
+  inputs: readonly QueuedInput[],
+  n: number,
+): { offsets: number[]; total: number; allow: AllowFn | null } {
+  const offsets: number[] = [];
+  let total = 0;
+  for (const q of inputs) {
+    offsets.push(total);
+    total += q.input.batch * n;
+  }
+  const inputOf = (r: number) => {
+    let b = 0;
+    while (b + 1 < offsets.length && offsets[b + 1]! <= r) b++;
+    return b;
+  };
+  const allow: AllowFn | null = inputs.some((q) => q.allowedTokens !== undefined)
+    ? (r, prefix) => {
+        const b = inputOf(r);
+        const h = inputs[b]!.allowedTokens;
+        return h ? h(Math.floor((r - offsets[b]!) / n), prefix) : null;
+      }
+    : null;
+  return { offsets, total, allow };
 }
 
 /** The queue's rows not yet in the decoder, added in order: each input encoded when its first row is needed. */
