@@ -6,15 +6,10 @@ import * as path from 'node:path';
 import * as T from '../../../src/tensor';
 import { makeConfig, type CycleConfig } from '../../../src/cycle/config';
 import { saveModelDir } from '../../../src/cycle/model-io';
-import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
 import { rollbackTo, trainCycle } from '../../../src/cycle/trainer';
-import { presetConfig } from '../../../src/t5/config';
-import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
-const world = buildSyntheticWorld({ seed: 5, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
-const tok = syntheticTokenizer(world);
-const mk = (seed: number) =>
-  new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+const { world, tok, mk } = tinyWorld({ seed: 5, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
 const cfg = (over: Partial<CycleConfig>) =>
   makeConfig({
     batchSize: 4,

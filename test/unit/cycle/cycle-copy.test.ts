@@ -8,10 +8,8 @@ import * as path from 'node:path';
 import * as T from '../../../src/tensor';
 import { makeConfig } from '../../../src/cycle/config';
 import { copyCounts, copyRate, nameCopy } from '../../../src/cycle/copy';
-import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
 import { trainCycle } from '../../../src/cycle/trainer';
-import { presetConfig } from '../../../src/t5/config';
-import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
@@ -41,10 +39,7 @@ test('nameCopy / copyCounts: names of Q found verbatim in S′', () => {
 });
 
 test("eCycleFilter copied: S2E is updated only by E-cycle pairs whose S′ holds all of Q's names; copy rates logged", async () => {
-  const world = buildSyntheticWorld({ seed: 3, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
-  const tok = syntheticTokenizer(world);
-  const mk = (seed: number) =>
-    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const { world, tok, mk } = tinyWorld({ seed: 3, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-copy-'));
   try {
     const data = {
@@ -105,10 +100,7 @@ test("eCycleFilter copied: S2E is updated only by E-cycle pairs whose S′ holds
 });
 
 test('self-training: S2E also learns its own outputs whose mean token probability reaches the threshold', async () => {
-  const world = buildSyntheticWorld({ seed: 4, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
-  const tok = syntheticTokenizer(world);
-  const mk = (seed: number) =>
-    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const { world, tok, mk } = tinyWorld({ seed: 4, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-self-'));
   try {
     const data = { S: world.S, Q: world.Q };
@@ -162,10 +154,7 @@ test('self-training: S2E also learns its own outputs whose mean token probabilit
 });
 
 test('sampled E-cycle (e2sDecode.doSample): the dev E-cycle loss, the selection criterion, still decodes greedily', async () => {
-  const world = buildSyntheticWorld({ seed: 5, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
-  const tok = syntheticTokenizer(world);
-  const mk = (seed: number) =>
-    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const { world, tok, mk } = tinyWorld({ seed: 5, nS: 8, nQ: 8, nEval: 4, namesPerType: 4, ambiguous: 0 });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-sample-'));
   try {
     const Q = world.Q.filter((q) => q !== '');

@@ -11,16 +11,11 @@ import { applyFlags, CYCLE_FLAGS } from '../../../src/cycle/config-flags';
 import { Direction } from '../../../src/cycle/seq2seq';
 import { cycleStep, type Learn } from '../../../src/cycle/step';
 import { trainCycle } from '../../../src/cycle/trainer';
-import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
-import { presetConfig } from '../../../src/t5/config';
-import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
-const world = buildSyntheticWorld({ seed: 6, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
-const tok = syntheticTokenizer(world);
-const mk = (seed: number) =>
-  new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+const { world, tok, mk } = tinyWorld({ seed: 6, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
 const sampled = { maxNewTokens: 14, doSample: true, topK: 10 };
 
 test('e2sSamples: a key with a range and a flag; K > 1 needs sampled E2S decoding', () => {

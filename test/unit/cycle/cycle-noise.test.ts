@@ -9,9 +9,7 @@ import { makeConfig } from '../../../src/cycle/config';
 import { distinct2, namesOf, noiseSentence } from '../../../src/cycle/noise';
 import { trainCycle } from '../../../src/cycle/trainer';
 import { Rng } from '../../../src/util/rng';
-import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
-import { presetConfig } from '../../../src/t5/config';
-import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
@@ -47,10 +45,7 @@ test('distinct2: distinct word bigrams over all bigrams', () => {
 });
 
 test('e2sNoise: the E-cycle learns from noised S′ (the S-cycle is unchanged); logged diversity; a resume is exact', async () => {
-  const world = buildSyntheticWorld({ seed: 6, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
-  const tok = syntheticTokenizer(world);
-  const mk = (seed: number) =>
-    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const { world, tok, mk } = tinyWorld({ seed: 6, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
   const cfg = (maxSteps: number, e2sNoise: number) =>
     makeConfig({
       batchSize: 4,

@@ -5,16 +5,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as T from '../../../src/tensor';
 import { makeConfig } from '../../../src/cycle/config';
-import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
 import { trainCycle, type CycleResult } from '../../../src/cycle/trainer';
-import { presetConfig } from '../../../src/t5/config';
-import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import type { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
-const world = buildSyntheticWorld({ seed: 11, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
-const tok = syntheticTokenizer(world);
 // Dropout on, so the engine RNG state must be restored too.
-const mk = (seed: number) =>
-  new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0.1 }), { seed });
+const { world, tok, mk } = tinyWorld({ seed: 11, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 }, 0.1);
 const cfg = (maxSteps: number) =>
   makeConfig({
     batchSize: 4,

@@ -6,7 +6,6 @@ import * as path from 'node:path';
 import * as T from '../../../src/tensor';
 import { makeConfig, type CycleConfig } from '../../../src/cycle/config';
 import type { EvalResult } from '../../../src/cycle/evaluate';
-import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
 import {
   collapseMessage,
   collapseStats,
@@ -17,8 +16,7 @@ import {
   type SelectionState,
 } from '../../../src/cycle/selection';
 import { gazetteerOf, holdsAll, refreshSilverPairs, silverScores, splitHoldout } from '../../../src/cycle/silver';
-import { presetConfig } from '../../../src/t5/config';
-import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
@@ -193,10 +191,7 @@ test('collapse: warn still selects; stop never selects and stops; patience is ch
 });
 
 test('collapse: rollback needs a best/ and stops after maxRollbacks; rollback() restores best/ and scales the learning rates', () => {
-  const world = buildSyntheticWorld({ seed: 5, nS: 4, nQ: 4, nEval: 2, namesPerType: 3, ambiguous: 0 });
-  const tok = syntheticTokenizer(world);
-  const mk = (seed: number) =>
-    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const { tok, mk } = tinyWorld({ seed: 5, nS: 4, nQ: 4, nEval: 2, namesPerType: 3, ambiguous: 0 });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-select-rb-'));
   const models = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
   const metas = {

@@ -12,16 +12,11 @@ import { EpochOrder } from '../../../src/cycle/order';
 import { Direction, trainStep } from '../../../src/cycle/seq2seq';
 import { cycleStep } from '../../../src/cycle/step';
 import { trainCycle, typesOf } from '../../../src/cycle/trainer';
-import { buildSyntheticWorld, syntheticTokenizer } from '../../../src/demo/synthetic';
-import { presetConfig } from '../../../src/t5/config';
-import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
-const world = buildSyntheticWorld({ seed: 11, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
-const tok = syntheticTokenizer(world);
-const mk = (seed: number) =>
-  new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0.1 }), { seed });
+const { world, tok, mk } = tinyWorld({ seed: 11, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 }, 0.1);
 const cfg = makeConfig({
   batchSize: 4,
   maxSteps: 1,

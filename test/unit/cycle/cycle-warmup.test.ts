@@ -10,6 +10,7 @@ import { trainCycle } from '../../../src/cycle/trainer';
 import { commonWords, lexicalSilverPairs, pairWarmup } from '../../../src/cycle/warmup';
 import { presetConfig } from '../../../src/t5/config';
 import { T5ForConditionalGeneration } from '../../../src/t5/model';
+import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
@@ -58,10 +59,7 @@ test('silver filter and prune: only pairs whose capitalised words are all matche
 });
 
 test('warm-up is part of the run: logged, evaluated at step 0, not repeated on resume (bit-identical); runs are seeded by their config', async () => {
-  const world = buildSyntheticWorld({ seed: 3, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
-  const tok = syntheticTokenizer(world);
-  const mk = (seed: number) =>
-    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0.1 }), { seed });
+  const { world, tok, mk } = tinyWorld({ seed: 3, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 }, 0.1);
   const cfg = (maxSteps: number) =>
     makeConfig({
       batchSize: 4,
@@ -116,10 +114,7 @@ test('warm-up is part of the run: logged, evaluated at step 0, not repeated on r
 });
 
 test('silver mix: lexical silver pairs join the E-cycle batch with a linearly decaying share; a resume draws the same ones', async () => {
-  const world = buildSyntheticWorld({ seed: 4, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
-  const tok = syntheticTokenizer(world);
-  const mk = (seed: number) =>
-    new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate: 0 }), { seed });
+  const { world, tok, mk } = tinyWorld({ seed: 4, nS: 12, nQ: 8, nEval: 4, namesPerType: 6, ambiguous: 1 });
   const cfg = (maxSteps: number, silverMix: number) =>
     makeConfig({
       batchSize: 4,
