@@ -13,7 +13,7 @@ import {
 import { parseScheme } from '../data/tags';
 import { DEFAULT_VERBALIZERS, type Verbalizer } from '../data/verbalizer';
 import { chooseVerbalizer as chooseVerbalizerOf, corpusLabels, labelSite } from '../data/verbalizer-choice';
-import type { ReaderSettings } from '../api/run-common';
+import type { ReaderSettings, RunHooks } from '../api/run-common';
 import type { FlagSpec, FlagValue } from './args';
 import { ANY } from './args';
 import { FP32_HELP, type Precision } from '../t5/precision';
@@ -151,6 +151,29 @@ export function fmtInt(n: number): string {
 /** The files of a flag for fingerprintFiles: [file] (or `map(file)`) when the flag is given. */
 export function optFiles(file: string | undefined, map: (f: string) => string[] = (x) => [x]): string[] | undefined {
   return file === undefined ? undefined : map(file);
+}
+
+/**
+ * The hooks a training command passes to its library call: progress lines to `log`, and Ctrl-C stopping the run
+ * cleanly once it trains (onInterrupt, installed by onStart; before that, while reading and loading, it quits at once).
+ * `dispose` removes the handler.
+ */
+export function trainingHooks(log: (line: string) => void): {
+  hooks: Required<Pick<RunHooks, 'signal' | 'onStart' | 'onProgress'>>;
+  dispose: () => void;
+} {
+  const ac = new AbortController();
+  let interrupt: ReturnType<typeof onInterrupt> | undefined;
+  return {
+    hooks: {
+      signal: ac.signal,
+      onStart: () => {
+        interrupt = onInterrupt(log, ac);
+      },
+      onProgress: (e) => (e.kind === 'log' ? log(e.message) : undefined),
+    },
+    dispose: () => interrupt?.dispose(),
+  };
 }
 
 /**

@@ -7,7 +7,14 @@ import { SUPERVISED_EPOCHS, SUPERVISED_SETTINGS as S } from '../../supervised/se
 import { AT_LEAST_1, NON_NEGATIVE, POSITIVE, type FlagValue } from '../args';
 import { registerCommand, type Io } from '../registry';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
-import { givenOptions, onInterrupt, PRECISION_FLAG, READER_FLAGS, readerSettingsOf, VERBALIZER_FLAGS } from '../common';
+import {
+  givenOptions,
+  trainingHooks,
+  PRECISION_FLAG,
+  READER_FLAGS,
+  readerSettingsOf,
+  VERBALIZER_FLAGS,
+} from '../common';
 
 registerCommand({
   name: 'train-supervised',
@@ -86,8 +93,7 @@ registerCommand({
     const given = <T extends FlagValue>(k: string, v: T): T | undefined => (args.given.has(k) ? v : undefined);
     const fp32 = given('fp32', f.fp32);
     const grounded = f['no-ground'] === undefined ? undefined : !f['no-ground'];
-    const ac = new AbortController();
-    let interrupt: ReturnType<typeof onInterrupt> | undefined;
+    const run = trainingHooks(log);
     try {
       const r = await trainSupervised({
         ...givenOptions({
@@ -113,12 +119,7 @@ registerCommand({
         dev: givenOptions({ gold: f.dev, num: f['dev-num'], evalEvery: f['eval-every'], patience: f.patience }),
         resume: f.resume === true,
         force: f.force === true,
-        signal: ac.signal,
-        // Ctrl-C stops the run cleanly once it trains; before that (reading, loading) it quits at once.
-        onStart: () => {
-          interrupt = onInterrupt(log, ac);
-        },
-        onProgress: (e) => (e.kind === 'log' ? log(e.message) : undefined),
+        ...run.hooks,
       });
       await finishWorker();
       if (r.interrupted) {
@@ -132,7 +133,7 @@ registerCommand({
       io.out(`${trained}${chosen}; model in ${f.out}`);
       return 0;
     } finally {
-      interrupt?.dispose();
+      run.dispose();
     }
   },
 });

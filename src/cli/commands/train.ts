@@ -8,7 +8,7 @@ import { checkpointDir } from '../../run/layout';
 import { finishWorker, NPROC_FLAG, startWorker } from '../launch';
 import { UsageError } from '../args';
 import { registerCommand, type Io } from '../registry';
-import { givenOptions, onInterrupt, READER_FLAGS, readerSettingsOf, str, VERBALIZER_FLAGS } from '../common';
+import { givenOptions, trainingHooks, READER_FLAGS, readerSettingsOf, str, VERBALIZER_FLAGS } from '../common';
 
 registerCommand({
   name: 'train',
@@ -71,8 +71,7 @@ registerCommand({
     const runDir = f.out;
     if (!f.sentences || !f.entities) throw new UsageError('--sentences and --entities are required');
     const log = (l: string) => io.err(l);
-    const ac = new AbortController();
-    let interrupt: ReturnType<typeof onInterrupt> | undefined;
+    const run = trainingHooks(log);
     try {
       const r = await train({
         sentences: f.sentences,
@@ -94,12 +93,7 @@ registerCommand({
         configFlags: Object.fromEntries(Object.keys(CYCLE_FLAGS).map((k) => [k, f[k as keyof typeof f]])),
         resume: f.resume === true,
         force: f.force === true,
-        signal: ac.signal,
-        // Ctrl-C stops the run cleanly once it trains; before that (reading, loading) it quits at once.
-        onStart: () => {
-          interrupt = onInterrupt(log, ac);
-        },
-        onProgress: (e) => (e.kind === 'log' ? log(e.message) : undefined),
+        ...run.hooks,
       });
       await finishWorker();
       if (r.interrupted) {
@@ -116,7 +110,7 @@ registerCommand({
       );
       return 0;
     } finally {
-      interrupt?.dispose();
+      run.dispose();
     }
   },
 });
