@@ -332,6 +332,27 @@ test('in-place initialisers and copy_ bypass autograd', () =>
     assert.equal(p.requiresGrad, true);
   }));
 
+test('indexCopy_ writes rows of src at the given indices along a dim, in place (float32, bfloat16), and checks shapes', () =>
+  T.tidy(() => {
+    const a = T.zeros([4, 3]);
+    const view = a.view([12]); // shares storage: the write shows through it
+    a.indexCopy_(
+      0,
+      T.tensor([3, 1], [2], 'int64'),
+      t([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+    );
+    assert.deepEqual(a.toArray(), [0, 0, 0, 4, 5, 6, 0, 0, 0, 1, 2, 3]);
+    assert.deepEqual(view.toArray().slice(9), [1, 2, 3]);
+    const b = T.zeros([2, 3], { dtype: 'bfloat16' });
+    b.indexCopy_(1, T.tensor([2], [1], 'int64'), t([[1.5], [-2]], 'bfloat16'));
+    assert.equal(b.dtype, 'bfloat16');
+    assert.deepEqual(b.float().toArray(), [0, 0, 1.5, 0, 0, -2]);
+    assert.throws(() => a.indexCopy_(0, T.tensor([0], [1], 'int64'), t([[1, 2]])));
+  }));
+
 test('no tensors leaked by this file', () => {
   assert.equal(T.liveTensors(), live0);
 });
