@@ -14,9 +14,10 @@ import math
 import sys
 
 
-def pearson(xs, ys):
-    pts = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
-    if len(pts) < 3:
+def pearson(xs, ys, min_points=3):
+    """Pearson's rho over the pairs where both are numbers; None with fewer than `min_points` or no spread."""
+    pts = [(x, y) for x, y in zip(xs, ys) if isinstance(x, (int, float)) and isinstance(y, (int, float))]
+    if len(pts) < min_points:
         return None
     mx = sum(p[0] for p in pts) / len(pts)
     my = sum(p[1] for p in pts) / len(pts)

@@ -11,23 +11,14 @@ the path (".../table6/DATASET/...").
 """
 import collections
 import json
-import math
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from criteria import pearson  # noqa: E402
 
 STEP_KEYS = ("lossS", "lossE", "copyRate", "sDistinct2")
 SKIP = {"step", "epoch", "devF1", "devBagF1", "best"}
-
-
-def pearson(xs, ys):
-    pts = [(x, y) for x, y in zip(xs, ys) if isinstance(x, (int, float)) and isinstance(y, (int, float))]
-    if len(pts) < 4:
-        return None
-    mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
-    sxy = sum((x - mx) * (y - my) for x, y in pts)
-    sxx = sum((x - mx) ** 2 for x, _ in pts)
-    syy = sum((y - my) ** 2 for _, y in pts)
-    return None if sxx == 0 or syy == 0 else sxy / math.sqrt(sxx * syy)
 
 
 def records(path):
@@ -57,7 +48,7 @@ def main(files):
         keys = {k for e in evals for k, v in e.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         f1 = [e.get("devF1") for e in evals]
         for k in sorted(keys - SKIP):
-            r = pearson([e.get(k) for e in evals], f1)
+            r = pearson([e.get(k) for e in evals], f1, min_points=4)
             if r is not None:
                 by[dataset][k].append(r)
     for dataset, sig in sorted(by.items()):
