@@ -14,7 +14,7 @@ import type { S2EGenerate } from './grounding';
 import { predictSequences, verbalizerForTypes } from './predict';
 import { collapseStats, type CollapseStats } from './selection';
 import { evalLoss, generateAll, inLengthBatches, type Direction } from './seq2seq';
-import { evenIndices, gazetteerOf, silverScores } from './silver';
+import { evenIndices, gazetteerOf, meanEntities, outputStats, silverScores } from './silver';
 
 /** What an evaluation measures: the fields of the `eval` records of metrics.jsonl (the run kit's schema). */
 export type EvalResult = CycleEvalMetrics;
@@ -84,6 +84,7 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
   const predict = inferencePredict(s2e, ctx.types, cfg);
   const gazetteer = data.Q ? gazetteerOf(data.Q) : null;
   const sSample = data.S ? evenSample(data.S, SILVER_S_SAMPLE) : [];
+  const qDensity = data.Q ? meanEntities(data.Q) : null;
   const f1 = async (gold: LabeledCorpus) => {
     const seqs = await predict(gold.sentences.map((s) => s.text));
     return evaluate(
@@ -124,8 +125,19 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
       }
       devOutputs = collapseStats(qPrime);
       if (gazetteer) {
-        const silver = silverScores(gazetteer, devS, await predict(devS));
+        const devPred = await predict(devS);
+        const silver = silverScores(gazetteer, devS, devPred);
         Object.assign(result, { devSilverP: silver.p, devSilverR: silver.r, devSilverF1: silver.f1 });
+        // S2E on real sentences, no labels: its density against Q's, its empties, its names beyond Q, its confidence.
+        const st = outputStats(gazetteer, devPred);
+        const self = await evalLoss(s2e, ctx.trS2E, devS, devPred, eb);
+        Object.assign(result, {
+          devEntities: st.entities,
+          qEntities: qDensity,
+          devEmpty: st.empty,
+          devNovel: st.novel,
+          devSelfLoss: self.loss,
+        });
         if (sSample.length > 0) {
           const onS = silverScores(gazetteer, sSample, await predict(sSample));
           Object.assign(result, { sSilverP: onS.p, sSilverR: onS.r, sSilverF1: onS.f1 });
@@ -140,6 +152,8 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
     if (data.devGold) {
       const rep = await f1(data.devGold);
       result.devF1 = rep.exact.micro.f1;
+      // For diagnosing the criteria (which of P and R moves); labels, so never selected on.
+      Object.assign(result, { devP: rep.exact.micro.precision, devR: rep.exact.micro.recall });
       result.devBagF1 = rep.bag.micro.f1;
     }
     if (data.testGold) {

@@ -48,6 +48,35 @@ export function silverScores(g: Gazetteer, sentences: readonly string[], outputs
   return { p, r, f1 };
 }
 
+/** Label-free statistics of S2E's outputs on real sentences (issue 25's criterion search; logged, not selected on). */
+export interface OutputStats {
+  /** Entities per sentence. */
+  entities: number;
+  /** Share of sentences with no entity. */
+  empty: number;
+  /** Share of the entities whose surface is no name of Q: S2E finding names beyond the gazetteer. */
+  novel: number | null;
+}
+
+/** OutputStats of entity sequences `outputs` (one per sentence), names of Q from `g`. */
+export function outputStats(g: Gazetteer, outputs: readonly string[]): OutputStats {
+  let entities = 0;
+  let empty = 0;
+  let novel = 0;
+  for (const o of outputs) {
+    const es = parseEntitySequence(o).entities;
+    entities += es.length;
+    if (es.length === 0) empty++;
+    for (const e of es) if (!g.entries.has(e.surface)) novel++;
+  }
+  const n = Math.max(outputs.length, 1);
+  return { entities: entities / n, empty: empty / n, novel: entities > 0 ? novel / entities : null };
+}
+
+/** Mean entities per sequence of Q: the density S2E's outputs on real sentences can be compared with. */
+export const meanEntities = (Q: readonly string[]): number =>
+  Q.reduce((a, q) => a + parseEntitySequence(q).entities.length, 0) / Math.max(Q.length, 1);
+
 const bagOf = (seq: string): Map<string, number> => {
   const bag = new Map<string, number>();
   for (const e of parseEntitySequence(seq).entities) {

@@ -33,6 +33,17 @@ export interface CycleEvalMetrics {
   heldSilverP?: number | null;
   heldSilverR?: number | null;
   heldSilverF1?: number | null;
+  /** S2E's outputs on dev S (inference decoding), label-free, logged for the criterion search: entities per sentence
+   *  (`devEntities`, against Q's `qEntities`), the share of sentences without one, the share of entities whose surface
+   *  no sequence of Q names, and S2E's own loss on its outputs (teacher-forced, its confidence). */
+  devEntities?: number;
+  qEntities?: number | null;
+  devEmpty?: number;
+  devNovel?: number | null;
+  devSelfLoss?: number;
+  /** Dev precision and recall next to devF1 (labels: diagnosis only, never selected on). */
+  devP?: number;
+  devR?: number;
   /** Present only when test gold is given (reported, never selected on). */
   testP?: number;
   testR?: number;

@@ -4,13 +4,15 @@
 usage: tools/research/signals.py RUN/metrics.jsonl [...]   (e.g. runs/experiments/*/table6/*/*/cyclener/seed*/run/metrics.jsonl)
 
 For each run with at least 5 evaluations: Pearson's rho, over its evaluations, between dev F1 and each numeric field
-of the evaluation records (dev losses, copy rate, silver P/R/F1, ...) and the mean over the 100 steps before each
+of the evaluation records (dev losses, copy rate, silver P/R/F1, S2E's output statistics on dev S, ...; rateGap is
+|log(devEntities / qEntities)|) and the mean over the 100 steps before each
 evaluation of the step records' training losses, copy rate and S' diversity (tr_*). Printed per dataset: the mean rho
 over runs and each run's. A signal usable for selection has the same sign on every dataset. The dataset is read from
 the path (".../table6/DATASET/...").
 """
 import collections
 import json
+import math
 import os
 import sys
 
@@ -18,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from criteria import pearson  # noqa: E402
 
 STEP_KEYS = ("lossS", "lossE", "copyRate", "sDistinct2")
-SKIP = {"step", "epoch", "devF1", "devBagF1", "best"}
+SKIP = {"step", "epoch", "devF1", "devBagF1", "best", "devP", "devR", "qEntities"}  # labels, or constant per run
 
 
 def records(path):
@@ -45,6 +47,9 @@ def main(files):
             for k in STEP_KEYS:
                 v = [s[k] for s in window if isinstance(s.get(k), (int, float))]
                 e["tr_" + k] = sum(v) / len(v) if v else None
+        for e in evals:  # S2E's density on dev S against Q's, as a distance (0: the same)
+            if e.get("devEntities") and e.get("qEntities"):
+                e["rateGap"] = abs(math.log(e["devEntities"] / e["qEntities"]))
         keys = {k for e in evals for k, v in e.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         f1 = [e.get("devF1") for e in evals]
         for k in sorted(keys - SKIP):

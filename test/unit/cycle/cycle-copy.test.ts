@@ -90,6 +90,10 @@ test("eCycleFilter copied: S2E is updated only by E-cycle pairs whose S′ holds
     const ev = recs.find((x) => x.type === 'eval')!;
     assert.equal(typeof ev.devCopyRate, 'number');
     assert.ok('devSilverF1' in ev && 'sSilverF1' in ev, 'the silver criteria are logged at every evaluation');
+    for (const k of ['devEntities', 'devEmpty', 'devSelfLoss'])
+      assert.equal(typeof ev[k], 'number', `${k}: S2E's output statistics on dev S are logged`);
+    assert.equal(ev.qEntities, data.Q.reduce((a, q) => a + q.split(' <sep> ').length / 2, 0) / data.Q.length);
+    assert.ok((ev.devSelfLoss as number) >= 0 && (ev.devEmpty as number) >= 0 && (ev.devEmpty as number) <= 1);
     assert.ok(lines.some((l) => /E2S copies (\d+%|-) of Q's names/.test(l)));
     assert.ok(lines.some((l) => /eval @ step 2: .* copy \d+%/.test(l)));
     m.s2e.dispose();

@@ -15,7 +15,15 @@ import {
   type Decision,
   type SelectionState,
 } from '../../../src/cycle/selection';
-import { gazetteerOf, holdsAll, refreshSilverPairs, silverScores, splitHoldout } from '../../../src/cycle/silver';
+import {
+  gazetteerOf,
+  holdsAll,
+  meanEntities,
+  outputStats,
+  refreshSilverPairs,
+  silverScores,
+  splitHoldout,
+} from '../../../src/cycle/silver';
 import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
@@ -102,6 +110,23 @@ test('silver scores: S2E outputs against the gazetteer from Q matched over the s
   assert.equal(s.f1, (2 * (2 / 6) * (2 / 4)) / (2 / 6 + 2 / 4));
   assert.deepEqual(silverScores(g, ['Nothing here .'], ['']), { p: null, r: null, f1: null });
   assert.deepEqual(silverScores(g, ['Acme .'], ['']), { p: null, r: 0, f1: null });
+});
+
+test("output statistics: S2E's density, empties and names beyond Q's on real sentences, no labels read", () => {
+  const Q = ['Paris <sep> location <sep> Ann Lee <sep> person', 'Acme <sep> organization', ''];
+  const g = gazetteerOf(Q);
+  assert.equal(meanEntities(Q), 1);
+  const outputs = [
+    'Paris <sep> location <sep> Bob <sep> person',
+    '',
+    'Acme Corp <sep> organization',
+    'Ann Lee <sep> person',
+  ];
+  // 4 entities over 4 sentences, 1 empty; Bob and Acme Corp are no name of Q (a longer surface is a new name).
+  assert.deepEqual(outputStats(g, outputs), { entities: 1, empty: 0.25, novel: 0.5 });
+  assert.deepEqual(outputStats(g, ['', '']), { entities: 0, empty: 1, novel: null });
+  assert.deepEqual(outputStats(g, []), { entities: 0, empty: 0, novel: null });
+  assert.equal(meanEntities([]), 0);
 });
 
 test('silver refresh: S2E output replaces a lexical sequence only where it holds every gazetteer match (with repeats)', () => {
