@@ -11,12 +11,10 @@ import '../../src/cli/commands';
 import { gate } from '../../src/index'; // the package entry exports it
 import type { GateRow } from '../../src/supervised/gate';
 import { UsageError } from '../../src/util/errors';
-import { cli, tinySyntheticBase } from '../helpers/cli-helpers';
+import { cli, conll, gateFixture, tinySyntheticBase } from '../helpers/cli-helpers';
 
 T.setNumThreads(1);
 
-const conll = (sents: string[][]) =>
-  sents.map((s) => s.map((t) => t.replace(' ', ' X X ')).join('\n')).join('\n\n') + '\n';
 const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 /** A row without its wall times (the only fields two identical runs differ in). */
 const untimed = ({ trainSeconds, evalSeconds, ...rest }: GateRow) => (void trainSeconds, void evalSeconds, rest);
@@ -25,23 +23,7 @@ test('gate: the CLI and the library give the same rows, gate.md, weights and pro
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-gate-parity-'));
   try {
     const { base } = tinySyntheticBase(root);
-    const train = path.join(root, 'train.txt');
-    const dev = path.join(root, 'dev.txt');
-    fs.writeFileSync(
-      train,
-      conll([
-        ['Paris I-LOC', 'is O', 'nice O'],
-        ['Obama I-PER', 'visited O', 'Rome I-LOC'],
-        ['London I-LOC', 'and O', 'Obama I-PER'],
-      ]),
-    );
-    fs.writeFileSync(
-      dev,
-      conll([
-        ['Paris I-LOC', 'and O', 'Obama I-ORG'],
-        ['London I-LOC', 'calls O', 'Rome I-LOC'],
-      ]),
-    );
+    const { train, dev } = gateFixture(root, [['London I-LOC', 'and O', 'Obama I-PER']]);
     const viaCli = path.join(root, 'cli');
     const viaLib = path.join(root, 'lib');
     const flags = ['--base-model', base, '--random-init', '--train', train, '--dev', dev, '--num', '3'];

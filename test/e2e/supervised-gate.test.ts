@@ -8,36 +8,18 @@ import * as path from 'node:path';
 import * as T from '../../src/tensor';
 import '../../src/cli/commands';
 import type { GateRow } from '../../src/supervised/gate';
-import { cli, tinySyntheticBase } from '../helpers/cli-helpers';
+import { cli, conll, gateFixture, tinySyntheticBase } from '../helpers/cli-helpers';
 
 T.setNumThreads(1);
-
-const conll = (sents: string[][]) =>
-  sents.map((s) => s.map((t) => t.replace(' ', ' X X ')).join('\n')).join('\n\n') + '\n';
 
 test('cli: gate (Lexical Matcher row, model rows = evaluate --model, reuse, errors)', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-gate-'));
   try {
     const { base } = tinySyntheticBase(root);
-    const train = path.join(root, 'train.txt');
-    const dev = path.join(root, 'dev.txt');
-    fs.writeFileSync(
-      train,
-      conll([
-        ['Paris I-LOC', 'is O', 'nice O'],
-        ['Obama I-PER', 'visited O', 'Rome I-LOC'],
-      ]),
-    );
     // Gazetteer {Paris: location, Obama: person, Rome: location}. Dev gold: Paris LOC, Obama ORG, London LOC, Rome LOC.
     // Matches: Paris LOC (right), Obama PER (wrong type), Rome LOC (right); London missed.
     // exact P = 2/3, R = 2/4, F1 = 2·(2/3)(1/2)/(2/3+1/2) = 4/7.
-    fs.writeFileSync(
-      dev,
-      conll([
-        ['Paris I-LOC', 'and O', 'Obama I-ORG'],
-        ['London I-LOC', 'calls O', 'Rome I-LOC'],
-      ]),
-    );
+    const { train, dev } = gateFixture(root);
     const out = path.join(root, 'gate');
     const args = [
       'gate',

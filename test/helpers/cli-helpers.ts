@@ -1,5 +1,6 @@
 // Shared by the CLI tests: run the dispatcher with captured output, and a tiny random-init base model
 // over a small synthetic world's vocabulary.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import '../../src/cli/commands';
 import { runCli } from '../../src/cli/registry';
@@ -62,4 +63,30 @@ export async function tinyTunedTagger(root: string, steps = 120): Promise<{ worl
     verbalizer: TYPE_WORDS,
   });
   return { world, model };
+}
+
+/** CoNLL-2003 text of sentences given as "word TAG" tokens (the POS and chunk columns filled with X). */
+export const conll = (sents: string[][]): string =>
+  sents.map((s) => s.map((t) => t.replace(' ', ' X X ')).join('\n')).join('\n\n') + '\n';
+
+/**
+ * The gate tests' CoNLL files: `train` sentences (the gazetteer {Paris: location, Obama: person, Rome: location}) and a
+ * dev split whose gold is Paris LOC, Obama ORG, London LOC, Rome LOC, written with the CoNLL-2003 columns.
+ */
+export function gateFixture(root: string, extraTrain: string[][] = []): { train: string; dev: string } {
+  const train = path.join(root, 'train.txt');
+  const dev = path.join(root, 'dev.txt');
+  const base = [
+    ['Paris I-LOC', 'is O', 'nice O'],
+    ['Obama I-PER', 'visited O', 'Rome I-LOC'],
+  ];
+  fs.writeFileSync(train, conll([...base, ...extraTrain]));
+  fs.writeFileSync(
+    dev,
+    conll([
+      ['Paris I-LOC', 'and O', 'Obama I-ORG'],
+      ['London I-LOC', 'calls O', 'Rome I-LOC'],
+    ]),
+  );
+  return { train, dev };
 }
