@@ -1,6 +1,7 @@
 // Benchmark (not a test) of `cyclener serve` under load on loopback: autocannon posts one-sentence requests from
 // `--connections` connections for `--seconds` per setting, against the real CLI in a child process, with dynamic
-// batching on (the defaults: --max-batch 32 --max-wait-ms 10) and off (--max-batch 1 --max-wait-ms 0).
+// batching on (the defaults: --max-batch 32 --max-wait-ms 10) and off (--max-batch 1 --max-wait-ms 0), and ours with
+// continuous batching (--continuous-rows 64).
 // Per setting: requests/s, p50/p99 latency, errors (non-2xx + socket errors; must be 0 below the queue limit),
 // the server's RSS once it listens (model loaded), before and after the load, and its peak RSS (VmHWM) at the end;
 // then the ratio batching on / off.
@@ -12,6 +13,7 @@
 // first fine-tuned for `--steps` supervised steps on test/fixtures/conll-mini.txt (5 sentences) into a temp
 // directory. That model is barely trained: the figures are the server's cost with a real 11M T5, not a tagger's.
 // Usage: npm run bench:serve -- [--seconds 10] [--connections 8] [--steps 30] [--threads N] [--model DIR] [--no-twin]
+//        [--texts FILE]   (the requests' sentences, one per line; default the 5 fixture sentences)
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,6 +48,8 @@ const SETTINGS: Setting[] = [
   { name: 'batching on', args: ['--max-batch', '32', '--max-wait-ms', '10'] },
   { name: 'batching off', args: ['--max-batch', '1', '--max-wait-ms', '0'] },
 ];
+/** Ours only (the twin has no such mode): continuous batching. */
+const CONTINUOUS: Setting[] = [{ name: 'continuous 64 rows', args: ['--continuous-rows', '64'] }];
 
 /** VmRSS (or VmHWM: the peak RSS so far) of a process, in MiB. */
 function rssMiB(pid: number, key: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
@@ -130,7 +134,14 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-bench-serve-'));
   try {
     const corpus = readLabeled(path.join(ROOT, 'test', 'fixtures', 'conll-mini.txt'));
-    const texts = corpus.sentences.map((s) => s.text);
+    // --texts FILE: the requests' sentences (one per line; e.g. a dev split's texts, of uneven lengths), else the fixture's.
+    const textsFile = flag('texts', '');
+    const texts = textsFile
+      ? fs
+          .readFileSync(textsFile, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+      : corpus.sentences.map((s) => s.text);
     const base = flag('model', path.join(ROOT, 'models', 'base-news-11m'));
     const tuned = path.join(tmp, 'tuned');
     const t0 = Date.now();
@@ -142,14 +153,14 @@ async function main(): Promise<void> {
       baseModel: base,
       out: tuned,
       steps,
-      batchSize: texts.length,
+      batchSize: corpus.sentences.length,
       lr: 1e-3,
       verbalizer: TYPE_WORDS,
       types: Object.values(TYPE_WORDS),
     });
     console.log(
-      `model: ${path.relative(ROOT, base)} fine-tuned ${steps} steps on conll-mini (${texts.length} sentences) in ` +
-        `${((Date.now() - t0) / 1000).toFixed(1)} s; requests: 1 sentence each (${texts.length} rotating)`,
+      `model: ${path.relative(ROOT, base)} fine-tuned ${steps} steps on conll-mini (${corpus.sentences.length} sentences) in ` +
+        `${((Date.now() - t0) / 1000).toFixed(1)} s; requests: 1 sentence each (${texts.length} rotating${textsFile ? `, from ${textsFile}` : ''})`,
     );
     console.log(
       `load: autocannon, ${connections} connections, ${seconds} s per setting (after a 2 s warm-up); threads ${threads}; ` +
@@ -162,8 +173,8 @@ async function main(): Promise<void> {
     );
     let info: ModelInfo | null = null;
     const settings = argv.includes('--no-twin')
-      ? SETTINGS
-      : [...SETTINGS, ...SETTINGS.map((s) => ({ ...s, name: `pytorch twin, ${s.name}`, twin: true }))];
+      ? [...SETTINGS, ...CONTINUOUS]
+      : [...SETTINGS, ...SETTINGS.map((s) => ({ ...s, name: `pytorch twin, ${s.name}`, twin: true })), ...CONTINUOUS];
     for (const s of settings) {
       const { child, url, stderr } = await startServe(tuned, s, info);
       try {
@@ -192,12 +203,19 @@ async function main(): Promise<void> {
         if (child.exitCode === null) child.kill('SIGKILL');
       }
     }
-    const [on, off, twinOn, twinOff] = rows;
-    console.log(`\nratio batching on / off (req/s): ${(on!.rps / off!.rps).toFixed(2)}`);
+    const on = rows.find((r) => r.name === 'batching on')!;
+    const off = rows.find((r) => r.name === 'batching off')!;
+    const twinOn = rows.find((r) => r.name === 'pytorch twin, batching on');
+    const twinOff = rows.find((r) => r.name === 'pytorch twin, batching off');
+    console.log(`\nratio batching on / off (req/s): ${(on.rps / off.rps).toFixed(2)}`);
+    for (const c of CONTINUOUS) {
+      const r = rows.find((x) => x.name === c.name)!;
+      console.log(`ratio ${c.name} / batching on (req/s): ${(r.rps / on.rps).toFixed(2)}`);
+    }
     if (twinOn && twinOff)
       console.log(
-        `peak RSS twin / ours (>= 1: ours smaller): batching on ${(twinOn.peak / on!.peak).toFixed(2)}, off ${(twinOff.peak / off!.peak).toFixed(2)}; ` +
-          `req/s ours / twin: on ${(on!.rps / twinOn.rps).toFixed(2)}, off ${(off!.rps / twinOff.rps).toFixed(2)} (the twin decodes without grounding)`,
+        `peak RSS twin / ours (>= 1: ours smaller): batching on ${(twinOn.peak / on.peak).toFixed(2)}, off ${(twinOff.peak / off.peak).toFixed(2)}; ` +
+          `req/s ours / twin: on ${(on.rps / twinOn.rps).toFixed(2)}, off ${(off.rps / twinOff.rps).toFixed(2)} (the twin decodes without grounding)`,
       );
     console.log(
       'RSS ready: listening, model loaded; before / after: around the timed load; peak RSS: VmHWM at the end (the warm-up and the load). ' +

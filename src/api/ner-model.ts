@@ -102,7 +102,7 @@ export class NerModel {
   private loaded: Loaded | null;
   private readonly s2e: Direction;
   private readonly verbalizer: Verbalizer;
-  /** One prediction at a time: concurrent calls queue here instead of interleaving on the engine. */
+  /** One prediction at a time (unless continuous batching): concurrent calls queue here instead of interleaving. */
   private tail: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -185,9 +185,22 @@ export class NerModel {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+    if (this.s2e.continuousRows > 0) return this.predictNow(texts, o);
     const run = this.tail.then(() => this.predictNow(texts, o));
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Continuous batching (a server's mode): with `rows` > 0, concurrent predict() calls run at once and their greedy
+   * decoding shares one batch of up to `rows` rows, which admits a call's sentences as others' finish instead of
+   * waiting for them (Direction.continuousRows). 0 (the default): one call at a time. A sentence's scores may then
+   * differ in the last bits with the rows beside it, as they do with the batch size.
+   */
+  setContinuousBatching(rows: number): void {
+    if (!(Number.isInteger(rows) && rows >= 0))
+      throw new Error(`NerModel.setContinuousBatching: rows must be a non-negative integer, got ${rows}`);
+    this.s2e.continuousRows = rows;
   }
 
   /** Entities of each text of a (possibly endless) stream, yielded in order, `batchSize` texts at a time. */

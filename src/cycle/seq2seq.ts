@@ -4,7 +4,15 @@
 
 import * as T from '../tensor';
 import { entityLogProbs } from '../data/entity-seq';
-import { generateMany, padBatch, type AllowedTokensFn, type GenerateOptions } from '../t5/generation';
+import {
+  DecodeStream,
+  generateMany,
+  padBatch,
+  type AllowedTokensFn,
+  type GenerateOptions,
+  type GenerateOutput,
+  type QueuedInput,
+} from '../t5/generation';
 import type { T5ForConditionalGeneration } from '../t5/model';
 import { autocastOf, DEFAULT_PRECISION, withPrecision, type Precision } from '../t5/precision';
 import type { T5Tokenizer } from '../t5/tokenizer';
@@ -32,6 +40,13 @@ export interface Limits {
 export class Direction {
   /** Sequences cut to the length limits so far (reported in the logs). */
   truncated = 0;
+  /**
+   * > 0: greedy decoding goes through one shared DecodeStream per decoding setting, up to this many rows at once, so
+   * that concurrent callers (a server's batches) decode in one batch that admits rows as others finish. 0: each call
+   * decodes its own batches (generateMany).
+   */
+  continuousRows = 0;
+  private readonly streams = new Map<string, DecodeStream>();
   /** `precision` applies to this direction's generation and to the trainer made by trainer(). */
   constructor(
     readonly model: T5ForConditionalGeneration,
@@ -121,13 +136,28 @@ export class Direction {
     if (decode.noRepeatNgramSize) opts.noRepeatNgramSize = decode.noRepeatNgramSize;
     if (decode.repetitionPenalty !== undefined && decode.repetitionPenalty !== 1)
       opts.repetitionPenalty = decode.repetitionPenalty;
-    const outs = T.tidy(() => withPrecision(this.precision, () => generateMany(this.model, inputs, opts)));
+    const outs =
+      this.continuousRows > 0 && !opts.doSample && opts.numBeams === 1
+        ? await this.streamed(inputs, opts)
+        : T.tidy(() => withPrecision(this.precision, () => generateMany(this.model, inputs, opts)));
     const done: GeneratedBatch[] = [];
     for (const out of outs) done.push(await this.scored(out.sequences, out.scores, out.tokenLogProbs));
     let k = 0;
     return batches.map((b) =>
       b.sources.length === 0 ? { texts: [], meanLogProbs: [], entityLogProbs: [] } : done[k++]!,
     );
+  }
+
+  /** The inputs through the shared stream of their decoding setting (continuousRows > 0). */
+  private streamed(inputs: readonly QueuedInput[], opts: GenerateOptions): Promise<GenerateOutput[]> {
+    const key = JSON.stringify(opts);
+    let stream = this.streams.get(key);
+    if (!stream) {
+      stream = new DecodeStream(this.model, opts, this.continuousRows, (f) => withPrecision(this.precision, f));
+      this.streams.set(key, stream);
+    }
+    const s = stream;
+    return Promise.all(inputs.map((q) => s.submit(q)));
   }
 
   /** Texts, mean log-probabilities per token and per-entity log-probabilities of generated sequences. */

@@ -51,6 +51,8 @@ export interface Preset {
   testCurveSentences: number | null;
   /** This preset is another one with one lever changed: the report shows only the cells it ran. */
   variantOf?: string;
+  /** Extra `data build` flags of the cyclener cells (e.g. --include-empty-q). */
+  cycleDataArgs?: string[];
 }
 
 const CPU: Preset = {
@@ -113,6 +115,18 @@ const CPU_FULL: Preset = {
 };
 
 const LEXWARM = ['--warmup', 'lexical', '--warmup-steps', '200'];
+/** The best combination so far (docs/cycle.md): the constant silver mix and 3 sampled S′ per Q. */
+const SILVER_CONST_K3 = [
+  '--silver-mix',
+  '0.5',
+  '--silver-decay-steps',
+  '0',
+  '--e2s-sample',
+  '--e2s-top-k',
+  '10',
+  '--e2s-samples',
+  '3',
+];
 
 export const PRESETS: Readonly<Record<string, Preset>> = {
   cpu: CPU,
@@ -170,10 +184,20 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const-k3': cpuVariant(
     'cpu-full-silver-const-k3',
     'cpu-full-silver-const, and E2S writes 3 sentences S′ for each Q by top-10 sampling, S2E learning from all three pairs (--e2s-sample --e2s-top-k 10 --e2s-samples 3; the silver pairs scale with them, 24 per batch; beyond the paper)',
-    ['--silver-mix', '0.5', '--silver-decay-steps', '0', '--e2s-sample', '--e2s-top-k', '10', '--e2s-samples', '3'],
+    SILVER_CONST_K3,
     [],
     CPU_FULL,
   ),
+  'cpu-full-silver-const-k3-empty': {
+    ...cpuVariant(
+      'cpu-full-silver-const-k3-empty',
+      "cpu-full-silver-const-k3, and Q also holds empty entity sequences (sentences without entities, as the paper's GQ draws them: data build --include-empty-q) that grounded S2E may emit in the cycles (--cycle-allow-empty): on tweets, where 38% of the dev sentences have no entity and S2E otherwise names one in nearly every sentence (beyond the paper)",
+      [...SILVER_CONST_K3, '--cycle-allow-empty'],
+      [],
+      CPU_FULL,
+    ),
+    cycleDataArgs: ['--include-empty-q'],
+  },
   'cpu-full-silver-refresh': cpuVariant(
     'cpu-full-silver-refresh',
     "cpu-full-silver, and after each evaluation a silver pair's sequence becomes S2E's output for its sentence where that output holds every gazetteer match (--silver-refresh; beyond the paper)",
@@ -349,7 +373,10 @@ export function planExperiment(name: string, o: PlanOptions): Cell[] {
         dataset: s.dataset,
         dataConfig: s.config,
         seed,
-        dataArgs: s.config ? dataArgsFor(s.config) : [],
+        dataArgs: [
+          ...(s.config ? dataArgsFor(s.config) : []),
+          ...(s.kind === 'cyclener' ? (preset.cycleDataArgs ?? []) : []),
+        ],
         trainArgs:
           s.kind === 'cyclener'
             ? [...preset.cycleArgs, ...seedArgs]

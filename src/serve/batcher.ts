@@ -1,6 +1,7 @@
 // Dynamic batching: texts of concurrent requests wait in one bounded queue and run through the model together, up to
-// `maxBatch` texts per batch, a batch starting once it is full or its oldest text has waited `maxWaitMs`. One batch
-// runs at a time (one model); texts that arrive meanwhile form the next batch as soon as it ends.
+// `maxBatch` texts per batch, a batch starting once it is full or its oldest text has waited `maxWaitMs`. Up to
+// `concurrency` batches run at a time (default 1: one model; more when the model decodes them in one continuous batch);
+// texts that arrive meanwhile form the next batch as soon as one ends.
 
 export class QueueFullError extends Error {}
 export class ClosingError extends Error {}
@@ -10,6 +11,8 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** Most texts waiting (not yet in a running batch); a request that would exceed it is refused whole, unless none wait. */
   maxQueue: number;
+  /** Batches running at once (default 1). */
+  concurrency?: number;
   /** Called with each batch's size as it starts; the batch runs once a returned promise settles (tests hold it). */
   onBatch?: (size: number) => void | Promise<void>;
 }
@@ -31,7 +34,9 @@ export interface BatcherStats {
 
 export class Batcher<I, O> {
   private queue: Job<I, O>[] = [];
+  /** Texts in running batches, and those batches. */
   private running = 0;
+  private batchesRunning = 0;
   private timer: NodeJS.Timeout | null = null;
   private closing = false;
   private idle: (() => void)[] = [];
@@ -41,8 +46,8 @@ export class Batcher<I, O> {
     private readonly run: (items: I[]) => Promise<O[]>,
     private readonly o: BatcherOptions,
   ) {
-    if (!(o.maxBatch >= 1 && o.maxQueue >= 1 && o.maxWaitMs >= 0))
-      throw new Error('Batcher: maxBatch and maxQueue must be >= 1, maxWaitMs >= 0');
+    if (!(o.maxBatch >= 1 && o.maxQueue >= 1 && o.maxWaitMs >= 0 && (o.concurrency ?? 1) >= 1))
+      throw new Error('Batcher: maxBatch, maxQueue and concurrency must be >= 1, maxWaitMs >= 0');
   }
 
   /**
@@ -78,8 +83,13 @@ export class Batcher<I, O> {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
+  /** Whether another batch may start. */
+  private get full(): boolean {
+    return this.batchesRunning >= (this.o.concurrency ?? 1);
+  }
+
   private schedule(now = false): void {
-    if (this.running > 0 || this.queue.length === 0) return;
+    if (this.full || this.queue.length === 0) return;
     if (now || this.closing || this.queue.length >= this.o.maxBatch) {
       this.flush();
       return;
@@ -95,9 +105,10 @@ export class Batcher<I, O> {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.running > 0 || this.queue.length === 0) return;
+    if (this.full || this.queue.length === 0) return;
     const jobs = this.queue.splice(0, this.o.maxBatch);
-    this.running = jobs.length;
+    this.running += jobs.length;
+    this.batchesRunning++;
     this.counts.batches++;
     this.counts.items += jobs.length;
     this.counts.sizes[jobs.length] = (this.counts.sizes[jobs.length] ?? 0) + 1;
@@ -108,10 +119,13 @@ export class Batcher<I, O> {
         (e: unknown) => jobs.forEach((j) => j.reject(e)),
       )
       .finally(() => {
-        this.running = 0;
+        this.running -= jobs.length;
+        this.batchesRunning--;
         // Texts that arrived during this batch have waited at least as long as it ran: they go now.
         if (this.queue.length > 0) this.schedule(true);
-        else for (const f of this.idle.splice(0)) f();
+        else if (this.running === 0) for (const f of this.idle.splice(0)) f();
       });
+    // Room for another batch: the texts left (or arriving) wait for it as usual.
+    if (this.queue.length > 0) this.schedule();
   }
 }

@@ -43,6 +43,12 @@ export interface ServeOptions {
   showModelPath?: boolean;
   /** Entities scored below it are dropped unless a request gives its own (default: the model's, info.score.threshold). */
   threshold?: number;
+  /**
+   * Continuous batching: > 0 decodes the batches of concurrent requests in one running batch of up to this many rows,
+   * which admits new sentences as others finish (NerModel.setContinuousBatching); several batches then run at once.
+   * 0: one batch at a time, each decoded to its end (default 0).
+   */
+  continuousRows?: number;
   /** Each batch's size as it starts; a returned promise holds the batch until it settles (tests). */
   onBatch?: (size: number) => void | Promise<void>;
 }
@@ -70,6 +76,7 @@ const DEFAULTS = {
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 5_000,
   showModelPath: false,
+  continuousRows: 0,
 };
 
 /** A model folder's name for clients: the folder, with the run folders above a run's s2e/ or best/s2e/. */
@@ -94,11 +101,15 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
   const model = o.model;
   const threshold = checkThreshold(o.threshold ?? model.info.score.threshold, 'startServer');
   // Every entity comes out of the shared batches; each request applies its own threshold and shape afterwards.
+  model.setContinuousBatching(o.continuousRows);
   const batcher = new Batcher<string, NerEntity[]>(
     (texts) => model.predict(texts, { batchSize: o.maxBatch, threshold: 0 }),
     {
+      // Continuous batching: no waiting for a batch to fill (the decode stream groups what arrives together and
+      // admits it into the running batch), and as many batches at once as the running batch has rows.
+      concurrency: o.continuousRows > 0 ? o.continuousRows : 1,
       maxBatch: o.maxBatch,
-      maxWaitMs: o.maxWaitMs,
+      maxWaitMs: o.continuousRows > 0 ? 0 : o.maxWaitMs,
       maxQueue: o.maxQueue,
       ...(o.onBatch ? { onBatch: o.onBatch } : {}),
     },
@@ -125,6 +136,8 @@ interface ServeState {
 /** The options over the defaults, with the deadlines checked. */
 function serveSettings(opts: ServeOptions) {
   const o = { ...DEFAULTS, ...opts };
+  if (!(Number.isInteger(o.continuousRows) && o.continuousRows >= 0))
+    throw new Error(`startServer: continuousRows must be a non-negative integer, got ${o.continuousRows}`);
   for (const k of ['headerTimeoutMs', 'requestTimeoutMs', 'idleTimeoutMs'] as const)
     if (!(Number.isInteger(o[k]) && o[k] >= 1))
       throw new Error(`startServer: ${k} must be a positive integer, got ${o[k]}`);
@@ -280,7 +293,12 @@ function infoRoutes(
       overlapTokens: model.info.overlapTokens,
       limits: { maxBodyBytes: o.maxBodyBytes, maxTexts: o.maxTexts, maxChars: o.maxChars },
       timeouts: { headerMs: o.headerTimeoutMs, requestMs: o.requestTimeoutMs, idleMs: o.idleTimeoutMs },
-      batching: { maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue },
+      batching: {
+        maxBatch: o.maxBatch,
+        maxWaitMs: o.maxWaitMs,
+        maxQueue: o.maxQueue,
+        continuousRows: o.continuousRows,
+      },
     };
   });
 

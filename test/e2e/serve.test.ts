@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as T from '../../src/tensor';
 import { NerModel } from '../../src/api/ner-model';
 import { startServer } from '../../src/serve/server';
+import { DecodeStream } from '../../src/t5/generation';
 import { tinyTaggerBase } from '../helpers/cli-helpers';
 
 T.setNumThreads(1);
@@ -249,6 +250,49 @@ test('serve: every entity has a score; threshold (server default, per request) a
     model.dispose();
     fs.rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('serve: continuous batching (continuousRows): concurrent requests decode in one running batch, each answer as the library gives it alone', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-serve-cont-'));
+  const { world, base } = tinyTaggerBase(root);
+  const model = await NerModel.load(base, { precision: 'fp32' });
+  const sents = world.evalSet.sentences.map((s) => s.text).slice(0, 12);
+  const alone: Results['results'][] = [];
+  for (const t of sents) alone.push(await model.predict([t], { threshold: 0 }));
+  const pair = await model.predict(sents.slice(0, 2), { threshold: 0 });
+  const server = await startServer({ model, port: 0, continuousRows: 6, maxBatch: 2, maxWaitMs: 0 });
+  try {
+    const info = (await (await fetch(`${server.url}/v1/model`)).json()) as { batching: Record<string, number> };
+    assert.equal(info.batching.continuousRows, 6);
+    // One request per sentence, all at once, and one with two texts: more rows than the running batch holds.
+    const submit = DecodeStream.prototype.submit;
+    let streamed = 0;
+    DecodeStream.prototype.submit = function (this: DecodeStream, ...a: Parameters<typeof submit>) {
+      streamed++;
+      return submit.apply(this, a);
+    };
+    const answers = await Promise.all([
+      ...sents.map((t) => post(server.url, { texts: [t], threshold: 0 })),
+      post(server.url, { texts: sents.slice(0, 2), threshold: 0 }),
+    ]);
+    const bodies = await Promise.all(answers.map((r) => r.json()));
+    DecodeStream.prototype.submit = submit;
+    assert.ok(streamed >= 2, `the batches went through the shared decode stream (${streamed} inputs)`);
+    answers.forEach((r) => assert.equal(r.status, 200));
+    sents.forEach((_, i) => sameResults(bodies[i], { results: alone[i]! }, `sentence ${i}`));
+    sameResults(bodies[sents.length], { results: pair }, 'two texts');
+    const st = server.stats();
+    assert.equal(st.items, sents.length + 2);
+    assert.ok(st.batches > 1 && st.running === 0 && st.waiting === 0);
+  } finally {
+    await server.close();
+    model.dispose();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  await assert.rejects(
+    () => startServer({ model, port: 0, continuousRows: -1 }),
+    /continuousRows must be a non-negative integer/,
+  );
 });
 
 test('serve: a request with more texts than --max-queue is admitted when the queue is empty (a retry can succeed)', async () => {

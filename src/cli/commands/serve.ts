@@ -33,6 +33,13 @@ registerCommand({
       default: 10,
       range: NON_NEGATIVE,
     },
+    'continuous-rows': {
+      type: 'int',
+      arg: 'N',
+      help: "continuous batching: decode concurrent requests' batches in one running batch of up to N rows that admits new sentences as others finish (0 = off: one batch at a time)",
+      default: 0,
+      range: NON_NEGATIVE,
+    },
     'max-queue': {
       type: 'int',
       arg: 'N',
@@ -134,6 +141,7 @@ registerCommand({
         maxBatch: num(f['max-batch']) as number,
         maxWaitMs: num(f['max-wait-ms']) as number,
         maxQueue: num(f['max-queue']) as number,
+        continuousRows: num(f['continuous-rows']) as number,
         maxTexts: num(f['max-texts']) as number,
         maxChars: num(f['max-chars']) as number,
         maxBodyBytes: num(f['max-body-bytes']) as number,

@@ -23,13 +23,21 @@ export interface Decoder {
   encodeRows?(inp: GenerateInput, n: number): EncodedRows;
   /** Puts rows `idx` of an encoded input in the places of rows `slots` (finished), each at its first position. */
   placeRows?(slots: Int32Array, src: EncodedRows, idx: Int32Array): void;
+  /** Appends rows `idx` of an encoded input to the batch, each at its first position. */
+  addRows?(src: EncodedRows, idx: Int32Array): void;
   dispose(): void;
 }
 
-/** The decoder for `inp`, each source repeated `n` times (beams / return sequences). */
-export function makeDecoder(ctx: GenerationContext, inp: GenerateInput, n: number, opts: GenerateOptions): Decoder {
+/** The decoder for `inp`, each source repeated `n` times (beams / return sequences); `reserve`: FastDecoder's. */
+export function makeDecoder(
+  ctx: GenerationContext,
+  inp: GenerateInput,
+  n: number,
+  opts: GenerateOptions,
+  reserve = 0,
+): Decoder {
   return (opts.decoder ?? 'fast') === 'fast'
-    ? new FastDecoder(ctx, inp, n, opts.maxNewTokens)
+    ? new FastDecoder(ctx, inp, n, opts.maxNewTokens, reserve)
     : new ReferenceDecoder(ctx, inp, n);
 }
 

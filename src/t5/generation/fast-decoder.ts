@@ -24,14 +24,14 @@ interface StepLayer {
   dFf: number;
   act: (x: Tensor) => Tensor;
   /**
-   * [rows, cap, H, 3, d_kv]: q, k, v of each row's decoded positions, a row's position p at slot p (rows added later
+   * [rowCap, cap, H, 3, d_kv]: q, k, v of each row's decoded positions, a row's position p at slot p (rows added later
    * start at slot 0, see placeRows); q/k/v are views on it ([rows, H, cap, d_kv]).
    */
   cache: Tensor;
   q: Tensor;
   k: Tensor;
   v: Tensor;
-  /** Cross-attention keys and values [rows, H, S, d_kv]. */
+  /** Cross-attention keys and values [rowCap, H, S, d_kv] (rows past the batch's are spare). */
   crossK: Tensor;
   crossV: Tensor;
 }
@@ -67,15 +67,22 @@ export class FastDecoder implements Decoder {
   /** [rows, 1, 1, S]: 0 where the source has a token, finfo.min on padding; null when no source is padded. */
   private maskBias: Tensor | null = null;
   private rows = 0;
+  /** Rows the state tensors hold (>= rows): rows join in spare ones without copying the others (reserveRows). */
+  private rowCap = 0;
   /** Each row's next position (tokens fed so far). */
   private ages = new Int32Array(0);
   private cap = 0;
 
+  /**
+   * `reserve`: rows the state tensors keep room for once they have grown to them (a decoder that inputs keep joining,
+   * RowDecoder's `grow`); 0: exactly the rows in the batch.
+   */
   constructor(
     private readonly ctx: GenerationContext,
     inp: GenerateInput,
     n: number,
     maxLen: number,
+    private readonly reserve = 0,
   ) {
     const cfg = ctx.model.config;
     this.H = cfg.numHeads;
@@ -217,37 +224,54 @@ export class FastDecoder implements Decoder {
   }
 
   /**
-   * Appends rows `idx` of `src` to the batch, each at position 0 (its first step feeds the decoder start). The
-   * sources of the rows present and the new ones are padded to the longer (finfo.min in the mask bias).
+   * Appends rows `idx` of `src` to the batch, each at position 0 (its first step feeds the decoder start), in spare
+   * rows of the state tensors (reserveRows), as placeRows() puts rows in finished ones' places.
    */
-  private addRows(src: EncodedRows, idx: Int32Array): void {
-    if (idx.length === 0) return;
-    const R = this.rows;
+  addRows(src: EncodedRows, idx: Int32Array): void {
     const n = idx.length;
-    const liveS = this.layers[0]!.crossK.shape[2]!; // also with no rows (all dropped): their tensors are [0, H, S, d]
-    const S = Math.max(src.length, liveS);
-    T.tidy(() => {
-      const ix = T.tensor(idx, [n], 'int64');
-      this.layers.forEach((l, i) => {
-        const k = T.cat([padSource(l.crossK, S), padSource(src.crossK[i]!.indexSelect(0, ix), S)], 0).keep();
-        const v = T.cat([padSource(l.crossV, S), padSource(src.crossV[i]!.indexSelect(0, ix), S)], 0).keep();
-        T.dispose([l.crossK, l.crossV]);
-        l.crossK = k;
-        l.crossV = v;
-        const fresh = T.zeros([n, this.cap, this.H, 3, this.dKv], { dtype: this.dtype, device: this.device });
-        this.setCache(l, T.cat([l.cache, fresh], 0));
-      });
-      const padded = this.maskBias !== null || src.maskBias !== null || liveS !== S || src.length !== S;
-      const bias = padded
-        ? T.cat([sourceBias(this.maskBias, R, liveS, S), sourceBias(pickRows(src.maskBias, ix), n, src.length, S)], 0)
-        : null;
-      T.dispose([this.maskBias]);
-      this.maskBias = bias && bias.keep();
-    });
+    if (n === 0) return;
+    const R = this.rows;
+    this.reserveRows(R + n);
     const ages = new Int32Array(R + n);
     ages.set(this.ages);
     this.ages = ages;
     this.rows = R + n;
+    this.placeRows(
+      Int32Array.from({ length: n }, (_, j) => R + j),
+      src,
+      idx,
+    );
+  }
+
+  /** Grows the state tensors to hold `need` rows: to exactly that for the first rows, else at least doubling. */
+  private reserveRows(need: number): void {
+    if (need <= this.rowCap) return;
+    const cap = this.rowCap === 0 ? need : Math.max(need, 2 * this.rowCap);
+    const extra = (t: Tensor) => {
+      const shape = [...t.shape];
+      shape[0] = cap - this.rowCap;
+      return T.cat([t, T.zeros(shape, { dtype: t.dtype, device: t.device })], 0).keep();
+    };
+    T.tidy(() => {
+      for (const l of this.layers) {
+        this.setCache(l, extra(l.cache));
+        const [k, v] = [extra(l.crossK), extra(l.crossV)];
+        T.dispose([l.crossK, l.crossV]);
+        l.crossK = k;
+        l.crossV = v;
+      }
+      if (this.maskBias) {
+        const m = extra(this.maskBias);
+        this.maskBias.dispose();
+        this.maskBias = m;
+      }
+    });
+    this.rowCap = cap;
+  }
+
+  /** The first `rows` rows of a state tensor (all of it when no row is spare). */
+  private live(t: Tensor): Tensor {
+    return this.rowCap === this.rows ? t : t.narrow(0, 0, this.rows);
   }
 
   /**
@@ -269,7 +293,7 @@ export class FastDecoder implements Decoder {
         l.crossV.indexCopy_(0, at, padSource(src.crossV[i]!.indexSelect(0, ix), S));
       });
       if (this.maskBias === null && (src.maskBias !== null || src.length < S))
-        this.maskBias = T.zeros([this.rows, 1, 1, S]).keep();
+        this.maskBias = T.zeros([this.rowCap, 1, 1, S]).keep();
       this.maskBias?.indexCopy_(0, at, sourceBias(pickRows(src.maskBias, ix), n, src.length, S));
     });
     for (const s of slots) this.ages[s] = 0;
@@ -286,7 +310,7 @@ export class FastDecoder implements Decoder {
         l.crossK = k;
         l.crossV = v;
       }
-      const bias = sourceBias(this.maskBias, this.rows, liveS, S).keep();
+      const bias = sourceBias(this.maskBias, this.rowCap, liveS, S).keep();
       T.dispose([this.maskBias]);
       this.maskBias = bias;
     });
@@ -352,13 +376,14 @@ export class FastDecoder implements Decoder {
       );
       for (const l of this.layers) {
         const qkv = this.proj(T.rmsNorm(h, l.lnSelf, eps), l.qkv).view([R, 3 * inner]);
-        l.cache.view([R * cap, 3 * inner]).indexCopy_(0, slots, qkv);
+        l.cache.view([this.rowCap * cap, 3 * inner]).indexCopy_(0, slots, qkv);
         // Each row's query at its own position ([rows, H, 1, d]): the projection just stored.
         const q = qkv.view([R, H, 3, d]).narrow(2, 0, 1);
-        const a = T.attention(q, l.k.narrow(2, 0, L), l.v.narrow(2, 0, L), pb); // no 1/sqrt(d_kv), as T5
+        const a = T.attention(q, this.live(l.k).narrow(2, 0, L), this.live(l.v).narrow(2, 0, L), pb); // no 1/sqrt(d_kv), as T5
         h = h.add(this.proj(a.view([R, inner]), l.o));
         const cq = this.proj(T.rmsNorm(h, l.lnCross, eps), l.cq).view([R, H, 1, d]);
-        h = h.add(this.proj(T.attention(cq, l.crossK, l.crossV, this.maskBias).view([R, inner]), l.co));
+        const mb = this.maskBias && this.live(this.maskBias);
+        h = h.add(this.proj(T.attention(cq, this.live(l.crossK), this.live(l.crossV), mb).view([R, inner]), l.co));
         let u = this.proj(T.rmsNorm(h, l.lnFf, eps), l.wi);
         u = l.dFf > 0 ? l.act(u.narrow(1, 0, l.dFf)).mul(u.narrow(1, l.dFf, l.dFf)) : l.act(u);
         h = h.add(this.proj(u, l.wo));
@@ -382,7 +407,7 @@ export class FastDecoder implements Decoder {
     while (cap < L) cap = Math.min(this.maxLen, cap * 2);
     T.tidy(() => {
       for (const l of this.layers) {
-        const extra = T.zeros([this.rows, cap - this.cap, this.H, 3, this.dKv], {
+        const extra = T.zeros([this.rowCap, cap - this.cap, this.H, 3, this.dKv], {
           dtype: this.dtype,
           device: this.device,
         });
@@ -393,23 +418,39 @@ export class FastDecoder implements Decoder {
   }
 
   select(idx: Int32Array, sameSources: boolean): void {
+    const n = idx.length;
+    // A decoder that rows keep joining (reserve) moves the kept rows to the front in place: its spare rows stay, so
+    // the next rows join without a copy of the others (stale state in spare rows is overwritten or masked).
+    const inPlace = this.reserve > 0 && this.rowCap <= this.reserve;
     T.tidy(() => {
-      const ix = T.tensor(idx, [idx.length], 'int64');
+      const ix = T.tensor(idx, [n], 'int64');
+      const front = inPlace
+        ? T.tensor(
+            Int32Array.from({ length: n }, (_, i) => i),
+            [n],
+            'int64',
+          )
+        : null;
       const pick = (x: Tensor) => {
+        if (front) return x.indexCopy_(0, front, x.indexSelect(0, ix));
         const y = x.indexSelect(0, ix).keep();
         x.dispose();
         return y;
       };
+      // Without spare rows, a reorder among each input's beams leaves the sources as they are.
+      const sources = !sameSources || this.rowCap !== this.rows;
       for (const l of this.layers) {
-        this.setCache(l, l.cache.indexSelect(0, ix));
-        if (sameSources) continue;
+        if (front) pick(l.cache);
+        else this.setCache(l, l.cache.indexSelect(0, ix));
+        if (!sources) continue;
         l.crossK = pick(l.crossK);
         l.crossV = pick(l.crossV);
       }
-      if (!sameSources && this.maskBias) this.maskBias = pick(this.maskBias);
+      if (sources && this.maskBias) this.maskBias = pick(this.maskBias);
     });
     this.ages = Int32Array.from(idx, (i) => this.ages[i]!);
-    this.rows = idx.length;
+    this.rows = n;
+    if (!inPlace) this.rowCap = n;
   }
 
   dispose(): void {

@@ -6,10 +6,12 @@ import * as T from '../../tensor';
 import { T5ForConditionalGeneration } from '../model';
 import { beamSearch } from './beam-search';
 import { decodeQueue, type QueuedInput } from './sample';
-import { GenerateInput, GenerateOptions, GenerateOutput, GenerationContext, padBatch } from './types';
+import { generationContext, validate } from './options';
+import { GenerateInput, GenerateOptions, GenerateOutput, padBatch } from './types';
 
 export type { AllowedTokensFn, GenerateInput, GenerateOptions, GenerateOutput } from './types';
 export type { QueuedInput } from './sample';
+export { DecodeStream } from './stream';
 export { padBatch } from './types';
 export { bannedNgramTokens } from './logits-process';
 export { mulberry32 } from './logits-warp';
@@ -49,19 +51,6 @@ function asInput(model: T5ForConditionalGeneration, input: GenerateInput | numbe
   return Array.isArray(input) ? padBatch(input, opts.padTokenId ?? model.config.padTokenId) : input;
 }
 
-/** The options generate() checks itself (the search strategies check theirs). */
-function validate(opts: GenerateOptions): void {
-  if (opts.repetitionPenalty !== undefined && !(opts.repetitionPenalty > 0))
-    throw new Error(`generate: repetitionPenalty must be > 0, got ${opts.repetitionPenalty}`);
-  if (
-    opts.noRepeatNgramSize !== undefined &&
-    !(Number.isInteger(opts.noRepeatNgramSize) && opts.noRepeatNgramSize >= 0)
-  )
-    throw new Error(`generate: noRepeatNgramSize must be a non-negative integer, got ${opts.noRepeatNgramSize}`);
-  if (opts.decoder !== undefined && opts.decoder !== 'fast' && opts.decoder !== 'reference')
-    throw new Error(`generate: decoder must be 'fast' or 'reference', got ${String(opts.decoder)}`);
-}
-
 function run(
   model: T5ForConditionalGeneration,
   inputs: readonly QueuedInput[],
@@ -71,14 +60,7 @@ function run(
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
     throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
   T.governThreads(); // fewer threads while other processes want the cores (src/tensor/threads.ts)
-  const cfg = model.config;
-  const ctx: GenerationContext = {
-    model,
-    eos: opts.eosTokenId ?? cfg.eosTokenId,
-    pad: opts.padTokenId ?? cfg.padTokenId,
-    start: opts.decoderStartTokenId ?? cfg.decoderStartTokenId,
-    vocab: cfg.vocabSize,
-  };
+  const ctx = generationContext(model, opts);
   for (const { input: inp } of inputs)
     if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length)
       throw new Error('generate: ids/mask size does not match batch * length');

@@ -213,169 +213,316 @@ export function decodeQueue(
     const rows = inputs.filter((q) => q.input.batch > 0);
     const outs = rows.length > 0 ? decodeQueue(ctx, rows, opts) : [];
     let k = 0;
-    return inputs.map((q) =>
-      q.input.batch === 0 ? { sequences: [], scores: [], tokenLogProbs: [] } : (outs[k++] as GenerateOutput),
-    );
+    return inputs.map((q) => (q.input.batch === 0 ? emptyOutput() : (outs[k++] as GenerateOutput)));
   }
-  const first = inputs[0]!.input;
-  const p = sampleParams(first, opts);
-  const { n } = p;
-  const { offsets, total, allow } = queueRows(inputs, n);
-  const dec = makeDecoder(ctx, first, n, opts);
-  const s: SampleState = {
-    allow,
-    seqs: Array.from({ length: total }, () => []),
-    tokenLogProbs: Array.from({ length: total }, () => []),
-    scores: new Array<number>(total).fill(0),
-    finished: new Array<boolean>(total).fill(false),
-    act: Int32Array.from({ length: p.rows }, (_, i) => i),
-  };
-  const { seqs, tokenLogProbs, scores, finished } = s;
-  const age = new Int32Array(total); // positions fed to the decoder per row (finished rows keep stepping until dropped)
-  const feed = new RowFeed(dec, inputs, offsets, p.rows, total);
-  let live = p.rows;
-  let last = new Int32Array(p.rows).fill(ctx.start);
-  // Constrained greedy search: the LM head on the allowed tokens only (GenerateOptions.sparseHead).
-  const sparse =
-    allow !== null &&
-    inputs.every((q) => q.allowedTokens !== undefined) &&
-    !opts.doSample &&
-    (opts.repetitionPenalty ?? 1) === 1 &&
-    (opts.noRepeatNgramSize ?? 0) === 0 &&
-    (opts.sparseHead ?? dec.sparseHeadExact);
-  const slot = sparse ? new Int32Array(ctx.vocab).fill(-1) : null;
+  const rd = new RowDecoder(ctx, inputs, opts, 0);
   try {
-    while (live > 0) {
-      const act = s.act;
-      const R = act.length;
-      const sp = slot ? sparseStep(ctx, allow!, s, slot) : null;
-      const out = sp
-        ? dec.step(last, (raw) => [raw], sp.vocab)
-        : dec.step(last, (raw) => processLogits(ctx, opts, p, s, raw));
-      const [next, stepScores] = sp ? sparsePick(out[0].toFloat32Array(), sp) : pickTokens(opts, p, act, out);
-      T.dispose(out);
-      let done = 0;
-      let spent = false; // a row at maxNewTokens positions: it must leave before the next step
-      for (let i = 0; i < R; i++) {
-        const r = act[i];
-        age[r]++;
-        if (age[r] >= opts.maxNewTokens) spent = true;
-        if (finished[r]) {
-          last[i] = ctx.pad;
-          done++;
-          continue;
-        }
-        seqs[r].push(next[i]);
-        tokenLogProbs[r].push(stepScores[i]);
-        scores[r] += stepScores[i];
-        last[i] = next[i];
-        // EOS, or maxNewTokens tokens: the row is done (its sequence stays without EOS, as when the loop ran out).
-        if (next[i] === ctx.eos || seqs[r].length >= opts.maxNewTokens) {
-          finished[r] = true;
-          live--;
-          done++;
-        }
-      }
-      // Finished rows give their places to the next inputs' rows while there are any; then they leave the batch.
-      if (done > 0 && feed.remaining > 0) {
-        const free = Int32Array.from(act.keys()).filter((i) => finished[act[i]]);
-        for (const [i, r] of feed.place(free)) {
-          act[i] = r;
-          last[i] = ctx.start;
-          live++;
-          done--;
-        }
-        spent = act.some((r) => age[r] >= opts.maxNewTokens);
-      }
-      if (live > 0 && (spent || worthDropping(opts, done, R))) {
-        const keep = Int32Array.from(act.keys()).filter((i) => !finished[act[i]]);
-        dec.select(keep, false);
-        s.act = keep.map((i) => act[i]);
-        last = keep.map((i) => last[i]);
-      }
-    }
+    while (rd.live > 0) rd.step();
+    return inputs.map((_, b) => rd.output(b));
   } finally {
-    feed.dispose();
-    dec.dispose();
+    rd.dispose();
   }
-  return inputs.map((q, b) => {
-    const lo = offsets[b]!;
-    const hi = lo + q.input.batch * n;
-    return { sequences: seqs.slice(lo, hi), scores: scores.slice(lo, hi), tokenLogProbs: tokenLogProbs.slice(lo, hi) };
-  });
 }
 
-/** Global row r is input b's row r - offsets[b] (its source floor((r - offsets[b]) / n)); `allow`: each row's constraint. */
-function queueRows(
-  inputs: readonly QueuedInput[],
-  n: number,
-): { offsets: number[]; total: number; allow: AllowFn | null } {
-  const offsets: number[] = [];
-  let total = 0;
-  for (const q of inputs) {
-    offsets.push(total);
-    total += q.input.batch * n;
+const emptyOutput = (): GenerateOutput => ({ sequences: [], scores: [], tokenLogProbs: [] });
+
+/**
+ * The decode loop of decodeQueue, one step at a time, over a queue that may grow while it runs (append(), for
+ * DecodeStream). Rows are numbered globally in queue order (input b's rows from offsets[b]); the batch starts with the
+ * first input's rows, finished rows give their places to queued rows, and with `grow` > 0 queued rows also join while
+ * the batch holds fewer than `grow` rows.
+ */
+export class RowDecoder {
+  private readonly inputs: QueuedInput[] = [];
+  private readonly offsets: number[] = [];
+  /** Unfinished rows per input. */
+  private readonly pending: number[] = [];
+  private readonly p: SampleParams;
+  private readonly dec: Decoder;
+  private readonly feed: RowFeed;
+  private readonly slot: Int32Array | null;
+  private readonly s: SampleState;
+  /** Positions fed to the decoder per row (finished rows keep stepping until dropped). */
+  private readonly age: number[] = [];
+  private last: Int32Array;
+  /** Rows in the batch that are not finished. */
+  live: number;
+
+  constructor(
+    private readonly ctx: GenerationContext,
+    inputs: readonly QueuedInput[],
+    private readonly opts: GenerateOptions,
+    private readonly grow = 0,
+  ) {
+    const first = inputs[0]!.input;
+    this.p = sampleParams(first, opts);
+    const hooked = inputs.some((q) => q.allowedTokens !== undefined);
+    this.s = {
+      allow: hooked ? rowConstraint(this.inputs, this.offsets, this.p.n) : null,
+      seqs: [],
+      tokenLogProbs: [],
+      scores: [],
+      finished: [],
+      act: Int32Array.from({ length: this.p.rows }, (_, i) => i),
+    };
+    for (const q of inputs) this.enqueue(q);
+    this.dec = makeDecoder(ctx, first, this.p.n, opts, grow);
+    this.feed = new RowFeed(this.dec, this.inputs, this.offsets, this.p.rows, () => this.s.seqs.length);
+    this.live = this.p.rows;
+    this.last = new Int32Array(this.p.rows).fill(ctx.start);
+    // Constrained greedy search: the LM head on the allowed tokens only (GenerateOptions.sparseHead).
+    const sparse =
+      hooked &&
+      inputs.every((q) => q.allowedTokens !== undefined) &&
+      !opts.doSample &&
+      (opts.repetitionPenalty ?? 1) === 1 &&
+      (opts.noRepeatNgramSize ?? 0) === 0 &&
+      (opts.sparseHead ?? this.dec.sparseHeadExact);
+    this.slot = sparse ? new Int32Array(ctx.vocab).fill(-1) : null;
   }
-  const inputOf = (r: number) => {
-    let b = 0;
-    while (b + 1 < offsets.length && offsets[b + 1]! <= r) b++;
+
+  private enqueue(q: QueuedInput): number {
+    const b = this.inputs.length;
+    const rows = q.input.batch * this.p.n;
+    this.inputs.push(q);
+    this.offsets.push(this.s.seqs.length);
+    this.pending.push(rows);
+    for (let i = 0; i < rows; i++) {
+      this.s.seqs.push([]);
+      this.s.tokenLogProbs.push([]);
+      this.s.scores.push(0);
+      this.s.finished.push(false);
+      this.age.push(0);
+    }
     return b;
-  };
-  const allow: AllowFn | null = inputs.some((q) => q.allowedTokens !== undefined)
-    ? (r, prefix) => {
-        const b = inputOf(r);
-        const h = inputs[b]!.allowedTokens;
-        return h ? h(Math.floor((r - offsets[b]!) / n), prefix) : null;
+  }
+
+  /**
+   * Queues one more input (greedy search, grow > 0): its rows join as places free up. Its constraint must match the
+   * first input's (a hook or none), since the head's sparse path is chosen for the run. Returns its index.
+   */
+  append(q: QueuedInput): number {
+    if (this.grow <= 0) throw new Error('RowDecoder.append: this decoder was not built to grow');
+    if ((q.allowedTokens !== undefined) !== (this.s.allow !== null))
+      throw new Error('RowDecoder.append: every input needs an allowedTokens hook, or none does');
+    return this.enqueue(q);
+  }
+
+  /** Whether the inputs carry allowedTokens hooks (all of them do, or none). */
+  get constrained(): boolean {
+    return this.s.allow !== null;
+  }
+
+  /** Queued rows not yet in the batch. */
+  get queued(): number {
+    return this.s.seqs.length - this.feed.next;
+  }
+
+  /** Whether every row of input b is finished. */
+  done(b: number): boolean {
+    return this.pending[b] === 0;
+  }
+
+  /** Input b's output (once done). */
+  output(b: number): GenerateOutput {
+    return this.rowsOutput(this.offsets[b]!, this.inputs[b]!.input.batch * this.p.n, false);
+  }
+
+  /** Whether global row r is finished. */
+  finished(r: number): boolean {
+    return this.s.finished[r] === true;
+  }
+
+  /** Input b's first global row. */
+  offset(b: number): number {
+    return this.offsets[b]!;
+  }
+
+  /** The output of `count` global rows from `lo` (finished ones); `release` drops their tokens (a long-lived stream). */
+  rowsOutput(lo: number, count: number, release: boolean): GenerateOutput {
+    const { seqs, scores, tokenLogProbs } = this.s;
+    const hi = lo + count;
+    const out = {
+      sequences: seqs.slice(lo, hi),
+      scores: scores.slice(lo, hi),
+      tokenLogProbs: tokenLogProbs.slice(lo, hi),
+    };
+    if (release)
+      for (let r = lo; r < hi; r++) {
+        seqs[r] = [];
+        tokenLogProbs[r] = [];
       }
-    : null;
-  return { offsets, total, allow };
+    return out;
+  }
+
+  /** One decoder step of the rows in the batch; returns the inputs it finished. */
+  step(): number[] {
+    const { ctx, opts, p, s, age } = this;
+    const { seqs, tokenLogProbs, scores, finished } = s;
+    const act = s.act;
+    const R = act.length;
+    const sp = this.slot ? sparseStep(ctx, s.allow!, s, this.slot) : null;
+    const out = sp
+      ? this.dec.step(this.last, (raw) => [raw], sp.vocab)
+      : this.dec.step(this.last, (raw) => processLogits(ctx, opts, p, s, raw));
+    const [next, stepScores] = sp ? sparsePick(out[0].toFloat32Array(), sp) : pickTokens(opts, p, act, out);
+    T.dispose(out);
+    const completed: number[] = [];
+    let done = 0;
+    let spent = false; // a row at maxNewTokens positions: it must leave before the next step
+    for (let i = 0; i < R; i++) {
+      const r = act[i];
+      age[r]++;
+      if (age[r] >= opts.maxNewTokens) spent = true;
+      if (finished[r]) {
+        this.last[i] = ctx.pad;
+        done++;
+        continue;
+      }
+      seqs[r].push(next[i]);
+      tokenLogProbs[r].push(stepScores[i]);
+      scores[r] += stepScores[i];
+      this.last[i] = next[i];
+      // EOS, or maxNewTokens tokens: the row is done (its sequence stays without EOS, as when the loop ran out).
+      if (next[i] === ctx.eos || seqs[r].length >= opts.maxNewTokens) {
+        finished[r] = true;
+        this.live--;
+        done++;
+        const b = this.inputOf(r);
+        if (--this.pending[b]! === 0) completed.push(b);
+      }
+    }
+    // Finished rows give their places to the next inputs' rows while there are any; then they leave the batch.
+    if (done > 0 && this.queued > 0) {
+      const free = Int32Array.from(act.keys()).filter((i) => finished[act[i]]);
+      for (const [i, r] of this.feed.place(free)) {
+        act[i] = r;
+        this.last[i] = ctx.start;
+        this.live++;
+        done--;
+      }
+      spent = act.some((r) => age[r] >= opts.maxNewTokens);
+    }
+    if (this.live > 0 && (spent || (this.grow > 0 ? done * 2 >= R : worthDropping(opts, done, R)))) {
+      const keep = Int32Array.from(act.keys()).filter((i) => !finished[act[i]]);
+      this.dec.select(keep, false);
+      s.act = keep.map((i) => act[i]);
+      this.last = keep.map((i) => this.last[i]);
+    }
+    this.join();
+    return completed;
+  }
+
+  /** Appends queued rows while the batch holds fewer than `grow` rows (a stream's inputs that arrived meanwhile). */
+  join(): void {
+    const room = this.grow - this.s.act.length;
+    if (room <= 0 || this.queued === 0) return;
+    const added = this.feed.append(room);
+    if (added.length === 0) return;
+    const act = new Int32Array(this.s.act.length + added.length);
+    act.set(this.s.act);
+    act.set(added, this.s.act.length);
+    const last = new Int32Array(act.length).fill(this.ctx.start);
+    last.set(this.last);
+    this.s.act = act;
+    this.last = last;
+    this.live += added.length;
+  }
+
+  private inputOf(r: number): number {
+    return inputAt(this.offsets, r);
+  }
+
+  dispose(): void {
+    this.feed.dispose();
+    this.dec.dispose();
+  }
+}
+
+/** The input of global row r: the last b with offsets[b] <= r (binary search; offsets ascend). */
+function inputAt(offsets: readonly number[], r: number): number {
+  let lo = 0;
+  let hi = offsets.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (offsets[mid]! <= r) lo = mid;
+    else hi = mid - 1;
+  }
+  // Inputs without rows share their offset with the next one: the row belongs to the last of them.
+  return lo;
+}
+
+/** Each row's constraint: its input's hook, on the row's source (floor((r - offsets[b]) / n)). */
+function rowConstraint(inputs: readonly QueuedInput[], offsets: readonly number[], n: number): AllowFn {
+  return (r, prefix) => {
+    const b = inputAt(offsets, r);
+    const h = inputs[b]!.allowedTokens;
+    return h ? h(Math.floor((r - offsets[b]!) / n), prefix) : null;
+  };
 }
 
 /** The queue's rows not yet in the decoder, added in order: each input encoded when its first row is needed. */
 class RowFeed {
   private b = 0;
   private encoded: EncodedRows | null = null;
-  private nextRow: number;
+  /** The next global row to add. */
+  next: number;
   constructor(
     private readonly dec: Decoder,
     private readonly inputs: readonly QueuedInput[],
     private readonly offsets: readonly number[],
     first: number,
-    private readonly total: number,
+    /** Rows of the queue so far (it may grow). */
+    private readonly total: () => number,
   ) {
-    this.nextRow = first;
-  }
-
-  get remaining(): number {
-    return this.total - this.nextRow;
+    this.next = first;
   }
 
   /** Puts the next rows in the places `free` (as many as remain); returns [place, global row] of each. */
   place(free: Int32Array): [number, number][] {
     const placed: [number, number][] = [];
-    while (placed.length < free.length && this.remaining > 0) {
-      while (this.offsets[this.b + 1] !== undefined && this.offsets[this.b + 1]! <= this.nextRow) {
+    this.take(free.length, (rows, src, idx) => {
+      const slots = free.subarray(placed.length, placed.length + idx.length);
+      this.dec.placeRows!(slots, src, idx);
+      slots.forEach((slot, j) => placed.push([slot, rows + j]));
+    });
+    return placed;
+  }
+
+  /** Appends up to `room` next rows at the end of the batch; returns their global rows. */
+  append(room: number): number[] {
+    const added: number[] = [];
+    this.take(room, (rows, src, idx) => {
+      this.dec.addRows!(src, idx);
+      idx.forEach((_, j) => added.push(rows + j));
+    });
+    return added;
+  }
+
+  /** Up to `want` next rows, input by input: put(first global row, encoded input, its row indices). */
+  private take(want: number, put: (rows: number, src: EncodedRows, idx: Int32Array) => void): void {
+    let got = 0;
+    while (got < want && this.next < this.total()) {
+      while (this.offsets[this.b + 1] !== undefined && this.offsets[this.b + 1]! <= this.next) {
         this.release();
         this.b++;
       }
       const inp = this.inputs[this.b]!.input;
       this.encoded ??= this.dec.encodeRows!(inp, 1);
-      const lo = this.nextRow - this.offsets[this.b]!;
-      const take = Math.min(free.length - placed.length, inp.batch - lo);
-      const slots = free.subarray(placed.length, placed.length + take);
-      this.dec.placeRows!(
-        slots,
+      const lo = this.next - this.offsets[this.b]!;
+      const n = Math.min(want - got, inp.batch - lo);
+      put(
+        this.next,
         this.encoded,
-        Int32Array.from({ length: take }, (_, j) => lo + j),
+        Int32Array.from({ length: n }, (_, j) => lo + j),
       );
-      slots.forEach((slot, j) => placed.push([slot, this.nextRow + j]));
-      this.nextRow += take;
-      if (lo + take === inp.batch) {
+      got += n;
+      this.next += n;
+      if (lo + n === inp.batch) {
         this.release();
         this.b++;
       }
     }
-    return placed;
   }
 
   private release(): void {

@@ -99,6 +99,13 @@ test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figur
         c.testCurve && c.devLossLines === null && c.testCurveSentences === null && !c.trainArgs.includes('--max-steps'),
     ),
   );
+  // A preset's data flags go to its cyclener cells only, after the configuration's own.
+  const empty = planExperiment('table6', { preset: 'cpu-full-silver-const-k3-empty', seeds: [1], dataDir: NO_DATA });
+  const cell = (id: string) => empty.find((c) => c.id === `table6/${id}/seed1`)!;
+  assert.deepEqual(cell('wnut17/3.4k-1k-gq/cyclener').dataArgs, ['--allow-overlap', '--include-empty-q']);
+  assert.deepEqual(cell('conll2003/2k-1k-gq/cyclener').dataArgs, ['--include-empty-q']);
+  assert.ok(cell('wnut17/3.4k-1k-gq/cyclener').trainArgs.includes('--cycle-allow-empty'));
+  assert.deepEqual(cell('bc2gm/1k-1k-gq/lexical').dataArgs, []);
   const smoke = planExperiment('figure4', { preset: 'smoke', seeds: [1], dataDir: NO_DATA });
   assert.deepEqual(smoke[0]!.trainArgs.slice(0, 2), ['--max-steps', '4']);
   assert.throws(
@@ -107,7 +114,7 @@ test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figur
   );
   assert.throws(
     () => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }),
-    /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, cpu-full-e2s-sample, cpu-full-e2s-noise, cpu-full-silver, cpu-full-silver-const, cpu-full-silver-const-k3, cpu-full-silver-refresh, cpu-full-silver-held, paper, smoke\)/,
+    /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, cpu-full-e2s-sample, cpu-full-e2s-noise, cpu-full-silver, cpu-full-silver-const, cpu-full-silver-const-k3, cpu-full-silver-const-k3-empty, cpu-full-silver-refresh, cpu-full-silver-held, paper, smoke\)/,
   );
   // cpu-full: budgets that converge (patience on the selection criterion, both kinds of cell).
   const full = planExperiment('table4', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA });

@@ -8,6 +8,7 @@ import { presetConfig } from '../../../src/t5/config';
 import { T5ForConditionalGeneration } from '../../../src/t5/model';
 import {
   type AllowedTokensFn,
+  DecodeStream,
   type GenerateOptions,
   type GenerateOutput,
   generate,
@@ -163,5 +164,146 @@ test('generateMany: sampling, beams and the reference decoder decode each batch 
     /hook failed/,
   );
   assert.equal(T.liveTensors(), live, 'no tensor outlives generateMany()');
+  model.dispose();
+});
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+for (const precision of ['fp32', 'bf16'] as const) {
+  test(`DecodeStream (${precision}): inputs submitted while others decode join the running batch; each output = generate() alone, bit for bit`, async () => {
+    const model = mk(33);
+    const srcs = batches(new Rng(7), 6, 6, 12);
+    const eos = spreadEos(model, srcs.flat());
+    const wrap = <X>(f: () => X): X => (precision === 'bf16' ? T.autocast(f) : f());
+    for (const hooked of [false, true]) {
+      const opts: GenerateOptions = { maxNewTokens: hooked ? 9 : 14, eosTokenId: eos };
+      const inputs = srcs.map((s, b) => ({ input: padBatch(s, 0), ...(hooked ? { allowedTokens: hookFor(b) } : {}) }));
+      const each = wrap(() => inputs.map((q) => generate(model, q.input, { ...opts, allowedTokens: q.allowedTokens })));
+      const add = FastDecoder.prototype.addRows;
+      const step = FastDecoder.prototype.step;
+      let joined = 0;
+      let widest = 0;
+      const place = FastDecoder.prototype.placeRows;
+      let started = 0;
+      FastDecoder.prototype.addRows = function (this: FastDecoder, ...a: Parameters<typeof add>) {
+        if ((this as unknown as { rows: number }).rows > 0)
+          joined++; // beside running rows
+        else started++; // a decoder's first rows
+        add.apply(this, a);
+      };
+      FastDecoder.prototype.placeRows = function (this: FastDecoder, ...a: Parameters<typeof place>) {
+        joined++; // in finished rows' places
+        place.apply(this, a);
+      };
+      FastDecoder.prototype.step = function (this: FastDecoder, ...a: Parameters<typeof step>) {
+        widest = Math.max(widest, a[0].length);
+        return step.apply(this, a);
+      };
+      const live = T.liveTensors();
+      try {
+        // maxRows 8: up to 8 rows a row's logits do not depend on how many rows share the step here (as in
+        // generateMany's test); past that the kernels' paths change with the row count (fp32 linear from 10 rows on,
+        // bf16 from 16) and a row's scores move in the last bits, as they do with the batch size of generate().
+        const stream = new DecodeStream(model, opts, 8, wrap);
+        // One input, then one more every two event-loop turns (a step each), while the earlier ones decode.
+        const pending = [stream.submit(inputs[0]!)];
+        for (const q of inputs.slice(1)) {
+          await turn();
+          await turn();
+          pending.push(stream.submit(q));
+        }
+        pending.push(stream.submit({ input: padBatch([], 0) }));
+        const got = await Promise.all(pending);
+        assert.equal(started, 1, 'one decoder ran them all: every later input joined a running batch');
+        assertBitSame(got.slice(0, -1), each, `${precision} hooked ${hooked}`);
+        assert.deepEqual(got.at(-1), { sequences: [], scores: [], tokenLogProbs: [] });
+        assert.equal(stream.load.rows + stream.load.waiting, 0);
+        // Idle again: a later input starts a fresh decoder and decodes as alone.
+        assertBitSame([await stream.submit(inputs[3]!)], [each[3]!], 'after idle');
+      } finally {
+        FastDecoder.prototype.addRows = add;
+        FastDecoder.prototype.placeRows = place;
+        FastDecoder.prototype.step = step;
+      }
+      assert.ok(joined >= inputs.length - 1, `rows of later inputs joined running batches (${joined} joins)`);
+      assert.ok(widest <= 8, `the batch stays within maxRows (widest ${widest})`);
+      assert.equal(T.liveTensors(), live, 'no tensor outlives the stream once idle');
+    }
+    model.dispose();
+  });
+}
+
+test('DecodeStream: a failing hook rejects the inputs decoding with it and the stream goes on; bad options and a mismatched constraint are refused', async () => {
+  const model = mk(34);
+  const srcs = batches(new Rng(8), 3, 4, 8);
+  const opts = { maxNewTokens: 8 };
+  const stream = new DecodeStream(model, opts, 8);
+  const live = T.liveTensors();
+  const bad = {
+    input: padBatch(srcs[0]!, 0),
+    allowedTokens: (_i: number, p: Int32Array) => {
+      if (p.length === 2) throw new Error('hook failed');
+      return null;
+    },
+  };
+  const ok = { input: padBatch(srcs[1]!, 0), allowedTokens: () => null };
+  const results = await Promise.allSettled([stream.submit(bad), stream.submit(ok)]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
+  assert.match(String((results[0] as PromiseRejectedResult).reason), /hook failed/);
+  assert.equal(T.liveTensors(), live, 'the failed decoder is disposed');
+  // The stream decodes again; an input without a hook beside hooked ones is refused alone.
+  const mixed = await Promise.allSettled([stream.submit(ok), stream.submit({ input: padBatch(srcs[2]!, 0) })]);
+  assert.equal(mixed[0]!.status, 'fulfilled');
+  assert.deepEqual(
+    (mixed[0] as PromiseFulfilledResult<GenerateOutput>).value,
+    generate(model, ok.input, { ...opts, allowedTokens: ok.allowedTokens }),
+  );
+  assert.match(String((mixed[1] as PromiseRejectedResult).reason), /every input needs an allowedTokens hook, or none/);
+  assert.throws(() => new DecodeStream(model, { maxNewTokens: 8, doSample: true }, 8), /greedy search/);
+  assert.throws(() => new DecodeStream(model, { maxNewTokens: 8, numBeams: 2 }, 8), /greedy search/);
+  assert.throws(() => new DecodeStream(model, { maxNewTokens: 0 }, 8), /maxNewTokens/);
+  assert.throws(() => new DecodeStream(model, opts, 0), /maxRows/);
+  model.dispose();
+});
+
+test('DecodeStream: inputs submitted together are encoded as one batch and each resolves with its own rows', async () => {
+  const model = mk(35);
+  const srcs = batches(new Rng(9), 3, 3, 10);
+  const eos = spreadEos(model, srcs.flat());
+  const opts = { maxNewTokens: 12, eosTokenId: eos };
+  for (const hooked of [false, true]) {
+    // A constraint per source row of the merged batch, so each input's hook must see its own row indices.
+    const rowHook = (row: number): AllowedTokensFn => hookFor(row)!;
+    const hookOf = (first: number) => (i: number, p: Int32Array) => rowHook(first + i)(0, p);
+    const starts = [0, srcs[0]!.length, srcs[0]!.length + srcs[1]!.length];
+    const inputs = srcs.map((s, b) => ({
+      input: padBatch(s, 0),
+      ...(hooked ? { allowedTokens: hookOf(starts[b]!) } : {}),
+    }));
+    const all = srcs.flat();
+    const together = generate(model, all, { ...opts, ...(hooked ? { allowedTokens: hookOf(0) } : {}) });
+    const encodes = FastDecoder.prototype.encodeRows;
+    let encoded = 0;
+    FastDecoder.prototype.encodeRows = function (this: FastDecoder, ...a: Parameters<typeof encodes>) {
+      encoded++;
+      return encodes.apply(this, a);
+    };
+    try {
+      const stream = new DecodeStream(model, opts, 8);
+      const got = await Promise.all(inputs.map((q) => stream.submit(q)));
+      assert.equal(encoded, 1, 'one encoder call for the inputs submitted together');
+      got.forEach((g, b) => {
+        const lo = starts[b]!;
+        const hi = lo + srcs[b]!.length;
+        assert.deepEqual(g.sequences, together.sequences.slice(lo, hi), `hooked ${hooked}: input ${b} sequences`);
+        assert.deepEqual(g.scores, together.scores.slice(lo, hi), `hooked ${hooked}: input ${b} scores`);
+      });
+    } finally {
+      FastDecoder.prototype.encodeRows = encodes;
+    }
+  }
   model.dispose();
 });
