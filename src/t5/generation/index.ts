@@ -57,15 +57,13 @@ function run(
   opts: GenerateOptions,
   forceBeam: boolean,
 ): GenerateOutput[] {
-  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
-    throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
+  validate(opts);
   T.governThreads(); // fewer threads while other processes want the cores (src/tensor/threads.ts)
   const ctx = generationContext(model, opts);
   for (const { input: inp } of inputs)
     if (inp.ids.length !== inp.batch * inp.length || inp.mask.length !== inp.ids.length)
       throw new Error('generate: ids/mask size does not match batch * length');
   const numBeams = opts.numBeams ?? 1;
-  validate(opts);
   const wasTraining = model.training;
   model.eval(); // no dropout while generating
   try {

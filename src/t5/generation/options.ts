@@ -15,8 +15,10 @@ export function generationContext(model: T5ForConditionalGeneration, opts: Gener
   };
 }
 
-/** The options generate() checks itself (the search strategies check theirs). */
+/** The options generate() and DecodeStream check themselves (the search strategies check theirs). */
 export function validate(opts: GenerateOptions): void {
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
+    throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
   if (opts.repetitionPenalty !== undefined && !(opts.repetitionPenalty > 0))
     throw new Error(`generate: repetitionPenalty must be > 0, got ${opts.repetitionPenalty}`);
   if (

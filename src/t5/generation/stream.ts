@@ -51,8 +51,6 @@ export class DecodeStream {
     private readonly maxRows: number,
     private readonly wrap: <X>(f: () => X) => X = (f) => f(),
   ) {
-    if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
-      throw new Error(`generate: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`);
     validate(opts);
     if (
       opts.doSample ||
