@@ -113,25 +113,32 @@ export function loadStateDict(
   T.noGrad(() => {
     for (const [p, raw, name] of plan) {
       T.tidy(() => {
-        // fromBuffer copies the bytes natively (memcpy, any alignment): a view goes in as it is, without a second JS
-        // copy of every weight waiting for the GC (a model's size in garbage at load).
+        // Each piece (a file chunk, or the in-memory tensor) is copied straight into the parameter's storage, so a
+        // load's transient memory is one chunk, not the largest tensor two or three times over (chunks, their cat, the
+        // dtype cast): tcmalloc keeps such a peak as RSS for the process's life. fromBuffer copies the bytes natively
+        // (memcpy, any alignment), without a second JS copy waiting for the GC.
         const dtype = TO_ENGINE[raw.dtype]!;
-        let src: Tensor;
-        if ('data' in raw) src = T.fromBuffer(raw.data, dtype, raw.shape);
-        else {
-          const chunks: Tensor[] = [];
-          readTensorChunks(raw, (c) => chunks.push(T.fromBuffer(c, dtype, [c.byteLength / ST_ITEMSIZE[raw.dtype]])));
-          src = (chunks.length === 1 ? chunks[0]! : T.cat(chunks.length > 0 ? chunks : [T.zeros([0], { dtype })])).view(
-            raw.shape,
-          );
-        }
+        const flat = p.view([-1]);
+        const bad = { nan: 0, inf: 0 };
+        let at = 0;
+        const put = (bytes: Uint8Array) =>
+          T.tidy(() => {
+            const src = T.fromBuffer(bytes, dtype, [bytes.byteLength / ST_ITEMSIZE[raw.dtype]]);
+            const b = nonFiniteValues(src);
+            if (b) {
+              bad.nan += b.nan;
+              bad.inf += b.inf;
+            }
+            flat.narrow(0, at, src.numel()).copy_(src.dtype === p.dtype ? src : src.to(p.dtype));
+            at += src.numel();
+          });
+        if ('data' in raw) put(raw.data);
+        else readTensorChunks(raw, put);
         // A diverged or corrupt model must not be trained on or predicted with (NaN spreads through every output).
-        const bad = nonFiniteValues(src);
-        if (bad)
+        if (bad.nan + bad.inf > 0)
           throw new Error(
-            `${source}: tensor "${name}"${raw.file ? ` in ${raw.file}` : ''} holds ${describeNonFinite(bad, src.numel())} (a diverged or corrupt model)`,
+            `${source}: tensor "${name}"${raw.file ? ` in ${raw.file}` : ''} holds ${describeNonFinite(bad, p.numel())} (a diverged or corrupt model)`,
           );
-        p.copy_(src.dtype === p.dtype ? src : src.to(p.dtype));
       });
     }
   });

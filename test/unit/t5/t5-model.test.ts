@@ -526,6 +526,38 @@ test('save -> load gives identical logits (tied and untied, single file and shar
   }
 });
 
+test('a tensor over several 4 MiB read chunks loads exactly (fp32 and bf16 files); bad values are counted over all its chunks', () => {
+  // Loads copy each chunk straight into the parameter: 36,000 x 32 floats = 4.4 MiB, two chunks in fp32, one in bf16.
+  const model = new T5ForConditionalGeneration(presetConfig('tiny', { dropoutRate: 0, vocabSize: 36000 }), { seed: 5 });
+  const dir = tmpdir();
+  const values = (t: T.Tensor) => t.toFloat32Array();
+  saveCheckpoint(dir, model);
+  const back = loadModel(dir);
+  assert.deepEqual(values(back.shared), values(model.shared));
+  assert.deepEqual(values(back.encoderBlocks[0]!.selfAttn.q), values(model.encoderBlocks[0]!.selfAttn.q));
+  back.dispose();
+  saveCheckpoint(dir, model, { dtype: 'bfloat16' });
+  const half = loadModel(dir);
+  const rounded = T.tidy(() => values(model.shared.to('bfloat16').to('float32')));
+  assert.deepEqual(values(half.shared), rounded);
+  half.dispose();
+  // An infinity in the first chunk and a NaN in the second: one message with both counts.
+  const file = path.join(dir, 'model.safetensors');
+  saveCheckpoint(dir, model);
+  const m = readSafetensors(file).tensors;
+  const shared = m.get('shared.weight')!;
+  const f = new Float32Array(new Uint8Array(shared.data).buffer);
+  f[10] = Infinity;
+  f[f.length - 3] = NaN;
+  m.set('shared.weight', { ...shared, data: new Uint8Array(f.buffer) });
+  writeSafetensors(file, m);
+  assert.throws(() => loadModel(dir), {
+    message: `checkpoint ${dir}: tensor "shared.weight" in ${file} holds 1 NaN and 1 infinite value(s) of ${f.length} (a diverged or corrupt model)`,
+  });
+  model.dispose();
+  fs.rmSync(dir, { recursive: true });
+});
+
 test('malformed checkpoints are rejected with an error naming the tensor', () => {
   const model = new T5ForConditionalGeneration(tinyV11(), { seed: 13 });
   const dir = tmpdir();
