@@ -12,6 +12,7 @@
 // The model: the shipped base (models/base-news-11m) has no entity types, so grounded prediction refuses it; it is
 // first fine-tuned for `--steps` supervised steps on test/fixtures/conll-mini.txt (5 sentences) into a temp
 // directory. That model is barely trained: the figures are the server's cost with a real 11M T5, not a tagger's.
+// `--steps 0` serves `--model` as it is (a trained tagger: an S2E folder that records its entity types).
 // Usage: npm run bench:serve -- [--seconds 10] [--connections 8] [--steps 30] [--threads N] [--model DIR] [--no-twin]
 //        [--texts FILE]   (the requests' sentences, one per line; default the 5 fixture sentences)
 
@@ -31,6 +32,7 @@ function flag(name: string, dflt: string): string {
 const seconds = Number(flag('seconds', '10'));
 const connections = Number(flag('connections', '8'));
 const steps = Number(flag('steps', '30'));
+if (!(Number.isInteger(steps) && steps >= 0)) throw new Error(`--steps: a whole number >= 0, got ${flag('steps', '')}`);
 const threads = flag('threads', process.env.CYCLENER_THREADS ?? '1');
 const TYPE_WORDS: Record<string, string> = {
   PER: 'person',
@@ -143,24 +145,28 @@ async function main(): Promise<void> {
           .filter((l) => l.trim() !== '')
       : corpus.sentences.map((s) => s.text);
     const base = flag('model', path.join(ROOT, 'models', 'base-news-11m'));
-    const tuned = path.join(tmp, 'tuned');
+    const tuned = steps > 0 ? path.join(tmp, 'tuned') : base;
     const t0 = Date.now();
-    await trainSupervised({
-      pairs: corpus.sentences.map((s) => ({
-        sentence: s.text,
-        entities: s.entities.map((e) => ({ surface: e.surface, type: TYPE_WORDS[e.label] ?? e.label.toLowerCase() })),
-      })),
-      baseModel: base,
-      out: tuned,
-      steps,
-      batchSize: corpus.sentences.length,
-      lr: 1e-3,
-      verbalizer: TYPE_WORDS,
-      types: Object.values(TYPE_WORDS),
-    });
+    if (steps > 0)
+      await trainSupervised({
+        pairs: corpus.sentences.map((s) => ({
+          sentence: s.text,
+          entities: s.entities.map((e) => ({ surface: e.surface, type: TYPE_WORDS[e.label] ?? e.label.toLowerCase() })),
+        })),
+        baseModel: base,
+        out: tuned,
+        steps,
+        batchSize: corpus.sentences.length,
+        lr: 1e-3,
+        verbalizer: TYPE_WORDS,
+        types: Object.values(TYPE_WORDS),
+      });
+    const tuning =
+      steps > 0
+        ? ` fine-tuned ${steps} steps on conll-mini (${corpus.sentences.length} sentences) in ${((Date.now() - t0) / 1000).toFixed(1)} s`
+        : ' as it is';
     console.log(
-      `model: ${path.relative(ROOT, base)} fine-tuned ${steps} steps on conll-mini (${corpus.sentences.length} sentences) in ` +
-        `${((Date.now() - t0) / 1000).toFixed(1)} s; requests: 1 sentence each (${texts.length} rotating${textsFile ? `, from ${textsFile}` : ''})`,
+      `model: ${path.relative(ROOT, base)}${tuning}; requests: 1 sentence each (${texts.length} rotating${textsFile ? `, from ${textsFile}` : ''})`,
     );
     console.log(
       `load: autocannon, ${connections} connections, ${seconds} s per setting (after a 2 s warm-up); threads ${threads}; ` +
