@@ -188,6 +188,13 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL,
   ),
+  'cpu-full-silver-const-k5': cpuVariant(
+    'cpu-full-silver-const-k5',
+    'cpu-full-silver-const-k3 with 5 sampled sentences S′ for each Q instead of 3 (--e2s-samples 5; 40 silver pairs per batch; beyond the paper): whether more sentences per Q keep helping',
+    [...SILVER_CONST_K3.slice(0, -1), '5'],
+    [],
+    CPU_FULL,
+  ),
   'cpu-full-silver-const-k3-empty': {
     ...cpuVariant(
       'cpu-full-silver-const-k3-empty',
