@@ -83,7 +83,7 @@ Napi::Value zeros(Call& c) { return c.ret(at::zeros(shapeArg(c, 0), c.opts(1, 2)
 Napi::Value ones(Call& c) { return c.ret(at::ones(shapeArg(c, 0), c.opts(1, 2))); }
 Napi::Value full(Call& c) { return c.ret(at::full(shapeArg(c, 0), scalarOf(c.d(1)), c.opts(2, 3))); }
 Napi::Value randn(Call& c) { return c.ret(at::randn(shapeArg(c, 0), c.opts(1, 2))); }
-Napi::Value rand(Call& c) { return c.ret(at::rand(shapeArg(c, 0), c.opts(1, 2))); }
+Napi::Value rand(Call& c) { return c.ret(randUniform(shapeArg(c, 0), c.opts(1, 2))); }
 Napi::Value randint(Call& c) {
   return c.ret(at::randint(c.i64(0), c.i64(1), shapeArg(c, 2), c.opts(3, 4)));
 }

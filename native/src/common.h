@@ -31,6 +31,8 @@ int deviceCode(const at::Device& d);
 // A JS number as a Scalar: integral values become integer Scalars so that int_tensor + 2 stays
 // integral, as a Python int would.
 at::Scalar scalarOf(double v);
+// at::rand(sizes, opts): float32 CPU draws from the default generator by a faster loop, the same numbers (ops.cc).
+at::Tensor randUniform(at::IntArrayRef sizes, const at::TensorOptions& opts);
 
 // ---- call context ---------------------------------------------------------------------------
 class Call {

@@ -4,6 +4,7 @@
 #include "common.h"
 #include "kernels.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/ExpandUtils.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
@@ -169,6 +170,68 @@ struct GeluTanhFunction : public torch::autograd::Function<GeluTanhFunction> {
   }
 };
 
+// Uniform draws without libtorch's per-element cost. libtorch 1.13 fills rand() serially, one call of the generator's
+// mt19937 through TensorIterator per element (~5 ns: the largest non-matmul item of a training step, for dropout's
+// masks). This runs the same recurrence on a copy of the generator's state: the state regenerated 624 words at a time,
+// each word tempered and turned into a float as uniform_real_distribution<float> does ((y & (2^24 - 1)) * 2^-24, exact),
+// and the state stored back, so the numbers and the stream after them are rand()'s bit for bit (test tensor-basic).
+constexpr int kMtN = 624, kMtM = 397;
+inline uint32_t mtTwist(uint32_t u, uint32_t v) {
+  return ((((u & 0x80000000u) | (v & 0x7fffffffu)) >> 1)) ^ ((v & 1u) ? 0x9908b0dfu : 0u);
+}
+void mtNextState(uint32_t* s) {  // at::mt19937_engine::next_state, as index loops
+  int i = 0;
+  for (; i < kMtN - kMtM; ++i) s[i] = s[i + kMtM] ^ mtTwist(s[i], s[i + 1]);
+  for (; i < kMtN - 1; ++i) s[i] = s[i + kMtM - kMtN] ^ mtTwist(s[i], s[i + 1]);
+  s[kMtN - 1] = s[kMtM - 1] ^ mtTwist(s[kMtN - 1], s[0]);
+}
+void mtUniforms(const uint32_t* s, float* out, int64_t k) {
+  for (int64_t i = 0; i < k; ++i) {
+    uint32_t y = s[i];
+    y ^= (y >> 11);
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= (y >> 18);
+    out[i] = static_cast<float>(y & 0xffffffu) * 5.9604644775390625e-08f;
+  }
+}
+
+}  // namespace
+
+at::Tensor randUniform(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  if (!(opts.device().is_cpu() && opts.dtype() == at::kFloat)) return at::rand(sizes, opts);
+  at::Tensor u = at::empty(sizes, opts);
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto* impl = at::check_generator<at::CPUGeneratorImpl>(gen);
+  at::mt19937 eng = impl->engine();
+  at::mt19937_data_pod d = eng.data();
+  if (d.left_ < 1 || d.next_ > static_cast<uint32_t>(kMtN)) return at::rand(sizes, opts);  // not a state rand() leaves
+  float* out = u.data_ptr<float>();
+  uint32_t* s = d.state_.data();
+  const int64_t n = u.numel();
+  // mt19937's operator(): --left_ == 0 regenerates (left_ = N, next_ = 0), then it returns state[next_++] tempered.
+  for (int64_t i = 0; i < n;) {
+    const int64_t k = std::min<int64_t>(d.left_ - 1, n - i);  // calls that do not regenerate
+    mtUniforms(s + d.next_, out + i, k);
+    d.next_ += static_cast<uint32_t>(k);
+    d.left_ -= static_cast<int>(k);
+    i += k;
+    if (i == n) break;
+    mtNextState(s);
+    d.left_ = kMtN;
+    d.next_ = 0;
+    mtUniforms(s, out + i, 1);
+    d.next_ = 1;
+    ++i;
+  }
+  eng.set_data(d);
+  impl->set_engine(eng);
+  return u;
+}
+
+namespace {
+
 // Inverted dropout on the draws of rand(x.shape) (one float32 uniform per element from the global generator, so the
 // random stream is what model.ts's composite drew): y = u < p ? 0 : x * s, with s = 1/(1-p) rounded to x's dtype
 // first, as x.maskedFill(rand(x.shape).lt(p), 0).mul(s) computes it (libtorch 1.13's mul casts a Scalar to the
@@ -215,7 +278,7 @@ at::Tensor dropoutBackwardFast(const at::Tensor& grad, const at::Tensor& keep, d
 
 // y and the keep mask; x float32/float64/bf16/half on the CPU.
 std::pair<at::Tensor, at::Tensor> dropoutForwardFast(const at::Tensor& x0, double p) {
-  const at::Tensor u = at::rand(x0.sizes(), x0.options().dtype(at::kFloat));
+  const at::Tensor u = randUniform(x0.sizes(), x0.options().dtype(at::kFloat));
   const at::Tensor x = x0.contiguous();
   at::Tensor y = at::empty(x.sizes(), x.options());
   at::Tensor keep = at::empty(x.sizes(), x.options().dtype(at::kBool));
@@ -268,7 +331,7 @@ Napi::Value uniformDropoutOp(Call& c) {
   const double p = c.d(1);
   const at::ScalarType st = x.scalar_type();
   if (!x.is_cpu() || !(st == at::kFloat || st == at::kDouble || st == at::kBFloat16 || st == at::kHalf)) {
-    const at::Tensor u = at::rand(x.sizes(), x.options().dtype(at::kFloat));
+    const at::Tensor u = randUniform(x.sizes(), x.options().dtype(at::kFloat));
     return c.ret(at::masked_fill(x, u.lt(p), 0).mul(scalarOf(1.0 / (1.0 - p))));
   }
   if (gradNeeded({&x})) return c.ret(DropoutFunction::apply(x, p));

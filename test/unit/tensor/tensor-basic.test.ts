@@ -53,6 +53,30 @@ test('factories', () =>
     assert.ok(Math.abs(n.mean().item()) < 0.1 && Math.abs(n.pow(2).mean().item() - 1) < 0.1);
   }));
 
+test("rand() draws libtorch's uniform_ numbers bit for bit and leaves the generator where it would (float32, any size)", () =>
+  T.tidy(() => {
+    // rand() and dropout's masks run the generator's recurrence in blocks (native randUniform); uniform_ is libtorch's
+    // own serial loop. Sizes around the 624-word state regeneration, from fresh seeds and mid-stream.
+    const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+    for (const seed of [0, 7, 123456789])
+      for (const shape of [[1], [623], [624], [625], [3, 417], [5000]]) {
+        T.manualSeed(seed);
+        const warm = T.rand([seed % 5]).toFloat32Array();
+        const ours = T.rand(shape).toFloat32Array();
+        const next = T.rand([700]).toFloat32Array();
+        const state = T.getRngState();
+        T.manualSeed(seed);
+        const ref = [[seed % 5], shape, [700]].map((s) => T.zeros(s).uniform_(0, 1).toFloat32Array());
+        assert.ok(same(warm, ref[0]!) && same(ours, ref[1]!) && same(next, ref[2]!), `seed ${seed}, shape [${shape}]`);
+        assert.deepEqual(T.getRngState(), state, `generator state after seed ${seed}, shape [${shape}]`);
+      }
+    // Other dtypes keep libtorch's path (one call per element; float64 takes 64-bit draws).
+    T.manualSeed(3);
+    const d = T.rand([10], { dtype: 'float64' }).toArray();
+    T.manualSeed(3);
+    assert.deepEqual(d, T.zeros([10], { dtype: 'float64' }).uniform_(0, 1).toArray());
+  }));
+
 test('bf16 and fp16 round trip via fromBuffer/toBuffer', () =>
   T.tidy(() => {
     const values = [1.5, -2, 0.15625, 2 ** 100, -0, 65280];
