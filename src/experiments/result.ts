@@ -218,6 +218,31 @@ export function trainingSummary(metricsText: string): TrainingSummary {
   return { steps, epochs, bestStep };
 }
 
+/**
+ * Seconds the training processes of a run spent, summed over its resumes: each process's step records carry the
+ * seconds since it started (`elapsed`, and `seconds` on its `end` record), so a drop starts the next process. A process
+ * killed before it recorded its stage (a session's end) is counted up to its last step; the stage records alone would
+ * count only the process that finished.
+ */
+export function trainedSeconds(metricsText: string): number {
+  let total = 0;
+  let segment = 0;
+  for (const line of metricsText.split('\n')) {
+    if (line.trim() === '') continue;
+    let r: J;
+    try {
+      r = JSON.parse(line) as J;
+    } catch {
+      continue;
+    }
+    const t = r.type === 'step' ? r.elapsed : r.type === 'end' ? r.seconds : undefined;
+    if (typeof t !== 'number') continue;
+    if (t < segment) total += segment;
+    segment = t;
+  }
+  return total + segment;
+}
+
 export function correlations(evals: readonly EvalRecord[]): NonNullable<CellResult['pearson']> {
   const hasTest = evals.some((e) => typeof e.testF1 === 'number');
   const hasDev = evals.some((e) => typeof e.devF1 === 'number');

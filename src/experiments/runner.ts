@@ -19,6 +19,7 @@ import {
   shellQuote,
   summarizeEval,
   trainingSummary,
+  trainedSeconds,
   type CellResult,
   type CommandRecord,
   type TrainingSummary,
@@ -115,6 +116,16 @@ function readRecords(dir: string): CommandRecord[] {
         return [];
       }
     });
+}
+
+/** Seconds per stage and in total; a resumed run's earlier processes, killed without a stage record, count from its
+ *  metrics (trainedSeconds). */
+function cellWall(records: readonly CommandRecord[], metricsText: string | null): Record<string, number> {
+  const wall: Record<string, number> = {};
+  for (const c of records) wall[c.stage] = (wall[c.stage] ?? 0) + c.seconds;
+  if (metricsText !== null) wall.train = Math.max(wall.train ?? 0, trainedSeconds(metricsText));
+  wall.total = Object.values(wall).reduce((a, b) => a + b, 0);
+  return wall;
 }
 
 /** One CLI subprocess; stdout to `stdoutFile` (truncated) or appended to the stage log. */
@@ -406,6 +417,7 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     let evalJson: unknown;
     let evals: CellResult['evals'] = [];
     let training: TrainingSummary | undefined;
+    let metricsText: string | null = null;
     if (cell.kind === 'lexical') {
       const data = await buildData(r);
       evalJson = await evaluateStage(r, [
@@ -422,7 +434,8 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
     } else if (cell.kind === 'supervised') {
       const model = await trainSupervisedStage(r);
       const metrics = path.join(model, 'metrics.jsonl');
-      if (fs.existsSync(metrics)) training = trainingSummary(fs.readFileSync(metrics, 'utf8'));
+      metricsText = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8') : null;
+      if (metricsText !== null) training = trainingSummary(metricsText);
       evalJson = await evaluateStage(r, [
         'evaluate',
         '--gold',
@@ -450,12 +463,11 @@ export async function runCell(cell: Cell, ctx: RunContext): Promise<{ outcome: O
         ...cell.evalArgs,
       ]);
       const metrics = path.join(run, 'metrics.jsonl');
-      evals = fs.existsSync(metrics) ? evalRecords(fs.readFileSync(metrics, 'utf8')) : [];
-      if (fs.existsSync(metrics)) training = trainingSummary(fs.readFileSync(metrics, 'utf8'));
+      metricsText = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8') : null;
+      evals = metricsText !== null ? evalRecords(metricsText) : [];
+      if (metricsText !== null) training = trainingSummary(metricsText);
     }
-    const wall: Record<string, number> = {};
-    for (const c of r.records) wall[c.stage] = (wall[c.stage] ?? 0) + c.seconds;
-    wall.total = Object.values(wall).reduce((a, b) => a + b, 0);
+    const wall = cellWall(r.records, metricsText);
     const result: CellResult = {
       version: 1,
       key,

@@ -12,7 +12,13 @@ import { markdownBlocks, toHtml, toMarkdown } from '../../../src/experiments/doc
 import { TABLE5A, TABLE5B, TABLE6 } from '../../../src/experiments/paper';
 import { filterCells, planExperiment, type Cell } from '../../../src/experiments/plan';
 import { buildReport, fmtStat, meanStd } from '../../../src/experiments/report';
-import { correlations, evalRecords, type CellResult, type EvalRecord } from '../../../src/experiments/result';
+import {
+  correlations,
+  evalRecords,
+  trainedSeconds,
+  type CellResult,
+  type EvalRecord,
+} from '../../../src/experiments/result';
 import { cellDir, runCell, type RunContext } from '../../../src/experiments/runner';
 
 const CLI_MAIN = path.join(__dirname, '..', '..', '..', 'src', 'cli', 'main.js');
@@ -606,4 +612,39 @@ test('runner: result.json is reused only when whole and from the same inputs; a 
   assert.deepEqual(stages(), ['data', 'evaluate']);
   assert.equal((JSON.parse(fs.readFileSync(resultFile, 'utf8')) as CellResult).test.sentences, 1);
   assert.deepEqual(await runCell(cell!, ctx), { outcome: 'skipped: done' });
+});
+
+test("trainedSeconds: a run's training time summed over the processes that resumed it (the killed ones too)", () => {
+  const lines = (recs: object[]) => recs.map((r) => JSON.stringify(r)).join('\n');
+  // One process: its last step (or its end record).
+  assert.equal(
+    trainedSeconds(
+      lines([
+        { type: 'step', step: 1, elapsed: 5 },
+        { type: 'step', step: 2, elapsed: 9 },
+      ]),
+    ),
+    9,
+  );
+  assert.equal(
+    trainedSeconds(
+      lines([
+        { type: 'step', step: 1, elapsed: 5 },
+        { type: 'end', step: 1, seconds: 12 },
+      ]),
+    ),
+    12,
+  );
+  // Killed after step 300 at 1,556 s (no end record, no stage record), resumed: 1,556 + the second process's 1,600.
+  const resumed = lines([
+    { type: 'warmup', step: 0, seconds: 170 },
+    { type: 'step', step: 1, elapsed: 195 },
+    { type: 'step', step: 300, elapsed: 1556 },
+    { type: 'eval', step: 300, devF1: 0.4 },
+    { type: 'step', step: 301, elapsed: 3 },
+    { type: 'step', step: 700, elapsed: 1580 },
+    { type: 'end', step: 700, seconds: 1600 },
+  ]);
+  assert.equal(trainedSeconds(resumed + '\nnot json\n'), 1556 + 1600);
+  assert.equal(trainedSeconds(''), 0);
 });
