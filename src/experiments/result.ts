@@ -163,17 +163,23 @@ export function summarizeEval(json: unknown): TestScores {
   };
 }
 
-/** Eval records of a cycle run's metrics.jsonl (malformed lines are skipped: the run may be live). */
-export function evalRecords(metricsText: string): EvalRecord[] {
-  const out: EvalRecord[] = [];
+/** The records of a metrics.jsonl (optionally only lines holding `must`); malformed lines are skipped: the run may be
+ *  live, its last line half written. */
+function* metricsRecords(metricsText: string, must = ''): Generator<J> {
   for (const line of metricsText.split('\n')) {
-    if (!line.includes('"eval"')) continue;
-    let r: J;
+    if (line.trim() === '' || !line.includes(must)) continue;
     try {
-      r = JSON.parse(line) as J;
+      yield JSON.parse(line) as J;
     } catch {
       continue;
     }
+  }
+}
+
+/** Eval records of a cycle run's metrics.jsonl (malformed lines are skipped: the run may be live). */
+export function evalRecords(metricsText: string): EvalRecord[] {
+  const out: EvalRecord[] = [];
+  for (const r of metricsRecords(metricsText, '"eval"')) {
     if (r.type !== 'eval') continue;
     const n = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : null);
     const rec: EvalRecord = {
@@ -201,14 +207,7 @@ export function trainingSummary(metricsText: string): TrainingSummary {
   let steps = 0;
   let epochs: number | null = null;
   let bestStep: number | null = null;
-  for (const line of metricsText.split('\n')) {
-    if (line.trim() === '') continue;
-    let r: J;
-    try {
-      r = JSON.parse(line) as J;
-    } catch {
-      continue;
-    }
+  for (const r of metricsRecords(metricsText)) {
     if (r.type === 'step' && typeof r.step === 'number' && r.step >= steps) {
       steps = r.step;
       epochs = typeof r.epochs === 'number' ? r.epochs : null;
@@ -227,14 +226,7 @@ export function trainingSummary(metricsText: string): TrainingSummary {
 export function trainedSeconds(metricsText: string): number {
   let total = 0;
   let segment = 0;
-  for (const line of metricsText.split('\n')) {
-    if (line.trim() === '') continue;
-    let r: J;
-    try {
-      r = JSON.parse(line) as J;
-    } catch {
-      continue;
-    }
+  for (const r of metricsRecords(metricsText)) {
     const t = r.type === 'step' ? r.elapsed : r.type === 'end' ? r.seconds : undefined;
     if (typeof t !== 'number') continue;
     if (t < segment) total += segment;
