@@ -71,8 +71,10 @@ export interface CycleConfig {
 
 /**
  * Selection criteria: the paper's dev E-cycle loss; the dev S-cycle loss; silver F1, S2E's agreement on dev S (or on a
- * fixed sample of S, or on the sentences of S held out of training) with the gazetteer from Q (silver.ts; label-free,
- * beyond the paper); labelled dev F1 (--dev-gold).
+ * fixed sample of S, or on the sentences of S held out of training) with the gazetteer from Q (silver.ts); S2E's
+ * outputs on dev S against Q's entity density (|log(devEntities / qEntities)|), their share of sentences without an
+ * entity, and S2E's loss on its own outputs (its confidence); all label-free, beyond the paper but the first; labelled
+ * dev F1 (--dev-gold).
  */
 export const SELECT_ON = [
   'dev-e-loss',
@@ -80,6 +82,9 @@ export const SELECT_ON = [
   'dev-silver-f1',
   's-silver-f1',
   'held-silver-f1',
+  'dev-rate-gap',
+  'dev-empty',
+  'dev-self-loss',
   'dev-f1',
 ] as const;
 export type SelectOn = (typeof SELECT_ON)[number];
@@ -277,7 +282,7 @@ export const CYCLE_SPEC = {
   selectOn: {
     default: 'dev-e-loss',
     choices: SELECT_ON,
-    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S, on 200 sentences of S, or on the --silver-holdout sentences, against the gazetteer from Q matched over them; label-free) or labelled dev F1 (--dev-gold)",
+    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S, on 200 sentences of S, or on the --silver-holdout sentences, against the gazetteer from Q matched over them), S2E's entities per dev sentence against Q's (dev-rate-gap: |log ratio|), its share of dev sentences without one (dev-empty), its loss on its own dev outputs (dev-self-loss) (all label-free), or labelled dev F1 (--dev-gold)",
     flags: { 'select-on': { arg: 'C' } },
   },
   // Off by default: the empty sequence is the easy way out of the S-cycle for a weak S2E (grounding.ts).

@@ -175,9 +175,18 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
   assert.equal(selectionScore('held-silver-f1', r), -0.8);
   assert.equal(selectionScore('dev-f1', r), -0.4);
   assert.equal(selectionScore('dev-silver-f1', ev({})), null, 'not measured');
+  // S2E's outputs on dev S: density against Q's (both directions count), empties, confidence on its own outputs.
+  const o = ev({ devEntities: 1, qEntities: 2, devEmpty: 0.25, devSelfLoss: 0.5 });
+  assert.equal(selectionScore('dev-rate-gap', o), Math.log(2));
+  assert.equal(selectionScore('dev-rate-gap', ev({ devEntities: 4, qEntities: 2 })), Math.log(2));
+  assert.equal(selectionScore('dev-rate-gap', ev({ devEntities: 0, qEntities: 2 })), Infinity, 'no entity predicted');
+  assert.equal(selectionScore('dev-rate-gap', ev({ devEntities: 1, qEntities: null })), null);
+  assert.equal(selectionScore('dev-empty', o), 0.25);
+  assert.equal(selectionScore('dev-self-loss', o), 0.5);
+  assert.equal(selectionScore('dev-self-loss', ev({})), null);
   assert.throws(
     () => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }),
-    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1, held-silver-f1 or dev-f1, got "dev_f1"/,
+    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1, held-silver-f1, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"/,
   );
 });
 
