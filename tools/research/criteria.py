@@ -7,7 +7,8 @@ For each run and criterion: Pearson's rho with dev F1 over the run's evaluations
 criterion is negative, as the paper reports the E-loss), the step it selects (its best value over the run, as
 patience would keep it), and dev F1 / per-evaluation test F1 there, next to step 0 (right after the warm-up).
 Criteria: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 on dev S and on a sample of S
-(src/cycle/silver.ts; maximised, so rho is taken of -silver), and the mean rank of E-loss and S-silver.
+(src/cycle/silver.ts; maximised, so rho is taken of -silver), S2E's density gap, empty share and self loss on dev S
+(the --select-on choices of the same names), and the mean rank of E-loss and S-silver.
 """
 import json
 import math
@@ -40,6 +41,14 @@ def neg(x):
     return None if x is None else -x
 
 
+def rate_gap(e):
+    """|log(devEntities / qEntities)|, as --select-on dev-rate-gap scores it (inf when S2E names nothing)."""
+    d, q = e.get("devEntities"), e.get("qEntities")
+    if d is None or not q:
+        return None
+    return math.inf if d == 0 else abs(math.log(d / q))
+
+
 def main(files):
     for f in files:
         evals = []
@@ -59,6 +68,9 @@ def main(files):
             "-silver F1 dev S": [neg(x) for x in col("devSilverF1")],
             "-silver F1 S": [neg(x) for x in col("sSilverF1")],
             "-silver F1 held-out S": [neg(x) for x in col("heldSilverF1")],
+            "rate gap (dev-rate-gap)": [rate_gap(e) for e in evals],
+            "empty share (dev-empty)": col("devEmpty"),
+            "self loss (dev-self-loss)": col("devSelfLoss"),
         }
         re, rs = ranks(crit["E-loss (paper)"]), ranks(crit["-silver F1 S"])
         crit["rank(E-loss)+rank(-silver S)"] = [
