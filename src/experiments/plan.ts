@@ -86,6 +86,13 @@ function cpuVariant(
   };
 }
 
+/** args with the value of `flag` replaced (the flag must be there). */
+function withFlag(args: readonly string[], flag: string, value: string): string[] {
+  const i = args.indexOf(flag);
+  if (i < 0) throw new Error(`preset: no ${flag} to replace`);
+  return [...args.slice(0, i + 1), value, ...args.slice(i + 2)];
+}
+
 // Budgets that converge (beyond the paper's unstated ones): both cells train until their selection criterion stops
 // improving, capped so that one cell fits in about an hour on 2 CPU cores (measured in docs/experiments.md).
 const CPU_FULL: Preset = {
@@ -195,6 +202,21 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL,
   ),
+  // The K3 control: the same 72 S2E rows per step (48 sampled S′ + 24 silver) from 48 different Q instead of 16 Q x 3.
+  'cpu-full-silver-const-b48': {
+    ...cpuVariant(
+      'cpu-full-silver-const-b48',
+      'cpu-full-silver-const with batches of 48 and one top-10 sampled S′ per Q (--batch 48 --e2s-sample --e2s-top-k 10; 24 silver pairs per batch): the control of cpu-full-silver-const-k3, as many S2E pairs per step from three times as many Q (is it the sentences per Q, or the batch?; beyond the paper)',
+      [],
+      [],
+      CPU_FULL,
+    ),
+    cycleArgs: withFlag(
+      [...CPU_FULL.cycleArgs, '--silver-mix', '0.5', '--silver-decay-steps', '0', '--e2s-sample', '--e2s-top-k', '10'],
+      '--batch',
+      '48',
+    ),
+  },
   'cpu-full-silver-const-k3-empty': {
     ...cpuVariant(
       'cpu-full-silver-const-k3-empty',
