@@ -206,7 +206,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const-b48': {
     ...cpuVariant(
       'cpu-full-silver-const-b48',
-      'cpu-full-silver-const with batches of 48 and one top-10 sampled S′ per Q (--batch 48 --e2s-sample --e2s-top-k 10; 24 silver pairs per batch): the control of cpu-full-silver-const-k3, as many S2E pairs per step from three times as many Q (is it the sentences per Q, or the batch?; beyond the paper)',
+      'cpu-full-silver-const with batches of 48 and one top-10 sampled S′ per Q (--batch 48 --e2s-sample --e2s-top-k 10; 24 silver pairs per batch): the control of cpu-full-silver-const-k3, as many S2E pairs per step from three times as many Q (is it the sentences per Q, or the batch?); its lexical warm-up also draws batches of 48 (its step-0 evaluation shows what that changes; beyond the paper)',
       [],
       [],
       CPU_FULL,
