@@ -70,6 +70,15 @@ test("rand() draws libtorch's uniform_ numbers bit for bit and leaves the genera
         assert.ok(same(warm, ref[0]!) && same(ours, ref[1]!) && same(next, ref[2]!), `seed ${seed}, shape [${shape}]`);
         assert.deepEqual(T.getRngState(), state, `generator state after seed ${seed}, shape [${shape}]`);
       }
+    // Normal draws around it (libtorch caches a spare normal sample beside the engine state) continue as they would.
+    const around = (fast: boolean) => {
+      T.manualSeed(9);
+      const before = [...T.randn([3]).toArray(), ...T.randn([1], { dtype: 'float64' }).toArray()];
+      if (fast) T.rand([1000]);
+      else T.zeros([1000]).uniform_(0, 1);
+      return [...before, ...T.randn([5]).toArray(), ...T.randn([1], { dtype: 'float64' }).toArray()];
+    };
+    assert.deepEqual(around(true), around(false));
     // Other dtypes keep libtorch's path (one call per element; float64 takes 64-bit draws).
     T.manualSeed(3);
     const d = T.rand([10], { dtype: 'float64' }).toArray();
