@@ -202,11 +202,14 @@ at::Tensor randUniform(at::IntArrayRef sizes, const at::TensorOptions& opts) {
   if (!(opts.device().is_cpu() && opts.dtype() == at::kFloat)) return at::rand(sizes, opts);
   at::Tensor u = at::empty(sizes, opts);
   at::Generator gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
+  std::unique_lock<std::mutex> lock(gen.mutex());
   auto* impl = at::check_generator<at::CPUGeneratorImpl>(gen);
   at::mt19937 eng = impl->engine();
   at::mt19937_data_pod d = eng.data();
-  if (d.left_ < 1 || d.next_ > static_cast<uint32_t>(kMtN)) return at::rand(sizes, opts);  // not a state rand() leaves
+  if (d.left_ < 1 || d.next_ + static_cast<uint32_t>(d.left_) > static_cast<uint32_t>(kMtN) + 1) {  // not mt19937's
+    lock.unlock();  // at::rand takes the generator's lock itself
+    return at::rand(sizes, opts);
+  }
   float* out = u.data_ptr<float>();
   uint32_t* s = d.state_.data();
   const int64_t n = u.numel();
