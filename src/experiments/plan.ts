@@ -122,18 +122,11 @@ const CPU_FULL: Preset = {
 };
 
 const LEXWARM = ['--warmup', 'lexical', '--warmup-steps', '200'];
-/** The best combination so far (docs/cycle.md): the constant silver mix and 3 sampled S′ per Q. */
-const SILVER_CONST_K3 = [
-  '--silver-mix',
-  '0.5',
-  '--silver-decay-steps',
-  '0',
-  '--e2s-sample',
-  '--e2s-top-k',
-  '10',
-  '--e2s-samples',
-  '3',
-];
+/** The constant silver mix (docs/cycle.md), and E2S's sentences S′ drawn by top-10 sampling. */
+const SILVER_CONST = ['--silver-mix', '0.5', '--silver-decay-steps', '0'];
+const E2S_TOP10 = ['--e2s-sample', '--e2s-top-k', '10'];
+/** The best combination so far: the constant silver mix and 3 sampled S′ per Q. */
+const SILVER_CONST_K3 = [...SILVER_CONST, ...E2S_TOP10, '--e2s-samples', '3'];
 
 export const PRESETS: Readonly<Record<string, Preset>> = {
   cpu: CPU,
@@ -163,7 +156,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-e2s-sample': cpuVariant(
     'cpu-full-e2s-sample',
     "cpu-full, and E2S writes the E-cycle's sentences S′ by top-10 sampling instead of greedily (--e2s-sample --e2s-top-k 10, as in back-translation at scale; beyond the paper)",
-    ['--e2s-sample', '--e2s-top-k', '10'],
+    E2S_TOP10,
     [],
     CPU_FULL,
   ),
@@ -184,7 +177,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const': cpuVariant(
     'cpu-full-silver-const',
     'cpu-full-silver without the decay: every E-cycle S2E batch holds 8 lexical silver pairs to the end of the run (--silver-mix 0.5 --silver-decay-steps 0; beyond the paper)',
-    ['--silver-mix', '0.5', '--silver-decay-steps', '0'],
+    SILVER_CONST,
     [],
     CPU_FULL,
   ),
@@ -198,25 +191,18 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const-k5': cpuVariant(
     'cpu-full-silver-const-k5',
     'cpu-full-silver-const-k3 with 5 sampled sentences S′ for each Q instead of 3 (--e2s-samples 5; 40 silver pairs per batch; beyond the paper): whether more sentences per Q keep helping',
-    [...SILVER_CONST_K3.slice(0, -1), '5'],
+    withFlag(SILVER_CONST_K3, '--e2s-samples', '5'),
     [],
     CPU_FULL,
   ),
   // The K3 control: the same 72 S2E rows per step (48 sampled S′ + 24 silver) from 48 different Q instead of 16 Q x 3.
-  'cpu-full-silver-const-b48': {
-    ...cpuVariant(
-      'cpu-full-silver-const-b48',
-      'cpu-full-silver-const with batches of 48 and one top-10 sampled S′ per Q (--batch 48 --e2s-sample --e2s-top-k 10; 24 silver pairs per batch): the control of cpu-full-silver-const-k3, as many S2E pairs per step from three times as many Q (is it the sentences per Q, or the batch?); its lexical warm-up also draws batches of 48 (its step-0 evaluation shows what that changes; beyond the paper)',
-      [],
-      [],
-      CPU_FULL,
-    ),
-    cycleArgs: withFlag(
-      [...CPU_FULL.cycleArgs, '--silver-mix', '0.5', '--silver-decay-steps', '0', '--e2s-sample', '--e2s-top-k', '10'],
-      '--batch',
-      '48',
-    ),
-  },
+  'cpu-full-silver-const-b48': cpuVariant(
+    'cpu-full-silver-const-b48',
+    'cpu-full-silver-const with batches of 48 and one top-10 sampled S′ per Q (--batch 48 --e2s-sample --e2s-top-k 10; 24 silver pairs per batch): the control of cpu-full-silver-const-k3, as many S2E pairs per step from three times as many Q (is it the sentences per Q, or the batch?); its lexical warm-up also draws batches of 48 (its step-0 evaluation shows what that changes; beyond the paper)',
+    [...SILVER_CONST, ...E2S_TOP10],
+    [],
+    { ...CPU_FULL, cycleArgs: withFlag(CPU_FULL.cycleArgs, '--batch', '48') },
+  ),
   'cpu-full-silver-const-k3-empty': {
     ...cpuVariant(
       'cpu-full-silver-const-k3-empty',

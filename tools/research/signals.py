@@ -12,12 +12,11 @@ the path (".../table6/DATASET/...").
 """
 import collections
 import json
-import math
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from criteria import pearson  # noqa: E402
+from criteria import pearson, rate_gap  # noqa: E402
 
 STEP_KEYS = ("lossS", "lossE", "copyRate", "sDistinct2")
 SKIP = {"step", "epoch", "devF1", "devBagF1", "best", "devP", "devR", "qEntities"}  # labels, or constant per run
@@ -49,7 +48,7 @@ def main(files):
                 e["tr_" + k] = sum(v) / len(v) if v else None
         for e in evals:  # S2E's density on dev S against Q's, as a distance (0: the same)
             if e.get("devEntities") and e.get("qEntities"):
-                e["rateGap"] = abs(math.log(e["devEntities"] / e["qEntities"]))
+                e["rateGap"] = rate_gap(e)
         keys = {k for e in evals for k, v in e.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         f1 = [e.get("devF1") for e in evals]
         for k in sorted(keys - SKIP):

@@ -25,7 +25,7 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
-/** A submitted input inside a merged one: its rows start at `row` (global) and `left` of them are not finished. */
+/** A submitted input inside a merged one: its `rows` rows start at global row `row`. */
 interface Part {
   w: Waiter;
   row: number;
