@@ -206,6 +206,27 @@ for (const [name, mk, seed] of MODELS) {
   });
 }
 
+test('a batch larger than the encoder chunk (16 rows): the fast path encodes it in pieces and equals decode() steps on it whole', () => {
+  const model = new T5ForConditionalGeneration(tinyGated(), { seed: 25 });
+  // 37 sources (chunks of 16, 16 and 5), lengths 2..15 in no order, so every chunk holds padding.
+  const srcs = Array.from({ length: 37 }, (_, i) => [
+    ...Array.from({ length: 1 + ((i * 5) % 14) }, (_, j) => 2 + ((i * 13 + j * 5) % 120)),
+    1,
+  ]);
+  for (const opts of [
+    { maxNewTokens: 8, eosTokenId: -1 },
+    { maxNewTokens: 6, numBeams: 2, eosTokenId: -1 },
+  ] as GenerateOptions[]) {
+    const ref = generate(model, srcs, { ...opts, ...REF });
+    // 37 rows of this large-init model round further apart than SRC's 6 (as before the chunks): float32 precision.
+    assertSame(generate(model, srcs, { ...opts, ...FAST }), ref, `37 rows ${JSON.stringify(opts)}`, 1e-3);
+    // Each row as the only one in its batch: the same sequences (nothing of another row leaks into it).
+    const alone = srcs.map((s) => generate(model, [s], { ...opts, ...FAST }).sequences[0]);
+    assert.deepEqual(alone, ref.sequences.slice(0, 37), 'rows alone');
+  }
+  model.dispose();
+});
+
 test('allowedTokens: greedy and beam search on the fast path equal the references, constraints hold', () => {
   const model = new T5ForConditionalGeneration(tinyGated(), { seed: 23 });
   const eos = model.config.eosTokenId;
