@@ -203,6 +203,15 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     { ...CPU_FULL, cycleArgs: withFlag(CPU_FULL.cycleArgs, '--batch', '48') },
   ),
+  // b48's gain is the batch's lower gradient noise (a warm-up at batch 16 and a third of the lr scores as its batch
+  // 48 does, docs/cycle.md "Session 14"): less noise again, by halving every lr at batch 48.
+  'cpu-full-silver-const-b48-half-lr': cpuVariant(
+    'cpu-full-silver-const-b48-half-lr',
+    'cpu-full-silver-const-b48 with every learning rate halved (--lr-s2e 1.5e-4 --lr-e2s 1.5e-4 --warmup-lr 2.5e-4): whether less gradient noise than b48 helps again (beyond the paper)',
+    [...SILVER_CONST, ...E2S_TOP10, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4'],
+    [],
+    { ...CPU_FULL, cycleArgs: withFlag(CPU_FULL.cycleArgs, '--batch', '48') },
+  ),
   'cpu-full-silver-const-k3-empty': {
     ...cpuVariant(
       'cpu-full-silver-const-k3-empty',
