@@ -128,6 +128,10 @@ const E2S_TOP10 = ['--e2s-sample', '--e2s-top-k', '10'];
 /** The best combination so far: the constant silver mix and 3 sampled S′ per Q. */
 const SILVER_CONST_K3 = [...SILVER_CONST, ...E2S_TOP10, '--e2s-samples', '3'];
 
+/** cpu-full at batch 48 (cycles and warm-up), and b48's levers: the constant mix and one top-10 sampled S′ per Q. */
+const CPU_FULL_B48: Preset = { ...CPU_FULL, cycleArgs: withFlag(CPU_FULL.cycleArgs, '--batch', '48') };
+const B48_ARGS = [...SILVER_CONST, ...E2S_TOP10];
+
 export const PRESETS: Readonly<Record<string, Preset>> = {
   cpu: CPU,
   // Variants of `cpu` that switch one lever of docs/cycle.md (the report shows each preset as its own section).
@@ -199,18 +203,18 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const-b48': cpuVariant(
     'cpu-full-silver-const-b48',
     'cpu-full-silver-const with batches of 48 and one top-10 sampled S′ per Q (--batch 48 --e2s-sample --e2s-top-k 10; 24 silver pairs per batch): the control of cpu-full-silver-const-k3, as many S2E pairs per step from three times as many Q (is it the sentences per Q, or the batch?); its lexical warm-up also draws batches of 48 (its step-0 evaluation shows what that changes; beyond the paper)',
-    [...SILVER_CONST, ...E2S_TOP10],
+    B48_ARGS,
     [],
-    { ...CPU_FULL, cycleArgs: withFlag(CPU_FULL.cycleArgs, '--batch', '48') },
+    CPU_FULL_B48,
   ),
   // b48's gain is the batch's lower gradient noise (a warm-up at batch 16 and a third of the lr scores as its batch
   // 48 does, docs/cycle.md "Session 14"): less noise again, by halving every lr at batch 48.
   'cpu-full-silver-const-b48-half-lr': cpuVariant(
     'cpu-full-silver-const-b48-half-lr',
     'cpu-full-silver-const-b48 with every learning rate halved (--lr-s2e 1.5e-4 --lr-e2s 1.5e-4 --warmup-lr 2.5e-4): whether less gradient noise than b48 helps again (beyond the paper)',
-    [...SILVER_CONST, ...E2S_TOP10, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4'],
+    [...B48_ARGS, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4'],
     [],
-    { ...CPU_FULL, cycleArgs: withFlag(CPU_FULL.cycleArgs, '--batch', '48') },
+    CPU_FULL_B48,
   ),
   'cpu-full-silver-const-k3-empty': {
     ...cpuVariant(
