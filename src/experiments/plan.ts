@@ -216,6 +216,14 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL_B48,
   ),
+  // The half-lr runs were still improving when the 10-epoch cap (420 steps on CoNLL /2k at batch 48) ended them.
+  'cpu-full-silver-const-b48-half-lr-e30': cpuVariant(
+    'cpu-full-silver-const-b48-half-lr-e30',
+    'cpu-full-silver-const-b48-half-lr with a cap of 30 epochs instead of 10 (--epochs 30; still at most 2,500 steps, patience 5): whether the halved-lr runs gain from training on (beyond the paper)',
+    [...B48_ARGS, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4', '--epochs', '30'],
+    [],
+    CPU_FULL_B48,
+  ),
   'cpu-full-silver-const-k3-empty': {
     ...cpuVariant(
       'cpu-full-silver-const-k3-empty',
