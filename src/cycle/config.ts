@@ -57,6 +57,7 @@ export interface CycleConfig {
   silverRefresh: boolean;
   silverFilter: 'all' | 'covered';
   silverPrune: boolean;
+  silverSwap: number;
   e2sNoise: number;
   e2sSamples: number;
   silverHoldout: number;
@@ -432,6 +433,14 @@ export const CYCLE_SPEC = {
     default: false,
     help: 'before matching the lexical silver pairs, drop one-word names of Q that S writes more often in lower case than capitalised inside a sentence ("The", "An"; beyond the paper)',
     flags: { 'silver-prune': {} },
+  },
+  // swap.ts: ~1,000 silver pairs name a few hundred entities, which S2E memorises instead of learning where names go.
+  silverSwap: {
+    default: 0,
+    int: false,
+    range: FRACTION,
+    help: 'each time a lexical silver pair enters a batch (warm-up, --silver-mix), each matched name is replaced with probability P by a random name of the same type from Q, in the sentence and its entity sequence (0 = off; beyond the paper)',
+    flags: { 'silver-swap': { arg: 'P' } },
   },
   // S2E's grounded outputs that contain every gazetteer match of a sentence add the entities the gazetteer misses.
   silverRefresh: {

@@ -35,6 +35,7 @@ import { saveBest, Selection, type Decision } from './selection';
 import { Direction, trainStep } from './seq2seq';
 import { cycleStep } from './step';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
+import { namesByType, swapNames, type SpannedPair } from './swap';
 import { readJsonFile, writeJsonFile } from '../util/fs';
 import { refreshSilverPairs, splitHoldout, type SilverPair } from './silver';
 
@@ -447,7 +448,8 @@ function silverSource(
   if (cfg.silverMix > 0)
     log(`silver mix: ${lexicalPairs.length} lexical silver pairs (sentences of S with a gazetteer match from Q)`);
   const poolFile = path.join(run.runDir, SILVER_POOL_FILE);
-  let pairs: SilverPair[] = lexicalPairs;
+  let pairs: SpannedPair[] = lexicalPairs;
+  const names = cfg.silverSwap > 0 ? namesByType(data.Q) : null;
   if (run.resumed && cfg.silverRefresh && fs.existsSync(poolFile))
     pairs = readJsonFile<{ step: number; pairs: SilverPair[] }>(poolFile).pairs;
   return {
@@ -457,7 +459,10 @@ function silverSource(
       // Per E-cycle pair (K of them per Q with e2sSamples), so the batch's silver share does not depend on K.
       const k = pairs.length === 0 ? 0 : Math.round(cfg.batchSize * cfg.e2sSamples * cfg.silverMix * decay);
       const rng = new Rng(cfg.seed * 7 + 104729 * (step + 1));
-      return Array.from({ length: k }, () => pairs[rng.int(pairs.length)]!);
+      const drawn = Array.from({ length: k }, () => pairs[rng.int(pairs.length)]!);
+      if (!names) return drawn;
+      const swapRng = rng.fork('silver-swap');
+      return drawn.map((p) => swapNames(p, names, cfg.silverSwap, swapRng));
     },
     /** S2E's outputs for the lexical pairs' sentences at `step`; returns how many pairs they replaced. */
     refresh: (outputs: readonly string[], step: number): number => {
@@ -491,6 +496,9 @@ async function warmUp(models: CycleModels, data: CycleData, cfg: CycleConfig, ou
     e2sPrefix: cfg.e2sPrefix,
     directions: cfg.warmupDirections,
     precision: cfg.precision,
+    ...(cfg.warmup === 'lexical' && cfg.silverSwap > 0
+      ? { swap: { names: namesByType(data.Q), p: cfg.silverSwap } }
+      : {}),
   });
   const seconds = (Date.now() - tw) / 1000;
   const { warmup: kind, warmupDirections: directions, warmupSteps: steps } = cfg;

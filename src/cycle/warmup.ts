@@ -17,6 +17,7 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import type { Precision } from '../t5/precision';
 import { nonFiniteStop } from '../t5/train';
 import { Direction, trainStep } from './seq2seq';
+import { swapNames, type SpannedPair } from './swap';
 
 export const FRAGMENT_TYPE = 'entity';
 
@@ -43,11 +44,11 @@ export function lexicalSilverPairs(
   S: readonly string[],
   Q: readonly string[],
   o: { filter?: 'all' | 'covered'; prune?: boolean } = {},
-): { sentence: string; sequence: string }[] {
+): SpannedPair[] {
   const sequences = Q.map((q) => parseEntitySequence(q).entities);
   const common = o.prune ? commonWords(S) : null;
   const g = new Gazetteer(common ? sequences.map((q) => q.filter((e) => !common.has(e.surface))) : sequences);
-  const out: { sentence: string; sequence: string }[] = [];
+  const out: SpannedPair[] = [];
   for (const text of S) {
     const offsets = tokenizeText(text);
     const m = matchSentence(g, { text, offsets });
@@ -55,6 +56,7 @@ export function lexicalSilverPairs(
     out.push({
       sentence: text,
       sequence: formatEntitySequence(m.map((x) => ({ surface: text.slice(x.charStart, x.charEnd), type: x.type }))),
+      spans: m.map((x) => ({ start: x.charStart, end: x.charEnd, type: x.type })),
     });
   }
   return out;
@@ -115,6 +117,8 @@ export interface WarmupOptions {
   e2sPrefix: string;
   /** Default bf16 (autocast), as the cycles. */
   precision?: Precision;
+  /** --silver-swap: each matched name of a drawn pair is replaced by a same-type name of Q with probability p. */
+  swap?: { names: ReadonlyMap<string, readonly string[]>; p: number };
 }
 
 export async function fragmentWarmup(
@@ -132,7 +136,7 @@ export async function pairWarmup(
   s2e: T5ForConditionalGeneration,
   e2s: T5ForConditionalGeneration,
   tokenizer: T5Tokenizer,
-  pairs: readonly { sentence: string; sequence: string }[],
+  pairs: readonly SpannedPair[],
   o: WarmupOptions & { directions?: 'both' | 's2e' | 'e2s' },
 ): Promise<{ s2eLoss: number; e2sLoss: number }> {
   if (pairs.length === 0) throw new Error('warm-up: no pairs (the gazetteer from Q matched no sentence of S?)');
@@ -149,8 +153,12 @@ export async function pairWarmup(
     for (let step = 0; step < o.steps; step++) {
       const perm = new Rng(o.seed).fork(`warmup/${step}`);
       const idx = Array.from({ length: o.batchSize }, () => perm.int(pairs.length));
-      const sb = idx.map((i) => (pairs[i] as { sentence: string }).sentence);
-      const fb = idx.map((i) => (pairs[i] as { sequence: string }).sequence);
+      const swapRng = new Rng(o.seed).fork(`warmup-swap/${step}`);
+      const drawn = idx.map((i) =>
+        o.swap ? swapNames(pairs[i] as SpannedPair, o.swap.names, o.swap.p, swapRng) : (pairs[i] as SpannedPair),
+      );
+      const sb = drawn.map((p) => p.sentence);
+      const fb = drawn.map((p) => p.sequence);
       const stop = (name: string) => (e: unknown) => {
         throw nonFiniteStop(e, `warm-up step ${step + 1}: ${name}`, 'nothing was saved; lower --warmup-lr');
       };

@@ -18,8 +18,19 @@ test('lexical silver pairs: gazetteer from Q, longest match first, sentences wit
   const S = ['Paris is in France .', 'nothing here', 'Jeff Bezos met Paris Hilton', 'Parisian food'];
   const Q = ['Paris <sep> location <sep> France <sep> location', 'Paris Hilton <sep> person', ''];
   assert.deepEqual(lexicalSilverPairs(S, Q), [
-    { sentence: 'Paris is in France .', sequence: 'Paris <sep> location <sep> France <sep> location' },
-    { sentence: 'Jeff Bezos met Paris Hilton', sequence: 'Paris Hilton <sep> person' },
+    {
+      sentence: 'Paris is in France .',
+      sequence: 'Paris <sep> location <sep> France <sep> location',
+      spans: [
+        { start: 0, end: 5, type: 'location' },
+        { start: 12, end: 18, type: 'location' },
+      ],
+    },
+    {
+      sentence: 'Jeff Bezos met Paris Hilton',
+      sequence: 'Paris Hilton <sep> person',
+      spans: [{ start: 15, end: 27, type: 'person' }],
+    },
   ]);
 });
 
@@ -140,9 +151,9 @@ test('silver mix: lexical silver pairs join the E-cycle batch with a linearly de
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((r) => r.type === 'step');
   try {
-    const run = async (dir: string, maxSteps: number, mix: number, resume = false) => {
+    const run = async (dir: string, maxSteps: number, mix: number, resume = false, silverSwap = 0) => {
       const m = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
-      const r = await trainCycle(m, data, cfg(maxSteps, mix), path.join(root, dir), { resume });
+      const r = await trainCycle(m, data, { ...cfg(maxSteps, mix), silverSwap }, path.join(root, dir), { resume });
       m.s2e.dispose();
       m.e2s.dispose();
       return r;
@@ -171,6 +182,13 @@ test('silver mix: lexical silver pairs join the E-cycle batch with a linearly de
     await run('resumed', 2, 0.5);
     const resumed = await run('resumed', 4, 0.5, true);
     assert.deepEqual(resumed.losses, mixed.losses.slice(2), 'a resume draws the same silver pairs');
+    // --silver-swap: the mix's pairs carry other names of Q; drawn from (seed, step), so a resume is exact too.
+    const swapped = await run('swapped', 4, 0.5, false, 1);
+    assert.equal(swapped.losses[0]!.lossS, mixed.losses[0]!.lossS, 'the S-cycle is untouched');
+    assert.notEqual(swapped.losses[0]!.lossE, mixed.losses[0]!.lossE, 'the silver pairs of the E-cycle are swapped');
+    await run('swap-resumed', 2, 0.5, false, 1);
+    const swapResumed = await run('swap-resumed', 4, 0.5, true, 1);
+    assert.deepEqual(swapResumed.losses, swapped.losses.slice(2), 'a resume draws the same swaps');
     assert.throws(() => makeConfig({ silverMix: -1 }), /silverMix/);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
