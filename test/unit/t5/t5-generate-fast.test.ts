@@ -45,7 +45,10 @@ const REF: Tuning = { decoder: 'reference', dropFinished: false };
 const FAST: Tuning = { decoder: 'fast', dropFinished: true };
 const NO_DROP: Tuning = { decoder: 'fast', dropFinished: false };
 
-function assertSame(got: GenerateOutput, want: GenerateOutput, what: string, tol = 1e-4): void {
+// The fast path (fused q/k/v and FFN products, rows dropped as they finish) and the references multiply other shapes:
+// OpenBLAS's AVX2 kernels (an AVX2-only CPU, or OPENBLAS_CORETYPE=Haswell) round them differently by up to ~5e-4 of a
+// log-prob of these large-init models (2e-3 after 8 steps of 37 rows); its AVX-512 kernels stay within 1e-4.
+function assertSame(got: GenerateOutput, want: GenerateOutput, what: string, tol = 1e-3): void {
   assert.deepEqual(got.sequences, want.sequences, `${what}: sequences`);
   got.scores.forEach((s, i) => {
     const w = want.scores[i];
@@ -165,7 +168,7 @@ for (const [name, mk, seed] of MODELS) {
     const fast = generate(model, SRC, { ...opts, ...FAST });
     assertSame(fast, ref, 'fast vs recomputation');
     assertSame(generate(model, SRC, { ...opts, ...REF }), ref, 'decode() steps vs recomputation');
-    assertSame(generate(model, SRC, { ...opts, ...NO_DROP }), fast, 'no dropping vs dropping', 1e-5);
+    assertSame(generate(model, SRC, { ...opts, ...NO_DROP }), fast, 'no dropping vs dropping', 1e-4);
     // Past the cache's first capacity (32 positions), so it has to grow.
     const long: GenerateOptions = { maxNewTokens: 40, eosTokenId: -1 };
     assertSame(
@@ -199,7 +202,7 @@ for (const [name, mk, seed] of MODELS) {
         generate(model, SRC, { ...opts, ...NO_DROP }),
         fast,
         `beam without dropping ${JSON.stringify(opts)}`,
-        1e-5,
+        1e-4,
       );
     }
     model.dispose();
@@ -219,7 +222,7 @@ test('a batch larger than the encoder chunk (16 rows): the fast path encodes it 
   ] as GenerateOptions[]) {
     const ref = generate(model, srcs, { ...opts, ...REF });
     // 37 rows of this large-init model round further apart than SRC's 6 (as before the chunks): float32 precision.
-    assertSame(generate(model, srcs, { ...opts, ...FAST }), ref, `37 rows ${JSON.stringify(opts)}`, 1e-3);
+    assertSame(generate(model, srcs, { ...opts, ...FAST }), ref, `37 rows ${JSON.stringify(opts)}`, 5e-3);
     // Each row as the only one in its batch: the same sequences (nothing of another row leaks into it).
     const alone = srcs.map((s) => generate(model, [s], { ...opts, ...FAST }).sequences[0]);
     assert.deepEqual(alone, ref.sequences.slice(0, 37), 'rows alone');

@@ -53,12 +53,29 @@ function spreadEos(model: T5ForConditionalGeneration, srcs: number[][]): number 
   return best;
 }
 
+/**
+ * Scores equal to the last bits where the BLAS gives a row the same rounding whatever the number of rows in its product
+ * (OpenBLAS's AVX-512 kernels, up to the row counts noted below); its AVX2 kernels (an AVX2-only CPU, or
+ * OPENBLAS_CORETYPE=Haswell) round a row differently with the row count, by ~1e-7 relative per product and up to ~2e-4 in a log-prob after several steps. A row reading
+ * another row's state moves them by far more.
+ */
+const ROUNDING = 1e-3;
+function assertClose(got: readonly number[], want: readonly number[], what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  got.forEach((x, i) => {
+    const w = want[i]!;
+    assert.ok(x === w || Math.abs(x - w) <= ROUNDING * Math.max(1, Math.abs(w)), `${what} ${i}: ${x} vs ${w}`);
+  });
+}
+
 function assertBitSame(got: GenerateOutput[], want: GenerateOutput[], what: string): void {
   assert.equal(got.length, want.length);
   got.forEach((g, b) => {
     assert.deepEqual(g.sequences, want[b]!.sequences, `${what}: batch ${b} sequences`);
-    assert.deepEqual(g.scores, want[b]!.scores, `${what}: batch ${b} scores`);
-    assert.deepEqual(g.tokenLogProbs, want[b]!.tokenLogProbs, `${what}: batch ${b} token log-probs`);
+    assertClose(g.scores, want[b]!.scores, `${what}: batch ${b} score`);
+    g.tokenLogProbs.forEach((l, i) =>
+      assertClose(l, want[b]!.tokenLogProbs[i]!, `${what}: batch ${b} row ${i} log-prob`),
+    );
   });
 }
 
@@ -71,7 +88,7 @@ const hookFor =
       : Int32Array.from([10 + ((i * 3 + b) % 40), 20 + prefix.length, 30 + ((b * 7 + i + prefix.length) % 50), 64]);
 
 for (const precision of ['fp32', 'bf16'] as const) {
-  test(`generateMany (${precision}) = generate() per batch, bit for bit: plain, no-repeat n-grams, constrained (sparse head), maxNewTokens reached`, () => {
+  test(`generateMany (${precision}) = generate() per batch (same sequences; scores to the BLAS's rounding): plain, no-repeat n-grams, constrained (sparse head), maxNewTokens reached`, () => {
     const model = mk(31);
     const rng = new Rng(5);
     const srcs = batches(rng, 5, 8, 14);
@@ -170,7 +187,7 @@ test('generateMany: sampling, beams and the reference decoder decode each batch 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
 for (const precision of ['fp32', 'bf16'] as const) {
-  test(`DecodeStream (${precision}): inputs submitted while others decode join the running batch; each output = generate() alone, bit for bit`, async () => {
+  test(`DecodeStream (${precision}): inputs submitted while others decode join the running batch; each output = generate() alone (to the BLAS's rounding)`, async () => {
     const model = mk(33);
     const srcs = batches(new Rng(7), 6, 6, 12);
     const eos = spreadEos(model, srcs.flat());
@@ -299,7 +316,7 @@ test('DecodeStream: inputs submitted together are encoded as one batch and each 
         const lo = starts[b]!;
         const hi = lo + srcs[b]!.length;
         assert.deepEqual(g.sequences, together.sequences.slice(lo, hi), `hooked ${hooked}: input ${b} sequences`);
-        assert.deepEqual(g.scores, together.scores.slice(lo, hi), `hooked ${hooked}: input ${b} scores`);
+        assertClose(g.scores, together.scores.slice(lo, hi), `hooked ${hooked}: input ${b} score`);
       });
     } finally {
       FastDecoder.prototype.encodeRows = encodes;
