@@ -11,6 +11,13 @@ onThreadChange((threads, wanted) => {
   );
 });
 
+// `cyclener ... | head`: the reader closing the pipe ends the command as SIGPIPE ends a Unix tool (status 141), without
+// a stack trace; Node would otherwise throw the EPIPE from the next write as an unhandled error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(128 + 13);
+});
+
 // A worker of a data-parallel job other than rank 0 only speaks to report an error: say which one.
 const rankTag = Number(process.env.WORLD_SIZE) > 1 && process.env.RANK !== '0' ? `[rank ${process.env.RANK}] ` : '';
 

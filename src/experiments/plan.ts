@@ -131,6 +131,8 @@ const SILVER_CONST_K3 = [...SILVER_CONST, ...E2S_TOP10, '--e2s-samples', '3'];
 /** cpu-full at batch 48 (cycles and warm-up), and b48's levers: the constant mix and one top-10 sampled S′ per Q. */
 const CPU_FULL_B48: Preset = { ...CPU_FULL, cycleArgs: withFlag(CPU_FULL.cycleArgs, '--batch', '48') };
 const B48_ARGS = [...SILVER_CONST, ...E2S_TOP10];
+/** b48's levers with every learning rate halved (the best CoNLL combination, session 14). */
+const B48_HALF_LR_ARGS = [...B48_ARGS, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4'];
 
 export const PRESETS: Readonly<Record<string, Preset>> = {
   cpu: CPU,
@@ -212,7 +214,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const-b48-half-lr': cpuVariant(
     'cpu-full-silver-const-b48-half-lr',
     'cpu-full-silver-const-b48 with every learning rate halved (--lr-s2e 1.5e-4 --lr-e2s 1.5e-4 --warmup-lr 2.5e-4): whether less gradient noise than b48 helps again (beyond the paper)',
-    [...B48_ARGS, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4'],
+    B48_HALF_LR_ARGS,
     [],
     CPU_FULL_B48,
   ),
@@ -220,7 +222,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const-b48-half-lr-e30': cpuVariant(
     'cpu-full-silver-const-b48-half-lr-e30',
     'cpu-full-silver-const-b48-half-lr with a cap of 30 epochs instead of 10 (--epochs 30; still at most 2,500 steps, patience 5): whether the halved-lr runs gain from training on (beyond the paper)',
-    [...B48_ARGS, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4', '--epochs', '30'],
+    [...B48_HALF_LR_ARGS, '--epochs', '30'],
     [],
     CPU_FULL_B48,
   ),
@@ -229,7 +231,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   'cpu-full-silver-const-b48-half-lr-swap': cpuVariant(
     'cpu-full-silver-const-b48-half-lr-swap',
     'cpu-full-silver-const-b48-half-lr, and every name of a lexical silver pair is replaced by a random name of the same type from Q each time the pair is drawn (--silver-swap 1; warm-up and silver mix): S2E cannot memorise the silver names (beyond the paper)',
-    [...B48_ARGS, '--lr-s2e', '1.5e-4', '--lr-e2s', '1.5e-4', '--warmup-lr', '2.5e-4', '--silver-swap', '1'],
+    [...B48_HALF_LR_ARGS, '--silver-swap', '1'],
     [],
     CPU_FULL_B48,
   ),

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../src/cli/commands';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { COMMAND_MODULES } from '../../src/cli/commands/lazy';
 import { listCommands, runCli } from '../../src/cli/registry';
 
@@ -345,4 +346,19 @@ test('the command map names every registered command, and a command loads only i
     [],
   );
   assert.ok(loaded('serve', '--help').some((f) => /[/\\]serve[/\\]server\.js$/.test(f)));
+});
+
+test('a reader that closes the pipe early (cyclener ... | head) ends the command quietly, as SIGPIPE ends a Unix tool', async () => {
+  const main = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [main, 'experiment', 'table5a', '--dry-run'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // The reader goes away before the command writes its first line (it loads libtorch first), so every write fails.
+  child.stdout.destroy();
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
+  assert.equal(signal, null);
+  assert.equal(code, 141, err);
+  assert.doesNotMatch(err, /EPIPE|Unhandled|\n\s+at /, err);
 });
