@@ -68,7 +68,7 @@ function assertClose(got: readonly number[], want: readonly number[], what: stri
   });
 }
 
-function assertBitSame(got: GenerateOutput[], want: GenerateOutput[], what: string): void {
+function assertSameOutputs(got: GenerateOutput[], want: GenerateOutput[], what: string): void {
   assert.equal(got.length, want.length);
   got.forEach((g, b) => {
     assert.deepEqual(g.sequences, want[b]!.sequences, `${what}: batch ${b} sequences`);
@@ -120,7 +120,7 @@ for (const precision of ['fp32', 'bf16'] as const) {
         add.apply(this, a);
       };
       try {
-        assertBitSame(
+        assertSameOutputs(
           run(() => generateMany(model, inputs, opts)),
           each,
           `${precision} ${what}`,
@@ -146,14 +146,14 @@ test('generateMany: sampling, beams and the reference decoder decode each batch 
     { maxNewTokens: 8 },
   ]) {
     const each = inputs.map((q) => generate(model, q.input, opts));
-    assertBitSame(generateMany(model, inputs, opts), each, JSON.stringify(opts));
+    assertSameOutputs(generateMany(model, inputs, opts), each, JSON.stringify(opts));
   }
   assert.deepEqual(generateMany(model, [], { maxNewTokens: 4 }), []);
   // Inputs without rows (first, between, last) give empty outputs; the others decode as on their own.
   const empty = { input: padBatch([], 0) };
   const withEmpty = generateMany(model, [empty, inputs[0]!, empty, inputs[1]!, empty], { maxNewTokens: 8 });
   const none = { sequences: [], scores: [], tokenLogProbs: [] };
-  assertBitSame(
+  assertSameOutputs(
     withEmpty,
     [
       none,
@@ -164,7 +164,7 @@ test('generateMany: sampling, beams and the reference decoder decode each batch 
     ],
     'empty inputs',
   );
-  assertBitSame(generateMany(model, [empty, empty], { maxNewTokens: 8 }), [none, none], 'only empty inputs');
+  assertSameOutputs(generateMany(model, [empty, empty], { maxNewTokens: 8 }), [none, none], 'only empty inputs');
   assert.throws(
     () =>
       generateMany(
@@ -232,11 +232,11 @@ for (const precision of ['fp32', 'bf16'] as const) {
         pending.push(stream.submit({ input: padBatch([], 0) }));
         const got = await Promise.all(pending);
         assert.equal(started, 1, 'one decoder ran them all: every later input joined a running batch');
-        assertBitSame(got.slice(0, -1), each, `${precision} hooked ${hooked}`);
+        assertSameOutputs(got.slice(0, -1), each, `${precision} hooked ${hooked}`);
         assert.deepEqual(got.at(-1), { sequences: [], scores: [], tokenLogProbs: [] });
         assert.equal(stream.load.rows + stream.load.waiting, 0);
         // Idle again: a later input starts a fresh decoder and decodes as alone.
-        assertBitSame([await stream.submit(inputs[3]!)], [each[3]!], 'after idle');
+        assertSameOutputs([await stream.submit(inputs[3]!)], [each[3]!], 'after idle');
       } finally {
         FastDecoder.prototype.addRows = add;
         FastDecoder.prototype.placeRows = place;
