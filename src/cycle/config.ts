@@ -61,6 +61,7 @@ export interface CycleConfig {
   e2sNoise: number;
   e2sSamples: number;
   silverHoldout: number;
+  nameHoldout: number;
   eCycleFilter: 'none' | 'copied';
   precision: Precision;
   s2ePrefix: string;
@@ -83,6 +84,8 @@ export const SELECT_ON = [
   'dev-silver-f1',
   's-silver-f1',
   'held-silver-f1',
+  'name-held-f1',
+  'name-held-recall',
   'dev-rate-gap',
   'dev-empty',
   'dev-self-loss',
@@ -283,7 +286,7 @@ export const CYCLE_SPEC = {
   selectOn: {
     default: 'dev-e-loss',
     choices: SELECT_ON,
-    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S, on 200 sentences of S, or on the --silver-holdout sentences, against the gazetteer from Q matched over them), S2E's entities per dev sentence against Q's (dev-rate-gap: |log ratio|), its share of dev sentences without one (dev-empty), its loss on its own dev outputs (dev-self-loss) (all label-free), or labelled dev F1 (--dev-gold)",
+    help: "selection criterion for best/: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 (S2E on dev S, on 200 sentences of S, or on the --silver-holdout sentences, against the gazetteer from Q matched over them; name-held-f1 / name-held-recall: on the --name-holdout sentences, the latter the held-out names' recall alone), S2E's entities per dev sentence against Q's (dev-rate-gap: |log ratio|), its share of dev sentences without one (dev-empty), its loss on its own dev outputs (dev-self-loss) (all label-free), or labelled dev F1 (--dev-gold)",
     flags: { 'select-on': { arg: 'C' } },
   },
   // Off by default: the empty sequence is the easy way out of the S-cycle for a weak S2E (grounding.ts).
@@ -455,6 +458,14 @@ export const CYCLE_SPEC = {
     range: NON_NEGATIVE,
     help: 'N evenly spaced sentences of S are held out of all training (warm-up, cycles, silver mix); silver F1 on them is logged as heldSilver* and selectable (--select-on held-silver-f1; 0 = off; beyond the paper)',
     flags: { 'silver-holdout': { arg: 'N' } },
+  },
+  // name-holdout.ts: names S2E cannot have memorised, for a criterion that measures what tweets ask (new names).
+  nameHoldout: {
+    default: 0,
+    int: false,
+    range: FRACTION,
+    help: "a share F of the names the gazetteer from Q matches in S is held out: Q's sequences and S's sentences that hold one leave all training, and S2E's outputs on (up to 400 of) those sentences are scored against the gazetteer, logged as nameHeld* and selectable (--select-on name-held-f1 / name-held-recall; 0 = off; beyond the paper)",
+    flags: { 'name-holdout': { arg: 'F' } },
   },
   // 'copied' (copy.ts): S2E never learns to emit a name absent from its input (beyond the paper).
   eCycleFilter: {

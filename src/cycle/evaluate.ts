@@ -13,6 +13,7 @@ import { copyCounts, copyRate } from './copy';
 import type { S2EGenerate } from './grounding';
 import { predictSequences, verbalizerForTypes } from './predict';
 import { collapseStats, type CollapseStats } from './selection';
+import { nameHeldScores, type NameHoldout } from './name-holdout';
 import { evalLoss, generateAll, inLengthBatches, type Direction } from './seq2seq';
 import { evenIndices, gazetteerOf, meanEntities, outputStats, silverScores } from './silver';
 
@@ -45,6 +46,8 @@ export interface EvalContext {
     S?: string[];
     /** Sentences of S held out of training (--silver-holdout). */
     heldOutS?: string[];
+    /** Names held out of training with their sentences (--name-holdout). */
+    names?: NameHoldout | null;
     Q?: string[];
     devS?: string[];
     devQ?: string[];
@@ -148,6 +151,10 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
     if (gazetteer && held.length > 0) {
       const onH = silverScores(gazetteer, held, await predict(held));
       Object.assign(result, { heldSilverP: onH.p, heldSilverR: onH.r, heldSilverF1: onH.f1 });
+    }
+    if (data.names) {
+      const n = nameHeldScores(data.names, data.names.heldS, await predict(data.names.heldS));
+      Object.assign(result, { nameHeldP: n.p, nameHeldR: n.r, nameHeldF1: n.f1, nameHeldRecall: n.heldR });
     }
     if (data.devGold) {
       const rep = await f1(data.devGold);

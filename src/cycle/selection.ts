@@ -136,6 +136,10 @@ export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): numb
       return negated(r.sSilverF1);
     case 'held-silver-f1':
       return negated(r.heldSilverF1);
+    case 'name-held-f1':
+      return negated(r.nameHeldF1);
+    case 'name-held-recall':
+      return negated(r.nameHeldRecall);
     case 'dev-rate-gap': // an S2E that names nothing is as far from Q as it gets
       if (r.devEntities === undefined || !r.qEntities) return null;
       return r.devEntities === 0 ? Infinity : Math.abs(Math.log(r.devEntities / r.qEntities));

@@ -37,6 +37,7 @@ import { cycleStep } from './step';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
 import { namesByType, swapNames, type SpannedPair } from './swap';
 import { readJsonFile, writeJsonFile } from '../util/fs';
+import { splitNames, type NameHoldout } from './name-holdout';
 import { refreshSilverPairs, splitHoldout, type SilverPair } from './silver';
 
 /** RUN/silver-pool.json: the silver pairs of the latest --silver-refresh. */
@@ -95,6 +96,9 @@ export async function trainCycle(
   runDir: string,
   opts: { resume?: boolean } & TrainHooks = {},
 ): Promise<CycleResult> {
+  // --name-holdout: names (with their sequences of Q and sentences of S) no training step sees.
+  const names = cfg.nameHoldout > 0 ? splitNames(data.S, data.Q, cfg.nameHoldout) : null;
+  if (names) data = { ...data, S: names.S, Q: names.Q };
   // --silver-holdout: sentences of S no training step sees, for the held-out silver F1.
   const held = splitHoldout(data.S, cfg.silverHoldout);
   if (held.heldOut.length > 0) data = { ...data, S: held.train };
@@ -110,8 +114,12 @@ export async function trainCycle(
   const stepParts = { cfg, s2eGenerate, e2s, learn: run.learn, silverBatch: run.silverBatch };
   const result = newResult(state);
   const canEvaluate =
-    data.devS !== undefined || data.devGold !== undefined || data.testGold !== undefined || held.heldOut.length > 0;
-  const { evaluateAndSelect, refreshSilver } = evaluation(run, { ...data, heldOutS: held.heldOut }, cfg, {
+    data.devS !== undefined ||
+    data.devGold !== undefined ||
+    data.testGold !== undefined ||
+    held.heldOut.length > 0 ||
+    names !== null;
+  const { evaluateAndSelect, refreshSilver } = evaluation(run, { ...data, heldOutS: held.heldOut, names }, cfg, {
     s2eGenerate,
     result,
   });
@@ -206,7 +214,7 @@ function newResult(state: RunState): CycleResult {
  *  the --silver-refresh that follows it. */
 function evaluation(
   run: Sitting,
-  data: CycleData & { heldOutS: string[] },
+  data: CycleData & { heldOutS: string[]; names: NameHoldout | null },
   cfg: CycleConfig,
   loop: { s2eGenerate: ReturnType<typeof cycleS2EGenerate>; result: CycleResult },
 ) {
@@ -247,10 +255,11 @@ export { typesOf };
 
 /** Whether the selection criterion has data: dev S/Q for the dev E-cycle loss, dev gold for dev F1. */
 export function canSelect(
-  cfg: Pick<CycleConfig, 'selectOn' | 'silverHoldout'>,
+  cfg: Pick<CycleConfig, 'selectOn' | 'silverHoldout' | 'nameHoldout'>,
   data: Pick<CycleData, 'devS' | 'devGold'>,
 ): boolean {
   if (cfg.selectOn === 'held-silver-f1') return cfg.silverHoldout > 0; // read in S itself
+  if (cfg.selectOn === 'name-held-f1' || cfg.selectOn === 'name-held-recall') return cfg.nameHoldout > 0;
   return cfg.selectOn === 'dev-f1' ? data.devGold !== undefined : data.devS !== undefined; // the others read dev S
 }
 

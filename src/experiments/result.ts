@@ -42,6 +42,9 @@ export interface EvalRecord {
   sSilverF1?: number | null;
   /** The same on sentences of S held out of training (--silver-holdout); absent without it. */
   heldSilverF1?: number | null;
+  /** On the --name-holdout sentences: silver F1, and the held-out names' recall; absent without it. */
+  nameHeldF1?: number | null;
+  nameHeldRecall?: number | null;
   testP?: number | null;
   testR?: number | null;
   testF1?: number | null;
@@ -189,7 +192,16 @@ export function evalRecords(metricsText: string): EvalRecord[] {
       devELoss: n('devELoss'),
       devF1: n('devF1'),
     };
-    for (const k of ['devSilverF1', 'sSilverF1', 'heldSilverF1', 'testP', 'testR', 'testF1'] as const)
+    for (const k of [
+      'devSilverF1',
+      'sSilverF1',
+      'heldSilverF1',
+      'nameHeldF1',
+      'nameHeldRecall',
+      'testP',
+      'testR',
+      'testF1',
+    ] as const)
       if (k in r) rec[k] = n(k);
     out.push(rec);
   }

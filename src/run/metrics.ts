@@ -33,6 +33,12 @@ export interface CycleEvalMetrics {
   heldSilverP?: number | null;
   heldSilverR?: number | null;
   heldSilverF1?: number | null;
+  /** S2E on the sentences where a held-out name matches (--name-holdout): silver P/R/F1 against the whole gazetteer,
+   *  and the held-out names' recall alone: names no training step saw. */
+  nameHeldP?: number | null;
+  nameHeldR?: number | null;
+  nameHeldF1?: number | null;
+  nameHeldRecall?: number | null;
   /** S2E's outputs on dev S (inference decoding), label-free, logged for the criterion search: entities per sentence
    *  (`devEntities`, against Q's `qEntities`), the share of sentences without one, the share of entities whose surface
    *  no sequence of Q names, and S2E's own loss on its outputs (teacher-forced, its confidence). */

@@ -186,7 +186,7 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
   assert.equal(selectionScore('dev-self-loss', ev({})), null);
   assert.throws(
     () => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }),
-    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1, held-silver-f1, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"/,
+    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1, held-silver-f1, name-held-f1, name-held-recall, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"/,
   );
 });
 
