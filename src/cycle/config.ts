@@ -578,5 +578,16 @@ export function makeConfig(over: Partial<CycleConfig> = {}, source = 'config'): 
     throw new Error(
       `${source}: e2sSamples ${c.e2sSamples} needs sampled E2S decoding (e2sDecode.doSample, --e2s-sample): greedy decoding writes one sentence per Q`,
     );
+  // The held-out criteria read sentences only a holdout sets aside: without it there is nothing to select on.
+  const holdout = {
+    'held-silver-f1': ['silverHoldout', '--silver-holdout N'],
+    'name-held-f1': ['nameHoldout', '--name-holdout F'],
+    'name-held-recall': ['nameHoldout', '--name-holdout F'],
+  } as const;
+  const need = holdout[c.selectOn as keyof typeof holdout];
+  if (need && !(c[need[0]] > 0))
+    throw new Error(
+      `${source}: selectOn ${c.selectOn} needs ${need[0]} > 0 (${need[1]}): it scores the sentences that holds out`,
+    );
   return c;
 }

@@ -7,7 +7,8 @@ For each run and criterion: Pearson's rho with dev F1 over the run's evaluations
 criterion is negative, as the paper reports the E-loss), the step it selects (its best value over the run, as
 patience would keep it), and dev F1 / per-evaluation test F1 there, next to step 0 (right after the warm-up).
 Criteria: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 on dev S and on a sample of S
-(src/cycle/silver.ts; maximised, so rho is taken of -silver), S2E's density gap, empty share and self loss on dev S
+(src/cycle/silver.ts; maximised, so rho is taken of -silver), silver F1 and the held-out names' recall on the sentences
+of held-out names (--name-holdout, src/cycle/name-holdout.ts), S2E's density gap, empty share and self loss on dev S
 (the --select-on choices of the same names), and the mean rank of E-loss and S-silver.
 """
 import json
@@ -68,6 +69,8 @@ def main(files):
             "-silver F1 dev S": [neg(x) for x in col("devSilverF1")],
             "-silver F1 S": [neg(x) for x in col("sSilverF1")],
             "-silver F1 held-out S": [neg(x) for x in col("heldSilverF1")],
+            "-silver F1 held-out names": [neg(x) for x in col("nameHeldF1")],
+            "-recall of held-out names": [neg(x) for x in col("nameHeldRecall")],
             "rate gap (dev-rate-gap)": [rate_gap(e) for e in evals],
             "empty share (dev-empty)": col("devEmpty"),
             "self loss (dev-self-loss)": col("devSelfLoss"),

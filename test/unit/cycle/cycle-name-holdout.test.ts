@@ -59,6 +59,11 @@ test('name holdout scores: silver P/R/F1 against the whole gazetteer, recall of 
   assert.ok(Math.abs((r.f1 as number) - 2 / 3) < 1e-12);
   assert.equal(r.heldR, 1 / 2, 'of the held-out names France and Amazon, Amazon found');
   assert.equal(nameHeldScores(h, [S[2] as string], ['']).heldR, null, 'no held-out name in these sentences');
+  assert.throws(
+    () => makeConfig({ selectOn: 'name-held-recall' }, 'run.json'),
+    /^Error: run\.json: selectOn name-held-recall needs nameHoldout > 0 \(--name-holdout F\): it scores the sentences that holds out$/,
+  );
+  assert.throws(() => makeConfig({ selectOn: 'held-silver-f1' }), /selectOn held-silver-f1 needs silverHoldout > 0/);
   const ev = { devSLoss: null, devELoss: null, devF1: null, devBagF1: null, nameHeldF1: 0.4, nameHeldRecall: 0.7 };
   assert.equal(selectionScore('name-held-f1', ev), -0.4);
   assert.equal(selectionScore('name-held-recall', ev), -0.7);
