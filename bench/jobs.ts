@@ -49,7 +49,7 @@ import {
 import { DEFAULT_CONFIG } from '../src/cycle/config';
 import { cycleS2EGenerate, groundingHook } from '../src/cycle/grounding';
 import { cycleStep, type CycleStepParts } from '../src/cycle/step';
-import { DEFAULT_S2E_PREFIX, loadModelDir } from '../src/cycle/model-io';
+import { DEFAULT_S2E_PREFIX, loadForInference, loadModelDir } from '../src/cycle/model-io';
 import { predictSequences, verbalizerForTypes } from '../src/cycle/predict';
 import { Direction, evalLoss, trainStep } from '../src/cycle/seq2seq';
 import { pairsFromSentences, sampleSentences } from '../src/supervised/supervised';
@@ -906,7 +906,7 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
   const B = 64;
   const texts = data.devTexts(SIZE.predSents);
   const types = data.verbalizer.words().sort();
-  const m = loadModelDir(modelDir);
+  const m = loadForInference(modelDir, precision); // as predict and serve load it
   const s2e = new Direction(
     m.model,
     m.tokenizer,

@@ -106,6 +106,12 @@ Napi::Value setRequiresGrad(Call& c) {
   c.t(0).set_requires_grad(c.b(1));
   return c.undef();
 }
+// PyTorch's `param.data = other` (what Module.half() does): the tensor keeps its identity, requires_grad and every
+// handle to it, with other's storage, dtype and shape.
+Napi::Value setData(Call& c) {
+  c.t(0).set_data(c.t(1));
+  return c.undef();
+}
 Napi::Value grad(Call& c) {
   const at::Tensor& g = c.t(0).grad();
   return c.num(g.defined() ? put(g) : 0);
@@ -291,7 +297,7 @@ const OpDef kDefs[] = {
     {"fromBytes", fromBytes}, {"toBytes", toBytes}, {"item", item},
     {"zeros", zeros}, {"ones", ones}, {"full", full}, {"randn", randn}, {"rand", rand}, {"randint", randint}, {"arange", arange},
     {"shape", shape}, {"dtype", dtype}, {"device", deviceOf},
-    {"requiresGrad", requiresGrad}, {"setRequiresGrad", setRequiresGrad}, {"grad", grad}, {"zeroGrad", zeroGrad},
+    {"requiresGrad", requiresGrad}, {"setRequiresGrad", setRequiresGrad}, {"setData", setData}, {"grad", grad}, {"zeroGrad", zeroGrad},
     {"release", releaseOne}, {"liveTensors", liveTensors},
     {"setNumThreads", setNumThreads}, {"getNumThreads", getNumThreads}, {"cudaAvailable", cudaAvail},
     {"manualSeed", manualSeed}, {"getRngState", getRngState}, {"setRngState", setRngState},

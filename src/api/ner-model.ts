@@ -8,7 +8,7 @@ import { modelSource, type ModelSource } from '../hub';
 import {
   decodeDefaults,
   DEFAULT_S2E_PREFIX,
-  loadModelDir,
+  loadForInference,
   readMeta,
   resolveS2EDir,
   scoreDefaults,
@@ -140,7 +140,7 @@ export class NerModel {
     if (o.threshold !== undefined) checkThreshold(o.threshold, 'NerModel.load');
     if (o.temperature !== undefined && !(o.temperature > 0))
       throw new Error(`NerModel.load: temperature must be > 0, got ${o.temperature}`);
-    const loaded = loadModelDir(dir);
+    const loaded = loadForInference(dir, o.precision ?? DEFAULT_PRECISION);
     const types = loaded.meta?.types ?? [];
     const score = scoreDefaults(loaded.meta);
     if (grounded && types.length === 0) {

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../t5/checkpoint';
 import { T5ForConditionalGeneration } from '../t5/model';
+import type { Precision } from '../t5/precision';
 import { T5Tokenizer } from '../t5/tokenizer';
 import { readJsonFile, writeJsonFile } from '../util/fs';
 import type { ScoreMap } from '../eval/calibration';
@@ -158,6 +159,16 @@ export function loadModelDir(dir: string, tokenizerDir?: string): Loaded {
     throw new Error(`${dir}: tokenizer has ${tok.vocabSize} tokens but the model only ${ck.config.vocabSize}`);
   }
   return { model: ck.model, tokenizer: tok, meta: readMeta(dir) };
+}
+
+/**
+ * loadModelDir for prediction only (predict, serve, NerModel): at bf16 precision the linear weights stay in bf16
+ * (T5ForConditionalGeneration.keepLinearWeightsInBf16: same outputs, less memory); the model cannot be trained.
+ */
+export function loadForInference(dir: string, precision: Precision): Loaded {
+  const m = loadModelDir(dir);
+  if (precision === 'bf16') m.model.keepLinearWeightsInBf16();
+  return m;
 }
 
 /**

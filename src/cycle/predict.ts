@@ -7,7 +7,7 @@ import * as T from '../tensor';
 import { chunkText, mergePieces, type ChunkOptions, type Piece } from '../api/chunk';
 import { addAlignCounts, alignPrediction, emptyAlignCounts, type PredictionAlignment } from '../data/align';
 import { chunksToTags } from '../data/tags';
-import type { Precision } from '../t5/precision';
+import { DEFAULT_PRECISION, type Precision } from '../t5/precision';
 import type { Entity, Range } from '../data/types';
 import { Verbalizer } from '../data/verbalizer';
 import { formatEntitySequence, NONE_LINE, parseEntitySequence, SEP, type SeqEntity } from '../data/entity-seq';
@@ -16,7 +16,7 @@ import { groundingHook } from './grounding';
 import {
   decodeDefaults,
   DEFAULT_S2E_PREFIX,
-  loadModelDir,
+  loadForInference,
   resolveS2EDir,
   scoreDefaults,
   scoreSettings,
@@ -385,7 +385,7 @@ export function openPredictor(
   opts: PredictorOptions,
 ): { predict(texts: readonly string[]): Promise<ModelPrediction>; dispose(): void } {
   const dir = resolveS2EDir(modelDir);
-  const m = loadModelDir(dir);
+  const m = loadForInference(dir, opts.precision ?? DEFAULT_PRECISION);
   const meta = m.meta;
   const types = meta?.types ?? [];
   const d = decodeDefaults(dir, meta);

@@ -335,6 +335,9 @@ export interface Seq2SeqBatch {
   labels?: Tensor | null;
 }
 
+/** Checkpoint names of the weights that enter the model only through a matmul (keepLinearWeightsInBf16). */
+const LINEAR_WEIGHT = /\.(q|k|v|o|wi|wi_0|wi_1|wo)\.weight$|^lm_head\.weight$/;
+
 export class T5ForConditionalGeneration {
   readonly config: T5Config;
   readonly shared: Tensor;
@@ -403,6 +406,26 @@ export class T5ForConditionalGeneration {
     m.set('decoder.final_layer_norm.weight', this.decoderFinalLn.weight);
     m.set('lm_head.weight', this.lmHead ?? this.shared);
     return m;
+  }
+
+  /**
+   * For inference under bf16 autocast only: every linear layer's weight (attention q/k/v/o, FFN, an untied LM head) is
+   * kept in bf16, which is what autocast casts it to at each matmul, instead of fp32, so outputs are unchanged and
+   * the weights take ~30% less memory (no fp32 copy, no per-call bf16 copy). The embedding (also a lookup), the norms
+   * and the position biases stay fp32. Such a model can no longer be trained or run in fp32. Returns the count.
+   */
+  keepLinearWeightsInBf16(): number {
+    let n = 0;
+    T.noGrad(() => {
+      for (const [name, p] of this.namedParameters()) {
+        if (!LINEAR_WEIGHT.test(name) || p.dtype === 'bfloat16') continue;
+        T.tidy(() => {
+          p.setData_(p.to('bfloat16'));
+        });
+        n++;
+      }
+    });
+    return n;
   }
 
   /** Free every parameter. The model is unusable afterwards. */

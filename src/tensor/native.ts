@@ -29,6 +29,7 @@ export interface NativeAddon {
   device(a: Id): number;
   requiresGrad(a: Id): boolean;
   setRequiresGrad(a: Id, b: boolean): void;
+  setData(a: Id, b: Id): void;
   grad(a: Id): Id; // 0 = none
   zeroGrad(a: Id): void;
   backward(a: Id, grad: Id): void;

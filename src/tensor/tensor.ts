@@ -304,6 +304,17 @@ export class Tensor implements Tracked {
     N.setRequiresGrad(idOf(this, 'setRequiresGrad'), b);
     return this;
   }
+  /**
+   * PyTorch's `t.data = other`: this handle (and every other on the same tensor) now holds `other`'s storage, dtype and
+   * shape, keeping requires_grad; how Module.half() changes a parameter's dtype in place. Other handles created before
+   * keep stale cached metadata, so call it before the tensor is shared (a model's load).
+   */
+  setData_(other: Tensor): this {
+    N.setData(idOf(this, 'setData_'), idOf(other, 'setData_'));
+    this._shape = undefined;
+    this._dtype = undefined;
+    return this;
+  }
   /** A new handle on the accumulated gradient (shares storage), or null. Dispose it like any tensor. */
   get grad(): Tensor | null {
     const g = N.grad(idOf(this, 'grad'));
