@@ -389,3 +389,15 @@ test('indexCopy_ writes rows of src at the given indices along a dim, in place (
 test('no tensors leaked by this file', () => {
   assert.equal(T.liveTensors(), live0);
 });
+
+test("setData_ (PyTorch's t.data = other): new dtype, shape and values, same handle, requires_grad kept", () =>
+  T.tidy(() => {
+    const p = T.tensor([1.5, 2.25, 3], [3]).setRequiresGrad(true);
+    assert.equal(p.dtype, 'float32'); // metadata cached before the change
+    assert.deepEqual(p.shape, [3]);
+    T.noGrad(() => p.setData_(T.tensor([4, 5, 6, 7], [2, 2]).to('bfloat16')));
+    assert.equal(p.dtype, 'bfloat16');
+    assert.deepEqual(p.shape, [2, 2]);
+    assert.deepEqual(p.to('float32').toArray(), [4, 5, 6, 7]);
+    assert.equal(p.requiresGrad, true);
+  }));
