@@ -104,6 +104,10 @@ export async function trainCycle(
   if (held.heldOut.length > 0) data = { ...data, S: held.train };
   const run = setUp(models, data, cfg, runDir, opts);
   const { s2e, e2s, optS2E, optE2S, state, out, selection } = run;
+  if (names)
+    out.log(
+      `name holdout: ${names.names.size} names held out with ${names.heldS.length} of their sentences scored; training on ${names.Q.length} sequences of Q and ${names.S.length} sentences of S`,
+    );
   const bothModels = () => [...models.s2e.parameters(), ...models.e2s.parameters()];
   await T.dist.broadcast(bothModels()); // a process group starts from rank 0's weights
   const pos = state.position;

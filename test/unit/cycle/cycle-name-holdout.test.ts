@@ -98,7 +98,16 @@ test('name holdout in a run: training sizes shrink, every evaluation scores the 
       selectOn: 'name-held-recall',
       precision: 'fp32',
     });
-    const r = await trainCycle(models, { S: world.S, Q: world.Q }, cfg, path.join(root, 'run'));
+    const lines: string[] = [];
+    const r = await trainCycle(models, { S: world.S, Q: world.Q }, cfg, path.join(root, 'run'), {
+      log: (l) => lines.push(l),
+    });
+    assert.ok(
+      lines.includes(
+        `name holdout: ${h.names.size} names held out with ${h.heldS.length} of their sentences scored; training on ${h.Q.length} sequences of Q and ${h.S.length} sentences of S`,
+      ),
+      lines.join('\n'),
+    );
     const saved = JSON.parse(fs.readFileSync(path.join(root, 'run', 'config.json'), 'utf8')) as {
       sizes: { S: number; Q: number };
     };
