@@ -7,7 +7,7 @@
 import { Gazetteer, matchSentence } from '../baselines/lexical-matcher';
 import { tokenizeText } from '../data/detok';
 import { parseEntitySequence } from '../data/entity-seq';
-import { evenIndices, gazetteerOf, silverScores, type SilverScores } from './silver';
+import { bagOf, evenIndices, gazetteerOf, silverScores, type SilverScores } from './silver';
 
 export interface NameHoldout {
   /** The sequences of Q that hold no held-out name: what training sees. */
@@ -75,11 +75,7 @@ export function nameHeldScores(
   let gold = 0;
   let found = 0;
   sentences.forEach((text, i) => {
-    const predicted = new Map<string, number>();
-    for (const e of parseEntitySequence(outputs[i] ?? '').entities) {
-      const key = `${e.surface}\u0000${e.type}`;
-      predicted.set(key, (predicted.get(key) ?? 0) + 1);
-    }
+    const predicted = bagOf(outputs[i] ?? '');
     for (const m of matchesOf(h.gazetteer, text)) {
       if (!h.names.has(m.surface)) continue;
       gold++;

@@ -77,7 +77,8 @@ export function outputStats(g: Gazetteer, outputs: readonly string[]): OutputSta
 export const meanEntities = (Q: readonly string[]): number =>
   Q.reduce((a, q) => a + parseEntitySequence(q).entities.length, 0) / Math.max(Q.length, 1);
 
-const bagOf = (seq: string): Map<string, number> => {
+/** An entity sequence as a bag of (surface, type) keys, `${surface}\u0000${type}`, with repeats counted. */
+export const bagOf = (seq: string): Map<string, number> => {
   const bag = new Map<string, number>();
   for (const e of parseEntitySequence(seq).entities) {
     const k = `${e.surface}\u0000${e.type}`;

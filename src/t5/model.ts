@@ -411,7 +411,8 @@ export class T5ForConditionalGeneration {
   /**
    * For inference under bf16 autocast only: every linear layer's weight (attention q/k/v/o, FFN, an untied LM head) is
    * kept in bf16, which is what autocast casts it to at each matmul, instead of fp32, so outputs are unchanged and
-   * the weights take ~30% less memory (no fp32 copy, no per-call bf16 copy). The embedding (also a lookup), the norms
+   * the weights take less memory (no fp32 copy; the fast decoder's casts of the unfused ones become views). The
+   * embedding (also a lookup), the norms
    * and the position biases stay fp32. Such a model can no longer be trained or run in fp32. Returns the count.
    */
   keepLinearWeightsInBf16(): number {
