@@ -24,3 +24,9 @@ export function reexecWithCliAllocator(): boolean {
   process.exitCode = r.status ?? 1;
   return true;
 }
+
+/** The V8 flags bin/cyclener gives node for a command (test cli-node-flags checks the two agree). */
+export const CLI_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  predict: ['--max-semi-space-size=2'],
+  serve: ['--max-semi-space-size=2'],
+};

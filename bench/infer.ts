@@ -28,7 +28,7 @@ import { buildSyntheticWorld, SYN_TYPES } from '../src/demo/synthetic';
 import { DEFAULT_CONFIG } from '../src/cycle/config';
 import { DEFAULT_S2E_PREFIX, loadModelDir, resolveS2EDir } from '../src/cycle/model-io';
 import { predictSequences } from '../src/cycle/predict';
-import { Direction, inLengthBatches } from '../src/cycle/seq2seq';
+import { Direction, inLengthBatches, lengthBatches } from '../src/cycle/seq2seq';
 import { DEFAULT_PRECISION, type Precision } from '../src/t5/precision';
 import { exportOnnx } from '../src/api/export';
 import { reexecWithCliAllocator } from './allocator';
@@ -93,14 +93,14 @@ function unpad(b: G.GenerateInput): number[][] {
   });
 }
 
-/** The order in which inLengthBatches (hence predict) visits `texts`: by length, then position. */
-function lengthOrder(texts: readonly string[]): number[] {
-  return texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length || a - b);
+/** The order in which inLengthBatches (hence predict) visits `texts`: its batches (lengthBatches) one after another. */
+function lengthOrder(texts: readonly string[], batch: number): number[] {
+  return lengthBatches(texts, batch).flat();
 }
 
 /** Per text, the ids our generate() calls produced (checked against the encoded sources of the same texts). */
-async function oursIds(dir: Direction, texts: readonly string[]): Promise<number[][]> {
-  const order = lengthOrder(texts);
+async function oursIds(dir: Direction, texts: readonly string[], batch: number): Promise<number[][]> {
+  const order = lengthOrder(texts, batch);
   const out = new Array<number[]>(texts.length);
   let k = 0;
   for (const c of calls) {
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
       async run() {
         calls = [];
         await predictSequences(dir, texts, { grounded, types, batchSize: batch, decode });
-        const ids = await oursIds(dir, texts);
+        const ids = await oursIds(dir, texts, batch);
         // The fast decoder drops finished rows: each row is fed once per token it generated.
         return { ids, rowSteps: ids.reduce((a, x) => a + x.length, 0) };
       },

@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { reexecWithCliAllocator } from './allocator';
+import { CLI_NODE_FLAGS, reexecWithCliAllocator } from './allocator';
 import { JobProfiler } from './profile';
 import * as T from '../src/tensor';
 import { Tensor } from '../src/tensor';
@@ -51,7 +51,7 @@ import { cycleS2EGenerate, groundingHook } from '../src/cycle/grounding';
 import { cycleStep, type CycleStepParts } from '../src/cycle/step';
 import { DEFAULT_S2E_PREFIX, loadForInference, loadModelDir } from '../src/cycle/model-io';
 import { predictSequences, verbalizerForTypes } from '../src/cycle/predict';
-import { Direction, evalLoss, trainStep } from '../src/cycle/seq2seq';
+import { Direction, evalLoss, lengthBatches, trainStep } from '../src/cycle/seq2seq';
 import { pairsFromSentences, sampleSentences } from '../src/supervised/supervised';
 import { buildSyntheticWorld, SYN_TYPES } from '../src/demo/synthetic';
 import { collapseStats, typesOf } from '../src/cycle/trainer';
@@ -915,7 +915,8 @@ async function jobPredict(twin: Twin, data: Data): Promise<Row> {
     precision,
   );
   await twin.call({ op: 'load', name: 'pred', dropout: 0, lr: 0, betas: [0.9, 0.999], wd: 0 });
-  const src = await Promise.all(chunks(texts, B).map((c) => s2e.encodeSources(c)));
+  // The twin decodes the batches ours does, in the same order (lengthBatches, as predictSequences makes them).
+  const src = await Promise.all(lengthBatches(texts, B).map((idx) => s2e.encodeSources(idx.map((k) => texts[k]!))));
   const row: Row = { job: 'predict (grounded S2E)', unit: `${texts.length} sents b${B}`, rate: 'sent/s', samples: [] };
   try {
     for (let r = 0; r < SIZE.predR; r++) {
@@ -1017,7 +1018,17 @@ async function childMain(u: Unit): Promise<void> {
 async function runChild(u: Unit): Promise<{ row: Row | null; notes: string[] }> {
   const child = spawn(
     process.execPath,
-    [...process.execArgv, process.argv[1]!, ...argv, '--child', u, '--peak', JSON.stringify(peak)],
+    // The predict job runs under the node flags `cyclener predict` gets (bin/cyclener).
+    [
+      ...process.execArgv,
+      ...(u === 'predict' ? (CLI_NODE_FLAGS.predict ?? []) : []),
+      process.argv[1]!,
+      ...argv,
+      '--child',
+      u,
+      '--peak',
+      JSON.stringify(peak),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let result: { row: Row | null; notes: string[] } | null = null;

@@ -45,6 +45,7 @@ import {
   type Predictions,
   type SentenceIssues,
 } from '../cycle/predict';
+import { lengthBatches } from '../cycle/seq2seq';
 import { DEFAULT_PRECISION, type Precision } from '../t5/precision';
 import { parseModelId } from '../hub';
 import { modelDir } from './model-ref';
@@ -229,36 +230,33 @@ function chooseVerbalizer(v: VerbalizerChoice | undefined, gold: LabeledCorpus, 
   return model ?? verbalizerForLabels(goldLabels(gold)).verbalizer;
 }
 
-/** `fn` over the texts in length-sorted batches, the batches `generateAll` makes of them in one call (the same
- *  scores to the last digit as one call), so an abort can stop between batches. Returns null when aborted. */
+/** `fn` over the texts in the batches `generateAll` makes of them in one call (lengthBatches: the same scores to the
+ *  last digit as one call), so an abort can stop between batches. Returns null when aborted. */
 async function inSortedBatches(
   texts: readonly string[],
   batch: number,
   fn: (part: readonly string[]) => Promise<Predictions>,
   hooks: RunHooks,
 ): Promise<Predictions | null> {
-  const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length || a - b);
   const out: Predictions = {
     seqs: new Array(texts.length),
     scores: new Array(texts.length),
     issues: new Array(texts.length),
   };
-  for (let i = 0; i < order.length; i += batch) {
+  let done = 0;
+  for (const idx of lengthBatches(texts, batch)) {
     if (hooks.signal?.aborted) {
-      hooks.onProgress?.({ kind: 'log', message: `interrupted after ${i} of ${texts.length} sentences` });
+      hooks.onProgress?.({ kind: 'log', message: `interrupted after ${done} of ${texts.length} sentences` });
       return null;
     }
-    const idx = order.slice(i, i + batch);
     const p = await fn(idx.map((k) => texts[k]!));
     idx.forEach((k, j) => {
       out.seqs[k] = p.seqs[j]!;
       out.scores[k] = p.scores[j]!;
       out.issues[k] = p.issues[j]!;
     });
-    hooks.onProgress?.({
-      kind: 'log',
-      message: `predicted ${Math.min(i + batch, texts.length)}/${texts.length} sentences`,
-    });
+    done += idx.length;
+    hooks.onProgress?.({ kind: 'log', message: `predicted ${done}/${texts.length} sentences` });
   }
   return out;
 }
