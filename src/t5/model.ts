@@ -335,6 +335,11 @@ export interface Seq2SeqBatch {
   labels?: Tensor | null;
 }
 
+/** Whether every value of an fp32 tensor is a bf16 value (its bf16 cast loses nothing). */
+function bf16Exact(p: Tensor): boolean {
+  return T.tidy(() => p.to('bfloat16').float().ne(p).sum().item() === 0);
+}
+
 /** Checkpoint names of the weights that enter the model only through a matmul (keepLinearWeightsInBf16). */
 const LINEAR_WEIGHT = /\.(q|k|v|o|wi|wi_0|wi_1|wo)\.weight$|^lm_head\.weight$/;
 
@@ -412,14 +417,16 @@ export class T5ForConditionalGeneration {
    * For inference under bf16 autocast only: every linear layer's weight (attention q/k/v/o, FFN, an untied LM head) is
    * kept in bf16, which is what autocast casts it to at each matmul, instead of fp32, so outputs are unchanged and
    * the weights take less memory (no fp32 copy; the fast decoder's casts of the unfused ones become views). The
-   * embedding (also a lookup), the norms
-   * and the position biases stay fp32. Such a model can no longer be trained or run in fp32. Returns the count.
+   * embedding is also a lookup: it becomes bf16 only when every value already is one (a bf16 file, as the shipped
+   * base), so the lookup (cast back to fp32, embed()) is exact; else it stays fp32, as the norms and position biases.
+   * Such a model can no longer be trained or run in fp32. Returns the count of weights converted.
    */
   keepLinearWeightsInBf16(): number {
     let n = 0;
     T.noGrad(() => {
       for (const [name, p] of this.namedParameters()) {
-        if (!LINEAR_WEIGHT.test(name) || p.dtype === 'bfloat16') continue;
+        if (p.dtype === 'bfloat16') continue;
+        if (!LINEAR_WEIGHT.test(name) && !(name === 'shared.weight' && bf16Exact(p))) continue;
         T.tidy(() => {
           p.setData_(p.to('bfloat16'));
         });
@@ -427,6 +434,12 @@ export class T5ForConditionalGeneration {
       }
     });
     return n;
+  }
+
+  /** The embeddings of `ids` in fp32, the residual stream's dtype (the table may be bf16: keepLinearWeightsInBf16). */
+  embed(ids: Tensor): Tensor {
+    const e = T.embedding(this.shared, ids);
+    return e.dtype === 'bfloat16' ? e.float() : e;
   }
 
   /** Free every parameter. The model is unusable afterwards. */
@@ -462,7 +475,7 @@ export class T5ForConditionalGeneration {
     const cfg = this.config;
     const tr = this.training;
     const s = inputIds.shape[1];
-    let h = drop(T.embedding(this.shared, inputIds), cfg.dropoutRate, tr);
+    let h = drop(this.embed(inputIds), cfg.dropoutRate, tr);
     let bias = this.positionBias(false, 0, s, s);
     if (attentionMask) bias = bias.add(T5ForConditionalGeneration.maskBias(attentionMask));
     // One tidy() per block: only its output stays (and, in training, what autograd saved).
@@ -506,7 +519,7 @@ export class T5ForConditionalGeneration {
     const t = decoderInputIds.shape[1];
     const past = cache ? cache.length : 0;
     const kLen = past + t;
-    let h = drop(T.embedding(this.shared, decoderInputIds), cfg.dropoutRate, tr);
+    let h = drop(this.embed(decoderInputIds), cfg.dropoutRate, tr);
     let selfBias = this.positionBias(true, past, t, kLen);
     if (t > 1) {
       // Causal mask; a single new position may attend to everything cached.

@@ -75,7 +75,6 @@ export class FastDecoder implements Decoder {
   private readonly device: Device;
   /** float32 weights are kept transposed ([in, out]) for proj(). */
   private readonly transposed: boolean;
-  private embed!: Tensor;
   private lnFinal!: Tensor;
   private outScale = 1;
   private lmHead!: Tensor;
@@ -177,7 +176,6 @@ export class FastDecoder implements Decoder {
         crossV: null!,
       });
     }
-    this.embed = model.shared;
     this.lnFinal = model.decoderFinalLn.weight;
     this.outScale = cfg.scaleDecoderOutputs ? cfg.dModel ** -0.5 : 1;
     const head = model.lmHead ?? model.shared;
@@ -386,7 +384,7 @@ export class FastDecoder implements Decoder {
     const inner = H * d;
     const ages = this.ages;
     const out = T.tidy(() => {
-      let h = T.embedding(this.embed, T.tensor(last, [R], 'int64'));
+      let h = this.ctx.model.embed(T.tensor(last, [R], 'int64'));
       const pb = this.stepBias(L);
       const slots = T.tensor(
         Int32Array.from(this.ages, (a, r) => r * cap + a),
