@@ -12,9 +12,12 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import { atomicDir } from '../util/fs';
 import { patienceSpent, recordScore } from '../run/best';
 import type { StopReason } from '../run/stop';
+import { matchSentence } from '../baselines/lexical-matcher';
+import { tokenizeText } from '../data/detok';
 import type { CycleConfig } from './config';
 import type { EvalResult } from './evaluate';
 import { saveModelDir, type ModelMeta } from './model-io';
+import { gazetteerOf } from './silver';
 import type { Position, RunState } from './run-state';
 
 export interface CollapseStats {
@@ -122,6 +125,34 @@ export class Selection {
   }
 }
 
+/** A criterion as a run selects on it: 'auto' resolved. */
+export type ResolvedSelectOn = Exclude<CycleConfig['selectOn'], 'auto'>;
+
+/**
+ * --select-on auto: the paper's dev E-cycle loss, except after a lexical warm-up when the gazetteer from Q matches no
+ * name in dev S. Then dev S's names are all new to Q (WNUT-17's are, by design), every signal of the cycles rewards
+ * fitting Q's names, and the E-loss kept a model below the warm-up's on 11 of 17 WNUT runs (docs/cycle.md, "Session
+ * 17"): the run keeps the model least fitted to them, the lowest silver F1 on the S sample (s-silver-f1-min; the
+ * warm-up's own model on 16 of those 17). Fixed by the data, so a resume resolves it the same way. `why` explains a
+ * resolved 'auto' (null otherwise).
+ */
+export function resolveSelectOn(
+  cfg: Pick<CycleConfig, 'selectOn' | 'warmup'>,
+  data: { Q: readonly string[]; devS?: readonly string[] },
+): { on: ResolvedSelectOn; why: string | null } {
+  if (cfg.selectOn !== 'auto') return { on: cfg.selectOn, why: null };
+  if (!data.devS || data.devS.length === 0)
+    return { on: 'dev-e-loss', why: 'auto selects on dev-e-loss (no dev sentences)' };
+  const g = gazetteerOf(data.Q);
+  const hit = data.devS.filter((text) => matchSentence(g, { text, offsets: tokenizeText(text) }).length > 0).length;
+  const seen = `the gazetteer from Q matches a name in ${hit} of ${data.devS.length} dev sentences`;
+  if (hit > 0 || cfg.warmup !== 'lexical') return { on: 'dev-e-loss', why: `auto selects on dev-e-loss: ${seen}` };
+  return {
+    on: 's-silver-f1-min',
+    why: `auto selects on s-silver-f1-min: ${seen} (its names are new to Q), so the model least fitted to Q's names is kept`,
+  };
+}
+
 /** The evaluation's score under a criterion, lower is better (null: not measured). */
 export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): number | null {
   const negated = (x: number | null | undefined) => (x === null || x === undefined ? null : -x);
@@ -134,6 +165,8 @@ export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): numb
       return negated(r.devSilverF1);
     case 's-silver-f1':
       return negated(r.sSilverF1);
+    case 's-silver-f1-min':
+      return r.sSilverF1 ?? null;
     case 'held-silver-f1':
       return negated(r.heldSilverF1);
     case 'name-held-f1':
@@ -149,6 +182,8 @@ export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): numb
       return r.devSelfLoss ?? null;
     case 'dev-f1':
       return negated(r.devF1);
+    case 'auto':
+      throw new Error('selectOn auto is resolved from the data before a run selects (resolveSelectOn)');
   }
 }
 

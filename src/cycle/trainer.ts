@@ -31,7 +31,7 @@ import { EpochOrder } from './order';
 import { Rng } from '../util/rng';
 import { evalEpoch, RunLog } from './run-log';
 import { loadRunCheckpoint, saveRunCheckpoint, type Parts, type Position, type RunState } from './run-state';
-import { saveBest, Selection, type Decision } from './selection';
+import { resolveSelectOn, saveBest, Selection, type Decision } from './selection';
 import { Direction, trainStep } from './seq2seq';
 import { cycleStep } from './step';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
@@ -353,7 +353,14 @@ function setUp(
   const silver = silverSource(cfg, data, log, { runDir, resumed, lead });
   const { batch: silverBatch, lexicalPairs, refresh: refreshSilver } = silver;
   const bestDir = path.join(runDir, 'best');
-  const selection = new Selection(cfg, state, bestDir, (info) => lead && saveBest(bestDir, models, metas, info));
+  const selectOn = resolveSelectOn(cfg, data);
+  if (selectOn.why) out.log(selectOn.why);
+  const selection = new Selection(
+    { ...cfg, selectOn: selectOn.on },
+    state,
+    bestDir,
+    (info) => lead && saveBest(bestDir, models, metas, info),
+  );
   const warmupDue = !resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0;
   return {
     types,

@@ -9,6 +9,7 @@ import type { EvalResult } from '../../../src/cycle/evaluate';
 import {
   collapseMessage,
   collapseStats,
+  resolveSelectOn,
   saveBest,
   Selection,
   selectionScore,
@@ -24,6 +25,9 @@ import {
   silverScores,
   splitHoldout,
 } from '../../../src/cycle/silver';
+import { trainCycle } from '../../../src/cycle/trainer';
+import { matchSentence } from '../../../src/baselines/lexical-matcher';
+import { tokenizeText } from '../../../src/data/detok';
 import { tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
@@ -184,10 +188,102 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
   assert.equal(selectionScore('dev-empty', o), 0.25);
   assert.equal(selectionScore('dev-self-loss', o), 0.5);
   assert.equal(selectionScore('dev-self-loss', ev({})), null);
+  // The least fitted to Q's names: silver F1 on S as it is, lowest first.
+  assert.equal(selectionScore('s-silver-f1-min', r), 0.7);
+  assert.equal(selectionScore('s-silver-f1-min', ev({})), null);
+  assert.throws(() => selectionScore('auto', r), /selectOn auto is resolved from the data before a run selects/);
   assert.throws(
     () => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }),
-    /selectOn must be dev-e-loss, dev-s-loss, dev-silver-f1, s-silver-f1, held-silver-f1, name-held-f1, name-held-recall, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"/,
+    /selectOn must be dev-e-loss, auto, dev-s-loss, dev-silver-f1, s-silver-f1, s-silver-f1-min, held-silver-f1, name-held-f1, name-held-recall, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"/,
   );
+});
+
+test("selectOn auto: the E-cycle loss, unless dev S holds none of Q's names after a lexical warm-up", () => {
+  const Q = ['Paris <sep> location', 'Jeff Bezos <sep> person'];
+  const covered = ['Jeff Bezos spoke .', 'it rained .'];
+  const fresh = ['Zorblax spoke .', 'it rained .'];
+  const lexical = { selectOn: 'auto', warmup: 'lexical' } as const;
+  assert.deepEqual(resolveSelectOn({ selectOn: 'dev-s-loss', warmup: 'lexical' }, { Q, devS: fresh }), {
+    on: 'dev-s-loss',
+    why: null,
+  });
+  assert.deepEqual(resolveSelectOn(lexical, { Q, devS: covered }), {
+    on: 'dev-e-loss',
+    why: 'auto selects on dev-e-loss: the gazetteer from Q matches a name in 1 of 2 dev sentences',
+  });
+  assert.deepEqual(resolveSelectOn(lexical, { Q, devS: fresh }), {
+    on: 's-silver-f1-min',
+    why: "auto selects on s-silver-f1-min: the gazetteer from Q matches a name in 0 of 2 dev sentences (its names are new to Q), so the model least fitted to Q's names is kept",
+  });
+  // Without the lexical warm-up the earliest models are the base's: the E-loss stays.
+  assert.equal(resolveSelectOn({ selectOn: 'auto', warmup: 'none' }, { Q, devS: fresh }).on, 'dev-e-loss');
+  assert.deepEqual(resolveSelectOn(lexical, { Q }), {
+    on: 'dev-e-loss',
+    why: 'auto selects on dev-e-loss (no dev sentences)',
+  });
+});
+
+test('selectOn auto in a run: dev S without names of Q, after the lexical warm-up, selects the lowest silver F1 on S', async () => {
+  const { world, tok, mk } = tinyWorld({
+    seed: 5,
+    nS: 24,
+    nQ: 16,
+    nEval: 4,
+    namesPerType: 4,
+    qCoverage: 0.5,
+    ambiguous: 0,
+  });
+  const g = gazetteerOf(world.Q);
+  // Sentences of the world with every match of Q's names cut out: none left for the gazetteer to match.
+  const unnamed = (text: string) =>
+    matchSentence(g, { text, offsets: tokenizeText(text) })
+      .reverse()
+      .reduce((t, m) => t.slice(0, m.charStart) + 'it' + t.slice(m.charEnd), text);
+  const devS = world.S.slice(0, 6).map(unnamed);
+  assert.ok(
+    devS.some((t, i) => t !== world.S[i]),
+    'names were cut',
+  );
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-auto-'));
+  try {
+    const models = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
+    const cfg = makeConfig({
+      batchSize: 4,
+      maxSteps: 4,
+      evalEvery: 2,
+      warmup: 'lexical',
+      warmupSteps: 2,
+      s2eDecode: { maxNewTokens: 12 },
+      e2sDecode: { maxNewTokens: 14 },
+      evalDecode: { maxNewTokens: 12 },
+      s2ePrefix: '',
+      e2sPrefix: '',
+      samples: 0,
+      selectOn: 'auto',
+      precision: 'fp32',
+    });
+    const lines: string[] = [];
+    const data = { S: world.S, Q: world.Q, devS, devQ: world.Q.slice(0, 6) };
+    const r = await trainCycle(models, data, cfg, path.join(root, 'run'), { log: (l) => lines.push(l) });
+    assert.ok(
+      lines.some((l) => l.startsWith('auto selects on s-silver-f1-min: the gazetteer from Q matches a name in 0 of 6')),
+      lines.join('\n'),
+    );
+    const scored = r.evals.filter((e) => typeof e.sSilverF1 === 'number');
+    assert.ok(scored.length >= 2, 'silver F1 on S at the evaluations');
+    const want = scored.reduce((a, e) => ((e.sSilverF1 as number) < (a.sSilverF1 as number) ? e : a));
+    assert.equal(r.bestStep, want.step);
+    const info = JSON.parse(fs.readFileSync(path.join(root, 'run', 'best', 'info.json'), 'utf8')) as {
+      selectOn: string;
+    };
+    assert.equal(info.selectOn, 's-silver-f1-min');
+    const saved = JSON.parse(fs.readFileSync(path.join(root, 'run', 'config.json'), 'utf8')) as { selectOn: string };
+    assert.equal(saved.selectOn, 'auto', 'the config keeps the choice; the data resolve it again on --resume');
+    models.s2e.dispose();
+    models.e2s.dispose();
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('collapse: warn still selects; stop never selects and stops; patience is checked first', () => {
