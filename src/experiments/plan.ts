@@ -236,6 +236,15 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL_B48,
   ),
+  // selection.ts resolveSelectOn: where the gazetteer from Q matches no dev sentence (WNUT-17) the E-loss kept models
+  // below the warm-up's on 11 of 17 runs; auto keeps the one least fitted to Q's names (docs/cycle.md, "Session 17").
+  'cpu-full-silver-const-b48-half-lr-swap-auto': cpuVariant(
+    'cpu-full-silver-const-b48-half-lr-swap-auto',
+    "cpu-full-silver-const-b48-half-lr-swap selected by --select-on auto: the dev E-cycle loss, or the lowest silver F1 on S when the gazetteer from Q matches no dev sentence after the lexical warm-up (the model least fitted to Q's names; beyond the paper)",
+    [...B48_HALF_LR_ARGS, '--silver-swap', '1', '--select-on', 'auto'],
+    [],
+    CPU_FULL_B48,
+  ),
   // name-holdout.ts: on WNUT-17 every signal of the cycles' own data rewards memorising names; names held out of all
   // training give a criterion that measures new names (20% of the matched names: ~250-400 sentences on each dataset).
   'cpu-full-silver-const-b48-half-lr-names': cpuVariant(
