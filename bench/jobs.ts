@@ -869,9 +869,10 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
         ).flat();
       const srcS = await enc(s2e, devS);
       const srcQ = await enc(e2s, devQ);
-      const srcGold = await enc(
-        s2e,
-        devGold.sentences.map((s) => s.text),
+      // predictSequences' batches, in its order (lengthBatches), as the predict job replays them.
+      const goldTexts = devGold.sentences.map((s) => s.text);
+      const srcGold = await Promise.all(
+        lengthBatches(goldTexts, eb).map((idx) => s2e.encodeSources(idx.map((k) => goldTexts[k]!))),
       );
       const nS = srcS.length;
       const nQ = srcQ.length;

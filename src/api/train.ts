@@ -14,6 +14,7 @@ import { makeConfig, type CycleConfig } from '../cycle/config';
 import { checkRunInputs, cycleRunConfig, readJson, settleVerbalizer } from '../cycle/run-setup';
 import { loadCyclePair } from '../cycle/model-io';
 import { CYCLE_RUN, trainCycle, type CycleData, type CycleResult } from '../cycle/trainer';
+import type { ResolvedSelectOn } from '../cycle/selection';
 import { UsageError } from '../util/errors';
 import { fingerprintFiles, modelWeightFiles, openRunDir } from '../util/run-dir';
 import { findCheckpoint } from '../run/checkpoint';
@@ -71,8 +72,8 @@ export interface TrainOptions extends RunHooks {
 }
 
 export interface TrainResult extends CycleResult {
-  /** The criterion bestStep / bestScore are of (config.selectOn). */
-  selectOn: CycleConfig['selectOn'];
+  /** The criterion bestStep / bestScore are of (config.selectOn; 'auto' resolved from the data). */
+  selectOn: ResolvedSelectOn;
   /** out/best/ after this sitting (null: no evaluation selected a model yet); `final`: the final models of `step`
    *  (no dev data to select on). */
   best: { dir: string; final: boolean; step: unknown } | null;
@@ -216,7 +217,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         ...(metrics ? { metrics } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });
-      return { ...r, selectOn: cfg.selectOn, best: bestOf(o.out) };
+      return { ...r, best: bestOf(o.out) };
     } finally {
       b.model.dispose();
       a.model.dispose();

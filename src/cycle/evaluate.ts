@@ -15,7 +15,7 @@ import { predictSequences, verbalizerForTypes } from './predict';
 import { collapseStats, type CollapseStats } from './selection';
 import { nameHeldScores, type NameHoldout } from './name-holdout';
 import { evalLoss, generateAll, inLengthBatches, type Direction } from './seq2seq';
-import { evenIndices, gazetteerOf, meanEntities, outputStats, silverScores } from './silver';
+import { gazetteerOf, meanEntities, outputStats, silverScores, silverSSample } from './silver';
 
 /** What an evaluation measures: the fields of the `eval` records of metrics.jsonl (the run kit's schema). */
 export type EvalResult = CycleEvalMetrics;
@@ -57,10 +57,7 @@ export interface EvalContext {
   cfg: Pick<CycleConfig, 'evalBatchSize' | 'e2sDecode' | 'samples' | 'groundedEval' | 'evalDecode' | 'verbalizer'>;
 }
 
-/** Sentences of S scored by the silver criterion at each evaluation (evenly spaced, so fixed for the run). */
-export const SILVER_S_SAMPLE = 200;
-
-const evenSample = <X>(xs: readonly X[], n: number): X[] => evenIndices(xs.length, n).map((i) => xs[i] as X);
+export { SILVER_S_SAMPLE } from './silver';
 
 /** S2E as a user runs it (inference decoding), split over the ranks of a process group: every rank gets all outputs. */
 export function inferencePredict(
@@ -86,7 +83,7 @@ export function cycleEvaluator(ctx: EvalContext): () => Promise<Evaluation> {
   // S2E as a user runs it (inference decoding), split over the ranks of a process group.
   const predict = inferencePredict(s2e, ctx.types, cfg);
   const gazetteer = data.Q ? gazetteerOf(data.Q) : null;
-  const sSample = data.S ? evenSample(data.S, SILVER_S_SAMPLE) : [];
+  const sSample = data.S ? silverSSample(data.S) : [];
   const qDensity = data.Q ? meanEntities(data.Q) : null;
   const f1 = async (gold: LabeledCorpus) => {
     const seqs = await predict(gold.sentences.map((s) => s.text));

@@ -12,12 +12,10 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import { atomicDir } from '../util/fs';
 import { patienceSpent, recordScore } from '../run/best';
 import type { StopReason } from '../run/stop';
-import { matchSentence } from '../baselines/lexical-matcher';
-import { tokenizeText } from '../data/detok';
 import type { CycleConfig } from './config';
 import type { EvalResult } from './evaluate';
 import { saveModelDir, type ModelMeta } from './model-io';
-import { gazetteerOf } from './silver';
+import { gazetteerOf, SILVER_S_SAMPLE, sentencesMatched, silverSSample } from './silver';
 import type { Position, RunState } from './run-state';
 
 export interface CollapseStats {
@@ -85,8 +83,10 @@ export class Selection {
     const collapse = devOutputs === null ? null : collapseMessage(devOutputs, cfg.collapseShare, 'dev');
     const warnings = collapse === null ? [] : [`collapse: ${collapse}`];
     const actOnCollapse = collapse !== null && cfg.onCollapse !== 'warn';
-    // A collapsed evaluation is never selected when the run acts on collapses (it still counts against patience).
-    const improved = recordScore(state, selectionScore(cfg.selectOn, r), pos.globalStep, !actOnCollapse);
+    // A collapsed evaluation is never selected when the run acts on collapses (it still counts against patience),
+    // nor under s-silver-f1-min, which would prefer it (a collapsed S2E fits Q's names least).
+    const candidate = collapse === null || (!actOnCollapse && cfg.selectOn !== 's-silver-f1-min');
+    const improved = recordScore(state, selectionScore(cfg.selectOn, r), pos.globalStep, candidate);
     if (improved) this.writeBest({ step: pos.globalStep, epoch: pos.epoch + 1, selectOn: cfg.selectOn, ...r });
     const decision: Decision = { improved, warnings, stop: null, rollback: false };
     if (patienceSpent(state, cfg.patience)) {
@@ -133,20 +133,23 @@ export type ResolvedSelectOn = Exclude<CycleConfig['selectOn'], 'auto'>;
  * name in dev S. Then dev S's names are all new to Q (WNUT-17's are, by design), every signal of the cycles rewards
  * fitting Q's names, and the E-loss kept a model below the warm-up's on 11 of 17 WNUT runs (docs/cycle.md, "Session
  * 17"): the run keeps the model least fitted to them, the lowest silver F1 on the S sample (s-silver-f1-min; the
- * warm-up's own model on 16 of those 17). Fixed by the data, so a resume resolves it the same way. `why` explains a
- * resolved 'auto' (null otherwise).
+ * warm-up's own model on 16 of those 17), which needs gazetteer matches in that sample. Fixed by the data, so a
+ * resume resolves it the same way. `why` explains a resolved 'auto' (null otherwise).
  */
 export function resolveSelectOn(
-  cfg: Pick<CycleConfig, 'selectOn' | 'warmup'>,
-  data: { Q: readonly string[]; devS?: readonly string[] },
+  cfg: Pick<CycleConfig, 'selectOn' | 'warmup' | 'warmupSteps'>,
+  data: { S: readonly string[]; Q: readonly string[]; devS?: readonly string[] },
 ): { on: ResolvedSelectOn; why: string | null } {
   if (cfg.selectOn !== 'auto') return { on: cfg.selectOn, why: null };
-  if (!data.devS || data.devS.length === 0)
-    return { on: 'dev-e-loss', why: 'auto selects on dev-e-loss (no dev sentences)' };
+  const eLoss = (because: string) => ({ on: 'dev-e-loss' as const, why: `auto selects on dev-e-loss: ${because}` });
+  if (!data.devS || data.devS.length === 0) return eLoss('no dev sentences');
   const g = gazetteerOf(data.Q);
-  const hit = data.devS.filter((text) => matchSentence(g, { text, offsets: tokenizeText(text) }).length > 0).length;
+  const hit = sentencesMatched(g, data.devS);
   const seen = `the gazetteer from Q matches a name in ${hit} of ${data.devS.length} dev sentences`;
-  if (hit > 0 || cfg.warmup !== 'lexical') return { on: 'dev-e-loss', why: `auto selects on dev-e-loss: ${seen}` };
+  if (hit > 0) return eLoss(seen);
+  if (cfg.warmup !== 'lexical' || cfg.warmupSteps <= 0) return eLoss(`${seen}, but no lexical warm-up ran`);
+  if (sentencesMatched(g, silverSSample(data.S)) === 0)
+    return eLoss(`${seen}, and none of the ${SILVER_S_SAMPLE} sentences of S that silver F1 on S reads`);
   return {
     on: 's-silver-f1-min',
     why: `auto selects on s-silver-f1-min: ${seen} (its names are new to Q), so the model least fitted to Q's names is kept`,
@@ -165,8 +168,8 @@ export function selectionScore(on: CycleConfig['selectOn'], r: EvalResult): numb
       return negated(r.devSilverF1);
     case 's-silver-f1':
       return negated(r.sSilverF1);
-    case 's-silver-f1-min':
-      return r.sSilverF1 ?? null;
+    case 's-silver-f1-min': // an S2E that finds none of Q's names (0) is broken, not unfitted: no candidate
+      return r.sSilverF1 ? r.sSilverF1 : null;
     case 'held-silver-f1':
       return negated(r.heldSilverF1);
     case 'name-held-f1':

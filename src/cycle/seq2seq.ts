@@ -258,7 +258,7 @@ async function inLengthWaves<R>(
  * Indices of `sources` in batches of `batchSize`, by length, then position; the batches longest first. The order
  * changes no output (each row decodes on its own) but the peak memory: the allocator reuses the blocks a long batch
  * freed for the shorter ones after it, where shortest-first needs fresh, larger blocks at every batch (predict of
- * 500 CoNLL sentences: peak RSS -14 to -16 MiB, docs/benchmarks.md).
+ * 500 CoNLL sentences: peak RSS -13 to -16 MiB, docs/benchmarks.md).
  */
 export function lengthBatches(sources: readonly string[], batchSize: number): number[][] {
   if (!(Number.isInteger(batchSize) && batchSize >= 1))

@@ -15,6 +15,19 @@ export interface SilverScores {
   f1: number | null;
 }
 
+/** Sentences of S scored by the silver criterion at each evaluation (evenly spaced, so fixed for the run). */
+export const SILVER_S_SAMPLE = 200;
+
+/** The S sample of silver F1 on S: SILVER_S_SAMPLE sentences, evenly spaced. */
+export function silverSSample(S: readonly string[]): string[] {
+  return evenIndices(S.length, SILVER_S_SAMPLE).map((i) => S[i] as string);
+}
+
+/** How many of `sentences` the gazetteer matches a name in. */
+export function sentencesMatched(g: Gazetteer, sentences: readonly string[]): number {
+  return sentences.filter((text) => matchSentence(g, { text, offsets: tokenizeText(text) }).length > 0).length;
+}
+
 /** The gazetteer from Q's entity sequences, as the lexical warm-up and baseline build it. */
 export function gazetteerOf(Q: readonly string[]): Gazetteer {
   return new Gazetteer(Q.map((q) => parseEntitySequence(q).entities));

@@ -31,7 +31,7 @@ import { EpochOrder } from './order';
 import { Rng } from '../util/rng';
 import { evalEpoch, RunLog } from './run-log';
 import { loadRunCheckpoint, saveRunCheckpoint, type Parts, type Position, type RunState } from './run-state';
-import { resolveSelectOn, saveBest, Selection, type Decision } from './selection';
+import { resolveSelectOn, saveBest, Selection, type Decision, type ResolvedSelectOn } from './selection';
 import { Direction, trainStep } from './seq2seq';
 import { cycleStep } from './step';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
@@ -87,6 +87,8 @@ export interface CycleResult {
   interrupted: boolean;
   /** Why this sitting ended: 'steps' (the budget), 'signal', 'patience' or 'collapse'. */
   stoppedBy: StopReason;
+  /** The criterion bestStep / bestScore are of: cfg.selectOn, with 'auto' resolved (resolveSelectOn). */
+  selectOn: ResolvedSelectOn;
 }
 
 export async function trainCycle(
@@ -116,7 +118,7 @@ export async function trainCycle(
     allowEmpty: cfg.cycleAllowEmpty,
   });
   const stepParts = { cfg, s2eGenerate, e2s, learn: run.learn, silverBatch: run.silverBatch };
-  const result = newResult(state);
+  const result = newResult(state, run.selectOn);
   const canEvaluate =
     data.devS !== undefined ||
     data.devGold !== undefined ||
@@ -200,8 +202,9 @@ export async function trainCycle(
 type Sitting = ReturnType<typeof setUp>;
 
 /** A sitting's result before its first step: the best and the stop so far are the run state's. */
-function newResult(state: RunState): CycleResult {
+function newResult(state: RunState, selectOn: ResolvedSelectOn): CycleResult {
   return {
+    selectOn,
     steps: 0,
     epochsDone: state.position.epoch,
     bestStep: state.bestStep,
@@ -363,6 +366,7 @@ function setUp(
   );
   const warmupDue = !resumed && cfg.warmup !== 'none' && cfg.warmupSteps > 0;
   return {
+    selectOn: selectOn.on,
     types,
     s2e,
     e2s,

@@ -14,6 +14,7 @@ the mean rank of E-loss and S-silver.
 """
 import json
 import math
+import os
 import sys
 
 
@@ -51,6 +52,24 @@ def rate_gap(e):
     return math.inf if d == 0 else abs(math.log(d / q))
 
 
+def lexical_warmup(f):
+    """Whether the run of `f` had a lexical warm-up: from RUN/config.json beside metrics.jsonl, or from the train command
+    of the result.json beside a record's evals.jsonl; None when neither is there."""
+    d = os.path.dirname(os.path.abspath(f))
+    cfg = os.path.join(d, "config.json")
+    if os.path.exists(cfg):
+        c = json.load(open(cfg))
+        return c.get("warmup") == "lexical" and (c.get("warmupSteps") or 0) > 0
+    res = os.path.join(d, "result.json")
+    if os.path.exists(res):
+        cmds = [c for c in (json.load(open(res)).get("commands") or []) if c.get("stage") == "train"]
+        if cmds:
+            a = cmds[-1].get("argv") or []
+            steps = a[a.index("--warmup-steps") + 1] if "--warmup-steps" in a else "200"
+            return any(x == "--warmup" and y == "lexical" for x, y in zip(a, a[1:])) and float(steps) > 0
+    return None
+
+
 def main(files):
     for f in files:
         evals = []
@@ -78,9 +97,14 @@ def main(files):
         }
         crit["silver F1 S (s-silver-f1-min)"] = col("sSilverF1")
         # --select-on auto (src/cycle/selection.ts): s-silver-f1-min when the gazetteer from Q matches nothing in dev S
-        # (read here as: no evaluation has a silver F1 on dev S) after a lexical warm-up (an evaluation at step 0).
+        # (read here as: no evaluation has a silver F1 on dev S, which an S2E that names nothing also gives) after a
+        # lexical warm-up (the run's config.json, or its record's train command; else: an evaluation at step 0).
         no_dev_match = all(x is None for x in col("devSilverF1"))
-        crit["auto"] = crit["silver F1 S (s-silver-f1-min)"] if no_dev_match and evals[0].get("step") == 0 else crit["E-loss (paper)"]
+        lexical = lexical_warmup(f)
+        if lexical is None:
+            lexical = evals[0].get("step") == 0
+        s_min = [x if x else None for x in crit["silver F1 S (s-silver-f1-min)"]]  # 0 is never a candidate
+        crit["auto"] = s_min if no_dev_match and lexical else crit["E-loss (paper)"]
         re, rs = ranks(crit["E-loss (paper)"]), ranks(crit["-silver F1 S"])
         crit["rank(E-loss)+rank(-silver S)"] = [
             None if a is None or b is None else a + b for a, b in zip(re, rs)

@@ -26,7 +26,7 @@ test('the longest-first order changes no prediction: equal to the batches decode
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-length-batches-'));
   try {
     const { world, model } = await tinyTunedTagger(root, 60);
-    const texts = [...world.evalSet.sentences, ...world.evalSet.sentences.slice(0, 3)].map((s) => s.text);
+    const base = world.evalSet.sentences.map((s) => s.text);
     const m = loadForInference(model, 'bf16');
     const dir = new Direction(
       m.model,
@@ -35,35 +35,42 @@ test('the longest-first order changes no prediction: equal to the batches decode
       { maxSourceTokens: 64, maxTargetTokens: 64 },
       'bf16',
     );
-    const o = {
-      grounded: true,
-      types: ['location', 'organization', 'person'],
-      batchSize: 3,
-      decode: { maxNewTokens: 24 },
-    };
-    const groups = lengthBatches(texts, 2);
-    assert.ok(groups.length >= 3, 'several batches');
-    assert.ok(texts[groups[0]![0]!]!.length >= texts[groups.at(-1)![0]!]!.length, 'the longest batch first');
-    const all = await predictDetailed(dir, texts, o);
-    assert.ok(
-      all.seqs.some((s) => s !== ''),
-      'the tagger names entities',
-    );
-    const seqs = new Array<string>(texts.length);
-    const scores = new Array<number[]>(texts.length);
-    for (const idx of [...groups].reverse()) {
-      const p = await predictDetailed(
-        dir,
-        idx.map((k) => texts[k]!),
-        o,
+    // Batches of 2, and of 1 over 20 sentences: more batches than one wave of the decode stream (WAVE, 16).
+    const cases = [
+      { B: 2, texts: [...base, ...base.slice(0, 3)] },
+      { B: 1, texts: Array.from({ length: 20 }, (_, i) => base[i % base.length]!) },
+    ];
+    for (const { B, texts } of cases) {
+      const o = {
+        grounded: true,
+        types: ['location', 'organization', 'person'],
+        batchSize: B,
+        decode: { maxNewTokens: 24 },
+      };
+      const groups = lengthBatches(texts, B);
+      assert.ok(groups.length >= 3, 'several batches');
+      assert.ok(texts[groups[0]![0]!]!.length >= texts[groups.at(-1)![0]!]!.length, 'the longest batch first');
+      const all = await predictDetailed(dir, texts, o);
+      assert.ok(
+        all.seqs.some((s) => s !== ''),
+        'the tagger names entities',
       );
-      idx.forEach((k, j) => {
-        seqs[k] = p.seqs[j]!;
-        scores[k] = p.scores[j]!;
-      });
+      const seqs = new Array<string>(texts.length);
+      const scores = new Array<number[]>(texts.length);
+      for (const idx of [...groups].reverse()) {
+        const p = await predictDetailed(
+          dir,
+          idx.map((k) => texts[k]!),
+          o,
+        );
+        idx.forEach((k, j) => {
+          seqs[k] = p.seqs[j]!;
+          scores[k] = p.scores[j]!;
+        });
+      }
+      assert.deepEqual(all.seqs, seqs, `batches of ${B}`);
+      assert.deepEqual(all.scores, scores, `batches of ${B}`);
     }
-    assert.deepEqual(all.seqs, seqs);
-    assert.deepEqual(all.scores, scores);
     m.model.dispose();
   } finally {
     fs.rmSync(root, { recursive: true, force: true });

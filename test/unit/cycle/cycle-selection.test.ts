@@ -200,27 +200,62 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
 
 test("selectOn auto: the E-cycle loss, unless dev S holds none of Q's names after a lexical warm-up", () => {
   const Q = ['Paris <sep> location', 'Jeff Bezos <sep> person'];
+  const S = ['Paris is big .', 'we met .'];
   const covered = ['Jeff Bezos spoke .', 'it rained .'];
-  const fresh = ['Zorblax spoke .', 'it rained .'];
-  const lexical = { selectOn: 'auto', warmup: 'lexical' } as const;
-  assert.deepEqual(resolveSelectOn({ selectOn: 'dev-s-loss', warmup: 'lexical' }, { Q, devS: fresh }), {
-    on: 'dev-s-loss',
-    why: null,
-  });
-  assert.deepEqual(resolveSelectOn(lexical, { Q, devS: covered }), {
+  const newNames = ['Zorblax spoke .', 'it rained .'];
+  const lexical = { selectOn: 'auto', warmup: 'lexical', warmupSteps: 200 } as const;
+  assert.deepEqual(
+    resolveSelectOn({ ...lexical, selectOn: 'dev-s-loss' }, { S, Q, devS: newNames }),
+    { on: 'dev-s-loss', why: null },
+    'another criterion is kept as it is',
+  );
+  assert.deepEqual(resolveSelectOn(lexical, { S, Q, devS: covered }), {
     on: 'dev-e-loss',
     why: 'auto selects on dev-e-loss: the gazetteer from Q matches a name in 1 of 2 dev sentences',
   });
-  assert.deepEqual(resolveSelectOn(lexical, { Q, devS: fresh }), {
+  assert.deepEqual(resolveSelectOn(lexical, { S, Q, devS: newNames }), {
     on: 's-silver-f1-min',
     why: "auto selects on s-silver-f1-min: the gazetteer from Q matches a name in 0 of 2 dev sentences (its names are new to Q), so the model least fitted to Q's names is kept",
   });
-  // Without the lexical warm-up the earliest models are the base's: the E-loss stays.
-  assert.equal(resolveSelectOn({ selectOn: 'auto', warmup: 'none' }, { Q, devS: fresh }).on, 'dev-e-loss');
-  assert.deepEqual(resolveSelectOn(lexical, { Q }), {
+  // Without the lexical warm-up the earliest models are the base's; without a match in S silver F1 on S is never
+  // measured: the E-loss stays.
+  const noWarmup =
+    'auto selects on dev-e-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, but no lexical warm-up ran';
+  assert.deepEqual(resolveSelectOn({ ...lexical, warmup: 'none' }, { S, Q, devS: newNames }), {
     on: 'dev-e-loss',
-    why: 'auto selects on dev-e-loss (no dev sentences)',
+    why: noWarmup,
   });
+  assert.deepEqual(resolveSelectOn({ ...lexical, warmupSteps: 0 }, { S, Q, devS: newNames }), {
+    on: 'dev-e-loss',
+    why: noWarmup,
+  });
+  assert.deepEqual(resolveSelectOn(lexical, { S: ['we met .'], Q, devS: newNames }), {
+    on: 'dev-e-loss',
+    why: 'auto selects on dev-e-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, and none of the 200 sentences of S that silver F1 on S reads',
+  });
+  assert.deepEqual(resolveSelectOn(lexical, { S, Q }), {
+    on: 'dev-e-loss',
+    why: 'auto selects on dev-e-loss: no dev sentences',
+  });
+});
+
+test('s-silver-f1-min: a zero silver F1 and a collapsed evaluation are never selected', () => {
+  assert.equal(selectionScore('s-silver-f1-min', ev({ sSilverF1: 0 })), null, "finds none of Q's names");
+  const cfg = { ...makeConfig({ selectOn: 's-silver-f1-min' }), onCollapse: 'warn' as const };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-ssilver-min-'));
+  try {
+    const written: number[] = [];
+    const sel = new Selection(cfg, fresh(), dir, (info) => written.push(info.step as number));
+    sel.decide(ev({ sSilverF1: 0.5 }), healthy, at(0));
+    const collapsed = collapseStats(['x <sep> person', 'x <sep> person', 'x <sep> person', 'y <sep> person']);
+    const d = sel.decide(ev({ sSilverF1: 0.1 }), collapsed, at(100));
+    assert.equal(d.improved, false, 'collapsed: not a candidate even with onCollapse warn');
+    assert.equal(d.stop, null, 'warn: the run goes on');
+    assert.equal(sel.decide(ev({ sSilverF1: 0.3 }), healthy, at(200)).improved, true);
+    assert.deepEqual(written, [0, 200]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('selectOn auto in a run: dev S without names of Q, after the lexical warm-up, selects the lowest silver F1 on S', async () => {
@@ -252,7 +287,8 @@ test('selectOn auto in a run: dev S without names of Q, after the lexical warm-u
       maxSteps: 4,
       evalEvery: 2,
       warmup: 'lexical',
-      warmupSteps: 2,
+      warmupSteps: 40,
+      warmupLr: 3e-3,
       s2eDecode: { maxNewTokens: 12 },
       e2sDecode: { maxNewTokens: 14 },
       evalDecode: { maxNewTokens: 12 },
@@ -269,10 +305,11 @@ test('selectOn auto in a run: dev S without names of Q, after the lexical warm-u
       lines.some((l) => l.startsWith('auto selects on s-silver-f1-min: the gazetteer from Q matches a name in 0 of 6')),
       lines.join('\n'),
     );
-    const scored = r.evals.filter((e) => typeof e.sSilverF1 === 'number');
-    assert.ok(scored.length >= 2, 'silver F1 on S at the evaluations');
+    const scored = r.evals.filter((e) => typeof e.sSilverF1 === 'number' && e.sSilverF1 > 0);
+    assert.ok(scored.length >= 2, "silver F1 on S at the evaluations (the warm-up taught S2E some of Q's names)");
     const want = scored.reduce((a, e) => ((e.sSilverF1 as number) < (a.sSilverF1 as number) ? e : a));
     assert.equal(r.bestStep, want.step);
+    assert.equal(r.selectOn, 's-silver-f1-min', 'the result names the criterion its best step is of');
     const info = JSON.parse(fs.readFileSync(path.join(root, 'run', 'best', 'info.json'), 'utf8')) as {
       selectOn: string;
     };
