@@ -11,3 +11,28 @@ export function tinyWorld(opts: SyntheticOptions, dropoutRate = 0) {
     new T5ForConditionalGeneration(presetConfig('tiny', { vocabSize: tok.vocabSize, dropoutRate }), { seed });
   return { world, tok, mk };
 }
+
+/** A small world where Q covers half the names (the selection tests' runs: a few names held out or cut from dev). */
+export const HALF_COVERED_WORLD: SyntheticOptions = {
+  seed: 5,
+  nS: 24,
+  nQ: 16,
+  nEval: 4,
+  namesPerType: 4,
+  qCoverage: 0.5,
+  ambiguous: 0,
+};
+
+/** A few steps of batches of 4, an evaluation every 2, short decoding, no prefixes or samples, fp32. */
+export const TINY_RUN = {
+  batchSize: 4,
+  maxSteps: 4,
+  evalEvery: 2,
+  s2eDecode: { maxNewTokens: 12 },
+  e2sDecode: { maxNewTokens: 14 },
+  evalDecode: { maxNewTokens: 12 },
+  s2ePrefix: '',
+  e2sPrefix: '',
+  samples: 0,
+  precision: 'fp32',
+} as const;

@@ -8,7 +8,7 @@ import { makeConfig } from '../../../src/cycle/config';
 import { nameHeldScores, splitNames } from '../../../src/cycle/name-holdout';
 import { selectionScore } from '../../../src/cycle/selection';
 import { trainCycle } from '../../../src/cycle/trainer';
-import { tinyWorld } from '../../helpers/cycle-helpers';
+import { HALF_COVERED_WORLD, TINY_RUN, tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
@@ -70,34 +70,13 @@ test('name holdout scores: silver P/R/F1 against the whole gazetteer, recall of 
 });
 
 test('name holdout in a run: training sizes shrink, every evaluation scores the held-out sentences and selects on them', async () => {
-  const { world, tok, mk } = tinyWorld({
-    seed: 5,
-    nS: 24,
-    nQ: 16,
-    nEval: 4,
-    namesPerType: 4,
-    qCoverage: 0.5,
-    ambiguous: 0,
-  });
+  const { world, tok, mk } = tinyWorld(HALF_COVERED_WORLD);
   const h = splitNames(world.S, world.Q, 0.25);
   assert.ok(h.heldS.length > 0 && h.names.size > 0);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-names-'));
   try {
     const models = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
-    const cfg = makeConfig({
-      batchSize: 4,
-      maxSteps: 4,
-      evalEvery: 2,
-      s2eDecode: { maxNewTokens: 12 },
-      e2sDecode: { maxNewTokens: 14 },
-      evalDecode: { maxNewTokens: 12 },
-      s2ePrefix: '',
-      e2sPrefix: '',
-      samples: 0,
-      nameHoldout: 0.25,
-      selectOn: 'name-held-recall',
-      precision: 'fp32',
-    });
+    const cfg = makeConfig({ ...TINY_RUN, nameHoldout: 0.25, selectOn: 'name-held-recall' });
     const lines: string[] = [];
     const r = await trainCycle(models, { S: world.S, Q: world.Q }, cfg, path.join(root, 'run'), {
       log: (l) => lines.push(l),

@@ -28,7 +28,7 @@ import {
 import { trainCycle } from '../../../src/cycle/trainer';
 import { matchSentence } from '../../../src/baselines/lexical-matcher';
 import { tokenizeText } from '../../../src/data/detok';
-import { tinyWorld } from '../../helpers/cycle-helpers';
+import { HALF_COVERED_WORLD, TINY_RUN, tinyWorld } from '../../helpers/cycle-helpers';
 
 T.setNumThreads(1);
 
@@ -259,15 +259,7 @@ test('s-silver-f1-min: a zero silver F1 and a collapsed evaluation are never sel
 });
 
 test('selectOn auto in a run: dev S without names of Q, after the lexical warm-up, selects the lowest silver F1 on S', async () => {
-  const { world, tok, mk } = tinyWorld({
-    seed: 5,
-    nS: 24,
-    nQ: 16,
-    nEval: 4,
-    namesPerType: 4,
-    qCoverage: 0.5,
-    ambiguous: 0,
-  });
+  const { world, tok, mk } = tinyWorld(HALF_COVERED_WORLD);
   const g = gazetteerOf(world.Q);
   // Sentences of the world with every match of Q's names cut out: none left for the gazetteer to match.
   const unnamed = (text: string) =>
@@ -282,22 +274,7 @@ test('selectOn auto in a run: dev S without names of Q, after the lexical warm-u
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-auto-'));
   try {
     const models = { s2e: mk(1), e2s: mk(2), tokenizer: tok };
-    const cfg = makeConfig({
-      batchSize: 4,
-      maxSteps: 4,
-      evalEvery: 2,
-      warmup: 'lexical',
-      warmupSteps: 40,
-      warmupLr: 3e-3,
-      s2eDecode: { maxNewTokens: 12 },
-      e2sDecode: { maxNewTokens: 14 },
-      evalDecode: { maxNewTokens: 12 },
-      s2ePrefix: '',
-      e2sPrefix: '',
-      samples: 0,
-      selectOn: 'auto',
-      precision: 'fp32',
-    });
+    const cfg = makeConfig({ ...TINY_RUN, warmup: 'lexical', warmupSteps: 40, warmupLr: 3e-3, selectOn: 'auto' });
     const lines: string[] = [];
     const data = { S: world.S, Q: world.Q, devS, devQ: world.Q.slice(0, 6) };
     const r = await trainCycle(models, data, cfg, path.join(root, 'run'), { log: (l) => lines.push(l) });
