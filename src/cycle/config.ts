@@ -72,7 +72,7 @@ export interface CycleConfig {
 }
 
 /**
- * Selection criteria: the paper's dev E-cycle loss; the dev S-cycle loss; silver F1, S2E's agreement on dev S (or on a
+ * Selection criteria: the paper's dev E-cycle loss; the dev S-cycle loss; their sum; silver F1, S2E's agreement on dev S (or on a
  * fixed sample of S, or on the sentences of S held out of training) with the gazetteer from Q (silver.ts); S2E's
  * outputs on dev S against Q's entity density (|log(devEntities / qEntities)|), their share of sentences without an
  * entity, and S2E's loss on its own outputs (its confidence); all label-free, beyond the paper but the first; labelled
@@ -82,6 +82,7 @@ export const SELECT_ON = [
   'dev-e-loss',
   'auto',
   'dev-s-loss',
+  'dev-cycle-loss',
   'dev-silver-f1',
   's-silver-f1',
   's-silver-f1-min',
@@ -288,7 +289,7 @@ export const CYCLE_SPEC = {
   selectOn: {
     default: 'dev-e-loss',
     choices: SELECT_ON,
-    help: "selection criterion for best/: the paper's dev E-cycle loss; auto: the E-cycle loss, or s-silver-f1-min when the gazetteer from Q matches no name in dev S after a lexical warm-up (dev S's names are then all new: the model least fitted to Q's names is kept); the dev S-cycle loss, silver F1 (S2E on dev S, on 200 sentences of S, or on the --silver-holdout sentences, against the gazetteer from Q matched over them; s-silver-f1-min: the lowest on S; name-held-f1 / name-held-recall: on the --name-holdout sentences, the latter the held-out names' recall alone), S2E's entities per dev sentence against Q's (dev-rate-gap: |log ratio|), its share of dev sentences without one (dev-empty), its loss on its own dev outputs (dev-self-loss) (all label-free), or labelled dev F1 (--dev-gold)",
+    help: "selection criterion for best/: the paper's dev E-cycle loss; auto: dev-cycle-loss, or s-silver-f1-min when the gazetteer from Q matches no name in dev S after a lexical warm-up (dev S's names are then all new: the model least fitted to Q's names is kept); the dev S-cycle loss, the sum of both (dev-cycle-loss), silver F1 (S2E on dev S, on 200 sentences of S, or on the --silver-holdout sentences, against the gazetteer from Q matched over them; s-silver-f1-min: the lowest on S; name-held-f1 / name-held-recall: on the --name-holdout sentences, the latter the held-out names' recall alone), S2E's entities per dev sentence against Q's (dev-rate-gap: |log ratio|), its share of dev sentences without one (dev-empty), its loss on its own dev outputs (dev-self-loss) (all label-free), or labelled dev F1 (--dev-gold)",
     flags: { 'select-on': { arg: 'C' } },
   },
   // Off by default: the empty sequence is the easy way out of the S-cycle for a weak S2E (grounding.ts).

@@ -6,7 +6,7 @@ usage: tools/research/criteria.py RUN/metrics.jsonl [...]
 For each run and criterion: Pearson's rho with dev F1 over the run's evaluations (sign-adjusted so that a useful
 criterion is negative, as the paper reports the E-loss), the step it selects (its best value over the run, as
 patience would keep it), and dev F1 / per-evaluation test F1 there, next to step 0 (right after the warm-up).
-Criteria: the paper's dev E-cycle loss, the dev S-cycle loss, silver F1 on dev S and on a sample of S
+Criteria: the paper's dev E-cycle loss, the dev S-cycle loss, their sum, silver F1 on dev S and on a sample of S
 (src/cycle/silver.ts; maximised, so rho is taken of -silver), silver F1 and the held-out names' recall on the sentences
 of held-out names (--name-holdout, src/cycle/name-holdout.ts), S2E's density gap, empty share and self loss on dev S
 (the --select-on choices of the same names), silver F1 on S as it is (s-silver-f1-min), what --select-on auto picks, and
@@ -86,6 +86,9 @@ def main(files):
         crit = {
             "E-loss (paper)": col("devELoss"),
             "S-loss": col("devSLoss"),
+            "E-loss + S-loss (dev-cycle-loss)": [
+                None if a is None or b is None else a + b for a, b in zip(col("devELoss"), col("devSLoss"))
+            ],
             "-silver F1 dev S": [neg(x) for x in col("devSilverF1")],
             "-silver F1 S": [neg(x) for x in col("sSilverF1")],
             "-silver F1 held-out S": [neg(x) for x in col("heldSilverF1")],
@@ -104,7 +107,7 @@ def main(files):
         if lexical is None:
             lexical = evals[0].get("step") == 0
         s_min = [x if x else None for x in crit["silver F1 S (s-silver-f1-min)"]]  # 0 is never a candidate
-        crit["auto"] = s_min if no_dev_match and lexical else crit["E-loss (paper)"]
+        crit["auto"] = s_min if no_dev_match and lexical else crit["E-loss + S-loss (dev-cycle-loss)"]
         re, rs = ranks(crit["E-loss (paper)"]), ranks(crit["-silver F1 S"])
         crit["rank(E-loss)+rank(-silver S)"] = [
             None if a is None or b is None else a + b for a, b in zip(re, rs)
@@ -113,16 +116,16 @@ def main(files):
         test = col("testF1")
         fmt = lambda x: "-" if x is None else f"{x:.3f}"
         print(f"== {f} ({len(evals)} evaluations; step 0: dev F1 {fmt(dev[0])}, test F1 {fmt(test[0])})")
-        print(f"  {'criterion':32} {'rho(., dev F1)':>14} {'step':>6} {'dev F1':>7} {'test F1':>7}")
+        print(f"  {'criterion':34} {'rho(., dev F1)':>14} {'step':>6} {'dev F1':>7} {'test F1':>7}")
         for name, xs in crit.items():
             have = [(x, i) for i, x in enumerate(xs) if x is not None]
             if not have:
-                print(f"  {name:32} {'-':>14}")
+                print(f"  {name:34} {'-':>14}")
                 continue
             best = min(have)[1]
-            print(f"  {name:32} {fmt(pearson(xs, dev)):>14} {evals[best]['step']:>6} {fmt(dev[best]):>7} {fmt(test[best]):>7}")
+            print(f"  {name:34} {fmt(pearson(xs, dev)):>14} {evals[best]['step']:>6} {fmt(dev[best]):>7} {fmt(test[best]):>7}")
         best_dev = max((x, i) for i, x in enumerate(dev) if x is not None)[1]
-        print(f"  {'(oracle: best dev F1)':32} {'':>14} {evals[best_dev]['step']:>6} {fmt(dev[best_dev]):>7} {fmt(test[best_dev]):>7}")
+        print(f"  {'(oracle: best dev F1)':34} {'':>14} {evals[best_dev]['step']:>6} {fmt(dev[best_dev]):>7} {fmt(test[best_dev]):>7}")
 
 
 if __name__ == "__main__":

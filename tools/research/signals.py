@@ -5,7 +5,7 @@ usage: tools/research/signals.py RUN/metrics.jsonl [...]   (e.g. runs/experiment
 
 For each run with at least 5 evaluations: Pearson's rho, over its evaluations, between dev F1 and each numeric field
 of the evaluation records (dev losses, copy rate, silver P/R/F1, S2E's output statistics on dev S, ...; rateGap is
-|log(devEntities / qEntities)|) and the mean over the 100 steps before each
+|log(devEntities / qEntities)|; devCycleLoss is devELoss + devSLoss) and the mean over the 100 steps before each
 evaluation of the step records' training losses, copy rate and S' diversity (tr_*). Printed per dataset: the mean rho
 over runs and each run's. A signal usable for selection has the same sign on every dataset. The dataset is read from
 the path (".../table6/DATASET/...").
@@ -49,6 +49,8 @@ def main(files):
         for e in evals:  # S2E's density on dev S against Q's, as a distance (0: the same)
             if e.get("devEntities") and e.get("qEntities"):
                 e["rateGap"] = rate_gap(e)
+            if isinstance(e.get("devELoss"), (int, float)) and isinstance(e.get("devSLoss"), (int, float)):
+                e["devCycleLoss"] = e["devELoss"] + e["devSLoss"]  # --select-on dev-cycle-loss
         keys = {k for e in evals for k, v in e.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         f1 = [e.get("devF1") for e in evals]
         for k in sorted(keys - SKIP):

@@ -174,6 +174,8 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
   const r = ev({ devSLoss: 2, devELoss: 3, devF1: 0.4, devSilverF1: 0.6, sSilverF1: 0.7, heldSilverF1: 0.8 });
   assert.equal(selectionScore('dev-e-loss', r), 3);
   assert.equal(selectionScore('dev-s-loss', r), 2);
+  assert.equal(selectionScore('dev-cycle-loss', r), 5, 'both cycle losses, summed');
+  assert.equal(selectionScore('dev-cycle-loss', ev({ devSLoss: 2 })), null, 'one loss alone is not the criterion');
   assert.equal(selectionScore('dev-silver-f1', r), -0.6);
   assert.equal(selectionScore('s-silver-f1', r), -0.7);
   assert.equal(selectionScore('held-silver-f1', r), -0.8);
@@ -194,11 +196,11 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
   assert.throws(() => selectionScore('auto', r), /selectOn auto is resolved from the data before a run selects/);
   assert.throws(
     () => makeConfig({ selectOn: 'dev_f1' as CycleConfig['selectOn'] }),
-    /selectOn must be dev-e-loss, auto, dev-s-loss, dev-silver-f1, s-silver-f1, s-silver-f1-min, held-silver-f1, name-held-f1, name-held-recall, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"/,
+    /selectOn must be dev-e-loss, auto, dev-s-loss, dev-cycle-loss, dev-silver-f1, s-silver-f1, s-silver-f1-min, held-silver-f1, name-held-f1, name-held-recall, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"/,
   );
 });
 
-test("selectOn auto: the E-cycle loss, unless dev S holds none of Q's names after a lexical warm-up", () => {
+test("selectOn auto: both cycle losses, unless dev S holds none of Q's names after a lexical warm-up", () => {
   const Q = ['Paris <sep> location', 'Jeff Bezos <sep> person'];
   const S = ['Paris is big .', 'we met .'];
   const covered = ['Jeff Bezos spoke .', 'it rained .'];
@@ -210,33 +212,49 @@ test("selectOn auto: the E-cycle loss, unless dev S holds none of Q's names afte
     'another criterion is kept as it is',
   );
   assert.deepEqual(resolveSelectOn(lexical, { S, Q, devS: covered }), {
-    on: 'dev-e-loss',
-    why: 'auto selects on dev-e-loss: the gazetteer from Q matches a name in 1 of 2 dev sentences',
+    on: 'dev-cycle-loss',
+    why: 'auto selects on dev-cycle-loss: the gazetteer from Q matches a name in 1 of 2 dev sentences',
   });
   assert.deepEqual(resolveSelectOn(lexical, { S, Q, devS: newNames }), {
     on: 's-silver-f1-min',
     why: "auto selects on s-silver-f1-min: the gazetteer from Q matches a name in 0 of 2 dev sentences (its names are new to Q), so the model least fitted to Q's names is kept",
   });
   // Without the lexical warm-up the earliest models are the base's; without a match in S silver F1 on S is never
-  // measured: the E-loss stays.
+  // measured: the cycle losses stay.
   const noWarmup =
-    'auto selects on dev-e-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, but no lexical warm-up ran';
+    'auto selects on dev-cycle-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, but no lexical warm-up ran';
   assert.deepEqual(resolveSelectOn({ ...lexical, warmup: 'none' }, { S, Q, devS: newNames }), {
-    on: 'dev-e-loss',
+    on: 'dev-cycle-loss',
     why: noWarmup,
   });
   assert.deepEqual(resolveSelectOn({ ...lexical, warmupSteps: 0 }, { S, Q, devS: newNames }), {
-    on: 'dev-e-loss',
+    on: 'dev-cycle-loss',
     why: noWarmup,
   });
   assert.deepEqual(resolveSelectOn(lexical, { S: ['we met .'], Q, devS: newNames }), {
-    on: 'dev-e-loss',
-    why: 'auto selects on dev-e-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, and none of the 200 sentences of S that silver F1 on S reads',
+    on: 'dev-cycle-loss',
+    why: 'auto selects on dev-cycle-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, and none of the 200 sentences of S that silver F1 on S reads',
   });
   assert.deepEqual(resolveSelectOn(lexical, { S, Q }), {
     on: 'dev-e-loss',
-    why: 'auto selects on dev-e-loss: no dev sentences',
+    why: 'auto selects on dev-e-loss: no dev sentences (no S-cycle loss to add)',
   });
+});
+
+test('dev-cycle-loss keeps the lowest sum of the two losses, not the lowest E-loss', () => {
+  const h = harness({ selectOn: 'dev-cycle-loss' });
+  try {
+    const pairs = [
+      [1.5, 5.0],
+      [1.2, 5.4], // the lowest E-loss, a higher sum
+      [1.3, 4.6],
+    ];
+    const improved = pairs.map(([e, s], i) => h.sel.decide(ev({ devELoss: e, devSLoss: s }), healthy, at(i)).improved);
+    assert.deepEqual(improved, [true, false, true]);
+    assert.deepEqual(h.sel.state.bestStep, 2);
+  } finally {
+    h.done();
+  }
 });
 
 test('s-silver-f1-min: a zero silver F1 and a collapsed evaluation are never selected', () => {
