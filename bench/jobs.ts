@@ -47,11 +47,19 @@ import {
   type Seq2SeqExample,
 } from '../src/t5/train';
 import { DEFAULT_CONFIG } from '../src/cycle/config';
-import { cycleS2EGenerate, groundingHook } from '../src/cycle/grounding';
+import { cycleS2EGenerate } from '../src/cycle/grounding';
 import { cycleStep, type CycleStepParts } from '../src/cycle/step';
 import { DEFAULT_S2E_PREFIX, loadForInference, loadModelDir } from '../src/cycle/model-io';
 import { predictSequences, verbalizerForTypes } from '../src/cycle/predict';
-import { Direction, evalLoss, lengthBatches, trainStep } from '../src/cycle/seq2seq';
+import {
+  Direction,
+  evalLoss,
+  generateAll,
+  inLengthBatches,
+  lengthBatches,
+  lossBatches,
+  trainStep,
+} from '../src/cycle/seq2seq';
 import { pairsFromSentences, sampleSentences } from '../src/supervised/supervised';
 import { buildSyntheticWorld, SYN_TYPES } from '../src/demo/synthetic';
 import { collapseStats, typesOf } from '../src/cycle/trainer';
@@ -806,42 +814,35 @@ async function jobCycle(twin: Twin, data: Data): Promise<Row> {
 
 // ---------------------------------------------------------------- job 4: one evaluation (trainCycle's, cycle/evaluate.ts)
 
-function chunks<X>(xs: readonly X[], n: number): X[][] {
-  const out: X[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
-
 async function jobEval(twin: Twin, data: Data): Promise<Row> {
   const items = data.dev.sentences.filter((s) => s.entities.length > 0).slice(0, SIZE.evalItems);
   const devS = items.map((s) => s.text);
   const devQ = pairsFromSentences(items, data.verbalizer).map((p) => p.sequence);
   const devGold: LabeledCorpus = { ...data.dev, sentences: items };
   const types = data.verbalizer.words().sort();
-  const { cfg, tok, s2e, e2s, trS, trE, dispose } = await cycleModels(twin, false);
+  const { cfg, s2e, e2s, trS, trE, dispose } = await cycleModels(twin, false);
   const eb = cfg.evalBatchSize;
+  const s2eGen = cycleS2EGenerate(s2e, cfg.s2eDecode, types, {
+    grounded: cfg.grounded,
+    allowEmpty: cfg.cycleAllowEmpty,
+  });
+  const devDecode = { ...cfg.e2sDecode, doSample: false }; // the evaluation's E2S decoding is greedy
   const row: Row = { job: 'eval (cycleEvaluator)', unit: `${items.length} dev items`, rate: null, samples: [] };
   try {
     for (let r = 0; r < SIZE.evalR; r++) {
       const since = mark();
       const t0 = now();
       if (profiler) profiler.begin('eval');
-      // As cycleEvaluator: S-cycle generation + E2S dev loss, E-cycle generation + S2E dev loss, 3 sample triplets, dev F1.
-      const qPrime: string[] = [];
-      for (const b of chunks(devS, eb)) {
-        const hook = cfg.grounded ? await groundingHook(tok, b, types, { allowEmpty: cfg.cycleAllowEmpty }) : undefined;
-        qPrime.push(...(await s2e.generate(b, cfg.s2eDecode, hook)));
-      }
+      // As cycleEvaluator, with its batching: the S-cycle's grounded generation in length-sorted batches
+      // (inLengthBatches) + E2S dev loss, the E-cycle's greedy generation as one refilled stream of rows (generateAll)
+      // + S2E dev loss, 3 sample triplets, dev F1.
+      const qPrime = await inLengthBatches(devS, eb, async (b) => (await s2eGen(b)).texts);
       const devSLoss = (await evalLoss(e2s, trE, qPrime, devS, eb)).loss;
-      const sPrime: string[] = [];
-      for (const b of chunks(devQ, eb)) sPrime.push(...(await e2s.generate(b, cfg.e2sDecode)));
+      const sPrime = await generateAll(e2s, devQ, devDecode, eb);
       const devELoss = (await evalLoss(s2e, trS, sPrime, devQ, eb)).loss;
       const k = Math.min(cfg.samples, devS.length);
-      await e2s.generate(qPrime.slice(0, k), cfg.e2sDecode);
-      const hook = cfg.grounded
-        ? await groundingHook(tok, sPrime.slice(0, k), types, { allowEmpty: cfg.cycleAllowEmpty })
-        : undefined;
-      await s2e.generate(sPrime.slice(0, k), cfg.s2eDecode, hook);
+      await e2s.generate(qPrime.slice(0, k), devDecode);
+      await s2eGen(sPrime.slice(0, k));
       collapseStats(qPrime);
       const seqs = await predictSequences(
         s2e,
@@ -858,15 +859,24 @@ async function jobEval(twin: Twin, data: Data): Promise<Row> {
       }
       const seen = since();
       const gens = seen.gens;
-      const enc = async (d: Direction, xs: string[]) => Promise.all(chunks(xs, eb).map((c) => d.encodeSources(c)));
+      // evalLoss's batches (lossBatches), each split as the trainer's evaluate() splits it.
       const lossGroups = async (d: Direction, tr: Seq2SeqTrainer, src: string[], tgt: string[]) =>
         (
           await Promise.all(
-            chunks(src, eb).map(async (c, i) =>
-              groupsOf(tr, await d.examples(c, tgt.slice(i * eb, i * eb + c.length))),
+            lossBatches(src, tgt, eb).map(async (idx) =>
+              groupsOf(
+                tr,
+                await d.examples(
+                  idx.map((i) => src[i]!),
+                  idx.map((i) => tgt[i]!),
+                ),
+              ),
             ),
           )
         ).flat();
+      // Both generations' batches in their order (lengthBatches), as the twin replays them.
+      const enc = async (d: Direction, xs: string[]) =>
+        Promise.all(lengthBatches(xs, eb).map((idx) => d.encodeSources(idx.map((i) => xs[i]!))));
       const srcS = await enc(s2e, devS);
       const srcQ = await enc(e2s, devQ);
       // predictSequences' batches, in its order (lengthBatches), as the predict job replays them.

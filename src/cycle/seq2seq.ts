@@ -298,6 +298,15 @@ export async function trainStep(
   return trainer.step([ex]);
 }
 
+/** evalLoss's batches: indices of `batchSize` pairs of similar length (source + target characters), shortest first. */
+export function lossBatches(sources: readonly string[], targets: readonly string[], batchSize: number): number[][] {
+  const len = (i: number) => (sources[i] as string).length + (targets[i] as string).length;
+  const order = sources.map((_, i) => i).sort((a, b) => len(a) - len(b) || a - b);
+  const out: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) out.push(order.slice(i, i + batchSize));
+  return out;
+}
+
 /**
  * Token-weighted mean loss without gradients or dropout; pairs of similar length are batched together (less padding).
  * In a process group (T.dist) every rank calls it with the same pairs and measures its shard; all get the global mean.
@@ -311,12 +320,9 @@ export async function evalLoss(
 ): Promise<{ loss: number; tokens: number }> {
   const sources = T.dist.shard(allSources);
   const targets = T.dist.shard(allTargets);
-  const len = (i: number) => (sources[i] as string).length + (targets[i] as string).length;
-  const order = sources.map((_, i) => i).sort((a, b) => len(a) - len(b) || a - b);
   let sum = 0;
   let tokens = 0;
-  for (let i = 0; i < order.length; i += batchSize) {
-    const idx = order.slice(i, i + batchSize);
+  for (const idx of lossBatches(sources, targets, batchSize)) {
     const ex = await dir.examples(
       idx.map((k) => sources[k] as string),
       idx.map((k) => targets[k] as string),
