@@ -240,7 +240,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
   // below the warm-up's on 11 of 17 runs; auto keeps the one least fitted to Q's names (docs/cycle.md, "Session 17").
   'cpu-full-silver-const-b48-half-lr-swap-auto': cpuVariant(
     'cpu-full-silver-const-b48-half-lr-swap-auto',
-    "cpu-full-silver-const-b48-half-lr-swap selected by --select-on auto: the dev E-cycle loss, or the lowest silver F1 on S when the gazetteer from Q matches no dev sentence after the lexical warm-up (the model least fitted to Q's names; beyond the paper)",
+    "cpu-full-silver-const-b48-half-lr-swap selected by --select-on auto: the sum of both dev cycle losses (dev-cycle-loss), or the lowest silver F1 on S when the gazetteer from Q matches no dev sentence after the lexical warm-up (the model least fitted to Q's names; beyond the paper)",
     [...B48_HALF_LR_ARGS, '--silver-swap', '1', '--select-on', 'auto'],
     [],
     CPU_FULL_B48,
