@@ -192,7 +192,7 @@ test('makeConfig checks every key of a config file for type and value, naming th
     assert.throws(() => makeConfig(over as never, 'run.json'), { message });
   bad(
     { selectOn: 'dev_f1' },
-    'run.json: selectOn must be dev-e-loss, auto, dev-s-loss, dev-silver-f1, s-silver-f1, s-silver-f1-min, held-silver-f1, name-held-f1, name-held-recall, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"',
+    'run.json: selectOn must be dev-e-loss, auto, dev-s-loss, dev-cycle-loss, dev-silver-f1, s-silver-f1, s-silver-f1-min, held-silver-f1, name-held-f1, name-held-recall, dev-rate-gap, dev-empty, dev-self-loss or dev-f1, got "dev_f1"',
   );
   for (const v of [null, 5, ['selectOn']])
     assert.throws(() => makeConfig(v as never, 'run.json'), {
