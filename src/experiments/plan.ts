@@ -236,6 +236,15 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     [],
     CPU_FULL_B48,
   ),
+  // selection.ts resolveSelectOn: where Q's names occur in dev S, auto selects on both dev cycle losses summed, which
+  // tracked dev F1 at least as well as the E-loss over the recorded runs (docs/cycle.md, "Session 18").
+  'cpu-full-silver-const-b48-half-lr-auto': cpuVariant(
+    'cpu-full-silver-const-b48-half-lr-auto',
+    'cpu-full-silver-const-b48-half-lr selected by --select-on auto: the sum of both dev cycle losses (dev-cycle-loss) where the gazetteer from Q matches names in dev S (news, genes), else the lowest silver F1 on S (beyond the paper)',
+    [...B48_HALF_LR_ARGS, '--select-on', 'auto'],
+    [],
+    CPU_FULL_B48,
+  ),
   // selection.ts resolveSelectOn: where the gazetteer from Q matches no dev sentence (WNUT-17) the E-loss kept models
   // below the warm-up's on 11 of 17 runs; auto keeps the one least fitted to Q's names (docs/cycle.md, "Session 17").
   'cpu-full-silver-const-b48-half-lr-swap-auto': cpuVariant(

@@ -120,7 +120,7 @@ test('plan: table5a varies #Q at fixed #S, table5b #S at fixed #Q; table4, figur
   );
   assert.throws(
     () => planExperiment('table6', { preset: 'gpu', seeds: [1], dataDir: NO_DATA }),
-    /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, cpu-full-e2s-sample, cpu-full-e2s-noise, cpu-full-silver, cpu-full-silver-const, cpu-full-silver-const-k3, cpu-full-silver-const-k5, cpu-full-silver-const-b48, cpu-full-silver-const-b48-half-lr, cpu-full-silver-const-b48-half-lr-e30, cpu-full-silver-const-b48-half-lr-swap, cpu-full-silver-const-b48-half-lr-swap-auto, cpu-full-silver-const-b48-half-lr-names, cpu-full-silver-const-b48-half-lr-swap-names, cpu-full-silver-const-k3-empty, cpu-full-silver-refresh, cpu-full-silver-held, paper, smoke\)/,
+    /unknown preset "gpu" \(known: cpu, cpu-lexwarm, cpu-lexwarm-copied, cpu-lexwarm-self, cpu-plain, cpu-full, cpu-full-e2s-sample, cpu-full-e2s-noise, cpu-full-silver, cpu-full-silver-const, cpu-full-silver-const-k3, cpu-full-silver-const-k5, cpu-full-silver-const-b48, cpu-full-silver-const-b48-half-lr, cpu-full-silver-const-b48-half-lr-e30, cpu-full-silver-const-b48-half-lr-swap, cpu-full-silver-const-b48-half-lr-auto, cpu-full-silver-const-b48-half-lr-swap-auto, cpu-full-silver-const-b48-half-lr-names, cpu-full-silver-const-b48-half-lr-swap-names, cpu-full-silver-const-k3-empty, cpu-full-silver-refresh, cpu-full-silver-held, paper, smoke\)/,
   );
   // cpu-full: budgets that converge (patience on the selection criterion, both kinds of cell).
   const full = planExperiment('table4', { preset: 'cpu-full', seeds: [1], dataDir: NO_DATA });
