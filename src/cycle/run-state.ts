@@ -10,6 +10,7 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { BestState } from '../run/best';
 import type { StopReason } from '../run/stop';
+import type { ResolvedSelectOn } from './selection';
 import {
   engineRngState,
   loadOptimizer,
@@ -37,6 +38,8 @@ export interface RunState extends BestState {
   stoppedBy?: StopReason;
   /** Data-parallel workers of the sitting that wrote it (absent: 1); a resume may use another number. */
   workers?: number;
+  /** The criterion bestScore is of ('auto' resolved; absent in checkpoints written before session 18). */
+  selectOn?: ResolvedSelectOn;
 }
 
 interface StateFile extends RunState {
@@ -90,5 +93,6 @@ export function loadRunCheckpoint(dir: string, parts: Omit<Parts, 'tokenizer' | 
     trainerSteps: s.trainerSteps,
     rollbacks: s.rollbacks ?? 0,
     ...(s.stoppedBy ? { stoppedBy: s.stoppedBy } : {}),
+    ...(s.selectOn ? { selectOn: s.selectOn } : {}),
   };
 }

@@ -31,7 +31,14 @@ import { EpochOrder } from './order';
 import { Rng } from '../util/rng';
 import { evalEpoch, RunLog } from './run-log';
 import { loadRunCheckpoint, saveRunCheckpoint, type Parts, type Position, type RunState } from './run-state';
-import { resolveSelectOn, saveBest, Selection, type Decision, type ResolvedSelectOn } from './selection';
+import {
+  resolveSelectOn,
+  saveBest,
+  Selection,
+  sittingSelectOn,
+  type Decision,
+  type ResolvedSelectOn,
+} from './selection';
 import { Direction, trainStep } from './seq2seq';
 import { cycleStep } from './step';
 import { fragmentPairs, lexicalSilverPairs, pairWarmup } from './warmup';
@@ -356,8 +363,9 @@ function setUp(
   const silver = silverSource(cfg, data, log, { runDir, resumed, lead });
   const { batch: silverBatch, lexicalPairs, refresh: refreshSilver } = silver;
   const bestDir = path.join(runDir, 'best');
-  const selectOn = resolveSelectOn(cfg, data);
+  const selectOn = sittingSelectOn(cfg.selectOn, resolveSelectOn(cfg, data), state.selectOn);
   if (selectOn.why) out.log(selectOn.why);
+  state.selectOn = selectOn.on; // saved with each checkpoint: a resume keeps it
   const selection = new Selection(
     { ...cfg, selectOn: selectOn.on },
     state,

@@ -237,7 +237,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     CPU_FULL_B48,
   ),
   // selection.ts resolveSelectOn: where Q's names occur in dev S, auto selects on both dev cycle losses summed, which
-  // tracked dev F1 at least as well as the E-loss over the recorded runs (docs/cycle.md, "Session 18").
+  // tracked dev F1 as the E-loss does on news (on average) and better on genes (docs/cycle.md, "Session 18").
   'cpu-full-silver-const-b48-half-lr-auto': cpuVariant(
     'cpu-full-silver-const-b48-half-lr-auto',
     'cpu-full-silver-const-b48-half-lr selected by --select-on auto: the sum of both dev cycle losses (dev-cycle-loss) where the gazetteer from Q matches names in dev S (news, genes), else the lowest silver F1 on S (beyond the paper)',

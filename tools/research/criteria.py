@@ -99,7 +99,8 @@ def main(files):
             "self loss (dev-self-loss)": col("devSelfLoss"),
         }
         crit["silver F1 S (s-silver-f1-min)"] = col("sSilverF1")
-        # --select-on auto (src/cycle/selection.ts): s-silver-f1-min when the gazetteer from Q matches nothing in dev S
+        # --select-on auto (src/cycle/selection.ts): dev-cycle-loss where the gazetteer from Q matches in dev S; s-silver-f1-min
+        # when it matches nothing in dev S
         # (read here as: no evaluation has a silver F1 on dev S, which an S2E that names nothing also gives) after a
         # lexical warm-up (the run's config.json, or its record's train command; else: an evaluation at step 0).
         no_dev_match = all(x is None for x in col("devSilverF1"))
@@ -107,7 +108,12 @@ def main(files):
         if lexical is None:
             lexical = evals[0].get("step") == 0
         s_min = [x if x else None for x in crit["silver F1 S (s-silver-f1-min)"]]  # 0 is never a candidate
-        crit["auto"] = s_min if no_dev_match and lexical else crit["E-loss + S-loss (dev-cycle-loss)"]
+        if not no_dev_match:
+            crit["auto"] = crit["E-loss + S-loss (dev-cycle-loss)"]
+        elif lexical and any(x is not None for x in s_min):
+            crit["auto"] = s_min
+        else:  # no warm-up, or no gazetteer match in the S sample either
+            crit["auto"] = crit["E-loss (paper)"]
         re, rs = ranks(crit["E-loss (paper)"]), ranks(crit["-silver F1 S"])
         crit["rank(E-loss)+rank(-silver S)"] = [
             None if a is None or b is None else a + b for a, b in zip(re, rs)

@@ -10,6 +10,7 @@ import {
   collapseMessage,
   collapseStats,
   resolveSelectOn,
+  sittingSelectOn,
   saveBest,
   Selection,
   selectionScore,
@@ -176,6 +177,7 @@ test('selectionScore: every criterion, lower is better; silver F1 and dev F1 neg
   assert.equal(selectionScore('dev-s-loss', r), 2);
   assert.equal(selectionScore('dev-cycle-loss', r), 5, 'both cycle losses, summed');
   assert.equal(selectionScore('dev-cycle-loss', ev({ devSLoss: 2 })), null, 'one loss alone is not the criterion');
+  assert.equal(selectionScore('dev-cycle-loss', ev({ devSLoss: null, devELoss: 3 })), null);
   assert.equal(selectionScore('dev-silver-f1', r), -0.6);
   assert.equal(selectionScore('s-silver-f1', r), -0.7);
   assert.equal(selectionScore('held-silver-f1', r), -0.8);
@@ -220,24 +222,28 @@ test("selectOn auto: both cycle losses, unless dev S holds none of Q's names aft
     why: "auto selects on s-silver-f1-min: the gazetteer from Q matches a name in 0 of 2 dev sentences (its names are new to Q), so the model least fitted to Q's names is kept",
   });
   // Without the lexical warm-up the earliest models are the base's; without a match in S silver F1 on S is never
-  // measured: the cycle losses stay.
+  // measured: the E-loss, which on tweets did better than the summed losses.
   const noWarmup =
-    'auto selects on dev-cycle-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, but no lexical warm-up ran';
+    'auto selects on dev-e-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, but no lexical warm-up ran';
   assert.deepEqual(resolveSelectOn({ ...lexical, warmup: 'none' }, { S, Q, devS: newNames }), {
-    on: 'dev-cycle-loss',
+    on: 'dev-e-loss',
     why: noWarmup,
   });
   assert.deepEqual(resolveSelectOn({ ...lexical, warmupSteps: 0 }, { S, Q, devS: newNames }), {
-    on: 'dev-cycle-loss',
+    on: 'dev-e-loss',
     why: noWarmup,
   });
   assert.deepEqual(resolveSelectOn(lexical, { S: ['we met .'], Q, devS: newNames }), {
-    on: 'dev-cycle-loss',
-    why: 'auto selects on dev-cycle-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, and none of the 200 sentences of S that silver F1 on S reads',
+    on: 'dev-e-loss',
+    why: 'auto selects on dev-e-loss: the gazetteer from Q matches a name in 0 of 2 dev sentences, and none of the 200 sentences of S that silver F1 on S reads',
   });
   assert.deepEqual(resolveSelectOn(lexical, { S, Q }), {
     on: 'dev-e-loss',
-    why: 'auto selects on dev-e-loss: no dev sentences (no S-cycle loss to add)',
+    why: 'auto selects on dev-e-loss: no dev sentences',
+  });
+  assert.deepEqual(resolveSelectOn(lexical, { S, Q, devS: [] }), {
+    on: 'dev-e-loss',
+    why: 'auto selects on dev-e-loss: no dev sentences',
   });
 });
 
@@ -255,6 +261,23 @@ test('dev-cycle-loss keeps the lowest sum of the two losses, not the lowest E-lo
   } finally {
     h.done();
   }
+});
+
+test('a resumed run keeps the criterion of its saved best score, even where auto now resolves otherwise', () => {
+  const now = {
+    on: 'dev-cycle-loss' as const,
+    why: 'auto selects on dev-cycle-loss: the gazetteer from Q matches a name in 5 of 9 dev sentences',
+  };
+  assert.deepEqual(sittingSelectOn('auto', now, undefined), now, 'a new run, or a checkpoint without one');
+  assert.deepEqual(sittingSelectOn('auto', now, 'dev-cycle-loss'), now);
+  assert.deepEqual(sittingSelectOn('auto', now, 'dev-e-loss'), {
+    on: 'dev-e-loss',
+    why: "auto keeps dev-e-loss, the criterion of this run's best so far (the data now resolve it to dev-cycle-loss)",
+  });
+  assert.throws(
+    () => sittingSelectOn('dev-s-loss', { on: 'dev-s-loss', why: null }, 'dev-e-loss'),
+    /the checkpoint's best score is of dev-e-loss, not dev-s-loss: resume with the run's own selectOn/,
+  );
 });
 
 test('s-silver-f1-min: a zero silver F1 and a collapsed evaluation are never selected', () => {
@@ -310,7 +333,11 @@ test('selectOn auto in a run: dev S without names of Q, after the lexical warm-u
     };
     assert.equal(info.selectOn, 's-silver-f1-min');
     const saved = JSON.parse(fs.readFileSync(path.join(root, 'run', 'config.json'), 'utf8')) as { selectOn: string };
-    assert.equal(saved.selectOn, 'auto', 'the config keeps the choice; the data resolve it again on --resume');
+    assert.equal(saved.selectOn, 'auto', 'the config keeps the choice');
+    const state = JSON.parse(fs.readFileSync(path.join(root, 'run', 'checkpoint', 'state.json'), 'utf8')) as {
+      selectOn: string;
+    };
+    assert.equal(state.selectOn, 's-silver-f1-min', 'the checkpoint keeps what it resolved to, for a resume to keep');
     models.s2e.dispose();
     models.e2s.dispose();
   } finally {
