@@ -10,7 +10,7 @@ import type { T5ForConditionalGeneration } from '../t5/model';
 import type { T5Tokenizer } from '../t5/tokenizer';
 import type { BestState } from '../run/best';
 import type { StopReason } from '../run/stop';
-import type { ResolvedSelectOn } from './selection';
+import { checkedSelectOn, type ResolvedSelectOn } from './selection';
 import {
   engineRngState,
   loadOptimizer,
@@ -93,6 +93,6 @@ export function loadRunCheckpoint(dir: string, parts: Omit<Parts, 'tokenizer' | 
     trainerSteps: s.trainerSteps,
     rollbacks: s.rollbacks ?? 0,
     ...(s.stoppedBy ? { stoppedBy: s.stoppedBy } : {}),
-    ...(s.selectOn ? { selectOn: s.selectOn } : {}),
+    ...(s.selectOn !== undefined ? { selectOn: checkedSelectOn(s.selectOn, p) } : {}),
   };
 }

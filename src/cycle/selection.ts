@@ -12,7 +12,7 @@ import type { T5Tokenizer } from '../t5/tokenizer';
 import { atomicDir } from '../util/fs';
 import { patienceSpent, recordScore } from '../run/best';
 import type { StopReason } from '../run/stop';
-import type { CycleConfig } from './config';
+import { SELECT_ON, type CycleConfig } from './config';
 import type { EvalResult } from './evaluate';
 import { saveModelDir, type ModelMeta } from './model-io';
 import { gazetteerOf, SILVER_S_SAMPLE, sentencesMatched, silverSSample } from './silver';
@@ -159,6 +159,32 @@ export function resolveSelectOn(
   };
 }
 
+/** A resolved criterion read from a file, checked (`where` names the file). */
+export function checkedSelectOn(x: unknown, where: string): ResolvedSelectOn {
+  const ok = SELECT_ON.filter((c) => c !== 'auto') as readonly string[];
+  if (typeof x !== 'string' || !ok.includes(x))
+    throw new Error(`${where}: selectOn must be one of ${ok.join(', ')}, got ${JSON.stringify(x)}`);
+  return x as ResolvedSelectOn;
+}
+
+/**
+ * The criterion a checkpoint's best score is of: its state.json's, or for checkpoints written before it recorded one,
+ * best/info.json's (written with each best since 'auto' exists); undefined when neither holds one (no best yet, or a
+ * final model).
+ */
+export function savedSelectOn(
+  state: Pick<RunState, 'selectOn' | 'bestStep'>,
+  bestDir: string,
+): ResolvedSelectOn | undefined {
+  if (state.selectOn !== undefined) return state.selectOn;
+  if (state.bestStep === null) return undefined;
+  const file = path.join(bestDir, 'info.json');
+  if (!fs.existsSync(file)) return undefined;
+  const info = JSON.parse(fs.readFileSync(file, 'utf8')) as { selectOn?: unknown; final?: boolean };
+  if (info.final === true || info.selectOn === undefined || info.selectOn === null) return undefined;
+  return checkedSelectOn(info.selectOn, file);
+}
+
 /**
  * The criterion of a sitting: a resumed run keeps the one its saved best score is of (`saved`), so a build in which
  * 'auto' resolves otherwise cannot compare scores of two criteria; an explicit criterion other than the saved one is
@@ -173,7 +199,7 @@ export function sittingSelectOn(
   if (asked === 'auto')
     return {
       on: saved,
-      why: `auto keeps ${saved}, the criterion of this run's best so far (the data now resolve it to ${resolved.on})`,
+      why: `auto keeps ${saved}, the criterion of this run's best so far (this build resolves it to ${resolved.on})`,
     };
   throw new Error(`the checkpoint's best score is of ${saved}, not ${asked}: resume with the run's own selectOn`);
 }

@@ -34,6 +34,7 @@ import { loadRunCheckpoint, saveRunCheckpoint, type Parts, type Position, type R
 import {
   resolveSelectOn,
   saveBest,
+  savedSelectOn,
   Selection,
   sittingSelectOn,
   type Decision,
@@ -322,6 +323,11 @@ function setUp(
   const ckptDir = opts.resume === true ? findCheckpoint(runDir) : null;
   const resumed = ckptDir !== null;
   const state = startOrResume(ckptDir, parts, { s2e: trS2E, e2s: trE2S }, cfg.seed, log);
+  const bestDir = path.join(runDir, 'best');
+  // Before anything is written: a resume that cannot keep its criterion stops here.
+  const saved = resumed ? savedSelectOn(state, bestDir) : undefined;
+  const selectOn = sittingSelectOn(cfg.selectOn, resolveSelectOn(cfg, data), saved);
+  state.selectOn = selectOn.on; // saved with each checkpoint: a resume keeps it
   const { stepsPerEpoch, totalSteps, batch } = dataOrder(cfg, data);
   const out = new RunLog(
     runDir,
@@ -362,10 +368,7 @@ function setUp(
   };
   const silver = silverSource(cfg, data, log, { runDir, resumed, lead });
   const { batch: silverBatch, lexicalPairs, refresh: refreshSilver } = silver;
-  const bestDir = path.join(runDir, 'best');
-  const selectOn = sittingSelectOn(cfg.selectOn, resolveSelectOn(cfg, data), state.selectOn);
   if (selectOn.why) out.log(selectOn.why);
-  state.selectOn = selectOn.on; // saved with each checkpoint: a resume keeps it
   const selection = new Selection(
     { ...cfg, selectOn: selectOn.on },
     state,

@@ -110,7 +110,7 @@ def main(files):
         s_min = [x if x else None for x in crit["silver F1 S (s-silver-f1-min)"]]  # 0 is never a candidate
         if not no_dev_match:
             crit["auto"] = crit["E-loss + S-loss (dev-cycle-loss)"]
-        elif lexical and any(x is not None for x in s_min):
+        elif lexical and any(x is not None for x in col("sSilverF1")):  # measured: the S sample has matches
             crit["auto"] = s_min
         else:  # no warm-up, or no gazetteer match in the S sample either
             crit["auto"] = crit["E-loss (paper)"]

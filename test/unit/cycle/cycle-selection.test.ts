@@ -10,6 +10,7 @@ import {
   collapseMessage,
   collapseStats,
   resolveSelectOn,
+  savedSelectOn,
   sittingSelectOn,
   saveBest,
   Selection,
@@ -272,12 +273,37 @@ test('a resumed run keeps the criterion of its saved best score, even where auto
   assert.deepEqual(sittingSelectOn('auto', now, 'dev-cycle-loss'), now);
   assert.deepEqual(sittingSelectOn('auto', now, 'dev-e-loss'), {
     on: 'dev-e-loss',
-    why: "auto keeps dev-e-loss, the criterion of this run's best so far (the data now resolve it to dev-cycle-loss)",
+    why: "auto keeps dev-e-loss, the criterion of this run's best so far (this build resolves it to dev-cycle-loss)",
   });
   assert.throws(
     () => sittingSelectOn('dev-s-loss', { on: 'dev-s-loss', why: null }, 'dev-e-loss'),
     /the checkpoint's best score is of dev-e-loss, not dev-s-loss: resume with the run's own selectOn/,
   );
+});
+
+test("the saved criterion: state.json's, else (older checkpoints) best/info.json's; a bad one is an error", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cyc-saved-select-'));
+  try {
+    const info = (o: Record<string, unknown>) => fs.writeFileSync(path.join(dir, 'info.json'), JSON.stringify(o));
+    assert.equal(savedSelectOn({ selectOn: 'dev-s-loss', bestStep: 3 }, dir), 'dev-s-loss');
+    assert.equal(savedSelectOn({ bestStep: 3 }, dir), undefined, 'no best/info.json');
+    info({ step: 3, selectOn: 'dev-e-loss' });
+    assert.equal(
+      savedSelectOn({ bestStep: 3 }, dir),
+      'dev-e-loss',
+      "an older auto run's best is of what it resolved to",
+    );
+    assert.equal(savedSelectOn({ bestStep: null }, dir), undefined, 'no best yet');
+    info({ step: 3, selectOn: null, final: true });
+    assert.equal(savedSelectOn({ bestStep: 3 }, dir), undefined, 'a final model, not selected');
+    info({ step: 3, selectOn: 'auto' });
+    assert.throws(
+      () => savedSelectOn({ bestStep: 3 }, dir),
+      /info\.json: selectOn must be one of dev-e-loss, dev-s-loss, dev-cycle-loss, .*, got "auto"/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('s-silver-f1-min: a zero silver F1 and a collapsed evaluation are never selected', () => {
